@@ -1,0 +1,1 @@
+"""bess-duos domain core: MPANs, distributors, tariffs, DUoS, analytics. No Flask, no gspread."""

@@ -1,0 +1,1 @@
+"""bess-duos transport: Flask webhook, sheet writers and the command line."""
