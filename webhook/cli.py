@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 # Each module exposes `register(subparsers)` and sets `func` on the parsers it adds.
 COMMAND_MODULES: tuple[str, ...] = (
+    "webhook.cli_mpan",
+    "webhook.cli_profile",
 )
 
 

@@ -1,0 +1,406 @@
+"""Load-shape features of half-hourly demand profiles, for one site or thousands at once.
+
+A profile is a pandas Series of kWh per half hour on a tz-aware DatetimeIndex of period
+starts, regularly spaced 30 minutes apart (UTC is usual; any zone is accepted and converted).
+Times of day, weekday/weekend and months are read in UK clock time (Europe/London).
+
+Features (names are the keys of `ProfileFeatures.values` and the DataFrame columns):
+
+- ``peak_ratio``      max / mean of the half-hourly kWh.
+- ``load_factor``     mean / max (the reciprocal of ``peak_ratio``).
+- ``weekend_factor``  mean kWh per half hour on Saturdays and Sundays / the same on Mon-Fri.
+- ``day_night_ratio`` mean kWh per half hour in 07:00-23:00 clock time / the same in
+                      23:00-07:00 (means, so the 16 h / 8 h split does not bias it).
+- ``base_load_ratio`` 5th percentile of the half-hourly kWh / mean.
+- ``red_share``       kWh in DUoS red-band half hours / all kWh (needs `bands`).
+- ``seasonal_ratio``  mean kWh per half hour in Nov-Feb (winter) / the same in May-Aug (summer).
+- ``autocorr_24h``    lag-48 autocorrelation r_k = sum((x_t-m)(x_t+k - m)) / sum((x_t-m)^2).
+- ``autocorr_168h``   the same at lag 336 (one week).
+- ``peak_time_h``     clock time, in hours (17.5 = 17:30), of the start of the half hour at
+                      which the mean daily profile (mean kWh by clock half hour) is highest.
+
+Minimum data (shorter profiles are refused for that feature, with the reason):
+peak/load/base-load/day-night/peak time need one day (48 half hours, every clock half hour
+present for peak time); weekend factor needs a full weekday and a full weekend day
+(48 half hours of each); 24 h autocorrelation needs 2 days; 168 h autocorrelation needs
+2 weeks; seasonal ratio needs 7 days (336 half hours) in each of winter and summer.
+Ratios whose denominator is zero, and autocorrelations of a constant profile, are refused too.
+
+Refusal: `profile_features` and `create_features_dataframe` never raise for a feature that
+cannot be computed; the value is NaN and the reason is kept (`ProfileFeatures.reasons`, the
+``notes`` column). The single-feature functions (`peak_ratio(profile)`, ...) raise
+`FeatureError`, whose message names the feature. Malformed profiles (not a Series, no tz,
+gaps, NaN) raise `FeatureError` naming ``profile``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+UK_TZ = "Europe/London"
+HALF_HOUR = pd.Timedelta(minutes=30)
+
+FEATURES: tuple[str, ...] = (
+    "peak_ratio",
+    "load_factor",
+    "weekend_factor",
+    "day_night_ratio",
+    "base_load_ratio",
+    "red_share",
+    "seasonal_ratio",
+    "autocorr_24h",
+    "autocorr_168h",
+    "peak_time_h",
+)
+DAY_START_H, DAY_END_H = 7.0, 23.0  # "day" for day_night_ratio, clock hours
+WINTER_MONTHS = (11, 12, 1, 2)
+SUMMER_MONTHS = (5, 6, 7, 8)
+BASE_PERCENTILE = 5.0
+
+
+class FeatureError(ValueError):
+    """A feature cannot be computed for this profile; the message names the feature."""
+
+
+@dataclass(frozen=True)
+class ClockFields:
+    """UK clock-time fields of a half-hour index, as numpy arrays aligned to it."""
+
+    slot: np.ndarray  # clock half hour of day 0..47
+    weekend: np.ndarray  # bool, Saturday or Sunday
+    month: np.ndarray  # 1..12
+    day_code: np.ndarray  # 0.. per UK clock day, in order
+    day_pos: np.ndarray  # position of the half hour within its clock day 0..49
+
+
+def uk_clock(index: pd.DatetimeIndex) -> ClockFields:
+    """Clock half hour, weekend flag, month and clock-day number of each period start."""
+    local = index.tz_convert(UK_TZ)
+    day_code = pd.factorize(local.normalize())[0].astype(np.int64)
+    first = np.r_[0, np.flatnonzero(np.diff(day_code)) + 1]
+    starts = np.repeat(first, np.diff(np.r_[first, len(day_code)]))
+    return ClockFields(
+        slot=np.asarray(local.hour * 2 + local.minute // 30, dtype=np.int64),
+        weekend=np.asarray(local.day_of_week >= 5),
+        month=np.asarray(local.month, dtype=np.int64),
+        day_code=day_code,
+        day_pos=np.arange(len(day_code)) - starts,
+    )
+
+
+def validate_profile(profile: pd.Series, what: str = "profile") -> pd.Series:
+    """The profile as float, checked: tz-aware, sorted, regular 30-minute steps, finite."""
+    if not isinstance(profile, pd.Series):
+        raise FeatureError(f"{what}: expected a pandas Series of kWh, got {type(profile).__name__}")
+    index = profile.index
+    if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
+        raise FeatureError(
+            f"{what}: index must be a tz-aware DatetimeIndex of period starts "
+            "(localise it, e.g. .tz_localize('UTC'))"
+        )
+    if len(index) == 0:
+        raise FeatureError(f"{what}: empty profile")
+    steps = np.diff(index.tz_convert(None).to_numpy())
+    expected = np.timedelta64(30, "m")
+    if len(steps) and not (steps == expected).all():
+        bad = int(np.flatnonzero(steps != expected)[0])
+        raise FeatureError(
+            f"{what}: half hours must be regular and sorted; the step after {index[bad]} "
+            f"is {index[bad + 1] - index[bad]} (reindex to 30-minute periods and fill gaps)"
+        )
+    values = profile.to_numpy(dtype=float)
+    if not np.isfinite(values).all():
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise FeatureError(f"{what}: value at {index[bad]} is not a finite number (fill gaps)")
+    return pd.Series(values, index=index.tz_convert("UTC"), name=profile.name)
+
+
+def _band_mask(bands: ArrayLike, n: int, what: str) -> np.ndarray:
+    arr = np.asarray(bands)
+    if arr.shape[-1] != n:
+        raise FeatureError(f"{what}: bands have {arr.shape[-1]} entries, the profile {n}")
+    return np.char.lower(arr.astype(str)) == "red"
+
+
+def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    out = np.full(np.broadcast(num, den).shape, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _autocorr(xc: np.ndarray, den: np.ndarray, lag: int) -> np.ndarray:
+    num = np.einsum("ij,ij->i", xc[:, :-lag], xc[:, lag:])
+    return _safe_div(num, den)
+
+
+def feature_matrix(
+    values: np.ndarray, clock: ClockFields, red: np.ndarray | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, list[str | None]]]:
+    """Every feature for profiles stacked as rows of `values` [sites, half hours].
+
+    `red` is a bool mask of red-band half hours, [half hours] (shared) or [sites, half hours].
+    Returns ({feature: values per site (NaN if refused)}, {feature: reason per site or None}).
+    """
+    x = np.asarray(values, dtype=float)
+    n_sites, n = x.shape
+    out: dict[str, np.ndarray] = {}
+    why: dict[str, list[str | None]] = {}
+
+    def refuse_all(name: str, reason: str) -> None:
+        out[name] = np.full(n_sites, np.nan)
+        why[name] = [f"{name}: {reason}"] * n_sites
+
+    def keep(name: str, value: np.ndarray, zero_reason: str) -> None:
+        out[name] = value
+        why[name] = [None if np.isfinite(v) else f"{name}: {zero_reason}" for v in value]
+
+    hour = clock.slot / 2.0
+    is_day = (hour >= DAY_START_H) & (hour < DAY_END_H)
+    winter = np.isin(clock.month, WINTER_MONTHS)
+    summer = np.isin(clock.month, SUMMER_MONTHS)
+    groups = np.column_stack([~clock.weekend, clock.weekend, is_day, ~is_day, winter, summer])
+    onehot = np.zeros((n, 48))
+    onehot[np.arange(n), clock.slot] = 1.0
+    weights = np.hstack([groups.astype(float), onehot])
+    counts = weights.sum(axis=0)
+    sums = x @ weights  # [sites, 6 + 48]
+    means = _safe_div(sums, np.broadcast_to(counts, sums.shape))
+
+    mean = x.mean(axis=1)
+    peak = x.max(axis=1)
+    one_day = n >= 48
+    if not one_day:
+        for name in ("peak_ratio", "load_factor", "base_load_ratio", "day_night_ratio"):
+            refuse_all(name, f"needs at least one day (48 half hours), profile has {n}")
+    else:
+        keep("peak_ratio", _safe_div(peak, mean), "mean demand is zero")
+        keep("load_factor", _safe_div(mean, peak), "maximum demand is zero")
+        base = np.percentile(x, BASE_PERCENTILE, axis=1)
+        keep("base_load_ratio", _safe_div(base, mean), "mean demand is zero")
+        keep("day_night_ratio", means[:, 2] / np.where(means[:, 3] > 0, means[:, 3], np.nan),
+             "no consumption at night (23:00-07:00)")
+
+    if counts[0] < 48 or counts[1] < 48:
+        refuse_all("weekend_factor", "needs a full weekday and a full weekend day "
+                   f"(has {int(counts[0])} weekday and {int(counts[1])} weekend half hours)")
+    else:
+        keep("weekend_factor", _safe_div(means[:, 1], means[:, 0]), "no weekday consumption")
+
+    if red is None:
+        refuse_all("red_share", "needs the DUoS bands of each half hour (none given)")
+    else:
+        red_f = np.asarray(red, dtype=float)
+        red_kwh = x @ red_f if red_f.ndim == 1 else np.einsum("ij,ij->i", x, red_f)
+        keep("red_share", _safe_div(red_kwh, x.sum(axis=1)), "total consumption is zero")
+
+    if counts[4] < 336 or counts[5] < 336:
+        refuse_all("seasonal_ratio", "needs 7 days in both winter (Nov-Feb) and summer (May-Aug) "
+                   f"(has {int(counts[4])} and {int(counts[5])} half hours)")
+    else:
+        keep("seasonal_ratio", _safe_div(means[:, 4], means[:, 5]), "no summer consumption")
+
+    xc = x - mean[:, None]
+    den = np.einsum("ij,ij->i", xc, xc)
+    den = np.where(den > 1e-12 * np.maximum(1.0, (x * x).sum(axis=1)), den, 0.0)
+    for name, lag, need in (("autocorr_24h", 48, "2 days"), ("autocorr_168h", 336, "2 weeks")):
+        if n < 2 * lag:
+            refuse_all(name, f"needs at least {need} ({2 * lag} half hours), profile has {n}")
+        else:
+            keep(name, _autocorr(xc, den, lag), "profile is constant")
+
+    slot_means = means[:, 6:]
+    if not one_day or (counts[6:] == 0).any():
+        refuse_all("peak_time_h", "needs every clock half hour of the day at least once")
+    else:
+        out["peak_time_h"] = np.argmax(slot_means, axis=1) / 2.0
+        why["peak_time_h"] = [None] * n_sites
+    return out, why
+
+
+# --- pattern label ---------------------------------------------------------------------------
+
+PATTERN_RULES: tuple[tuple[str, str], ...] = (
+    ("24/7 industrial", "load_factor >= 0.6 and weekend_factor >= 0.8 and "
+                        "0.8 <= day_night_ratio <= 1.25"),
+    ("night load (e.g. EV depot)", "day_night_ratio < 0.8"),
+    ("office/commercial", "weekend_factor < 0.7 and day_night_ratio >= 1.3 and "
+                          "07:00 <= peak time < 16:00"),
+    ("domestic-like", "16:00 <= peak time < 22:00 and weekend_factor >= 0.9"),
+    ("evening peak", "16:00 <= peak time < 22:00"),
+    ("daytime 7-day (retail-like)", "weekend_factor >= 0.7 and day_night_ratio >= 1.3 and "
+                                    "07:00 <= peak time < 16:00"),
+    ("mixed", "none of the above"),
+)
+UNLABELLED = "unlabelled (features missing)"
+_LABEL_INPUTS = ("load_factor", "weekend_factor", "day_night_ratio", "peak_time_h")
+
+
+def pattern_labels(features: pd.DataFrame) -> pd.Series:
+    """Rule-based pattern label per row of a features frame: the first rule of
+    `PATTERN_RULES` that holds; `UNLABELLED` if a feature the rules use is NaN."""
+    lf, wf, dn, pt = (features[c].to_numpy(dtype=float) for c in _LABEL_INPUTS)
+    with np.errstate(invalid="ignore"):
+        daytime_peak = (pt >= 7) & (pt < 16)
+        evening = (pt >= 16) & (pt < 22)
+        conditions = [
+            (lf >= 0.6) & (wf >= 0.8) & (dn >= 0.8) & (dn <= 1.25),
+            dn < 0.8,
+            (wf < 0.7) & (dn >= 1.3) & daytime_peak,
+            evening & (wf >= 0.9),
+            evening,
+            (wf >= 0.7) & (dn >= 1.3) & daytime_peak,
+        ]
+    labels = np.select(conditions, [name for name, _ in PATTERN_RULES[:-1]], "mixed")
+    missing = np.isnan(np.column_stack([lf, wf, dn, pt])).any(axis=1)
+    labels = np.where(missing, UNLABELLED, labels)
+    return pd.Series(labels, index=features.index, name="pattern")
+
+
+# --- single profile --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfileFeatures:
+    """Features of one profile: value per feature (NaN if refused) and why refused."""
+
+    values: dict[str, float]
+    reasons: dict[str, str] = field(default_factory=dict)
+    pattern: str = UNLABELLED
+
+    @property
+    def peak_time(self) -> str:
+        """Peak time of day as 'HH:MM' clock time ('' when refused)."""
+        hours = self.values.get("peak_time_h", np.nan)
+        if not np.isfinite(hours):
+            return ""
+        return f"{int(hours):02d}:{round(hours % 1 * 60):02d}"
+
+    def as_series(self) -> pd.Series:
+        """The values as a Series indexed by feature name."""
+        return pd.Series(self.values, dtype=float)
+
+
+def profile_features(profile: pd.Series, bands: ArrayLike | None = None) -> ProfileFeatures:
+    """All features of one profile; `bands` (names per half hour, aligned) for ``red_share``."""
+    series = validate_profile(profile)
+    red = None if bands is None else _band_mask(bands, len(series), "bands")
+    vals, why = feature_matrix(series.to_numpy()[None, :], uk_clock(series.index), red)
+    values = {name: float(vals[name][0]) for name in FEATURES}
+    reasons = {name: why[name][0] for name in FEATURES if why[name][0]}
+    label = pattern_labels(pd.DataFrame([values]))[0]
+    return ProfileFeatures(values=values, reasons=reasons, pattern=str(label))
+
+
+def _one(profile: pd.Series, name: str, bands: ArrayLike | None = None) -> float:
+    result = profile_features(profile, bands)
+    if name in result.reasons:
+        raise FeatureError(result.reasons[name])
+    return result.values[name]
+
+
+def peak_ratio(profile: pd.Series) -> float:
+    """max / mean of half-hourly kWh. Raises FeatureError if it cannot be computed."""
+    return _one(profile, "peak_ratio")
+
+
+def load_factor(profile: pd.Series) -> float:
+    """mean / max of half-hourly kWh (1 for a flat profile)."""
+    return _one(profile, "load_factor")
+
+
+def weekend_factor(profile: pd.Series) -> float:
+    """Mean kWh per half hour Sat-Sun / Mon-Fri, UK clock days."""
+    return _one(profile, "weekend_factor")
+
+
+def day_night_ratio(profile: pd.Series) -> float:
+    """Mean kWh per half hour 07:00-23:00 / 23:00-07:00, UK clock time."""
+    return _one(profile, "day_night_ratio")
+
+
+def base_load_ratio(profile: pd.Series) -> float:
+    """5th percentile of half-hourly kWh / mean."""
+    return _one(profile, "base_load_ratio")
+
+
+def red_share(profile: pd.Series, bands: ArrayLike) -> float:
+    """Share of kWh in red-band half hours; `bands` are band names aligned to the profile."""
+    return _one(profile, "red_share", bands)
+
+
+def seasonal_ratio(profile: pd.Series) -> float:
+    """Mean kWh per half hour Nov-Feb / May-Aug (needs 7 days of each)."""
+    return _one(profile, "seasonal_ratio")
+
+
+def autocorr_24h(profile: pd.Series) -> float:
+    """Lag-24 h autocorrelation (needs 2 days)."""
+    return _one(profile, "autocorr_24h")
+
+
+def autocorr_168h(profile: pd.Series) -> float:
+    """Lag-168 h autocorrelation (needs 2 weeks)."""
+    return _one(profile, "autocorr_168h")
+
+
+def peak_time_h(profile: pd.Series) -> float:
+    """Clock hour (17.5 = 17:30) of the maximum of the mean daily profile."""
+    return _one(profile, "peak_time_h")
+
+
+# --- many profiles ---------------------------------------------------------------------------
+
+
+def create_features_dataframe(
+    profiles: Mapping[str, pd.Series],
+    bands: Mapping[str, ArrayLike] | ArrayLike | None = None,
+) -> pd.DataFrame:
+    """Features of many sites: one row per site, a column per feature, ``pattern`` and ``notes``.
+
+    Profiles sharing one index are stacked into a [sites, half hours] array and computed
+    together. `bands` is a mapping site -> band names, or one array shared by all sites
+    (every profile must then have its length). Refused features are NaN, with the reasons
+    joined in ``notes``.
+    """
+    if not profiles:
+        return pd.DataFrame(columns=[*FEATURES, "pattern", "notes"])
+    groups: list[tuple[pd.DatetimeIndex, list[str]]] = []
+    for site, profile in profiles.items():
+        index = profile.index
+        for gindex, members in groups:
+            if gindex is index or gindex.equals(index):
+                members.append(site)
+                break
+        else:
+            validate_profile(profile, f"profile {site!r}")
+            groups.append((index, [site]))
+
+    frames = []
+    for index, sites in groups:
+        matrix = np.vstack([np.asarray(profiles[s], dtype=float) for s in sites])
+        if not np.isfinite(matrix).all():
+            row = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
+            raise FeatureError(f"profile {sites[row]!r}: contains NaN or infinite kWh")
+        red = None
+        if isinstance(bands, Mapping):
+            if all(s in bands for s in sites):
+                red = np.vstack([_band_mask(bands[s], len(index), f"bands {s!r}") for s in sites])
+            elif any(s in bands for s in sites):
+                missing = [s for s in sites if s not in bands]
+                raise FeatureError(f"bands: no bands for sites {missing[:5]}")
+        elif bands is not None:
+            red = _band_mask(bands, len(index), "bands")
+        vals, why = feature_matrix(matrix, uk_clock(index.tz_convert("UTC")), red)
+        frame = pd.DataFrame(vals, index=pd.Index(sites, name="site"))[list(FEATURES)]
+        frame["notes"] = [
+            "; ".join(r for r in (why[f][i] for f in FEATURES) if r) for i in range(len(sites))
+        ]
+        frames.append(frame)
+    result = pd.concat(frames).loc[list(profiles)]
+    result.insert(len(FEATURES), "pattern", pattern_labels(result))
+    return result
