@@ -165,7 +165,7 @@ def test_to_dict_json_names() -> None:
 
 def test_masked() -> None:
     assert parse_mpan(SEED_EXAMPLE).masked() == "14*********99"
-    assert parse_mpan("00845121 2000000000005").masked() == "20*********05"
+    assert parse_mpan("00845121 2000000000006").masked() == "20*********06"
 
 
 def test_idno_mpan_has_no_single_area() -> None:
