@@ -1,0 +1,176 @@
+"""Value of load flexibility: shift part of each day's energy from dear to cheap half hours.
+
+Method (per UK clock day d, all days at once as a [days, 50] array):
+
+- budget B_d = flex_fraction x the day's kWh; the most energy that may be moved that day.
+- a half hour t may give up at most its own load (r_t <= load_t) and take at most the
+  headroom under the power limit (a_t <= P x 0.5 h - load_t, floored at 0); P defaults to
+  the site's own maximum demand (max kWh per half hour / 0.5 h), so flat profiles have no room.
+- energy is moved from the dearest half hours (sorted by price, descending) to the cheapest
+  (ascending), energy-neutral within the day (sum r = sum a = Q_d <= B_d).
+
+Moving q kWh saves S(q) = integral of p_remove(u) - p_add(u) du, where p_remove is the
+price of the q-th kWh given up (non-increasing) and p_add that of the q-th kWh taken
+(non-decreasing). S is concave and piecewise linear, so its maximum on [0, B_d] is at 0,
+at B_d or at a breakpoint (a cumulative capacity); every candidate is evaluated and the
+best kept. This is the exact optimum of the daily shifting LP (the tests check it against
+scipy's linprog) and is never negative (q = 0 is a candidate).
+
+With ``shift_energy=False`` the energy is curtailed instead (removed from the dearest
+positive-price half hours and not put back): the value is then the cost avoided.
+
+Prices are p/kWh per half hour (DUoS unit rates alone, or DUoS + energy prices: the
+caller builds the series); values are returned in £. Clock-change days (46 or 50 half
+hours) are padded with zero-capacity slots, which change nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from core.features import uk_clock, validate_profile
+
+
+@dataclass(frozen=True)
+class FlexibilityResult:
+    """Outcome of `calculate_flexibility_value`; money in £, energy in kWh."""
+
+    value_gbp: float  # cost saved over the profile's span
+    saving_pct: float  # value / base cost x 100 (NaN if the base cost is not positive)
+    base_cost_gbp: float
+    flexed_cost_gbp: float
+    shifted_kwh: float  # energy moved (or curtailed) over the span
+    annual_value_gbp: float  # value x 365 / days covered
+    power_limit_kw: float
+    flexed_profile: pd.Series  # kWh per half hour after shifting
+
+
+def _kwh_series(df: pd.Series | pd.DataFrame) -> pd.Series:
+    if isinstance(df, pd.DataFrame):
+        if "kwh" in df.columns:
+            df = df["kwh"]
+        elif df.shape[1] == 1:
+            df = df.iloc[:, 0]
+        else:
+            raise ValueError(
+                f"df: expected a Series of kWh or a DataFrame with a 'kwh' column, "
+                f"got columns {list(df.columns)[:6]}"
+            )
+    return validate_profile(df)
+
+
+def aligned_prices(prices_hh: ArrayLike | pd.Series, index: pd.DatetimeIndex) -> np.ndarray:
+    """Prices (p/kWh) as an array aligned to `index`; a Series is matched by timestamp."""
+    if isinstance(prices_hh, pd.Series) and isinstance(prices_hh.index, pd.DatetimeIndex):
+        prices = prices_hh.reindex(index).to_numpy(dtype=float)
+        if np.isnan(prices).any():
+            missing = index[np.isnan(prices)][0]
+            raise ValueError(f"prices_hh: no price for {missing} (prices must cover the profile)")
+        return prices
+    prices = np.asarray(prices_hh, dtype=float)
+    if prices.ndim == 0:
+        return np.full(len(index), float(prices))
+    if prices.shape != (len(index),):
+        raise ValueError(f"prices_hh: {prices.shape[0]} prices for {len(index)} half hours")
+    if not np.isfinite(prices).all():
+        raise ValueError("prices_hh: contains NaN or infinite prices")
+    return prices
+
+
+def _step_integral(
+    q: np.ndarray, prev: np.ndarray, cap: np.ndarray, price: np.ndarray
+) -> np.ndarray:
+    """sum_i price_i * clip(q - prev_i, 0, cap_i) for q [days, C] and slots [days, W]."""
+    taken = np.clip(q[:, :, None] - prev[:, None, :], 0.0, cap[:, None, :])
+    return np.einsum("dcw,dw->dc", taken, price)
+
+
+def _allocate(q: np.ndarray, prev: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    return np.clip(q[:, None] - prev, 0.0, cap)
+
+
+def calculate_flexibility_value(
+    df: pd.Series | pd.DataFrame,
+    flex_fraction: float,
+    prices_hh: ArrayLike | pd.Series,
+    shift_energy: bool = True,
+    power_limit_kw: float | None = None,
+) -> FlexibilityResult:
+    """Best saving from moving up to `flex_fraction` of each UK clock day's kWh from its
+    dearest half hours to its cheapest, under a power limit (default: the site's max demand).
+
+    `df` is a Series of kWh per half hour (tz-aware index of period starts) or a DataFrame
+    with a 'kwh' column; `prices_hh` is p/kWh per half hour (Series on the same index, an
+    array of the same length, or a scalar).
+    """
+    if not 0.0 <= flex_fraction <= 1.0:
+        raise ValueError(f"flex_fraction must be between 0 and 1, got {flex_fraction}")
+    series = _kwh_series(df)
+    load = series.to_numpy()
+    price = aligned_prices(prices_hh, series.index)
+    if power_limit_kw is None:
+        power_limit_kw = float(max(load.max(), 0.0)) / 0.5
+    elif not power_limit_kw >= 0:
+        raise ValueError(f"power_limit_kw must be >= 0, got {power_limit_kw}")
+    clock = uk_clock(series.index)
+    n_days, width = int(clock.day_code[-1]) + 1, int(clock.day_pos.max()) + 1
+    at = (clock.day_code, clock.day_pos)
+
+    grid_load = np.zeros((n_days, width))
+    grid_price = np.zeros((n_days, width))
+    valid = np.zeros((n_days, width), dtype=bool)
+    grid_load[at], grid_price[at], valid[at] = load, price, True
+
+    budget = flex_fraction * np.maximum(grid_load.sum(axis=1), 0.0)
+    remove_cap = np.where(valid, np.maximum(grid_load, 0.0), 0.0)
+    if not shift_energy:
+        remove_cap = np.where(grid_price > 0, remove_cap, 0.0)
+    add_cap = np.where(valid, np.maximum(power_limit_kw * 0.5 - grid_load, 0.0), 0.0)
+
+    rem_order = np.argsort(-grid_price, axis=1, kind="stable")
+    r_cap = np.take_along_axis(remove_cap, rem_order, axis=1)
+    r_price = np.take_along_axis(grid_price, rem_order, axis=1)
+    r_cum = np.cumsum(r_cap, axis=1)
+    r_prev = r_cum - r_cap
+
+    if shift_energy:
+        add_order = np.argsort(grid_price, axis=1, kind="stable")
+        a_cap = np.take_along_axis(add_cap, add_order, axis=1)
+        a_price = np.take_along_axis(grid_price, add_order, axis=1)
+        a_cum = np.cumsum(a_cap, axis=1)
+        a_prev = a_cum - a_cap
+        q_max = np.minimum(budget, np.minimum(r_cum[:, -1], a_cum[:, -1]))
+        candidates = np.hstack([np.zeros((n_days, 1)), r_cum, a_cum, budget[:, None]])
+        candidates = np.minimum(candidates, q_max[:, None])
+        saving = _step_integral(candidates, r_prev, r_cap, r_price) - _step_integral(
+            candidates, a_prev, a_cap, a_price
+        )
+        best = np.argmax(saving, axis=1)
+        q = candidates[np.arange(n_days), best]
+        added = np.zeros_like(grid_load)
+        np.put_along_axis(added, add_order, _allocate(q, a_prev, a_cap), axis=1)
+    else:
+        q = np.minimum(budget, r_cum[:, -1])
+        added = np.zeros_like(grid_load)
+    removed = np.zeros_like(grid_load)
+    np.put_along_axis(removed, rem_order, _allocate(q, r_prev, r_cap), axis=1)
+
+    flexed = load - removed[at] + added[at]
+    base_cost = float(load @ price) / 100.0
+    flexed_cost = float(flexed @ price) / 100.0
+    value = max(base_cost - flexed_cost, 0.0)
+    days = len(load) / 48.0
+    return FlexibilityResult(
+        value_gbp=value,
+        saving_pct=value / base_cost * 100.0 if base_cost > 0 else float("nan"),
+        base_cost_gbp=base_cost,
+        flexed_cost_gbp=flexed_cost,
+        shifted_kwh=float(q.sum()),
+        annual_value_gbp=value * 365.0 / days,
+        power_limit_kw=float(power_limit_kw),
+        flexed_profile=pd.Series(flexed, index=series.index, name="kwh"),
+    )

@@ -1,0 +1,108 @@
+"""Flexibility value: hand-worked toy cases, optimality against an LP, never negative."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+
+from core.flexibility import calculate_flexibility_value
+from core.synthetic import generate_profile, half_hour_index
+
+
+def _one_day(kwh: float = 1.0, day: str = "2025-06-04") -> pd.Series:
+    index = half_hour_index(day, pd.Timestamp(day) + pd.Timedelta(days=1))
+    return pd.Series(kwh, index=index)
+
+
+def _two_prices(index: pd.DatetimeIndex) -> np.ndarray:
+    """10 p/kWh 16:00-24:00 clock time (16 half hours), 2 p/kWh otherwise (32)."""
+    hour = index.tz_convert("Europe/London").hour
+    return np.where(hour >= 16, 10.0, 2.0)
+
+
+def test_flat_prices_give_zero():
+    profile = generate_profile("office", 300_000, "2025-01-01", "2025-03-01", seed=2)
+    result = calculate_flexibility_value(profile, 0.3, np.full(len(profile), 7.5),
+                                         power_limit_kw=5_000)
+    assert result.value_gbp == 0.0
+    assert result.saving_pct == 0.0
+
+
+def test_two_price_day_worked_by_hand():
+    load = _one_day(1.0)  # 1 kWh every half hour = 2 kW; 48 kWh in the day
+    prices = _two_prices(load.index)
+    # base cost: 16 x 1 x 10 p + 32 x 1 x 2 p = 224 p = £2.24
+    # budget 25% x 48 = 12 kWh; limit 4 kW = 2 kWh per half hour -> 1 kWh headroom x 32 = 32;
+    # removable at 10 p: 16 kWh -> move 12 kWh, saving 12 x (10 - 2) = 96 p = £0.96
+    result = calculate_flexibility_value(load, 0.25, prices, power_limit_kw=4.0)
+    assert result.base_cost_gbp == pytest.approx(2.24)
+    assert result.value_gbp == pytest.approx(0.96)
+    assert result.saving_pct == pytest.approx(96 / 224 * 100)
+    assert result.shifted_kwh == pytest.approx(12.0)
+    assert result.flexed_profile.sum() == pytest.approx(48.0)
+    # limit 2.5 kW: headroom 0.25 kWh x 32 = 8 kWh moved -> 8 x 8 p = 64 p
+    assert calculate_flexibility_value(load, 0.25, prices, power_limit_kw=2.5).value_gbp \
+        == pytest.approx(0.64)
+    # default limit = the site's own max demand (2 kW): a flat site has no headroom
+    assert calculate_flexibility_value(load, 0.25, prices).value_gbp == 0.0
+    # curtailment instead of shifting: 12 kWh removed at 10 p = £1.20
+    assert calculate_flexibility_value(load, 0.25, prices, shift_energy=False).value_gbp \
+        == pytest.approx(1.20)
+
+
+def test_clock_change_day_with_50_half_hours_and_a_dataframe_input():
+    load = _one_day(1.0, "2025-10-26")
+    assert len(load) == 50
+    prices = _two_prices(load.index)  # 16 dear, 34 cheap
+    result = calculate_flexibility_value(load.to_frame("kwh"), 0.5, prices, power_limit_kw=4.0)
+    # budget 25 kWh, removable 16 -> 16 x 8 p = £1.28
+    assert result.value_gbp == pytest.approx(1.28)
+
+
+def _lp_optimum(load: np.ndarray, price: np.ndarray, frac: float, limit_kwh: float) -> float:
+    """The daily shifting problem solved as an LP, for one day (pence)."""
+    n = len(load)
+    cost = np.r_[-price, price]  # minimise -sum p r + sum p a
+    a_eq = np.r_[np.ones(n), -np.ones(n)][None, :]
+    a_ub = np.r_[np.ones(n), np.zeros(n)][None, :]
+    bounds = [(0, x) for x in load] + [(0, max(limit_kwh - x, 0)) for x in load]
+    res = linprog(cost, A_ub=a_ub, b_ub=[frac * load.sum()], A_eq=a_eq, b_eq=[0],
+                  bounds=bounds, method="highs")
+    return -res.fun
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    frac=st.floats(0.0, 1.0),
+    headroom=st.floats(1.0, 3.0),
+    n_prices=st.integers(1, 6),
+)
+def test_never_negative_energy_neutral_and_optimal(seed, frac, headroom, n_prices):
+    rng = np.random.default_rng(seed)
+    index = half_hour_index("2025-03-29", "2025-04-01")  # 48 + 46 + 48 half hours
+    load = pd.Series(rng.uniform(0, 5, len(index)) * (rng.random(len(index)) > 0.2), index=index)
+    prices = rng.choice(rng.uniform(-3, 30, n_prices), len(index))
+    limit_kw = 2 * load.max() * headroom
+    result = calculate_flexibility_value(load, frac, pd.Series(prices, index=index),
+                                         power_limit_kw=limit_kw)
+    assert result.value_gbp >= 0
+    flexed = result.flexed_profile
+    day = index.tz_convert("Europe/London").date
+    np.testing.assert_allclose(flexed.groupby(day).sum(), load.groupby(day).sum(), atol=1e-9)
+    assert (flexed >= -1e-9).all() and (flexed <= limit_kw / 2 + 1e-9).all()
+    expected = sum(_lp_optimum(load[day == d].to_numpy(), prices[day == d], frac, limit_kw / 2)
+                   for d in np.unique(day))
+    assert result.value_gbp * 100 == pytest.approx(expected, abs=1e-6)
+
+
+def test_prices_must_cover_the_profile():
+    load = _one_day()
+    with pytest.raises(ValueError, match="prices_hh: 10 prices for 48 half hours"):
+        calculate_flexibility_value(load, 0.3, np.ones(10))
+    with pytest.raises(ValueError, match="flex_fraction"):
+        calculate_flexibility_value(load, 1.5, np.ones(48))
