@@ -132,13 +132,15 @@ def parse_mpan(value: str | int) -> Mpan:
     raised; use `validate_mpan` to treat it as an error. Raises `MpanError` for wrong
     length, non-digits, an unknown distributor or a bad profile class.
     """
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    if isinstance(value, bool | np.bool_) or not isinstance(value, str | int | np.integer):
         if isinstance(value, float):
             raise MpanError(
                 f"MPAN given as a number {value!r}: use mpan_from_cell() for spreadsheet values, "
                 "or pass the digits as text"
             )
         raise MpanError(f"MPAN must be text or an integer, not {type(value).__name__}")
+    if not isinstance(value, str) and value < 0:
+        raise MpanError(f"MPAN {value} is negative: expected {_FORMS}")
     text = str(value)
     if not text.strip():
         raise MpanError(f"MPAN is empty: type {_FORMS}")
@@ -223,8 +225,10 @@ def mpan_from_cell(value: object) -> Mpan:
         "the sheet stored the MPAN as a number and rounded it; format the cell as plain "
         "text (Format > Number > Plain text) and type the MPAN again"
     )
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         raise MpanError(f"MPAN cell holds a boolean {value!r}, not an MPAN")
+    if isinstance(value, np.integer | np.floating):
+        value = value.item()
     if isinstance(value, float):
         if not math.isfinite(value) or not value.is_integer():
             raise MpanError(f"MPAN cell value {value!r} is not a whole number: {rounded}")
@@ -237,6 +241,8 @@ def mpan_from_cell(value: object) -> Mpan:
         return validate_mpan(str(value))
     if isinstance(value, str):
         s = value.strip()
+        if re.fullmatch(r"\d{1,3}(,\d{3})+(\.0+)?", s):  # a number shown with thousands commas
+            s = s.replace(",", "")
         if re.fullmatch(r"[+-]?\d*\.?\d+[eE][+-]?\d+|\d+\.\d+", s):
             try:
                 num = Decimal(s)

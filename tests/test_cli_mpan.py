@@ -88,6 +88,15 @@ def test_validate_csv_column(tmp_path: Path, capsys) -> None:
     assert [r["valid"] for r in json.loads(out)] == [True, False]
 
 
+def test_validate_single_column_csv_with_header(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "one.csv"
+    f.write_text("MPAN core\n1405566778898\n2000000000006\n", encoding="utf-8")
+    status, out, err = run(capsys, "mpan", "validate", str(f), "--json")
+    assert status == 0
+    assert [(r["line"], r["distributor_id"]) for r in json.loads(out)] == [(2, 14), (3, 20)]
+    assert "2 MPANs, 2 valid, 0 invalid" in err
+
+
 def test_validate_csv_needs_a_column_name(tmp_path: Path, capsys) -> None:
     f = tmp_path / "x.csv"
     f.write_text("a,b\n1405566778898,2\n", encoding="utf-8")

@@ -122,6 +122,8 @@ def test_full_mpan_forms(text: str) -> None:
 def test_core_forms_and_letters_in_llfc() -> None:
     assert parse_mpan("14 0556 6778 898").core == "1405566778898"
     assert parse_mpan(1405566778898).core == "1405566778898"
+    assert parse_mpan(np.int64(1405566778898)).core == "1405566778898"
+    assert parse_mpan(np.str_("1405566778898")).core == "1405566778898"
     m = parse_mpan("03 801 1ah 1500000000007")
     assert (m.profile_class, m.llfc, m.distributor.short_code) == ("03", "1AH", "NPg-NE")
 
@@ -152,6 +154,8 @@ def test_error_for_bad_types_and_is_a_value_error() -> None:
         parse_mpan(1405566778898.0)  # type: ignore[arg-type]
     with pytest.raises(MpanError, match="not NoneType"):
         parse_mpan(None)  # type: ignore[arg-type]
+    with pytest.raises(MpanError, match="is negative"):
+        parse_mpan(-1405566778898)
 
 
 def test_to_dict_json_names() -> None:
@@ -181,6 +185,8 @@ def test_mpan_from_cell() -> None:
     assert mpan_from_cell("1405566778898.0").core == "1405566778898"
     assert mpan_from_cell("1.405566778898E+12").core == "1405566778898"
     assert mpan_from_cell(" 00 845 121 1405566778898 ").llfc == "121"
+    assert mpan_from_cell("1,405,566,778,898").core == "1405566778898"
+    assert mpan_from_cell(np.float64(1405566778898.0)).core == "1405566778898"
     for value, message in [
         ("1.40556677889E+12", "only 12 significant digits: the sheet stored the MPAN as a number"),
         (1405566778898.5, "not a whole number"),

@@ -7,8 +7,8 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TextIO
 
 from core.distributors import UnknownDistributorError, all_distributors, get_distributor
 from core.mpan import MpanError, generate_cores, generate_full_mpans, parse_mpan
@@ -34,7 +34,7 @@ def _cell(value: Any) -> str:
 
 
 def _emit(rows: Sequence[dict[str, Any]], fields: Sequence[str], fmt: str,
-          out: io.TextIOBase | Any = None, vertical: bool = False) -> None:
+          out: TextIO | None = None, vertical: bool = False) -> None:
     """Print rows as a table (default), JSON or CSV."""
     out = out or sys.stdout
     rows = [{f: r.get(f) for f in fields} for r in rows]
@@ -96,7 +96,7 @@ def _read_inputs(path: str, column: str | None) -> list[tuple[int, str]]:
             text = fh.read()
     lines = text.splitlines()
     first = next((ln for ln in lines if ln.strip()), "")
-    if column is None and "," not in first:
+    if column is None and "," not in first and "mpan" not in first.lower():
         return [(i, ln) for i, ln in enumerate(lines, 1) if ln.strip()]
     reader = csv.reader(io.StringIO(text))
     header = next(reader, [])
@@ -175,7 +175,7 @@ def cmd_dno_show(args: argparse.Namespace) -> int:
 
 def cmd_dno_list(args: argparse.Namespace) -> int:
     """List distributors (all, or only DNOs / only IDNOs)."""
-    ds: Iterable = all_distributors()
+    ds = all_distributors()
     if args.dnos:
         ds = [d for d in ds if not d.is_idno]
     elif args.idnos:
