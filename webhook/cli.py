@@ -11,6 +11,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "webhook.cli_mpan",
     "webhook.cli_profile",
+    "webhook.cli_tariffs",
 )
 
 

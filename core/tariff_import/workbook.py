@@ -1,0 +1,98 @@
+"""Read a charging-statement workbook (a file, or a member of an IDNO zip) into plain rows.
+
+Only the sheets the importer needs are read, with openpyxl in read-only, values-only mode
+(cached formula results, exactly as the DNO published them).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+
+from core.tariff_import.errors import TariffImportError
+
+Rows = list[tuple[Any, ...]]
+
+
+def norm(value: Any) -> str:
+    """Cell text, lower-cased, with runs of whitespace (incl. newlines) as one space."""
+    return re.sub(r"\s+", " ", str(value)).strip().lower() if value is not None else ""
+
+
+@dataclass
+class Workbook:
+    """The sheets of one workbook, read once; `name` is what `source_file` records."""
+
+    name: str
+    sheets: dict[str, Rows] = field(default_factory=dict)
+    sheet_names: list[str] = field(default_factory=list)
+
+    def find_sheet(self, *keywords: str, table: str, required: bool = True) -> str | None:
+        """The first sheet whose name contains every keyword (case-insensitive)."""
+        for sheet in self.sheet_names:
+            if all(k.lower() in sheet.lower() for k in keywords):
+                return sheet
+        if required:
+            raise TariffImportError(
+                self.name, table, f"no sheet named like {' '.join(keywords)!r} "
+                f"(sheets: {', '.join(self.sheet_names)})"
+            )
+        return None
+
+    def rows(self, sheet: str) -> Rows:
+        return self.sheets[sheet]
+
+
+# Sheets the importer reads; others are skipped (read-only mode reads sheets lazily).
+WANTED = ("annex 1", "annex 2 ", "residual")
+
+
+def _load(source: Any, name: str) -> Workbook:
+    try:
+        book = openpyxl.load_workbook(source, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a damaged file
+        raise TariffImportError(name, "workbook", f"cannot be opened: {exc}") from exc
+    try:
+        result = Workbook(name=name, sheet_names=list(book.sheetnames))
+        for sheet in book.worksheets:
+            title = sheet.title.lower()
+            if any(title.strip().startswith(w.strip()) or w in title for w in WANTED):
+                result.sheets[sheet.title] = [tuple(r) for r in sheet.iter_rows(values_only=True)]
+        return result
+    finally:
+        book.close()
+
+
+def read_workbook(path: Path) -> Workbook:
+    """A DNO workbook on disk."""
+    return _load(path, path.name)
+
+
+def read_zip_member(zip_path: Path, member: str) -> Workbook:
+    """One workbook inside an IDNO zip bundle; its name is the member's file name."""
+    with zipfile.ZipFile(zip_path) as bundle:
+        data = bundle.read(member)
+    return _load(io.BytesIO(data), Path(member).name)
+
+
+def find_cell(rows: Rows, predicate, start: int = 0) -> tuple[int, int] | None:
+    """(row index, column index), 0-based, of the first cell whose normalised text matches."""
+    for r in range(start, len(rows)):
+        for c, value in enumerate(rows[r]):
+            if value is not None and predicate(norm(value)):
+                return r, c
+    return None
+
+
+def cell(rows: Rows, r: int, c: int) -> Any:
+    """rows[r][c], or None past the end of a short row."""
+    if r >= len(rows):
+        return None
+    row = rows[r]
+    return row[c] if c < len(row) else None

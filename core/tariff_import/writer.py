@@ -1,0 +1,157 @@
+"""Write imported tables as the normalised config files, byte for byte reproducible."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.tariff_import.annex1 import TariffRow, code_list
+from core.tariff_import.annex2 import FIELDS as EHV_FIELDS
+from core.tariff_import.importer import ImportedWorkbook
+from core.tariff_import.residual import charge_field, voltage_of
+
+TARIFF_COLUMNS = (
+    "distributor_id", "area_distributor_id", "year", "tariff_name", "voltage_level", "metering",
+    "is_generation", "residual_band", "llfcs", "closed_llfcs", "pcs",
+    "red_p_per_kwh", "amber_p_per_kwh", "green_p_per_kwh",
+    "unit_rate_1_p_per_kwh", "unit_rate_2_p_per_kwh", "unit_rate_3_p_per_kwh",
+    "fixed_p_per_mpan_per_day", "capacity_p_per_kva_per_day",
+    "exceeded_capacity_p_per_kva_per_day", "reactive_p_per_kvarh",
+    "source_distributor_id", "source_file", "source_sheet", "source_row", "note",
+)
+NUMBER_COLUMNS = TARIFF_COLUMNS[11:21]
+EHV_COLUMNS = ("distributor_id", "year", *EHV_FIELDS, "source_file", "source_sheet", "source_row")
+RESIDUAL_COLUMNS = (
+    "distributor_id", "year", "category", "applies_to", "band", "units", "lower", "upper",
+    "residual_per_mpan_gbp", "residual_fixed_p_per_day", "residual_capacity_p_per_kva_per_day",
+    "residual_unit_rate_1_p_per_kwh",
+    "residual_unit_rate_2_p_per_kwh", "residual_unit_rate_3_p_per_kwh",
+    "source_file", "source_sheet", "source_row",
+)
+
+
+def number(value: Any) -> str:
+    """A cell's number exactly as stored: repr of the float, the int as is, '' if empty."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def text(value: Any) -> str:
+    """A text cell on one line (numbers as published, whitespace runs folded)."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return " ".join(str(value).replace("_x000D_", " ").split())
+
+
+def _csv(columns: tuple[str, ...], rows: list[dict[str, str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def tariff_record(
+    row: TariffRow, imported: ImportedWorkbook, *, area: int, distributor_id: int,
+    keep_llfcs: bool = True, note: str = "",
+) -> dict[str, str]:
+    record = {
+        "distributor_id": str(distributor_id), "area_distributor_id": str(area),
+        "year": str(imported.year), "tariff_name": row.tariff_name,
+        "voltage_level": row.voltage_level, "metering": row.metering,
+        "is_generation": "true" if row.is_generation else "false",
+        "residual_band": row.residual_band,
+        "llfcs": code_list(row.values.get("llfcs")) if keep_llfcs else "",
+        "closed_llfcs": code_list(row.values.get("closed_llfcs")) if keep_llfcs else "",
+        "pcs": text(row.values.get("pcs")),
+        "source_distributor_id": str(imported.distributor_id),
+        "source_file": imported.workbook, "source_sheet": row.sheet,
+        "source_row": str(row.row), "note": note,
+    }
+    for column in NUMBER_COLUMNS:
+        record[column] = number(row.values.get(column))
+    return record
+
+
+def tariffs_csv(records: list[dict[str, str]]) -> str:
+    return _csv(TARIFF_COLUMNS, records)
+
+
+def ehv_csv(imported: ImportedWorkbook, area: int) -> str:
+    rows = []
+    for ehv in imported.ehv:
+        record = {"distributor_id": str(area), "year": str(imported.year)}
+        for field in EHV_FIELDS:
+            value = ehv.values.get(field)
+            record[field] = number(value) if field.endswith(("_kwh", "_day")) else text(value)
+        record |= {"source_file": imported.workbook, "source_sheet": imported.annex2_sheet or "",
+                   "source_row": str(ehv.row)}
+        rows.append(record)
+    return _csv(EHV_COLUMNS, rows)
+
+
+def residual_csv(imported: ImportedWorkbook, area: int) -> str:
+    rows = []
+    for band in imported.residual:
+        record = {
+            "distributor_id": str(area), "year": str(imported.year), "category": band.category,
+            "applies_to": voltage_of(band.category), "band": band.band, "units": band.units,
+            "lower": text(band.lower), "upper": text(band.upper),
+            "source_file": imported.workbook, "source_sheet": imported.residual_sheet or "",
+            "source_row": str(band.row),
+        }
+        for header, value in band.charges.items():
+            record[charge_field(header)] = number(value)
+        rows.append({c: record.get(c, "") for c in RESIDUAL_COLUMNS})
+    return _csv(RESIDUAL_COLUMNS, rows)
+
+
+def _periods(periods) -> list[dict[str, Any]]:
+    return [
+        {"band": p.band, "days": p.days, "start": p.start, "end": p.end, "months": list(p.months)}
+        for p in periods
+    ]
+
+
+def timebands_yaml(imported: ImportedWorkbook, area: int, extra_notes: tuple[str, ...] = ()) -> str:
+    bands = imported.time_bands
+    doc: dict[str, Any] = {
+        "distributor_id": area,
+        "year": imported.year,
+        "source": bands.source,
+        "notes": [*bands.notes, *extra_notes],
+        "periods": _periods(bands.periods),
+        "published_rows": imported.hh_table.rows,
+    }
+    if imported.ums is not None:
+        doc["ums"] = {
+            "source": f"{imported.workbook} / {imported.annex1_sheet} / rows "
+                      f"{imported.ums.first_row}-{imported.ums.last_row}",
+            "note": "unmetered supplies (black/yellow/green), as published; not used for HH DUoS",
+            "published_rows": imported.ums.rows,
+        }
+    if imported.super_red is not None:
+        doc["super_red"] = {
+            "source": f"{imported.workbook} / {imported.annex2_sheet} / rows "
+                      f"{imported.super_red.first_row}-{imported.super_red.last_row}",
+            "note": "EDCM (Annex 2) super red time band for designated EHV sites",
+            "periods": _periods(imported.super_red.periods),
+            "published_rows": imported.super_red.rows,
+        }
+    return yaml.safe_dump(
+        doc, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None
+    )
+
+
+def write_text(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content, encoding="utf-8", newline="")

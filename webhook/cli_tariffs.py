@@ -1,0 +1,156 @@
+"""`bess-duos tariffs ...`: import DNO/IDNO charging workbooks, show and list tariffs."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import zipfile
+from pathlib import Path
+
+from core.paths import config_dir, reference_data_dir
+from core.tariff_import.build import import_all, write_dno, write_idno
+from core.tariff_import.errors import TariffImportError
+from core.tariff_import.importer import import_workbook
+from core.tariff_import.sources import DNO_AREAS, zip_members
+from core.tariff_import.workbook import read_workbook, read_zip_member
+from core.tariffs import (
+    TariffNotFoundError,
+    available_years,
+    charging_year,
+    resolve_tariff,
+)
+from core.timebands import BANDS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `tariffs` and its sub-commands to the top-level parser."""
+    parser = subparsers.add_parser("tariffs", help="DUoS tariffs: import workbooks, show, list")
+    sub = parser.add_subparsers(dest="tariffs_command", metavar="ACTION")
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+    one = sub.add_parser("import", help="import one DNO workbook (.xlsx) or IDNO bundle (.zip)")
+    one.add_argument("file", type=Path)
+    one.add_argument("--year", type=int, required=True,
+                     help="charging year it starts in (2026 = April 2026 to March 2027)")
+    one.add_argument("--dno", type=int, default=None,
+                     help="distributor ID (10-23 DNO, 24+ IDNO); default: the file's folder name")
+    one.add_argument("--config", type=Path, default=None, help="config dir (default: config/)")
+    one.set_defaults(func=cmd_import)
+
+    every = sub.add_parser("import-all", help="regenerate config/ from every bundled workbook")
+    every.add_argument("--reference", type=Path, default=None,
+                       help="dno-charging-statements dir (default: reference-data's)")
+    every.add_argument("--config", type=Path, default=None)
+    every.set_defaults(func=cmd_import_all)
+
+    show = sub.add_parser("show", help="the tariff a site pays, with its time bands")
+    show.add_argument("--dno", type=int, required=True, help="distributor ID (10-23, or IDNO 24+)")
+    show.add_argument("--area", type=int, default=None, help="DNO area of an IDNO site")
+    show.add_argument("--voltage", default=None, help="LV, LV Sub, HV or EHV (default LV)")
+    show.add_argument("--date", type=datetime.date.fromisoformat, default=None,
+                      help="YYYY-MM-DD (default today): picks the charging year")
+    show.add_argument("--kva", type=float, default=None, help="agreed capacity, for the band")
+    show.add_argument("--llfc", default=None)
+    show.add_argument("--residual-band", default=None)
+    show.add_argument("--generation", action="store_true", help="the export tariff")
+    show.set_defaults(func=cmd_show)
+
+    listing = sub.add_parser("list", help="which areas and charging years have tariffs")
+    listing.set_defaults(func=cmd_list)
+
+
+def _distributor(path: Path, given: int | None) -> int:
+    if given is not None:
+        return given
+    if path.parent.name.isdigit():
+        return int(path.parent.name)
+    raise SystemExit(f"{path}: give --dno (the distributor ID); its folder name is not one")
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    config = args.config or config_dir()
+    dist = _distributor(args.file, args.dno)
+    try:
+        if args.file.suffix.lower() == ".zip":
+            members, skipped = zip_members(args.file, args.year)
+            for why in skipped:
+                print(f"skipped {why}", file=sys.stderr)
+            for member, area in members:
+                imported = import_workbook(read_zip_member(args.file, member), dist, args.year,
+                                           with_ehv=False)
+                write_idno(imported, area, config)
+                print(f"IDNO {dist} area {area}: {len(imported.tariffs)} tariffs from {member}")
+            return 0
+        if dist not in DNO_AREAS:
+            print(f"--dno {dist}: a single .xlsx must be a DNO's (10-23)", file=sys.stderr)
+            return 2
+        imported = import_workbook(read_workbook(args.file), dist, args.year)
+        write_dno(imported, config)
+    except (TariffImportError, zipfile.BadZipFile, OSError) as exc:
+        print(f"import failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"area {dist} {args.year}: {len(imported.tariffs)} tariffs, "
+          f"{len(imported.time_bands.periods)} time-band periods, {len(imported.ehv)} EHV sites "
+          f"-> {config}")
+    return 0
+
+
+def cmd_import_all(args: argparse.Namespace) -> int:
+    reference = args.reference or reference_data_dir() / "dno-charging-statements"
+    report = import_all(reference, args.config or config_dir())
+    for failure in report.failed:
+        print(f"FAILED {failure['error']}", file=sys.stderr)
+    unexplained = [d for d in report.disagreements if not d.get("reason")]
+    for item in unexplained:
+        print(f"DISAGREES {item}", file=sys.stderr)
+    print(f"imported {len(report.imported)} workbooks; {len(report.failed)} failed; "
+          f"{len(report.disagreements)} IDNO/DNO disagreements ({len(unexplained)} unexplained)")
+    return 1 if unexplained else 0
+
+
+def _rate(value: float) -> str:
+    return repr(float(value))
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    try:
+        tariff = resolve_tariff(
+            args.dno, on=args.date, voltage=args.voltage, llfc=args.llfc, kva=args.kva,
+            area_distributor_id=args.area, residual_band=args.residual_band,
+            generation=args.generation,
+        )
+    except (TariffNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    year = tariff.year or charging_year(args.date or datetime.date.today())
+    print(f"{tariff.tariff_name} — distributor {tariff.dno_id}, charging year "
+          f"{year}/{(year + 1) % 100:02d}, {tariff.voltage_level}")
+    print(f"source: {tariff.source}")
+    print(f"selected: {tariff.selection_note}")
+    print("unit rates p/kWh:  red {}  amber {}  green {}".format(
+        *(_rate(r) for r in tariff.unit_rates_p_per_kwh)))
+    print(f"fixed {_rate(tariff.fixed_p_per_day)} p/MPAN/day  capacity "
+          f"{_rate(tariff.capacity_p_per_kva_per_day)} p/kVA/day  exceeded capacity "
+          f"{_rate(tariff.exceeded_capacity_p_per_kva_per_day)} p/kVA/day  reactive "
+          f"{_rate(tariff.reactive_p_per_kvarh)} p/kVArh")
+    if tariff.time_bands is not None:
+        columns = [tariff.time_bands.describe(band, max_rows=8) for band in BANDS]
+        print("time bands (UK clock time):")
+        print(f"  {'red':<28}{'amber':<28}{'green':<28}")
+        for i in range(max(len(c) for c in columns)):
+            cells = [c[i] if i < len(c) else "" for c in columns]
+            print("  " + "".join(f"{cell:<28}" for cell in cells).rstrip())
+        for note in tariff.time_bands.notes:
+            print(f"  note: {note}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    years = available_years()
+    if not years:
+        print("no tariffs imported: run `bess-duos tariffs import-all`")
+        return 1
+    for area in sorted(years):
+        print(f"area {area}: charging years {', '.join(str(y) for y in years[area])}")
+    return 0
