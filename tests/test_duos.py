@@ -1,0 +1,239 @@
+"""DUoS charges, hand-worked from the NGED West Midlands (14) workbooks' HV rates."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.duos import (
+    REACTIVE_FREE_RATIO,
+    DuosError,
+    calculate_duos_costs,
+    duos_charges,
+)
+from core.tariffs import DuosTariff
+from core.timebands import BandPeriod, TimeBands
+
+# Time bands: 'MIDE - Schedule of charges and other tables- 2026 V.0.1 for publishing.xlsx' (and
+# the 2025 workbook, identical), sheet 'Annex 1 LV, HV and UMS charges', rows 5-8.
+MIDE_PERIODS = (
+    BandPeriod("red", "weekday", "16:00", "19:00"),
+    BandPeriod("amber", "weekday", "07:30", "16:00"),
+    BandPeriod("amber", "weekday", "19:00", "21:00"),
+    BandPeriod("green", "weekday", "00:00", "07:30"),
+    BandPeriod("green", "weekday", "21:00", "24:00"),
+    BandPeriod("green", "weekend", "00:00", "24:00"),
+)
+
+# HV Site Specific No Residual (LLFCs H00, HST), same sheet, row 30 of each workbook:
+#   2026: red 1.764, amber 0.205, green 0.011 p/kWh, fixed 105.84 p/day, capacity 9.26,
+#         exceeded 9.26 p/kVA/day, reactive 0.027 p/kVArh
+#   2025: red 1.642, amber 0.237, green 0.021 p/kWh, fixed 110.87 p/day, capacity 9.5,
+#         exceeded 9.5 p/kVA/day, reactive 0.037 p/kVArh
+HV_2026 = DuosTariff(
+    14, "HV Site Specific No Residual", "HV", 1.764, 0.205, 0.011, 105.84, 9.26, 9.26, 0.027,
+    year=2026, time_bands=TimeBands(14, 2026, MIDE_PERIODS),
+)  # fmt: skip
+HV_2025 = DuosTariff(
+    14, "HV Site Specific No Residual", "HV", 1.642, 0.237, 0.021, 110.87, 9.5, 9.5, 0.037,
+    year=2025, time_bands=TimeBands(14, 2025, MIDE_PERIODS),
+)  # fmt: skip
+BOTH_YEARS = {2025: HV_2025, 2026: HV_2026}
+
+
+def _week_profile(start_local: str, red: float, amber: float, green: float, weekend: float):
+    """kWh per half hour by band over 7 UK days from `start_local` (a Monday), UTC-indexed."""
+    first = pd.Timestamp(start_local, tz="Europe/London")
+    # Every half hour of the 7 UK days (46 or 50 on a clock-change Sunday).
+    local = pd.date_range(first, first + pd.DateOffset(days=7), freq="30min", inclusive="left")
+    minutes = local.hour * 60 + local.minute
+    is_red = (minutes >= 16 * 60) & (minutes < 19 * 60)
+    is_amber = ((minutes >= 7 * 60 + 30) & (minutes < 16 * 60)) | (
+        (minutes >= 19 * 60) & (minutes < 21 * 60)
+    )
+    kwh = np.where(is_red, red, np.where(is_amber, amber, green))
+    kwh = np.where(local.day_of_week >= 5, weekend, kwh)
+    return pd.DataFrame({"kwh": kwh}, index=local.tz_convert("UTC"))
+
+
+def test_week_in_june_gives_the_hand_worked_total() -> None:
+    # Mon 8 - Sun 14 June 2026 (BST). Per weekday: red 6 half hours x 10 kWh = 60 kWh,
+    # amber 21 x 4 = 84, green 21 x 1 = 21; weekend 96 half hours x 2 = 192 kWh (all green).
+    # kWh: red 5 x 60 = 300, amber 5 x 84 = 420, green 5 x 21 + 192 = 297.
+    # Units: 300 x 1.764 = 529.2 p; 420 x 0.205 = 86.1 p; 297 x 0.011 = 3.267 p -> £6.18567.
+    # Fixed 7 x 105.84 = 740.88 p = £7.4088. Capacity 300 kVA x 9.26 x 7 = 19,446 p = £194.46.
+    # Max demand 2 x 10 / 0.95 = 21.05 kVA < 300: no exceeded capacity. No kVArh: no reactive.
+    # Total £6.18567 + £7.4088 + £194.46 = £208.05447.
+    result = duos_charges(_week_profile("2026-06-08", 10, 4, 1, 2), HV_2026, agreed_kva=300)
+    s = result.summary
+    assert s.kwh_by_band == {"red": 300.0, "amber": 420.0, "green": 297.0}
+    assert s.unit_gbp_by_band["red"] == pytest.approx(5.292, abs=1e-12)
+    assert s.unit_gbp_by_band["amber"] == pytest.approx(0.861, abs=1e-12)
+    assert s.unit_gbp_by_band["green"] == pytest.approx(0.03267, abs=1e-12)
+    assert s.unit_gbp == pytest.approx(6.18567, abs=1e-9)
+    assert s.fixed_gbp == pytest.approx(7.4088, abs=1e-9)
+    assert s.capacity_gbp == pytest.approx(194.46, abs=1e-9)
+    assert s.exceeded_capacity_gbp == 0
+    assert s.reactive_gbp == 0
+    assert s.total_gbp == pytest.approx(208.05447, abs=1e-9)
+    assert s.days_covered == 7 and s.weekday_days == 5 and s.weekend_days == 2
+    assert s.max_demand_kva == pytest.approx(20 / 0.95)
+    assert s.assumed_power_factor == 0.95
+    # The per-half-hour frame: seed columns, and the rows sum back to the total.
+    frame = result.frame
+    assert frame["duos_total_cost"].sum() == pytest.approx(208.05447, abs=1e-9)
+    assert frame["duos_unit_cost"].sum() == pytest.approx(6.18567, abs=1e-9)
+    at_1600_bst = frame.loc[pd.Timestamp("2026-06-08 15:00", tz="UTC")]
+    assert at_1600_bst["band"] == "red" and at_1600_bst["unit_rate_p_per_kwh"] == 1.764
+
+
+def test_week_annualised_by_day_type() -> None:
+    # Units + reactive by day type: weekday £ = 5 x (60 x 1.764 + 84 x 0.205 + 21 x 0.011)/100
+    # = 5 x 1.23291 = £6.16455 over 5 days; weekend £ = 192 x 0.011 / 100 = £0.02112 over 2.
+    # Year: 1.23291 x 365 x 5/7 + 0.01056 x 365 x 2/7; per-day (fixed + capacity):
+    # (7.4088 + 194.46) / 7 x 365.
+    s = duos_charges(_week_profile("2026-06-08", 10, 4, 1, 2), HV_2026, agreed_kva=300).summary
+    expected = 1.23291 * 365 * 5 / 7 + 0.01056 * 365 * 2 / 7 + (7.4088 + 194.46) / 7 * 365
+    assert s.annualised_total_gbp == pytest.approx(expected, abs=1e-9)
+    assert "by day type" in s.annualisation_method
+    assert "52" not in s.annualisation_method
+
+
+def test_full_year_is_summed() -> None:
+    index = pd.date_range("2026-04-01", "2027-04-01", freq="30min", tz="Europe/London")[:-1]
+    profile = pd.DataFrame({"kwh": 1.0}, index=index.tz_convert("UTC"))
+    s = duos_charges(profile, HV_2026, agreed_kva=100).summary
+    assert s.days_covered == 365
+    assert s.annualised_total_gbp == s.total_gbp
+    assert s.annualisation_method.startswith("full year")
+    # 365 days x 105.84 p fixed, 100 kVA x 9.26 p x 365 days.
+    assert s.fixed_gbp == pytest.approx(365 * 1.0584)
+    assert s.capacity_gbp == pytest.approx(365 * 100 * 0.0926)
+
+
+def test_exceeded_capacity_and_reactive_with_kvarh() -> None:
+    # Same June week, red half hours also draw 6 kVArh (others 0). Agreed capacity 20 kVA.
+    # kVA in a red half hour = 2 x sqrt(10^2 + 6^2) = 23.3238...; June's excess
+    # 23.3238 - 20 = 3.3238 kVA, charged 9.26 p/kVA/day on the 7 June days with data.
+    # Chargeable reactive per red half hour = 6 - 10 x sqrt(1/0.95^2 - 1) = 6 - 3.28684 =
+    # 2.71316 kVArh; 30 red half hours -> 81.3948 kVArh x 0.027 p.
+    profile = _week_profile("2026-06-08", 10, 4, 1, 2)
+    profile["kvarh"] = np.where(profile["kwh"] == 10, 6.0, 0.0)
+    s = duos_charges(profile, HV_2026, agreed_kva=20).summary
+    kva_peak = 2 * math.sqrt(10**2 + 6**2)
+    assert s.max_demand_kva == pytest.approx(kva_peak)
+    assert s.assumed_power_factor is None
+    assert s.exceeded_kva_by_month == {"2026-06": pytest.approx(kva_peak - 20)}
+    assert s.exceeded_capacity_gbp == pytest.approx((kva_peak - 20) * 9.26 * 7 / 100)
+    assert abs(REACTIVE_FREE_RATIO - 0.328684) < 1e-6  # tan(acos(0.95))
+    assert s.chargeable_kvarh == pytest.approx(30 * (6 - 10 * REACTIVE_FREE_RATIO))
+    assert s.reactive_gbp == pytest.approx(30 * (6 - 10 * REACTIVE_FREE_RATIO) * 0.027 / 100)
+    assert s.capacity_gbp == pytest.approx(20 * 9.26 * 7 / 100)
+    assert s.total_gbp == pytest.approx(
+        6.18567 + 7.4088 + s.capacity_gbp + s.exceeded_capacity_gbp + s.reactive_gbp
+    )
+
+
+def test_assumed_power_factor_sets_max_demand() -> None:
+    # Without kVArh, kVA = 2 x kWh / pf. With pf 0.8 the 10 kWh half hours are 25 kVA: 5 over 20.
+    s = duos_charges(
+        _week_profile("2026-06-08", 10, 4, 1, 2), HV_2026, agreed_kva=20, power_factor=0.8
+    ).summary
+    assert s.max_demand_kva == pytest.approx(25.0)
+    assert s.assumed_power_factor == 0.8
+    assert s.exceeded_capacity_gbp == pytest.approx(5 * 9.26 * 7 / 100)
+
+
+def test_profile_spanning_1_april_2026_uses_both_years() -> None:
+    # Mon 30 Mar - Sun 5 Apr 2026, 1 kWh every half hour. 30, 31 March are charging year
+    # 2025; 1-5 April are 2026 (Fri 3 April, Good Friday, is an ordinary weekday).
+    # 2025, 2 weekdays: red 12 x 1.642 = 19.704, amber 42 x 0.237 = 9.954, green 42 x 0.021
+    #   = 0.882 -> 30.54 p.
+    # 2026, 3 weekdays + weekend: red 18 x 1.764 = 31.752, amber 63 x 0.205 = 12.915,
+    #   green (63 + 96) x 0.011 = 1.749 -> 46.416 p.
+    # Fixed 2 x 110.87 + 5 x 105.84 = 750.94 p. Capacity 300 x (2 x 9.5 + 5 x 9.26) = 19,590 p.
+    # Total (30.54 + 46.416 + 750.94 + 19,590) / 100 = £204.17896.
+    profile = _week_profile("2026-03-30", 1, 1, 1, 1)
+    s = duos_charges(profile, BOTH_YEARS, agreed_kva=300).summary
+    assert s.charging_years == (2025, 2026)
+    assert s.kwh_by_band == {"red": 30.0, "amber": 105.0, "green": 201.0}
+    assert s.unit_gbp == pytest.approx((30.54 + 46.416) / 100, abs=1e-12)
+    assert s.fixed_gbp == pytest.approx(7.5094, abs=1e-12)
+    assert s.capacity_gbp == pytest.approx(195.90, abs=1e-9)
+    assert s.total_gbp == pytest.approx(204.17896, abs=1e-9)
+    # With the 2026 tariff alone the answer differs (and says so).
+    only_2026 = duos_charges(profile, HV_2026, agreed_kva=300).summary
+    assert only_2026.total_gbp != pytest.approx(s.total_gbp)
+    assert any("applied to charging year 2025/26" in n for n in only_2026.notes)
+
+
+def test_missing_year_tariff_is_a_clear_error() -> None:
+    with pytest.raises(DuosError, match="no tariff for charging year 2025/26"):
+        duos_charges(_week_profile("2026-03-30", 1, 1, 1, 1), {2026: HV_2026})
+
+
+def test_utc_and_local_copies_of_a_clock_change_week_agree() -> None:
+    # 19-25 Oct 2026 (25 Oct has 50 half hours). Seed API with naive local times vs UTC times.
+    utc_profile = _week_profile("2026-10-19", 10, 4, 1, 2)
+    naive_local = utc_profile.index.tz_convert("Europe/London").tz_localize(None)
+    local_df = pd.DataFrame({"timestamp": naive_local, "kwh": utc_profile["kwh"].to_numpy()})
+    utc_df = pd.DataFrame({"timestamp": utc_profile.index, "kwh": utc_profile["kwh"].to_numpy()})
+    from_local = calculate_duos_costs(local_df, HV_2026, kva_capacity=300)
+    from_utc = calculate_duos_costs(utc_df, HV_2026, kva_capacity=300)
+    assert list(from_local["band"]) == list(from_utc["band"])
+    assert from_local["duos_total_cost"].sum() == pytest.approx(from_utc["duos_total_cost"].sum())
+    # Same week, same kWh per band as the June week, 7 days: £208.05447 + 2 extra green
+    # weekend half hours on 25 Oct (the repeated hour) x 2 kWh x 0.011 p.
+    assert from_utc["duos_total_cost"].sum() == pytest.approx(208.05447 + 4 * 0.011 / 100)
+
+
+def test_seed_api_keeps_rows_and_accepts_consumption_kwh() -> None:
+    profile = _week_profile("2026-06-08", 10, 4, 1, 2)
+    df = pd.DataFrame({"consumption_kwh": profile["kwh"].to_numpy()}, index=profile.index)
+    out = calculate_duos_costs(df, HV_2026, kva_capacity=300)
+    assert list(out.columns) == ["consumption_kwh", "band", "duos_unit_cost", "duos_total_cost"]
+    assert out.index.equals(df.index)
+    assert out["duos_total_cost"].sum() == pytest.approx(208.05447, abs=1e-9)
+    # 16:00 BST on Monday 8 June: red, 10 kWh x 1.764 p = £0.1764.
+    assert out.loc[pd.Timestamp("2026-06-08 15:00", tz="UTC"), "duos_unit_cost"] == pytest.approx(
+        0.1764
+    )
+
+
+def test_seed_api_errors_name_the_columns() -> None:
+    with pytest.raises(DuosError, match=r"kWh column named one of \['kwh', 'consumption_kwh'\]"):
+        calculate_duos_costs(pd.DataFrame({"load": [1.0]}), HV_2026)
+    with pytest.raises(DuosError, match="DatetimeIndex or a column"):
+        calculate_duos_costs(pd.DataFrame({"kwh": [1.0]}), HV_2026)
+
+
+def test_nan_kwh_is_refused_not_summed_as_zero() -> None:
+    profile = _week_profile("2026-06-08", 10, 4, 1, 2)
+    profile.iloc[3, 0] = np.nan
+    with pytest.raises(DuosError, match="1 kWh values are missing"):
+        duos_charges(profile, HV_2026)
+
+
+def test_tariff_without_time_bands_needs_them() -> None:
+    bare = DuosTariff(14, "HV", "HV", 1.764, 0.205, 0.011)
+    profile = _week_profile("2026-06-08", 10, 4, 1, 2)
+    try:
+        from core.tariffs import load_time_bands  # noqa: F401
+    except ImportError:
+        with pytest.raises(DuosError, match="has no time_bands"):
+            duos_charges(profile, bare)
+    else:
+        # The resolver reads MIDE's own bands, so the units match the hand-worked week.
+        assert duos_charges(profile, bare).summary.unit_gbp == pytest.approx(6.18567)
+
+
+def test_summary_to_dict_and_format() -> None:
+    s = duos_charges(_week_profile("2026-06-08", 10, 4, 1, 2), HV_2026, agreed_kva=300).summary
+    data = s.to_dict()
+    assert data["total_gbp"] == pytest.approx(208.05447)
+    assert data["total_kwh"] == 1017.0
+    text = s.format()
+    assert "£      208.05" in text and "partial year (7 days)" in text
