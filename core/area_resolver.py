@@ -1,0 +1,676 @@
+"""Postcode → GSP group (DNO area): online resolvers, an offline table, a disk cache.
+
+`AreaLookup.lookup("B1 1AA")` answers from, in order:
+
+1. a fresh cache entry for the full postcode (source ``cache``);
+2. the online resolvers, in order (default: Octopus's industry grid-supply-points endpoint,
+   source ``online:octopus``, per full postcode; then the Carbon Intensity API's regional
+   postcode endpoint, source ``online:carbonintensity``, per district). Answers are cached;
+3. if every online resolver failed: a stale cache entry for the postcode, then a cached
+   district answer, both with a warning (source ``cache``);
+4. the offline table (source ``offline-table``), which answers only from a district → area
+   table with a clear licence in `config/`; none is shipped, so it says "no offline data for
+   this district" (or "unknown district") instead of guessing.
+
+The GSP group maps one-to-one to the DNO licence area through `config/distributors.csv`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import requests
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from core.distributors import Distributor, dno_for_gsp_group
+from core.paths import config_dir
+from core.postcodes import Postcode, is_known_district, parse_postcode
+
+__all__ = [
+    "AreaCache",
+    "AreaLookup",
+    "AreaLookupError",
+    "AreaResolver",
+    "AreaResult",
+    "CacheEntry",
+    "CarbonIntensityResolver",
+    "NoOfflineDataError",
+    "OctopusResolver",
+    "OfflineTableResolver",
+    "PostcodeNotFoundError",
+    "ResolverAnswer",
+    "ServiceUnavailableError",
+    "UnknownDistrictError",
+    "default_cache_dir",
+    "lookup_area",
+]
+
+SOURCE_OCTOPUS = "online:octopus"
+SOURCE_CARBON_INTENSITY = "online:carbonintensity"
+SOURCE_CACHE = "cache"
+SOURCE_OFFLINE = "offline-table"
+
+DEFAULT_OCTOPUS_URL = "https://api.octopus.energy"
+DEFAULT_CARBON_INTENSITY_URL = "https://api.carbonintensity.org.uk"
+ENV_OCTOPUS_URL = "BESS_DUOS_OCTOPUS_URL"
+ENV_CARBON_INTENSITY_URL = "BESS_DUOS_CARBONINTENSITY_URL"
+ENV_CACHE_DIR = "BESS_DUOS_CACHE_DIR"
+ENV_CACHE_DAYS = "BESS_DUOS_AREA_CACHE_DAYS"
+DEFAULT_CACHE_DAYS = 90.0
+CACHE_FILE = "postcode_areas.sqlite3"
+CARBON_INTENSITY_REGIONS_FILE = "carbonintensity_regions.csv"
+OFFLINE_TABLE_FILE = "postcode_district_areas.csv"
+GSP_GROUPS = frozenset("_" + c for c in "ABCDEFGHJKLMNP")
+USER_AGENT = "bess-duos/0.1 (postcode to DNO area lookup)"
+
+Level = Literal["postcode", "district"]
+Confidence = Literal["high", "medium", "low"]
+
+
+class AreaLookupError(LookupError):
+    """No area could be found for a postcode; the message says why and what to do."""
+
+
+class ServiceUnavailableError(AreaLookupError):
+    """An online service could not be reached or gave no usable answer (offline, 5xx, timeout)."""
+
+
+class PostcodeNotFoundError(AreaLookupError):
+    """The service answered but has no area for this postcode."""
+
+
+class NoOfflineDataError(AreaLookupError):
+    """The offline table has no row for this district."""
+
+
+class UnknownDistrictError(NoOfflineDataError):
+    """The district is not in the GB district list (`config/postcode_districts.csv`)."""
+
+
+@dataclass(frozen=True)
+class ResolverAnswer:
+    """What one resolver said: the GSP group(s) for a postcode or its whole district."""
+
+    gsp_groups: tuple[str, ...]
+    level: Level
+    source: str
+
+
+class AreaResolver(Protocol):
+    """Anything that maps a parsed postcode to GSP group(s); raises AreaLookupError."""
+
+    source: str
+
+    def resolve(self, postcode: Postcode) -> ResolverAnswer:
+        """The GSP group(s) of `postcode`."""
+        ...
+
+
+@dataclass(frozen=True)
+class AreaResult:
+    """The area of a postcode, where the answer came from and how sure it is.
+
+    `source` is where this answer was read now (``online:octopus``, ``online:carbonintensity``,
+    ``cache`` or ``offline-table``); `origin` is the resolver that first gave it (equal to
+    `source` unless read from the cache). `level` says whether the answer is for the full
+    postcode or only its district. `confidence`: ``high`` = one area for the full postcode;
+    ``medium`` = one area for the district, not known to straddle; ``low`` = several candidate
+    areas, or a district-level answer for a district known to straddle two areas.
+    """
+
+    postcode: Postcode
+    gsp_group_id: str
+    candidates: tuple[str, ...]
+    source: str
+    origin: str
+    level: Level
+    confidence: Confidence
+    straddles: bool
+    fetched_at: datetime
+    stale: bool = False
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def distributor(self) -> Distributor:
+        """The DNO whose licence area this is."""
+        return dno_for_gsp_group(self.gsp_group_id)
+
+    @property
+    def distributor_id(self) -> int:
+        """The area's distributor ID (10-23)."""
+        return self.distributor.distributor_id
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields, with the postcode parts and the DNO."""
+        dno = self.distributor
+        return {
+            "postcode": self.postcode.unit,
+            "area": self.postcode.area,
+            "district": self.postcode.district,
+            "sector": self.postcode.sector,
+            "gsp_group_id": self.gsp_group_id,
+            "gsp_group_name": dno.gsp_group_name,
+            "candidates": list(self.candidates),
+            "distributor_id": dno.distributor_id,
+            "dno_name": dno.name,
+            "dno_short_code": dno.short_code,
+            "mpid": dno.mpid,
+            "source": self.source,
+            "origin": self.origin,
+            "level": self.level,
+            "confidence": self.confidence,
+            "straddles": self.straddles,
+            "fetched_at": self.fetched_at.isoformat(timespec="seconds"),
+            "stale": self.stale,
+            "warnings": list(self.warnings),
+        }
+
+
+# --------------------------------------------------------------------------- online resolvers
+
+
+class _TransientError(Exception):
+    """A failure worth retrying: timeout, connection error, HTTP 5xx or 429."""
+
+
+class _HttpResolver:
+    """GET JSON from a public service with a timeout and a bounded retry with backoff."""
+
+    source = ""
+    label = ""
+    env_url = ""
+    default_url = ""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        timeout: float = 5.0,
+        attempts: int = 3,
+        backoff: float = 0.5,
+        session: requests.Session | None = None,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError(f"attempts must be at least 1, got {attempts}")
+        self.base_url = (base_url or os.environ.get(self.env_url) or self.default_url).rstrip("/")
+        self.timeout = timeout
+        self.attempts = attempts
+        self.backoff = backoff
+        self._session = session or requests.Session()
+        self._session.headers.setdefault("User-Agent", USER_AGENT)
+
+    def _get(self, path: str, params: dict[str, str] | None = None) -> requests.Response:
+        url = self.base_url + path
+
+        def once() -> requests.Response:
+            try:
+                response = self._session.get(
+                    url, params=params, timeout=self.timeout, headers={"Accept": "application/json"}
+                )
+            except requests.Timeout as exc:
+                raise _TransientError(f"no answer within {self.timeout:g} s") from exc
+            except requests.ConnectionError as exc:
+                raise _TransientError(f"could not connect ({type(exc).__name__})") from exc
+            if response.status_code >= 500 or response.status_code == 429:
+                raise _TransientError(f"HTTP {response.status_code} {response.reason}")
+            return response
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential(multiplier=self.backoff, max=max(self.backoff * 8, 0.0)),
+            retry=retry_if_exception_type(_TransientError),
+            reraise=True,
+        )
+        try:
+            return retrying(once)
+        except _TransientError as exc:
+            raise ServiceUnavailableError(
+                f"{self.label} is unavailable (offline or service down): {url} failed "
+                f"{self.attempts} time(s), last with {exc}; check the internet connection, "
+                "or rely on the cache"
+            ) from exc
+
+    def _json(self, response: requests.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ServiceUnavailableError(
+                f"{self.label} answered {response.url} with something that is not JSON "
+                f"(HTTP {response.status_code}); try again later"
+            ) from exc
+
+
+class OctopusResolver(_HttpResolver):
+    """Octopus Energy's public `GET /v1/industry/grid-supply-points/?postcode=` (full postcode)."""
+
+    source = SOURCE_OCTOPUS
+    label = "Octopus grid-supply-points service"
+    env_url = ENV_OCTOPUS_URL
+    default_url = DEFAULT_OCTOPUS_URL
+
+    def resolve(self, postcode: Postcode) -> ResolverAnswer:
+        """The GSP group(s) Octopus gives for the full postcode."""
+        response = self._get("/v1/industry/grid-supply-points/", {"postcode": postcode.compact})
+        if response.status_code in (400, 404):
+            raise PostcodeNotFoundError(
+                f"{self.label} does not know postcode {postcode.unit} (HTTP {response.status_code})"
+            )
+        if response.status_code != 200:
+            raise ServiceUnavailableError(
+                f"{self.label} refused the request (HTTP {response.status_code} {response.reason})"
+            )
+        data = self._json(response)
+        results = data.get("results") if isinstance(data, dict) else None
+        if not isinstance(results, list):
+            raise ServiceUnavailableError(
+                f"{self.label} answered without a 'results' list; the API may have changed"
+            )
+        groups = [str(r.get("group_id", "")).upper() for r in results if isinstance(r, dict)]
+        if not groups:
+            raise PostcodeNotFoundError(
+                f"{self.label} has no GSP group for postcode {postcode.unit} (empty answer): "
+                "the postcode may be new, retired or non-geographic"
+            )
+        unknown = [g for g in groups if g not in GSP_GROUPS]
+        if unknown:
+            raise ServiceUnavailableError(
+                f"{self.label} answered with unknown GSP group(s) {unknown} for {postcode.unit}"
+            )
+        return ResolverAnswer(tuple(dict.fromkeys(groups)), "postcode", self.source)
+
+
+@lru_cache(maxsize=4)
+def _region_table(path: Path) -> dict[int, str]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
+        return {int(row["regionid"]): row["gsp_group_id"] for row in rows}
+
+
+def carbon_intensity_regions() -> dict[int, str]:
+    """Carbon Intensity API region ID (1-14) → GSP group, from `config/`."""
+    return _region_table(config_dir() / CARBON_INTENSITY_REGIONS_FILE)
+
+
+class CarbonIntensityResolver(_HttpResolver):
+    """The Carbon Intensity API's `GET /regional/postcode/{outward code}` (district level)."""
+
+    source = SOURCE_CARBON_INTENSITY
+    label = "Carbon Intensity API"
+    env_url = ENV_CARBON_INTENSITY_URL
+    default_url = DEFAULT_CARBON_INTENSITY_URL
+
+    def resolve(self, postcode: Postcode) -> ResolverAnswer:
+        """The DNO region the API gives for the postcode's district, as a GSP group."""
+        response = self._get(f"/regional/postcode/{postcode.district}")
+        if response.status_code in (400, 404):
+            raise PostcodeNotFoundError(
+                f"{self.label} does not know district {postcode.district} "
+                f"(HTTP {response.status_code})"
+            )
+        if response.status_code != 200:
+            raise ServiceUnavailableError(
+                f"{self.label} refused the request (HTTP {response.status_code} {response.reason})"
+            )
+        data = self._json(response)
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise ServiceUnavailableError(
+                f"{self.label} answered without a 'data' list; the API may have changed"
+            )
+        if not items:
+            raise PostcodeNotFoundError(
+                f"{self.label} has no region for district {postcode.district} (empty answer)"
+            )
+        regions = carbon_intensity_regions()
+        groups: list[str] = []
+        for item in items:
+            try:
+                region_id = int(item["regionid"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ServiceUnavailableError(
+                    f"{self.label} answered without a usable 'regionid'; the API may have changed"
+                ) from exc
+            if region_id not in regions:
+                raise PostcodeNotFoundError(
+                    f"{self.label} put district {postcode.district} in region {region_id}, "
+                    "which is not one of the 14 DNO regions (1-14)"
+                )
+            groups.append(regions[region_id])
+        return ResolverAnswer(tuple(dict.fromkeys(groups)), "district", self.source)
+
+
+# --------------------------------------------------------------------------- offline resolver
+
+
+@lru_cache(maxsize=4)
+def _offline_table(path: Path, mtime: float) -> dict[str, tuple[str, ...]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
+        table = {}
+        for row in rows:
+            groups = tuple(g.strip().upper() for g in row["gsp_group_ids"].split())
+            bad = [g for g in groups if g not in GSP_GROUPS]
+            if bad or not groups:
+                raise ValueError(
+                    f"{path}: district {row['district']!r} has bad GSP group(s) {bad or groups}"
+                )
+            table[row["district"].strip().upper()] = groups
+        return table
+
+
+class OfflineTableResolver:
+    """District → GSP group(s) from a licensed table in `config/`, if one is installed.
+
+    The table (`config/postcode_district_areas.csv`, columns ``district,gsp_group_ids`` with
+    space-separated groups for straddling districts, ``#`` lines naming source and licence)
+    is not shipped: no district → DNO-area table with a clear licence was available. Without
+    it every lookup says "no offline data for this district"; areas are never guessed from
+    coordinates.
+    """
+
+    source = SOURCE_OFFLINE
+
+    def __init__(self, table_path: Path | str | None = None) -> None:
+        self.table_path = Path(table_path) if table_path else config_dir() / OFFLINE_TABLE_FILE
+
+    def has_table(self) -> bool:
+        """True if the offline table is installed."""
+        return self.table_path.is_file()
+
+    def resolve(self, postcode: Postcode) -> ResolverAnswer:
+        """The table's GSP group(s) for the postcode's district."""
+        district = postcode.district
+        if self.has_table():
+            table = _offline_table(self.table_path, self.table_path.stat().st_mtime)
+            if district in table:
+                return ResolverAnswer(table[district], "district", self.source)
+        if not is_known_district(district):
+            raise UnknownDistrictError(
+                f"unknown district {district}: it is not in the GB postcode district list "
+                "(config/postcode_districts.csv, from OS Code-Point Open); check the postcode"
+            )
+        where = "has no row for it" if self.has_table() else "is installed"
+        raise NoOfflineDataError(
+            f"no offline data for district {district}: no licensed district-to-area table "
+            f"{where} ({self.table_path.name}); the online lookup is needed to find its area"
+        )
+
+
+# --------------------------------------------------------------------------- disk cache
+
+
+def default_cache_dir() -> Path:
+    """`$BESS_DUOS_CACHE_DIR`, else `~/.cache/bess-duos`."""
+    override = os.environ.get(ENV_CACHE_DIR)
+    return Path(override).expanduser() if override else Path.home() / ".cache" / "bess-duos"
+
+
+def _default_max_age_days() -> float:
+    text = os.environ.get(ENV_CACHE_DAYS)
+    if not text:
+        return DEFAULT_CACHE_DAYS
+    try:
+        days = float(text)
+    except ValueError as exc:
+        raise ValueError(f"{ENV_CACHE_DAYS}={text!r} is not a number of days") from exc
+    if days <= 0:
+        raise ValueError(f"{ENV_CACHE_DAYS}={text!r} must be more than 0 days")
+    return days
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One cached resolver answer and whether it is still within the expiry."""
+
+    key: str
+    district: str
+    answer: ResolverAnswer
+    fetched_at: float
+    fresh: bool
+
+
+class AreaCache:
+    """Resolver answers in a sqlite3 file, keyed by postcode or district, with an expiry."""
+
+    def __init__(
+        self,
+        directory: Path | str | None = None,
+        *,
+        max_age_days: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.directory = Path(directory) if directory else default_cache_dir()
+        self.max_age_s = 86400.0 * (
+            _default_max_age_days() if max_age_days is None else max_age_days
+        )
+        self.clock = clock
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OSError(
+                f"cannot create the area cache folder {self.directory}: {exc}; set "
+                f"{ENV_CACHE_DIR} to a writable folder"
+            ) from exc
+        self.path = self.directory / CACHE_FILE
+        with closing(self._connect()) as conn, conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, district TEXT NOT NULL,"
+                " level TEXT NOT NULL, gsp_groups TEXT NOT NULL, source TEXT NOT NULL,"
+                " fetched_at REAL NOT NULL)"
+            )
+            conn.execute("CREATE INDEX IF NOT EXISTS answers_district ON answers (district)")
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=10.0)
+
+    @staticmethod
+    def postcode_key(postcode: Postcode) -> str:
+        """Cache key of a full-postcode answer."""
+        return f"postcode:{postcode.unit}"
+
+    @staticmethod
+    def district_key(district: str) -> str:
+        """Cache key of a district-level answer."""
+        return f"district:{district}"
+
+    def get(self, key: str) -> CacheEntry | None:
+        """The entry for `key`, fresh or stale, or None."""
+        with closing(self._connect()) as conn:
+            row = conn.execute(
+                "SELECT district, level, gsp_groups, source, fetched_at FROM answers WHERE key=?",
+                (key,),
+            ).fetchone()
+        if row is None:
+            return None
+        district, level, groups, source, fetched_at = row
+        answer = ResolverAnswer(tuple(json.loads(groups)), level, source)
+        fresh = self.clock() - fetched_at < self.max_age_s
+        return CacheEntry(key, district, answer, fetched_at, fresh)
+
+    def put(self, key: str, district: str, answer: ResolverAnswer) -> float:
+        """Store (or refresh) an answer; returns its timestamp."""
+        now = self.clock()
+        with closing(self._connect()) as conn, conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
+                (key, district, answer.level, json.dumps(answer.gsp_groups), answer.source, now),
+            )
+        return now
+
+    def district_groups(self, district: str) -> frozenset[str]:
+        """Every GSP group any cached answer gave inside `district` (2+ = it straddles)."""
+        with closing(self._connect()) as conn:
+            rows = conn.execute(
+                "SELECT gsp_groups FROM answers WHERE district=?", (district,)
+            ).fetchall()
+        return frozenset(g for (groups,) in rows for g in json.loads(groups))
+
+    def count(self) -> int:
+        """How many answers are cached."""
+        with closing(self._connect()) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
+
+
+# --------------------------------------------------------------------------- the lookup
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+@dataclass
+class AreaLookup:
+    """Resolve a postcode's DNO area: cache, online resolvers in order, stale cache, offline.
+
+    `cache=None` disables the disk cache; by default it lives in `default_cache_dir()`.
+    """
+
+    resolvers: Sequence[AreaResolver] = field(default_factory=lambda: default_resolvers())
+    cache: AreaCache | None = field(default_factory=lambda: AreaCache())
+    offline: AreaResolver | None = field(default_factory=OfflineTableResolver)
+
+    def lookup(self, postcode: str | Postcode, *, online: bool = True) -> AreaResult:
+        """The area of `postcode`; raises PostcodeError or AreaLookupError with the reason."""
+        pc = postcode if isinstance(postcode, Postcode) else parse_postcode(postcode)
+        notes = [f"postcode {pc.unit}: {c}" for c in pc.corrections]
+        cache = self.cache
+        pkey = AreaCache.postcode_key(pc)
+        entry = cache.get(pkey) if cache is not None else None
+        if entry and entry.fresh:
+            return self._result(pc, entry.answer, SOURCE_CACHE, entry.fetched_at, False, notes)
+
+        unavailable: list[str] = []
+        not_found: list[str] = []
+        if online:
+            for resolver in self.resolvers:
+                try:
+                    answer = resolver.resolve(pc)
+                except ServiceUnavailableError as exc:
+                    unavailable.append(str(exc))
+                    continue
+                except AreaLookupError as exc:
+                    not_found.append(str(exc))
+                    continue
+                fetched = time.time()
+                if cache is not None:
+                    dkey = AreaCache.district_key(pc.district)
+                    key = pkey if answer.level == "postcode" else dkey
+                    fetched = cache.put(key, pc.district, answer)
+                notes += [f"skipped: {m}" for m in unavailable + not_found]
+                return self._result(pc, answer, answer.source, fetched, False, notes)
+        else:
+            notes.append("online lookup switched off")
+
+        failed = "; ".join(unavailable + not_found) or "online lookup switched off"
+        if cache is not None:
+            for cached in (entry, cache.get(AreaCache.district_key(pc.district))):
+                if cached is None:
+                    continue
+                when = _utc(cached.fetched_at).isoformat(timespec="seconds")
+                age = "" if cached.fresh else f", past the {self._max_age_days():g}-day expiry"
+                notes.append(
+                    f"online lookup failed ({failed}); using the cached answer from {when}{age}"
+                )
+                return self._result(
+                    pc, cached.answer, SOURCE_CACHE, cached.fetched_at, not cached.fresh, notes
+                )
+
+        offline_error: AreaLookupError | None = None
+        if self.offline is not None:
+            try:
+                answer = self.offline.resolve(pc)
+            except AreaLookupError as exc:
+                offline_error = exc
+            else:
+                notes.append(f"online lookup failed ({failed}); using the offline table")
+                return self._result(pc, answer, answer.source, time.time(), False, notes)
+
+        detail = "; ".join(m for m in (failed, str(offline_error or "")) if m)
+        if unavailable and not not_found:
+            raise ServiceUnavailableError(
+                f"no area for {pc.unit}: the online services are unavailable and nothing is "
+                f"cached ({detail}); try again when online, or enter the MPAN (a DNO MPAN names "
+                "its area)"
+            )
+        if isinstance(offline_error, UnknownDistrictError):
+            raise UnknownDistrictError(f"no area for {pc.unit}: {detail}")
+        raise PostcodeNotFoundError(
+            f"no area for {pc.unit}: {detail}; check the postcode, or enter the MPAN"
+        )
+
+    def _max_age_days(self) -> float:
+        return self.cache.max_age_s / 86400.0 if self.cache is not None else 0.0
+
+    def _result(
+        self,
+        pc: Postcode,
+        answer: ResolverAnswer,
+        source: str,
+        fetched_at: float,
+        stale: bool,
+        notes: list[str],
+    ) -> AreaResult:
+        candidates = answer.gsp_groups
+        seen = set(candidates)
+        if self.cache is not None:
+            seen |= self.cache.district_groups(pc.district)
+        straddles = len(seen) > 1
+        warnings = list(notes)
+        if len(candidates) > 1:
+            confidence: Confidence = "low"
+            warnings.append(
+                f"{pc.unit} maps to several GSP groups ({', '.join(candidates)}); using "
+                f"{candidates[0]}, the first {answer.source} gave: confirm with the site's MPAN"
+            )
+        elif answer.level == "postcode":
+            confidence = "high"
+            if straddles:
+                warnings.append(
+                    f"district {pc.district} straddles GSP groups {', '.join(sorted(seen))}; "
+                    "this answer is for the full postcode"
+                )
+        elif straddles:
+            confidence = "low"
+            warnings.append(
+                f"district {pc.district} straddles GSP groups {', '.join(sorted(seen))} and this "
+                f"answer is only for the district: confirm with the site's MPAN"
+            )
+        else:
+            confidence = "medium"
+            warnings.append(
+                f"{answer.source} answered for district {pc.district} only, not the full postcode"
+            )
+        return AreaResult(
+            postcode=pc,
+            gsp_group_id=candidates[0],
+            candidates=candidates,
+            source=source,
+            origin=answer.source,
+            level=answer.level,
+            confidence=confidence,
+            straddles=straddles,
+            fetched_at=_utc(fetched_at),
+            stale=stale,
+            warnings=tuple(warnings),
+        )
+
+
+def default_resolvers() -> list[AreaResolver]:
+    """Octopus (full postcode) first, then the Carbon Intensity API (district)."""
+    return [OctopusResolver(), CarbonIntensityResolver()]
+
+
+def lookup_area(postcode: str | Postcode, *, online: bool = True) -> AreaResult:
+    """`AreaLookup().lookup(postcode)` with the default resolvers and cache."""
+    return AreaLookup().lookup(postcode, online=online)
