@@ -1,0 +1,159 @@
+"""Which DNO area a site is in, from its MPAN and/or postcode (the rules the webhook shares).
+
+- A DNO MPAN (distributor ID 10-23) decides the area. A postcode that points elsewhere is
+  reported in the warnings, not obeyed; a postcode that cannot be checked is reported too.
+- An IDNO MPAN (24 and up) names a network that runs inside every area, so the area comes
+  from the postcode; without a usable postcode there is no answer.
+- With no MPAN, the postcode decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from core.area_resolver import AreaLookup, AreaLookupError, AreaResult
+from core.distributors import Distributor, get_distributor
+from core.mpan import Mpan, parse_mpan
+from core.postcodes import Postcode, PostcodeError, parse_postcode
+
+__all__ = ["SiteArea", "SiteAreaError", "decide_site_area"]
+
+AreaLookupFn = Callable[[Postcode], AreaResult]
+
+
+class SiteAreaError(ValueError):
+    """No area can be decided for the site; the message says why and what to enter."""
+
+
+@dataclass(frozen=True)
+class SiteArea:
+    """The decided area: its DNO, what decided it (``mpan`` or ``postcode``), and warnings."""
+
+    distributor: Distributor  # the DNO of the area (ID 10-23)
+    source: Literal["mpan", "postcode"]
+    mpan: Mpan | None
+    postcode: Postcode | None
+    area_result: AreaResult | None  # the postcode lookup, when one was made and succeeded
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def distributor_id(self) -> int:
+        """The area's distributor ID (10-23)."""
+        return self.distributor.distributor_id
+
+    @property
+    def gsp_group_id(self) -> str:
+        """The area's GSP group, e.g. ``_E``."""
+        return str(self.distributor.gsp_group_id)
+
+    @property
+    def mpan_distributor(self) -> Distributor | None:
+        """The distributor the MPAN names (an IDNO for 24 and up), if an MPAN was given."""
+        return None if self.mpan is None else get_distributor(self.mpan.distributor_id)
+
+    @property
+    def is_idno(self) -> bool:
+        """True if the MPAN belongs to an IDNO."""
+        named = self.mpan_distributor
+        return bool(named and named.is_idno)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        named = self.mpan_distributor
+        return {
+            "distributor_id": self.distributor_id,
+            "dno_name": self.distributor.name,
+            "dno_short_code": self.distributor.short_code,
+            "gsp_group_id": self.gsp_group_id,
+            "gsp_group_name": self.distributor.gsp_group_name,
+            "source": self.source,
+            "mpan_distributor_id": None if named is None else named.distributor_id,
+            "mpan_distributor_name": None if named is None else named.name,
+            "is_idno": self.is_idno,
+            "postcode": None if self.postcode is None else self.postcode.unit,
+            "postcode_lookup": None if self.area_result is None else self.area_result.to_dict(),
+            "warnings": list(self.warnings),
+        }
+
+
+def _describe(result: AreaResult) -> str:
+    d = result.distributor
+    return f"{result.gsp_group_id} {d.gsp_group_name} ({d.short_code}, {result.source})"
+
+
+def decide_site_area(
+    mpan: str | int | Mpan | None = None,
+    postcode: str | Postcode | None = None,
+    *,
+    lookup: AreaLookupFn | None = None,
+) -> SiteArea:
+    """Decide the site's DNO area from its MPAN and/or postcode (rules in the module doc).
+
+    `lookup` maps a parsed postcode to an `AreaResult` (default: `AreaLookup().lookup`, which
+    goes online and uses the disk cache). Raises `MpanError` for an unusable MPAN and
+    `SiteAreaError` when no area can be decided.
+    """
+    has_mpan = mpan is not None and str(mpan).strip() != ""
+    has_postcode = postcode is not None and str(postcode).strip() != ""
+    if not has_mpan and not has_postcode:
+        raise SiteAreaError("no MPAN and no postcode: enter the site's MPAN or its postcode")
+    parsed = (mpan if isinstance(mpan, Mpan) else parse_mpan(mpan)) if has_mpan else None
+    warnings: list[str] = []
+    if parsed is not None and not parsed.check_digit_valid:
+        warnings.append(
+            f"MPAN {parsed.core} has a wrong check digit (expected {parsed.expected_check_digit}): "
+            "check it against the bill; its first two digits still name the distributor"
+        )
+    resolve = lookup or AreaLookup().lookup
+
+    if parsed is not None:
+        named = get_distributor(parsed.distributor_id)
+        if not named.is_idno:
+            return _from_dno_mpan(parsed, named, postcode if has_postcode else None, resolve,
+                                  warnings)
+        why = (
+            f"MPAN {parsed.core} belongs to {named.name} (ID {named.distributor_id}), an IDNO: "
+            "IDNOs run networks inside every DNO area, so the area comes from the site's postcode"
+        )
+    else:
+        why = "no MPAN given, so the postcode decides the area"
+    if not has_postcode:
+        raise SiteAreaError(f"{why}; enter the site's postcode")
+    try:
+        pc = postcode if isinstance(postcode, Postcode) else parse_postcode(str(postcode))
+        result = resolve(pc)
+    except (PostcodeError, AreaLookupError) as exc:
+        raise SiteAreaError(f"{why}, but: {exc}") from exc
+    warnings.extend(result.warnings)
+    return SiteArea(result.distributor, "postcode", parsed, pc, result, tuple(warnings))
+
+
+def _from_dno_mpan(
+    parsed: Mpan,
+    named: Distributor,
+    postcode: str | Postcode | None,
+    resolve: AreaLookupFn,
+    warnings: list[str],
+) -> SiteArea:
+    """A DNO MPAN decides; the postcode is only checked against it."""
+    if postcode is None:
+        return SiteArea(named, "mpan", parsed, None, None, tuple(warnings))
+    try:
+        pc = postcode if isinstance(postcode, Postcode) else parse_postcode(str(postcode))
+    except PostcodeError as exc:
+        warnings.append(f"postcode not used: {exc}; the MPAN decides the area")
+        return SiteArea(named, "mpan", parsed, None, None, tuple(warnings))
+    try:
+        result = resolve(pc)
+    except AreaLookupError as exc:
+        warnings.append(f"could not check postcode {pc.unit} against the MPAN: {exc}")
+        return SiteArea(named, "mpan", parsed, pc, None, tuple(warnings))
+    if named.gsp_group_id not in result.candidates:
+        warnings.append(
+            f"postcode {pc.unit} is in {_describe(result)}, but MPAN {parsed.core} is "
+            f"{named.name}'s ({named.gsp_group_id} {named.gsp_group_name}): using the MPAN's "
+            "area; check the postcode and the MPAN"
+        )
+    return SiteArea(named, "mpan", parsed, pc, result, tuple(warnings))

@@ -1,0 +1,186 @@
+"""The MPAN/postcode rules: a DNO MPAN decides, a disagreeing postcode is reported, an IDNO
+MPAN takes its area from the postcode.
+
+MPAN check digits worked by hand: 14 0556 6778 89 -> sum(d_i * [3,5,7,13,...,43]) = 1856,
+1856 mod 11 = 8, so 1405566778898 is valid (the seed's 1405566778899 is not); 25 0000 0000 01
+-> 2*3 + 5*5 + 1*43 = 74, 74 mod 11 = 8, so 2500000000018 (ESP Electricity, an IDNO).
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from core.area_resolver import (
+    AreaCache,
+    AreaLookup,
+    OfflineTableResolver,
+    PostcodeNotFoundError,
+    ResolverAnswer,
+    ServiceUnavailableError,
+)
+from core.mpan import MpanError
+from core.postcodes import Postcode
+from core.site_area import SiteAreaError, decide_site_area
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+DNO_WM = "1405566778898"  # National Grid Electricity Distribution (West Midlands), _E
+SEED_BAD_CHECK = "1405566778899"
+IDNO_ESP = "2500000000018"  # ESP Electricity Limited
+
+
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any connection (or DNS lookup) that is not to loopback."""
+    real_connect = socket.socket.connect
+    real_getaddrinfo = socket.getaddrinfo
+
+    def connect(self: socket.socket, address: object) -> None:
+        if isinstance(address, tuple) and address[0] not in LOOPBACK:
+            raise AssertionError(f"test tried to reach the internet: {address}")
+        return real_connect(self, address)
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host not in LOOPBACK:
+            raise AssertionError(f"test tried to resolve {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+class FakeOnline:
+    """A resolver standing in for the online service (the HTTP path is tested elsewhere)."""
+
+    source = "online:octopus"
+
+    def __init__(self, table: dict[str, tuple[str, ...]], down: bool = False) -> None:
+        self.table = table
+        self.down = down
+        self.calls: list[str] = []
+
+    def resolve(self, postcode: Postcode) -> ResolverAnswer:
+        self.calls.append(postcode.unit)
+        if self.down:
+            raise ServiceUnavailableError("Octopus grid-supply-points service is unavailable")
+        if postcode.unit not in self.table:
+            raise PostcodeNotFoundError(f"no GSP group for postcode {postcode.unit}")
+        return ResolverAnswer(self.table[postcode.unit], "postcode", self.source)
+
+
+AREAS = {"B1 1AA": ("_E",), "M1 1AE": ("_G",), "SY14 9AA": ("_D", "_G")}
+
+
+def _lookup(online: FakeOnline, cache: AreaCache | None = None) -> AreaLookup:
+    return AreaLookup([online], cache, OfflineTableResolver())
+
+
+def _never(postcode: Postcode) -> object:
+    raise AssertionError(f"postcode {postcode} should not have been looked up")
+
+
+def test_dno_mpan_alone_decides_without_a_lookup() -> None:
+    site = decide_site_area(DNO_WM, lookup=_never)  # type: ignore[arg-type]
+    assert (site.distributor_id, site.gsp_group_id, site.source) == (14, "_E", "mpan")
+    assert site.distributor.short_code == "NGED-WM"
+    assert site.warnings == () and site.area_result is None and not site.is_idno
+
+
+def test_dno_mpan_with_an_agreeing_postcode() -> None:
+    site = decide_site_area(DNO_WM, "b11aa", lookup=_lookup(FakeOnline(AREAS)).lookup)
+    assert (site.distributor_id, site.source) == (14, "mpan")
+    assert site.area_result is not None and site.area_result.gsp_group_id == "_E"
+    assert site.warnings == ()
+
+
+def test_disagreeing_postcode_is_reported_not_obeyed() -> None:
+    site = decide_site_area(DNO_WM, "M1 1AE", lookup=_lookup(FakeOnline(AREAS)).lookup)
+    assert (site.distributor_id, site.gsp_group_id, site.source) == (14, "_E", "mpan")
+    assert len(site.warnings) == 1
+    warning = site.warnings[0]
+    assert "M1 1AE is in _G North Western (ENWL, online:octopus)" in warning
+    assert "_E Midlands" in warning and "using the MPAN's area" in warning
+
+
+def test_straddling_postcode_that_includes_the_mpan_area_is_not_a_disagreement() -> None:
+    site = decide_site_area("1300000000016", "SY14 9AA", lookup=_lookup(FakeOnline(AREAS)).lookup)
+    assert (site.distributor_id, site.gsp_group_id) == (13, "_D")
+    assert site.warnings == ()
+
+
+def test_dno_mpan_with_a_bad_or_uncheckable_postcode_still_decides() -> None:
+    site = decide_site_area(DNO_WM, "BT1 1AA", lookup=_never)  # type: ignore[arg-type]
+    assert site.distributor_id == 14
+    assert "postcode not used" in site.warnings[0] and "Northern Ireland" in site.warnings[0]
+    down = decide_site_area(DNO_WM, "B1 1AA", lookup=_lookup(FakeOnline(AREAS, down=True)).lookup)
+    assert down.distributor_id == 14
+    assert "could not check postcode B1 1AA" in down.warnings[0]
+    assert "unavailable" in down.warnings[0]
+
+
+def test_bad_check_digit_is_reported_and_the_distributor_still_named() -> None:
+    site = decide_site_area(SEED_BAD_CHECK)
+    assert site.distributor_id == 14
+    assert "wrong check digit (expected 8)" in site.warnings[0]
+    full = decide_site_area("00800999932 1405566778899")  # the seed example, full MPAN
+    assert full.distributor_id == 14 and full.mpan is not None
+    assert full.mpan.core == SEED_BAD_CHECK
+
+
+def test_idno_mpan_takes_its_area_from_the_postcode() -> None:
+    online = FakeOnline(AREAS)
+    site = decide_site_area(IDNO_ESP, "M1 1AE", lookup=_lookup(online).lookup)
+    assert (site.distributor_id, site.gsp_group_id, site.source) == (16, "_G", "postcode")
+    assert site.is_idno and site.mpan_distributor is not None
+    assert (site.mpan_distributor.distributor_id, site.mpan_distributor.name) == (
+        25, "ESP Electricity Limited")
+    assert online.calls == ["M1 1AE"]
+    data = site.to_dict()
+    assert (data["distributor_id"], data["mpan_distributor_id"], data["source"]) == (16, 25,
+                                                                                     "postcode")
+    assert data["postcode_lookup"]["source"] == "online:octopus"
+
+
+def test_idno_mpan_without_a_usable_postcode_is_an_error() -> None:
+    idno = r"ESP Electricity Limited \(ID 25\), an IDNO.*postcode"
+    with pytest.raises(SiteAreaError, match=idno):
+        decide_site_area(IDNO_ESP, lookup=_never)  # type: ignore[arg-type]
+    with pytest.raises(SiteAreaError, match="Northern Ireland"):
+        decide_site_area(IDNO_ESP, "BT1 1AA", lookup=_never)  # type: ignore[arg-type]
+    with pytest.raises(SiteAreaError, match="unavailable") as err:
+        decide_site_area(IDNO_ESP, "B1 1AA", lookup=_lookup(FakeOnline(AREAS, down=True)).lookup)
+    assert isinstance(err.value.__cause__, ServiceUnavailableError)
+
+
+def test_idno_postcode_from_the_cache_when_the_service_is_down(tmp_path: Path) -> None:
+    cache = AreaCache(tmp_path)
+    decide_site_area(IDNO_ESP, "B1 1AA", lookup=_lookup(FakeOnline(AREAS), cache).lookup)
+    down = FakeOnline(AREAS, down=True)
+    site = decide_site_area(IDNO_ESP, "B1 1AA", lookup=_lookup(down, AreaCache(tmp_path)).lookup)
+    assert (site.distributor_id, site.source) == (14, "postcode")
+    assert site.area_result is not None and site.area_result.source == "cache"
+    assert down.calls == []  # fresh cache entry: no call at all
+
+
+def test_ambiguous_postcode_for_an_idno_carries_the_warning() -> None:
+    site = decide_site_area(IDNO_ESP, "SY14 9AA", lookup=_lookup(FakeOnline(AREAS)).lookup)
+    assert site.gsp_group_id == "_D"
+    assert site.area_result is not None and site.area_result.confidence == "low"
+    assert any("several GSP groups (_D, _G)" in w for w in site.warnings)
+
+
+def test_postcode_alone_and_nothing_at_all() -> None:
+    site = decide_site_area(None, "B1 1AA", lookup=_lookup(FakeOnline(AREAS)).lookup)
+    assert (site.distributor_id, site.source, site.mpan) == (14, "postcode", None)
+    with pytest.raises(SiteAreaError, match="no MPAN and no postcode"):
+        decide_site_area(None, "  ")
+    with pytest.raises(SiteAreaError, match=r"no MPAN given.*no area for B2 4QA"):
+        decide_site_area("", "B2 4QA", lookup=_lookup(FakeOnline(AREAS)).lookup)
+
+
+def test_unusable_mpan_is_an_mpan_error() -> None:
+    with pytest.raises(MpanError):
+        decide_site_area("12345", "B1 1AA", lookup=_never)  # type: ignore[arg-type]
+    assert issubclass(SiteAreaError, ValueError)
