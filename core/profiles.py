@@ -1,0 +1,717 @@
+"""Half-hourly load profiles in: CSV, XLSX or Parquet, long or wide, UTC or UK clock time.
+
+Out comes one UTC-indexed half-hourly frame (columns `kwh` [, `kvarh`]) and a data-quality report.
+
+Shapes read:
+- long: a timestamp column (`timestamp`, `datetime`, ... or `date` + `time`) and `kwh` (any
+  column named like `kwh`, `consumption_kwh`, `equipment load [kWh]`) or `kw` (kWh = kW x 0.5),
+  optional `kvarh`;
+- wide: a `date` column and one column per half hour, numbered (1..50, `HH01`.., `P1`..) or
+  labelled with clock times (`00:00`..`23:30` period-starting, `00:30`..`24:00` period-ending).
+  Numbered periods count elapsed half hours from UK midnight, so a clock-change day has 46 or 50
+  of them (the surplus columns of other days must be blank).
+
+Times: naive timestamps are UK clock time (Europe/London) unless `tz='UTC'` is given; timestamps
+carrying an offset or `Z` are used as given. On the 50-half-hour day in October the clock repeats
+01:00-01:59: the first occurrence in row order is taken as BST and the second as GMT (the order
+meters write them in). A naive time that the clock skips in March (01:00-01:59 on the last Sunday)
+is an error: it usually means the file is really in UTC/GMT.
+
+Convention: a timestamp marks the start of its period unless `timestamp_convention='end'`
+(default from config/defaults.yaml `timestamp_convention`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from core.paths import config_dir
+
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+HALF_HOUR = pd.Timedelta(minutes=30)
+NS_PER_MINUTE = 60 * 10**9
+NS_PER_HALF_HOUR = 30 * NS_PER_MINUTE
+SPIKE_FACTOR = 10.0  # a half hour above 10 x the profile's 99th percentile kWh is a spike
+MAX_LISTED = 5
+
+Convention = Literal["start", "end"]
+Resample = Literal["split", "aggregate"]
+
+_TIMESTAMP_NAMES = (
+    "timestamp",
+    "datetime",
+    "date_time",
+    "date time",
+    "time stamp",
+    "timestamp_utc",
+    "datetime_utc",
+    "utc",
+    "interval_start",
+    "period_start",
+    "start",
+    "start_time",
+    "reading_datetime",
+    "settlement_datetime",
+)
+_DATE_NAMES = ("date", "day", "reading_date", "settlement_date", "read_date")
+_TIME_NAMES = ("time", "start_time", "period_start", "time_of_day")
+_SUPPORTED = (".csv", ".txt", ".xlsx", ".xlsm", ".parquet", ".pq")
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used: says what was wrong, where, and what to do."""
+
+
+@dataclass(frozen=True)
+class DataQualityReport:
+    """What the profile looked like on the way in; `warnings` lists what is usable but suspect."""
+
+    source: str
+    shape: str  # 'long' or 'wide'
+    input_step_minutes: float
+    timezone: str  # how timestamps were read
+    timestamp_convention: str
+    resampled: str | None
+    half_hours: int
+    first: str | None
+    last: str | None
+    expected_half_hours: int
+    missing_half_hours: int
+    gaps: tuple[tuple[str, str], ...]  # first gaps as (first missing, last missing) UTC
+    duplicates: int
+    irregular_steps: int
+    nans: int
+    negatives: int
+    spikes: int
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict."""
+        data = asdict(self)
+        data["gaps"] = [list(gap) for gap in self.gaps]
+        data["warnings"] = list(self.warnings)
+        return data
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A half-hourly profile: `data` (UTC index, `kwh` [, `kvarh`]) and its `quality` report."""
+
+    data: pd.DataFrame
+    quality: DataQualityReport
+
+
+def default_timestamp_convention() -> Convention:
+    """`timestamp_convention` from config/defaults.yaml ('start' or 'end')."""
+    with open(config_dir() / "defaults.yaml", encoding="utf-8") as handle:
+        value = str(yaml.safe_load(handle).get("timestamp_convention", "start"))
+    if value not in ("start", "end"):
+        raise ProfileError(f"config/defaults.yaml timestamp_convention {value!r}: use start or end")
+    return value  # type: ignore[return-value]
+
+
+def _key(name: object) -> str:
+    return re.sub(r"[\s_]+", " ", str(name).strip().lower())
+
+
+def _tokens(name: object) -> list[str]:
+    return [t for t in re.split(r"[^a-z0-9]+", str(name).lower()) if t]
+
+
+# ---------------------------------------------------------------- reading files
+
+
+def read_table(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> pd.DataFrame:
+    """Read a CSV/XLSX/Parquet file into a frame, refusing empty or oversized files first."""
+    path = Path(path)
+    if not path.is_file():
+        raise ProfileError(f"profile file {str(path)!r} not found")
+    size = path.stat().st_size  # checked before any byte is read
+    if size == 0:
+        raise ProfileError(f"profile file {path.name!r} is empty (0 bytes)")
+    if size > max_bytes:
+        raise ProfileError(
+            f"profile file {path.name!r} is {size / 2**20:,.0f} MB, over the "
+            f"{max_bytes / 2**20:,.0f} MB limit: split it (a site-year of half hours is under "
+            "1 MB as CSV) or raise max_bytes"
+        )
+    suffix = path.suffix.lower()
+    if suffix not in _SUPPORTED:
+        raise ProfileError(
+            f"profile file {path.name!r}: unsupported type {suffix!r}; use one of {_SUPPORTED}"
+        )
+    try:
+        if suffix in (".csv", ".txt"):
+            frame = pd.read_csv(path, sep=None, engine="python", skipinitialspace=True)
+        elif suffix in (".xlsx", ".xlsm"):
+            frame = pd.read_excel(path, sheet_name=0)
+        else:
+            frame = pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        raise ProfileError(f"profile file {path.name!r} has no header or rows") from None
+    except Exception as exc:  # parser, zip and arrow errors all mean "not a readable table"
+        raise ProfileError(
+            f"profile file {path.name!r} could not be read as {suffix[1:]}: {exc}"
+        ) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        raise ProfileError(
+            f"profile file {path.name!r} has no data rows (columns: {list(frame.columns)})"
+        )
+    return frame
+
+
+# ---------------------------------------------------------------- time zones
+
+
+def _has_offset(values: pd.Series) -> np.ndarray:
+    text = values.astype(str).str.strip()
+    return text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).to_numpy()
+
+
+def parse_timestamps(values: pd.Series, *, what: str = "timestamp") -> tuple[pd.Series, bool]:
+    """Parse a column of timestamps; returns (datetimes, tz-aware?). Errors name the first bad row.
+
+    Strings with an offset or `Z` become UTC; naive strings stay naive. Day-first dates
+    (29/03/2026) are read as GB dates.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        aware = getattr(values.dt, "tz", None) is not None
+        return (values.dt.tz_convert("UTC") if aware else values), aware
+    offsets = _has_offset(values.dropna())
+    if offsets.any() and not offsets.all():
+        row = int(np.flatnonzero(~offsets)[0])
+        raise ProfileError(
+            f"{what} column mixes times with and without a UTC offset (e.g. row {row + 1}: "
+            f"{values.dropna().iloc[row]!r}); give every time an offset, or none"
+        )
+    aware = bool(offsets.size and offsets.all())
+    parsed = None
+    for kwargs in ({"format": "ISO8601"}, {"dayfirst": True}):
+        try:
+            parsed = pd.to_datetime(values, utc=aware, **kwargs)
+            break
+        except (ValueError, TypeError):
+            continue
+    if parsed is None:
+        coerced = pd.to_datetime(values, utc=aware, dayfirst=True, errors="coerce")
+        bad = coerced.isna() & values.notna()
+        row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
+        raise ProfileError(
+            f"{what} row {row + 1}: {values.iloc[row]!r} is not a date/time "
+            "(use ISO 8601, e.g. 2026-03-29 00:30, or DD/MM/YYYY HH:MM)"
+        )
+    return parsed, aware
+
+
+def localise_naive(naive: pd.DatetimeIndex, *, shift_nonexistent: bool = False) -> np.ndarray:
+    """UK clock times (naive) -> int64 ns UTC. Repeated October times: first BST, then GMT.
+
+    A time the clock skips in March raises `ProfileError`, unless `shift_nonexistent` (used for
+    period-ending labels, where 01:00 on that day means the instant the clock jumps to 02:00).
+    """
+    naive = pd.DatetimeIndex(naive).as_unit("ns")
+    occurrence = pd.Series(np.arange(naive.size)).groupby(naive.asi8).cumcount().to_numpy()
+    localised = naive.tz_localize(
+        "Europe/London",
+        ambiguous=occurrence == 0,
+        nonexistent="shift_forward" if shift_nonexistent else "NaT",
+    )
+    missing = localised.isna() & ~naive.isna()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise ProfileError(
+            f"row {row + 1}: {naive[row]} does not exist in UK clock time (the clock goes from "
+            "01:00 to 02:00 on the last Sunday of March). The timestamps look like UTC/GMT: "
+            "load with tz='UTC' (CLI: --tz UTC)"
+        )
+    return localised.tz_convert("UTC").asi8
+
+
+def localise_timestamps(times: pd.DatetimeIndex | pd.Series, tz: str | None = None) -> np.ndarray:
+    """int64 ns UTC of timestamps: tz-aware as given; naive in `tz` (default Europe/London)."""
+    index = pd.DatetimeIndex(times).as_unit("ns")
+    if index.tz is not None:
+        return index.tz_convert("UTC").asi8
+    if tz in (None, "Europe/London"):
+        return localise_naive(index)
+    return index.tz_localize(tz).tz_convert("UTC").asi8
+
+
+# ---------------------------------------------------------------- columns
+
+
+def _find_value_columns(
+    columns: list[str], kwh_column: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """(kwh column, kw column, kvarh column) by name."""
+    kvarh = next((c for c in columns if "kvarh" in _tokens(c) or _key(c).endswith("kvarh")), None)
+    if kwh_column is not None:
+        if kwh_column not in columns:
+            raise ProfileError(f"kwh column {kwh_column!r} not found; columns are {columns}")
+        return kwh_column, None, kvarh
+    kwh = [c for c in columns if "kwh" in _tokens(c) or _key(c).endswith("kwh")]
+    if len(kwh) > 1:
+        raise ProfileError(
+            f"several kWh columns {kwh}: choose one with kwh_column= (CLI: --kwh-column)"
+        )
+    kw = [c for c in columns if "kw" in _tokens(c)]
+    if not kwh and len(kw) > 1:
+        raise ProfileError(f"several kW columns {kw}: choose one with kwh_column=")
+    return (kwh[0] if kwh else None), (kw[0] if kw and not kwh else None), kvarh
+
+
+def _find_timestamp_column(columns: list[str]) -> str | None:
+    keyed = {_key(c): c for c in columns}
+    for name in _TIMESTAMP_NAMES:
+        if _key(name) in keyed:
+            return keyed[_key(name)]
+    for column in columns:
+        if _key(column).startswith(("timestamp", "datetime", "date time", "date/time")):
+            return column
+    return None
+
+
+def _find_named(columns: list[str], names: tuple[str, ...]) -> str | None:
+    keyed = {_key(c): c for c in columns}
+    return next((keyed[_key(n)] for n in names if _key(n) in keyed), None)
+
+
+_PERIOD_PATTERN = re.compile(r"^(?:hh|p|sp|period|hh ?period|settlement period)?\s*0*(\d{1,2})$")
+_CLOCK_PATTERN = re.compile(r"^(\d{1,2}):(\d{2})(?::00)?$")
+
+
+def _half_hour_columns(columns: list[str]) -> tuple[str, dict[str, int]]:
+    """('period' or 'clock', column -> period number 1.. or clock minute 0..1440)."""
+    periods: dict[str, int] = {}
+    clocks: dict[str, int] = {}
+    for column in columns:
+        key = _key(column)
+        match = _PERIOD_PATTERN.match(key)
+        if match and 1 <= int(match.group(1)) <= 50:
+            periods[column] = int(match.group(1))
+            continue
+        match = _CLOCK_PATTERN.match(key)
+        if match and int(match.group(2)) in (0, 30) and int(match.group(1)) <= 24:
+            clocks[column] = int(match.group(1)) * 60 + int(match.group(2))
+    if len(clocks) >= len(periods):
+        return "clock", clocks
+    return "period", periods
+
+
+def _expected_columns_message(columns: list[str]) -> str:
+    return (
+        f"columns found: {columns}. Expected either a long profile — a timestamp column "
+        "(timestamp/datetime, or date + time) and kwh (or kw), optional kvarh — or a wide "
+        "profile — a date column and 48 half-hour columns (46/50 on clock-change days)"
+    )
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def _numbers(values: pd.Series, column: str, row_offset: int = 0) -> np.ndarray:
+    """Column as float64; text that is not a number is an error naming the row."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = numeric.isna() & values.notna() & (values.astype(str).str.strip() != "")
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ProfileError(
+            f"column {column!r} row {row + 1 + row_offset} (line {row + 2 + row_offset} of a file "
+            f"with a header): {values.iloc[row]!r} is not a number; "
+            f"{int(bad.sum())} such value(s) in all"
+        )
+    return numeric.to_numpy(np.float64)
+
+
+# ---------------------------------------------------------------- shapes
+
+
+@dataclass
+class _Long:
+    """Intermediate long form: UTC ns (or naive ns) per row, values."""
+
+    times: pd.Series  # datetime64 (naive or UTC)
+    aware: bool
+    kwh: np.ndarray
+    kvarh: np.ndarray | None
+    labels_are_ends: bool | None = None  # set by wide clock-labelled input
+
+
+def _long_from_columns(
+    frame: pd.DataFrame,
+    time_column: str | None,
+    kwh_column: str | None,
+) -> _Long | None:
+    columns = list(frame.columns)
+    kwh_name, kw_name, kvarh_name = _find_value_columns(columns, kwh_column)
+    if kwh_name is None and kw_name is None:
+        return None
+    if time_column is not None:
+        if time_column not in columns:
+            raise ProfileError(f"timestamp column {time_column!r} not found; columns are {columns}")
+        times_raw = frame[time_column]
+    else:
+        found = _find_timestamp_column(columns)
+        if found is not None:
+            times_raw = frame[found]
+        else:
+            date_name = _find_named(columns, _DATE_NAMES)
+            clock_name = _find_named(columns, _TIME_NAMES)
+            if date_name is None or clock_name is None:
+                return None
+            times_raw = frame[date_name].astype(str).str.slice(0, 10) + " " + frame[
+                clock_name
+            ].astype(str)
+    times, aware = parse_timestamps(times_raw)
+    if kwh_name is not None:
+        kwh = _numbers(frame[kwh_name], kwh_name)
+    else:
+        assert kw_name is not None
+        kwh = _numbers(frame[kw_name], kw_name) * 0.5
+    kvarh = _numbers(frame[kvarh_name], kvarh_name) if kvarh_name else None
+    return _Long(times.reset_index(drop=True), aware, kwh, kvarh)
+
+
+def _wide_dates(frame: pd.DataFrame, date_name: str) -> pd.DatetimeIndex:
+    dates, aware = parse_timestamps(frame[date_name], what="date")
+    if aware:
+        dates = dates.dt.tz_localize(None)
+    return pd.DatetimeIndex(dates).normalize().as_unit("ns")
+
+
+def _wide_period(
+    frame: pd.DataFrame, date_name: str, mapping: dict[str, int], tz: str | None
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Numbered periods: k-th half hour after UK midnight. Returns (utc ns, kwh, nans)."""
+    ordered = sorted(mapping, key=mapping.get)  # type: ignore[arg-type]
+    numbers = np.array([mapping[c] for c in ordered])
+    values = np.column_stack([_numbers(frame[c], c) for c in ordered])
+    dates = _wide_dates(frame, date_name)
+    if tz in (None, "Europe/London"):
+        midnight = dates.tz_localize("Europe/London").tz_convert("UTC").asi8
+        next_midnight = (dates + pd.Timedelta(days=1)).tz_localize("Europe/London")
+        periods_in_day = (next_midnight.tz_convert("UTC").asi8 - midnight) // NS_PER_HALF_HOUR
+    else:
+        midnight = dates.tz_localize(tz).tz_convert("UTC").asi8
+        periods_in_day = np.full(len(dates), 48)
+    beyond = numbers[None, :] > periods_in_day[:, None]
+    surplus = beyond & ~np.isnan(values)
+    if surplus.any():
+        row, col = np.argwhere(surplus)[0]
+        raise ProfileError(
+            f"row {row + 1} ({dates[row].date()}): a value in period {numbers[col]} but that "
+            f"day has {periods_in_day[row]} half hours in UK clock time; blank the surplus "
+            "periods, or load with tz='UTC' if the periods count UTC half hours"
+        )
+    utc = midnight[:, None] + (numbers[None, :] - 1) * NS_PER_HALF_HOUR
+    keep = ~beyond
+    nans = int(np.isnan(values[keep]).sum())
+    keep &= ~np.isnan(values)
+    return utc[keep], values[keep], nans
+
+
+def _wide_clock(frame: pd.DataFrame, date_name: str, mapping: dict[str, int]) -> _Long:
+    """Clock-labelled half-hour columns -> long naive clock times (labels decide the convention)."""
+    minutes = sorted(set(mapping.values()))
+    labels_are_ends = 1440 in minutes and 0 not in minutes
+    ordered = sorted(mapping, key=mapping.get)  # type: ignore[arg-type]
+    values = np.column_stack([_numbers(frame[c], c) for c in ordered])
+    dates = _wide_dates(frame, date_name)
+    offsets = np.array([mapping[c] for c in ordered], dtype=np.int64) * NS_PER_MINUTE
+    naive = dates.asi8[:, None] + offsets[None, :]
+    times = pd.Series(naive.ravel().view("datetime64[ns]"))
+    return _Long(times, False, values.ravel(), None, labels_are_ends)
+
+
+# ---------------------------------------------------------------- the pipeline
+
+
+def load_profile(
+    source: str | Path | pd.DataFrame,
+    *,
+    timestamp_convention: Convention | None = None,
+    tz: str | None = None,
+    resample: Resample | None = None,
+    timestamp_column: str | None = None,
+    kwh_column: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Profile:
+    """Read a profile (file path or frame) into a UTC half-hourly frame with a quality report.
+
+    - `timestamp_convention`: 'start' (a timestamp marks the start of its period) or 'end';
+      default from config/defaults.yaml.
+    - `tz`: zone of naive timestamps; default UK clock time (Europe/London). 'UTC' for UTC.
+    - `resample`: 'split' turns hourly data into half hours (each hour's kWh halved);
+      'aggregate' sums 15-minute data into half hours. Without it such data is an error.
+    Raises `ProfileError` for anything unusable; suspect-but-usable data gives warnings.
+    """
+    explicit_convention = timestamp_convention is not None
+    convention = timestamp_convention or default_timestamp_convention()
+    if convention not in ("start", "end"):
+        raise ProfileError(f"timestamp_convention {convention!r}: use 'start' or 'end'")
+    if resample not in (None, "split", "aggregate"):
+        raise ProfileError(f"resample {resample!r}: use 'split' (hourly) or 'aggregate' (15-min)")
+    if isinstance(source, pd.DataFrame):
+        frame, name = source.copy(), "<frame>"
+        if isinstance(frame.index, pd.DatetimeIndex) and timestamp_column is None:
+            frame = frame.reset_index(names="timestamp")
+        frame.columns = [str(c).strip() for c in frame.columns]
+        if frame.empty:
+            raise ProfileError("the profile has no rows")
+    else:
+        frame, name = read_table(source, max_bytes=max_bytes), Path(source).name
+    columns = list(frame.columns)
+    warnings: list[str] = []
+
+    long = _long_from_columns(frame, timestamp_column, kwh_column)
+    shape = "long"
+    wide_utc: tuple[np.ndarray, np.ndarray, int] | None = None
+    if long is None:
+        date_name = _find_named(columns, _DATE_NAMES)
+        kind, mapping = _half_hour_columns(columns)
+        if date_name is None or len(mapping) < 46:
+            raise ProfileError(_expected_columns_message(columns))
+        if len(mapping) > 50:
+            raise ProfileError(
+                f"{len(mapping)} period columns per day: looks like 15-minute (96) or finer "
+                "data; give it as a long profile and load with resample='aggregate'"
+            )
+        shape = "wide"
+        if kind == "period":
+            wide_utc = _wide_period(frame, date_name, mapping, tz)
+        else:
+            long = _wide_clock(frame, date_name, mapping)
+            if long.labels_are_ends is not None:
+                label_convention = "end" if long.labels_are_ends else "start"
+                if explicit_convention and label_convention != convention:
+                    raise ProfileError(
+                        f"the half-hour columns are labelled as period-{label_convention} times "
+                        f"but timestamp_convention={convention!r} was given"
+                    )
+                convention = label_convention
+
+    if wide_utc is not None:
+        utc_ns, kwh, nans = wide_utc
+        kvarh = None
+        step_minutes = 30.0
+        timezone = "periods counted from UK midnight" if tz in (None, "Europe/London") else tz
+    else:
+        assert long is not None
+        utc_ns, kwh, kvarh, nans, step_minutes, timezone = _long_to_utc(
+            long, convention=convention, tz=tz, resample=resample, warnings=warnings
+        )
+    if nans:
+        warnings.append(f"{nans} missing (blank/NaN) value(s) dropped; they count as gaps")
+    data, quality = _finish(
+        utc_ns,
+        kwh,
+        kvarh,
+        source=name,
+        shape=shape,
+        step_minutes=step_minutes,
+        timezone=timezone,
+        convention=convention,
+        resample=resample if step_minutes != 30 else None,
+        nans=nans,
+        warnings=warnings,
+    )
+    return Profile(data, quality)
+
+
+def _step_minutes(naive_or_utc_ns: np.ndarray) -> float:
+    unique = np.unique(naive_or_utc_ns)
+    if unique.size < 2:
+        return 30.0
+    return float(np.median(np.diff(unique))) / NS_PER_MINUTE
+
+
+def _long_to_utc(
+    long: _Long,
+    *,
+    convention: str,
+    tz: str | None,
+    resample: str | None,
+    warnings: list[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int, float, str]:
+    times = long.times
+    valid = times.notna().to_numpy() & ~np.isnan(long.kwh)
+    if long.kvarh is not None:
+        valid &= ~np.isnan(long.kvarh)
+    nans = int((~valid).sum())
+    if not valid.any():
+        raise ProfileError("no rows with both a timestamp and a value")
+    kwh = long.kwh[valid]
+    kvarh = long.kvarh[valid] if long.kvarh is not None else None
+    stamps = pd.DatetimeIndex(times[valid]).as_unit("ns")
+    step = _step_minutes(stamps.asi8)
+    if step == 60 and resample != "split":
+        raise ProfileError(
+            "the profile is hourly, not half-hourly (median step 60 minutes). DUoS bands change "
+            "on the half hour: load it with resample='split' (CLI: --resample split) to split "
+            "each hour's kWh equally into two half hours"
+        )
+    if step == 15 and resample != "aggregate":
+        raise ProfileError(
+            "the profile is 15-minute data, not half-hourly (median step 15 minutes): load it "
+            "with resample='aggregate' (CLI: --resample aggregate) to sum pairs of quarter "
+            "hours into half hours"
+        )
+    if step not in (15, 30, 60):
+        raise ProfileError(
+            f"the profile's median step is {step:g} minutes; need half-hourly data "
+            "(or hourly with resample='split', 15-minute with resample='aggregate')"
+        )
+    if resample == "split" and step != 60:
+        raise ProfileError(f"resample='split' is for hourly data; this data steps {step:g} min")
+    if resample == "aggregate" and step != 15:
+        raise ProfileError(f"resample='aggregate' is for 15-minute data; this steps {step:g} min")
+
+    is_end = convention == "end"
+    if long.aware:
+        utc_ns = stamps.asi8
+        timezone = "UTC offsets in the data"
+    elif tz in (None, "Europe/London"):
+        utc_ns = localise_naive(stamps, shift_nonexistent=is_end)
+        timezone = "naive, read as UK clock time (Europe/London)"
+    else:
+        utc_ns = stamps.tz_localize(tz).tz_convert("UTC").asi8
+        timezone = f"naive, read as {tz}"
+    if is_end:
+        utc_ns = utc_ns - int(step * NS_PER_MINUTE)
+
+    if step == 60:
+        utc_ns = np.concatenate([utc_ns, utc_ns + NS_PER_HALF_HOUR])
+        kwh = np.concatenate([kwh, kwh]) / 2.0
+        if kvarh is not None:
+            kvarh = np.concatenate([kvarh, kvarh]) / 2.0
+        warnings.append("hourly data split into half hours (each hour's kWh halved)")
+    elif step == 15:
+        half = utc_ns // NS_PER_HALF_HOUR * NS_PER_HALF_HOUR
+        frame = pd.DataFrame({"t": half, "kwh": kwh})
+        if kvarh is not None:
+            frame["kvarh"] = kvarh
+        grouped = frame.groupby("t", sort=True)
+        sums = grouped.sum()
+        counts = grouped.size()
+        partial = int((counts != 2).sum())
+        if partial:
+            warnings.append(
+                f"{partial} half hour(s) built from other than two 15-minute readings"
+            )
+        utc_ns = sums.index.to_numpy(np.int64)
+        kwh = sums["kwh"].to_numpy()
+        kvarh = sums["kvarh"].to_numpy() if kvarh is not None else None
+        warnings.append("15-minute data summed into half hours")
+    return utc_ns, kwh, kvarh, nans, step, timezone
+
+
+def _finish(
+    utc_ns: np.ndarray,
+    kwh: np.ndarray,
+    kvarh: np.ndarray | None,
+    *,
+    source: str,
+    shape: str,
+    step_minutes: float,
+    timezone: str,
+    convention: str,
+    resample: str | None,
+    nans: int,
+    warnings: list[str],
+) -> tuple[pd.DataFrame, DataQualityReport]:
+    if utc_ns.size == 0:
+        raise ProfileError("no half hours with values in the profile")
+    off_grid = utc_ns % NS_PER_HALF_HOUR != 0
+    if off_grid.any():
+        row = int(np.flatnonzero(off_grid)[0])
+        raise ProfileError(
+            f"{int(off_grid.sum())} timestamp(s) are not on the half hour, e.g. "
+            f"{pd.Timestamp(int(utc_ns[row]), tz='UTC')}: half-hourly data must start at :00 "
+            "and :30"
+        )
+    order = np.argsort(utc_ns, kind="stable")
+    utc_ns, kwh = utc_ns[order], kwh[order]
+    kvarh = kvarh[order] if kvarh is not None else None
+    steps = np.diff(utc_ns)
+    irregular = int((steps != NS_PER_HALF_HOUR).sum() - (steps == 0).sum())
+
+    duplicate = np.concatenate([[False], steps == 0])
+    n_duplicates = int(duplicate.sum())
+    if n_duplicates:
+        first_of = np.maximum.accumulate(np.where(~duplicate, np.arange(utc_ns.size), 0))
+        same = kwh[duplicate] == kwh[first_of[duplicate]]
+        if kvarh is not None:
+            same &= kvarh[duplicate] == kvarh[first_of[duplicate]]
+        if not same.all():
+            at = pd.Timestamp(int(utc_ns[duplicate][~same][0]), tz="UTC")
+            raise ProfileError(
+                f"{int((~same).sum())} half hour(s) appear more than once with different values "
+                f"(e.g. {at} UTC): remove the duplicates (or check the time zone) and reload"
+            )
+        warnings.append(f"{n_duplicates} duplicated row(s) with identical values dropped")
+        keep = ~duplicate
+        utc_ns, kwh = utc_ns[keep], kwh[keep]
+        kvarh = kvarh[keep] if kvarh is not None else None
+
+    expected = int((utc_ns[-1] - utc_ns[0]) // NS_PER_HALF_HOUR) + 1
+    missing = expected - utc_ns.size
+    gap_after = np.flatnonzero(np.diff(utc_ns) > NS_PER_HALF_HOUR)
+    gaps = tuple(
+        (_iso(int(utc_ns[i]) + NS_PER_HALF_HOUR), _iso(int(utc_ns[i + 1]) - NS_PER_HALF_HOUR))
+        for i in gap_after[:MAX_LISTED]
+    )
+    if missing:
+        warnings.append(
+            f"{missing} half hour(s) missing in {gap_after.size} gap(s), first {gaps[0][0]} UTC"
+        )
+    negatives = int((kwh < 0).sum())
+    if negatives:
+        warnings.append(f"{negatives} negative kWh value(s) (export?) kept as given")
+    p99 = float(np.percentile(kwh, 99))
+    spike_mask = kwh > SPIKE_FACTOR * p99 if p99 > 0 else np.zeros(kwh.size, bool)
+    spikes = int(spike_mask.sum())
+    if spikes:
+        at = _iso(int(utc_ns[np.flatnonzero(spike_mask)[0]]))
+        warnings.append(
+            f"{spikes} spike(s) above {SPIKE_FACTOR:g} x the 99th percentile "
+            f"({p99:.3g} kWh), first at {at} UTC: check the units"
+        )
+    index = pd.DatetimeIndex(utc_ns.view("datetime64[ns]"), name="timestamp_utc").tz_localize(
+        "UTC"
+    )
+    data = pd.DataFrame({"kwh": kwh}, index=index)
+    if kvarh is not None:
+        data["kvarh"] = kvarh
+    quality = DataQualityReport(
+        source=source,
+        shape=shape,
+        input_step_minutes=step_minutes,
+        timezone=timezone,
+        timestamp_convention=convention,
+        resampled=resample,
+        half_hours=int(utc_ns.size),
+        first=_iso(int(utc_ns[0])),
+        last=_iso(int(utc_ns[-1])),
+        expected_half_hours=expected,
+        missing_half_hours=missing,
+        gaps=gaps,
+        duplicates=n_duplicates,
+        irregular_steps=irregular,
+        nans=nans,
+        negatives=negatives,
+        spikes=spikes,
+        warnings=tuple(warnings),
+    )
+    return data, quality
+
+
+def _iso(ns: int) -> str:
+    return pd.Timestamp(ns, unit="ns", tz="UTC").strftime("%Y-%m-%d %H:%M")
