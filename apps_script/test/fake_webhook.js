@@ -1,0 +1,156 @@
+'use strict';
+/**
+ * A tiny stand-in for the bess-duos webhook, for the Apps Script unit tests. It runs in its
+ * own process (UrlFetchApp's fake blocks the test process with spawnSync) and checks requests
+ * the way webhook/auth.py does: X-Timestamp within 300 s, X-Signature = hex HMAC-SHA256 of
+ * timestamp + "." + raw body, no replayed signature.
+ *
+ * POST /lookup replies by the posted postcode:
+ *   "ERR400"  -> 400 {"error": ..., "fields": {...}, "request_id": ...}
+ *   "ERR502"  -> 502 with an HTML body (as a proxy in front of the service might send)
+ *   "SLOW..." -> 200, held until the next request arrives or 1.5 s pass (so two requests
+ *                overlap whenever a second one is sent while the first is in flight)
+ *   otherwise -> 200 {"status": "ok", ...}
+ * GET /log returns every request seen: arrival and finish times, overlap count, headers, raw body (base64).
+ *
+ * Not a test file: nothing runs unless started with `--serve`.
+ */
+
+const http = require('node:http');
+const crypto = require('node:crypto');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+
+function serve(secret) {
+  const log = [];
+  const seen = new Set();
+  let held = [];
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      if (req.method === 'GET' && req.url === '/log') {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(log));
+        return;
+      }
+      const raw = Buffer.concat(chunks);
+      const entry = {
+        seq: log.length,
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        body_b64: raw.toString('base64'),
+        arrived: Date.now(),
+        finished: null,
+        sig_ok: false,
+        // Requests still being answered when this one arrived (0 unless they overlap).
+        in_flight_at_arrival: log.filter((e) => e.url === '/lookup' && e.finished === null).length,
+      };
+      log.push(entry);
+      const release = held;
+      held = [];
+      release.forEach((fn) => fn());
+      const reply = (code, body, type = 'application/json') => {
+        res.writeHead(code, { 'Content-Type': type });
+        res.end(typeof body === 'string' ? body : JSON.stringify(body), () => {
+          entry.finished = Date.now();
+          entry.code = code;
+        });
+      };
+      if (req.method !== 'POST' || req.url !== '/lookup') {
+        reply(404, { error: `no route ${req.method} ${req.url}` });
+        return;
+      }
+      const ts = req.headers['x-timestamp'] || '';
+      const sig = req.headers['x-signature'] || '';
+      const expected = crypto.createHmac('sha256', secret)
+        .update(Buffer.concat([Buffer.from(`${ts}.`), raw])).digest('hex');
+      if (!/^\d+$/.test(ts) || Math.abs(Date.now() / 1000 - Number(ts)) > 300) {
+        reply(401, { error: 'X-Timestamp is missing or more than 300 s from the server clock' });
+        return;
+      }
+      if (sig.length !== expected.length ||
+          !crypto.timingSafeEqual(Buffer.from(sig), Buffer.from(expected))) {
+        reply(401, { error: 'X-Signature does not match the request body' });
+        return;
+      }
+      if (seen.has(sig)) {
+        reply(401, { error: 'this signature has already been used (replay)' });
+        return;
+      }
+      seen.add(sig);
+      entry.sig_ok = true;
+      let body;
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch (err) {
+        reply(400, { error: 'body is not JSON' });
+        return;
+      }
+      if (body.postcode === 'ERR400') {
+        reply(400, {
+          error: 'Some inputs are not valid',
+          fields: { mpan: 'check digit is 9, expected 2', kva: 'must be a number, got "lots"' },
+          request_id: 'req-400-abc',
+        });
+      } else if (body.postcode === 'ERR502') {
+        reply(502, '<html><head><title>502</title></head><body><h1>Bad Gateway</h1></body></html>', 'text/html');
+      } else if (String(body.postcode).startsWith('SLOW')) {
+        let done = false;
+        const finish = () => {
+          if (!done) reply(200, { status: 'ok', request_id: `req-${entry.seq}` });
+          done = true;
+        };
+        held.push(finish);
+        setTimeout(finish, 1500);
+      } else {
+        reply(200, { status: 'ok', message: 'Results written', request_id: `req-${entry.seq}` });
+      }
+    });
+  });
+  server.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`LISTENING ${server.address().port}\n`);
+  });
+}
+
+/** GET /log on a fresh connection (a kept-alive one may have been closed while we blocked). */
+function getLog(url) {
+  return new Promise((resolve, reject) => {
+    http.get(`${url}/log`, { agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8'))));
+    }).on('error', reject);
+  });
+}
+
+/** Starts the fake in a child process; resolves to {url, log(), stop()}. */
+function startFakeWebhook(secret) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(__filename), '--serve'], {
+      env: { ...process.env, FAKE_WEBHOOK_SECRET: secret },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /LISTENING (\d+)/.exec(out);
+      if (m) {
+        const url = `http://127.0.0.1:${m[1]}`;
+        resolve({
+          url,
+          log: () => getLog(url),
+          stop: () => child.kill(),
+        });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`fake webhook exited with ${code}`)));
+  });
+}
+
+if (require.main === module && process.argv[2] === '--serve') {
+  serve(process.env.FAKE_WEBHOOK_SECRET);
+}
+
+module.exports = { startFakeWebhook };
