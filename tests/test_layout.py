@@ -1,0 +1,168 @@
+"""The sheet layout table: the shipped cell map, validation, and fields <-> cell blocks."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from core.paths import config_dir
+from tests.sheets_server import block_non_loopback
+from webhook.layout import (
+    LayoutError,
+    cell_name,
+    cell_value,
+    column_index,
+    column_letters,
+    default_layout,
+    layout_from_dict,
+    load_layout,
+    parse_range,
+)
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    block_non_loopback(monkeypatch)
+
+
+@pytest.fixture
+def raw() -> dict:
+    return yaml.safe_load((config_dir() / "sheet_layout.yaml").read_text())
+
+
+def test_shipped_layout_is_designs_cell_map() -> None:
+    layout = load_layout()
+    assert dict(layout.inputs) == {
+        "postcode": "A6",
+        "mpan": "B6",
+        "voltage": "A9",
+        "profile_url": "B15",
+        "kva": "C15",
+        "flex_fraction": "C16",
+    }
+    assert layout.output_ranges == ("A4:H4", "C6:H6", "B9:D9", "B10:D13", "E15:H15", "E16:F16")
+    assert layout.status_range == "A4:H4"
+    assert layout.status_block.fields == (
+        ("status", "message", None, None, None, None, "time", "request_id"),
+    )
+    assert len(layout.output_fields) == 4 + 6 + 3 + 12 + 4 + 2
+    assert default_layout() is default_layout()
+
+
+def test_output_blocks_keep_numbers_and_clear_missing_fields() -> None:
+    layout = load_layout()
+    blocks = layout.output_blocks(
+        {
+            "status": "ok",
+            "dno_name": "National Grid Electricity Distribution (West Midlands)",
+            "distributor_id": "14",
+            "red_rate_p_per_kwh": np.float64(12.345),
+            "amber_rate_p_per_kwh": np.int64(2),
+            "green_rate_p_per_kwh": None,
+            "red_period_1": "Mon–Fri 16:00–19:00",
+            "annual_duos_gbp": float("nan"),
+            "not_in_the_layout": "ignored",
+        }
+    )
+    by_range = {b["range"]: b["values"] for b in blocks}
+    assert list(by_range) == list(layout.output_ranges)
+    assert by_range["A4:H4"] == [["ok", "", "", "", "", "", "", ""]]
+    assert by_range["C6:H6"] == [
+        ["14", "National Grid Electricity Distribution (West Midlands)", "", "", "", ""]
+    ]
+    assert by_range["B9:D9"] == [[12.345, 2, ""]]
+    assert type(by_range["B9:D9"][0][0]) is float and type(by_range["B9:D9"][0][1]) is int
+    assert by_range["B10:D13"][0] == ["Mon–Fri 16:00–19:00", "", ""]
+    assert by_range["B10:D13"][1:] == [["", "", ""]] * 3
+    assert by_range["E15:H15"] == [["", "", "", ""]]
+
+
+def test_status_blocks_write_only_the_status_range() -> None:
+    layout = load_layout()
+    assert layout.status_blocks("error", "no tariff for area 14", "req-1", "2026-11-25T14:00Z") == [
+        {
+            "range": "A4:H4",
+            "values": [
+                ["error", "no tariff for area 14", "", "", "", "", "2026-11-25T14:00Z", "req-1"]
+            ],
+        }
+    ]
+    with pytest.raises(ValueError, match="'failed' is not one of ok, warning, error"):
+        layout.status_blocks("failed", "x", "r", "t")
+
+
+def test_inputs_round_trip_by_field_name() -> None:
+    layout = load_layout()
+    assert layout.input_ranges() == ["A6", "B6", "A9", "B15", "C15", "C16"]
+    values = ["SW1A 1AA", "1405566778899", "", "https://x.example/p.csv", "500", "30%"]
+    assert layout.inputs_from_values(values) == {
+        "postcode": "SW1A 1AA",
+        "mpan": "1405566778899",
+        "voltage": "",
+        "profile_url": "https://x.example/p.csv",
+        "kva": "500",
+        "flex_fraction": "30%",
+    }
+    with pytest.raises(ValueError, match="expected 6 input values, got 2"):
+        layout.inputs_from_values(values[:2])
+    assert layout.input_blocks({"mpan": "1405566778899"}) == [
+        {"range": "B6", "values": [["1405566778899"]]}
+    ]
+    with pytest.raises(ValueError, match=r"unknown input field\(s\) \['mpna'\]"):
+        layout.input_blocks({"mpna": "1"})
+
+
+def test_cell_value_refuses_what_a_cell_cannot_hold() -> None:
+    assert cell_value("x", True) is True
+    assert cell_value("x", float("inf")) == ""
+    with pytest.raises(TypeError, match="field 'peak_ratio': cannot write a list"):
+        cell_value("peak_ratio", [1, 2])
+
+
+def test_a1_helpers() -> None:
+    assert [column_index(c) for c in ("A", "Z", "AA", "AZ", "ZZZ")] == [1, 26, 27, 52, 18278]
+    assert all(column_letters(column_index(c)) == c for c in ("A", "Z", "AA", "AZ", "ZZZ"))
+    assert parse_range("B10:D13") == ((10, 2), (13, 4))
+    assert parse_range("a6") == ((6, 1), (6, 1))
+    assert cell_name(16, 6) == "F16"
+    for bad in ("A0", "D13:B10", "6A", "A1:B"):
+        with pytest.raises(ValueError):
+            parse_range(bad)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda r: r.pop("status_range"), r"missing key\(s\) \['status_range'\]"),
+        (lambda r: r["inputs"].update(mpan="B6:B7"), r"inputs\.mpan: 'B6:B7' is not an A1 cell"),
+        (
+            lambda r: r["outputs"][2].update(range="B9:E9"),
+            r"outputs\[2\]\.fields: B9:E9 is 1 row\(s\) x 4 column\(s\)",
+        ),
+        (
+            lambda r: r["outputs"][5]["fields"][0].__setitem__(0, "dno_name"),
+            r"outputs\[5\]\.fields: field 'dno_name' appears twice",
+        ),
+        (lambda r: r["inputs"].update(kva="E15"), r"output block E15:H15 overlaps input kva"),
+        (lambda r: r.update(status_range="A5:H5"), r"status_range 'A5:H5' is not one of"),
+        (lambda r: r["outputs"][1].pop("fields"), r"outputs\[1\]: each block needs"),
+    ],
+)
+def test_bad_layouts_are_refused_with_the_key_named(raw: dict, edit, message: str) -> None:
+    broken = copy.deepcopy(raw)
+    edit(broken)
+    with pytest.raises(LayoutError, match=message):
+        layout_from_dict(broken, source="test.yaml")
+
+
+def test_unreadable_layout_file_names_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "sheet_layout.yaml"
+    with pytest.raises(LayoutError, match="cannot read the sheet layout"):
+        load_layout(path)
+    path.write_text("inputs: [unclosed")
+    with pytest.raises(LayoutError, match="is not valid YAML"):
+        load_layout(path)

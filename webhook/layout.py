@@ -1,0 +1,289 @@
+"""The BESS sheet's cell map (`config/sheet_layout.yaml`): load, validate, and map fields to cells.
+
+`core` never knows about cells; this table alone maps result fields to A1 ranges. Output values
+become the `{"range", "values"}` blocks of one Sheets `values.batchUpdate` (or one workbook save):
+numbers stay numbers, `None` (or a field the result does not have) clears its cell as `""`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import numbers
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.paths import config_dir
+
+LAYOUT_FILE = "sheet_layout.yaml"
+STATUSES = ("ok", "warning", "error")
+
+_CELL_RE = re.compile(r"^([A-Z]{1,3})([1-9][0-9]{0,6})$")
+
+Cell = tuple[int, int]  # (row, column), both 1-based
+
+
+class LayoutError(ValueError):
+    """The layout file is malformed: the message names the key and what to fix."""
+
+
+def column_index(letters: str) -> int:
+    """`A` -> 1, `Z` -> 26, `AA` -> 27."""
+    index = 0
+    for char in letters:
+        index = index * 26 + (ord(char) - ord("A") + 1)
+    return index
+
+
+def column_letters(index: int) -> str:
+    """1 -> `A`, 27 -> `AA` (the inverse of `column_index`)."""
+    letters = ""
+    while index > 0:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(ord("A") + rem) + letters
+    return letters
+
+
+def parse_cell(a1: str) -> Cell:
+    """`"B6"` -> `(6, 2)`; raises ValueError for anything that is not one A1 cell."""
+    match = _CELL_RE.match(a1.strip().upper())
+    if not match:
+        raise ValueError(f"{a1!r} is not an A1 cell reference like 'B6'")
+    return int(match.group(2)), column_index(match.group(1))
+
+
+def cell_name(row: int, col: int) -> str:
+    """`(6, 2)` -> `"B6"`."""
+    return f"{column_letters(col)}{row}"
+
+
+def parse_range(a1: str) -> tuple[Cell, Cell]:
+    """`"C6:H6"` (or one cell `"A6"`) -> top-left and bottom-right cells."""
+    first, sep, last = a1.strip().partition(":")
+    top_left = parse_cell(first)
+    bottom_right = parse_cell(last) if sep else top_left
+    if bottom_right[0] < top_left[0] or bottom_right[1] < top_left[1]:
+        raise ValueError(f"{a1!r}: the second corner must be below and right of the first")
+    return top_left, bottom_right
+
+
+@dataclass(frozen=True)
+class OutputBlock:
+    """One rectangular output range and the field shown in each of its cells (None = unused)."""
+
+    range: str
+    fields: tuple[tuple[str | None, ...], ...]
+
+    @property
+    def cells(self) -> list[tuple[str, str | None]]:
+        """Every `(A1 cell, field)` of the block, row by row."""
+        (row0, col0), _ = parse_range(self.range)
+        return [
+            (cell_name(row0 + r, col0 + c), field)
+            for r, row in enumerate(self.fields)
+            for c, field in enumerate(row)
+        ]
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """Input cells by field, output blocks, and which block is the status block."""
+
+    inputs: Mapping[str, str]
+    outputs: tuple[OutputBlock, ...]
+    status_range: str
+
+    @property
+    def output_fields(self) -> frozenset[str]:
+        """Every field name some output cell shows."""
+        return frozenset(f for b in self.outputs for row in b.fields for f in row if f)
+
+    @property
+    def status_block(self) -> OutputBlock:
+        """The block written alone when a lookup fails."""
+        return next(b for b in self.outputs if b.range == self.status_range)
+
+    @property
+    def output_ranges(self) -> tuple[str, ...]:
+        """The A1 ranges of every output block, in layout order."""
+        return tuple(b.range for b in self.outputs)
+
+    def output_blocks(self, fields: Mapping[str, object]) -> list[dict[str, Any]]:
+        """All output blocks, whole, as `[{"range": "C6:H6", "values": [[...]]}, ...]`.
+
+        A field missing from `fields`, or None, clears its cell (`""`); keys the layout does not
+        show are ignored. Unused cells of a block (null in the layout) are cleared too.
+        """
+        return [_block_values(block, fields) for block in self.outputs]
+
+    def status_blocks(
+        self, status: str, message: str, request_id: str, time: str
+    ) -> list[dict[str, Any]]:
+        """Only the status block, filled from the four status fields."""
+        check_status(status)
+        fields = {"status": status, "message": message, "request_id": request_id, "time": time}
+        return [_block_values(self.status_block, fields)]
+
+    def input_ranges(self) -> list[str]:
+        """The input cells in the order of `inputs` (one range each, for one batchGet)."""
+        return list(self.inputs.values())
+
+    def inputs_from_values(self, values: Sequence[object]) -> dict[str, str]:
+        """Map the displayed strings read from `input_ranges()` (same order) to field names."""
+        if len(values) != len(self.inputs):
+            raise ValueError(f"expected {len(self.inputs)} input values, got {len(values)}")
+        return {
+            name: "" if value is None else str(value)
+            for name, value in zip(self.inputs, values, strict=True)
+        }
+
+    def input_blocks(self, values: Mapping[str, object]) -> list[dict[str, Any]]:
+        """Blocks writing the given inputs (e.g. for the demo): strings stay text."""
+        unknown = sorted(set(values) - set(self.inputs))
+        if unknown:
+            raise ValueError(
+                f"unknown input field(s) {unknown}: the layout's inputs are {sorted(self.inputs)}"
+            )
+        return [
+            {"range": self.inputs[name], "values": [[cell_value(name, value)]]}
+            for name, value in values.items()
+        ]
+
+
+def check_status(status: str) -> None:
+    """Raise ValueError unless `status` is one of ok / warning / error."""
+    if status not in STATUSES:
+        raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+
+
+def cell_value(field: str, value: object) -> object:
+    """A JSON-ready cell value: str, bool, int or float; None and non-finite numbers -> `""`."""
+    if value is None:
+        return ""
+    if isinstance(value, str | bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        return number if math.isfinite(number) else ""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    raise TypeError(
+        f"field {field!r}: cannot write a {type(value).__name__} to a cell; "
+        "give a number, a string or None"
+    )
+
+
+def _block_values(block: OutputBlock, fields: Mapping[str, object]) -> dict[str, Any]:
+    values = [[cell_value(f, fields.get(f)) if f else "" for f in row] for row in block.fields]
+    return {"range": block.range, "values": values}
+
+
+def load_layout(path: Path | None = None) -> SheetLayout:
+    """Read and validate the layout file (default `config/sheet_layout.yaml`)."""
+    path = path or config_dir() / LAYOUT_FILE
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LayoutError(f"cannot read the sheet layout {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise LayoutError(f"{path} is not valid YAML: {exc}") from exc
+    return layout_from_dict(raw, source=str(path))
+
+
+@cache
+def default_layout() -> SheetLayout:
+    """The shipped layout, loaded once per process."""
+    return load_layout()
+
+
+def layout_from_dict(raw: object, source: str = "layout") -> SheetLayout:
+    """Validate a parsed layout mapping; every error names the key and what is wrong."""
+    if not isinstance(raw, Mapping):
+        raise LayoutError(f"{source}: expected a mapping with inputs, outputs, status_range")
+    missing = [k for k in ("inputs", "outputs", "status_range") if k not in raw]
+    if missing:
+        raise LayoutError(f"{source}: missing key(s) {missing}")
+    inputs = _validate_inputs(raw["inputs"], source)
+    outputs = _validate_outputs(raw["outputs"], source)
+    status_range = str(raw["status_range"])
+    if status_range not in {b.range for b in outputs}:
+        raise LayoutError(f"{source}: status_range {status_range!r} is not one of the outputs")
+    status_fields = {
+        f for row in next(b for b in outputs if b.range == status_range).fields for f in row if f
+    }
+    if not {"status", "message"} <= status_fields:
+        raise LayoutError(f"{source}: the status block must show the fields status and message")
+    _check_no_overlap(inputs, outputs, source)
+    return SheetLayout(inputs=inputs, outputs=outputs, status_range=status_range)
+
+
+def _validate_inputs(raw: object, source: str) -> dict[str, str]:
+    if not isinstance(raw, Mapping) or not raw:
+        raise LayoutError(f"{source}: inputs must map field names to single cells like 'B6'")
+    inputs: dict[str, str] = {}
+    for name, a1 in raw.items():
+        try:
+            parse_cell(str(a1))
+        except ValueError as exc:
+            raise LayoutError(f"{source}: inputs.{name}: {exc}") from exc
+        inputs[str(name)] = str(a1).upper()
+    return inputs
+
+
+def _validate_outputs(raw: object, source: str) -> tuple[OutputBlock, ...]:
+    if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
+        raise LayoutError(f"{source}: outputs must be a list of {{range, fields}} blocks")
+    blocks: list[OutputBlock] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        where = f"{source}: outputs[{i}]"
+        if not isinstance(item, Mapping) or "range" not in item or "fields" not in item:
+            raise LayoutError(f"{where}: each block needs 'range' and 'fields'")
+        a1 = str(item["range"]).upper()
+        try:
+            (r0, c0), (r1, c1) = parse_range(a1)
+        except ValueError as exc:
+            raise LayoutError(f"{where}.range: {exc}") from exc
+        rows = item["fields"]
+        if not isinstance(rows, Sequence) or any(
+            not isinstance(row, Sequence) or isinstance(row, str) for row in rows
+        ):
+            raise LayoutError(f"{where}.fields: give a list of rows, each a list of field names")
+        if len(rows) != r1 - r0 + 1 or any(len(row) != c1 - c0 + 1 for row in rows):
+            raise LayoutError(
+                f"{where}.fields: {a1} is {r1 - r0 + 1} row(s) x {c1 - c0 + 1} column(s); "
+                "the fields table must have exactly that shape"
+            )
+        for field in (f for row in rows for f in row if f is not None):
+            if not isinstance(field, str) or not field:
+                raise LayoutError(f"{where}.fields: {field!r} is not a field name")
+            if field in seen:
+                raise LayoutError(f"{where}.fields: field {field!r} appears twice in the layout")
+            seen.add(field)
+        blocks.append(OutputBlock(a1, tuple(tuple(row) for row in rows)))
+    return tuple(blocks)
+
+
+def _check_no_overlap(
+    inputs: Mapping[str, str], outputs: Sequence[OutputBlock], source: str
+) -> None:
+    owner: dict[str, str] = {}
+    for name, a1 in inputs.items():
+        if a1 in owner:
+            raise LayoutError(f"{source}: inputs {owner[a1]} and {name} share cell {a1}")
+        owner[a1] = f"input {name}"
+    for block in outputs:
+        for a1, _ in block.cells:
+            if a1 in owner:
+                raise LayoutError(
+                    f"{source}: output block {block.range} overlaps {owner[a1]} at {a1}"
+                )
+            owner[a1] = f"output block {block.range}"

@@ -1,0 +1,239 @@
+"""The sheet writer/reader interface, and the ordering guard both back ends share.
+
+A back end reads the input cells as displayed strings and writes the layout's output blocks whole.
+`GuardedSheet` implements the concurrency rule once, for both back ends:
+
+* writes to the same sheet are serialised (a per-sheet lock in this process; the workbook adds
+  its file lock, which also covers other processes);
+* each write carries a `RequestOrder` (the request's `X-Timestamp`, then arrival time); a write
+  older than the newest one already written to that sheet is dropped, so the newest wins whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from webhook.layout import SheetLayout, default_layout
+
+DEFAULT_WORKBOOK = "bess_sheet.xlsx"
+
+_arrival_lock = threading.Lock()
+_last_arrival_ns = 0
+
+
+@dataclass(frozen=True, order=True)
+class RequestOrder:
+    """Sort key of a request: its signed `X-Timestamp` (s), then arrival (ns, unique per process).
+
+    Take one when the request arrives (`RequestOrder.arrived(ts)`), not when it writes.
+    """
+
+    timestamp: float
+    arrival_ns: int
+
+    @classmethod
+    def arrived(cls, timestamp: float | None = None) -> RequestOrder:
+        """The order of a request arriving now; `timestamp` defaults to the wall clock."""
+        global _last_arrival_ns
+        with _arrival_lock:
+            now = max(time.time_ns(), _last_arrival_ns + 1)
+            _last_arrival_ns = now
+        return cls(now / 1e9 if timestamp is None else float(timestamp), now)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> RequestOrder:
+        """Inverse of `as_dict`."""
+        return cls(float(raw["timestamp"]), int(raw["arrival_ns"]))
+
+    def as_dict(self) -> dict[str, float | int]:
+        """JSON-ready form (kept in the workbook)."""
+        return {"timestamp": self.timestamp, "arrival_ns": self.arrival_ns}
+
+
+@dataclass(frozen=True)
+class WriteReport:
+    """What a write did: which ranges went to which sheet, or why it was dropped."""
+
+    sheet: str
+    ranges: tuple[str, ...] = ()
+    written: bool = True
+    dropped_reason: str | None = None
+    attempts: int = 1
+    order: RequestOrder | None = field(default=None, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the webhook's response."""
+        return {
+            "sheet": self.sheet,
+            "ranges": list(self.ranges),
+            "written": self.written,
+            "dropped_reason": self.dropped_reason,
+            "attempts": self.attempts,
+        }
+
+
+class SheetError(RuntimeError):
+    """A sheet could not be read or written; the message says which sheet and why."""
+
+
+class SpreadsheetNotAllowed(PermissionError):
+    """The spreadsheet ID is not on `BESS_DUOS_SPREADSHEET_ALLOWLIST`."""
+
+
+@runtime_checkable
+class SheetBackend(Protocol):
+    """What the webhook and the CLI need from a sheet."""
+
+    @property
+    def sheet_key(self) -> str:
+        """Identifies the sheet (e.g. `google:<id>/<tab>`, `xlsx:/abs/path.xlsx`)."""
+        ...
+
+    def read_inputs(self) -> dict[str, str]:
+        """The input cells as displayed strings, by field name ("" when blank)."""
+        ...
+
+    def write(
+        self, fields: Mapping[str, object], *, order: RequestOrder | None = None
+    ) -> WriteReport:
+        """Write every output block whole (one API call / one save)."""
+        ...
+
+    def write_status(
+        self, status: str, message: str, request_id: str, *, order: RequestOrder | None = None
+    ) -> WriteReport:
+        """Write only the status block (a failed lookup)."""
+        ...
+
+    def write_inputs(self, values: Mapping[str, object]) -> WriteReport:
+        """Fill input cells (demo/CLI); strings, MPANs included, are written as text."""
+        ...
+
+
+_registry_lock = threading.Lock()
+_sheet_locks: dict[str, threading.Lock] = {}
+_newest: dict[str, RequestOrder] = {}
+
+
+def _lock_for(key: str) -> threading.Lock:
+    with _registry_lock:
+        return _sheet_locks.setdefault(key, threading.Lock())
+
+
+def now_text() -> str:
+    """The time written to the status block: UTC, ISO 8601, to the second."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class GuardedSheet(ABC):
+    """Base of both back ends: builds blocks from the layout and applies the ordering rule."""
+
+    def __init__(self, layout: SheetLayout | None = None) -> None:
+        self.layout = layout or default_layout()
+
+    @property
+    @abstractmethod
+    def sheet_key(self) -> str:
+        """Identifies the sheet across instances (the lock and ordering key)."""
+
+    @abstractmethod
+    def read_inputs(self) -> dict[str, str]:
+        """The input cells as displayed strings."""
+
+    @abstractmethod
+    def _put_blocks(self, blocks: list[dict[str, Any]], order: RequestOrder | None) -> int:
+        """Write the blocks in one go (inside the locks); return the number of attempts.
+
+        `order` is None for input writes, which take no part in the ordering rule.
+        """
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Extra exclusion held while writing (the workbook's file lock); none by default."""
+        yield
+
+    def _newest_written(self) -> RequestOrder | None:
+        """The newest order already written to this sheet (inside the locks)."""
+        return _newest.get(self.sheet_key)
+
+    def write(
+        self, fields: Mapping[str, object], *, order: RequestOrder | None = None
+    ) -> WriteReport:
+        """Write every output block whole; `time` defaults to now. Drops an out-of-date write."""
+        values = dict(fields)
+        if values.get("time") is None:
+            values["time"] = now_text()
+        return self._guarded(self.layout.output_blocks(values), order)
+
+    def write_status(
+        self, status: str, message: str, request_id: str, *, order: RequestOrder | None = None
+    ) -> WriteReport:
+        """Write only the status block (status, message, time, request id)."""
+        blocks = self.layout.status_blocks(status, message, request_id, now_text())
+        return self._guarded(blocks, order)
+
+    def write_inputs(self, values: Mapping[str, object]) -> WriteReport:
+        """Fill input cells (demo/CLI), serialised with other writes; strings stay text."""
+        blocks = self.layout.input_blocks(values)
+        with _lock_for(self.sheet_key), self._exclusive():
+            attempts = self._put_blocks(blocks, None)
+        return WriteReport(self.sheet_key, tuple(b["range"] for b in blocks), attempts=attempts)
+
+    def _guarded(self, blocks: list[dict[str, Any]], order: RequestOrder | None) -> WriteReport:
+        order = order or RequestOrder.arrived()
+        ranges = tuple(b["range"] for b in blocks)
+        with _lock_for(self.sheet_key), self._exclusive():
+            newest = self._newest_written()
+            if newest is not None and order < newest:
+                return WriteReport(
+                    self.sheet_key,
+                    written=False,
+                    dropped_reason=(
+                        f"a newer request (X-Timestamp {newest.timestamp:.0f}) was already "
+                        "written to this sheet; this older one was dropped"
+                    ),
+                    attempts=0,
+                    order=order,
+                )
+            attempts = self._put_blocks(blocks, order)
+            with _registry_lock:
+                current = _newest.get(self.sheet_key)
+                if current is None or current < order:
+                    _newest[self.sheet_key] = order
+        return WriteReport(self.sheet_key, ranges, attempts=attempts, order=order)
+
+
+def google_credentials_configured() -> bool:
+    """True when Google credentials are configured (a key file, or running on Cloud Run)."""
+    return bool(os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or os.environ.get("K_SERVICE"))
+
+
+def open_sheet(
+    spreadsheet_id: str | None = None,
+    worksheet: str | None = None,
+    workbook: str | Path | None = None,
+    layout: SheetLayout | None = None,
+) -> SheetBackend:
+    """A Google spreadsheet when an ID is given, else the local workbook (`bess_sheet.xlsx`)."""
+    if spreadsheet_id:
+        from webhook.google_sheet import GoogleSheet
+
+        return GoogleSheet(spreadsheet_id, worksheet=worksheet, layout=layout)
+    from webhook.workbook_sheet import WorkbookSheet
+
+    return WorkbookSheet(Path(workbook or DEFAULT_WORKBOOK), worksheet=worksheet, layout=layout)
+
+
+def reset_ordering_state() -> None:
+    """Forget the newest orders seen in this process (tests)."""
+    with _registry_lock:
+        _newest.clear()
