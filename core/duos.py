@@ -122,22 +122,22 @@ class DuosSummary:
                 f"  {band:<6} {self.kwh_by_band[band]:>14,.1f} kWh  "
                 f"£{self.unit_gbp_by_band[band]:>12,.2f}"
             )
-        rows += [
-            f"Unit charges     £{self.unit_gbp:>12,.2f}",
-            f"Fixed            £{self.fixed_gbp:>12,.2f}",
-            f"Capacity         £{self.capacity_gbp:>12,.2f}"
-            + (f"  ({self.agreed_kva:g} kVA agreed)" if self.agreed_kva else "  (no agreed kVA)"),
-            f"Exceeded capacity£{self.exceeded_capacity_gbp:>12,.2f}",
-            f"Reactive power   £{self.reactive_gbp:>12,.2f}",
-            f"Total            £{self.total_gbp:>12,.2f}",
-            f"Annualised       £{self.annualised_total_gbp:>12,.2f}  ({self.annualisation_method})",
+        capacity_note = f"({self.agreed_kva:g} kVA agreed)" if self.agreed_kva else "(no kVA)"
+        for label, value, note in (
+            ("Unit charges", self.unit_gbp, ""),
+            ("Fixed", self.fixed_gbp, ""),
+            ("Capacity", self.capacity_gbp, capacity_note),
+            ("Exceeded capacity", self.exceeded_capacity_gbp, ""),
+            ("Reactive power", self.reactive_gbp, ""),
+            ("Total", self.total_gbp, ""),
+            ("Annualised", self.annualised_total_gbp, f"({self.annualisation_method})"),
+        ):
+            rows.append(f"{label:<18}£{value:>12,.2f}  {note}".rstrip())
+        pf = self.assumed_power_factor
+        rows.append(
             f"Max demand {self.max_demand_kva:,.1f} kVA at {self.max_demand_at} UTC"
-            + (
-                f" (assumed power factor {self.assumed_power_factor:g})"
-                if self.assumed_power_factor
-                else ""
-            ),
-        ]
+            + (f" (assumed power factor {pf:g})" if pf else "")
+        )
         rows += [f"Note: {note}" for note in self.notes]
         return "\n".join(rows)
 
@@ -200,6 +200,8 @@ class _YearTables:
             f"charging year {year}/{(int(year) + 1) % 100:02d}"
             for year, t in zip(years, chosen, strict=True)
             if t.year is not None and t.year != int(year)
+        ) + tuple(
+            dict.fromkeys(t.selection_note for t in chosen if getattr(t, "selection_note", ""))
         )
         tables = np.stack(
             [_time_bands(t, int(year)).slot_table() for year, t in zip(years, chosen, strict=True)]

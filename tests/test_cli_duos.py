@@ -1,0 +1,83 @@
+"""`bess-duos duos`: summary, JSON, per-half-hour CSV, and clean errors (exit 2, no traceback)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from webhook.cli import main
+
+
+def _june_week_csv(path, kvarh: bool = False) -> None:
+    """Mon 8 - Sun 14 June 2026 in UK clock time, naive local timestamps: red 10, amber 4,
+    green 1 kWh per half hour on weekdays, 2 kWh at weekends (MIDE bands, 2026 workbook)."""
+    first = pd.Timestamp("2026-06-08", tz="Europe/London")
+    local = pd.date_range(first, first + pd.DateOffset(days=7), freq="30min", inclusive="left")
+    minutes = local.hour * 60 + local.minute
+    red = (minutes >= 960) & (minutes < 1140)
+    amber = ((minutes >= 450) & (minutes < 960)) | ((minutes >= 1140) & (minutes < 1260))
+    kwh = np.where(local.day_of_week >= 5, 2.0, np.where(red, 10.0, np.where(amber, 4.0, 1.0)))
+    frame = pd.DataFrame({"timestamp": local.strftime("%Y-%m-%d %H:%M"), "kwh": kwh})
+    if kvarh:
+        frame["kvarh"] = 0.0
+    frame.to_csv(path, index=False)
+
+
+def test_summary_text_for_hv_300_kva(tmp_path, capsys) -> None:
+    path = tmp_path / "site.csv"
+    _june_week_csv(path)
+    assert main(["duos", str(path), "--dno", "14", "--voltage", "HV", "--kva", "300"]) == 0
+    out = capsys.readouterr().out
+    # HV Site Specific Band 1, 2026 (row 31): units £6.18567 + fixed 7 x 824.91 p = £57.7437
+    # + capacity 300 x 9.26 x 7 p = £194.46 -> £258.38937.
+    assert "Total             £      258.39" in out
+    assert "HV Site Specific Band 1" in out
+    assert "red             300.0 kWh  £        5.29" in out
+    assert "assumed power factor 0.95" in out
+
+
+def test_json_and_out_csv(tmp_path, capsys) -> None:
+    path, out_csv = tmp_path / "site.csv", tmp_path / "result.csv"
+    _june_week_csv(path, kvarh=True)
+    argv = ["duos", str(path), "--dno", "14", "--voltage", "HV", "--kva", "300"]
+    assert main([*argv, "--json", "--out", str(out_csv)]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["summary"]["total_gbp"] == pytest.approx(258.38937, abs=1e-9)
+    assert payload["summary"]["assumed_power_factor"] is None  # kVArh given
+    assert payload["quality"]["half_hours"] == 336
+    written = pd.read_csv(out_csv)
+    assert len(written) == 336
+    assert {"timestamp_utc", "band", "duos_unit_cost", "duos_total_cost"} <= set(written.columns)
+    assert written["duos_total_cost"].sum() == pytest.approx(258.38937, abs=1e-4)
+    assert written.loc[0, "timestamp_utc"] == "2026-06-07T23:00:00Z"
+
+
+def test_bad_file_gives_one_line_error_and_exit_2(tmp_path, capsys) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("when,load\n2026-06-01 00:00,1\n")
+    assert main(["duos", str(path), "--dno", "14", "--voltage", "HV", "--kva", "300"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: columns found: ['when', 'load']")
+    assert "Traceback" not in err
+
+
+def test_hourly_file_error_then_split(reference_data, capsys) -> None:
+    path = reference_data / "profiles/cambridge_estates/UCam_Building_b0_electricity_2019_hourly_kwh.csv"  # noqa: E501
+    argv = ["duos", str(path), "--dno", "14", "--voltage", "LV", "--kva", "100"]
+    assert main(argv) == 2
+    assert "--resample split" in capsys.readouterr().err
+    # Jan-Mar 2019 is charging year 2018/19, with no bundled MIDE workbook: the tariff error
+    # says so, still without a traceback.
+    assert main([*argv, "--resample", "split", "--tz", "UTC"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: tariff:") and "charging year 2018/19" in err
+
+
+def test_unknown_distributor_is_a_clean_error(tmp_path, capsys) -> None:
+    path = tmp_path / "site.csv"
+    _june_week_csv(path)
+    assert main(["duos", str(path), "--dno", "99", "--voltage", "HV"]) == 2
+    assert capsys.readouterr().err.startswith("error:")
