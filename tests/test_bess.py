@@ -151,3 +151,26 @@ def test_bad_parameters_are_named():
         Battery(10, 10, 0.9, soc_min=0.2, initial_soc=0.1)
     with pytest.raises(BatteryError, match="optimisation failed"):
         optimise_battery(_day(10.0), Battery(1, 1, 0.9), 5.0, import_limit_kw=5, block="day")
+
+
+def test_battery_cli_reads_csvs_and_writes_the_dispatch(tmp_path, capsys):
+    import json
+
+    from webhook.cli import main
+
+    load = _day(10.0)
+    profile, prices, out = tmp_path / "site.csv", tmp_path / "prices.csv", tmp_path / "d.csv"
+    stamps = load.index.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    pd.DataFrame({"timestamp": stamps, "kwh": load.to_numpy()}).to_csv(profile, index=False)
+    pd.DataFrame({"timestamp": stamps, "p_per_kwh": _red_16_19(load.index)}).to_csv(
+        prices, index=False)
+    status = main(["battery", "optimise", "--profile", str(profile), "--prices", str(prices),
+                   "--power-kw", "10", "--energy-kwh", "10", "--efficiency", "0.81",
+                   "--initial-soc", "0", "--block", "day", "--out", str(out)])
+    assert status == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["saving_gbp"] == pytest.approx(1.58)  # 157.78 p, as worked above
+    dispatch = pd.read_csv(out)
+    assert len(dispatch) == 48 and dispatch["timestamp"][0] == stamps[0]
+    assert main(["battery", "optimise", "--profile", str(profile), "--flat-price", "5",
+                 "--power-kw", "10", "--energy-kwh", "10", "--efficiency", "2"]) == 2

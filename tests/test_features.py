@@ -152,3 +152,20 @@ def test_features_dataframe_with_shared_bands():
     bands = np.where((local.hour >= 16) & (local.hour < 19), "red", "green")
     frame = create_features_dataframe({"a": a, "b": a * 2}, bands=bands)
     assert frame["red_share"].tolist() == pytest.approx([12 / 72, 12 / 72])
+
+
+def test_features_cli_prints_values_and_reasons(tmp_path, capsys):
+    import json
+
+    from webhook.cli import main
+
+    p = generate_profile("ev_depot", 100_000, "2025-06-02", "2025-06-12", seed=1)
+    path = tmp_path / "p.csv"
+    pd.DataFrame({"timestamp": p.index.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+                  "kwh": p.to_numpy()}).to_csv(path, index=False)
+    assert main(["profile", "features", str(path)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["pattern"] == "night load (e.g. EV depot)"
+    assert shown["features"]["autocorr_168h"] is None
+    assert "needs at least 2 weeks" in shown["refused"]["autocorr_168h"]
+    assert shown["features"]["load_factor"] == pytest.approx(load_factor(p), abs=1e-6)

@@ -1,12 +1,20 @@
-"""`bess-duos profile generate`: write a synthetic half-hourly profile to CSV."""
+"""`bess-duos profile generate|features` and `bess-duos battery optimise`.
+
+Profiles and prices are CSV files: a `timestamp` column (ISO 8601 with offset, period start)
+and one value column (kWh for profiles, p/kWh for prices).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 
 import pandas as pd
 
+from core.bess import Battery, BatteryError, optimise_battery
+from core.features import FeatureError, profile_features
 from core.synthetic import ARCHETYPE_ALIASES, ARCHETYPES, generate_profile
 
 
@@ -32,6 +40,93 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     gen.add_argument("--out", required=True, help="CSV path to write ('-' for stdout)")
     gen.set_defaults(func=run_generate)
+
+    feats = actions.add_parser("features", help="load-shape features of a profile CSV")
+    feats.add_argument("profile", help="CSV with timestamp,kwh")
+    feats.set_defaults(func=run_features)
+
+    battery = subparsers.add_parser("battery", help="battery dispatch optimiser (LP, HiGHS)")
+    bactions = battery.add_subparsers(dest="battery_command", metavar="ACTION")
+    opt = bactions.add_parser(
+        "optimise",
+        help="least-cost dispatch for a profile and half-hourly prices",
+        description="Least-cost battery dispatch (DUoS + energy prices, p/kWh per half hour).",
+    )
+    opt.add_argument("--profile", required=True, help="CSV with timestamp,kwh")
+    price = opt.add_mutually_exclusive_group(required=True)
+    price.add_argument("--prices", help="CSV with timestamp and p/kWh (import price)")
+    price.add_argument("--flat-price", type=float, help="one import price, p/kWh")
+    opt.add_argument("--power-kw", type=float, required=True)
+    opt.add_argument("--energy-kwh", type=float, required=True)
+    opt.add_argument("--efficiency", type=float, default=0.9, help="round trip (default 0.9)")
+    opt.add_argument("--soc-min", type=float, default=0.0)
+    opt.add_argument("--soc-max", type=float, default=1.0)
+    opt.add_argument("--initial-soc", type=float, default=0.5)
+    opt.add_argument("--cycles-per-day", type=float)
+    opt.add_argument("--import-limit-kw", type=float)
+    opt.add_argument("--export-price", type=float, help="p/kWh earned for export (enables it)")
+    opt.add_argument("--export-limit-kw", type=float)
+    opt.add_argument("--block", default="week", choices=["day", "week", "month", "year"])
+    opt.add_argument("--out", help="write the half-hourly dispatch CSV here")
+    opt.set_defaults(func=run_battery)
+
+
+def read_series_csv(path: str, what: str) -> pd.Series:
+    """A `timestamp,value` CSV as a Series on a UTC index (ValueError naming the file)."""
+    frame = pd.read_csv(path)
+    if "timestamp" not in frame.columns or frame.shape[1] < 2:
+        raise ValueError(f"{what} {path}: needs a 'timestamp' column and a value column")
+    value = next(c for c in frame.columns if c != "timestamp")
+    try:
+        index = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"], utc=True))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{what} {path}: timestamps are not ISO 8601 ({exc})") from exc
+    return pd.Series(frame[value].to_numpy(dtype=float), index=index, name=value)
+
+
+def run_features(args: argparse.Namespace) -> int:
+    """Print the features of a profile CSV as JSON (refused features with their reason)."""
+    try:
+        result = profile_features(read_series_csv(args.profile, "profile"))
+    except (ValueError, FeatureError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    values = {k: (None if math.isnan(v) else round(v, 6)) for k, v in result.values.items()}
+    print(json.dumps({"features": values, "peak_time": result.peak_time,
+                      "pattern": result.pattern, "refused": result.reasons}, indent=2))
+    return 0
+
+
+def run_battery(args: argparse.Namespace) -> int:
+    """Optimise a battery for a profile CSV and print the result as JSON."""
+    try:
+        load = read_series_csv(args.profile, "profile")
+        prices = (read_series_csv(args.prices, "prices") if args.prices
+                  else args.flat_price)
+        battery = Battery(args.power_kw, args.energy_kwh, args.efficiency, args.soc_min,
+                          args.soc_max, args.initial_soc, args.cycles_per_day)
+        result = optimise_battery(
+            load, battery, prices, export_prices=args.export_price,
+            import_limit_kw=args.import_limit_kw, export_limit_kw=args.export_limit_kw,
+            block=args.block,
+        )
+    except (ValueError, FeatureError, BatteryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        out = result.dispatch.copy()
+        out.index = out.index.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        out.to_csv(args.out, index_label="timestamp", float_format="%.6g")
+    print(json.dumps({
+        "base_cost_gbp": round(result.base_cost_gbp, 2),
+        "cost_gbp": round(result.cost_gbp, 2),
+        "saving_gbp": round(result.saving_gbp, 2),
+        "annual_saving_gbp": round(result.annual_saving_gbp, 2),
+        "equivalent_full_cycles": round(result.equivalent_full_cycles, 2),
+        "solve_seconds": round(result.solve_seconds, 2),
+        "blocks": result.blocks,
+    }, indent=2))
+    return 0
 
 
 def run_generate(args: argparse.Namespace) -> int:
