@@ -108,7 +108,11 @@ class ResolverAnswer:
 
 
 class AreaResolver(Protocol):
-    """Anything that maps a parsed postcode to GSP group(s); raises AreaLookupError."""
+    """Anything that maps a parsed postcode to GSP group(s); raises AreaLookupError.
+
+    An optional `level` attribute of ``"district"`` says it answers per district, so a fresh
+    cached district answer stands in for it.
+    """
 
     source: str
 
@@ -255,6 +259,7 @@ class OctopusResolver(_HttpResolver):
     """Octopus Energy's public `GET /v1/industry/grid-supply-points/?postcode=` (full postcode)."""
 
     source = SOURCE_OCTOPUS
+    level: Level = "postcode"
     label = "Octopus grid-supply-points service"
     env_url = ENV_OCTOPUS_URL
     default_url = DEFAULT_OCTOPUS_URL
@@ -306,6 +311,7 @@ class CarbonIntensityResolver(_HttpResolver):
     """The Carbon Intensity API's `GET /regional/postcode/{outward code}` (district level)."""
 
     source = SOURCE_CARBON_INTENSITY
+    level: Level = "district"
     label = "Carbon Intensity API"
     env_url = ENV_CARBON_INTENSITY_URL
     default_url = DEFAULT_CARBON_INTENSITY_URL
@@ -380,6 +386,7 @@ class OfflineTableResolver:
     """
 
     source = SOURCE_OFFLINE
+    level: Level = "district"
 
     def __init__(self, table_path: Path | str | None = None) -> None:
         self.table_path = Path(table_path) if table_path else config_dir() / OFFLINE_TABLE_FILE
@@ -552,39 +559,41 @@ class AreaLookup:
 
         unavailable: list[str] = []
         not_found: list[str] = []
-        if online:
-            for resolver in self.resolvers:
-                try:
-                    answer = resolver.resolve(pc)
-                except ServiceUnavailableError as exc:
-                    unavailable.append(str(exc))
-                    continue
-                except AreaLookupError as exc:
-                    not_found.append(str(exc))
-                    continue
-                fetched = time.time()
-                if cache is not None:
-                    dkey = AreaCache.district_key(pc.district)
-                    key = pkey if answer.level == "postcode" else dkey
-                    fetched = cache.put(key, pc.district, answer)
-                notes += [f"skipped: {m}" for m in unavailable + not_found]
-                return self._result(pc, answer, answer.source, fetched, False, notes)
-        else:
-            notes.append("online lookup switched off")
+        dkey = AreaCache.district_key(pc.district)
+        district_entry = cache.get(dkey) if cache is not None else None
+        for resolver in self.resolvers if online else ():
+            per_district = getattr(resolver, "level", "postcode") == "district"
+            if per_district and district_entry and district_entry.fresh:
+                # this resolver only answers per district, and that answer is cached: reuse it
+                notes += [f"tried first: {m}" for m in unavailable + not_found]
+                return self._result(pc, district_entry.answer, SOURCE_CACHE,
+                                    district_entry.fetched_at, False, notes)
+            try:
+                answer = resolver.resolve(pc)
+            except ServiceUnavailableError as exc:
+                unavailable.append(str(exc))
+                continue
+            except AreaLookupError as exc:
+                not_found.append(str(exc))
+                continue
+            fetched = time.time()
+            if cache is not None:
+                key = pkey if answer.level == "postcode" else dkey
+                fetched = cache.put(key, pc.district, answer)
+            notes += [f"tried first: {m}" for m in unavailable + not_found]
+            return self._result(pc, answer, answer.source, fetched, False, notes)
 
-        failed = "; ".join(unavailable + not_found) or "online lookup switched off"
-        if cache is not None:
-            for cached in (entry, cache.get(AreaCache.district_key(pc.district))):
-                if cached is None:
-                    continue
-                when = _utc(cached.fetched_at).isoformat(timespec="seconds")
-                age = "" if cached.fresh else f", past the {self._max_age_days():g}-day expiry"
-                notes.append(
-                    f"online lookup failed ({failed}); using the cached answer from {when}{age}"
-                )
-                return self._result(
-                    pc, cached.answer, SOURCE_CACHE, cached.fetched_at, not cached.fresh, notes
-                )
+        failed = "; ".join(unavailable + not_found)
+        why = f"online lookup failed ({failed})" if online else "online lookup switched off"
+        for cached in (entry, district_entry):
+            if cached is None:
+                continue
+            when = _utc(cached.fetched_at).isoformat(timespec="seconds")
+            age = "" if cached.fresh else f", past the {self._max_age_days():g}-day expiry"
+            notes.append(f"{why}; using the cached answer from {when}{age}")
+            return self._result(
+                pc, cached.answer, SOURCE_CACHE, cached.fetched_at, not cached.fresh, notes
+            )
 
         offline_error: AreaLookupError | None = None
         if self.offline is not None:
@@ -593,10 +602,10 @@ class AreaLookup:
             except AreaLookupError as exc:
                 offline_error = exc
             else:
-                notes.append(f"online lookup failed ({failed}); using the offline table")
+                notes.append(f"{why}; using the offline table")
                 return self._result(pc, answer, answer.source, time.time(), False, notes)
 
-        detail = "; ".join(m for m in (failed, str(offline_error or "")) if m)
+        detail = "; ".join(m for m in (failed or why, str(offline_error or "")) if m)
         if unavailable and not not_found:
             raise ServiceUnavailableError(
                 f"no area for {pc.unit}: the online services are unavailable and nothing is "
@@ -605,6 +614,10 @@ class AreaLookup:
             )
         if isinstance(offline_error, UnknownDistrictError):
             raise UnknownDistrictError(f"no area for {pc.unit}: {detail}")
+        if not online:
+            raise NoOfflineDataError(
+                f"no area for {pc.unit}: {detail}; nothing is cached for it either"
+            )
         raise PostcodeNotFoundError(
             f"no area for {pc.unit}: {detail}; check the postcode, or enter the MPAN"
         )

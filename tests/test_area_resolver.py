@@ -392,6 +392,21 @@ def test_district_answer_when_octopus_has_no_postcode(
     assert any("district B33 only" in w for w in result.warnings)
 
 
+def test_cached_district_answer_stands_in_for_the_district_service(
+    services: FakeServices, tmp_path: Path
+) -> None:
+    lookup = _lookup(services, tmp_path)
+    lookup.lookup("B33 8TH")
+    again = lookup.lookup("B33 8QX")  # same district; Octopus still asked (it is per postcode)
+    assert (again.gsp_group_id, again.source, again.origin, again.level) == (
+        "_E", "cache", "online:carbonintensity", "district")
+    assert services.hits == [
+        "/v1/industry/grid-supply-points/?postcode=B338TH",
+        "/regional/postcode/B33",
+        "/v1/industry/grid-supply-points/?postcode=B338QX",
+    ]
+
+
 def test_second_source_when_octopus_is_down(services: FakeServices, tmp_path: Path) -> None:
     services.fail_first = 2  # both Octopus tries fail; the Carbon Intensity API answers
     result = _lookup(services, tmp_path, attempts=2).lookup("M1 1AE")
@@ -401,7 +416,7 @@ def test_second_source_when_octopus_is_down(services: FakeServices, tmp_path: Pa
 
 def test_offline_switch_uses_only_cache_and_table(services: FakeServices, tmp_path: Path) -> None:
     lookup = _lookup(services, tmp_path)
-    with pytest.raises(PostcodeNotFoundError, match="no offline data for district B1"):
+    with pytest.raises(NoOfflineDataError, match=r"switched off; no offline data for district B1"):
         lookup.lookup("B1 1AA", online=False)
     assert services.hits == []
     lookup.lookup("B1 1AA")
@@ -480,3 +495,5 @@ def test_cli_lookup_errors(
     assert (data["ok"], data["error"]) == (False, "service_unavailable")
     assert run_cli("lookup", "M1 1AE", "--offline") == 3
     assert "no offline data for district M1" in capsys.readouterr().err
+    assert run_cli("lookup", "B22 1AA", "--offline", "--json") == 3
+    assert json.loads(capsys.readouterr().out)["error"] == "unknown_district"

@@ -11,9 +11,11 @@ from core.area_resolver import (
     AreaLookup,
     AreaLookupError,
     CarbonIntensityResolver,
+    NoOfflineDataError,
     OctopusResolver,
     OfflineTableResolver,
     ServiceUnavailableError,
+    UnknownDistrictError,
 )
 from core.postcodes import PostcodeError, parse_postcode
 
@@ -77,9 +79,10 @@ def run_lookup(args: argparse.Namespace) -> int:
     except ServiceUnavailableError as exc:
         return _error(args, "service_unavailable", str(exc), EXIT_UNAVAILABLE)
     except AreaLookupError as exc:
-        return _error(args, "not_found", str(exc), EXIT_NOT_FOUND)
-    except (OSError, ValueError) as exc:
-        return _error(args, "cache", str(exc), EXIT_UNAVAILABLE)
+        kind = {UnknownDistrictError: "unknown_district", NoOfflineDataError: "no_offline_data"}
+        return _error(args, kind.get(type(exc), "not_found"), str(exc), EXIT_NOT_FOUND)
+    except (OSError, ValueError) as exc:  # cache folder not writable, bad cache-age setting
+        return _error(args, "setup", str(exc), EXIT_UNAVAILABLE)
     if args.json:
         print(json.dumps({"ok": True, **result.to_dict()}, indent=2))
         return EXIT_OK
