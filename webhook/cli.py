@@ -12,6 +12,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "webhook.cli_mpan",
     "webhook.cli_profile",
     "webhook.cli_tariffs",
+    "webhook.cli_postcode",
     "webhook.cli_duos",
 )
 
