@@ -167,10 +167,13 @@ def check_address(address: str, port: int, policy: FetchPolicy) -> str | None:
 def _resolve_checked(host: str, port: int, policy: FetchPolicy) -> str:
     """Resolve `host`; every address must pass `check_address`. Returns the first address."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise _Refused(RULE_UNREACHABLE, f"cannot resolve host {host!r}: {exc}") from exc
-    addresses = [str(info[4][0]) for info in infos]
+        addresses = [str(ipaddress.ip_address(host.strip("[]")))]  # an address literal
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise _Refused(RULE_UNREACHABLE, f"cannot resolve host {host!r}: {exc}") from exc
+        addresses = [str(info[4][0]) for info in infos]
     for address in addresses:
         reason = check_address(address, port, policy)
         if reason:

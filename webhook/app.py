@@ -1,0 +1,383 @@
+"""The Flask webhook: `create_app(config)` builds it; JSON in and out everywhere.
+
+Endpoints: POST /lookup, POST /mpan/validate (both signed, see `webhook.auth`), GET /health,
+GET /ready, GET /dnos, GET /openapi.json. Status codes of /lookup: 200 computed and written
+(status ok or warning); 400 bad input (`fields` names each bad field); 401 bad signature;
+403 spreadsheet not allowed; 422 profile link or content unusable (names the link and rule),
+or no tariff; 502 the sheet could not be written; 500 internal fault (request id only).
+On 400/422/502 the sheet's status block says what went wrong (when a sheet is targeted and
+`write` is true); the output cells are never half written.
+
+Config keys (`create_app(config)`, all optional):
+
+- `WEBHOOK_SECRET`: the HMAC secret (default: env `BESS_DUOS_WEBHOOK_SECRET`).
+- `INSECURE_DEV`: True to run without a secret (logged loudly); otherwise no secret = refuse.
+- `FETCH_POLICY`: a `profile_links.FetchPolicy` (default production rules; env
+  `BESS_DUOS_TEST_ALLOW_LOOPBACK_PORTS` (comma-separated ports) is the test-only allowance).
+- `PROFILE_FETCHER`: a `profile_links.ProfileFetcher` (default: one with the policy and Google
+  credentials when configured).
+- `SHEET_FACTORY`: `(spreadsheet_id | None, worksheet | None) -> SheetBackend` (default:
+  `webhook.sheets.open_sheet`, the workbook at `WORKBOOK_PATH` when no ID is given).
+- `WORKBOOK_PATH`: the local workbook (default env `BESS_DUOS_WORKBOOK`, else bess_sheet.xlsx).
+- `AREA_LOOKUP`: postcode -> area function for `core.site_area` (default: online + cache).
+- `LOOKUP_DATE`: a `datetime.date` for the tariff year (default: today).
+- `CLOCK`: time source for the signature window (default `time.time`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+
+from core.distributors import all_distributors
+from core.lookup import (
+    INPUT_FIELDS,
+    InputErrors,
+    LookupFailed,
+    LookupResult,
+    parse_inputs,
+    run_lookup,
+)
+from core.mpan import MpanError
+from core.profiles import Profile, ProfileError, load_profile
+from webhook.auth import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    AuthError,
+    MissingSecretError,
+    RequestVerifier,
+    secret_from_env,
+)
+from webhook.logging_setup import request_id_var
+from webhook.openapi import openapi_spec
+from webhook.profile_links import FetchedProfile, FetchPolicy, ProfileFetcher, ProfileLinkError
+from webhook.sheets import (
+    DEFAULT_WORKBOOK,
+    RequestOrder,
+    SheetBackend,
+    SheetError,
+    SpreadsheetNotAllowed,
+    google_credentials_configured,
+    open_sheet,
+)
+
+log = logging.getLogger("bess_duos.webhook")
+
+WORKBOOK_ENV = "BESS_DUOS_WORKBOOK"
+LOOPBACK_ENV = "BESS_DUOS_TEST_ALLOW_LOOPBACK_PORTS"
+CONTROL_FIELDS = ("spreadsheet_id", "worksheet", "write")
+MAX_BODY_BYTES = 64 * 1024
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_EXCEL_TYPES = {
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-excel",
+}
+
+
+class _Refusal(Exception):
+    """An answer other than 200 from inside the lookup, with the status to write."""
+
+    def __init__(self, code: int, body: dict[str, Any], status_message: str) -> None:
+        super().__init__(status_message)
+        self.code = code
+        self.body = body
+        self.status_message = status_message
+
+
+def policy_from_env() -> FetchPolicy:
+    """The production policy, plus the test-only loopback ports from the environment."""
+    ports = frozenset(
+        int(p) for p in os.environ.get(LOOPBACK_ENV, "").split(",") if p.strip().isdigit()
+    )
+    if ports:
+        log.warning("TEST-ONLY: profile links may use loopback ports %s", sorted(ports))
+    return FetchPolicy(allow_loopback_ports=ports)
+
+
+def default_fetcher(policy: FetchPolicy) -> ProfileFetcher:
+    """A fetcher with Google access when credentials are configured."""
+    if not google_credentials_configured():
+        return ProfileFetcher(policy=policy)
+    from webhook.google_sheet import default_client
+    from webhook.profile_links import default_drive_session
+
+    return ProfileFetcher(policy=policy, sheets_client=default_client,
+                          drive_session=default_drive_session)
+
+
+def profile_from_bytes(fetched: FetchedProfile) -> Profile:
+    """Parse fetched bytes with `core.profiles.load_profile` (hourly data is split, noted)."""
+    suffix = ".xlsx" if fetched.content_type in _EXCEL_TYPES else ".csv"
+    with tempfile.TemporaryDirectory(prefix="bess-duos-profile-") as folder:
+        path = Path(folder) / f"profile{suffix}"
+        path.write_bytes(fetched.content)
+        try:
+            return load_profile(path)
+        except ProfileError as exc:
+            if "resample='split'" not in str(exc):
+                raise
+            profile = load_profile(path, resample="split")
+    note = "hourly data split into half hours (each hour's kWh halved)"
+    quality = profile.quality
+    return Profile(profile.data, replace(quality, warnings=(*quality.warnings, note)))
+
+
+def _error(code: int, message: str, **extra: Any) -> tuple[Response, int]:
+    return jsonify({"error": message, "request_id": g.get("request_id", ""), **extra}), code
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the webhook app (see the module doc for `config`)."""
+    app = Flask("bess_duos_webhook")
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        INSECURE_DEV=False,
+        WORKBOOK_PATH=os.environ.get(WORKBOOK_ENV, DEFAULT_WORKBOOK),
+        AREA_LOOKUP=None,
+        LOOKUP_DATE=None,
+        CLOCK=time.time,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(config or {})
+    app.json.sort_keys = False
+    secret = app.config.get("WEBHOOK_SECRET")
+    if not secret:
+        secret = secret_from_env(insecure_dev=bool(app.config["INSECURE_DEV"]))
+    verifier = RequestVerifier(secret, clock=app.config["CLOCK"]) if secret else None
+    if verifier is None:
+        log.warning("INSECURE DEV MODE: requests are NOT authenticated (no webhook secret set); "
+                    "never expose this server")
+    policy = app.config.get("FETCH_POLICY") or policy_from_env()
+    fetcher: ProfileFetcher = app.config.get("PROFILE_FETCHER") or default_fetcher(policy)
+    workbook = app.config["WORKBOOK_PATH"]
+    sheet_factory: Callable[[str | None, str | None], SheetBackend] = (
+        app.config.get("SHEET_FACTORY")
+        or (lambda sid, tab: open_sheet(sid, tab, workbook=workbook))
+    )
+
+    @app.before_request
+    def start() -> tuple[Response, int] | None:
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex[:16]
+        g.token = request_id_var.set(g.request_id)
+        g.started = time.perf_counter()
+        stamp = request.headers.get(TIMESTAMP_HEADER, "")
+        g.order = RequestOrder.arrived(float(stamp) if stamp.strip().isdigit() else None)
+        if request.method == "POST" and verifier is not None:
+            try:
+                verifier.verify(stamp, request.headers.get(SIGNATURE_HEADER),
+                                request.get_data(cache=True))
+            except AuthError as exc:
+                log.warning("request refused: %s", exc.reason, extra={"path": request.path})
+                return _error(401, f"unauthorised: {exc.reason}")
+        return None
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - g.get("started", 0)) * 1000, 1),
+            },
+        )
+        return response
+
+    @app.teardown_request
+    def reset(_exc: BaseException | None) -> None:
+        token = g.pop("token", None)
+        if token is not None:
+            request_id_var.reset(token)
+
+    @app.errorhandler(Exception)
+    def internal(exc: Exception) -> tuple[Response, int]:
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(exc, HTTPException):
+            return _error(exc.code or 500, exc.description or exc.name)
+        log.exception("internal fault")
+        return _error(500, "internal error: quote the request id when reporting it")
+
+    @app.get("/health")
+    def health() -> Response:
+        return jsonify({"status": "ok"})
+
+    @app.get("/ready")
+    def ready() -> tuple[Response, int]:
+        from core.tariffs import available_years
+        from webhook.layout import default_layout
+
+        checks: dict[str, str] = {}
+        try:
+            checks["layout"] = f"{len(default_layout().output_fields)} output fields"
+            checks["distributors"] = f"{len(all_distributors())} distributors"
+            years = available_years()
+            if not years:
+                raise RuntimeError("no tariffs in config/tariffs")
+            checks["tariffs"] = f"{len(years)} DNO areas with tariffs"
+        except Exception as exc:
+            log.exception("not ready")
+            return jsonify({"status": "not ready", "error": str(exc), "checks": checks,
+                            "request_id": g.request_id}), 503
+        return jsonify({"status": "ready", "checks": checks}), 200
+
+    @app.get("/dnos")
+    def dnos() -> Response:
+        from core.tariffs import available_years
+
+        years = available_years()
+        rows = []
+        for d in all_distributors():
+            row = d.to_dict()
+            row["tariff_years"] = years.get(d.distributor_id, []) if not d.is_idno else None
+            rows.append(row)
+        return jsonify({"distributors": rows})
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return jsonify(openapi_spec())
+
+    @app.post("/mpan/validate")
+    def mpan_validate() -> tuple[Response, int]:
+        body = _json_object()
+        if isinstance(body, tuple):
+            return body
+        if set(body) - {"mpan"} or "mpan" not in body:
+            return _error(400, "bad input", fields={"mpan": "give {\"mpan\": \"...\"} only"})
+        from core.lookup import _parse_mpan
+
+        try:
+            mpan = _parse_mpan(body["mpan"])
+        except MpanError as exc:
+            return _error(400, "bad input", fields={"mpan": str(exc)})
+        reason = None if mpan.check_digit_valid else (
+            f"wrong check digit: the last digit is {mpan.check_digit}, expected "
+            f"{mpan.expected_check_digit}; the distributor is still named")
+        return jsonify({"valid": mpan.check_digit_valid, "reason": reason,
+                        "mpan": mpan.to_dict()}), 200
+
+    @app.post("/lookup")
+    def lookup() -> tuple[Response, int]:
+        body = _json_object()
+        if isinstance(body, tuple):
+            return body
+        unknown = sorted(set(body) - set(INPUT_FIELDS) - set(CONTROL_FIELDS))
+        if unknown:
+            return _error(400, "bad input", fields={k: "unknown field" for k in unknown})
+        write = body.get("write", True)
+        if not isinstance(write, bool):
+            return _error(400, "bad input", fields={"write": "must be true or false"})
+        sheet = None
+        if write:
+            try:
+                sheet = _target_sheet(body)
+            except SpreadsheetNotAllowed as exc:
+                return _error(403, str(exc), fields={"spreadsheet_id": str(exc)})
+            except ValueError as exc:
+                field = "worksheet" if "worksheet" in str(exc) else "spreadsheet_id"
+                return _error(400, "bad input", fields={field: str(exc)})
+        try:
+            result = _compute({k: body[k] for k in INPUT_FIELDS if k in body})
+        except _Refusal as refusal:
+            if sheet is not None:
+                _write_status(sheet, refusal.status_message)
+            return jsonify({**refusal.body, "request_id": g.request_id}), refusal.code
+        except Exception:
+            log.exception("internal fault in lookup")
+            if sheet is not None:
+                _write_status(sheet, "internal error: quote the request id when reporting it")
+            return _error(500, "internal error: quote the request id when reporting it")
+        response = result.to_dict()
+        response["written"] = None
+        if sheet is not None:
+            try:
+                report = sheet.write(result.fields(), order=g.order)
+            except SheetError as exc:
+                log.error("sheet write failed: %s", exc)
+                _write_status(sheet, f"results not written: {exc}")
+                return _error(502, f"the sheet could not be written: {exc}", result=response)
+            response["written"] = report.as_dict()
+        log.info("lookup done", extra={
+            "status": result.status,
+            "mpan": result.inputs.mpan.masked() if result.inputs.mpan else None,
+            "distributor_id": result.distributor.distributor_id,
+            "warnings": len(result.warnings),
+        })
+        return jsonify(response), 200
+
+    def _json_object() -> dict[str, Any] | tuple[Response, int]:
+        body = request.get_json(silent=True, force=True)
+        if not isinstance(body, dict):
+            return _error(400, "the body must be a JSON object", fields={"body": "not a JSON "
+                          "object: send Content-Type application/json with {...}"})
+        return body
+
+    def _target_sheet(body: Mapping[str, Any]) -> SheetBackend:
+        sid = body.get("spreadsheet_id")
+        tab = body.get("worksheet")
+        if sid is not None and (not isinstance(sid, str) or not sid.strip()):
+            raise ValueError("spreadsheet_id must be the spreadsheet key (text), or left out")
+        if tab is not None and not isinstance(tab, str):
+            raise ValueError("worksheet must be a tab name (text), or left out")
+        return sheet_factory(sid.strip() if sid else None, tab)
+
+    def _write_status(sheet: SheetBackend, message: str) -> None:
+        try:
+            sheet.write_status("error", message, g.request_id, order=g.order)
+        except Exception as exc:  # the answer still goes back; the log has the cause
+            log.error("could not write the status cell either: %s", exc)
+
+    def _compute(raw: dict[str, Any]) -> LookupResult:
+        try:
+            inputs = parse_inputs(raw)
+        except InputErrors as exc:
+            raise _Refusal(400, {"error": "bad input", "fields": exc.errors},
+                           "bad input: " + "; ".join(f"{k}: {v}" for k, v in
+                                                     exc.errors.items())) from exc
+        profile = None
+        if inputs.profile_url:
+            try:
+                fetched = fetcher.fetch(inputs.profile_url)
+                profile = profile_from_bytes(fetched)
+            except ProfileLinkError as exc:
+                raise _Refusal(422, {"error": str(exc), "link": exc.link, "rule": exc.rule,
+                                     "fields": {"profile_url": str(exc)}}, str(exc)) from exc
+            except ProfileError as exc:
+                message = f"profile link {inputs.profile_url}: the file is not a usable " \
+                          f"profile: {exc}"
+                raise _Refusal(422, {"error": message, "link": inputs.profile_url,
+                                     "rule": "a half-hourly profile",
+                                     "fields": {"profile_url": message}}, message) from exc
+        try:
+            return run_lookup(
+                inputs,
+                profile=profile,
+                on=app.config["LOOKUP_DATE"] or dt.date.today(),
+                area_lookup=app.config["AREA_LOOKUP"],
+                request_id=g.request_id,
+            )
+        except InputErrors as exc:
+            raise _Refusal(400, {"error": "bad input", "fields": exc.errors},
+                           "bad input: " + "; ".join(exc.errors.values())) from exc
+        except LookupFailed as exc:
+            raise _Refusal(422, {"error": exc.result.error, "result": exc.result.to_dict()},
+                           exc.result.error or str(exc)) from exc
+
+    return app
+
+
+__all__ = ["MissingSecretError", "create_app", "profile_from_bytes"]
