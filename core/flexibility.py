@@ -51,6 +51,9 @@ class FlexibilityResult:
 
 def _kwh_series(df: pd.Series | pd.DataFrame) -> pd.Series:
     if isinstance(df, pd.DataFrame):
+        if "timestamp" in df.columns:  # the long CSV form: timestamp (period start), kwh
+            df = df.set_index(pd.DatetimeIndex(pd.to_datetime(df["timestamp"], utc=True)))
+            df = df.drop(columns="timestamp")
         if "kwh" in df.columns:
             df = df["kwh"]
         elif df.shape[1] == 1:
@@ -104,8 +107,9 @@ def calculate_flexibility_value(
     dearest half hours to its cheapest, under a power limit (default: the site's max demand).
 
     `df` is a Series of kWh per half hour (tz-aware index of period starts) or a DataFrame
-    with a 'kwh' column; `prices_hh` is p/kWh per half hour (Series on the same index, an
-    array of the same length, or a scalar).
+    with a 'kwh' column (and a 'timestamp' column if its index is not the timestamps);
+    `prices_hh` is p/kWh per half hour (Series on the same index, an array of the same
+    length, or a scalar).
     """
     if not 0.0 <= flex_fraction <= 1.0:
         raise ValueError(f"flex_fraction must be between 0 and 1, got {flex_fraction}")

@@ -61,6 +61,10 @@ def test_clock_change_day_with_50_half_hours_and_a_dataframe_input():
     result = calculate_flexibility_value(load.to_frame("kwh"), 0.5, prices, power_limit_kw=4.0)
     # budget 25 kWh, removable 16 -> 16 x 8 p = £1.28
     assert result.value_gbp == pytest.approx(1.28)
+    long = pd.DataFrame({"timestamp": load.index.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+                         "kwh": load.to_numpy()})
+    assert calculate_flexibility_value(long, 0.5, prices, power_limit_kw=4.0).value_gbp \
+        == pytest.approx(1.28)
 
 
 def _lp_optimum(load: np.ndarray, price: np.ndarray, frac: float, limit_kwh: float) -> float:
