@@ -38,7 +38,7 @@ from core.area_resolver import (
 from core.distributors import all_distributors
 from core.paths import config_dir
 from core.postcodes import parse_postcode
-from webhook import cli_postcode
+from webhook import cli, cli_postcode
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
@@ -61,6 +61,9 @@ def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):  # talk to loopback directly
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
 
 
 def test_the_guard_blocks_non_loopback_addresses() -> None:
@@ -482,6 +485,13 @@ def test_cli_lookup_prints_postcode_area_dno_and_source(
     data = json.loads(capsys.readouterr().out)
     assert (data["postcode"], data["gsp_group_id"], data["distributor_id"], data["source"]) == (
         "B1 1AA", "_E", 14, "cache")
+
+
+def test_postcode_lookup_is_a_bess_duos_command(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["postcode", "lookup", "M1 1AE", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dno_short_code"] == "ENWL"
 
 
 def test_cli_lookup_errors(
