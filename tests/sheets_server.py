@@ -522,6 +522,11 @@ class SheetsServer:
         with self._lock:
             self._faults.extend(parsed)
 
+    def clear_faults(self) -> None:
+        """Drop the faults still queued (service restored)."""
+        with self._lock:
+            self._faults.clear()
+
     @property
     def requests(self) -> list[LoggedRequest]:
         """A copy of the log of API and token requests, oldest first."""
