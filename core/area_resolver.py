@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -55,6 +56,8 @@ __all__ = [
     "default_cache_dir",
     "lookup_area",
 ]
+
+logger = logging.getLogger(__name__)
 
 SOURCE_OCTOPUS = "online:octopus"
 SOURCE_CARBON_INTENSITY = "online:carbonintensity"
@@ -540,11 +543,12 @@ def _utc(ts: float) -> datetime:
 class AreaLookup:
     """Resolve a postcode's DNO area: cache, online resolvers in order, stale cache, offline.
 
-    `cache=None` disables the disk cache; by default it lives in `default_cache_dir()`.
+    `cache=None` disables the disk cache; by default it lives in `default_cache_dir()` (if
+    that folder cannot be created, the lookup runs without a cache and logs a warning).
     """
 
     resolvers: Sequence[AreaResolver] = field(default_factory=lambda: default_resolvers())
-    cache: AreaCache | None = field(default_factory=lambda: AreaCache())
+    cache: AreaCache | None = field(default_factory=lambda: _default_cache())
     offline: AreaResolver | None = field(default_factory=OfflineTableResolver)
 
     def lookup(self, postcode: str | Postcode, *, online: bool = True) -> AreaResult:
@@ -677,6 +681,14 @@ class AreaLookup:
             stale=stale,
             warnings=tuple(warnings),
         )
+
+
+def _default_cache() -> AreaCache | None:
+    try:
+        return AreaCache()
+    except OSError as exc:
+        logger.warning("postcode area cache disabled: %s", exc)
+        return None
 
 
 def default_resolvers() -> list[AreaResolver]:

@@ -78,6 +78,10 @@ class SiteArea:
         }
 
 
+def _default_lookup(postcode: Postcode) -> AreaResult:
+    return AreaLookup().lookup(postcode)
+
+
 def _describe(result: AreaResult) -> str:
     d = result.distributor
     return f"{result.gsp_group_id} {d.gsp_group_name} ({d.short_code}, {result.source})"
@@ -106,7 +110,7 @@ def decide_site_area(
             f"MPAN {parsed.core} has a wrong check digit (expected {parsed.expected_check_digit}): "
             "check it against the bill; its first two digits still name the distributor"
         )
-    resolve = lookup or AreaLookup().lookup
+    resolve = lookup or _default_lookup
 
     if parsed is not None:
         named = get_distributor(parsed.distributor_id)

@@ -453,6 +453,19 @@ def test_cache_dir_comes_from_the_environment(
     assert default_cache_dir() == Path.home() / ".cache" / "bess-duos"
 
 
+def test_unusable_cache_folder_disables_the_cache_not_the_lookup(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, services: FakeServices
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("BESS_DUOS_CACHE_DIR", str(blocker / "cache"))
+    with pytest.raises(OSError, match="BESS_DUOS_CACHE_DIR"):
+        AreaCache()
+    lookup = AreaLookup([_octopus(services)])
+    assert lookup.cache is None
+    assert lookup.lookup("B1 1AA").source == "online:octopus"
+
+
 # ----------------------------------------------------------------- the CLI
 
 
