@@ -107,6 +107,11 @@ def validate_profile(profile: pd.Series, what: str = "profile") -> pd.Series:
         raise FeatureError(f"{what}: empty profile")
     steps = np.diff(index.tz_convert(None).to_numpy())
     expected = np.timedelta64(30, "m")
+    if len(steps) and (steps == np.timedelta64(60, "m")).all():
+        raise FeatureError(
+            f"{what}: the data are hourly, not half-hourly (split each hour's kWh into two "
+            "half hours, or resample, before computing features)"
+        )
     if len(steps) and not (steps == expected).all():
         bad = int(np.flatnonzero(steps != expected)[0])
         raise FeatureError(
@@ -229,11 +234,11 @@ PATTERN_RULES: tuple[tuple[str, str], ...] = (
                         "0.8 <= day_night_ratio <= 1.25"),
     ("night load (e.g. EV depot)", "day_night_ratio < 0.8"),
     ("office/commercial", "weekend_factor < 0.7 and day_night_ratio >= 1.3 and "
-                          "07:00 <= peak time < 16:00"),
-    ("domestic-like", "16:00 <= peak time < 22:00 and weekend_factor >= 0.9"),
-    ("evening peak", "16:00 <= peak time < 22:00"),
+                          "07:00 <= peak time < 17:00"),
+    ("domestic-like", "17:00 <= peak time < 22:00 and weekend_factor >= 0.9"),
+    ("evening peak", "17:00 <= peak time < 22:00"),
     ("daytime 7-day (retail-like)", "weekend_factor >= 0.7 and day_night_ratio >= 1.3 and "
-                                    "07:00 <= peak time < 16:00"),
+                                    "07:00 <= peak time < 17:00"),
     ("mixed", "none of the above"),
 )
 UNLABELLED = "unlabelled (features missing)"
@@ -245,8 +250,8 @@ def pattern_labels(features: pd.DataFrame) -> pd.Series:
     `PATTERN_RULES` that holds; `UNLABELLED` if a feature the rules use is NaN."""
     lf, wf, dn, pt = (features[c].to_numpy(dtype=float) for c in _LABEL_INPUTS)
     with np.errstate(invalid="ignore"):
-        daytime_peak = (pt >= 7) & (pt < 16)
-        evening = (pt >= 16) & (pt < 22)
+        daytime_peak = (pt >= 7) & (pt < 17)
+        evening = (pt >= 17) & (pt < 22)
         conditions = [
             (lf >= 0.6) & (wf >= 0.8) & (dn >= 0.8) & (dn <= 1.25),
             dn < 0.8,

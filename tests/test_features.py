@@ -169,3 +169,27 @@ def test_features_cli_prints_values_and_reasons(tmp_path, capsys):
     assert shown["features"]["autocorr_168h"] is None
     assert "needs at least 2 weeks" in shown["refused"]["autocorr_168h"]
     assert shown["features"]["load_factor"] == pytest.approx(load_factor(p), abs=1e-6)
+
+
+def test_real_building_profile(reference_data):
+    """Cambridge Estates building b0, 2019 (hourly, UTC): refused as hourly, then split."""
+    name = "UCam_Building_b0_electricity_2019_hourly_kwh.csv"
+    path = reference_data / "profiles" / "cambridge_estates" / name
+    raw = pd.read_csv(path)
+    hourly = pd.Series(raw.iloc[:, 1].to_numpy(float),
+                       index=pd.DatetimeIndex(pd.to_datetime(raw["datetime"])).tz_localize("UTC"))
+    with pytest.raises(FeatureError, match="hourly, not half-hourly"):
+        profile_features(hourly)
+    full = hourly.asfreq("h")
+    assert full.isna().sum() == 0  # the published year has no gaps
+    half = pd.Series(np.repeat(full.to_numpy() / 2, 2),
+                     index=pd.date_range(full.index[0], periods=2 * len(full), freq="30min"))
+    result = profile_features(half)
+    assert half.sum() == pytest.approx(hourly.sum())
+    assert set(result.reasons) == {"red_share"}
+    assert 0 < result.values["load_factor"] < 1
+    assert result.values["peak_ratio"] == pytest.approx(1 / result.values["load_factor"])
+    # a university building used at weekends too (weekend factor ~0.78 >= 0.7, day/night
+    # ~1.38 >= 1.3) with its peak at 16:00 clock time: rule 6 of PATTERN_RULES
+    assert result.peak_time == "16:00"
+    assert result.pattern == "daytime 7-day (retail-like)"
