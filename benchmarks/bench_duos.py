@@ -90,9 +90,7 @@ def main() -> None:
     # Correctness first: the fast paths and the naive apply agree on a sample.
     sample = np.sort(rng.choice(n_year, size=min(args.sample, n_year), replace=False))
     sample_ns, sample_kwh = year_ns[sample], rng.gamma(2.0, 10.0, sample.size)
-    frame = pd.DataFrame(
-        {"timestamp": pd.to_datetime(sample_ns, utc=True), "kwh": sample_kwh}
-    )
+    frame = pd.DataFrame({"timestamp": pd.to_datetime(sample_ns, utc=True), "kwh": sample_kwh})
     start = time.perf_counter()
     naive_cost = _naive(frame, tariffs).to_numpy()
     naive_rate = sample.size / (time.perf_counter() - start)

@@ -154,9 +154,7 @@ def _bands_getter(bands_for_year: BandsForYear | TimeBands) -> Callable[[int], T
     return bands_for_year
 
 
-def stacked_slot_tables(
-    years: np.ndarray, bands_for_year: BandsForYear | TimeBands
-) -> np.ndarray:
+def stacked_slot_tables(years: np.ndarray, bands_for_year: BandsForYear | TimeBands) -> np.ndarray:
     """int8 [len(years), 12, 2, 48] slot tables, one per charging year in `years`."""
     get = _bands_getter(bands_for_year)
     return np.stack([get(int(year)).slot_table() for year in years])

@@ -239,9 +239,7 @@ def unit_costs(
 def _spread(amount_by_group: np.ndarray, group: np.ndarray) -> np.ndarray:
     """Share each group's amount equally over its rows (so the rows sum back to the amount)."""
     counts = np.bincount(group, minlength=amount_by_group.size)
-    share = np.divide(
-        amount_by_group, counts, out=np.zeros_like(amount_by_group), where=counts > 0
-    )
+    share = np.divide(amount_by_group, counts, out=np.zeros_like(amount_by_group), where=counts > 0)
     return share[group]
 
 
@@ -302,9 +300,7 @@ def charge_arrays(
             raise DuosError(f"{int(np.isnan(kvarh).sum())} kVArh values are missing (NaN)")
         kva = 2.0 * np.hypot(kwh, kvarh)
         chargeable_kvarh = np.maximum(kvarh - kwh * REACTIVE_FREE_RATIO, 0.0)
-        reactive_gbp = (
-            chargeable_kvarh * tables.per_year("reactive_p_per_kvarh")[year_pos] / 100.0
-        )
+        reactive_gbp = chargeable_kvarh * tables.per_year("reactive_p_per_kvarh")[year_pos] / 100.0
     else:
         assumed_pf = float(power_factor or default_power_factor())
         if not 0 < assumed_pf <= 1:

@@ -367,9 +367,9 @@ def _long_from_columns(
             clock_name = _find_named(columns, _TIME_NAMES)
             if date_name is None or clock_name is None:
                 return None
-            times_raw = frame[date_name].astype(str).str.slice(0, 10) + " " + frame[
-                clock_name
-            ].astype(str)
+            times_raw = (
+                frame[date_name].astype(str).str.slice(0, 10) + " " + frame[clock_name].astype(str)
+            )
     times, aware = parse_timestamps(times_raw)
     if kwh_name is not None:
         kwh = _numbers(frame[kwh_name], kwh_name)
@@ -603,9 +603,7 @@ def _long_to_utc(
         counts = grouped.size()
         partial = int((counts != 2).sum())
         if partial:
-            warnings.append(
-                f"{partial} half hour(s) built from other than two 15-minute readings"
-            )
+            warnings.append(f"{partial} half hour(s) built from other than two 15-minute readings")
         utc_ns = sums.index.to_numpy(np.int64)
         kwh = sums["kwh"].to_numpy()
         kvarh = sums["kvarh"].to_numpy() if kvarh is not None else None
@@ -684,9 +682,7 @@ def _finish(
             f"{spikes} spike(s) above {SPIKE_FACTOR:g} x the 99th percentile "
             f"({p99:.3g} kWh), first at {at} UTC: check the units"
         )
-    index = pd.DatetimeIndex(utc_ns.view("datetime64[ns]"), name="timestamp_utc").tz_localize(
-        "UTC"
-    )
+    index = pd.DatetimeIndex(utc_ns.view("datetime64[ns]"), name="timestamp_utc").tz_localize("UTC")
     data = pd.DataFrame({"kwh": kwh}, index=index)
     if kvarh is not None:
         data["kvarh"] = kvarh

@@ -170,3 +170,20 @@ def test_sparse_and_dense_paths_agree() -> None:
     sparse_bands, _ = assign_band_index(sparse, bands)  # few stamps over a year: direct path
     position = np.searchsorted(dense.asi8, sparse)
     assert np.array_equal(dense_bands[position], sparse_bands)
+
+
+def test_random_instants_match_a_tz_convert_reference() -> None:
+    # Reference: pandas tz_convert per timestamp, then month / weekday / slot / charging year.
+    rng = np.random.default_rng(7)
+    low = pd.Timestamp("2024-01-01", tz="UTC").value // 1_800_000_000_000
+    high = pd.Timestamp("2028-01-01", tz="UTC").value // 1_800_000_000_000
+    stamps = pd.to_datetime(rng.integers(low, high, 5000) * 1_800_000_000_000, utc=True)
+    local = stamps.tz_convert("Europe/London")
+    years = np.where(local.month >= 4, local.year, local.year - 1)
+    table = MIDE_2026.slot_table()
+    expected = table[local.month - 1, (local.day_of_week >= 5).astype(int), local.hour * 2 +
+                     local.minute // 30]  # fmt: skip
+    bands = {year: TimeBands(14, year, MIDE_PERIODS) for year in range(2023, 2028)}
+    index, charging_years = assign_band_index(stamps, bands)
+    assert np.array_equal(index, expected)
+    assert np.array_equal(charging_years, years)

@@ -65,7 +65,8 @@ def test_bad_file_gives_one_line_error_and_exit_2(tmp_path, capsys) -> None:
 
 
 def test_hourly_file_error_then_split(reference_data, capsys) -> None:
-    path = reference_data / "profiles/cambridge_estates/UCam_Building_b0_electricity_2019_hourly_kwh.csv"  # noqa: E501
+    name = "UCam_Building_b0_electricity_2019_hourly_kwh.csv"
+    path = reference_data / "profiles" / "cambridge_estates" / name
     argv = ["duos", str(path), "--dno", "14", "--voltage", "LV", "--kva", "100"]
     assert main(argv) == 2
     assert "--resample split" in capsys.readouterr().err

@@ -255,3 +255,24 @@ def test_duos_for_site_resolves_each_years_tariff_from_the_workbooks() -> None:
     # 5,011.11 p; capacity 300 x (2 x 9.5 + 5 x 9.26) = 19,590 p -> 24,678.066 p = £246.78066.
     spanning = duos_for_site(_week_profile("2026-03-30", 1, 1, 1, 1), 14, voltage="HV", kva=300)
     assert spanning.summary.total_gbp == pytest.approx(246.78066, abs=1e-9)
+
+
+def test_late_march_week_from_a_naive_local_file(tmp_path) -> None:
+    # Mon 23 - Sun 29 Mar 2026 written in UK clock time; Sunday has 46 half hours (no 01:00,
+    # 01:30). Weekdays as the June week: red 300, amber 420, green 105 kWh; weekend
+    # (48 + 46) x 2 = 188 kWh green.
+    from core.profiles import load_profile
+
+    utc = _week_profile("2026-03-23", 10, 4, 1, 2)
+    local = utc.index.tz_convert("Europe/London").strftime("%Y-%m-%d %H:%M")
+    pd.DataFrame({"timestamp": local, "kwh": utc["kwh"].to_numpy()}).to_csv(
+        tmp_path / "march.csv", index=False
+    )
+    profile = load_profile(tmp_path / "march.csv")
+    assert profile.data.shape[0] == 6 * 48 + 46
+    s = duos_charges(profile.data, BOTH_YEARS, agreed_kva=300).summary
+    assert s.kwh_by_band == {"red": 300.0, "amber": 420.0, "green": 293.0}
+    # All seven days are charging year 2025 (before 1 April): the 2025 rates apply.
+    # Units 300 x 1.642 + 420 x 0.237 + 293 x 0.021 = 492.6 + 99.54 + 6.153 = 598.293 p.
+    assert s.charging_years == (2025,)
+    assert s.unit_gbp == pytest.approx(5.98293, abs=1e-12)

@@ -185,9 +185,7 @@ def test_missing_columns_say_what_was_found_and_expected(tmp_path) -> None:
 
 
 def test_text_in_numbers_names_the_row(tmp_path) -> None:
-    path = _write(
-        tmp_path, "p.csv", "timestamp,kwh\n2026-06-01 00:00,1\n2026-06-01 00:30,n/a?\n"
-    )
+    path = _write(tmp_path, "p.csv", "timestamp,kwh\n2026-06-01 00:00,1\n2026-06-01 00:30,n/a?\n")
     with pytest.raises(ProfileError, match=r"'kwh' row 2 \(line 3.*'n/a\?' is not a number"):
         load_profile(path)
 
@@ -262,8 +260,6 @@ def test_quality_report_counts_gaps_nans_negatives_spikes(tmp_path) -> None:
 
 
 def test_off_grid_timestamps_are_an_error(tmp_path) -> None:
-    path = _write(
-        tmp_path, "p.csv", "timestamp,kwh\n2026-06-01 00:10,1\n2026-06-01 00:40,1\n"
-    )
+    path = _write(tmp_path, "p.csv", "timestamp,kwh\n2026-06-01 00:10,1\n2026-06-01 00:40,1\n")
     with pytest.raises(ProfileError, match="not on the half hour"):
         load_profile(path)
