@@ -214,6 +214,7 @@ class _HttpResolver:
         self.timeout = timeout
         self.attempts = attempts
         self.backoff = backoff
+        self.sleep: Callable[[float], None] = time.sleep  # the wait between tries
         self._session = session or requests.Session()
         self._session.headers.setdefault("User-Agent", USER_AGENT)
 
@@ -238,6 +239,7 @@ class _HttpResolver:
             wait=wait_exponential(multiplier=self.backoff, max=max(self.backoff * 8, 0.0)),
             retry=retry_if_exception_type(_TransientError),
             reraise=True,
+            sleep=self.sleep,
         )
         try:
             return retrying(once)
@@ -587,7 +589,7 @@ class AreaLookup:
             notes += [f"tried first: {m}" for m in unavailable + not_found]
             return self._result(pc, answer, answer.source, fetched, False, notes)
 
-        failed = "; ".join(unavailable + not_found)
+        failed = "; ".join(unavailable + not_found) or "no online service is configured"
         why = f"online lookup failed ({failed})" if online else "online lookup switched off"
         for cached in (entry, district_entry):
             if cached is None:
@@ -609,7 +611,7 @@ class AreaLookup:
                 notes.append(f"{why}; using the offline table")
                 return self._result(pc, answer, answer.source, time.time(), False, notes)
 
-        detail = "; ".join(m for m in (failed or why, str(offline_error or "")) if m)
+        detail = "; ".join(m for m in (failed if online else why, str(offline_error or "")) if m)
         if unavailable and not not_found:
             raise ServiceUnavailableError(
                 f"no area for {pc.unit}: the online services are unavailable and nothing is "

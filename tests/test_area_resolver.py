@@ -212,6 +212,17 @@ def test_octopus_500_is_retried_then_reported_unavailable(services: FakeServices
     assert len(services.hits) == 3
 
 
+def test_retries_back_off_exponentially(services: FakeServices) -> None:
+    services.mode = "500"
+    resolver = _octopus(services, attempts=4, backoff=0.5)
+    waits: list[float] = []
+    resolver.sleep = waits.append
+    with pytest.raises(ServiceUnavailableError):
+        resolver.resolve(parse_postcode("B1 1AA"))
+    assert waits == [0.5, 1.0, 2.0]  # 0.5 s x 2^n between the 4 tries
+    assert len(services.hits) == 4
+
+
 def test_octopus_recovers_within_the_retry_bound(services: FakeServices) -> None:
     services.fail_first = 2
     answer = _octopus(services, attempts=3).resolve(parse_postcode("B1 1AA"))
