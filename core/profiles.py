@@ -149,7 +149,7 @@ def read_table(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> pd.Da
         )
     try:
         if suffix in (".csv", ".txt"):
-            frame = pd.read_csv(path, sep=None, engine="python", skipinitialspace=True)
+            frame = pd.read_csv(path, sep=_delimiter(path), skipinitialspace=True)
         elif suffix in (".xlsx", ".xlsm"):
             frame = pd.read_excel(path, sheet_name=0)
         else:
@@ -166,6 +166,13 @@ def read_table(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> pd.Da
             f"profile file {path.name!r} has no data rows (columns: {list(frame.columns)})"
         )
     return frame
+
+
+def _delimiter(path: Path) -> str:
+    """The commonest of , ; tab | in the header line (so the fast C parser can be used)."""
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
+        header = handle.readline()
+    return max((",", ";", "\t", "|"), key=header.count)
 
 
 # ---------------------------------------------------------------- time zones
@@ -340,9 +347,10 @@ class _Long:
 
     times: pd.Series  # datetime64 (naive or UTC)
     aware: bool
-    kwh: np.ndarray
+    kwh: np.ndarray  # kWh per row, or kW (average demand) when `from_kw`
     kvarh: np.ndarray | None
     labels_are_ends: bool | None = None  # set by wide clock-labelled input
+    from_kw: bool = False
 
 
 def _long_from_columns(
@@ -375,9 +383,9 @@ def _long_from_columns(
         kwh = _numbers(frame[kwh_name], kwh_name)
     else:
         assert kw_name is not None
-        kwh = _numbers(frame[kw_name], kw_name) * 0.5
+        kwh = _numbers(frame[kw_name], kw_name)  # kW; kWh = kW x step hours once step is known
     kvarh = _numbers(frame[kvarh_name], kvarh_name) if kvarh_name else None
-    return _Long(times.reset_index(drop=True), aware, kwh, kvarh)
+    return _Long(times.reset_index(drop=True), aware, kwh, kvarh, from_kw=kwh_name is None)
 
 
 def _wide_dates(frame: pd.DataFrame, date_name: str) -> pd.DatetimeIndex:
@@ -574,6 +582,9 @@ def _long_to_utc(
     if resample == "aggregate" and step != 15:
         raise ProfileError(f"resample='aggregate' is for 15-minute data; this steps {step:g} min")
 
+    if long.from_kw:
+        kwh = kwh * step / 60.0  # average kW over the step -> kWh (x 0.5 for half hours)
+        warnings.append(f"kW converted to kWh as kW x {step / 60:g} h per {step:g}-minute reading")
     is_end = convention == "end"
     if long.aware:
         utc_ns = stamps.asi8

@@ -263,3 +263,15 @@ def test_off_grid_timestamps_are_an_error(tmp_path) -> None:
     path = _write(tmp_path, "p.csv", "timestamp,kwh\n2026-06-01 00:10,1\n2026-06-01 00:40,1\n")
     with pytest.raises(ProfileError, match="not on the half hour"):
         load_profile(path)
+
+
+def test_hourly_kw_becomes_kwh_by_its_step_before_the_split(tmp_path) -> None:
+    # 40 kW average over an hour is 40 kWh, i.e. 20 kWh in each half hour (not 40 x 0.5 / 2).
+    path = _write(tmp_path, "p.csv", "timestamp,kW\n2026-06-01 00:00,40\n2026-06-01 01:00,40\n")
+    data = load_profile(path, resample="split").data
+    assert data["kwh"].tolist() == [20.0, 20.0, 20.0, 20.0]
+
+
+def test_semicolon_separated_file(tmp_path) -> None:
+    path = _write(tmp_path, "p.csv", "timestamp;kwh\n2026-06-01 00:00;1.5\n2026-06-01 00:30;2\n")
+    assert load_profile(path).data["kwh"].tolist() == [1.5, 2.0]
