@@ -361,16 +361,47 @@ def peak_time_h(profile: pd.Series) -> float:
 # --- many profiles ---------------------------------------------------------------------------
 
 
+CHUNK_SITES = 256  # sites stacked per 2-D array: bounds memory (256 site-years ~ 36 MB)
+
+
+def _features_chunk(
+    profiles: Mapping[str, pd.Series],
+    sites: list[str],
+    index: pd.DatetimeIndex,
+    clock: ClockFields,
+    bands: Mapping[str, ArrayLike] | ArrayLike | None,
+) -> pd.DataFrame:
+    matrix = np.vstack([np.asarray(profiles[s], dtype=float) for s in sites])
+    if not np.isfinite(matrix).all():
+        row = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
+        raise FeatureError(f"profile {sites[row]!r}: contains NaN or infinite kWh")
+    red = None
+    if isinstance(bands, Mapping):
+        if all(s in bands for s in sites):
+            red = np.vstack([_band_mask(bands[s], len(index), f"bands {s!r}") for s in sites])
+        elif any(s in bands for s in sites):
+            missing = [s for s in sites if s not in bands]
+            raise FeatureError(f"bands: no bands for sites {missing[:5]}")
+    elif bands is not None:
+        red = _band_mask(bands, len(index), "bands")
+    vals, why = feature_matrix(matrix, clock, red)
+    frame = pd.DataFrame(vals, index=pd.Index(sites, name="site"))[list(FEATURES)]
+    frame["notes"] = [
+        "; ".join(r for r in (why[f][i] for f in FEATURES) if r) for i in range(len(sites))
+    ]
+    return frame
+
+
 def create_features_dataframe(
     profiles: Mapping[str, pd.Series],
     bands: Mapping[str, ArrayLike] | ArrayLike | None = None,
 ) -> pd.DataFrame:
     """Features of many sites: one row per site, a column per feature, ``pattern`` and ``notes``.
 
-    Profiles sharing one index are stacked into a [sites, half hours] array and computed
-    together. `bands` is a mapping site -> band names, or one array shared by all sites
-    (every profile must then have its length). Refused features are NaN, with the reasons
-    joined in ``notes``.
+    Profiles sharing one index are stacked into [sites, half hours] arrays (in chunks of
+    `CHUNK_SITES`) and computed together. `bands` is a mapping site -> band names, or one
+    array shared by all sites (every profile must then have its length). Refused features
+    are NaN, with the reasons joined in ``notes``.
     """
     if not profiles:
         return pd.DataFrame(columns=[*FEATURES, "pattern", "notes"])
@@ -386,26 +417,11 @@ def create_features_dataframe(
             groups.append((index, [site]))
 
     frames = []
-    for index, sites in groups:
-        matrix = np.vstack([np.asarray(profiles[s], dtype=float) for s in sites])
-        if not np.isfinite(matrix).all():
-            row = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
-            raise FeatureError(f"profile {sites[row]!r}: contains NaN or infinite kWh")
-        red = None
-        if isinstance(bands, Mapping):
-            if all(s in bands for s in sites):
-                red = np.vstack([_band_mask(bands[s], len(index), f"bands {s!r}") for s in sites])
-            elif any(s in bands for s in sites):
-                missing = [s for s in sites if s not in bands]
-                raise FeatureError(f"bands: no bands for sites {missing[:5]}")
-        elif bands is not None:
-            red = _band_mask(bands, len(index), "bands")
-        vals, why = feature_matrix(matrix, uk_clock(index.tz_convert("UTC")), red)
-        frame = pd.DataFrame(vals, index=pd.Index(sites, name="site"))[list(FEATURES)]
-        frame["notes"] = [
-            "; ".join(r for r in (why[f][i] for f in FEATURES) if r) for i in range(len(sites))
-        ]
-        frames.append(frame)
+    for index, group_sites in groups:
+        clock = uk_clock(index.tz_convert("UTC"))
+        for first in range(0, len(group_sites), CHUNK_SITES):
+            sites = group_sites[first : first + CHUNK_SITES]
+            frames.append(_features_chunk(profiles, sites, index, clock, bands))
     result = pd.concat(frames).loc[list(profiles)]
     result.insert(len(FEATURES), "pattern", pattern_labels(result))
     return result

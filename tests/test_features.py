@@ -193,3 +193,13 @@ def test_real_building_profile(reference_data):
     # ~1.38 >= 1.3) with its peak at 16:00 clock time: rule 6 of PATTERN_RULES
     assert result.peak_time == "16:00"
     assert result.pattern == "daytime 7-day (retail-like)"
+
+
+def test_chunked_stacking_gives_the_same_frame(monkeypatch):
+    import core.features as features
+
+    profiles = {f"s{i}": generate_profile(name, 1_000 * (i + 1), "2025-01-06", "2025-02-03",
+                                          seed=i) for i, name in enumerate(ARCHETYPES)}
+    whole = create_features_dataframe(profiles)
+    monkeypatch.setattr(features, "CHUNK_SITES", 4)
+    pd.testing.assert_frame_equal(create_features_dataframe(profiles), whole)
