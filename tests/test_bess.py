@@ -93,6 +93,10 @@ def test_weekly_blocks_equal_the_whole_horizon_solve():
     for part in (weekly, daily):
         assert part.cost_gbp >= whole.cost_gbp - 1e-6 * whole.cost_gbp
         assert part.cost_gbp == pytest.approx(whole.cost_gbp, rel=1e-6)
+    # SoC carried over between blocks: the SoC recursion holds across every boundary
+    carried = optimise_battery(load, battery, prices, block="week", end_soc="free")
+    _check_bounds(carried, battery)
+    assert carried.blocks == 6
 
 
 def _check_bounds(result, battery: Battery, import_limit_kw: float | None = None) -> None:
