@@ -96,7 +96,7 @@ def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _parse_mpan(value: object) -> Mpan:
+def parse_mpan_input(value: object) -> Mpan:
     """A sheet cell or JSON value -> Mpan; a wrong check digit is kept (reported later)."""
     try:
         return mpan_from_cell(value)
@@ -142,7 +142,7 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
     mpan = None
     if not _blank(raw.get("mpan")):
         try:
-            mpan = _parse_mpan(raw["mpan"])
+            mpan = parse_mpan_input(raw["mpan"])
         except MpanError as exc:
             errors["mpan"] = str(exc)
     postcode = None
@@ -256,7 +256,7 @@ class LookupResult:
         if self.warnings:
             return " | ".join(self.warnings)
         d = self.distributor
-        tariff = f"; {self.tariff.tariff_name} ({_year_label(self.tariff.year)})" if (
+        tariff = f"; {self.tariff.tariff_name} ({year_label(self.tariff.year)})" if (
             self.tariff and self.tariff.year) else ""
         return f"{d.short_code} (ID {d.distributor_id}){tariff}"
 
@@ -355,7 +355,8 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _year_label(year: int | None) -> str:
+def year_label(year: int | None) -> str:
+    """2026 -> "2026/27" (a charging year, April to March); None -> ""."""
     return "" if year is None else f"{year}/{(year + 1) % 100:02d}"
 
 
@@ -388,8 +389,8 @@ def _tariff_with_fallback(
             raise
         year = max(earlier)
         warnings.append(
-            f"no {_year_label(wanted)} tariffs bundled for area {area}: using "
-            f"{_year_label(year)}, the latest year available (import the new workbook to update)"
+            f"no {year_label(wanted)} tariffs bundled for area {area}: using "
+            f"{year_label(year)}, the latest year available (import the new workbook to update)"
         )
         del exc
         return resolve(dt.date(year, 4, 1))
@@ -482,7 +483,7 @@ def _with_profile(
     summary = charged.summary
     notes.append(
         f"annual DUoS: the profile charged at {result.tariff.tariff_name} "
-        f"({_year_label(result.tariff.year)}), {summary.annualisation_method}"
+        f"({year_label(result.tariff.year)}), {summary.annualisation_method}"
     )
     series, filled = _profile_series(data)
     if filled:

@@ -258,10 +258,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             return body
         if set(body) - {"mpan"} or "mpan" not in body:
             return _error(400, "bad input", fields={"mpan": "give {\"mpan\": \"...\"} only"})
-        from core.lookup import _parse_mpan
+        from core.lookup import parse_mpan_input
 
         try:
-            mpan = _parse_mpan(body["mpan"])
+            mpan = parse_mpan_input(body["mpan"])
         except MpanError as exc:
             return _error(400, "bad input", fields={"mpan": str(exc)})
         reason = None if mpan.check_digit_valid else (

@@ -14,6 +14,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "webhook.cli_tariffs",
     "webhook.cli_postcode",
     "webhook.cli_duos",
+    "webhook.cli_webhook",
 )
 
 

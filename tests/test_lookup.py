@@ -1,0 +1,243 @@
+"""core.lookup: input checks, the area rules wiring, tariff choice, and hand-worked numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.area_resolver import AreaResult
+from core.duos import duos_charges
+from core.features import profile_features
+from core.flexibility import calculate_flexibility_value
+from core.lookup import (
+    InputErrors,
+    LookupFailed,
+    parse_inputs,
+    run_lookup,
+    year_label,
+)
+from core.postcodes import Postcode
+from core.synthetic import generate_profile
+from core.tariffs import resolve_tariff
+from webhook.layout import default_layout
+
+DAY = dt.date(2026, 11, 24)
+SEED = "00800999932 1405566778899"
+GOOD_14 = "1405566778898"
+IDNO_24 = "2451182162479"
+AREAS = {"B": "_E", "SW": "_C"}
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse every connection that is not to loopback."""
+    real_connect = socket.socket.connect
+
+    def connect(sock: socket.socket, address: object) -> None:
+        host = address[0] if isinstance(address, tuple) else ""
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and host not in (
+            "127.0.0.1", "::1", "localhost"
+        ):
+            raise ConnectionRefusedError(f"test network guard: {address} is not loopback")
+        real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
+def fake_area(pc: Postcode) -> AreaResult:
+    group = AREAS[pc.area]
+    return AreaResult(pc, group, (group,), "test", "test", "postcode", "high", False,
+                      dt.datetime.now(dt.UTC))
+
+
+# --- inputs ------------------------------------------------------------------------------
+
+
+def test_parse_inputs_reads_sheet_strings() -> None:
+    inputs = parse_inputs({"mpan": SEED, "voltage": "lv sub", "kva": "1,000 kVA",
+                           "flex_fraction": "25%", "postcode": "b1 1aa",
+                           "profile_url": " https://x.test/p.csv "})
+    assert inputs.mpan is not None and inputs.mpan.core == "1405566778899"
+    assert inputs.mpan.check_digit_valid is False and inputs.mpan.distributor_id == 14
+    assert (inputs.voltage, inputs.kva, inputs.flex_fraction) == ("LV Sub", 1000.0, 0.25)
+    assert inputs.postcode == "B1 1AA" and inputs.profile_url == "https://x.test/p.csv"
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("30%", 0.30), ("0.3", 0.30), (0.45, 0.45), (40, 0.40), ("", 0.30), (None, 0.30), ("0", 0.0),
+])
+def test_flex_fraction_forms(given: object, expected: float) -> None:
+    assert parse_inputs({"mpan": GOOD_14, "flex_fraction": given}).flex_fraction == (
+        pytest.approx(expected))
+
+
+def test_mpan_as_sheet_number() -> None:
+    assert parse_inputs({"mpan": 1405566778898}).mpan.core == GOOD_14
+    assert parse_inputs({"mpan": 1405566778898.0}).mpan.core == GOOD_14
+    seed_number = parse_inputs({"mpan": 1405566778899.0}).mpan
+    assert seed_number.core == "1405566778899" and not seed_number.check_digit_valid
+    with pytest.raises(InputErrors) as info:
+        parse_inputs({"mpan": "1.40556677889E+12"})
+    assert "rounded" in info.value.errors["mpan"]
+
+
+def test_every_bad_field_is_named_at_once() -> None:
+    with pytest.raises(InputErrors) as info:
+        parse_inputs({"mpan": "99-123", "voltage": "MV", "kva": "0", "flex_fraction": "150%",
+                      "postcode": "NOT A POSTCODE", "profile_url": 5})
+    assert set(info.value.errors) == {"mpan", "voltage", "kva", "flex_fraction", "postcode",
+                                      "profile_url"}
+    assert "LV, LV Sub, HV, EHV" in info.value.errors["voltage"]
+    with pytest.raises(InputErrors) as info:
+        parse_inputs({"mpan": " ", "postcode": ""})
+    assert set(info.value.errors) == {"mpan", "postcode"}
+    with pytest.raises(InputErrors) as info:
+        parse_inputs({"mpan": GOOD_14, "spreadsheet": "x"})
+    assert info.value.errors == {"spreadsheet": "unknown input field"}
+
+
+# --- rules and tariff --------------------------------------------------------------------
+
+
+def test_seed_example_names_14_reports_check_digit_and_computes() -> None:
+    result = run_lookup(parse_inputs({"mpan": SEED}), on=DAY)
+    tariff = resolve_tariff(14, on=DAY)
+    assert result.status == "warning"
+    assert "wrong check digit (expected 8)" in result.message
+    fields = result.fields()
+    assert fields["distributor_id"] == 14 and fields["mpid"] == "MIDE"
+    assert fields["gsp_group_id"] == "_E" and fields["gsp_group_name"] == "Midlands"
+    # NGED West Midlands 2026/27 LV site-specific band 1, as published (Annex 1 row 21).
+    assert (fields["red_rate_p_per_kwh"], fields["amber_rate_p_per_kwh"],
+            fields["green_rate_p_per_kwh"]) == (6.515, 0.827, 0.1) == tariff.unit_rates_p_per_kwh
+    assert [fields[f"red_period_{i}"] for i in range(1, 5)] == [
+        "Mon–Fri 16:00–19:00", None, None, None]
+    assert fields["green_period_3"] == "Sat–Sun 00:00–24:00"
+    assert fields["annual_duos_gbp"] is None and "no profile" in " ".join(result.notes)
+    assert set(fields) >= default_layout().output_fields
+
+
+def test_good_mpan_is_ok() -> None:
+    result = run_lookup(parse_inputs({"mpan": GOOD_14}), on=DAY)
+    assert result.status == "ok" and result.warnings == ()
+    assert result.message.startswith("NGED-WM (ID 14)")
+
+
+def test_dno_mpan_wins_over_disagreeing_postcode() -> None:
+    result = run_lookup(parse_inputs({"mpan": GOOD_14, "postcode": "SW1A 1AA"}), on=DAY,
+                        area_lookup=fake_area)
+    assert result.fields()["distributor_id"] == 14 and result.site.source == "mpan"
+    assert any("using the MPAN's area" in w for w in result.warnings)
+
+
+def test_idno_takes_area_from_postcode() -> None:
+    result = run_lookup(parse_inputs({"mpan": IDNO_24, "postcode": "B1 1AA"}), on=DAY,
+                        area_lookup=fake_area)
+    fields = result.fields()
+    assert fields["distributor_id"] == 24 and fields["gsp_group_id"] == "_E"
+    tariff = resolve_tariff(24, on=DAY, area_distributor_id=14)
+    assert fields["red_rate_p_per_kwh"] == tariff.red_rate
+    with pytest.raises(InputErrors) as info:
+        run_lookup(parse_inputs({"mpan": IDNO_24}), on=DAY, area_lookup=fake_area)
+    assert "postcode" in info.value.errors and "IDNO" in info.value.errors["postcode"]
+
+
+def test_postcode_only() -> None:
+    result = run_lookup(parse_inputs({"postcode": "SW1A 1AA"}), on=DAY, area_lookup=fake_area)
+    assert result.fields()["distributor_id"] == 12 and result.site.source == "postcode"
+
+
+def test_voltage_and_kva_pick_the_row() -> None:
+    hv = run_lookup(parse_inputs({"mpan": GOOD_14, "voltage": "HV", "kva": "1500"}), on=DAY)
+    expected = resolve_tariff(14, on=DAY, voltage="HV", kva=1500)
+    assert hv.tariff == expected and hv.tariff.voltage_level == "HV"
+
+
+def test_missing_year_falls_back_with_warning_and_no_year_fails() -> None:
+    later = run_lookup(parse_inputs({"mpan": GOOD_14}), on=dt.date(2029, 6, 1))
+    assert later.tariff.year == 2027
+    assert any("no 2029/30 tariffs" in w and "2027/28" in w for w in later.warnings)
+    with pytest.raises(LookupFailed) as info:
+        run_lookup(parse_inputs({"mpan": GOOD_14}), on=dt.date(2023, 6, 1))
+    failed = info.value.result
+    assert failed.status == "error" and failed.fields()["distributor_id"] == 14
+    assert failed.fields()["red_rate_p_per_kwh"] is None
+    assert year_label(2026) == "2026/27"
+
+
+# --- with a profile: hand-worked and against the core functions ---------------------------
+
+
+def test_flat_week_hand_worked() -> None:
+    """1 kWh every half hour, Mon 1 - Sun 7 June 2026 (BST), NGED-WM LV band 1 2026/27.
+
+    Weekday: 6 red x 6.515 + 21 amber x 0.827 + 21 green x 0.1 = 58.557 p; weekend day
+    48 x 0.1 = 4.8 p. Week: 5 x 58.557 + 2 x 4.8 = 302.385 p. Fixed 129.59 p/day.
+    Annualised: £0.58557 x 365x5/7 + £0.048 x 365x2/7 + £1.2959 x 365.
+    """
+    index = pd.date_range("2026-05-31T23:00Z", periods=7 * 48, freq="30min")
+    frame = pd.DataFrame({"kwh": 1.0}, index=index)
+    result = run_lookup(parse_inputs({"mpan": GOOD_14}), profile=frame, on=DAY)
+    assert result.duos.unit_gbp == pytest.approx(3.02385)
+    assert result.duos.fixed_gbp == pytest.approx(7 * 1.2959)
+    annual = 0.58557 * 365 * 5 / 7 + 0.048 * 365 * 2 / 7 + 1.2959 * 365
+    assert result.fields()["annual_duos_gbp"] == round(annual, 2) == 630.68
+    fields = result.fields()
+    assert (fields["peak_ratio"], fields["load_factor"], fields["weekend_factor"]) == (1, 1, 1)
+    assert fields["flex_value_gbp_per_year"] == 0.0  # flat: no headroom under its max demand
+
+
+def test_one_day_flex_hand_worked() -> None:
+    """Tue 2 June 2026: 1 kWh per half hour, 2 kWh at 16:00-16:30 BST; 30% flexible.
+
+    Limit = max demand 4 kW = 2 kWh per half hour, so each other half hour can take 1 kWh.
+    Move the 7 red kWh to green (6.515 -> 0.1) and 7.7 amber kWh (budget 14.7 - 7) to green
+    (0.827 -> 0.1): 7 x 6.415 + 7.7 x 0.727 = 50.5029 p. Base cost 45.605 + 17.367 + 2.1 =
+    65.072 p, so 77.61%. Per year: £0.505029 x 365.
+    """
+    index = pd.date_range("2026-06-01T23:00Z", periods=48, freq="30min")
+    kwh = np.ones(48)
+    kwh[index.get_loc(pd.Timestamp("2026-06-02T15:00Z"))] = 2.0
+    frame = pd.DataFrame({"kwh": kwh}, index=index)
+    result = run_lookup(parse_inputs({"mpan": GOOD_14}), profile=frame, on=DAY)
+    assert result.flexibility.value_gbp == pytest.approx(0.505029)
+    fields = result.fields()
+    assert fields["flex_value_gbp_per_year"] == round(0.505029 * 365, 2)
+    assert fields["flex_saving_pct"] == round(50.5029 / 65.072 * 100, 2)
+    assert fields["weekend_factor"] is None  # one weekday only: refused, with the reason
+    assert any("weekend factor not computed" in w for w in result.warnings)
+    assert fields["peak_ratio"] == round(2 / (49 / 48), 4)
+
+
+def test_year_profile_matches_core_functions() -> None:
+    series = generate_profile("office", 250_000, start="2025-04-01", seed=3)
+    frame = series.to_frame("kwh")
+    result = run_lookup(parse_inputs({"mpan": SEED, "kva": "150", "flex_fraction": "20%"}),
+                        profile=frame, on=DAY)
+    tariff = resolve_tariff(14, on=DAY, kva=150)
+    charged = duos_charges(frame, tariff, agreed_kva=150)
+    features = profile_features(series)
+    prices = pd.Series(charged.frame["unit_rate_p_per_kwh"].to_numpy(), index=series.index)
+    flex = calculate_flexibility_value(series, 0.20, prices)
+    fields = result.fields()
+    assert fields["annual_duos_gbp"] == round(charged.summary.annualised_total_gbp, 2)
+    assert charged.summary.capacity_gbp > 0
+    for name in ("peak_ratio", "load_factor", "weekend_factor"):
+        assert fields[name] == round(features.values[name], 4)
+    assert fields["flex_value_gbp_per_year"] == round(flex.annual_value_gbp, 2)
+    assert fields["flex_saving_pct"] == round(flex.saving_pct, 2)
+    data = result.to_dict()
+    assert data["duos"]["annualised_total_gbp"] == charged.summary.annualised_total_gbp
+    assert data["tariff"]["red_rate_p_per_kwh"] == tariff.red_rate
+
+
+def test_profile_gaps_are_filled_for_features_and_reported() -> None:
+    index = pd.date_range("2026-06-01T23:00Z", periods=7 * 48, freq="30min")
+    frame = pd.DataFrame({"kwh": 1.0}, index=index).drop(index[100:104])
+    result = run_lookup(parse_inputs({"mpan": GOOD_14}), profile=frame, on=DAY)
+    assert any("4 missing half hour(s)" in w for w in result.warnings)
+    assert result.fields()["peak_ratio"] == round(1 / (332 / 336), 4)

@@ -1,0 +1,304 @@
+"""CLI commands `bess-duos serve`, `bess-duos lookup` and `bess-duos demo`.
+
+- `serve`: the webhook. Production: gunicorn (one worker process, threads; the replay cache
+  lives in the process) on `--host`/`--port` (default 0.0.0.0 and `$PORT` or 8080). `--dev`
+  uses Flask's own server. Without `BESS_DUOS_WEBHOOK_SECRET` it refuses to start unless
+  `--insecure-dev` is given (logged loudly).
+- `lookup`: one lookup from the command line; prints a table and writes the sheet (the local
+  workbook `--sheet`, default `$BESS_DUOS_WORKBOOK` or bess_sheet.xlsx, or a Google spreadsheet
+  with `--spreadsheet-id`), unless `--no-write`.
+- `demo`: a synthetic one-year office profile, the seed example MPAN
+  `00800999932 1405566778899` (wrong check digit: reported, distributor still named), written
+  to bess_sheet.xlsx with its inputs, and the table printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from core.lookup import (
+    InputErrors,
+    LookupFailed,
+    LookupResult,
+    parse_inputs,
+    run_lookup,
+    year_label,
+)
+from core.profiles import Profile, ProfileError, load_profile
+
+SEED_MPAN = "00800999932 1405566778899"
+DEFAULT_PORT = 8080
+EXIT_OK, EXIT_INPUT, EXIT_LOOKUP, EXIT_SHEET = 0, 2, 3, 4
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `serve`, `lookup` and `demo`."""
+    serve = subparsers.add_parser("serve", help="run the webhook (gunicorn; --dev for Flask's)")
+    serve.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)),
+                       help="port (default $PORT or 8080)")
+    serve.add_argument("--dev", action="store_true", help="Flask's development server")
+    serve.add_argument("--insecure-dev", action="store_true",
+                       help="allow running without BESS_DUOS_WEBHOOK_SECRET (development only)")
+    serve.add_argument("--threads", type=int, default=8, help="gunicorn threads (default 8)")
+    serve.add_argument("--timeout", type=int, default=60, help="gunicorn worker timeout, s")
+    serve.set_defaults(func=cmd_serve)
+
+    lookup = subparsers.add_parser(
+        "lookup", help="look up a site: DNO, tariff, time bands, DUoS, features, flexibility",
+        description="Look up a site from its MPAN or postcode, print the results and write the "
+        "sheet (the local workbook by default).",
+    )
+    _site_arguments(lookup)
+    lookup.add_argument("--mpan", help="13-digit core or full MPAN")
+    lookup.add_argument("--postcode", help="site postcode (needed for IDNO MPANs)")
+    lookup.add_argument("--profile", help="half-hourly profile: a file (CSV/XLSX/Parquet) or link")
+    lookup.set_defaults(func=cmd_lookup)
+
+    demo = subparsers.add_parser(
+        "demo", help="synthetic profile + the seed MPAN -> bess_sheet.xlsx and a table",
+    )
+    _site_arguments(demo)
+    demo.add_argument("--archetype", default="office", help="synthetic archetype (office)")
+    demo.add_argument("--kwh-per-year", type=float, default=250_000.0, help="annual kWh")
+    demo.add_argument("--start", default="2025-01-01", help="first day of the profile")
+    demo.add_argument("--seed", type=int, default=0, help="noise seed")
+    demo.add_argument("--save-profile", type=Path, help="also write the profile as CSV here")
+    demo.set_defaults(func=cmd_demo)
+
+
+def _site_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--voltage", help="LV, LV Sub, HV or EHV (blank: from LLFC, else LV)")
+    parser.add_argument("--kva", help="agreed capacity, kVA")
+    parser.add_argument("--flex", dest="flex_fraction", help="flexible share: 30%% or 0.3")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--sheet", type=Path, help="local workbook to write (.xlsx)")
+    target.add_argument("--spreadsheet-id", help="Google spreadsheet to write")
+    parser.add_argument("--worksheet", help="tab to write (default: the first)")
+    parser.add_argument("--no-write", action="store_true", help="print only; write no sheet")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--date", type=dt.date.fromisoformat,
+                        help="tariff date, YYYY-MM-DD (default today)")
+    parser.add_argument("--offline", action="store_true",
+                        help="no online postcode lookup (cache and offline table only)")
+
+
+# --- serve -------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the webhook until interrupted."""
+    from webhook.app import create_app
+    from webhook.auth import MissingSecretError
+    from webhook.logging_setup import configure_logging
+
+    configure_logging()
+    try:
+        app = create_app({"INSECURE_DEV": args.insecure_dev})
+    except MissingSecretError as exc:
+        print(f"bess-duos serve: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    if args.dev:
+        app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+        return EXIT_OK
+    from gunicorn.app.base import BaseApplication
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self) -> None:
+            options = {
+                "bind": f"{args.host}:{args.port}",
+                "workers": 1,  # one process: the replay cache and sheet locks are in-process
+                "worker_class": "gthread",
+                "threads": args.threads,
+                "timeout": args.timeout,
+                "accesslog": None,
+                "loglevel": "warning",
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return app
+
+    _Gunicorn().run()
+    return EXIT_OK
+
+
+# --- lookup and demo -----------------------------------------------------------------------
+
+
+def _area_lookup(offline: bool) -> Any:
+    if not offline:
+        return None
+    from core.area_resolver import AreaLookup
+
+    return functools.partial(AreaLookup().lookup, online=False)
+
+
+def _load_profile(source: str) -> Profile:
+    """A file path, or a link fetched under the webhook's rules."""
+    if "://" not in source:
+        try:
+            return load_profile(source)
+        except ProfileError as exc:
+            if "resample='split'" not in str(exc):
+                raise
+            return load_profile(source, resample="split")
+    from webhook.app import default_fetcher, policy_from_env, profile_from_bytes
+
+    return profile_from_bytes(default_fetcher(policy_from_env()).fetch(source))
+
+
+def _open_target(args: argparse.Namespace) -> Any:
+    if args.no_write:
+        return None
+    from webhook.sheets import DEFAULT_WORKBOOK, open_sheet
+
+    if args.spreadsheet_id:
+        return open_sheet(args.spreadsheet_id, args.worksheet)
+    workbook = args.sheet or Path(os.environ.get("BESS_DUOS_WORKBOOK", DEFAULT_WORKBOOK))
+    return open_sheet(None, args.worksheet, workbook=workbook)
+
+
+def _run(args: argparse.Namespace, raw: dict[str, Any], profile: Any, out: TextIO,
+         sheet_inputs: dict[str, Any] | None = None) -> int:
+    """Shared end of `lookup` and `demo`: compute, write, print."""
+    import uuid
+
+    from webhook.sheets import SheetError
+
+    request_id = "cli-" + uuid.uuid4().hex[:12]
+    try:
+        sheet = _open_target(args)
+    except (ValueError, PermissionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        inputs = parse_inputs({k: v for k, v in raw.items() if v is not None})
+        result = run_lookup(inputs, profile=profile, on=args.date,
+                            area_lookup=_area_lookup(args.offline), request_id=request_id)
+    except InputErrors as exc:
+        for name, why in exc.errors.items():
+            print(f"error: {name}: {why}", file=sys.stderr)
+        if sheet is not None:
+            sheet.write_status("error", f"bad input: {exc}", request_id)
+        return EXIT_INPUT
+    except LookupFailed as exc:
+        print(f"error: {exc.result.error}", file=sys.stderr)
+        if sheet is not None:
+            sheet.write_status("error", exc.result.error or str(exc), request_id)
+        return EXIT_LOOKUP
+    written = None
+    if sheet is not None:
+        try:
+            if sheet_inputs:
+                sheet.write_inputs(sheet_inputs)
+            written = sheet.write(result.fields())
+        except SheetError as exc:
+            print(f"error: the sheet could not be written: {exc}", file=sys.stderr)
+            return EXIT_SHEET
+    if args.json:
+        data = result.to_dict()
+        data["written"] = written.as_dict() if written else None
+        out.write(json.dumps(data, indent=2, default=str) + "\n")
+    else:
+        out.write(format_table(result, written.sheet if written else None) + "\n")
+    return EXIT_OK
+
+
+def cmd_lookup(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """`bess-duos lookup`."""
+    out = out or sys.stdout
+    if not args.mpan and not args.postcode:
+        print("error: give --mpan or --postcode (or both)", file=sys.stderr)
+        return EXIT_INPUT
+    profile = None
+    if args.profile:
+        from webhook.profile_links import ProfileLinkError
+
+        try:
+            profile = _load_profile(args.profile)
+        except (ProfileError, ProfileLinkError, OSError) as exc:
+            print(f"error: profile: {exc}", file=sys.stderr)
+            return EXIT_LOOKUP
+    raw = {"mpan": args.mpan, "postcode": args.postcode, "voltage": args.voltage,
+           "kva": args.kva, "flex_fraction": args.flex_fraction}
+    return _run(args, raw, profile, out)
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """`bess-duos demo`: synthetic profile + seed MPAN -> bess_sheet.xlsx and a table."""
+    from core.synthetic import generate_profile
+
+    out = out or sys.stdout
+    series = generate_profile(args.archetype, args.kwh_per_year, start=args.start,
+                              seed=args.seed)
+    frame = series.rename("kwh").to_frame()
+    if args.save_profile:
+        frame.rename_axis("timestamp").to_csv(args.save_profile, date_format="%Y-%m-%dT%H:%M:%SZ")
+    profile = load_profile(frame)
+    label = (f"synthetic {args.archetype}, {args.kwh_per_year:,.0f} kWh/yr from {args.start} "
+             f"(seed {args.seed})")
+    out.write(f"Demo: {label}; MPAN {SEED_MPAN}\n")
+    raw = {"mpan": SEED_MPAN, "voltage": args.voltage, "kva": args.kva,
+           "flex_fraction": args.flex_fraction}
+    sheet_inputs = {"mpan": SEED_MPAN, "profile_url": label}
+    for key in ("voltage", "kva", "flex_fraction"):
+        if raw[key] is not None:
+            sheet_inputs[key] = raw[key]
+    return _run(args, raw, profile, out, sheet_inputs=sheet_inputs)
+
+
+def _fmt(value: object, spec: str = "") -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, float) and spec:
+        return format(value, spec)
+    return str(value)
+
+
+def format_table(result: LookupResult, written_to: str | None = None) -> str:
+    """The result as a readable table (the sheet's blocks, then warnings and notes)."""
+    f = result.fields()
+    rows: list[tuple[str, str]] = [
+        ("Status", f"{f['status']}"),
+        ("Distributor", f"{f['distributor_id']} {f['dno_name']} ({f['short_code']}, "
+                        f"MPID {f['mpid']})"),
+        ("GSP group", f"{f['gsp_group_id']} {f['gsp_group_name']}"),
+    ]
+    if result.inputs.mpan is not None:
+        m = result.inputs.mpan
+        check = "valid" if m.check_digit_valid else f"WRONG (expected {m.expected_check_digit})"
+        rows.append(("MPAN core", f"{m.core} (check digit {check})"))
+    if result.tariff is not None:
+        t = result.tariff
+        rows.append(("Tariff", f"{t.tariff_name}, {t.voltage_level}, charging year "
+                               f"{year_label(t.year)}"))
+        rows.append(("Unit rates p/kWh", f"red {t.red_rate:g} | amber {t.amber_rate:g} | "
+                                         f"green {t.green_rate:g}"))
+        rows.append(("Fixed / capacity", f"{t.fixed_p_per_day:g} p/day | "
+                                         f"{t.capacity_p_per_kva_per_day:g} p/kVA/day"))
+        for band in ("red", "amber", "green"):
+            rows.append((f"{band.title()} periods", "; ".join(result.periods.get(band)) or "-"))
+    rows += [
+        ("Annual DUoS £", _fmt(f["annual_duos_gbp"], ",.2f")),
+        ("Peak ratio", _fmt(f["peak_ratio"], ".3f")),
+        ("Load factor", _fmt(f["load_factor"], ".3f")),
+        ("Weekend factor", _fmt(f["weekend_factor"], ".3f")),
+        ("Flex value £/yr", _fmt(f["flex_value_gbp_per_year"], ",.2f")),
+        ("Flex saving %", _fmt(f["flex_saving_pct"], ".1f")),
+    ]
+    if written_to:
+        rows.append(("Written to", written_to))
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k:<{width}}  {v}" for k, v in rows]
+    lines += [f"WARNING: {w}" for w in result.warnings]
+    lines += [f"note: {n}" for n in result.notes]
+    return "\n".join(lines)
