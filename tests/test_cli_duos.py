@@ -82,3 +82,49 @@ def test_unknown_distributor_is_a_clean_error(tmp_path, capsys) -> None:
     _june_week_csv(path)
     assert main(["duos", str(path), "--dno", "99", "--voltage", "HV"]) == 2
     assert capsys.readouterr().err.startswith("error:")
+
+
+BAD_FILES = {
+    "missing.csv": ("when,load\n2026-06-01 00:00,1\n", "columns found"),
+    "text.csv": ("timestamp,kwh\n2026-06-01 00:00,1\n2026-06-01 00:30,abc\n", "not a number"),
+    "quarter.csv": (
+        "timestamp,kwh\n" + "".join(f"2026-06-01 00:{m:02d},1\n" for m in (0, 15, 30, 45)),
+        "15-minute data",
+    ),
+    "clash.csv": (
+        "timestamp,kwh\n2026-06-01 00:00,1\n2026-06-01 00:00,2\n2026-06-01 00:30,1\n",
+        "more than once with different values",
+    ),
+    "empty.csv": ("", "is empty"),
+    "garbage.xlsx": ("PK not really a workbook", "could not be read as xlsx"),
+    "skipped.csv": ("timestamp,kwh\n2026-03-29 00:30,1\n2026-03-29 01:00,1\n", "does not exist"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_bad_files_exit_2_with_a_message_not_a_traceback(tmp_path, capsys, name) -> None:
+    text, expected = BAD_FILES[name]
+    path = tmp_path / name
+    path.write_text(text)
+    assert main(["duos", str(path), "--dno", "14", "--voltage", "HV", "--kva", "300"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and expected in err and "Traceback" not in err
+
+
+def test_huge_file_refused_by_the_cli(tmp_path, capsys) -> None:
+    path = tmp_path / "huge.csv"
+    with open(path, "wb") as handle:  # sparse 2 GB file: nothing is written or read
+        handle.truncate(2 * 1024**3)
+    assert main(["duos", str(path), "--dno", "14", "--kva", "300"]) == 2
+    assert "over the 200 MB limit" in capsys.readouterr().err
+
+
+def test_duplicate_identical_rows_warn_on_stderr_and_still_charge(tmp_path, capsys) -> None:
+    path = tmp_path / "dup.csv"
+    _june_week_csv(path)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines, lines[1]]) + "\n")  # first data row again
+    assert main(["duos", str(path), "--dno", "14", "--voltage", "HV", "--kva", "300"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: 1 duplicated row(s) with identical values dropped" in captured.err
+    assert "Total             £      258.39" in captured.out
