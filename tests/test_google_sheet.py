@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from pathlib import Path
 
 import gspread
@@ -235,10 +236,13 @@ def test_every_call_has_a_timeout(server: SheetsServer, tmp_path: Path) -> None:
     credentials = service_account.Credentials.from_service_account_file(
         server.key_file(tmp_path), scopes=SCOPES
     )
-    slow_client = make_client(credentials, api_base_url=server.url, timeout=(1.0, 0.2))
-    server.inject([Fault(delay=0.6)])
-    report = GoogleSheet(SID, TAB, client=slow_client, retry_initial=0.01).write(result_fields(4))
-    assert report.attempts == 2
+    slow_client = make_client(credentials, api_base_url=server.url, timeout=(1.0, 0.5))
+    server.inject([Fault(delay=2.0)])
+    start = time.monotonic()
+    sheet = GoogleSheet(SID, TAB, client=slow_client, retry_initial=0.01)
+    report = sheet.write(result_fields(4))
+    assert report.attempts >= 2  # the slow first try was abandoned after the read timeout
+    assert time.monotonic() - start < 2.0
     assert server.cells(SID, TAB)["D6"] == "DNO 4"
 
 
