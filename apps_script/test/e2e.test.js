@@ -187,5 +187,36 @@ describe('end to end through the real webhook and the Sheets API test server', {
       if (!/^[A-H]4$/.test(name)) assert.deepEqual(cells[name], value, name);
     }
   });
+
+  test('two quick edits, each its own execution: two requests in turn, the newer one wins', async () => {
+    const run = (kva) => new Promise((resolve, reject) => {
+      const config = {
+        dir: world.dir,
+        spreadsheetId: stack.spreadsheet_id,
+        lockMode: 'real',
+        cells: [['B6', 1405566778899, '1405566778899'], ['B15', stack.profile_url], ['C15', kva, String(kva)], ['C16', 0.3, '30%']],
+        edit: 'C15',
+      };
+      const proc = spawn(process.execPath, [path.join(__dirname, 'run_execution.js'), '--run', JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      proc.stdout.on('data', (d) => { out += d; });
+      proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`execution exited ${code}`))));
+    });
+    const writesBefore = (await apiWrites()).length;
+    const first = run(800);
+    await new Promise((r) => setTimeout(r, 50));
+    const [a, b] = await Promise.all([first, run(1200)]);
+    for (const r of [a, b]) {
+      assert.equal(r.fetches.length, 1);
+      assert.equal(r.fetches[0].status, 200, JSON.stringify(r.toasts));
+    }
+    const [earlier, later] = a.fetches[0].started <= b.fetches[0].started ? [a, b] : [b, a];
+    assert.ok(later.fetches[0].started >= earlier.fetches[0].ended, 'the requests overlapped');
+    assert.equal((await apiWrites()).slice(writesBefore).length, 2);
+    const cells = await sheetCells();
+    const expected = expectedCells(later.fetches[0].payload);
+    assert.deepEqual(Object.fromEntries(Object.keys(expected).map((k) => [k, cells[k]])), expected);
+    assert.equal(JSON.parse(later.fetches[0].payload).kva, later === b ? '1200' : '800');
+  });
 });
 
