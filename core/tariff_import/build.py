@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from core.paths import config_dir
 from core.tariff_import.annex1 import NUMERIC
 from core.tariff_import.errors import TariffImportError
 from core.tariff_import.importer import ImportedWorkbook, import_workbook
@@ -48,7 +49,8 @@ class Report:
 
 def _values(imported: ImportedWorkbook) -> dict[str, dict[str, Any]]:
     """Numbers per tariff, keyed by the lower-cased name ('no RP Charge' = 'no RP charge')."""
-    return {row.tariff_name.lower(): {f: row.values.get(f) for f in NUMERIC}
+    return {row.tariff_name.lower(): {"name": row.tariff_name,
+                                      **{f: row.values.get(f) for f in NUMERIC}}
             for row in imported.tariffs}
 
 
@@ -58,13 +60,14 @@ def compare(idno: ImportedWorkbook, reference: ImportedWorkbook) -> list[dict[st
     base = {"year": idno.year, "area": reference.distributor_id if reference.distributor_id < 24
             else None, "idno_workbook": idno.workbook, "reference_workbook": reference.workbook}
     mine, theirs = _values(idno), _values(reference)
-    for name in sorted(set(mine) | set(theirs)):
-        if name not in mine or name not in theirs:
+    for key in sorted(set(mine) | set(theirs)):
+        name = (mine.get(key) or theirs[key])["name"]
+        if key not in mine or key not in theirs:
             found.append({**base, "tariff_name": name, "field": "row",
-                          "idno": name in mine, "reference": name in theirs})
+                          "idno": key in mine, "reference": key in theirs})
             continue
         for f in NUMERIC:
-            a, b = mine[name].get(f), theirs[name].get(f)
+            a, b = mine[key].get(f), theirs[key].get(f)
             if (a or 0) != (b or 0):
                 found.append({**base, "tariff_name": name, "field": f, "idno": a, "reference": b})
     if (idno.time_bands.slot_table() != reference.time_bands.slot_table()).any():
@@ -76,6 +79,8 @@ def compare(idno: ImportedWorkbook, reference: ImportedWorkbook) -> list[dict[st
 def load_exceptions(config: Path) -> list[dict[str, Any]]:
     """Hand-written reasons for disagreements that are by design (config/tariffs/...yaml)."""
     path = config / "tariffs" / EXCEPTIONS_FILE
+    if not path.exists():
+        path = config_dir() / "tariffs" / EXCEPTIONS_FILE
     if not path.exists():
         return []
     return list(yaml.safe_load(path.read_text(encoding="utf-8")).get("exceptions") or [])

@@ -1,0 +1,80 @@
+"""`bess-duos tariffs show|list` over the shipped config/."""
+
+from __future__ import annotations
+
+import pytest
+
+from webhook.cli import main
+
+
+def test_show_mide_hv_for_2026_27(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tariffs", "show", "--dno", "14", "--voltage", "HV", "--date", "2026-11-24"]) == 0
+    out = capsys.readouterr().out
+    # MIDE 2026 'Annex 1 LV, HV and UMS charges'!D31:F31
+    assert "unit rates p/kWh:  red 1.764  amber 0.205  green 0.011" in out
+    assert "charging year 2026/27" in out and "row 31" in out
+    assert "Mon–Fri 16:00–19:00" in out and "Sat–Sun 00:00–24:00" in out
+    assert "Including Bank Holidays" in out
+
+
+def test_show_half_hour_bands_and_kva(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "tariffs",
+        "show",
+        "--dno",
+        "18",
+        "--voltage",
+        "lv sub",
+        "--date",
+        "2026-06-01",
+        "--kva",
+        "200",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "LV Sub Site Specific Band 3" in out and "150 < kVA <= 250" in out
+    assert "Mon–Fri 16:30–19:30" in out and "Sat–Sun 16:00–20:00" in out
+
+
+def test_show_idno_needs_area(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tariffs", "show", "--dno", "25", "--voltage", "HV"]) == 1
+    assert "give area_distributor_id" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "tariffs",
+                "show",
+                "--dno",
+                "25",
+                "--area",
+                "17",
+                "--voltage",
+                "HV",
+                "--date",
+                "2026-11-24",
+            ]
+        )
+        == 0
+    )
+    # ESP GSP_P 2026 'Annex 1 LV, HV and UMS charges'!D33:F33
+    assert "red 1.97  amber 0.525  green 0.323" in capsys.readouterr().out
+
+
+def test_show_missing_year_explains(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tariffs", "show", "--dno", "21", "--date", "2022-05-01"]) == 1
+    err = capsys.readouterr().err
+    assert "distributor area 21" in err and "2022/23" in err and "tariffs import" in err
+
+
+def test_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tariffs", "list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 14 and out[0] == "area 10: charging years 2024, 2025, 2026, 2027"
+
+
+def test_import_bad_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "14" / "broken.xlsx"
+    bad.parent.mkdir()
+    bad.write_text("not a workbook")
+    assert main(["tariffs", "import", str(bad), "--year", "2026", "--config", str(tmp_path)]) == 1
+    assert "broken.xlsx: workbook: cannot be opened" in capsys.readouterr().err

@@ -1,0 +1,347 @@
+"""The workbook importer against the real DNO/IDNO workbooks in reference-data.
+
+The whole import runs once per test module (about 15-20 s); the tests then check it
+against the workbooks' cells read here independently, and against the shipped config/.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from core.paths import config_dir
+from core.tariff_import.build import Report, compare, import_all
+from core.tariff_import.errors import TariffImportError
+from core.tariff_import.importer import import_workbook
+from core.tariff_import.sources import find_sources, gsp_letter
+from core.tariff_import.timeband_table import months_of, time_ranges
+from core.tariff_import.workbook import read_workbook
+from core.timebands import BANDS, DAY_TYPES
+
+GENERATED = ("tariffs", "timebands", "residual_bands")
+HAND_WRITTEN = {Path("tariffs/crosscheck_exceptions.yaml")}
+
+
+@pytest.fixture(scope="module")
+def statements(reference_data: Path) -> Path:
+    return reference_data / "dno-charging-statements"
+
+
+@pytest.fixture(scope="module")
+def fresh(statements: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, Path]:
+    out = tmp_path_factory.mktemp("config")
+    return import_all(statements, out), out
+
+
+# ------------------------------------------------------------------ independent cell reading
+
+_BOOKS: dict[tuple[str, str], list[tuple]] = {}
+
+
+def sheet_rows(path: Path, member: str | None, sheet: str) -> list[tuple]:
+    """All values of one sheet, read straight with openpyxl (not the importer's code)."""
+    key = (f"{path}!{member}", sheet)
+    if key not in _BOOKS:
+        source = io.BytesIO(zipfile.ZipFile(path).read(member)) if member else path
+        book = openpyxl.load_workbook(source, read_only=True, data_only=True)
+        _BOOKS[key] = [tuple(r) for r in book[sheet].iter_rows(values_only=True)]
+        book.close()
+    return _BOOKS[key]
+
+
+# What each CSV column must equal in the Annex 1 row: the column whose heading starts so.
+HEADINGS = {
+    "red_p_per_kwh": "red/black unit charge",
+    "amber_p_per_kwh": "amber/yellow unit charge",
+    "green_p_per_kwh": "green unit charge",
+    "fixed_p_per_mpan_per_day": "fixed charge",
+    "capacity_p_per_kva_per_day": "capacity charge",
+    "exceeded_capacity_p_per_kva_per_day": "exceeded capacity",
+    "reactive_p_per_kvarh": "reactive power",
+}
+
+
+def _flat(value) -> str:
+    return " ".join(str(value).split()).lower() if value is not None else ""
+
+
+def _annex1_columns(rows: list[tuple], header_row: int) -> dict[str, int]:
+    header = [_flat(v) for v in rows[header_row - 1]]
+    out = {"tariff_name": header.index("tariff name")}
+    for field, prefix in HEADINGS.items():
+        out[field] = next(i for i, text in enumerate(header) if text.startswith(prefix))
+    return out
+
+
+def _header_row(rows: list[tuple]) -> int:
+    return next(i + 1 for i, row in enumerate(rows) if any(_flat(v) == "tariff name" for v in row))
+
+
+def test_import_report_failures_name_workbook_and_table(fresh: tuple[Report, Path]) -> None:
+    report, _ = fresh
+    # Last Mile's 2025 workbooks for GSP groups _D and _N publish an amber period equal to the
+    # red one (16.30-19.30) and no weekend amber: the table overlaps itself, so it is refused.
+    assert sorted(f["workbook"] for f in report.failed) == [
+        "LMEL_D_April2025.xlsx",
+        "LMEL_N_April2025.xlsx",
+    ]
+    for failure in report.failed:
+        assert failure["error"].startswith(f"{failure['workbook']}: Annex 1 HH time-band table")
+        assert "16:30" in failure["error"] and "overlaps" in failure["error"]
+    assert len(report.imported) == 226
+
+
+def test_reimport_reproduces_the_shipped_files_byte_for_byte(fresh: tuple[Report, Path]) -> None:
+    _, out = fresh
+    shipped = config_dir()
+    made = {p.relative_to(out) for d in GENERATED for p in (out / d).rglob("*") if p.is_file()}
+    have = {
+        p.relative_to(shipped) for d in GENERATED for p in (shipped / d).rglob("*") if p.is_file()
+    } - HAND_WRITTEN
+    assert made == have
+    different = [
+        str(p) for p in sorted(made) if (out / p).read_bytes() != (shipped / p).read_bytes()
+    ]
+    assert different == []
+
+
+def test_every_tariff_row_equals_its_workbook_cells(
+    fresh: tuple[Report, Path], statements: Path
+) -> None:
+    """Each CSV row's numbers are the cells of its source row, read independently here."""
+    report, out = fresh
+    where = {(s.year, s.distributor_id, s.name): s for s, _ in report.imported}
+    checked_books: set[tuple] = set()
+    rows_checked = 0
+    for path in sorted((out / "tariffs").rglob("*.csv")):
+        if path.name.endswith("_ehv.csv"):
+            continue
+        for row in csv.DictReader(path.open(encoding="utf-8")):
+            source = where[
+                (int(row["year"]), int(row["source_distributor_id"]), row["source_file"])
+            ]
+            cells = sheet_rows(source.path, source.member, row["source_sheet"])
+            columns = _annex1_columns(cells, _header_row(cells))
+            line = cells[int(row["source_row"]) - 1]
+            assert " ".join(str(line[columns["tariff_name"]]).split()) == row["tariff_name"]
+            for field in HEADINGS:
+                value = line[columns[field]]
+                expected = (
+                    "" if value is None else repr(value) if isinstance(value, float) else str(value)
+                )
+                assert row[field] == expected, (path.name, row["source_row"], field)
+            checked_books.add((source.year, source.distributor_id, source.name))
+            rows_checked += 1
+    # every imported workbook has its rows shipped and checked
+    assert checked_books == set(where)
+    # each workbook's own file, plus the area files filled from IDNO workbooks (34 area-years)
+    filled = [k for k, v in report.used.items() if v.startswith("IDNO ")]
+    assert len(filled) == 10 + 6 + 9 + 9
+    assert rows_checked == sum(len(i.tariffs) for _, i in report.imported) + 32 * len(filled)
+
+
+def test_ehv_rows_equal_their_annex_2_cells(fresh: tuple[Report, Path]) -> None:
+    report, out = fresh
+    for source, imported in report.imported:
+        if source.is_idno or imported.annex2_sheet is None:
+            continue
+        path = out / "tariffs" / str(source.year) / f"{source.area:02d}_ehv.csv"
+        rows = list(csv.DictReader(path.open(encoding="utf-8")))
+        assert len(rows) == len(imported.ehv) > 0
+        cells = sheet_rows(source.path, None, imported.annex2_sheet)
+        header_at = next(
+            i
+            for i, r in enumerate(cells)
+            if any(_flat(v).startswith("import super red") for v in r)
+        )
+        header = [_flat(v) for v in cells[header_at]]
+        red = header.index(next(t for t in header if t.startswith("import super red")))
+        fixed = header.index(next(t for t in header if t.startswith("import fixed")))
+        for row in rows:
+            line = cells[int(row["source_row"]) - 1]
+            for field, col in (
+                ("import_super_red_p_per_kwh", red),
+                ("import_fixed_p_per_day", fixed),
+            ):
+                value = line[col]
+                assert row[field] == (
+                    "" if value is None else repr(value) if isinstance(value, float) else str(value)
+                )
+
+
+def test_ehv_hand_checked_cells() -> None:
+    # MIDE 2026 'Annex 2 Designated EHV charges' row 19: Takao Europe, LLFC 704,
+    # I19 super red 2.979 p/kWh, J19 fixed 1537.66 p/day, K19 capacity 3.86 p/kVA/day.
+    rows = list(csv.DictReader((config_dir() / "tariffs/2026/14_ehv.csv").open(encoding="utf-8")))
+    takao = next(r for r in rows if r["import_llfcs"] == "704")
+    assert (takao["name"], takao["source_row"]) == ("Takao Europe", "19")
+    assert takao["import_super_red_p_per_kwh"] == "2.979"
+    assert takao["import_fixed_p_per_day"] == "1537.66"
+    assert takao["import_capacity_p_per_kva_per_day"] == "3.86"
+
+
+def test_idno_tariffs_agree_with_their_host_dno(fresh: tuple[Report, Path]) -> None:
+    report, _ = fresh
+    unexplained = [d for d in report.disagreements if not d.get("reason")]
+    assert unexplained == []
+    compared_with_dno = {
+        (d.year, d.area) for s, d in [(s, s) for s, _ in report.imported] if s.is_idno
+    } & {(s.year, s.area) for s, _ in report.imported if not s.is_idno}
+    assert len(compared_with_dno) == 22  # every DNO workbook has IDNO workbooks to check
+
+
+def test_crosscheck_catches_a_changed_rate(fresh: tuple[Report, Path]) -> None:
+    report, _ = fresh
+    dno = next(i for s, i in report.imported if (s.year, s.area, s.is_idno) == (2026, 14, False))
+    idno = next(i for s, i in report.imported if (s.year, s.area, s.is_idno) == (2026, 14, True))
+    assert compare(idno, dno) == []
+    row = next(r for r in idno.tariffs if r.tariff_name == "HV Site Specific Band 1")
+    original = row.values["red_p_per_kwh"]
+    row.values["red_p_per_kwh"] = 1.765
+    try:
+        found = compare(idno, dno)
+    finally:
+        row.values["red_p_per_kwh"] = original
+    assert [(d["tariff_name"], d["field"], d["idno"], d["reference"]) for d in found] == [
+        ("HV Site Specific Band 1", "red_p_per_kwh", 1.765, 1.764)
+    ]
+
+
+def test_all_fourteen_areas_have_every_year(fresh: tuple[Report, Path]) -> None:
+    _, out = fresh
+    for year in (2024, 2025, 2026, 2027):
+        for area in range(10, 24):
+            tariffs = out / "tariffs" / str(year) / f"{area}.csv"
+            assert tariffs.exists() and (out / "timebands" / str(year) / f"{area}.yaml").exists()
+            rows = list(csv.DictReader(tariffs.open(encoding="utf-8")))
+            assert rows and all(
+                r["source_file"].endswith(".xlsx") and r["source_row"] for r in rows
+            )
+
+
+# ------------------------------------------------------------------ errors on doctored copies
+
+
+def _doctored(reference: Path, tmp_path: Path, find: str, replace: str) -> Path:
+    src = (
+        reference
+        / "2026/14/MIDE - Schedule of charges and other tables- 2026 V.0.1 for publishing.xlsx"
+    )
+    book = openpyxl.load_workbook(src)
+    sheet = book["Annex 1 LV, HV and UMS charges"]
+    for row in sheet.iter_rows():
+        for cell in row:
+            if isinstance(cell.value, str) and cell.value.strip() == find:
+                cell.value = replace
+    out = tmp_path / "MIDE doctored.xlsx"
+    book.save(out)
+    return out
+
+
+def test_missing_tariff_table_is_named(statements: Path, tmp_path: Path) -> None:
+    path = _doctored(statements, tmp_path, "Tariff name", "Tariff")
+    with pytest.raises(TariffImportError) as caught:
+        import_workbook(read_workbook(path), 14, 2026)
+    assert str(caught.value).startswith(
+        "MIDE doctored.xlsx: Annex 1 tariff table (heading 'Tariff name'): no cell reading"
+    )
+
+
+def test_missing_time_band_table_is_named(statements: Path, tmp_path: Path) -> None:
+    path = _doctored(statements, tmp_path, "Red Time Band", "Peak")
+    with pytest.raises(TariffImportError, match=r"^MIDE doctored\.xlsx: Annex 1 HH time-band"):
+        import_workbook(read_workbook(path), 14, 2026)
+
+
+def test_missing_annex_1_sheet_is_named(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    book.active.title = "Overview"
+    book.save(tmp_path / "empty.xlsx")
+    with pytest.raises(TariffImportError, match=r"^empty\.xlsx: Annex 1 .*no sheet named like"):
+        import_workbook(read_workbook(tmp_path / "empty.xlsx"), 14, 2026)
+
+
+def test_wrong_year_is_refused(statements: Path) -> None:
+    path = next((statements / "2026/14").glob("*.xlsx"))
+    with pytest.raises(TariffImportError, match="states charging year 2026/27, not 2025"):
+        import_workbook(read_workbook(path), 14, 2025)
+
+
+# ------------------------------------------------------------------ parsing details
+
+
+@pytest.mark.parametrize(
+    ("label", "months"),
+    [
+        ("Monday to Friday \n(Including Bank Holidays)\nAll Year", ()),
+        ("Monday to Friday (Including Bank Holidays) Nov to Feb Inclusive", (11, 12, 1, 2)),
+        ("Monday to Friday June to August Inclusive", (6, 7, 8)),
+        ("Monday to Friday March, April, May and September, October", (3, 4, 5, 9, 10)),
+        ("Monday to Friday April to October Inclusive and March", (4, 5, 6, 7, 8, 9, 10, 3)),
+        ("Monday to Friday April to March Inclusive", ()),
+    ],
+)
+def test_months_of_labels(label: str, months: tuple[int, ...]) -> None:
+    assert months_of(label) == months
+
+
+def test_time_ranges_formats() -> None:
+    assert time_ranges("16.30 - 19.30") == [("16:30", "19:30")]
+    assert time_ranges("00.00 - 08.00\n22.30 - 00.00") == [("00:00", "08:00"), ("22:30", "24:00")]
+    assert time_ranges("07:30 to 16:00\n19:00 to 21:00") == [("07:30", "16:00"), ("19:00", "21:00")]
+    assert time_ranges("00:00-16:00\n20:00-00:00") == [("00:00", "16:00"), ("20:00", "24:00")]
+
+
+def test_gsp_letters_and_stray_members(statements: Path) -> None:
+    assert (
+        gsp_letter("GSP_B ESP Electricity  - Schedule of charges and other tables - 2025.xlsx")
+        == "B"
+    )
+    assert gsp_letter("GSP _A ESP Electricity - Schedule of charges - 2027-28.xlsx") == "A"
+    assert gsp_letter("GSP P - Schedule of Charges and other tables IPNL 2024-2025.xlsx") == "P"
+    assert gsp_letter("dir/LMEL_K_April2025.xlsx") == "K"
+    _, skipped = find_sources(statements)
+    assert skipped == [
+        "2025/26/Last-Mile-Electricity-April-2025-Charges-incl_LLFs.zip: "
+        "Last-Mile-Electricity-April-2025-Charges-incl_LLFs/LMEL_F_April2026.xlsx: "
+        "states year 2026, not 2025"
+    ]
+
+
+def test_import_single_file_via_cli(statements: Path, tmp_path: Path) -> None:
+    from webhook.cli import main
+
+    src = next((statements / "2026/14").glob("*.xlsx"))
+    copy = tmp_path / "14" / src.name
+    copy.parent.mkdir()
+    shutil.copy(src, copy)
+    assert main(["tariffs", "import", str(copy), "--year", "2026", "--config", str(tmp_path)]) == 0
+    made = (tmp_path / "tariffs/2026/14.csv").read_bytes()
+    assert made == (config_dir() / "tariffs/2026/14.csv").read_bytes()
+
+
+def _slot(hhmm: str) -> int:
+    h, m = map(int, hhmm.split(":"))
+    return h * 2 + m // 30
+
+
+def test_hh_table_rows_are_the_published_text(fresh: tuple[Report, Path]) -> None:
+    """The parsed periods reproduce every published HH cell's time ranges exactly."""
+    report, _ = fresh
+    for source, imported in report.imported:
+        table = imported.time_bands.slot_table()
+        for published in imported.hh_table.rows:
+            day = 1 if re.search(r"saturday|sunday|weekend", published["days"], re.I) else 0
+            for band in BANDS:
+                for start, end in time_ranges(published[band]):
+                    months = [m - 1 for m in (months_of(published["days"]) or range(1, 13))]
+                    view = table[months, day, _slot(start) : _slot(end)]
+                    assert (view == BANDS.index(band)).all(), (source.name, published, band)
+    assert DAY_TYPES == ("weekday", "weekend")

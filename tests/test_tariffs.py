@@ -1,0 +1,547 @@
+"""The tariff resolver and time bands over the shipped config/, hand-checked against the
+published workbook cells (sheet and cell named in each case)."""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+import pytest
+
+from core.tariffs import (
+    DuosTariff,
+    TariffNotFoundError,
+    available_years,
+    charging_year,
+    list_tariffs,
+    llfc_matches,
+    load_time_bands,
+    normalise_voltage,
+    resolve_tariff,
+)
+from core.timebands import BANDS
+
+NOV_2026 = datetime.date(2026, 11, 24)
+R, A, G = 0, 1, 2
+
+
+def test_charging_year_runs_april_to_march() -> None:
+    assert charging_year(datetime.date(2026, 11, 24)) == 2026
+    assert charging_year(datetime.date(2027, 3, 31)) == 2026
+    assert charging_year(datetime.date(2027, 4, 1)) == 2027
+
+
+# (cell reference, area, year, voltage, red, amber, green, fixed p/day); every row is
+# the band-1 site-specific HH tariff at that voltage (residual band 1 given explicitly).
+HAND_CHECKED = [
+    (
+        "EPN 2025 'Annex 1 LV, HV and UMS charges'!D32:G32",
+        10,
+        2025,
+        "HV",
+        4.802,
+        0.433,
+        0.059,
+        194.76,
+    ),
+    (
+        "IPNL GSP B 2026 'Annex 1 LV and HV charges'!D33:G33",
+        11,
+        2026,
+        "HV",
+        2.837,
+        0.257,
+        0.009,
+        360.65,
+    ),
+    ("LPN 2026 'Annex 1 LV, HV and UMS charges'!D32:G32", 12, 2026, "HV", 0.23, 0, 0, 0),
+    (
+        "SPM 2025 'Annex 1 LV, HV and UMS charges'!D32:G32",
+        13,
+        2025,
+        "HV",
+        6.613,
+        1.166,
+        0.083,
+        3477.99,
+    ),
+    (
+        "MIDE 2026 'Annex 1 LV, HV and UMS charges'!D31:G31",
+        14,
+        2026,
+        "HV",
+        1.764,
+        0.205,
+        0.011,
+        824.91,
+    ),
+    (
+        "MIDE 2025 'Annex 1 LV, HV and UMS charges'!D31:G31",
+        14,
+        2025,
+        "HV",
+        1.642,
+        0.237,
+        0.021,
+        443.28,
+    ),
+    (
+        "IPNL GSP F 2026 'Annex 1 LV and HV charges'!D33:G33",
+        15,
+        2026,
+        "HV",
+        3.403,
+        0.427,
+        0.066,
+        681.69,
+    ),
+    (
+        "ENWL 2025 'Annex 1 LV, HV and UMS charges'!D33:G33",
+        16,
+        2025,
+        "HV",
+        5.478,
+        0.717,
+        0.037,
+        540.3,
+    ),
+    (
+        "ESP GSP_P 2026 'Annex 1 LV, HV and UMS charges'!D33:G33",
+        17,
+        2026,
+        "HV",
+        1.97,
+        0.525,
+        0.323,
+        111.58,
+    ),
+    (
+        "SPD 2026 'Annex 1 LV, HV and UMS charges'!D32:G32",
+        18,
+        2026,
+        "HV",
+        4.377,
+        0.322,
+        0.01,
+        1809.84,
+    ),
+    (
+        "IPNL GSP J 2026 'Annex 1 LV, HV and UMS charges'!D33:G33",
+        19,
+        2026,
+        "HV",
+        6.01,
+        0.177,
+        0.056,
+        360.69,
+    ),
+    ("SEPD 2026 'Annex 1 LV, HV and UMS charges'!D33:G33", 20, 2026, "HV", 1.266, 0, 0, 0),
+    (
+        "IPNL GSP K 2026 'Annex 1 LV and HV charges'!D33:G33",
+        21,
+        2026,
+        "HV",
+        5.953,
+        0.327,
+        0.096,
+        692.19,
+    ),
+    (
+        "SWEB 2026 'Annex 1 LV, HV and UMS charges'!D32:G32",
+        22,
+        2026,
+        "HV",
+        7.242,
+        0.302,
+        0.028,
+        298.61,
+    ),
+    (
+        "IPNL GSP M 2026 'Annex 1 LV and HV charges'!D33:G33",
+        23,
+        2026,
+        "HV",
+        2.514,
+        0.588,
+        0.052,
+        1251.41,
+    ),
+    (
+        "LPN 2024 'Annex 1 LV, HV and UMS charges'!D23:G23 (LV band 2)",
+        12,
+        2024,
+        "LV",
+        6.618,
+        0.564,
+        0.073,
+        21.39,
+    ),
+    (
+        "SWEB 2025 'Annex 1 LV, HV and UMS charges'!D28:G28 (LV Sub band 3)",
+        22,
+        2025,
+        "LV Sub",
+        9.919,
+        0.449,
+        0.049,
+        120.71,
+    ),
+    (
+        "SPD 2027 'Annex 1 LV, HV and UMS charges'!D29:G29 (LV Sub band 3)",
+        18,
+        2027,
+        "lv sub",
+        5.674,
+        0.434,
+        0.013,
+        1385.29,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("cell", "area", "year", "voltage", "red", "amber", "green", "fixed"),
+    HAND_CHECKED,
+    ids=[h[0] for h in HAND_CHECKED],
+)
+def test_hand_checked_published_cells(cell, area, year, voltage, red, amber, green, fixed) -> None:
+    band = "2" if "band 2" in cell else "3" if "band 3" in cell else "1"
+    tariff = resolve_tariff(
+        area, on=datetime.date(year, 10, 1), voltage=voltage, residual_band=band
+    )
+    assert tariff.unit_rates_p_per_kwh == (red, amber, green)
+    assert tariff.fixed_p_per_day == fixed
+    assert tariff.residual_band == band and tariff.year == year
+    assert f"row {cell.split('!D')[1].split(':')[0]}" in tariff.source
+
+
+def test_mide_2026_hv_on_the_sheet_date() -> None:
+    tariff = resolve_tariff(14, on=NOV_2026, voltage="HV")
+    assert tariff.unit_rates_p_per_kwh == (1.764, 0.205, 0.011)
+    assert tariff.tariff_name == "HV Site Specific Band 1"
+    assert tariff.source.endswith("/ Annex 1 LV, HV and UMS charges / row 31")
+    assert tariff.capacity_p_per_kva_per_day == 9.26 and tariff.reactive_p_per_kvarh == 0.027
+    assert "band 1 assumed" in tariff.selection_note
+    assert tariff.time_bands is not None and tariff.time_bands.year == 2026
+
+
+def test_kva_picks_the_band_with_that_years_thresholds() -> None:
+    # 2026/27 HV thresholds 500/1100/2000 kVA ('Residual Charging Bands' rows 14-17):
+    # 600 kVA is band 2 -> MIDE 2026 Annex 1 G32 = 2275.43
+    t = resolve_tariff(14, on=NOV_2026, voltage="HV", kva=600)
+    assert (t.residual_band, t.fixed_p_per_day) == ("2", 2275.43)
+    assert "500 < kVA <= 1100" in t.selection_note
+    # 2025/26 HV thresholds were 422/1000/1800: 450 kVA -> band 2 (MIDE 2025 G32 = 1096.97)
+    t = resolve_tariff(14, on=datetime.date(2025, 6, 1), voltage="HV", kva=450)
+    assert (t.residual_band, t.fixed_p_per_day) == ("2", 1096.97)
+    # LV with MIC: 85 kVA is band 2 in 2025/26 (80 < x <= 150) but band 1 in 2026/27 (<= 90)
+    assert (
+        resolve_tariff(14, on=datetime.date(2025, 6, 1), voltage="LV", kva=85).residual_band == "2"
+    )
+    assert resolve_tariff(14, on=NOV_2026, voltage="LV", kva=85).residual_band == "1"
+    # boundaries are inclusive of the upper threshold
+    assert resolve_tariff(14, on=NOV_2026, voltage="LV", kva=90).residual_band == "1"
+    assert resolve_tariff(14, on=NOV_2026, voltage="LV", kva=90.5).residual_band == "2"
+
+
+def test_negative_residual_is_as_published() -> None:
+    # LPN 2026 'Annex 1 LV, HV and UMS charges' row 33 (HV band 2): D33 0.009, E33 0, G33 0
+    t = resolve_tariff(12, on=NOV_2026, voltage="HV", residual_band="Band 2")
+    assert t.unit_rates_p_per_kwh == (0.009, 0.0, 0.0) and t.fixed_p_per_day == 0.0
+
+
+def test_exceeded_capacity_kept_apart_from_capacity() -> None:
+    # LPN 2024 row 32 HV Site Specific Band 1: H32 capacity 7.86, I32 exceeded 8.78
+    t = resolve_tariff(12, on=datetime.date(2024, 9, 1), voltage="HV")
+    assert (t.capacity_p_per_kva_per_day, t.exceeded_capacity_p_per_kva_per_day) == (7.86, 8.78)
+
+
+def test_llfc_exact_match_wins() -> None:
+    t = resolve_tariff(14, on=NOV_2026, voltage="LV", llfc="H02")
+    assert t.tariff_name == "HV Site Specific Band 2" and "open LLFC" in t.selection_note
+    assert resolve_tariff(14, on=NOV_2026, llfc="367").tariff_name == "HV Site Specific Band 1"
+    # SEPD publishes ranges: '100-111' holds 105
+    t = resolve_tariff(20, on=NOV_2026, llfc="105")
+    assert t.tariff_name == "Domestic Aggregated or CT with Residual"
+    # a closed LLFC still finds its tariff, and says it is closed
+    t = resolve_tariff(14, on=NOV_2026, llfc="121")
+    assert t.tariff_name == "LV Site Specific Band 1" and "closed LLFC" in t.selection_note
+
+
+def test_llfc_matching_rules() -> None:
+    assert llfc_matches("034", ("34",)) and llfc_matches("110", ("100-111",))
+    assert not llfc_matches("112", ("100-111",)) and not llfc_matches("H1", ("H10",))
+
+
+def test_unknown_llfc_is_a_clear_error() -> None:
+    with pytest.raises(TariffNotFoundError, match=r"LLFC ZZZ is not in .* area 14 for 2026/27"):
+        resolve_tariff(14, on=NOV_2026, llfc="ZZZ")
+    with pytest.raises(TariffNotFoundError, match="IDNO workbook, which does not list the DNO"):
+        resolve_tariff(11, on=NOV_2026, llfc="123")
+
+
+def test_ehv_site_by_llfc() -> None:
+    # MIDE 2026 'Annex 2 Designated EHV charges' row 19, Takao Europe: I19 2.979, J19 1537.66
+    t = resolve_tariff(14, on=NOV_2026, llfc="704")
+    assert (t.voltage_level, t.red_rate, t.amber_rate, t.green_rate) == ("EHV", 2.979, 0.0, 0.0)
+    assert t.fixed_p_per_day == 1537.66 and t.capacity_p_per_kva_per_day == 3.86
+    table = t.time_bands.slot_table()
+    assert table[10, 0, 32] == R and table[1, 0, 37] == R  # Nov, Feb weekdays 16:00-18:30
+    assert table[2, 0, 32] == G and table[10, 1, 32] == G  # March weekday, Nov weekend
+    with pytest.raises(TariffNotFoundError, match="give the site's LLFC"):
+        resolve_tariff(14, on=NOV_2026, voltage="EHV")
+
+
+def test_generation_tariff_is_a_credit() -> None:
+    # MIDE 2026 row 42 'HV Generation Site Specific': D42 -2.752, E42 -0.339, F42 -0.024
+    t = resolve_tariff(14, on=NOV_2026, voltage="HV", generation=True)
+    assert t.tariff_name == "HV Generation Site Specific" and t.is_generation
+    assert t.unit_rates_p_per_kwh == (-2.752, -0.339, -0.024)
+
+
+def test_idno_needs_its_area_and_uses_its_own_llfcs() -> None:
+    t = resolve_tariff(24, area_distributor_id=14, on=NOV_2026, voltage="HV")
+    assert t.unit_rates_p_per_kwh == (1.764, 0.205, 0.011) and "E5S" in t.llfcs
+    assert "IDNO 24 in area 14" in t.selection_note
+    assert resolve_tariff(26, area_distributor_id=14, on=NOV_2026, llfc="E5S").dno_id == 26
+    with pytest.raises(ValueError, match="give area_distributor_id"):
+        resolve_tariff(24, on=NOV_2026, voltage="HV")
+
+
+def test_area_without_source_year_names_area_year_and_how_to_import() -> None:
+    with pytest.raises(TariffNotFoundError) as caught:
+        resolve_tariff(15, on=datetime.date(2023, 5, 1), voltage="HV")
+    message = str(caught.value)
+    assert "distributor area 15" in message and "2023/24" in message
+    assert "bess-duos tariffs import" in message and "2024, 2025, 2026, 2027" in message
+
+
+def test_voltage_names_are_tolerant() -> None:
+    assert normalise_voltage(" lv sub ") == "LV Sub" and normalise_voltage("LV-Sub") == "LV Sub"
+    with pytest.raises(ValueError, match="voltage 'MV'"):
+        normalise_voltage("MV")
+
+
+def test_available_years_cover_all_areas() -> None:
+    years = available_years()
+    assert sorted(years) == list(range(10, 24))
+    assert all(v == [2024, 2025, 2026, 2027] for v in years.values())
+
+
+def test_list_tariffs_returns_every_row_with_sources() -> None:
+    rows = list_tariffs(22, 2026)
+    assert len(rows) == 32 and all(isinstance(r, DuosTariff) and "row" in r.source for r in rows)
+    assert sum(r.is_generation for r in rows) == 8
+
+
+def test_hand_built_tariff_still_works() -> None:
+    t = DuosTariff(14, "mine", "HV", 1.0, 0.5, 0.1, fixed_p_per_day=10.0)
+    assert t.unit_rates_p_per_kwh == (1.0, 0.5, 0.1) and t.selection_note == ""
+
+
+# ------------------------------------------------------------------ time bands per DNO
+
+
+def _slot(hhmm: str) -> int:
+    h, m = map(int, hhmm.split(":"))
+    return h * 2 + m // 30
+
+
+def _band_at(table: np.ndarray, month: int, day: str, hhmm: str) -> str:
+    return BANDS[table[month - 1, 0 if day == "weekday" else 1, _slot(hhmm)]]
+
+
+# (area, year, [(month, day type, time, band)]) read off each workbook's Annex 1 rows 5-9
+TIME_BANDS = [
+    (
+        10,
+        2025,
+        [
+            (1, "weekday", "15:30", "amber"),
+            (1, "weekday", "16:00", "red"),
+            (1, "weekday", "22:30", "amber"),
+            (1, "weekday", "23:00", "green"),
+            (7, "weekend", "17:00", "green"),
+        ],
+    ),
+    (
+        12,
+        2026,
+        [
+            (6, "weekday", "11:00", "red"),
+            (6, "weekday", "13:30", "red"),
+            (6, "weekday", "14:00", "amber"),
+            (12, "weekday", "18:30", "red"),
+            (12, "weekday", "06:30", "green"),
+            (12, "weekend", "12:00", "green"),
+        ],
+    ),
+    (
+        13,
+        2025,
+        [
+            (1, "weekday", "16:00", "amber"),
+            (1, "weekday", "16:30", "red"),
+            (1, "weekday", "19:00", "red"),
+            (1, "weekday", "19:30", "amber"),
+            (1, "weekday", "22:30", "green"),
+            (1, "weekend", "16:00", "amber"),
+            (1, "weekend", "20:00", "green"),
+        ],
+    ),
+    (
+        14,
+        2026,
+        [
+            (11, "weekday", "07:00", "green"),
+            (11, "weekday", "07:30", "amber"),
+            (11, "weekday", "16:00", "red"),
+            (11, "weekday", "19:00", "amber"),
+            (11, "weekday", "21:00", "green"),
+            (11, "weekend", "17:00", "green"),
+        ],
+    ),
+    (
+        16,
+        2025,
+        [
+            (1, "weekday", "08:30", "green"),
+            (1, "weekday", "09:00", "amber"),
+            (1, "weekday", "20:00", "amber"),
+            (1, "weekday", "20:30", "green"),
+            (1, "weekend", "16:00", "amber"),
+            (1, "weekend", "19:00", "green"),
+        ],
+    ),
+    (
+        17,
+        2026,
+        [
+            (1, "weekday", "16:00", "red"),
+            (1, "weekday", "07:00", "amber"),
+            (1, "weekday", "21:00", "green"),
+            (1, "weekend", "12:00", "amber"),
+            (1, "weekend", "19:30", "amber"),
+            (1, "weekend", "20:00", "green"),
+        ],
+    ),
+    (
+        18,
+        2027,
+        [
+            (1, "weekday", "16:00", "amber"),
+            (1, "weekday", "16:30", "red"),
+            (1, "weekday", "19:30", "amber"),
+            (1, "weekday", "22:30", "green"),
+            (1, "weekend", "15:30", "green"),
+            (1, "weekend", "16:00", "amber"),
+        ],
+    ),
+    (
+        20,
+        2026,
+        [
+            (1, "weekday", "16:30", "red"),
+            (1, "weekday", "16:00", "amber"),
+            (1, "weekday", "22:00", "green"),
+            (1, "weekend", "09:00", "green"),
+            (1, "weekend", "09:30", "amber"),
+            (1, "weekend", "21:30", "green"),
+        ],
+    ),
+    (
+        21,
+        2026,
+        [
+            (1, "weekday", "17:00", "red"),
+            (1, "weekday", "19:00", "red"),
+            (1, "weekday", "19:30", "amber"),
+            (1, "weekend", "12:00", "amber"),
+            (1, "weekend", "13:00", "green"),
+            (1, "weekend", "16:00", "amber"),
+        ],
+    ),
+    (
+        22,
+        2026,
+        [
+            (1, "weekday", "16:30", "amber"),
+            (1, "weekday", "17:00", "red"),
+            (1, "weekday", "21:00", "amber"),
+            (1, "weekday", "21:30", "green"),
+            (1, "weekend", "16:30", "amber"),
+            (1, "weekend", "19:30", "green"),
+        ],
+    ),
+    (
+        11,
+        2026,
+        [
+            (1, "weekday", "16:00", "red"),
+            (1, "weekday", "07:30", "amber"),
+            (1, "weekday", "07:00", "green"),
+            (1, "weekend", "17:00", "green"),
+        ],
+    ),
+    (
+        15,
+        2026,
+        [
+            (1, "weekday", "19:00", "red"),
+            (1, "weekday", "19:30", "amber"),
+            (1, "weekday", "08:00", "amber"),
+            (1, "weekday", "07:30", "green"),
+        ],
+    ),
+    (
+        19,
+        2026,
+        [
+            (1, "weekday", "16:00", "red"),
+            (1, "weekday", "22:30", "amber"),
+            (1, "weekend", "17:00", "green"),
+        ],
+    ),
+    (
+        23,
+        2026,
+        [
+            (1, "weekday", "16:00", "red"),
+            (1, "weekday", "19:00", "red"),
+            (1, "weekday", "19:30", "amber"),
+            (1, "weekday", "22:00", "green"),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("area", "year", "checks"), TIME_BANDS, ids=[f"{a}-{y}" for a, y, _ in TIME_BANDS]
+)
+def test_time_bands_match_the_workbook(area: int, year: int, checks) -> None:
+    bands = load_time_bands(area, year)
+    table = bands.slot_table()
+    for month, day, hhmm, band in checks:
+        assert _band_at(table, month, day, hhmm) == band, (month, day, hhmm)
+    assert any("bank holiday" in note.lower() for note in bands.notes)
+
+
+def test_every_area_year_has_valid_time_bands() -> None:
+    for area, years in available_years().items():
+        for year in years:
+            assert load_time_bands(area, year).slot_table().min() >= 0
+
+
+def test_bank_holiday_wording_is_quoted() -> None:
+    notes = load_time_bands(14, 2026).notes
+    assert (
+        "bank holidays: the workbook says 'Monday to Friday (Including Bank Holidays) All Year'"
+        ", so bank holidays are charged as weekdays" in notes
+    )
+    # MIDE 2024's table says only 'Monday to Friday' and 'Weekends'
+    assert any("does not mention them" in n for n in load_time_bands(14, 2024).notes)
+
+
+def test_time_bands_for_unknown_year() -> None:
+    with pytest.raises(TariffNotFoundError, match="no time bands for distributor area 14"):
+        load_time_bands(14, 2019)
