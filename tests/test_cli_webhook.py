@@ -1,0 +1,163 @@
+"""`bess-duos demo`, `lookup` and `serve` (serve as a real process, gunicorn and --dev)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from core.duos import duos_charges
+from core.features import profile_features
+from core.synthetic import generate_profile
+from core.tariffs import resolve_tariff
+from webhook.cli import main
+from webhook.sheets import reset_ordering_state
+from webhook.workbook_sheet import WorkbookSheet
+
+REPO = Path(__file__).resolve().parents[1]
+GOOD_14 = "1405566778898"
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse every connection that is not to loopback."""
+    real_connect = socket.socket.connect
+
+    def connect(sock: socket.socket, address: object) -> None:
+        host = address[0] if isinstance(address, tuple) else ""
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and host not in (
+            "127.0.0.1", "::1", "localhost"
+        ):
+            raise ConnectionRefusedError(f"test network guard: {address} is not loopback")
+        real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    reset_ordering_state()
+
+
+def test_demo_writes_workbook_and_prints_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BESS_DUOS_WORKBOOK", raising=False)
+    assert main(["demo", "--save-profile", "demo.csv"]) == 0
+    out = capsys.readouterr().out
+    assert "14 National Grid Electricity Distribution (West Midlands) plc (NGED-WM" in out
+    assert "check digit WRONG (expected 8)" in out
+    assert "WARNING: MPAN 1405566778899 has a wrong check digit" in out
+
+    series = generate_profile("office", 250_000, start="2025-01-01", seed=0)
+    tariff = resolve_tariff(14, on=dt.date.today())
+    annual = duos_charges(series.to_frame("kwh"), tariff).summary.annualised_total_gbp
+    features = profile_features(series)
+    sheet = WorkbookSheet(tmp_path / "bess_sheet.xlsx")
+    assert sheet.read_range("B6:B6") == [["00800999932 1405566778899"]]  # the MPAN as text
+    assert sheet.read_range("A4:A4") == [["warning"]]
+    assert sheet.read_range("C6:H6") == [[14, tariff_name(14), "NGED-WM", "MIDE", "_E",
+                                          "Midlands"]]
+    assert sheet.read_range("B9:D9") == [list(tariff.unit_rates_p_per_kwh)]
+    e15 = sheet.read_range("E15:H15")[0]
+    assert e15[0] == round(annual, 2)
+    assert e15[1] == round(features.values["peak_ratio"], 4)
+    assert f"{round(annual, 2):,.2f}" in out
+    assert (tmp_path / "demo.csv").read_text().startswith("timestamp,kwh\n")
+
+
+def tariff_name(distributor_id: int) -> str:
+    from core.distributors import get_distributor
+
+    return get_distributor(distributor_id).name
+
+
+def test_lookup_json_no_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    code = main(["lookup", "--mpan", GOOD_14, "--voltage", "HV", "--kva", "900",
+                 "--date", "2026-11-24", "--no-write", "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    expected = resolve_tariff(14, on=dt.date(2026, 11, 24), voltage="HV", kva=900)
+    assert data["status"] == "ok" and data["written"] is None
+    assert data["fields"]["red_rate_p_per_kwh"] == expected.red_rate
+    assert data["tariff"]["name"] == expected.tariff_name
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_lookup_with_profile_file_writes_given_sheet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    series = generate_profile("retail", 120_000, start="2025-06-01", end="2025-07-01", seed=2)
+    csv = tmp_path / "site.csv"
+    series.rename_axis("timestamp").rename("kwh").to_frame().to_csv(
+        csv, date_format="%Y-%m-%dT%H:%M:%SZ")
+    book = tmp_path / "out.xlsx"
+    code = main(["lookup", "--mpan", GOOD_14, "--profile", str(csv), "--sheet", str(book),
+                 "--date", "2026-11-24", "--flex", "10%"])
+    assert code == 0, capsys.readouterr().err
+    tariff = resolve_tariff(14, on=dt.date(2026, 11, 24))
+    annual = duos_charges(series.to_frame("kwh"), tariff).summary.annualised_total_gbp
+    assert WorkbookSheet(book).read_range("E15:E15") == [[round(annual, 2)]]
+    assert "Annual DUoS £" in capsys.readouterr().out
+
+
+def test_lookup_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    book = tmp_path / "out.xlsx"
+    assert main(["lookup", "--mpan", "12AB", "--kva", "-1", "--sheet", str(book)]) == 2
+    err = capsys.readouterr().err
+    assert "error: mpan:" in err and "error: kva:" in err
+    assert WorkbookSheet(book).read_range("A4:A4") == [["error"]]
+    assert main(["lookup", "--no-write"]) == 2
+    assert main(["lookup", "--mpan", GOOD_14, "--profile", str(tmp_path / "none.csv"),
+                 "--no-write"]) == 3
+    assert "profile" in capsys.readouterr().err
+
+
+def test_serve_refuses_without_secret(monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("BESS_DUOS_WEBHOOK_SECRET", raising=False)
+    assert main(["serve", "--port", "1"]) == 2
+    assert "--insecure-dev" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("mode", [[], ["--dev"]], ids=["gunicorn", "dev"])
+def test_serve_runs_for_real(mode: list[str], tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "BESS_DUOS_WEBHOOK_SECRET": "s", "BESS_DUOS_WORKBOOK":
+           str(tmp_path / "w.xlsx")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webhook.cli", "serve", "--host", "127.0.0.1", "--port",
+         str(port), *mode],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = requests.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except requests.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(proc.stderr.read().decode()[-2000:]) from None
+                time.sleep(0.2)
+        assert response.json() == {"status": "ok"}
+        assert requests.post(f"http://127.0.0.1:{port}/lookup", json={"mpan": GOOD_14},
+                             timeout=5).status_code == 401
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(timeout=20)
+    lines = [json.loads(x) for x in err.decode().splitlines() if x.startswith("{")]
+    assert any(line.get("path") == "/health" and line.get("status") == 200 for line in lines)
