@@ -5,10 +5,13 @@ A profile that spans 1 April is charged with each charging year's own tariff and
 pass a tariff per year (a mapping year -> `DuosTariff`, or a callable), or use `duos_for_site`,
 which resolves them with `core.tariffs.resolve_tariff`.
 
-Methods (from the DNO "Schedule of charges and other tables" workbooks and the CDCM statement
-text they accompany; the workbook's own 'Charge Calculator' sheet computes the same way:
-fixed £ = rate x days / 100, capacity £ = rate x kVA x days / 100, exceeded £ = rate x "average
-daily exceeded capacity kVA" x days / 100, reactive £ = rate x "excess reactive units kVArh" / 100):
+Methods. The bundled workbooks give the rates and, in their 'Charge Calculator' sheet, the
+arithmetic; the rules for exceeded capacity and reactive power are in the CDCM statement text
+that accompanies them (DCUSA Schedule 16), which is not bundled in the reference data: the
+phrases quoted below are from that text as the DNOs publish it, not from a bundled file. The
+calculator computes fixed £ = rate x days / 100, capacity £ = rate x kVA x days / 100,
+exceeded £ = rate x "average daily exceeded capacity kVA" x days / 100 and reactive £ =
+rate x "excess reactive units kVArh" / 100. Here:
 
 - units: kWh of each half hour x the unit rate of its band in its charging year;
 - fixed: p/MPAN/day x each UK clock day with data;
@@ -427,8 +430,9 @@ def _annualise(
         how = f"from {'weekdays' if weekday_days else 'weekend days'} only"
     energy = weekday_rate * WEEKDAYS_PER_YEAR + weekend_rate * WEEKEND_DAYS_PER_YEAR
     annual = energy + per_day_gbp / days * YEAR_DAYS
+    span = f"partial year ({days} days)" if days < 365 else f"{days} days, more than a year"
     method = (
-        f"partial year ({days} days): unit and reactive £ scaled {how} "
+        f"{span}: unit and reactive £ scaled {how} "
         f"(£/weekday x {WEEKDAYS_PER_YEAR:.3f} + £/weekend day x {WEEKEND_DAYS_PER_YEAR:.3f}); "
         "fixed, capacity and exceeded £ per day x 365"
     )

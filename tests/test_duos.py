@@ -276,3 +276,23 @@ def test_late_march_week_from_a_naive_local_file(tmp_path) -> None:
     # Units 300 x 1.642 + 420 x 0.237 + 293 x 0.021 = 492.6 + 99.54 + 6.153 = 598.293 p.
     assert s.charging_years == (2025,)
     assert s.unit_gbp == pytest.approx(5.98293, abs=1e-12)
+
+
+def test_two_years_are_averaged_to_one_by_day_type() -> None:
+    # 1 Apr 2026 - 31 Mar 2028 at a flat 1 kWh per half hour with the 2026 tariff for both
+    # years: the annualised figure is the two-year total scaled to 365 days by day type, so
+    # it lies close to half the total (not the total, not x 52 of a week).
+    index = pd.date_range("2026-04-01", "2028-04-01", freq="30min", tz="Europe/London")[:-1]
+    profile = pd.DataFrame({"kwh": 1.0}, index=index.tz_convert("UTC"))
+    s = duos_charges(profile, HV_2026, agreed_kva=100).summary
+    assert s.days_covered == 731
+    assert "731 days, more than a year" in s.annualisation_method
+    assert s.annualised_total_gbp == pytest.approx(s.total_gbp / 2, rel=0.002)
+    # Per-day charges: (fixed 105.84 + capacity 100 x 9.26) p x 365 exactly.
+    weekday_kwh_gbp = (6 * 1.764 + 21 * 0.205 + 21 * 0.011) / 100  # one weekday's units
+    weekend_kwh_gbp = 48 * 0.011 / 100
+    expected = (
+        weekday_kwh_gbp * 365 * 5 / 7 + weekend_kwh_gbp * 365 * 2 / 7 + (105.84 + 926) / 100 * 365
+    )
+    # Clock-change days make the per-day-type averages differ by a hair from a clean day.
+    assert s.annualised_total_gbp == pytest.approx(expected, rel=1e-4)
