@@ -124,7 +124,8 @@ _sheet_locks: dict[str, threading.Lock] = {}
 _newest: dict[str, RequestOrder] = {}
 
 
-def _lock_for(key: str) -> threading.Lock:
+def sheet_lock(key: str) -> threading.Lock:
+    """The in-process lock serialising writes to the sheet `key`."""
     with _registry_lock:
         return _sheet_locks.setdefault(key, threading.Lock())
 
@@ -184,14 +185,14 @@ class GuardedSheet(ABC):
     def write_inputs(self, values: Mapping[str, object]) -> WriteReport:
         """Fill input cells (demo/CLI), serialised with other writes; strings stay text."""
         blocks = self.layout.input_blocks(values)
-        with _lock_for(self.sheet_key), self._exclusive():
+        with sheet_lock(self.sheet_key), self._exclusive():
             attempts = self._put_blocks(blocks, None)
         return WriteReport(self.sheet_key, tuple(b["range"] for b in blocks), attempts=attempts)
 
     def _guarded(self, blocks: list[dict[str, Any]], order: RequestOrder | None) -> WriteReport:
         order = order or RequestOrder.arrived()
         ranges = tuple(b["range"] for b in blocks)
-        with _lock_for(self.sheet_key), self._exclusive():
+        with sheet_lock(self.sheet_key), self._exclusive():
             newest = self._newest_written()
             if newest is not None and order < newest:
                 return WriteReport(

@@ -27,7 +27,7 @@ from openpyxl.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from webhook.layout import SheetLayout, parse_range
-from webhook.sheets import GuardedSheet, RequestOrder, SheetError
+from webhook.sheets import GuardedSheet, RequestOrder, SheetError, sheet_lock
 
 DEFAULT_TAB = "BESS"
 STATE_TAB = "_bess_duos"
@@ -131,7 +131,7 @@ class WorkbookSheet(GuardedSheet):
     def ensure_exists(self) -> None:
         """Create the labelled workbook if the file is missing."""
         if not self.path.exists():
-            with self._exclusive():
+            with sheet_lock(self.sheet_key), self._exclusive():
                 pass
 
     def read_inputs(self) -> dict[str, str]:
