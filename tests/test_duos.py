@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from core.duos import (
     REACTIVE_FREE_RATIO,
@@ -296,3 +298,34 @@ def test_two_years_are_averaged_to_one_by_day_type() -> None:
     )
     # Clock-change days make the per-day-type averages differ by a hair from a clean day.
     assert s.annualised_total_gbp == pytest.approx(expected, rel=1e-4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    start=st.integers(0, 3 * 365 * 48),  # any half hour from April 2025 to early 2028
+    length=st.integers(1, 20 * 48),
+    seed=st.integers(0, 2**16),
+)
+def test_utc_and_local_inputs_always_agree(start: int, length: int, seed: int) -> None:
+    from core.profiles import load_profile
+
+    utc = pd.date_range("2025-04-01", periods=start + length, freq="30min", tz="UTC")[start:]
+    # A naive file that starts inside the second (GMT) pass of October's repeated hour cannot
+    # say so: row order is the only clue (documented limitation).
+    first_local = utc[0].tz_convert("Europe/London")
+    assume(
+        not (
+            first_local.month == 10
+            and first_local.hour == 1
+            and first_local.dst() == pd.Timedelta(0)
+        )
+    )
+    kwh = np.random.default_rng(seed).gamma(2.0, 5.0, length)
+    naive_local = utc.tz_convert("Europe/London").tz_localize(None).strftime("%Y-%m-%d %H:%M")
+    as_local = load_profile(pd.DataFrame({"timestamp": naive_local, "kwh": kwh})).data
+    as_utc = load_profile(pd.DataFrame({"timestamp": utc, "kwh": kwh})).data
+    pd.testing.assert_frame_equal(as_local, as_utc)
+    tariffs = {year: HV_2026 for year in (2025, 2026, 2027)}
+    a = duos_charges(as_local, tariffs, agreed_kva=50).summary
+    b = duos_charges(as_utc, tariffs, agreed_kva=50).summary
+    assert a == b
