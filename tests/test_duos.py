@@ -325,7 +325,7 @@ def test_utc_and_local_inputs_always_agree(start: int, length: int, seed: int) -
     as_local = load_profile(pd.DataFrame({"timestamp": naive_local, "kwh": kwh})).data
     as_utc = load_profile(pd.DataFrame({"timestamp": utc, "kwh": kwh})).data
     pd.testing.assert_frame_equal(as_local, as_utc)
-    tariffs = {year: HV_2026 for year in (2025, 2026, 2027)}
+    tariffs = {year: HV_2026 for year in (2025, 2026, 2027, 2028)}
     a = duos_charges(as_local, tariffs, agreed_kva=50).summary
     b = duos_charges(as_utc, tariffs, agreed_kva=50).summary
     assert a == b
