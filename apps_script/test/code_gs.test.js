@@ -202,7 +202,7 @@ describe('failures', () => {
     const before = Date.now();
     const result = fakes.execute(world, ctx, 'handleEdit', fakes.editEvent(world, 'BESS', 'A6'));
     assert.equal(result.ok, false);
-    const message = 'Some inputs are not valid (mpan: check digit is 9, expected 2; ' +
+    const message = 'bad input (mpan: check digit is 9, expected 2; ' +
       'kva: must be a number, got "lots") [HTTP 400]';
     const status = fakes.statusRow(world);
     assert.deepEqual(status.slice(0, 6), ['error', message, '', '', '', '']);
@@ -223,7 +223,7 @@ describe('failures', () => {
     const { world, ctx } = setup({ properties: { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: 'not-the-right-secret-at-all' } });
     fakes.execute(world, ctx, 'runLookup');
     assert.deepEqual(fakes.statusRow(world).slice(0, 2),
-      ['error', 'X-Signature does not match the request body [HTTP 401]']);
+      ['error', 'unauthorised: X-Signature does not match the request body [HTTP 401]']);
   });
 
   test('an unreachable webhook is reported, not thrown', async () => {

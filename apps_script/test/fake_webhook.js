@@ -6,7 +6,7 @@
  * timestamp + "." + raw body, no replayed signature.
  *
  * POST /lookup replies by the posted postcode:
- *   "ERR400"  -> 400 {"error": ..., "fields": {...}, "request_id": ...}
+ *   "ERR400"  -> 400 {"error": "bad input", "fields": {...}, "request_id": ...} (webhook/app.py's shape)
  *   "ERR502"  -> 502 with an HTML body (as a proxy in front of the service might send)
  *   "SLOW..." -> 200, held until the next request arrives or 1.5 s pass (so two requests
  *                overlap whenever a second one is sent while the first is in flight)
@@ -67,16 +67,16 @@ function serve(secret) {
       const expected = crypto.createHmac('sha256', secret)
         .update(Buffer.concat([Buffer.from(`${ts}.`), raw])).digest('hex');
       if (!/^\d+$/.test(ts) || Math.abs(Date.now() / 1000 - Number(ts)) > 300) {
-        reply(401, { error: 'X-Timestamp is missing or more than 300 s from the server clock' });
+        reply(401, { error: 'unauthorised: X-Timestamp is more than 300 s from the server clock', request_id: 'req-401' });
         return;
       }
       if (sig.length !== expected.length ||
           !crypto.timingSafeEqual(Buffer.from(sig), Buffer.from(expected))) {
-        reply(401, { error: 'X-Signature does not match the request body' });
+        reply(401, { error: 'unauthorised: X-Signature does not match the request body', request_id: 'req-401' });
         return;
       }
       if (seen.has(sig)) {
-        reply(401, { error: 'this signature has already been used (replay)' });
+        reply(401, { error: 'unauthorised: this signature has already been used (replay)', request_id: 'req-401' });
         return;
       }
       seen.add(sig);
@@ -90,7 +90,7 @@ function serve(secret) {
       }
       if (body.postcode === 'ERR400') {
         reply(400, {
-          error: 'Some inputs are not valid',
+          error: 'bad input',
           fields: { mpan: 'check digit is 9, expected 2', kva: 'must be a number, got "lots"' },
           request_id: 'req-400-abc',
         });
