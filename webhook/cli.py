@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "webhook.cli_postcode",
     "webhook.cli_duos",
     "webhook.cli_webhook",
+    "webhook.cli_portfolio",
 )
 
 

@@ -1,0 +1,613 @@
+"""Portfolio runs: read a SITES file in batches and value every site of a batch.
+
+SITES (CSV or Parquet) has exactly the columns `SITES_COLUMNS`:
+``site_id, mpan, postcode, voltage, kva, profile_path``. `profile_path` is a half-hourly
+profile file per site (CSV/XLSX/Parquet, any shape `core.profiles.load_profile` reads), or one
+long file (Parquet file, Parquet directory of part files, or CSV) with a ``site_id`` column
+keyed to the sites; relative paths are read from the SITES file's folder.
+
+`run_batch(sites)` is the one per-batch function every engine runs (see
+`core.portfolio_engines`). For each site it parses the MPAN (`core.mpan`), decides the DNO
+area (`core.site_area`; an IDNO MPAN needs the postcode), loads the profile
+(`core.profiles`), charges DUoS with the tariff of each charging year
+(`core.duos.charge_arrays` + `core.duos.tariffs_for_site`), values flexibility against the
+DUoS unit rates (`core.flexibility`), and computes load-shape features for the whole batch
+in one 2-D array (`core.features.create_features_dataframe`). A site that fails at any stage
+becomes one row of the errors frame (site_id, row, stage, reason) and never stops the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.distributors import get_distributor
+from core.duos import DuosError, charge_arrays, tariffs_for_site
+from core.features import FEATURES, FeatureError, create_features_dataframe, validate_profile
+from core.flexibility import calculate_flexibility_value
+from core.mpan import MpanError, parse_mpan
+from core.postcodes import PostcodeError, parse_postcode
+from core.profiles import ProfileError, load_profile
+from core.tariffs import TariffNotFoundError, normalise_voltage
+from core.timebands import BANDS
+
+SITES_COLUMNS: tuple[str, ...] = ("site_id", "mpan", "postcode", "voltage", "kva", "profile_path")
+ERROR_COLUMNS: tuple[str, ...] = ("site_id", "row", "stage", "reason")
+STAGES: tuple[str, ...] = (
+    "input", "mpan", "area", "profile", "tariff", "duos", "flexibility", "features",
+)
+DEFAULT_BATCH_SIZE = 100
+_ROW = "row"  # data row number in the SITES file (1 = first row under the header)
+_DUPLICATE = "duplicate_of_row"
+_CSV_CHUNK_ROWS = 1_000_000
+
+AreaLookupFn = Callable[[Any], Any]
+
+
+class SitesFileError(ValueError):
+    """The SITES file as a whole cannot be read (missing, unreadable, wrong columns)."""
+
+
+# ---------------------------------------------------------------- reading SITES
+
+
+def check_columns(columns: list[str], source: str) -> None:
+    """Raise `SitesFileError` unless the columns are exactly `SITES_COLUMNS` (any order)."""
+    names = [str(c).strip() for c in columns]
+    missing = [c for c in SITES_COLUMNS if c not in names]
+    extra = [c for c in names if c not in SITES_COLUMNS]
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    problems = []
+    if missing:
+        problems.append(f"missing column(s) {', '.join(missing)}")
+    if extra:
+        problems.append(f"unexpected column(s) {', '.join(map(repr, extra))}")
+    if repeated:
+        problems.append(f"repeated column(s) {', '.join(repeated)}")
+    if problems:
+        raise SitesFileError(
+            f"{source}: {'; '.join(problems)}. The header must be exactly: "
+            f"{','.join(SITES_COLUMNS)} (leave a cell blank where a value is unknown)"
+        )
+
+
+def _raw_chunks(path: Path, batch_size: int) -> Iterator[pd.DataFrame]:
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        try:
+            handle = pq.ParquetFile(path)
+        except Exception as exc:  # arrow raises several types for a file that is not Parquet
+            raise SitesFileError(f"{path.name}: not a readable Parquet file: {exc}") from None
+        check_columns(handle.schema_arrow.names, path.name)
+        for record_batch in handle.iter_batches(batch_size=batch_size):
+            yield record_batch.to_pandas().astype("string").fillna("")
+        return
+    try:
+        header = pd.read_csv(path, nrows=0)
+    except pd.errors.EmptyDataError:
+        raise SitesFileError(f"{path.name} is empty: it needs a header row "
+                             f"{','.join(SITES_COLUMNS)}") from None
+    check_columns(list(header.columns), path.name)
+    reader = pd.read_csv(
+        path, dtype=str, keep_default_na=False, chunksize=batch_size, skipinitialspace=True
+    )
+    rows = 0
+    with reader:
+        while True:
+            try:
+                chunk = next(reader)
+            except StopIteration:
+                return
+            except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+                raise SitesFileError(
+                    f"{path.name}: cannot read the rows after data row {rows}: {exc}. "
+                    "Fix the file (e.g. an unclosed quote or a row with too many cells)"
+                ) from None
+            rows += len(chunk)
+            yield chunk
+
+
+def iter_site_batches(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE
+                      ) -> Iterator[pd.DataFrame]:
+    """Stream the SITES file as DataFrames of at most `batch_size` rows, never all at once.
+
+    Every cell is text, stripped; `profile_path` is made absolute against the file's folder.
+    Added columns: ``row`` (data row number, 1 = first row under the header) and
+    ``duplicate_of_row`` (the earlier row with the same site_id, else 0). The header is
+    checked before the first batch (`SitesFileError`).
+    """
+    path = Path(path)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if not path.is_file():
+        raise SitesFileError(f"sites file {str(path)!r} not found")
+    base = path.resolve().parent
+    seen: dict[str, int] = {}
+    next_row = 1
+    for chunk in _raw_chunks(path, batch_size):
+        chunk = chunk.rename(columns=lambda c: str(c).strip())[list(SITES_COLUMNS)]
+        chunk = chunk.apply(lambda column: column.astype(str).str.strip())
+        rows = np.arange(next_row, next_row + len(chunk))
+        next_row += len(chunk)
+        chunk.index = pd.RangeIndex(len(chunk))
+        chunk[_ROW] = rows
+        duplicate = np.zeros(len(chunk), dtype=np.int64)
+        for i, (site, row) in enumerate(zip(chunk["site_id"], rows, strict=True)):
+            if site:
+                first = seen.setdefault(site, int(row))
+                duplicate[i] = 0 if first == row else first
+        chunk[_DUPLICATE] = duplicate
+        chunk["profile_path"] = [_absolute(p, base) for p in chunk["profile_path"]]
+        yield chunk
+
+
+def _absolute(text: str, base: Path) -> str:
+    if not text:
+        return text
+    candidate = Path(text).expanduser()
+    return str(candidate if candidate.is_absolute() else base / candidate)
+
+
+# ---------------------------------------------------------------- per-site state
+
+
+@dataclass
+class _Site:
+    site_id: str
+    row: int
+    mpan_text: str
+    postcode: str
+    voltage: str | None
+    kva: float | None
+    profile_path: str
+    warnings: list[str]
+    distributor_id: int = 0
+    area_id: int = 0
+    mpan_core: str = ""
+    llfc: str | None = None
+    area_source: str = ""
+    profile: pd.Series | None = None
+    kvarh: np.ndarray | None = None
+    bands: np.ndarray | None = None
+    result: dict[str, Any] | None = None
+
+
+class _SiteFailure(Exception):
+    def __init__(self, stage: str, reason: str) -> None:
+        super().__init__(reason)
+        self.stage = stage
+        self.reason = reason
+
+
+def _check_input(frame: pd.DataFrame) -> tuple[list[_Site], list[dict[str, Any]]]:
+    sites: list[_Site] = []
+    errors: list[dict[str, Any]] = []
+    kva_numbers = pd.to_numeric(frame["kva"].replace("", np.nan), errors="coerce")
+    for i, record in enumerate(frame.to_dict("records")):
+        row = int(record[_ROW])
+        site_id = record["site_id"]
+
+        def fail(stage: str, column: str, message: str, site_id: str = site_id, row: int = row
+                 ) -> None:
+            errors.append({"site_id": site_id, "row": row, "stage": stage,
+                           "reason": f"row {row}, column {column}: {message}"})
+
+        if not site_id:
+            fail("input", "site_id", "blank: every site needs a unique site_id")
+            continue
+        if int(record.get(_DUPLICATE, 0) or 0):
+            fail("input", "site_id", f"{site_id!r} repeats row {record[_DUPLICATE]}: "
+                 "site_id must be unique")
+            continue
+        kva: float | None = None
+        if record["kva"]:
+            value = float(kva_numbers.iloc[i])
+            if not math.isfinite(value) or value <= 0:
+                fail("input", "kva", f"{record['kva']!r} is not a positive number of kVA "
+                     "(agreed capacity; leave blank if unknown)")
+                continue
+            kva = value
+        voltage: str | None = None
+        if record["voltage"]:
+            try:
+                voltage = normalise_voltage(record["voltage"])
+            except ValueError as exc:
+                fail("input", "voltage", f"{exc} (leave blank for LV)")
+                continue
+        if not record["mpan"]:
+            fail("mpan", "mpan", "blank: give the site's 13-digit MPAN core or full MPAN")
+            continue
+        if not record["profile_path"]:
+            fail("profile", "profile_path", "blank: give the site's half-hourly profile file")
+            continue
+        sites.append(_Site(site_id, row, record["mpan"], record["postcode"], voltage, kva,
+                           record["profile_path"], []))
+    return sites, errors
+
+
+def _resolve_area(site: _Site, area_lookup: AreaLookupFn | None) -> None:
+    try:
+        parsed = parse_mpan(site.mpan_text)
+    except MpanError as exc:
+        raise _SiteFailure("mpan", f"MPAN {site.mpan_text!r}: {exc}") from None
+    if not parsed.check_digit_valid:
+        raise _SiteFailure(
+            "mpan",
+            f"MPAN {parsed.core}: wrong check digit {parsed.check_digit} (expected "
+            f"{parsed.expected_check_digit}); check it against the bill",
+        )
+    site.mpan_core, site.llfc = parsed.core, parsed.llfc
+    site.distributor_id = parsed.distributor_id
+    named = get_distributor(parsed.distributor_id)
+    if not named.is_idno:
+        site.area_id, site.area_source = parsed.distributor_id, "mpan"
+        if site.postcode:
+            try:
+                parse_postcode(site.postcode)
+            except PostcodeError as exc:
+                site.warnings.append(f"postcode not used: {exc}")
+        return
+    from core.site_area import SiteAreaError, decide_site_area
+
+    try:
+        area = decide_site_area(parsed, site.postcode or None, lookup=area_lookup)
+    except SiteAreaError as exc:
+        raise _SiteFailure("area", str(exc)) from None
+    site.area_id, site.area_source = area.distributor_id, area.source
+    site.warnings.extend(area.warnings)
+
+
+# ---------------------------------------------------------------- profiles
+
+
+def _keyed_source(path: Path) -> bool:
+    """Whether a profile file (or Parquet folder) holds many sites in a `site_id` column."""
+    if path.is_dir():
+        return True
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        try:
+            return "site_id" in pq.read_schema(path).names
+        except Exception as exc:  # not Parquet after all
+            raise ProfileError(f"profile file {path.name!r} is not readable Parquet: {exc}"
+                               ) from None
+    if suffix in (".csv", ".txt"):
+        try:
+            header = pd.read_csv(path, nrows=0, sep=None, engine="python")
+        except (pd.errors.EmptyDataError, pd.errors.ParserError):
+            return False
+        return "site_id" in [str(c).strip() for c in header.columns]
+    return False
+
+
+def _read_keyed(path: Path, site_ids: list[str]) -> dict[str, pd.DataFrame]:
+    """Rows of the wanted sites from a long file keyed by site_id, read once for the batch."""
+    if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.dataset as ds
+
+        try:
+            dataset = ds.dataset(str(path), format="parquet")
+            table = dataset.to_table(filter=ds.field("site_id").isin(site_ids))
+        except Exception as exc:  # arrow errors: schema, type, I/O
+            raise ProfileError(f"profile data {path.name!r} could not be read: {exc}") from None
+        frame = table.to_pandas()
+    else:
+        parts = [
+            chunk[chunk["site_id"].isin(site_ids)]
+            for chunk in pd.read_csv(path, dtype={"site_id": str}, chunksize=_CSV_CHUNK_ROWS,
+                                     skipinitialspace=True)
+        ]
+        frame = pd.concat(parts, ignore_index=True)
+    frame["site_id"] = frame["site_id"].astype(str)
+    return {str(k): g.drop(columns="site_id") for k, g in frame.groupby("site_id", sort=False)}
+
+
+def _series(data: pd.DataFrame, site: _Site) -> pd.Series:
+    """The kWh Series the analytics read; gaps are refused here with the profile's reasons."""
+    series = data["kwh"].rename("kwh")
+    try:
+        return validate_profile(series, f"profile of site {site.site_id!r}")
+    except FeatureError as exc:
+        raise _SiteFailure("profile", f"{exc}") from None
+
+
+def _load_profiles(sites: list[_Site]) -> list[tuple[_Site, str, str]]:
+    """Attach each site's profile (`site.profile`, `site.kvarh`); return the failures."""
+    failures: list[tuple[_Site, str, str]] = []
+    by_path: dict[str, list[_Site]] = {}
+    for site in sites:
+        by_path.setdefault(site.profile_path, []).append(site)
+    for text, group in by_path.items():
+        path = Path(text)
+        try:
+            if not path.exists():
+                raise ProfileError(f"profile file {str(path)!r} not found")
+            keyed = _keyed_source(path)
+            frames = _read_keyed(path, [s.site_id for s in group]) if keyed else None
+            shared = None if keyed else load_profile(path)
+        except (ProfileError, OSError, ValueError, KeyError) as exc:
+            failures.extend((s, "profile", str(exc)) for s in group)
+            continue
+        for site in group:
+            try:
+                if frames is not None:
+                    if site.site_id not in frames:
+                        raise _SiteFailure("profile", f"no rows for site_id {site.site_id!r} in "
+                                           f"{path.name}")
+                    loaded = load_profile(frames[site.site_id])
+                else:
+                    assert shared is not None
+                    loaded = shared
+                site.warnings.extend(loaded.quality.warnings)
+                site.profile = _series(loaded.data, site)
+                if "kvarh" in loaded.data.columns:
+                    site.kvarh = loaded.data["kvarh"].to_numpy(np.float64)
+            except (ProfileError, ValueError, KeyError) as exc:
+                failures.append((site, "profile", str(exc)))
+            except _SiteFailure as exc:
+                failures.append((site, exc.stage, exc.reason))
+    return failures
+
+
+# ---------------------------------------------------------------- DUoS and flexibility
+
+
+def _charge(site: _Site, *, flex_fraction: float, power_factor: float | None) -> None:
+    assert site.profile is not None
+    kvarh = site.kvarh
+    tariffs = tariffs_for_site(
+        site.distributor_id,
+        voltage=site.voltage,
+        llfc=site.llfc,
+        kva=site.kva,
+        area_distributor_id=None if site.distributor_id == site.area_id else site.area_id,
+    )
+    kwh = site.profile.to_numpy()
+    try:
+        columns, summary = charge_arrays(site.profile.index, kwh, tariffs, kvarh=kvarh,
+                                         agreed_kva=site.kva, power_factor=power_factor)
+    except TariffNotFoundError as exc:
+        raise _SiteFailure("tariff", str(exc)) from None
+    except (DuosError, ValueError) as exc:
+        raise _SiteFailure("duos", str(exc)) from None
+    site.bands = np.asarray(BANDS, dtype=object)[columns["band"]]
+    try:
+        flex = calculate_flexibility_value(site.profile, flex_fraction,
+                                           columns["unit_rate_p_per_kwh"])
+    except (ValueError, FeatureError) as exc:
+        raise _SiteFailure("flexibility", str(exc)) from None
+    first = tariffs(summary.charging_years[0])
+    result: dict[str, Any] = {
+        "site_id": site.site_id,
+        "row": site.row,
+        "mpan_core": site.mpan_core,
+        "distributor_id": site.distributor_id,
+        "area_distributor_id": site.area_id,
+        "dno_short_code": get_distributor(site.area_id).short_code,
+        "area_source": site.area_source,
+        "voltage": first.voltage_level,
+        "kva": site.kva if site.kva is not None else np.nan,
+        "llfc": site.llfc or "",
+        "tariff_name": first.tariff_name,
+        "residual_band": first.residual_band,
+        "tariff_note": first.selection_note,
+        "tariffs": " | ".join(summary.tariffs),
+        "charging_years": " ".join(str(y) for y in summary.charging_years),
+        "first_utc": summary.first,
+        "last_utc": summary.last,
+        "half_hours": summary.half_hours,
+        "days_covered": summary.days_covered,
+        "kwh_total": summary.total_kwh,
+    }
+    for band in BANDS:
+        result[f"kwh_{band}"] = summary.kwh_by_band[band]
+    for band in BANDS:
+        result[f"unit_gbp_{band}"] = summary.unit_gbp_by_band[band]
+    result.update(
+        unit_gbp=summary.unit_gbp,
+        fixed_gbp=summary.fixed_gbp,
+        capacity_gbp=summary.capacity_gbp,
+        exceeded_capacity_gbp=summary.exceeded_capacity_gbp,
+        reactive_gbp=summary.reactive_gbp,
+        total_gbp=summary.total_gbp,
+        annual_duos_gbp=summary.annualised_total_gbp,
+        annualisation=summary.annualisation_method,
+        max_demand_kva=summary.max_demand_kva,
+        flex_fraction=flex_fraction,
+        flex_value_gbp=flex.value_gbp,
+        flex_annual_value_gbp=flex.annual_value_gbp,
+        flex_saving_pct=flex.saving_pct,
+        flex_shifted_kwh=flex.shifted_kwh,
+        duos_notes="; ".join(summary.notes),
+    )
+    site.result = result
+
+
+def _features(sites: list[_Site]) -> tuple[pd.DataFrame, list[tuple[_Site, str, str]]]:
+    """Features of the batch in one call (profiles sharing an index are one 2-D array)."""
+    if not sites:
+        return pd.DataFrame(columns=[*FEATURES, "pattern", "notes"]), []
+    profiles = {s.site_id: s.profile for s in sites}
+    bands = {s.site_id: s.bands for s in sites}
+    try:
+        return create_features_dataframe(profiles, bands), []
+    except (FeatureError, ValueError):
+        pass  # isolate the site that broke the batch call
+    frames, failures = [], []
+    for site in sites:
+        try:
+            frames.append(create_features_dataframe({site.site_id: site.profile},
+                                                    {site.site_id: site.bands}))
+        except (FeatureError, ValueError) as exc:
+            failures.append((site, "features", str(exc)))
+    return pd.concat(frames) if frames else pd.DataFrame(), failures
+
+
+# ---------------------------------------------------------------- the batch function
+
+
+def default_flex_fraction() -> float:
+    """`flex_fraction` from config/defaults.yaml (the sheet's default flexible share)."""
+    import yaml
+
+    from core.paths import config_dir
+
+    with open(config_dir() / "defaults.yaml", encoding="utf-8") as handle:
+        return float(yaml.safe_load(handle)["flex_fraction"])
+
+
+def result_columns() -> list[str]:
+    """Column order of the per-site results frame."""
+    head = [
+        "site_id", "row", "mpan_core", "distributor_id", "area_distributor_id", "dno_short_code",
+        "area_source", "voltage", "kva", "llfc", "tariff_name", "residual_band", "tariff_note",
+        "tariffs", "charging_years", "first_utc", "last_utc", "half_hours", "days_covered",
+        "kwh_total", *(f"kwh_{b}" for b in BANDS), *(f"unit_gbp_{b}" for b in BANDS),
+        "unit_gbp", "fixed_gbp", "capacity_gbp", "exceeded_capacity_gbp", "reactive_gbp",
+        "total_gbp", "annual_duos_gbp", "annualisation", "max_demand_kva", "flex_fraction",
+        "flex_value_gbp", "flex_annual_value_gbp", "flex_saving_pct", "flex_shifted_kwh",
+    ]
+    return [*head, *FEATURES, "pattern", "feature_notes", "duos_notes", "warnings"]
+
+
+def _as_frame(sites: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
+    frame = pd.DataFrame(sites).copy()
+    check_columns([c for c in frame.columns if c not in (_ROW, _DUPLICATE)], "sites")
+    for column in SITES_COLUMNS:
+        frame[column] = frame[column].fillna("").astype(str).str.strip()
+    if _ROW not in frame.columns:
+        frame[_ROW] = np.arange(1, len(frame) + 1)
+    if _DUPLICATE not in frame.columns:
+        first = frame.groupby("site_id", sort=False)[_ROW].transform("first")
+        frame[_DUPLICATE] = np.where((first != frame[_ROW]) & (frame["site_id"] != ""), first, 0)
+    return frame
+
+
+def run_batch(
+    sites: pd.DataFrame,
+    *,
+    flex_fraction: float | None = None,
+    power_factor: float | None = None,
+    area_lookup: AreaLookupFn | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Value every site of a batch: (results, one row per site; errors: site_id, row, stage,
+    reason). A site is in exactly one of the two frames; nothing a site does stops the batch.
+
+    `sites` has the `SITES_COLUMNS` (as `iter_site_batches` yields them; `profile_path`
+    relative paths are taken from the working directory). `flex_fraction` defaults to
+    config/defaults.yaml; `area_lookup` maps a postcode to its area for IDNO MPANs (default:
+    `core.area_resolver.AreaLookup().lookup`, online with a disk cache).
+    """
+    frame = _as_frame(sites)
+    fraction = default_flex_fraction() if flex_fraction is None else float(flex_fraction)
+    todo, errors = _check_input(frame)
+
+    def record(site: _Site, stage: str, reason: str) -> None:
+        errors.append({"site_id": site.site_id, "row": site.row, "stage": stage,
+                       "reason": reason})
+
+    located = []
+    for site in todo:
+        try:
+            _resolve_area(site, area_lookup)
+            located.append(site)
+        except _SiteFailure as exc:
+            record(site, exc.stage, exc.reason)
+        except (LookupError, ValueError) as exc:
+            record(site, "area", str(exc))
+    profile_failures = _load_profiles(located)
+    for site, stage, reason in profile_failures:
+        record(site, stage, reason)
+    failed = {id(s) for s, _, _ in profile_failures}
+    charged = []
+    for site in located:
+        if id(site) in failed:
+            continue
+        try:
+            _charge(site, flex_fraction=fraction, power_factor=power_factor)
+            charged.append(site)
+        except _SiteFailure as exc:
+            record(site, exc.stage, exc.reason)
+        except Exception as exc:  # an unforeseen failure is still only this site's
+            record(site, "duos", f"{type(exc).__name__}: {exc}")
+    features, feature_failures = _features(charged)
+    for site, stage, reason in feature_failures:
+        record(site, stage, reason)
+    bad = {id(s) for s, _, _ in feature_failures}
+    rows = []
+    for site in charged:
+        if id(site) in bad:
+            continue
+        assert site.result is not None
+        row = dict(site.result)
+        values = features.loc[site.site_id]
+        row.update({name: float(values[name]) for name in FEATURES})
+        row["pattern"] = str(values["pattern"])
+        row["feature_notes"] = str(values["notes"])
+        row["warnings"] = "; ".join(site.warnings)
+        rows.append(row)
+    results = pd.DataFrame(rows, columns=result_columns())
+    error_frame = pd.DataFrame(errors, columns=list(ERROR_COLUMNS))
+    return (results.sort_values("row", kind="stable").reset_index(drop=True),
+            error_frame.sort_values("row", kind="stable").reset_index(drop=True))
+
+
+# ---------------------------------------------------------------- counting and clusters
+
+
+def count_sites(path: str | Path) -> int:
+    """Data rows in a SITES file (Parquet metadata, or CSV lines after the header)."""
+    path = Path(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    with path.open("rb") as handle:
+        lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+        handle.seek(max(path.stat().st_size - 1, 0))
+        last = handle.read(1)
+    return max(lines + (1 if last not in (b"\n", b"") else 0) - 1, 0)
+
+
+def cluster_portfolio(
+    results: pd.DataFrame, k: int | None = None, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cluster every site once, over all sites' features (`core.clustering.cluster_sites`).
+
+    Returns (results with ``cluster`` and ``cluster_name`` columns, a per-cluster summary:
+    name, sites, dominant pattern, mean annual DUoS £, mean flexibility £/yr, mean unit £ by
+    band per 365 days (the profile's unit £ x 365 / days covered), and feature means).
+    Raises ValueError when the sites cannot be clustered (too few distinct sites).
+    """
+    from core.clustering import cluster_sites
+
+    features = results.set_index("site_id")[[*FEATURES, "pattern"]]
+    clusters = cluster_sites(features, k=k, seed=seed)
+    out = results.copy()
+    out["cluster"] = clusters.labels.to_numpy()
+    out["cluster_name"] = clusters.named_labels().to_numpy()
+    scale = 365.0 / out["days_covered"].astype(float)
+    per_year = pd.DataFrame({
+        f"unit_gbp_{band}_per_365_days": out[f"unit_gbp_{band}"] * scale for band in BANDS
+    })
+    per_year["cluster"] = out["cluster"]
+    per_year["annual_duos_gbp"] = out["annual_duos_gbp"]
+    per_year["flex_annual_value_gbp"] = out["flex_annual_value_gbp"]
+    per_year["kwh_total"] = out["kwh_total"]
+    grouped = per_year.groupby("cluster")
+    money = grouped.mean().drop(columns="kwh_total").add_prefix("mean_")
+    money["kwh_total"] = grouped["kwh_total"].sum()
+    summary = clusters.summary.join(money)
+    summary.insert(3, "k_chosen_by", "given" if k is not None else
+                   f"silhouette over k={min(clusters.silhouette)}..{max(clusters.silhouette)}")
+    return out, summary.reset_index()

@@ -1,0 +1,252 @@
+"""Portfolio runs: SITES validation, streaming, per-site errors, results = the core functions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.area_resolver import AreaResult
+from core.duos import charge_arrays, tariffs_for_site
+from core.features import create_features_dataframe
+from core.flexibility import calculate_flexibility_value
+from core.mpan import generate_cores
+from core.portfolio import (
+    SITES_COLUMNS,
+    SitesFileError,
+    count_sites,
+    iter_site_batches,
+    run_batch,
+)
+from core.portfolio_demo import BROKEN_KINDS, make_demo_portfolio
+from core.portfolio_engines import run_local, run_portfolio
+from core.synthetic import generate_profile
+from core.timebands import BANDS
+from webhook.cli import main as cli_main
+
+HEADER = ",".join(SITES_COLUMNS)
+
+
+def _sites_csv(path: Path, rows: list[str], header: str = HEADER) -> Path:
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    """160 two-week sites, 5% broken (8 sites: one of each broken kind)."""
+    out = tmp_path_factory.mktemp("demo")
+    return make_demo_portfolio(out, 160, seed=3, days=14, broken_share=0.05, sites_per_file=40)
+
+
+# ---------------------------------------------------------------- SITES file
+
+
+def test_missing_column_is_named(tmp_path: Path) -> None:
+    path = _sites_csv(tmp_path / "s.csv", ["a,1405566778899,,LV,100,p.csv"],
+                      header="site_id,mpan,postcode,voltage,profile_path,")
+    with pytest.raises(SitesFileError, match=r"missing column\(s\) kva") as info:
+        next(iter_site_batches(path))
+    assert "site_id,mpan,postcode,voltage,kva,profile_path" in str(info.value)
+
+
+def test_extra_column_is_named(tmp_path: Path) -> None:
+    path = _sites_csv(tmp_path / "s.csv", ["a,1405566778899,,LV,100,p.csv,x"],
+                      header=HEADER + ",notes")
+    with pytest.raises(SitesFileError, match=r"unexpected column\(s\) 'notes'"):
+        next(iter_site_batches(path))
+
+
+def test_cli_bad_header_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = _sites_csv(tmp_path / "s.csv", ["a,b"], header="site,mpan")
+    assert cli_main(["portfolio", str(path), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "missing column(s) site_id, postcode, voltage, kva, profile_path" in err
+    assert "unexpected column(s) 'site'" in err
+
+
+def test_reader_streams_batches(tmp_path: Path) -> None:
+    """Batches come one at a time: the file's bad tail is only met at the third batch."""
+    rows = [f"s{i},1405566778899,,LV,100,p.csv" for i in range(250)]
+    path = _sites_csv(tmp_path / "s.csv", [*rows, 'bad,"unclosed quote'])
+    batches = iter_site_batches(path, batch_size=100)
+    assert inspect.isgenerator(batches)
+    first, second = next(batches), next(batches)
+    assert len(first) == len(second) == 100
+    assert first["row"].tolist() == list(range(1, 101))
+    assert second["row"].iloc[0] == 101
+    assert first["profile_path"].iloc[0] == str(tmp_path / "p.csv")
+    with pytest.raises(SitesFileError, match="cannot read the rows after data row 200"):
+        list(batches)  # the malformed tail is parsed only now
+    assert count_sites(path) == 251
+
+
+def test_local_engine_keeps_batches_in_flight_bounded() -> None:
+    """The pool never holds more than max_pending batches: memory is bounded by batch size."""
+    pulled = 0
+    gaps = []
+
+    def batches():
+        nonlocal pulled
+        for i in range(12):
+            pulled += 1
+            yield pd.DataFrame({c: [f"x{i}" if c == "site_id" else ""] for c in SITES_COLUMNS})
+
+    done = 0
+
+    def progress(n: int) -> None:
+        nonlocal done
+        done += 1
+        gaps.append(pulled - done)
+
+    outcome = run_local(batches(), workers=2, max_pending=3, progress=progress)
+    assert outcome.batches == 12 and len(outcome.errors) == 12
+    assert max(gaps) <= 3  # pulled but unfinished batches never exceed max_pending
+    assert set(outcome.errors["stage"]) == {"mpan"}
+
+
+# ---------------------------------------------------------------- per-site errors
+
+
+def test_every_broken_site_is_reported(demo) -> None:
+    outcome = run_portfolio(demo.sites_csv, batch_size=50, workers=1)
+    assert len(demo.broken) == 8 and set(demo.broken["kind"]) == set(BROKEN_KINDS)
+    assert outcome.sites == 160 and len(outcome.results) == 152
+    errors = outcome.errors.set_index("site_id")
+    expected = demo.broken.set_index("site_id")
+    assert sorted(errors.index) == sorted(expected.index)
+    assert (errors.loc[expected.index, "stage"] == expected["stage"]).all()
+    reasons = dict(zip(expected["kind"], errors.loc[expected.index, "reason"], strict=True))
+    assert "wrong check digit" in reasons["bad_check_digit"]
+    assert "non-digit character 'O'" in reasons["mpan_letters"]
+    assert "missing.parquet' not found" in reasons["missing_file"]
+    assert "EHV (EDCM) charges are site-specific" in reasons["ehv_without_llfc"]
+    assert "charging year 2019/20" in reasons["no_tariff_year"]
+    assert "half hours must be regular" in reasons["profile_gap"]
+    assert "column kva: 'lots'" in reasons["bad_kva"]
+    assert "no rows for site_id" in reasons["no_profile_rows"]
+    assert not set(outcome.results["site_id"]) & set(expected.index)
+
+
+def test_input_rows_are_checked_per_site(tmp_path: Path) -> None:
+    core = generate_cores(1, 14, seed=1)[0]
+    profile = generate_profile("office", 1e5, "2025-06-02", "2025-06-09", seed=1)
+    profile.rename_axis("timestamp").reset_index().to_csv(tmp_path / "p.csv", index=False)
+    path = _sites_csv(tmp_path / "s.csv", [
+        f"a,{core},,LV,100,p.csv",
+        f",{core},,LV,100,p.csv",
+        f"a,{core},,LV,100,p.csv",
+        f"b,{core},,MV,100,p.csv",
+        f"c,{core},,LV,-5,p.csv",
+        "d,,,LV,100,p.csv",
+        f"e,{core},,,,",
+    ])
+    outcome = run_portfolio(path, workers=1)
+    assert outcome.results["site_id"].tolist() == ["a"]
+    reasons = dict(zip(outcome.errors["row"], outcome.errors["reason"], strict=True))
+    assert reasons[2].startswith("row 2, column site_id: blank")
+    assert reasons[3] == "row 3, column site_id: 'a' repeats row 1: site_id must be unique"
+    assert reasons[4].startswith("row 4, column voltage: voltage 'MV' is not one of")
+    assert reasons[5].startswith("row 5, column kva: '-5' is not a positive number")
+    assert reasons[6].startswith("row 6, column mpan: blank")
+    assert reasons[7].startswith("row 7, column profile_path: blank")
+
+
+# ---------------------------------------------------------------- results are the core's
+
+
+def test_results_equal_the_core_functions(tmp_path: Path) -> None:
+    """One site, per-site CSV file with kVArh: every number comes from the core functions."""
+    core = generate_cores(1, 11, seed=5)[0]
+    profile = generate_profile("retail", 4e5, "2026-03-16", "2026-04-13", seed=9)  # spans 1 April
+    frame = profile.rename_axis("timestamp").reset_index()
+    frame["kvarh"] = frame["kwh"] * 0.4
+    frame.to_csv(tmp_path / "retail.csv", index=False)
+    path = _sites_csv(tmp_path / "s.csv", [f"r1,{core},,HV,250,retail.csv"])
+    results, errors = run_batch(next(iter_site_batches(path)), flex_fraction=0.25)
+    assert errors.empty
+    row = results.iloc[0]
+
+    tariffs = tariffs_for_site(11, voltage="HV", kva=250.0)
+    kwh = profile.to_numpy()
+    columns, summary = charge_arrays(profile.index, kwh, tariffs, kvarh=kwh * 0.4,
+                                     agreed_kva=250.0)
+    assert row["charging_years"] == "2025 2026"
+    assert row["annual_duos_gbp"] == pytest.approx(summary.annualised_total_gbp, rel=1e-12)
+    assert row["reactive_gbp"] == pytest.approx(summary.reactive_gbp, rel=1e-12)
+    assert row["reactive_gbp"] > 0
+    for band in BANDS:
+        assert row[f"unit_gbp_{band}"] == pytest.approx(summary.unit_gbp_by_band[band], rel=1e-12)
+    flex = calculate_flexibility_value(profile, 0.25, columns["unit_rate_p_per_kwh"])
+    assert row["flex_annual_value_gbp"] == pytest.approx(flex.annual_value_gbp, rel=1e-12)
+    names = np.asarray(BANDS, dtype=object)[columns["band"]]
+    features = create_features_dataframe({"r1": profile}, {"r1": names}).loc["r1"]
+    assert row["red_share"] == pytest.approx(features["red_share"], rel=1e-12)
+    assert row["load_factor"] == pytest.approx(features["load_factor"], rel=1e-12)
+    assert row["pattern"] == features["pattern"]
+    assert row["tariff_name"] == tariffs(2025).tariff_name
+
+
+def _b1_lookup(postcode):
+    return AreaResult(postcode, "_E", ("_E",), "test", "test", "postcode", "high", False,
+                      dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+
+
+def test_idno_site_takes_its_area_from_the_postcode(tmp_path: Path) -> None:
+    core = generate_cores(1, 24, seed=2)[0]  # IPNL, an IDNO
+    profile = generate_profile("office", 2e5, "2025-06-02", "2025-06-16", seed=2)
+    long = profile.rename_axis("timestamp").reset_index()
+    long.insert(0, "site_id", "i1")
+    long.to_csv(tmp_path / "all.csv", index=False)
+    path = _sites_csv(tmp_path / "s.csv", [f"i1,{core},B1 1AA,LV,60,all.csv",
+                                           f"i2,{core},,LV,60,all.csv"])
+    results, errors = run_batch(next(iter_site_batches(path)), area_lookup=_b1_lookup)
+    row = results.set_index("site_id").loc["i1"]
+    assert (row["distributor_id"], row["area_distributor_id"]) == (24, 14)
+    assert row["area_source"] == "postcode"
+    expected = tariffs_for_site(24, voltage="LV", kva=60.0, area_distributor_id=14)(2025)
+    assert row["tariff_name"] == expected.tariff_name
+    assert errors.set_index("site_id").loc["i2", "stage"] == "area"
+    assert "enter the site's postcode" in errors.set_index("site_id").loc["i2", "reason"]
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_cli_issue_form_writes_every_output(demo, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out"
+    status = cli_main(["portfolio", str(demo.sites_csv), "--out", str(out), "--workers", "2",
+                       "--batch-size", "30", "--clusters", "4"])
+    assert status == 0
+    captured = capsys.readouterr()
+    assert "160 sites: 152 valued, 8 failed" in captured.out
+    assert "portfolio: 100%" in captured.err  # the progress bar
+    results = pd.read_parquet(out / "results.parquet")
+    assert len(results) == 152 and results["cluster"].nunique() == 4
+    assert pd.read_csv(out / "results.csv")["site_id"].tolist() == results["site_id"].tolist()
+    errors = pd.read_csv(out / "errors.csv")
+    assert list(errors.columns) == ["site_id", "row", "stage", "reason"]
+    assert sorted(errors["site_id"]) == sorted(demo.broken["site_id"])
+    clusters = pd.read_csv(out / "clusters.csv")
+    assert clusters["sites"].sum() == 152 and len(clusters) == 4
+    means = results.groupby("cluster")["annual_duos_gbp"].mean()
+    assert np.allclose(clusters.set_index("cluster")["mean_annual_duos_gbp"], means)
+    for png in ("cost_by_band.png", "feature_scatter.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_run_form_and_demo(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "demo"
+    assert cli_main(["portfolio", "demo", "--sites", "12", "--days", "7", "--out", str(out),
+                     "--run", "--no-progress", "--workers", "1"]) == 0
+    assert "12 sites: 12 valued, 0 failed" in capsys.readouterr().out
+    again = tmp_path / "again"
+    assert cli_main(["portfolio", "run", str(out / "sites.csv"), "--out", str(again),
+                     "--workers", "1", "--no-progress"]) == 0
+    first = pd.read_parquet(out / "output" / "results.parquet")
+    pd.testing.assert_frame_equal(first, pd.read_parquet(again / "results.parquet"))

@@ -1,0 +1,214 @@
+"""`bess-duos portfolio SITES.csv --out DIR` (also `portfolio run ...`) and `portfolio demo`.
+
+A run writes to DIR: ``results.csv`` and ``results.parquet`` (one row per site),
+``errors.csv`` (site_id, row, stage, reason: every site that failed), ``clusters.csv`` (one
+row per cluster), ``cost_by_band.png`` and ``feature_scatter.png``. Exit status: 0 when the
+run finished (even if some sites are in errors.csv), 2 when the SITES file itself is unusable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from core.portfolio import (
+    DEFAULT_BATCH_SIZE,
+    SitesFileError,
+    cluster_portfolio,
+    count_sites,
+)
+from core.portfolio_demo import make_demo_portfolio
+from core.portfolio_engines import ENGINES, PortfolioOutcome, run_portfolio
+from core.timebands import BANDS
+
+BAND_COLOURS = {"red": "#c0392b", "amber": "#e69f00", "green": "#2e8b57"}
+SCATTER_AXES = ("load_factor", "weekend_factor")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `portfolio` to the CLI."""
+    parser = subparsers.add_parser(
+        "portfolio",
+        help="value a portfolio of sites (DUoS, features, flexibility, clusters)",
+        description="bess-duos portfolio SITES.csv --out DIR   (or: portfolio run SITES.csv ...)\n"
+        "bess-duos portfolio demo --sites 1000 --out DIR [--run]\n\n"
+        "SITES.csv columns: site_id,mpan,postcode,voltage,kva,profile_path. See "
+        "docs/portfolio.md.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("target", metavar="SITES.csv|run|demo",
+                        help="a SITES file to run, 'run SITES.csv', or 'demo'")
+    parser.add_argument("sites_file", nargs="?", metavar="SITES.csv", help=argparse.SUPPRESS)
+    parser.add_argument("--out", required=True, help="output folder (created if missing)")
+    run = parser.add_argument_group("run options")
+    run.add_argument("--engine", choices=ENGINES, default="local",
+                     help="local processes (default) or a Dask cluster")
+    run.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    run.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                     help=f"sites per batch (default {DEFAULT_BATCH_SIZE}); memory grows with it")
+    run.add_argument("--workers", type=int,
+                     help="local worker processes (default: one per CPU core)")
+    run.add_argument("--clusters", type=int, metavar="K",
+                     help="number of clusters (default: chosen by silhouette score)")
+    run.add_argument("--flex-fraction", type=float,
+                     help="flexible share of each day's kWh (default from config/defaults.yaml)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    demo = parser.add_argument_group("demo options")
+    demo.add_argument("--sites", type=int, default=1000, help="sites to generate (default 1000)")
+    demo.add_argument("--days", type=int, default=365, help="days per profile (default 365)")
+    demo.add_argument("--start", default="2025-04-01", help="first UK clock date (2025-04-01)")
+    demo.add_argument("--broken", type=float, default=0.0, metavar="SHARE",
+                      help="share of sites broken on purpose, e.g. 0.05 (default 0)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument("--run", action="store_true",
+                      help="run the portfolio after writing it (outputs in OUT/output)")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Dispatch `portfolio [run] SITES.csv` and `portfolio demo`."""
+    if args.target == "demo":
+        if args.sites_file:
+            print(f"error: portfolio demo takes no file (got {args.sites_file!r})",
+                  file=sys.stderr)
+            return 2
+        return run_demo(args)
+    sites = args.sites_file if args.target == "run" else args.target
+    if args.target != "run" and args.sites_file:
+        print(f"error: one SITES file expected, got {args.target!r} and {args.sites_file!r}",
+              file=sys.stderr)
+        return 2
+    if not sites:
+        print("error: portfolio run needs a SITES file", file=sys.stderr)
+        return 2
+    return run_sites(args, Path(sites), Path(args.out))
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Write the synthetic portfolio, and run it with --run."""
+    out = Path(args.out)
+    try:
+        demo = make_demo_portfolio(out, args.sites, seed=args.seed, start=args.start,
+                                   days=args.days, broken_share=args.broken,
+                                   workers=args.workers or 1)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {demo.sites} sites to {demo.sites_csv} (profiles in {demo.profiles_dir}, "
+          f"{len(demo.broken)} broken on purpose: {out / 'broken.csv'})")
+    if not args.run:
+        return 0
+    return run_sites(args, demo.sites_csv, out / "output")
+
+
+def run_sites(args: argparse.Namespace, sites: Path, out: Path) -> int:
+    """Run a SITES file and write every output."""
+    if args.engine == "dask" and not args.scheduler:
+        print("error: --engine dask needs --scheduler tcp://HOST:PORT", file=sys.stderr)
+        return 2
+    if args.batch_size < 1:
+        print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
+        return 2
+    kwargs = {} if args.flex_fraction is None else {"flex_fraction": args.flex_fraction}
+    try:
+        total = count_sites(sites) if sites.is_file() else None
+        bar = _progress_bar(total, disabled=args.no_progress)
+        try:
+            outcome = run_portfolio(
+                sites, engine=args.engine, scheduler=args.scheduler,
+                batch_size=args.batch_size, workers=args.workers,
+                progress=bar.update, **kwargs,
+            )
+        finally:
+            bar.close()
+    except (SitesFileError, ValueError, ConnectionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    write_outputs(outcome, out, clusters=args.clusters)
+    return 0
+
+
+def _progress_bar(total: int | None, *, disabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="site", file=sys.stderr, disable=disabled,
+                desc="portfolio", dynamic_ncols=True)
+
+
+def write_outputs(outcome: PortfolioOutcome, out: Path, *, clusters: int | None = None) -> None:
+    """Results (CSV, Parquet), errors, cluster summary and charts; a summary on stdout."""
+    out.mkdir(parents=True, exist_ok=True)
+    results = outcome.results
+    summary = None
+    if len(results):
+        try:
+            results, summary = cluster_portfolio(results, k=clusters)
+        except ValueError as exc:
+            print(f"warning: sites not clustered: {exc}", file=sys.stderr)
+    results.to_csv(out / "results.csv", index=False)
+    results.to_parquet(out / "results.parquet", index=False)
+    outcome.errors.to_csv(out / "errors.csv", index=False)
+    written = ["results.csv", "results.parquet", "errors.csv"]
+    if summary is not None:
+        summary.to_csv(out / "clusters.csv", index=False)
+        plot_cost_by_band(summary, out / "cost_by_band.png")
+        plot_feature_scatter(results, out / "feature_scatter.png")
+        written += ["clusters.csv", "cost_by_band.png", "feature_scatter.png"]
+    years = float(results["days_covered"].sum()) / 365.0 if len(results) else 0.0
+    rate = years / outcome.seconds if outcome.seconds > 0 else float("nan")
+    print(
+        f"{outcome.sites} sites: {len(results)} valued, {len(outcome.errors)} failed "
+        f"(see errors.csv); {outcome.engine} engine, {outcome.workers} worker(s), "
+        f"{outcome.batches} batches, {outcome.seconds:.1f} s, {rate:,.1f} site-years/s"
+    )
+    if len(outcome.errors):
+        counts = outcome.errors["stage"].value_counts()
+        print("failed by stage: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+    print(f"wrote {', '.join(written)} to {out}")
+
+
+def plot_cost_by_band(summary: pd.DataFrame, path: Path) -> None:
+    """Stacked bars: mean DUoS unit £ per site per 365 days, red/amber/green, per cluster."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 1.6 + 0.6 * len(summary)))
+    labels = [f"{row.name} ({row.sites})" for row in summary.itertuples()]
+    left = pd.Series(0.0, index=summary.index)
+    for band in BANDS:
+        values = summary[f"mean_unit_gbp_{band}_per_365_days"]
+        ax.barh(labels, values, left=left, color=BAND_COLOURS[band], label=band)
+        left = left + values
+    ax.set_xlabel("mean DUoS unit charges per site, £ per 365 days")
+    ax.set_title("DUoS unit cost by time band, per cluster (sites in brackets)")
+    ax.invert_yaxis()
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_feature_scatter(results: pd.DataFrame, path: Path) -> None:
+    """Load factor against weekend factor, one colour per cluster."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x_name, y_name = SCATTER_AXES
+    fig, ax = plt.subplots(figsize=(8, 6))
+    for (cluster, name), group in results.groupby(["cluster", "cluster_name"], sort=True):
+        ax.scatter(group[x_name], group[y_name], s=12, alpha=0.7,
+                   label=f"{cluster}: {name} ({len(group)})")
+    ax.set_xlabel("load factor (mean / max half-hourly kWh)")
+    ax.set_ylabel("weekend factor (weekend / weekday mean kWh)")
+    ax.set_title("Sites by load shape, coloured by cluster")
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
