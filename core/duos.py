@@ -65,8 +65,25 @@ class DuosError(ValueError):
 
 def default_power_factor() -> float:
     """`assumed_power_factor` from config/defaults.yaml."""
-    with open(config_dir() / "defaults.yaml", encoding="utf-8") as handle:
+    path = config_dir() / "defaults.yaml"
+    return _power_factor_from(str(path), path.stat().st_mtime)
+
+
+@functools.lru_cache(maxsize=4)
+def _power_factor_from(path: str, _mtime: float) -> float:
+    with open(path, encoding="utf-8") as handle:
         return float(yaml.safe_load(handle)["assumed_power_factor"])
+
+
+def _dense_groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct keys, group of each row) for integer keys spanning a small range.
+
+    The same as `np.unique(keys, return_inverse=True)` without sorting.
+    """
+    low = int(keys.min())
+    relative = keys - low
+    present = np.bincount(relative) > 0
+    return np.flatnonzero(present) + low, (np.cumsum(present) - 1)[relative]
 
 
 @dataclass(frozen=True)
@@ -279,15 +296,14 @@ def charge_arrays(
     if agreed_kva is not None and (not math.isfinite(agreed_kva) or agreed_kva < 0):
         raise DuosError(f"agreed capacity {agreed_kva!r} kVA must be a number >= 0")
     clock = _bands.uk_clock(utc_ns)
-    years = np.unique(clock.charging_year)
+    years, year_pos = _dense_groups(clock.charging_year)
     tables = _YearTables.build(years, tariffs)
-    year_pos = np.searchsorted(years, clock.charging_year)
     band = _bands.band_index_from_clock(clock, tables.slot_tables, years)
     rate = tables.unit_rates[year_pos, band]
     unit_gbp = kwh * rate / 100.0
 
     # Days (UK clock dates) and months with data, each with its charging year.
-    day_id, day_of_row = np.unique(clock.local_day, return_inverse=True)
+    day_id, day_of_row = _dense_groups(clock.local_day)
     day_year_pos = np.zeros(day_id.size, dtype=np.int64)
     day_year_pos[day_of_row] = year_pos
     fixed_day = tables.per_year("fixed_p_per_day")[day_year_pos] / 100.0
@@ -315,8 +331,9 @@ def charge_arrays(
             notes.append("no kVArh in the profile: reactive power charge not assessed")
 
     # Exceeded capacity per UK calendar month: month's max kVA over agreed, per day with data.
-    month_key = (clock.local_day.astype("datetime64[D]").astype("datetime64[M]")).astype(np.int64)
-    month_id, month_of_row = np.unique(month_key, return_inverse=True)
+    calendar_year = clock.charging_year + (clock.month < 4)
+    month_key = (calendar_year - 1970) * 12 + clock.month - 1  # months since January 1970
+    month_id, month_of_row = _dense_groups(month_key)
     month_max = np.full(month_id.size, -np.inf)
     np.maximum.at(month_max, month_of_row, kva)
     exceeded_by_month: dict[str, float] = {}
