@@ -345,3 +345,28 @@ def test_hh_table_rows_are_the_published_text(fresh: tuple[Report, Path]) -> Non
                     view = table[months, day, _slot(start) : _slot(end)]
                     assert (view == BANDS.index(band)).all(), (source.name, published, band)
     assert DAY_TYPES == ("weekday", "weekend")
+
+
+def test_import_idno_bundle_via_cli(statements: Path, tmp_path: Path) -> None:
+    from webhook.cli import main
+
+    bundle = next((statements / "2026/26").glob("*.zip"))
+    assert (
+        main(["tariffs", "import", str(bundle), "--year", "2026", "--config", str(tmp_path)]) == 0
+    )
+    made = sorted(p.name for p in (tmp_path / "tariffs/2026/idno").iterdir())
+    assert made == [f"26_{area}.csv" for area in range(10, 24)]
+    for name in made:
+        shipped = config_dir() / "tariffs/2026/idno" / name
+        assert (tmp_path / "tariffs/2026/idno" / name).read_bytes() == shipped.read_bytes()
+
+
+def test_residual_thresholds_are_national_per_year(fresh: tuple[Report, Path]) -> None:
+    """Every area's kVA thresholds for a year are the same (they are set nationally)."""
+    _, out = fresh
+    for year, expected in ((2025, ("80", "150", "231")), (2026, ("90", "150", "250"))):
+        for area in range(10, 24):
+            rows = list(csv.DictReader((out / f"residual_bands/{year}/{area}.csv").open()))
+            lv = [r["upper"] for r in rows if r["applies_to"] == "LV" and r["units"] == "kVA"]
+            assert tuple(lv[:3]) == expected, (year, area)
+            assert all(r["source_file"].endswith(".xlsx") and r["source_row"] for r in rows)

@@ -49,8 +49,9 @@ class Workbook:
         return self.sheets[sheet]
 
 
-# Sheets the importer reads; others are skipped (read-only mode reads sheets lazily).
-WANTED = ("annex 1", "annex 2 ", "residual")
+# Sheets the importer reads (Annex 1, Annex 2 but not 2a/2b, residual bands); others are
+# skipped (read-only mode reads sheets lazily).
+WANTED = re.compile(r"^\s*(annex 1\b|annex 2 |.*residual)", re.IGNORECASE)
 
 
 def _load(source: Any, name: str) -> Workbook:
@@ -61,8 +62,7 @@ def _load(source: Any, name: str) -> Workbook:
     try:
         result = Workbook(name=name, sheet_names=list(book.sheetnames))
         for sheet in book.worksheets:
-            title = sheet.title.lower()
-            if any(title.strip().startswith(w.strip()) or w in title for w in WANTED):
+            if WANTED.match(sheet.title):
                 result.sheets[sheet.title] = [tuple(r) for r in sheet.iter_rows(values_only=True)]
         return result
     finally:
