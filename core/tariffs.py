@@ -183,7 +183,7 @@ def load_super_red_bands(distributor_id: int, year: int) -> TimeBands | None:
                                               () if len(months) == 12 else tuple(months)))
                 edge = max(edge, end)
     return TimeBands(distributor_id, year, tuple(periods), source=doc.get("source", ""),
-                     notes=(doc.get("note", ""),))
+                     notes=(doc.get("note", ""), *(doc.get("notes") or ())))
 
 
 def _slot(hhmm: str) -> int:
@@ -425,6 +425,9 @@ def _by_llfc(rows, llfc, distributor_id, area, year, bands, who, generation) -> 
                 tariff = _to_tariff(row, bands)
                 note = (f"{who}, {_year_label(year)}: LLFC {llfc} is an {kind} LLFC of "
                         f"'{row['tariff_name']}' ({tariff.source})")
+                if row["metering"] == "unmetered":
+                    note += ("; an unmetered supply: its three rates apply in the black/yellow/"
+                             "green UMS bands (timebands YAML 'ums'), not the HH bands attached")
                 return replace(tariff, selection_note=note)
     if distributor_id in DNO_AREAS:
         ehv = _ehv_by_llfc(llfc, area, year, who, generation)

@@ -545,3 +545,20 @@ def test_bank_holiday_wording_is_quoted() -> None:
 def test_time_bands_for_unknown_year() -> None:
     with pytest.raises(TariffNotFoundError, match="no time bands for distributor area 14"):
         load_time_bands(14, 2019)
+
+
+def test_sweb_super_red_date_exception_is_noted() -> None:
+    # SWEB 2026 'Annex 2 Designated EHV charges'!A7: '... Nov to Feb Inclusive (excluding 22nd
+    # Dec to 4th Jan inclusive)', D7 '17:00 to 19:00': months cannot express the exclusion.
+    from core.tariffs import load_super_red_bands
+
+    bands = load_super_red_bands(22, 2026)
+    table = bands.slot_table()
+    assert BANDS[table[11, 0, 34]] == "red" and BANDS[table[11, 0, 38]] == "green"
+    assert any("excluding 22nd Dec to 4th Jan" in n for n in bands.notes)
+
+
+def test_unmetered_llfc_says_its_bands_differ() -> None:
+    t = resolve_tariff(14, on=NOV_2026, llfc="95")
+    assert t.tariff_name == "Unmetered Supplies" and t.red_rate == 40.137
+    assert "black/yellow/green UMS bands" in t.selection_note

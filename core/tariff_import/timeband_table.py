@@ -34,8 +34,23 @@ class BandTable:
     periods: list[BandPeriod]
     labels: list[str]
     rows: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     first_row: int = 0  # 1-based sheet rows
     last_row: int = 0
+
+
+_DATE_EXCEPTION = re.compile(r"\((?:excluding|plus)[^)]*\)", re.IGNORECASE)
+
+
+def date_exceptions(labels: list[str]) -> list[str]:
+    """Notes for labels carrying day-of-year exceptions that calendar months cannot express,
+    e.g. '(excluding 22nd Dec to 4th Jan inclusive)': the periods use the whole months."""
+    return [
+        f"date exception not modelled (periods cover the whole months named): {m.group(0)!r} "
+        f"in {label!r}"
+        for label in labels
+        for m in _DATE_EXCEPTION.finditer(label)
+    ]
 
 
 def day_type(label: str) -> str | None:
@@ -163,6 +178,7 @@ def hh_time_bands(
     last = data[-1][0] if data else header_row + 1
     source = f"{book.name} / {sheet} / rows {header_row + 1}-{last}"
     notes = tuple(f"workbook day label: {label!r}" for label in labels)
+    notes += tuple(date_exceptions(labels))
     holiday = [label for label in labels if "bank holiday" in label.lower()]
     if holiday:
         notes += (f"bank holidays: the workbook says {holiday[0]!r}, so bank holidays are "
@@ -236,5 +252,6 @@ def super_red_table(book: Workbook, sheet: str) -> BandTable | None:
     return BandTable(
         periods, labels,
         rows=[{"row": str(r), "days": re.sub(r"\s+", " ", lab).strip(), **t} for r, lab, t in data],
+        notes=date_exceptions(labels),
         first_row=header_row + 1, last_row=data[-1][0] if data else header_row + 1,
     )

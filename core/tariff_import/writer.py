@@ -145,6 +145,7 @@ def timebands_yaml(imported: ImportedWorkbook, area: int, extra_notes: tuple[str
                       f"{imported.super_red.first_row}-{imported.super_red.last_row}",
             "note": "EDCM (Annex 2) super red time band for designated EHV sites",
             "periods": _periods(imported.super_red.periods),
+            "notes": imported.super_red.notes,
             "published_rows": imported.super_red.rows,
         }
     return yaml.safe_dump(
