@@ -1,0 +1,156 @@
+"""Portfolio throughput: site-years per second and peak memory, against a naive per-row baseline.
+
+For each size in --sites (default 1,000 and 10,000) a synthetic portfolio of full-year profiles
+is written (`core.portfolio_demo`, not timed), then run by the local engine in a fresh process
+(`run_portfolio`, timed: SITES reading, profile loading, tariffs, DUoS, features, flexibility;
+clustering and output writing are not included). Peak memory is the maximum resident set size
+(getrusage ru_maxrss) of the run's main process and of its largest worker process.
+
+The baseline charges DUoS unit rates the naive way, one `DataFrame.apply` call per half hour
+(clock time, day type and band looked up in Python for every row), on --baseline-sites sites;
+the vectorised engine (`core.duos.charge_arrays`) is timed on the same sites. The ratio
+printed is full portfolio pipeline site-years/s (which does far more per site) over the naive
+DUoS-only site-years/s.
+
+    .venv/bin/python benchmarks/bench_portfolio.py              # 1,000 and 10,000 sites
+    .venv/bin/python benchmarks/bench_portfolio.py --sites 200  # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.duos import charge_arrays, tariffs_for_site  # noqa: E402
+from core.portfolio_demo import make_demo_portfolio  # noqa: E402
+from core.portfolio_engines import default_workers, run_portfolio  # noqa: E402
+from core.synthetic import generate_profile  # noqa: E402
+from core.tariffs import charging_year  # noqa: E402
+from core.timebands import BAND_ALIASES, BANDS  # noqa: E402
+
+UK = "Europe/London"
+
+
+def _maxrss_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024.0  # Linux reports kB
+
+
+def child(sites_csv: str, workers: int, batch_size: int) -> None:
+    """Run one portfolio in this (fresh) process and print JSON timings and memory."""
+    started = time.perf_counter()
+    outcome = run_portfolio(sites_csv, workers=workers, batch_size=batch_size)
+    seconds = time.perf_counter() - started
+    print(json.dumps({
+        "seconds": seconds,
+        "sites": outcome.sites,
+        "ok": len(outcome.results),
+        "errors": len(outcome.errors),
+        "site_years": float(outcome.results["days_covered"].sum()) / 365.0,
+        "main_mb": _maxrss_mb(resource.RUSAGE_SELF),
+        "worker_mb": _maxrss_mb(resource.RUSAGE_CHILDREN),
+    }))
+
+
+def _naive_band_rate(periods, tariffs):
+    def cost(row: pd.Series) -> float:
+        local = row["timestamp"].tz_convert(UK)
+        day = "weekend" if local.weekday() >= 5 else "weekday"
+        hhmm = local.strftime("%H:%M")
+        tariff = tariffs(charging_year(local.date()))
+        for period in periods[tariff.year]:
+            if (period.days == day and (not period.months or local.month in period.months)
+                    and period.start <= hhmm < period.end):
+                band = BANDS.index(BAND_ALIASES.get(period.band, period.band))
+                return row["kwh"] * tariff.unit_rates_p_per_kwh[band] / 100.0
+        raise ValueError(f"no band for {local}")
+
+    return cost
+
+
+def baseline(n_sites: int) -> dict[str, float]:
+    """Naive per-row DUoS unit £ vs the vectorised engine on the same full-year profiles."""
+    naive_s = fast_s = 0.0
+    worst = 0.0
+    for i in range(n_sites):
+        area = 10 + i % 14
+        profile = generate_profile("office", 3e5, "2025-04-01", seed=i)
+        tariffs = tariffs_for_site(area, voltage="LV", kva=200.0)
+        periods = {2025: tariffs(2025).time_bands.periods}
+        frame = pd.DataFrame({"timestamp": profile.index, "kwh": profile.to_numpy()})
+        started = time.perf_counter()
+        naive = frame.apply(_naive_band_rate(periods, tariffs), axis=1).to_numpy()
+        naive_s += time.perf_counter() - started
+        started = time.perf_counter()
+        columns, _ = charge_arrays(profile.index, profile.to_numpy(), tariffs, agreed_kva=200.0)
+        fast_s += time.perf_counter() - started
+        worst = max(worst, float(np.max(np.abs(naive - columns["unit_gbp"]))))
+    return {"naive_s": naive_s, "vector_s": fast_s, "sites": n_sites, "max_diff_gbp": worst}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sites", default="1000,10000",
+                        help="comma-separated portfolio sizes (full-year sites each)")
+    parser.add_argument("--workers", type=int, default=default_workers())
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--baseline-sites", type=int, default=2)
+    parser.add_argument("--data-dir", help="where to write the portfolios (default: a temp dir)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.workers, args.batch_size)
+        return
+
+    base = baseline(args.baseline_sites)
+    naive_rate = base["sites"] / base["naive_s"]
+    vector_rate = base["sites"] / base["vector_s"]
+    print(f"naive per-row DUoS (DataFrame.apply), {base['sites']} site-years: "
+          f"{naive_rate:.3f} site-years/s; vectorised charge_arrays on the same sites: "
+          f"{vector_rate:,.1f} site-years/s ({vector_rate / naive_rate:,.0f}x); "
+          f"largest difference £{base['max_diff_gbp']:.2e} per half hour")
+
+    with tempfile.TemporaryDirectory(dir=args.data_dir) as tmp:
+        for size in (int(s) for s in args.sites.split(",")):
+            out = Path(tmp) / f"p{size}"
+            started = time.perf_counter()
+            demo = make_demo_portfolio(out, size, seed=size, days=365,
+                                       sites_per_file=args.batch_size, workers=args.workers)
+            made = time.perf_counter() - started
+            run = subprocess.run(
+                [sys.executable, __file__, "--child", str(demo.sites_csv),
+                 "--workers", str(args.workers), "--batch-size", str(args.batch_size)],
+                check=True, capture_output=True, text=True,
+            )
+            stats = json.loads(run.stdout.strip().splitlines()[-1])
+            rate = stats["site_years"] / stats["seconds"]
+            print(
+                f"{size:>6,} sites ({stats['site_years']:,.0f} site-years, generated in "
+                f"{made:.0f} s): {stats['seconds']:.1f} s on {args.workers} worker(s), "
+                f"batch {args.batch_size} -> {rate:,.1f} site-years/s; peak RSS main "
+                f"{stats['main_mb']:,.0f} MB, largest worker {stats['worker_mb']:,.0f} MB "
+                f"(sum bound {stats['main_mb'] + args.workers * stats['worker_mb']:,.0f} MB); "
+                f"{stats['errors']} errors; ratio vs naive per-row DUoS: "
+                f"{rate / naive_rate:,.0f}x"
+            )
+            if size >= 10_000:
+                fast = "met" if stats["seconds"] < 60 else "NOT met"
+                small = stats["main_mb"] + args.workers * stats["worker_mb"] < 4096
+                print(f"  target 10,000 site-years < 60 s on 2 cores: {fast}; "
+                      f"peak < 4 GB: {'met' if small else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
