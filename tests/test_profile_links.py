@@ -449,3 +449,30 @@ def test_google_links_without_credentials_say_so() -> None:
         fetcher.fetch("https://drive.google.com/file/d/1ZyXwVuTsRqPo/view")
     with pytest.raises(ProfileLinkError, match="empty"):
         fetcher.fetch("  ")
+
+
+def test_google_sheets_tab_read_with_gspread(tmp_path: Path) -> None:
+    """A Sheets link read through gspread's real HTTP path against the local test server."""
+    from google.oauth2 import service_account
+
+    from tests.sheets_server import SheetsServer
+    from webhook.google_sheet import SCOPES, make_client
+
+    rows = {"A1": "timestamp", "B1": "kwh", "A2": "2026-01-01T00:00:00Z", "B2": "1.5",
+            "A3": "2026-01-01T00:30:00Z", "B3": "2"}
+    with SheetsServer() as sheets:
+        sheets.add_spreadsheet("1ProfileSheetAbc", tabs={"Notes": {"A1": "x"}, "Data": rows})
+        credentials = service_account.Credentials.from_service_account_file(
+            sheets.key_file(tmp_path), scopes=SCOPES)
+        client = make_client(credentials, api_base_url=sheets.url, timeout=(2.0, 2.0))
+        fetcher = ProfileFetcher(sheets_client=lambda: client)
+        gid = client.open_by_key("1ProfileSheetAbc").worksheet("Data").id
+        fetched = fetcher.fetch(
+            f"https://docs.google.com/spreadsheets/d/1ProfileSheetAbc/edit#gid={gid}")
+        assert fetched.kind == "google_sheet"
+        assert fetched.content.decode().splitlines() == [
+            "timestamp,kwh", "2026-01-01T00:00:00Z,1.5", "2026-01-01T00:30:00Z,2"]
+        with pytest.raises(ProfileLinkError, match="no tab with gid 999"):
+            fetcher.fetch("https://docs.google.com/spreadsheets/d/1ProfileSheetAbc/edit#gid=999")
+        with pytest.raises(ProfileLinkError, match="share the sheet"):
+            fetcher.fetch("https://docs.google.com/spreadsheets/d/1MissingSheetXyz/edit")

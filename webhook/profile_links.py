@@ -395,6 +395,11 @@ def fetch_google_sheet(
         rows = worksheet.get_all_values()
     except gspread.exceptions.WorksheetNotFound as exc:
         raise ProfileLinkError(link, RULE_UNREACHABLE, f"no tab with gid {gid}") from exc
+    except gspread.exceptions.SpreadsheetNotFound as exc:
+        raise ProfileLinkError(
+            link, RULE_UNREACHABLE,
+            "spreadsheet not found: check the link and share the sheet with the service account",
+        ) from exc
     except gspread.exceptions.APIError as exc:
         raise ProfileLinkError(
             link, RULE_UNREACHABLE,
