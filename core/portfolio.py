@@ -90,14 +90,19 @@ def _raw_chunks(path: Path, batch_size: int) -> Iterator[pd.DataFrame]:
         for record_batch in handle.iter_batches(batch_size=batch_size):
             yield record_batch.to_pandas().astype("string").fillna("")
         return
+    if suffix not in (".csv", ".txt"):
+        raise SitesFileError(
+            f"{path.name}: a SITES file must be CSV or Parquet (save a spreadsheet as CSV UTF-8)"
+        )
     try:
-        header = pd.read_csv(path, nrows=0)
+        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise SitesFileError(f"{path.name} is empty: it needs a header row "
                              f"{','.join(SITES_COLUMNS)}") from None
     check_columns(list(header.columns), path.name)
     reader = pd.read_csv(
-        path, dtype=str, keep_default_na=False, chunksize=batch_size, skipinitialspace=True
+        path, dtype=str, keep_default_na=False, chunksize=batch_size, skipinitialspace=True,
+        encoding="utf-8-sig",
     )
     rows = 0
     with reader:
@@ -380,7 +385,7 @@ def _charge(site: _Site, *, flex_fraction: float, power_factor: float | None) ->
         raise _SiteFailure("tariff", str(exc)) from None
     except (DuosError, ValueError) as exc:
         raise _SiteFailure("duos", str(exc)) from None
-    site.bands = np.asarray(BANDS, dtype=object)[columns["band"]]
+    site.bands = np.asarray(BANDS)[columns["band"]]
     try:
         flex = calculate_flexibility_value(site.profile, flex_fraction,
                                            columns["unit_rate_p_per_kwh"])
@@ -560,6 +565,24 @@ def run_batch(
     error_frame = pd.DataFrame(errors, columns=list(ERROR_COLUMNS))
     return (results.sort_values("row", kind="stable").reset_index(drop=True),
             error_frame.sort_values("row", kind="stable").reset_index(drop=True))
+
+
+def run_batch_safely(sites: pd.DataFrame, **kwargs: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`run_batch`, but a failure of the batch itself (a bug, not a site's data) is reported
+    as an error row (stage ``internal``) for each of its sites instead of stopping the run."""
+    try:
+        return run_batch(sites, **kwargs)
+    except Exception as exc:  # the engines must finish; the reason is kept per site
+        frame = pd.DataFrame(sites)
+        rows = (frame[_ROW] if _ROW in frame.columns else pd.Series(range(1, len(frame) + 1)))
+        ids = frame["site_id"] if "site_id" in frame.columns else pd.Series([""] * len(frame))
+        errors = pd.DataFrame({
+            "site_id": ids.astype(str).to_numpy(),
+            "row": rows.to_numpy(),
+            "stage": "internal",
+            "reason": f"the batch failed: {type(exc).__name__}: {exc}",
+        })
+        return pd.DataFrame(columns=result_columns()), errors
 
 
 # ---------------------------------------------------------------- counting and clusters

@@ -1,5 +1,8 @@
 """Engines that run `core.portfolio.run_batch` over a stream of site batches.
 
+A batch that fails as a whole (a bug rather than a site's data) does not stop the run: its
+sites are listed in the errors with stage ``internal`` (`core.portfolio.run_batch_safely`).
+
 - ``local``: a `concurrent.futures.ProcessPoolExecutor` (default: one process per CPU
   core); at most `max_pending` batches (default 2 per worker) are in flight, so memory is
   bounded by the batch size, not the portfolio size. One worker runs in this process.
@@ -29,7 +32,7 @@ from core.portfolio import (
     ERROR_COLUMNS,
     iter_site_batches,
     result_columns,
-    run_batch,
+    run_batch_safely,
 )
 
 ENGINES: tuple[str, ...] = ("local", "dask")
@@ -94,13 +97,13 @@ def run_local(
 
     if workers == 1:
         for batch in batches:
-            done(run_batch(batch, **batch_kwargs))
+            done(run_batch_safely(batch, **batch_kwargs))
     else:
         limit = max_pending or 2 * workers
         with ProcessPoolExecutor(max_workers=workers) as pool:
             pending: set[Future] = set()
             for batch in batches:
-                pending.add(pool.submit(run_batch, batch, **batch_kwargs))
+                pending.add(pool.submit(run_batch_safely, batch, **batch_kwargs))
                 if len(pending) >= limit:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in finished:
@@ -141,7 +144,7 @@ def run_dask(
         stream: Iterator[pd.DataFrame] = iter(batches)
 
         def submit(batch: pd.DataFrame) -> Any:
-            return client.submit(run_batch, batch, pure=False, **batch_kwargs)
+            return client.submit(run_batch_safely, batch, pure=False, **batch_kwargs)
 
         first = [submit(batch) for _, batch in zip(range(limit), stream, strict=False)]
         queue = as_completed(first)
@@ -175,6 +178,9 @@ def run_portfolio(
     """Stream a SITES file in batches of `batch_size` through the chosen engine."""
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    fraction = batch_kwargs.get("flex_fraction")
+    if fraction is not None and not 0.0 <= float(fraction) <= 1.0:
+        raise ValueError(f"flex_fraction must be between 0 and 1, got {fraction}")
     batches = iter_site_batches(sites_path, batch_size)
     if engine == "dask":
         if scheduler is None:

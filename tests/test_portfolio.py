@@ -69,6 +69,25 @@ def test_cli_bad_header_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -
     assert "unexpected column(s) 'site'" in err
 
 
+def test_bom_and_spreadsheet_files(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text("\ufeff" + HEADER + "\na,1405566778899,,LV,100,p.csv\n", encoding="utf-8")
+    assert next(iter_site_batches(path))["site_id"].tolist() == ["a"]
+    (tmp_path / "s.xlsx").write_bytes(b"PK")
+    with pytest.raises(SitesFileError, match="must be CSV or Parquet"):
+        next(iter_site_batches(tmp_path / "s.xlsx"))
+
+
+def test_a_failing_batch_is_reported_not_raised() -> None:
+    batch = pd.DataFrame({c: ["x1", "x2"] if c == "site_id" else ["", ""] for c in SITES_COLUMNS})
+    outcome = run_local([batch], workers=1, flex_fraction="lots")
+    assert outcome.results.empty
+    assert outcome.errors["stage"].tolist() == ["internal", "internal"]
+    assert outcome.errors["reason"].iloc[0].startswith("the batch failed: ValueError")
+    with pytest.raises(ValueError, match="flex_fraction must be between 0 and 1"):
+        run_portfolio("unused.csv", flex_fraction=1.5)
+
+
 def test_reader_streams_batches(tmp_path: Path) -> None:
     """Batches come one at a time: the file's bad tail is only met at the third batch."""
     rows = [f"s{i},1405566778899,,LV,100,p.csv" for i in range(250)]
@@ -183,7 +202,7 @@ def test_results_equal_the_core_functions(tmp_path: Path) -> None:
         assert row[f"unit_gbp_{band}"] == pytest.approx(summary.unit_gbp_by_band[band], rel=1e-12)
     flex = calculate_flexibility_value(profile, 0.25, columns["unit_rate_p_per_kwh"])
     assert row["flex_annual_value_gbp"] == pytest.approx(flex.annual_value_gbp, rel=1e-12)
-    names = np.asarray(BANDS, dtype=object)[columns["band"]]
+    names = np.asarray(BANDS)[columns["band"]]
     features = create_features_dataframe({"r1": profile}, {"r1": names}).loc["r1"]
     assert row["red_share"] == pytest.approx(features["red_share"], rel=1e-12)
     assert row["load_factor"] == pytest.approx(features["load_factor"], rel=1e-12)

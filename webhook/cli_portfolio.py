@@ -114,6 +114,8 @@ def run_sites(args: argparse.Namespace, sites: Path, out: Path) -> int:
         return 2
     kwargs = {} if args.flex_fraction is None else {"flex_fraction": args.flex_fraction}
     try:
+        if args.flex_fraction is not None and not 0 <= args.flex_fraction <= 1:
+            raise ValueError(f"--flex-fraction must be between 0 and 1, got {args.flex_fraction}")
         total = count_sites(sites) if sites.is_file() else None
         bar = _progress_bar(total, disabled=args.no_progress)
         try:
