@@ -306,3 +306,13 @@ def test_logs_are_json_with_request_id_and_masked_mpans(client: FlaskClient) -> 
     last = lines[-1]
     assert last["webhook_secret"] == "***" and last["message"] == "typed 00*****************99"
     assert mask_mpans("call 1405566778899 now, not 12345") == "call 14*********99 now, not 12345"
+
+
+def test_json_safe_turns_nan_and_numpy_into_plain_json() -> None:
+    import numpy as np
+
+    from webhook.app import json_safe
+
+    assert json_safe({"a": float("nan"), "b": [np.int64(3), np.float64(1.5), float("inf")],
+                      "c": (1, "x")}) == {"a": None, "b": [3, 1.5, None], "c": [1, "x"]}
+    assert type(json_safe(np.int64(3))) is int

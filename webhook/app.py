@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import os
 import re
 import tempfile
@@ -38,6 +39,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from flask import Flask, Response, g, jsonify, request
 
 from core.distributors import all_distributors
@@ -133,8 +135,22 @@ def profile_from_bytes(fetched: FetchedProfile) -> Profile:
     return Profile(profile.data, replace(quality, warnings=(*quality.warnings, note)))
 
 
+def json_safe(value: Any) -> Any:
+    """Plain JSON: NaN and infinities become null, numpy scalars Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _error(code: int, message: str, **extra: Any) -> tuple[Response, int]:
-    return jsonify({"error": message, "request_id": g.get("request_id", ""), **extra}), code
+    body = {"error": message, "request_id": g.get("request_id", ""), **extra}
+    return jsonify(json_safe(body)), code
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -295,7 +311,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         except _Refusal as refusal:
             if sheet is not None:
                 _write_status(sheet, refusal.status_message)
-            return jsonify({**refusal.body, "request_id": g.request_id}), refusal.code
+            return jsonify(json_safe({**refusal.body, "request_id": g.request_id})), refusal.code
         except Exception:
             log.exception("internal fault in lookup")
             if sheet is not None:
@@ -317,7 +333,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             "distributor_id": result.distributor.distributor_id,
             "warnings": len(result.warnings),
         })
-        return jsonify(response), 200
+        return jsonify(json_safe(response)), 200
 
     def _json_object() -> dict[str, Any] | tuple[Response, int]:
         body = request.get_json(silent=True, force=True)
