@@ -63,6 +63,9 @@ class InputErrors(ValueError):
         self.errors = dict(errors)
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
 
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable (lookups may run in a process pool)
+        return (InputErrors, (self.errors,))
+
 
 class LookupFailed(RuntimeError):
     """The inputs were fine but no tariff could be found; `result` holds what was decided."""
@@ -70,6 +73,9 @@ class LookupFailed(RuntimeError):
     def __init__(self, message: str, result: LookupResult) -> None:
         super().__init__(message)
         self.result = result
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (LookupFailed, (str(self), self.result))
 
 
 @cache
@@ -420,6 +426,17 @@ def _features(series: pd.Series, warnings: list[str]) -> FeatureValues | None:
     return FeatureValues(*(result.values[n] for n in FEATURE_FIELDS), reasons=reasons)
 
 
+def decide_area(
+    inputs: LookupInputs, area_lookup: Callable[[Any], Any] | None = None
+) -> SiteArea:
+    """The site's area by `core.site_area`'s rules; `InputErrors` names the field to fix."""
+    try:
+        return decide_site_area(inputs.mpan, inputs.postcode, lookup=area_lookup)
+    except SiteAreaError as exc:
+        field_name = "postcode" if inputs.mpan is not None or inputs.postcode else "mpan"
+        raise InputErrors({field_name: str(exc)}) from exc
+
+
 def run_lookup(
     inputs: LookupInputs,
     *,
@@ -428,9 +445,11 @@ def run_lookup(
     area_lookup: Callable[[Any], Any] | None = None,
     request_id: str = "",
     now: str | None = None,
+    site: SiteArea | None = None,
 ) -> LookupResult:
     """Run one lookup. `profile` is a `core.profiles.Profile` or a frame with a `kwh` column
-    (UTC index of half-hour starts). Raises `InputErrors` when no area can be decided from
+    (UTC index of half-hour starts); `site` an area already decided by `decide_area` (else it
+    is decided here with `area_lookup`). Raises `InputErrors` when no area can be decided from
     the inputs and `LookupFailed` when no tariff can be found (its `result` names the DNO).
     """
     on = on or dt.date.today()
@@ -438,11 +457,8 @@ def run_lookup(
         "+00:00", "Z")
     warnings: list[str] = []
     notes = list(inputs.notes)
-    try:
-        site = decide_site_area(inputs.mpan, inputs.postcode, lookup=area_lookup)
-    except SiteAreaError as exc:
-        field_name = "postcode" if inputs.mpan is not None or inputs.postcode else "mpan"
-        raise InputErrors({field_name: str(exc)}) from exc
+    if site is None:
+        site = decide_area(inputs, area_lookup)
     warnings.extend(site.warnings)
     named = site.mpan_distributor or site.distributor
     base = LookupResult(inputs, site, named, None, {}, request_id=request_id, time=stamp)

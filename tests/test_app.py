@@ -316,3 +316,23 @@ def test_json_safe_turns_nan_and_numpy_into_plain_json() -> None:
     assert json_safe({"a": float("nan"), "b": [np.int64(3), np.float64(1.5), float("inf")],
                       "c": (1, "x")}) == {"a": None, "b": [3, 1.5, None], "c": [1, "x"]}
     assert type(json_safe(np.int64(3))) is int
+
+
+def test_compute_pool_gives_the_same_answers(workbook: Path) -> None:
+    """With worker processes the lookup (and a failure's pickled result) is the same."""
+    config = {"WEBHOOK_SECRET": SECRET, "WORKBOOK_PATH": str(workbook),
+              "AREA_LOOKUP": fake_area, "LOOKUP_DATE": DAY}
+    pooled = create_app({**config, "COMPUTE_PROCESSES": 1})
+    try:
+        here = post(create_app(config).test_client(), "/lookup",
+                    {"mpan": SEED, "kva": 300, "write": False}).json
+        there = post(pooled.test_client(), "/lookup",
+                     {"mpan": SEED, "kva": 300, "write": False}).json
+        assert {k: v for k, v in there["fields"].items() if k not in ("time", "request_id")} == \
+            {k: v for k, v in here["fields"].items() if k not in ("time", "request_id")}
+        pooled.config["LOOKUP_DATE"] = dt.date(2023, 6, 1)
+        failed = post(pooled.test_client(), "/lookup", {"mpan": SEED, "write": False})
+        assert failed.status_code == 422 and "no tariff" in failed.json["error"]
+        assert failed.json["result"]["fields"]["distributor_id"] == 14
+    finally:
+        pooled.extensions["bess_duos_pool"].shutdown()

@@ -149,7 +149,7 @@ def test_serve_runs_for_real(mode: list[str], tmp_path: Path) -> None:
             try:
                 response = requests.get(f"http://127.0.0.1:{port}/health", timeout=1)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not bound yet, or still loading the app
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(proc.stderr.read().decode()[-2000:]) from None
                 time.sleep(0.2)

@@ -22,6 +22,10 @@ Config keys (`create_app(config)`, all optional):
 - `AREA_LOOKUP`: postcode -> area function for `core.site_area` (default: online + cache).
 - `LOOKUP_DATE`: a `datetime.date` for the tariff year (default: today).
 - `CLOCK`: time source for the signature window (default `time.time`).
+- `COMPUTE_PROCESSES`: worker processes for the CPU-bound part of each lookup (default env
+  `BESS_DUOS_COMPUTE_PROCESSES`, else 0 = in the request thread): lets the one server process
+  (which holds the replay cache and the sheet ordering) use several cores. Opt-in: on the
+  shared 2-core test machine it measured no gain (benchmarks/bench_webhook.py).
 """
 
 from __future__ import annotations
@@ -29,12 +33,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import multiprocessing
 import os
 import re
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -47,12 +54,15 @@ from core.lookup import (
     INPUT_FIELDS,
     InputErrors,
     LookupFailed,
+    LookupInputs,
     LookupResult,
+    decide_area,
     parse_inputs,
     run_lookup,
 )
 from core.mpan import MpanError
 from core.profiles import Profile, ProfileError, load_profile
+from core.site_area import SiteArea
 from webhook.auth import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -63,7 +73,13 @@ from webhook.auth import (
 )
 from webhook.logging_setup import request_id_var
 from webhook.openapi import openapi_spec
-from webhook.profile_links import FetchedProfile, FetchPolicy, ProfileFetcher, ProfileLinkError
+from webhook.profile_links import (
+    FetchedProfile,
+    FetchPolicy,
+    ProfileFetcher,
+    ProfileLinkError,
+    display_link,
+)
 from webhook.sheets import (
     DEFAULT_WORKBOOK,
     RequestOrder,
@@ -78,6 +94,7 @@ log = logging.getLogger("bess_duos.webhook")
 
 WORKBOOK_ENV = "BESS_DUOS_WORKBOOK"
 LOOPBACK_ENV = "BESS_DUOS_TEST_ALLOW_LOOPBACK_PORTS"
+PROCESSES_ENV = "BESS_DUOS_COMPUTE_PROCESSES"
 CONTROL_FIELDS = ("spreadsheet_id", "worksheet", "write")
 MAX_BODY_BYTES = 64 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -148,6 +165,57 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def lookup_job(
+    fetched: FetchedProfile | None,
+    inputs: LookupInputs,
+    site: SiteArea,
+    on: dt.date,
+    request_id: str,
+) -> LookupResult:
+    """The CPU-bound part of a lookup (parse the profile, compute); runs in a worker process
+    when the app has a compute pool, so one server process uses every core."""
+    profile = profile_from_bytes(fetched) if fetched is not None else None
+    return run_lookup(inputs, profile=profile, on=on, site=site, request_id=request_id)
+
+
+def _warm() -> int:
+    return os.getpid()
+
+
+class ComputePool:
+    """A lazily started process pool (spawn), re-made in a forked child; size 0 = no pool."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._pool: ProcessPoolExecutor | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def get(self) -> ProcessPoolExecutor:
+        """The pool of this process, started (and warmed: every worker imported) on first use."""
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():
+                self._pool = ProcessPoolExecutor(
+                    self.size, mp_context=multiprocessing.get_context("spawn"))
+                self._pid = os.getpid()
+                warm = [self._pool.submit(_warm) for _ in range(self.size)]
+                for future in warm:
+                    future.result()
+            return self._pool
+
+    def shutdown(self) -> None:
+        """Stop the workers (tests; the process's exit does it otherwise)."""
+        with self._lock:
+            if self._pool is not None and self._pid == os.getpid():
+                self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _refuse_input(exc: InputErrors) -> _Refusal:
+    return _Refusal(400, {"error": "bad input", "fields": exc.errors},
+                    "bad input: " + "; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
+
+
 def _error(code: int, message: str, **extra: Any) -> tuple[Response, int]:
     body = {"error": message, "request_id": g.get("request_id", ""), **extra}
     return jsonify(json_safe(body)), code
@@ -176,6 +244,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                     "never expose this server")
     policy = app.config.get("FETCH_POLICY") or policy_from_env()
     fetcher: ProfileFetcher = app.config.get("PROFILE_FETCHER") or default_fetcher(policy)
+    pool = ComputePool(int(app.config.get("COMPUTE_PROCESSES")
+                           or os.environ.get(PROCESSES_ENV, "0") or 0))
+    app.extensions["bess_duos_pool"] = pool
+    if pool.size:
+        pool.get()
     workbook = app.config["WORKBOOK_PATH"]
     sheet_factory: Callable[[str | None, str | None], SheetBackend] = (
         app.config.get("SHEET_FACTORY")
@@ -361,34 +434,28 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         try:
             inputs = parse_inputs(raw)
         except InputErrors as exc:
-            raise _Refusal(400, {"error": "bad input", "fields": exc.errors},
-                           "bad input: " + "; ".join(f"{k}: {v}" for k, v in
-                                                     exc.errors.items())) from exc
-        profile = None
+            raise _refuse_input(exc) from exc
+        fetched = None
         if inputs.profile_url:
             try:
                 fetched = fetcher.fetch(inputs.profile_url)
-                profile = profile_from_bytes(fetched)
             except ProfileLinkError as exc:
                 raise _Refusal(422, {"error": str(exc), "link": exc.link, "rule": exc.rule,
                                      "fields": {"profile_url": str(exc)}}, str(exc)) from exc
-            except ProfileError as exc:
-                message = f"profile link {inputs.profile_url}: the file is not a usable " \
-                          f"profile: {exc}"
-                raise _Refusal(422, {"error": message, "link": inputs.profile_url,
-                                     "rule": "a half-hourly profile",
-                                     "fields": {"profile_url": message}}, message) from exc
         try:
-            return run_lookup(
-                inputs,
-                profile=profile,
-                on=app.config["LOOKUP_DATE"] or dt.date.today(),
-                area_lookup=app.config["AREA_LOOKUP"],
-                request_id=g.request_id,
-            )
+            site = decide_area(inputs, app.config["AREA_LOOKUP"])
+            on = app.config["LOOKUP_DATE"] or dt.date.today()
+            if pool.size:
+                return pool.get().submit(lookup_job, fetched, inputs, site, on,
+                                         g.request_id).result()
+            return lookup_job(fetched, inputs, site, on, g.request_id)
         except InputErrors as exc:
-            raise _Refusal(400, {"error": "bad input", "fields": exc.errors},
-                           "bad input: " + "; ".join(exc.errors.values())) from exc
+            raise _refuse_input(exc) from exc
+        except ProfileError as exc:
+            link = display_link(inputs.profile_url or "")
+            message = f"profile link {link}: the file is not a usable profile: {exc}"
+            raise _Refusal(422, {"error": message, "link": link, "rule": "a half-hourly profile",
+                                 "fields": {"profile_url": message}}, message) from exc
         except LookupFailed as exc:
             raise _Refusal(422, {"error": exc.result.error, "result": exc.result.to_dict()},
                            exc.result.error or str(exc)) from exc

@@ -19,6 +19,7 @@ import datetime as dt
 import functools
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -49,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="allow running without BESS_DUOS_WEBHOOK_SECRET (development only)")
     serve.add_argument("--threads", type=int, default=8, help="gunicorn threads (default 8)")
     serve.add_argument("--timeout", type=int, default=60, help="gunicorn worker timeout, s")
+    serve.add_argument("--processes", type=int, default=None,
+                       help="worker processes for the CPU-bound part of lookups (default "
+                       "$BESS_DUOS_COMPUTE_PROCESSES, else 0 = in the request threads)")
     serve.set_defaults(func=cmd_serve)
 
     lookup = subparsers.add_parser(
@@ -96,17 +100,26 @@ def _site_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the webhook until interrupted."""
     from webhook.app import create_app
-    from webhook.auth import MissingSecretError
+    from webhook.auth import MissingSecretError, secret_from_env
     from webhook.logging_setup import configure_logging
 
     configure_logging()
     try:
-        app = create_app({"INSECURE_DEV": args.insecure_dev})
+        secret_from_env(insecure_dev=args.insecure_dev)  # refuse before anything starts
     except MissingSecretError as exc:
         print(f"bess-duos serve: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    processes = args.processes
+    if processes is None:
+        processes = int(os.environ.get("BESS_DUOS_COMPUTE_PROCESSES") or 0)
+    config = {"INSECURE_DEV": args.insecure_dev, "COMPUTE_PROCESSES": processes}
     if args.dev:
-        app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+        app = create_app(config)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the compute pool too
+        try:
+            app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+        finally:
+            app.extensions["bess_duos_pool"].shutdown()
         return EXIT_OK
     from gunicorn.app.base import BaseApplication
 
@@ -124,8 +137,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             for key, value in options.items():
                 self.cfg.set(key, value)
 
-        def load(self) -> Any:
-            return app
+        def load(self) -> Any:  # in the worker process, so its compute pool is its own
+            return create_app(config)
 
     _Gunicorn().run()
     return EXIT_OK
