@@ -1,9 +1,10 @@
 """CLI commands `bess-duos serve`, `bess-duos lookup` and `bess-duos demo`.
 
 - `serve`: the webhook. Production: gunicorn (one worker process, threads; the replay cache
-  lives in the process) on `--host`/`--port` (default 0.0.0.0 and `$PORT` or 8080). `--dev`
-  uses Flask's own server. Without `BESS_DUOS_WEBHOOK_SECRET` it refuses to start unless
-  `--insecure-dev` is given (logged loudly).
+  lives in the process) on `--host`/`--port` (default 0.0.0.0 and `$PORT` or 8080; loopback
+  with `--dev` or `--insecure-dev`). `--dev` uses Flask's own server. Without
+  `BESS_DUOS_WEBHOOK_SECRET` it refuses to start unless `--insecure-dev` is given (logged
+  loudly).
 - `lookup`: one lookup from the command line; prints a table and writes the sheet (the local
   workbook `--sheet`, default `$BESS_DUOS_WORKBOOK` or bess_sheet.xlsx, or a Google spreadsheet
   with `--spreadsheet-id`), unless `--no-write`.
@@ -42,7 +43,9 @@ EXIT_OK, EXIT_INPUT, EXIT_LOOKUP, EXIT_SHEET = 0, 2, 3, 4
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `serve`, `lookup` and `demo`."""
     serve = subparsers.add_parser("serve", help="run the webhook (gunicorn; --dev for Flask's)")
-    serve.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    serve.add_argument("--host", default=None,
+                       help="address to bind (default 0.0.0.0; 127.0.0.1 with --dev or "
+                       "--insecure-dev)")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)),
                        help="port (default $PORT or 8080)")
     serve.add_argument("--dev", action="store_true", help="Flask's development server")
@@ -113,6 +116,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if processes is None:
         processes = int(os.environ.get("BESS_DUOS_COMPUTE_PROCESSES") or 0)
     config = {"INSECURE_DEV": args.insecure_dev, "COMPUTE_PROCESSES": processes}
+    if args.host is None:  # development servers stay on loopback unless told otherwise
+        args.host = "127.0.0.1" if args.dev or args.insecure_dev else "0.0.0.0"
     if args.dev:
         app = create_app(config)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the compute pool too
