@@ -161,3 +161,25 @@ def test_serve_runs_for_real(mode: list[str], tmp_path: Path) -> None:
         _out, err = proc.communicate(timeout=20)
     lines = [json.loads(x) for x in err.decode().splitlines() if x.startswith("{")]
     assert any(line.get("path") == "/health" and line.get("status") == 200 for line in lines)
+
+
+def test_lookup_writes_google_sheet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """`--spreadsheet-id`: the service account from the environment, gspread, one write."""
+    from tests.sheets_server import SheetsServer
+    from webhook import google_sheet
+
+    with SheetsServer() as sheets:
+        sheets.add_spreadsheet("1CliSheet-test", tabs={"BESS": {}})
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(sheets.key_file(tmp_path)))
+        monkeypatch.setenv("BESS_DUOS_SHEETS_API_URL", sheets.url)
+        monkeypatch.delenv("BESS_DUOS_SPREADSHEET_ALLOWLIST", raising=False)
+        monkeypatch.setattr(google_sheet, "_default_client", None)
+        code = main(["lookup", "--mpan", GOOD_14, "--spreadsheet-id", "1CliSheet-test",
+                     "--worksheet", "BESS", "--date", "2026-11-24"])
+        assert code == 0, capsys.readouterr().err
+        cells = sheets.cells("1CliSheet-test", "BESS")
+        tariff = resolve_tariff(14, on=dt.date(2026, 11, 24))
+        assert (cells["A4"], cells["C6"], cells["B9"]) == ("ok", 14, tariff.red_rate)
+        assert len(sheets.writes("1CliSheet-test")) == 1
+        assert "Written to        google:1CliSheet-test/BESS" in capsys.readouterr().out
