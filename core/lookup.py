@@ -487,42 +487,54 @@ def run_lookup(
 def _with_profile(
     result: LookupResult, profile: Any, warnings: list[str], notes: list[str]
 ) -> LookupResult:
-    from core.duos import duos_charges
+    from core.duos import DuosError, duos_charges, unit_costs
     from core.flexibility import calculate_flexibility_value
 
     quality = getattr(profile, "quality", None)
     data: pd.DataFrame = getattr(profile, "data", profile)
     if quality is not None:
         warnings.extend(f"profile: {w}" for w in quality.warnings)
-    assert result.tariff is not None
-    charged = duos_charges(data, result.tariff, agreed_kva=result.inputs.kva)
-    summary = charged.summary
-    notes.append(
-        f"annual DUoS: the profile charged at {result.tariff.tariff_name} "
-        f"({year_label(result.tariff.year)}), {summary.annualisation_method}"
-    )
+    tariff = result.tariff
+    assert tariff is not None
+    summary = None
+    try:
+        charged = duos_charges(data, tariff, agreed_kva=result.inputs.kva)
+    except DuosError as exc:
+        warnings.append(f"annual DUoS not computed: {exc}")
+    else:
+        summary = charged.summary
+        notes.append(
+            f"annual DUoS: the profile charged at {tariff.tariff_name} "
+            f"({year_label(tariff.year)}), {summary.annualisation_method}"
+        )
     series, filled = _profile_series(data)
     if filled:
         warnings.append(f"profile: {filled} missing half hour(s) counted as 0 kWh for the "
                         "features and flexibility")
     features = _features(series, warnings)
-    prices = pd.Series(
-        np.asarray(charged.frame["unit_rate_p_per_kwh"], dtype=float), index=data.index
-    ).reindex(series.index)
-    prices = prices.fillna(0.0) if filled else prices
-    flex = calculate_flexibility_value(series, result.inputs.flex_fraction, prices)
-    notes.append(
-        f"flexibility: up to {result.inputs.flex_fraction:.0%} of each day's kWh moved to "
-        f"cheaper DUoS bands under a {flex.power_limit_kw:,.1f} kW limit (the site's max demand)"
-    )
+    flex_values = None
+    try:
+        if summary is not None and not filled:
+            rates = np.asarray(charged.frame["unit_rate_p_per_kwh"], dtype=float)
+        else:  # the band rate of every half hour of the regular grid, gaps included
+            rates = unit_costs(series.index, series.to_numpy(), tariff)[1]
+        prices = pd.Series(rates, index=series.index)
+        flex = calculate_flexibility_value(series, result.inputs.flex_fraction, prices)
+    except ValueError as exc:  # FeatureError and DuosError are ValueErrors
+        warnings.append(f"flexibility not computed: {exc}")
+    else:
+        flex_values = FlexValues(flex.value_gbp, flex.annual_value_gbp, flex.saving_pct,
+                                 flex.shifted_kwh, flex.power_limit_kw)
+        notes.append(
+            f"flexibility: up to {result.inputs.flex_fraction:.0%} of each day's kWh moved to "
+            f"cheaper DUoS bands under a {flex.power_limit_kw:,.1f} kW limit (the site's max "
+            "demand)"
+        )
     return replace(
         result,
         duos=summary,
         features=features,
-        flexibility=FlexValues(
-            flex.value_gbp, flex.annual_value_gbp, flex.saving_pct, flex.shifted_kwh,
-            flex.power_limit_kw,
-        ),
+        flexibility=flex_values,
         profile_quality=quality,
         warnings=tuple(warnings),
         notes=tuple(notes),

@@ -241,3 +241,24 @@ def test_profile_gaps_are_filled_for_features_and_reported() -> None:
     result = run_lookup(parse_inputs({"mpan": GOOD_14}), profile=frame, on=DAY)
     assert any("4 missing half hour(s)" in w for w in result.warnings)
     assert result.fields()["peak_ratio"] == round(1 / (332 / 336), 4)
+
+
+def test_gap_half_hours_keep_their_band_price_for_flexibility() -> None:
+    """A missing half hour is 0 kWh but still priced at its band's rate (not free)."""
+    from core.duos import unit_costs
+
+    index = pd.date_range("2026-06-01T23:00Z", periods=48, freq="30min")
+    kwh = np.ones(48)
+    kwh[index.get_loc(pd.Timestamp("2026-06-02T15:00Z"))] = 2.0
+    frame = pd.DataFrame({"kwh": kwh}, index=index).drop(index[[2, 3]])  # 00:00-01:00 BST gone
+    result = run_lookup(parse_inputs({"mpan": GOOD_14}), profile=frame, on=DAY)
+    series = frame["kwh"].reindex(index, fill_value=0.0)
+    tariff = resolve_tariff(14, on=DAY)
+    prices = pd.Series(unit_costs(index, series.to_numpy(), tariff)[1], index=index)
+    assert prices.iloc[2] == 0.1  # green, not 0
+    expected = calculate_flexibility_value(series, 0.30, prices)
+    assert result.flexibility.value_gbp == pytest.approx(expected.value_gbp)
+    # Hand check: as the no-gap day, less 2 kWh of amber load that is no longer there to move,
+    # plus 2 more green slots with room for 2 kWh each (the budget binds first):
+    # budget 0.3 x 47 = 14.1 kWh: 7 red kWh to green (6.415 p each) + 7.1 amber kWh (0.727 p).
+    assert result.flexibility.value_gbp == pytest.approx((7 * 6.415 + 7.1 * 0.727) / 100)
