@@ -262,3 +262,17 @@ def test_gap_half_hours_keep_their_band_price_for_flexibility() -> None:
     # plus 2 more green slots with room for 2 kWh each (the budget binds first):
     # budget 0.3 x 47 = 14.1 kWh: 7 red kWh to green (6.415 p each) + 7.1 amber kWh (0.727 p).
     assert result.flexibility.value_gbp == pytest.approx((7 * 6.415 + 7.1 * 0.727) / 100)
+
+
+def test_read_profile_takes_utc_and_hourly_files_as_they_come(reference_data) -> None:
+    """The Cambridge file is hourly with naive UTC times: read as UTC, split, and said."""
+    from core.lookup import read_profile
+    from core.profiles import load_profile
+
+    path = (reference_data / "profiles" / "cambridge_estates"
+            / "UCam_Building_b0_electricity_2019_hourly_kwh.csv")
+    profile = read_profile(path)
+    direct = load_profile(path, tz="UTC", resample="split")
+    pd.testing.assert_frame_equal(profile.data, direct.data)
+    assert any("read as UTC" in w for w in profile.quality.warnings)
+    assert len(profile.quality.warnings) == len(direct.quality.warnings) + 1

@@ -42,7 +42,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +57,11 @@ from core.lookup import (
     LookupResult,
     decide_area,
     parse_inputs,
+    read_profile,
     run_lookup,
 )
 from core.mpan import MpanError
-from core.profiles import Profile, ProfileError, load_profile
+from core.profiles import Profile, ProfileError
 from core.site_area import SiteArea
 from webhook.auth import (
     SIGNATURE_HEADER,
@@ -136,20 +136,12 @@ def default_fetcher(policy: FetchPolicy) -> ProfileFetcher:
 
 
 def profile_from_bytes(fetched: FetchedProfile) -> Profile:
-    """Parse fetched bytes with `core.profiles.load_profile` (hourly data is split, noted)."""
+    """Parse fetched bytes with `core.lookup.read_profile` (UTC or hourly data noted)."""
     suffix = ".xlsx" if fetched.content_type in _EXCEL_TYPES else ".csv"
     with tempfile.TemporaryDirectory(prefix="bess-duos-profile-") as folder:
         path = Path(folder) / f"profile{suffix}"
         path.write_bytes(fetched.content)
-        try:
-            return load_profile(path)
-        except ProfileError as exc:
-            if "resample='split'" not in str(exc):
-                raise
-            profile = load_profile(path, resample="split")
-    note = "hourly data split into half hours (each hour's kWh halved)"
-    quality = profile.quality
-    return Profile(profile.data, replace(quality, warnings=(*quality.warnings, note)))
+        return read_profile(path)
 
 
 def json_safe(value: Any) -> Any:

@@ -30,6 +30,7 @@ from core.lookup import (
     LookupFailed,
     LookupResult,
     parse_inputs,
+    read_profile,
     run_lookup,
     year_label,
 )
@@ -163,12 +164,7 @@ def _area_lookup(offline: bool) -> Any:
 def _load_profile(source: str) -> Profile:
     """A file path, or a link fetched under the webhook's rules."""
     if "://" not in source:
-        try:
-            return load_profile(source)
-        except ProfileError as exc:
-            if "resample='split'" not in str(exc):
-                raise
-            return load_profile(source, resample="split")
+        return read_profile(source)
     from webhook.app import default_fetcher, policy_from_env, profile_from_bytes
 
     return profile_from_bytes(default_fetcher(policy_from_env()).fetch(source))
