@@ -378,3 +378,15 @@ def test_ssrf_refused_after_redirect(webhook_factory: Callable[..., Webhook], fi
         assert files.hits == ["/jump"] and other.hits == []
     finally:
         other.close()
+
+
+def test_file_that_is_not_a_profile_is_422_naming_the_link(webhook: Webhook, files: FileServer,
+                                                           workbook: Path) -> None:
+    files.serve_bytes("/notes.csv", b"name,colour\nsite,red\n")
+    response = webhook.post({"mpan": SEED, "profile_url": files.url("/notes.csv")})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["link"] == files.url("/notes.csv") and body["rule"] == "a half-hourly profile"
+    assert "not a usable profile" in body["error"] and "profile_url" in body["fields"]
+    status = WorkbookSheet(workbook).read_range("A4:B4")[0]
+    assert status[0] == "error" and files.url("/notes.csv") in status[1]
