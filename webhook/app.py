@@ -236,8 +236,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                     "never expose this server")
     policy = app.config.get("FETCH_POLICY") or policy_from_env()
     fetcher: ProfileFetcher = app.config.get("PROFILE_FETCHER") or default_fetcher(policy)
-    pool = ComputePool(int(app.config.get("COMPUTE_PROCESSES")
-                           or os.environ.get(PROCESSES_ENV, "0") or 0))
+    processes = app.config.get("COMPUTE_PROCESSES")
+    if processes is None:
+        processes = os.environ.get(PROCESSES_ENV, "") or 0
+    pool = ComputePool(int(processes))
     app.extensions["bess_duos_pool"] = pool
     if pool.size:
         pool.get()
