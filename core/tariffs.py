@@ -294,7 +294,15 @@ def _missing(distributor_id: int, area: int, year: int, path: Path) -> str:
 
 
 def residual_band_for(area: int, year: int, voltage: str, kva: float) -> tuple[str, str]:
-    """(band, why) for an agreed capacity, from the year's residual charging band thresholds."""
+    """(band, why) for an agreed capacity, from the year's residual charging band thresholds.
+
+    The sheets say "All boundaries are inclusive of the upper threshold and exclusive of the
+    lower threshold i.e. Lower < x ≤ Upper" ('Residual Charging Bands', row 22), so a band is
+    chosen by the upper thresholds: the first band whose upper threshold is >= kVA, above the
+    previous band's upper. Some IDNO sheets (ESP 2026) publish each lower threshold as the next
+    whole kVA (0-90, 91-150, ...); read literally that leaves 90 < kVA < 91 in no band and, with
+    "Lower < x", puts 91 kVA in none, so their lower column is not used.
+    """
     path = config_dir() / "residual_bands" / str(year) / f"{area:02d}.csv"
     rows = _rows(path)
     if rows is None:
@@ -305,15 +313,20 @@ def residual_band_for(area: int, year: int, voltage: str, kva: float) -> tuple[s
     wanted = [r for r in rows if r["applies_to"] == voltage]
     if not wanted and voltage == "LV Sub":
         wanted = [r for r in rows if r["applies_to"] == "LV"]
+    wanted = sorted(wanted, key=lambda r: _threshold(r["upper"], math.inf))
+    below = 0.0
     for row in wanted:
-        lower = _threshold(row["lower"], 0.0)
         upper = _threshold(row["upper"], math.inf)
-        if lower < kva <= upper:
+        if below < kva <= upper:
+            published = _threshold(row["lower"], 0.0)
+            aside = (f"; published lower threshold {row['lower']} read as above {below:g}, the "
+                     "band below's upper" if published != below else "")
             return row["band"], (
-                f"{kva:g} kVA is in residual band {row['band']} ({row['lower'] or 0} < kVA <= "
-                f"{row['upper']}, '{row['category']}', {row['source_file']} row "
+                f"{kva:g} kVA is in residual band {row['band']} ({below:g} < kVA <= "
+                f"{row['upper']}{aside}; '{row['category']}', {row['source_file']} row "
                 f"{row['source_row']})"
             )
+        below = upper
     raise TariffNotFoundError(
         f"no {voltage} residual charging band for {kva:g} kVA in area {area} {_year_label(year)} "
         f"({path})"
