@@ -63,6 +63,39 @@ def child(sites_csv: str, workers: int, batch_size: int) -> None:
     }))
 
 
+STAGES = {
+    "load_profile": "core.profiles.load_profile",
+    "charge_arrays": "core.duos.charge_arrays",
+    "calculate_flexibility_value": "core.flexibility.calculate_flexibility_value",
+    "create_features_dataframe": "core.features.create_features_dataframe",
+}
+
+
+def stage_breakdown(sites_csv: Path, batch_size: int) -> str:
+    """ms per site spent in each core function, from cProfile of one batch (after a warm-up)."""
+    import cProfile
+    import pstats
+
+    from core.portfolio import iter_site_batches, run_batch
+
+    batches = iter_site_batches(sites_csv, batch_size)
+    run_batch(next(batches))  # warm the tariff and time-band caches
+    batch = next(batches)
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    run_batch(batch)
+    profiler.disable()
+    total = time.perf_counter() - started
+    stats = pstats.Stats(profiler).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
+    parts = []
+    for name, label in STAGES.items():
+        seconds = sum(v[3] for k, v in stats.items() if k[2] == name and "core" in k[0])
+        parts.append(f"{label} {seconds / len(batch) * 1000:.1f}")
+    return (f"one batch of {len(batch)} sites in one process, ms per site (under cProfile, "
+            f"{total / len(batch) * 1000:.1f} in all): " + "; ".join(parts))
+
+
 def _naive_band_rate(periods, tariffs):
     def cost(row: pd.Series) -> float:
         local = row["timestamp"].tz_convert(UK)
@@ -123,7 +156,8 @@ def main() -> None:
           f"largest difference £{base['max_diff_gbp']:.2e} per half hour")
 
     with tempfile.TemporaryDirectory(dir=args.data_dir) as tmp:
-        for size in (int(s) for s in args.sites.split(",")):
+        sizes = [int(s) for s in args.sites.split(",")]
+        for size in sizes:
             out = Path(tmp) / f"p{size}"
             started = time.perf_counter()
             demo = make_demo_portfolio(out, size, seed=size, days=365,
@@ -135,6 +169,8 @@ def main() -> None:
                 check=True, capture_output=True, text=True,
             )
             stats = json.loads(run.stdout.strip().splitlines()[-1])
+            if size == sizes[0]:
+                print(stage_breakdown(demo.sites_csv, args.batch_size))
             rate = stats["site_years"] / stats["seconds"]
             print(
                 f"{size:>6,} sites ({stats['site_years']:,.0f} site-years, generated in "

@@ -18,6 +18,7 @@ becomes one row of the errors frame (site_id, row, stage, reason) and never stop
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -238,6 +239,14 @@ def _check_input(frame: pd.DataFrame) -> tuple[list[_Site], list[dict[str, Any]]
     return sites, errors
 
 
+@functools.lru_cache(maxsize=1)
+def _default_lookup() -> AreaLookupFn:
+    """One `AreaLookup` (online resolvers + disk cache) per process, made on first IDNO."""
+    from core.area_resolver import AreaLookup
+
+    return AreaLookup().lookup
+
+
 def _resolve_area(site: _Site, area_lookup: AreaLookupFn | None) -> None:
     try:
         parsed = parse_mpan(site.mpan_text)
@@ -262,6 +271,8 @@ def _resolve_area(site: _Site, area_lookup: AreaLookupFn | None) -> None:
         return
     from core.site_area import SiteAreaError, decide_site_area
 
+    if area_lookup is None:
+        area_lookup = _default_lookup()
     try:
         area = decide_site_area(parsed, site.postcode or None, lookup=area_lookup)
     except SiteAreaError as exc:

@@ -151,6 +151,17 @@ def test_every_broken_site_is_reported(demo) -> None:
     assert not set(outcome.results["site_id"]) & set(expected.index)
 
 
+def test_parquet_sites_file_gives_the_same_results(demo, tmp_path: Path) -> None:
+    table = pd.read_csv(demo.sites_csv, dtype=str, keep_default_na=False)
+    table["profile_path"] = [str(demo.sites_csv.parent / p) for p in table["profile_path"]]
+    table.to_parquet(tmp_path / "sites.parquet", index=False)
+    from_csv = run_portfolio(demo.sites_csv, workers=1, batch_size=40)
+    from_parquet = run_portfolio(tmp_path / "sites.parquet", workers=1, batch_size=40)
+    pd.testing.assert_frame_equal(from_csv.results, from_parquet.results, check_exact=True)
+    pd.testing.assert_frame_equal(from_csv.errors, from_parquet.errors, check_exact=True)
+    assert count_sites(tmp_path / "sites.parquet") == 160
+
+
 def test_input_rows_are_checked_per_site(tmp_path: Path) -> None:
     core = generate_cores(1, 14, seed=1)[0]
     profile = generate_profile("office", 1e5, "2025-06-02", "2025-06-09", seed=1)

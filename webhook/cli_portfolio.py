@@ -21,7 +21,7 @@ from core.portfolio import (
     count_sites,
 )
 from core.portfolio_demo import make_demo_portfolio
-from core.portfolio_engines import ENGINES, PortfolioOutcome, run_portfolio
+from core.portfolio_engines import ENGINES, PortfolioOutcome, default_workers, run_portfolio
 from core.timebands import BANDS
 
 BAND_COLOURS = {"red": "#c0392b", "amber": "#e69f00", "green": "#2e8b57"}
@@ -93,7 +93,7 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         demo = make_demo_portfolio(out, args.sites, seed=args.seed, start=args.start,
                                    days=args.days, broken_share=args.broken,
-                                   workers=args.workers or 1)
+                                   workers=args.workers or default_workers())
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
