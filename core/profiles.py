@@ -23,6 +23,7 @@ Convention: a timestamp marks the start of its period unless `timestamp_conventi
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -110,11 +111,18 @@ class Profile:
 
 def default_timestamp_convention() -> Convention:
     """`timestamp_convention` from config/defaults.yaml ('start' or 'end')."""
-    with open(config_dir() / "defaults.yaml", encoding="utf-8") as handle:
-        value = str(yaml.safe_load(handle).get("timestamp_convention", "start"))
+    path = config_dir() / "defaults.yaml"
+    value = _convention_from(str(path), path.stat().st_mtime_ns)
     if value not in ("start", "end"):
         raise ProfileError(f"config/defaults.yaml timestamp_convention {value!r}: use start or end")
     return value  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=4)
+def _convention_from(path: str, _mtime_ns: int) -> str:
+    """The file's `timestamp_convention`, read once per (path, modification time)."""
+    with open(path, encoding="utf-8") as handle:
+        return str(yaml.safe_load(handle).get("timestamp_convention", "start"))
 
 
 def _key(name: object) -> str:
@@ -179,7 +187,11 @@ def _delimiter(path: Path) -> str:
 
 
 def _has_offset(values: pd.Series) -> np.ndarray:
-    text = values.astype(str).str.strip()
+    text = values.astype(str)
+    zulu = text.str.endswith("Z").to_numpy(dtype=bool)  # the common case, without a regex
+    if zulu.all():
+        return zulu
+    text = text.str.strip()
     return text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).to_numpy()
 
 
@@ -326,6 +338,8 @@ def _expected_columns_message(columns: list[str]) -> str:
 
 def _numbers(values: pd.Series, column: str, row_offset: int = 0) -> np.ndarray:
     """Column as float64; text that is not a number is an error naming the row."""
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "fiu":
+        return values.to_numpy(np.float64)  # already numbers: nothing to check
     numeric = pd.to_numeric(values, errors="coerce")
     bad = numeric.isna() & values.notna() & (values.astype(str).str.strip() != "")
     if bad.any():
@@ -535,10 +549,13 @@ def load_profile(
 
 
 def _step_minutes(naive_or_utc_ns: np.ndarray) -> float:
-    unique = np.unique(naive_or_utc_ns)
-    if unique.size < 2:
+    steps = np.diff(naive_or_utc_ns)
+    # Sorted input (the usual case): the steps between distinct values, without a sort.
+    sorted_input = bool((steps >= 0).all())
+    steps = steps[steps != 0] if sorted_input else np.diff(np.unique(naive_or_utc_ns))
+    if steps.size < 1:
         return 30.0
-    return float(np.median(np.diff(unique))) / NS_PER_MINUTE
+    return float(np.median(steps)) / NS_PER_MINUTE
 
 
 def _long_to_utc(
