@@ -239,12 +239,40 @@ def _check_input(frame: pd.DataFrame) -> tuple[list[_Site], list[dict[str, Any]]
     return sites, errors
 
 
+class _PortfolioLookup:
+    """`AreaLookup` for many sites: answers (and failures) kept per postcode, and once the
+    online services are found unavailable, later postcodes are answered from the cache only
+    instead of waiting on the network again for every site."""
+
+    def __init__(self) -> None:
+        from core.area_resolver import AreaLookup
+
+        self._lookup = AreaLookup()
+        self._online = True
+        self._seen: dict[str, Any] = {}
+
+    def __call__(self, postcode: Any) -> Any:
+        from core.area_resolver import ServiceUnavailableError
+
+        key = str(postcode)
+        if key not in self._seen:
+            try:
+                self._seen[key] = self._lookup.lookup(postcode, online=self._online)
+            except ServiceUnavailableError as exc:
+                self._online = False
+                self._seen[key] = exc
+            except LookupError as exc:
+                self._seen[key] = exc
+        answer = self._seen[key]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
 @functools.lru_cache(maxsize=1)
 def _default_lookup() -> AreaLookupFn:
-    """One `AreaLookup` (online resolvers + disk cache) per process, made on first IDNO."""
-    from core.area_resolver import AreaLookup
-
-    return AreaLookup().lookup
+    """One `_PortfolioLookup` per process, made when the first IDNO site needs it."""
+    return _PortfolioLookup()
 
 
 def _resolve_area(site: _Site, area_lookup: AreaLookupFn | None) -> None:

@@ -280,3 +280,23 @@ def test_cli_run_form_and_demo(tmp_path: Path, capsys: pytest.CaptureFixture) ->
                      "--workers", "1", "--no-progress"]) == 0
     first = pd.read_parquet(out / "output" / "results.parquet")
     pd.testing.assert_frame_equal(first, pd.read_parquet(again / "results.parquet"))
+
+
+def test_idno_lookups_stop_going_online_once_the_services_are_down(monkeypatch) -> None:
+    from core import area_resolver, portfolio
+
+    calls: list[tuple[str, bool]] = []
+
+    class FakeLookup:
+        def lookup(self, postcode, online=True):
+            calls.append((str(postcode), online))
+            if online:
+                raise area_resolver.ServiceUnavailableError("services down")
+            raise area_resolver.NoOfflineDataError(f"nothing cached for {postcode}")
+
+    monkeypatch.setattr(area_resolver, "AreaLookup", FakeLookup)
+    lookup = portfolio._PortfolioLookup()
+    for postcode in ("B1 1AA", "B2 4QA", "B1 1AA", "B2 4QA"):
+        with pytest.raises(area_resolver.AreaLookupError):
+            lookup(postcode)
+    assert calls == [("B1 1AA", True), ("B2 4QA", False)]
