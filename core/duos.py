@@ -6,25 +6,32 @@ pass a tariff per year (a mapping year -> `DuosTariff`, or a callable), or use `
 which resolves them with `core.tariffs.resolve_tariff`.
 
 Methods. The bundled workbooks give the rates and, in their 'Charge Calculator' sheet, the
-arithmetic; the rules for exceeded capacity and reactive power are in the CDCM statement text
-that accompanies them (DCUSA Schedule 16), which is not bundled in the reference data: the
-phrases quoted below are from that text as the DNOs publish it, not from a bundled file. The
-calculator computes fixed £ = rate x days / 100, capacity £ = rate x kVA x days / 100,
-exceeded £ = rate x "average daily exceeded capacity kVA" x days / 100 and reactive £ =
-rate x "excess reactive units kVArh" / 100. Here:
+arithmetic: fixed £ = rate x days / 100, capacity £ = rate x kVA x days / 100, exceeded £ =
+rate x "Average daily exceeded capacity kVA" x days / 100 and reactive £ = rate x "Excess
+reactive units kVArh" / 100 (MIDE 2026, 'Charge Calculator' F17:I17, headings F12:I12). Which
+kVA and kVArh are "exceeded" and "excess" is the common CDCM statement text (DCUSA Schedule
+16), quoted here from the one statement bundled in the reference data, ESP Electricity's
+"LC14 DUoS Charging Statement" April 2026 (in 2026/25/espe-use-of-system-charging-statement-
+2026-2027.zip; the 2027 one says the same), paragraphs 2.41-2.53:
 
 - units: kWh of each half hour x the unit rate of its band in its charging year;
 - fixed: p/MPAN/day x each UK clock day with data;
 - capacity: p/kVA/day x agreed capacity (kVA) x each day with data;
-- exceeded capacity: for each calendar month (UK clock), the excess of the month's maximum
-  demand over the agreed capacity, charged p/kVA/day for every day of that month with data (the
-  CDCM statement charges a breach "for the full duration of the month in which the breach
-  occurs"; here the month is cut to the days the profile covers);
-- maximum demand per half hour: kVA = 2 x sqrt(kWh^2 + kVArh^2) where kVArh is given, else
-  kVA = 2 x kWh / assumed power factor (config/defaults.yaml `assumed_power_factor`, reported);
-- reactive: per half hour, chargeable kVArh = max(kVArh - kWh x sqrt(1/0.95^2 - 1), 0): the
-  CDCM excess reactive charge applies to reactive units above those at a 0.95 power factor
-  (sqrt(1/0.95^2 - 1) = 0.32868, the "33% of kWh" of the statements);
+- exceeded capacity (2.41-2.43): "Demand exceeded capacity = max(2 x sqrt(AI^2 +
+  max(RI, RE)^2) - MIC, 0)", "completed for every half hour and the maximum value from the
+  billing period is applied", "charged for the full duration of the billing period in which
+  the breach occurs". The billing period is taken as the UK calendar month (billing data is
+  provided "in respect of each calendar month", 2.70), cut to the days the profile covers;
+- maximum demand per half hour: kVA = 2 x sqrt(AI^2 + kVArh^2) where kVArh is given, else
+  kVA = 2 x AI / assumed power factor (config/defaults.yaml `assumed_power_factor`, reported;
+  2.73: "to estimate missing reactive data, a power factor of 0.95 lag will be applied").
+  AI = active import = max(kWh, 0): "Only reactive import and reactive export values
+  occurring at times of active import are used in the calculation" (2.42, 2.51);
+- reactive (2.48-2.53): "Demand chargeable reactive power = max(max(RI, RE) -
+  (sqrt(1/0.95^2 - 1) x AI), 0)" per half hour, summed; "The square root calculation will be
+  to two decimal places" (2.52), so the free allowance is 0.33 x AI ("exceeds 33% of its total
+  active power", 2.48), not tan(acos 0.95) = 0.32868 x AI. max(RI, RE) is |kVArh| of the
+  profile's one reactive column;
 - annualised total: a profile covering 365 or 366 days is summed as it is; otherwise unit and
   reactive £ are scaled by day type (weekday £ per weekday x 365 x 5/7, weekend £ per weekend
   day x 365 x 2/7) and the per-day charges (fixed, capacity, exceeded) x 365 / days covered.
@@ -49,8 +56,11 @@ from core.tariffs import DuosTariff
 from core.timebands import BANDS, TimeBands
 
 REACTIVE_POWER_FACTOR = 0.95
-# kVArh allowed per kWh before the excess reactive charge applies: tan(acos(0.95)).
+# tan(acos(0.95)) = sqrt(1/0.95^2 - 1) = 0.328684..., the exact ratio at a 0.95 power factor.
 REACTIVE_FREE_RATIO = math.sqrt(1.0 / REACTIVE_POWER_FACTOR**2 - 1.0)
+# kVArh allowed per kWh before the excess reactive charge applies, as charged: the statements'
+# square root "to two decimal places" (ESP LC14 statement April 2026, para 2.52) = 0.33.
+REACTIVE_CHARGE_RATIO = round(REACTIVE_FREE_RATIO, 2)
 YEAR_DAYS = 365
 WEEKDAYS_PER_YEAR = YEAR_DAYS * 5 / 7
 WEEKEND_DAYS_PER_YEAR = YEAR_DAYS * 2 / 7
@@ -313,18 +323,21 @@ def charge_arrays(
     # Maximum demand per half hour, kVA.
     notes = list(tables.notes)
     assumed_pf: float | None = None
+    # Active import: only half hours importing count towards demand kVA and demand reactive.
+    active_import = np.maximum(kwh, 0.0)
     if kvarh is not None:
         kvarh = np.asarray(kvarh, dtype=np.float64)
         if np.isnan(kvarh).any():
             raise DuosError(f"{int(np.isnan(kvarh).sum())} kVArh values are missing (NaN)")
-        kva = 2.0 * np.hypot(kwh, kvarh)
-        chargeable_kvarh = np.maximum(kvarh - kwh * REACTIVE_FREE_RATIO, 0.0)
+        reactive = np.where(active_import > 0, np.abs(kvarh), 0.0)  # max(RI, RE)
+        kva = 2.0 * np.hypot(active_import, reactive)
+        chargeable_kvarh = np.maximum(reactive - active_import * REACTIVE_CHARGE_RATIO, 0.0)
         reactive_gbp = chargeable_kvarh * tables.per_year("reactive_p_per_kvarh")[year_pos] / 100.0
     else:
         assumed_pf = float(power_factor or default_power_factor())
         if not 0 < assumed_pf <= 1:
             raise DuosError(f"power factor {assumed_pf!r} must be in (0, 1]")
-        kva = 2.0 * kwh / assumed_pf
+        kva = 2.0 * active_import / assumed_pf
         chargeable_kvarh = None
         reactive_gbp = np.zeros_like(kwh)
         if tables.per_year("reactive_p_per_kvarh").any():

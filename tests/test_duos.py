@@ -121,8 +121,9 @@ def test_exceeded_capacity_and_reactive_with_kvarh() -> None:
     # Same June week, red half hours also draw 6 kVArh (others 0). Agreed capacity 20 kVA.
     # kVA in a red half hour = 2 x sqrt(10^2 + 6^2) = 23.3238...; June's excess
     # 23.3238 - 20 = 3.3238 kVA, charged 9.26 p/kVA/day on the 7 June days with data.
-    # Chargeable reactive per red half hour = 6 - 10 x sqrt(1/0.95^2 - 1) = 6 - 3.28684 =
-    # 2.71316 kVArh; 30 red half hours -> 81.3948 kVArh x 0.027 p.
+    # Chargeable reactive per red half hour = 6 - 10 x sqrt(1/0.95^2 - 1), the square root "to
+    # two decimal places" (ESP LC14 DUoS statement April 2026, para 2.52) = 6 - 10 x 0.33 =
+    # 2.7 kVArh; 30 red half hours -> 81 kVArh x 0.027 p.
     profile = _week_profile("2026-06-08", 10, 4, 1, 2)
     profile["kvarh"] = np.where(profile["kwh"] == 10, 6.0, 0.0)
     s = duos_charges(profile, HV_2026, agreed_kva=20).summary
@@ -132,8 +133,8 @@ def test_exceeded_capacity_and_reactive_with_kvarh() -> None:
     assert s.exceeded_kva_by_month == {"2026-06": pytest.approx(kva_peak - 20)}
     assert s.exceeded_capacity_gbp == pytest.approx((kva_peak - 20) * 9.26 * 7 / 100)
     assert abs(REACTIVE_FREE_RATIO - 0.328684) < 1e-6  # tan(acos(0.95))
-    assert s.chargeable_kvarh == pytest.approx(30 * (6 - 10 * REACTIVE_FREE_RATIO))
-    assert s.reactive_gbp == pytest.approx(30 * (6 - 10 * REACTIVE_FREE_RATIO) * 0.027 / 100)
+    assert s.chargeable_kvarh == pytest.approx(30 * (6 - 10 * 0.33))
+    assert s.reactive_gbp == pytest.approx(30 * (6 - 10 * 0.33) * 0.027 / 100)
     assert s.capacity_gbp == pytest.approx(20 * 9.26 * 7 / 100)
     assert s.total_gbp == pytest.approx(
         6.18567 + 7.4088 + s.capacity_gbp + s.exceeded_capacity_gbp + s.reactive_gbp
