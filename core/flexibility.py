@@ -88,8 +88,24 @@ def _step_integral(
     q: np.ndarray, prev: np.ndarray, cap: np.ndarray, price: np.ndarray
 ) -> np.ndarray:
     """sum_i price_i * clip(q - prev_i, 0, cap_i) for q [days, C] and slots [days, W]."""
-    taken = np.clip(q[:, :, None] - prev[:, None, :], 0.0, cap[:, None, :])
+    taken = q[:, :, None] - prev[:, None, :]
+    np.maximum(taken, 0.0, out=taken)  # the clip, in place (same values, no extra arrays)
+    np.minimum(taken, cap[:, None, :], out=taken)
     return np.einsum("dcw,dw->dc", taken, price)
+
+
+def _first_distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the first occurrence of each distinct value, in the original order, padded
+    to the longest row: (values [rows, K], real [rows, K] bool; False marks padding)."""
+    order = np.argsort(values, axis=1, kind="stable")
+    ranked = np.take_along_axis(values, order, axis=1)
+    first = np.ones(values.shape, dtype=bool)
+    first[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
+    keep = np.zeros(values.shape, dtype=bool)
+    np.put_along_axis(keep, order, first, axis=1)
+    width = int(keep.sum(axis=1).max())
+    columns = np.argsort(~keep, axis=1, kind="stable")[:, :width]
+    return np.take_along_axis(values, columns, axis=1), np.take_along_axis(keep, columns, axis=1)
 
 
 def _allocate(q: np.ndarray, prev: np.ndarray, cap: np.ndarray) -> np.ndarray:
@@ -150,9 +166,13 @@ def calculate_flexibility_value(
         q_max = np.minimum(budget, np.minimum(r_cum[:, -1], a_cum[:, -1]))
         candidates = np.hstack([np.zeros((n_days, 1)), r_cum, a_cum, budget[:, None]])
         candidates = np.minimum(candidates, q_max[:, None])
+        # Equal candidates have equal savings, so only each day's first of a value is priced:
+        # the first best in the original order is the same q, at a fraction of the work.
+        candidates, real = _first_distinct(candidates)
         saving = _step_integral(candidates, r_prev, r_cap, r_price) - _step_integral(
             candidates, a_prev, a_cap, a_price
         )
+        saving[~real] = -np.inf
         best = np.argmax(saving, axis=1)
         q = candidates[np.arange(n_days), best]
         added = np.zeros_like(grid_load)
