@@ -21,7 +21,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from core.duos import duos_for_site
+from core.duos import duos_charges, duos_for_site
 from core.paths import reference_data_dir
 from core.tariffs import load_time_bands, resolve_tariff
 
@@ -303,6 +303,11 @@ def _assert_bill(profile, area, voltage, rates_by_year) -> None:
     assert s.exceeded_capacity_gbp == 0  # max 2 x 5.4 kWh / 0.95 = 11.4 kVA < agreed
     assert s.total_gbp == pytest.approx(unit + fixed + capacity, abs=1e-9)
     assert (result.frame["band"].cat.codes.to_numpy() == band).all()
+    if len(rates_by_year) == 1:  # the same through resolve_tariff + duos_charges
+        (year,) = rates_by_year
+        tariff = resolve_tariff(area, on=dt.date(year, 11, 24), voltage=voltage, kva=kva)
+        again = duos_charges(profile, tariff, agreed_kva=kva).summary
+        assert again.total_gbp == pytest.approx(unit + fixed + capacity, abs=1e-9)
 
 
 @pytest.mark.parametrize("voltage", ["LV", "HV"])
@@ -320,6 +325,15 @@ def test_october_clock_change_week(area) -> None:
     # 01:00-02:00 happens twice, and after it the bands follow GMT clock time.
     profile = uk_week("2026-10-19")
     assert len(profile) == 7 * 48 + 2
+    for voltage in ("LV", "HV"):
+        _assert_bill(profile, area, voltage, {2026: _rates(area, voltage)})
+
+
+@pytest.mark.parametrize("area", [18, 20])
+def test_march_clock_change_week(area) -> None:
+    # Mon 22 - Sun 28 March 2027; the clock goes forward on Sunday 28th (46 half hours).
+    profile = uk_week("2027-03-22")
+    assert len(profile) == 7 * 48 - 2
     for voltage in ("LV", "HV"):
         _assert_bill(profile, area, voltage, {2026: _rates(area, voltage)})
 
