@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import io
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -227,6 +228,44 @@ def test_typed_bands_match_the_workbook_cells() -> None:
     book, member = IDNO_MEMBERS_2026[23]
     assert cell(book, annex1(book, member), "B6", member) == "16:00 to 19:30"
     assert "Including Bank Holidays" in cell(DNO_2026[14], ANNEX1, "A6")
+
+
+DNO_OR_IDNO_2026 = {
+    **{a: (book, None) for a, book in DNO_2026.items()},
+    **IDNO_MEMBERS_2026,
+    10: (IPNL_2026, "GSP A - Schedule of Charges and other tables IPNL 2026-2027.xlsx"),
+    13: (IPNL_2026, "GSP D - Schedule of Charges and other tables IPNL 2026-2027.xlsx"),
+    16: (ESP_2026, "GSP_G ESP Electricity  - Schedule of charges and other tables - 2026.xlsx"),
+}
+
+
+def _published_spans(text) -> list[str]:
+    """'16.30 - 19.30' / '07:30 to 16:00' lines -> ['16:30-19:30', '07:30-16:00']."""
+    out = []
+    for line in str(text or "").splitlines():
+        times = [t.replace(".", ":") for t in re.findall(r"\d{1,2}[:.]\d{2}", line)]
+        if times:
+            out.append("-".join(f"{int(t[:-3]):02d}:{t[-2:]}" for t in times))
+    return out
+
+
+@pytest.mark.parametrize("area", sorted(TYPED_BANDS_2026))
+def test_typed_red_and_amber_spans_are_the_published_cells(area) -> None:
+    # Columns B (red) and C (amber) of the HH table's day rows (A5:E9 of the Annex 1 sheet):
+    # 'Monday to Friday ...' rows are weekdays, 'Saturday and Sunday ...' rows weekends.
+    book, member = DNO_OR_IDNO_2026[area]
+    sheet = annex1(book, member)
+    published: tuple[dict, dict] = ({}, {})
+    for row in range(5, 11):
+        label = str(cell(book, sheet, f"A{row}", member) or "")
+        day = 0 if label.startswith("Monday to Friday") else 1 if "Saturday" in label else None
+        if day is None:
+            continue
+        for band, column in ((R, "B"), (A, "C")):
+            spans = _published_spans(cell(book, sheet, f"{column}{row}", member))
+            if spans:
+                published[day].setdefault(band, []).extend(spans)
+    assert published == TYPED_BANDS_2026[area]
 
 
 @pytest.mark.parametrize("area", sorted(TYPED_BANDS_2026))
