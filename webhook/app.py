@@ -31,6 +31,7 @@ Config keys (`create_app(config)`, all optional):
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import math
 import multiprocessing
@@ -40,6 +41,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -61,7 +63,7 @@ from core.lookup import (
     run_lookup,
 )
 from core.mpan import MpanError
-from core.profiles import Profile, ProfileError
+from core.profiles import Profile, ProfileError, default_timestamp_convention
 from core.site_area import SiteArea
 from webhook.auth import (
     SIGNATURE_HEADER,
@@ -95,6 +97,7 @@ log = logging.getLogger("bess_duos.webhook")
 WORKBOOK_ENV = "BESS_DUOS_WORKBOOK"
 LOOPBACK_ENV = "BESS_DUOS_TEST_ALLOW_LOOPBACK_PORTS"
 PROCESSES_ENV = "BESS_DUOS_COMPUTE_PROCESSES"
+PROFILE_CACHE_SIZE = 8  # parsed profiles kept per process (a one-year profile is ~0.3 MB)
 CONTROL_FIELDS = ("spreadsheet_id", "worksheet", "write")
 MAX_BODY_BYTES = 64 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -135,13 +138,63 @@ def default_fetcher(policy: FetchPolicy) -> ProfileFetcher:
                           drive_session=default_drive_session)
 
 
-def profile_from_bytes(fetched: FetchedProfile) -> Profile:
-    """Parse fetched bytes with `core.lookup.read_profile` (UTC or hourly data noted)."""
-    suffix = ".xlsx" if fetched.content_type in _EXCEL_TYPES else ".csv"
+class ProfileCache:
+    """The last few parsed profiles, keyed by the SHA-256 of the fetched bytes (least recently
+    used dropped first). The sheet re-runs a lookup on every input edit with the same profile
+    link: the link is still fetched every time, so a changed file has a new hash and is parsed
+    again; only identical bytes reuse the parse. Cached profiles are shared: never modify one.
+    """
+
+    def __init__(self, size: int = PROFILE_CACHE_SIZE) -> None:
+        self.size = size
+        self._profiles: OrderedDict[tuple[str, str, str], Profile] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, fetched: FetchedProfile) -> Profile:
+        """The parsed profile of these bytes: from the cache, else parsed and kept."""
+        suffix = ".xlsx" if fetched.content_type in _EXCEL_TYPES else ".csv"
+        # The convention default (config/defaults.yaml) changes how the same bytes read.
+        key = (hashlib.sha256(fetched.content).hexdigest(), suffix,
+               default_timestamp_convention())
+        with self._lock:
+            profile = self._profiles.get(key)
+            if profile is not None:
+                self._profiles.move_to_end(key)
+                self.hits += 1
+                return profile
+        profile = _parse_profile(fetched.content, suffix)  # errors are not cached
+        with self._lock:
+            self.misses += 1
+            if self.size > 0:
+                self._profiles[key] = profile
+                self._profiles.move_to_end(key)
+                while len(self._profiles) > self.size:
+                    self._profiles.popitem(last=False)
+        return profile
+
+    def clear(self) -> None:
+        """Forget every profile (and the counts)."""
+        with self._lock:
+            self._profiles.clear()
+            self.hits = self.misses = 0
+
+
+def _parse_profile(content: bytes, suffix: str) -> Profile:
     with tempfile.TemporaryDirectory(prefix="bess-duos-profile-") as folder:
         path = Path(folder) / f"profile{suffix}"
-        path.write_bytes(fetched.content)
+        path.write_bytes(content)
         return read_profile(path)
+
+
+PROFILE_CACHE = ProfileCache()
+
+
+def profile_from_bytes(fetched: FetchedProfile) -> Profile:
+    """Parse fetched bytes with `core.lookup.read_profile` (UTC or hourly data noted); the
+    same bytes parse once (`PROFILE_CACHE`, keyed by their SHA-256)."""
+    return PROFILE_CACHE.get(fetched)
 
 
 def json_safe(value: Any) -> Any:
@@ -457,4 +510,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-__all__ = ["MissingSecretError", "create_app", "profile_from_bytes"]
+__all__ = [
+    "PROFILE_CACHE", "MissingSecretError", "ProfileCache", "create_app", "profile_from_bytes",
+]

@@ -1,0 +1,146 @@
+"""The parsed-profile cache of the webhook (`webhook.app.ProfileCache`): same bytes parse once,
+changed bytes are parsed again, the link is fetched on every lookup, errors are not cached."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from core.lookup import parse_inputs, read_profile, run_lookup
+from core.profiles import ProfileError
+from core.synthetic import generate_profile
+from webhook.app import PROFILE_CACHE, ProfileCache, create_app, profile_from_bytes
+from webhook.auth import signed_headers
+from webhook.profile_links import FetchedProfile
+
+SECRET = "cache-test-secret"
+MPAN = "1405566778898"  # NGED West Midlands, valid check digit
+DAY = dt.date(2026, 11, 24)
+LINK = "https://example.invalid/site.csv"
+
+
+def profile_csv(kwh_per_year: float, seed: int = 0) -> bytes:
+    series = generate_profile("office", kwh_per_year, start="2025-06-02", end="2025-06-16",
+                              seed=seed)
+    frame = series.rename_axis("timestamp").rename("kwh").to_frame()
+    return frame.to_csv(date_format="%Y-%m-%dT%H:%M:%SZ").encode()
+
+
+def fetched(content: bytes) -> FetchedProfile:
+    return FetchedProfile(LINK, "https", content, "text/csv", LINK)
+
+
+def direct(content: bytes, tmp_path: Path) -> object:
+    """The same profile read straight from a file, without the cache."""
+    path = tmp_path / "profile.csv"  # the name the webhook gives fetched bytes
+    path.write_bytes(content)
+    return read_profile(path)
+
+
+def test_same_bytes_parse_once_and_give_the_same_profile(tmp_path: Path) -> None:
+    cache = ProfileCache(size=4)
+    content = profile_csv(100_000)
+    first = cache.get(fetched(content))
+    second = cache.get(fetched(bytes(content)))  # equal bytes, another object
+    assert second is first
+    assert (cache.hits, cache.misses) == (1, 1)
+    expected = direct(content, tmp_path)
+    assert first.data.equals(expected.data)
+    assert first.quality.to_dict() == expected.quality.to_dict()
+
+
+def test_changed_bytes_give_the_new_profile(tmp_path: Path) -> None:
+    cache = ProfileCache(size=4)
+    old = cache.get(fetched(profile_csv(100_000)))
+    changed = profile_csv(250_000)
+    new = cache.get(fetched(changed))
+    assert new is not old and cache.misses == 2
+    assert new.data.equals(direct(changed, tmp_path).data)
+    assert new.data["kwh"].sum() == pytest.approx(old.data["kwh"].sum() * 2.5, rel=1e-9)
+
+
+def test_least_recently_used_profile_is_dropped() -> None:
+    cache = ProfileCache(size=2)
+    a, b, c = (profile_csv(100_000, seed) for seed in (1, 2, 3))
+    cache.get(fetched(a))
+    cache.get(fetched(b))
+    cache.get(fetched(a))  # a is now the most recently used
+    cache.get(fetched(c))  # drops b
+    assert (cache.hits, cache.misses) == (1, 3)
+    cache.get(fetched(a))
+    assert cache.hits == 2
+    cache.get(fetched(b))  # parsed again
+    assert cache.misses == 4
+
+
+def test_a_bad_file_is_not_cached() -> None:
+    cache = ProfileCache(size=2)
+    bad = b"timestamp,kwh\n2025-06-02T00:00:00Z,abc\n2025-06-02T00:30:00Z,1\n"
+    for _ in range(2):
+        with pytest.raises(ProfileError, match="not a number"):
+            cache.get(fetched(bad))
+    assert (cache.hits, cache.misses) == (0, 0)
+
+
+@dataclass
+class ChangingFile:
+    """A fetcher whose file can be replaced between lookups; counts the fetches."""
+
+    content: bytes
+    fetches: list[str] = field(default_factory=list)
+
+    def fetch(self, link: str) -> FetchedProfile:
+        self.fetches.append(link)
+        return fetched(self.content)
+
+
+def test_webhook_fetches_every_time_and_sees_a_changed_file(tmp_path: Path) -> None:
+    PROFILE_CACHE.clear()
+    source = ChangingFile(profile_csv(100_000))
+    app = create_app({"WEBHOOK_SECRET": SECRET, "PROFILE_FETCHER": source, "LOOKUP_DATE": DAY,
+                      "WORKBOOK_PATH": str(tmp_path / "bess_sheet.xlsx")})
+    client = app.test_client()
+
+    def lookup(flex: float) -> dict:
+        body = json.dumps({"mpan": MPAN, "profile_url": LINK, "kva": 200,
+                           "flex_fraction": flex, "write": False}).encode()
+        response = client.post("/lookup", data=body, headers=signed_headers(SECRET, body),
+                               content_type="application/json")
+        assert response.status_code == 200, response.json
+        return response.json
+
+    def expected(content: bytes, flex: float) -> dict:
+        inputs = parse_inputs({"mpan": MPAN, "profile_url": LINK, "kva": 200,
+                               "flex_fraction": flex})
+        result = run_lookup(inputs, profile=direct(content, tmp_path), on=DAY)
+        return result.fields()
+
+    first = lookup(0.3)
+    again = lookup(0.2)  # an input edit in the sheet: same link, same file
+    assert PROFILE_CACHE.hits == 1 and PROFILE_CACHE.misses == 1
+    skip = {"time", "request_id"}
+    for got, flex in ((first, 0.3), (again, 0.2)):
+        want = expected(source.content, flex)
+        assert {k: v for k, v in got["fields"].items() if k not in skip} == {
+            k: v for k, v in want.items() if k not in skip}
+
+    source.content = profile_csv(300_000)  # the file behind the link is replaced
+    changed = lookup(0.25)
+    assert len(source.fetches) == 3  # fetched on every lookup
+    assert PROFILE_CACHE.misses == 2
+    want = expected(source.content, 0.25)
+    assert changed["fields"]["annual_duos_gbp"] == want["annual_duos_gbp"]
+    assert changed["fields"]["annual_duos_gbp"] != again["fields"]["annual_duos_gbp"]
+    assert changed["fields"]["flex_value_gbp_per_year"] == want["flex_value_gbp_per_year"]
+    assert changed["duos"]["total_kwh"] == pytest.approx(again["duos"]["total_kwh"] * 3)
+
+
+def test_profile_from_bytes_uses_the_shared_cache() -> None:
+    PROFILE_CACHE.clear()
+    content = profile_csv(120_000, seed=9)
+    assert profile_from_bytes(fetched(content)) is profile_from_bytes(fetched(content))
+    assert PROFILE_CACHE.hits == 1
