@@ -524,6 +524,35 @@ def result_columns() -> list[str]:
     return [*head, *FEATURES, "pattern", "feature_notes", "duos_notes", "warnings"]
 
 
+_TEXT_COLUMNS = (
+    "site_id", "mpan_core", "dno_short_code", "area_source", "voltage", "llfc", "tariff_name",
+    "residual_band", "tariff_note", "tariffs", "charging_years", "first_utc", "last_utc",
+    "annualisation", "pattern", "feature_notes", "duos_notes", "warnings",
+)
+_INT_COLUMNS = ("row", "distributor_id", "area_distributor_id", "half_hours", "days_covered")
+
+
+def result_dtypes() -> dict[str, str]:
+    """dtype of every results column (fixed, so batches concatenate and spool alike)."""
+    return {
+        c: "str" if c in _TEXT_COLUMNS else "int64" if c in _INT_COLUMNS else "float64"
+        for c in result_columns()
+    }
+
+
+ERROR_DTYPES: dict[str, str] = {"site_id": "str", "row": "int64", "stage": "str", "reason": "str"}
+
+
+def empty_results() -> pd.DataFrame:
+    """A results frame with no rows and the fixed dtypes."""
+    return pd.DataFrame(columns=result_columns()).astype(result_dtypes())
+
+
+def empty_errors() -> pd.DataFrame:
+    """An errors frame with no rows and the fixed dtypes."""
+    return pd.DataFrame(columns=list(ERROR_COLUMNS)).astype(ERROR_DTYPES)
+
+
 def _as_frame(sites: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
     frame = pd.DataFrame(sites).copy()
     check_columns([c for c in frame.columns if c not in (_ROW, _DUPLICATE)], "sites")
@@ -600,8 +629,8 @@ def run_batch(
         row["feature_notes"] = str(values["notes"])
         row["warnings"] = "; ".join(site.warnings)
         rows.append(row)
-    results = pd.DataFrame(rows, columns=result_columns())
-    error_frame = pd.DataFrame(errors, columns=list(ERROR_COLUMNS))
+    results = pd.DataFrame(rows, columns=result_columns()).astype(result_dtypes())
+    error_frame = pd.DataFrame(errors, columns=list(ERROR_COLUMNS)).astype(ERROR_DTYPES)
     return (results.sort_values("row", kind="stable").reset_index(drop=True),
             error_frame.sort_values("row", kind="stable").reset_index(drop=True))
 
@@ -620,8 +649,8 @@ def run_batch_safely(sites: pd.DataFrame, **kwargs: Any) -> tuple[pd.DataFrame, 
             "row": rows.to_numpy(),
             "stage": "internal",
             "reason": f"the batch failed: {type(exc).__name__}: {exc}",
-        })
-        return pd.DataFrame(columns=result_columns()), errors
+        }).astype(ERROR_DTYPES)
+        return empty_results(), errors
 
 
 # ---------------------------------------------------------------- counting and clusters
@@ -641,12 +670,19 @@ def count_sites(path: str | Path) -> int:
     return max(lines + (1 if last not in (b"\n", b"") else 0) - 1, 0)
 
 
+def cluster_input_columns() -> list[str]:
+    """The results columns `cluster_portfolio` reads."""
+    return ["site_id", *FEATURES, "pattern", "days_covered", *(f"unit_gbp_{b}" for b in BANDS),
+            "annual_duos_gbp", "flex_annual_value_gbp", "kwh_total"]
+
+
 def cluster_portfolio(
     results: pd.DataFrame, k: int | None = None, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cluster every site once, over all sites' features (`core.clustering.cluster_sites`).
 
-    Returns (results with ``cluster`` and ``cluster_name`` columns, a per-cluster summary:
+    `results` needs at least `cluster_input_columns()`. Returns (results with ``cluster``
+    and ``cluster_name`` columns, a per-cluster summary:
     name, sites, dominant pattern, mean annual DUoS £, mean flexibility £/yr, mean unit £ by
     band per 365 days (the profile's unit £ x 365 / days covered), and feature means).
     Raises ValueError when the sites cannot be clustered (too few distinct sites).

@@ -11,12 +11,15 @@ sites are listed in the errors with stage ``internal`` (`core.portfolio.run_batc
   the workers; each worker reads the sites' profile files itself (Parquet partitions are read
   where the workers are, so the files must be on a path every worker can see).
 
-Both return the same `PortfolioOutcome`; results and errors are ordered by SITES row, so the
-engines' outputs are equal site by site.
+Both hand each finished batch to a sink (`MemorySink` by default; `SpoolSink` writes each
+batch to Parquet files so that not even the results pile up in memory) and return the same
+`PortfolioOutcome`; results and errors come back in SITES row order, so the engines' outputs
+are equal site by site.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -29,9 +32,9 @@ import pandas as pd
 
 from core.portfolio import (
     DEFAULT_BATCH_SIZE,
-    ERROR_COLUMNS,
+    empty_errors,
+    empty_results,
     iter_site_batches,
-    result_columns,
     run_batch_safely,
 )
 
@@ -39,32 +42,103 @@ ENGINES: tuple[str, ...] = ("local", "dask")
 ProgressFn = Callable[[int], None]
 
 
+class MemorySink:
+    """Keeps each batch's results and errors in memory (fine for thousands of sites)."""
+
+    def __init__(self) -> None:
+        self._parts: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
+        self.n_results = 0
+        self.n_errors = 0
+
+    def add(self, index: int, results: pd.DataFrame, errors: pd.DataFrame) -> None:
+        """Keep batch `index`'s frames."""
+        self._parts[index] = (results, errors)
+        self.n_results += len(results)
+        self.n_errors += len(errors)
+
+    def iter_results(self) -> Iterator[pd.DataFrame]:
+        """Each batch's results, in batch (so SITES row) order."""
+        for index in sorted(self._parts):
+            if len(self._parts[index][0]):
+                yield self._parts[index][0]
+
+    def iter_errors(self) -> Iterator[pd.DataFrame]:
+        """Each batch's errors, in batch order."""
+        for index in sorted(self._parts):
+            if len(self._parts[index][1]):
+                yield self._parts[index][1]
+
+    def read_results_columns(self, columns: list[str]) -> pd.DataFrame:
+        """Some columns of every result, in SITES order (for clustering)."""
+        return _concat((part[columns] for part in self.iter_results()),
+                       empty_results()[columns])
+
+
+class SpoolSink(MemorySink):
+    """Writes each batch's frames to Parquet files in `folder` as they arrive, so the
+    results of millions of sites never sit in memory together."""
+
+    def __init__(self, folder: str | Path) -> None:
+        super().__init__()
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def add(self, index: int, results: pd.DataFrame, errors: pd.DataFrame) -> None:
+        """Write batch `index`'s frames (empty frames are not written)."""
+        for kind, frame in (("results", results), ("errors", errors)):
+            if len(frame):
+                frame.to_parquet(self.folder / f"{kind}-{index:09d}.parquet", index=False)
+        self.n_results += len(results)
+        self.n_errors += len(errors)
+
+    def _read(self, kind: str, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+        for path in sorted(self.folder.glob(f"{kind}-*.parquet")):
+            yield pd.read_parquet(path, columns=columns)
+
+    def iter_results(self) -> Iterator[pd.DataFrame]:
+        """Each batch's results, read back in batch order."""
+        return self._read("results")
+
+    def iter_errors(self) -> Iterator[pd.DataFrame]:
+        """Each batch's errors, read back in batch order."""
+        return self._read("errors")
+
+    def read_results_columns(self, columns: list[str]) -> pd.DataFrame:
+        """Some columns of every result, in SITES order (for clustering)."""
+        parts = list(self._read("results", columns))
+        return (pd.concat(parts, ignore_index=True) if parts
+                else empty_results()[columns])
+
+
+def _concat(parts: Iterator[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
+    frames = list(parts)
+    return pd.concat(frames, ignore_index=True) if frames else empty
+
+
 @dataclass(frozen=True)
 class PortfolioOutcome:
-    """Every site's result or error, and how the run went."""
+    """Every site's result or error (kept by `sink`), and how the run went."""
 
-    results: pd.DataFrame
-    errors: pd.DataFrame
+    sink: MemorySink
     engine: str
     workers: int
     batches: int
     seconds: float
 
+    @functools.cached_property
+    def results(self) -> pd.DataFrame:
+        """All results in SITES row order (read into memory on first use)."""
+        return _concat(self.sink.iter_results(), empty_results())
+
+    @functools.cached_property
+    def errors(self) -> pd.DataFrame:
+        """All errors (site_id, row, stage, reason) in SITES row order."""
+        return _concat(self.sink.iter_errors(), empty_errors())
+
     @property
     def sites(self) -> int:
         """Sites read (results + errors)."""
-        return len(self.results) + len(self.errors)
-
-
-def _combine(parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    results = [r for r, _ in parts if len(r)]
-    errors = [e for _, e in parts if len(e)]
-    result = (pd.concat(results, ignore_index=True) if results
-              else pd.DataFrame(columns=result_columns()))
-    error = (pd.concat(errors, ignore_index=True) if errors
-             else pd.DataFrame(columns=list(ERROR_COLUMNS)))
-    return (result.sort_values("row", kind="stable").reset_index(drop=True),
-            error.sort_values("row", kind="stable").reset_index(drop=True))
+        return self.sink.n_results + self.sink.n_errors
 
 
 def default_workers() -> int:
@@ -81,38 +155,43 @@ def run_local(
     workers: int | None = None,
     max_pending: int | None = None,
     progress: ProgressFn | None = None,
+    sink: MemorySink | None = None,
     **batch_kwargs: Any,
 ) -> PortfolioOutcome:
-    """Run `run_batch` over `batches` in `workers` processes (1: in this process)."""
+    """Run `run_batch` over `batches` in `workers` processes (1: in this process).
+
+    Each batch's frames go to `sink` (default: a `MemorySink`) as the batch finishes.
+    """
     workers = default_workers() if workers is None else int(workers)
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    sink = MemorySink() if sink is None else sink
     started = time.perf_counter()
-    parts: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+    count = 0
 
-    def done(part: tuple[pd.DataFrame, pd.DataFrame]) -> None:
-        parts.append(part)
+    def done(index: int, part: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+        nonlocal count
+        count += 1
+        sink.add(index, *part)
         if progress is not None:
             progress(len(part[0]) + len(part[1]))
 
     if workers == 1:
-        for batch in batches:
-            done(run_batch_safely(batch, **batch_kwargs))
+        for index, batch in enumerate(batches):
+            done(index, run_batch_safely(batch, **batch_kwargs))
     else:
         limit = max_pending or 2 * workers
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            pending: set[Future] = set()
-            for batch in batches:
-                pending.add(pool.submit(run_batch_safely, batch, **batch_kwargs))
+            pending: dict[Future, int] = {}
+            for index, batch in enumerate(batches):
+                pending[pool.submit(run_batch_safely, batch, **batch_kwargs)] = index
                 if len(pending) >= limit:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in finished:
-                        done(future.result())
+                        done(pending.pop(future), future.result())
             for future in wait(pending).done:
-                done(future.result())
-    results, errors = _combine(parts)
-    return PortfolioOutcome(results, errors, "local", workers, len(parts),
-                            time.perf_counter() - started)
+                done(pending[future], future.result())
+    return PortfolioOutcome(sink, "local", workers, count, time.perf_counter() - started)
 
 
 def run_dask(
@@ -121,12 +200,14 @@ def run_dask(
     scheduler: Any,
     max_pending: int | None = None,
     progress: ProgressFn | None = None,
+    sink: MemorySink | None = None,
     **batch_kwargs: Any,
 ) -> PortfolioOutcome:
     """Run `run_batch` over `batches` on a dask.distributed cluster.
 
     `scheduler` is the scheduler address (``tcp://HOST:PORT``) or a `distributed.Client`.
-    At most `max_pending` batches (default 2 per worker thread) are submitted at a time.
+    At most `max_pending` batches (default 2 per worker thread) are submitted at a time;
+    each batch's frames go to `sink` (default: a `MemorySink`) as it finishes.
     """
     from distributed import Client, as_completed
 
@@ -136,33 +217,36 @@ def run_dask(
     except OSError as exc:
         raise ConnectionError(f"could not reach the Dask scheduler at {scheduler!r}: {exc}"
                               ) from exc
+    sink = MemorySink() if sink is None else sink
     started = time.perf_counter()
-    parts: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+    count = 0
     try:
         threads = sum(client.nthreads().values()) or 1
         limit = max_pending or 2 * threads
-        stream: Iterator[pd.DataFrame] = iter(batches)
+        stream = enumerate(batches)
+        index_of: dict[str, int] = {}
 
-        def submit(batch: pd.DataFrame) -> Any:
-            return client.submit(run_batch_safely, batch, pure=False, **batch_kwargs)
+        def submit(index: int, batch: pd.DataFrame) -> Any:
+            future = client.submit(run_batch_safely, batch, pure=False, **batch_kwargs)
+            index_of[future.key] = index
+            return future
 
-        first = [submit(batch) for _, batch in zip(range(limit), stream, strict=False)]
-        queue = as_completed(first)
+        queue = as_completed([submit(i, b) for _, (i, b) in zip(range(limit), stream,
+                                                                 strict=False)])
         for future in queue:
-            part = future.result()
+            results, errors = future.result()
+            sink.add(index_of.pop(future.key), results, errors)
             future.release()
-            parts.append(part)
+            count += 1
             if progress is not None:
-                progress(len(part[0]) + len(part[1]))
+                progress(len(results) + len(errors))
             following = next(stream, None)
             if following is not None:
-                queue.add(submit(following))
+                queue.add(submit(*following))
     finally:
         if own:
             client.close()
-    results, errors = _combine(parts)
-    return PortfolioOutcome(results, errors, "dask", threads, len(parts),
-                            time.perf_counter() - started)
+    return PortfolioOutcome(sink, "dask", threads, count, time.perf_counter() - started)
 
 
 def run_portfolio(
@@ -173,9 +257,14 @@ def run_portfolio(
     batch_size: int = DEFAULT_BATCH_SIZE,
     workers: int | None = None,
     progress: ProgressFn | None = None,
+    sink: MemorySink | None = None,
     **batch_kwargs: Any,
 ) -> PortfolioOutcome:
-    """Stream a SITES file in batches of `batch_size` through the chosen engine."""
+    """Stream a SITES file in batches of `batch_size` through the chosen engine.
+
+    `sink` receives each batch's frames (default: memory; `SpoolSink(folder)` writes them to
+    disk so the results of any number of sites never sit in memory together).
+    """
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")
     fraction = batch_kwargs.get("flex_fraction")
@@ -185,5 +274,6 @@ def run_portfolio(
     if engine == "dask":
         if scheduler is None:
             raise ValueError("the dask engine needs --scheduler tcp://HOST:PORT")
-        return run_dask(batches, scheduler=scheduler, progress=progress, **batch_kwargs)
-    return run_local(batches, workers=workers, progress=progress, **batch_kwargs)
+        return run_dask(batches, scheduler=scheduler, progress=progress, sink=sink,
+                        **batch_kwargs)
+    return run_local(batches, workers=workers, progress=progress, sink=sink, **batch_kwargs)

@@ -23,7 +23,7 @@ from core.portfolio import (
     run_batch,
 )
 from core.portfolio_demo import BROKEN_KINDS, make_demo_portfolio
-from core.portfolio_engines import run_local, run_portfolio
+from core.portfolio_engines import SpoolSink, run_local, run_portfolio
 from core.synthetic import generate_profile
 from core.timebands import BANDS
 from webhook.cli import main as cli_main
@@ -162,6 +162,18 @@ def test_parquet_sites_file_gives_the_same_results(demo, tmp_path: Path) -> None
     assert count_sites(tmp_path / "sites.parquet") == 160
 
 
+def test_spooled_batches_equal_the_in_memory_run(demo, tmp_path: Path) -> None:
+    """SpoolSink writes each batch to disk as it finishes (out of order) and reads back in order."""
+    memory = run_portfolio(demo.sites_csv, workers=1, batch_size=40)
+    spooled = run_portfolio(demo.sites_csv, workers=2, batch_size=40, sink=SpoolSink(tmp_path))
+    assert len(list(tmp_path.glob("results-*.parquet"))) == 4
+    assert spooled.sites == 160 and spooled.sink.n_errors == 8
+    pd.testing.assert_frame_equal(memory.results, spooled.results, check_exact=True)
+    pd.testing.assert_frame_equal(memory.errors, spooled.errors, check_exact=True)
+    few = spooled.sink.read_results_columns(["site_id", "load_factor"])
+    assert few["site_id"].tolist() == memory.results["site_id"].tolist()
+
+
 def test_input_rows_are_checked_per_site(tmp_path: Path) -> None:
     core = generate_cores(1, 14, seed=1)[0]
     profile = generate_profile("office", 1e5, "2025-06-02", "2025-06-09", seed=1)
@@ -266,6 +278,7 @@ def test_cli_issue_form_writes_every_output(demo, tmp_path: Path,
     assert clusters["sites"].sum() == 152 and len(clusters) == 4
     means = results.groupby("cluster")["annual_duos_gbp"].mean()
     assert np.allclose(clusters.set_index("cluster")["mean_annual_duos_gbp"], means)
+    assert not list(out.glob(".batches-*"))  # the spooled batches are cleaned up
     for png in ("cost_by_band.png", "feature_scatter.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -17,11 +18,20 @@ import pandas as pd
 from core.portfolio import (
     DEFAULT_BATCH_SIZE,
     SitesFileError,
+    cluster_input_columns,
     cluster_portfolio,
     count_sites,
+    empty_errors,
+    empty_results,
 )
 from core.portfolio_demo import make_demo_portfolio
-from core.portfolio_engines import ENGINES, PortfolioOutcome, default_workers, run_portfolio
+from core.portfolio_engines import (
+    ENGINES,
+    PortfolioOutcome,
+    SpoolSink,
+    default_workers,
+    run_portfolio,
+)
 from core.timebands import BANDS
 
 BAND_COLOURS = {"red": "#c0392b", "amber": "#e69f00", "green": "#2e8b57"}
@@ -105,7 +115,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_sites(args: argparse.Namespace, sites: Path, out: Path) -> int:
-    """Run a SITES file and write every output."""
+    """Run a SITES file and write every output (batches spooled to disk on the way)."""
     if args.engine == "dask" and not args.scheduler:
         print("error: --engine dask needs --scheduler tcp://HOST:PORT", file=sys.stderr)
         return 2
@@ -113,23 +123,26 @@ def run_sites(args: argparse.Namespace, sites: Path, out: Path) -> int:
         print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
         return 2
     kwargs = {} if args.flex_fraction is None else {"flex_fraction": args.flex_fraction}
-    try:
-        if args.flex_fraction is not None and not 0 <= args.flex_fraction <= 1:
-            raise ValueError(f"--flex-fraction must be between 0 and 1, got {args.flex_fraction}")
-        total = count_sites(sites) if sites.is_file() else None
-        bar = _progress_bar(total, disabled=args.no_progress)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".batches-") as spool:
         try:
-            outcome = run_portfolio(
-                sites, engine=args.engine, scheduler=args.scheduler,
-                batch_size=args.batch_size, workers=args.workers,
-                progress=bar.update, **kwargs,
-            )
-        finally:
-            bar.close()
-    except (SitesFileError, ValueError, ConnectionError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    write_outputs(outcome, out, clusters=args.clusters)
+            if args.flex_fraction is not None and not 0 <= args.flex_fraction <= 1:
+                raise ValueError(
+                    f"--flex-fraction must be between 0 and 1, got {args.flex_fraction}")
+            total = count_sites(sites) if sites.is_file() else None
+            bar = _progress_bar(total, disabled=args.no_progress)
+            try:
+                outcome = run_portfolio(
+                    sites, engine=args.engine, scheduler=args.scheduler,
+                    batch_size=args.batch_size, workers=args.workers,
+                    progress=bar.update, sink=SpoolSink(spool), **kwargs,
+                )
+            finally:
+                bar.close()
+        except (SitesFileError, ValueError, ConnectionError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        write_outputs(outcome, out, clusters=args.clusters)
     return 0
 
 
@@ -141,34 +154,66 @@ def _progress_bar(total: int | None, *, disabled: bool):
 
 
 def write_outputs(outcome: PortfolioOutcome, out: Path, *, clusters: int | None = None) -> None:
-    """Results (CSV, Parquet), errors, cluster summary and charts; a summary on stdout."""
+    """Results (CSV, Parquet), errors, cluster summary and charts; a summary on stdout.
+
+    Clustering reads only the feature and cost columns of every site; the full results are
+    then streamed batch by batch into results.csv and results.parquet with the cluster added.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     out.mkdir(parents=True, exist_ok=True)
-    results = outcome.results
-    summary = None
-    if len(results):
+    sink = outcome.sink
+    clustered = summary = None
+    if sink.n_results:
         try:
-            results, summary = cluster_portfolio(results, k=clusters)
+            clustered, summary = cluster_portfolio(
+                sink.read_results_columns(cluster_input_columns()), k=clusters)
         except ValueError as exc:
             print(f"warning: sites not clustered: {exc}", file=sys.stderr)
-    results.to_csv(out / "results.csv", index=False)
-    results.to_parquet(out / "results.parquet", index=False)
-    outcome.errors.to_csv(out / "errors.csv", index=False)
+    parts = sink.iter_results() if sink.n_results else iter([empty_results()])
+    writer = None
+    done = 0
+    site_days = 0.0
+    try:
+        for part in parts:
+            if clustered is not None:
+                labels = clustered.iloc[done:done + len(part)]
+                part = part.assign(cluster=labels["cluster"].to_numpy(),
+                                   cluster_name=labels["cluster_name"].to_numpy())
+            part.to_csv(out / "results.csv", mode="a" if done else "w", header=not done,
+                        index=False)
+            table = pa.Table.from_pandas(part, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(out / "results.parquet", table.schema)
+            writer.write_table(table.cast(writer.schema))
+            done += len(part)
+            site_days += float(part["days_covered"].sum())
+    finally:
+        if writer is not None:
+            writer.close()
+    stages: dict[str, int] = {}
+    empty_errors().to_csv(out / "errors.csv", index=False)
+    for part in sink.iter_errors():
+        part.to_csv(out / "errors.csv", mode="a", header=False, index=False)
+        for stage, n in part["stage"].value_counts().items():
+            stages[stage] = stages.get(stage, 0) + int(n)
     written = ["results.csv", "results.parquet", "errors.csv"]
-    if summary is not None:
+    if summary is not None and clustered is not None:
         summary.to_csv(out / "clusters.csv", index=False)
         plot_cost_by_band(summary, out / "cost_by_band.png")
-        plot_feature_scatter(results, out / "feature_scatter.png")
+        plot_feature_scatter(clustered, out / "feature_scatter.png")
         written += ["clusters.csv", "cost_by_band.png", "feature_scatter.png"]
-    years = float(results["days_covered"].sum()) / 365.0 if len(results) else 0.0
+    years = site_days / 365.0
     rate = years / outcome.seconds if outcome.seconds > 0 else float("nan")
     print(
-        f"{outcome.sites} sites: {len(results)} valued, {len(outcome.errors)} failed "
+        f"{outcome.sites} sites: {sink.n_results} valued, {sink.n_errors} failed "
         f"(see errors.csv); {outcome.engine} engine, {outcome.workers} worker(s), "
         f"{outcome.batches} batches, {outcome.seconds:.1f} s, {rate:,.1f} site-years/s"
     )
-    if len(outcome.errors):
-        counts = outcome.errors["stage"].value_counts()
-        print("failed by stage: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+    if stages:
+        ranked = sorted(stages.items(), key=lambda item: -item[1])
+        print("failed by stage: " + ", ".join(f"{s} {n}" for s, n in ranked))
     print(f"wrote {', '.join(written)} to {out}")
 
 
