@@ -101,6 +101,30 @@ def _site_arguments(parser: argparse.ArgumentParser) -> None:
 # --- serve -------------------------------------------------------------------------------
 
 
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_BLAS_LIMITED = False
+
+
+def one_blas_thread() -> None:
+    """One BLAS/OpenMP thread per process, unless the environment sets a number.
+
+    The server's parallelism is its requests (threads, compute processes). OpenBLAS would
+    otherwise start a thread per core for each matrix product (the features' group sums) and
+    spin them between calls: on 2 cores that tripled the server's CPU per lookup (37.6 ->
+    13.2 ms, benchmarks/bench_webhook.py). The variables reach the spawned compute processes.
+    """
+    global _BLAS_LIMITED
+    if not _BLAS_LIMITED:  # first call (before gunicorn forks): respect a number already set
+        if any(os.environ.get(name) for name in BLAS_THREAD_VARIABLES):
+            return
+        for name in BLAS_THREAD_VARIABLES:
+            os.environ[name] = "1"
+        _BLAS_LIMITED = True
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # numpy is already imported: limit its pools in this process too
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the webhook until interrupted."""
     from webhook.app import create_app
@@ -117,6 +141,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if processes is None:
         processes = int(os.environ.get("BESS_DUOS_COMPUTE_PROCESSES") or 0)
     config = {"INSECURE_DEV": args.insecure_dev, "COMPUTE_PROCESSES": processes}
+    one_blas_thread()
     if args.host is None:  # development servers stay on loopback unless told otherwise
         args.host = "127.0.0.1" if args.dev or args.insecure_dev else "0.0.0.0"
     if args.dev:
@@ -144,6 +169,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 self.cfg.set(key, value)
 
         def load(self) -> Any:  # in the worker process, so its compute pool is its own
+            one_blas_thread()
             return create_app(config)
 
     _Gunicorn().run()
