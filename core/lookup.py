@@ -25,8 +25,11 @@ Rules (decisions documented in docs/webhook.md):
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -443,7 +446,36 @@ def _profile_series(data: pd.DataFrame) -> tuple[pd.Series, int]:
     return kwh.reindex(full, fill_value=0.0), len(full) - len(index)
 
 
+FEATURE_MEMO_SIZE = 16  # profiles whose features are remembered (the sheet repeats lookups)
+_feature_memo: OrderedDict[bytes, tuple[FeatureValues | None, tuple[str, ...]]] = OrderedDict()
+_feature_memo_lock = threading.Lock()
+
+
 def _features(series: pd.Series, warnings: list[str]) -> FeatureValues | None:
+    """The sheet's features of the profile, and their warnings. They depend on the half hours
+    alone, so they are remembered by a digest of the times and kWh (a repeated lookup of the
+    same profile, e.g. after editing the kVA or flexible share, reuses them)."""
+    digest = hashlib.blake2b(str(series.index.tz).encode(), digest_size=20)
+    digest.update(np.ascontiguousarray(series.index.asi8).tobytes())
+    digest.update(np.ascontiguousarray(series.to_numpy(np.float64)).tobytes())
+    key = digest.digest()
+    with _feature_memo_lock:
+        known = _feature_memo.get(key)
+        if known is not None:
+            _feature_memo.move_to_end(key)
+    if known is None:
+        said: list[str] = []
+        known = (_compute_features(series, said), tuple(said))
+        with _feature_memo_lock:
+            _feature_memo[key] = known
+            while len(_feature_memo) > FEATURE_MEMO_SIZE:
+                _feature_memo.popitem(last=False)
+    values, said_before = known
+    warnings.extend(said_before)
+    return None if values is None else replace(values, reasons=dict(values.reasons))
+
+
+def _compute_features(series: pd.Series, warnings: list[str]) -> FeatureValues | None:
     from core.features import FeatureError, profile_features
 
     try:

@@ -144,3 +144,46 @@ def test_profile_from_bytes_uses_the_shared_cache() -> None:
     content = profile_csv(120_000, seed=9)
     assert profile_from_bytes(fetched(content)) is profile_from_bytes(fetched(content))
     assert PROFILE_CACHE.hits == 1
+
+
+def test_lookup_remembers_features_by_the_profile_data(monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path) -> None:
+    import core.features
+    import core.lookup
+
+    core.lookup._feature_memo.clear()
+    calls: list[int] = []
+    real = core.features.profile_features
+
+    def counted(series: object, *args: object) -> object:
+        calls.append(1)
+        return real(series, *args)
+
+    monkeypatch.setattr(core.features, "profile_features", counted)
+    profile = direct(profile_csv(100_000), tmp_path)
+
+    def features(data: object, kva: float) -> tuple[object, tuple[str, ...]]:
+        inputs = parse_inputs({"mpan": MPAN, "kva": kva, "profile_url": LINK})
+        result = run_lookup(inputs, profile=data, on=DAY)
+        return result.features, result.warnings
+
+    first, said = features(profile, 100)
+    again, said_again = features(profile.data.copy(), 250)  # equal data, another frame
+    assert len(calls) == 1 and again == first and said_again == said
+    assert first.weekend_factor == pytest.approx(real(profile.data["kwh"]).values[
+        "weekend_factor"])
+
+    changed = profile.data.copy()
+    weekend = changed.index.tz_convert("Europe/London").day_of_week >= 5
+    changed.loc[weekend, "kwh"] *= 2.0  # a new file: busier weekends
+    new, _ = features(changed, 100)
+    assert len(calls) == 2
+    assert new.weekend_factor == pytest.approx(2.0 * first.weekend_factor, rel=1e-12)
+    assert new.peak_ratio != first.peak_ratio or new.load_factor != first.load_factor
+
+    one_day = profile.data.iloc[:48]  # refused features: the reasons come back on a repeat
+    _, refused = features(one_day, 100)
+    _, refused_again = features(one_day, 100)
+    assert len(calls) == 3
+    assert any("weekend factor not computed" in w for w in refused)
+    assert refused_again == refused
