@@ -78,9 +78,8 @@ def stage_breakdown(sites_csv: Path, batch_size: int) -> str:
 
     from core.portfolio import iter_site_batches, run_batch
 
-    batches = iter_site_batches(sites_csv, batch_size)
-    run_batch(next(batches))  # warm the tariff and time-band caches
-    batch = next(batches)
+    batch = next(iter_site_batches(sites_csv, batch_size))
+    run_batch(batch)  # warm the tariff and time-band caches
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()

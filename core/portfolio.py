@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -566,6 +567,35 @@ def _as_frame(sites: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
     return frame
 
 
+class _OneBlasThread:
+    """While any batch runs in this process, BLAS/OpenMP use one thread (threadpoolctl).
+
+    Features are matrix products, and OpenBLAS sums in a different order with a different
+    number of threads: one thread everywhere makes every engine give the same bits, and
+    keeps `workers` processes from oversubscribing the cores. Re-entrant across threads
+    (Dask runs batches in threads): the limit is restored when the last batch ends.
+    """
+
+    _lock = threading.Lock()
+    _users = 0
+    _limiter: Any = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if _OneBlasThread._users == 0:
+                from threadpoolctl import threadpool_limits
+
+                _OneBlasThread._limiter = threadpool_limits(limits=1)
+            _OneBlasThread._users += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            _OneBlasThread._users -= 1
+            if _OneBlasThread._users == 0 and _OneBlasThread._limiter is not None:
+                _OneBlasThread._limiter.restore_original_limits()
+                _OneBlasThread._limiter = None
+
+
 def run_batch(
     sites: pd.DataFrame,
     *,
@@ -579,8 +609,21 @@ def run_batch(
     `sites` has the `SITES_COLUMNS` (as `iter_site_batches` yields them; `profile_path`
     relative paths are taken from the working directory). `flex_fraction` defaults to
     config/defaults.yaml; `area_lookup` maps a postcode to its area for IDNO MPANs (default:
-    `core.area_resolver.AreaLookup().lookup`, online with a disk cache).
+    `core.area_resolver.AreaLookup().lookup`, online with a disk cache). Runs with one BLAS
+    thread (see `_OneBlasThread`), so a site's numbers do not depend on the engine.
     """
+    with _OneBlasThread():
+        return _run_batch(sites, flex_fraction=flex_fraction, power_factor=power_factor,
+                          area_lookup=area_lookup)
+
+
+def _run_batch(
+    sites: pd.DataFrame,
+    *,
+    flex_fraction: float | None,
+    power_factor: float | None,
+    area_lookup: AreaLookupFn | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     frame = _as_frame(sites)
     fraction = default_flex_fraction() if flex_fraction is None else float(flex_fraction)
     todo, errors = _check_input(frame)

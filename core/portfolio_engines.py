@@ -4,8 +4,9 @@ A batch that fails as a whole (a bug rather than a site's data) does not stop th
 sites are listed in the errors with stage ``internal`` (`core.portfolio.run_batch_safely`).
 
 - ``local``: a `concurrent.futures.ProcessPoolExecutor` (default: one process per CPU
-  core); at most `max_pending` batches (default 2 per worker) are in flight, so memory is
-  bounded by the batch size, not the portfolio size. One worker runs in this process.
+  core; `run_batch` uses one BLAS thread, so the processes do not oversubscribe the cores);
+  at most `max_pending` batches (default 2 per worker) are in flight, so memory is bounded
+  by the batch size, not the portfolio size. One worker runs in this process.
 - ``dask``: the same function on a dask.distributed cluster (`scheduler` is an address such as
   ``tcp://10.0.0.5:8786`` or a `distributed.Client`). Only the batch's SITES rows travel to
   the workers; each worker reads the sites' profile files itself (Parquet partitions are read
