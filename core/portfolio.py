@@ -338,14 +338,19 @@ def _keyed_source(path: Path) -> bool:
 def _read_keyed(path: Path, site_ids: list[str]) -> dict[str, pd.DataFrame]:
     """Rows of the wanted sites from a long file keyed by site_id, read once for the batch."""
     if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow as pa
         import pyarrow.dataset as ds
 
         try:
             dataset = ds.dataset(str(path), format="parquet")
-            table = dataset.to_table(filter=ds.field("site_id").isin(site_ids))
+            key = ds.field("site_id")
+            kind = dataset.schema.field("site_id").type
+            if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+                key = key.cast(pa.string())
+            table = dataset.to_table(filter=key.isin(site_ids))
         except Exception as exc:  # arrow errors: schema, type, I/O
             raise ProfileError(f"profile data {path.name!r} could not be read: {exc}") from None
-        frame = table.to_pandas()
+        frame = table.to_pandas(strings_to_categorical=True)
     else:
         parts = [
             chunk[chunk["site_id"].isin(site_ids)]
@@ -353,8 +358,10 @@ def _read_keyed(path: Path, site_ids: list[str]) -> dict[str, pd.DataFrame]:
                                      skipinitialspace=True)
         ]
         frame = pd.concat(parts, ignore_index=True)
-    frame["site_id"] = frame["site_id"].astype(str)
-    return {str(k): g.drop(columns="site_id") for k, g in frame.groupby("site_id", sort=False)}
+    codes, keys = pd.factorize(frame.pop("site_id"))
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
+    return {str(keys[i]): frame.iloc[order[bounds[i]:bounds[i + 1]]] for i in range(len(keys))}
 
 
 def _series(data: pd.DataFrame, site: _Site) -> pd.Series:
