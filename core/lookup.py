@@ -446,32 +446,73 @@ def _profile_series(data: pd.DataFrame) -> tuple[pd.Series, int]:
     return kwh.reindex(full, fill_value=0.0), len(full) - len(index)
 
 
-FEATURE_MEMO_SIZE = 16  # profiles whose features are remembered (the sheet repeats lookups)
-_feature_memo: OrderedDict[bytes, tuple[FeatureValues | None, tuple[str, ...]]] = OrderedDict()
-_feature_memo_lock = threading.Lock()
+MEMO_SIZE = 16  # profiles (x tariff, kVA) whose results are remembered, per process
 
 
-def _features(series: pd.Series, warnings: list[str]) -> FeatureValues | None:
-    """The sheet's features of the profile, and their warnings. They depend on the half hours
-    alone, so they are remembered by a digest of the times and kWh (a repeated lookup of the
-    same profile, e.g. after editing the kVA or flexible share, reuses them)."""
-    digest = hashlib.blake2b(str(series.index.tz).encode(), digest_size=20)
-    digest.update(np.ascontiguousarray(series.index.asi8).tobytes())
-    digest.update(np.ascontiguousarray(series.to_numpy(np.float64)).tobytes())
-    key = digest.digest()
-    with _feature_memo_lock:
-        known = _feature_memo.get(key)
-        if known is not None:
-            _feature_memo.move_to_end(key)
-    if known is None:
+class _Memo:
+    """A small thread-safe least-recently-used memo (key -> value computed once; errors are
+    not kept). Cached values are shared between lookups: never modify one."""
+
+    def __init__(self, size: int = MEMO_SIZE) -> None:
+        self.size = size
+        self._values: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+        value = compute()
+        with self._lock:
+            self._values[key] = value
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
+# The sheet re-runs the whole lookup on every input edit with the same profile: features
+# depend on the profile's half hours alone, DUoS on those, the tariff and the kVA.
+_feature_memo = _Memo()
+_duos_memo = _Memo()
+
+
+def _data_digest(data: pd.DataFrame) -> bytes | None:
+    """A digest of a profile frame's times and numbers (None if a column is not numeric)."""
+    digest = hashlib.blake2b(str(getattr(data.index, "tz", None)).encode(), digest_size=20)
+    try:
+        digest.update(np.ascontiguousarray(pd.DatetimeIndex(data.index).asi8).tobytes())
+        for name in data.columns:
+            digest.update(repr(name).encode())
+            digest.update(np.ascontiguousarray(data[name].to_numpy(np.float64)).tobytes())
+    except (TypeError, ValueError):
+        return None
+    return digest.digest()
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _features(
+    series: pd.Series, warnings: list[str], key: bytes | None = None
+) -> FeatureValues | None:
+    """The sheet's features of the profile and their warnings; remembered under `key` (the
+    digest of the profile they come from), so a repeated lookup reuses them."""
+    def compute() -> tuple[FeatureValues | None, tuple[str, ...]]:
         said: list[str] = []
-        known = (_compute_features(series, said), tuple(said))
-        with _feature_memo_lock:
-            _feature_memo[key] = known
-            while len(_feature_memo) > FEATURE_MEMO_SIZE:
-                _feature_memo.popitem(last=False)
-    values, said_before = known
-    warnings.extend(said_before)
+        return _compute_features(series, said), tuple(said)
+
+    values, said = compute() if key is None else _feature_memo.get(key, compute)
+    warnings.extend(said)
     return None if values is None else replace(values, reasons=dict(values.reasons))
 
 
@@ -550,7 +591,7 @@ def run_lookup(
 def _with_profile(
     result: LookupResult, profile: Any, warnings: list[str], notes: list[str]
 ) -> LookupResult:
-    from core.duos import DuosError, duos_charges, unit_costs
+    from core.duos import DuosError, default_power_factor, duos_charges, unit_costs
     from core.flexibility import calculate_flexibility_value
 
     quality = getattr(profile, "quality", None)
@@ -560,8 +601,14 @@ def _with_profile(
     tariff = result.tariff
     assert tariff is not None
     summary = None
+    key = _data_digest(data)
+    kva = result.inputs.kva
     try:
-        charged = duos_charges(data, tariff, agreed_kva=result.inputs.kva)
+        if key is None or not _hashable(tariff):
+            charged = duos_charges(data, tariff, agreed_kva=kva)
+        else:
+            charged = _duos_memo.get((key, tariff, kva, default_power_factor()),
+                                     lambda: duos_charges(data, tariff, agreed_kva=kva))
     except DuosError as exc:
         warnings.append(f"annual DUoS not computed: {exc}")
     else:
@@ -574,7 +621,7 @@ def _with_profile(
     if filled:
         warnings.append(f"profile: {filled} missing half hour(s) counted as 0 kWh for the "
                         "features and flexibility")
-    features = _features(series, warnings)
+    features = _features(series, warnings, key)
     flex_values = None
     try:
         if summary is not None and not filled:

@@ -187,3 +187,43 @@ def test_lookup_remembers_features_by_the_profile_data(monkeypatch: pytest.Monke
     assert len(calls) == 3
     assert any("weekend factor not computed" in w for w in refused)
     assert refused_again == refused
+
+
+def test_lookup_remembers_duos_by_profile_tariff_and_kva(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    import core.duos
+    import core.lookup
+
+    core.lookup._duos_memo.clear()
+    calls: list[float | None] = []
+    real = core.duos.duos_charges
+
+    def counted(data: object, tariff: object, **kwargs: object) -> object:
+        calls.append(kwargs.get("agreed_kva"))
+        return real(data, tariff, **kwargs)
+
+    monkeypatch.setattr(core.duos, "duos_charges", counted)
+    profile = direct(profile_csv(100_000), tmp_path)
+
+    def lookup(data: object, kva: float, flex: float = 0.3) -> dict:
+        inputs = parse_inputs({"mpan": MPAN, "kva": kva, "flex_fraction": flex,
+                               "profile_url": LINK})
+        return run_lookup(inputs, profile=data, on=DAY, now="T").to_dict()
+
+    first = lookup(profile, 100)
+    edited_flex = lookup(profile, 100, flex=0.5)  # the flexible share edited: DUoS repeats
+    assert calls == [100.0]
+    assert edited_flex["duos"] == first["duos"]
+    assert edited_flex["flexibility"] != first["flexibility"]
+
+    bigger = lookup(profile, 900)  # the kVA edited: charged again
+    assert calls == [100.0, 900.0]
+    assert bigger["duos"]["capacity_gbp"] == pytest.approx(first["duos"]["capacity_gbp"] * 9)
+
+    changed = profile.data.copy()
+    changed["kwh"] *= 1.5  # a new file
+    more = lookup(changed, 100)
+    assert len(calls) == 3
+    assert more["duos"]["unit_gbp"] == pytest.approx(first["duos"]["unit_gbp"] * 1.5)
+    assert lookup(profile, 100) == first  # the remembered result, unchanged
+    assert len(calls) == 3
