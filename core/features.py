@@ -87,7 +87,11 @@ def uk_clock(index: pd.DatetimeIndex) -> ClockFields:
     summer-time transitions, the same answers as a pandas tz_convert, several times faster).
     """
     clock = _bands.uk_clock(index)
-    day_code = pd.factorize(clock.local_day)[0].astype(np.int64)
+    steps = np.diff(clock.local_day)
+    if (steps >= 0).all():  # in time order (the usual case): codes count the day changes
+        day_code = np.concatenate([[0], np.cumsum(steps != 0)]).astype(np.int64)
+    else:
+        day_code = pd.factorize(clock.local_day)[0].astype(np.int64)
     first = np.r_[0, np.flatnonzero(np.diff(day_code)) + 1]
     starts = np.repeat(first, np.diff(np.r_[first, len(day_code)]))
     return ClockFields(

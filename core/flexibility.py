@@ -103,9 +103,13 @@ def _first_distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
     keep = np.zeros(values.shape, dtype=bool)
     np.put_along_axis(keep, order, first, axis=1)
-    width = int(keep.sum(axis=1).max())
-    columns = np.argsort(~keep, axis=1, kind="stable")[:, :width]
-    return np.take_along_axis(values, columns, axis=1), np.take_along_axis(keep, columns, axis=1)
+    counts = keep.sum(axis=1)
+    rows, _ = np.nonzero(keep)  # row by row, each row's kept columns in their order
+    column = np.cumsum(keep, axis=1)[keep] - 1
+    out = np.zeros((values.shape[0], int(counts.max())))
+    real = np.zeros(out.shape, dtype=bool)
+    out[rows, column], real[rows, column] = values[keep], True
+    return out, real
 
 
 def _allocate(q: np.ndarray, prev: np.ndarray, cap: np.ndarray) -> np.ndarray:
