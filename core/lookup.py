@@ -481,6 +481,12 @@ _feature_memo = _Memo()
 _duos_memo = _Memo()
 
 
+def clear_memos() -> None:
+    """Forget the remembered features and DUoS charges (tests, cold-start benchmarks)."""
+    _feature_memo.clear()
+    _duos_memo.clear()
+
+
 def _data_digest(data: pd.DataFrame) -> bytes | None:
     """A digest of a profile frame's times and numbers (None if a column is not numeric)."""
     digest = hashlib.blake2b(str(getattr(data.index, "tz", None)).encode(), digest_size=20)
