@@ -2,8 +2,9 @@
 
 For each size in --sites (default 1,000 and 10,000) a synthetic portfolio of full-year profiles
 is written (`core.portfolio_demo`, not timed), then run by the local engine in a fresh process
-(`run_portfolio`, timed: SITES reading, profile loading, tariffs, DUoS, features, flexibility;
-clustering and output writing are not included). Peak memory is the maximum resident set size
+(`run_portfolio` with each batch's results spooled to Parquet as the CLI does; timed: SITES
+reading, profile loading, tariffs, DUoS, features, flexibility; clustering and writing the
+output files are not included). Peak memory is the maximum resident set size
 (getrusage ru_maxrss) of the run's main process and of its largest worker process.
 
 The baseline charges DUoS unit rates the naive way, one `DataFrame.apply` call per half hour
@@ -35,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.duos import charge_arrays, tariffs_for_site  # noqa: E402
 from core.portfolio_demo import make_demo_portfolio  # noqa: E402
-from core.portfolio_engines import default_workers, run_portfolio  # noqa: E402
+from core.portfolio_engines import SpoolSink, default_workers, run_portfolio  # noqa: E402
 from core.synthetic import generate_profile  # noqa: E402
 from core.tariffs import charging_year  # noqa: E402
 from core.timebands import BAND_ALIASES, BANDS  # noqa: E402
@@ -49,15 +50,18 @@ def _maxrss_mb(who: int) -> float:
 
 def child(sites_csv: str, workers: int, batch_size: int) -> None:
     """Run one portfolio in this (fresh) process and print JSON timings and memory."""
-    started = time.perf_counter()
-    outcome = run_portfolio(sites_csv, workers=workers, batch_size=batch_size)
-    seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as spool:
+        started = time.perf_counter()
+        outcome = run_portfolio(sites_csv, workers=workers, batch_size=batch_size,
+                                sink=SpoolSink(spool))
+        seconds = time.perf_counter() - started
+        days = outcome.sink.read_results_columns(["days_covered"])["days_covered"].sum()
     print(json.dumps({
         "seconds": seconds,
         "sites": outcome.sites,
-        "ok": len(outcome.results),
-        "errors": len(outcome.errors),
-        "site_years": float(outcome.results["days_covered"].sum()) / 365.0,
+        "ok": outcome.sink.n_results,
+        "errors": outcome.sink.n_errors,
+        "site_years": float(days) / 365.0,
         "main_mb": _maxrss_mb(resource.RUSAGE_SELF),
         "worker_mb": _maxrss_mb(resource.RUSAGE_CHILDREN),
     }))

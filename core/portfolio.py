@@ -19,6 +19,7 @@ becomes one row of the errors frame (site_id, row, stage, reason) and never stop
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -183,7 +184,7 @@ class _Site:
     area_source: str = ""
     profile: pd.Series | None = None
     kvarh: np.ndarray | None = None
-    bands: np.ndarray | None = None
+    bands: np.ndarray | None = None  # band index (into BANDS) of each half hour
     result: dict[str, Any] | None = None
 
 
@@ -432,7 +433,7 @@ def _charge(site: _Site, *, flex_fraction: float, power_factor: float | None) ->
         raise _SiteFailure("tariff", str(exc)) from None
     except (DuosError, ValueError) as exc:
         raise _SiteFailure("duos", str(exc)) from None
-    site.bands = np.asarray(BANDS)[columns["band"]]
+    site.bands = np.asarray(columns["band"], dtype=np.int8)
     try:
         flex = calculate_flexibility_value(site.profile, flex_fraction,
                                            columns["unit_rate_p_per_kwh"])
@@ -486,20 +487,30 @@ def _charge(site: _Site, *, flex_fraction: float, power_factor: float | None) ->
 
 
 def _features(sites: list[_Site]) -> tuple[pd.DataFrame, list[tuple[_Site, str, str]]]:
-    """Features of the batch in one call (profiles sharing an index are one 2-D array)."""
+    """Features of the batch: one `create_features_dataframe` call per distinct sequence of
+    DUoS bands (sites of one area and period share it; the call stacks their profiles into
+    one 2-D array and reads the shared bands once)."""
     if not sites:
         return pd.DataFrame(columns=[*FEATURES, "pattern", "notes"]), []
-    profiles = {s.site_id: s.profile for s in sites}
-    bands = {s.site_id: s.bands for s in sites}
+    groups: dict[bytes, list[_Site]] = {}
+    for site in sites:
+        assert site.bands is not None
+        key = hashlib.blake2b(site.bands.tobytes(), digest_size=16).digest()
+        groups.setdefault(key, []).append(site)
     try:
-        return create_features_dataframe(profiles, bands), []
+        frames = [
+            create_features_dataframe({s.site_id: s.profile for s in members},
+                                      np.asarray(BANDS)[members[0].bands])
+            for members in groups.values()
+        ]
+        return pd.concat(frames).loc[[s.site_id for s in sites]], []
     except (FeatureError, ValueError):
-        pass  # isolate the site that broke the batch call
+        pass  # isolate the site that broke a group call
     frames, failures = [], []
     for site in sites:
         try:
             frames.append(create_features_dataframe({site.site_id: site.profile},
-                                                    {site.site_id: site.bands}))
+                                                    np.asarray(BANDS)[site.bands]))
         except (FeatureError, ValueError) as exc:
             failures.append((site, "features", str(exc)))
     return pd.concat(frames) if frames else pd.DataFrame(), failures
