@@ -52,6 +52,7 @@ from core.profiles import load_profile  # noqa: E402
 from core.synthetic import generate_profile  # noqa: E402
 from tests.sheets_server import SheetsServer  # noqa: E402
 from webhook.auth import signed_headers  # noqa: E402
+from webhook.cli_webhook import one_blas_thread  # noqa: E402
 from webhook.layout import default_layout  # noqa: E402
 
 SECRET = "bench-secret"
@@ -184,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="compute-process settings of `serve` to compare (default 0,cores)")
     args = parser.parse_args(argv)
     settings = [int(p) for p in args.processes.split(",")]
+    one_blas_thread()  # as `serve` runs: the baseline then measures the same configuration
 
     runs: dict[int, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp, SheetsServer() as sheets:
