@@ -25,7 +25,8 @@ Config keys (`create_app(config)`, all optional):
 - `COMPUTE_PROCESSES`: worker processes for the CPU-bound part of each lookup (default env
   `BESS_DUOS_COMPUTE_PROCESSES`, else 0 = in the request thread): lets the one server process
   (which holds the replay cache and the sheet ordering) use several cores. Opt-in: on the
-  shared 2-core test machine it measured no gain (benchmarks/bench_webhook.py).
+  shared 2-core test machine it halved p95 when a core was free and gained nothing when other
+  jobs used both (benchmarks/bench_webhook.py).
 """
 
 from __future__ import annotations
