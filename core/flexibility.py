@@ -131,8 +131,95 @@ def calculate_flexibility_value(
     `prices_hh` is p/kWh per half hour (Series on the same index, an array of the same
     length, or a scalar).
     """
+    _check_fraction(flex_fraction)
+    return plan_flexibility(df, prices_hh, shift_energy, power_limit_kw).value(flex_fraction)
+
+
+def _check_fraction(flex_fraction: float) -> None:
     if not 0.0 <= flex_fraction <= 1.0:
         raise ValueError(f"flex_fraction must be between 0 and 1, got {flex_fraction}")
+
+
+@dataclass(frozen=True)
+class FlexibilityPlan:
+    """A profile and its prices laid out by UK clock day and sorted by price: everything
+    `calculate_flexibility_value` computes before the flexible share comes in. `value(share)`
+    finishes the job (the same result), so several shares cost one plan. Made by
+    `plan_flexibility`; its arrays are shared: never modify them."""
+
+    index: pd.DatetimeIndex
+    load: np.ndarray
+    price: np.ndarray
+    power_limit_kw: float
+    shift_energy: bool
+    at: tuple[np.ndarray, np.ndarray]  # (day, position in the day) of each half hour
+    day_kwh: np.ndarray  # each day's kWh, floored at 0
+    rem_order: np.ndarray
+    r_cap: np.ndarray
+    r_price: np.ndarray
+    r_cum: np.ndarray
+    add_order: np.ndarray | None
+    a_cap: np.ndarray | None
+    a_price: np.ndarray | None
+    a_cum: np.ndarray | None
+
+    def value(self, flex_fraction: float) -> FlexibilityResult:
+        """The best saving moving up to `flex_fraction` of each day's kWh."""
+        _check_fraction(flex_fraction)
+        n_days = self.day_kwh.size
+        r_cap, r_cum = self.r_cap, self.r_cum
+        r_prev = r_cum - r_cap
+        budget = flex_fraction * self.day_kwh
+        if self.shift_energy:
+            assert self.a_cap is not None and self.a_cum is not None
+            a_cap, a_cum = self.a_cap, self.a_cum
+            a_prev = a_cum - a_cap
+            q_max = np.minimum(budget, np.minimum(r_cum[:, -1], a_cum[:, -1]))
+            candidates = np.hstack([np.zeros((n_days, 1)), r_cum, a_cum, budget[:, None]])
+            candidates = np.minimum(candidates, q_max[:, None])
+            # Equal candidates have equal savings, so only each day's first of a value is
+            # priced: the first best in the original order is the same q, for less work.
+            candidates, real = _first_distinct(candidates)
+            saving = _step_integral(candidates, r_prev, r_cap, self.r_price) - _step_integral(
+                candidates, a_prev, a_cap, self.a_price
+            )
+            saving[~real] = -np.inf
+            best = np.argmax(saving, axis=1)
+            q = candidates[np.arange(n_days), best]
+            added = np.zeros(r_cap.shape)
+            np.put_along_axis(added, self.add_order, _allocate(q, a_prev, a_cap), axis=1)
+        else:
+            q = np.minimum(budget, r_cum[:, -1])
+            added = np.zeros(r_cap.shape)
+        removed = np.zeros(r_cap.shape)
+        np.put_along_axis(removed, self.rem_order, _allocate(q, r_prev, r_cap), axis=1)
+
+        load, price, at = self.load, self.price, self.at
+        flexed = load - removed[at] + added[at]
+        base_cost = float(load @ price) / 100.0
+        flexed_cost = float(flexed @ price) / 100.0
+        value = max(base_cost - flexed_cost, 0.0)
+        days = len(load) / 48.0
+        return FlexibilityResult(
+            value_gbp=value,
+            saving_pct=value / base_cost * 100.0 if base_cost > 0 else float("nan"),
+            base_cost_gbp=base_cost,
+            flexed_cost_gbp=flexed_cost,
+            shifted_kwh=float(q.sum()),
+            annual_value_gbp=value * 365.0 / days,
+            power_limit_kw=float(self.power_limit_kw),
+            flexed_profile=pd.Series(flexed, index=self.index, name="kwh"),
+        )
+
+
+def plan_flexibility(
+    df: pd.Series | pd.DataFrame,
+    prices_hh: ArrayLike | pd.Series,
+    shift_energy: bool = True,
+    power_limit_kw: float | None = None,
+) -> FlexibilityPlan:
+    """The share-independent part of `calculate_flexibility_value` (same arguments, without
+    the share): `plan.value(flex_fraction)` gives its result."""
     series = _kwh_series(df)
     load = series.to_numpy()
     price = aligned_prices(prices_hh, series.index)
@@ -149,7 +236,7 @@ def calculate_flexibility_value(
     valid = np.zeros((n_days, width), dtype=bool)
     grid_load[at], grid_price[at], valid[at] = load, price, True
 
-    budget = flex_fraction * np.maximum(grid_load.sum(axis=1), 0.0)
+    day_kwh = np.maximum(grid_load.sum(axis=1), 0.0)
     remove_cap = np.where(valid, np.maximum(grid_load, 0.0), 0.0)
     if not shift_energy:
         remove_cap = np.where(grid_price > 0, remove_cap, 0.0)
@@ -159,46 +246,12 @@ def calculate_flexibility_value(
     r_cap = np.take_along_axis(remove_cap, rem_order, axis=1)
     r_price = np.take_along_axis(grid_price, rem_order, axis=1)
     r_cum = np.cumsum(r_cap, axis=1)
-    r_prev = r_cum - r_cap
-
+    add_order = a_cap = a_price = a_cum = None
     if shift_energy:
         add_order = np.argsort(grid_price, axis=1, kind="stable")
         a_cap = np.take_along_axis(add_cap, add_order, axis=1)
         a_price = np.take_along_axis(grid_price, add_order, axis=1)
         a_cum = np.cumsum(a_cap, axis=1)
-        a_prev = a_cum - a_cap
-        q_max = np.minimum(budget, np.minimum(r_cum[:, -1], a_cum[:, -1]))
-        candidates = np.hstack([np.zeros((n_days, 1)), r_cum, a_cum, budget[:, None]])
-        candidates = np.minimum(candidates, q_max[:, None])
-        # Equal candidates have equal savings, so only each day's first of a value is priced:
-        # the first best in the original order is the same q, at a fraction of the work.
-        candidates, real = _first_distinct(candidates)
-        saving = _step_integral(candidates, r_prev, r_cap, r_price) - _step_integral(
-            candidates, a_prev, a_cap, a_price
-        )
-        saving[~real] = -np.inf
-        best = np.argmax(saving, axis=1)
-        q = candidates[np.arange(n_days), best]
-        added = np.zeros_like(grid_load)
-        np.put_along_axis(added, add_order, _allocate(q, a_prev, a_cap), axis=1)
-    else:
-        q = np.minimum(budget, r_cum[:, -1])
-        added = np.zeros_like(grid_load)
-    removed = np.zeros_like(grid_load)
-    np.put_along_axis(removed, rem_order, _allocate(q, r_prev, r_cap), axis=1)
-
-    flexed = load - removed[at] + added[at]
-    base_cost = float(load @ price) / 100.0
-    flexed_cost = float(flexed @ price) / 100.0
-    value = max(base_cost - flexed_cost, 0.0)
-    days = len(load) / 48.0
-    return FlexibilityResult(
-        value_gbp=value,
-        saving_pct=value / base_cost * 100.0 if base_cost > 0 else float("nan"),
-        base_cost_gbp=base_cost,
-        flexed_cost_gbp=flexed_cost,
-        shifted_kwh=float(q.sum()),
-        annual_value_gbp=value * 365.0 / days,
-        power_limit_kw=float(power_limit_kw),
-        flexed_profile=pd.Series(flexed, index=series.index, name="kwh"),
-    )
+    return FlexibilityPlan(series.index, load, price, float(power_limit_kw), shift_energy, at,
+                           day_kwh, rem_order, r_cap, r_price, r_cum, add_order, a_cap,
+                           a_price, a_cum)

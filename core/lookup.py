@@ -479,12 +479,14 @@ class _Memo:
 # depend on the profile's half hours alone, DUoS on those, the tariff and the kVA.
 _feature_memo = _Memo()
 _duos_memo = _Memo()
+_flex_memo = _Memo()  # flexibility plans per (profile digest, tariff): shares differ
 
 
 def clear_memos() -> None:
-    """Forget the remembered features and DUoS charges (tests, cold-start benchmarks)."""
+    """Forget the remembered features, DUoS charges and flexibility plans (tests, benchmarks)."""
     _feature_memo.clear()
     _duos_memo.clear()
+    _flex_memo.clear()
 
 
 def _data_digest(data: pd.DataFrame) -> bytes | None:
@@ -598,7 +600,7 @@ def _with_profile(
     result: LookupResult, profile: Any, warnings: list[str], notes: list[str]
 ) -> LookupResult:
     from core.duos import DuosError, default_power_factor, duos_charges, unit_costs
-    from core.flexibility import calculate_flexibility_value
+    from core.flexibility import plan_flexibility
 
     quality = getattr(profile, "quality", None)
     data: pd.DataFrame = getattr(profile, "data", profile)
@@ -629,13 +631,18 @@ def _with_profile(
                         "features and flexibility")
     features = _features(series, warnings, key)
     flex_values = None
-    try:
+
+    def plan() -> Any:
         if summary is not None and not filled:
             rates = np.asarray(charged.frame["unit_rate_p_per_kwh"], dtype=float)
         else:  # the band rate of every half hour of the regular grid, gaps included
             rates = unit_costs(series.index, series.to_numpy(), tariff)[1]
-        prices = pd.Series(rates, index=series.index)
-        flex = calculate_flexibility_value(series, result.inputs.flex_fraction, prices)
+        return plan_flexibility(series, pd.Series(rates, index=series.index))
+
+    try:
+        # The plan (days, prices, orders) is the same for every flexible share: remembered.
+        plan_ = plan() if key is None else _flex_memo.get((key, tariff, summary is None), plan)
+        flex = plan_.value(result.inputs.flex_fraction)
     except ValueError as exc:  # FeatureError and DuosError are ValueErrors
         warnings.append(f"flexibility not computed: {exc}")
     else:

@@ -227,3 +227,59 @@ def test_lookup_remembers_duos_by_profile_tariff_and_kva(monkeypatch: pytest.Mon
     assert more["duos"]["unit_gbp"] == pytest.approx(first["duos"]["unit_gbp"] * 1.5)
     assert lookup(profile, 100) == first  # the remembered result, unchanged
     assert len(calls) == 3
+
+
+def test_lookup_remembers_the_flexibility_plan_across_edits(monkeypatch: pytest.MonkeyPatch,
+                                                            tmp_path: Path) -> None:
+    import core.flexibility
+    import core.lookup
+
+    core.lookup.clear_memos()
+    plans: list[int] = []
+    real = core.flexibility.plan_flexibility
+
+    def counted(*args: object, **kwargs: object) -> object:
+        plans.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.flexibility, "plan_flexibility", counted)
+    profile = direct(profile_csv(100_000), tmp_path)
+
+    def flex(data: object, kva: float, share: float) -> dict:
+        inputs = parse_inputs({"mpan": MPAN, "kva": kva, "flex_fraction": share,
+                               "profile_url": LINK})
+        return run_lookup(inputs, profile=data, on=DAY, now="T").to_dict()["flexibility"]
+
+    edits = [(100, 0.3), (100, 0.1), (400, 0.1), (400, 0.6)]  # share, kVA, share edited
+    warm = [flex(profile, kva, share) for kva, share in edits]
+    # One plan per tariff: the kVA can change the tariff (its residual charging band).
+    tariffs = {run_lookup(parse_inputs({"mpan": MPAN, "kva": kva}), on=DAY).tariff
+               for kva, _ in edits}
+    assert len(plans) == len(tariffs) < len(edits)
+    cold = []
+    for kva, share in edits:
+        core.lookup.clear_memos()
+        cold.append(flex(profile, kva, share))
+    assert warm == cold  # remembered plans give exactly the fresh results
+    assert warm[0]["value_gbp"] > warm[1]["value_gbp"] > 0
+
+    plans.clear()
+    changed = profile.data.copy()
+    changed["kwh"] *= 2.0  # a new file: twice the energy, twice the value
+    doubled = flex(changed, 100, 0.3)
+    assert len(plans) == 1
+    assert doubled["value_gbp"] == pytest.approx(2 * warm[0]["value_gbp"], rel=1e-9)
+
+
+def test_a_flexibility_plan_gives_calculate_flexibility_value_for_each_share() -> None:
+    from core.flexibility import calculate_flexibility_value, plan_flexibility
+
+    series = generate_profile("retail", 80_000, start="2025-10-20", end="2025-11-03", seed=4)
+    prices = (series.index.hour % 7).to_numpy() * 1.5 + 0.5
+    plan = plan_flexibility(series, prices)
+    for share in (0.0, 0.25, 1.0, 0.25):
+        got, want = plan.value(share), calculate_flexibility_value(series, share, prices)
+        assert (got.value_gbp, got.shifted_kwh) == (want.value_gbp, want.shifted_kwh)
+        assert got.flexed_profile.equals(want.flexed_profile)
+    with pytest.raises(ValueError, match="flex_fraction must be between 0 and 1"):
+        plan.value(1.5)
