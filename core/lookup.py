@@ -610,17 +610,25 @@ def _with_profile(
     assert tariff is not None
     summary = None
     key = _data_digest(data)
+    if not _hashable(tariff):
+        key = None  # nothing is remembered
     kva = result.inputs.kva
+    unit_rates = None
+
+    def charge() -> tuple[Any, np.ndarray]:
+        """The summary and each half hour's unit rate (all the lookup keeps of the charges)."""
+        charged = duos_charges(data, tariff, agreed_kva=kva)
+        return charged.summary, np.asarray(charged.frame["unit_rate_p_per_kwh"], dtype=float)
+
     try:
-        if key is None or not _hashable(tariff):
-            charged = duos_charges(data, tariff, agreed_kva=kva)
+        if key is None:
+            summary, unit_rates = charge()
         else:
-            charged = _duos_memo.get((key, tariff, kva, default_power_factor()),
-                                     lambda: duos_charges(data, tariff, agreed_kva=kva))
+            summary, unit_rates = _duos_memo.get((key, tariff, kva, default_power_factor()),
+                                                 charge)
     except DuosError as exc:
         warnings.append(f"annual DUoS not computed: {exc}")
     else:
-        summary = charged.summary
         notes.append(
             f"annual DUoS: the profile charged at {tariff.tariff_name} "
             f"({year_label(tariff.year)}), {summary.annualisation_method}"
@@ -634,7 +642,7 @@ def _with_profile(
 
     def plan() -> Any:
         if summary is not None and not filled:
-            rates = np.asarray(charged.frame["unit_rate_p_per_kwh"], dtype=float)
+            rates = unit_rates
         else:  # the band rate of every half hour of the regular grid, gaps included
             rates = unit_costs(series.index, series.to_numpy(), tariff)[1]
         return plan_flexibility(series, pd.Series(rates, index=series.index))
