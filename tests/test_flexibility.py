@@ -101,7 +101,10 @@ def test_never_negative_energy_neutral_and_optimal(seed, frac, headroom, n_price
     assert (flexed >= -1e-9).all() and (flexed <= limit_kw / 2 + 1e-9).all()
     expected = sum(_lp_optimum(load[day == d].to_numpy(), prices[day == d], frac, limit_kw / 2)
                    for d in np.unique(day))
-    assert result.value_gbp * 100 == pytest.approx(expected, abs=1e-6)
+    # HiGHS meets the energy balance to its primal feasibility tolerance (1e-7 kWh), so the
+    # oracle's saving may be off by up to that times the dearest price in each half hour.
+    lp_slack = 1e-7 * np.abs(prices).max() * len(index)
+    assert result.value_gbp * 100 == pytest.approx(expected, abs=1e-6 + lp_slack)
 
 
 def test_prices_must_cover_the_profile():
