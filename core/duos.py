@@ -14,7 +14,9 @@ kVA and kVArh are "exceeded" and "excess" is the common CDCM statement text (DCU
 "LC14 DUoS Charging Statement" April 2026 (in 2026/25/espe-use-of-system-charging-statement-
 2026-2027.zip; the 2027 one says the same), paragraphs 2.41-2.53:
 
-- units: kWh of each half hour x the unit rate of its band in its charging year;
+- units: active import kWh of each half hour x the unit rate of its band in its charging year
+  (a half hour of net export is not credited on the import tariff: export is a separate
+  MPAN on a generation tariff; the summary notes the kWh left uncharged);
 - fixed: p/MPAN/day x each UK clock day with data;
 - capacity: p/kVA/day x agreed capacity (kVA) x each day with data;
 - exceeded capacity (2.41-2.43): "Demand exceeded capacity = max(2 x sqrt(AI^2 +
@@ -263,7 +265,13 @@ def unit_costs(
     rate = tables.unit_rates[np.searchsorted(years, clock.charging_year), band]
     if position is not None:
         band, rate = band[position], rate[position]
-    return band, rate, np.asarray(kwh, dtype=np.float64) * rate / 100.0
+    return band, rate, _import_kwh(kwh) * rate / 100.0
+
+
+def _import_kwh(kwh: np.ndarray) -> np.ndarray:
+    """kWh the tariff bills: import only. A negative half hour (net export) is billed on the
+    export MPAN's generation tariff, never as a credit on the import tariff."""
+    return np.maximum(np.asarray(kwh, dtype=np.float64), 0.0)
 
 
 def _spread(amount_by_group: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -310,7 +318,10 @@ def charge_arrays(
     tables = _YearTables.build(years, tariffs)
     band = _bands.band_index_from_clock(clock, tables.slot_tables, years)
     rate = tables.unit_rates[year_pos, band]
-    unit_gbp = kwh * rate / 100.0
+    # Active import: only half hours importing are billed, and only they count towards demand
+    # kVA and demand reactive (see the module docstring).
+    active_import = _import_kwh(kwh)
+    unit_gbp = active_import * rate / 100.0
 
     # Days (UK clock dates) and months with data, each with its charging year.
     day_id, day_of_row = _dense_groups(clock.local_day)
@@ -323,8 +334,13 @@ def charge_arrays(
     # Maximum demand per half hour, kVA.
     notes = list(tables.notes)
     assumed_pf: float | None = None
-    # Active import: only half hours importing count towards demand kVA and demand reactive.
-    active_import = np.maximum(kwh, 0.0)
+    exported = kwh < 0
+    if exported.any():
+        notes.append(
+            f"{int(exported.sum())} half hours of net export ({float(-kwh[exported].sum()):,.1f}"
+            " kWh) not charged: the import tariff bills import only (export is billed on the "
+            "export MPAN's generation tariff)"
+        )
     if kvarh is not None:
         kvarh = np.asarray(kvarh, dtype=np.float64)
         if np.isnan(kvarh).any():
@@ -408,7 +424,7 @@ def charge_arrays(
     )
     peak = int(np.argmax(kva))
     summary = DuosSummary(
-        kwh_by_band={b: float(kwh[band == i].sum()) for i, b in enumerate(BANDS)},
+        kwh_by_band={b: float(active_import[band == i].sum()) for i, b in enumerate(BANDS)},
         unit_gbp_by_band={b: float(unit_gbp[band == i].sum()) for i, b in enumerate(BANDS)},
         unit_gbp=unit_total,
         fixed_gbp=fixed_gbp,

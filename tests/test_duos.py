@@ -14,6 +14,7 @@ from core.duos import (
     REACTIVE_FREE_RATIO,
     DuosError,
     calculate_duos_costs,
+    charge_arrays,
     duos_charges,
     duos_for_site,
 )
@@ -330,3 +331,15 @@ def test_utc_and_local_inputs_always_agree(start: int, length: int, seed: int) -
     a = duos_charges(as_local, tariffs, agreed_kva=50).summary
     b = duos_charges(as_utc, tariffs, agreed_kva=50).summary
     assert a == b
+
+
+def test_net_export_half_hours_are_not_credited_on_the_import_tariff() -> None:
+    # HV_2026 (row 30 above): Monday 8 June 2026, 16:00-17:00 BST is red (1.764 p/kWh);
+    # +10 kWh then -4 kWh. Units billed: 10 x 1.764 p = 17.64 p = £0.1764, no credit for the
+    # -4 kWh; fixed 105.84 p for the one day = £1.0584.
+    utc = pd.DatetimeIndex(["2026-06-08 15:00", "2026-06-08 15:30"], tz="UTC")
+    _, summary = charge_arrays(utc, np.array([10.0, -4.0]), HV_2026)
+    assert summary.unit_gbp == pytest.approx(0.1764)
+    assert summary.total_gbp == pytest.approx(0.1764 + 1.0584)
+    assert summary.kwh_by_band["red"] == pytest.approx(10.0)
+    assert any("net export (4.0 kWh) not charged" in note for note in summary.notes)
