@@ -907,47 +907,6 @@ def _clear(grid: GridRange) -> None:
         del grid.tab.cells[key]
 
 
-def block_non_loopback(monkeypatch: Any) -> None:
-    """Make every socket connection or name lookup to a non-loopback address fail (tests)."""
-    import ipaddress
-    import socket
-
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-    real_getaddrinfo = socket.getaddrinfo
-
-    def loopback(address: object) -> bool:
-        if not isinstance(address, tuple) or not address:
-            return isinstance(address, str | bytes)  # a Unix domain socket path
-        host = str(address[0])
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host.split("%")[0]).is_loopback
-        except ValueError:
-            return False
-
-    def guarded_connect(sock: socket.socket, address: Any) -> Any:
-        if not loopback(address):
-            raise ConnectionRefusedError(f"test network guard: refused connection to {address}")
-        return real_connect(sock, address)
-
-    def guarded_connect_ex(sock: socket.socket, address: Any) -> Any:
-        if not loopback(address):
-            raise ConnectionRefusedError(f"test network guard: refused connection to {address}")
-        return real_connect_ex(sock, address)
-
-    def guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        name = host.decode() if isinstance(host, bytes) else host
-        if name is not None and not loopback((name,)):
-            raise OSError(f"test network guard: refused to resolve {name!r}")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
-    monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the server until interrupted; print one JSON line: url, token_uri, token, key_file."""
     parser = argparse.ArgumentParser(

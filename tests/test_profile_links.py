@@ -35,25 +35,6 @@ from webhook.profile_links import (
 )
 
 CSV = b"timestamp,kwh\n2026-01-01T00:00:00Z,1.5\n2026-01-01T00:30:00Z,2.0\n"
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
-
-
-@pytest.fixture(autouse=True)
-def attempted(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Refuse (and record) every connection that is not to loopback."""
-    tried: list[object] = []
-    real_connect = socket.socket.connect
-
-    def connect(sock: socket.socket, address: object) -> None:
-        host = address[0] if isinstance(address, tuple) else ""
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and host not in LOOPBACK:
-            tried.append(address)
-            raise ConnectionRefusedError(f"test network guard: {address} is not loopback")
-        real_connect(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    return tried
-
 
 Route = Callable[[BaseHTTPRequestHandler], None]
 
@@ -238,19 +219,19 @@ def test_loopback_refused_without_allowance_and_no_request_made(server: Server) 
         "https://[::1]/profile.csv",
     ],
 )
-def test_ssrf_targets_refused_before_any_connection(url: str, attempted: list[object]) -> None:
+def test_ssrf_targets_refused_before_any_connection(url: str, network_guard: list[object]) -> None:
     with pytest.raises(ProfileLinkError) as info:
         fetch_url(url, FetchPolicy())
     assert info.value.rule == RULE_ADDRESS
     assert url.split("/")[2].strip("[]") in str(info.value)
-    assert attempted == []
+    assert network_guard == []
 
 
-def test_plain_http_refused_even_to_public_host(attempted: list[object]) -> None:
+def test_plain_http_refused_even_to_public_host(network_guard: list[object]) -> None:
     with pytest.raises(ProfileLinkError) as info:
         fetch_url("http://93.184.216.34/profile.csv", FetchPolicy())
     assert info.value.rule == RULE_HTTPS
-    assert attempted == []
+    assert network_guard == []
     with pytest.raises(ProfileLinkError, match="HTTPS only"):
         fetch_url("ftp://example.com/p.csv")
     with pytest.raises(ProfileLinkError, match="user name"):
@@ -266,14 +247,14 @@ def test_plain_http_refused_even_to_public_host(attempted: list[object]) -> None
     ],
 )
 def test_redirect_to_forbidden_address_is_refused(
-    server: Server, target: str, attempted: list[object]
+    server: Server, target: str, network_guard: list[object]
 ) -> None:
     server.routes["/jump"] = redirect(target)
     with pytest.raises(ProfileLinkError) as info:
         fetch_url(server.url("/jump"), allow(server))
     assert info.value.rule in (RULE_ADDRESS, RULE_HTTPS)
     assert "/jump" in str(info.value)
-    assert attempted == []
+    assert network_guard == []
 
 
 def test_redirect_to_loopback_port_without_allowance_is_refused(

@@ -8,7 +8,6 @@ MPAN check digits worked by hand: 14 0556 6778 89 -> sum(d_i * [3,5,7,13,...,43]
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -25,30 +24,9 @@ from core.mpan import MpanError
 from core.postcodes import Postcode
 from core.site_area import SiteAreaError, decide_site_area
 
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 DNO_WM = "1405566778898"  # National Grid Electricity Distribution (West Midlands), _E
 SEED_BAD_CHECK = "1405566778899"
 IDNO_ESP = "2500000000018"  # ESP Electricity Limited
-
-
-@pytest.fixture(autouse=True)
-def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail any connection (or DNS lookup) that is not to loopback."""
-    real_connect = socket.socket.connect
-    real_getaddrinfo = socket.getaddrinfo
-
-    def connect(self: socket.socket, address: object) -> None:
-        if isinstance(address, tuple) and address[0] not in LOOPBACK:
-            raise AssertionError(f"test tried to reach the internet: {address}")
-        return real_connect(self, address)
-
-    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
-        if host not in LOOPBACK:
-            raise AssertionError(f"test tried to resolve {host!r}")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 class FakeOnline:

@@ -10,7 +10,6 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from tests.sheets_server import block_non_loopback
 from tests.test_google_sheet import expected_outputs, result_fields
 from webhook.layout import load_layout
 from webhook.sheets import (
@@ -27,8 +26,7 @@ OUTPUT_CELLS = [a1 for block in LAYOUT.outputs for a1, field in block.cells if f
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    block_non_loopback(monkeypatch)
+def _isolated() -> None:
     reset_ordering_state()
 
 
@@ -152,7 +150,6 @@ def test_a_crash_mid_save_leaves_the_old_file_intact(
     with pytest.raises(OSError, match="disk full"):
         sheet.write(result_fields(2))
     monkeypatch.undo()
-    block_non_loopback(monkeypatch)
 
     assert path.read_bytes() == old_bytes
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".lock"]
