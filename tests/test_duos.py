@@ -19,20 +19,12 @@ from core.duos import (
     duos_for_site,
 )
 from core.tariffs import DuosTariff
-from core.timebands import BandPeriod, TimeBands
+from core.timebands import TimeBands
+from tests.mide_2026 import MIDE_PERIODS
 
-# Time bands: 'MIDE - Schedule of charges and other tables- 2026 V.0.1 for publishing.xlsx' (and
-# the 2025 workbook, identical), sheet 'Annex 1 LV, HV and UMS charges', rows 5-8.
-MIDE_PERIODS = (
-    BandPeriod("red", "weekday", "16:00", "19:00"),
-    BandPeriod("amber", "weekday", "07:30", "16:00"),
-    BandPeriod("amber", "weekday", "19:00", "21:00"),
-    BandPeriod("green", "weekday", "00:00", "07:30"),
-    BandPeriod("green", "weekday", "21:00", "24:00"),
-    BandPeriod("green", "weekend", "00:00", "24:00"),
-)
-
-# HV Site Specific No Residual (LLFCs H00, HST), same sheet, row 30 of each workbook:
+# Time bands: tests/mide_2026.py (the 2026 and 2025 MIDE workbooks' Annex 1, rows 5-8).
+# HV Site Specific No Residual (LLFCs H00, HST), the same workbooks' sheet 'Annex 1 LV, HV and UMS
+# charges', row 30 of each workbook:
 #   2026: red 1.764, amber 0.205, green 0.011 p/kWh, fixed 105.84 p/day, capacity 9.26,
 #         exceeded 9.26 p/kVA/day, reactive 0.027 p/kVArh
 #   2025: red 1.642, amber 0.237, green 0.021 p/kWh, fixed 110.87 p/day, capacity 9.5,

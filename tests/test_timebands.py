@@ -5,19 +5,11 @@ from __future__ import annotations
 import pytest
 
 from core.timebands import BandPeriod, TimeBandError, TimeBands
-
-WEEKDAY_RAG = (
-    BandPeriod("red", "weekday", "16:00", "19:00"),
-    BandPeriod("amber", "weekday", "07:30", "16:00"),
-    BandPeriod("amber", "weekday", "19:00", "21:00"),
-    BandPeriod("green", "weekday", "00:00", "07:30"),
-    BandPeriod("green", "weekday", "21:00", "24:00"),
-    BandPeriod("green", "weekend", "00:00", "24:00"),
-)
+from tests.mide_2026 import MIDE_PERIODS
 
 
 def test_slot_table_places_each_half_hour() -> None:
-    table = TimeBands(14, 2026, WEEKDAY_RAG).slot_table()
+    table = TimeBands(14, 2026, MIDE_PERIODS).slot_table()
     assert table.shape == (12, 2, 48)
     assert table[0, 0, 32] == 0  # 16:00 weekday is red
     assert table[0, 0, 31] == 1  # 15:30 amber
@@ -29,17 +21,17 @@ def test_slot_table_places_each_half_hour() -> None:
 
 def test_gap_is_reported_with_the_time() -> None:
     with pytest.raises(TimeBandError, match="weekend month 1 at 00:00"):
-        TimeBands(14, 2026, WEEKDAY_RAG[:-1]).slot_table()
+        TimeBands(14, 2026, MIDE_PERIODS[:-1]).slot_table()
 
 
 def test_overlap_is_refused() -> None:
-    extra = (*WEEKDAY_RAG, BandPeriod("red", "weekday", "18:00", "20:00"))
+    extra = (*MIDE_PERIODS, BandPeriod("red", "weekday", "18:00", "20:00"))
     with pytest.raises(TimeBandError, match="overlaps"):
         TimeBands(14, 2026, extra).slot_table()
 
 
 def test_describe_for_the_sheet() -> None:
-    bands = TimeBands(14, 2026, WEEKDAY_RAG)
+    bands = TimeBands(14, 2026, MIDE_PERIODS)
     assert bands.describe("red") == ["Mon–Fri 16:00–19:00"]
     assert bands.describe("green") == [
         "Mon–Fri 00:00–07:30",
