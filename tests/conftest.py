@@ -1,15 +1,23 @@
-"""Shared fixtures: where the reference data is; the network guard."""
+"""Shared fixtures: where the reference data is; the network guard; the hypothesis CI profile."""
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from core.paths import reference_data_dir
+
+# CI (which sets CI=true) draws the same examples every run and has no per-example deadline on
+# its shared runners; local runs keep hypothesis's default profile (random, 200 ms deadline).
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
