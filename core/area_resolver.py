@@ -250,6 +250,31 @@ class _HttpResolver:
                 "or rely on the cache"
             ) from exc
 
+    def _get_list(
+        self, path: str, key: str, subject: str, params: dict[str, str] | None = None
+    ) -> list[Any]:
+        """GET `path` and return the JSON answer's `key` list.
+
+        HTTP 400/404 raise PostcodeNotFoundError naming `subject` (e.g. "postcode B1 1AA"); any
+        other non-200 answer, or an answer without the list, raises ServiceUnavailableError.
+        """
+        response = self._get(path, params)
+        if response.status_code in (400, 404):
+            raise PostcodeNotFoundError(
+                f"{self.label} does not know {subject} (HTTP {response.status_code})"
+            )
+        if response.status_code != 200:
+            raise ServiceUnavailableError(
+                f"{self.label} refused the request (HTTP {response.status_code} {response.reason})"
+            )
+        data = self._json(response)
+        items = data.get(key) if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise ServiceUnavailableError(
+                f"{self.label} answered without a '{key}' list; the API may have changed"
+            )
+        return items
+
     def _json(self, response: requests.Response) -> Any:
         try:
             return response.json()
@@ -271,21 +296,10 @@ class OctopusResolver(_HttpResolver):
 
     def resolve(self, postcode: Postcode) -> ResolverAnswer:
         """The GSP group(s) Octopus gives for the full postcode."""
-        response = self._get("/v1/industry/grid-supply-points/", {"postcode": postcode.compact})
-        if response.status_code in (400, 404):
-            raise PostcodeNotFoundError(
-                f"{self.label} does not know postcode {postcode.unit} (HTTP {response.status_code})"
-            )
-        if response.status_code != 200:
-            raise ServiceUnavailableError(
-                f"{self.label} refused the request (HTTP {response.status_code} {response.reason})"
-            )
-        data = self._json(response)
-        results = data.get("results") if isinstance(data, dict) else None
-        if not isinstance(results, list):
-            raise ServiceUnavailableError(
-                f"{self.label} answered without a 'results' list; the API may have changed"
-            )
+        results = self._get_list(
+            "/v1/industry/grid-supply-points/", "results", f"postcode {postcode.unit}",
+            {"postcode": postcode.compact},
+        )
         groups = [str(r.get("group_id", "")).upper() for r in results if isinstance(r, dict)]
         if not groups:
             raise PostcodeNotFoundError(
@@ -323,22 +337,9 @@ class CarbonIntensityResolver(_HttpResolver):
 
     def resolve(self, postcode: Postcode) -> ResolverAnswer:
         """The DNO region the API gives for the postcode's district, as a GSP group."""
-        response = self._get(f"/regional/postcode/{postcode.district}")
-        if response.status_code in (400, 404):
-            raise PostcodeNotFoundError(
-                f"{self.label} does not know district {postcode.district} "
-                f"(HTTP {response.status_code})"
-            )
-        if response.status_code != 200:
-            raise ServiceUnavailableError(
-                f"{self.label} refused the request (HTTP {response.status_code} {response.reason})"
-            )
-        data = self._json(response)
-        items = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(items, list):
-            raise ServiceUnavailableError(
-                f"{self.label} answered without a 'data' list; the API may have changed"
-            )
+        items = self._get_list(
+            f"/regional/postcode/{postcode.district}", "data", f"district {postcode.district}"
+        )
         if not items:
             raise PostcodeNotFoundError(
                 f"{self.label} has no region for district {postcode.district} (empty answer)"
