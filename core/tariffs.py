@@ -239,12 +239,7 @@ def _to_tariff(row: dict[str, str], time_bands: TimeBands | None) -> DuosTariff:
 def list_tariffs(distributor_id: int, year: int, *, area_distributor_id: int | None = None
                  ) -> list[DuosTariff]:
     """Every Annex 1 tariff of a DNO area (or of an IDNO in `area_distributor_id`) for a year."""
-    area = _area(distributor_id, area_distributor_id)
-    path = _tariff_file(distributor_id, year, area)
-    rows = _rows(path)
-    if rows is None:
-        raise TariffNotFoundError(_missing(distributor_id, area, year, path))
-    bands = load_time_bands(area, year)
+    _, _, rows, bands = _year_rows(distributor_id, year, area_distributor_id)
     return [_to_tariff(row, bands) for row in rows]
 
 
@@ -278,6 +273,18 @@ def _area(distributor_id: int, area_distributor_id: int | None) -> int:
             f"(10-23) the site is in (from its postcode or GSP group), got {area_distributor_id}"
         )
     return area_distributor_id
+
+
+def _year_rows(
+    distributor_id: int, year: int, area_distributor_id: int | None
+) -> tuple[int, Path, tuple[dict[str, str], ...], TimeBands]:
+    """(host area, tariff file, its rows, time bands) for a year; TariffNotFoundError if none."""
+    area = _area(distributor_id, area_distributor_id)
+    path = _tariff_file(distributor_id, year, area)
+    rows = _rows(path)
+    if rows is None:
+        raise TariffNotFoundError(_missing(distributor_id, area, year, path))
+    return area, path, rows, load_time_bands(area, year)
 
 
 def _missing(distributor_id: int, area: int, year: int, path: Path) -> str:
@@ -372,12 +379,7 @@ def resolve_tariff(
     """
     on = on or datetime.date.today()
     year = charging_year(on)
-    area = _area(distributor_id, area_distributor_id)
-    path = _tariff_file(distributor_id, year, area)
-    rows = _rows(path)
-    if rows is None:
-        raise TariffNotFoundError(_missing(distributor_id, area, year, path))
-    bands = load_time_bands(area, year)
+    area, path, rows, bands = _year_rows(distributor_id, year, area_distributor_id)
     who = f"area {area}" if distributor_id == area else f"IDNO {distributor_id} in area {area}"
     if llfc is not None and str(llfc).strip():
         return _by_llfc(rows, str(llfc).strip(), distributor_id, area, year, bands, who, generation)
