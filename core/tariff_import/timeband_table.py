@@ -122,6 +122,22 @@ def _header(rows: Rows, first_band: str, workbook: str, table: str) -> tuple[int
     return r, bands
 
 
+def _band_table(
+    periods: list[BandPeriod],
+    labels: list[str],
+    data: list[tuple[int, str, dict[str, str]]],
+    header_row: int,
+    notes: list[str] | None = None,
+) -> BandTable:
+    """A BandTable keeping `_read_rows`' data as published text, with its 1-based sheet rows."""
+    return BandTable(
+        periods, labels,
+        rows=[{"row": str(r), "days": re.sub(r"\s+", " ", lab).strip(), **t} for r, lab, t in data],
+        notes=[] if notes is None else notes,
+        first_row=header_row + 1, last_row=data[-1][0] if data else header_row + 1,
+    )
+
+
 def _read_rows(
     rows: Rows, header_row: int, label_col: int, bands: dict[str, int]
 ) -> tuple[list[tuple[int, str, dict[str, str]]], int]:
@@ -191,11 +207,7 @@ def hh_time_bands(
         bands_obj.slot_table()
     except TimeBandError as exc:
         raise TariffImportError(book.name, table, str(exc)) from exc
-    parsed = BandTable(
-        periods, labels,
-        rows=[{"row": str(r), "days": re.sub(r"\s+", " ", lab).strip(), **t} for r, lab, t in data],
-        first_row=header_row + 1, last_row=data[-1][0] if data else header_row + 1,
-    )
+    parsed = _band_table(periods, labels, data, header_row)
     return bands_obj, parsed
 
 
@@ -220,11 +232,7 @@ def ums_table(book: Workbook, sheet: str) -> BandTable | None:
     if label_col is None:
         return None
     data, _ = _read_rows(rows, header_row, label_col, bands)
-    return BandTable(
-        [], [],
-        rows=[{"row": str(r), "days": re.sub(r"\s+", " ", lab).strip(), **t} for r, lab, t in data],
-        first_row=header_row + 1, last_row=data[-1][0] if data else header_row + 1,
-    )
+    return _band_table([], [], data, header_row)
 
 
 def super_red_table(book: Workbook, sheet: str) -> BandTable | None:
@@ -249,9 +257,4 @@ def super_red_table(book: Workbook, sheet: str) -> BandTable | None:
                 )
             periods.append(BandPeriod("red", days, start, end, months_of(label)))
         labels.append(re.sub(r"\s+", " ", label).strip())
-    return BandTable(
-        periods, labels,
-        rows=[{"row": str(r), "days": re.sub(r"\s+", " ", lab).strip(), **t} for r, lab, t in data],
-        notes=date_exceptions(labels),
-        first_row=header_row + 1, last_row=data[-1][0] if data else header_row + 1,
-    )
+    return _band_table(periods, labels, data, header_row, notes=date_exceptions(labels))
