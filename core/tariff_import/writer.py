@@ -13,6 +13,7 @@ from core.tariff_import.annex1 import TariffRow, code_list
 from core.tariff_import.annex2 import FIELDS as EHV_FIELDS
 from core.tariff_import.importer import ImportedWorkbook
 from core.tariff_import.residual import charge_field, voltage_of
+from core.tariff_import.timeband_table import BandTable
 
 TARIFF_COLUMNS = (
     "distributor_id", "area_distributor_id", "year", "tariff_name", "voltage_level", "metering",
@@ -122,6 +123,11 @@ def _periods(periods) -> list[dict[str, Any]]:
     ]
 
 
+def _rows_source(imported: ImportedWorkbook, sheet: str | None, table: BandTable) -> str:
+    """'workbook / sheet / rows first-last': where a published table was read."""
+    return f"{imported.workbook} / {sheet} / rows {table.first_row}-{table.last_row}"
+
+
 def timebands_yaml(imported: ImportedWorkbook, area: int, extra_notes: tuple[str, ...] = ()) -> str:
     bands = imported.time_bands
     doc: dict[str, Any] = {
@@ -134,15 +140,13 @@ def timebands_yaml(imported: ImportedWorkbook, area: int, extra_notes: tuple[str
     }
     if imported.ums is not None:
         doc["ums"] = {
-            "source": f"{imported.workbook} / {imported.annex1_sheet} / rows "
-                      f"{imported.ums.first_row}-{imported.ums.last_row}",
+            "source": _rows_source(imported, imported.annex1_sheet, imported.ums),
             "note": "unmetered supplies (black/yellow/green), as published; not used for HH DUoS",
             "published_rows": imported.ums.rows,
         }
     if imported.super_red is not None:
         doc["super_red"] = {
-            "source": f"{imported.workbook} / {imported.annex2_sheet} / rows "
-                      f"{imported.super_red.first_row}-{imported.super_red.last_row}",
+            "source": _rows_source(imported, imported.annex2_sheet, imported.super_red),
             "note": "EDCM (Annex 2) super red time band for designated EHV sites",
             "periods": _periods(imported.super_red.periods),
             "notes": imported.super_red.notes,
