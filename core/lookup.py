@@ -28,8 +28,6 @@ import datetime as dt
 import hashlib
 import math
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -41,6 +39,7 @@ import pandas as pd
 import yaml
 
 from core.distributors import Distributor
+from core.memo import LruMemo
 from core.mpan import Mpan, MpanError, mpan_from_cell, parse_mpan
 from core.paths import config_dir
 from core.postcodes import PostcodeError, parse_postcode
@@ -449,37 +448,11 @@ def _profile_series(data: pd.DataFrame) -> tuple[pd.Series, int]:
 MEMO_SIZE = 16  # profiles (x tariff, kVA) whose results are remembered, per process
 
 
-class _Memo:
-    """A small thread-safe least-recently-used memo (key -> value computed once; errors are
-    not kept). Cached values are shared between lookups: never modify one."""
-
-    def __init__(self, size: int = MEMO_SIZE) -> None:
-        self.size = size
-        self._values: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._values:
-                self._values.move_to_end(key)
-                return self._values[key]
-        value = compute()
-        with self._lock:
-            self._values[key] = value
-            while len(self._values) > self.size:
-                self._values.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._values.clear()
-
-
 # The sheet re-runs the whole lookup on every input edit with the same profile: features
 # depend on the profile's half hours alone, DUoS on those, the tariff and the kVA.
-_feature_memo = _Memo()
-_duos_memo = _Memo()
-_flex_memo = _Memo()  # flexibility plans per (profile digest, tariff): shares differ
+_feature_memo = LruMemo(MEMO_SIZE)
+_duos_memo = LruMemo(MEMO_SIZE)
+_flex_memo = LruMemo(MEMO_SIZE)  # flexibility plans per (profile digest, tariff): shares differ
 
 
 def clear_memos() -> None:

@@ -42,7 +42,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -63,6 +62,7 @@ from core.lookup import (
     read_profile,
     run_lookup,
 )
+from core.memo import LruMemo
 from core.mpan import MpanError
 from core.profiles import Profile, ProfileError, default_timestamp_convention
 from core.site_area import SiteArea
@@ -147,11 +147,22 @@ class ProfileCache:
     """
 
     def __init__(self, size: int = PROFILE_CACHE_SIZE) -> None:
-        self.size = size
-        self._profiles: OrderedDict[tuple[str, str, str], Profile] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
+        self._memo = LruMemo(size)
+
+    @property
+    def size(self) -> int:
+        """How many parsed profiles are kept (0: none)."""
+        return self._memo.size
+
+    @property
+    def hits(self) -> int:
+        """Answers from the cache since the last `clear()`."""
+        return self._memo.hits
+
+    @property
+    def misses(self) -> int:
+        """Profiles parsed (successfully) since the last `clear()`."""
+        return self._memo.misses
 
     def get(self, fetched: FetchedProfile) -> Profile:
         """The parsed profile of these bytes: from the cache, else parsed and kept."""
@@ -159,27 +170,12 @@ class ProfileCache:
         # The convention default (config/defaults.yaml) changes how the same bytes read.
         key = (hashlib.sha256(fetched.content).hexdigest(), suffix,
                default_timestamp_convention())
-        with self._lock:
-            profile = self._profiles.get(key)
-            if profile is not None:
-                self._profiles.move_to_end(key)
-                self.hits += 1
-                return profile
-        profile = _parse_profile(fetched.content, suffix)  # errors are not cached
-        with self._lock:
-            self.misses += 1
-            if self.size > 0:
-                self._profiles[key] = profile
-                self._profiles.move_to_end(key)
-                while len(self._profiles) > self.size:
-                    self._profiles.popitem(last=False)
-        return profile
+        # errors are not cached
+        return self._memo.get(key, lambda: _parse_profile(fetched.content, suffix))
 
     def clear(self) -> None:
         """Forget every profile (and the counts)."""
-        with self._lock:
-            self._profiles.clear()
-            self.hits = self.misses = 0
+        self._memo.clear()
 
 
 def _parse_profile(content: bytes, suffix: str) -> Profile:
