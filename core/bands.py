@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,7 @@ _RULE_FIRST_YEAR = 1996  # first year of the "last Sunday of October" end of UK 
 _TABLE_SPAN_FACTOR = 4
 
 BandsForYear = Mapping[int, TimeBands] | Callable[[int], TimeBands]
+T = TypeVar("T")
 
 
 class BandAssignmentError(ValueError):
@@ -135,23 +137,36 @@ def _as_utc_ns(utc: pd.DatetimeIndex | np.ndarray) -> np.ndarray:
     return array.astype(np.int64, copy=False)
 
 
-def _bands_getter(bands_for_year: BandsForYear | TimeBands) -> Callable[[int], TimeBands]:
-    if isinstance(bands_for_year, TimeBands):
-        return lambda _year: bands_for_year
-    if isinstance(bands_for_year, Mapping):
-        mapping = bands_for_year
+def per_year_getter(
+    given: T | Mapping[int, T] | Callable[[int], T],
+    single: type[T],
+    missing: Callable[[int, list[int]], Exception],
+) -> Callable[[int], T]:
+    """A charging year -> value callable from one `single` value (every year), a mapping by
+    year (a missing year raises `missing(year, years given)`), or such a callable as is."""
+    if isinstance(given, single):
+        return lambda _year: given
+    if isinstance(given, Mapping):
+        mapping = given
 
-        def get(year: int) -> TimeBands:
+        def get(year: int) -> T:
             try:
                 return mapping[year]
             except KeyError:
-                raise BandAssignmentError(
-                    f"no time bands for charging year {year}/{(year + 1) % 100:02d} "
-                    f"(have {sorted(mapping)})"
-                ) from None
+                raise missing(year, sorted(mapping)) from None
 
         return get
-    return bands_for_year
+    return given
+
+
+def _bands_getter(bands_for_year: BandsForYear | TimeBands) -> Callable[[int], TimeBands]:
+    return per_year_getter(
+        bands_for_year,
+        TimeBands,
+        lambda year, have: BandAssignmentError(
+            f"no time bands for charging year {year}/{(year + 1) % 100:02d} (have {have})"
+        ),
+    )
 
 
 def stacked_slot_tables(years: np.ndarray, bands_for_year: BandsForYear | TimeBands) -> np.ndarray:

@@ -183,22 +183,14 @@ class DuosResult:
 
 
 def _tariff_getter(tariffs: TariffForYear) -> Callable[[int], DuosTariff]:
-    if isinstance(tariffs, DuosTariff):
-        return lambda _year: tariffs
-    if isinstance(tariffs, Mapping):
-        mapping = tariffs
-
-        def get(year: int) -> DuosTariff:
-            try:
-                return mapping[year]
-            except KeyError:
-                raise DuosError(
-                    f"no tariff for charging year {year}/{(year + 1) % 100:02d} "
-                    f"(April {year} to March {year + 1}); tariffs given for {sorted(mapping)}"
-                ) from None
-
-        return get
-    return tariffs
+    return _bands.per_year_getter(
+        tariffs,
+        DuosTariff,
+        lambda year, have: DuosError(
+            f"no tariff for charging year {year}/{(year + 1) % 100:02d} "
+            f"(April {year} to March {year + 1}); tariffs given for {have}"
+        ),
+    )
 
 
 def _time_bands(tariff: DuosTariff, year: int) -> TimeBands:
