@@ -650,6 +650,15 @@ def _run_batch(
         errors.append({"site_id": site.site_id, "row": site.row, "stage": stage,
                        "reason": reason})
 
+    def survivors(
+        sites: list[_Site], failures: list[tuple[_Site, str, str]]
+    ) -> list[_Site]:
+        """Record each (site, stage, reason) failure; the sites that did not fail, in order."""
+        for site, stage, reason in failures:
+            record(site, stage, reason)
+        failed = {id(s) for s, _, _ in failures}
+        return [s for s in sites if id(s) not in failed]
+
     located = []
     for site in todo:
         try:
@@ -659,14 +668,8 @@ def _run_batch(
             record(site, exc.stage, exc.reason)
         except (LookupError, ValueError) as exc:
             record(site, "area", str(exc))
-    profile_failures = _load_profiles(located)
-    for site, stage, reason in profile_failures:
-        record(site, stage, reason)
-    failed = {id(s) for s, _, _ in profile_failures}
     charged = []
-    for site in located:
-        if id(site) in failed:
-            continue
+    for site in survivors(located, _load_profiles(located)):
         try:
             _charge(site, flex_fraction=fraction, power_factor=power_factor)
             charged.append(site)
@@ -675,13 +678,8 @@ def _run_batch(
         except Exception as exc:  # an unforeseen failure is still only this site's
             record(site, "duos", f"{type(exc).__name__}: {exc}")
     features, feature_failures = _features(charged)
-    for site, stage, reason in feature_failures:
-        record(site, stage, reason)
-    bad = {id(s) for s, _, _ in feature_failures}
     rows = []
-    for site in charged:
-        if id(site) in bad:
-            continue
+    for site in survivors(charged, feature_failures):
         assert site.result is not None
         row = dict(site.result)
         values = features.loc[site.site_id]
