@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import gspread
 import pytest
@@ -85,6 +87,31 @@ def result_fields(n: int) -> dict[str, object]:
         for band in ("red", "amber", "green"):
             fields[f"{band}_period_{i}"] = f"{band} {i} of {n}"
     return fields
+
+
+def write_concurrently(
+    make_sheet: Callable[[], Any], orders: list[RequestOrder], seed: int
+) -> dict[int, Any]:
+    """Request i writes `result_fields(i)` with `orders[i]` from its own thread and its own sheet
+    instance (as the app does); the threads start in a shuffled order and write together.
+    Returns the write reports by i."""
+    n = len(orders)
+    jobs = list(range(n))
+    random.Random(seed).shuffle(jobs)
+    barrier = threading.Barrier(n)
+    reports: dict[int, Any] = {}
+
+    def lookup(i: int) -> None:
+        sheet = make_sheet()
+        barrier.wait()
+        reports[i] = sheet.write(result_fields(i), order=orders[i])
+
+    threads = [threading.Thread(target=lookup, args=(i,)) for i in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return reports
 
 
 def expected_outputs(n: int) -> dict[str, object]:
@@ -299,21 +326,7 @@ def test_200_concurrent_writes_leave_one_request_whole(server: SheetsServer, cli
     n = 200
     timestamps = [1_764_079_000 + i // 10 for i in range(n)]  # many share an X-Timestamp
     orders = [RequestOrder.arrived(ts) for ts in timestamps]
-    jobs = list(range(n))
-    random.Random(5).shuffle(jobs)
-    barrier = threading.Barrier(n)
-    reports: dict[int, object] = {}
-
-    def lookup(i: int) -> None:
-        sheet = GoogleSheet(SID, TAB, client=client)  # one instance per request, as the app does
-        barrier.wait()
-        reports[i] = sheet.write(result_fields(i), order=orders[i])
-
-    threads = [threading.Thread(target=lookup, args=(i,)) for i in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    reports = write_concurrently(lambda: GoogleSheet(SID, TAB, client=client), orders, seed=5)
 
     assert len(reports) == n
     written = [i for i, r in reports.items() if r.written]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from tests.test_google_sheet import expected_outputs, result_fields
+from tests.test_google_sheet import expected_outputs, result_fields, write_concurrently
 from webhook.layout import load_layout
 from webhook.sheets import (
     RequestOrder,
@@ -195,21 +194,7 @@ def test_ordering_survives_another_process(path: Path) -> None:
 def test_concurrent_writes_leave_the_newest_request_whole(path: Path) -> None:
     n = 24
     orders = [RequestOrder.arrived(1_764_079_000 + i // 4) for i in range(n)]
-    jobs = list(range(n))
-    random.Random(3).shuffle(jobs)
-    barrier = threading.Barrier(n)
-    reports = {}
-
-    def lookup(i: int) -> None:
-        sheet = WorkbookSheet(path)
-        barrier.wait()
-        reports[i] = sheet.write(result_fields(i), order=orders[i])
-
-    threads = [threading.Thread(target=lookup, args=(i,)) for i in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    reports = write_concurrently(lambda: WorkbookSheet(path), orders, seed=3)
     assert len(reports) == n
     assert outputs(path) == expected_outputs(n - 1)
 
