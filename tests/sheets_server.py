@@ -262,13 +262,9 @@ _NUMBER_RE = re.compile(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d*)?(?:[eE][+-]
 
 def parse_user_entered(value: object) -> Cell | None:
     """What Sheets stores when a person types `value` (USER_ENTERED); None clears the cell."""
-    if isinstance(value, bool):
-        return Cell(value)
-    if isinstance(value, int | float):
-        return Cell(float(value))
     text = str(value)
-    if text == "":
-        return None
+    if isinstance(value, bool | int | float) or text == "":
+        return parse_raw(value)  # booleans, numbers and "" are stored as for RAW
     if text.startswith("'"):
         return Cell(text[1:])
     if text.startswith("="):
