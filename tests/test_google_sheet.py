@@ -89,6 +89,17 @@ def result_fields(n: int) -> dict[str, object]:
     return fields
 
 
+def assert_only_status_row_changed(
+    before: dict[str, object], after: dict[str, object], status: list[object]
+) -> None:
+    """Row 4 now shows `status` in A4 (status), B4 (message), H4 (request ID); every other
+    output cell is as it was."""
+    assert [after[c] for c in ("A4", "B4", "H4")] == status
+    assert {a1: v for a1, v in after.items() if not a1.endswith("4")} == {
+        a1: v for a1, v in before.items() if not a1.endswith("4")
+    }
+
+
 def write_concurrently(
     make_sheet: Callable[[], Any], orders: list[RequestOrder], seed: int
 ) -> dict[int, Any]:
@@ -234,15 +245,9 @@ def test_500_every_try_is_bounded_and_leaves_outputs_untouched(
     assert report.ranges == ("A4:H4",)
     last = server.writes(SID)[-1]
     assert [d["range"] for d in last.body["data"]] == ["'BESS'!A4:H4"]
-    after = outputs(server)
-    assert [after[c] for c in ("A4", "B4", "H4")] == [
-        "error",
-        "Google Sheets failed (HTTP 500)",
-        "req-2",
-    ]
-    assert {a1: v for a1, v in after.items() if not a1.endswith("4")} == {
-        a1: v for a1, v in before.items() if not a1.endswith("4")
-    }
+    assert_only_status_row_changed(
+        before, outputs(server), ["error", "Google Sheets failed (HTTP 500)", "req-2"]
+    )
 
 
 def test_403_is_not_retried_and_says_to_share_the_sheet(server: SheetsServer, client) -> None:
