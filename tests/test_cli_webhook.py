@@ -172,3 +172,17 @@ def test_lookup_writes_google_sheet(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert (cells["A4"], cells["C6"], cells["B9"]) == ("ok", 14, tariff.red_rate)
         assert len(sheets.writes("1CliSheet-test")) == 1
         assert "Written to        google:1CliSheet-test/BESS" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("cores", "dev", "expected"), [(2, False, 2), (4, False, 4),
+                                                       (1, False, 0), (2, True, 0)])
+def test_serve_defaults_to_one_compute_process_per_core(
+    monkeypatch: pytest.MonkeyPatch, cores: int, dev: bool, expected: int
+) -> None:
+    from webhook.cli import build_parser
+    from webhook.cli_webhook import default_processes
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    args = build_parser().parse_args(["serve", *(["--dev"] if dev else [])])
+    assert args.processes is None
+    assert default_processes(args) == expected
