@@ -45,7 +45,6 @@ from numpy.typing import ArrayLike
 from core import bands as _bands
 
 UK_TZ = "Europe/London"
-HALF_HOUR = pd.Timedelta(minutes=30)
 
 FEATURES: tuple[str, ...] = (
     "peak_ratio",

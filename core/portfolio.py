@@ -42,9 +42,6 @@ from core.timebands import BANDS
 
 SITES_COLUMNS: tuple[str, ...] = ("site_id", "mpan", "postcode", "voltage", "kva", "profile_path")
 ERROR_COLUMNS: tuple[str, ...] = ("site_id", "row", "stage", "reason")
-STAGES: tuple[str, ...] = (
-    "input", "mpan", "area", "profile", "tariff", "duos", "flexibility", "features",
-)
 DEFAULT_BATCH_SIZE = 100
 _ROW = "row"  # data row number in the SITES file (1 = first row under the header)
 _DUPLICATE = "duplicate_of_row"

@@ -36,7 +36,6 @@ import yaml
 from core.paths import config_dir
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
-HALF_HOUR = pd.Timedelta(minutes=30)
 NS_PER_MINUTE = 60 * 10**9
 NS_PER_HALF_HOUR = 30 * NS_PER_MINUTE
 SPIKE_FACTOR = 10.0  # a half hour above 10 x the profile's 99th percentile kWh is a spike
