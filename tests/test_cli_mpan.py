@@ -139,3 +139,10 @@ def test_dno_show_and_list(capsys) -> None:
     status, out, _ = run(capsys, "dno", "list", "--idnos")
     body = out.splitlines()[2:]
     assert body and all(line.split()[0].isdigit() and int(line.split()[0]) >= 24 for line in body)
+
+
+def test_validate_missing_file_names_it_and_what_to_give(tmp_path: Path, capsys) -> None:
+    status, out, err = run(capsys, "mpan", "validate", str(tmp_path / "none.txt"))
+    assert status == 2 and out == ""
+    assert "none.txt': cannot read it (No such file or directory)" in err
+    assert "one MPAN a line" in err and "Traceback" not in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 
 from webhook.cli import main
@@ -38,7 +40,7 @@ def test_show_half_hour_bands_and_kva(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_show_idno_needs_area(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tariffs", "show", "--dno", "25", "--voltage", "HV"]) == 1
-    assert "give area_distributor_id" in capsys.readouterr().err
+    assert "is an IDNO, which has no single area: give --area" in capsys.readouterr().err
     assert (
         main(
             [
@@ -78,3 +80,22 @@ def test_import_bad_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     bad.write_text("not a workbook")
     assert main(["tariffs", "import", str(bad), "--year", "2026", "--config", str(tmp_path)]) == 1
     assert "broken.xlsx: workbook: cannot be opened" in capsys.readouterr().err
+
+
+def test_show_unknown_dno_and_wrong_area_name_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tariffs", "show", "--dno", "99999"]) == 1
+    assert "--dno: unknown distributor '99999'" in capsys.readouterr().err
+    assert main(["tariffs", "show", "--dno", "14", "--area", "15"]) == 1
+    assert "--area 15: --dno 14 is a DNO" in capsys.readouterr().err
+    # an MPID works as well as the ID: MIDE 2026 'Annex 1 LV, HV and UMS charges'!D31:F31
+    args = ["tariffs", "show", "--dno", "MIDE", "--voltage", "HV", "--date", "2026-11-24"]
+    assert main(args) == 0
+    assert "red 1.764  amber 0.205  green 0.011" in capsys.readouterr().out
+
+
+def test_import_missing_file_says_what_to_give(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    assert main(["tariffs", "import", str(tmp_path / "none.xlsx"), "--year", "2026"]) == 2
+    err = capsys.readouterr().err
+    assert "none.xlsx' not found" in err and "Schedule of charges" in err

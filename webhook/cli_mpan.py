@@ -104,7 +104,8 @@ def _read_inputs(path: str, column: str | None) -> list[tuple[int, str]]:
     if column is not None:
         matches = [i for i, h in enumerate(names) if h.lower() == column.strip().lower()]
         if not matches:
-            raise ValueError(f"{path}: no column {column!r}; columns are {names}")
+            raise ValueError(f"{path}: no column {column!r}; columns are {names}: "
+                             "give one of them with --column")
     else:
         matches = [i for i, h in enumerate(names) if "mpan" in h.lower()]
         if len(matches) != 1:
@@ -119,7 +120,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Validate every MPAN in a file; exit status 1 if any is invalid."""
     try:
         items = _read_inputs(args.file, args.column)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        print(f"error: FILE {args.file!r}: cannot read it ({exc.strerror or exc}); give the path "
+              "of a text file with one MPAN a line, a CSV with an MPAN column, or - for stdin",
+              file=sys.stderr)
+        return 2
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     rows = []

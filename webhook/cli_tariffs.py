@@ -8,6 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from core.distributors import UnknownDistributorError, get_distributor
 from core.paths import config_dir, reference_data_dir
 from core.tariff_import.build import import_all, write_dno, write_idno
 from core.tariff_import.errors import TariffImportError
@@ -45,8 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     every.set_defaults(func=cmd_import_all)
 
     show = sub.add_parser("show", help="the tariff a site pays, with its time bands")
-    show.add_argument("--dno", type=int, required=True, help="distributor ID (10-23, or IDNO 24+)")
-    show.add_argument("--area", type=int, default=None, help="DNO area of an IDNO site")
+    show.add_argument("--dno", required=True,
+                      help="distributor ID (10-23, or IDNO 24+), MPID or short code")
+    show.add_argument("--area", type=int, default=None,
+                      help="DNO area (10-23) of an IDNO site; required when --dno is an IDNO")
     show.add_argument("--voltage", default=None, help="LV, LV Sub, HV or EHV (default LV)")
     show.add_argument("--date", type=datetime.date.fromisoformat, default=None,
                       help="YYYY-MM-DD (default today): picks the charging year")
@@ -70,6 +73,11 @@ def _distributor(path: Path, given: int | None) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     config = args.config or config_dir()
+    if not args.file.is_file():
+        print(f"error: FILE {str(args.file)!r} not found (or not a file): give the path of a "
+              "DNO's 'Schedule of charges and other tables' .xlsx or an IDNO's .zip bundle",
+              file=sys.stderr)
+        return 2
     dist = _distributor(args.file, args.dno)
     try:
         if args.file.suffix.lower() == ".zip":
@@ -115,8 +123,22 @@ def _rate(value: float) -> str:
 
 def cmd_show(args: argparse.Namespace) -> int:
     try:
+        dno = get_distributor(args.dno)
+    except UnknownDistributorError as exc:
+        print(f"error: --dno: {exc}", file=sys.stderr)
+        return 1
+    if dno.is_idno and args.area not in DNO_AREAS:
+        print(f"error: --dno {dno.distributor_id} ({dno.name}) is an IDNO, which has no single "
+              f"area: give --area, the DNO area (10-23) the site is in (`bess-duos postcode "
+              f"lookup POSTCODE` finds it); got --area {args.area}", file=sys.stderr)
+        return 1
+    if not dno.is_idno and args.area not in (None, dno.distributor_id):
+        print(f"error: --area {args.area}: --dno {dno.distributor_id} is a DNO, so its area is "
+              f"its own; leave --area out (it is only for IDNO sites)", file=sys.stderr)
+        return 1
+    try:
         tariff = resolve_tariff(
-            args.dno, on=args.date, voltage=args.voltage, llfc=args.llfc, kva=args.kva,
+            dno.distributor_id, on=args.date, voltage=args.voltage, llfc=args.llfc, kva=args.kva,
             area_distributor_id=args.area, residual_band=args.residual_band,
             generation=args.generation,
         )
