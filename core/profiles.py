@@ -147,7 +147,7 @@ def read_table(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> pd.Da
         raise ProfileError(
             f"profile file {path.name!r} is {size / 2**20:,.0f} MB, over the "
             f"{max_bytes / 2**20:,.0f} MB limit: split it (a site-year of half hours is under "
-            "1 MB as CSV) or raise max_bytes"
+            "1 MB as CSV) or raise the limit (max_bytes; CLI --max-mb)"
         )
     suffix = path.suffix.lower()
     if suffix not in _SUPPORTED:

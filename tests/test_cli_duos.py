@@ -128,3 +128,14 @@ def test_duplicate_identical_rows_warn_on_stderr_and_still_charge(tmp_path, caps
     captured = capsys.readouterr()
     assert "warning: 1 duplicated row(s) with identical values dropped" in captured.err
     assert "Total             £      258.39" in captured.out
+
+
+def test_idno_without_area_names_the_flag(tmp_path, capsys) -> None:
+    path = tmp_path / "site.csv"
+    _june_week_csv(path)
+    assert main(["duos", str(path), "--dno", "25", "--voltage", "HV"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --dno 25 (ESP Electricity Limited) is an IDNO")
+    assert "give --area" in err
+    assert main(["duos", str(path), "--dno", "25", "--area", "14", "--voltage", "HV"]) == 0
+    assert "IDNO 25 in area 14" in capsys.readouterr().out

@@ -11,6 +11,7 @@ from core.duos import DuosError, duos_for_site
 from core.profiles import DEFAULT_MAX_BYTES, ProfileError, load_profile
 from core.tariffs import TariffNotFoundError
 from core.timebands import TimeBandError
+from webhook.cli_tariffs import site_distributor
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "UK clock time unless --tz UTC.",
     )
     parser.add_argument("profile", help="profile file: long (timestamp,kwh) or wide (date + 48)")
-    parser.add_argument("--dno", type=int, required=True, help="distributor ID, e.g. 14")
+    parser.add_argument("--dno", required=True,
+                        help="distributor ID (e.g. 14), MPID or short code")
     parser.add_argument("--voltage", help="LV, LV Sub, HV (default: from --llfc, else LV)")
     parser.add_argument("--kva", type=float, help="agreed (import) capacity, kVA")
     parser.add_argument("--llfc", help="line loss factor class: picks the exact tariff row")
@@ -51,6 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load, charge, print; returns 0, or 2 with a one-line error on bad input."""
+    dno_id, problem = site_distributor(args.dno, args.area)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         profile = load_profile(
             args.profile,
@@ -63,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         )
         result = duos_for_site(
             profile.data,
-            args.dno,
+            dno_id,
             voltage=args.voltage,
             llfc=args.llfc,
             kva=args.kva,

@@ -121,24 +121,30 @@ def _rate(value: float) -> str:
     return repr(float(value))
 
 
-def cmd_show(args: argparse.Namespace) -> int:
+def site_distributor(dno: str | int, area: int | None) -> tuple[int, str | None]:
+    """(distributor ID, None) for CLI --dno/--area, or (0, an error naming the flag to fix)."""
     try:
-        dno = get_distributor(args.dno)
+        found = get_distributor(dno)
     except UnknownDistributorError as exc:
-        print(f"error: --dno: {exc}", file=sys.stderr)
-        return 1
-    if dno.is_idno and args.area not in DNO_AREAS:
-        print(f"error: --dno {dno.distributor_id} ({dno.name}) is an IDNO, which has no single "
-              f"area: give --area, the DNO area (10-23) the site is in (`bess-duos postcode "
-              f"lookup POSTCODE` finds it); got --area {args.area}", file=sys.stderr)
-        return 1
-    if not dno.is_idno and args.area not in (None, dno.distributor_id):
-        print(f"error: --area {args.area}: --dno {dno.distributor_id} is a DNO, so its area is "
-              f"its own; leave --area out (it is only for IDNO sites)", file=sys.stderr)
+        return 0, f"--dno: {exc}"
+    if found.is_idno and area not in DNO_AREAS:
+        return 0, (f"--dno {found.distributor_id} ({found.name}) is an IDNO, which has no single "
+                   f"area: give --area, the DNO area (10-23) the site is in (`bess-duos postcode "
+                   f"lookup POSTCODE` finds it); got --area {area}")
+    if not found.is_idno and area not in (None, found.distributor_id):
+        return 0, (f"--area {area}: --dno {found.distributor_id} is a DNO, so its area is its "
+                   "own; leave --area out (it is only for IDNO sites)")
+    return found.distributor_id, None
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    dno_id, problem = site_distributor(args.dno, args.area)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 1
     try:
         tariff = resolve_tariff(
-            dno.distributor_id, on=args.date, voltage=args.voltage, llfc=args.llfc, kva=args.kva,
+            dno_id, on=args.date, voltage=args.voltage, llfc=args.llfc, kva=args.kva,
             area_distributor_id=args.area, residual_band=args.residual_band,
             generation=args.generation,
         )
