@@ -15,6 +15,7 @@ from tests.test_google_sheet import (
     result_fields,
     write_concurrently,
 )
+from webhook import workbook_sheet
 from webhook.layout import load_layout
 from webhook.sheets import (
     RequestOrder,
@@ -209,3 +210,19 @@ def test_unknown_tab_and_bad_path_are_clear_errors(path: Path) -> None:
 def test_open_sheet_defaults_to_the_workbook(path: Path) -> None:
     sheet = open_sheet(workbook=path)
     assert isinstance(sheet, WorkbookSheet) and sheet.path == path
+
+
+def test_a_file_that_is_not_a_workbook_is_a_clear_error(path: Path) -> None:
+    path.write_text("not a workbook")
+    with pytest.raises(SheetError, match=r"cannot open workbook .*it must be an \.xlsx workbook"):
+        WorkbookSheet(path).write(result_fields(3))
+    assert path.read_text() == "not a workbook"
+
+
+def test_saved_workbook_keeps_normal_file_permissions(path: Path) -> None:
+    """The atomic save goes through a 0600 temp file: the result gets the usual mode back."""
+    WorkbookSheet(path).write(result_fields(3))
+    assert path.stat().st_mode & 0o777 == 0o666 & ~workbook_sheet._UMASK
+    path.chmod(0o664)
+    WorkbookSheet(path).write(result_fields(4))
+    assert path.stat().st_mode & 0o777 == 0o664

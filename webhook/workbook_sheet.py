@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -28,6 +29,9 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from webhook.layout import SheetLayout, parse_range
 from webhook.sheets import GuardedSheet, RequestOrder, SheetError, sheet_lock
+
+_UMASK = os.umask(0)  # read once at import (setting it back at once): new files honour it
+os.umask(_UMASK)
 
 DEFAULT_TAB = "BESS"
 STATE_TAB = "_bess_duos"
@@ -202,8 +206,11 @@ class WorkbookSheet(GuardedSheet):
     def _load(self) -> Workbook:
         try:
             return openpyxl.load_workbook(self.path)
-        except (OSError, ValueError, KeyError) as exc:
-            raise SheetError(f"cannot open workbook {self.path}: {exc}") from exc
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise SheetError(
+                f"cannot open workbook {self.path}: {exc}; it must be an .xlsx workbook: give "
+                "another --sheet path (a new file is created) or move this file away"
+            ) from exc
 
     def _tab(self, workbook: Workbook) -> Worksheet:
         if self.worksheet is None:
@@ -255,6 +262,9 @@ class WorkbookSheet(GuardedSheet):
         )
         os.close(fd)
         try:
+            # mkstemp makes it 0600: give it the workbook's own mode, or a new file's usual one
+            mode = self.path.stat().st_mode & 0o777 if self.path.exists() else 0o666 & ~_UMASK
+            os.chmod(tmp_name, mode)
             workbook.save(tmp_name)
             with open(tmp_name, "rb+") as handle:
                 os.fsync(handle.fileno())
