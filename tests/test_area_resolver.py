@@ -498,3 +498,10 @@ def test_cli_lookup_errors(
     assert "no offline data for district M1" in capsys.readouterr().err
     assert run_cli("lookup", "B22 1AA", "--offline", "--json") == 3
     assert json.loads(capsys.readouterr().out)["error"] == "unknown_district"
+
+
+def test_cli_timeout_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["postcode", "lookup", "B1 1AA", "--timeout", "-1"])
+    assert stop.value.code == 2
+    assert "--timeout: '-1' is not a number of seconds above 0" in capsys.readouterr().err

@@ -25,6 +25,17 @@ EXIT_NOT_FOUND = 3
 EXIT_UNAVAILABLE = 4
 
 
+def _positive_seconds(text: str) -> float:
+    """argparse type for --timeout: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0 (e.g. 5)")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `postcode lookup` to the CLI."""
     parser = subparsers.add_parser("postcode", help="UK postcodes: parse and find the DNO area")
@@ -44,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     look.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     look.add_argument("--cache-dir", help="cache folder (default $BESS_DUOS_CACHE_DIR or "
                       "~/.cache/bess-duos)")
-    look.add_argument("--timeout", type=float, default=5.0,
+    look.add_argument("--timeout", type=_positive_seconds, default=5.0,
                       help="seconds to wait for each online answer (default 5)")
     look.add_argument("--attempts", type=int, default=3,
                       help="tries per online service before giving up (default 3)")
