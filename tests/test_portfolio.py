@@ -69,6 +69,16 @@ def test_cli_bad_header_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -
     assert "unexpected column(s) 'site'" in err
 
 
+def test_cli_missing_sites_file_exits_2_and_makes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "o"
+    assert cli_main(["portfolio", str(tmp_path / "none.csv"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "none.csv' not found: give a CSV or Parquet file with columns site_id," in err
+    assert not out.exists()
+
+
 def test_bom_and_spreadsheet_files(tmp_path: Path) -> None:
     path = tmp_path / "s.csv"
     path.write_text("\ufeff" + HEADER + "\na,1405566778899,,LV,100,p.csv\n", encoding="utf-8")

@@ -122,6 +122,11 @@ def run_sites(args: argparse.Namespace, sites: Path, out: Path) -> int:
     if args.batch_size < 1:
         print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
         return 2
+    if not sites.exists():
+        print(f"error: SITES {str(sites)!r} not found: give a CSV or Parquet file with columns "
+              "site_id,mpan,postcode,voltage,kva,profile_path (`bess-duos portfolio demo --out DIR`"
+              " writes an example)", file=sys.stderr)
+        return 2
     kwargs = {} if args.flex_fraction is None else {"flex_fraction": args.flex_fraction}
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".batches-") as spool:
