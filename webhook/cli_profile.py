@@ -73,7 +73,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def read_series_csv(path: str, what: str) -> pd.Series:
     """A `timestamp,value` CSV as a Series on a UTC index (ValueError naming the file)."""
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except OSError as exc:
+        raise ValueError(f"{what} {path}: cannot read it ({exc.strerror or exc}); give the path "
+                         "of a CSV with a 'timestamp' column and a value column") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise ValueError(f"{what} {path}: the file is empty; it needs a header row "
+                         "'timestamp,<value>' and one row per half hour") from exc
     if "timestamp" not in frame.columns or frame.shape[1] < 2:
         raise ValueError(f"{what} {path}: needs a 'timestamp' column and a value column")
     value = next(c for c in frame.columns if c != "timestamp")
@@ -81,7 +88,13 @@ def read_series_csv(path: str, what: str) -> pd.Series:
         index = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"], utc=True))
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{what} {path}: timestamps are not ISO 8601 ({exc})") from exc
-    return pd.Series(frame[value].to_numpy(dtype=float), index=index, name=value)
+    numbers = pd.to_numeric(frame[value], errors="coerce")
+    bad = numbers.isna() & frame[value].notna()
+    if bad.any():
+        first = int(bad.to_numpy().argmax())
+        raise ValueError(f"{what} {path}: column {value!r} row {first + 1} (line {first + 2}): "
+                         f"{frame[value].iloc[first]!r} is not a number; fix or remove it")
+    return pd.Series(numbers.to_numpy(dtype=float), index=index, name=value)
 
 
 def run_features(args: argparse.Namespace) -> int:
@@ -116,7 +129,12 @@ def run_battery(args: argparse.Namespace) -> int:
     if args.out:
         out = result.dispatch.copy()
         out.index = out.index.strftime("%Y-%m-%dT%H:%M:%S+00:00")
-        out.to_csv(args.out, index_label="timestamp", float_format="%.6g")
+        try:
+            out.to_csv(args.out, index_label="timestamp", float_format="%.6g")
+        except OSError as exc:
+            print(f"error: --out {args.out}: cannot write it ({exc}); give a path in an "
+                  "existing, writable folder", file=sys.stderr)
+            return 2
     print(json.dumps({
         "base_cost_gbp": round(result.base_cost_gbp, 2),
         "cost_gbp": round(result.cost_gbp, 2),
@@ -138,6 +156,14 @@ def run_generate(args: argparse.Namespace) -> int:
         start, end = f"{args.year}-01-01", f"{args.year + 1}-01-01"
     else:
         start, end = args.start or "2025-01-01", args.end
+        for flag, text in (("--start", args.start), ("--end", args.end)):
+            try:
+                if text is not None:
+                    pd.Timestamp(text)
+            except ValueError:
+                print(f"error: {flag} {text!r} is not a date: give it as YYYY-MM-DD, e.g. "
+                      "2025-04-01", file=sys.stderr)
+                return 2
     try:
         series = generate_profile(args.archetype, args.kwh_per_year, start, end, args.seed)
     except ValueError as exc:
@@ -150,7 +176,12 @@ def run_generate(args: argparse.Namespace) -> int:
         }
     )
     out = sys.stdout if args.out == "-" else args.out
-    frame.to_csv(out, index=False)
+    try:
+        frame.to_csv(out, index=False)
+    except OSError as exc:
+        print(f"error: --out {args.out}: cannot write it ({exc}); give a path in an existing, "
+              "writable folder, or - for stdout", file=sys.stderr)
+        return 2
     if args.out != "-":
         print(
             f"wrote {len(frame)} half hours, {series.sum():,.0f} kWh ({args.archetype}) "
