@@ -226,3 +226,10 @@ def test_saved_workbook_keeps_normal_file_permissions(path: Path) -> None:
     path.chmod(0o664)
     WorkbookSheet(path).write(result_fields(4))
     assert path.stat().st_mode & 0o777 == 0o664
+
+
+def test_a_folder_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the folder should be")
+    with pytest.raises(SheetError, match=r"cannot write workbook .*give a path in a folder you"):
+        WorkbookSheet(blocker / "bess_sheet.xlsx").write(result_fields(3))

@@ -164,20 +164,30 @@ class WorkbookSheet(GuardedSheet):
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
         """Hold the file lock and the loaded (or newly created) workbook while writing."""
+        lock = self.file_lock()
         try:
-            with self.file_lock():
-                self._workbook = self._load() if self.path.exists() else self._new_workbook()
-                if not self.path.exists():
-                    self._save(self._workbook)
-                try:
-                    yield
-                finally:
-                    self._workbook = None
+            lock.acquire()
         except Timeout as exc:
             raise SheetError(
                 f"workbook {self.path} is locked by another writer ({self.lock_path}) for more "
                 f"than {self.lock_timeout:g} s; try again, or delete a stale lock file"
             ) from exc
+        except OSError as exc:  # e.g. a folder the user cannot write in
+            raise SheetError(
+                f"cannot write workbook {self.path}: {exc.strerror or exc}"
+                f"{f' ({exc.filename})' if exc.filename else ''}; give a path in a folder you "
+                "can write to (CLI: --sheet PATH.xlsx)"
+            ) from exc
+        try:
+            self._workbook = self._load() if self.path.exists() else self._new_workbook()
+            if not self.path.exists():
+                self._save(self._workbook)
+            try:
+                yield
+            finally:
+                self._workbook = None
+        finally:
+            lock.release()
 
     def _newest_written(self) -> RequestOrder | None:
         stored = self._stored_order()
