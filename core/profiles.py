@@ -138,6 +138,9 @@ def _tokens(name: object) -> list[str]:
 def read_table(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> pd.DataFrame:
     """Read a CSV/XLSX/Parquet file into a frame, refusing empty or oversized files first."""
     path = Path(path)
+    if path.is_dir():
+        raise ProfileError(f"profile file {str(path)!r} is a folder: give the profile file itself "
+                           "(CSV, XLSX or Parquet)")
     if not path.is_file():
         raise ProfileError(f"profile file {str(path)!r} not found")
     size = path.stat().st_size  # checked before any byte is read

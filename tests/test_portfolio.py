@@ -79,6 +79,16 @@ def test_cli_missing_sites_file_exits_2_and_makes_nothing(
     assert not out.exists()
 
 
+def test_cli_out_that_is_a_file_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("a file, not a folder")
+    assert cli_main(["portfolio", "demo", "--sites", "3", "--out", str(taken)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {taken}: cannot write there" in err and "Traceback" not in err
+
+
 def test_bom_and_spreadsheet_files(tmp_path: Path) -> None:
     path = tmp_path / "s.csv"
     path.write_text("\ufeff" + HEADER + "\na,1405566778899,,LV,100,p.csv\n", encoding="utf-8")

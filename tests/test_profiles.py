@@ -222,6 +222,13 @@ def test_empty_and_header_only_files(tmp_path) -> None:
         load_profile(_write(tmp_path, "header.csv", "timestamp,kwh\n"))
 
 
+def test_missing_file_and_folder_are_named(tmp_path) -> None:
+    with pytest.raises(ProfileError, match=r"none\.csv' not found"):
+        load_profile(tmp_path / "none.csv")
+    with pytest.raises(ProfileError, match="is a folder: give the profile file itself"):
+        load_profile(tmp_path)
+
+
 def test_huge_file_is_refused_before_reading(tmp_path) -> None:
     path = tmp_path / "huge.csv"
     with open(path, "wb") as handle:  # sparse: 2 GB of apparent size, no blocks written

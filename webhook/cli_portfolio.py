@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -85,7 +87,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"error: portfolio demo takes no file (got {args.sites_file!r})",
                   file=sys.stderr)
             return 2
-        return run_demo(args)
+        return _writing(args.out, run_demo, args)
     sites = args.sites_file if args.target == "run" else args.target
     if args.target != "run" and args.sites_file:
         print(f"error: one SITES file expected, got {args.target!r} and {args.sites_file!r}",
@@ -94,7 +96,17 @@ def main(args: argparse.Namespace) -> int:
     if not sites:
         print("error: portfolio run needs a SITES file", file=sys.stderr)
         return 2
-    return run_sites(args, Path(sites), Path(args.out))
+    return _writing(args.out, run_sites, args, Path(sites), Path(args.out))
+
+
+def _writing(out: str, step: Callable[..., int], *args: Any) -> int:
+    """Run a step that writes under --out; a folder that cannot be written is a one-line error."""
+    try:
+        return step(*args)
+    except (PermissionError, FileExistsError, NotADirectoryError) as exc:
+        print(f"error: --out {out}: cannot write there ({exc.strerror}: {exc.filename}); give a "
+              "folder you can write to", file=sys.stderr)
+        return 2
 
 
 def run_demo(args: argparse.Namespace) -> int:
