@@ -99,3 +99,13 @@ def test_import_missing_file_says_what_to_give(
     assert main(["tariffs", "import", str(tmp_path / "none.xlsx"), "--year", "2026"]) == 2
     err = capsys.readouterr().err
     assert "none.xlsx' not found" in err and "Schedule of charges" in err
+
+
+def test_import_unreadable_zip_names_the_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    bundle = tmp_path / "bundle.zip"
+    bundle.write_text("not a zip")
+    assert main(["tariffs", "import", str(bundle), "--year", "2026", "--dno", "25"]) == 1
+    err = capsys.readouterr().err
+    assert f"import failed: {bundle}: cannot be read (File is not a zip file)" in err

@@ -95,8 +95,12 @@ def cmd_import(args: argparse.Namespace) -> int:
             return 2
         imported = import_workbook(read_workbook(args.file), dist, args.year)
         write_dno(imported, config)
-    except (TariffImportError, zipfile.BadZipFile, OSError) as exc:
+    except TariffImportError as exc:
         print(f"import failed: {exc}", file=sys.stderr)
+        return 1
+    except (zipfile.BadZipFile, OSError) as exc:
+        print(f"import failed: {args.file}: cannot be read ({exc}); give the DNO's 'Schedule of "
+              "charges and other tables' .xlsx or an IDNO's .zip bundle of them", file=sys.stderr)
         return 1
     print(f"area {dist} {args.year}: {len(imported.tariffs)} tariffs, "
           f"{len(imported.time_bands.periods)} time-band periods, {len(imported.ehv)} EHV sites "
