@@ -345,7 +345,7 @@ def format_table(result: LookupResult, written_to: str | None = None) -> str:
         ("Flex saving %", _fmt(f["flex_saving_pct"], ".1f")),
     ]
     if written_to:
-        rows.append(("Written to", written_to))
+        rows.append(("Written to", written_to.rstrip("/")))  # no tab name: the first tab
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
     lines += [f"WARNING: {w}" for w in result.warnings]
