@@ -146,3 +146,10 @@ def test_validate_missing_file_names_it_and_what_to_give(tmp_path: Path, capsys)
     assert status == 2 and out == ""
     assert "none.txt': cannot read it (No such file or directory)" in err
     assert "one MPAN a line" in err and "Traceback" not in err
+
+
+def test_generate_refuses_more_than_ten_million(capsys) -> None:
+    status, out, err = run(capsys, "mpan", "generate", "--dno", "14", "-n", "10000001")
+    assert status == 1 and out == ""
+    assert err.strip() == "error: -n 10,000,001 is too many: give -n up to 10,000,000"
+    assert err.count("\n") == 1

@@ -150,8 +150,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if bad or not rows else 0
 
 
+MAX_GENERATE = 10_000_000  # more would print for a very long time (and fill memory)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
-    """Print N unique valid cores (or full MPANs) for a distributor."""
+    """Print N unique valid cores (or full MPANs) for a distributor (N up to 10,000,000)."""
+    if args.n > MAX_GENERATE:
+        print(f"error: -n {args.n:,} is too many: give -n up to {MAX_GENERATE:,}",
+              file=sys.stderr)
+        return 1
     try:
         d = get_distributor(args.dno)
         make = generate_full_mpans if args.full else generate_cores
@@ -208,7 +215,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = msub.add_parser("generate", help="generate unique valid MPANs for a distributor")
     p.add_argument("--dno", required=True, help="distributor ID, MPID or short code")
-    p.add_argument("-n", type=int, default=1, help="how many (default 1)")
+    p.add_argument("-n", type=int, default=1,
+                   help=f"how many (default 1, at most {MAX_GENERATE:,})")
     p.add_argument("--seed", type=int, default=None, help="random seed for reproducible output")
     p.add_argument("--full", action="store_true", help="full 21-digit MPANs with a top line")
     _add_format(p)
