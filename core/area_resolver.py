@@ -82,7 +82,25 @@ Confidence = Literal["high", "medium", "low"]
 
 
 class AreaLookupError(LookupError):
-    """No area could be found for a postcode; the message says why and what to do."""
+    """No area could be found for a postcode; the message says why and what to do.
+
+    `reason` is the why alone and `advice` the what-to-do alone (often empty), so a caller
+    that knows more about the site (e.g. that its MPAN is an IDNO's) can give its own advice.
+    """
+
+    def __init__(self, reason: str = "", *, advice: str = "") -> None:
+        super().__init__(f"{reason}; {advice}" if advice else reason)
+        self.reason = reason
+        self.advice = advice
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable with its advice kept apart
+        return (_rebuild_lookup_error, (type(self), self.reason, self.advice))
+
+
+def _rebuild_lookup_error(
+    cls: type[AreaLookupError], reason: str, advice: str
+) -> AreaLookupError:
+    return cls(reason, advice=advice)
 
 
 class ServiceUnavailableError(AreaLookupError):
@@ -616,8 +634,8 @@ class AreaLookup:
         if unavailable and not not_found:
             raise ServiceUnavailableError(
                 f"no area for {pc.unit}: the online services are unavailable and nothing is "
-                f"cached ({detail}); try again when online, or enter the MPAN (a DNO MPAN names "
-                "its area)"
+                f"cached ({detail})",
+                advice="try again when online, or enter the MPAN (a DNO MPAN names its area)",
             )
         if isinstance(offline_error, UnknownDistrictError):
             raise UnknownDistrictError(f"no area for {pc.unit}: {detail}")
@@ -626,7 +644,7 @@ class AreaLookup:
                 f"no area for {pc.unit}: {detail}; nothing is cached for it either"
             )
         raise PostcodeNotFoundError(
-            f"no area for {pc.unit}: {detail}; check the postcode, or enter the MPAN"
+            f"no area for {pc.unit}: {detail}", advice="check the postcode, or enter the MPAN"
         )
 
     def _max_age_days(self) -> float:

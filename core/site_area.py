@@ -1,10 +1,16 @@
-"""Which DNO area a site is in, from its MPAN and/or postcode (the rules the webhook shares).
+"""Which DNO area a site is in, from its MPAN, postcode and/or GSP group (the rules every
+caller shares: the webhook, the CLI, the portfolio).
 
-- A DNO MPAN (distributor ID 10-23) decides the area. A postcode that points elsewhere is
-  reported in the warnings, not obeyed; a postcode that cannot be checked is reported too.
+- A DNO MPAN (distributor ID 10-23) decides the area. A postcode or GSP group that points
+  elsewhere is reported in the warnings, not obeyed; a postcode that cannot be checked is
+  reported too.
 - An IDNO MPAN (24 and up) names a network that runs inside every area, so the area comes
-  from the postcode; without a usable postcode there is no answer.
-- With no MPAN, the postcode decides.
+  from the GSP group if one is given (no postcode lookup is made, so it works offline), else
+  from the postcode; with neither there is no answer.
+- With no MPAN, the GSP group decides if given, else the postcode.
+- When the GSP group decides and a postcode is given too, the postcode is looked up only to
+  check it: if the lookup succeeds and points elsewhere, that is a warning (the GSP group, the
+  user's explicit statement, wins); if the lookup fails the postcode is simply not checked.
 """
 
 from __future__ import annotations
@@ -13,12 +19,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from core.area_resolver import AreaLookup, AreaLookupError, AreaResult
-from core.distributors import Distributor, get_distributor
+from core.area_resolver import (
+    AreaLookup,
+    AreaLookupError,
+    AreaResult,
+    PostcodeNotFoundError,
+    ServiceUnavailableError,
+)
+from core.distributors import (
+    Distributor,
+    UnknownDistributorError,
+    dno_for_gsp_group,
+    get_distributor,
+)
 from core.mpan import Mpan, parse_mpan
 from core.postcodes import Postcode, PostcodeError, parse_postcode
 
-__all__ = ["SiteArea", "SiteAreaError", "decide_site_area"]
+__all__ = ["SiteArea", "SiteAreaError", "decide_site_area", "parse_gsp_group"]
 
 AreaLookupFn = Callable[[Postcode], AreaResult]
 
@@ -29,10 +46,11 @@ class SiteAreaError(ValueError):
 
 @dataclass(frozen=True)
 class SiteArea:
-    """The decided area: its DNO, what decided it (``mpan`` or ``postcode``), and warnings."""
+    """The decided area: its DNO, what decided it (``mpan``, ``gsp_group`` or ``postcode``),
+    and warnings."""
 
     distributor: Distributor  # the DNO of the area (ID 10-23)
-    source: Literal["mpan", "postcode"]
+    source: Literal["mpan", "gsp_group", "postcode"]
     mpan: Mpan | None
     postcode: Postcode | None
     area_result: AreaResult | None  # the postcode lookup, when one was made and succeeded
@@ -87,22 +105,39 @@ def _describe(result: AreaResult) -> str:
     return f"{result.gsp_group_id} {d.gsp_group_name} ({d.short_code}, {result.source})"
 
 
+IDNO_ADVICE = "enter the site's GSP group (e.g. _E)"
+
+
+def parse_gsp_group(gsp_group: str) -> Distributor:
+    """The DNO of a GSP group given as "_E", "E" or "e"; `SiteAreaError` names the valid ones."""
+    try:
+        return dno_for_gsp_group(gsp_group)
+    except UnknownDistributorError as exc:
+        raise SiteAreaError(f"{exc} (the site's Grid Supply Point group, _A to _P)") from exc
+
+
 def decide_site_area(
     mpan: str | int | Mpan | None = None,
     postcode: str | Postcode | None = None,
     *,
     lookup: AreaLookupFn | None = None,
+    gsp_group: str | None = None,
 ) -> SiteArea:
-    """Decide the site's DNO area from its MPAN and/or postcode (rules in the module doc).
+    """Decide the site's DNO area from its MPAN, postcode and/or GSP group (rules in the
+    module doc).
 
     `lookup` maps a parsed postcode to an `AreaResult` (default: `AreaLookup().lookup`, which
-    goes online and uses the disk cache). Raises `MpanError` for an unusable MPAN and
-    `SiteAreaError` when no area can be decided.
+    goes online and uses the disk cache). `gsp_group` is "_E", "E" or "e". Raises `MpanError`
+    for an unusable MPAN and `SiteAreaError` for an unknown GSP group or when no area can be
+    decided.
     """
     has_mpan = mpan is not None and str(mpan).strip() != ""
     has_postcode = postcode is not None and str(postcode).strip() != ""
-    if not has_mpan and not has_postcode:
-        raise SiteAreaError("no MPAN and no postcode: enter the site's MPAN or its postcode")
+    has_group = gsp_group is not None and str(gsp_group).strip() != ""
+    if not has_mpan and not has_postcode and not has_group:
+        raise SiteAreaError("no MPAN and no postcode (nor GSP group): enter the site's MPAN "
+                            "or its postcode")
+    group = parse_gsp_group(str(gsp_group)) if has_group else None
     parsed = (mpan if isinstance(mpan, Mpan) else parse_mpan(mpan)) if has_mpan else None
     warnings: list[str] = []
     if parsed is not None and not parsed.check_digit_valid:
@@ -112,26 +147,82 @@ def decide_site_area(
         )
     resolve = lookup or _default_lookup
 
+    idno = False
     if parsed is not None:
         named = get_distributor(parsed.distributor_id)
         if not named.is_idno:
+            if group is not None and group.gsp_group_id != named.gsp_group_id:
+                warnings.append(
+                    f"GSP group {group.gsp_group_id} ({group.gsp_group_name}) was given, but "
+                    f"MPAN {parsed.core} is {named.name}'s ({named.gsp_group_id} "
+                    f"{named.gsp_group_name}): using the MPAN's area; check the GSP group and "
+                    "the MPAN"
+                )
             return _from_dno_mpan(parsed, named, postcode if has_postcode else None, resolve,
                                   warnings)
+        idno = True
         why = (
             f"MPAN {parsed.core} belongs to {named.name} (ID {named.distributor_id}), an IDNO: "
-            "IDNOs run networks inside every DNO area, so the area comes from the site's postcode"
+            "IDNOs run networks inside every DNO area, so the area comes from the site's GSP "
+            "group or postcode"
         )
     else:
         why = "no MPAN given, so the postcode decides the area"
+    if group is not None:
+        return _from_gsp_group(group, parsed, postcode if has_postcode else None, resolve,
+                               warnings)
     if not has_postcode:
-        raise SiteAreaError(f"{why}; enter the site's postcode")
+        raise SiteAreaError(f"{why}; enter the site's postcode"
+                            + (" or its GSP group (e.g. _E)" if idno else ""))
     try:
         pc = postcode if isinstance(postcode, Postcode) else parse_postcode(str(postcode))
         result = resolve(pc)
-    except (PostcodeError, AreaLookupError) as exc:
+    except PostcodeError as exc:
         raise SiteAreaError(f"{why}, but: {exc}") from exc
+    except AreaLookupError as exc:
+        if not idno:
+            raise SiteAreaError(f"{why}, but: {exc}") from exc
+        raise SiteAreaError(f"{why}, but: {getattr(exc, 'reason', exc)}; "
+                            f"{_idno_advice(exc)}") from exc
     warnings.extend(result.warnings)
     return SiteArea(result.distributor, "postcode", parsed, pc, result, tuple(warnings))
+
+
+def _idno_advice(exc: AreaLookupError) -> str:
+    """What an IDNO site whose postcode gave no area can do (an MPAN will not help)."""
+    if isinstance(exc, ServiceUnavailableError):
+        return f"{IDNO_ADVICE} or try again when the postcode service is reachable"
+    if isinstance(exc, PostcodeNotFoundError):
+        return f"check the postcode, or {IDNO_ADVICE}"
+    return IDNO_ADVICE
+
+
+def _from_gsp_group(
+    group: Distributor,
+    parsed: Mpan | None,
+    postcode: str | Postcode | None,
+    resolve: AreaLookupFn,
+    warnings: list[str],
+) -> SiteArea:
+    """The GSP group decides; a postcode is only checked against it, when its lookup works."""
+    if postcode is None:
+        return SiteArea(group, "gsp_group", parsed, None, None, tuple(warnings))
+    try:
+        pc = postcode if isinstance(postcode, Postcode) else parse_postcode(str(postcode))
+    except PostcodeError as exc:
+        warnings.append(f"postcode not used: {exc}; the GSP group decides the area")
+        return SiteArea(group, "gsp_group", parsed, None, None, tuple(warnings))
+    try:
+        result = resolve(pc)
+    except AreaLookupError:  # not checked (e.g. offline): the stated group stands
+        return SiteArea(group, "gsp_group", parsed, pc, None, tuple(warnings))
+    if group.gsp_group_id not in result.candidates:
+        warnings.append(
+            f"postcode {pc.unit} is in {_describe(result)}, but GSP group {group.gsp_group_id} "
+            f"({group.gsp_group_name}) was given: using the GSP group; check the postcode and "
+            "the GSP group"
+        )
+    return SiteArea(group, "gsp_group", parsed, pc, result, tuple(warnings))
 
 
 def _from_dno_mpan(

@@ -162,3 +162,68 @@ def test_unusable_mpan_is_an_mpan_error() -> None:
     with pytest.raises(MpanError):
         decide_site_area("12345", "B1 1AA", lookup=_never)  # type: ignore[arg-type]
     assert issubclass(SiteAreaError, ValueError)
+
+
+# --- the GSP group route (an IDNO site offline) -------------------------------------------
+
+
+def test_idno_mpan_with_a_gsp_group_decides_without_a_postcode_lookup() -> None:
+    for given in ("_E", "E", "e", " _e "):
+        site = decide_site_area(IDNO_ESP, lookup=_never, gsp_group=given)  # type: ignore[arg-type]
+        assert (site.distributor_id, site.gsp_group_id, site.source) == (14, "_E", "gsp_group")
+        assert site.is_idno and site.warnings == () and site.area_result is None
+        assert site.to_dict()["mpan_distributor_id"] == 25
+
+
+def test_gsp_group_alone_decides() -> None:
+    site = decide_site_area(None, None, lookup=_never, gsp_group="G")  # type: ignore[arg-type]
+    assert (site.distributor_id, site.distributor.short_code, site.source) == (
+        16, "ENWL", "gsp_group")
+
+
+def test_gsp_group_wins_over_a_disagreeing_postcode_and_an_unreachable_one_is_not_checked() -> None:
+    online = FakeOnline(AREAS)
+    site = decide_site_area(IDNO_ESP, "M1 1AE", lookup=_lookup(online).lookup, gsp_group="_E")
+    assert (site.distributor_id, site.source) == (14, "gsp_group")
+    assert online.calls == ["M1 1AE"] and len(site.warnings) == 1
+    assert "M1 1AE is in _G North Western" in site.warnings[0]
+    assert "using the GSP group" in site.warnings[0]
+    agree = decide_site_area(IDNO_ESP, "B1 1AA", lookup=_lookup(online).lookup, gsp_group="_E")
+    assert agree.warnings == () and agree.area_result is not None
+    down = _lookup(FakeOnline(AREAS, down=True)).lookup
+    offline = decide_site_area(IDNO_ESP, "B1 1AA", lookup=down, gsp_group="_E")
+    assert (offline.distributor_id, offline.source, offline.warnings) == (14, "gsp_group", ())
+
+
+def test_dno_mpan_wins_over_a_disagreeing_gsp_group() -> None:
+    site = decide_site_area(DNO_WM, lookup=_never, gsp_group="_G")  # type: ignore[arg-type]
+    assert (site.distributor_id, site.gsp_group_id, site.source) == (14, "_E", "mpan")
+    assert len(site.warnings) == 1
+    assert "GSP group _G (North Western) was given" in site.warnings[0]
+    assert "_E Midlands" in site.warnings[0] and "using the MPAN's area" in site.warnings[0]
+    same = decide_site_area(DNO_WM, lookup=_never, gsp_group="e")  # type: ignore[arg-type]
+    assert same.warnings == () and same.source == "mpan"
+
+
+def test_unknown_gsp_group_names_the_valid_ones() -> None:
+    for bad in ("_Z", "I", "_Q", "14"):
+        with pytest.raises(SiteAreaError, match=r"unknown GSP group") as err:
+            decide_site_area(IDNO_ESP, lookup=_never, gsp_group=bad)  # type: ignore[arg-type]
+        assert "_A, _B, _C, _D, _E, _F, _G, _H, _J, _K, _L, _M, _N, _P" in str(err.value)
+
+
+def test_idno_offline_advice_names_the_gsp_group_not_the_mpan() -> None:
+    down = _lookup(FakeOnline(AREAS, down=True)).lookup
+    with pytest.raises(SiteAreaError) as err:
+        decide_site_area(IDNO_ESP, "B1 1AA", lookup=down)
+    message = str(err.value)
+    assert message.endswith("; enter the site's GSP group (e.g. _E) or try again when the "
+                            "postcode service is reachable")
+    assert "enter the MPAN" not in message and "no area for B1 1AA" in message
+    # with no MPAN, entering the MPAN is still the right advice
+    with pytest.raises(SiteAreaError, match=r"enter the MPAN \(a DNO MPAN names its area\)$"):
+        decide_site_area(None, "B1 1AA", lookup=down)
+    with pytest.raises(SiteAreaError, match=r"check the postcode, or enter the site's GSP group"):
+        decide_site_area(IDNO_ESP, "B2 4QA", lookup=_lookup(FakeOnline(AREAS)).lookup)
+    with pytest.raises(SiteAreaError, match=r"postcode or its GSP group \(e\.g\. _E\)$"):
+        decide_site_area(IDNO_ESP, lookup=_never)  # type: ignore[arg-type]
