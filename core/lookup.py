@@ -8,7 +8,11 @@ sheet layout's field names (config/sheet_layout.yaml); the webhook maps those to
 Rules (decisions documented in docs/webhook.md):
 
 - The area comes from `core.site_area.decide_site_area`: a DNO MPAN decides and a postcode
-  pointing elsewhere is reported; an IDNO MPAN takes its area from the postcode.
+  or GSP group pointing elsewhere is reported; an IDNO MPAN takes its area from the GSP group
+  if given (no postcode lookup, so it works offline), else from the postcode.
+- One of `mpan`, `postcode` and `gsp_group` is needed. `gsp_group` alone is accepted (like a
+  postcode alone, the area's DNO is named and its tariff used); it is meant for an IDNO MPAN
+  whose postcode cannot be resolved. The sheet has no cell for it: JSON and CLI only.
 - A wrong MPAN check digit is a *warning*, not an error: the distributor is still named and
   everything is computed, and the status says which digit was expected. (`/mpan/validate`
   reports the same MPAN as invalid.) Wrong length, letters or an unknown distributor are errors.
@@ -43,7 +47,7 @@ from core.memo import LruMemo
 from core.mpan import Mpan, MpanError, mpan_from_cell, parse_mpan
 from core.paths import config_dir
 from core.postcodes import PostcodeError, parse_postcode
-from core.site_area import SiteArea, SiteAreaError, decide_site_area
+from core.site_area import SiteArea, SiteAreaError, decide_site_area, parse_gsp_group
 from core.tariffs import (
     DuosTariff,
     TariffNotFoundError,
@@ -54,7 +58,8 @@ from core.tariffs import (
 )
 from core.timebands import BANDS
 
-INPUT_FIELDS = ("postcode", "mpan", "voltage", "kva", "flex_fraction", "profile_url")
+INPUT_FIELDS = ("postcode", "mpan", "voltage", "kva", "flex_fraction", "profile_url",
+                "gsp_group")
 MAX_PERIOD_ROWS = 4
 FEATURE_FIELDS = ("peak_ratio", "load_factor", "weekend_factor")
 
@@ -99,6 +104,7 @@ class LookupInputs:
     flex_fraction: float = 0.30
     profile_url: str | None = None
     notes: tuple[str, ...] = ()
+    gsp_group: str | None = None  # "_E" (normalised); decides the area of an IDNO MPAN
 
 
 def _blank(value: object) -> bool:
@@ -136,7 +142,10 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
     """Check the raw inputs (sheet strings or JSON values); raise `InputErrors` naming each bad one.
 
     - `mpan`: 13-digit core or full MPAN (spaces/dashes allowed); a wrong check digit passes.
-    - `postcode`: a GB postcode. One of `mpan` and `postcode` is required.
+    - `postcode`: a GB postcode.
+    - `gsp_group`: the site's GSP group, "_E", "E" or "e" (stored as "_E"); for an IDNO MPAN
+      it decides the area without a postcode lookup. One of `mpan`, `postcode` and
+      `gsp_group` is required.
     - `voltage`: LV, LV Sub, HV or EHV; blank = from the MPAN's LLFC, else LV.
     - `kva`: agreed capacity > 0 (`"500"`, `"500 kVA"`, `"1,000"`); blank = none.
     - `flex_fraction`: `"30%"`, `0.3` or `30` (a number above 1 is read as a percentage);
@@ -163,8 +172,18 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
                 postcode = parse_postcode(raw["postcode"]).unit
             except PostcodeError as exc:
                 errors["postcode"] = str(exc)
-    if _blank(raw.get("mpan")) and _blank(raw.get("postcode")):
-        message = "enter the site's MPAN or its postcode (one of the two is needed)"
+    gsp_group = None
+    if not _blank(raw.get("gsp_group")):
+        if not isinstance(raw["gsp_group"], str):
+            errors["gsp_group"] = "the GSP group must be text, e.g. '_E'"
+        else:
+            try:
+                gsp_group = str(parse_gsp_group(raw["gsp_group"]).gsp_group_id)
+            except SiteAreaError as exc:
+                errors["gsp_group"] = str(exc)
+    if _blank(raw.get("mpan")) and _blank(raw.get("postcode")) and _blank(raw.get("gsp_group")):
+        message = ("enter the site's MPAN or its postcode (one of the two is needed; or its "
+                   "GSP group)")
         errors["mpan"] = errors["postcode"] = message
     voltage = None
     if not _blank(raw.get("voltage")):
@@ -207,7 +226,8 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
             profile_url = raw["profile_url"].strip()
     if errors:
         raise InputErrors(errors)
-    return LookupInputs(mpan, postcode, voltage, kva, flex, profile_url, tuple(notes))
+    return LookupInputs(mpan, postcode, voltage, kva, flex, profile_url, tuple(notes),
+                        gsp_group)
 
 
 def read_profile(path: str | Path) -> Any:
@@ -351,6 +371,7 @@ class LookupResult:
                 "kva": self.inputs.kva,
                 "flex_fraction": self.inputs.flex_fraction,
                 "profile_url": self.inputs.profile_url,
+                "gsp_group": self.inputs.gsp_group,
             },
             "mpan": self.inputs.mpan.to_dict() if self.inputs.mpan else None,
             "distributor": self.distributor.to_dict(),
@@ -516,9 +537,12 @@ def decide_area(
 ) -> SiteArea:
     """The site's area by `core.site_area`'s rules; `InputErrors` names the field to fix."""
     try:
-        return decide_site_area(inputs.mpan, inputs.postcode, lookup=area_lookup)
+        return decide_site_area(inputs.mpan, inputs.postcode, lookup=area_lookup,
+                                gsp_group=inputs.gsp_group)
     except SiteAreaError as exc:
         field_name = "postcode" if inputs.mpan is not None or inputs.postcode else "mpan"
+        if inputs.gsp_group is not None and not inputs.postcode:
+            field_name = "gsp_group"
         raise InputErrors({field_name: str(exc)}) from exc
 
 

@@ -24,7 +24,7 @@ from core.area_resolver import (
     AreaLookupError,
     AreaResult,
     PostcodeNotFoundError,
-    ServiceUnavailableError,
+    UnknownDistrictError,
 )
 from core.distributors import (
     Distributor,
@@ -190,11 +190,9 @@ def decide_site_area(
 
 def _idno_advice(exc: AreaLookupError) -> str:
     """What an IDNO site whose postcode gave no area can do (an MPAN will not help)."""
-    if isinstance(exc, ServiceUnavailableError):
-        return f"{IDNO_ADVICE} or try again when the postcode service is reachable"
-    if isinstance(exc, PostcodeNotFoundError):
+    if isinstance(exc, PostcodeNotFoundError | UnknownDistrictError):
         return f"check the postcode, or {IDNO_ADVICE}"
-    return IDNO_ADVICE
+    return f"{IDNO_ADVICE} or try again when the postcode service is reachable"
 
 
 def _from_gsp_group(

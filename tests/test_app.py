@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from core.area_resolver import AreaResult
+from core.area_resolver import AreaResult, ServiceUnavailableError
 from core.distributors import get_distributor
 from core.lookup import INPUT_FIELDS
+from core.mpan import generate_core
 from core.postcodes import Postcode
 from core.tariffs import resolve_tariff
 from webhook.app import CONTROL_FIELDS, create_app
@@ -192,6 +193,38 @@ def test_lookup_postcode_rules(client: FlaskClient) -> None:
     assert idno.json["fields"]["red_rate_p_per_kwh"] == tariff.red_rate
     no_postcode = post(client, "/lookup", {"mpan": "2451182162479", "write": False})
     assert no_postcode.status_code == 400 and "postcode" in no_postcode.json["fields"]
+
+
+def offline_area(pc: Postcode) -> AreaResult:
+    """The postcode service unreachable and nothing cached (as when the webhook is offline)."""
+    raise ServiceUnavailableError(
+        f"no area for {pc.unit}: the online services are unavailable and nothing is cached",
+        advice="try again when online, or enter the MPAN (a DNO MPAN names its area)")
+
+
+def test_lookup_idno_with_gsp_group_offline(workbook: Path) -> None:
+    app = create_app({"WEBHOOK_SECRET": SECRET, "WORKBOOK_PATH": str(workbook),
+                      "AREA_LOOKUP": offline_area, "LOOKUP_DATE": DAY})
+    client = app.test_client()
+    idno = generate_core(25)
+    assert get_distributor(idno[:2]).is_idno
+    response = post(client, "/lookup", {"mpan": idno, "gsp_group": "_E", "write": False})
+    assert response.status_code == 200, response.json
+    data = response.json
+    assert data["status"] == "ok" and data["inputs"]["gsp_group"] == "_E"
+    assert data["site_area"]["source"] == "gsp_group"
+    fields = data["fields"]
+    assert (fields["distributor_id"], fields["gsp_group_id"]) == (25, "_E")
+    tariff = resolve_tariff(25, on=DAY, area_distributor_id=14)
+    assert fields["red_rate_p_per_kwh"] == tariff.red_rate
+    # the postcode alone cannot be resolved offline: the advice names the GSP group
+    refused = post(client, "/lookup", {"mpan": idno, "postcode": "B1 1AA", "write": False})
+    assert refused.status_code == 400
+    assert refused.json["fields"]["postcode"].endswith(
+        "enter the site's GSP group (e.g. _E) or try again when the postcode service is "
+        "reachable")
+    bad = post(client, "/lookup", {"mpan": idno, "gsp_group": "_X", "write": False})
+    assert bad.status_code == 400 and "unknown GSP group" in bad.json["fields"]["gsp_group"]
 
 
 def test_bad_inputs_give_400_naming_each_field_and_status_only(

@@ -16,6 +16,7 @@ import requests
 
 from core.duos import duos_charges
 from core.features import profile_features
+from core.mpan import generate_core
 from core.synthetic import generate_profile
 from core.tariffs import resolve_tariff
 from webhook.cli import main
@@ -186,3 +187,28 @@ def test_serve_defaults_to_one_compute_process_per_core(
     args = build_parser().parse_args(["serve", *(["--dev"] if dev else [])])
     assert args.processes is None
     assert default_processes(args) == expected
+
+
+def test_lookup_gsp_group_for_an_idno_site_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BESS_DUOS_CACHE_DIR", str(tmp_path / "cache"))
+    idno = generate_core(25)
+    code = main(["lookup", "--mpan", idno, "--gsp-group", "e", "--offline", "--no-write",
+                 "--json", "--date", "2026-11-24"])
+    assert code == 0, capsys.readouterr().err
+    data = json.loads(capsys.readouterr().out)
+    assert data["site_area"]["source"] == "gsp_group" and data["status"] == "ok"
+    assert (data["fields"]["distributor_id"], data["fields"]["gsp_group_id"]) == (25, "_E")
+    tariff = resolve_tariff(25, on=dt.date(2026, 11, 24), area_distributor_id=14)
+    assert data["fields"]["red_rate_p_per_kwh"] == tariff.red_rate
+    # the same site by postcode alone, offline: the advice is the GSP group, not the MPAN
+    assert main(["lookup", "--mpan", idno, "--postcode", "B1 1AA", "--offline",
+                 "--no-write"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: postcode: ") and "an IDNO" in err
+    assert err.rstrip().endswith("enter the site's GSP group (e.g. _E) or try again when the "
+                                 "postcode service is reachable")
+    assert "enter the MPAN" not in err
+    assert main(["lookup", "--gsp-group", "_Q", "--no-write"]) == 2
+    assert "error: gsp_group: unknown GSP group '_Q'" in capsys.readouterr().err

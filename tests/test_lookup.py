@@ -259,3 +259,44 @@ def test_read_profile_takes_utc_and_hourly_files_as_they_come(reference_data) ->
     pd.testing.assert_frame_equal(profile.data, direct.data)
     assert any("read as UTC" in w for w in profile.quality.warnings)
     assert len(profile.quality.warnings) == len(direct.quality.warnings) + 1
+
+
+# --- the GSP group input (JSON and CLI only: the sheet has no cell for it) -----------------
+
+
+def _never(pc: Postcode) -> AreaResult:
+    raise AssertionError(f"postcode {pc.unit} should not have been looked up")
+
+
+def test_gsp_group_input_forms_and_errors() -> None:
+    for given in ("_E", "E", "e", " _e "):
+        assert parse_inputs({"mpan": IDNO_24, "gsp_group": given}).gsp_group == "_E"
+    assert parse_inputs({"mpan": IDNO_24, "gsp_group": ""}).gsp_group is None
+    alone = parse_inputs({"gsp_group": "_G"})  # enough on its own, like a postcode
+    assert (alone.mpan, alone.postcode, alone.gsp_group) == (None, None, "_G")
+    with pytest.raises(InputErrors) as info:
+        parse_inputs({"mpan": IDNO_24, "gsp_group": "_Z", "kva": "-1"})
+    assert set(info.value.errors) == {"gsp_group", "kva"}
+    assert "unknown GSP group '_Z'" in info.value.errors["gsp_group"]
+    assert "_A, _B, _C" in info.value.errors["gsp_group"]
+    with pytest.raises(InputErrors) as info:
+        parse_inputs({"mpan": IDNO_24, "gsp_group": 5})
+    assert info.value.errors == {"gsp_group": "the GSP group must be text, e.g. '_E'"}
+    with pytest.raises(InputErrors) as info:
+        parse_inputs({"gsp_group": " "})
+    assert set(info.value.errors) == {"mpan", "postcode"}
+
+
+def test_idno_with_gsp_group_needs_no_postcode_lookup() -> None:
+    result = run_lookup(parse_inputs({"mpan": IDNO_24, "gsp_group": "e"}), on=DAY,
+                        area_lookup=_never)
+    fields = result.fields()
+    assert (fields["distributor_id"], fields["gsp_group_id"]) == (24, "_E")
+    assert result.site.source == "gsp_group" and result.status == "ok"
+    tariff = resolve_tariff(24, on=DAY, area_distributor_id=14)
+    assert fields["red_rate_p_per_kwh"] == tariff.red_rate
+    assert result.to_dict()["inputs"]["gsp_group"] == "_E"
+    dno = run_lookup(parse_inputs({"mpan": GOOD_14, "gsp_group": "_C"}), on=DAY,
+                     area_lookup=_never)
+    assert dno.fields()["distributor_id"] == 14 and dno.status == "warning"
+    assert "GSP group _C" in dno.message and "using the MPAN's area" in dno.message

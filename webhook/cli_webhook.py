@@ -70,12 +70,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     lookup = subparsers.add_parser(
         "lookup", help="look up a site: DNO, tariff, time bands, DUoS, features, flexibility",
-        description="Look up a site from its MPAN or postcode, print the results and write the "
-        "sheet (the local workbook by default).",
+        description="Look up a site from its MPAN, postcode and/or GSP group, print the results "
+        "and write the sheet (the local workbook by default).",
     )
     _site_arguments(lookup)
     lookup.add_argument("--mpan", help="13-digit core or full MPAN")
-    lookup.add_argument("--postcode", help="site postcode (needed for IDNO MPANs)")
+    lookup.add_argument("--postcode", help="site postcode (an IDNO MPAN needs it or --gsp-group)")
+    lookup.add_argument("--gsp-group", help="site GSP group, e.g. _E (decides an IDNO MPAN's "
+                        "area with no postcode lookup, so it works offline)")
     lookup.add_argument("--profile", help="half-hourly profile: a file (CSV/XLSX/Parquet) or link")
     lookup.set_defaults(func=cmd_lookup)
 
@@ -265,8 +267,8 @@ def _run(args: argparse.Namespace, raw: dict[str, Any], profile: Any, out: TextI
 def cmd_lookup(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """`bess-duos lookup`."""
     out = out or sys.stdout
-    if not args.mpan and not args.postcode:
-        print("error: give --mpan or --postcode (or both)", file=sys.stderr)
+    if not args.mpan and not args.postcode and not args.gsp_group:
+        print("error: give --mpan or --postcode (or both), or --gsp-group", file=sys.stderr)
         return EXIT_INPUT
     profile = None
     if args.profile:
@@ -277,8 +279,8 @@ def cmd_lookup(args: argparse.Namespace, out: TextIO | None = None) -> int:
         except (ProfileError, ProfileLinkError, OSError) as exc:
             print(f"error: profile: {exc}", file=sys.stderr)
             return EXIT_LOOKUP
-    raw = {"mpan": args.mpan, "postcode": args.postcode, "voltage": args.voltage,
-           "kva": args.kva, "flex_fraction": args.flex_fraction}
+    raw = {"mpan": args.mpan, "postcode": args.postcode, "gsp_group": args.gsp_group,
+           "voltage": args.voltage, "kva": args.kva, "flex_fraction": args.flex_fraction}
     return _run(args, raw, profile, out)
 
 

@@ -30,7 +30,19 @@ _LOOKUP_REQUEST = {
     "additionalProperties": False,
     "properties": {
         "mpan": {"type": ["string", "integer"], "description": "13-digit core or full MPAN."},
-        "postcode": {"type": "string", "description": "GB postcode (needed for IDNO MPANs)."},
+        "postcode": {
+            "type": "string",
+            "description": "GB postcode (an IDNO MPAN needs it or gsp_group).",
+        },
+        "gsp_group": {
+            "type": "string",
+            "pattern": "^_?[A-HJ-NPa-hj-np]$",
+            "description": (
+                "The site's GSP group, '_E', 'E' or 'e' (_A to _P). For an IDNO MPAN it decides "
+                "the area with no postcode lookup (works offline); a DNO MPAN still decides its "
+                "own area (a disagreeing group is a warning). Not in the sheet: JSON only."
+            ),
+        },
         "voltage": {"type": "string", "enum": ["LV", "LV Sub", "HV", "EHV", ""]},
         "kva": {"type": ["number", "string"], "description": "Agreed capacity, kVA."},
         "flex_fraction": {
