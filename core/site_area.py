@@ -10,7 +10,7 @@ caller shares: the webhook, the CLI, the portfolio).
 - With no MPAN, the GSP group decides if given, else the postcode.
 - When the GSP group decides and a postcode is given too, the postcode is looked up only to
   check it: if the lookup succeeds and points elsewhere, that is a warning (the GSP group, the
-  user's explicit statement, wins); if the lookup fails the postcode is simply not checked.
+  user's explicit statement, wins); if the lookup fails, a warning says the postcode could not be checked (as for a DNO MPAN).
 """
 
 from __future__ import annotations
@@ -158,8 +158,10 @@ def decide_site_area(
                     f"{named.gsp_group_name}): using the MPAN's area; check the GSP group and "
                     "the MPAN"
                 )
-            return _from_dno_mpan(parsed, named, postcode if has_postcode else None, resolve,
-                                  warnings)
+            decider = (f"MPAN {parsed.core} is {named.name}'s ({named.gsp_group_id} "
+                       f"{named.gsp_group_name})")
+            return _checked_against_postcode(named, "mpan", decider, parsed,
+                                             postcode if has_postcode else None, resolve, warnings)
         idno = True
         why = (
             f"MPAN {parsed.core} belongs to {named.name} (ID {named.distributor_id}), an IDNO: "
@@ -169,8 +171,9 @@ def decide_site_area(
     else:
         why = "no MPAN given, so the postcode decides the area"
     if group is not None:
-        return _from_gsp_group(group, parsed, postcode if has_postcode else None, resolve,
-                               warnings)
+        decider = f"GSP group {group.gsp_group_id} ({group.gsp_group_name}) was given"
+        return _checked_against_postcode(group, "gsp_group", decider, parsed,
+                                         postcode if has_postcode else None, resolve, warnings)
     if not has_postcode:
         raise SiteAreaError(f"{why}; enter the site's postcode"
                             + (" or its GSP group (e.g. _E)" if idno else ""))
@@ -195,58 +198,33 @@ def _idno_advice(exc: AreaLookupError) -> str:
     return f"{IDNO_ADVICE} or try again when the postcode service is reachable"
 
 
-def _from_gsp_group(
-    group: Distributor,
+def _checked_against_postcode(
+    area: Distributor,
+    source: Literal["mpan", "gsp_group"],
+    decider: str,
     parsed: Mpan | None,
     postcode: str | Postcode | None,
     resolve: AreaLookupFn,
     warnings: list[str],
 ) -> SiteArea:
-    """The GSP group decides; a postcode is only checked against it, when its lookup works."""
+    """`area` decides (stated by `decider`, e.g. "MPAN 14..." or "GSP group _E"); a postcode is
+    only checked against it, and a disagreement or a failed check is reported, never obeyed."""
+    what = "MPAN" if source == "mpan" else "GSP group"
     if postcode is None:
-        return SiteArea(group, "gsp_group", parsed, None, None, tuple(warnings))
+        return SiteArea(area, source, parsed, None, None, tuple(warnings))
     try:
         pc = postcode if isinstance(postcode, Postcode) else parse_postcode(str(postcode))
     except PostcodeError as exc:
-        warnings.append(f"postcode not used: {exc}; the GSP group decides the area")
-        return SiteArea(group, "gsp_group", parsed, None, None, tuple(warnings))
-    try:
-        result = resolve(pc)
-    except AreaLookupError:  # not checked (e.g. offline): the stated group stands
-        return SiteArea(group, "gsp_group", parsed, pc, None, tuple(warnings))
-    if group.gsp_group_id not in result.candidates:
-        warnings.append(
-            f"postcode {pc.unit} is in {_describe(result)}, but GSP group {group.gsp_group_id} "
-            f"({group.gsp_group_name}) was given: using the GSP group; check the postcode and "
-            "the GSP group"
-        )
-    return SiteArea(group, "gsp_group", parsed, pc, result, tuple(warnings))
-
-
-def _from_dno_mpan(
-    parsed: Mpan,
-    named: Distributor,
-    postcode: str | Postcode | None,
-    resolve: AreaLookupFn,
-    warnings: list[str],
-) -> SiteArea:
-    """A DNO MPAN decides; the postcode is only checked against it."""
-    if postcode is None:
-        return SiteArea(named, "mpan", parsed, None, None, tuple(warnings))
-    try:
-        pc = postcode if isinstance(postcode, Postcode) else parse_postcode(str(postcode))
-    except PostcodeError as exc:
-        warnings.append(f"postcode not used: {exc}; the MPAN decides the area")
-        return SiteArea(named, "mpan", parsed, None, None, tuple(warnings))
+        warnings.append(f"postcode not used: {exc}; the {what} decides the area")
+        return SiteArea(area, source, parsed, None, None, tuple(warnings))
     try:
         result = resolve(pc)
     except AreaLookupError as exc:
-        warnings.append(f"could not check postcode {pc.unit} against the MPAN: {exc}")
-        return SiteArea(named, "mpan", parsed, pc, None, tuple(warnings))
-    if named.gsp_group_id not in result.candidates:
+        warnings.append(f"could not check postcode {pc.unit} against the {what}: {exc}")
+        return SiteArea(area, source, parsed, pc, None, tuple(warnings))
+    if area.gsp_group_id not in result.candidates:
         warnings.append(
-            f"postcode {pc.unit} is in {_describe(result)}, but MPAN {parsed.core} is "
-            f"{named.name}'s ({named.gsp_group_id} {named.gsp_group_name}): using the MPAN's "
-            "area; check the postcode and the MPAN"
+            f"postcode {pc.unit} is in {_describe(result)}, but {decider}: using the {what}'s "
+            f"area; check the postcode and the {what}"
         )
-    return SiteArea(named, "mpan", parsed, pc, result, tuple(warnings))
+    return SiteArea(area, source, parsed, pc, result, tuple(warnings))

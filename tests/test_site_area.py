@@ -181,7 +181,7 @@ def test_gsp_group_alone_decides() -> None:
         16, "ENWL", "gsp_group")
 
 
-def test_gsp_group_wins_over_a_disagreeing_postcode_and_an_unreachable_one_is_not_checked() -> None:
+def test_gsp_group_wins_over_a_disagreeing_postcode_and_an_unreachable_one_is_reported() -> None:
     online = FakeOnline(AREAS)
     site = decide_site_area(IDNO_ESP, "M1 1AE", lookup=_lookup(online).lookup, gsp_group="_E")
     assert (site.distributor_id, site.source) == (14, "gsp_group")
@@ -192,7 +192,9 @@ def test_gsp_group_wins_over_a_disagreeing_postcode_and_an_unreachable_one_is_no
     assert agree.warnings == () and agree.area_result is not None
     down = _lookup(FakeOnline(AREAS, down=True)).lookup
     offline = decide_site_area(IDNO_ESP, "B1 1AA", lookup=down, gsp_group="_E")
-    assert (offline.distributor_id, offline.source, offline.warnings) == (14, "gsp_group", ())
+    assert (offline.distributor_id, offline.source) == (14, "gsp_group")
+    assert len(offline.warnings) == 1
+    assert "could not check postcode B1 1AA against the GSP group" in offline.warnings[0]
 
 
 def test_dno_mpan_wins_over_a_disagreeing_gsp_group() -> None:
