@@ -10,7 +10,8 @@ caller shares: the webhook, the CLI, the portfolio).
 - With no MPAN, the GSP group decides if given, else the postcode.
 - When the GSP group decides and a postcode is given too, the postcode is looked up only to
   check it: if the lookup succeeds and points elsewhere, that is a warning (the GSP group, the
-  user's explicit statement, wins); if the lookup fails, a warning says the postcode could not be checked (as for a DNO MPAN).
+  user's explicit statement, wins); if the lookup fails, a warning says the postcode could not
+  be checked (as for a DNO MPAN).
 """
 
 from __future__ import annotations
