@@ -16,11 +16,10 @@ import time
 
 import numpy as np
 import pandas as pd
-
-from core.bess import Battery, optimise_battery
-from core.features import create_features_dataframe
-from core.flexibility import calculate_flexibility_value
-from core.synthetic import ARCHETYPES, generate_profile
+from bess_duos.core.bess import Battery, optimise_battery
+from bess_duos.core.features import create_features_dataframe
+from bess_duos.core.flexibility import calculate_flexibility_value
+from bess_duos.core.synthetic import ARCHETYPES, generate_profile
 
 
 def _portfolio(n_sites: int, seed: int = 0) -> dict[str, pd.Series]:

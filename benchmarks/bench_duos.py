@@ -22,11 +22,10 @@ import time
 
 import numpy as np
 import pandas as pd
-
-from core import bands
-from core.duos import charge_arrays, unit_costs
-from core.tariffs import DuosTariff, resolve_tariff
-from core.timebands import BANDS
+from bess_duos.core import bands
+from bess_duos.core.duos import charge_arrays, unit_costs
+from bess_duos.core.tariffs import DuosTariff, resolve_tariff
+from bess_duos.core.timebands import BANDS
 
 
 def _tariffs() -> dict[int, DuosTariff]:

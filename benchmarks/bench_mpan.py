@@ -17,8 +17,7 @@ from collections.abc import Callable  # noqa: E402
 
 import mpan as mpan_pkg  # noqa: E402
 import numpy as np  # noqa: E402
-
-from core.mpan import check_digits_valid, generate_cores  # noqa: E402
+from bess_duos.core.mpan import check_digits_valid, generate_cores  # noqa: E402
 
 
 def _sample(n: int, seed: int) -> np.ndarray:

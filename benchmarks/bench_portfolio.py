@@ -34,12 +34,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.duos import charge_arrays, tariffs_for_site  # noqa: E402
-from core.portfolio_demo import make_demo_portfolio  # noqa: E402
-from core.portfolio_engines import SpoolSink, default_workers, run_portfolio  # noqa: E402
-from core.synthetic import generate_profile  # noqa: E402
-from core.tariffs import charging_year  # noqa: E402
-from core.timebands import BAND_ALIASES, BANDS  # noqa: E402
+from bess_duos.core.duos import charge_arrays, tariffs_for_site  # noqa: E402
+from bess_duos.core.portfolio_demo import make_demo_portfolio  # noqa: E402
+from bess_duos.core.portfolio_engines import SpoolSink, default_workers, run_portfolio  # noqa: E402
+from bess_duos.core.synthetic import generate_profile  # noqa: E402
+from bess_duos.core.tariffs import charging_year  # noqa: E402
+from bess_duos.core.timebands import BAND_ALIASES, BANDS  # noqa: E402
 
 UK = "Europe/London"
 
@@ -68,10 +68,10 @@ def child(sites_csv: str, workers: int, batch_size: int) -> None:
 
 
 STAGES = {
-    "load_profile": "core.profiles.load_profile",
-    "charge_arrays": "core.duos.charge_arrays",
-    "calculate_flexibility_value": "core.flexibility.calculate_flexibility_value",
-    "create_features_dataframe": "core.features.create_features_dataframe",
+    "load_profile": "bess_duos.core.profiles.load_profile",
+    "charge_arrays": "bess_duos.core.duos.charge_arrays",
+    "calculate_flexibility_value": "bess_duos.core.flexibility.calculate_flexibility_value",
+    "create_features_dataframe": "bess_duos.core.features.create_features_dataframe",
 }
 
 
@@ -80,7 +80,7 @@ def stage_breakdown(sites_csv: Path, batch_size: int) -> str:
     import cProfile
     import pstats
 
-    from core.portfolio import iter_site_batches, run_batch
+    from bess_duos.core.portfolio import iter_site_batches, run_batch
 
     batch = next(iter_site_batches(sites_csv, batch_size))
     run_batch(batch)  # warm the tariff and time-band caches

@@ -47,13 +47,14 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.lookup import clear_memos, parse_inputs, run_lookup  # noqa: E402
-from core.profiles import load_profile  # noqa: E402
-from core.synthetic import generate_profile  # noqa: E402
+from bess_duos.core.lookup import clear_memos, parse_inputs, run_lookup  # noqa: E402
+from bess_duos.core.profiles import load_profile  # noqa: E402
+from bess_duos.core.synthetic import generate_profile  # noqa: E402
+from bess_duos.webhook.auth import signed_headers  # noqa: E402
+from bess_duos.webhook.cli.site import one_blas_thread  # noqa: E402
+from bess_duos.webhook.layout import default_layout  # noqa: E402
+
 from tests.sheets_server import SheetsServer  # noqa: E402
-from webhook.auth import signed_headers  # noqa: E402
-from webhook.cli_webhook import one_blas_thread  # noqa: E402
-from webhook.layout import default_layout  # noqa: E402
 
 SECRET = "bench-secret"
 SID = "1Bench-bess_sheet"
@@ -92,7 +93,8 @@ def _profile_server(folder: Path) -> ThreadingHTTPServer:
 def _start_webhook(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "wb") as sink:  # the child keeps its own handle (a pipe would fill and block)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "webhook.cli", "serve", "--host", "127.0.0.1", "--port",
+            [sys.executable, "-m", "bess_duos.webhook.cli", "serve", "--host", "127.0.0.1",
+             "--port",
              str(port), "--threads", "16"],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=sink,
         )

@@ -32,11 +32,10 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import requests
+from bess_duos.core.distributors import Distributor, dno_for_gsp_group
+from bess_duos.core.paths import config_dir
+from bess_duos.core.postcodes import Postcode, is_known_district, parse_postcode
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
-
-from core.distributors import Distributor, dno_for_gsp_group
-from core.paths import config_dir
-from core.postcodes import Postcode, is_known_district, parse_postcode
 
 __all__ = [
     "AreaCache",

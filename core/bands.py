@@ -27,8 +27,7 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
-
-from core.timebands import BANDS, SLOTS_PER_DAY, TimeBands
+from bess_duos.core.timebands import BANDS, SLOTS_PER_DAY, TimeBands
 
 NS_PER_MINUTE = 60 * 10**9
 NS_PER_HALF_HOUR = 30 * NS_PER_MINUTE

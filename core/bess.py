@@ -40,12 +40,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from bess_duos.core.features import UK_TZ, validate_profile
+from bess_duos.core.flexibility import aligned_prices
 from numpy.typing import ArrayLike
 from scipy import sparse
 from scipy.optimize import linprog
-
-from core.features import UK_TZ, validate_profile
-from core.flexibility import aligned_prices
 
 HOURS_PER_HH = 0.5
 TIE_BREAK_P_PER_KWH = 1e-6

@@ -72,7 +72,7 @@ def _matrix(features: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray,
     missing = [c for c in columns if c not in features.columns]
     if missing:
         raise ValueError(f"features: columns {missing} are missing (build them with "
-                         "core.features.create_features_dataframe)")
+                         "bess_duos.core.features.create_features_dataframe)")
     frame = features[list(columns)].astype(float)
     frame = frame.loc[:, frame.notna().any()]
     if frame.shape[1] == 0:

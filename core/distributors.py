@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from core.paths import config_dir
+from bess_duos.core.paths import config_dir
 
 IDNO_NO_AREA = (
     "IDNO: operates in every GSP group, so it has no single area; use the postcode or GSP group"

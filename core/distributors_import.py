@@ -1,6 +1,6 @@
 """Build `config/distributors.csv` from Elexon Market Domain Data (MDD) version 377.
 
-Run: `python -m core.distributors_import [MDD_DIR] [OUT_CSV]` (defaults: the shared
+Run: `python -m bess_duos.core.distributors_import [MDD_DIR] [OUT_CSV]` (defaults: the shared
 reference data's `mdd-377/` and `config/distributors.csv`).
 
 What comes from where:
@@ -20,8 +20,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-
-from core.paths import config_dir, reference_data_dir
+from bess_duos.core.paths import config_dir, reference_data_dir
 
 # distributor ID -> (brand short code, current licensee name, GSP group ID)
 DNO_AREAS: dict[int, tuple[str, str, str]] = {
@@ -56,7 +55,7 @@ HEADER = (
     "GSP_Group_377.csv, Line_Loss_Factor_Class_377.csv) via WessexWater/chellow-rates "
     "97a0aec83427ca4e5381e37d31a3d56f5e03db8d 2026/electricity/mdd/377/. DNO licensee names, "
     "short codes and GSP group IDs: core/distributors_import.py DNO_AREAS. "
-    "Built by: python -m core.distributors_import\n"
+    "Built by: python -m bess_duos.core.distributors_import\n"
 )
 
 

@@ -51,11 +51,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-
-from core import bands as _bands
-from core.paths import config_dir
-from core.tariffs import DuosTariff
-from core.timebands import BANDS, TimeBands
+from bess_duos.core import bands as _bands
+from bess_duos.core.paths import config_dir
+from bess_duos.core.tariffs import DuosTariff
+from bess_duos.core.timebands import BANDS, TimeBands
 
 REACTIVE_POWER_FACTOR = 0.95
 # tan(acos(0.95)) = sqrt(1/0.95^2 - 1) = 0.328684..., the exact ratio at a 0.95 power factor.
@@ -196,7 +195,7 @@ def _tariff_getter(tariffs: TariffForYear) -> Callable[[int], DuosTariff]:
 def _time_bands(tariff: DuosTariff, year: int) -> TimeBands:
     if tariff.time_bands is not None:
         return tariff.time_bands
-    from core import tariffs as tariffs_module
+    from bess_duos.core import tariffs as tariffs_module
 
     loader = getattr(tariffs_module, "load_time_bands", None)
     if loader is None:
@@ -517,11 +516,11 @@ def duos_charges(
 
 @functools.lru_cache(maxsize=256)
 def _resolve(distributor_id: int, year: int, options: tuple[tuple[str, Any], ...]) -> DuosTariff:
-    from core import tariffs as tariffs_module
+    from bess_duos.core import tariffs as tariffs_module
 
     resolve = getattr(tariffs_module, "resolve_tariff", None)
     if resolve is None:
-        raise DuosError("core.tariffs.resolve_tariff is not available in this build")
+        raise DuosError("bess_duos.core.tariffs.resolve_tariff is not available in this build")
     return resolve(distributor_id, on=dt.date(year, 4, 1), **dict(options))
 
 
@@ -593,7 +592,7 @@ def calculate_duos_costs(
     Differences from the seed: costs are in £ (rates stay p/kWh as published) and bands are
     placed by UK clock time, not by the timestamps' face value in UTC.
     """
-    from core.profiles import ProfileError, localise_timestamps
+    from bess_duos.core.profiles import ProfileError, localise_timestamps
 
     kwh_column = next((c for c in _SEED_KWH_COLUMNS if c in df.columns), None)
     if kwh_column is None:

@@ -40,9 +40,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from bess_duos.core import bands as _bands
 from numpy.typing import ArrayLike
-
-from core import bands as _bands
 
 UK_TZ = "Europe/London"
 

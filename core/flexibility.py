@@ -30,9 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from bess_duos.core.features import uk_clock, validate_profile
 from numpy.typing import ArrayLike
-
-from core.features import uk_clock, validate_profile
 
 
 @dataclass(frozen=True)

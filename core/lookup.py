@@ -41,14 +41,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-
-from core.distributors import Distributor
-from core.memo import LruMemo
-from core.mpan import Mpan, MpanError, mpan_from_cell, parse_mpan
-from core.paths import config_dir
-from core.postcodes import PostcodeError, parse_postcode
-from core.site_area import SiteArea, SiteAreaError, decide_site_area, parse_gsp_group
-from core.tariffs import (
+from bess_duos.core.distributors import Distributor
+from bess_duos.core.memo import LruMemo
+from bess_duos.core.mpan import Mpan, MpanError, mpan_from_cell, parse_mpan
+from bess_duos.core.paths import config_dir
+from bess_duos.core.postcodes import PostcodeError, parse_postcode
+from bess_duos.core.site_area import SiteArea, SiteAreaError, decide_site_area, parse_gsp_group
+from bess_duos.core.tariffs import (
     DuosTariff,
     TariffNotFoundError,
     available_years,
@@ -56,7 +55,7 @@ from core.tariffs import (
     normalise_voltage,
     resolve_tariff,
 )
-from core.timebands import BANDS
+from bess_duos.core.timebands import BANDS
 
 INPUT_FIELDS = ("postcode", "mpan", "voltage", "kva", "flex_fraction", "profile_url",
                 "gsp_group")
@@ -234,7 +233,7 @@ def read_profile(path: str | Path) -> Any:
     """`core.profiles.load_profile` for a file nobody can configure (a sheet's link, the CLI):
     when it says the naive times look like UTC, or the data is hourly, it is read again that
     way, and a warning says so. Returns a `core.profiles.Profile`; raises `ProfileError`."""
-    from core.profiles import Profile, ProfileError, load_profile
+    from bess_duos.core.profiles import Profile, ProfileError, load_profile
 
     options: dict[str, str] = {}
     said: list[str] = []
@@ -519,7 +518,7 @@ def _features(
 
 
 def _compute_features(series: pd.Series, warnings: list[str]) -> FeatureValues | None:
-    from core.features import FeatureError, profile_features
+    from bess_duos.core.features import FeatureError, profile_features
 
     try:
         result = profile_features(series)
@@ -596,8 +595,8 @@ def run_lookup(
 def _with_profile(
     result: LookupResult, profile: Any, warnings: list[str], notes: list[str]
 ) -> LookupResult:
-    from core.duos import DuosError, default_power_factor, duos_charges, unit_costs
-    from core.flexibility import plan_flexibility
+    from bess_duos.core.duos import DuosError, default_power_factor, duos_charges, unit_costs
+    from bess_duos.core.flexibility import plan_flexibility
 
     quality = getattr(profile, "quality", None)
     data: pd.DataFrame = getattr(profile, "data", profile)

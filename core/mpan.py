@@ -15,8 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np
-
-from core.distributors import (
+from bess_duos.core.distributors import (
     Distributor,
     UnknownDistributorError,
     distributor_ids,

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
+# The checkout this module sits in (meaningful in a development install only).
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def config_dir() -> Path:
-    """The `config/` folder: `$BESS_DUOS_CONFIG` if set, else the one beside `core/`."""
+    """The shipped `config/` data: `$BESS_DUOS_CONFIG` if set, else the installed package data."""
     override = os.environ.get("BESS_DUOS_CONFIG")
-    return Path(override) if override else REPO_ROOT / "config"
+    return Path(override) if override else Path(str(files("bess_duos.config")))
 
 
 def reference_data_dir() -> Path:

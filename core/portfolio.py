@@ -29,16 +29,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from core.distributors import get_distributor
-from core.duos import DuosError, charge_arrays, tariffs_for_site
-from core.features import FEATURES, FeatureError, create_features_dataframe, validate_profile
-from core.flexibility import calculate_flexibility_value
-from core.mpan import MpanError, parse_mpan
-from core.postcodes import PostcodeError, parse_postcode
-from core.profiles import ProfileError, load_profile
-from core.tariffs import TariffNotFoundError, normalise_voltage
-from core.timebands import BANDS
+from bess_duos.core.distributors import get_distributor
+from bess_duos.core.duos import DuosError, charge_arrays, tariffs_for_site
+from bess_duos.core.features import (
+    FEATURES,
+    FeatureError,
+    create_features_dataframe,
+    validate_profile,
+)
+from bess_duos.core.flexibility import calculate_flexibility_value
+from bess_duos.core.mpan import MpanError, parse_mpan
+from bess_duos.core.postcodes import PostcodeError, parse_postcode
+from bess_duos.core.profiles import ProfileError, load_profile
+from bess_duos.core.tariffs import TariffNotFoundError, normalise_voltage
+from bess_duos.core.timebands import BANDS
 
 SITES_COLUMNS: tuple[str, ...] = ("site_id", "mpan", "postcode", "voltage", "kva", "profile_path")
 ERROR_COLUMNS: tuple[str, ...] = ("site_id", "row", "stage", "reason")
@@ -244,14 +248,14 @@ class _PortfolioLookup:
     instead of waiting on the network again for every site."""
 
     def __init__(self) -> None:
-        from core.area_resolver import AreaLookup
+        from bess_duos.core.area_resolver import AreaLookup
 
         self._lookup = AreaLookup()
         self._online = True
         self._seen: dict[str, Any] = {}
 
     def __call__(self, postcode: Any) -> Any:
-        from core.area_resolver import ServiceUnavailableError
+        from bess_duos.core.area_resolver import ServiceUnavailableError
 
         key = str(postcode)
         if key not in self._seen:
@@ -296,7 +300,7 @@ def _resolve_area(site: _Site, area_lookup: AreaLookupFn | None) -> None:
             except PostcodeError as exc:
                 site.warnings.append(f"postcode not used: {exc}")
         return
-    from core.site_area import SiteAreaError, decide_site_area
+    from bess_duos.core.site_area import SiteAreaError, decide_site_area
 
     if area_lookup is None:
         area_lookup = _default_lookup()
@@ -519,8 +523,7 @@ def _features(sites: list[_Site]) -> tuple[pd.DataFrame, list[tuple[_Site, str, 
 def default_flex_fraction() -> float:
     """`flex_fraction` from config/defaults.yaml (the sheet's default flexible share)."""
     import yaml
-
-    from core.paths import config_dir
+    from bess_duos.core.paths import config_dir
 
     with open(config_dir() / "defaults.yaml", encoding="utf-8") as handle:
         return float(yaml.safe_load(handle)["flex_fraction"])
@@ -743,7 +746,7 @@ def cluster_portfolio(
     band per 365 days (the profile's unit £ x 365 / days covered), and feature means).
     Raises ValueError when the sites cannot be clustered (too few distinct sites).
     """
-    from core.clustering import cluster_sites
+    from bess_duos.core.clustering import cluster_sites
 
     features = results.set_index("site_id")[[*FEATURES, "pattern"]]
     clusters = cluster_sites(features, k=k, seed=seed)

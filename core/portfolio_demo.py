@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from core.mpan import generate_cores
-from core.synthetic import ARCHETYPES, generate_profile
+from bess_duos.core.mpan import generate_cores
+from bess_duos.core.synthetic import ARCHETYPES, generate_profile
 
 DNO_AREAS: tuple[int, ...] = tuple(range(10, 24))
 # kWh a year, log-uniform between these (illustrative sizes of each kind of site).

@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-from core.portfolio import (
+from bess_duos.core.portfolio import (
     DEFAULT_BATCH_SIZE,
     empty_errors,
     empty_results,

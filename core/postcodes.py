@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from core.paths import config_dir
+from bess_duos.core.paths import config_dir
 
 __all__ = [
     "Postcode",

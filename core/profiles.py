@@ -32,8 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import yaml
-
-from core.paths import config_dir
+from bess_duos.core.paths import config_dir
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 NS_PER_MINUTE = 60 * 10**9

@@ -20,21 +20,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from core.area_resolver import (
+from bess_duos.core.area_resolver import (
     AreaLookup,
     AreaLookupError,
     AreaResult,
     PostcodeNotFoundError,
     UnknownDistrictError,
 )
-from core.distributors import (
+from bess_duos.core.distributors import (
     Distributor,
     UnknownDistributorError,
     dno_for_gsp_group,
     get_distributor,
 )
-from core.mpan import Mpan, parse_mpan
-from core.postcodes import Postcode, PostcodeError, parse_postcode
+from bess_duos.core.mpan import Mpan, parse_mpan
+from bess_duos.core.postcodes import Postcode, PostcodeError, parse_postcode
 
 __all__ = ["SiteArea", "SiteAreaError", "decide_site_area", "parse_gsp_group"]
 

@@ -16,9 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
-
-from core.paths import config_dir
-from core.timebands import BandPeriod, TimeBands
+from bess_duos.core.paths import config_dir
+from bess_duos.core.timebands import BandPeriod, TimeBands
 
 VOLTAGE_LEVELS: tuple[str, ...] = ("LV", "LV Sub", "HV", "EHV")
 DNO_AREAS: tuple[int, ...] = tuple(range(10, 24))

@@ -9,9 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bess_duos.core.paths import reference_data_dir
 from hypothesis import settings
-
-from core.paths import reference_data_dir
 
 # CI (which sets CI=true) draws the same examples every run and has no per-example deadline on
 # its shared runners; local runs keep hypothesis's default profile (random, 200 ms deadline).

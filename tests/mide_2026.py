@@ -9,7 +9,7 @@ The 2025 workbook has the same rows.
 
 from __future__ import annotations
 
-from core.timebands import BandPeriod
+from bess_duos.core.timebands import BandPeriod
 
 MIDE_PERIODS = (
     BandPeriod("red", "weekday", "16:00", "19:00"),

@@ -10,19 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bess_duos.core.area_resolver import AreaResult, ServiceUnavailableError
+from bess_duos.core.distributors import get_distributor
+from bess_duos.core.lookup import INPUT_FIELDS
+from bess_duos.core.mpan import generate_core
+from bess_duos.core.postcodes import Postcode
+from bess_duos.core.tariffs import resolve_tariff
+from bess_duos.webhook.app import CONTROL_FIELDS, create_app
+from bess_duos.webhook.auth import SECRET_ENV, MissingSecretError, signed_headers
+from bess_duos.webhook.logging_setup import JsonFormatter, mask_mpans
+from bess_duos.webhook.sheets import reset_ordering_state
+from bess_duos.webhook.workbook_sheet import WorkbookSheet
 from flask.testing import FlaskClient
-
-from core.area_resolver import AreaResult, ServiceUnavailableError
-from core.distributors import get_distributor
-from core.lookup import INPUT_FIELDS
-from core.mpan import generate_core
-from core.postcodes import Postcode
-from core.tariffs import resolve_tariff
-from webhook.app import CONTROL_FIELDS, create_app
-from webhook.auth import SECRET_ENV, MissingSecretError, signed_headers
-from webhook.logging_setup import JsonFormatter, mask_mpans
-from webhook.sheets import reset_ordering_state
-from webhook.workbook_sheet import WorkbookSheet
 
 SECRET = "app-test-secret"
 SEED = "00800999932 1405566778899"
@@ -284,7 +283,7 @@ def test_spreadsheet_allowlist_enforced_first(client: FlaskClient,
 def test_internal_fault_is_500_with_request_id_and_no_trace(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch, workbook: Path
 ) -> None:
-    import webhook.app as app_module
+    import bess_duos.webhook.app as app_module
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals at /srv/key.json")
@@ -331,8 +330,7 @@ def test_logs_are_json_with_request_id_and_masked_mpans(client: FlaskClient) -> 
 
 def test_json_safe_turns_nan_and_numpy_into_plain_json() -> None:
     import numpy as np
-
-    from webhook.app import json_safe
+    from bess_duos.webhook.app import json_safe
 
     assert json_safe({"a": float("nan"), "b": [np.int64(3), np.float64(1.5), float("inf")],
                       "c": (1, "x")}) == {"a": None, "b": [3, 1.5, None], "c": [1, "x"]}

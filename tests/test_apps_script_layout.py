@@ -6,8 +6,7 @@ import re
 from pathlib import Path
 
 import yaml
-
-from core.paths import config_dir
+from bess_duos.core.paths import config_dir
 
 CODE_GS = Path(__file__).resolve().parents[1] / "apps_script" / "Code.gs"
 

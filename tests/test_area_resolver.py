@@ -21,8 +21,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-
-from core.area_resolver import (
+from bess_duos.core.area_resolver import (
     AreaCache,
     AreaLookup,
     CarbonIntensityResolver,
@@ -35,10 +34,11 @@ from core.area_resolver import (
     carbon_intensity_regions,
     default_cache_dir,
 )
-from core.distributors import all_distributors
-from core.paths import config_dir
-from core.postcodes import parse_postcode
-from webhook import cli, cli_postcode
+from bess_duos.core.distributors import all_distributors
+from bess_duos.core.paths import config_dir
+from bess_duos.core.postcodes import parse_postcode
+from bess_duos.webhook import cli
+from bess_duos.webhook.cli import postcode as cli_postcode
 
 # ----------------------------------------------------------------- the fake public services
 

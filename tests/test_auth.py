@@ -6,8 +6,7 @@ import hashlib
 import hmac
 
 import pytest
-
-from webhook.auth import (
+from bess_duos.webhook.auth import (
     SECRET_ENV,
     AuthError,
     MissingSecretError,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from core.bands import (
+from bess_duos.core.bands import (
     BandAssignmentError,
     assign_band_index,
     assign_bands,
@@ -14,7 +13,8 @@ from core.bands import (
     uk_clock,
     uk_offset_ns,
 )
-from core.timebands import BandPeriod, TimeBands
+from bess_duos.core.timebands import BandPeriod, TimeBands
+
 from tests.mide_2026 import MIDE_PERIODS
 
 # NGED West Midlands (14) time bands, 2025 and 2026 workbooks (same rows): tests/mide_2026.py.

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from core.bess import Battery, BatteryError, ExceededCapacity, optimise_battery
-from core.flexibility import calculate_flexibility_value
-from core.synthetic import generate_profile, half_hour_index
+from bess_duos.core.bess import Battery, BatteryError, ExceededCapacity, optimise_battery
+from bess_duos.core.flexibility import calculate_flexibility_value
+from bess_duos.core.synthetic import generate_profile, half_hour_index
 
 
 def _day(kwh: float, day: str = "2025-06-04") -> pd.Series:
@@ -160,7 +159,7 @@ def test_bad_parameters_are_named():
 def test_battery_cli_reads_csvs_and_writes_the_dispatch(tmp_path, capsys):
     import json
 
-    from webhook.cli import main
+    from bess_duos.webhook.cli import main
 
     load = _day(10.0)
     profile, prices, out = tmp_path / "site.csv", tmp_path / "prices.csv", tmp_path / "d.csv"

@@ -7,8 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
-from webhook.cli import main
+from bess_duos.webhook.cli import main
 
 
 def _june_week_csv(path, kvarh: bool = False) -> None:

@@ -8,9 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-
-from core.mpan import check_digits_valid, generate_cores, parse_mpan
-from webhook.cli import main
+from bess_duos.core.mpan import check_digits_valid, generate_cores, parse_mpan
+from bess_duos.webhook.cli import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pathlib
 
 import pytest
-
-from webhook.cli import main
+from bess_duos.webhook.cli import main
 
 
 def test_show_mide_hv_for_2026_27(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,15 +13,14 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from core.duos import duos_charges
-from core.features import profile_features
-from core.mpan import generate_core
-from core.synthetic import generate_profile
-from core.tariffs import resolve_tariff
-from webhook.cli import main
-from webhook.sheets import reset_ordering_state
-from webhook.workbook_sheet import WorkbookSheet
+from bess_duos.core.duos import duos_charges
+from bess_duos.core.features import profile_features
+from bess_duos.core.mpan import generate_core
+from bess_duos.core.synthetic import generate_profile
+from bess_duos.core.tariffs import resolve_tariff
+from bess_duos.webhook.cli import main
+from bess_duos.webhook.sheets import reset_ordering_state
+from bess_duos.webhook.workbook_sheet import WorkbookSheet
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD_14 = "1405566778898"
@@ -62,7 +61,7 @@ def test_demo_writes_workbook_and_prints_table(
 
 
 def tariff_name(distributor_id: int) -> str:
-    from core.distributors import get_distributor
+    from bess_duos.core.distributors import get_distributor
 
     return get_distributor(distributor_id).name
 
@@ -129,7 +128,7 @@ def test_serve_runs_for_real(mode: list[str], tmp_path: Path) -> None:
     env = {**os.environ, "BESS_DUOS_WEBHOOK_SECRET": "s", "BESS_DUOS_WORKBOOK":
            str(tmp_path / "w.xlsx")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "webhook.cli", "serve", "--host", "127.0.0.1", "--port",
+        [sys.executable, "-m", "bess_duos.webhook.cli", "serve", "--host", "127.0.0.1", "--port",
          str(port), *mode],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
@@ -156,8 +155,9 @@ def test_serve_runs_for_real(mode: list[str], tmp_path: Path) -> None:
 def test_lookup_writes_google_sheet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
     """`--spreadsheet-id`: the service account from the environment, gspread, one write."""
+    from bess_duos.webhook import google_sheet
+
     from tests.sheets_server import SheetsServer
-    from webhook import google_sheet
 
     with SheetsServer() as sheets:
         sheets.add_spreadsheet("1CliSheet-test", tabs={"BESS": {}})
@@ -180,8 +180,8 @@ def test_lookup_writes_google_sheet(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_serve_defaults_to_one_compute_process_per_core(
     monkeypatch: pytest.MonkeyPatch, cores: int, dev: bool, expected: int
 ) -> None:
-    from webhook.cli import build_parser
-    from webhook.cli_webhook import default_processes
+    from bess_duos.webhook.cli import build_parser
+    from bess_duos.webhook.cli.site import default_processes
 
     monkeypatch.setattr(os, "cpu_count", lambda: cores)
     args = build_parser().parse_args(["serve", *(["--dev"] if dev else [])])

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from core.clustering import cluster_sites
-from core.features import create_features_dataframe
-from core.synthetic import ARCHETYPES, generate_profile
+from bess_duos.core.clustering import cluster_sites
+from bess_duos.core.features import create_features_dataframe
+from bess_duos.core.synthetic import ARCHETYPES, generate_profile
 
 
 @pytest.fixture(scope="module")

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
-from core.distributors import (
+from bess_duos.core.distributors import (
     Distributor,
     UnknownDistributorError,
     all_distributors,
     dno_for_gsp_group,
     get_distributor,
 )
-from core.distributors_import import build_distributors_table
-from core.paths import config_dir
+from bess_duos.core.distributors_import import build_distributors_table
+from bess_duos.core.paths import config_dir
 
 DNO_FACTS = {  # id: (short code, MPID, GSP group) as given in issue 2
     10: ("UKPN-EPN", "EELC", "_A"), 11: ("NGED-EM", "EMEB", "_B"), 12: ("UKPN-LPN", "LOND", "_C"),

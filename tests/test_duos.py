@@ -7,10 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
-
-from core.duos import (
+from bess_duos.core.duos import (
     REACTIVE_FREE_RATIO,
     DuosError,
     calculate_duos_costs,
@@ -18,8 +15,11 @@ from core.duos import (
     duos_charges,
     duos_for_site,
 )
-from core.tariffs import DuosTariff
-from core.timebands import TimeBands
+from bess_duos.core.tariffs import DuosTariff
+from bess_duos.core.timebands import TimeBands
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
 from tests.mide_2026 import MIDE_PERIODS
 
 # Time bands: tests/mide_2026.py (the 2026 and 2025 MIDE workbooks' Annex 1, rows 5-8).
@@ -218,7 +218,7 @@ def test_tariff_without_time_bands_needs_them() -> None:
     bare = DuosTariff(14, "HV", "HV", 1.764, 0.205, 0.011)
     profile = _week_profile("2026-06-08", 10, 4, 1, 2)
     try:
-        from core.tariffs import load_time_bands  # noqa: F401
+        from bess_duos.core.tariffs import load_time_bands  # noqa: F401
     except ImportError:
         with pytest.raises(DuosError, match="has no time_bands"):
             duos_charges(profile, bare)
@@ -257,7 +257,7 @@ def test_late_march_week_from_a_naive_local_file(tmp_path) -> None:
     # Mon 23 - Sun 29 Mar 2026 written in UK clock time; Sunday has 46 half hours (no 01:00,
     # 01:30). Weekdays as the June week: red 300, amber 420, green 105 kWh; weekend
     # (48 + 46) x 2 = 188 kWh green.
-    from core.profiles import load_profile
+    from bess_duos.core.profiles import load_profile
 
     utc = _week_profile("2026-03-23", 10, 4, 1, 2)
     local = utc.index.tz_convert("Europe/London").strftime("%Y-%m-%d %H:%M")
@@ -301,7 +301,7 @@ def test_two_years_are_averaged_to_one_by_day_type() -> None:
     seed=st.integers(0, 2**16),
 )
 def test_utc_and_local_inputs_always_agree(start: int, length: int, seed: int) -> None:
-    from core.profiles import load_profile
+    from bess_duos.core.profiles import load_profile
 
     utc = pd.date_range("2025-04-01", periods=start + length, freq="30min", tz="UTC")[start:]
     # A naive file that starts inside the second (GMT) pass of October's repeated hour cannot

@@ -21,10 +21,9 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-
-from core.duos import duos_charges, duos_for_site
-from core.paths import reference_data_dir
-from core.tariffs import load_time_bands, resolve_tariff
+from bess_duos.core.duos import duos_charges, duos_for_site
+from bess_duos.core.paths import reference_data_dir
+from bess_duos.core.tariffs import load_time_bands, resolve_tariff
 
 STATEMENTS = reference_data_dir() / "dno-charging-statements"
 NOV_2026 = dt.date(2026, 11, 24)
@@ -495,7 +494,7 @@ def test_demo_annual_duos_equals_independent_computation(tmp_path) -> None:
     # residual band 1 -> MIDE 2026 'LV Site Specific Band 1', A21:J21: red D21, amber E21,
     # green F21 p/kWh, fixed G21 p/day. Its synthetic profile is 365 UK days, so the annual
     # DUoS is the sum: units by the MIDE bands in UK clock time + fixed x 365.
-    from webhook.cli import main
+    from bess_duos.webhook.cli import main
 
     saved = tmp_path / "demo.csv"
     args = ["demo", "--no-write", "--offline", "--json", "--date", "2026-11-24",

@@ -16,23 +16,23 @@ import gspread
 import pandas as pd
 import pytest
 import requests
+from bess_duos.core.distributors import get_distributor
+from bess_duos.core.duos import duos_charges
+from bess_duos.core.features import profile_features
+from bess_duos.core.flexibility import calculate_flexibility_value
+from bess_duos.core.profiles import load_profile
+from bess_duos.core.synthetic import generate_profile
+from bess_duos.core.tariffs import resolve_tariff
+from bess_duos.webhook.app import create_app
+from bess_duos.webhook.auth import signed_headers
+from bess_duos.webhook.google_sheet import SCOPES, GoogleSheet, make_client
+from bess_duos.webhook.profile_links import FetchPolicy
+from bess_duos.webhook.sheets import reset_ordering_state
+from bess_duos.webhook.workbook_sheet import WorkbookSheet
 from google.oauth2 import service_account
 from werkzeug.serving import make_server
 
-from core.distributors import get_distributor
-from core.duos import duos_charges
-from core.features import profile_features
-from core.flexibility import calculate_flexibility_value
-from core.profiles import load_profile
-from core.synthetic import generate_profile
-from core.tariffs import resolve_tariff
 from tests.sheets_server import SheetsServer
-from webhook.app import create_app
-from webhook.auth import signed_headers
-from webhook.google_sheet import SCOPES, GoogleSheet, make_client
-from webhook.profile_links import FetchPolicy
-from webhook.sheets import reset_ordering_state
-from webhook.workbook_sheet import WorkbookSheet
 
 SECRET = "e2e-secret"
 SID = "1E2e-bess_sheet"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from core.features import (
+from bess_duos.core.features import (
     FEATURES,
     FeatureError,
     autocorr_24h,
@@ -21,7 +20,7 @@ from core.features import (
     seasonal_ratio,
     weekend_factor,
 )
-from core.synthetic import ARCHETYPES, generate_profile, half_hour_index
+from bess_duos.core.synthetic import ARCHETYPES, generate_profile, half_hour_index
 
 
 def _profile(start: str, end: str, rule) -> pd.Series:
@@ -157,7 +156,7 @@ def test_features_dataframe_with_shared_bands():
 def test_features_cli_prints_values_and_reasons(tmp_path, capsys):
     import json
 
-    from webhook.cli import main
+    from bess_duos.webhook.cli import main
 
     p = generate_profile("ev_depot", 100_000, "2025-06-02", "2025-06-12", seed=1)
     path = tmp_path / "p.csv"
@@ -196,7 +195,7 @@ def test_real_building_profile(reference_data):
 
 
 def test_chunked_stacking_gives_the_same_frame(monkeypatch):
-    import core.features as features
+    import bess_duos.core.features as features
 
     profiles = {f"s{i}": generate_profile(name, 1_000 * (i + 1), "2025-01-06", "2025-02-03",
                                           seed=i) for i, name in enumerate(ARCHETYPES)}

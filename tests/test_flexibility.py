@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from bess_duos.core.flexibility import calculate_flexibility_value
+from bess_duos.core.synthetic import generate_profile, half_hour_index
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
-
-from core.flexibility import calculate_flexibility_value
-from core.synthetic import generate_profile, half_hour_index
 
 
 def _one_day(kwh: float = 1.0, day: str = "2025-06-04") -> pd.Series:

@@ -11,13 +11,10 @@ from typing import Any
 
 import gspread
 import pytest
-from google.oauth2 import service_account
-
-from tests.sheets_server import Fault, SheetsServer
-from webhook import google_sheet
-from webhook.google_sheet import SCOPES, GoogleSheet, make_client
-from webhook.layout import load_layout
-from webhook.sheets import (
+from bess_duos.webhook import google_sheet
+from bess_duos.webhook.google_sheet import SCOPES, GoogleSheet, make_client
+from bess_duos.webhook.layout import load_layout
+from bess_duos.webhook.sheets import (
     RequestOrder,
     SheetBackend,
     SheetError,
@@ -25,6 +22,9 @@ from webhook.sheets import (
     open_sheet,
     reset_ordering_state,
 )
+from google.oauth2 import service_account
+
+from tests.sheets_server import Fault, SheetsServer
 
 SID = "1AbC-bess_sheet_test"
 TAB = "BESS"

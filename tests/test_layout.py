@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
-from core.paths import config_dir
-from webhook.layout import (
+from bess_duos.core.paths import config_dir
+from bess_duos.webhook.layout import (
     LayoutError,
     cell_name,
     cell_value,

@@ -7,22 +7,21 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-
-from core.area_resolver import AreaResult
-from core.duos import duos_charges
-from core.features import profile_features
-from core.flexibility import calculate_flexibility_value
-from core.lookup import (
+from bess_duos.core.area_resolver import AreaResult
+from bess_duos.core.duos import duos_charges
+from bess_duos.core.features import profile_features
+from bess_duos.core.flexibility import calculate_flexibility_value
+from bess_duos.core.lookup import (
     InputErrors,
     LookupFailed,
     parse_inputs,
     run_lookup,
     year_label,
 )
-from core.postcodes import Postcode
-from core.synthetic import generate_profile
-from core.tariffs import resolve_tariff
-from webhook.layout import default_layout
+from bess_duos.core.postcodes import Postcode
+from bess_duos.core.synthetic import generate_profile
+from bess_duos.core.tariffs import resolve_tariff
+from bess_duos.webhook.layout import default_layout
 
 DAY = dt.date(2026, 11, 24)
 SEED = "00800999932 1405566778899"
@@ -228,7 +227,7 @@ def test_profile_gaps_are_filled_for_features_and_reported() -> None:
 
 def test_gap_half_hours_keep_their_band_price_for_flexibility() -> None:
     """A missing half hour is 0 kWh but still priced at its band's rate (not free)."""
-    from core.duos import unit_costs
+    from bess_duos.core.duos import unit_costs
 
     index = pd.date_range("2026-06-01T23:00Z", periods=48, freq="30min")
     kwh = np.ones(48)
@@ -249,8 +248,8 @@ def test_gap_half_hours_keep_their_band_price_for_flexibility() -> None:
 
 def test_read_profile_takes_utc_and_hourly_files_as_they_come(reference_data) -> None:
     """The Cambridge file is hourly with naive UTC times: read as UTC, split, and said."""
-    from core.lookup import read_profile
-    from core.profiles import load_profile
+    from bess_duos.core.lookup import read_profile
+    from bess_duos.core.profiles import load_profile
 
     path = (reference_data / "profiles" / "cambridge_estates"
             / "UCam_Building_b0_electricity_2019_hourly_kwh.csv")

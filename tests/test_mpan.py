@@ -7,11 +7,8 @@ import json
 import mpan as mpan_pkg
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from core.distributors import all_distributors
-from core.mpan import (
+from bess_duos.core.distributors import all_distributors
+from bess_duos.core.mpan import (
     PROFILE_CLASSES,
     Mpan,
     MpanError,
@@ -31,6 +28,8 @@ from core.mpan import (
     parse_mpan,
     validate_mpan,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 SEED_EXAMPLE = "00800999932 1405566778899"
 ALL_IDS = [d.distributor_id for d in all_distributors()]

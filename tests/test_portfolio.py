@@ -9,24 +9,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from core.area_resolver import AreaResult
-from core.duos import charge_arrays, tariffs_for_site
-from core.features import create_features_dataframe
-from core.flexibility import calculate_flexibility_value
-from core.mpan import generate_cores
-from core.portfolio import (
+from bess_duos.core.area_resolver import AreaResult
+from bess_duos.core.duos import charge_arrays, tariffs_for_site
+from bess_duos.core.features import create_features_dataframe
+from bess_duos.core.flexibility import calculate_flexibility_value
+from bess_duos.core.mpan import generate_cores
+from bess_duos.core.portfolio import (
     SITES_COLUMNS,
     SitesFileError,
     count_sites,
     iter_site_batches,
     run_batch,
 )
-from core.portfolio_demo import BROKEN_KINDS, make_demo_portfolio
-from core.portfolio_engines import SpoolSink, run_local, run_portfolio
-from core.synthetic import generate_profile
-from core.timebands import BANDS
-from webhook.cli import main as cli_main
+from bess_duos.core.portfolio_demo import BROKEN_KINDS, make_demo_portfolio
+from bess_duos.core.portfolio_engines import SpoolSink, run_local, run_portfolio
+from bess_duos.core.synthetic import generate_profile
+from bess_duos.core.timebands import BANDS
+from bess_duos.webhook.cli import main as cli_main
 
 HEADER = ",".join(SITES_COLUMNS)
 
@@ -316,7 +315,7 @@ def test_cli_run_form_and_demo(tmp_path: Path, capsys: pytest.CaptureFixture) ->
 
 
 def test_idno_lookups_stop_going_online_once_the_services_are_down(monkeypatch) -> None:
-    from core import area_resolver, portfolio
+    from bess_duos.core import area_resolver, portfolio
 
     calls: list[tuple[str, bool]] = []
 

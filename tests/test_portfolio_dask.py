@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from core.portfolio_demo import make_demo_portfolio
-from core.portfolio_engines import run_portfolio
-from webhook.cli import main as cli_main
+from bess_duos.core.portfolio_demo import make_demo_portfolio
+from bess_duos.core.portfolio_engines import run_portfolio
+from bess_duos.webhook.cli import main as cli_main
 
 distributed = pytest.importorskip("distributed")
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-from core.postcodes import (
+from bess_duos.core.postcodes import (
     Postcode,
     PostcodeError,
     is_known_district,
@@ -14,6 +11,8 @@ from core.postcodes import (
     normalise_postcode,
     parse_postcode,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 # Real postcodes, one per outward shape (Royal Mail's own examples of each format).

@@ -9,13 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-from core.lookup import parse_inputs, read_profile, run_lookup
-from core.profiles import ProfileError
-from core.synthetic import generate_profile
-from webhook.app import PROFILE_CACHE, ProfileCache, create_app, profile_from_bytes
-from webhook.auth import signed_headers
-from webhook.profile_links import FetchedProfile
+from bess_duos.core.lookup import parse_inputs, read_profile, run_lookup
+from bess_duos.core.profiles import ProfileError
+from bess_duos.core.synthetic import generate_profile
+from bess_duos.webhook.app import PROFILE_CACHE, ProfileCache, create_app, profile_from_bytes
+from bess_duos.webhook.auth import signed_headers
+from bess_duos.webhook.profile_links import FetchedProfile
 
 SECRET = "cache-test-secret"
 MPAN = "1405566778898"  # NGED West Midlands, valid check digit
@@ -148,18 +147,18 @@ def test_profile_from_bytes_uses_the_shared_cache() -> None:
 
 def test_lookup_remembers_features_by_the_profile_data(monkeypatch: pytest.MonkeyPatch,
                                                        tmp_path: Path) -> None:
-    import core.features
-    import core.lookup
+    import bess_duos.core.features as core_features
+    import bess_duos.core.lookup as core_lookup
 
-    core.lookup._feature_memo.clear()
+    core_lookup._feature_memo.clear()
     calls: list[int] = []
-    real = core.features.profile_features
+    real = core_features.profile_features
 
     def counted(series: object, *args: object) -> object:
         calls.append(1)
         return real(series, *args)
 
-    monkeypatch.setattr(core.features, "profile_features", counted)
+    monkeypatch.setattr(core_features, "profile_features", counted)
     profile = direct(profile_csv(100_000), tmp_path)
 
     def features(data: object, kva: float) -> tuple[object, tuple[str, ...]]:
@@ -191,18 +190,18 @@ def test_lookup_remembers_features_by_the_profile_data(monkeypatch: pytest.Monke
 
 def test_lookup_remembers_duos_by_profile_tariff_and_kva(monkeypatch: pytest.MonkeyPatch,
                                                          tmp_path: Path) -> None:
-    import core.duos
-    import core.lookup
+    import bess_duos.core.duos as core_duos
+    import bess_duos.core.lookup as core_lookup
 
-    core.lookup._duos_memo.clear()
+    core_lookup._duos_memo.clear()
     calls: list[float | None] = []
-    real = core.duos.duos_charges
+    real = core_duos.duos_charges
 
     def counted(data: object, tariff: object, **kwargs: object) -> object:
         calls.append(kwargs.get("agreed_kva"))
         return real(data, tariff, **kwargs)
 
-    monkeypatch.setattr(core.duos, "duos_charges", counted)
+    monkeypatch.setattr(core_duos, "duos_charges", counted)
     profile = direct(profile_csv(100_000), tmp_path)
 
     def lookup(data: object, kva: float, flex: float = 0.3) -> dict:
@@ -231,18 +230,18 @@ def test_lookup_remembers_duos_by_profile_tariff_and_kva(monkeypatch: pytest.Mon
 
 def test_lookup_remembers_the_flexibility_plan_across_edits(monkeypatch: pytest.MonkeyPatch,
                                                             tmp_path: Path) -> None:
-    import core.flexibility
-    import core.lookup
+    import bess_duos.core.flexibility as core_flexibility
+    import bess_duos.core.lookup as core_lookup
 
-    core.lookup.clear_memos()
+    core_lookup.clear_memos()
     plans: list[int] = []
-    real = core.flexibility.plan_flexibility
+    real = core_flexibility.plan_flexibility
 
     def counted(*args: object, **kwargs: object) -> object:
         plans.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(core.flexibility, "plan_flexibility", counted)
+    monkeypatch.setattr(core_flexibility, "plan_flexibility", counted)
     profile = direct(profile_csv(100_000), tmp_path)
 
     def flex(data: object, kva: float, share: float) -> dict:
@@ -258,7 +257,7 @@ def test_lookup_remembers_the_flexibility_plan_across_edits(monkeypatch: pytest.
     assert len(plans) == len(tariffs) < len(edits)
     cold = []
     for kva, share in edits:
-        core.lookup.clear_memos()
+        core_lookup.clear_memos()
         cold.append(flex(profile, kva, share))
     assert warm == cold  # remembered plans give exactly the fresh results
     assert warm[0]["value_gbp"] > warm[1]["value_gbp"] > 0
@@ -272,7 +271,7 @@ def test_lookup_remembers_the_flexibility_plan_across_edits(monkeypatch: pytest.
 
 
 def test_a_flexibility_plan_gives_calculate_flexibility_value_for_each_share() -> None:
-    from core.flexibility import calculate_flexibility_value, plan_flexibility
+    from bess_duos.core.flexibility import calculate_flexibility_value, plan_flexibility
 
     series = generate_profile("retail", 80_000, start="2025-10-20", end="2025-11-03", seed=4)
     prices = (series.index.hour % 7).to_numpy() * 1.5 + 0.5

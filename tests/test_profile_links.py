@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from webhook import profile_links
-from webhook.profile_links import (
+from bess_duos.webhook import profile_links
+from bess_duos.webhook.profile_links import (
     RULE_ADDRESS,
     RULE_CONTENT_TYPE,
     RULE_HTTPS,
@@ -434,10 +433,10 @@ def test_google_links_without_credentials_say_so() -> None:
 
 def test_google_sheets_tab_read_with_gspread(tmp_path: Path) -> None:
     """A Sheets link read through gspread's real HTTP path against the local test server."""
+    from bess_duos.webhook.google_sheet import SCOPES, make_client
     from google.oauth2 import service_account
 
     from tests.sheets_server import SheetsServer
-    from webhook.google_sheet import SCOPES, make_client
 
     rows = {"A1": "timestamp", "B1": "kwh", "A2": "2026-01-01T00:00:00Z", "B2": "1.5",
             "A3": "2026-01-01T00:30:00Z", "B3": "2"}

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from core.profiles import DEFAULT_MAX_BYTES, ProfileError, load_profile
+from bess_duos.core.profiles import DEFAULT_MAX_BYTES, ProfileError, load_profile
 
 
 def _utc_week(start_local: str = "2026-10-19") -> pd.DatetimeIndex:

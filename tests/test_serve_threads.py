@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import bess_duos.webhook.cli.site as cli_webhook
 import pytest
+from bess_duos.webhook.cli.site import BLAS_THREAD_VARIABLES, one_blas_thread
 from threadpoolctl import ThreadpoolController
-
-import webhook.cli_webhook as cli_webhook
-from webhook.cli_webhook import BLAS_THREAD_VARIABLES, one_blas_thread
 
 
 @pytest.fixture

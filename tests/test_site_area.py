@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from core.area_resolver import (
+from bess_duos.core.area_resolver import (
     AreaCache,
     AreaLookup,
     OfflineTableResolver,
@@ -20,9 +19,9 @@ from core.area_resolver import (
     ResolverAnswer,
     ServiceUnavailableError,
 )
-from core.mpan import MpanError
-from core.postcodes import Postcode
-from core.site_area import SiteAreaError, decide_site_area
+from bess_duos.core.mpan import MpanError
+from bess_duos.core.postcodes import Postcode
+from bess_duos.core.site_area import SiteAreaError, decide_site_area
 
 DNO_WM = "1405566778898"  # National Grid Electricity Distribution (West Midlands), _E
 SEED_BAD_CHECK = "1405566778899"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from core.synthetic import ARCHETYPES, generate_profile
-from webhook.cli import main
+from bess_duos.core.synthetic import ARCHETYPES, generate_profile
+from bess_duos.webhook.cli import main
 
 
 @pytest.mark.parametrize("name", list(ARCHETYPES))

@@ -15,15 +15,14 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
-from core.paths import config_dir
-from core.tariff_import.build import Report, compare, import_all
-from core.tariff_import.errors import TariffImportError
-from core.tariff_import.importer import import_workbook
-from core.tariff_import.sources import find_sources, gsp_letter
-from core.tariff_import.timeband_table import months_of, time_ranges
-from core.tariff_import.workbook import read_workbook
-from core.timebands import BANDS, DAY_TYPES
+from bess_duos.core.paths import config_dir
+from bess_duos.core.tariff_import.build import Report, compare, import_all
+from bess_duos.core.tariff_import.errors import TariffImportError
+from bess_duos.core.tariff_import.importer import import_workbook
+from bess_duos.core.tariff_import.sources import find_sources, gsp_letter
+from bess_duos.core.tariff_import.timeband_table import months_of, time_ranges
+from bess_duos.core.tariff_import.workbook import read_workbook
+from bess_duos.core.timebands import BANDS, DAY_TYPES
 
 GENERATED = ("tariffs", "timebands", "residual_bands")
 HAND_WRITTEN = {Path("tariffs/crosscheck_exceptions.yaml")}
@@ -316,7 +315,7 @@ def test_gsp_letters_and_stray_members(statements: Path) -> None:
 
 
 def test_import_single_file_via_cli(statements: Path, tmp_path: Path) -> None:
-    from webhook.cli import main
+    from bess_duos.webhook.cli import main
 
     src = next((statements / "2026/14").glob("*.xlsx"))
     copy = tmp_path / "14" / src.name
@@ -348,7 +347,7 @@ def test_hh_table_rows_are_the_published_text(fresh: tuple[Report, Path]) -> Non
 
 
 def test_import_idno_bundle_via_cli(statements: Path, tmp_path: Path) -> None:
-    from webhook.cli import main
+    from bess_duos.webhook.cli import main
 
     bundle = next((statements / "2026/26").glob("*.zip"))
     assert (

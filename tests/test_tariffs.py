@@ -7,8 +7,7 @@ import datetime
 
 import numpy as np
 import pytest
-
-from core.tariffs import (
+from bess_duos.core.tariffs import (
     DuosTariff,
     TariffNotFoundError,
     available_years,
@@ -19,7 +18,7 @@ from core.tariffs import (
     normalise_voltage,
     resolve_tariff,
 )
-from core.timebands import BANDS
+from bess_duos.core.timebands import BANDS
 
 NOV_2026 = datetime.date(2026, 11, 24)
 R, A, G = 0, 1, 2
@@ -550,7 +549,7 @@ def test_time_bands_for_unknown_year() -> None:
 def test_sweb_super_red_date_exception_is_noted() -> None:
     # SWEB 2026 'Annex 2 Designated EHV charges'!A7: '... Nov to Feb Inclusive (excluding 22nd
     # Dec to 4th Jan inclusive)', D7 '17:00 to 19:00': months cannot express the exclusion.
-    from core.tariffs import load_super_red_bands
+    from bess_duos.core.tariffs import load_super_red_bands
 
     bands = load_super_red_bands(22, 2026)
     table = bands.slot_table()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from bess_duos.core.timebands import BandPeriod, TimeBandError, TimeBands
 
-from core.timebands import BandPeriod, TimeBandError, TimeBands
 from tests.mide_2026 import MIDE_PERIODS
 
 

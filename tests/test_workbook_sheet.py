@@ -8,6 +8,16 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from bess_duos.webhook import workbook_sheet
+from bess_duos.webhook.layout import load_layout
+from bess_duos.webhook.sheets import (
+    RequestOrder,
+    SheetBackend,
+    SheetError,
+    open_sheet,
+    reset_ordering_state,
+)
+from bess_duos.webhook.workbook_sheet import STATE_TAB, WorkbookSheet, display_text
 
 from tests.test_google_sheet import (
     assert_only_status_row_changed,
@@ -15,16 +25,6 @@ from tests.test_google_sheet import (
     result_fields,
     write_concurrently,
 )
-from webhook import workbook_sheet
-from webhook.layout import load_layout
-from webhook.sheets import (
-    RequestOrder,
-    SheetBackend,
-    SheetError,
-    open_sheet,
-    reset_ordering_state,
-)
-from webhook.workbook_sheet import STATE_TAB, WorkbookSheet, display_text
 
 LAYOUT = load_layout()
 OUTPUT_CELLS = [a1 for block in LAYOUT.outputs for a1, field in block.cells if field]

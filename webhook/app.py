@@ -48,10 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flask import Flask, Response, g, jsonify, request
-
-from core.distributors import all_distributors
-from core.lookup import (
+from bess_duos.core.distributors import all_distributors
+from bess_duos.core.lookup import (
     INPUT_FIELDS,
     InputErrors,
     LookupFailed,
@@ -62,11 +60,11 @@ from core.lookup import (
     read_profile,
     run_lookup,
 )
-from core.memo import LruMemo
-from core.mpan import MpanError
-from core.profiles import Profile, ProfileError, default_timestamp_convention
-from core.site_area import SiteArea
-from webhook.auth import (
+from bess_duos.core.memo import LruMemo
+from bess_duos.core.mpan import MpanError
+from bess_duos.core.profiles import Profile, ProfileError, default_timestamp_convention
+from bess_duos.core.site_area import SiteArea
+from bess_duos.webhook.auth import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     AuthError,
@@ -74,16 +72,16 @@ from webhook.auth import (
     RequestVerifier,
     secret_from_env,
 )
-from webhook.logging_setup import request_id_var
-from webhook.openapi import openapi_spec
-from webhook.profile_links import (
+from bess_duos.webhook.logging_setup import request_id_var
+from bess_duos.webhook.openapi import openapi_spec
+from bess_duos.webhook.profile_links import (
     FetchedProfile,
     FetchPolicy,
     ProfileFetcher,
     ProfileLinkError,
     display_link,
 )
-from webhook.sheets import (
+from bess_duos.webhook.sheets import (
     DEFAULT_WORKBOOK,
     RequestOrder,
     SheetBackend,
@@ -92,6 +90,7 @@ from webhook.sheets import (
     google_credentials_configured,
     open_sheet,
 )
+from flask import Flask, Response, g, jsonify, request
 
 log = logging.getLogger("bess_duos.webhook")
 
@@ -132,8 +131,8 @@ def default_fetcher(policy: FetchPolicy) -> ProfileFetcher:
     """A fetcher with Google access when credentials are configured."""
     if not google_credentials_configured():
         return ProfileFetcher(policy=policy)
-    from webhook.google_sheet import default_client
-    from webhook.profile_links import default_drive_session
+    from bess_duos.webhook.google_sheet import default_client
+    from bess_duos.webhook.profile_links import default_drive_session
 
     return ProfileFetcher(policy=policy, sheets_client=default_client,
                           drive_session=default_drive_session)
@@ -351,8 +350,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.get("/ready")
     def ready() -> tuple[Response, int]:
-        from core.tariffs import available_years
-        from webhook.layout import default_layout
+        from bess_duos.core.tariffs import available_years
+        from bess_duos.webhook.layout import default_layout
 
         checks: dict[str, str] = {}
         try:
@@ -370,7 +369,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.get("/dnos")
     def dnos() -> Response:
-        from core.tariffs import available_years
+        from bess_duos.core.tariffs import available_years
 
         years = available_years()
         rows = []
@@ -391,7 +390,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             return body
         if set(body) - {"mpan"} or "mpan" not in body:
             return _error(400, "bad input", fields={"mpan": "give {\"mpan\": \"...\"} only"})
-        from core.lookup import parse_mpan_input
+        from bess_duos.core.lookup import parse_mpan_input
 
         try:
             mpan = parse_mpan_input(body["mpan"])

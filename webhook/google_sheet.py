@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 import google.auth
 import gspread
 import requests
+from bess_duos.webhook.layout import SheetLayout
+from bess_duos.webhook.sheets import GuardedSheet, RequestOrder, SheetError, SpreadsheetNotAllowed
 from google.auth.credentials import Credentials
 from google.auth.exceptions import GoogleAuthError
 from google.oauth2 import service_account
@@ -39,9 +41,6 @@ from tenacity import (
     wait_exponential,
     wait_random,
 )
-
-from webhook.layout import SheetLayout
-from webhook.sheets import GuardedSheet, RequestOrder, SheetError, SpreadsheetNotAllowed
 
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
 GOOGLE_SHEETS_BASE = "https://sheets.googleapis.com"

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from core.paths import config_dir
+from bess_duos.core.paths import config_dir
 
 LAYOUT_FILE = "sheet_layout.yaml"
 STATUSES = ("ok", "warning", "error")

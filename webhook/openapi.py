@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.lookup import INPUT_FIELDS
+from bess_duos.core.lookup import INPUT_FIELDS
 
 SIGNED = [{"hmacSignature": [], "hmacTimestamp": []}]
 

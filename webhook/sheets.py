@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from webhook.layout import SheetLayout, default_layout
+from bess_duos.webhook.layout import SheetLayout, default_layout
 
 DEFAULT_WORKBOOK = "bess_sheet.xlsx"
 
@@ -226,10 +226,10 @@ def open_sheet(
 ) -> SheetBackend:
     """A Google spreadsheet when an ID is given, else the local workbook (`bess_sheet.xlsx`)."""
     if spreadsheet_id:
-        from webhook.google_sheet import GoogleSheet
+        from bess_duos.webhook.google_sheet import GoogleSheet
 
         return GoogleSheet(spreadsheet_id, worksheet=worksheet, layout=layout)
-    from webhook.workbook_sheet import WorkbookSheet
+    from bess_duos.webhook.workbook_sheet import WorkbookSheet
 
     return WorkbookSheet(Path(workbook or DEFAULT_WORKBOOK), worksheet=worksheet, layout=layout)
 

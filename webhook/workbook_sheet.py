@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+from bess_duos.webhook.layout import SheetLayout, parse_range
+from bess_duos.webhook.sheets import GuardedSheet, RequestOrder, SheetError, sheet_lock
 from filelock import FileLock, Timeout
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
-
-from webhook.layout import SheetLayout, parse_range
-from webhook.sheets import GuardedSheet, RequestOrder, SheetError, sheet_lock
 
 _UMASK = os.umask(0)  # read once at import (setting it back at once): new files honour it
 os.umask(_UMASK)

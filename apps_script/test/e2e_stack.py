@@ -54,7 +54,7 @@ VOLATILE_FIELDS = ("time", "request_id")
 
 def write_profile(path: Path) -> Path:
     """A half-hourly UTC CSV from the reference hourly file (each hour's kWh halved)."""
-    from core.paths import reference_data_dir
+    from bess_duos.core.paths import reference_data_dir
 
     source = reference_data_dir() / SOURCE_PROFILE
     start = calendar.timegm((2019, 1, 1, 0, 0, 0))
@@ -133,7 +133,7 @@ def serve() -> int:
             [
                 sys.executable,
                 "-m",
-                "webhook.cli",
+                "bess_duos.webhook.cli",
                 "serve",
                 "--dev",
                 "--host",
@@ -194,9 +194,9 @@ def expect(profile_path: Path, raw_inputs: dict[str, str]) -> dict[str, Any]:
     """The output cells the webhook should write for these inputs, from the core functions."""
     import yaml
 
-    from core.lookup import parse_inputs, run_lookup
-    from core.paths import config_dir
-    from core.profiles import load_profile
+    from bess_duos.core.lookup import parse_inputs, run_lookup
+    from bess_duos.core.paths import config_dir
+    from bess_duos.core.profiles import load_profile
 
     raw = {k: v for k, v in raw_inputs.items() if k not in ("spreadsheet_id", "worksheet")}
     inputs = parse_inputs(raw)

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.tariff_import.errors import TariffImportError
-from core.tariff_import.workbook import Rows, Workbook, cell, find_cell, norm
+from bess_duos.core.tariff_import.errors import TariffImportError
+from bess_duos.core.tariff_import.workbook import Rows, Workbook, cell, find_cell, norm
 
 TABLE = "Annex 1 tariff table (heading 'Tariff name')"
 

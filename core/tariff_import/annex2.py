@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.tariff_import.errors import TariffImportError
-from core.tariff_import.workbook import Workbook, cell, find_cell, norm
+from bess_duos.core.tariff_import.errors import TariffImportError
+from bess_duos.core.tariff_import.workbook import Workbook, cell, find_cell, norm
 
 TABLE = "Annex 2 EHV site table (heading 'Import ... Super Red unit charge')"
 

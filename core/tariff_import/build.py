@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from core.paths import config_dir
-from core.tariff_import.annex1 import NUMERIC
-from core.tariff_import.errors import TariffImportError
-from core.tariff_import.importer import ImportedWorkbook, import_workbook
-from core.tariff_import.sources import DNO_AREAS, Source, find_sources
-from core.tariff_import.writer import (
+from bess_duos.core.paths import config_dir
+from bess_duos.core.tariff_import.annex1 import NUMERIC
+from bess_duos.core.tariff_import.errors import TariffImportError
+from bess_duos.core.tariff_import.importer import ImportedWorkbook, import_workbook
+from bess_duos.core.tariff_import.sources import DNO_AREAS, Source, find_sources
+from bess_duos.core.tariff_import.writer import (
     ehv_csv,
     residual_csv,
     tariff_record,

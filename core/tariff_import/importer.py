@@ -5,13 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from core.tariff_import.annex1 import TariffRow, tariff_rows
-from core.tariff_import.annex2 import EhvRow, ehv_rows
-from core.tariff_import.errors import TariffImportError
-from core.tariff_import.residual import ResidualBand, residual_bands
-from core.tariff_import.timeband_table import BandTable, hh_time_bands, super_red_table, ums_table
-from core.tariff_import.workbook import Workbook, norm
-from core.timebands import TimeBands
+from bess_duos.core.tariff_import.annex1 import TariffRow, tariff_rows
+from bess_duos.core.tariff_import.annex2 import EhvRow, ehv_rows
+from bess_duos.core.tariff_import.errors import TariffImportError
+from bess_duos.core.tariff_import.residual import ResidualBand, residual_bands
+from bess_duos.core.tariff_import.timeband_table import (
+    BandTable,
+    hh_time_bands,
+    super_red_table,
+    ums_table,
+)
+from bess_duos.core.tariff_import.workbook import Workbook, norm
+from bess_duos.core.timebands import TimeBands
 
 _EFFECTIVE = re.compile(r"effective (?:from 1 april|between 01/04/)\s*(\d{4})")
 

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.tariff_import.errors import TariffImportError
-from core.tariff_import.workbook import Workbook, cell, find_cell, norm
+from bess_duos.core.tariff_import.errors import TariffImportError
+from bess_duos.core.tariff_import.workbook import Workbook, cell, find_cell, norm
 
 TABLE = "Residual Charging Bands table (heading 'Voltage of Connection')"
 

@@ -7,7 +7,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.tariff_import.workbook import Workbook, read_workbook, read_zip_member
+from bess_duos.core.tariff_import.workbook import Workbook, read_workbook, read_zip_member
 
 # GSP group letter -> DNO licence area (distributor ID) it lies in.
 GSP_GROUP_AREA: dict[str, int] = {

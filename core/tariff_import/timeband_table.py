@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from core.tariff_import.errors import TariffImportError
-from core.tariff_import.workbook import Rows, Workbook, cell, find_cell, norm
-from core.timebands import BandPeriod, TimeBandError, TimeBands
+from bess_duos.core.tariff_import.errors import TariffImportError
+from bess_duos.core.tariff_import.workbook import Rows, Workbook, cell, find_cell, norm
+from bess_duos.core.timebands import BandPeriod, TimeBandError, TimeBands
 
 MONTHS = {
     name: i

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
-
-from core.tariff_import.errors import TariffImportError
+from bess_duos.core.tariff_import.errors import TariffImportError
 
 Rows = list[tuple[Any, ...]]
 

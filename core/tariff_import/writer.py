@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from core.tariff_import.annex1 import TariffRow, code_list
-from core.tariff_import.annex2 import FIELDS as EHV_FIELDS
-from core.tariff_import.importer import ImportedWorkbook
-from core.tariff_import.residual import charge_field, voltage_of
-from core.tariff_import.timeband_table import BandTable
+from bess_duos.core.tariff_import.annex1 import TariffRow, code_list
+from bess_duos.core.tariff_import.annex2 import FIELDS as EHV_FIELDS
+from bess_duos.core.tariff_import.importer import ImportedWorkbook
+from bess_duos.core.tariff_import.residual import charge_field, voltage_of
+from bess_duos.core.tariff_import.timeband_table import BandTable
 
 TARIFF_COLUMNS = (
     "distributor_id", "area_distributor_id", "year", "tariff_name", "voltage_level", "metering",

@@ -8,20 +8,20 @@ import sys
 import zipfile
 from pathlib import Path
 
-from core.distributors import UnknownDistributorError, get_distributor
-from core.paths import config_dir, reference_data_dir
-from core.tariff_import.build import import_all, write_dno, write_idno
-from core.tariff_import.errors import TariffImportError
-from core.tariff_import.importer import import_workbook
-from core.tariff_import.sources import DNO_AREAS, zip_members
-from core.tariff_import.workbook import read_workbook, read_zip_member
-from core.tariffs import (
+from bess_duos.core.distributors import UnknownDistributorError, get_distributor
+from bess_duos.core.paths import config_dir, reference_data_dir
+from bess_duos.core.tariff_import.build import import_all, write_dno, write_idno
+from bess_duos.core.tariff_import.errors import TariffImportError
+from bess_duos.core.tariff_import.importer import import_workbook
+from bess_duos.core.tariff_import.sources import DNO_AREAS, zip_members
+from bess_duos.core.tariff_import.workbook import read_workbook, read_zip_member
+from bess_duos.core.tariffs import (
     TariffNotFoundError,
     available_years,
     charging_year,
     resolve_tariff,
 )
-from core.timebands import BANDS
+from bess_duos.core.timebands import BANDS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -10,13 +10,13 @@ from collections.abc import Sequence
 
 # Each module exposes `register(subparsers)` and sets `func` on the parsers it adds.
 COMMAND_MODULES: tuple[str, ...] = (
-    "webhook.cli_mpan",
-    "webhook.cli_profile",
-    "webhook.cli_tariffs",
-    "webhook.cli_postcode",
-    "webhook.cli_duos",
-    "webhook.cli_webhook",
-    "webhook.cli_portfolio",
+    "bess_duos.webhook.cli.mpan",
+    "bess_duos.webhook.cli.profile",
+    "bess_duos.webhook.cli.tariffs",
+    "bess_duos.webhook.cli.postcode",
+    "bess_duos.webhook.cli.duos",
+    "bess_duos.webhook.cli.site",
+    "bess_duos.webhook.cli.portfolio",
 )
 
 

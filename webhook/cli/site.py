@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from core.lookup import (
+from bess_duos.core.lookup import (
     InputErrors,
     LookupFailed,
     LookupResult,
@@ -34,7 +34,7 @@ from core.lookup import (
     run_lookup,
     year_label,
 )
-from core.profiles import Profile, ProfileError, load_profile
+from bess_duos.core.profiles import Profile, ProfileError, load_profile
 
 SEED_MPAN = "00800999932 1405566778899"
 DEFAULT_PORT = 8080
@@ -138,9 +138,9 @@ def one_blas_thread() -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the webhook until interrupted."""
-    from webhook.app import create_app
-    from webhook.auth import MissingSecretError, secret_from_env
-    from webhook.logging_setup import configure_logging
+    from bess_duos.webhook.app import create_app
+    from bess_duos.webhook.auth import MissingSecretError, secret_from_env
+    from bess_duos.webhook.logging_setup import configure_logging
 
     configure_logging()
     try:
@@ -193,7 +193,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _area_lookup(offline: bool) -> Any:
     if not offline:
         return None
-    from core.area_resolver import AreaLookup
+    from bess_duos.core.area_resolver import AreaLookup
 
     return functools.partial(AreaLookup().lookup, online=False)
 
@@ -202,7 +202,7 @@ def _load_profile(source: str) -> Profile:
     """A file path, or a link fetched under the webhook's rules."""
     if "://" not in source:
         return read_profile(source)
-    from webhook.app import default_fetcher, policy_from_env, profile_from_bytes
+    from bess_duos.webhook.app import default_fetcher, policy_from_env, profile_from_bytes
 
     return profile_from_bytes(default_fetcher(policy_from_env()).fetch(source))
 
@@ -210,7 +210,7 @@ def _load_profile(source: str) -> Profile:
 def _open_target(args: argparse.Namespace) -> Any:
     if args.no_write:
         return None
-    from webhook.sheets import DEFAULT_WORKBOOK, open_sheet
+    from bess_duos.webhook.sheets import DEFAULT_WORKBOOK, open_sheet
 
     if args.spreadsheet_id:
         return open_sheet(args.spreadsheet_id, args.worksheet)
@@ -223,7 +223,7 @@ def _run(args: argparse.Namespace, raw: dict[str, Any], profile: Any, out: TextI
     """Shared end of `lookup` and `demo`: compute, write, print."""
     import uuid
 
-    from webhook.sheets import SheetError
+    from bess_duos.webhook.sheets import SheetError
 
     request_id = "cli-" + uuid.uuid4().hex[:12]
     try:
@@ -272,7 +272,7 @@ def cmd_lookup(args: argparse.Namespace, out: TextIO | None = None) -> int:
         return EXIT_INPUT
     profile = None
     if args.profile:
-        from webhook.profile_links import ProfileLinkError
+        from bess_duos.webhook.profile_links import ProfileLinkError
 
         try:
             profile = _load_profile(args.profile)
@@ -286,7 +286,7 @@ def cmd_lookup(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def cmd_demo(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """`bess-duos demo`: synthetic profile + seed MPAN -> bess_sheet.xlsx and a table."""
-    from core.synthetic import generate_profile
+    from bess_duos.core.synthetic import generate_profile
 
     out = out or sys.stdout
     series = generate_profile(args.archetype, args.kwh_per_year, start=args.start,

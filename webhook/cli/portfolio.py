@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-from core.portfolio import (
+from bess_duos.core.portfolio import (
     DEFAULT_BATCH_SIZE,
     SitesFileError,
     cluster_input_columns,
@@ -26,15 +25,15 @@ from core.portfolio import (
     empty_errors,
     empty_results,
 )
-from core.portfolio_demo import make_demo_portfolio
-from core.portfolio_engines import (
+from bess_duos.core.portfolio_demo import make_demo_portfolio
+from bess_duos.core.portfolio_engines import (
     ENGINES,
     PortfolioOutcome,
     SpoolSink,
     default_workers,
     run_portfolio,
 )
-from core.timebands import BANDS
+from bess_duos.core.timebands import BANDS
 
 BAND_COLOURS = {"red": "#c0392b", "amber": "#e69f00", "green": "#2e8b57"}
 SCATTER_AXES = ("load_factor", "weekend_factor")

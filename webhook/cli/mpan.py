@@ -10,8 +10,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from core.distributors import UnknownDistributorError, all_distributors, get_distributor
-from core.mpan import MpanError, generate_cores, generate_full_mpans, parse_mpan
+from bess_duos.core.distributors import UnknownDistributorError, all_distributors, get_distributor
+from bess_duos.core.mpan import MpanError, generate_cores, generate_full_mpans, parse_mpan
 
 PARSE_FIELDS = (
     "core", "distributor_id", "distributor_name", "short_code", "mpid", "gsp_group_id",

@@ -6,12 +6,12 @@ import argparse
 import json
 import sys
 
-from core.bands import BandAssignmentError
-from core.duos import DuosError, duos_for_site
-from core.profiles import DEFAULT_MAX_BYTES, ProfileError, load_profile
-from core.tariffs import TariffNotFoundError
-from core.timebands import TimeBandError
-from webhook.cli_tariffs import site_distributor
+from bess_duos.core.bands import BandAssignmentError
+from bess_duos.core.duos import DuosError, duos_for_site
+from bess_duos.core.profiles import DEFAULT_MAX_BYTES, ProfileError, load_profile
+from bess_duos.core.tariffs import TariffNotFoundError
+from bess_duos.core.timebands import TimeBandError
+from bess_duos.webhook.cli.tariffs import site_distributor
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from core.area_resolver import (
+from bess_duos.core.area_resolver import (
     AreaCache,
     AreaLookup,
     AreaLookupError,
@@ -17,7 +17,7 @@ from core.area_resolver import (
     ServiceUnavailableError,
     UnknownDistrictError,
 )
-from core.postcodes import PostcodeError, parse_postcode
+from bess_duos.core.postcodes import PostcodeError, parse_postcode
 
 EXIT_OK = 0
 EXIT_BAD_POSTCODE = 2

@@ -12,10 +12,9 @@ import math
 import sys
 
 import pandas as pd
-
-from core.bess import Battery, BatteryError, optimise_battery
-from core.features import FeatureError, profile_features
-from core.synthetic import ARCHETYPE_ALIASES, ARCHETYPES, generate_profile
+from bess_duos.core.bess import Battery, BatteryError, optimise_battery
+from bess_duos.core.features import FeatureError, profile_features
+from bess_duos.core.synthetic import ARCHETYPE_ALIASES, ARCHETYPES, generate_profile
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
