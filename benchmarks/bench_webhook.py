@@ -56,7 +56,7 @@ from bess_duos.webhook.layout import default_layout  # noqa: E402
 
 from tests.sheets_server import SheetsServer  # noqa: E402
 
-SECRET = "bench-secret"
+SECRET = "bench-secret-0123456789abcdefghijkl"
 SID = "1Bench-bess_sheet"
 TAB = "BESS"
 MPAN = "1405566778898"

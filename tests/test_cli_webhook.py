@@ -125,7 +125,7 @@ def _free_port() -> int:
 @pytest.mark.parametrize("mode", [[], ["--dev"]], ids=["gunicorn", "dev"])
 def test_serve_runs_for_real(mode: list[str], tmp_path: Path) -> None:
     port = _free_port()
-    env = {**os.environ, "BESS_DUOS_WEBHOOK_SECRET": "s", "BESS_DUOS_WORKBOOK":
+    env = {**os.environ, "BESS_DUOS_WEBHOOK_SECRET": "s" * 32, "BESS_DUOS_WORKBOOK":
            str(tmp_path / "w.xlsx")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bess_duos.webhook.cli", "serve", "--host", "127.0.0.1", "--port",

@@ -16,7 +16,7 @@ from bess_duos.webhook.app import PROFILE_CACHE, ProfileCache, create_app, profi
 from bess_duos.webhook.auth import signed_headers
 from bess_duos.webhook.profile_links import FetchedProfile
 
-SECRET = "cache-test-secret"
+SECRET = "cache-test-secret-0123456789abcdef"
 MPAN = "1405566778898"  # NGED West Midlands, valid check digit
 DAY = dt.date(2026, 11, 24)
 LINK = "https://example.invalid/site.csv"

@@ -10,11 +10,11 @@ import openpyxl
 import pytest
 from bess_duos.webhook import workbook_sheet
 from bess_duos.webhook.layout import load_layout
+from bess_duos.webhook.sheet_factory import open_sheet
 from bess_duos.webhook.sheets import (
     RequestOrder,
     SheetBackend,
     SheetError,
-    open_sheet,
     reset_ordering_state,
 )
 from bess_duos.webhook.workbook_sheet import STATE_TAB, WorkbookSheet, display_text

@@ -129,6 +129,10 @@ class SheetLayout:
         fields = {"status": status, "message": message, "request_id": request_id, "time": time}
         return [_block_values(self.status_block, fields)]
 
+    def cell_of(self, field: str) -> str:
+        """The A1 cell showing `field` (e.g. ``request_id`` -> ``H4``); KeyError if none."""
+        return next(cell for b in self.outputs for cell, f in b.cells if f == field)
+
     def input_ranges(self) -> list[str]:
         """The input cells in the order of `inputs` (one range each, for one batchGet)."""
         return list(self.inputs.values())

@@ -12,19 +12,15 @@ A back end reads the input cells as displayed strings and writes the layout's ou
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from bess_duos.webhook.layout import SheetLayout, default_layout
-
-DEFAULT_WORKBOOK = "bess_sheet.xlsx"
 
 _arrival_lock = threading.Lock()
 _last_arrival_ns = 0
@@ -42,12 +38,18 @@ class RequestOrder:
 
     @classmethod
     def arrived(cls, timestamp: float | None = None) -> RequestOrder:
-        """The order of a request arriving now; `timestamp` defaults to the wall clock."""
+        """The order of a request arriving now; `timestamp` defaults to the wall clock and is
+        never later than it (a request dated ahead cannot hold a sheet's newest slot)."""
         global _last_arrival_ns
         with _arrival_lock:
             now = max(time.time_ns(), _last_arrival_ns + 1)
             _last_arrival_ns = now
-        return cls(now / 1e9 if timestamp is None else float(timestamp), now)
+        return cls(now / 1e9 if timestamp is None else min(float(timestamp), now / 1e9), now)
+
+    def bounded(self) -> RequestOrder:
+        """This order with its timestamp no later than now (an order read back from storage)."""
+        now = time.time()
+        return self if self.timestamp <= now else RequestOrder(now, self.arrival_ns)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> RequestOrder:
@@ -82,11 +84,19 @@ class WriteReport:
 
 
 class SheetError(RuntimeError):
-    """A sheet could not be read or written; the message says which sheet and why."""
+    """A sheet could not be read or written; the message says which sheet and why.
 
+    `public` is the message for a caller (no local paths, no credentials' locations);
+    `field` names the caller's input at fault (e.g. ``worksheet``: a 400, not a 502);
+    `outcome_unknown` is True when the write may have landed (a timeout after sending).
+    """
 
-class SpreadsheetNotAllowed(PermissionError):
-    """The spreadsheet ID is not on `BESS_DUOS_SPREADSHEET_ALLOWLIST`."""
+    def __init__(self, message: str, *, public: str | None = None, field: str | None = None,
+                 outcome_unknown: bool = False) -> None:
+        super().__init__(message)
+        self.public = public or message
+        self.field = field
+        self.outcome_unknown = outcome_unknown
 
 
 @runtime_checkable
@@ -211,27 +221,6 @@ class GuardedSheet(ABC):
                 if current is None or current < order:
                     _newest[self.sheet_key] = order
         return WriteReport(self.sheet_key, ranges, attempts=attempts, order=order)
-
-
-def google_credentials_configured() -> bool:
-    """True when Google credentials are configured (a key file, or running on Cloud Run)."""
-    return bool(os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or os.environ.get("K_SERVICE"))
-
-
-def open_sheet(
-    spreadsheet_id: str | None = None,
-    worksheet: str | None = None,
-    workbook: str | Path | None = None,
-    layout: SheetLayout | None = None,
-) -> SheetBackend:
-    """A Google spreadsheet when an ID is given, else the local workbook (`bess_sheet.xlsx`)."""
-    if spreadsheet_id:
-        from bess_duos.webhook.google_sheet import GoogleSheet
-
-        return GoogleSheet(spreadsheet_id, worksheet=worksheet, layout=layout)
-    from bess_duos.webhook.workbook_sheet import WorkbookSheet
-
-    return WorkbookSheet(Path(workbook or DEFAULT_WORKBOOK), worksheet=worksheet, layout=layout)
 
 
 def reset_ordering_state() -> None:

@@ -150,7 +150,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     processes = args.processes
     if processes is None:
-        processes = int(os.environ.get("BESS_DUOS_COMPUTE_PROCESSES") or default_processes(args))
+        from bess_duos.core.settings import current
+
+        processes = current().compute_processes
+        if processes is None:
+            processes = default_processes(args)
     config = {"INSECURE_DEV": args.insecure_dev, "COMPUTE_PROCESSES": processes}
     one_blas_thread()
     if args.host is None:  # development servers stay on loopback unless told otherwise
@@ -210,11 +214,12 @@ def _load_profile(source: str) -> Profile:
 def _open_target(args: argparse.Namespace) -> Any:
     if args.no_write:
         return None
-    from bess_duos.webhook.sheets import DEFAULT_WORKBOOK, open_sheet
+    from bess_duos.core.settings import current
+    from bess_duos.webhook.sheet_factory import DEFAULT_WORKBOOK, open_sheet
 
     if args.spreadsheet_id:
         return open_sheet(args.spreadsheet_id, args.worksheet)
-    workbook = args.sheet or Path(os.environ.get("BESS_DUOS_WORKBOOK", DEFAULT_WORKBOOK))
+    workbook = args.sheet or current().workbook or Path(DEFAULT_WORKBOOK)
     return open_sheet(None, args.worksheet, workbook=workbook)
 
 
