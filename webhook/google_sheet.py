@@ -20,6 +20,7 @@ import copy
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,7 +29,7 @@ import gspread
 import requests
 from bess_duos.core.settings import current
 from bess_duos.webhook.layout import SheetLayout, parse_cell, parse_range
-from bess_duos.webhook.sheets import GuardedSheet, RequestOrder, SheetError
+from bess_duos.webhook.sheets import GuardedSheet, RequestOrder, SheetError, mark_unsettled
 from google.auth.credentials import Credentials
 from google.auth.exceptions import GoogleAuthError
 from google.oauth2 import service_account
@@ -48,6 +49,8 @@ GOOGLE_SHEETS_BASE = "https://sheets.googleapis.com"
 DEFAULT_TIMEOUT = (5.0, 20.0)  # (connect, read) seconds, for every call, token exchange included
 DEFAULT_ATTEMPTS = 4
 RETRY_DEADLINE = 25.0  # no new try starts later than this (s): a request ends within ~45 s
+CONFIRM_WAIT = 8.0  # how long a write whose answer was lost is looked for in the sheet (s)
+UNSETTLED_SECONDS = 60.0  # after an unknown outcome, newer writes wait this long (s)
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 T = TypeVar("T")
@@ -125,8 +128,9 @@ def default_client() -> gspread.Client:
         return _default_client
 
 
-class OutcomeUnknown(requests.ConnectionError):
-    """A write whose answer was lost and whose request id cell does not (yet) show it."""
+class OutcomeUnknown(Exception):
+    """A write whose answer was lost and whose request id cell did not show it in time: it
+    may still land, so it is never sent again (a resend could land after a newer write)."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -156,6 +160,7 @@ class GoogleSheet(GuardedSheet):
         retry_initial: float = 0.5,
         retry_max: float = 8.0,
         retry_deadline: float = RETRY_DEADLINE,
+        confirm_wait: float = CONFIRM_WAIT,
     ) -> None:
         check_spreadsheet_id(spreadsheet_id)  # before any other work
         if worksheet is not None and not worksheet.strip():
@@ -168,6 +173,7 @@ class GoogleSheet(GuardedSheet):
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.retry_deadline = retry_deadline
+        self.confirm_wait = confirm_wait
 
     @property
     def sheet_key(self) -> str:
@@ -221,11 +227,11 @@ class GoogleSheet(GuardedSheet):
             try:
                 http.values_batch_update(self.spreadsheet_id, body())
             except (requests.ReadTimeout, requests.ConnectionError) as exc:
-                if isinstance(exc, requests.ConnectTimeout) or not request_id:
-                    raise  # never sent, or nothing to check it by
-                if self._shows_request_id(request_id):
-                    return  # it landed: a retry would only repeat it
-                raise OutcomeUnknown(str(exc)) from exc
+                if isinstance(exc, requests.ConnectTimeout):
+                    raise  # never sent: safe to retry
+                if request_id and self._await_request_id(request_id):
+                    return  # it landed
+                raise OutcomeUnknown(type(exc).__name__) from exc
 
         _, attempts = self._call("write " + ", ".join(b["range"] for b in blocks), write_once)
         return attempts
@@ -235,6 +241,18 @@ class GoogleSheet(GuardedSheet):
             return self.layout.cell_of("request_id")
         except StopIteration:
             return None
+
+    def _await_request_id(self, request_id: str) -> bool:
+        """Whether the request id cell comes to show `request_id` within `confirm_wait` s."""
+        deadline = time.monotonic() + self.confirm_wait
+        pause = 0.25
+        while True:
+            if self._shows_request_id(request_id):
+                return True
+            if time.monotonic() + pause > deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
     def _shows_request_id(self, request_id: str) -> bool:
         """Whether the request id cell shows `request_id` now (False if it cannot be read)."""
@@ -272,11 +290,13 @@ class GoogleSheet(GuardedSheet):
             field = "worksheet" if exc.response.status_code == 400 and self.worksheet else None
             raise SheetError(message, field=field) from exc
         except OutcomeUnknown as exc:
+            mark_unsettled(self.sheet_key, UNSETTLED_SECONDS)
             raise SheetError(
                 f"outcome unknown: the answer to '{what}' on spreadsheet {self.spreadsheet_id} "
-                f"was lost {attempts} time(s) ({exc}); the results may still appear",
-                public=f"outcome unknown: Google Sheets did not answer in time ({attempts} "
-                "tries); the results may still appear: check the request id cell",
+                f"was lost ({exc}) and the request id did not appear within "
+                f"{self.confirm_wait:g} s; the results may still appear",
+                public="outcome unknown: Google Sheets did not answer in time; the results may "
+                "still appear (the request id cell shows which request wrote last)",
                 outcome_unknown=True,
             ) from exc
         except (requests.RequestException, GoogleAuthError) as exc:

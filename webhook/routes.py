@@ -265,6 +265,10 @@ def sheet_failed(sheet: SheetBackend, exc: SheetError, response: dict[str, Any]
         return bad_input({exc.field: exc.public})
     if exc.outcome_unknown:  # writing the status now could overwrite outputs that landed
         return error(502, exc.public, outcome="unknown", result=response)
+    if exc.retry_after is not None:  # the sheet is unsettled: nothing was sent
+        answer, code = error(503, exc.public, result=response)
+        answer.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return answer, code
     write_status(sheet, f"results not written: {exc.public}")
     return error(502, f"the sheet could not be written: {exc.public}", result=response)
 

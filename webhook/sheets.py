@@ -44,12 +44,17 @@ class RequestOrder:
         with _arrival_lock:
             now = max(time.time_ns(), _last_arrival_ns + 1)
             _last_arrival_ns = now
-        return cls(now / 1e9 if timestamp is None else min(float(timestamp), now / 1e9), now)
+        if timestamp is None:
+            return cls(now / 1e9, now)
+        return cls(min(float(timestamp), float(now // 1_000_000_000)), now)  # whole seconds
 
     def bounded(self) -> RequestOrder:
         """This order with its timestamp no later than now (an order read back from storage)."""
-        now = time.time()
-        return self if self.timestamp <= now else RequestOrder(now, self.arrival_ns)
+        now_ns = time.time_ns()
+        if self.timestamp <= now_ns // 1_000_000_000 and self.arrival_ns <= now_ns:
+            return self
+        return RequestOrder(min(self.timestamp, float(now_ns // 1_000_000_000)),
+                            min(self.arrival_ns, now_ns))
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> RequestOrder:
@@ -92,11 +97,12 @@ class SheetError(RuntimeError):
     """
 
     def __init__(self, message: str, *, public: str | None = None, field: str | None = None,
-                 outcome_unknown: bool = False) -> None:
+                 outcome_unknown: bool = False, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.public = public or message
         self.field = field
         self.outcome_unknown = outcome_unknown
+        self.retry_after = retry_after  # seconds: the sheet is busy, try again then
 
 
 @runtime_checkable
@@ -132,6 +138,19 @@ class SheetBackend(Protocol):
 _registry_lock = threading.Lock()
 _sheet_locks: dict[str, threading.Lock] = {}
 _newest: dict[str, RequestOrder] = {}
+_unsettled: dict[str, float] = {}  # sheet key -> monotonic time until which writes wait
+
+
+def mark_unsettled(key: str, seconds: float) -> None:
+    """A write to `key` may still land: refuse newer writes there for `seconds`, so the
+    older one cannot land over them."""
+    with _registry_lock:
+        _unsettled[key] = time.monotonic() + seconds
+
+
+def _unsettled_for(key: str) -> float:
+    with _registry_lock:
+        return max(0.0, _unsettled.get(key, 0.0) - time.monotonic())
 
 
 def sheet_lock(key: str) -> threading.Lock:
@@ -203,6 +222,12 @@ class GuardedSheet(ABC):
         order = order or RequestOrder.arrived()
         ranges = tuple(b["range"] for b in blocks)
         with sheet_lock(self.sheet_key), self._exclusive():
+            wait = _unsettled_for(self.sheet_key)
+            if wait:
+                raise SheetError(
+                    f"{self.sheet_key}: an earlier write's outcome is unknown for {wait:.0f} s",
+                    public=f"an earlier write to this sheet may still land; try again in "
+                    f"{wait:.0f} s", retry_after=wait)
             newest = self._newest_written()
             if newest is not None and order < newest:
                 return WriteReport(
@@ -227,3 +252,4 @@ def reset_ordering_state() -> None:
     """Forget the newest orders seen in this process (tests)."""
     with _registry_lock:
         _newest.clear()
+        _unsettled.clear()

@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bess_duos.webhook.cli.duos",
     "bess_duos.webhook.cli.site",
     "bess_duos.webhook.cli.portfolio",
+    "bess_duos.webhook.cli.keys",
 )
 
 
