@@ -119,9 +119,8 @@ def test_a_missing_tab_is_the_callers_400_not_a_502(serve: Callable[..., Webhook
 
     with SheetsServer() as sheets:
         sheets.add_spreadsheet(SID, tabs={TAB: {}})
-        from google.oauth2 import service_account
-
         from bess_duos.webhook.google_sheet import SCOPES
+        from google.oauth2 import service_account
 
         credentials = service_account.Credentials.from_service_account_file(
             sheets.key_file(tmp_path), scopes=SCOPES)

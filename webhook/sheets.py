@@ -49,12 +49,12 @@ class RequestOrder:
         return cls(min(float(timestamp), float(now // 1_000_000_000)), now)  # whole seconds
 
     def bounded(self) -> RequestOrder:
-        """This order with its timestamp no later than now (an order read back from storage)."""
+        """This order, or, when it lies ahead of the clock (read back from storage after a
+        clock jump), one second ago: then any request signed from now on is newer."""
         now_ns = time.time_ns()
         if self.timestamp <= now_ns // 1_000_000_000 and self.arrival_ns <= now_ns:
             return self
-        return RequestOrder(min(self.timestamp, float(now_ns // 1_000_000_000)),
-                            min(self.arrival_ns, now_ns))
+        return RequestOrder(float(now_ns // 1_000_000_000 - 1), 0)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> RequestOrder:
