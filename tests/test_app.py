@@ -329,6 +329,32 @@ def test_logs_are_json_with_request_id_and_masked_mpans(client: FlaskClient) -> 
     assert mask_mpans("call 1405566778899 now, not 12345") == "call 14*********99 now, not 12345"
 
 
+def test_log_lines_carry_no_colour_codes_and_warnings_are_logged() -> None:
+    """Issue 20 item 9: werkzeug's request lines came with ANSI colours; warnings bypassed
+    the JSON log."""
+    import warnings
+
+    from bess_duos.webhook.logging_setup import configure_logging
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    old = root.level
+    try:
+        configure_logging(stream=stream)
+        logging.getLogger("werkzeug").info('"%s" %s', "\x1b[31m\x1b[1mPOST /lookup\x1b[0m", 401)
+        warnings.warn("mean of empty slice", RuntimeWarning, stacklevel=1)
+    finally:
+        for handler in list(root.handlers):
+            if getattr(handler, "_bess_duos_json", False):
+                root.removeHandler(handler)
+        logging.captureWarnings(False)
+        root.setLevel(old)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines[0]["message"] == '"POST /lookup" 401'
+    assert "\x1b" not in stream.getvalue()
+    assert lines[1]["logger"] == "py.warnings" and "mean of empty slice" in lines[1]["message"]
+
+
 def test_json_safe_turns_nan_and_numpy_into_plain_json() -> None:
     import numpy as np
     from bess_duos.webhook.app import json_safe
