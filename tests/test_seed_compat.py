@@ -223,3 +223,19 @@ def test_mpan_module_keeps_the_seed_contract() -> None:
         seed_mpan.mpan_core_lookup("14055667788")
     assert seed_mpan.mpan_core_lookup("0012345678904")["is_valid"] is False
     assert seed_mpan.format_mpan_display("1405566778898") == "S 14 0556 6778 898"
+
+
+def test_the_three_modules_ship_from_compat_as_top_level_modules() -> None:
+    import importlib
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    setuptools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    names = ["mpan_generator_validator", "duos_cost_calculator", "profile_clustering_features"]
+    assert setuptools["py-modules"] == names and setuptools["package-dir"][""] == "compat"
+    assert sorted(p.stem for p in (root / "compat").glob("*.py")) == sorted(names)
+    for name in names:
+        module = importlib.import_module(name)
+        assert Path(module.__file__).name == f"{name}.py" and module.__all__
+        assert all(hasattr(module, attr) for attr in module.__all__)
