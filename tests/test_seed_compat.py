@@ -140,6 +140,15 @@ def test_flexibility_prices_in_pounds_warn() -> None:
         typed_flex(pd.Series(kwh, index=utc), 0.3, pence / 100)
 
 
+def test_battery_import_prices_in_pounds_warn() -> None:
+    from bess_duos.core.bess import Battery, optimise_battery
+
+    utc, kwh, pence = _october_week()
+    with pytest.warns(UnitWarning, match="import_prices"):
+        optimise_battery(pd.Series(kwh[:48], index=utc[:48]), Battery(10, 20), pence[:48] / 100,
+                         block="day")
+
+
 def test_naive_march_gap_is_refused_with_advice() -> None:
     times = pd.date_range("2025-03-30 00:00", periods=48, freq="30min")  # 01:00 does not exist
     with pytest.raises(FeatureError, match="does not exist in UK clock time"):
