@@ -54,7 +54,7 @@ import yaml
 from bess_duos.core import bands as _bands
 from bess_duos.core.paths import config_dir
 from bess_duos.core.tariffs import DuosTariff
-from bess_duos.core.timebands import BANDS, TimeBands
+from bess_duos.core.timebands import BAND_ALIASES, BANDS, TimeBands
 
 REACTIVE_POWER_FACTOR = 0.95
 # tan(acos(0.95)) = sqrt(1/0.95^2 - 1) = 0.328684..., the exact ratio at a 0.95 power factor.
@@ -290,8 +290,11 @@ def charge_arrays(
     kvarh: np.ndarray | None = None,
     agreed_kva: float | None = None,
     power_factor: float | None = None,
+    band: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], DuosSummary]:
-    """Charges for half hours given as arrays (any order); returns per-row columns and summary."""
+    """Charges for half hours given as arrays (any order); returns per-row columns and summary.
+
+    `band` (index into `BANDS` per row) overrides the tariffs' time bands when given."""
     utc_ns = _bands._as_utc_ns(utc)
     kwh = np.asarray(kwh, dtype=np.float64)
     if utc_ns.size == 0:
@@ -307,7 +310,10 @@ def charge_arrays(
     clock = _bands.uk_clock(utc_ns)
     years, year_pos = _dense_groups(clock.charging_year)
     tables = _YearTables.build(years, tariffs)
-    band = _bands.band_index_from_clock(clock, tables.slot_tables, years)
+    if band is None:
+        band = _bands.band_index_from_clock(clock, tables.slot_tables, years)
+    elif np.shape(band) != utc_ns.shape:
+        raise DuosError(f"{np.size(band)} bands for {utc_ns.size} timestamps")
     rate = tables.unit_rates[year_pos, band]
     # Active import: only half hours importing are billed, and only they count towards demand
     # kVA and demand reactive (see the module docstring).
@@ -572,7 +578,21 @@ def duos_for_site(
 
 
 _SEED_KWH_COLUMNS = ("kwh", "consumption_kwh")
+_SEED_KW_COLUMN = "kw"  # mean kW over the half hour: kWh = kW x 0.5
 _SEED_TIME_COLUMNS = ("timestamp", "datetime")
+
+
+def _band_column(values: pd.Series) -> np.ndarray:
+    """Band indices (into `BANDS`) from a column of band names; unknown names are an error."""
+    names = values.astype(str).str.strip().str.lower().replace(BAND_ALIASES)
+    index = pd.Categorical(names, categories=list(BANDS)).codes
+    if (index < 0).any():
+        row = int(np.flatnonzero(index < 0)[0])
+        raise DuosError(
+            f"band column row {row + 1}: {values.iloc[row]!r} is not a band; use one of "
+            f"{list(BANDS)} (or drop the column to use the tariff's time bands)"
+        )
+    return index.astype(np.int8)
 
 
 def calculate_duos_costs(
@@ -582,22 +602,26 @@ def calculate_duos_costs(
     *,
     power_factor: float | None = None,
 ) -> pd.DataFrame:
-    """The seed toolkit's call: `df` with `band`, `duos_unit_cost` and `duos_total_cost` added (£).
+    """The seed toolkit's call: `df` with the band and the charges of each half hour added (£).
 
     `df` has a DatetimeIndex or a `timestamp`/`datetime` column, and a `kwh` or
-    `consumption_kwh` column (optional `kvarh`). Naive times are UK clock time (Europe/London);
-    tz-aware times are used as given. Rows keep their order and index. `duos_total_cost` adds
-    each half hour's share of the day's fixed and capacity charges and the month's exceeded
-    capacity to its unit and reactive cost, so the column sums to the total charge.
-    Differences from the seed: costs are in £ (rates stay p/kWh as published) and bands are
-    placed by UK clock time, not by the timestamps' face value in UTC.
+    `consumption_kwh` column, or a `kw` column (mean kW: kWh = kW x 0.5); optional `kvarh`.
+    Naive times are UK clock time (Europe/London); tz-aware times are used as given. A `band`
+    column (red/amber/green per row, the seed's custom bands) is used instead of the tariff's
+    time bands. Rows keep their order and index. Added columns: `band`,
+    `unit_rate_p_per_kwh`, `duos_unit_cost`, `duos_fixed_cap_cost` (the day's fixed and
+    capacity £ and the month's exceeded capacity £ spread over their half hours),
+    `duos_reactive_cost` and `duos_total_cost` (the sum of the three, so the column sums to
+    the total charge). Differences from the seed: costs are in £ (rates stay p/kWh as
+    published) and bands are placed by UK clock time, not by the timestamps' face value.
     """
     from bess_duos.core.profiles import ProfileError, localise_timestamps
 
     kwh_column = next((c for c in _SEED_KWH_COLUMNS if c in df.columns), None)
-    if kwh_column is None:
+    if kwh_column is None and _SEED_KW_COLUMN not in df.columns:
         raise DuosError(
-            f"need a kWh column named one of {list(_SEED_KWH_COLUMNS)}; found {list(df.columns)}"
+            f"need a kWh column named one of {list(_SEED_KWH_COLUMNS)} (or a 'kw' column, "
+            f"converted to kWh x 0.5); found {list(df.columns)}"
         )
     time_column = next((c for c in _SEED_TIME_COLUMNS if c in df.columns), None)
     if time_column is not None:
@@ -613,13 +637,23 @@ def calculate_duos_costs(
         utc = localise_timestamps(times)
     except ProfileError as exc:
         raise DuosError(str(exc)) from exc
-    kwh = pd.to_numeric(df[kwh_column], errors="coerce").to_numpy(np.float64)
+    if kwh_column is None:
+        kwh = pd.to_numeric(df[_SEED_KW_COLUMN], errors="coerce").to_numpy(np.float64) * 0.5
+    else:
+        kwh = pd.to_numeric(df[kwh_column], errors="coerce").to_numpy(np.float64)
     kvarh = df["kvarh"].to_numpy(np.float64) if "kvarh" in df.columns else None
+    band = _band_column(df["band"]) if "band" in df.columns else None
     columns, _ = charge_arrays(
-        utc, kwh, tariff, kvarh=kvarh, agreed_kva=kva_capacity, power_factor=power_factor
+        utc, kwh, tariff, kvarh=kvarh, agreed_kva=kva_capacity, power_factor=power_factor,
+        band=band,
     )
     out = df.copy()
     out["band"] = pd.Categorical.from_codes(columns["band"], categories=list(BANDS))
+    out["unit_rate_p_per_kwh"] = columns["unit_rate_p_per_kwh"]
     out["duos_unit_cost"] = columns["unit_gbp"]
+    out["duos_fixed_cap_cost"] = (
+        columns["fixed_gbp"] + columns["capacity_gbp"] + columns["exceeded_capacity_gbp"]
+    )
+    out["duos_reactive_cost"] = columns["reactive_gbp"]
     out["duos_total_cost"] = columns["total_gbp"]
     return out

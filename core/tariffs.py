@@ -12,9 +12,11 @@ import datetime
 import functools
 import math
 import re
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import yaml
 from bess_duos.core.paths import config_dir
 from bess_duos.core.timebands import BandPeriod, TimeBands
@@ -31,12 +33,38 @@ class TariffNotFoundError(LookupError):
     """No tariff (or time bands) for the distributor/area, year, voltage or LLFC asked for."""
 
 
+class UnitWarning(UserWarning):
+    """A rate or price given in £/kWh where p/kWh is expected (a factor of 100)."""
+
+
+def looks_like_pounds_per_kwh(values: object) -> bool:
+    """True when rates or prices meant as p/kWh look like £/kWh: at least two distinct non-zero
+    values and every one under 1 in magnitude. One small non-zero rate alone is not a sign: the
+    workbooks' HV site-specific rows have red rates under 1 p/kWh with amber and green 0."""
+    flat = np.abs(np.asarray(values, dtype=float).ravel())
+    flat = flat[np.isfinite(flat) & (flat > 0)]
+    return bool(flat.size) and float(flat.max()) < 1.0 and np.unique(flat).size >= 2
+
+
+def warn_if_pounds_per_kwh(values: object, what: str, *, stacklevel: int = 3) -> None:
+    """Warn (`UnitWarning`) when `values`, taken as p/kWh, look like £/kWh."""
+    if looks_like_pounds_per_kwh(values):
+        warnings.warn(
+            f"{what} are taken as p/kWh (pence per kWh), but every value is under 1, which "
+            "looks like £/kWh: multiply £/kWh by 100 (e.g. £0.04837/kWh = 4.837 p/kWh)",
+            UnitWarning,
+            stacklevel=stacklevel,
+        )
+
+
 @dataclass(frozen=True)
 class DuosTariff:
     """One DUoS tariff row as published: rates in p/kWh, fixed p/MPAN/day, capacity p/kVA/day.
 
     Build it by hand (the seed's way) or get it from the resolver, which fills `source`
     (workbook, sheet, row), `time_bands`, `year`, `residual_band` and `selection_note`.
+    `dno_id` may be given as a string ('10'); it is kept as an int. Unit rates that look like
+    £/kWh (the seed toolkit's unit) give a `UnitWarning`.
     """
 
     dno_id: int
@@ -61,6 +89,18 @@ class DuosTariff:
     closed_llfcs: tuple[str, ...] = ()
     area_distributor_id: int | None = None
     note: str = ""
+
+    def __post_init__(self) -> None:
+        try:
+            dno_id = int(str(self.dno_id).strip())
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"dno_id {self.dno_id!r} is not a distributor ID: give its two digits, e.g. 14"
+            ) from None
+        object.__setattr__(self, "dno_id", dno_id)
+        warn_if_pounds_per_kwh(
+            self.unit_rates_p_per_kwh, "DuosTariff unit rates (red, amber, green)", stacklevel=4
+        )
 
     @property
     def unit_rates_p_per_kwh(self) -> tuple[float, float, float]:

@@ -191,7 +191,10 @@ def test_seed_api_keeps_rows_and_accepts_consumption_kwh() -> None:
     profile = _week_profile("2026-06-08", 10, 4, 1, 2)
     df = pd.DataFrame({"consumption_kwh": profile["kwh"].to_numpy()}, index=profile.index)
     out = calculate_duos_costs(df, HV_2026, kva_capacity=300)
-    assert list(out.columns) == ["consumption_kwh", "band", "duos_unit_cost", "duos_total_cost"]
+    assert list(out.columns) == ["consumption_kwh", "band", "unit_rate_p_per_kwh", "duos_unit_cost",
+                                 "duos_fixed_cap_cost", "duos_reactive_cost", "duos_total_cost"]
+    parts = out[["duos_unit_cost", "duos_fixed_cap_cost", "duos_reactive_cost"]].sum(axis=1)
+    assert np.allclose(parts, out["duos_total_cost"])
     assert out.index.equals(df.index)
     assert out["duos_total_cost"].sum() == pytest.approx(208.05447, abs=1e-9)
     # 16:00 BST on Monday 8 June: red, 10 kWh x 1.764 p = £0.1764.
@@ -201,7 +204,7 @@ def test_seed_api_keeps_rows_and_accepts_consumption_kwh() -> None:
 
 
 def test_seed_api_errors_name_the_columns() -> None:
-    with pytest.raises(DuosError, match=r"kWh column named one of \['kwh', 'consumption_kwh'\]"):
+    with pytest.raises(DuosError, match=r"one of \[.kwh., .consumption_kwh.\] \(or a .kw."):
         calculate_duos_costs(pd.DataFrame({"load": [1.0]}), HV_2026)
     with pytest.raises(DuosError, match="DatetimeIndex or a column"):
         calculate_duos_costs(pd.DataFrame({"kwh": [1.0]}), HV_2026)
