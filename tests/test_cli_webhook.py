@@ -104,9 +104,16 @@ def test_lookup_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "error: mpan:" in err and "error: kva:" in err
     assert WorkbookSheet(book).read_range("A4:A4") == [["error"]]
     assert main(["lookup", "--no-write"]) == 2
+    assert "error: no site given: give --mpan or --postcode" in capsys.readouterr().err
+    # a missing profile file is bad input (2), as for `duos`
     assert main(["lookup", "--mpan", GOOD_14, "--profile", str(tmp_path / "none.csv"),
-                 "--no-write"]) == 3
-    assert "profile" in capsys.readouterr().err
+                 "--no-write"]) == 2
+    assert "none.csv' not found" in capsys.readouterr().err
+    # a link that breaks a fetch rule (here: a loopback address) is bad input (2)
+    port = _free_port()
+    assert main(["lookup", "--mpan", GOOD_14, "--profile", f"https://127.0.0.1:{port}/p.csv",
+                 "--no-write"]) == 2  # loopback: refused by the address rule
+    assert "public addresses only" in capsys.readouterr().err
 
 
 def test_serve_refuses_without_secret(monkeypatch: pytest.MonkeyPatch,

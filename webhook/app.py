@@ -32,22 +32,17 @@ Config keys (`create_app(config)`, all optional):
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
-import math
 import multiprocessing
 import os
 import re
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 from bess_duos.core.distributors import all_distributors
 from bess_duos.core.lookup import (
     INPUT_FIELDS,
@@ -57,12 +52,10 @@ from bess_duos.core.lookup import (
     LookupResult,
     decide_area,
     parse_inputs,
-    read_profile,
     run_lookup,
 )
-from bess_duos.core.memo import LruMemo
 from bess_duos.core.mpan import MpanError
-from bess_duos.core.profiles import Profile, ProfileError, default_timestamp_convention
+from bess_duos.core.profiles import ProfileError
 from bess_duos.core.site_area import SiteArea
 from bess_duos.webhook.auth import (
     SIGNATURE_HEADER,
@@ -72,14 +65,21 @@ from bess_duos.webhook.auth import (
     RequestVerifier,
     secret_from_env,
 )
+from bess_duos.webhook.json_safe import json_safe
 from bess_duos.webhook.logging_setup import request_id_var
 from bess_duos.webhook.openapi import openapi_spec
 from bess_duos.webhook.profile_links import (
     FetchedProfile,
-    FetchPolicy,
     ProfileFetcher,
     ProfileLinkError,
     display_link,
+)
+from bess_duos.webhook.profile_source import (
+    PROFILE_CACHE,
+    ProfileCache,
+    default_fetcher,
+    policy_from_env,
+    profile_from_bytes,
 )
 from bess_duos.webhook.sheets import (
     DEFAULT_WORKBOOK,
@@ -87,7 +87,6 @@ from bess_duos.webhook.sheets import (
     SheetBackend,
     SheetError,
     SpreadsheetNotAllowed,
-    google_credentials_configured,
     open_sheet,
 )
 from flask import Flask, Response, g, jsonify, request
@@ -95,16 +94,10 @@ from flask import Flask, Response, g, jsonify, request
 log = logging.getLogger("bess_duos.webhook")
 
 WORKBOOK_ENV = "BESS_DUOS_WORKBOOK"
-LOOPBACK_ENV = "BESS_DUOS_TEST_ALLOW_LOOPBACK_PORTS"
 PROCESSES_ENV = "BESS_DUOS_COMPUTE_PROCESSES"
-PROFILE_CACHE_SIZE = 8  # parsed profiles kept per process (a one-year profile is ~0.3 MB)
 CONTROL_FIELDS = ("spreadsheet_id", "worksheet", "write")
 MAX_BODY_BYTES = 64 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_EXCEL_TYPES = {
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.ms-excel",
-}
 
 
 class _Refusal(Exception):
@@ -115,95 +108,6 @@ class _Refusal(Exception):
         self.code = code
         self.body = body
         self.status_message = status_message
-
-
-def policy_from_env() -> FetchPolicy:
-    """The production policy, plus the test-only loopback ports from the environment."""
-    ports = frozenset(
-        int(p) for p in os.environ.get(LOOPBACK_ENV, "").split(",") if p.strip().isdigit()
-    )
-    if ports:
-        log.warning("TEST-ONLY: profile links may use loopback ports %s", sorted(ports))
-    return FetchPolicy(allow_loopback_ports=ports)
-
-
-def default_fetcher(policy: FetchPolicy) -> ProfileFetcher:
-    """A fetcher with Google access when credentials are configured."""
-    if not google_credentials_configured():
-        return ProfileFetcher(policy=policy)
-    from bess_duos.webhook.google_sheet import default_client
-    from bess_duos.webhook.profile_links import default_drive_session
-
-    return ProfileFetcher(policy=policy, sheets_client=default_client,
-                          drive_session=default_drive_session)
-
-
-class ProfileCache:
-    """The last few parsed profiles, keyed by the SHA-256 of the fetched bytes (least recently
-    used dropped first). The sheet re-runs a lookup on every input edit with the same profile
-    link: the link is still fetched every time, so a changed file has a new hash and is parsed
-    again; only identical bytes reuse the parse. Cached profiles are shared: never modify one.
-    """
-
-    def __init__(self, size: int = PROFILE_CACHE_SIZE) -> None:
-        self._memo = LruMemo(size)
-
-    @property
-    def size(self) -> int:
-        """How many parsed profiles are kept (0: none)."""
-        return self._memo.size
-
-    @property
-    def hits(self) -> int:
-        """Answers from the cache since the last `clear()`."""
-        return self._memo.hits
-
-    @property
-    def misses(self) -> int:
-        """Profiles parsed (successfully) since the last `clear()`."""
-        return self._memo.misses
-
-    def get(self, fetched: FetchedProfile) -> Profile:
-        """The parsed profile of these bytes: from the cache, else parsed and kept."""
-        suffix = ".xlsx" if fetched.content_type in _EXCEL_TYPES else ".csv"
-        # The convention default (config/defaults.yaml) changes how the same bytes read.
-        key = (hashlib.sha256(fetched.content).hexdigest(), suffix,
-               default_timestamp_convention())
-        # errors are not cached
-        return self._memo.get(key, lambda: _parse_profile(fetched.content, suffix))
-
-    def clear(self) -> None:
-        """Forget every profile (and the counts)."""
-        self._memo.clear()
-
-
-def _parse_profile(content: bytes, suffix: str) -> Profile:
-    with tempfile.TemporaryDirectory(prefix="bess-duos-profile-") as folder:
-        path = Path(folder) / f"profile{suffix}"
-        path.write_bytes(content)
-        return read_profile(path)
-
-
-PROFILE_CACHE = ProfileCache()
-
-
-def profile_from_bytes(fetched: FetchedProfile) -> Profile:
-    """Parse fetched bytes with `core.lookup.read_profile` (UTC or hourly data noted); the
-    same bytes parse once (`PROFILE_CACHE`, keyed by their SHA-256)."""
-    return PROFILE_CACHE.get(fetched)
-
-
-def json_safe(value: Any) -> Any:
-    """Plain JSON: NaN and infinities become null, numpy scalars Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def lookup_job(
