@@ -261,7 +261,8 @@ def plot_cost_by_band(summary: pd.DataFrame, path: Path) -> None:
         ax.barh(labels, values, left=left, color=BAND_COLOURS[band], label=band)
         left = left + values
     ax.set_xlabel("mean DUoS unit charges per site, £ per 365 days")
-    ax.set_title("DUoS unit cost by time band, per cluster (sites in brackets)")
+    # over the whole figure: the long cluster names leave the axes too narrow for the title
+    fig.suptitle("DUoS unit cost by time band, per cluster (sites in brackets)")
     ax.invert_yaxis()
     ax.legend(loc="lower right")
     fig.tight_layout()
