@@ -73,9 +73,9 @@ def emit(args: argparse.Namespace, data: Record | Sequence[Record], *,
     """Print a result: one record (a mapping) or rows (a list of mappings).
 
     `--json`: the data as JSON (NaN -> null). `--csv`: a header and one line per row, nested
-    values flattened to `a.b` columns. Text: `text` (a string, or a function making it, so
-    text-only work is skipped otherwise), else a table of `fields`. `fields` also limits and
-    orders the JSON and CSV keys.
+    values flattened to `a.b` columns (NaN -> blank). Text: `text` (a string, or a function
+    making it, so text-only work is skipped otherwise), else a table of `fields`. `fields`
+    also limits and orders the JSON and CSV keys.
     """
     out = out or sys.stdout
     rows = [data] if isinstance(data, Mapping) else list(data)
@@ -86,7 +86,7 @@ def emit(args: argparse.Namespace, data: Record | Sequence[Record], *,
         body = rows[0] if isinstance(data, Mapping) else rows
         out.write(json.dumps(json_safe(body), indent=2, default=str) + "\n")
     elif fmt == "csv":
-        flat = [flatten(r) for r in rows]
+        flat = [flatten(json_safe(dict(r))) for r in rows]  # NaN -> blank
         names = list(fields) if fields is not None else list(dict.fromkeys(
             key for row in flat for key in row))
         writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")

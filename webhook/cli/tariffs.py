@@ -118,6 +118,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_import_all(args: argparse.Namespace) -> int:
     reference = args.reference or reference_data_dir() / "dno-charging-statements"
+    if not reference.is_dir():
+        raise CliError(f"--reference {reference}: not a folder: give the dno-charging-statements "
+                       "folder of the reference data (YEAR/DD/ workbooks)")
     report = import_all(reference, args.config or config_dir())
     for failure in report.failed:
         print(f"FAILED {failure['error']}", file=sys.stderr)
