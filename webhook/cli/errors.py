@@ -47,14 +47,26 @@ def _kind_of(exc: BaseException) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def caused_by(exc: BaseException, kinds: type | tuple[type, ...]) -> bool:
+    """Whether `exc` or an error it was raised from (`__cause__`, down the chain) is one of
+    `kinds`: e.g. a bad `postcode` field because the postcode's area could not be found."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kinds):
+            return True
+        seen = seen.__cause__
+    return False
+
+
 def as_cli_error(exc: BaseException) -> CliError | None:
     """The CliError for an error the core raises on bad input or a missing answer, else None
     (a programming fault, which is left to show its traceback).
 
     Not found / unavailable (3): no tariff, no area for a postcode (or its service is down),
-    a lookup that found no tariff, a profile link that cannot be reached. Bad input (2): any
-    other ValueError from the core (its messages name the value and what to give) and a
-    profile link that breaks a rule (e.g. not HTTPS).
+    a lookup that found no tariff, a profile link that cannot be reached, and any error raised
+    from one of those (a lookup's `postcode` field whose area was not found, as `postcode
+    lookup` reports it). Bad input (2): any other ValueError from the core (its messages name
+    the value and what to give) and a profile link that breaks a rule (e.g. not HTTPS).
     """
     from bess_duos.core.area_resolver import AreaLookupError
     from bess_duos.core.lookup import LookupFailed
@@ -71,6 +83,8 @@ def as_cli_error(exc: BaseException) -> CliError | None:
     if isinstance(exc, LookupFailed):
         return CliError(exc.result.error or str(exc), EXIT_NOT_FOUND, "lookup_failed")
     if isinstance(exc, TariffNotFoundError | AreaLookupError):
+        return CliError(str(exc), EXIT_NOT_FOUND, _kind_of(exc))
+    if isinstance(exc, ValueError) and caused_by(exc, (TariffNotFoundError, AreaLookupError)):
         return CliError(str(exc), EXIT_NOT_FOUND, _kind_of(exc))
     if isinstance(exc, ProfileLinkError):
         code = EXIT_NOT_FOUND if exc.rule in (RULE_UNREACHABLE, RULE_STATUS, RULE_TIME) \

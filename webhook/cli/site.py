@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from bess_duos.core.area_resolver import AreaLookupError
 from bess_duos.core.lookup import (
     InputErrors,
     LookupFailed,
@@ -36,11 +37,13 @@ from bess_duos.core.lookup import (
 )
 from bess_duos.core.profiles import Profile, load_profile
 from bess_duos.webhook.cli.errors import (
+    EXIT_INPUT,
     EXIT_NOT_FOUND,
     EXIT_OK,
     EXIT_WRITE,
     CliError,
     cannot_read,
+    caused_by,
     writing,
 )
 from bess_duos.webhook.cli.output import add_output_flags, emit, output_format
@@ -254,7 +257,10 @@ def _run(args: argparse.Namespace, raw: dict[str, Any], profile: Any, out: TextI
     except InputErrors as exc:
         if sheet is not None:
             sheet.write_status("error", f"bad input: {exc}", request_id)
-        raise CliError("\n".join(f"{name}: {why}" for name, why in exc.errors.items())) from exc
+        # a postcode whose area cannot be found (or whose services are down) is "not found",
+        # exit 3, as `postcode lookup` says it; any other bad field is bad input, exit 2
+        raise CliError("\n".join(f"{name}: {why}" for name, why in exc.errors.items()),
+                       EXIT_NOT_FOUND if caused_by(exc, AreaLookupError) else EXIT_INPUT) from exc
     except LookupFailed as exc:
         if sheet is not None:
             sheet.write_status("error", exc.result.error or str(exc), request_id)
