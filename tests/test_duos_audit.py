@@ -502,7 +502,7 @@ def test_demo_annual_duos_equals_independent_computation(tmp_path) -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(args) == 0
-    printed = json.loads(out.getvalue().split("\n", 1)[1])
+    printed = json.loads(out.getvalue())  # --json: the JSON alone, no "Demo: ..." line
     annual = printed["fields"]["annual_duos_gbp"]
 
     rates = tariff_cells(DNO_2026[14], ANNEX1, 21)

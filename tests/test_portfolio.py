@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import json
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +84,7 @@ def test_cli_out_that_is_a_file_is_a_clear_error(
 ) -> None:
     taken = tmp_path / "taken"
     taken.write_text("a file, not a folder")
-    assert cli_main(["portfolio", "demo", "--sites", "3", "--out", str(taken)]) == 2
+    assert cli_main(["portfolio", "demo", "--sites", "3", "--out", str(taken)]) == 4  # output
     err = capsys.readouterr().err
     assert f"--out {taken}: cannot write there" in err and "Traceback" not in err
 
@@ -309,7 +310,10 @@ def test_cli_run_form_and_demo(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     assert "12 sites: 12 valued, 0 failed" in capsys.readouterr().out
     again = tmp_path / "again"
     assert cli_main(["portfolio", "run", str(out / "sites.csv"), "--out", str(again),
-                     "--workers", "1", "--no-progress"]) == 0
+                     "--workers", "1", "--no-progress", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["sites"], summary["valued"], summary["failed"]) == (12, 12, 0)
+    assert summary["written"][:3] == ["results.csv", "results.parquet", "errors.csv"]
     first = pd.read_parquet(out / "output" / "results.parquet")
     pd.testing.assert_frame_equal(first, pd.read_parquet(again / "results.parquet"))
 

@@ -32,34 +32,21 @@ from typing import Any
 
 from bess_duos.core.settings import Settings
 from bess_duos.webhook.auth import MissingSecretError, RequestVerifier, check_secret
-from bess_duos.webhook.compute import PROFILE_CACHE, ComputePool, ProfileCache, profile_from_bytes
+from bess_duos.webhook.compute import ComputePool
 from bess_duos.webhook.context import EXTENSION, WebhookContext
-from bess_duos.webhook.profile_links import FetchPolicy, ProfileFetcher
-from bess_duos.webhook.responses import json_safe
+from bess_duos.webhook.json_safe import json_safe
+from bess_duos.webhook.profile_source import (
+    PROFILE_CACHE,
+    ProfileCache,
+    default_fetcher,
+    fetch_policy,
+    profile_from_bytes,
+)
 from bess_duos.webhook.routes import CONTROL_FIELDS, MAX_BODY_BYTES, bp
 from bess_duos.webhook.sheet_factory import DEFAULT_WORKBOOK, open_sheet
 from flask import Flask
 
 log = logging.getLogger("bess_duos.webhook")
-
-
-def policy_from_settings(settings: Settings) -> FetchPolicy:
-    """The production policy, plus the test-only loopback ports from the settings."""
-    ports = settings.test_loopback_ports
-    if ports:
-        log.warning("TEST-ONLY: profile links may use loopback ports %s", sorted(ports))
-    return FetchPolicy(allow_loopback_ports=ports)
-
-
-def default_fetcher(policy: FetchPolicy, settings: Settings) -> ProfileFetcher:
-    """A fetcher with Google access when credentials are configured."""
-    if not settings.google_configured:
-        return ProfileFetcher(policy=policy)
-    from bess_duos.webhook.google_sheet import default_client
-    from bess_duos.webhook.profile_links import default_drive_session
-
-    return ProfileFetcher(policy=policy, sheets_client=default_client,
-                          drive_session=default_drive_session)
 
 
 def _verifier(config: Mapping[str, Any], settings: Settings) -> RequestVerifier | None:
@@ -82,7 +69,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     app.json.sort_keys = False
     settings: Settings = app.config.get("SETTINGS") or Settings.from_env()
-    policy = app.config.get("FETCH_POLICY") or policy_from_settings(settings)
+    policy = app.config.get("FETCH_POLICY") or fetch_policy(settings)
     processes = app.config.get("COMPUTE_PROCESSES")
     pool = ComputePool(int(settings.compute_processes or 0 if processes is None else processes))
     workbook = app.config.get("WORKBOOK_PATH") or settings.workbook or DEFAULT_WORKBOOK

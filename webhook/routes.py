@@ -38,10 +38,11 @@ from bess_duos.webhook.auth import (
     parse_timestamp,
 )
 from bess_duos.webhook.context import context
+from bess_duos.webhook.json_safe import json_safe
 from bess_duos.webhook.logging_setup import request_id_var
 from bess_duos.webhook.openapi import openapi_spec
 from bess_duos.webhook.profile_links import ProfileLinkError, display_link
-from bess_duos.webhook.responses import bad_input, error, json_safe
+from bess_duos.webhook.responses import bad_input, error
 from bess_duos.webhook.sheet_access import SpreadsheetNotAllowed, spreadsheet_to_write
 from bess_duos.webhook.sheets import RequestOrder, SheetBackend, SheetError
 from flask import Blueprint, Response, g, jsonify, request
