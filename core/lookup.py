@@ -50,10 +50,11 @@ from bess_duos.core.site_area import SiteArea, SiteAreaError, decide_site_area, 
 from bess_duos.core.tariffs import (
     DuosTariff,
     TariffNotFoundError,
+    TariffQuery,
     available_years,
     charging_year,
     normalise_voltage,
-    resolve_tariff,
+    resolve_query,
 )
 from bess_duos.core.timebands import BANDS
 
@@ -242,12 +243,12 @@ def read_profile(path: str | Path) -> Any:
             profile = load_profile(path, **options)
             break
         except ProfileError as exc:
-            text = str(exc)
-            if "tz='UTC'" in text and "tz" not in options:
+            retry = exc.retry_with
+            if retry == {"tz": "UTC"} and "tz" not in options:
                 options["tz"] = "UTC"
                 said.append("naive timestamps read as UTC (they skip no hour at the March "
                             "clock change, so they are not UK clock time)")
-            elif "resample='split'" in text and "resample" not in options:
+            elif retry == {"resample": "split"} and "resample" not in options:
                 options["resample"] = "split"  # load_profile's own warnings say so
             else:
                 raise
@@ -424,24 +425,24 @@ def _tariff_with_fallback(
     warnings: list[str],
 ) -> DuosTariff:
     """The tariff in force on `on`; the latest earlier bundled year if that one is missing."""
-    kwargs: dict[str, Any] = {
-        "voltage": inputs.voltage, "kva": inputs.kva,
-        "area_distributor_id": None if distributor_id == area else area,
-    }
+    query = TariffQuery(distributor_id, None if distributor_id == area else area,
+                        voltage=inputs.voltage, kva=inputs.kva)
 
     def resolve(day: dt.date) -> DuosTariff:
         if llfc and inputs.voltage is None:
             try:
-                return resolve_tariff(distributor_id, on=day, llfc=llfc, **kwargs)
+                return resolve_query(replace(query, llfc=llfc, on=day))
             except TariffNotFoundError as exc:
-                if "LLFC" not in str(exc):
+                if exc.field != "llfc":
                     raise
                 warnings.append(f"{exc} Using the site-specific tariff for the voltage instead.")
-        return resolve_tariff(distributor_id, on=day, **kwargs)
+        return resolve_query(replace(query, on=day))
 
     try:
         return resolve(on)
     except TariffNotFoundError as exc:
+        if exc.field != "year":
+            raise
         wanted = charging_year(on)
         earlier = [y for y in available_years().get(area, []) if y < wanted]
         if not earlier:

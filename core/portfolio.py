@@ -41,7 +41,7 @@ from bess_duos.core.flexibility import calculate_flexibility_value
 from bess_duos.core.mpan import MpanError, parse_mpan
 from bess_duos.core.postcodes import PostcodeError, parse_postcode
 from bess_duos.core.profiles import ProfileError, load_profile
-from bess_duos.core.tariffs import TariffNotFoundError, normalise_voltage
+from bess_duos.core.tariffs import TariffNotFoundError, TariffQuery, normalise_voltage
 from bess_duos.core.timebands import BANDS
 
 SITES_COLUMNS: tuple[str, ...] = ("site_id", "mpan", "postcode", "voltage", "kva", "profile_path")
@@ -419,13 +419,13 @@ def _load_profiles(sites: list[_Site]) -> list[tuple[_Site, str, str]]:
 def _charge(site: _Site, *, flex_fraction: float, power_factor: float | None) -> None:
     assert site.profile is not None
     kvarh = site.kvarh
-    tariffs = tariffs_for_site(
+    tariffs = tariffs_for_site(TariffQuery(
         site.distributor_id,
         voltage=site.voltage,
         llfc=site.llfc,
         kva=site.kva,
         area_distributor_id=None if site.distributor_id == site.area_id else site.area_id,
-    )
+    ))
     kwh = site.profile.to_numpy()
     try:
         columns, summary = charge_arrays(site.profile.index, kwh, tariffs, kvarh=kvarh,

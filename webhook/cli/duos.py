@@ -9,7 +9,7 @@ import sys
 from bess_duos.core.bands import BandAssignmentError
 from bess_duos.core.duos import DuosError, duos_for_site
 from bess_duos.core.profiles import DEFAULT_MAX_BYTES, ProfileError, load_profile
-from bess_duos.core.tariffs import TariffNotFoundError
+from bess_duos.core.tariffs import TariffNotFoundError, TariffQuery
 from bess_duos.core.timebands import TimeBandError
 from bess_duos.webhook.cli.tariffs import site_distributor
 
@@ -67,16 +67,9 @@ def run(args: argparse.Namespace) -> int:
             kwh_column=args.kwh_column,
             max_bytes=int(args.max_mb * 2**20),
         )
-        result = duos_for_site(
-            profile.data,
-            dno_id,
-            voltage=args.voltage,
-            llfc=args.llfc,
-            kva=args.kva,
-            area_distributor_id=args.area,
-            residual_band=args.residual_band,
-            power_factor=args.power_factor,
-        )
+        query = TariffQuery(dno_id, area_distributor_id=args.area, voltage=args.voltage,
+                            llfc=args.llfc, kva=args.kva, residual_band=args.residual_band)
+        result = duos_for_site(profile.data, query, power_factor=args.power_factor)
     except (ProfileError, DuosError, BandAssignmentError, TimeBandError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
