@@ -72,6 +72,7 @@ from bess_duos.webhook.auth import (
     RequestVerifier,
     secret_from_env,
 )
+from bess_duos.webhook.layout import result_fields, result_json
 from bess_duos.webhook.logging_setup import request_id_var
 from bess_duos.webhook.openapi import openapi_spec
 from bess_duos.webhook.profile_links import (
@@ -433,11 +434,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             if sheet is not None:
                 _write_status(sheet, "internal error: quote the request id when reporting it")
             return _error(500, "internal error: quote the request id when reporting it")
-        response = result.to_dict()
+        response = result_json(result)
         response["written"] = None
         if sheet is not None:
             try:
-                report = sheet.write(result.fields(), order=g.order)
+                report = sheet.write(result_fields(result, sheet.layout), order=g.order)
             except SheetError as exc:
                 log.error("sheet write failed: %s", exc)
                 _write_status(sheet, f"results not written: {exc}")
@@ -500,7 +501,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             raise _Refusal(422, {"error": message, "link": link, "rule": "a half-hourly profile",
                                  "fields": {"profile_url": message}}, message) from exc
         except LookupFailed as exc:
-            raise _Refusal(422, {"error": exc.result.error, "result": exc.result.to_dict()},
+            raise _Refusal(422, {"error": exc.result.error, "result": result_json(exc.result)},
                            exc.result.error or str(exc)) from exc
 
     return app

@@ -35,6 +35,7 @@ from bess_duos.core.lookup import (
     year_label,
 )
 from bess_duos.core.profiles import Profile, ProfileError, load_profile
+from bess_duos.webhook.layout import result_fields, result_json
 
 SEED_MPAN = "00800999932 1405566778899"
 DEFAULT_PORT = 8080
@@ -251,12 +252,12 @@ def _run(args: argparse.Namespace, raw: dict[str, Any], profile: Any, out: TextI
         try:
             if sheet_inputs:
                 sheet.write_inputs(sheet_inputs)
-            written = sheet.write(result.fields())
+            written = sheet.write(result_fields(result, sheet.layout))
         except SheetError as exc:
             print(f"error: the sheet could not be written: {exc}", file=sys.stderr)
             return EXIT_SHEET
     if args.json:
-        data = result.to_dict()
+        data = result_json(result)
         data["written"] = written.as_dict() if written else None
         out.write(json.dumps(data, indent=2, default=str) + "\n")
     else:
@@ -317,7 +318,7 @@ def _fmt(value: object, spec: str = "") -> str:
 
 def format_table(result: LookupResult, written_to: str | None = None) -> str:
     """The result as a readable table (the sheet's blocks, then warnings and notes)."""
-    f = result.fields()
+    f = result_fields(result)
     rows: list[tuple[str, str]] = [
         ("Status", f"{f['status']}"),
         ("Distributor", f"{f['distributor_id']} {f['dno_name']} ({f['short_code']}, "
