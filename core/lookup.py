@@ -42,7 +42,7 @@ import yaml
 from bess_duos.core.distributors import Distributor
 from bess_duos.core.mpan import Mpan, MpanError, mpan_from_cell, parse_mpan
 from bess_duos.core.paths import config_dir
-from bess_duos.core.postcodes import PostcodeError, parse_postcode
+from bess_duos.core.postcodes import parse_postcode
 from bess_duos.core.site_area import SiteArea, SiteAreaError, parse_gsp_group
 from bess_duos.core.tariffs import DuosTariff, normalise_voltage
 from bess_duos.core.timebands import BANDS
@@ -153,82 +153,97 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
       blank = the layout's default (30%).
     - `profile_url`: kept as given (the webhook fetches it).
     """
-    errors: dict[str, str] = {}
-    notes: list[str] = []
     unknown = sorted(set(raw) - set(INPUT_FIELDS))
     if unknown:
         raise InputErrors({name: "unknown input field" for name in unknown})
-    mpan = None
-    if not _blank(raw.get("mpan")):
+    errors: dict[str, str] = {}
+    notes: list[str] = []
+    values: dict[str, Any] = {}
+    for name, parse in _PARSERS.items():
+        if _blank(raw.get(name)):
+            continue
         try:
-            mpan = parse_mpan_input(raw["mpan"])
-        except MpanError as exc:
-            errors["mpan"] = str(exc)
-    postcode = None
-    if not _blank(raw.get("postcode")):
-        if not isinstance(raw["postcode"], str):
-            errors["postcode"] = "postcode must be text, e.g. 'B1 1AA'"
-        else:
-            try:
-                postcode = parse_postcode(raw["postcode"]).unit
-            except PostcodeError as exc:
-                errors["postcode"] = str(exc)
-    gsp_group = None
-    if not _blank(raw.get("gsp_group")):
-        if not isinstance(raw["gsp_group"], str):
-            errors["gsp_group"] = "the GSP group must be text, e.g. '_E'"
-        else:
-            try:
-                gsp_group = str(parse_gsp_group(raw["gsp_group"]).gsp_group_id)
-            except SiteAreaError as exc:
-                errors["gsp_group"] = str(exc)
-    if _blank(raw.get("mpan")) and _blank(raw.get("postcode")) and _blank(raw.get("gsp_group")):
+            values[name] = parse(raw[name], notes)
+        except ValueError as exc:  # MpanError, PostcodeError and SiteAreaError too
+            errors[name] = str(exc)
+    if all(_blank(raw.get(name)) for name in ("mpan", "postcode", "gsp_group")):
         message = ("enter the site's MPAN or its postcode (one of the two is needed; or its "
                    "GSP group)")
         errors["mpan"] = errors["postcode"] = message
-    voltage = None
-    if not _blank(raw.get("voltage")):
-        try:
-            voltage = normalise_voltage(str(raw["voltage"]))
-        except ValueError as exc:
-            errors["voltage"] = f"{exc}; leave it blank to use the MPAN's LLFC (else LV)"
-    kva = None
-    if not _blank(raw.get("kva")):
-        try:
-            kva = _number(raw["kva"], "kva")
-            if not math.isfinite(kva) or kva <= 0:
-                raise ValueError("not positive")
-        except ValueError:
-            errors["kva"] = (
-                f"agreed capacity {raw['kva']!r} is not a positive number of kVA (e.g. 500)"
-            )
-    flex = _layout_defaults()["flex_fraction"]
-    if not _blank(raw.get("flex_fraction")):
-        value = raw["flex_fraction"]
-        try:
-            text = str(value).strip()
-            percent = text.endswith("%")
-            flex = _number(text.rstrip("%"), "") if isinstance(value, str) else _number(value, "")
-            if percent or flex > 1:
-                if not percent:
-                    notes.append(f"flexible share {value!r} read as {flex:g}%")
-                flex /= 100.0
-            if not 0.0 <= flex <= 1.0 or not math.isfinite(flex):
-                raise ValueError("out of range")
-        except ValueError:
-            errors["flex_fraction"] = (
-                f"flexible share {value!r} must be between 0% and 100% (e.g. 30% or 0.3)"
-            )
-    profile_url = None
-    if not _blank(raw.get("profile_url")):
-        if not isinstance(raw["profile_url"], str):
-            errors["profile_url"] = "the profile link must be text (an https:// link)"
-        else:
-            profile_url = raw["profile_url"].strip()
     if errors:
         raise InputErrors(errors)
-    return LookupInputs(mpan, postcode, voltage, kva, flex, profile_url, tuple(notes),
-                        gsp_group)
+    return LookupInputs(
+        values.get("mpan"), values.get("postcode"), values.get("voltage"), values.get("kva"),
+        values.get("flex_fraction", _layout_defaults()["flex_fraction"]),
+        values.get("profile_url"), tuple(notes), values.get("gsp_group"),
+    )
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text{_EXAMPLES[what]}")
+    return value
+
+
+_EXAMPLES = {"postcode": ", e.g. 'B1 1AA'", "the GSP group": ", e.g. '_E'",
+             "the profile link": " (an https:// link)"}
+
+
+def _postcode(value: object, _notes: list[str]) -> str:
+    return parse_postcode(_text(value, "postcode")).unit
+
+
+def _gsp_group(value: object, _notes: list[str]) -> str:
+    return str(parse_gsp_group(_text(value, "the GSP group")).gsp_group_id)
+
+
+def _voltage(value: object, _notes: list[str]) -> str:
+    try:
+        return normalise_voltage(str(value))
+    except ValueError as exc:
+        raise ValueError(f"{exc}; leave it blank to use the MPAN's LLFC (else LV)") from None
+
+
+def _kva(value: object, _notes: list[str]) -> float:
+    try:
+        kva = _number(value, "kva")
+    except ValueError:
+        kva = math.nan
+    if not math.isfinite(kva) or kva <= 0:
+        raise ValueError(f"agreed capacity {value!r} is not a positive number of kVA (e.g. 500)")
+    return kva
+
+
+def _flex_fraction(value: object, notes: list[str]) -> float:
+    bad = ValueError(f"flexible share {value!r} must be between 0% and 100% (e.g. 30% or 0.3)")
+    text = str(value).strip()
+    percent = text.endswith("%")
+    try:
+        flex = _number(text.rstrip("%"), "") if isinstance(value, str) else _number(value, "")
+    except ValueError:
+        raise bad from None
+    if percent or flex > 1:
+        if not percent:
+            notes.append(f"flexible share {value!r} read as {flex:g}%")
+        flex /= 100.0
+    if not 0.0 <= flex <= 1.0 or not math.isfinite(flex):
+        raise bad
+    return flex
+
+
+def _profile_url(value: object, _notes: list[str]) -> str:
+    return _text(value, "the profile link").strip()
+
+
+_PARSERS: dict[str, Callable[[object, list[str]], Any]] = {
+    "mpan": lambda value, _notes: parse_mpan_input(value),
+    "postcode": _postcode,
+    "gsp_group": _gsp_group,
+    "voltage": _voltage,
+    "kva": _kva,
+    "flex_fraction": _flex_fraction,
+    "profile_url": _profile_url,
+}
 
 
 def read_profile(path: str | Path) -> Any:
