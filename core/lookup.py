@@ -6,7 +6,8 @@ HTTP or gspread: `parse_inputs` checks the raw inputs (every bad field at once) 
 uses too, with the `LOOKUP` policy) into a `LookupResult`; the webhook's layout module maps
 a result to the sheet's cells (`bess_duos.webhook.layout.result_fields`).
 
-Rules (decisions documented in docs/webhook.md):
+Rules (decisions documented in docs/webhook.md; those that differ from a portfolio run are the
+settings of `core.valuation.LOOKUP`):
 
 - The area comes from `core.site_area.decide_site_area`: a DNO MPAN decides and a postcode
   or GSP group pointing elsewhere is reported; an IDNO MPAN takes its area from the GSP group
