@@ -434,7 +434,7 @@ def run_lookup(
             profile_warnings=[f"profile: {w}" for w in quality.warnings] if quality else (),
         )
     except ValuationError as exc:
-        failed = LookupResult(inputs, site, named, None, {}, warnings=site.warnings,
+        failed = LookupResult(inputs, site, named, None, {}, warnings=exc.warnings,
                               error=f"no tariff: {exc}", request_id=request_id, time=stamp)
         raise LookupFailed(str(exc), failed) from exc
     tariff = valued.tariff

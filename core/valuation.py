@@ -60,15 +60,17 @@ Stage = Literal["mpan", "area", "profile", "tariff", "duos", "flexibility"]
 
 
 class ValuationError(ValueError):
-    """A site that cannot be valued: `stage` is the step that failed, `reason` says why."""
+    """A site that cannot be valued: `stage` is the step that failed, `reason` says why, and
+    `warnings` what had been said before it failed."""
 
-    def __init__(self, stage: Stage, reason: str) -> None:
+    def __init__(self, stage: Stage, reason: str, warnings: tuple[str, ...] = ()) -> None:
         super().__init__(reason)
         self.stage: Stage = stage
         self.reason = reason
+        self.warnings = warnings
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (ValuationError, (self.stage, self.reason))
+        return (ValuationError, (self.stage, self.reason, self.warnings))
 
 
 @dataclass(frozen=True)
@@ -396,7 +398,7 @@ def value_site(
     try:
         tariffs = site_tariffs(query, policy, warnings)
     except (TariffNotFoundError, ValueError) as exc:
-        raise ValuationError("tariff", str(exc)) from exc
+        raise ValuationError("tariff", str(exc), tuple(warnings)) from exc
     if profile is None:
         assert isinstance(tariffs, DuosTariff)
         return SiteValuation(area, tariffs, warnings=tuple(warnings), notes=(
