@@ -400,7 +400,11 @@ def value_site(
     except (TariffNotFoundError, ValueError) as exc:
         raise ValuationError("tariff", str(exc), tuple(warnings)) from exc
     if profile is None:
-        assert isinstance(tariffs, DuosTariff)
+        if not isinstance(tariffs, DuosTariff):  # a tariff per year: the one of `on`'s year
+            try:
+                tariffs = tariffs(charging_year(query.on or dt.date.today()))
+            except (TariffNotFoundError, ValueError) as exc:
+                raise ValuationError("tariff", str(exc), tuple(warnings)) from exc
         return SiteValuation(area, tariffs, warnings=tuple(warnings), notes=(
             "no profile: annual DUoS, features and flexibility left blank",))
     warnings.extend(profile_warnings)
@@ -413,7 +417,8 @@ def value_site(
                          f"({year_label(tariffs.year)}), {summary.annualisation_method}")
     series = checked if checked is not None else _kwh_series(profile, run, label)
     first = tariffs if isinstance(tariffs, DuosTariff) else tariffs(
-        summary.charging_years[0] if summary is not None else charging_year(query.on))
+        summary.charging_years[0] if summary is not None
+        else charging_year(query.on or dt.date.today()))
     features = _features(series, run) if policy.sheet_features else None
     same_grid = rates is not None and len(rates) == len(series)
     flex = _flexibility(series, rates if same_grid else None, flex_fraction, run)

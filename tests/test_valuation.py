@@ -158,3 +158,10 @@ def test_policies_are_frozen_values() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         LOOKUP.partial = False  # type: ignore[misc]
     assert LOOKUP != PORTFOLIO and hash(LOOKUP) != hash(PORTFOLIO)
+
+
+def test_without_a_profile_a_tariff_per_year_gives_the_years_tariff() -> None:
+    site = Site(parse_mpan(CORE_14), voltage="HV", kva=400)
+    valued = value_site(site, None, policy=PORTFOLIO, flex_fraction=0.3, on=DAY)
+    assert valued.tariff == resolve_tariff(14, on=dt.date(2026, 4, 1), voltage="HV", kva=400)
+    assert valued.duos is None and valued.flexibility is None
