@@ -36,7 +36,7 @@ from bess_duos.core.duos import tariffs_for_site
 from bess_duos.core.mpan import parse_mpan
 from bess_duos.core.profiles import localise_timestamps
 from bess_duos.core.tariffs import DuosTariff as TypedDuosTariff
-from bess_duos.core.tariffs import UnitWarning
+from bess_duos.core.tariffs import TariffQuery, UnitWarning
 from bess_duos.core.timebands import BANDS, BandPeriod, TimeBands
 
 PENCE_PER_POUND = 100.0
@@ -228,4 +228,4 @@ def get_tariff_for_mpan(
     MPAN's distributor, the voltage (LV, LV Sub, HV) and, if given, the agreed kVA (residual
     band). Each charging year the profile covers gets its own year's tariff. The seed guide
     used this name without defining it."""
-    return tariffs_for_site(parse_mpan(mpan).distributor_id, voltage=voltage, kva=kva)
+    return tariffs_for_site(TariffQuery(parse_mpan(mpan).distributor_id, voltage=voltage, kva=kva))

@@ -3,7 +3,7 @@
 Rates are taken as published (p/kWh, p/MPAN/day, p/kVA/day, p/kVArh) and every result is in £.
 A profile that spans 1 April is charged with each charging year's own tariff and time bands:
 pass a tariff per year (a mapping year -> `DuosTariff`, or a callable), or use `duos_for_site`,
-which resolves them with `core.tariffs.resolve_tariff`.
+which resolves them for a `core.tariffs.TariffQuery` with `core.tariffs.resolve_query`.
 
 Methods. The bundled workbooks give the rates and, in their 'Charge Calculator' sheet, the
 arithmetic: fixed £ = rate x days / 100, capacity £ = rate x kVA x days / 100, exceeded £ =
@@ -41,7 +41,6 @@ kVA and kVArh are "exceeded" and "excess" is the common CDCM statement text (DCU
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import math
 from collections.abc import Callable, Mapping
@@ -53,7 +52,7 @@ import pandas as pd
 import yaml
 from bess_duos.core import bands as _bands
 from bess_duos.core.paths import config_dir
-from bess_duos.core.tariffs import DuosTariff
+from bess_duos.core.tariffs import DuosTariff, TariffQuery, resolve_query
 from bess_duos.core.timebands import BAND_ALIASES, BANDS, TimeBands
 
 REACTIVE_POWER_FACTOR = 0.95
@@ -521,60 +520,24 @@ def duos_charges(
 
 
 @functools.lru_cache(maxsize=256)
-def _resolve(distributor_id: int, year: int, options: tuple[tuple[str, Any], ...]) -> DuosTariff:
-    from bess_duos.core import tariffs as tariffs_module
-
-    resolve = getattr(tariffs_module, "resolve_tariff", None)
-    if resolve is None:
-        raise DuosError("bess_duos.core.tariffs.resolve_tariff is not available in this build")
-    return resolve(distributor_id, on=dt.date(year, 4, 1), **dict(options))
+def _resolve(query: TariffQuery) -> DuosTariff:
+    return resolve_query(query)
 
 
-def tariffs_for_site(
-    distributor_id: int,
-    *,
-    voltage: str | None = None,
-    llfc: str | None = None,
-    kva: float | None = None,
-    area_distributor_id: int | None = None,
-    residual_band: str | None = None,
-) -> Callable[[int], DuosTariff]:
-    """A callable charging year -> `DuosTariff`, resolved from the workbooks for one site."""
-    options = tuple(
-        (key, value)
-        for key, value in (
-            ("voltage", voltage),
-            ("llfc", llfc),
-            ("kva", kva),
-            ("area_distributor_id", area_distributor_id),
-            ("residual_band", residual_band),
-        )
-        if value is not None
-    )
-    return lambda year: _resolve(int(distributor_id), int(year), options)
+def tariffs_for_site(query: TariffQuery) -> Callable[[int], DuosTariff]:
+    """A callable charging year -> `DuosTariff`: `query`'s site on 1 April of that year,
+    resolved from the workbooks (and remembered)."""
+    return lambda year: _resolve(query.for_year(int(year)))
 
 
 def duos_for_site(
-    profile: pd.DataFrame,
-    distributor_id: int,
-    *,
-    voltage: str | None = None,
-    llfc: str | None = None,
-    kva: float | None = None,
-    area_distributor_id: int | None = None,
-    residual_band: str | None = None,
-    power_factor: float | None = None,
+    profile: pd.DataFrame, query: TariffQuery, *, power_factor: float | None = None
 ) -> DuosResult:
-    """Charges for a profile at one site, with the tariff of each charging year resolved."""
-    tariffs = tariffs_for_site(
-        distributor_id,
-        voltage=voltage,
-        llfc=llfc,
-        kva=kva,
-        area_distributor_id=area_distributor_id,
-        residual_band=residual_band,
-    )
-    return duos_charges(profile, tariffs, agreed_kva=kva, power_factor=power_factor)
+    """Charges for a profile at one site, with the tariff of each charging year resolved
+    (`query.on` is ignored: each year's own tariff applies; `query.kva` is also the agreed
+    capacity charged)."""
+    return duos_charges(profile, tariffs_for_site(query), agreed_kva=query.kva,
+                        power_factor=power_factor)
 
 
 _SEED_KWH_COLUMNS = ("kwh", "consumption_kwh")

@@ -25,6 +25,7 @@ from bess_duos.core.portfolio import (
 from bess_duos.core.portfolio_demo import BROKEN_KINDS, make_demo_portfolio
 from bess_duos.core.portfolio_engines import SpoolSink, run_local, run_portfolio
 from bess_duos.core.synthetic import generate_profile
+from bess_duos.core.tariffs import TariffQuery
 from bess_duos.core.timebands import BANDS
 from bess_duos.webhook.cli import main as cli_main
 
@@ -233,7 +234,7 @@ def test_results_equal_the_core_functions(tmp_path: Path) -> None:
     assert errors.empty
     row = results.iloc[0]
 
-    tariffs = tariffs_for_site(11, voltage="HV", kva=250.0)
+    tariffs = tariffs_for_site(TariffQuery(11, voltage="HV", kva=250.0))
     kwh = profile.to_numpy()
     columns, summary = charge_arrays(profile.index, kwh, tariffs, kvarh=kwh * 0.4,
                                      agreed_kva=250.0)
@@ -270,7 +271,8 @@ def test_idno_site_takes_its_area_from_the_postcode(tmp_path: Path) -> None:
     row = results.set_index("site_id").loc["i1"]
     assert (row["distributor_id"], row["area_distributor_id"]) == (24, 14)
     assert row["area_source"] == "postcode"
-    expected = tariffs_for_site(24, voltage="LV", kva=60.0, area_distributor_id=14)(2025)
+    expected = tariffs_for_site(
+        TariffQuery(24, voltage="LV", kva=60.0, area_distributor_id=14))(2025)
     assert row["tariff_name"] == expected.tariff_name
     assert errors.set_index("site_id").loc["i2", "stage"] == "area"
     assert "enter the site's postcode" in errors.set_index("site_id").loc["i2", "reason"]

@@ -39,6 +39,7 @@ from bess_duos.webhook.auth import (
 )
 from bess_duos.webhook.context import context
 from bess_duos.webhook.json_safe import json_safe
+from bess_duos.webhook.layout import result_fields, result_json
 from bess_duos.webhook.logging_setup import request_id_var
 from bess_duos.webhook.openapi import openapi_spec
 from bess_duos.webhook.profile_links import ProfileLinkError, display_link
@@ -240,11 +241,11 @@ def lookup() -> tuple[Response, int]:
         if sheet is not None:
             write_status(sheet, INTERNAL)
         return error(500, INTERNAL)
-    response = result.to_dict()
+    response = result_json(result)
     response["written"] = None
     if sheet is not None:
         try:
-            report = sheet.write(result.fields(), order=g.order)
+            report = sheet.write(result_fields(result, sheet.layout), order=g.order)
         except SheetError as exc:
             return sheet_failed(sheet, exc, response)
         response["written"] = report.as_dict()
@@ -345,5 +346,5 @@ def compute(raw: dict[str, Any]) -> LookupResult:
         raise Refusal(422, {"error": message, "link": link, "rule": "a half-hourly profile",
                             "fields": {"profile_url": message}}, message) from exc
     except LookupFailed as exc:
-        raise Refusal(422, {"error": exc.result.error, "result": exc.result.to_dict()},
+        raise Refusal(422, {"error": exc.result.error, "result": result_json(exc.result)},
                       exc.result.error or str(exc)) from exc

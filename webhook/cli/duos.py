@@ -7,6 +7,7 @@ import sys
 
 from bess_duos.core.duos import duos_for_site
 from bess_duos.core.profiles import DEFAULT_MAX_BYTES, load_profile
+from bess_duos.core.tariffs import TariffQuery
 from bess_duos.webhook.cli.args import positive_kva, site_distributor
 from bess_duos.webhook.cli.errors import EXIT_OK, writing
 from bess_duos.webhook.cli.output import add_output_flags, emit, output_format
@@ -61,16 +62,9 @@ def run(args: argparse.Namespace) -> int:
         kwh_column=args.kwh_column,
         max_bytes=int(args.max_mb * 2**20),
     )
-    result = duos_for_site(
-        profile.data,
-        dno_id,
-        voltage=args.voltage,
-        llfc=args.llfc,
-        kva=args.kva,
-        area_distributor_id=args.area,
-        residual_band=args.residual_band,
-        power_factor=args.power_factor,
-    )
+    query = TariffQuery(dno_id, area_distributor_id=args.area, voltage=args.voltage,
+                        llfc=args.llfc, kva=args.kva, residual_band=args.residual_band)
+    result = duos_for_site(profile.data, query, power_factor=args.power_factor)
     if args.out:
         frame = result.frame.copy()
         frame.index = frame.index.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -47,6 +47,7 @@ from bess_duos.webhook.cli.errors import (
     writing,
 )
 from bess_duos.webhook.cli.output import add_output_flags, emit, output_format
+from bess_duos.webhook.layout import result_fields, result_json
 
 SEED_MPAN = "00800999932 1405566778899"
 DEFAULT_PORT = 8080
@@ -290,11 +291,11 @@ def _run(args: argparse.Namespace, raw: dict[str, Any], profile: Any, out: TextI
         try:
             if sheet_inputs:
                 sheet.write_inputs(sheet_inputs)
-            written = sheet.write(result.fields())
+            written = sheet.write(result_fields(result, sheet.layout))
         except SheetError as exc:
             raise CliError(f"the sheet could not be written: {exc}", EXIT_WRITE,
                            "sheet") from exc
-    data = result.to_dict()
+    data = result_json(result)
     data["written"] = written.as_dict() if written else None
     emit(args, data, out=out,
          text=lambda: format_table(result, written.sheet if written else None))
@@ -348,7 +349,7 @@ def _fmt(value: object, spec: str = "") -> str:
 
 def format_table(result: LookupResult, written_to: str | None = None) -> str:
     """The result as a readable table (the sheet's blocks, then warnings and notes)."""
-    f = result.fields()
+    f = result_fields(result)
     rows: list[tuple[str, str]] = [
         ("Status", f"{f['status']}"),
         ("Distributor", f"{f['distributor_id']} {f['dno_name']} ({f['short_code']}, "
