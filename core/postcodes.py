@@ -10,13 +10,10 @@ are rejected with the reason.
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
-from bess_duos.core.paths import config_dir
+from bess_duos.core.postcode_table import area_table
 
 __all__ = [
     "Postcode",
@@ -26,8 +23,6 @@ __all__ = [
     "normalise_postcode",
     "parse_postcode",
 ]
-
-DISTRICTS_FILE = "postcode_districts.csv"
 
 OUTWARD_SHAPES = ("A9", "A99", "AA9", "AA99", "A9A", "AA9A")
 # Letters Royal Mail never uses, by position in the outward code / in the inward code.
@@ -96,22 +91,12 @@ class Postcode:
         return self.unit
 
 
-@lru_cache(maxsize=4)
-def _district_table(path: Path) -> frozenset[str]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
-        return frozenset(row["district"].strip().upper() for row in rows)
-
-
 def _districts() -> frozenset[str]:
-    path = config_dir() / DISTRICTS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"postcode district table missing: {path}")
-    return _district_table(path)
+    return area_table().districts
 
 
 def known_areas() -> frozenset[str]:
-    """GB postcode areas that have geographic postcodes (from `config/postcode_districts.csv`)."""
+    """GB postcode areas that have geographic postcodes (from `config/postcode_areas.csv`)."""
     return frozenset(re.match(r"[A-Z]+", d).group() for d in _districts())
 
 
