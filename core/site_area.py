@@ -133,10 +133,10 @@ def decide_site_area(
     """Decide the site's DNO area from its MPAN, postcode and/or GSP group (rules in the
     module doc).
 
-    `lookup` maps a parsed postcode to an `AreaResult` (default: `AreaLookup().lookup`, which
-    goes online and uses the disk cache). `gsp_group` is "_E", "E" or "e". Raises `MpanError`
-    for an unusable MPAN and `SiteAreaError` for an unknown GSP group or when no area can be
-    decided.
+    `lookup` maps a parsed postcode to an `AreaResult` (default: `AreaLookup().lookup`: the
+    offline table, then online and the disk cache only where the table is uncertain).
+    `gsp_group` is "_E", "E" or "e". Raises `MpanError` for an unusable MPAN and
+    `SiteAreaError` for an unknown GSP group or when no area can be decided.
     """
     has_mpan = mpan is not None and str(mpan).strip() != ""
     has_postcode = postcode is not None and str(postcode).strip() != ""
