@@ -174,3 +174,21 @@ def test_column_normalise_agrees_with_parse_postcode(text: str) -> None:
         assert not row["valid"] or "area" in str(exc) or "outside" in str(exc), (text, exc)
     else:
         assert (row["valid"], row["postcode"]) == (True, unit)
+
+
+def test_demo_with_a_postcode_and_no_mpan_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    network_guard: list[object],
+) -> None:
+    from bess_duos.webhook.cli import main
+
+    monkeypatch.setenv("BESS_DUOS_CACHE_DIR", str(tmp_path / "cache"))
+    code = main(["demo", "--postcode", "M1 1AE", "--offline", "--no-write", "--json",
+                 "--date", "2026-11-24"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    data = json.loads(out[out.index("{"):])
+    assert (data["site_area"]["source"], data["site_area"]["postcode"]) == ("postcode", "M1 1AE")
+    assert data["site_area"]["postcode_lookup"]["source"] == "table:district"
+    assert (data["fields"]["distributor_id"], data["fields"]["gsp_group_id"]) == (16, "_G")
+    assert data["site_area"]["mpan_distributor_id"] is None and network_guard == []
