@@ -41,6 +41,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from bess_duos.core.battery_value import (
+    BATTERY_FIELDS,
+    BatteryInputs,
+    BatteryValue,
+    parse_battery_inputs,
+)
 from bess_duos.core.distributors import Distributor
 from bess_duos.core.memo import LruMemo
 from bess_duos.core.mpan import Mpan, MpanError, mpan_from_cell, parse_mpan
@@ -58,7 +64,7 @@ from bess_duos.core.tariffs import (
 from bess_duos.core.timebands import BANDS
 
 INPUT_FIELDS = ("postcode", "mpan", "voltage", "kva", "flex_fraction", "profile_url",
-                "gsp_group")
+                "gsp_group", *BATTERY_FIELDS)
 MAX_PERIOD_ROWS = 4
 FEATURE_FIELDS = ("peak_ratio", "load_factor", "weekend_factor")
 
@@ -104,6 +110,7 @@ class LookupInputs:
     profile_url: str | None = None
     notes: tuple[str, ...] = ()
     gsp_group: str | None = None  # "_E" (normalised); decides the area of an IDNO MPAN
+    battery: BatteryInputs | None = None  # JSON/CLI only: valued by core.battery_value
 
 
 def _blank(value: object) -> bool:
@@ -150,6 +157,7 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
     - `flex_fraction`: `"30%"`, `0.3` or `30` (a number above 1 is read as a percentage);
       blank = the layout's default (30%).
     - `profile_url`: kept as given (the webhook fetches it).
+    - battery (JSON and CLI only): see `core.battery_value.parse_battery_inputs`.
     """
     errors: dict[str, str] = {}
     notes: list[str] = []
@@ -223,10 +231,11 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
             errors["profile_url"] = "the profile link must be text (an https:// link)"
         else:
             profile_url = raw["profile_url"].strip()
+    battery = parse_battery_inputs(raw, errors)
     if errors:
         raise InputErrors(errors)
     return LookupInputs(mpan, postcode, voltage, kva, flex, profile_url, tuple(notes),
-                        gsp_group)
+                        gsp_group, battery)
 
 
 def read_profile(path: str | Path) -> Any:
@@ -293,6 +302,7 @@ class LookupResult:
     features: FeatureValues | None = None
     flexibility: FlexValues | None = None
     profile_quality: Any | None = None  # core.profiles.DataQualityReport
+    battery: BatteryValue | None = None
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     error: str | None = None
@@ -371,6 +381,7 @@ class LookupResult:
                 "flex_fraction": self.inputs.flex_fraction,
                 "profile_url": self.inputs.profile_url,
                 "gsp_group": self.inputs.gsp_group,
+                "battery": self.inputs.battery.to_dict() if self.inputs.battery else None,
             },
             "mpan": self.inputs.mpan.to_dict() if self.inputs.mpan else None,
             "distributor": self.distributor.to_dict(),
@@ -406,6 +417,7 @@ class LookupResult:
             },
             "profile_quality": None if self.profile_quality is None
             else self.profile_quality.to_dict(),
+            "battery": None if self.battery is None else self.battery.to_dict(),
             "fields": self.fields(),
         }
 
@@ -657,12 +669,40 @@ def _with_profile(
             f"cheaper DUoS bands under a {flex.power_limit_kw:,.1f} kW limit (the site's max "
             "demand)"
         )
+    battery = _battery(result, series, unit_rates if summary is not None and not filled else None,
+                       warnings, notes)
     return replace(
         result,
         duos=summary,
         features=features,
         flexibility=flex_values,
+        battery=battery,
         profile_quality=quality,
         warnings=tuple(warnings),
         notes=tuple(notes),
     )
+
+
+def _battery(result: LookupResult, series: pd.Series, unit_rates: np.ndarray | None,
+             warnings: list[str], notes: list[str]) -> BatteryValue | None:
+    """The battery's value when battery inputs were given (core.battery_value), else None."""
+    inputs = result.inputs.battery
+    if inputs is None:
+        return None
+    from bess_duos.core.battery_value import battery_value
+    from bess_duos.core.duos import default_power_factor, unit_costs
+
+    tariff = result.tariff
+    assert tariff is not None
+    try:
+        if unit_rates is None:
+            unit_rates = unit_costs(series.index, series.to_numpy(), tariff)[1]
+        value = battery_value(series, unit_rates, tariff, inputs, kva=result.inputs.kva,
+                              power_factor=default_power_factor())
+    except ValueError as exc:  # BatteryError, FeatureError and DuosError are ValueErrors
+        warnings.append(f"battery not valued: {exc}")
+        return None
+    warnings.extend(value.warnings)
+    notes.append(f"battery: {inputs.power_kw:g} kW / {inputs.energy_kwh:g} kWh worth "
+                 f"£{value.annual_value_gbp:,.0f} a year ({value.cycles_per_year:,.0f} cycles)")
+    return value
