@@ -126,8 +126,8 @@ def solve_block(data: BlockData, lim: BlockLimits, days_per_month: np.ndarray,
             col["discharge_kwh"] > SIMULTANEOUS_KWH)
         broke_mx = mx & (col["import_kwh"] > SIMULTANEOUS_KWH) & (
             col["export_kwh"] > SIMULTANEOUS_KWH)
-        if not (broke_cd.any() or broke_mx.any()):
-            return part
+        if not ((broke_cd & ~use_cd).any() or (broke_mx & ~use_mx).any()):
+            return part  # (a half hour already with a binary breaks it only by tolerance)
         use_cd |= broke_cd
         use_mx |= broke_mx
 
@@ -210,9 +210,10 @@ def _solve(data: BlockData, lim: BlockLimits, days_per_month: np.ndarray,
         r = add(len(mx_idx), -np.inf, room[mx_idx]) + j  # x <= room (1 - w)
         _triplets(rows, cols, vals, r, col_x + mx_idx, 1.0)
         _triplets(rows, cols, vals, r, col_w + j, room[mx_idx])
-        # Tightening (valid at every mixed-integer point): no charging while exporting
-        # (c <= P/2 w); exporting, the battery covers the load first (x - d <= -load (1 - w));
-        # importing, it discharges at most load + charge (d - c <= P/2 - (P/2 - load) w).
+        # Tightening: exporting, the battery covers the load first (x - d <= -load (1 - w));
+        # importing, it discharges at most load + charge (d - c <= P/2 - (P/2 - load) w); and
+        # no charging while exporting (c <= P/2 w): that only burns energy, which pays only
+        # before a negative price, where the charge/discharge binary forbids it anyway.
         r = add(len(mx_idx), -np.inf, 0.0) + j
         _triplets(rows, cols, vals, r, col_c + mx_idx, 1.0)
         _triplets(rows, cols, vals, r, col_w + j, -step)
