@@ -14,8 +14,8 @@ Constraints:
 - state of charge s_t = s_{t-1} + eta c_t - d_t / eta, eta = sqrt(round-trip efficiency)
   (the loss is split evenly between charging and discharging), s_{-1} = initial SoC
 - bounds 0 <= c_t, d_t <= P x 0.5; soc_min E <= s_t <= soc_max E; 0 <= m_t <= import
-  limit x 0.5; 0 <= x_t <= export limit x 0.5 and x_t <= d_t (the site has no generation:
-  it exports only what the battery discharges)
+  limit x 0.5; 0 <= x_t <= export limit x 0.5, x_t <= d_t (the site has no generation:
+  it exports only what the battery discharges) and x_t <= P x 0.5 - load_t (load first)
 - optional cycles cap: per UK clock day, sum d_t / eta <= cycles_per_day x E
 - optional exceeded capacity: e_k >= m_t x 2 / power factor - agreed kVA for every t of month
   k, costing rate x (days of month k in the profile) x e_k (the DUoS charge is per calendar
@@ -24,7 +24,8 @@ Constraints:
   export not both at once where the export value beats the import price; charge and discharge
   not both at once up to the last negative import price of the block (burning stored energy
   pays only before a negative price). Elsewhere the plain LP is exact: there, raising import
-  and export (or charge and discharge) together never lowers the cost.
+  and export (or charge and discharge) together never lowers the cost. Binaries are added
+  lazily, only where a solution breaks exclusivity (core/bess_model.solve_block).
 
 Objective (pence): sum import_price_t m_t - sum export_value_t x_t + capacity term, where
 export_value_t = export_price_t - generation DUoS unit rate_t (a negative generation rate is a
