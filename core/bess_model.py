@@ -253,6 +253,9 @@ def _solve(data: BlockData, lim: BlockLimits, days_per_month: np.ndarray,
     res = milp(cost, integrality=integrality, bounds=Bounds(lo, hi),
                constraints=LinearConstraint(a, np.concatenate(lo_rows), np.concatenate(hi_rows)),
                options=options)
+    if res.x is None and res.status == 1:
+        raise RuntimeError(f"no schedule found within {time_limit_s:.1f} s: give the "
+                           "optimiser a larger time_limit_s")
     if res.x is None or res.status not in (0, 1):
         raise RuntimeError(res.message)
     x = res.x
