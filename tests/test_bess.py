@@ -6,8 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from bess_duos.core.bess import Battery, BatteryError, ExceededCapacity, optimise_battery
+from bess_duos.core.duos import charge_arrays
 from bess_duos.core.flexibility import calculate_flexibility_value
 from bess_duos.core.synthetic import generate_profile, half_hour_index
+from bess_duos.core.tariffs import DuosTariff
+from bess_duos.core.timebands import TimeBands
+
+from tests.mide_2026 import MIDE_PERIODS
 
 
 def _day(kwh: float, day: str = "2025-06-04") -> pd.Series:
@@ -130,6 +135,15 @@ def test_a_year_with_exceeded_capacity_agrees_across_blocks():
     assert peaks.round(3).nunique() >= 6 and (peaks >= cap.agreed_kva - 1e-6).all()
     assert (peaks > cap.agreed_kva + 1).sum() >= 6
     assert year.saving_gbp > 0
+    # the capacity part of the cost, checked with the DUoS engine (core.duos, per UK month)
+    tariff = DuosTariff(14, "exceeded only", "HV", 0.0, 0.0, 0.0,
+                        exceeded_capacity_p_per_kva_per_day=15.0,
+                        time_bands=TimeBands(14, 2025, MIDE_PERIODS))
+    imports = year.dispatch["import_kwh"]
+    engine = charge_arrays(imports.index, imports.to_numpy(), tariff,
+                           agreed_kva=cap.agreed_kva, power_factor=0.95)[1]
+    energy = float(imports.to_numpy() @ prices) / 100
+    assert year.cost_gbp - energy == pytest.approx(engine.exceeded_capacity_gbp, rel=1e-9)
 
 
 def _flat_day_export_oracle(load: float, p_in: float, p_out: float, step: float, rte: float,
