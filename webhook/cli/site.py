@@ -94,6 +94,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lookup.add_argument("--gsp-group", help="site GSP group, e.g. _E (decides an IDNO MPAN's "
                         "area with no postcode lookup, so it works offline)")
     lookup.add_argument("--profile", help="half-hourly profile: a file (CSV/XLSX/Parquet) or link")
+    for flag, what in (("--battery-kw", "battery power, kW (with --battery-kwh)"),
+                       ("--battery-kwh", "battery energy, kWh (with --battery-kw)"),
+                       ("--battery-efficiency", "round-trip efficiency, 90%% or 0.9"),
+                       ("--export-price", "p/kWh earned by battery export (enables it)")):
+        lookup.add_argument(flag, help=what)
     lookup.set_defaults(func=cmd_lookup)
 
     demo = subparsers.add_parser(
@@ -312,7 +317,10 @@ def cmd_lookup(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise CliError("no site given: give --mpan or --postcode (or both), or --gsp-group")
     profile = _load_profile(args.profile) if args.profile else None
     raw = {"mpan": args.mpan, "postcode": args.postcode, "gsp_group": args.gsp_group,
-           "voltage": args.voltage, "kva": args.kva, "flex_fraction": args.flex_fraction}
+           "voltage": args.voltage, "kva": args.kva, "flex_fraction": args.flex_fraction,
+           "battery_power_kw": args.battery_kw, "battery_energy_kwh": args.battery_kwh,
+           "battery_efficiency": args.battery_efficiency,
+           "export_price_p_per_kwh": args.export_price}
     return _run(args, raw, profile, out)
 
 
