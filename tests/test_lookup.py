@@ -144,7 +144,7 @@ def test_missing_year_falls_back_with_warning_and_no_year_fails() -> None:
     assert later.tariff.year == 2027
     assert any("no 2029/30 tariffs" in w and "2027/28" in w for w in later.warnings)
     with pytest.raises(LookupFailed) as info:
-        run_lookup(parse_inputs({"mpan": GOOD_14}), on=dt.date(2023, 6, 1))
+        run_lookup(parse_inputs({"mpan": GOOD_14}), on=dt.date(2021, 6, 1))
     failed = info.value.result
     assert failed.status == "error" and failed.fields()["distributor_id"] == 14
     assert failed.fields()["red_rate_p_per_kwh"] is None

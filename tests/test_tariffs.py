@@ -309,10 +309,10 @@ def test_idno_needs_its_area_and_uses_its_own_llfcs() -> None:
 
 def test_area_without_source_year_names_area_year_and_how_to_import() -> None:
     with pytest.raises(TariffNotFoundError) as caught:
-        resolve_tariff(15, on=datetime.date(2023, 5, 1), voltage="HV")
+        resolve_tariff(15, on=datetime.date(2021, 5, 1), voltage="HV")
     message = str(caught.value)
-    assert "distributor area 15" in message and "2023/24" in message
-    assert "bess-duos tariffs import" in message and "2024, 2025, 2026, 2027" in message
+    assert "distributor area 15" in message and "2021/22" in message
+    assert "bess-duos tariffs import" in message and "2022, 2023, 2024, 2025, 2026, 2027" in message
 
 
 def test_voltage_names_are_tolerant() -> None:
@@ -324,7 +324,7 @@ def test_voltage_names_are_tolerant() -> None:
 def test_available_years_cover_all_areas() -> None:
     years = available_years()
     assert sorted(years) == list(range(10, 24))
-    assert all(v == [2024, 2025, 2026, 2027] for v in years.values())
+    assert all(v == [2022, 2023, 2024, 2025, 2026, 2027] for v in years.values())
 
 
 def test_list_tariffs_returns_every_row_with_sources() -> None:
