@@ -532,6 +532,7 @@ def tariffs_for_site(
     kva: float | None = None,
     area_distributor_id: int | None = None,
     residual_band: str | None = None,
+    tariff_name: str | None = None,
 ) -> Callable[[int], DuosTariff]:
     """A callable charging year -> `DuosTariff`, resolved from the workbooks for one site."""
     options = tuple(
@@ -542,6 +543,7 @@ def tariffs_for_site(
             ("kva", kva),
             ("area_distributor_id", area_distributor_id),
             ("residual_band", residual_band),
+            ("tariff_name", tariff_name),
         )
         if value is not None
     )
@@ -558,6 +560,7 @@ def duos_for_site(
     area_distributor_id: int | None = None,
     residual_band: str | None = None,
     power_factor: float | None = None,
+    tariff_name: str | None = None,
 ) -> DuosResult:
     """Charges for a profile at one site, with the tariff of each charging year resolved."""
     tariffs = tariffs_for_site(
@@ -567,6 +570,7 @@ def duos_for_site(
         kva=kva,
         area_distributor_id=area_distributor_id,
         residual_band=residual_band,
+        tariff_name=tariff_name,
     )
     return duos_charges(profile, tariffs, agreed_kva=kva, power_factor=power_factor)
 

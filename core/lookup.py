@@ -48,6 +48,7 @@ from bess_duos.core.paths import config_dir
 from bess_duos.core.postcodes import PostcodeError, parse_postcode
 from bess_duos.core.site_area import SiteArea, SiteAreaError, decide_site_area, parse_gsp_group
 from bess_duos.core.tariffs import (
+    AmbiguousTariffError,
     DuosTariff,
     TariffNotFoundError,
     available_years,
@@ -58,7 +59,7 @@ from bess_duos.core.tariffs import (
 from bess_duos.core.timebands import BANDS
 
 INPUT_FIELDS = ("postcode", "mpan", "voltage", "kva", "flex_fraction", "profile_url",
-                "gsp_group")
+                "gsp_group", "tariff_name")
 MAX_PERIOD_ROWS = 4
 FEATURE_FIELDS = ("peak_ratio", "load_factor", "weekend_factor")
 
@@ -104,6 +105,7 @@ class LookupInputs:
     profile_url: str | None = None
     notes: tuple[str, ...] = ()
     gsp_group: str | None = None  # "_E" (normalised); decides the area of an IDNO MPAN
+    tariff_name: str | None = None  # the published tariff name: picks that row outright
 
 
 def _blank(value: object) -> bool:
@@ -150,6 +152,7 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
     - `flex_fraction`: `"30%"`, `0.3` or `30` (a number above 1 is read as a percentage);
       blank = the layout's default (30%).
     - `profile_url`: kept as given (the webhook fetches it).
+    - `tariff_name`: a published tariff name (`bess-duos tariffs list`); picks that row.
     """
     errors: dict[str, str] = {}
     notes: list[str] = []
@@ -223,10 +226,16 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
             errors["profile_url"] = "the profile link must be text (an https:// link)"
         else:
             profile_url = raw["profile_url"].strip()
+    tariff_name = None
+    if not _blank(raw.get("tariff_name")):
+        if not isinstance(raw["tariff_name"], str):
+            errors["tariff_name"] = "the tariff name must be text, e.g. 'LV Site Specific Band 2'"
+        else:
+            tariff_name = raw["tariff_name"].strip()
     if errors:
         raise InputErrors(errors)
     return LookupInputs(mpan, postcode, voltage, kva, flex, profile_url, tuple(notes),
-                        gsp_group)
+                        gsp_group, tariff_name)
 
 
 def read_profile(path: str | Path) -> Any:
@@ -427,14 +436,17 @@ def _tariff_with_fallback(
     kwargs: dict[str, Any] = {
         "voltage": inputs.voltage, "kva": inputs.kva,
         "area_distributor_id": None if distributor_id == area else area,
+        "tariff_name": inputs.tariff_name,
     }
+    profile_class = inputs.mpan.profile_class if inputs.mpan else None
 
     def resolve(day: dt.date) -> DuosTariff:
         if llfc and inputs.voltage is None:
             try:
-                return resolve_tariff(distributor_id, on=day, llfc=llfc, **kwargs)
+                return resolve_tariff(distributor_id, on=day, llfc=llfc,
+                                      profile_class=profile_class, **kwargs)
             except TariffNotFoundError as exc:
-                if "LLFC" not in str(exc):
+                if "LLFC" not in str(exc) or isinstance(exc, AmbiguousTariffError):
                     raise
                 warnings.append(f"{exc} Using the site-specific tariff for the voltage instead.")
         return resolve_tariff(distributor_id, on=day, **kwargs)
@@ -444,7 +456,7 @@ def _tariff_with_fallback(
     except TariffNotFoundError as exc:
         wanted = charging_year(on)
         earlier = [y for y in available_years().get(area, []) if y < wanted]
-        if not earlier:
+        if not earlier or wanted in available_years().get(area, []):
             raise
         year = max(earlier)
         warnings.append(

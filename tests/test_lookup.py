@@ -299,3 +299,22 @@ def test_idno_with_gsp_group_needs_no_postcode_lookup() -> None:
                      area_lookup=_never)
     assert dno.fields()["distributor_id"] == 14 and dno.status == "warning"
     assert "GSP group _C" in dno.message and "using the MPAN's area" in dno.message
+
+
+def test_tariff_name_input_and_ambiguous_llfc() -> None:
+    named = run_lookup(parse_inputs({"mpan": GOOD_14, "tariff_name": "hv site specific band 3"}),
+                       on=DAY)
+    # MIDE 2026 'Annex 1 LV, HV and UMS charges' row 33: HV Site Specific Band 3
+    assert named.tariff.tariff_name == "HV Site Specific Band 3"
+    assert "row 33" in named.tariff.source and "as named" in named.tariff.selection_note
+    sweb = "2200000000014"  # check digit: 2x3 + 2x5 + 1x43 = 59; 59 mod 11 = 4; 4 mod 10 = 4
+    with pytest.raises(LookupFailed) as info:
+        run_lookup(parse_inputs({"mpan": f"00 845 581 {sweb}"}), on=DAY)
+    message = info.value.result.message
+    assert "'LV Generation Aggregated' and 'LV Generation Site Specific'" in message
+    nhh = run_lookup(parse_inputs({"mpan": f"05 845 581 {sweb}"}), on=DAY)
+    assert nhh.tariff.tariff_name == "LV Generation Aggregated"
+    chosen = run_lookup(parse_inputs({"mpan": f"00 845 581 {sweb}",
+                                      "tariff_name": "LV Generation Site Specific"}), on=DAY)
+    # SWEB 2026 Annex 1 row 39: B39 "581, 527", J39 reactive 0.264 p/kVArh
+    assert (chosen.tariff.reactive_p_per_kvarh, chosen.tariff.source[-6:]) == (0.264, "row 39")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+import yaml
 from bess_duos.core.paths import config_dir
 from bess_duos.core.tariff_import.build import Report, compare, import_all
 from bess_duos.core.tariff_import.errors import TariffImportError
@@ -386,3 +387,19 @@ def test_residual_thresholds_are_national_per_year(fresh: tuple[Report, Path]) -
             lv = [r["upper"] for r in rows if r["applies_to"] == "LV" and r["units"] == "kVA"]
             assert tuple(lv[:3]) == expected, (year, area)
             assert all(r["source_file"].endswith(".xlsx") and r["source_row"] for r in rows)
+
+
+def test_residual_threshold_check_flags_area_11_2027_only(fresh: tuple[Report, Path]) -> None:
+    """Area 11's 2027 sheets (ESP and Last Mile _B) repeat 2025's thresholds; nothing else."""
+    report, out = fresh
+    assert [(f["year"], f["area"]) for f in report.residual_findings] == [(2027, 11)]
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*_check.yaml"))
+    assert made == ["residual_bands/2027/11_check.yaml"]
+    check = yaml.safe_load((out / made[0]).read_text(encoding="utf-8"))
+    uppers = {(t["applies_to"], t["band"]): t["upper"] for t in check["published"]["thresholds"]}
+    assert (uppers[("LV", "1")], uppers[("HV", "1")]) == ("80", "422")
+    (alternative,) = check["alternatives"]
+    other = {(t["applies_to"], t["band"]): t["upper"] for t in alternative["thresholds"]}
+    assert (other[("LV", "1")], other[("LV", "3")], other[("HV", "1")]) == ("90", "250", "500")
+    assert "area 14" in alternative["source"] and "area 22" in alternative["source"]
+    assert "repeats its 2025 thresholds" in alternative["reason"]

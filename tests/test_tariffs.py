@@ -3,11 +3,15 @@ published workbook cells (sheet and cell named in each case)."""
 
 from __future__ import annotations
 
+import csv
 import datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
+from bess_duos.core.paths import config_dir
 from bess_duos.core.tariffs import (
+    AmbiguousTariffError,
     DuosTariff,
     TariffNotFoundError,
     available_years,
@@ -561,3 +565,66 @@ def test_unmetered_llfc_says_its_bands_differ() -> None:
     t = resolve_tariff(14, on=NOV_2026, llfc="95")
     assert t.tariff_name == "Unmetered Supplies" and t.red_rate == 40.137
     assert "black/yellow/green UMS bands" in t.selection_note
+
+
+# ------------------------------------------------------------------ issue 17
+
+
+def _llfc_files() -> list[Path]:
+    root = config_dir() / "tariffs"
+    paths = [p for p in sorted(root.glob("[0-9]*/*.csv")) if not p.name.endswith("_ehv.csv")]
+    return paths + sorted(root.glob("[0-9]*/idno/*.csv"))
+
+
+def test_every_listed_llfc_resolves_to_one_tariff_or_is_refused_naming_them() -> None:
+    resolved = refused = 0
+    for path in _llfc_files():
+        rows = list(csv.DictReader(path.open(encoding="utf-8")))
+        first = rows[0]
+        dist, area = int(first["distributor_id"]), int(first["area_distributor_id"])
+        on = datetime.date(int(first["year"]), 6, 1)
+        for field in ("llfcs", "closed_llfcs"):
+            for code in {c for r in rows for c in r[field].split()}:
+                asked = code.split("-")[0]  # a range: its first LLFC
+                open_rows = [r["tariff_name"] for r in rows
+                             if llfc_matches(asked, tuple(r["llfcs"].split()))]
+                listing = open_rows or [r["tariff_name"] for r in rows
+                                        if llfc_matches(asked, tuple(r["closed_llfcs"].split()))]
+                try:
+                    got = resolve_tariff(dist, on=on, llfc=asked,
+                                         area_distributor_id=None if dist == area else area)
+                except AmbiguousTariffError as exc:
+                    assert sorted(exc.candidates) == sorted(listing) and len(listing) > 1
+                    assert all(f"'{name}'" in str(exc) for name in listing)
+                    refused += 1
+                    continue
+                assert [got.tariff_name] == listing, (path, code)
+                resolved += 1
+    # SWEB lists 581 and 551 under two tariffs each, in all six years
+    assert refused == 12 and resolved > 5000
+
+
+def test_ambiguous_llfc_settled_by_profile_class() -> None:
+    on = datetime.date(2026, 6, 1)
+    with pytest.raises(AmbiguousTariffError, match="profile class 0 does not decide"):
+        resolve_tariff(22, on=on, llfc="581", profile_class="0")
+    nhh = resolve_tariff(22, on=on, llfc="581", profile_class="08")
+    assert nhh.tariff_name == "LV Generation Aggregated"
+    assert "profile class 08 is non-half-hourly" in nhh.selection_note
+    named = resolve_tariff(22, on=on, llfc="551", tariff_name="LV Sub Generation Site Specific")
+    assert named.tariff_name == "LV Sub Generation Site Specific"
+    with pytest.raises(TariffNotFoundError, match="LLFC 999 is not listed for 'LV Sub Gen"):
+        resolve_tariff(22, on=on, llfc="999", tariff_name="LV Sub Generation Site Specific")
+
+
+def test_area_11_2027_hv_450_kva_reports_both_bands() -> None:
+    on = datetime.date(2027, 11, 24)
+    got = resolve_tariff(11, on=on, voltage="HV", kva=450)
+    # as published by the _B sheets (422 < 450 <= 1000): band 2; under 2027's other NGED sheets
+    # (0 < 450 <= 500): band 1. Fixed charges: IPNL GSP B 2027-2028 Annex 1 G34 and G33.
+    assert (got.tariff_name, got.fixed_p_per_day) == ("HV Site Specific Band 2", 2585.12)
+    assert "band 2: 'HV Site Specific Band 2', fixed 2585.12 p/MPAN/day" in got.residual_doubt
+    assert "band 1: 'HV Site Specific Band 1', fixed 952.43 p/MPAN/day" in got.residual_doubt
+    assert "0 < 450 kVA <= 500" in got.residual_doubt
+    assert resolve_tariff(11, on=on, voltage="HV", kva=2500).residual_doubt == ""  # band 4 both
+    assert resolve_tariff(14, on=on, voltage="HV", kva=450).residual_doubt == ""

@@ -12,6 +12,7 @@ from bess_duos.core.paths import config_dir
 from bess_duos.core.tariff_import.annex1 import NUMERIC
 from bess_duos.core.tariff_import.errors import TariffImportError
 from bess_duos.core.tariff_import.importer import ImportedWorkbook, import_workbook
+from bess_duos.core.tariff_import.residual_check import check_residual, check_yaml
 from bess_duos.core.tariff_import.sources import DNO_AREAS, Source, find_sources
 from bess_duos.core.tariff_import.writer import (
     ehv_csv,
@@ -33,6 +34,7 @@ class Report:
     failed: list[dict[str, str]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     disagreements: list[dict[str, Any]] = field(default_factory=list)
+    residual_findings: list[dict[str, Any]] = field(default_factory=list)
     imported: list[tuple[Source, ImportedWorkbook]] = field(default_factory=list)
 
     def as_yaml(self) -> str:
@@ -42,6 +44,7 @@ class Report:
             "failed_workbooks": self.failed,
             "skipped_zip_members": self.skipped,
             "crosscheck_disagreements": self.disagreements,
+            "residual_threshold_findings": self.residual_findings,
         }
         return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
 
@@ -140,6 +143,7 @@ def import_all(statements_dir: Path, config: Path) -> Report:
     sources, report.skipped = find_sources(statements_dir)
     dno: dict[tuple[int, int], ImportedWorkbook] = {}
     idno: dict[tuple[int, int], list[ImportedWorkbook]] = {}
+    residual_used: dict[tuple[int, int], ImportedWorkbook] = {}
     for source in sources:
         try:
             imported = import_workbook(source.read(), source.distributor_id, source.year,
@@ -155,6 +159,8 @@ def import_all(statements_dir: Path, config: Path) -> Report:
         else:
             write_dno(imported, config)
             dno[(source.year, source.area)] = imported
+            if imported.residual:
+                residual_used[(source.year, source.area)] = imported
             report.used[f"{source.year}/{source.area:02d}"] = source.name
     exceptions = load_exceptions(config)
     for year in sorted({y for y, _ in dno} | {y for y, _ in idno}):
@@ -165,6 +171,8 @@ def import_all(statements_dir: Path, config: Path) -> Report:
                 reference = candidates[0]
                 with_residual = next((c for c in candidates if c.residual), None)
                 write_area_from_idno(reference, area, config, with_residual)
+                if with_residual is not None:
+                    residual_used[(year, area)] = with_residual
                 report.used[f"{year}/{area:02d}"] = (
                     f"IDNO {reference.distributor_id}: {reference.workbook}")
             for candidate in candidates:
@@ -174,5 +182,15 @@ def import_all(statements_dir: Path, config: Path) -> Report:
                     item["area"] = area
                     item["reason"] = _explained(item, exceptions)
                     report.disagreements.append(item)
+    publishers: dict[tuple[int, int], list[ImportedWorkbook]] = {}
+    for source, imported in report.imported:
+        if imported.residual:
+            publishers.setdefault((source.year, source.area), []).append(imported)
+    for (year, area), finding in check_residual(residual_used, publishers).items():
+        write_text(config / "residual_bands" / str(year) / f"{area:02d}_check.yaml",
+                   check_yaml(finding))
+        report.residual_findings.append(
+            {"year": year, "area": area,
+             "findings": [a["reason"] + ": " + a["source"] for a in finding["alternatives"]]})
     write_text(config / "tariffs" / "import_report.yaml", report.as_yaml())
     return report

@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--kva", type=float, help="agreed (import) capacity, kVA")
     parser.add_argument("--llfc", help="line loss factor class: picks the exact tariff row")
     parser.add_argument("--residual-band", help="residual charging band (default: from --kva)")
+    parser.add_argument("--tariff", help="published tariff name (`tariffs list`): picks that row")
     parser.add_argument("--area", type=int, help="host DNO area (needed for an IDNO --dno)")
     parser.add_argument("--power-factor", type=float, help="assumed pf when there is no kVArh")
     parser.add_argument("--tz", help="zone of naive timestamps (default Europe/London; or UTC)")
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
             area_distributor_id=args.area,
             residual_band=args.residual_band,
             power_factor=args.power_factor,
+            tariff_name=args.tariff,
         )
     except (ProfileError, DuosError, BandAssignmentError, TimeBandError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
+import json
 import sys
 import zipfile
 from pathlib import Path
@@ -16,9 +18,12 @@ from bess_duos.core.tariff_import.importer import import_workbook
 from bess_duos.core.tariff_import.sources import DNO_AREAS, zip_members
 from bess_duos.core.tariff_import.workbook import read_workbook, read_zip_member
 from bess_duos.core.tariffs import (
+    DuosTariff,
     TariffNotFoundError,
+    all_tariffs,
     available_years,
     charging_year,
+    normalise_voltage,
     resolve_tariff,
 )
 from bess_duos.core.timebands import BANDS
@@ -55,12 +60,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="YYYY-MM-DD (default today): picks the charging year")
     show.add_argument("--kva", type=float, default=None, help="agreed capacity, for the band")
     show.add_argument("--llfc", default=None)
+    show.add_argument("--profile-class", default=None,
+                      help="the MPAN's profile class (00-08): settles an LLFC listed twice")
+    show.add_argument("--tariff", default=None,
+                      help="the published tariff name, e.g. 'Non-Domestic Aggregated Band 3'")
     show.add_argument("--residual-band", default=None)
     show.add_argument("--generation", action="store_true", help="the export tariff")
+    show.add_argument("--json", action="store_true", help="print the tariff as JSON")
     show.set_defaults(func=cmd_show)
 
-    listing = sub.add_parser("list", help="which areas and charging years have tariffs")
+    listing = sub.add_parser("list", help="every tariff with its LLFCs (filter by DNO, date...)")
+    listing.add_argument("--dno", default=None,
+                         help="distributor ID, MPID or short code (an IDNO: its own tariffs)")
+    listing.add_argument("--area", type=int, default=None, help="DNO area, for an IDNO --dno")
+    listing.add_argument("--date", type=datetime.date.fromisoformat, default=None,
+                         help="YYYY-MM-DD: only that charging year")
+    listing.add_argument("--voltage", default=None, help="LV, LV Sub, HV or UMS")
+    form = listing.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="JSON array")
+    form.add_argument("--csv", action="store_true", help="CSV with a header row")
     listing.set_defaults(func=cmd_list)
+
+    years = sub.add_parser("years", help="which areas and charging years have tariffs")
+    years.set_defaults(func=cmd_years)
 
 
 def _distributor(path: Path, given: int | None) -> int:
@@ -150,11 +172,15 @@ def cmd_show(args: argparse.Namespace) -> int:
         tariff = resolve_tariff(
             dno_id, on=args.date, voltage=args.voltage, llfc=args.llfc, kva=args.kva,
             area_distributor_id=args.area, residual_band=args.residual_band,
-            generation=args.generation,
+            generation=args.generation, tariff_name=args.tariff,
+            profile_class=args.profile_class,
         )
     except (TariffNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if args.json:
+        print(json.dumps(tariff_json(tariff), indent=2, ensure_ascii=False))
+        return 0
     year = tariff.year or charging_year(args.date or datetime.date.today())
     print(f"{tariff.tariff_name} — distributor {tariff.dno_id}, charging year "
           f"{year}/{(year + 1) % 100:02d}, {tariff.voltage_level}")
@@ -178,7 +204,93 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+LIST_FIELDS = (
+    "distributor_id", "area_distributor_id", "year", "tariff_name", "voltage_level", "metering",
+    "is_generation", "residual_band", "llfcs", "closed_llfcs", "pcs", "red_p_per_kwh",
+    "amber_p_per_kwh", "green_p_per_kwh", "fixed_p_per_mpan_per_day",
+    "capacity_p_per_kva_per_day", "exceeded_capacity_p_per_kva_per_day", "reactive_p_per_kvarh",
+    "source",
+)
+
+
+def _flat(tariff: DuosTariff) -> dict[str, object]:
+    return {
+        "distributor_id": tariff.dno_id, "area_distributor_id": tariff.area_distributor_id,
+        "year": tariff.year, "tariff_name": tariff.tariff_name,
+        "voltage_level": tariff.voltage_level, "metering": tariff.metering,
+        "is_generation": tariff.is_generation, "residual_band": tariff.residual_band,
+        "llfcs": " ".join(tariff.llfcs), "closed_llfcs": " ".join(tariff.closed_llfcs),
+        "pcs": tariff.pcs, "red_p_per_kwh": tariff.red_rate, "amber_p_per_kwh": tariff.amber_rate,
+        "green_p_per_kwh": tariff.green_rate, "fixed_p_per_mpan_per_day": tariff.fixed_p_per_day,
+        "capacity_p_per_kva_per_day": tariff.capacity_p_per_kva_per_day,
+        "exceeded_capacity_p_per_kva_per_day": tariff.exceeded_capacity_p_per_kva_per_day,
+        "reactive_p_per_kvarh": tariff.reactive_p_per_kvarh, "source": tariff.source,
+    }
+
+
+def tariff_json(tariff: DuosTariff) -> dict[str, object]:
+    """The tariff as `tariffs show --json` prints it: rates as published, why, time bands."""
+    bands = tariff.time_bands
+    return {
+        **_flat(tariff),
+        "charging_year": f"{tariff.year}/{(tariff.year + 1) % 100:02d}" if tariff.year else "",
+        "selection_note": tariff.selection_note, "residual_doubt": tariff.residual_doubt,
+        "note": tariff.note,
+        "time_bands": [
+            {"band": p.band, "days": p.days, "start": p.start, "end": p.end,
+             "months": list(p.months)} for p in (bands.periods if bands else ())
+        ],
+        "time_band_notes": list(bands.notes) if bands else [],
+    }
+
+
 def cmd_list(args: argparse.Namespace) -> int:
+    dno_id, area = None, args.area
+    if args.dno is not None:
+        try:
+            found = get_distributor(args.dno)
+        except UnknownDistributorError as exc:
+            print(f"error: --dno: {exc}", file=sys.stderr)
+            return 1
+        dno_id = found.distributor_id
+        if not found.is_idno and area not in (None, dno_id):
+            print(f"error: --area {area}: --dno {dno_id} is a DNO; leave --area out",
+                  file=sys.stderr)
+            return 1
+    if area is not None and area not in DNO_AREAS:
+        print(f"error: --area {area}: a DNO area is 10-23", file=sys.stderr)
+        return 1
+    try:
+        if args.voltage and args.voltage.strip().upper() != "UMS":
+            normalise_voltage(args.voltage)
+        tariffs = all_tariffs(distributor_id=dno_id, area_distributor_id=area,
+                              year=charging_year(args.date) if args.date else None,
+                              voltage=args.voltage)
+    except (TariffNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not tariffs:
+        print("error: no tariffs match (see `bess-duos tariffs years` for what is shipped)",
+              file=sys.stderr)
+        return 1
+    rows = [_flat(t) for t in tariffs]
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif args.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=LIST_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        for t in tariffs:
+            who = (f"area {t.area_distributor_id}" if t.dno_id == t.area_distributor_id
+                   else f"IDNO {t.dno_id} in area {t.area_distributor_id}")
+            year = f"{t.year}/{(t.year or 0) % 100 + 1:02d}"
+            llfcs = " ".join(t.llfcs) or "(none published)"
+            print(f"{year}  {who:<19} {t.voltage_level:<6} {t.tariff_name:<46} LLFCs {llfcs}")
+    return 0
+
+
+def cmd_years(args: argparse.Namespace) -> int:
     years = available_years()
     if not years:
         print("no tariffs imported: run `bess-duos tariffs import-all`")
