@@ -149,4 +149,5 @@ def test_tariff_by_name(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "HV Site Specific Band 1" in out and "Total             £      258.39" in out
     assert main([*argv[:-1], "HV Site Specific Band 9"]) == 2
-    assert "no tariff named 'HV Site Specific Band 9' for area 14 in 2026/27" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no tariff named 'HV Site Specific Band 9' for area 14 in 2026/27" in err
