@@ -623,30 +623,32 @@ def _by_llfc(rows, llfc, distributor_id, area, year, bands, who, generation,
             note += ("; an unmetered supply: its three rates apply in the black/yellow/"
                      "green UMS bands (timebands YAML 'ums'), not the HH bands attached")
         return replace(tariff, selection_note=note)
-    if distributor_id in DNO_AREAS:
-        ehv = _ehv_by_llfc(llfc, area, year, who, generation)
-        if ehv is not None:
-            return ehv
+    ehv = _ehv_by_llfc(llfc, distributor_id, area, year, who, generation)
+    if ehv is not None:
+        return ehv
     blank = all(not r["llfcs"] for r in rows)
     extra = (" This area's tariffs come from an IDNO workbook, which does not list the DNO's "
              "LLFCs: give the voltage or the tariff name instead."
              if blank else "")
     raise TariffNotFoundError(
         f"LLFC {llfc} is not in the published tariffs of {who} for {_year_label(year)} "
-        f"(Annex 1{' or Annex 2' if distributor_id in DNO_AREAS else ''}).{extra} To add a "
+        f"(Annex 1 or Annex 2).{extra} To add a "
         f"workbook, {HOW_TO_IMPORT}"
     )
 
 
-def _ehv_by_llfc(llfc, area, year, who, generation) -> DuosTariff | None:
-    rows = _rows(config_dir() / "tariffs" / str(year) / f"{area:02d}_ehv.csv") or ()
+def _ehv_by_llfc(llfc, distributor_id, area, year, who, generation) -> DuosTariff | None:
+    """An Annex 2 EHV site of the DNO area (or of an IDNO there) whose import/export LLFC it is."""
+    name = (f"{area:02d}_ehv.csv" if distributor_id in DNO_AREAS
+            else f"idno/{distributor_id}_{area:02d}_ehv.csv")
+    rows = _rows(config_dir() / "tariffs" / str(year) / name) or ()
     side = "export" if generation else "import"
     for row in rows:
         if llfc_matches(llfc, _codes(row[f"{side}_llfcs"].replace(";", " "))):
             source = f"{row['source_file']} / {row['source_sheet']} / row {row['source_row']}"
             bands = load_super_red_bands(area, year)
             return DuosTariff(
-                dno_id=area, tariff_name=row["name"], voltage_level="EHV",
+                dno_id=distributor_id, tariff_name=row["name"], voltage_level="EHV",
                 red_rate=_number(row[f"{side}_super_red_p_per_kwh"]), amber_rate=0.0,
                 green_rate=0.0,
                 fixed_p_per_day=_number(row[f"{side}_fixed_p_per_day"]),

@@ -7,6 +7,7 @@ against the workbooks' cells read here independently, and against the shipped co
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import re
 import shutil
@@ -23,6 +24,7 @@ from bess_duos.core.tariff_import.importer import import_workbook
 from bess_duos.core.tariff_import.sources import find_sources, gsp_letter
 from bess_duos.core.tariff_import.timeband_table import months_of, time_ranges
 from bess_duos.core.tariff_import.workbook import read_workbook
+from bess_duos.core.tariffs import resolve_tariff
 from bess_duos.core.timebands import BANDS, DAY_TYPES
 
 GENERATED = ("tariffs", "timebands", "residual_bands")
@@ -163,14 +165,25 @@ def test_every_tariff_row_equals_its_workbook_cells(
 
 
 def test_ehv_rows_equal_their_annex_2_cells(fresh: tuple[Report, Path]) -> None:
+    """DNO workbooks: every Annex 2 row; IDNO workbooks: the sites they list (3 in all)."""
     report, out = fresh
+    idno_files = 0
     for source, imported in report.imported:
-        if source.is_idno or imported.annex2_sheet is None:
+        if imported.annex2_sheet is None:
             continue
-        path = out / "tariffs" / str(source.year) / f"{source.area:02d}_ehv.csv"
+        if source.is_idno:
+            name = f"idno/{source.distributor_id}_{source.area:02d}_ehv.csv"
+            path = out / "tariffs" / str(source.year) / name
+            if not imported.ehv_sites:
+                assert not path.exists()
+                continue
+            idno_files += 1
+        else:
+            path = out / "tariffs" / str(source.year) / f"{source.area:02d}_ehv.csv"
         rows = list(csv.DictReader(path.open(encoding="utf-8")))
-        assert len(rows) == len(imported.ehv) > 0
-        cells = sheet_rows(source.path, None, imported.annex2_sheet)
+        expected = imported.ehv_sites if source.is_idno else imported.ehv
+        assert len(rows) == len(expected) > 0
+        cells = sheet_rows(source.path, source.member, imported.annex2_sheet)
         header_at = next(
             i
             for i, r in enumerate(cells)
@@ -189,6 +202,21 @@ def test_ehv_rows_equal_their_annex_2_cells(fresh: tuple[Report, Path]) -> None:
                 assert row[field] == (
                     "" if value is None else repr(value) if isinstance(value, float) else str(value)
                 )
+    # ESP _A 2026 and 2027 (Maxwell Farm), ETCL _D 2027 (ICT Deeside); ESP's 2022 _G, _N and
+    # _P Annex 2 headings have no 'Name' column, so those three (which list no site) are noted
+    assert idno_files == 3
+    assert [u.split(": ")[1][:5] for u in report.annex2_unreadable] == ["GSP_G", "GSP_N", "GSP_P"]
+
+
+def test_idno_ehv_site_hand_checked() -> None:
+    # ESP 2026 bundle 'GSP_A ESP Electricity  - 2026 with EHV.xlsx', 'Annex 2 Designated EHV
+    # charges' row 10: A10 MAXWFM, B10 901, G10 'Maxwell Farm - Google', I10 0.012, J10 49630.48,
+    # K10 1.95
+    got = resolve_tariff(25, area_distributor_id=10, llfc="901", on=datetime.date(2026, 11, 24))
+    assert (got.tariff_name, got.voltage_level, got.dno_id) == ("Maxwell Farm - Google", "EHV", 25)
+    assert (got.red_rate, got.fixed_p_per_day, got.capacity_p_per_kva_per_day) == (
+        0.012, 49630.48, 1.95)
+    assert got.source.endswith("/ row 10")
 
 
 def test_ehv_hand_checked_cells() -> None:

@@ -35,6 +35,7 @@ class Report:
     skipped: list[str] = field(default_factory=list)
     disagreements: list[dict[str, Any]] = field(default_factory=list)
     residual_findings: list[dict[str, Any]] = field(default_factory=list)
+    annex2_unreadable: list[str] = field(default_factory=list)
     imported: list[tuple[Source, ImportedWorkbook]] = field(default_factory=list)
 
     def as_yaml(self) -> str:
@@ -43,6 +44,7 @@ class Report:
             "sources_used": self.used,
             "failed_workbooks": self.failed,
             "skipped_zip_members": self.skipped,
+            "idno_annex2_not_read": self.annex2_unreadable,
             "crosscheck_disagreements": self.disagreements,
             "residual_threshold_findings": self.residual_findings,
         }
@@ -117,6 +119,10 @@ def write_idno(imported: ImportedWorkbook, area: int, config: Path) -> None:
     name = f"{imported.distributor_id}_{area:02d}.csv"
     path = config / "tariffs" / str(imported.year) / "idno" / name
     write_text(path, tariffs_csv(records))
+    sites = imported.ehv_sites
+    if sites:
+        write_text(path.with_name(f"{imported.distributor_id}_{area:02d}_ehv.csv"),
+                   ehv_csv(imported, area, sites))
 
 
 def write_area_from_idno(imported: ImportedWorkbook, area: int, config: Path,
@@ -147,12 +153,15 @@ def import_all(statements_dir: Path, config: Path) -> Report:
     for source in sources:
         try:
             imported = import_workbook(source.read(), source.distributor_id, source.year,
-                                       with_ehv=not source.is_idno)
+                                       ehv_required=not source.is_idno)
         except TariffImportError as exc:
             report.failed.append({"year": source.year, "distributor_id": source.distributor_id,
                                   "workbook": source.name, "error": str(exc)})
             continue
         report.imported.append((source, imported))
+        if imported.annex2_unreadable:
+            report.annex2_unreadable.append(f"{source.year}/{source.distributor_id}: "
+                                            f"{imported.annex2_unreadable}")
         if source.is_idno:
             write_idno(imported, source.area, config)
             idno.setdefault((source.year, source.area), []).append(imported)

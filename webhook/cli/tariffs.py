@@ -108,7 +108,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 print(f"skipped {why}", file=sys.stderr)
             for member, area in members:
                 imported = import_workbook(read_zip_member(args.file, member), dist, args.year,
-                                           with_ehv=False)
+                                           ehv_required=False)
                 write_idno(imported, area, config)
                 print(f"IDNO {dist} area {area}: {len(imported.tariffs)} tariffs from {member}")
             return 0
