@@ -166,7 +166,7 @@ def test_show_hv_2023_24_from_idno_bundles(
 def _shipped_rows() -> list[dict[str, str]]:
     root = config_dir() / "tariffs"
     paths = [p for p in sorted(root.glob("[0-9]*/*.csv")) if not p.name.endswith("_ehv.csv")]
-    paths += sorted(root.glob("[0-9]*/idno/*.csv"))
+    paths += [p for p in sorted(root.glob("[0-9]*/idno/*.csv")) if not p.name.endswith("_ehv.csv")]
     return [row for p in paths for row in csv.DictReader(p.open(encoding="utf-8"))]
 
 

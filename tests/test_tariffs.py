@@ -573,7 +573,8 @@ def test_unmetered_llfc_says_its_bands_differ() -> None:
 def _llfc_files() -> list[Path]:
     root = config_dir() / "tariffs"
     paths = [p for p in sorted(root.glob("[0-9]*/*.csv")) if not p.name.endswith("_ehv.csv")]
-    return paths + sorted(root.glob("[0-9]*/idno/*.csv"))
+    return paths + [p for p in sorted(root.glob("[0-9]*/idno/*.csv"))
+                    if not p.name.endswith("_ehv.csv")]
 
 
 def test_every_listed_llfc_resolves_to_one_tariff_or_is_refused_naming_them() -> None:
