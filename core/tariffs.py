@@ -623,18 +623,45 @@ def _by_llfc(rows, llfc, distributor_id, area, year, bands, who, generation,
             note += ("; an unmetered supply: its three rates apply in the black/yellow/"
                      "green UMS bands (timebands YAML 'ums'), not the HH bands attached")
         return replace(tariff, selection_note=note)
+    if distributor_id in DNO_AREAS:
+        by_mdd = _mdd_llfc(rows, llfc, area, year, bands, who)
+        if by_mdd is not None:
+            return by_mdd
     ehv = _ehv_by_llfc(llfc, distributor_id, area, year, who, generation)
     if ehv is not None:
         return ehv
     blank = all(not r["llfcs"] for r in rows)
+    mdd = (config_dir() / "tariffs" / str(year) / f"{area:02d}_llfcs_mdd.csv").exists()
     extra = (" This area's tariffs come from an IDNO workbook, which does not list the DNO's "
-             "LLFCs: give the voltage or the tariff name instead."
+             f"LLFCs{', nor does Elexon MDD 377 for this year' if mdd else ''}: give the "
+             "voltage or the tariff name instead."
              if blank else "")
     raise TariffNotFoundError(
         f"LLFC {llfc} is not in the published tariffs of {who} for {_year_label(year)} "
         f"(Annex 1 or Annex 2).{extra} To add a "
         f"workbook, {HOW_TO_IMPORT}"
     )
+
+
+def _mdd_llfc(rows, llfc, area, year, bands, who) -> DuosTariff | None:
+    """An area with no DNO workbook: the LLFC as Elexon MDD describes it (`DD_llfcs_mdd.csv`)."""
+    path = config_dir() / "tariffs" / str(year) / f"{area:02d}_llfcs_mdd.csv"
+    found = [m for m in _rows(path) or () if _llfc_key(m["llfc"]) == _llfc_key(llfc)]
+    if not found:
+        return None
+    mdd = found[0]
+    said = (f"LLFC {llfc} is described in Elexon MDD 377 as {mdd['description']!r} (in force "
+            f"from {mdd['effective_from']})")
+    if not mdd["tariff_name"]:
+        raise TariffNotFoundError(
+            f"{said}, which does not name one of the published tariffs of {who} for "
+            f"{_year_label(year)} ({mdd['reason']}): give the voltage or the tariff name instead"
+        )
+    row = next(r for r in rows if r["tariff_name"] == mdd["tariff_name"])
+    tariff = _to_tariff(row, bands)
+    note = (f"{who}, {_year_label(year)}: {said}, which names '{row['tariff_name']}' "
+            f"({tariff.source}) and no other tariff")
+    return replace(tariff, selection_note=note)
 
 
 def _ehv_by_llfc(llfc, distributor_id, area, year, who, generation) -> DuosTariff | None:

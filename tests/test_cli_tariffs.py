@@ -165,8 +165,9 @@ def test_show_hv_2023_24_from_idno_bundles(
 
 def _shipped_rows() -> list[dict[str, str]]:
     root = config_dir() / "tariffs"
-    paths = [p for p in sorted(root.glob("[0-9]*/*.csv")) if not p.name.endswith("_ehv.csv")]
-    paths += [p for p in sorted(root.glob("[0-9]*/idno/*.csv")) if not p.name.endswith("_ehv.csv")]
+    # tariff files: YYYY/DD.csv and YYYY/idno/NN_DD.csv (not *_ehv.csv, *_llfcs_mdd.csv)
+    paths = [p for pattern in ("[0-9]*/*.csv", "[0-9]*/idno/*.csv")
+             for p in sorted(root.glob(pattern)) if p.stem.replace("_", "").isdigit()]
     return [row for p in paths for row in csv.DictReader(p.open(encoding="utf-8"))]
 
 

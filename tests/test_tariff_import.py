@@ -137,7 +137,7 @@ def test_every_tariff_row_equals_its_workbook_cells(
     checked_books: set[tuple] = set()
     rows_checked = 0
     for path in sorted((out / "tariffs").rglob("*.csv")):
-        if path.name.endswith("_ehv.csv"):
+        if path.name.endswith(("_ehv.csv", "_llfcs_mdd.csv")):
             continue
         for row in csv.DictReader(path.open(encoding="utf-8")):
             source = where[
@@ -431,3 +431,31 @@ def test_residual_threshold_check_flags_area_11_2027_only(fresh: tuple[Report, P
     assert (other[("LV", "1")], other[("LV", "3")], other[("HV", "1")]) == ("90", "250", "500")
     assert "area 14" in alternative["source"] and "area 22" in alternative["source"]
     assert "repeats its 2025 thresholds" in alternative["reason"]
+
+
+def test_mdd_llfc_files_quote_elexon_mdd(fresh: tuple[Report, Path], reference_data: Path
+                                         ) -> None:
+    """One `DD_llfcs_mdd.csv` per area-year filled from an IDNO workbook; every record is a
+    row of MDD 377's LLFC table for that DNO's MPID, read here with the csv module."""
+    report, out = fresh
+    filled = sorted(k for k, v in report.used.items() if v.startswith("IDNO "))
+    made = sorted(f"{p.parent.name}/{p.name[:2]}"
+                  for p in (out / "tariffs").glob("[0-9]*/*_llfcs_mdd.csv"))
+    assert made == filled
+    table = reference_data / "mdd-377/Line_Loss_Factor_Class_377.csv"
+    with table.open(encoding="utf-8-sig", newline="") as handle:
+        mdd = {(r["Market Participant ID"], r["Line Loss Factor Class ID"],
+                r["Line Loss Factor Class Description"].strip(),
+                r["Effective From Settlement Date (LLFC)"]) for r in csv.DictReader(handle)}
+    mpids = {int(r["distributor_id"]): r["mpid"]
+             for r in csv.DictReader(line for line in (config_dir() / "distributors.csv")
+                                     .open(encoding="utf-8") if not line.startswith("#"))}
+    for key in filled:
+        year, area = key.split("/")
+        path = out / "tariffs" / year / f"{area}_llfcs_mdd.csv"
+        names = {r["tariff_name"] for r in csv.DictReader(
+            (out / "tariffs" / year / f"{area}.csv").open(encoding="utf-8"))}
+        for record in csv.DictReader(path.open(encoding="utf-8")):
+            assert (mpids[int(area)], record["llfc"], record["description"],
+                    record["effective_from"]) in mdd
+            assert (record["tariff_name"] in names) != bool(record["reason"])

@@ -572,9 +572,9 @@ def test_unmetered_llfc_says_its_bands_differ() -> None:
 
 def _llfc_files() -> list[Path]:
     root = config_dir() / "tariffs"
-    paths = [p for p in sorted(root.glob("[0-9]*/*.csv")) if not p.name.endswith("_ehv.csv")]
-    return paths + [p for p in sorted(root.glob("[0-9]*/idno/*.csv"))
-                    if not p.name.endswith("_ehv.csv")]
+    # tariff files: YYYY/DD.csv and YYYY/idno/NN_DD.csv (not *_ehv.csv, *_llfcs_mdd.csv)
+    return [p for pattern in ("[0-9]*/*.csv", "[0-9]*/idno/*.csv")
+            for p in sorted(root.glob(pattern)) if p.stem.replace("_", "").isdigit()]
 
 
 def test_every_listed_llfc_resolves_to_one_tariff_or_is_refused_naming_them() -> None:
@@ -629,3 +629,50 @@ def test_area_11_2027_hv_450_kva_reports_both_bands() -> None:
     assert "0 < 450 kVA <= 500" in got.residual_doubt
     assert resolve_tariff(11, on=on, voltage="HV", kva=2500).residual_doubt == ""  # band 4 both
     assert resolve_tariff(14, on=on, voltage="HV", kva=450).residual_doubt == ""
+
+
+def test_mdd_llfcs_map_only_unambiguous_descriptions() -> None:
+    """Areas with no DNO workbook: each LLFC of Elexon MDD 377 in force that year resolves to
+    the one tariff its description names, or is refused with the reason it names none."""
+    mapped = refused = 0
+    for path in sorted((config_dir() / "tariffs").glob("[0-9]*/*_llfcs_mdd.csv")):
+        year, area = int(path.parent.name), int(path.name[:2])
+        on = datetime.date(year, 6, 1)
+        for record in csv.DictReader(path.open(encoding="utf-8")):
+            if record["tariff_name"]:
+                got = resolve_tariff(area, on=on, llfc=record["llfc"])
+                assert got.tariff_name == record["tariff_name"]
+                assert f"described in Elexon MDD 377 as {record['description']!r}" in \
+                    got.selection_note
+                mapped += 1
+            else:
+                with pytest.raises(TariffNotFoundError) as caught:
+                    resolve_tariff(area, on=on, llfc=record["llfc"])
+                assert record["reason"] in str(caught.value)
+                refused += 1
+    assert mapped > 500 and refused > mapped
+
+
+def test_mdd_description_rule() -> None:
+    from bess_duos.core.tariff_import.mdd_llfcs import map_llfcs, words
+
+    assert words("BAND 2_HV Site Specific") == words("HV Site Specific Band 2")
+    assert words("LVS - Res B3") == {"lvsub", "band3"}
+    names = ["LV Site Specific Band 3", "LV Sub Site Specific Band 3",
+             "Domestic Aggregated with Residual", "Domestic Aggregated (Related MPAN)"]
+
+    def row(code: str, text: str) -> dict[str, str]:
+        return {"Line Loss Factor Class ID": code, "Line Loss Factor Class Description": text,
+                "Effective From Settlement Date (LLFC)": "01/04/2021",
+                "Effective To Settlement Date (LLFC)": ""}
+
+    got = map_llfcs([row("S03", "LVS - Res B3"), row("L03", "LV - Res B3"),
+                     row("1A", "Domestic Aggregated"), row("9", "Domestic Heatwise")], names)
+    assert [(g["llfc"], g["tariff_name"]) for g in got] == [
+        ("S03", "LV Sub Site Specific Band 3"), ("L03", "LV Site Specific Band 3"),
+        ("1A", ""), ("9", "")]
+    assert got[2]["reason"].startswith("fits 2 tariffs: Domestic Aggregated with Residual;")
+    assert got[3]["reason"] == "words that name no published tariff: heatwise"
+    # NEEB's 7B, straight from MDD 377's LLFC table: 'BAND 2_HV Site Specific' from 01/04/2021
+    neeb = resolve_tariff(15, on=datetime.date(2025, 6, 1), llfc="7B")
+    assert neeb.tariff_name == "HV Site Specific Band 2" and "01/04/2021" in neeb.selection_note

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from bess_duos.core.distributors import get_distributor
 from bess_duos.core.paths import config_dir
 from bess_duos.core.tariff_import.annex1 import NUMERIC
 from bess_duos.core.tariff_import.errors import TariffImportError
 from bess_duos.core.tariff_import.importer import ImportedWorkbook, import_workbook
+from bess_duos.core.tariff_import.mdd_llfcs import MDD_FILE, in_force, map_llfcs, mdd_csv, read_mdd
 from bess_duos.core.tariff_import.residual_check import check_residual, check_yaml
 from bess_duos.core.tariff_import.sources import DNO_AREAS, Source, find_sources
 from bess_duos.core.tariff_import.writer import (
@@ -126,14 +128,24 @@ def write_idno(imported: ImportedWorkbook, area: int, config: Path) -> None:
 
 
 def write_area_from_idno(imported: ImportedWorkbook, area: int, config: Path,
-                         residual_from: ImportedWorkbook | None) -> None:
-    """An area with no DNO workbook: the host DNO's rates as repeated in an IDNO workbook."""
+                         residual_from: ImportedWorkbook | None,
+                         mdd: dict[str, list[dict[str, str]]] | None = None) -> None:
+    """An area with no DNO workbook: the host DNO's rates as repeated in an IDNO workbook, and
+    the DNO's LLFCs from Elexon MDD mapped by description where unambiguous."""
+    year = imported.year
     note = (f"rates and time bands from IDNO {imported.distributor_id}'s all-the-way tariff for "
             f"this GSP group (equal to the host DNO's); LLFCs left blank: the IDNO's are not the "
             f"DNO's (see idno/{imported.distributor_id}_{area:02d}.csv)")
+    if mdd is not None:
+        mapped = map_llfcs(in_force(mdd.get(get_distributor(area).mpid, []), year),
+                           [r.tariff_name for r in imported.tariffs])
+        write_text(config / "tariffs" / str(year) / f"{area:02d}_llfcs_mdd.csv", mdd_csv(mapped))
+        done = sum(1 for m in mapped if m["tariff_name"])
+        note += (f"; the DNO's LLFCs in force this year per Elexon MDD 377: {done} of "
+                 f"{len(mapped)} mapped to a tariff by an unambiguous description, the rest "
+                 f"listed unmapped with the reason ({area:02d}_llfcs_mdd.csv)")
     records = [tariff_record(r, imported, area=area, distributor_id=area, keep_llfcs=False,
                              note=note) for r in imported.tariffs]
-    year = imported.year
     write_text(config / "tariffs" / str(year) / f"{area:02d}.csv", tariffs_csv(records))
     write_text(config / "timebands" / str(year) / f"{area:02d}.yaml", timebands_yaml(
         imported, area, (f"no DNO workbook for area {area} in {year}: time bands from IDNO "
@@ -147,6 +159,8 @@ def import_all(statements_dir: Path, config: Path) -> Report:
     """Import every workbook under `statements_dir` into `config` and return the report."""
     report = Report()
     sources, report.skipped = find_sources(statements_dir)
+    mdd_path = statements_dir.parent / "mdd-377" / MDD_FILE
+    mdd = read_mdd(mdd_path) if mdd_path.exists() else None
     dno: dict[tuple[int, int], ImportedWorkbook] = {}
     idno: dict[tuple[int, int], list[ImportedWorkbook]] = {}
     residual_used: dict[tuple[int, int], ImportedWorkbook] = {}
@@ -179,7 +193,7 @@ def import_all(statements_dir: Path, config: Path) -> Report:
             if reference is None and candidates:
                 reference = candidates[0]
                 with_residual = next((c for c in candidates if c.residual), None)
-                write_area_from_idno(reference, area, config, with_residual)
+                write_area_from_idno(reference, area, config, with_residual, mdd)
                 if with_residual is not None:
                     residual_used[(year, area)] = with_residual
                 report.used[f"{year}/{area:02d}"] = (
