@@ -591,6 +591,8 @@ def run_lookup(
         failed = replace(base, warnings=tuple(warnings), error=f"no tariff: {exc}")
         raise LookupFailed(str(exc), failed) from exc
     notes.append(getattr(tariff, "selection_note", "") or f"tariff {tariff.tariff_name}")
+    if getattr(tariff, "residual_doubt", ""):
+        warnings.append(tariff.residual_doubt)  # both bands and fixed charges, in the status
     bands = tariff.time_bands
     periods = {band: bands.describe(band, MAX_PERIOD_ROWS) if bands else [] for band in BANDS}
     if bands and any(len(bands.describe(b, 99)) > MAX_PERIOD_ROWS for b in BANDS):

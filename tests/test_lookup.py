@@ -318,3 +318,15 @@ def test_tariff_name_input_and_ambiguous_llfc() -> None:
                                       "tariff_name": "LV Generation Site Specific"}), on=DAY)
     # SWEB 2026 Annex 1 row 39: B39 "581, 527", J39 reactive 0.264 p/kVArh
     assert (chosen.tariff.reactive_p_per_kvarh, chosen.tariff.source[-6:]) == (0.264, "row 39")
+
+
+def test_area_11_2027_residual_doubt_is_a_warning_in_the_status_cell() -> None:
+    result = run_lookup(parse_inputs({"gsp_group": "_B", "kva": "85"}), on=dt.date(2027, 6, 1))
+    assert result.status == "warning" and result.tariff.tariff_name == "LV Site Specific Band 2"
+    # IPNL GSP B 2027-2028 Annex 1 G24 226.69 (band 2 as published) and G23 139.65 (band 1)
+    assert "fixed 226.69 p/MPAN/day" in result.message
+    assert "fixed 139.65 p/MPAN/day" in result.message
+    settled = run_lookup(parse_inputs({"gsp_group": "_B", "kva": "85",
+                                       "tariff_name": "LV Site Specific Band 1"}),
+                         on=dt.date(2027, 6, 1))
+    assert settled.status == "ok" and settled.tariff.fixed_p_per_day == 139.65
