@@ -42,7 +42,7 @@ def test_show_half_hour_bands_and_kva(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_show_idno_needs_area(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["tariffs", "show", "--dno", "25", "--voltage", "HV"]) == 1
+    assert main(["tariffs", "show", "--dno", "25", "--voltage", "HV"]) == 2
     assert "is an IDNO, which has no single area: give --area" in capsys.readouterr().err
     assert (
         main(
@@ -66,7 +66,7 @@ def test_show_idno_needs_area(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_show_missing_year_explains(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["tariffs", "show", "--dno", "21", "--date", "2021-05-01"]) == 1
+    assert main(["tariffs", "show", "--dno", "21", "--date", "2021-05-01"]) == 3  # not found
     err = capsys.readouterr().err
     assert "distributor area 21" in err and "2021/22" in err and "tariffs import" in err
 
@@ -81,14 +81,14 @@ def test_import_bad_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "14" / "broken.xlsx"
     bad.parent.mkdir()
     bad.write_text("not a workbook")
-    assert main(["tariffs", "import", str(bad), "--year", "2026", "--config", str(tmp_path)]) == 1
+    assert main(["tariffs", "import", str(bad), "--year", "2026", "--config", str(tmp_path)]) == 2
     assert "broken.xlsx: workbook: cannot be opened" in capsys.readouterr().err
 
 
 def test_show_unknown_dno_and_wrong_area_name_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["tariffs", "show", "--dno", "99999"]) == 1
-    assert "--dno: unknown distributor '99999'" in capsys.readouterr().err
-    assert main(["tariffs", "show", "--dno", "14", "--area", "15"]) == 1
+    assert main(["tariffs", "show", "--dno", "99999"]) == 2
+    assert "error: --dno 99999: unknown distributor '99999': give an ID" in capsys.readouterr().err
+    assert main(["tariffs", "show", "--dno", "14", "--area", "15"]) == 2
     assert "--area 15: --dno 14 is a DNO" in capsys.readouterr().err
     # an MPID works as well as the ID: MIDE 2026 'Annex 1 LV, HV and UMS charges'!D31:F31
     args = ["tariffs", "show", "--dno", "MIDE", "--voltage", "HV", "--date", "2026-11-24"]
@@ -109,9 +109,46 @@ def test_import_unreadable_zip_names_the_file(
 ) -> None:
     bundle = tmp_path / "bundle.zip"
     bundle.write_text("not a zip")
-    assert main(["tariffs", "import", str(bundle), "--year", "2026", "--dno", "25"]) == 1
+    assert main(["tariffs", "import", str(bundle), "--year", "2026", "--dno", "25"]) == 2
     err = capsys.readouterr().err
     assert f"import failed: {bundle}: cannot be read (File is not a zip file)" in err
+
+
+def test_show_json_and_csv_carry_the_published_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["tariffs", "show", "--dno", "14", "--voltage", "HV", "--date", "2026-11-24"]
+    assert main([*base, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    # MIDE 2026 'Annex 1 LV, HV and UMS charges'!D31:F31
+    assert (data["red_rate_p_per_kwh"], data["amber_rate_p_per_kwh"],
+            data["green_rate_p_per_kwh"]) == (1.764, 0.205, 0.011)
+    assert data["charging_year"] == 2026 and data["distributor_id"] == 14
+    assert "Mon–Fri 16:00–19:00" in data["time_bands"]["red"]
+    assert main([*base, "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 1 and rows[0]["red_rate_p_per_kwh"] == "1.764"
+    assert "Mon–Fri 16:00–19:00" in rows[0]["time_bands.red"]
+
+
+def test_years_json_and_csv(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tariffs", "years", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["area"] for r in rows] == list(range(10, 24))
+    assert rows[0]["charging_years"] == [2022, 2023, 2024, 2025, 2026, 2027]
+    assert main(["tariffs", "years", "--csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "area,charging_years"
+    assert lines[1] == "10,2022; 2023; 2024; 2025; 2026; 2027"
+
+
+@pytest.mark.parametrize("kva", ["-5", "0", "abc"])
+def test_negative_kva_is_a_usage_error_naming_the_flag(
+    capsys: pytest.CaptureFixture[str], kva: str
+) -> None:
+    """Issue 20 item 7: `--kva -5` exits 2 on `tariffs show` as on `duos`."""
+    assert main(["tariffs", "show", "--dno", "14", f"--kva={kva}"]) == 2
+    err = capsys.readouterr().err
+    assert f"argument --kva: {kva!r} is not an agreed capacity: give a number of kVA above 0" \
+        in err
 
 
 # ------------------------------------------------------------------ issue 17: every tariff
@@ -128,15 +165,14 @@ def test_show_mide_hv_2023_24_json(capsys: pytest.CaptureFixture[str]) -> None:
     # Specific Band 1', B33 '365, 367', D33 1.183, E33 0.208, F33 0.017, G33 1252.15,
     # H33 5.64, I33 7.34, J33 0.03
     assert (got["tariff_name"], got["llfcs"], got["charging_year"]) == (
-        "HV Site Specific Band 1", "365 367", "2023/24")
-    assert [got[k] for k in ("red_p_per_kwh", "amber_p_per_kwh", "green_p_per_kwh",
-                             "fixed_p_per_mpan_per_day", "capacity_p_per_kva_per_day",
+        "HV Site Specific Band 1", ["365", "367"], 2023)
+    assert [got[k] for k in ("red_rate_p_per_kwh", "amber_rate_p_per_kwh", "green_rate_p_per_kwh",
+                             "fixed_p_per_day", "capacity_p_per_kva_per_day",
                              "exceeded_capacity_p_per_kva_per_day", "reactive_p_per_kvarh")] == [
         1.183, 0.208, 0.017, 1252.15, 5.64, 7.34, 0.03]
     assert got["source"].endswith("/ row 33") and "2023" in got["source"]
     assert "band 1 assumed" in got["selection_note"]
-    assert {"band": "red", "days": "weekday", "start": "16:00", "end": "19:00", "months": []} \
-        in got["time_bands"]
+    assert "Mon–Fri 16:00–19:00" in got["time_bands"]["red"]
 
 
 @pytest.mark.parametrize(
@@ -158,8 +194,8 @@ def test_show_hv_2023_24_from_idno_bundles(
     got = _show_json(capsys, "--dno", str(area), "--voltage", "HV", "--date", "2023-11-24")
     assert got["source"].startswith(f"GSP {gsp} - Schedule of Charges and other tables IPNL "
                                     "2023-2024 FINAL.xlsx") and got["source"].endswith(f"row {row}")
-    fields = ("red_p_per_kwh", "amber_p_per_kwh", "green_p_per_kwh", "fixed_p_per_mpan_per_day",
-              "capacity_p_per_kva_per_day")
+    fields = ("red_rate_p_per_kwh", "amber_rate_p_per_kwh", "green_rate_p_per_kwh",
+              "fixed_p_per_day", "capacity_p_per_kva_per_day")
     assert tuple(got[k] for k in fields) == cells
 
 
@@ -188,14 +224,14 @@ def test_every_shipped_tariff_is_reachable_by_name(capsys: pytest.CaptureFixture
         assert args.func(args) == 0, capsys.readouterr().err
         got = json.loads(capsys.readouterr().out)
         assert (got["tariff_name"], got["llfcs"], got["source"].rsplit(" ", 1)[-1]) == (
-            row["tariff_name"], row["llfcs"], row["source_row"])
-        assert got["fixed_p_per_mpan_per_day"] == float(row["fixed_p_per_mpan_per_day"] or 0)
-        assert got["red_p_per_kwh"] == float(row["red_p_per_kwh"] or 0)
+            row["tariff_name"], row["llfcs"].split(), row["source_row"])
+        assert got["fixed_p_per_day"] == float(row["fixed_p_per_mpan_per_day"] or 0)
+        assert got["red_rate_p_per_kwh"] == float(row["red_p_per_kwh"] or 0)
 
 
 def test_tariff_name_close_match_and_case(capsys: pytest.CaptureFixture[str]) -> None:
     where = ["tariffs", "show", "--dno", "13", "--date", "2024-06-01", "--tariff"]
-    assert main([*where, "Non-Domestic Aggregate Band 3"]) == 1
+    assert main([*where, "Non-Domestic Aggregate Band 3"]) == 3  # not found
     err = capsys.readouterr().err
     assert "no tariff named 'Non-Domestic Aggregate Band 3' for area 13 in 2024/25" in err
     assert "did you mean 'Non-Domestic Aggregated Band 3'" in err
@@ -209,8 +245,9 @@ def test_list_filters_and_formats(capsys: pytest.CaptureFixture[str]) -> None:
     base = ["tariffs", "list", "--dno", "SWEB", "--date", "2025-01-01", "--voltage", "LV"]
     assert main([*base, "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert {r["year"] for r in rows} == {2024} and {r["voltage_level"] for r in rows} == {"LV"}
-    both = [r["tariff_name"] for r in rows if "581" in r["llfcs"].split()]
+    assert {r["charging_year"] for r in rows} == {2024}
+    assert {r["voltage_level"] for r in rows} == {"LV"}
+    both = [r["tariff_name"] for r in rows if "581" in r["llfcs"]]
     assert both == ["LV Generation Aggregated", "LV Generation Site Specific"]
     assert main([*base, "--csv"]) == 0
     table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
@@ -224,7 +261,7 @@ def test_list_filters_and_formats(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_ambiguous_llfc_is_refused_naming_both(capsys: pytest.CaptureFixture[str]) -> None:
     where = ["tariffs", "show", "--dno", "22", "--date", "2024-06-01", "--llfc", "581"]
-    assert main(where) == 1
+    assert main(where) == 3  # not found: refused, naming both
     err = capsys.readouterr().err
     assert "'LV Generation Aggregated' and 'LV Generation Site Specific'" in err
     assert "--tariff" in err
@@ -245,4 +282,4 @@ def test_area_11_2027_residual_doubt_and_settling(capsys: pytest.CaptureFixture[
     assert doubt in got["selection_note"] and "--residual-band" in doubt
     settled = _show_json(capsys, *lv, "--kva", "85", "--residual-band", "1")
     assert (settled["tariff_name"], settled["residual_doubt"]) == ("LV Site Specific Band 1", "")
-    assert settled["fixed_p_per_mpan_per_day"] == 139.65
+    assert settled["fixed_p_per_day"] == 139.65

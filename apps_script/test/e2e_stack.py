@@ -195,13 +195,14 @@ def expect(profile_path: Path, raw_inputs: dict[str, str]) -> dict[str, Any]:
     import yaml
 
     from bess_duos.core.lookup import parse_inputs, run_lookup
+    from bess_duos.webhook.layout import result_fields
     from bess_duos.core.paths import config_dir
     from bess_duos.core.profiles import load_profile
 
     raw = {k: v for k, v in raw_inputs.items() if k not in ("spreadsheet_id", "worksheet")}
     inputs = parse_inputs(raw)
     profile = load_profile(profile_path) if inputs.profile_url else None
-    fields = run_lookup(inputs, profile=profile).fields()
+    fields = result_fields(run_lookup(inputs, profile=profile))
     layout = yaml.safe_load((config_dir() / "sheet_layout.yaml").read_text())
     out: dict[str, Any] = {}
     for block in layout["outputs"]:
