@@ -69,7 +69,7 @@ __all__ = ["FEATURE_FIELDS", "INPUT_FIELDS", "FeatureValues", "FlexValues", "Inp
            "parse_mpan_input", "read_profile", "run_lookup", "year_label"]
 
 INPUT_FIELDS = ("postcode", "mpan", "voltage", "kva", "flex_fraction", "profile_url",
-                "gsp_group", *BATTERY_FIELDS)
+                "gsp_group", "tariff_name", *BATTERY_FIELDS)
 
 
 class InputErrors(ValueError):
@@ -113,6 +113,7 @@ class LookupInputs:
     profile_url: str | None = None
     notes: tuple[str, ...] = ()
     gsp_group: str | None = None  # "_E" (normalised); decides the area of an IDNO MPAN
+    tariff_name: str | None = None  # a published tariff name: picks that row outright
     battery: BatteryInputs | None = None  # JSON/CLI only: valued by core.battery_value
 
 
@@ -160,6 +161,7 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
     - `flex_fraction`: `"30%"`, `0.3` or `30` (a number above 1 is read as a percentage);
       blank = the layout's default (30%).
     - `profile_url`: kept as given (the webhook fetches it).
+    - `tariff_name`: a published tariff name (`bess-duos tariffs list`); picks that row.
     - battery (JSON and CLI only): see `core.battery_value.parse_battery_inputs`.
     """
     unknown = sorted(set(raw) - set(INPUT_FIELDS))
@@ -185,7 +187,8 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
     return LookupInputs(
         values.get("mpan"), values.get("postcode"), values.get("voltage"), values.get("kva"),
         values.get("flex_fraction", _layout_defaults()["flex_fraction"]),
-        values.get("profile_url"), tuple(notes), values.get("gsp_group"), battery,
+        values.get("profile_url"), tuple(notes), values.get("gsp_group"),
+        values.get("tariff_name"), battery,
     )
 
 
@@ -196,7 +199,8 @@ def _text(value: object, what: str) -> str:
 
 
 _EXAMPLES = {"postcode": ", e.g. 'B1 1AA'", "the GSP group": ", e.g. '_E'",
-             "the profile link": " (an https:// link)"}
+             "the profile link": " (an https:// link)",
+             "the tariff name": ", e.g. 'LV Site Specific Band 2'"}
 
 
 def _postcode(value: object, _notes: list[str]) -> str:
@@ -253,6 +257,7 @@ _PARSERS: dict[str, Callable[[object, list[str]], Any]] = {
     "kva": _kva,
     "flex_fraction": _flex_fraction,
     "profile_url": _profile_url,
+    "tariff_name": lambda value, _notes: _text(value, "the tariff name").strip(),
 }
 
 
@@ -413,7 +418,8 @@ def decide_area(
 
 
 def _site(inputs: LookupInputs) -> Site:
-    return Site(inputs.mpan, inputs.postcode, inputs.gsp_group, inputs.voltage, inputs.kva)
+    return Site(inputs.mpan, inputs.postcode, inputs.gsp_group, inputs.voltage, inputs.kva,
+                inputs.tariff_name)
 
 
 def run_lookup(
@@ -465,7 +471,7 @@ def run_lookup(
             flex.power_limit_kw),
         profile_quality=quality if data is not None else None,
         battery=battery,
-        warnings=tuple(warnings),
+        warnings=(*warnings, *filter(None, [tariff.residual_doubt])),
         notes=(*inputs.notes, tariff.selection_note or f"tariff {tariff.tariff_name}", *notes),
         request_id=request_id,
         time=stamp,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import difflib
 import functools
 import math
 import re
@@ -63,6 +64,8 @@ class TariffQuery:
     residual_band: str | None = None
     generation: bool = False
     on: datetime.date | None = None
+    tariff_name: str | None = None  # the published name: picks that row outright
+    profile_class: str | None = None  # the MPAN's: settles an LLFC listed under two tariffs
 
     @property
     def area(self) -> int:
@@ -98,6 +101,17 @@ def warn_if_pounds_per_kwh(values: object, what: str, *, stacklevel: int = 3) ->
         )
 
 
+class AmbiguousTariffError(TariffNotFoundError):
+    """An LLFC listed under more than one tariff, and nothing about the site decides which."""
+
+    def __init__(self, message: str, candidates: tuple[str, ...]) -> None:
+        super().__init__(message, field="llfc")
+        self.candidates = candidates
+
+    def __reduce__(self) -> tuple[object, ...]:  # picklable with its candidates
+        return (AmbiguousTariffError, (str(self), self.candidates))
+
+
 @dataclass(frozen=True)
 class DuosTariff:
     """One DUoS tariff row as published: rates in p/kWh, fixed p/MPAN/day, capacity p/kVA/day.
@@ -130,6 +144,7 @@ class DuosTariff:
     closed_llfcs: tuple[str, ...] = ()
     area_distributor_id: int | None = None
     note: str = ""
+    residual_doubt: str = ""  # both bands and fixed charges when two threshold sets disagree
 
     def __post_init__(self) -> None:
         try:
@@ -323,6 +338,34 @@ def list_tariffs(distributor_id: int, year: int, *, area_distributor_id: int | N
     return [_to_tariff(row, bands) for row in rows]
 
 
+def all_tariffs(*, distributor_id: int | None = None, area_distributor_id: int | None = None,
+                year: int | None = None, voltage: str | None = None) -> list[DuosTariff]:
+    """Every shipped Annex 1 tariff, filtered: a DNO's (or an IDNO's own, per area), a year,
+    a voltage (LV, LV Sub, HV or UMS). Without `distributor_id`, the 14 DNO areas' tariffs."""
+    level = None
+    if voltage:
+        level = "UMS" if voltage.strip().upper() == "UMS" else normalise_voltage(voltage)
+    root = config_dir() / "tariffs"
+    years = [year] if year is not None else sorted(
+        int(p.name) for p in root.glob("[0-9][0-9][0-9][0-9]"))
+    idno = distributor_id is not None and distributor_id not in DNO_AREAS
+    if distributor_id is not None and not idno:
+        areas = [_area(distributor_id, area_distributor_id)]
+    else:
+        areas = [area_distributor_id] if area_distributor_id is not None else list(DNO_AREAS)
+    out: list[DuosTariff] = []
+    for y in years:
+        for area in areas:
+            path = _tariff_file(distributor_id if idno else area, y, area)
+            rows = _rows(path)
+            if rows is None:
+                continue
+            bands = load_time_bands(area, y)
+            out += [_to_tariff(r, bands) for r in rows
+                    if level is None or r["voltage_level"] == level]
+    return out
+
+
 def available_years() -> dict[int, list[int]]:
     """DNO area -> charging years that have both tariffs and time bands in config/."""
     root = config_dir()
@@ -398,27 +441,57 @@ def residual_band_for(area: int, year: int, voltage: str, kva: float) -> tuple[s
             f"(looked for {path}): pass residual_band instead of kva, or {HOW_TO_IMPORT}",
             field="year",
         )
+    found = _band_by_uppers(rows, voltage, kva)
+    if found is None:
+        raise TariffNotFoundError(
+            f"no {voltage} residual charging band for {kva:g} kVA in area {area} "
+            f"{_year_label(year)} ({path})", field="kva"
+        )
+    row, below = found
+    published = _threshold(row["lower"], 0.0)
+    aside = (f"; published lower threshold {row['lower']} read as above {below:g}, the "
+             "band below's upper" if published != below else "")
+    return row["band"], (
+        f"{kva:g} kVA is in residual band {row['band']} ({below:g} < kVA <= "
+        f"{row['upper']}{aside}; '{row['category']}', {row['source_file']} row "
+        f"{row['source_row']})"
+    )
+
+
+def _band_by_uppers(rows, voltage: str, kva: float) -> tuple[dict, float] | None:
+    """(threshold row, the band below's upper) for kVA: lower < kVA <= upper, by the uppers."""
     wanted = [r for r in rows if r["applies_to"] == voltage]
     if not wanted and voltage == "LV Sub":
         wanted = [r for r in rows if r["applies_to"] == "LV"]
-    wanted = sorted(wanted, key=lambda r: _threshold(r["upper"], math.inf))
+    wanted = sorted(wanted, key=lambda r: _threshold(str(r["upper"]), math.inf))
     below = 0.0
     for row in wanted:
-        upper = _threshold(row["upper"], math.inf)
+        upper = _threshold(str(row["upper"]), math.inf)
         if below < kva <= upper:
-            published = _threshold(row["lower"], 0.0)
-            aside = (f"; published lower threshold {row['lower']} read as above {below:g}, the "
-                     "band below's upper" if published != below else "")
-            return row["band"], (
-                f"{kva:g} kVA is in residual band {row['band']} ({below:g} < kVA <= "
-                f"{row['upper']}{aside}; '{row['category']}', {row['source_file']} row "
-                f"{row['source_row']})"
-            )
+            return row, below
         below = upper
-    raise TariffNotFoundError(
-        f"no {voltage} residual charging band for {kva:g} kVA in area {area} {_year_label(year)} "
-        f"({path})", field="kva"
-    )
+    return None
+
+
+def residual_check(area: int, year: int) -> dict | None:
+    """The import's finding on an area-year's residual thresholds (`DD_check.yaml`), if any."""
+    path = config_dir() / "residual_bands" / str(year) / f"{area:02d}_check.yaml"
+    return _cached_yaml(str(path), path.stat().st_mtime) if path.exists() else None
+
+
+def residual_band_alternatives(area: int, year: int, voltage: str, kva: float
+                               ) -> list[tuple[str, str]]:
+    """[(band, why)] under each other threshold set the import recorded for this area-year."""
+    check = residual_check(area, year)
+    out: list[tuple[str, str]] = []
+    for alternative in (check or {}).get("alternatives") or ():
+        found = _band_by_uppers(alternative["thresholds"], voltage, kva)
+        if found is not None:
+            row, below = found
+            out.append((str(row["band"]), (
+                f"{below:g} < {kva:g} kVA <= {row['upper']} under the thresholds of "
+                f"{alternative['source']}; {alternative['reason']}")))
+    return out
 
 
 def _threshold(text: str, default: float) -> float:
@@ -451,29 +524,39 @@ def resolve_tariff(
     area_distributor_id: int | None = None,
     residual_band: str | None = None,
     generation: bool = False,
+    tariff_name: str | None = None,
+    profile_class: str | None = None,
 ) -> DuosTariff:
     """The tariff row (with its time bands) a site pays, and a note saying why that row: the
     keyword form of `resolve_query` (see there)."""
     return resolve_query(TariffQuery(
         distributor_id, area_distributor_id=area_distributor_id, voltage=voltage, llfc=llfc,
         kva=kva, residual_band=residual_band, generation=generation, on=on,
+        tariff_name=tariff_name, profile_class=profile_class,
     ))
 
 
 def resolve_query(query: TariffQuery) -> DuosTariff:
     """The tariff row (with its time bands) a site pays, and a note saying why that row.
 
-    An exact LLFC match wins. Otherwise the site-specific HH tariff for the voltage (default
-    LV) is picked, in the residual band `residual_band` or the one `kva` falls in (band 1 if
-    neither is given, said in the note). `generation=True` picks the export tariff.
+    `tariff_name` (the published name; case and spacing aside) picks that row outright. Else an
+    LLFC match wins; an LLFC listed under two tariffs is settled by `profile_class` where it
+    can be, or refused with `AmbiguousTariffError` naming both. Otherwise the site-specific HH
+    tariff for the voltage (default LV) is picked, in the residual band `residual_band` or the
+    one `kva` falls in (band 1 if neither is given, said in the note). `generation=True` picks
+    the export tariff.
     """
     distributor_id, llfc, voltage = query.distributor_id, query.llfc, query.voltage
     kva, residual_band, generation = query.kva, query.residual_band, query.generation
+    tariff_name, profile_class = query.tariff_name, query.profile_class
     year = charging_year(query.on or datetime.date.today())
     area, path, rows, bands = _year_rows(distributor_id, year, query.area_distributor_id)
     who = f"area {area}" if distributor_id == area else f"IDNO {distributor_id} in area {area}"
+    if tariff_name is not None and str(tariff_name).strip():
+        return _by_name(rows, str(tariff_name), llfc, who, year, bands, path)
     if llfc is not None and str(llfc).strip():
-        return _by_llfc(rows, str(llfc).strip(), distributor_id, area, year, bands, who, generation)
+        return _by_llfc(rows, str(llfc).strip(), distributor_id, area, year, bands, who,
+                        generation, profile_class)
     level = normalise_voltage(voltage) if voltage else "LV"
     said_voltage = "" if voltage else "no voltage given: LV assumed; "
     if level == "EHV":
@@ -491,6 +574,7 @@ def resolve_query(query: TariffQuery) -> DuosTariff:
             f"no {'generation ' if generation else ''}site-specific HH tariff at {level} for "
             f"{who} in {_year_label(year)} ({path})", field="voltage"
         )
+    doubt = ""
     if generation:
         plain = [r for r in candidates if "no rp" not in r["tariff_name"].lower()]
         row = (plain or candidates)[0]
@@ -498,6 +582,7 @@ def resolve_query(query: TariffQuery) -> DuosTariff:
                "(with reactive power charge)")
         band_used = ""
     else:
+        others: list[tuple[str, str]] = []
         if residual_band is not None:
             band_used = _band_key(residual_band)
             why_band = f"residual band {residual_band!r} as given"
@@ -505,61 +590,195 @@ def resolve_query(query: TariffQuery) -> DuosTariff:
             if kva <= 0:
                 raise ValueError(f"kva {kva!r} must be a positive agreed capacity in kVA")
             band_used, why_band = residual_band_for(area, year, level, float(kva))
+            others = residual_band_alternatives(area, year, level, float(kva))
         else:
             band_used = "1"
             why_band = "no agreed capacity (kVA) or residual band given: band 1 assumed"
-        banded = [r for r in candidates if r["residual_band"] == band_used]
-        if not banded:
-            raise TariffNotFoundError(
-                f"no {level} site-specific HH tariff in residual band {band_used} for {who} in "
-                f"{_year_label(year)}; bands published: "
-                f"{', '.join(sorted({r['residual_band'] for r in candidates}))}",
-                field="residual_band",
-            )
-        row = banded[0]
+        row = _banded(candidates, band_used, level, who, year)
         why = f"{said_voltage}the {level} site-specific HH tariff; {why_band}"
+        doubt = _doubt(candidates, row, band_used, others, level, who, year)
     tariff = _to_tariff(row, bands)
     note = f"{who}, {_year_label(year)}: picked '{row['tariff_name']}' ({tariff.source}): {why}"
+    if doubt:
+        note += f". {doubt}"
     if row.get("note"):
         note += f". Source note: {row['note']}"
-    return replace(tariff, selection_note=note, residual_band=band_used or row["residual_band"])
+    return replace(tariff, selection_note=note, residual_band=band_used or row["residual_band"],
+                   residual_doubt=doubt)
 
 
-def _by_llfc(rows, llfc, distributor_id, area, year, bands, who, generation) -> DuosTariff:
+def _banded(candidates: list[dict[str, str]], band: str, level: str, who: str,
+            year: int) -> dict[str, str]:
+    banded = [r for r in candidates if r["residual_band"] == band]
+    if not banded:
+        raise TariffNotFoundError(
+            f"no {level} site-specific HH tariff in residual band {band} for {who} in "
+            f"{_year_label(year)}; bands published: "
+            f"{', '.join(sorted({r['residual_band'] for r in candidates}))}",
+            field="residual_band",
+        )
+    return banded[0]
+
+
+def _doubt(candidates: list[dict[str, str]], row: dict[str, str], band: str,
+           others: list[tuple[str, str]], level: str, who: str, year: int) -> str:
+    """Both bands and fixed charges where another threshold set puts the site elsewhere."""
+    differing = [(b, why) for b, why in others if b != band]
+    if not differing:
+        return ""
+    parts = [f"band {band}: '{row['tariff_name']}', fixed {row['fixed_p_per_mpan_per_day']} "
+             "p/MPAN/day (the thresholds this area's sheet publishes)"]
+    for other, why in differing:
+        alt = _banded(candidates, other, level, who, year)
+        parts.append(f"band {other}: '{alt['tariff_name']}', fixed "
+                     f"{alt['fixed_p_per_mpan_per_day']} p/MPAN/day ({why})")
+    return ("RESIDUAL BAND IN DOUBT: the published thresholds are questioned (see "
+            "docs/tariffs.md); " + "; or ".join(parts)
+            + ": give the residual band (--residual-band) to settle it")
+
+
+def _by_name(rows, name, llfc, who, year, bands, path) -> DuosTariff:
+    """The row whose published name is `name` (case and runs of spaces aside)."""
+    key = " ".join(name.split()).lower()
+    found = [r for r in rows if r["tariff_name"].lower() == key]
+    if not found:
+        names = [r["tariff_name"] for r in rows]
+        lowered = {n.lower(): n for n in names}
+        close = [lowered[c] for c in difflib.get_close_matches(key, list(lowered), n=3, cutoff=0.6)]
+        hint = (f"did you mean {' or '.join(repr(c) for c in close)}?" if close
+                else "see `bess-duos tariffs list` for the names")
+        raise TariffNotFoundError(
+            f"no tariff named {name!r} for {who} in {_year_label(year)} ({path.name}): {hint}",
+            field="tariff_name",
+        )
+    row = found[0]
+    if llfc and str(llfc).strip():
+        listed = _codes(row["llfcs"]) + _codes(row["closed_llfcs"])
+        if listed and not llfc_matches(str(llfc), listed):
+            raise TariffNotFoundError(
+                f"LLFC {llfc} is not listed for '{row['tariff_name']}' ({who}, "
+                f"{_year_label(year)}; its LLFCs: {' '.join(listed)}): drop one of the two",
+                field="llfc",
+            )
+    tariff = _to_tariff(row, bands)
+    note = (f"{who}, {_year_label(year)}: '{row['tariff_name']}' ({tariff.source}) as named; "
+            "voltage, kVA and residual band not used to choose")
+    if row.get("note"):
+        note += f". Source note: {row['note']}"
+    return replace(tariff, selection_note=note)
+
+
+def _site_rule(matches: list[tuple[dict[str, str], str]], profile_class: str | None
+               ) -> tuple[tuple[dict[str, str], str] | None, str]:
+    """Pick among the tariffs listing one LLFC by what the site is; (None, '') if nothing can.
+
+    A profile class listed in only one row's PCs decides; else a non-half-hourly class (1-8)
+    means the site cannot be settled site-specifically, so the aggregated row is the one.
+    """
+    if profile_class is None or not str(profile_class).strip().isdigit():
+        return None, ""
+    pc = int(str(profile_class).strip())
+    listed = [m for m in matches if pc in _profile_classes(m[0]["pcs"])]
+    if len(listed) == 1:
+        return listed[0], f"profile class {pc:02d} is listed only for that tariff"
+    if pc != 0:
+        aggregated = [m for m in matches if m[0]["metering"] == "aggregated"]
+        if len(aggregated) == 1:
+            return aggregated[0], (f"profile class {pc:02d} is non-half-hourly, so the site is "
+                                   "settled on an aggregated basis, not site-specifically")
+    return None, ""
+
+
+def _profile_classes(text: str) -> set[int]:
+    """'0, 3, 4, 5-8' / '1, 2 or 0' -> {0, 3, 4, 5, 6, 7, 8}."""
+    found: set[int] = set()
+    for lo, hi in re.findall(r"(\d+)(?:\s*-\s*(\d+))?", text or ""):
+        found.update(range(int(lo), int(hi or lo) + 1))
+    return found
+
+
+def _by_llfc(rows, llfc, distributor_id, area, year, bands, who, generation,
+             profile_class=None) -> DuosTariff:
     for field, kind in (("llfcs", "open"), ("closed_llfcs", "closed")):
-        for row in rows:
-            if llfc_matches(llfc, _codes(row[field])):
-                tariff = _to_tariff(row, bands)
-                note = (f"{who}, {_year_label(year)}: LLFC {llfc} is an {kind} LLFC of "
-                        f"'{row['tariff_name']}' ({tariff.source})")
-                if row["metering"] == "unmetered":
-                    note += ("; an unmetered supply: its three rates apply in the black/yellow/"
-                             "green UMS bands (timebands YAML 'ums'), not the HH bands attached")
-                return replace(tariff, selection_note=note)
+        matches = [(row, kind) for row in rows if llfc_matches(llfc, _codes(row[field]))]
+        if not matches:
+            continue
+        rule = ""
+        if len(matches) > 1:
+            chosen, rule = _site_rule(matches, profile_class)
+            if chosen is None:
+                names = tuple(r["tariff_name"] for r, _ in matches)
+                given = (f"profile class {profile_class} does not decide"
+                         if profile_class not in (None, "") else "no profile class given")
+                raise AmbiguousTariffError(
+                    f"LLFC {llfc} is an {kind} LLFC of {len(names)} tariffs of {who} in "
+                    f"{_year_label(year)}: {' and '.join(repr(n) for n in names)} ({given}); "
+                    "name the one the site pays with --tariff (tariff_name)", names)
+            matches = [chosen]
+        row = matches[0][0]
+        tariff = _to_tariff(row, bands)
+        note = (f"{who}, {_year_label(year)}: LLFC {llfc} is an {kind} LLFC of "
+                f"'{row['tariff_name']}' ({tariff.source})")
+        if rule:
+            note += f"; it is listed under more than one tariff, and {rule}"
+        if row["metering"] == "unmetered":
+            note += ("; an unmetered supply: its three rates apply in the black/yellow/"
+                     "green UMS bands (timebands YAML 'ums'), not the HH bands attached")
+        return replace(tariff, selection_note=note)
     if distributor_id in DNO_AREAS:
-        ehv = _ehv_by_llfc(llfc, area, year, who, generation)
-        if ehv is not None:
-            return ehv
+        by_mdd = _mdd_llfc(rows, llfc, area, year, bands, who)
+        if by_mdd is not None:
+            return by_mdd
+    ehv = _ehv_by_llfc(llfc, distributor_id, area, year, who, generation)
+    if ehv is not None:
+        return ehv
     blank = all(not r["llfcs"] for r in rows)
+    mdd = (config_dir() / "tariffs" / str(year) / f"{area:02d}_llfcs_mdd.csv").exists()
     extra = (" This area's tariffs come from an IDNO workbook, which does not list the DNO's "
-             "LLFCs: give the voltage instead, or import the DNO's own workbook."
+             f"LLFCs{', nor does Elexon MDD 377 for this year' if mdd else ''}: give the "
+             "voltage or the tariff name instead."
              if blank else "")
     raise TariffNotFoundError(
         f"LLFC {llfc} is not in the published tariffs of {who} for {_year_label(year)} "
-        f"(Annex 1{' or Annex 2' if distributor_id in DNO_AREAS else ''}).{extra} {HOW_TO_IMPORT}",
+        f"(Annex 1 or Annex 2).{extra} To add a workbook, {HOW_TO_IMPORT}",
         field="llfc",
     )
 
 
-def _ehv_by_llfc(llfc, area, year, who, generation) -> DuosTariff | None:
-    rows = _rows(config_dir() / "tariffs" / str(year) / f"{area:02d}_ehv.csv") or ()
+def _mdd_llfc(rows, llfc, area, year, bands, who) -> DuosTariff | None:
+    """An area with no DNO workbook: the LLFC as Elexon MDD describes it (`DD_llfcs_mdd.csv`)."""
+    path = config_dir() / "tariffs" / str(year) / f"{area:02d}_llfcs_mdd.csv"
+    found = [m for m in _rows(path) or () if _llfc_key(m["llfc"]) == _llfc_key(llfc)]
+    if not found:
+        return None
+    mdd = found[0]
+    said = (f"LLFC {llfc} is described in Elexon MDD 377 as {mdd['description']!r} (in force "
+            f"from {mdd['effective_from']})")
+    if not mdd["tariff_name"]:
+        raise TariffNotFoundError(
+            f"{said}, which does not name one of the published tariffs of {who} for "
+            f"{_year_label(year)} ({mdd['reason']}): give the voltage or the tariff name instead",
+            field="llfc",
+        )
+    row = next(r for r in rows if r["tariff_name"] == mdd["tariff_name"])
+    tariff = _to_tariff(row, bands)
+    note = (f"{who}, {_year_label(year)}: {said}, which names '{row['tariff_name']}' "
+            f"({tariff.source}) and no other tariff")
+    return replace(tariff, selection_note=note)
+
+
+def _ehv_by_llfc(llfc, distributor_id, area, year, who, generation) -> DuosTariff | None:
+    """An Annex 2 EHV site of the DNO area (or of an IDNO there) whose import/export LLFC it is."""
+    name = (f"{area:02d}_ehv.csv" if distributor_id in DNO_AREAS
+            else f"idno/{distributor_id}_{area:02d}_ehv.csv")
+    rows = _rows(config_dir() / "tariffs" / str(year) / name) or ()
     side = "export" if generation else "import"
     for row in rows:
         if llfc_matches(llfc, _codes(row[f"{side}_llfcs"].replace(";", " "))):
             source = f"{row['source_file']} / {row['source_sheet']} / row {row['source_row']}"
             bands = load_super_red_bands(area, year)
             return DuosTariff(
-                dno_id=area, tariff_name=row["name"], voltage_level="EHV",
+                dno_id=distributor_id, tariff_name=row["name"], voltage_level="EHV",
                 red_rate=_number(row[f"{side}_super_red_p_per_kwh"]), amber_rate=0.0,
                 green_rate=0.0,
                 fixed_p_per_day=_number(row[f"{side}_fixed_p_per_day"]),

@@ -46,6 +46,7 @@ from bess_duos.core.memo import LruMemo
 from bess_duos.core.mpan import Mpan
 from bess_duos.core.site_area import SiteArea, decide_site_area
 from bess_duos.core.tariffs import (
+    AmbiguousTariffError,
     DuosTariff,
     TariffNotFoundError,
     TariffQuery,
@@ -110,6 +111,7 @@ class Site:
     gsp_group: str | None = None
     voltage: str | None = None  # None = from the MPAN's LLFC, else LV
     kva: float | None = None
+    tariff_name: str | None = None  # a published tariff name: picks that row outright
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,8 @@ def tariff_query(site: Site, area: SiteArea, policy: ValuationPolicy,
         named.distributor_id,
         None if named.distributor_id == area.distributor_id else area.distributor_id,
         voltage=site.voltage, llfc=llfc if use_llfc else None, kva=site.kva, on=on,
+        tariff_name=site.tariff_name,
+        profile_class=site.mpan.profile_class if site.mpan else None,
     )
 
 
@@ -192,7 +196,8 @@ def _resolve(query: TariffQuery, policy: ValuationPolicy, warnings: list[str]) -
     try:
         return _cached(query) if policy.tariff_per_year else resolve_query(query)
     except TariffNotFoundError as exc:
-        if exc.field == "llfc" and query.llfc and policy.unpublished_llfc == "voltage":
+        if exc.field == "llfc" and query.llfc and policy.unpublished_llfc == "voltage" \
+                and not isinstance(exc, AmbiguousTariffError):
             warnings.append(f"{exc} Using the site-specific tariff for the voltage instead.")
             return _resolve(replace(query, llfc=None), policy, warnings)
         if exc.field != "year" or policy.missing_year != "latest":

@@ -164,3 +164,16 @@ def test_idno_without_area_names_the_flag(tmp_path, capsys) -> None:
     assert "give --area" in err
     assert main(["duos", str(path), "--dno", "25", "--area", "14", "--voltage", "HV"]) == 0
     assert "IDNO 25 in area 14" in capsys.readouterr().out
+
+
+def test_tariff_by_name(tmp_path, capsys) -> None:
+    path = tmp_path / "site.csv"
+    _june_week_csv(path)
+    argv = ["duos", str(path), "--dno", "14", "--kva", "300", "--tariff", "HV Site Specific Band 1"]
+    assert main(argv) == 0
+    # the same row and total as --voltage HV --kva 300 (test_summary_text_for_hv_300_kva)
+    out = capsys.readouterr().out
+    assert "HV Site Specific Band 1" in out and "Total             £      258.39" in out
+    assert main([*argv[:-1], "HV Site Specific Band 9"]) == 3  # not found
+    err = capsys.readouterr().err
+    assert "no tariff named 'HV Site Specific Band 9' for area 14 in 2026/27" in err

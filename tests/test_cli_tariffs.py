@@ -8,7 +8,8 @@ import json
 import pathlib
 
 import pytest
-from bess_duos.webhook.cli import main
+from bess_duos.core.paths import config_dir
+from bess_duos.webhook.cli import build_parser, main
 
 
 def test_show_mide_hv_for_2026_27(capsys: pytest.CaptureFixture[str]) -> None:
@@ -65,15 +66,15 @@ def test_show_idno_needs_area(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_show_missing_year_explains(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["tariffs", "show", "--dno", "21", "--date", "2022-05-01"]) == 3  # not found
+    assert main(["tariffs", "show", "--dno", "21", "--date", "2021-05-01"]) == 3  # not found
     err = capsys.readouterr().err
-    assert "distributor area 21" in err and "2022/23" in err and "tariffs import" in err
+    assert "distributor area 21" in err and "2021/22" in err and "tariffs import" in err
 
 
-def test_list(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["tariffs", "list"]) == 0
+def test_years(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tariffs", "years"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 14 and out[0] == "area 10: charging years 2024, 2025, 2026, 2027"
+    assert len(out) == 14 and out[0] == "area 10: charging years 2022, 2023, 2024, 2025, 2026, 2027"
 
 
 def test_import_bad_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,14 +129,15 @@ def test_show_json_and_csv_carry_the_published_numbers(capsys: pytest.CaptureFix
     assert "Mon–Fri 16:00–19:00" in rows[0]["time_bands.red"]
 
 
-def test_list_json_and_csv(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["tariffs", "list", "--json"]) == 0
+def test_years_json_and_csv(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tariffs", "years", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["area"] for r in rows] == list(range(10, 24))
-    assert rows[0]["charging_years"] == [2024, 2025, 2026, 2027]
-    assert main(["tariffs", "list", "--csv"]) == 0
+    assert rows[0]["charging_years"] == [2022, 2023, 2024, 2025, 2026, 2027]
+    assert main(["tariffs", "years", "--csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "area,charging_years" and lines[1] == "10,2024; 2025; 2026; 2027"
+    assert lines[0] == "area,charging_years"
+    assert lines[1] == "10,2022; 2023; 2024; 2025; 2026; 2027"
 
 
 @pytest.mark.parametrize("kva", ["-5", "0", "abc"])
@@ -147,3 +149,137 @@ def test_negative_kva_is_a_usage_error_naming_the_flag(
     err = capsys.readouterr().err
     assert f"argument --kva: {kva!r} is not an agreed capacity: give a number of kVA above 0" \
         in err
+
+
+# ------------------------------------------------------------------ issue 17: every tariff
+
+
+def _show_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    assert main(["tariffs", "show", *args, "--json"]) == 0, capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)
+
+
+def test_show_mide_hv_2023_24_json(capsys: pytest.CaptureFixture[str]) -> None:
+    got = _show_json(capsys, "--dno", "14", "--voltage", "HV", "--date", "2023-11-24")
+    # MIDE 2023 V.0.2 'Annex 1 LV, HV and UMS charges' row 33, read by hand: A33 'HV Site
+    # Specific Band 1', B33 '365, 367', D33 1.183, E33 0.208, F33 0.017, G33 1252.15,
+    # H33 5.64, I33 7.34, J33 0.03
+    assert (got["tariff_name"], got["llfcs"], got["charging_year"]) == (
+        "HV Site Specific Band 1", ["365", "367"], 2023)
+    assert [got[k] for k in ("red_rate_p_per_kwh", "amber_rate_p_per_kwh", "green_rate_p_per_kwh",
+                             "fixed_p_per_day", "capacity_p_per_kva_per_day",
+                             "exceeded_capacity_p_per_kva_per_day", "reactive_p_per_kvarh")] == [
+        1.183, 0.208, 0.017, 1252.15, 5.64, 7.34, 0.03]
+    assert got["source"].endswith("/ row 33") and "2023" in got["source"]
+    assert "band 1 assumed" in got["selection_note"]
+    assert "Mon–Fri 16:00–19:00" in got["time_bands"]["red"]
+
+
+@pytest.mark.parametrize(
+    ("area", "group", "gsp", "row", "cells"),
+    [
+        # IPNL 2023-2024 FINAL bundle, 'GSP X - ... IPNL 2023-2024 FINAL.xlsx', Annex 1 'HV Site
+        # Specific Band 1': D red, E amber, F green, G fixed, H capacity (read by hand)
+        (19, "UKPN", "J", 33, (4.902, 0.169, 0.045, 627.33, 4.25)),
+        (17, "SSEN", "P", 33, (1.894, 0.41, 0.184, 854.82, 13.9)),
+        (18, "SPEN", "N", 33, (2.687, 0.204, 0.003, 3044.35, 5.23)),
+        (23, "NPg", "M", 33, (1.652, 0.419, 0.059, 1703.33, 1.88)),
+        (16, "ENWL", "G", 31, (4.248, 0.632, 0.063, 1150.21, 3.76)),
+    ],
+)
+def test_show_hv_2023_24_from_idno_bundles(
+    capsys: pytest.CaptureFixture[str], area: int, group: str, gsp: str, row: int,
+    cells: tuple[float, ...],
+) -> None:
+    got = _show_json(capsys, "--dno", str(area), "--voltage", "HV", "--date", "2023-11-24")
+    assert got["source"].startswith(f"GSP {gsp} - Schedule of Charges and other tables IPNL "
+                                    "2023-2024 FINAL.xlsx") and got["source"].endswith(f"row {row}")
+    fields = ("red_rate_p_per_kwh", "amber_rate_p_per_kwh", "green_rate_p_per_kwh",
+              "fixed_p_per_day", "capacity_p_per_kva_per_day")
+    assert tuple(got[k] for k in fields) == cells
+
+
+def _shipped_rows() -> list[dict[str, str]]:
+    root = config_dir() / "tariffs"
+    # tariff files: YYYY/DD.csv and YYYY/idno/NN_DD.csv (not *_ehv.csv, *_llfcs_mdd.csv)
+    paths = [p for pattern in ("[0-9]*/*.csv", "[0-9]*/idno/*.csv")
+             for p in sorted(root.glob(pattern)) if p.stem.replace("_", "").isdigit()]
+    return [row for p in paths for row in csv.DictReader(p.open(encoding="utf-8"))]
+
+
+def test_every_shipped_tariff_is_reachable_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every row of every area-year (DNO area files and IDNOs' own), through the CLI's parser
+    and `tariffs show` command (the parser is built once: building it is most of a call)."""
+    parser = build_parser()
+    rows = _shipped_rows()
+    areas = {(r["year"], r["area_distributor_id"]) for r in rows if r["distributor_id"] == r[
+        "area_distributor_id"]}
+    assert len(areas) == 6 * 14
+    for row in rows:
+        where = ["--dno", row["distributor_id"], "--date", f"{row['year']}-06-01"]
+        if row["distributor_id"] != row["area_distributor_id"]:
+            where += ["--area", row["area_distributor_id"]]
+        args = parser.parse_args(["tariffs", "show", *where, "--tariff", row["tariff_name"],
+                                  "--json"])
+        assert args.func(args) == 0, capsys.readouterr().err
+        got = json.loads(capsys.readouterr().out)
+        assert (got["tariff_name"], got["llfcs"], got["source"].rsplit(" ", 1)[-1]) == (
+            row["tariff_name"], row["llfcs"].split(), row["source_row"])
+        assert got["fixed_p_per_day"] == float(row["fixed_p_per_mpan_per_day"] or 0)
+        assert got["red_rate_p_per_kwh"] == float(row["red_p_per_kwh"] or 0)
+
+
+def test_tariff_name_close_match_and_case(capsys: pytest.CaptureFixture[str]) -> None:
+    where = ["tariffs", "show", "--dno", "13", "--date", "2024-06-01", "--tariff"]
+    assert main([*where, "Non-Domestic Aggregate Band 3"]) == 3  # not found
+    err = capsys.readouterr().err
+    assert "no tariff named 'Non-Domestic Aggregate Band 3' for area 13 in 2024/25" in err
+    assert "did you mean 'Non-Domestic Aggregated Band 3'" in err
+    # the issue's example: unreachable before by voltage or LLFC. IPNL GSP D 2024-2025 row 19
+    assert main([*where, "non-domestic aggregated  band 3"]) == 0
+    out = capsys.readouterr().out
+    assert "Non-Domestic Aggregated Band 3" in out and "row 19" in out and "as named" in out
+
+
+def test_list_filters_and_formats(capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["tariffs", "list", "--dno", "SWEB", "--date", "2025-01-01", "--voltage", "LV"]
+    assert main([*base, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["charging_year"] for r in rows} == {2024}
+    assert {r["voltage_level"] for r in rows} == {"LV"}
+    both = [r["tariff_name"] for r in rows if "581" in r["llfcs"]]
+    assert both == ["LV Generation Aggregated", "LV Generation Site Specific"]
+    assert main([*base, "--csv"]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["tariff_name"] for r in table] == [r["tariff_name"] for r in rows]
+    assert main(["tariffs", "list", "--dno", "16", "--date", "2023-06-01"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 32 and lines[0].startswith("2023/24  area 16")
+    assert main(["tariffs", "list", "--dno", "24", "--area", "16", "--date", "2023-06-01"]) == 0
+    assert "IDNO 24 in area 16" in capsys.readouterr().out
+
+
+def test_ambiguous_llfc_is_refused_naming_both(capsys: pytest.CaptureFixture[str]) -> None:
+    where = ["tariffs", "show", "--dno", "22", "--date", "2024-06-01", "--llfc", "581"]
+    assert main(where) == 3  # not found: refused, naming both
+    err = capsys.readouterr().err
+    assert "'LV Generation Aggregated' and 'LV Generation Site Specific'" in err
+    assert "--tariff" in err
+    got = _show_json(capsys, *where[2:], "--tariff", "LV Generation Site Specific")
+    # SWEB 2024 V.0.1 Annex 1 'LV Generation Site Specific': reactive 0.153 p/kVArh
+    assert (got["tariff_name"], got["reactive_p_per_kvarh"]) == ("LV Generation Site Specific",
+                                                               0.153)
+
+
+def test_area_11_2027_residual_doubt_and_settling(capsys: pytest.CaptureFixture[str]) -> None:
+    # 85 kVA: band 2 under the _B sheets' 80/150/231, band 1 under the other 2027 NGED sheets'
+    # 90/150/250; fixed charges IPNL GSP B 2027-2028 Annex 1 G24 226.69 and G23 139.65
+    lv = ["--dno", "11", "--date", "2027-06-01", "--voltage", "LV"]
+    got = _show_json(capsys, *lv, "--kva", "85")
+    doubt = got["residual_doubt"]
+    assert "band 2: 'LV Site Specific Band 2', fixed 226.69 p/MPAN/day" in doubt
+    assert "band 1: 'LV Site Specific Band 1', fixed 139.65 p/MPAN/day" in doubt
+    assert doubt in got["selection_note"] and "--residual-band" in doubt
+    settled = _show_json(capsys, *lv, "--kva", "85", "--residual-band", "1")
+    assert (settled["tariff_name"], settled["residual_doubt"]) == ("LV Site Specific Band 1", "")
+    assert settled["fixed_p_per_day"] == 139.65

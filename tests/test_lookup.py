@@ -144,7 +144,7 @@ def test_missing_year_falls_back_with_warning_and_no_year_fails() -> None:
     assert later.tariff.year == 2027
     assert any("no 2029/30 tariffs" in w and "2027/28" in w for w in later.warnings)
     with pytest.raises(LookupFailed) as info:
-        run_lookup(parse_inputs({"mpan": GOOD_14}), on=dt.date(2023, 6, 1))
+        run_lookup(parse_inputs({"mpan": GOOD_14}), on=dt.date(2021, 6, 1))
     failed = info.value.result
     assert failed.status == "error" and result_fields(failed)["distributor_id"] == 14
     assert result_fields(failed)["red_rate_p_per_kwh"] is None
@@ -299,3 +299,34 @@ def test_idno_with_gsp_group_needs_no_postcode_lookup() -> None:
                      area_lookup=_never)
     assert result_fields(dno)["distributor_id"] == 14 and dno.status == "warning"
     assert "GSP group _C" in dno.message and "using the MPAN's area" in dno.message
+
+
+def test_tariff_name_input_and_ambiguous_llfc() -> None:
+    named = run_lookup(parse_inputs({"mpan": GOOD_14, "tariff_name": "hv site specific band 3"}),
+                       on=DAY)
+    # MIDE 2026 'Annex 1 LV, HV and UMS charges' row 33: HV Site Specific Band 3
+    assert named.tariff.tariff_name == "HV Site Specific Band 3"
+    assert "row 33" in named.tariff.source and "as named" in named.tariff.selection_note
+    sweb = "2200000000014"  # check digit: 2x3 + 2x5 + 1x43 = 59; 59 mod 11 = 4; 4 mod 10 = 4
+    with pytest.raises(LookupFailed) as info:
+        run_lookup(parse_inputs({"mpan": f"00 845 581 {sweb}"}), on=DAY)
+    message = info.value.result.message
+    assert "'LV Generation Aggregated' and 'LV Generation Site Specific'" in message
+    nhh = run_lookup(parse_inputs({"mpan": f"05 845 581 {sweb}"}), on=DAY)
+    assert nhh.tariff.tariff_name == "LV Generation Aggregated"
+    chosen = run_lookup(parse_inputs({"mpan": f"00 845 581 {sweb}",
+                                      "tariff_name": "LV Generation Site Specific"}), on=DAY)
+    # SWEB 2026 Annex 1 row 39: B39 "581, 527", J39 reactive 0.264 p/kVArh
+    assert (chosen.tariff.reactive_p_per_kvarh, chosen.tariff.source[-6:]) == (0.264, "row 39")
+
+
+def test_area_11_2027_residual_doubt_is_a_warning_in_the_status_cell() -> None:
+    result = run_lookup(parse_inputs({"gsp_group": "_B", "kva": "85"}), on=dt.date(2027, 6, 1))
+    assert result.status == "warning" and result.tariff.tariff_name == "LV Site Specific Band 2"
+    # IPNL GSP B 2027-2028 Annex 1 G24 226.69 (band 2 as published) and G23 139.65 (band 1)
+    assert "fixed 226.69 p/MPAN/day" in result.message
+    assert "fixed 139.65 p/MPAN/day" in result.message
+    settled = run_lookup(parse_inputs({"gsp_group": "_B", "kva": "85",
+                                       "tariff_name": "LV Site Specific Band 1"}),
+                         on=dt.date(2027, 6, 1))
+    assert settled.status == "ok" and settled.tariff.fixed_p_per_day == 139.65

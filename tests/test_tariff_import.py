@@ -7,6 +7,7 @@ against the workbooks' cells read here independently, and against the shipped co
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import re
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+import yaml
 from bess_duos.core.paths import config_dir
 from bess_duos.core.tariff_import.build import Report, compare, import_all
 from bess_duos.core.tariff_import.errors import TariffImportError
@@ -22,6 +24,7 @@ from bess_duos.core.tariff_import.importer import import_workbook
 from bess_duos.core.tariff_import.sources import find_sources, gsp_letter
 from bess_duos.core.tariff_import.timeband_table import months_of, time_ranges
 from bess_duos.core.tariff_import.workbook import read_workbook
+from bess_duos.core.tariffs import resolve_tariff
 from bess_duos.core.timebands import BANDS, DAY_TYPES
 
 GENERATED = ("tariffs", "timebands", "residual_bands")
@@ -87,14 +90,28 @@ def test_import_report_failures_name_workbook_and_table(fresh: tuple[Report, Pat
     report, _ = fresh
     # Last Mile's 2025 workbooks for GSP groups _D and _N publish an amber period equal to the
     # red one (16.30-19.30) and no weekend amber: the table overlaps itself, so it is refused.
-    assert sorted(f["workbook"] for f in report.failed) == [
-        "LMEL_D_April2025.xlsx",
-        "LMEL_N_April2025.xlsx",
-    ]
-    for failure in report.failed:
+    lmel = [f for f in report.failed if f["workbook"].startswith("LMEL_")]
+    assert sorted(f["workbook"] for f in lmel) == ["LMEL_D_April2025.xlsx", "LMEL_N_April2025.xlsx"]
+    for failure in lmel:
         assert failure["error"].startswith(f"{failure['workbook']}: Annex 1 HH time-band table")
         assert "16:30" in failure["error"] and "overlaps" in failure["error"]
-    assert len(report.imported) == 226
+    # ESP's 2022 workbooks for GSP groups _C.._F went out with a find-and-replace of one letter
+    # by the group's own through their headings ('Red Time Cand', 'Open LLFDs', 'ReE Time BanE',
+    # 'RFd TimF Band', 'DNOs paste value Dells'): the tables are not where their headings say, so
+    # they are refused, not guessed. IPNL and ENC publish those four groups for 2022 too.
+    esp = sorted((f["workbook"][:5], f["error"].split(": ")[1]) for f in report.failed
+                 if f["year"] == 2022 and f["distributor_id"] == 25)
+    assert esp == [
+        ("GSP_C", "Annex 1 HH time-band table (Red/Amber/Green Time Band)"),
+        ("GSP_D", "Annex 1 tariff table (heading 'Tariff name')"),
+        ("GSP_E", "Annex 1 HH time-band table (Red/Amber/Green Time Band)"),
+        ("GSP_F", "Annex 1 HH time-band table (Red/Amber/Green Time Band)"),
+    ]
+    gsp_d = next(f["error"] for f in report.failed if "GSP_D" in f["workbook"])
+    assert "no column for llfcs" in gsp_d
+    assert len(report.failed) == 6
+    # 2024-2027: 226 workbooks; 2022: 3 DNO + 14 IPNL + 10 ESP + 14 ENC; 2023: 4 + 3 x 14
+    assert len(report.imported) == 226 + 41 + 46
 
 
 def test_reimport_reproduces_the_shipped_files_byte_for_byte(fresh: tuple[Report, Path]) -> None:
@@ -120,7 +137,7 @@ def test_every_tariff_row_equals_its_workbook_cells(
     checked_books: set[tuple] = set()
     rows_checked = 0
     for path in sorted((out / "tariffs").rglob("*.csv")):
-        if path.name.endswith("_ehv.csv"):
+        if path.name.endswith(("_ehv.csv", "_llfcs_mdd.csv")):
             continue
         for row in csv.DictReader(path.open(encoding="utf-8")):
             source = where[
@@ -140,21 +157,33 @@ def test_every_tariff_row_equals_its_workbook_cells(
             rows_checked += 1
     # every imported workbook has its rows shipped and checked
     assert checked_books == set(where)
-    # each workbook's own file, plus the area files filled from IDNO workbooks (34 area-years)
+    # each workbook's own file, plus the area files filled from IDNO workbooks (55 area-years:
+    # 2022 11, 2023 10, 2024 10, 2025 6, 2026 9, 2027 9)
     filled = [k for k, v in report.used.items() if v.startswith("IDNO ")]
-    assert len(filled) == 10 + 6 + 9 + 9
+    assert len(filled) == 11 + 10 + 10 + 6 + 9 + 9
     assert rows_checked == sum(len(i.tariffs) for _, i in report.imported) + 32 * len(filled)
 
 
 def test_ehv_rows_equal_their_annex_2_cells(fresh: tuple[Report, Path]) -> None:
+    """DNO workbooks: every Annex 2 row; IDNO workbooks: the sites they list (3 in all)."""
     report, out = fresh
+    idno_files = 0
     for source, imported in report.imported:
-        if source.is_idno or imported.annex2_sheet is None:
+        if imported.annex2_sheet is None:
             continue
-        path = out / "tariffs" / str(source.year) / f"{source.area:02d}_ehv.csv"
+        if source.is_idno:
+            name = f"idno/{source.distributor_id}_{source.area:02d}_ehv.csv"
+            path = out / "tariffs" / str(source.year) / name
+            if not imported.ehv_sites:
+                assert not path.exists()
+                continue
+            idno_files += 1
+        else:
+            path = out / "tariffs" / str(source.year) / f"{source.area:02d}_ehv.csv"
         rows = list(csv.DictReader(path.open(encoding="utf-8")))
-        assert len(rows) == len(imported.ehv) > 0
-        cells = sheet_rows(source.path, None, imported.annex2_sheet)
+        expected = imported.ehv_sites if source.is_idno else imported.ehv
+        assert len(rows) == len(expected) > 0
+        cells = sheet_rows(source.path, source.member, imported.annex2_sheet)
         header_at = next(
             i
             for i, r in enumerate(cells)
@@ -173,6 +202,21 @@ def test_ehv_rows_equal_their_annex_2_cells(fresh: tuple[Report, Path]) -> None:
                 assert row[field] == (
                     "" if value is None else repr(value) if isinstance(value, float) else str(value)
                 )
+    # ESP _A 2026 and 2027 (Maxwell Farm), ETCL _D 2027 (ICT Deeside); ESP's 2022 _G, _N and
+    # _P Annex 2 headings have no 'Name' column, so those three (which list no site) are noted
+    assert idno_files == 3
+    assert [u.split(": ")[1][:5] for u in report.annex2_unreadable] == ["GSP_G", "GSP_N", "GSP_P"]
+
+
+def test_idno_ehv_site_hand_checked() -> None:
+    # ESP 2026 bundle 'GSP_A ESP Electricity  - 2026 with EHV.xlsx', 'Annex 2 Designated EHV
+    # charges' row 10: A10 MAXWFM, B10 901, G10 'Maxwell Farm - Google', I10 0.012, J10 49630.48,
+    # K10 1.95
+    got = resolve_tariff(25, area_distributor_id=10, llfc="901", on=datetime.date(2026, 11, 24))
+    assert (got.tariff_name, got.voltage_level, got.dno_id) == ("Maxwell Farm - Google", "EHV", 25)
+    assert (got.red_rate, got.fixed_p_per_day, got.capacity_p_per_kva_per_day) == (
+        0.012, 49630.48, 1.95)
+    assert got.source.endswith("/ row 10")
 
 
 def test_ehv_hand_checked_cells() -> None:
@@ -193,7 +237,8 @@ def test_idno_tariffs_agree_with_their_host_dno(fresh: tuple[Report, Path]) -> N
     compared_with_dno = {
         (d.year, d.area) for s, d in [(s, s) for s, _ in report.imported] if s.is_idno
     } & {(s.year, s.area) for s, _ in report.imported if not s.is_idno}
-    assert len(compared_with_dno) == 22  # every DNO workbook has IDNO workbooks to check
+    # every DNO workbook has IDNO workbooks to check: 2022 3, 2023 4, 2024-2027 22
+    assert len(compared_with_dno) == 3 + 4 + 22
 
 
 def test_crosscheck_catches_a_changed_rate(fresh: tuple[Report, Path]) -> None:
@@ -215,7 +260,7 @@ def test_crosscheck_catches_a_changed_rate(fresh: tuple[Report, Path]) -> None:
 
 def test_all_fourteen_areas_have_every_year(fresh: tuple[Report, Path]) -> None:
     _, out = fresh
-    for year in (2024, 2025, 2026, 2027):
+    for year in (2022, 2023, 2024, 2025, 2026, 2027):
         for area in range(10, 24):
             tariffs = out / "tariffs" / str(year) / f"{area}.csv"
             assert tariffs.exists() and (out / "timebands" / str(year) / f"{area}.yaml").exists()
@@ -363,9 +408,54 @@ def test_import_idno_bundle_via_cli(statements: Path, tmp_path: Path) -> None:
 def test_residual_thresholds_are_national_per_year(fresh: tuple[Report, Path]) -> None:
     """Every area's kVA thresholds for a year are the same (they are set nationally)."""
     _, out = fresh
-    for year, expected in ((2025, ("80", "150", "231")), (2026, ("90", "150", "250"))):
+    for year, expected in ((2023, ("80", "150", "231")), (2025, ("80", "150", "231")),
+                           (2026, ("90", "150", "250"))):
         for area in range(10, 24):
             rows = list(csv.DictReader((out / f"residual_bands/{year}/{area}.csv").open()))
             lv = [r["upper"] for r in rows if r["applies_to"] == "LV" and r["units"] == "kVA"]
             assert tuple(lv[:3]) == expected, (year, area)
             assert all(r["source_file"].endswith(".xlsx") and r["source_row"] for r in rows)
+
+
+def test_residual_threshold_check_flags_area_11_2027_only(fresh: tuple[Report, Path]) -> None:
+    """Area 11's 2027 sheets (ESP and Last Mile _B) repeat 2025's thresholds; nothing else."""
+    report, out = fresh
+    assert [(f["year"], f["area"]) for f in report.residual_findings] == [(2027, 11)]
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*_check.yaml"))
+    assert made == ["residual_bands/2027/11_check.yaml"]
+    check = yaml.safe_load((out / made[0]).read_text(encoding="utf-8"))
+    uppers = {(t["applies_to"], t["band"]): t["upper"] for t in check["published"]["thresholds"]}
+    assert (uppers[("LV", "1")], uppers[("HV", "1")]) == ("80", "422")
+    (alternative,) = check["alternatives"]
+    other = {(t["applies_to"], t["band"]): t["upper"] for t in alternative["thresholds"]}
+    assert (other[("LV", "1")], other[("LV", "3")], other[("HV", "1")]) == ("90", "250", "500")
+    assert "area 14" in alternative["source"] and "area 22" in alternative["source"]
+    assert "repeats its 2025 thresholds" in alternative["reason"]
+
+
+def test_mdd_llfc_files_quote_elexon_mdd(fresh: tuple[Report, Path], reference_data: Path
+                                         ) -> None:
+    """One `DD_llfcs_mdd.csv` per area-year filled from an IDNO workbook; every record is a
+    row of MDD 377's LLFC table for that DNO's MPID, read here with the csv module."""
+    report, out = fresh
+    filled = sorted(k for k, v in report.used.items() if v.startswith("IDNO "))
+    made = sorted(f"{p.parent.name}/{p.name[:2]}"
+                  for p in (out / "tariffs").glob("[0-9]*/*_llfcs_mdd.csv"))
+    assert made == filled
+    table = reference_data / "mdd-377/Line_Loss_Factor_Class_377.csv"
+    with table.open(encoding="utf-8-sig", newline="") as handle:
+        mdd = {(r["Market Participant ID"], r["Line Loss Factor Class ID"],
+                r["Line Loss Factor Class Description"].strip(),
+                r["Effective From Settlement Date (LLFC)"]) for r in csv.DictReader(handle)}
+    mpids = {int(r["distributor_id"]): r["mpid"]
+             for r in csv.DictReader(line for line in (config_dir() / "distributors.csv")
+                                     .open(encoding="utf-8") if not line.startswith("#"))}
+    for key in filled:
+        year, area = key.split("/")
+        path = out / "tariffs" / year / f"{area}_llfcs_mdd.csv"
+        names = {r["tariff_name"] for r in csv.DictReader(
+            (out / "tariffs" / year / f"{area}.csv").open(encoding="utf-8"))}
+        for record in csv.DictReader(path.open(encoding="utf-8")):
+            assert (mpids[int(area)], record["llfc"], record["description"],
+                    record["effective_from"]) in mdd
+            assert (record["tariff_name"] in names) != bool(record["reason"])

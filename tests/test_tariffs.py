@@ -3,11 +3,15 @@ published workbook cells (sheet and cell named in each case)."""
 
 from __future__ import annotations
 
+import csv
 import datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
+from bess_duos.core.paths import config_dir
 from bess_duos.core.tariffs import (
+    AmbiguousTariffError,
     DuosTariff,
     TariffNotFoundError,
     available_years,
@@ -309,10 +313,10 @@ def test_idno_needs_its_area_and_uses_its_own_llfcs() -> None:
 
 def test_area_without_source_year_names_area_year_and_how_to_import() -> None:
     with pytest.raises(TariffNotFoundError) as caught:
-        resolve_tariff(15, on=datetime.date(2023, 5, 1), voltage="HV")
+        resolve_tariff(15, on=datetime.date(2021, 5, 1), voltage="HV")
     message = str(caught.value)
-    assert "distributor area 15" in message and "2023/24" in message
-    assert "bess-duos tariffs import" in message and "2024, 2025, 2026, 2027" in message
+    assert "distributor area 15" in message and "2021/22" in message
+    assert "bess-duos tariffs import" in message and "2022, 2023, 2024, 2025, 2026, 2027" in message
 
 
 def test_voltage_names_are_tolerant() -> None:
@@ -324,7 +328,7 @@ def test_voltage_names_are_tolerant() -> None:
 def test_available_years_cover_all_areas() -> None:
     years = available_years()
     assert sorted(years) == list(range(10, 24))
-    assert all(v == [2024, 2025, 2026, 2027] for v in years.values())
+    assert all(v == [2022, 2023, 2024, 2025, 2026, 2027] for v in years.values())
 
 
 def test_list_tariffs_returns_every_row_with_sources() -> None:
@@ -561,3 +565,114 @@ def test_unmetered_llfc_says_its_bands_differ() -> None:
     t = resolve_tariff(14, on=NOV_2026, llfc="95")
     assert t.tariff_name == "Unmetered Supplies" and t.red_rate == 40.137
     assert "black/yellow/green UMS bands" in t.selection_note
+
+
+# ------------------------------------------------------------------ issue 17
+
+
+def _llfc_files() -> list[Path]:
+    root = config_dir() / "tariffs"
+    # tariff files: YYYY/DD.csv and YYYY/idno/NN_DD.csv (not *_ehv.csv, *_llfcs_mdd.csv)
+    return [p for pattern in ("[0-9]*/*.csv", "[0-9]*/idno/*.csv")
+            for p in sorted(root.glob(pattern)) if p.stem.replace("_", "").isdigit()]
+
+
+def test_every_listed_llfc_resolves_to_one_tariff_or_is_refused_naming_them() -> None:
+    resolved = refused = 0
+    for path in _llfc_files():
+        rows = list(csv.DictReader(path.open(encoding="utf-8")))
+        first = rows[0]
+        dist, area = int(first["distributor_id"]), int(first["area_distributor_id"])
+        on = datetime.date(int(first["year"]), 6, 1)
+        for field in ("llfcs", "closed_llfcs"):
+            for code in {c for r in rows for c in r[field].split()}:
+                asked = code.split("-")[0]  # a range: its first LLFC
+                open_rows = [r["tariff_name"] for r in rows
+                             if llfc_matches(asked, tuple(r["llfcs"].split()))]
+                listing = open_rows or [r["tariff_name"] for r in rows
+                                        if llfc_matches(asked, tuple(r["closed_llfcs"].split()))]
+                try:
+                    got = resolve_tariff(dist, on=on, llfc=asked,
+                                         area_distributor_id=None if dist == area else area)
+                except AmbiguousTariffError as exc:
+                    assert sorted(exc.candidates) == sorted(listing) and len(listing) > 1
+                    assert all(f"'{name}'" in str(exc) for name in listing)
+                    refused += 1
+                    continue
+                assert [got.tariff_name] == listing, (path, code)
+                resolved += 1
+    # SWEB lists 581 and 551 under two tariffs each, in all six years
+    assert refused == 12 and resolved > 5000
+
+
+def test_ambiguous_llfc_settled_by_profile_class() -> None:
+    on = datetime.date(2026, 6, 1)
+    with pytest.raises(AmbiguousTariffError, match="profile class 0 does not decide"):
+        resolve_tariff(22, on=on, llfc="581", profile_class="0")
+    nhh = resolve_tariff(22, on=on, llfc="581", profile_class="08")
+    assert nhh.tariff_name == "LV Generation Aggregated"
+    assert "profile class 08 is non-half-hourly" in nhh.selection_note
+    named = resolve_tariff(22, on=on, llfc="551", tariff_name="LV Sub Generation Site Specific")
+    assert named.tariff_name == "LV Sub Generation Site Specific"
+    with pytest.raises(TariffNotFoundError, match="LLFC 999 is not listed for 'LV Sub Gen"):
+        resolve_tariff(22, on=on, llfc="999", tariff_name="LV Sub Generation Site Specific")
+
+
+def test_area_11_2027_hv_450_kva_reports_both_bands() -> None:
+    on = datetime.date(2027, 11, 24)
+    got = resolve_tariff(11, on=on, voltage="HV", kva=450)
+    # as published by the _B sheets (422 < 450 <= 1000): band 2; under 2027's other NGED sheets
+    # (0 < 450 <= 500): band 1. Fixed charges: IPNL GSP B 2027-2028 Annex 1 G34 and G33.
+    assert (got.tariff_name, got.fixed_p_per_day) == ("HV Site Specific Band 2", 2585.12)
+    assert "band 2: 'HV Site Specific Band 2', fixed 2585.12 p/MPAN/day" in got.residual_doubt
+    assert "band 1: 'HV Site Specific Band 1', fixed 952.43 p/MPAN/day" in got.residual_doubt
+    assert "0 < 450 kVA <= 500" in got.residual_doubt
+    assert resolve_tariff(11, on=on, voltage="HV", kva=2500).residual_doubt == ""  # band 4 both
+    assert resolve_tariff(14, on=on, voltage="HV", kva=450).residual_doubt == ""
+
+
+def test_mdd_llfcs_map_only_unambiguous_descriptions() -> None:
+    """Areas with no DNO workbook: each LLFC of Elexon MDD 377 in force that year resolves to
+    the one tariff its description names, or is refused with the reason it names none."""
+    mapped = refused = 0
+    for path in sorted((config_dir() / "tariffs").glob("[0-9]*/*_llfcs_mdd.csv")):
+        year, area = int(path.parent.name), int(path.name[:2])
+        on = datetime.date(year, 6, 1)
+        for record in csv.DictReader(path.open(encoding="utf-8")):
+            if record["tariff_name"]:
+                got = resolve_tariff(area, on=on, llfc=record["llfc"])
+                assert got.tariff_name == record["tariff_name"]
+                assert f"described in Elexon MDD 377 as {record['description']!r}" in \
+                    got.selection_note
+                mapped += 1
+            else:
+                with pytest.raises(TariffNotFoundError) as caught:
+                    resolve_tariff(area, on=on, llfc=record["llfc"])
+                assert record["reason"] in str(caught.value)
+                refused += 1
+    assert mapped > 500 and refused > mapped
+
+
+def test_mdd_description_rule() -> None:
+    from bess_duos.core.tariff_import.mdd_llfcs import map_llfcs, words
+
+    assert words("BAND 2_HV Site Specific") == words("HV Site Specific Band 2")
+    assert words("LVS - Res B3") == {"lvsub", "band3"}
+    names = ["LV Site Specific Band 3", "LV Sub Site Specific Band 3",
+             "Domestic Aggregated with Residual", "Domestic Aggregated (Related MPAN)"]
+
+    def row(code: str, text: str) -> dict[str, str]:
+        return {"Line Loss Factor Class ID": code, "Line Loss Factor Class Description": text,
+                "Effective From Settlement Date (LLFC)": "01/04/2021",
+                "Effective To Settlement Date (LLFC)": ""}
+
+    got = map_llfcs([row("S03", "LVS - Res B3"), row("L03", "LV - Res B3"),
+                     row("1A", "Domestic Aggregated"), row("9", "Domestic Heatwise")], names)
+    assert [(g["llfc"], g["tariff_name"]) for g in got] == [
+        ("S03", "LV Sub Site Specific Band 3"), ("L03", "LV Site Specific Band 3"),
+        ("1A", ""), ("9", "")]
+    assert got[2]["reason"].startswith("fits 2 tariffs: Domestic Aggregated with Residual;")
+    assert got[3]["reason"] == "words that name no published tariff: heatwise"
+    # NEEB's 7B, straight from MDD 377's LLFC table: 'BAND 2_HV Site Specific' from 01/04/2021
+    neeb = resolve_tariff(15, on=datetime.date(2025, 6, 1), llfc="7B")
+    assert neeb.tariff_name == "HV Site Specific Band 2" and "01/04/2021" in neeb.selection_note

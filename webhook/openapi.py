@@ -44,6 +44,11 @@ _LOOKUP_REQUEST = {
             ),
         },
         "voltage": {"type": "string", "enum": ["LV", "LV Sub", "HV", "EHV", ""]},
+        "tariff_name": {
+            "type": "string",
+            "description": ("A published tariff name (`bess-duos tariffs list`), e.g. "
+                            "'Non-Domestic Aggregated Band 3': picks that row. JSON only."),
+        },
         "kva": {"type": ["number", "string"], "description": "Agreed capacity, kVA."},
         "flex_fraction": {
             "type": ["number", "string"],

@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from bess_duos.core.distributors import get_distributor
 from bess_duos.core.paths import config_dir
 from bess_duos.core.tariff_import.annex1 import NUMERIC
 from bess_duos.core.tariff_import.errors import TariffImportError
 from bess_duos.core.tariff_import.importer import ImportedWorkbook, import_workbook
+from bess_duos.core.tariff_import.mdd_llfcs import MDD_FILE, in_force, map_llfcs, mdd_csv, read_mdd
+from bess_duos.core.tariff_import.residual_check import check_residual, check_yaml
 from bess_duos.core.tariff_import.sources import DNO_AREAS, Source, find_sources
 from bess_duos.core.tariff_import.writer import (
     ehv_csv,
@@ -33,6 +36,8 @@ class Report:
     failed: list[dict[str, str]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     disagreements: list[dict[str, Any]] = field(default_factory=list)
+    residual_findings: list[dict[str, Any]] = field(default_factory=list)
+    annex2_unreadable: list[str] = field(default_factory=list)
     imported: list[tuple[Source, ImportedWorkbook]] = field(default_factory=list)
 
     def as_yaml(self) -> str:
@@ -41,7 +46,9 @@ class Report:
             "sources_used": self.used,
             "failed_workbooks": self.failed,
             "skipped_zip_members": self.skipped,
+            "idno_annex2_not_read": self.annex2_unreadable,
             "crosscheck_disagreements": self.disagreements,
+            "residual_threshold_findings": self.residual_findings,
         }
         return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
 
@@ -114,17 +121,31 @@ def write_idno(imported: ImportedWorkbook, area: int, config: Path) -> None:
     name = f"{imported.distributor_id}_{area:02d}.csv"
     path = config / "tariffs" / str(imported.year) / "idno" / name
     write_text(path, tariffs_csv(records))
+    sites = imported.ehv_sites
+    if sites:
+        write_text(path.with_name(f"{imported.distributor_id}_{area:02d}_ehv.csv"),
+                   ehv_csv(imported, area, sites))
 
 
 def write_area_from_idno(imported: ImportedWorkbook, area: int, config: Path,
-                         residual_from: ImportedWorkbook | None) -> None:
-    """An area with no DNO workbook: the host DNO's rates as repeated in an IDNO workbook."""
+                         residual_from: ImportedWorkbook | None,
+                         mdd: dict[str, list[dict[str, str]]] | None = None) -> None:
+    """An area with no DNO workbook: the host DNO's rates as repeated in an IDNO workbook, and
+    the DNO's LLFCs from Elexon MDD mapped by description where unambiguous."""
+    year = imported.year
     note = (f"rates and time bands from IDNO {imported.distributor_id}'s all-the-way tariff for "
             f"this GSP group (equal to the host DNO's); LLFCs left blank: the IDNO's are not the "
             f"DNO's (see idno/{imported.distributor_id}_{area:02d}.csv)")
+    if mdd is not None:
+        mapped = map_llfcs(in_force(mdd.get(get_distributor(area).mpid, []), year),
+                           [r.tariff_name for r in imported.tariffs])
+        write_text(config / "tariffs" / str(year) / f"{area:02d}_llfcs_mdd.csv", mdd_csv(mapped))
+        done = sum(1 for m in mapped if m["tariff_name"])
+        note += (f"; the DNO's LLFCs in force this year per Elexon MDD 377: {done} of "
+                 f"{len(mapped)} mapped to a tariff by an unambiguous description, the rest "
+                 f"listed unmapped with the reason ({area:02d}_llfcs_mdd.csv)")
     records = [tariff_record(r, imported, area=area, distributor_id=area, keep_llfcs=False,
                              note=note) for r in imported.tariffs]
-    year = imported.year
     write_text(config / "tariffs" / str(year) / f"{area:02d}.csv", tariffs_csv(records))
     write_text(config / "timebands" / str(year) / f"{area:02d}.yaml", timebands_yaml(
         imported, area, (f"no DNO workbook for area {area} in {year}: time bands from IDNO "
@@ -138,23 +159,31 @@ def import_all(statements_dir: Path, config: Path) -> Report:
     """Import every workbook under `statements_dir` into `config` and return the report."""
     report = Report()
     sources, report.skipped = find_sources(statements_dir)
+    mdd_path = statements_dir.parent / "mdd-377" / MDD_FILE
+    mdd = read_mdd(mdd_path) if mdd_path.exists() else None
     dno: dict[tuple[int, int], ImportedWorkbook] = {}
     idno: dict[tuple[int, int], list[ImportedWorkbook]] = {}
+    residual_used: dict[tuple[int, int], ImportedWorkbook] = {}
     for source in sources:
         try:
             imported = import_workbook(source.read(), source.distributor_id, source.year,
-                                       with_ehv=not source.is_idno)
+                                       ehv_required=not source.is_idno)
         except TariffImportError as exc:
             report.failed.append({"year": source.year, "distributor_id": source.distributor_id,
                                   "workbook": source.name, "error": str(exc)})
             continue
         report.imported.append((source, imported))
+        if imported.annex2_unreadable:
+            report.annex2_unreadable.append(f"{source.year}/{source.distributor_id}: "
+                                            f"{imported.annex2_unreadable}")
         if source.is_idno:
             write_idno(imported, source.area, config)
             idno.setdefault((source.year, source.area), []).append(imported)
         else:
             write_dno(imported, config)
             dno[(source.year, source.area)] = imported
+            if imported.residual:
+                residual_used[(source.year, source.area)] = imported
             report.used[f"{source.year}/{source.area:02d}"] = source.name
     exceptions = load_exceptions(config)
     for year in sorted({y for y, _ in dno} | {y for y, _ in idno}):
@@ -164,7 +193,9 @@ def import_all(statements_dir: Path, config: Path) -> Report:
             if reference is None and candidates:
                 reference = candidates[0]
                 with_residual = next((c for c in candidates if c.residual), None)
-                write_area_from_idno(reference, area, config, with_residual)
+                write_area_from_idno(reference, area, config, with_residual, mdd)
+                if with_residual is not None:
+                    residual_used[(year, area)] = with_residual
                 report.used[f"{year}/{area:02d}"] = (
                     f"IDNO {reference.distributor_id}: {reference.workbook}")
             for candidate in candidates:
@@ -174,5 +205,15 @@ def import_all(statements_dir: Path, config: Path) -> Report:
                     item["area"] = area
                     item["reason"] = _explained(item, exceptions)
                     report.disagreements.append(item)
+    publishers: dict[tuple[int, int], list[ImportedWorkbook]] = {}
+    for source, imported in report.imported:
+        if imported.residual:
+            publishers.setdefault((source.year, source.area), []).append(imported)
+    for (year, area), finding in check_residual(residual_used, publishers).items():
+        write_text(config / "residual_bands" / str(year) / f"{area:02d}_check.yaml",
+                   check_yaml(finding))
+        report.residual_findings.append(
+            {"year": year, "area": area,
+             "findings": [a["reason"] + ": " + a["source"] for a in finding["alternatives"]]})
     write_text(config / "tariffs" / "import_report.yaml", report.as_yaml())
     return report

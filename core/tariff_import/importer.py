@@ -38,6 +38,14 @@ class ImportedWorkbook:
     ehv: list[EhvRow] = field(default_factory=list)
     residual: list[ResidualBand] = field(default_factory=list)
     residual_sheet: str | None = None
+    annex2_unreadable: str | None = None  # why Annex 2 was left out (only when not required)
+
+    @property
+    def ehv_sites(self) -> list[EhvRow]:
+        """Annex 2 rows that are sites (a name and a super red rate), not 'we have none' text."""
+        return [r for r in self.ehv if r.values.get("name") and any(
+            isinstance(r.values.get(f"{side}_super_red_p_per_kwh"), int | float)
+            for side in ("import", "export"))]
 
 
 def stated_year(book: Workbook, sheet: str) -> int | None:
@@ -51,9 +59,14 @@ def stated_year(book: Workbook, sheet: str) -> int | None:
 
 
 def import_workbook(
-    book: Workbook, distributor_id: int, year: int, *, with_ehv: bool = True
+    book: Workbook, distributor_id: int, year: int, *, with_ehv: bool = True,
+    ehv_required: bool = True,
 ) -> ImportedWorkbook:
-    """Read every table the product uses; raises `TariffImportError` naming workbook and table."""
+    """Read every table the product uses; raises `TariffImportError` naming workbook and table.
+
+    With `ehv_required=False` (IDNO workbooks, whose Annex 2 lists their own few EHV sites if
+    any) an unreadable Annex 2 is recorded in `annex2_unreadable` instead of failing the book.
+    """
     annex1 = book.find_sheet("annex 1", table="Annex 1 (LV, HV and UMS charges)")
     stated = stated_year(book, annex1)
     if stated is not None and stated != year:
@@ -70,9 +83,14 @@ def import_workbook(
     if with_ehv:
         annex2 = next((s for s in book.sheet_names if re.match(r"annex 2 ", s.lower())), None)
         if annex2 is not None:
-            result.annex2_sheet = annex2
-            result.super_red = super_red_table(book, annex2)
-            result.ehv = ehv_rows(book, annex2)
+            try:
+                super_red, ehv = super_red_table(book, annex2), ehv_rows(book, annex2)
+            except TariffImportError as exc:
+                if ehv_required:
+                    raise
+                result.annex2_unreadable = str(exc)
+            else:
+                result.annex2_sheet, result.super_red, result.ehv = annex2, super_red, ehv
     residual = book.find_sheet("residual", table="Residual Charging Bands", required=False)
     if residual is not None:
         result.residual_sheet = residual

@@ -86,10 +86,12 @@ def tariffs_csv(records: list[dict[str, str]]) -> str:
     return _csv(TARIFF_COLUMNS, records)
 
 
-def ehv_csv(imported: ImportedWorkbook, area: int) -> str:
+def ehv_csv(imported: ImportedWorkbook, area: int, sites: list | None = None) -> str:
+    """Annex 2 rows (all of a DNO's, or `sites`) for the distributor's file in `area`."""
     rows = []
-    for ehv in imported.ehv:
-        record = {"distributor_id": str(area), "year": str(imported.year)}
+    for ehv in imported.ehv if sites is None else sites:
+        record = {"distributor_id": str(imported.distributor_id if sites is not None else area),
+                  "year": str(imported.year)}
         for field in EHV_FIELDS:
             value = ehv.values.get(field)
             record[field] = number(value) if field.endswith(("_kwh", "_day")) else text(value)

@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--kva", type=positive_kva, help="agreed (import) capacity, kVA")
     parser.add_argument("--llfc", help="line loss factor class: picks the exact tariff row")
     parser.add_argument("--residual-band", help="residual charging band (default: from --kva)")
+    parser.add_argument("--tariff", help="published tariff name (`tariffs list`): picks that row")
     parser.add_argument("--area", type=int, help="host DNO area (needed for an IDNO --dno)")
     parser.add_argument("--power-factor", type=float, help="assumed pf when there is no kVArh")
     parser.add_argument("--tz", help="zone of naive timestamps (default Europe/London; or UTC)")
@@ -63,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         max_bytes=int(args.max_mb * 2**20),
     )
     query = TariffQuery(dno_id, area_distributor_id=args.area, voltage=args.voltage,
-                        llfc=args.llfc, kva=args.kva, residual_band=args.residual_band)
+                        llfc=args.llfc, kva=args.kva, residual_band=args.residual_band,
+                        tariff_name=args.tariff)
     result = duos_for_site(profile.data, query, power_factor=args.power_factor)
     if args.out:
         frame = result.frame.copy()

@@ -9,13 +9,21 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from bess_duos.core.distributors import UnknownDistributorError, get_distributor
 from bess_duos.core.paths import config_dir, reference_data_dir
 from bess_duos.core.tariff_import.build import import_all, write_dno, write_idno
 from bess_duos.core.tariff_import.errors import TariffImportError
 from bess_duos.core.tariff_import.importer import import_workbook
 from bess_duos.core.tariff_import.sources import DNO_AREAS, zip_members
 from bess_duos.core.tariff_import.workbook import read_workbook, read_zip_member
-from bess_duos.core.tariffs import DuosTariff, available_years, charging_year, resolve_tariff
+from bess_duos.core.tariffs import (
+    DuosTariff,
+    all_tariffs,
+    available_years,
+    charging_year,
+    normalise_voltage,
+    resolve_tariff,
+)
 from bess_duos.core.timebands import BANDS
 from bess_duos.webhook.cli.args import positive_kva, site_distributor
 from bess_duos.webhook.cli.errors import (
@@ -60,14 +68,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--kva", type=positive_kva, default=None,
                       help="agreed capacity, for the band")
     show.add_argument("--llfc", default=None)
+    show.add_argument("--profile-class", default=None,
+                      help="the MPAN's profile class (00-08): settles an LLFC listed twice")
+    show.add_argument("--tariff", default=None,
+                      help="the published tariff name, e.g. 'Non-Domestic Aggregated Band 3' "
+                      "(`tariffs list` shows them)")
     show.add_argument("--residual-band", default=None)
     show.add_argument("--generation", action="store_true", help="the export tariff")
     add_output_flags(show)
     show.set_defaults(func=cmd_show)
 
-    listing = sub.add_parser("list", help="which areas and charging years have tariffs")
+    listing = sub.add_parser("list", help="every tariff with its LLFCs (filter by DNO, date...)")
+    listing.add_argument("--dno", default=None,
+                         help="distributor ID, MPID or short code (an IDNO: its own tariffs)")
+    listing.add_argument("--area", type=int, default=None, help="DNO area, for an IDNO --dno")
+    listing.add_argument("--date", type=datetime.date.fromisoformat, default=None,
+                         help="YYYY-MM-DD: only that charging year")
+    listing.add_argument("--voltage", default=None, help="LV, LV Sub, HV or UMS")
     add_output_flags(listing)
     listing.set_defaults(func=cmd_list)
+
+    years = sub.add_parser("years", help="which areas and charging years have tariffs")
+    add_output_flags(years)
+    years.set_defaults(func=cmd_years)
 
 
 def _distributor(path: Path, given: int | None) -> int:
@@ -96,7 +119,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 print(f"skipped {why}", file=sys.stderr)
             for member, area in members:
                 imported = import_workbook(read_zip_member(args.file, member), dist, args.year,
-                                           with_ehv=False)
+                                           ehv_required=False)
                 with writing("--config", config):
                     write_idno(imported, area, config)
                 print(f"IDNO {dist} area {area}: {len(imported.tariffs)} tariffs from {member}")
@@ -154,9 +177,14 @@ def tariff_record(tariff: DuosTariff) -> dict[str, Any]:
         "exceeded_capacity_p_per_kva_per_day": tariff.exceeded_capacity_p_per_kva_per_day,
         "reactive_p_per_kvarh": tariff.reactive_p_per_kvarh,
         "llfcs": list(tariff.llfcs),
+        "closed_llfcs": list(tariff.closed_llfcs),
+        "pcs": tariff.pcs,
+        "metering": tariff.metering,
         "is_generation": tariff.is_generation,
         "source": tariff.source,
         "selection_note": tariff.selection_note,
+        "residual_doubt": tariff.residual_doubt,
+        "note": tariff.note,
         "time_bands": None if bands is None else {
             band: bands.describe(band, max_rows=8) for band in BANDS},
         "time_band_notes": [] if bands is None else list(bands.notes),
@@ -193,14 +221,63 @@ def cmd_show(args: argparse.Namespace) -> int:
     tariff = resolve_tariff(  # TariffNotFoundError: exit 3; a bad --voltage etc.: exit 2
         dno_id, on=args.date, voltage=args.voltage, llfc=args.llfc, kva=args.kva,
         area_distributor_id=args.area, residual_band=args.residual_band,
-        generation=args.generation,
+        generation=args.generation, tariff_name=args.tariff, profile_class=args.profile_class,
     )
     year = tariff.year or charging_year(args.date or datetime.date.today())
     emit(args, tariff_record(tariff), text=lambda: show_text(tariff, year))
     return EXIT_OK
 
 
+LIST_FIELDS = (
+    "distributor_id", "area_distributor_id", "charging_year", "tariff_name", "voltage_level",
+    "metering", "is_generation", "residual_band", "llfcs", "closed_llfcs", "pcs",
+    "red_rate_p_per_kwh", "amber_rate_p_per_kwh", "green_rate_p_per_kwh", "fixed_p_per_day",
+    "capacity_p_per_kva_per_day", "exceeded_capacity_p_per_kva_per_day", "reactive_p_per_kvarh",
+    "source",
+)
+
+
+def list_text(tariffs: list[DuosTariff]) -> str:
+    """One line per tariff: year, who, voltage, the published name and its LLFCs."""
+    lines = []
+    for t in tariffs:
+        who = (f"area {t.area_distributor_id}" if t.dno_id == t.area_distributor_id
+               else f"IDNO {t.dno_id} in area {t.area_distributor_id}")
+        llfcs = " ".join(t.llfcs) or "(none published)"
+        lines.append(f"{t.year}/{((t.year or 0) + 1) % 100:02d}  {who:<19} "
+                     f"{t.voltage_level:<6} {t.tariff_name:<46} LLFCs {llfcs}")
+    return "\n".join(lines)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
+    dno_id, area = None, args.area
+    if args.dno is not None:
+        try:
+            found = get_distributor(args.dno)
+        except UnknownDistributorError as exc:
+            raise CliError(f"--dno: {exc}") from exc
+        dno_id = found.distributor_id
+        if not found.is_idno and area not in (None, dno_id):
+            raise CliError(f"--area {area}: --dno {dno_id} is a DNO; leave --area out")
+    if area is not None and area not in DNO_AREAS:
+        raise CliError(f"--area {area}: a DNO area is 10-23")
+    if args.voltage and args.voltage.strip().upper() != "UMS":
+        try:
+            normalise_voltage(args.voltage)
+        except ValueError as exc:
+            raise CliError(f"--voltage: {exc} (or UMS)") from exc
+    tariffs = all_tariffs(distributor_id=dno_id, area_distributor_id=area,
+                          year=charging_year(args.date) if args.date else None,
+                          voltage=args.voltage)
+    if not tariffs:
+        raise CliError("no tariffs match (`bess-duos tariffs years` shows what is shipped)",
+                       EXIT_NOT_FOUND)
+    emit(args, [{f: tariff_record(t)[f] for f in LIST_FIELDS} for t in tariffs],
+         text=lambda: list_text(tariffs))
+    return EXIT_OK
+
+
+def cmd_years(args: argparse.Namespace) -> int:
     years = available_years()
     if not years:
         raise CliError("no tariffs imported: run `bess-duos tariffs import-all`", EXIT_NOT_FOUND)
