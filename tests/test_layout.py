@@ -37,12 +37,14 @@ def test_shipped_layout_is_designs_cell_map() -> None:
         "kva": "C15",
         "flex_fraction": "C16",
     }
-    assert layout.output_ranges == ("A4:H4", "C6:H6", "B9:D9", "B10:D13", "E15:H15", "E16:F16")
+    assert layout.output_ranges == (
+        "A4:H4", "C6:H6", "B9:D9", "E9:H9", "B10:D13", "E15:H15", "E16:F16")
     assert layout.status_range == "A4:H4"
     assert layout.status_block.fields == (
-        ("status", "message", None, None, None, None, "time", "request_id"),
+        ("status", "message", "tariff_name", "charging_year", "assumptions", "tariff_source",
+         "time", "request_id"),
     )
-    assert len(layout.output_fields) == 4 + 6 + 3 + 12 + 4 + 2
+    assert len(layout.output_fields) == 8 + 6 + 3 + 4 + 12 + 4 + 2
     assert default_layout() is default_layout()
 
 
@@ -159,3 +161,29 @@ def test_unreadable_layout_file_names_the_path(tmp_path: Path) -> None:
     path.write_text("inputs: [unclosed")
     with pytest.raises(LayoutError, match="is not valid YAML"):
         load_layout(path)
+
+
+def test_presentation_formats_expand_per_cell() -> None:
+    formats = load_layout().presentation.cell_formats()
+    assert formats["E15"] == formats["E16"] == '"£"#,##0.00'
+    assert formats["F16"] == '0.00"%"'
+    assert [formats[c] for c in ("B9", "C9", "D9")] == ['0.000" p/kWh"'] * 3
+    assert all(formats[f"{c}4"] == "@" for c in "ABCDEFGH")
+    assert formats["B6"] == "@"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        ("labels", {"B6": "MPAN"}, "labels.B6 sits on an input or output cell"),
+        ("labels", {"E15": "x"}, "labels.E15 sits on an input or output cell"),
+        ("notes", {"A1": "x"}, "notes.A1 is not an output cell"),
+        ("validation", {"E15": {"list": ["a"]}}, "validation.E15 is not an input cell"),
+        ("validation", {"A9": {"one_of": ["a"]}}, "give list"),
+        ("formats", {"B9:A1": "0"}, "formats.B9:A1"),
+    ],
+)
+def test_bad_presentation_is_refused(raw: dict, key: str, value: dict, why: str) -> None:
+    raw[key] = value
+    with pytest.raises(LayoutError, match=why):
+        layout_from_dict(raw)

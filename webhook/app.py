@@ -81,6 +81,7 @@ from bess_duos.webhook.profile_links import (
     ProfileLinkError,
     display_link,
 )
+from bess_duos.webhook.sheet_fields import sheet_fields
 from bess_duos.webhook.sheets import (
     DEFAULT_WORKBOOK,
     RequestOrder,
@@ -434,10 +435,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 _write_status(sheet, "internal error: quote the request id when reporting it")
             return _error(500, "internal error: quote the request id when reporting it")
         response = result.to_dict()
+        response["fields"] = sheet_fields(response)  # the cells, for `write: false` callers
         response["written"] = None
         if sheet is not None:
             try:
-                report = sheet.write(result.fields(), order=g.order)
+                report = sheet.write(response["fields"], order=g.order)
             except SheetError as exc:
                 log.error("sheet write failed: %s", exc)
                 _write_status(sheet, f"results not written: {exc}")

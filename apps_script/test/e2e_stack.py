@@ -14,9 +14,10 @@ profile_url, profile_path, webhook_log) and waits until its stdin closes (or SIG
 stops everything.
 
 `expect --profile FILE --inputs JSON` prints the cells the lookup should write, computed by the
-core functions (`core.lookup.parse_inputs` + `run_lookup` on the same profile file) and mapped
-to cells through config/sheet_layout.yaml: {"C6": 14, ..., "A4": "warning", ...}; a cleared
-cell is "". The request id and time are left out (they differ per request).
+core functions (`core.lookup.parse_inputs` + `run_lookup` on the same profile file, then
+`webhook.sheet_fields`) and mapped to cells through config/sheet_layout.yaml: {"C6": 14, ...,
+"A4": "warning", ...}; a cleared cell is "". The request id and time are left out (they differ
+per request).
 
 Run from the repository root with the project's virtualenv Python.
 """
@@ -193,15 +194,16 @@ def _cells(a1_range: str) -> list[list[str]]:
 def expect(profile_path: Path, raw_inputs: dict[str, str]) -> dict[str, Any]:
     """The output cells the webhook should write for these inputs, from the core functions."""
     import yaml
-
     from bess_duos.core.lookup import parse_inputs, run_lookup
     from bess_duos.core.paths import config_dir
     from bess_duos.core.profiles import load_profile
+    from bess_duos.webhook.sheet_fields import sheet_fields
 
-    raw = {k: v for k, v in raw_inputs.items() if k not in ("spreadsheet_id", "worksheet")}
+    control = ("spreadsheet_id", "worksheet", "write")
+    raw = {k: v for k, v in raw_inputs.items() if k not in control}
     inputs = parse_inputs(raw)
     profile = load_profile(profile_path) if inputs.profile_url else None
-    fields = run_lookup(inputs, profile=profile).fields()
+    fields = sheet_fields(run_lookup(inputs, profile=profile).to_dict())
     layout = yaml.safe_load((config_dir() / "sheet_layout.yaml").read_text())
     out: dict[str, Any] = {}
     for block in layout["outputs"]:

@@ -223,6 +223,7 @@ def _run(args: argparse.Namespace, raw: dict[str, Any], profile: Any, out: TextI
     """Shared end of `lookup` and `demo`: compute, write, print."""
     import uuid
 
+    from bess_duos.webhook.sheet_fields import sheet_fields
     from bess_duos.webhook.sheets import SheetError
 
     request_id = "cli-" + uuid.uuid4().hex[:12]
@@ -251,7 +252,7 @@ def _run(args: argparse.Namespace, raw: dict[str, Any], profile: Any, out: TextI
         try:
             if sheet_inputs:
                 sheet.write_inputs(sheet_inputs)
-            written = sheet.write(result.fields())
+            written = sheet.write(sheet_fields(result.to_dict()))
         except SheetError as exc:
             print(f"error: the sheet could not be written: {exc}", file=sys.stderr)
             return EXIT_SHEET
