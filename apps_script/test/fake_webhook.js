@@ -8,9 +8,17 @@
  * POST /lookup replies by the posted postcode:
  *   "ERR400"  -> 400 {"error": "bad input", "fields": {...}, "request_id": ...} (webhook/app.py's shape)
  *   "ERR502"  -> 502 with an HTML body (as a proxy in front of the service might send)
+ *   "ERRTEXT" -> 400 whose message starts with "=" and whose request id is all digits
  *   "SLOW..." -> 200, held until the next request arrives or 1.5 s pass (so two requests
  *                overlap whenever a second one is sent while the first is in flight)
+ *   "HANG"    -> never answers (the client's timeout ends it)
+ *   "BUSY<n>-<key>" -> 429 (Retry-After: 1) the first n times for that key, then 200
+ *   "DOWN<n>-<key>" -> 503 the first n times for that key, then 200
+ *   "DROPPED" -> 200 whose `written` says the write was dropped as out of date
+ *   "ANSWER"  -> 200 with the recorded lookup answer (test/fixtures/lookup_answer.json)
+ *   a profile_url containing "unreadable" -> 422 {"fields": {"profile_url": ...}}
  *   otherwise -> 200 {"status": "ok", ...}
+ * POST /mpan/validate -> 200 (signed like /lookup); GET /health -> 200 {"status": "ok"}.
  * GET /log returns every request seen: arrival and finish times, overlap count, headers, raw body (base64).
  *
  * Not a test file: nothing runs unless started with `--serve`.
@@ -21,9 +29,12 @@ const crypto = require('node:crypto');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 
+const ANSWER = JSON.parse(require('node:fs').readFileSync(path.join(__dirname, 'fixtures', 'lookup_answer.json'), 'utf8'));
+
 function serve(secret) {
   const log = [];
   const seen = new Set();
+  const counts = {};
   let held = [];
   const server = http.createServer((req, res) => {
     const chunks = [];
@@ -58,7 +69,11 @@ function serve(secret) {
           entry.code = code;
         });
       };
-      if (req.method !== 'POST' || req.url !== '/lookup') {
+      if (req.method === 'GET' && req.url === '/health') {
+        reply(200, { status: 'ok' });
+        return;
+      }
+      if (req.method !== 'POST' || !['/lookup', '/mpan/validate'].includes(req.url)) {
         reply(404, { error: `no route ${req.method} ${req.url}` });
         return;
       }
@@ -88,7 +103,40 @@ function serve(secret) {
         reply(400, { error: 'body is not JSON' });
         return;
       }
-      if (body.postcode === 'ERR400') {
+      if (req.url === '/mpan/validate') {
+        reply(200, { valid: true, reason: null, mpan: { core: body.mpan } });
+        return;
+      }
+      const tries = /^(BUSY|DOWN)(\d+)-/.exec(String(body.postcode));
+      if (tries) {
+        counts[body.postcode] = (counts[body.postcode] || 0) + 1;
+        if (counts[body.postcode] <= Number(tries[2])) {
+          if (tries[1] === 'BUSY') {
+            res.setHeader('Retry-After', '1');
+            reply(429, { error: 'too many requests', request_id: `req-429-${entry.seq}` });
+          } else {
+            reply(503, { error: 'service unavailable', request_id: `req-503-${entry.seq}` });
+          }
+          return;
+        }
+      }
+      if (String(body.profile_url || '').includes('unreadable')) {
+        const why = 'profile link https://example.com/unreadable.csv: HTTP 403 from the host (share the file with the service account)';
+        reply(422, { error: why, fields: { profile_url: why }, request_id: `req-422-${entry.seq}` });
+      } else if (body.postcode === 'HANG') {
+        // never answered: the client gives up and closes the connection
+        res.on('close', () => {
+          entry.finished = Date.now();
+          entry.code = 0;
+        });
+      } else if (body.postcode === 'ERRTEXT') {
+        reply(400, { error: '=SUM(A1) is not a postcode', request_id: '1234567890123456' });
+      } else if (body.postcode === 'DROPPED') {
+        reply(200, { status: 'ok', message: 'Results written', request_id: `req-${entry.seq}`,
+          written: { sheet: 'google:x/BESS', ranges: [], written: false, dropped_reason: 'a newer request (ts 1764500000) was already written', attempts: 0 } });
+      } else if (body.postcode === 'ANSWER') {
+        reply(200, { ...ANSWER, request_id: `req-${entry.seq}` });
+      } else if (body.postcode === 'ERR400') {
         reply(400, {
           error: 'bad input',
           fields: { mpan: 'check digit is 9, expected 2', kva: 'must be a number, got "lots"' },
