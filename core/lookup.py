@@ -293,6 +293,7 @@ class LookupResult:
     features: FeatureValues | None = None
     flexibility: FlexValues | None = None
     profile_quality: Any | None = None  # core.profiles.DataQualityReport
+    weekday_load: dict[str, Any] | None = None  # core.load_shape.weekday_load (for a chart)
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     error: str | None = None
@@ -387,6 +388,7 @@ class LookupResult:
                 "exceeded_capacity_p_per_kva_per_day": tariff.exceeded_capacity_p_per_kva_per_day,
                 "reactive_p_per_kvarh": tariff.reactive_p_per_kvarh,
                 "residual_band": tariff.residual_band,
+                "llfcs": list(tariff.llfcs),
                 "source": tariff.source,
                 "selection_note": getattr(tariff, "selection_note", ""),
             },
@@ -406,6 +408,7 @@ class LookupResult:
             },
             "profile_quality": None if self.profile_quality is None
             else self.profile_quality.to_dict(),
+            "weekday_load": self.weekday_load,
             "fields": self.fields(),
         }
 
@@ -597,6 +600,7 @@ def _with_profile(
 ) -> LookupResult:
     from bess_duos.core.duos import DuosError, default_power_factor, duos_charges, unit_costs
     from bess_duos.core.flexibility import plan_flexibility
+    from bess_duos.core.load_shape import weekday_load
 
     quality = getattr(profile, "quality", None)
     data: pd.DataFrame = getattr(profile, "data", profile)
@@ -663,6 +667,7 @@ def _with_profile(
         features=features,
         flexibility=flex_values,
         profile_quality=quality,
+        weekday_load=weekday_load(series, tariff.time_bands),
         warnings=tuple(warnings),
         notes=tuple(notes),
     )
