@@ -100,7 +100,9 @@ def test_seed_example_names_14_reports_check_digit_and_computes() -> None:
         "Mon–Fri 16:00–19:00", None, None, None]
     assert fields["green_period_3"] == "Sat–Sun 00:00–24:00"
     assert fields["annual_duos_gbp"] is None and "no profile" in " ".join(result.notes)
-    assert set(fields) >= default_layout().output_fields
+    from bess_duos.webhook.sheet_fields import sheet_fields  # fields() + the tariff details
+
+    assert set(sheet_fields(result.to_dict())) >= default_layout().output_fields
 
 
 def test_good_mpan_is_ok() -> None:

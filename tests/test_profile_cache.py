@@ -15,6 +15,7 @@ from bess_duos.core.synthetic import generate_profile
 from bess_duos.webhook.app import PROFILE_CACHE, ProfileCache, create_app, profile_from_bytes
 from bess_duos.webhook.auth import signed_headers
 from bess_duos.webhook.profile_links import FetchedProfile
+from bess_duos.webhook.sheet_fields import sheet_fields
 
 SECRET = "cache-test-secret"
 MPAN = "1405566778898"  # NGED West Midlands, valid check digit
@@ -116,7 +117,7 @@ def test_webhook_fetches_every_time_and_sees_a_changed_file(tmp_path: Path) -> N
         inputs = parse_inputs({"mpan": MPAN, "profile_url": LINK, "kva": 200,
                                "flex_fraction": flex})
         result = run_lookup(inputs, profile=direct(content, tmp_path), on=DAY)
-        return result.fields()
+        return sheet_fields(result.to_dict())  # what the webhook answers in `fields`
 
     first = lookup(0.3)
     again = lookup(0.2)  # an input edit in the sheet: same link, same file
