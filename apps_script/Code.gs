@@ -31,6 +31,9 @@ var RETRY_WAIT_MS = 1000;
 var MAX_RETRY_WAIT_MS = 10000;
 /** A stored timestamp further ahead than this is a clock that went back: ignored. */
 var MAX_TIMESTAMP_LEAD_S = 5;
+/** Request signing (webhook/auth.py): scheme v2 with this spreadsheet's own key. */
+var SIGNING_SCHEME = 'bess-duos-v2';
+var SHEET_KEY_PREFIX = 'sheet:';
 /** A known-good MPAN core, for the signed test call. */
 var TEST_MPAN = '1405566778898';
 var PROTECTION_NOTE = 'bess-duos output (filled by the lookup)';
@@ -117,7 +120,7 @@ function lookup_(sheet) {
   var settings = settings_();
   if (!settings.url || !settings.secret) {
     return fail_(ss, sheet, 'The webhook is not set up: choose Extensions > BESS > Settings… ' +
-      'and enter its URL and secret.', '');
+      'and enter its URL and this sheet\'s key.', '');
   }
   var props = docProps_();
   props.setProperty(PROP.pending, '1');
@@ -165,6 +168,8 @@ function lookupOnce_(ss, sheet, settings) {
 function post_(settings, path, payload) {
   var props = docProps_();
   var body = asciiJson_(payload);
+  var keyId = SHEET_KEY_PREFIX + SpreadsheetApp.getActiveSpreadsheet().getId();
+  var signedPath = urlPath_(settings.url) + path;
   for (var attempt = 1; ; attempt++) {
     var timestamp = String(freshTimestamp_(props));
     var response = UrlFetchApp.fetch(settings.url + path, {
@@ -173,7 +178,9 @@ function post_(settings, path, payload) {
       payload: body,
       headers: {
         'X-Timestamp': timestamp,
-        'X-Signature': hmacSha256Hex_(timestamp + '.' + body, settings.secret),
+        'X-Key-Id': keyId,
+        'X-Signature': hmacSha256Hex_(
+          stringToSign_(timestamp, 'POST', signedPath, keyId, body), settings.secret),
       },
       muteHttpExceptions: true,
       followRedirects: false,
@@ -186,6 +193,20 @@ function post_(settings, path, payload) {
     var text = response.getContentText();
     return { code: code, text: text, json: parseJson_(text) };
   }
+}
+
+/**
+ * What the signature covers (webhook/auth.py, scheme v2): the scheme, the timestamp, the method,
+ * the path, the key id and the body, one per line.
+ */
+function stringToSign_(timestamp, method, path, keyId, body) {
+  return [SIGNING_SCHEME, timestamp, method, path, keyId, body].join('\n');
+}
+
+/** "https://host/base" -> "/base"; "https://host" -> "". */
+function urlPath_(url) {
+  var m = /^https?:\/\/[^/]+(\/.*)?$/.exec(url);
+  return m && m[1] ? m[1].replace(/\/+$/, '') : '';
 }
 
 /** A GET of `path` (unsigned: /health). Returns {code, text, json}. */
@@ -441,10 +462,11 @@ function saveSettings(form) {
       'no spaces, "?" or "#" (got "' + (url || '') + '").' };
   }
   var secret = String(form && form.secret || '').trim();
-  if (!secret && !current.secret) return { ok: false, message: 'Not saved: a secret is needed.' };
+  if (!secret && !current.secret) return { ok: false, message: 'Not saved: the sheet key is needed.' };
   if (secret && (secret.length < MIN_SECRET_LENGTH || !/^[\x21-\x7e]+$/.test(secret))) {
-    return { ok: false, message: 'Not saved: the secret must be at least ' + MIN_SECRET_LENGTH +
-      ' printable ASCII characters without spaces.' };
+    return { ok: false, message: 'Not saved: the sheet key must be at least ' + MIN_SECRET_LENGTH +
+      ' printable ASCII characters without spaces (the 64 hex digits `bess-duos sheet-key ' +
+      SpreadsheetApp.getActiveSpreadsheet().getId() + '` prints).' };
   }
   var account = String(form && form.serviceAccount || '').trim();
   if (account && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(account)) {
@@ -493,7 +515,7 @@ function testConnection() {
     if (good === false) ok = false;
   };
   if (!settings.url || !settings.secret) {
-    say(false, 'No webhook URL or secret: choose Settings… first.');
+    say(false, 'No webhook URL or sheet key: choose Settings… first.');
     return showReport_(ok, lines);
   }
   try {
@@ -506,10 +528,11 @@ function testConnection() {
   }
   var signed = safePost_(settings, '/mpan/validate', { mpan: TEST_MPAN });
   if (signed.code === 200) {
-    say(true, 'The webhook accepts this sheet\'s secret and clock (signed request).');
+    say(true, 'The webhook accepts this sheet\'s key and clock (signed request).');
   } else {
     say(false, 'Signed request refused: ' + signed.message +
-      (signed.code === 401 ? ' Check the secret in Settings (and the computer clocks).' : ''));
+      (signed.code === 401 ? ' Check the sheet key in Settings (`bess-duos sheet-key ' +
+        ss.getId() + '`) and the clocks.' : ''));
   }
   if (settings.scriptWrites) {
     say(null, 'The script writes the cells itself (write: false): no sharing needed.');

@@ -38,7 +38,7 @@ from bess_duos.core.duos import charge_arrays, tariffs_for_site  # noqa: E402
 from bess_duos.core.portfolio_demo import make_demo_portfolio  # noqa: E402
 from bess_duos.core.portfolio_engines import SpoolSink, default_workers, run_portfolio  # noqa: E402
 from bess_duos.core.synthetic import generate_profile  # noqa: E402
-from bess_duos.core.tariffs import charging_year  # noqa: E402
+from bess_duos.core.tariffs import TariffQuery, charging_year  # noqa: E402
 from bess_duos.core.timebands import BAND_ALIASES, BANDS  # noqa: E402
 
 UK = "Europe/London"
@@ -122,7 +122,7 @@ def baseline(n_sites: int) -> dict[str, float]:
     for i in range(n_sites):
         area = 10 + i % 14
         profile = generate_profile("office", 3e5, "2025-04-01", seed=i)
-        tariffs = tariffs_for_site(area, voltage="LV", kva=200.0)
+        tariffs = tariffs_for_site(TariffQuery(area, voltage="LV", kva=200.0))
         periods = {2025: tariffs(2025).time_bands.periods}
         frame = pd.DataFrame({"timestamp": profile.index, "kwh": profile.to_numpy()})
         started = time.perf_counter()

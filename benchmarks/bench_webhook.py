@@ -47,16 +47,17 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bess_duos.core.lookup import clear_memos, parse_inputs, run_lookup  # noqa: E402
+from bess_duos.core.lookup import parse_inputs, run_lookup  # noqa: E402
 from bess_duos.core.profiles import load_profile  # noqa: E402
 from bess_duos.core.synthetic import generate_profile  # noqa: E402
+from bess_duos.core.valuation import clear_memos  # noqa: E402
 from bess_duos.webhook.auth import signed_headers  # noqa: E402
 from bess_duos.webhook.cli.site import one_blas_thread  # noqa: E402
 from bess_duos.webhook.layout import default_layout  # noqa: E402
 
 from tests.sheets_server import SheetsServer  # noqa: E402
 
-SECRET = "bench-secret"
+SECRET = "bench-secret-0123456789abcdefghijkl"
 SID = "1Bench-bess_sheet"
 TAB = "BESS"
 MPAN = "1405566778898"

@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +34,7 @@ import requests
 from bess_duos.core.distributors import Distributor, dno_for_gsp_group
 from bess_duos.core.paths import config_dir
 from bess_duos.core.postcodes import Postcode, is_known_district, parse_postcode
+from bess_duos.core.settings import current
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 __all__ = [
@@ -65,8 +65,6 @@ SOURCE_OFFLINE = "offline-table"
 
 DEFAULT_OCTOPUS_URL = "https://api.octopus.energy"
 DEFAULT_CARBON_INTENSITY_URL = "https://api.carbonintensity.org.uk"
-ENV_OCTOPUS_URL = "BESS_DUOS_OCTOPUS_URL"
-ENV_CARBON_INTENSITY_URL = "BESS_DUOS_CARBONINTENSITY_URL"
 ENV_CACHE_DIR = "BESS_DUOS_CACHE_DIR"
 ENV_CACHE_DAYS = "BESS_DUOS_AREA_CACHE_DAYS"
 DEFAULT_CACHE_DAYS = 90.0
@@ -213,7 +211,7 @@ class _HttpResolver:
 
     source = ""
     label = ""
-    env_url = ""
+    url_setting = ""  # the `Settings` attribute that overrides `default_url`
     default_url = ""
 
     def __init__(
@@ -227,7 +225,8 @@ class _HttpResolver:
     ) -> None:
         if attempts < 1:
             raise ValueError(f"attempts must be at least 1, got {attempts}")
-        self.base_url = (base_url or os.environ.get(self.env_url) or self.default_url).rstrip("/")
+        configured = getattr(current(), self.url_setting, None)
+        self.base_url = (base_url or configured or self.default_url).rstrip("/")
         self.timeout = timeout
         self.attempts = attempts
         self.backoff = backoff
@@ -308,7 +307,7 @@ class OctopusResolver(_HttpResolver):
     source = SOURCE_OCTOPUS
     level: Level = "postcode"
     label = "Octopus grid-supply-points service"
-    env_url = ENV_OCTOPUS_URL
+    url_setting = "octopus_url"
     default_url = DEFAULT_OCTOPUS_URL
 
     def resolve(self, postcode: Postcode) -> ResolverAnswer:
@@ -349,7 +348,7 @@ class CarbonIntensityResolver(_HttpResolver):
     source = SOURCE_CARBON_INTENSITY
     level: Level = "district"
     label = "Carbon Intensity API"
-    env_url = ENV_CARBON_INTENSITY_URL
+    url_setting = "carbonintensity_url"
     default_url = DEFAULT_CARBON_INTENSITY_URL
 
     def resolve(self, postcode: Postcode) -> ResolverAnswer:
@@ -442,21 +441,12 @@ class OfflineTableResolver:
 
 def default_cache_dir() -> Path:
     """`$BESS_DUOS_CACHE_DIR`, else `~/.cache/bess-duos`."""
-    override = os.environ.get(ENV_CACHE_DIR)
-    return Path(override).expanduser() if override else Path.home() / ".cache" / "bess-duos"
+    override = current().cache_dir
+    return override if override else Path.home() / ".cache" / "bess-duos"
 
 
 def _default_max_age_days() -> float:
-    text = os.environ.get(ENV_CACHE_DAYS)
-    if not text:
-        return DEFAULT_CACHE_DAYS
-    try:
-        days = float(text)
-    except ValueError as exc:
-        raise ValueError(f"{ENV_CACHE_DAYS}={text!r} is not a number of days") from exc
-    if days <= 0:
-        raise ValueError(f"{ENV_CACHE_DAYS}={text!r} must be more than 0 days")
-    return days
+    return current().area_cache_days or DEFAULT_CACHE_DAYS
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from bess_duos.core.features import UK_TZ, validate_profile
 from bess_duos.core.flexibility import aligned_prices
+from bess_duos.core.tariffs import warn_if_pounds_per_kwh
 from numpy.typing import ArrayLike
 from scipy import sparse
 from scipy.optimize import linprog
@@ -264,6 +265,7 @@ def optimise_battery(
     index = series.index
     kwh = series.to_numpy()
     p_import = aligned_prices(import_prices, index)
+    warn_if_pounds_per_kwh(p_import, "import_prices", stacklevel=3)
     exports = (export_prices is not None or generation_duos_rates is not None) and (
         export_limit_kw is None or export_limit_kw > 0
     )

@@ -3,7 +3,7 @@
 Rates are taken as published (p/kWh, p/MPAN/day, p/kVA/day, p/kVArh) and every result is in £.
 A profile that spans 1 April is charged with each charging year's own tariff and time bands:
 pass a tariff per year (a mapping year -> `DuosTariff`, or a callable), or use `duos_for_site`,
-which resolves them with `core.tariffs.resolve_tariff`.
+which resolves them for a `core.tariffs.TariffQuery` with `core.tariffs.resolve_query`.
 
 Methods. The bundled workbooks give the rates and, in their 'Charge Calculator' sheet, the
 arithmetic: fixed £ = rate x days / 100, capacity £ = rate x kVA x days / 100, exceeded £ =
@@ -41,7 +41,6 @@ kVA and kVArh are "exceeded" and "excess" is the common CDCM statement text (DCU
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import math
 from collections.abc import Callable, Mapping
@@ -53,8 +52,8 @@ import pandas as pd
 import yaml
 from bess_duos.core import bands as _bands
 from bess_duos.core.paths import config_dir
-from bess_duos.core.tariffs import DuosTariff
-from bess_duos.core.timebands import BANDS, TimeBands
+from bess_duos.core.tariffs import DuosTariff, TariffQuery, resolve_query
+from bess_duos.core.timebands import BAND_ALIASES, BANDS, TimeBands
 
 REACTIVE_POWER_FACTOR = 0.95
 # tan(acos(0.95)) = sqrt(1/0.95^2 - 1) = 0.328684..., the exact ratio at a 0.95 power factor.
@@ -290,8 +289,11 @@ def charge_arrays(
     kvarh: np.ndarray | None = None,
     agreed_kva: float | None = None,
     power_factor: float | None = None,
+    band: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], DuosSummary]:
-    """Charges for half hours given as arrays (any order); returns per-row columns and summary."""
+    """Charges for half hours given as arrays (any order); returns per-row columns and summary.
+
+    `band` (index into `BANDS` per row) overrides the tariffs' time bands when given."""
     utc_ns = _bands._as_utc_ns(utc)
     kwh = np.asarray(kwh, dtype=np.float64)
     if utc_ns.size == 0:
@@ -307,7 +309,10 @@ def charge_arrays(
     clock = _bands.uk_clock(utc_ns)
     years, year_pos = _dense_groups(clock.charging_year)
     tables = _YearTables.build(years, tariffs)
-    band = _bands.band_index_from_clock(clock, tables.slot_tables, years)
+    if band is None:
+        band = _bands.band_index_from_clock(clock, tables.slot_tables, years)
+    elif np.shape(band) != utc_ns.shape:
+        raise DuosError(f"{np.size(band)} bands for {utc_ns.size} timestamps")
     rate = tables.unit_rates[year_pos, band]
     # Active import: only half hours importing are billed, and only they count towards demand
     # kVA and demand reactive (see the module docstring).
@@ -515,64 +520,42 @@ def duos_charges(
 
 
 @functools.lru_cache(maxsize=256)
-def _resolve(distributor_id: int, year: int, options: tuple[tuple[str, Any], ...]) -> DuosTariff:
-    from bess_duos.core import tariffs as tariffs_module
-
-    resolve = getattr(tariffs_module, "resolve_tariff", None)
-    if resolve is None:
-        raise DuosError("bess_duos.core.tariffs.resolve_tariff is not available in this build")
-    return resolve(distributor_id, on=dt.date(year, 4, 1), **dict(options))
+def _resolve(query: TariffQuery) -> DuosTariff:
+    return resolve_query(query)
 
 
-def tariffs_for_site(
-    distributor_id: int,
-    *,
-    voltage: str | None = None,
-    llfc: str | None = None,
-    kva: float | None = None,
-    area_distributor_id: int | None = None,
-    residual_band: str | None = None,
-) -> Callable[[int], DuosTariff]:
-    """A callable charging year -> `DuosTariff`, resolved from the workbooks for one site."""
-    options = tuple(
-        (key, value)
-        for key, value in (
-            ("voltage", voltage),
-            ("llfc", llfc),
-            ("kva", kva),
-            ("area_distributor_id", area_distributor_id),
-            ("residual_band", residual_band),
-        )
-        if value is not None
-    )
-    return lambda year: _resolve(int(distributor_id), int(year), options)
+def tariffs_for_site(query: TariffQuery) -> Callable[[int], DuosTariff]:
+    """A callable charging year -> `DuosTariff`: `query`'s site on 1 April of that year,
+    resolved from the workbooks (and remembered)."""
+    return lambda year: _resolve(query.for_year(int(year)))
 
 
 def duos_for_site(
-    profile: pd.DataFrame,
-    distributor_id: int,
-    *,
-    voltage: str | None = None,
-    llfc: str | None = None,
-    kva: float | None = None,
-    area_distributor_id: int | None = None,
-    residual_band: str | None = None,
-    power_factor: float | None = None,
+    profile: pd.DataFrame, query: TariffQuery, *, power_factor: float | None = None
 ) -> DuosResult:
-    """Charges for a profile at one site, with the tariff of each charging year resolved."""
-    tariffs = tariffs_for_site(
-        distributor_id,
-        voltage=voltage,
-        llfc=llfc,
-        kva=kva,
-        area_distributor_id=area_distributor_id,
-        residual_band=residual_band,
-    )
-    return duos_charges(profile, tariffs, agreed_kva=kva, power_factor=power_factor)
+    """Charges for a profile at one site, with the tariff of each charging year resolved
+    (`query.on` is ignored: each year's own tariff applies; `query.kva` is also the agreed
+    capacity charged)."""
+    return duos_charges(profile, tariffs_for_site(query), agreed_kva=query.kva,
+                        power_factor=power_factor)
 
 
 _SEED_KWH_COLUMNS = ("kwh", "consumption_kwh")
+_SEED_KW_COLUMN = "kw"  # mean kW over the half hour: kWh = kW x 0.5
 _SEED_TIME_COLUMNS = ("timestamp", "datetime")
+
+
+def _band_column(values: pd.Series) -> np.ndarray:
+    """Band indices (into `BANDS`) from a column of band names; unknown names are an error."""
+    names = values.astype(str).str.strip().str.lower().replace(BAND_ALIASES)
+    index = pd.Categorical(names, categories=list(BANDS)).codes
+    if (index < 0).any():
+        row = int(np.flatnonzero(index < 0)[0])
+        raise DuosError(
+            f"band column row {row + 1}: {values.iloc[row]!r} is not a band; use one of "
+            f"{list(BANDS)} (or drop the column to use the tariff's time bands)"
+        )
+    return index.astype(np.int8)
 
 
 def calculate_duos_costs(
@@ -582,22 +565,26 @@ def calculate_duos_costs(
     *,
     power_factor: float | None = None,
 ) -> pd.DataFrame:
-    """The seed toolkit's call: `df` with `band`, `duos_unit_cost` and `duos_total_cost` added (£).
+    """The seed toolkit's call: `df` with the band and the charges of each half hour added (£).
 
     `df` has a DatetimeIndex or a `timestamp`/`datetime` column, and a `kwh` or
-    `consumption_kwh` column (optional `kvarh`). Naive times are UK clock time (Europe/London);
-    tz-aware times are used as given. Rows keep their order and index. `duos_total_cost` adds
-    each half hour's share of the day's fixed and capacity charges and the month's exceeded
-    capacity to its unit and reactive cost, so the column sums to the total charge.
-    Differences from the seed: costs are in £ (rates stay p/kWh as published) and bands are
-    placed by UK clock time, not by the timestamps' face value in UTC.
+    `consumption_kwh` column, or a `kw` column (mean kW: kWh = kW x 0.5); optional `kvarh`.
+    Naive times are UK clock time (Europe/London); tz-aware times are used as given. A `band`
+    column (red/amber/green per row, the seed's custom bands) is used instead of the tariff's
+    time bands. Rows keep their order and index. Added columns: `band`,
+    `unit_rate_p_per_kwh`, `duos_unit_cost`, `duos_fixed_cap_cost` (the day's fixed and
+    capacity £ and the month's exceeded capacity £ spread over their half hours),
+    `duos_reactive_cost` and `duos_total_cost` (the sum of the three, so the column sums to
+    the total charge). Differences from the seed: costs are in £ (rates stay p/kWh as
+    published) and bands are placed by UK clock time, not by the timestamps' face value.
     """
     from bess_duos.core.profiles import ProfileError, localise_timestamps
 
     kwh_column = next((c for c in _SEED_KWH_COLUMNS if c in df.columns), None)
-    if kwh_column is None:
+    if kwh_column is None and _SEED_KW_COLUMN not in df.columns:
         raise DuosError(
-            f"need a kWh column named one of {list(_SEED_KWH_COLUMNS)}; found {list(df.columns)}"
+            f"need a kWh column named one of {list(_SEED_KWH_COLUMNS)} (or a 'kw' column, "
+            f"converted to kWh x 0.5); found {list(df.columns)}"
         )
     time_column = next((c for c in _SEED_TIME_COLUMNS if c in df.columns), None)
     if time_column is not None:
@@ -613,13 +600,23 @@ def calculate_duos_costs(
         utc = localise_timestamps(times)
     except ProfileError as exc:
         raise DuosError(str(exc)) from exc
-    kwh = pd.to_numeric(df[kwh_column], errors="coerce").to_numpy(np.float64)
+    if kwh_column is None:
+        kwh = pd.to_numeric(df[_SEED_KW_COLUMN], errors="coerce").to_numpy(np.float64) * 0.5
+    else:
+        kwh = pd.to_numeric(df[kwh_column], errors="coerce").to_numpy(np.float64)
     kvarh = df["kvarh"].to_numpy(np.float64) if "kvarh" in df.columns else None
+    band = _band_column(df["band"]) if "band" in df.columns else None
     columns, _ = charge_arrays(
-        utc, kwh, tariff, kvarh=kvarh, agreed_kva=kva_capacity, power_factor=power_factor
+        utc, kwh, tariff, kvarh=kvarh, agreed_kva=kva_capacity, power_factor=power_factor,
+        band=band,
     )
     out = df.copy()
     out["band"] = pd.Categorical.from_codes(columns["band"], categories=list(BANDS))
+    out["unit_rate_p_per_kwh"] = columns["unit_rate_p_per_kwh"]
     out["duos_unit_cost"] = columns["unit_gbp"]
+    out["duos_fixed_cap_cost"] = (
+        columns["fixed_gbp"] + columns["capacity_gbp"] + columns["exceeded_capacity_gbp"]
+    )
+    out["duos_reactive_cost"] = columns["reactive_gbp"]
     out["duos_total_cost"] = columns["total_gbp"]
     return out

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from bess_duos.core import bands as _bands
+from bess_duos.core.profiles import localise_timestamps, parse_timestamps
 from numpy.typing import ArrayLike
 
 UK_TZ = "Europe/London"
@@ -61,6 +62,8 @@ DAY_START_H, DAY_END_H = 7.0, 23.0  # "day" for day_night_ratio, clock hours
 WINTER_MONTHS = (11, 12, 1, 2)
 SUMMER_MONTHS = (5, 6, 7, 8)
 BASE_PERCENTILE = 5.0
+EVENING_START_H, EVENING_END_H = 16.0, 19.0  # for evening_peak_factor, clock hours
+KWH_PER_KW = 0.5  # a half hour at 1 kW is 0.5 kWh
 
 
 class FeatureError(ValueError):
@@ -99,6 +102,58 @@ def uk_clock(index: pd.DatetimeIndex) -> ClockFields:
         day_code=day_code,
         day_pos=np.arange(len(day_code)) - starts,
     )
+
+
+def kwh_series(data: pd.Series | pd.DataFrame, what: str = "df") -> pd.Series:
+    """kWh per half hour on a UTC index, in row order, from a long table or a Series.
+
+    `data` is a Series of kWh, or a DataFrame with a ``timestamp`` column (or a DatetimeIndex)
+    and a ``kwh`` column, or a ``kw`` column of mean power (kWh = kW x 0.5), or one column.
+    Timestamps are read as everywhere (docs/duos.md): naive times are UK clock time
+    (Europe/London; the repeated October hour is BST first, then GMT), times with an offset
+    or a time zone are used as given. A ``kw`` column is never taken as kWh.
+    """
+    if isinstance(data, pd.DataFrame):
+        if "timestamp" in data.columns:
+            try:
+                times, _ = parse_timestamps(data["timestamp"].reset_index(drop=True))
+            except ValueError as exc:
+                raise FeatureError(f"{what}: {exc}") from None
+            index = pd.DatetimeIndex(times)
+        elif isinstance(data.index, pd.DatetimeIndex):
+            index = data.index
+        else:
+            raise FeatureError(
+                f"{what}: needs a 'timestamp' column or a DatetimeIndex; "
+                f"columns are {list(data.columns)[:6]}"
+            )
+        values = data.drop(columns="timestamp", errors="ignore")
+        if "kwh" in values.columns:
+            kwh = values["kwh"].to_numpy(dtype=float)
+        elif "kw" in values.columns:
+            kwh = values["kw"].to_numpy(dtype=float) * KWH_PER_KW
+        elif values.shape[1] == 1:
+            kwh = values.iloc[:, 0].to_numpy(dtype=float)
+        else:
+            raise FeatureError(
+                f"{what}: expected a 'kwh' column (or 'kw', converted to kWh x 0.5); "
+                f"columns are {list(data.columns)[:6]}"
+            )
+        name = "kwh"
+    elif isinstance(data, pd.Series):
+        index, kwh, name = data.index, data.to_numpy(dtype=float), data.name
+        if not isinstance(index, pd.DatetimeIndex):
+            raise FeatureError(f"{what}: a Series of kWh needs a DatetimeIndex of period starts")
+    else:
+        raise FeatureError(
+            f"{what}: expected a DataFrame (timestamp, kwh or kw) or a Series of kWh, "
+            f"got {type(data).__name__}"
+        )
+    try:
+        utc = localise_timestamps(index)
+    except ValueError as exc:
+        raise FeatureError(f"{what}: {exc}") from None
+    return pd.Series(kwh, index=pd.DatetimeIndex(utc, tz="UTC"), name=name)
 
 
 def validate_profile(profile: pd.Series, what: str = "profile") -> pd.Series:
@@ -366,6 +421,34 @@ def autocorr_168h(profile: pd.Series) -> float:
 def peak_time_h(profile: pd.Series) -> float:
     """Clock hour (17.5 = 17:30) of the maximum of the mean daily profile."""
     return _one(profile, "peak_time_h")
+
+
+def evening_peak_factor(profile: pd.Series) -> float:
+    """Mean kWh per half hour 16:00-19:00 UK clock time / mean of all half hours."""
+    series = validate_profile(profile)
+    x = series.to_numpy()
+    hour = uk_clock(series.index).slot / 2.0
+    evening = (hour >= EVENING_START_H) & (hour < EVENING_END_H)
+    if not evening.any():
+        raise FeatureError("evening_peak_factor: the profile has no half hour in 16:00-19:00")
+    if not x.mean() > 0:
+        raise FeatureError("evening_peak_factor: mean demand is zero")
+    return float(x[evening].mean() / x.mean())
+
+
+def monthly_cv(profile: pd.Series) -> float:
+    """Coefficient of variation (sample standard deviation / mean) of the mean kWh per half
+    hour of each UK calendar month (year and month). Needs two months."""
+    series = validate_profile(profile)
+    clock = _bands.uk_clock(series.index)
+    month_key = (clock.charging_year + (clock.month < 4)) * 12 + clock.month
+    _, month_of_row, counts = np.unique(month_key, return_inverse=True, return_counts=True)
+    if counts.size < 2:
+        raise FeatureError("monthly_cv: needs at least two calendar months, profile has one")
+    means = np.bincount(month_of_row, weights=series.to_numpy()) / counts
+    if not means.mean() > 0:
+        raise FeatureError("monthly_cv: mean demand is zero")
+    return float(means.std(ddof=1) / means.mean())
 
 
 # --- many profiles ---------------------------------------------------------------------------

@@ -30,7 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from bess_duos.core.features import uk_clock, validate_profile
+from bess_duos.core.features import kwh_series, uk_clock, validate_profile
+from bess_duos.core.profiles import localise_timestamps
+from bess_duos.core.tariffs import warn_if_pounds_per_kwh
 from numpy.typing import ArrayLike
 
 
@@ -48,26 +50,13 @@ class FlexibilityResult:
     flexed_profile: pd.Series  # kWh per half hour after shifting
 
 
-def _kwh_series(df: pd.Series | pd.DataFrame) -> pd.Series:
-    if isinstance(df, pd.DataFrame):
-        if "timestamp" in df.columns:  # the long CSV form: timestamp (period start), kwh
-            df = df.set_index(pd.DatetimeIndex(pd.to_datetime(df["timestamp"], utc=True)))
-            df = df.drop(columns="timestamp")
-        if "kwh" in df.columns:
-            df = df["kwh"]
-        elif df.shape[1] == 1:
-            df = df.iloc[:, 0]
-        else:
-            raise ValueError(
-                f"df: expected a Series of kWh or a DataFrame with a 'kwh' column, "
-                f"got columns {list(df.columns)[:6]}"
-            )
-    return validate_profile(df)
-
-
 def aligned_prices(prices_hh: ArrayLike | pd.Series, index: pd.DatetimeIndex) -> np.ndarray:
-    """Prices (p/kWh) as an array aligned to `index`; a Series is matched by timestamp."""
+    """Prices (p/kWh) as an array aligned to `index`; a Series is matched by timestamp (a naive
+    one is UK clock time, as everywhere)."""
     if isinstance(prices_hh, pd.Series) and isinstance(prices_hh.index, pd.DatetimeIndex):
+        if prices_hh.index.tz is None:
+            utc = localise_timestamps(prices_hh.index)
+            prices_hh = prices_hh.set_axis(pd.DatetimeIndex(utc, tz="UTC"))
         prices = prices_hh.reindex(index).to_numpy(dtype=float)
         if np.isnan(prices).any():
             missing = index[np.isnan(prices)][0]
@@ -121,17 +110,22 @@ def calculate_flexibility_value(
     prices_hh: ArrayLike | pd.Series,
     shift_energy: bool = True,
     power_limit_kw: float | None = None,
+    red_periods: ArrayLike | None = None,
 ) -> FlexibilityResult:
     """Best saving from moving up to `flex_fraction` of each UK clock day's kWh from its
     dearest half hours to its cheapest, under a power limit (default: the site's max demand).
 
-    `df` is a Series of kWh per half hour (tz-aware index of period starts) or a DataFrame
-    with a 'kwh' column (and a 'timestamp' column if its index is not the timestamps);
+    `df` is a Series of kWh per half hour (index of period starts) or a DataFrame with a
+    'timestamp' column (or a DatetimeIndex) and a 'kwh' column, or a 'kw' column (kWh =
+    kW x 0.5). Naive times are UK clock time, as everywhere (`core.features.kwh_series`).
     `prices_hh` is p/kWh per half hour (Series on the same index, an array of the same
-    length, or a scalar).
+    length, or a scalar); prices that look like £/kWh give a `UnitWarning`. `red_periods`
+    (bool per half hour, optional) limits where energy may be taken from: only red half
+    hours give up energy and only the others take it.
     """
     _check_fraction(flex_fraction)
-    return plan_flexibility(df, prices_hh, shift_energy, power_limit_kw).value(flex_fraction)
+    plan = plan_flexibility(df, prices_hh, shift_energy, power_limit_kw, red_periods)
+    return plan.value(flex_fraction)
 
 
 def _check_fraction(flex_fraction: float) -> None:
@@ -216,12 +210,14 @@ def plan_flexibility(
     prices_hh: ArrayLike | pd.Series,
     shift_energy: bool = True,
     power_limit_kw: float | None = None,
+    red_periods: ArrayLike | None = None,
 ) -> FlexibilityPlan:
     """The share-independent part of `calculate_flexibility_value` (same arguments, without
     the share): `plan.value(flex_fraction)` gives its result."""
-    series = _kwh_series(df)
+    series = validate_profile(kwh_series(df), "df")
     load = series.to_numpy()
     price = aligned_prices(prices_hh, series.index)
+    warn_if_pounds_per_kwh(price, "prices_hh (prices per half hour)", stacklevel=4)
     if power_limit_kw is None:
         power_limit_kw = float(max(load.max(), 0.0)) / 0.5
     elif not power_limit_kw >= 0:
@@ -240,6 +236,14 @@ def plan_flexibility(
     if not shift_energy:
         remove_cap = np.where(grid_price > 0, remove_cap, 0.0)
     add_cap = np.where(valid, np.maximum(power_limit_kw * 0.5 - grid_load, 0.0), 0.0)
+    if red_periods is not None:
+        red = np.asarray(red_periods, dtype=bool)
+        if red.shape != load.shape:
+            raise ValueError(f"red_periods: {red.size} flags for {load.size} half hours")
+        grid_red = np.zeros((n_days, width), dtype=bool)
+        grid_red[at] = red
+        remove_cap = np.where(grid_red, remove_cap, 0.0)
+        add_cap = np.where(grid_red, 0.0, add_cap)
 
     rem_order = np.argsort(-grid_price, axis=1, kind="stable")
     r_cap = np.take_along_axis(remove_cap, rem_order, axis=1)

@@ -1,11 +1,13 @@
 """One site lookup, end to end: inputs -> distributor, tariff, time bands, DUoS, features, flex.
 
 This is the orchestration the webhook, the CLI and the demo share. It knows nothing of cells,
-HTTP or gspread: `parse_inputs` checks the raw inputs (every bad field at once), `run_lookup`
-computes a `LookupResult`, and `LookupResult.fields()` gives the flat values keyed by the
-sheet layout's field names (config/sheet_layout.yaml); the webhook maps those to cells.
+HTTP or gspread: `parse_inputs` checks the raw inputs (every bad field at once) and
+`run_lookup` values the site with `core.valuation.value_site` (the valuation the portfolio
+uses too, with the `LOOKUP` policy) into a `LookupResult`; the webhook's layout module maps
+a result to the sheet's cells (`bess_duos.webhook.layout.result_fields`).
 
-Rules (decisions documented in docs/webhook.md):
+Rules (decisions documented in docs/webhook.md; those that differ from a portfolio run are the
+settings of `core.valuation.LOOKUP`):
 
 - The area comes from `core.site_area.decide_site_area`: a DNO MPAN decides and a postcode
   or GSP group pointing elsewhere is reported; an IDNO MPAN takes its area from the GSP group
@@ -29,38 +31,40 @@ Rules (decisions documented in docs/webhook.md):
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import yaml
 from bess_duos.core.distributors import Distributor
-from bess_duos.core.memo import LruMemo
+from bess_duos.core.load_shape import weekday_load
 from bess_duos.core.mpan import Mpan, MpanError, mpan_from_cell, parse_mpan
 from bess_duos.core.paths import config_dir
-from bess_duos.core.postcodes import PostcodeError, parse_postcode
-from bess_duos.core.site_area import SiteArea, SiteAreaError, decide_site_area, parse_gsp_group
-from bess_duos.core.tariffs import (
-    DuosTariff,
-    TariffNotFoundError,
-    available_years,
-    charging_year,
-    normalise_voltage,
-    resolve_tariff,
-)
+from bess_duos.core.postcodes import parse_postcode
+from bess_duos.core.site_area import SiteArea, SiteAreaError, parse_gsp_group
+from bess_duos.core.tariffs import DuosTariff, normalise_voltage
 from bess_duos.core.timebands import BANDS
+from bess_duos.core.valuation import (
+    FEATURE_FIELDS,
+    LOOKUP,
+    FeatureValues,
+    Site,
+    ValuationError,
+    site_area,
+    value_site,
+    year_label,
+)
+
+__all__ = ["FEATURE_FIELDS", "INPUT_FIELDS", "FeatureValues", "FlexValues", "InputErrors",
+           "LookupFailed", "LookupInputs", "LookupResult", "decide_area", "parse_inputs",
+           "parse_mpan_input", "read_profile", "run_lookup", "year_label"]
 
 INPUT_FIELDS = ("postcode", "mpan", "voltage", "kva", "flex_fraction", "profile_url",
                 "gsp_group")
-MAX_PERIOD_ROWS = 4
-FEATURE_FIELDS = ("peak_ratio", "load_factor", "weekend_factor")
 
 
 class InputErrors(ValueError):
@@ -151,82 +155,97 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
       blank = the layout's default (30%).
     - `profile_url`: kept as given (the webhook fetches it).
     """
-    errors: dict[str, str] = {}
-    notes: list[str] = []
     unknown = sorted(set(raw) - set(INPUT_FIELDS))
     if unknown:
         raise InputErrors({name: "unknown input field" for name in unknown})
-    mpan = None
-    if not _blank(raw.get("mpan")):
+    errors: dict[str, str] = {}
+    notes: list[str] = []
+    values: dict[str, Any] = {}
+    for name, parse in _PARSERS.items():
+        if _blank(raw.get(name)):
+            continue
         try:
-            mpan = parse_mpan_input(raw["mpan"])
-        except MpanError as exc:
-            errors["mpan"] = str(exc)
-    postcode = None
-    if not _blank(raw.get("postcode")):
-        if not isinstance(raw["postcode"], str):
-            errors["postcode"] = "postcode must be text, e.g. 'B1 1AA'"
-        else:
-            try:
-                postcode = parse_postcode(raw["postcode"]).unit
-            except PostcodeError as exc:
-                errors["postcode"] = str(exc)
-    gsp_group = None
-    if not _blank(raw.get("gsp_group")):
-        if not isinstance(raw["gsp_group"], str):
-            errors["gsp_group"] = "the GSP group must be text, e.g. '_E'"
-        else:
-            try:
-                gsp_group = str(parse_gsp_group(raw["gsp_group"]).gsp_group_id)
-            except SiteAreaError as exc:
-                errors["gsp_group"] = str(exc)
-    if _blank(raw.get("mpan")) and _blank(raw.get("postcode")) and _blank(raw.get("gsp_group")):
+            values[name] = parse(raw[name], notes)
+        except ValueError as exc:  # MpanError, PostcodeError and SiteAreaError too
+            errors[name] = str(exc)
+    if all(_blank(raw.get(name)) for name in ("mpan", "postcode", "gsp_group")):
         message = ("enter the site's MPAN or its postcode (one of the two is needed; or its "
                    "GSP group)")
         errors["mpan"] = errors["postcode"] = message
-    voltage = None
-    if not _blank(raw.get("voltage")):
-        try:
-            voltage = normalise_voltage(str(raw["voltage"]))
-        except ValueError as exc:
-            errors["voltage"] = f"{exc}; leave it blank to use the MPAN's LLFC (else LV)"
-    kva = None
-    if not _blank(raw.get("kva")):
-        try:
-            kva = _number(raw["kva"], "kva")
-            if not math.isfinite(kva) or kva <= 0:
-                raise ValueError("not positive")
-        except ValueError:
-            errors["kva"] = (
-                f"agreed capacity {raw['kva']!r} is not a positive number of kVA (e.g. 500)"
-            )
-    flex = _layout_defaults()["flex_fraction"]
-    if not _blank(raw.get("flex_fraction")):
-        value = raw["flex_fraction"]
-        try:
-            text = str(value).strip()
-            percent = text.endswith("%")
-            flex = _number(text.rstrip("%"), "") if isinstance(value, str) else _number(value, "")
-            if percent or flex > 1:
-                if not percent:
-                    notes.append(f"flexible share {value!r} read as {flex:g}%")
-                flex /= 100.0
-            if not 0.0 <= flex <= 1.0 or not math.isfinite(flex):
-                raise ValueError("out of range")
-        except ValueError:
-            errors["flex_fraction"] = (
-                f"flexible share {value!r} must be between 0% and 100% (e.g. 30% or 0.3)"
-            )
-    profile_url = None
-    if not _blank(raw.get("profile_url")):
-        if not isinstance(raw["profile_url"], str):
-            errors["profile_url"] = "the profile link must be text (an https:// link)"
-        else:
-            profile_url = raw["profile_url"].strip()
     if errors:
         raise InputErrors(errors)
-    return LookupInputs(mpan, postcode, voltage, kva, flex, profile_url, tuple(notes),
-                        gsp_group)
+    return LookupInputs(
+        values.get("mpan"), values.get("postcode"), values.get("voltage"), values.get("kva"),
+        values.get("flex_fraction", _layout_defaults()["flex_fraction"]),
+        values.get("profile_url"), tuple(notes), values.get("gsp_group"),
+    )
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text{_EXAMPLES[what]}")
+    return value
+
+
+_EXAMPLES = {"postcode": ", e.g. 'B1 1AA'", "the GSP group": ", e.g. '_E'",
+             "the profile link": " (an https:// link)"}
+
+
+def _postcode(value: object, _notes: list[str]) -> str:
+    return parse_postcode(_text(value, "postcode")).unit
+
+
+def _gsp_group(value: object, _notes: list[str]) -> str:
+    return str(parse_gsp_group(_text(value, "the GSP group")).gsp_group_id)
+
+
+def _voltage(value: object, _notes: list[str]) -> str:
+    try:
+        return normalise_voltage(str(value))
+    except ValueError as exc:
+        raise ValueError(f"{exc}; leave it blank to use the MPAN's LLFC (else LV)") from None
+
+
+def _kva(value: object, _notes: list[str]) -> float:
+    try:
+        kva = _number(value, "kva")
+    except ValueError:
+        kva = math.nan
+    if not math.isfinite(kva) or kva <= 0:
+        raise ValueError(f"agreed capacity {value!r} is not a positive number of kVA (e.g. 500)")
+    return kva
+
+
+def _flex_fraction(value: object, notes: list[str]) -> float:
+    bad = ValueError(f"flexible share {value!r} must be between 0% and 100% (e.g. 30% or 0.3)")
+    text = str(value).strip()
+    percent = text.endswith("%")
+    try:
+        flex = _number(text.rstrip("%"), "") if isinstance(value, str) else _number(value, "")
+    except ValueError:
+        raise bad from None
+    if percent or flex > 1:
+        if not percent:
+            notes.append(f"flexible share {value!r} read as {flex:g}%")
+        flex /= 100.0
+    if not 0.0 <= flex <= 1.0 or not math.isfinite(flex):
+        raise bad
+    return flex
+
+
+def _profile_url(value: object, _notes: list[str]) -> str:
+    return _text(value, "the profile link").strip()
+
+
+_PARSERS: dict[str, Callable[[object, list[str]], Any]] = {
+    "mpan": lambda value, _notes: parse_mpan_input(value),
+    "postcode": _postcode,
+    "gsp_group": _gsp_group,
+    "voltage": _voltage,
+    "kva": _kva,
+    "flex_fraction": _flex_fraction,
+    "profile_url": _profile_url,
+}
 
 
 def read_profile(path: str | Path) -> Any:
@@ -242,12 +261,12 @@ def read_profile(path: str | Path) -> Any:
             profile = load_profile(path, **options)
             break
         except ProfileError as exc:
-            text = str(exc)
-            if "tz='UTC'" in text and "tz" not in options:
+            retry = exc.retry_with
+            if retry == {"tz": "UTC"} and "tz" not in options:
                 options["tz"] = "UTC"
                 said.append("naive timestamps read as UTC (they skip no hour at the March "
                             "clock change, so they are not UK clock time)")
-            elif "resample='split'" in text and "resample" not in options:
+            elif retry == {"resample": "split"} and "resample" not in options:
                 options["resample"] = "split"  # load_profile's own warnings say so
             else:
                 raise
@@ -257,16 +276,6 @@ def read_profile(path: str | Path) -> Any:
         return profile
     quality = replace(profile.quality, warnings=(*profile.quality.warnings, *said))
     return Profile(profile.data, quality)
-
-
-@dataclass(frozen=True)
-class FeatureValues:
-    """The three features the sheet shows (NaN when refused) and the refusal reasons."""
-
-    peak_ratio: float
-    load_factor: float
-    weekend_factor: float
-    reasons: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -319,43 +328,9 @@ class LookupResult:
             self.tariff and self.tariff.year) else ""
         return f"{d.short_code} (ID {d.distributor_id}){tariff}"
 
-    def fields(self) -> dict[str, object]:
-        """Flat values keyed by the layout's field names; None clears the cell."""
-        d = self.distributor
-        out: dict[str, object] = {
-            "status": self.status,
-            "message": self.message,
-            "time": self.time,
-            "request_id": self.request_id,
-            "distributor_id": d.distributor_id,
-            "dno_name": d.name,
-            "short_code": d.short_code,
-            "mpid": d.mpid,
-            "gsp_group_id": self.site.gsp_group_id,
-            "gsp_group_name": self.site.distributor.gsp_group_name,
-        }
-        tariff = self.tariff
-        for band, rate in zip(BANDS, tariff.unit_rates_p_per_kwh if tariff else (None,) * 3,
-                              strict=True):
-            out[f"{band}_rate_p_per_kwh"] = rate
-            rows = self.periods.get(band, [])
-            for i in range(MAX_PERIOD_ROWS):
-                out[f"{band}_period_{i + 1}"] = rows[i] if i < len(rows) else None
-        out["annual_duos_gbp"] = (
-            round(self.duos.annualised_total_gbp, 2) if self.duos is not None else None
-        )
-        for name in FEATURE_FIELDS:
-            value = getattr(self.features, name) if self.features else None
-            out[name] = None if value is None or not math.isfinite(value) else round(value, 4)
-        flex = self.flexibility
-        out["flex_value_gbp_per_year"] = round(flex.annual_value_gbp, 2) if flex else None
-        out["flex_saving_pct"] = (
-            round(flex.saving_pct, 2) if flex and math.isfinite(flex.saving_pct) else None
-        )
-        return out
-
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: every computed value, the warnings, notes and the sheet fields."""
+        """JSON-ready: every computed value, the warnings and notes (the sheet's cells are the
+        webhook's business: `bess_duos.webhook.layout.result_fields`)."""
         tariff = self.tariff
         return {
             "status": self.status,
@@ -409,7 +384,6 @@ class LookupResult:
             "profile_quality": None if self.profile_quality is None
             else self.profile_quality.to_dict(),
             "weekday_load": self.weekday_load,
-            "fields": self.fields(),
         }
 
 
@@ -417,135 +391,21 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def year_label(year: int | None) -> str:
-    """2026 -> "2026/27" (a charging year, April to March); None -> ""."""
-    return "" if year is None else f"{year}/{(year + 1) % 100:02d}"
-
-
-def _tariff_with_fallback(
-    distributor_id: int, area: int, on: dt.date, inputs: LookupInputs, llfc: str | None,
-    warnings: list[str],
-) -> DuosTariff:
-    """The tariff in force on `on`; the latest earlier bundled year if that one is missing."""
-    kwargs: dict[str, Any] = {
-        "voltage": inputs.voltage, "kva": inputs.kva,
-        "area_distributor_id": None if distributor_id == area else area,
-    }
-
-    def resolve(day: dt.date) -> DuosTariff:
-        if llfc and inputs.voltage is None:
-            try:
-                return resolve_tariff(distributor_id, on=day, llfc=llfc, **kwargs)
-            except TariffNotFoundError as exc:
-                if "LLFC" not in str(exc):
-                    raise
-                warnings.append(f"{exc} Using the site-specific tariff for the voltage instead.")
-        return resolve_tariff(distributor_id, on=day, **kwargs)
-
-    try:
-        return resolve(on)
-    except TariffNotFoundError as exc:
-        wanted = charging_year(on)
-        earlier = [y for y in available_years().get(area, []) if y < wanted]
-        if not earlier:
-            raise
-        year = max(earlier)
-        warnings.append(
-            f"no {year_label(wanted)} tariffs bundled for area {area}: using "
-            f"{year_label(year)}, the latest year available (import the new workbook to update)"
-        )
-        del exc
-        return resolve(dt.date(year, 4, 1))
-
-
-def _profile_series(data: pd.DataFrame) -> tuple[pd.Series, int]:
-    """kWh per half hour on a regular grid (gaps filled with 0) and the number filled."""
-    kwh = data["kwh"].astype(float)
-    index = pd.DatetimeIndex(kwh.index)
-    full = pd.date_range(index[0], index[-1], freq="30min")
-    if len(full) == len(index):
-        return kwh, 0
-    return kwh.reindex(full, fill_value=0.0), len(full) - len(index)
-
-
-MEMO_SIZE = 16  # profiles (x tariff, kVA) whose results are remembered, per process
-
-
-# The sheet re-runs the whole lookup on every input edit with the same profile: features
-# depend on the profile's half hours alone, DUoS on those, the tariff and the kVA.
-_feature_memo = LruMemo(MEMO_SIZE)
-_duos_memo = LruMemo(MEMO_SIZE)
-_flex_memo = LruMemo(MEMO_SIZE)  # flexibility plans per (profile digest, tariff): shares differ
-
-
-def clear_memos() -> None:
-    """Forget the remembered features, DUoS charges and flexibility plans (tests, benchmarks)."""
-    _feature_memo.clear()
-    _duos_memo.clear()
-    _flex_memo.clear()
-
-
-def _data_digest(data: pd.DataFrame) -> bytes | None:
-    """A digest of a profile frame's times and numbers (None if a column is not numeric)."""
-    digest = hashlib.blake2b(str(getattr(data.index, "tz", None)).encode(), digest_size=20)
-    try:
-        digest.update(np.ascontiguousarray(pd.DatetimeIndex(data.index).asi8).tobytes())
-        for name in data.columns:
-            digest.update(repr(name).encode())
-            digest.update(np.ascontiguousarray(data[name].to_numpy(np.float64)).tobytes())
-    except (TypeError, ValueError):
-        return None
-    return digest.digest()
-
-
-def _hashable(value: object) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
-
-
-def _features(
-    series: pd.Series, warnings: list[str], key: bytes | None = None
-) -> FeatureValues | None:
-    """The sheet's features of the profile and their warnings; remembered under `key` (the
-    digest of the profile they come from), so a repeated lookup reuses them."""
-    def compute() -> tuple[FeatureValues | None, tuple[str, ...]]:
-        said: list[str] = []
-        return _compute_features(series, said), tuple(said)
-
-    values, said = compute() if key is None else _feature_memo.get(key, compute)
-    warnings.extend(said)
-    return None if values is None else replace(values, reasons=dict(values.reasons))
-
-
-def _compute_features(series: pd.Series, warnings: list[str]) -> FeatureValues | None:
-    from bess_duos.core.features import FeatureError, profile_features
-
-    try:
-        result = profile_features(series)
-    except FeatureError as exc:
-        warnings.append(f"profile features not computed: {exc}")
-        return None
-    reasons = {n: result.reasons[n] for n in FEATURE_FIELDS if n in result.reasons}
-    for name, why in reasons.items():
-        warnings.append(f"{name.replace('_', ' ')} not computed: {why}")
-    return FeatureValues(*(result.values[n] for n in FEATURE_FIELDS), reasons=reasons)
-
-
 def decide_area(
     inputs: LookupInputs, area_lookup: Callable[[Any], Any] | None = None
 ) -> SiteArea:
     """The site's area by `core.site_area`'s rules; `InputErrors` names the field to fix."""
     try:
-        return decide_site_area(inputs.mpan, inputs.postcode, lookup=area_lookup,
-                                gsp_group=inputs.gsp_group)
+        return site_area(_site(inputs), LOOKUP, area_lookup)
     except SiteAreaError as exc:
         field_name = "postcode" if inputs.mpan is not None or inputs.postcode else "mpan"
         if inputs.gsp_group is not None and not inputs.postcode:
             field_name = "gsp_group"
         raise InputErrors({field_name: str(exc)}) from exc
+
+
+def _site(inputs: LookupInputs) -> Site:
+    return Site(inputs.mpan, inputs.postcode, inputs.gsp_group, inputs.voltage, inputs.kva)
 
 
 def run_lookup(
@@ -558,116 +418,46 @@ def run_lookup(
     now: str | None = None,
     site: SiteArea | None = None,
 ) -> LookupResult:
-    """Run one lookup. `profile` is a `core.profiles.Profile` or a frame with a `kwh` column
-    (UTC index of half-hour starts); `site` an area already decided by `decide_area` (else it
-    is decided here with `area_lookup`). Raises `InputErrors` when no area can be decided from
-    the inputs and `LookupFailed` when no tariff can be found (its `result` names the DNO).
+    """Run one lookup: `core.valuation.value_site` with the `LOOKUP` policy. `profile` is a
+    `core.profiles.Profile` or a frame with a `kwh` column (UTC index of half-hour starts);
+    `site` an area already decided by `decide_area` (else it is decided here with
+    `area_lookup`). Raises `InputErrors` when no area can be decided from the inputs and
+    `LookupFailed` when no tariff can be found (its `result` names the DNO).
     """
-    on = on or dt.date.today()
     stamp = now or dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace(
         "+00:00", "Z")
-    warnings: list[str] = []
-    notes = list(inputs.notes)
     if site is None:
         site = decide_area(inputs, area_lookup)
-    warnings.extend(site.warnings)
     named = site.mpan_distributor or site.distributor
-    base = LookupResult(inputs, site, named, None, {}, request_id=request_id, time=stamp)
-    llfc = inputs.mpan.llfc if inputs.mpan else None
-    try:
-        tariff = _tariff_with_fallback(
-            named.distributor_id, site.distributor_id, on, inputs, llfc, warnings
-        )
-    except (TariffNotFoundError, ValueError) as exc:
-        failed = replace(base, warnings=tuple(warnings), error=f"no tariff: {exc}")
-        raise LookupFailed(str(exc), failed) from exc
-    notes.append(getattr(tariff, "selection_note", "") or f"tariff {tariff.tariff_name}")
-    bands = tariff.time_bands
-    periods = {band: bands.describe(band, MAX_PERIOD_ROWS) if bands else [] for band in BANDS}
-    if bands and any(len(bands.describe(b, 99)) > MAX_PERIOD_ROWS for b in BANDS):
-        notes.append(f"more than {MAX_PERIOD_ROWS} periods in a band: the sheet shows the first "
-                     f"{MAX_PERIOD_ROWS}; all are in time_bands")
-        periods = {band: bands.describe(band, 99) for band in BANDS}
-    result = replace(base, tariff=tariff, periods=periods)
-    if profile is None:
-        notes.append("no profile: annual DUoS, features and flexibility left blank")
-        return replace(result, warnings=tuple(warnings), notes=tuple(notes))
-    return _with_profile(result, profile, warnings, notes)
-
-
-def _with_profile(
-    result: LookupResult, profile: Any, warnings: list[str], notes: list[str]
-) -> LookupResult:
-    from bess_duos.core.duos import DuosError, default_power_factor, duos_charges, unit_costs
-    from bess_duos.core.flexibility import plan_flexibility
-    from bess_duos.core.load_shape import weekday_load
-
     quality = getattr(profile, "quality", None)
-    data: pd.DataFrame = getattr(profile, "data", profile)
-    if quality is not None:
-        warnings.extend(f"profile: {w}" for w in quality.warnings)
-    tariff = result.tariff
-    assert tariff is not None
-    summary = None
-    key = _data_digest(data)
-    if not _hashable(tariff):
-        key = None  # nothing is remembered
-    kva = result.inputs.kva
-    unit_rates = None
-
-    def charge() -> tuple[Any, np.ndarray]:
-        """The summary and each half hour's unit rate (all the lookup keeps of the charges)."""
-        charged = duos_charges(data, tariff, agreed_kva=kva)
-        return charged.summary, np.asarray(charged.frame["unit_rate_p_per_kwh"], dtype=float)
-
+    data = None if profile is None else getattr(profile, "data", profile)
     try:
-        if key is None:
-            summary, unit_rates = charge()
-        else:
-            summary, unit_rates = _duos_memo.get((key, tariff, kva, default_power_factor()),
-                                                 charge)
-    except DuosError as exc:
-        warnings.append(f"annual DUoS not computed: {exc}")
-    else:
-        notes.append(
-            f"annual DUoS: the profile charged at {tariff.tariff_name} "
-            f"({year_label(tariff.year)}), {summary.annualisation_method}"
+        valued = value_site(
+            _site(inputs), data, policy=LOOKUP, flex_fraction=inputs.flex_fraction, area=site,
+            on=on or dt.date.today(),
+            profile_warnings=[f"profile: {w}" for w in quality.warnings] if quality else (),
         )
-    series, filled = _profile_series(data)
-    if filled:
-        warnings.append(f"profile: {filled} missing half hour(s) counted as 0 kWh for the "
-                        "features and flexibility")
-    features = _features(series, warnings, key)
-    flex_values = None
-
-    def plan() -> Any:
-        if summary is not None and not filled:
-            rates = unit_rates
-        else:  # the band rate of every half hour of the regular grid, gaps included
-            rates = unit_costs(series.index, series.to_numpy(), tariff)[1]
-        return plan_flexibility(series, pd.Series(rates, index=series.index))
-
-    try:
-        # The plan (days, prices, orders) is the same for every flexible share: remembered.
-        plan_ = plan() if key is None else _flex_memo.get((key, tariff, summary is None), plan)
-        flex = plan_.value(result.inputs.flex_fraction)
-    except ValueError as exc:  # FeatureError and DuosError are ValueErrors
-        warnings.append(f"flexibility not computed: {exc}")
-    else:
-        flex_values = FlexValues(flex.value_gbp, flex.annual_value_gbp, flex.saving_pct,
-                                 flex.shifted_kwh, flex.power_limit_kw)
-        notes.append(
-            f"flexibility: up to {result.inputs.flex_fraction:.0%} of each day's kWh moved to "
-            f"cheaper DUoS bands under a {flex.power_limit_kw:,.1f} kW limit (the site's max "
-            "demand)"
-        )
-    return replace(
-        result,
-        duos=summary,
-        features=features,
-        flexibility=flex_values,
-        profile_quality=quality,
-        weekday_load=weekday_load(series, tariff.time_bands),
-        warnings=tuple(warnings),
-        notes=tuple(notes),
+    except ValuationError as exc:
+        failed = LookupResult(inputs, site, named, None, {}, warnings=exc.warnings,
+                              error=f"no tariff: {exc}", request_id=request_id, time=stamp)
+        raise LookupFailed(str(exc), failed) from exc
+    tariff = valued.tariff
+    bands = tariff.time_bands
+    periods = {band: bands.describe(band, len(bands.periods)) if bands else []
+               for band in BANDS}
+    flex = valued.flexibility
+    return LookupResult(
+        inputs, site, named, tariff, periods,
+        duos=valued.duos,
+        features=valued.features,
+        flexibility=None if flex is None else FlexValues(
+            flex.value_gbp, flex.annual_value_gbp, flex.saving_pct, flex.shifted_kwh,
+            flex.power_limit_kw),
+        profile_quality=quality if data is not None else None,
+        weekday_load=None if data is None else weekday_load(data["kwh"], bands),
+        warnings=valued.warnings,
+        notes=(*inputs.notes, tariff.selection_note or f"tariff {tariff.tariff_name}",
+               *valued.notes),
+        request_id=request_id,
+        time=stamp,
     )

@@ -405,10 +405,41 @@ def generate_full_mpans(
 
 
 # --- the seed toolkit's names, kept working ----------------------------------------------
+# Its argument names and return shapes (see ../shared/seed/README.md); the top-level module
+# `mpan_generator_validator` re-exports them. Distributor IDs may be strings ('14') or ints.
 
-def generate_valid_mpan_core(dno_id: int) -> str:
-    """Seed name: one valid core for `dno_id`."""
-    return generate_core(dno_id)
+DNO_AREA_IDS: tuple[int, ...] = tuple(range(10, 24))  # the 14 DNO licence areas
+
+
+def dno_map() -> dict[str, str]:
+    """Seed's `DNO_MAP`: distributor ID as text ('10'..'23') -> DNO name (config)."""
+    return {f"{d}": get_distributor(d).name for d in DNO_AREA_IDS}
+
+
+def _seed_distributor(dno_id: int | str) -> int:
+    try:
+        return int(str(dno_id).strip())
+    except ValueError:
+        raise MpanError(
+            f"dno_id {dno_id!r} is not a distributor ID: give its two digits, e.g. '14'"
+        ) from None
+
+
+def mpan_check_digit(first_12_digits: str) -> int:
+    """Seed name: the check digit of the first 12 digits of a core (ValueError unless 12
+    digits)."""
+    text = str(first_12_digits)
+    if len(text) != 12 or not text.isdigit():
+        raise MpanError(f"first_12_digits must be 12 digits, got {first_12_digits!r}")
+    return expected_check_digit(text)
+
+
+def generate_valid_mpan_core(dno_id: int | str | None = None) -> str:
+    """Seed name: one valid core for `dno_id` ('14' or 14), a random DNO area 10-23 if None."""
+    rng = np.random.default_rng()
+    if dno_id is None:
+        dno_id = int(rng.choice(DNO_AREA_IDS))
+    return generate_core(_seed_distributor(dno_id), rng)
 
 
 def is_valid_mpan_core(core: str | int) -> bool:
@@ -420,9 +451,20 @@ def is_valid_mpan_core(core: str | int) -> bool:
     return m.ignored_prefix is None and m.top_line is None and m.check_digit_valid
 
 
-def generate_batch_valid_mpans(n: int, dno_id: int, seed: int | None = None) -> list[str]:
-    """Seed name: `n` unique valid cores for `dno_id` as a list."""
-    return generate_cores(n, dno_id, seed).tolist()
+def generate_batch_valid_mpans(
+    count: int, dno_id: int | str | None = None, seed: int | None = None
+) -> list[str]:
+    """Seed name: `count` unique valid cores for `dno_id` as a list; with no `dno_id` each
+    core's DNO area (10-23) is drawn at random."""
+    if dno_id is not None:
+        return generate_cores(count, _seed_distributor(dno_id), seed).tolist()
+    rng = np.random.default_rng(seed)
+    areas = rng.choice(np.array(DNO_AREA_IDS), size=count)
+    out = np.empty(count, dtype="<U13")
+    for area in np.unique(areas):
+        where = areas == area
+        out[where] = generate_cores(int(where.sum()), int(area), int(rng.integers(2**31)))
+    return out.tolist()
 
 
 def extract_core_from_full_mpan(text: str) -> str:
@@ -431,5 +473,30 @@ def extract_core_from_full_mpan(text: str) -> str:
 
 
 def mpan_core_lookup(core: str | int) -> dict[str, Any]:
-    """Seed name: the parsed core with its distributor, as a JSON-ready dict."""
-    return parse_mpan(core).to_dict()
+    """Seed name and keys: `core`, `dno_id` ('14'), `dno_name`, `is_valid`, `checksum` and
+    `expected_checksum` (digits as text), then the parsed fields of `Mpan.to_dict()`.
+
+    MpanError (a ValueError) unless 13 digits. A core whose first two digits name no
+    distributor is not valid and its `dno_name` says so (the seed said "Unknown DNO").
+    """
+    text = str(core).strip()
+    if len(text) != CORE_LENGTH or not text.isdigit():
+        raise MpanError(f"an MPAN core is 13 digits, got {core!r}")
+    out: dict[str, Any] = {
+        "core": text,
+        "dno_id": text[:2],
+        "checksum": text[-1],
+        "expected_checksum": str(expected_check_digit(text[:12])),
+    }
+    try:
+        m = parse_mpan(text)
+    except MpanError:
+        return {**out, "dno_name": f"unknown distributor {text[:2]}", "is_valid": False}
+    return {**out, "dno_name": m.distributor.name, "is_valid": m.check_digit_valid,
+            **{k: v for k, v in m.to_dict().items() if k != "core"}}
+
+
+def format_mpan_display(core: str | int) -> str:
+    """Seed name: the core as printed on bills, 'S 14 0556 6778 899' (2-4-4-3 digits; the
+    seed grouped it 2-3-4-2-2)."""
+    return f"S {parse_mpan(core).formatted()}"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from importlib.resources import files
 from pathlib import Path
+
+from bess_duos.core.settings import current
 
 # The checkout this module sits in (meaningful in a development install only).
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -12,11 +13,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def config_dir() -> Path:
     """The shipped `config/` data: `$BESS_DUOS_CONFIG` if set, else the installed package data."""
-    override = os.environ.get("BESS_DUOS_CONFIG")
-    return Path(override) if override else Path(str(files("bess_duos.config")))
+    override = current().config_dir
+    return override if override else Path(str(files("bess_duos.config")))
 
 
 def reference_data_dir() -> Path:
     """The shared reference data (`../shared/reference-data`), used by importers and tests."""
-    override = os.environ.get("BESS_DUOS_REFERENCE_DATA")
-    return Path(override) if override else REPO_ROOT.parent / "shared" / "reference-data"
+    override = current().reference_data_dir
+    return override if override else REPO_ROOT.parent / "shared" / "reference-data"

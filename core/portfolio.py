@@ -8,11 +8,12 @@ keyed to the sites; relative paths are read from the SITES file's folder.
 
 `run_batch(sites)` is the one per-batch function every engine runs (see
 `core.portfolio_engines`). For each site it parses the MPAN (`core.mpan`), decides the DNO
-area (`core.site_area`; an IDNO MPAN needs the postcode), loads the profile
-(`core.profiles`), charges DUoS with the tariff of each charging year
-(`core.duos.charge_arrays` + `core.duos.tariffs_for_site`), values flexibility against the
-DUoS unit rates (`core.flexibility`), and computes load-shape features for the whole batch
-in one 2-D array (`core.features.create_features_dataframe`). A site that fails at any stage
+area (`core.valuation.site_area`; an IDNO MPAN needs the postcode), loads the profile
+(`core.profiles`, one read per profile file), and values the site with
+`core.valuation.value_site` under the `PORTFOLIO` policy (the valuation the single-site
+lookup uses: DUoS with the tariff of each charging year, flexibility against the DUoS unit
+rates); load-shape features are computed for the whole batch in one 2-D array
+(`core.features.create_features_dataframe`). A site that fails at any stage
 becomes one row of the errors frame (site_id, row, stage, reason) and never stops the batch.
 """
 
@@ -29,20 +30,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from bess_duos.core.distributors import get_distributor
-from bess_duos.core.duos import DuosError, charge_arrays, tariffs_for_site
-from bess_duos.core.features import (
-    FEATURES,
-    FeatureError,
-    create_features_dataframe,
-    validate_profile,
-)
-from bess_duos.core.flexibility import calculate_flexibility_value
+from bess_duos.core.features import FEATURES, FeatureError, create_features_dataframe
 from bess_duos.core.mpan import MpanError, parse_mpan
-from bess_duos.core.postcodes import PostcodeError, parse_postcode
 from bess_duos.core.profiles import ProfileError, load_profile
-from bess_duos.core.tariffs import TariffNotFoundError, normalise_voltage
+from bess_duos.core.site_area import SiteArea, SiteAreaError
+from bess_duos.core.tariffs import normalise_voltage
 from bess_duos.core.timebands import BANDS
+from bess_duos.core.valuation import (
+    PORTFOLIO,
+    Site,
+    SiteValuation,
+    ValuationError,
+    site_area,
+    value_site,
+)
 
 SITES_COLUMNS: tuple[str, ...] = ("site_id", "mpan", "postcode", "voltage", "kva", "profile_path")
 ERROR_COLUMNS: tuple[str, ...] = ("site_id", "row", "stage", "reason")
@@ -177,23 +178,11 @@ class _Site:
     voltage: str | None
     kva: float | None
     profile_path: str
-    warnings: list[str]
-    distributor_id: int = 0
-    area_id: int = 0
-    mpan_core: str = ""
-    llfc: str | None = None
-    area_source: str = ""
-    profile: pd.Series | None = None
-    kvarh: np.ndarray | None = None
-    bands: np.ndarray | None = None  # band index (into BANDS) of each half hour
-    result: dict[str, Any] | None = None
-
-
-class _SiteFailure(Exception):
-    def __init__(self, stage: str, reason: str) -> None:
-        super().__init__(reason)
-        self.stage = stage
-        self.reason = reason
+    warnings: list[str]  # what reading the profile said
+    site: Site | None = None
+    area: SiteArea | None = None
+    data: pd.DataFrame | None = None  # the profile: kwh [, kvarh] on a UTC index
+    valued: SiteValuation | None = None
 
 
 def _check_input(frame: pd.DataFrame) -> tuple[list[_Site], list[dict[str, Any]]]:
@@ -278,38 +267,21 @@ def _default_lookup() -> AreaLookupFn:
     return _PortfolioLookup()
 
 
+def _lazy_default_lookup(postcode: Any) -> Any:
+    return _default_lookup()(postcode)
+
+
 def _resolve_area(site: _Site, area_lookup: AreaLookupFn | None) -> None:
+    """Parse the MPAN and decide the area (`core.valuation.site_area`, `PORTFOLIO` policy)."""
     try:
         parsed = parse_mpan(site.mpan_text)
     except MpanError as exc:
-        raise _SiteFailure("mpan", f"MPAN {site.mpan_text!r}: {exc}") from None
-    if not parsed.check_digit_valid:
-        raise _SiteFailure(
-            "mpan",
-            f"MPAN {parsed.core}: wrong check digit {parsed.check_digit} (expected "
-            f"{parsed.expected_check_digit}); check it against the bill",
-        )
-    site.mpan_core, site.llfc = parsed.core, parsed.llfc
-    site.distributor_id = parsed.distributor_id
-    named = get_distributor(parsed.distributor_id)
-    if not named.is_idno:
-        site.area_id, site.area_source = parsed.distributor_id, "mpan"
-        if site.postcode:
-            try:
-                parse_postcode(site.postcode)
-            except PostcodeError as exc:
-                site.warnings.append(f"postcode not used: {exc}")
-        return
-    from bess_duos.core.site_area import SiteAreaError, decide_site_area
-
-    if area_lookup is None:
-        area_lookup = _default_lookup()
+        raise ValuationError("mpan", f"MPAN {site.mpan_text!r}: {exc}") from None
+    site.site = Site(parsed, site.postcode or None, None, site.voltage, site.kva)
     try:
-        area = decide_site_area(parsed, site.postcode or None, lookup=area_lookup)
+        site.area = site_area(site.site, PORTFOLIO, area_lookup or _lazy_default_lookup)
     except SiteAreaError as exc:
-        raise _SiteFailure("area", str(exc)) from None
-    site.area_id, site.area_source = area.distributor_id, area.source
-    site.warnings.extend(area.warnings)
+        raise ValuationError("area", str(exc)) from None
 
 
 # ---------------------------------------------------------------- profiles
@@ -366,17 +338,8 @@ def _read_keyed(path: Path, site_ids: list[str]) -> dict[str, pd.DataFrame]:
     return {str(keys[i]): frame.iloc[order[bounds[i]:bounds[i + 1]]] for i in range(len(keys))}
 
 
-def _series(data: pd.DataFrame, site: _Site) -> pd.Series:
-    """The kWh Series the analytics read; gaps are refused here with the profile's reasons."""
-    series = data["kwh"].rename("kwh")
-    try:
-        return validate_profile(series, f"profile of site {site.site_id!r}")
-    except FeatureError as exc:
-        raise _SiteFailure("profile", f"{exc}") from None
-
-
 def _load_profiles(sites: list[_Site]) -> list[tuple[_Site, str, str]]:
-    """Attach each site's profile (`site.profile`, `site.kvarh`); return the failures."""
+    """Attach each site's profile (`site.data`); return the failures."""
     failures: list[tuple[_Site, str, str]] = []
     by_path: dict[str, list[_Site]] = {}
     for site in sites:
@@ -396,62 +359,52 @@ def _load_profiles(sites: list[_Site]) -> list[tuple[_Site, str, str]]:
             try:
                 if frames is not None:
                     if site.site_id not in frames:
-                        raise _SiteFailure("profile", f"no rows for site_id {site.site_id!r} in "
-                                           f"{path.name}")
+                        raise ValuationError("profile", f"no rows for site_id {site.site_id!r} "
+                                             f"in {path.name}")
                     loaded = load_profile(frames[site.site_id])
                 else:
                     assert shared is not None
                     loaded = shared
                 site.warnings.extend(loaded.quality.warnings)
-                site.profile = _series(loaded.data, site)
-                if "kvarh" in loaded.data.columns:
-                    site.kvarh = loaded.data["kvarh"].to_numpy(np.float64)
+                site.data = loaded.data
+            except ValuationError as exc:
+                failures.append((site, exc.stage, exc.reason))
             except (ProfileError, ValueError, KeyError) as exc:
                 failures.append((site, "profile", str(exc)))
-            except _SiteFailure as exc:
-                failures.append((site, exc.stage, exc.reason))
     return failures
 
 
 # ---------------------------------------------------------------- DUoS and flexibility
 
 
-def _charge(site: _Site, *, flex_fraction: float, power_factor: float | None) -> None:
-    assert site.profile is not None
-    kvarh = site.kvarh
-    tariffs = tariffs_for_site(
-        site.distributor_id,
-        voltage=site.voltage,
-        llfc=site.llfc,
-        kva=site.kva,
-        area_distributor_id=None if site.distributor_id == site.area_id else site.area_id,
+def _value(site: _Site, *, flex_fraction: float, power_factor: float | None) -> None:
+    """Value the site (`core.valuation.value_site`, `PORTFOLIO` policy) into `site.valued`."""
+    assert site.site is not None and site.area is not None and site.data is not None
+    site.valued = value_site(
+        site.site, site.data, policy=PORTFOLIO, flex_fraction=flex_fraction, area=site.area,
+        power_factor=power_factor, profile_warnings=site.warnings,
+        label=f"profile of site {site.site_id!r}",
     )
-    kwh = site.profile.to_numpy()
-    try:
-        columns, summary = charge_arrays(site.profile.index, kwh, tariffs, kvarh=kvarh,
-                                         agreed_kva=site.kva, power_factor=power_factor)
-    except TariffNotFoundError as exc:
-        raise _SiteFailure("tariff", str(exc)) from None
-    except (DuosError, ValueError) as exc:
-        raise _SiteFailure("duos", str(exc)) from None
-    site.bands = np.asarray(columns["band"], dtype=np.int8)
-    try:
-        flex = calculate_flexibility_value(site.profile, flex_fraction,
-                                           columns["unit_rate_p_per_kwh"])
-    except (ValueError, FeatureError) as exc:
-        raise _SiteFailure("flexibility", str(exc)) from None
-    first = tariffs(summary.charging_years[0])
+
+
+def _result_row(site: _Site, flex_fraction: float) -> dict[str, Any]:
+    """The site's results row, before its features."""
+    valued, area, parsed = site.valued, site.area, site.site
+    assert valued is not None and area is not None and parsed is not None
+    assert valued.duos is not None and valued.flexibility is not None
+    assert parsed.mpan is not None
+    summary, flex, first = valued.duos, valued.flexibility, valued.tariff
     result: dict[str, Any] = {
         "site_id": site.site_id,
         "row": site.row,
-        "mpan_core": site.mpan_core,
-        "distributor_id": site.distributor_id,
-        "area_distributor_id": site.area_id,
-        "dno_short_code": get_distributor(site.area_id).short_code,
-        "area_source": site.area_source,
+        "mpan_core": parsed.mpan.core,
+        "distributor_id": parsed.mpan.distributor_id,
+        "area_distributor_id": area.distributor_id,
+        "dno_short_code": area.distributor.short_code,
+        "area_source": area.source,
         "voltage": first.voltage_level,
         "kva": site.kva if site.kva is not None else np.nan,
-        "llfc": site.llfc or "",
+        "llfc": parsed.mpan.llfc or "",
         "tariff_name": first.tariff_name,
         "residual_band": first.residual_band,
         "tariff_note": first.selection_note,
@@ -483,8 +436,19 @@ def _charge(site: _Site, *, flex_fraction: float, power_factor: float | None) ->
         flex_saving_pct=flex.saving_pct,
         flex_shifted_kwh=flex.shifted_kwh,
         duos_notes="; ".join(summary.notes),
+        warnings="; ".join(valued.warnings),
     )
-    site.result = result
+    return result
+
+
+def _bands(site: _Site) -> np.ndarray:
+    assert site.valued is not None and site.valued.bands is not None
+    return site.valued.bands
+
+
+def _kwh(site: _Site) -> pd.Series:
+    assert site.valued is not None and site.valued.kwh is not None
+    return site.valued.kwh
 
 
 def _features(sites: list[_Site]) -> tuple[pd.DataFrame, list[tuple[_Site, str, str]]]:
@@ -495,13 +459,12 @@ def _features(sites: list[_Site]) -> tuple[pd.DataFrame, list[tuple[_Site, str, 
         return pd.DataFrame(columns=[*FEATURES, "pattern", "notes"]), []
     groups: dict[bytes, list[_Site]] = {}
     for site in sites:
-        assert site.bands is not None
-        key = hashlib.blake2b(site.bands.tobytes(), digest_size=16).digest()
+        key = hashlib.blake2b(_bands(site).tobytes(), digest_size=16).digest()
         groups.setdefault(key, []).append(site)
     try:
         frames = [
-            create_features_dataframe({s.site_id: s.profile for s in members},
-                                      np.asarray(BANDS)[members[0].bands])
+            create_features_dataframe({s.site_id: _kwh(s) for s in members},
+                                      np.asarray(BANDS)[_bands(members[0])])
             for members in groups.values()
         ]
         return pd.concat(frames).loc[[s.site_id for s in sites]], []
@@ -510,8 +473,8 @@ def _features(sites: list[_Site]) -> tuple[pd.DataFrame, list[tuple[_Site, str, 
     frames, failures = [], []
     for site in sites:
         try:
-            frames.append(create_features_dataframe({site.site_id: site.profile},
-                                                    np.asarray(BANDS)[site.bands]))
+            frames.append(create_features_dataframe({site.site_id: _kwh(site)},
+                                                    np.asarray(BANDS)[_bands(site)]))
         except (FeatureError, ValueError) as exc:
             failures.append((site, "features", str(exc)))
     return pd.concat(frames) if frames else pd.DataFrame(), failures
@@ -664,29 +627,27 @@ def _run_batch(
         try:
             _resolve_area(site, area_lookup)
             located.append(site)
-        except _SiteFailure as exc:
+        except ValuationError as exc:
             record(site, exc.stage, exc.reason)
         except (LookupError, ValueError) as exc:
             record(site, "area", str(exc))
     charged = []
     for site in survivors(located, _load_profiles(located)):
         try:
-            _charge(site, flex_fraction=fraction, power_factor=power_factor)
+            _value(site, flex_fraction=fraction, power_factor=power_factor)
             charged.append(site)
-        except _SiteFailure as exc:
+        except ValuationError as exc:
             record(site, exc.stage, exc.reason)
         except Exception as exc:  # an unforeseen failure is still only this site's
             record(site, "duos", f"{type(exc).__name__}: {exc}")
     features, feature_failures = _features(charged)
     rows = []
     for site in survivors(charged, feature_failures):
-        assert site.result is not None
-        row = dict(site.result)
+        row = _result_row(site, fraction)
         values = features.loc[site.site_id]
         row.update({name: float(values[name]) for name in FEATURES})
         row["pattern"] = str(values["pattern"])
         row["feature_notes"] = str(values["notes"])
-        row["warnings"] = "; ".join(site.warnings)
         rows.append(row)
     results = pd.DataFrame(rows, columns=result_columns()).astype(result_dtypes())
     error_frame = pd.DataFrame(errors, columns=list(ERROR_COLUMNS)).astype(ERROR_DTYPES)

@@ -65,7 +65,22 @@ _SUPPORTED = (".csv", ".txt", ".xlsx", ".xlsm", ".parquet", ".pq")
 
 
 class ProfileError(ValueError):
-    """A profile that cannot be used: says what was wrong, where, and what to do."""
+    """A profile that cannot be used: says what was wrong, where, and what to do.
+
+    `retry_with` holds the `load_profile` options the message suggests (e.g. ``{"tz": "UTC"}``
+    or ``{"resample": "split"}``), empty when no option would help.
+    """
+
+    def __init__(self, message: str, *, retry_with: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.retry_with: dict[str, str] = dict(retry_with or {})
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable with its suggestion (process pools)
+        return (_profile_error, (str(self), self.retry_with))
+
+
+def _profile_error(message: str, retry_with: dict[str, str]) -> ProfileError:
+    return ProfileError(message, retry_with=retry_with)
 
 
 @dataclass(frozen=True)
@@ -250,7 +265,8 @@ def localise_naive(naive: pd.DatetimeIndex, *, shift_nonexistent: bool = False) 
         raise ProfileError(
             f"row {row + 1}: {naive[row]} does not exist in UK clock time (the clock goes from "
             "01:00 to 02:00 on the last Sunday of March). The timestamps look like UTC/GMT: "
-            "load with tz='UTC' (CLI: --tz UTC)"
+            "load with tz='UTC' (CLI: --tz UTC)",
+            retry_with={"tz": "UTC"},
         )
     return localised.tz_convert("UTC").asi8
 
@@ -432,7 +448,8 @@ def _wide_period(
         raise ProfileError(
             f"row {row + 1} ({dates[row].date()}): a value in period {numbers[col]} but that "
             f"day has {periods_in_day[row]} half hours in UK clock time; blank the surplus "
-            "periods, or load with tz='UTC' if the periods count UTC half hours"
+            "periods, or load with tz='UTC' if the periods count UTC half hours",
+            retry_with={"tz": "UTC"},
         )
     utc = midnight[:, None] + (numbers[None, :] - 1) * NS_PER_HALF_HOUR
     keep = ~beyond
@@ -582,13 +599,15 @@ def _long_to_utc(
         raise ProfileError(
             "the profile is hourly, not half-hourly (median step 60 minutes). DUoS bands change "
             "on the half hour: load it with resample='split' (CLI: --resample split) to split "
-            "each hour's kWh equally into two half hours"
+            "each hour's kWh equally into two half hours",
+            retry_with={"resample": "split"},
         )
     if step == 15 and resample != "aggregate":
         raise ProfileError(
             "the profile is 15-minute data, not half-hourly (median step 15 minutes): load it "
             "with resample='aggregate' (CLI: --resample aggregate) to sum pairs of quarter "
-            "hours into half hours"
+            "hours into half hours",
+            retry_with={"resample": "aggregate"},
         )
     if step not in (15, 30, 60):
         raise ProfileError(

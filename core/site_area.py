@@ -123,12 +123,16 @@ def decide_site_area(
     *,
     lookup: AreaLookupFn | None = None,
     gsp_group: str | None = None,
+    check_postcode: bool = True,
 ) -> SiteArea:
     """Decide the site's DNO area from its MPAN, postcode and/or GSP group (rules in the
     module doc).
 
     `lookup` maps a parsed postcode to an `AreaResult` (default: `AreaLookup().lookup`, which
-    goes online and uses the disk cache). `gsp_group` is "_E", "E" or "e". Raises `MpanError`
+    goes online and uses the disk cache). `gsp_group` is "_E", "E" or "e". With
+    `check_postcode=False` a postcode is not looked up when the MPAN or GSP group decides (it is
+    only parsed, and reported if unreadable), e.g. for a portfolio of thousands of sites.
+    Raises `MpanError`
     for an unusable MPAN and `SiteAreaError` for an unknown GSP group or when no area can be
     decided.
     """
@@ -162,7 +166,8 @@ def decide_site_area(
             decider = (f"MPAN {parsed.core} is {named.name}'s ({named.gsp_group_id} "
                        f"{named.gsp_group_name})")
             return _checked_against_postcode(named, "mpan", decider, parsed,
-                                             postcode if has_postcode else None, resolve, warnings)
+                                             postcode if has_postcode else None,
+                                             resolve if check_postcode else None, warnings)
         idno = True
         why = (
             f"MPAN {parsed.core} belongs to {named.name} (ID {named.distributor_id}), an IDNO: "
@@ -174,7 +179,8 @@ def decide_site_area(
     if group is not None:
         decider = f"GSP group {group.gsp_group_id} ({group.gsp_group_name}) was given"
         return _checked_against_postcode(group, "gsp_group", decider, parsed,
-                                         postcode if has_postcode else None, resolve, warnings)
+                                         postcode if has_postcode else None,
+                                         resolve if check_postcode else None, warnings)
     if not has_postcode:
         raise SiteAreaError(f"{why}; enter the site's postcode"
                             + (" or its GSP group (e.g. _E)" if idno else ""))
@@ -205,11 +211,12 @@ def _checked_against_postcode(
     decider: str,
     parsed: Mpan | None,
     postcode: str | Postcode | None,
-    resolve: AreaLookupFn,
+    resolve: AreaLookupFn | None,
     warnings: list[str],
 ) -> SiteArea:
     """`area` decides (stated by `decider`, e.g. "MPAN 14..." or "GSP group _E"); a postcode is
-    only checked against it, and a disagreement or a failed check is reported, never obeyed."""
+    only checked against it (looked up with `resolve`; None = only parsed), and a disagreement
+    or a failed check is reported, never obeyed."""
     what = "MPAN" if source == "mpan" else "GSP group"
     if postcode is None:
         return SiteArea(area, source, parsed, None, None, tuple(warnings))
@@ -218,6 +225,8 @@ def _checked_against_postcode(
     except PostcodeError as exc:
         warnings.append(f"postcode not used: {exc}; the {what} decides the area")
         return SiteArea(area, source, parsed, None, None, tuple(warnings))
+    if resolve is None:
+        return SiteArea(area, source, parsed, pc, None, tuple(warnings))
     try:
         result = resolve(pc)
     except AreaLookupError as exc:

@@ -12,9 +12,11 @@ import datetime
 import functools
 import math
 import re
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import yaml
 from bess_duos.core.paths import config_dir
 from bess_duos.core.timebands import BandPeriod, TimeBands
@@ -28,7 +30,72 @@ HOW_TO_IMPORT = (
 
 
 class TariffNotFoundError(LookupError):
-    """No tariff (or time bands) for the distributor/area, year, voltage or LLFC asked for."""
+    """No tariff (or time bands) for the distributor/area, year, voltage or LLFC asked for.
+
+    `field` names what has no tariff: ``year`` (nothing bundled for the charging year),
+    ``llfc``, ``voltage``, ``residual_band``, ``kva`` or ``distributor_id``.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def __reduce__(self) -> tuple[object, ...]:  # picklable with its field (process pools)
+        return (_tariff_not_found, (str(self), self.field))
+
+
+def _tariff_not_found(message: str, field: str | None) -> TariffNotFoundError:
+    return TariffNotFoundError(message, field=field)
+
+
+@dataclass(frozen=True)
+class TariffQuery:
+    """What picks a site's tariff: who distributes, where, at what voltage, LLFC and capacity,
+    and when. `area_distributor_id` is the DNO area (10-23) of an IDNO site (None for a DNO,
+    whose area is its own ID); `on` None = today. Hashable, so resolved tariffs can be cached.
+    """
+
+    distributor_id: int
+    area_distributor_id: int | None = None
+    voltage: str | None = None
+    llfc: str | None = None
+    kva: float | None = None
+    residual_band: str | None = None
+    generation: bool = False
+    on: datetime.date | None = None
+
+    @property
+    def area(self) -> int:
+        """The DNO area (10-23) whose tariffs and time bands apply (ValueError if unknown)."""
+        return _area(self.distributor_id, self.area_distributor_id)
+
+    def for_year(self, year: int) -> TariffQuery:
+        """The same site on 1 April of charging year `year`."""
+        return replace(self, on=datetime.date(year, 4, 1))
+
+
+class UnitWarning(UserWarning):
+    """A rate or price given in £/kWh where p/kWh is expected (a factor of 100)."""
+
+
+def looks_like_pounds_per_kwh(values: object) -> bool:
+    """True when rates or prices meant as p/kWh look like £/kWh: at least two distinct non-zero
+    values and every one under 1 in magnitude. One small non-zero rate alone is not a sign: the
+    workbooks' HV site-specific rows have red rates under 1 p/kWh with amber and green 0."""
+    flat = np.abs(np.asarray(values, dtype=float).ravel())
+    flat = flat[np.isfinite(flat) & (flat > 0)]
+    return bool(flat.size) and float(flat.max()) < 1.0 and np.unique(flat).size >= 2
+
+
+def warn_if_pounds_per_kwh(values: object, what: str, *, stacklevel: int = 3) -> None:
+    """Warn (`UnitWarning`) when `values`, taken as p/kWh, look like £/kWh."""
+    if looks_like_pounds_per_kwh(values):
+        warnings.warn(
+            f"{what} are taken as p/kWh (pence per kWh), but every value is under 1, which "
+            "looks like £/kWh: multiply £/kWh by 100 (e.g. £0.04837/kWh = 4.837 p/kWh)",
+            UnitWarning,
+            stacklevel=stacklevel,
+        )
 
 
 @dataclass(frozen=True)
@@ -37,6 +104,8 @@ class DuosTariff:
 
     Build it by hand (the seed's way) or get it from the resolver, which fills `source`
     (workbook, sheet, row), `time_bands`, `year`, `residual_band` and `selection_note`.
+    `dno_id` may be given as a string ('10'); it is kept as an int. Unit rates that look like
+    £/kWh (the seed toolkit's unit) give a `UnitWarning`.
     """
 
     dno_id: int
@@ -61,6 +130,18 @@ class DuosTariff:
     closed_llfcs: tuple[str, ...] = ()
     area_distributor_id: int | None = None
     note: str = ""
+
+    def __post_init__(self) -> None:
+        try:
+            dno_id = int(str(self.dno_id).strip())
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"dno_id {self.dno_id!r} is not a distributor ID: give its two digits, e.g. 14"
+            ) from None
+        object.__setattr__(self, "dno_id", dno_id)
+        warn_if_pounds_per_kwh(
+            self.unit_rates_p_per_kwh, "DuosTariff unit rates (red, amber, green)", stacklevel=4
+        )
 
     @property
     def unit_rates_p_per_kwh(self) -> tuple[float, float, float]:
@@ -140,7 +221,7 @@ def _timebands_doc(area: int, year: int) -> dict:
     if not path.exists():
         raise TariffNotFoundError(
             f"no time bands for distributor area {area} in charging year {_year_label(year)} "
-            f"(looked for {path}); {HOW_TO_IMPORT}"
+            f"(looked for {path}); {HOW_TO_IMPORT}", field="year"
         )
     return _cached_yaml(str(path), path.stat().st_mtime)
 
@@ -150,7 +231,7 @@ def load_time_bands(distributor_id: int, year: int) -> TimeBands:
     if distributor_id not in DNO_AREAS:
         raise TariffNotFoundError(
             f"time bands are per DNO area (10-23); distributor {distributor_id} is not one: "
-            "for an IDNO use its host area's"
+            "for an IDNO use its host area's", field="distributor_id"
         )
     doc = _timebands_doc(distributor_id, year)
     return TimeBands(
@@ -282,7 +363,7 @@ def _year_rows(
     path = _tariff_file(distributor_id, year, area)
     rows = _rows(path)
     if rows is None:
-        raise TariffNotFoundError(_missing(distributor_id, area, year, path))
+        raise TariffNotFoundError(_missing(distributor_id, area, year, path), field="year")
     return area, path, rows, load_time_bands(area, year)
 
 
@@ -314,7 +395,8 @@ def residual_band_for(area: int, year: int, voltage: str, kva: float) -> tuple[s
     if rows is None:
         raise TariffNotFoundError(
             f"no residual charging bands for distributor area {area} in {_year_label(year)} "
-            f"(looked for {path}): pass residual_band instead of kva, or {HOW_TO_IMPORT}"
+            f"(looked for {path}): pass residual_band instead of kva, or {HOW_TO_IMPORT}",
+            field="year",
         )
     wanted = [r for r in rows if r["applies_to"] == voltage]
     if not wanted and voltage == "LV Sub":
@@ -335,7 +417,7 @@ def residual_band_for(area: int, year: int, voltage: str, kva: float) -> tuple[s
         below = upper
     raise TariffNotFoundError(
         f"no {voltage} residual charging band for {kva:g} kVA in area {area} {_year_label(year)} "
-        f"({path})"
+        f"({path})", field="kva"
     )
 
 
@@ -370,15 +452,25 @@ def resolve_tariff(
     residual_band: str | None = None,
     generation: bool = False,
 ) -> DuosTariff:
+    """The tariff row (with its time bands) a site pays, and a note saying why that row: the
+    keyword form of `resolve_query` (see there)."""
+    return resolve_query(TariffQuery(
+        distributor_id, area_distributor_id=area_distributor_id, voltage=voltage, llfc=llfc,
+        kva=kva, residual_band=residual_band, generation=generation, on=on,
+    ))
+
+
+def resolve_query(query: TariffQuery) -> DuosTariff:
     """The tariff row (with its time bands) a site pays, and a note saying why that row.
 
     An exact LLFC match wins. Otherwise the site-specific HH tariff for the voltage (default
     LV) is picked, in the residual band `residual_band` or the one `kva` falls in (band 1 if
     neither is given, said in the note). `generation=True` picks the export tariff.
     """
-    on = on or datetime.date.today()
-    year = charging_year(on)
-    area, path, rows, bands = _year_rows(distributor_id, year, area_distributor_id)
+    distributor_id, llfc, voltage = query.distributor_id, query.llfc, query.voltage
+    kva, residual_band, generation = query.kva, query.residual_band, query.generation
+    year = charging_year(query.on or datetime.date.today())
+    area, path, rows, bands = _year_rows(distributor_id, year, query.area_distributor_id)
     who = f"area {area}" if distributor_id == area else f"IDNO {distributor_id} in area {area}"
     if llfc is not None and str(llfc).strip():
         return _by_llfc(rows, str(llfc).strip(), distributor_id, area, year, bands, who, generation)
@@ -387,7 +479,7 @@ def resolve_tariff(
     if level == "EHV":
         raise TariffNotFoundError(
             f"EHV (EDCM) charges are site-specific: give the site's LLFC to find its row in "
-            f"tariffs/{year}/{area:02d}_ehv.csv ({who}, {_year_label(year)})"
+            f"tariffs/{year}/{area:02d}_ehv.csv ({who}, {_year_label(year)})", field="llfc"
         )
     candidates = [
         r for r in rows
@@ -397,7 +489,7 @@ def resolve_tariff(
     if not candidates:
         raise TariffNotFoundError(
             f"no {'generation ' if generation else ''}site-specific HH tariff at {level} for "
-            f"{who} in {_year_label(year)} ({path})"
+            f"{who} in {_year_label(year)} ({path})", field="voltage"
         )
     if generation:
         plain = [r for r in candidates if "no rp" not in r["tariff_name"].lower()]
@@ -421,7 +513,8 @@ def resolve_tariff(
             raise TariffNotFoundError(
                 f"no {level} site-specific HH tariff in residual band {band_used} for {who} in "
                 f"{_year_label(year)}; bands published: "
-                f"{', '.join(sorted({r['residual_band'] for r in candidates}))}"
+                f"{', '.join(sorted({r['residual_band'] for r in candidates}))}",
+                field="residual_band",
             )
         row = banded[0]
         why = f"{said_voltage}the {level} site-specific HH tariff; {why_band}"
@@ -453,7 +546,8 @@ def _by_llfc(rows, llfc, distributor_id, area, year, bands, who, generation) -> 
              if blank else "")
     raise TariffNotFoundError(
         f"LLFC {llfc} is not in the published tariffs of {who} for {_year_label(year)} "
-        f"(Annex 1{' or Annex 2' if distributor_id in DNO_AREAS else ''}).{extra} {HOW_TO_IMPORT}"
+        f"(Annex 1{' or Annex 2' if distributor_id in DNO_AREAS else ''}).{extra} {HOW_TO_IMPORT}",
+        field="llfc",
     )
 
 

@@ -19,6 +19,15 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Without the reference data the run stops at once with one line saying where to put it
+    (instead of dozens of failures with long tracebacks)."""
+    path = reference_data_dir()
+    if not (path / "dno-charging-statements").is_dir():
+        pytest.exit(f"reference data not found at {path}: lay ../shared beside the clone "
+                    "(or set BESS_DUOS_REFERENCE_DATA)", returncode=4)
+
+
 @pytest.fixture(scope="session")
 def reference_data() -> Path:
     """`../shared/reference-data`; the tests need it (CI lays it beside the clone)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -23,7 +24,7 @@ from bess_duos.webhook.sheets import reset_ordering_state
 from bess_duos.webhook.workbook_sheet import WorkbookSheet
 from flask.testing import FlaskClient
 
-SECRET = "app-test-secret"
+SECRET = "app-test-secret-0123456789abcdefgh"
 SEED = "00800999932 1405566778899"
 DAY = dt.date(2026, 11, 24)
 AREAS = {"B": "_E", "SW": "_C", "M": "_G"}  # postcode area -> GSP group, for these tests only
@@ -55,7 +56,7 @@ def client(workbook: Path) -> FlaskClient:
 
 def post(client: FlaskClient, path: str, payload: Any, **kwargs: Any) -> Any:
     body = json.dumps(payload).encode()
-    headers = signed_headers(SECRET, body, **kwargs)
+    headers = signed_headers(SECRET, body, path=path, **kwargs)
     return client.post(path, data=body, headers=headers, content_type="application/json")
 
 
@@ -121,7 +122,7 @@ def test_no_secret_refuses_to_start_unless_insecure_dev(
     assert "INSECURE DEV MODE" in caplog.text
     response = app.test_client().post("/mpan/validate", json={"mpan": "1405566778898"})
     assert response.status_code == 200 and response.json["valid"] is True
-    monkeypatch.setenv(SECRET_ENV, "from-env")
+    monkeypatch.setenv(SECRET_ENV, "from-env-0123456789abcdefghijklmnop")
     env_app = create_app()
     assert env_app.test_client().post("/mpan/validate", json={"mpan": "x"}).status_code == 401
 
@@ -248,7 +249,7 @@ def test_bad_inputs_give_400_naming_each_field_and_status_only(
 
 def test_auth_failures_write_nothing(client: FlaskClient, workbook: Path) -> None:
     body = json.dumps({"mpan": SEED}).encode()
-    bad = signed_headers("wrong", body)
+    bad = signed_headers("wrong-secret-0123456789abcdefghijklm", body)
     assert client.post("/lookup", data=body, headers=bad).status_code == 401
     stale = signed_headers(SECRET, body, timestamp=int(dt.datetime.now().timestamp()) - 301)
     response = client.post("/lookup", data=body, headers=stale)
@@ -283,7 +284,7 @@ def test_spreadsheet_allowlist_enforced_first(client: FlaskClient,
 def test_internal_fault_is_500_with_request_id_and_no_trace(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch, workbook: Path
 ) -> None:
-    import bess_duos.webhook.app as app_module
+    import bess_duos.webhook.compute as app_module
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals at /srv/key.json")
@@ -328,6 +329,32 @@ def test_logs_are_json_with_request_id_and_masked_mpans(client: FlaskClient) -> 
     assert mask_mpans("call 1405566778899 now, not 12345") == "call 14*********99 now, not 12345"
 
 
+def test_log_lines_carry_no_colour_codes_and_warnings_are_logged() -> None:
+    """Issue 20 item 9: werkzeug's request lines came with ANSI colours; warnings bypassed
+    the JSON log."""
+    import warnings
+
+    from bess_duos.webhook.logging_setup import configure_logging
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    old = root.level
+    try:
+        configure_logging(stream=stream)
+        logging.getLogger("werkzeug").info('"%s" %s', "\x1b[31m\x1b[1mPOST /lookup\x1b[0m", 401)
+        warnings.warn("mean of empty slice", RuntimeWarning, stacklevel=1)
+    finally:
+        for handler in list(root.handlers):
+            if getattr(handler, "_bess_duos_json", False):
+                root.removeHandler(handler)
+        logging.captureWarnings(False)
+        root.setLevel(old)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines[0]["message"] == '"POST /lookup" 401'
+    assert "\x1b" not in stream.getvalue()
+    assert lines[1]["logger"] == "py.warnings" and "mean of empty slice" in lines[1]["message"]
+
+
 def test_json_safe_turns_nan_and_numpy_into_plain_json() -> None:
     import numpy as np
     from bess_duos.webhook.app import json_safe
@@ -349,7 +376,9 @@ def test_compute_pool_gives_the_same_answers(workbook: Path) -> None:
                      {"mpan": SEED, "kva": 300, "write": False}).json
         assert {k: v for k, v in there["fields"].items() if k not in ("time", "request_id")} == \
             {k: v for k, v in here["fields"].items() if k not in ("time", "request_id")}
-        pooled.config["LOOKUP_DATE"] = dt.date(2023, 6, 1)
+        context = pooled.extensions["bess_duos"]
+        pooled.extensions["bess_duos"] = dataclasses.replace(
+            context, lookup_date=dt.date(2021, 6, 1))  # no charging year shipped
         failed = post(pooled.test_client(), "/lookup", {"mpan": SEED, "write": False})
         assert failed.status_code == 422 and "no tariff" in failed.json["error"]
         assert failed.json["result"]["fields"]["distributor_id"] == 14

@@ -8,8 +8,8 @@ HTTP 500, and a slow answer. No test touches the internet (the `network_guard` i
 
 from __future__ import annotations
 
-import argparse
 import csv
+import io
 import json
 import socket
 import threading
@@ -38,7 +38,6 @@ from bess_duos.core.distributors import all_distributors
 from bess_duos.core.paths import config_dir
 from bess_duos.core.postcodes import parse_postcode
 from bess_duos.webhook import cli
-from bess_duos.webhook.cli import postcode as cli_postcode
 
 # ----------------------------------------------------------------- the fake public services
 
@@ -448,11 +447,8 @@ def test_unusable_cache_folder_disables_the_cache_not_the_lookup(
 
 
 def run_cli(*argv: str) -> int:
-    """`bess-duos postcode ...` through the module's own parser."""
-    parser = argparse.ArgumentParser(prog="bess-duos")
-    cli_postcode.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["postcode", *argv])
-    return args.func(args)
+    """`bess-duos postcode ...` through the real dispatcher (its errors handled by `main`)."""
+    return cli.main(["postcode", *argv])
 
 
 @pytest.fixture
@@ -476,6 +472,10 @@ def test_cli_lookup_prints_postcode_area_dno_and_source(
     data = json.loads(capsys.readouterr().out)
     assert (data["postcode"], data["gsp_group_id"], data["distributor_id"], data["source"]) == (
         "B1 1AA", "_E", 14, "cache")
+    assert run_cli("lookup", "B1 1AA", "--csv") == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["postcode"], r["gsp_group_id"], r["distributor_id"]) for r in rows] == [
+        ("B1 1AA", "_E", "14")]
 
 
 def test_postcode_lookup_is_a_bess_duos_command(
@@ -491,17 +491,21 @@ def test_cli_lookup_errors(
     assert run_cli("lookup", "BT1 1AA") == 2
     assert "Northern Ireland" in capsys.readouterr().err
     services.mode = "500"
-    assert run_cli("lookup", "M1 1AE", "--json", "--attempts", "1") == 4
+    # the services down: 3 (not found / unavailable), as `lookup` uses it
+    assert run_cli("lookup", "M1 1AE", "--json", "--attempts", "1") == 3
     data = json.loads(capsys.readouterr().out)
-    assert (data["ok"], data["error"]) == (False, "service_unavailable")
+    assert (data["ok"], data["error"], data["exit_code"]) == (False, "service_unavailable", 3)
     assert run_cli("lookup", "M1 1AE", "--offline") == 3
     assert "no offline data for district M1" in capsys.readouterr().err
     assert run_cli("lookup", "B22 1AA", "--offline", "--json") == 3
     assert json.loads(capsys.readouterr().out)["error"] == "unknown_district"
+    blocked = cli_env / "a-file"
+    blocked.write_text("not a folder")
+    assert run_cli("lookup", "B1 1AA", "--cache-dir", str(blocked / "cache")) == 4
+    err = capsys.readouterr().err
+    assert "cannot create the area cache folder" in err and "--no-cache" in err
 
 
 def test_cli_timeout_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as stop:
-        cli.main(["postcode", "lookup", "B1 1AA", "--timeout", "-1"])
-    assert stop.value.code == 2
+    assert cli.main(["postcode", "lookup", "B1 1AA", "--timeout", "-1"]) == 2  # usage error
     assert "--timeout: '-1' is not a number of seconds above 0" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""Request signing: HMAC over timestamp + "." + body, the ±300 s window, replays, the secret."""
+"""Request signing: HMAC over scheme, timestamp, method, path, key id and body; the window
+(300 s old, 30 s ahead), replays, per-sheet keys, the secret's length."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from bess_duos.webhook.auth import (
     MissingSecretError,
     ReplayCache,
     RequestVerifier,
+    parse_timestamp,
     secret_from_env,
+    sheet_key,
     sign,
     signed_headers,
 )
 
-SECRET = "s3cret-for-tests"
+SECRET = "s3cret-for-tests-0123456789abcdef"
 BODY = b'{"mpan": "1405566778899"}'
 NOW = 1_800_000_000
 
@@ -26,13 +29,47 @@ def verifier(clock_now: float = NOW) -> RequestVerifier:
     return RequestVerifier(SECRET, clock=lambda: clock_now)
 
 
-def test_sign_is_hmac_sha256_of_timestamp_dot_body() -> None:
-    expected = hmac.new(SECRET.encode(), b"1800000000." + BODY, hashlib.sha256).hexdigest()
+def test_sign_is_hmac_sha256_of_the_documented_string() -> None:
+    message = b"bess-duos-v2\n1800000000\nPOST\n/lookup\n\n" + BODY
+    expected = hmac.new(SECRET.encode(), message, hashlib.sha256).hexdigest()
     assert sign(SECRET, NOW, BODY) == expected
     assert signed_headers(SECRET, BODY, timestamp=NOW) == {
         "X-Timestamp": "1800000000",
         "X-Signature": expected,
     }
+
+
+def test_the_signature_covers_method_and_path() -> None:
+    headers = signed_headers(SECRET, BODY, timestamp=NOW, path="/mpan/validate")
+    with pytest.raises(AuthError, match="does not match"):
+        verifier().verify(headers["X-Timestamp"], headers["X-Signature"], BODY, path="/lookup")
+    with pytest.raises(AuthError, match="does not match"):
+        verifier().verify(headers["X-Timestamp"], headers["X-Signature"], BODY,
+                          method="PUT", path="/mpan/validate")
+    signer = verifier().verify(headers["X-Timestamp"], headers["X-Signature"], BODY,
+                               path="/mpan/validate")
+    assert signer.is_master
+
+
+def test_a_sheet_key_is_derived_from_the_master_and_names_its_sheet() -> None:
+    sid = "1AbC-bess_sheet_test"
+    key = sheet_key(SECRET, sid)
+    assert key == hmac.new(SECRET.encode(), b"bess-duos sheet key v1\n" + sid.encode(),
+                           hashlib.sha256).hexdigest()
+    headers = signed_headers(SECRET, BODY, timestamp=NOW, spreadsheet_id=sid)
+    assert headers["X-Key-Id"] == f"sheet:{sid}"
+    # what the sheet's script sends: signed with the derived key it holds
+    assert headers["X-Signature"] == sign(key, NOW, BODY, key_id=f"sheet:{sid}")
+    signer = verifier().verify(headers["X-Timestamp"], headers["X-Signature"], BODY,
+                               key_id=headers["X-Key-Id"])
+    assert signer.spreadsheet_id == sid and not signer.is_master
+    # the same signature claimed for another sheet, or for the master key, fails
+    for key_id in ("sheet:another-sheet", ""):
+        with pytest.raises(AuthError, match="does not match"):
+            verifier().verify(headers["X-Timestamp"], headers["X-Signature"], BODY,
+                              key_id=key_id)
+    with pytest.raises(AuthError, match="sheet:<spreadsheet id>"):
+        verifier().verify(headers["X-Timestamp"], headers["X-Signature"], BODY, key_id="x")
 
 
 def test_good_signature_passes_once_then_is_a_replay() -> None:
@@ -51,24 +88,32 @@ def test_uppercase_hex_is_the_same_signature_and_still_a_replay() -> None:
         check.verify(headers["X-Timestamp"], headers["X-Signature"], BODY)
 
 
-@pytest.mark.parametrize("skew", [-301, 301, 10_000])
-def test_timestamp_outside_window_is_refused(skew: int) -> None:
+@pytest.mark.parametrize(("skew", "says"), [(-301, "300 s old"), (31, "30 s ahead"),
+                                             (301, "30 s ahead"), (10_000, "30 s ahead")])
+def test_timestamp_outside_window_is_refused(skew: int, says: str) -> None:
     headers = signed_headers(SECRET, BODY, timestamp=NOW + skew)
-    with pytest.raises(AuthError, match="300 s"):
+    with pytest.raises(AuthError, match=says):
         verifier().verify(headers["X-Timestamp"], headers["X-Signature"], BODY)
 
 
-@pytest.mark.parametrize("skew", [-300, 0, 300])
+@pytest.mark.parametrize("skew", [-300, 0, 30])
 def test_timestamp_at_window_edges_is_accepted(skew: int) -> None:
     headers = signed_headers(SECRET, BODY, timestamp=NOW + skew)
     verifier().verify(headers["X-Timestamp"], headers["X-Signature"], BODY)
+
+
+@pytest.mark.parametrize("stamp", ["²", "1800000000²", "1" * 5000, "", " ", "-1", "1e9"])
+def test_odd_timestamps_are_refused_as_auth_errors(stamp: str) -> None:
+    with pytest.raises(AuthError):
+        verifier().verify(stamp, "0" * 64, BODY)
+    assert parse_timestamp(stamp) is None
 
 
 def test_tampered_body_wrong_secret_and_missing_headers_are_refused() -> None:
     headers = signed_headers(SECRET, BODY, timestamp=NOW)
     with pytest.raises(AuthError, match="does not match"):
         verifier().verify(headers["X-Timestamp"], headers["X-Signature"], BODY + b" ")
-    other = signed_headers("another-secret", BODY, timestamp=NOW)
+    other = signed_headers("another-secret-0123456789abcdefghij", BODY, timestamp=NOW)
     with pytest.raises(AuthError, match="does not match"):
         verifier().verify(other["X-Timestamp"], other["X-Signature"], BODY)
     with pytest.raises(AuthError, match="missing"):
@@ -110,7 +155,10 @@ def test_secret_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SECRET_ENV, "")
     with pytest.raises(MissingSecretError):
         secret_from_env()
-    monkeypatch.setenv(SECRET_ENV, "abc")
-    assert secret_from_env() == "abc"
+    monkeypatch.setenv(SECRET_ENV, "a" * 31)  # any secret under 32 bytes is refused at start
+    with pytest.raises(MissingSecretError, match="at least 32"):
+        secret_from_env()
+    monkeypatch.setenv(SECRET_ENV, "a" * 32)
+    assert secret_from_env() == "a" * 32
     with pytest.raises(MissingSecretError):
         RequestVerifier("")

@@ -169,7 +169,7 @@ def test_battery_cli_reads_csvs_and_writes_the_dispatch(tmp_path, capsys):
         prices, index=False)
     status = main(["battery", "optimise", "--profile", str(profile), "--prices", str(prices),
                    "--power-kw", "10", "--energy-kwh", "10", "--efficiency", "0.81",
-                   "--initial-soc", "0", "--block", "day", "--out", str(out)])
+                   "--initial-soc", "0", "--block", "day", "--out", str(out), "--json"])
     assert status == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["saving_gbp"] == pytest.approx(1.58)  # 157.78 p, as worked above

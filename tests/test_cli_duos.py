@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import numpy as np
@@ -71,16 +73,40 @@ def test_hourly_file_error_then_split(reference_data, capsys) -> None:
     assert "--resample split" in capsys.readouterr().err
     # Jan-Mar 2019 is charging year 2018/19, with no bundled MIDE workbook: the tariff error
     # says so, still without a traceback.
-    assert main([*argv, "--resample", "split", "--tz", "UTC"]) == 2
+    assert main([*argv, "--resample", "split", "--tz", "UTC"]) == 3  # no tariff: not found
     err = capsys.readouterr().err
-    assert err.startswith("error: tariff:") and "charging year 2018/19" in err
+    assert err.startswith("error: ") and "charging year 2018/19" in err
 
 
 def test_unknown_distributor_is_a_clean_error(tmp_path, capsys) -> None:
     path = tmp_path / "site.csv"
     _june_week_csv(path)
+    # 99 is RECCo's test IDNO: it names --dno, says to give --area, and not "got --area None"
     assert main(["duos", str(path), "--dno", "99", "--voltage", "HV"]) == 2
-    assert capsys.readouterr().err.startswith("error:")
+    err = capsys.readouterr().err
+    assert err.startswith("error: --dno 99 (RECCo TEST ID C) is an IDNO")
+    assert "give --area" in err and err.rstrip().endswith("no --area was given")
+    assert main(["duos", str(path), "--dno", "9x", "--voltage", "HV"]) == 2
+    assert capsys.readouterr().err.startswith("error: --dno 9x: unknown distributor '9x': give")
+
+
+def test_negative_kva_is_a_usage_error(tmp_path, capsys) -> None:
+    path = tmp_path / "site.csv"
+    _june_week_csv(path)
+    assert main(["duos", str(path), "--dno", "14", "--kva", "-5"]) == 2
+    assert "argument --kva: '-5' is not an agreed capacity" in capsys.readouterr().err
+
+
+def test_csv_summary(tmp_path, capsys) -> None:
+    path = tmp_path / "site.csv"
+    _june_week_csv(path)
+    assert main(["duos", str(path), "--dno", "14", "--voltage", "HV", "--kva", "300",
+                 "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 1
+    # the same £258.38937 as the text summary (HV Site Specific Band 1, 2026 row 31)
+    assert float(rows[0]["summary.total_gbp"]) == pytest.approx(258.38937, abs=1e-9)
+    assert rows[0]["quality.half_hours"] == "336"
 
 
 BAD_FILES = {

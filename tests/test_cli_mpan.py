@@ -19,7 +19,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_parse_seed_example_table(capsys) -> None:
-    status, out, err = run(capsys, "mpan", "parse", "00800999932", "1405566778899")
+    status, out, err = run(capsys, "mpan", "parse", "00800999932 1405566778899")
     assert status == 1
     lines = dict(line.split(None, 1) for line in out.splitlines() if len(line.split()) > 1)
     assert lines["core"] == "1405566778899"
@@ -27,7 +27,27 @@ def test_parse_seed_example_table(capsys) -> None:
     assert lines["short_code"] == "NGED-WM"
     assert lines["check_digit_valid"] == "no"
     assert lines["expected_check_digit"] == "8"
-    assert "check digit is 9, expected 8" in err
+    assert "MPAN 1405566778899: check digit is 9, expected 8" in err
+
+
+def test_parse_each_word_is_its_own_mpan(capsys) -> None:
+    """Issue 20 item 5: `mpan [mpan ...]` means several MPANs, one a word."""
+    status, out, err = run(capsys, "mpan", "parse", "1405566778898", "2300000000001", "--json")
+    rows = json.loads(out)
+    # 2300000000001: 2*3 + 3*5 = 21 (the other digits are 0); 21 mod 11 = 10; mod 10 -> 0
+    assert [(r["core"], r["check_digit_valid"], r["expected_check_digit"]) for r in rows] == [
+        ("1405566778898", True, 8), ("2300000000001", False, 0)]
+    assert status == 1 and "MPAN 2300000000001: check digit is 1, expected 0" in err
+    assert rows[1]["ignored_prefix"] in (None, "")  # not glued to the first word any more
+    status, out, _ = run(capsys, "mpan", "parse", "1405566778898", "2000000000006", "--csv")
+    assert status == 0
+    assert [r["core"] for r in csv.DictReader(io.StringIO(out))] == ["1405566778898",
+                                                                      "2000000000006"]
+    # a full MPAN typed without quotes: the first word alone is not an MPAN
+    status, out, err = run(capsys, "mpan", "parse", "00800999932", "1405566778899")
+    assert status == 2 and out == ""
+    assert err.startswith("error: MPAN '00800999932' (word 1 of 2): ")
+    assert "quote an MPAN written with spaces" in err and err.count("\n") == 1
 
 
 def test_parse_json_full_mpan(capsys) -> None:
@@ -47,7 +67,7 @@ def test_parse_csv_and_error(capsys) -> None:
     assert (row["core"], row["short_code"], row["check_digit_valid"]) == (
         "2000000000006", "SSEN-SEPD", "True")
     status, out, err = run(capsys, "mpan", "parse", "0912345678901")
-    assert status == 1 and out == ""
+    assert status == 2 and out == ""
     assert "unknown distributor ID 09" in err
 
 
@@ -120,7 +140,7 @@ def test_generate(capsys) -> None:
     fulls = [r["mpan"] for r in csv.DictReader(io.StringIO(out))]
     assert len(fulls) == 3 and all(parse_mpan(x).llfc in {"P80", "P81", "P82"} for x in fulls)
     status, _, err = run(capsys, "mpan", "generate", "--dno", "99x")
-    assert status == 1 and "unknown distributor" in err
+    assert status == 2 and err.startswith("error: --dno 99x: unknown distributor '99x': give ")
 
 
 def test_dno_show_and_list(capsys) -> None:
@@ -131,7 +151,7 @@ def test_dno_show_and_list(capsys) -> None:
     status, out, _ = run(capsys, "dno", "show", "24")
     assert status == 0 and "no single area" in out and "IPNL" in out
     status, _, err = run(capsys, "dno", "show", "8")
-    assert status == 1 and "unknown distributor '8'" in err
+    assert status == 2 and "unknown distributor '8'" in err
     status, out, _ = run(capsys, "dno", "list", "--dnos", "--csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["distributor_id"] for r in rows] == [str(i) for i in range(10, 24)]
@@ -143,12 +163,13 @@ def test_dno_show_and_list(capsys) -> None:
 def test_validate_missing_file_names_it_and_what_to_give(tmp_path: Path, capsys) -> None:
     status, out, err = run(capsys, "mpan", "validate", str(tmp_path / "none.txt"))
     assert status == 2 and out == ""
+    assert err.startswith("error: FILE ")
     assert "none.txt': cannot read it (No such file or directory)" in err
     assert "one MPAN a line" in err and "Traceback" not in err
 
 
 def test_generate_refuses_more_than_ten_million(capsys) -> None:
     status, out, err = run(capsys, "mpan", "generate", "--dno", "14", "-n", "10000001")
-    assert status == 1 and out == ""
-    assert err.strip() == "error: -n 10,000,001 is too many: give -n up to 10,000,000"
+    assert status == 2 and out == ""
+    assert err.strip() == "error: -n 10,000,001 is out of range: give -n from 1 to 10,000,000"
     assert err.count("\n") == 1

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +23,7 @@ from bess_duos.core.features import profile_features
 from bess_duos.core.mpan import generate_core
 from bess_duos.core.synthetic import generate_profile
 from bess_duos.core.tariffs import resolve_tariff
+from bess_duos.webhook.auth import signed_headers
 from bess_duos.webhook.cli import main
 from bess_duos.webhook.sheets import reset_ordering_state
 from bess_duos.webhook.workbook_sheet import WorkbookSheet
@@ -104,9 +110,16 @@ def test_lookup_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "error: mpan:" in err and "error: kva:" in err
     assert WorkbookSheet(book).read_range("A4:A4") == [["error"]]
     assert main(["lookup", "--no-write"]) == 2
+    assert "error: no site given: give --mpan or --postcode" in capsys.readouterr().err
+    # a missing profile file is bad input (2), as for `duos`
     assert main(["lookup", "--mpan", GOOD_14, "--profile", str(tmp_path / "none.csv"),
-                 "--no-write"]) == 3
-    assert "profile" in capsys.readouterr().err
+                 "--no-write"]) == 2
+    assert "none.csv' not found" in capsys.readouterr().err
+    # a link that breaks a fetch rule (here: a loopback address) is bad input (2)
+    port = _free_port()
+    assert main(["lookup", "--mpan", GOOD_14, "--profile", f"https://127.0.0.1:{port}/p.csv",
+                 "--no-write"]) == 2  # loopback: refused by the address rule
+    assert "public addresses only" in capsys.readouterr().err
 
 
 def test_serve_refuses_without_secret(monkeypatch: pytest.MonkeyPatch,
@@ -122,11 +135,31 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@contextlib.contextmanager
+def _file_server(folder: Path) -> Iterator[int]:
+    """Plain HTTP on 127.0.0.1 serving `folder` (a profile link to try by hand)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.parametrize("mode", [[], ["--dev"]], ids=["gunicorn", "dev"])
 def test_serve_runs_for_real(mode: list[str], tmp_path: Path) -> None:
+    """Both servers answer; only `--dev` fetches an http://127.0.0.1 profile link (issue 20
+    item 8), and its start-up line says so."""
     port = _free_port()
-    env = {**os.environ, "BESS_DUOS_WEBHOOK_SECRET": "s", "BESS_DUOS_WORKBOOK":
+    series = generate_profile("office", 100_000, start="2025-06-01", end="2025-07-01", seed=4)
+    series.rename_axis("timestamp").rename("kwh").to_frame().to_csv(
+        tmp_path / "site.csv", date_format="%Y-%m-%dT%H:%M:%SZ")
+    env = {**os.environ, "BESS_DUOS_WEBHOOK_SECRET": "s" * 32, "BESS_DUOS_WORKBOOK":
            str(tmp_path / "w.xlsx")}
+    env.pop("BESS_DUOS_TEST_ALLOW_LOOPBACK_PORTS", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "bess_duos.webhook.cli", "serve", "--host", "127.0.0.1", "--port",
          str(port), *mode],
@@ -145,11 +178,29 @@ def test_serve_runs_for_real(mode: list[str], tmp_path: Path) -> None:
         assert response.json() == {"status": "ok"}
         assert requests.post(f"http://127.0.0.1:{port}/lookup", json={"mpan": GOOD_14},
                              timeout=5).status_code == 401
+        with _file_server(tmp_path) as files:
+            body = json.dumps({"mpan": GOOD_14, "write": False,
+                               "profile_url": f"http://127.0.0.1:{files}/site.csv"}).encode()
+            answer = requests.post(f"http://127.0.0.1:{port}/lookup", data=body, timeout=60,
+                                   headers={"Content-Type": "application/json",
+                                            **signed_headers("s" * 32, body)})
     finally:
         proc.terminate()
         _out, err = proc.communicate(timeout=20)
     lines = [json.loads(x) for x in err.decode().splitlines() if x.startswith("{")]
     assert any(line.get("path") == "/health" and line.get("status") == 200 for line in lines)
+    started = [line["message"] for line in lines
+               if line.get("message", "").startswith("bess-duos serve: listening on")]
+    assert started and f"http://127.0.0.1:{port}" in started[0]
+    if mode:  # --dev: the loopback link is fetched, and the figure is the profile's
+        assert "DEV MODE: profile links may be http://127.0.0.1" in started[0]
+        assert answer.status_code == 200, answer.text
+        tariff = resolve_tariff(14, on=dt.date.today())
+        annual = duos_charges(series.to_frame("kwh"), tariff).summary.annualised_total_gbp
+        assert answer.json()["fields"]["annual_duos_gbp"] == round(annual, 2)
+    else:  # production rules: HTTPS only
+        assert "DEV MODE" not in started[0]
+        assert answer.status_code == 422 and "HTTPS only" in answer.text
 
 
 def test_lookup_writes_google_sheet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -202,13 +253,45 @@ def test_lookup_gsp_group_for_an_idno_site_offline(
     assert (data["fields"]["distributor_id"], data["fields"]["gsp_group_id"]) == (25, "_E")
     tariff = resolve_tariff(25, on=dt.date(2026, 11, 24), area_distributor_id=14)
     assert data["fields"]["red_rate_p_per_kwh"] == tariff.red_rate
-    # the same site by postcode alone, offline: the advice is the GSP group, not the MPAN
+    # the same site by postcode alone, offline: the advice is the GSP group, not the MPAN; the
+    # postcode's area is not found: exit 3, as `postcode lookup B1 1AA --offline` says it
     assert main(["lookup", "--mpan", idno, "--postcode", "B1 1AA", "--offline",
-                 "--no-write"]) == 2
+                 "--no-write"]) == 3
     err = capsys.readouterr().err
+    assert main(["postcode", "lookup", "B1 1AA", "--offline"]) == 3
+    assert "no offline data for district B1" in capsys.readouterr().err
     assert err.startswith("error: postcode: ") and "an IDNO" in err
     assert err.rstrip().endswith("enter the site's GSP group (e.g. _E) or try again when the "
                                  "postcode service is reachable")
     assert "enter the MPAN" not in err
     assert main(["lookup", "--gsp-group", "_Q", "--no-write"]) == 2
     assert "error: gsp_group: unknown GSP group '_Q'" in capsys.readouterr().err
+
+
+def test_lookup_csv_and_demo_json_print_the_result_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    code = main(["lookup", "--mpan", GOOD_14, "--voltage", "HV", "--kva", "900",
+                 "--date", "2026-11-24", "--no-write", "--csv"])
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    expected = resolve_tariff(14, on=dt.date(2026, 11, 24), voltage="HV", kva=900)
+    assert len(rows) == 1 and rows[0]["status"] == "ok"
+    assert float(rows[0]["tariff.red_rate_p_per_kwh"]) == expected.red_rate
+    assert rows[0]["tariff.name"] == expected.tariff_name
+    # demo --json: the JSON alone on stdout (no "Demo: ..." line before it)
+    assert main(["demo", "--no-write", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["fields"]["distributor_id"] == 14 and data["status"] == "warning"
+
+
+def test_json_errors_are_json_on_stdout_too(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lookup", "--mpan", "12AB", "--no-write", "--json"]) == 2
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert (data["ok"], data["exit_code"], data["error"]) == (False, 2, "bad_input")
+    assert data["message"].startswith("mpan: ") and captured.err.startswith("error: mpan: ")

@@ -15,7 +15,7 @@ from bess_duos.core.duos import (
     duos_charges,
     duos_for_site,
 )
-from bess_duos.core.tariffs import DuosTariff
+from bess_duos.core.tariffs import DuosTariff, TariffQuery
 from bess_duos.core.timebands import TimeBands
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -191,7 +191,10 @@ def test_seed_api_keeps_rows_and_accepts_consumption_kwh() -> None:
     profile = _week_profile("2026-06-08", 10, 4, 1, 2)
     df = pd.DataFrame({"consumption_kwh": profile["kwh"].to_numpy()}, index=profile.index)
     out = calculate_duos_costs(df, HV_2026, kva_capacity=300)
-    assert list(out.columns) == ["consumption_kwh", "band", "duos_unit_cost", "duos_total_cost"]
+    assert list(out.columns) == ["consumption_kwh", "band", "unit_rate_p_per_kwh", "duos_unit_cost",
+                                 "duos_fixed_cap_cost", "duos_reactive_cost", "duos_total_cost"]
+    parts = out[["duos_unit_cost", "duos_fixed_cap_cost", "duos_reactive_cost"]].sum(axis=1)
+    assert np.allclose(parts, out["duos_total_cost"])
     assert out.index.equals(df.index)
     assert out["duos_total_cost"].sum() == pytest.approx(208.05447, abs=1e-9)
     # 16:00 BST on Monday 8 June: red, 10 kWh x 1.764 p = £0.1764.
@@ -201,7 +204,7 @@ def test_seed_api_keeps_rows_and_accepts_consumption_kwh() -> None:
 
 
 def test_seed_api_errors_name_the_columns() -> None:
-    with pytest.raises(DuosError, match=r"kWh column named one of \['kwh', 'consumption_kwh'\]"):
+    with pytest.raises(DuosError, match=r"one of \[.kwh., .consumption_kwh.\] \(or a .kw."):
         calculate_duos_costs(pd.DataFrame({"load": [1.0]}), HV_2026)
     with pytest.raises(DuosError, match="DatetimeIndex or a column"):
         calculate_duos_costs(pd.DataFrame({"kwh": [1.0]}), HV_2026)
@@ -242,14 +245,15 @@ def test_duos_for_site_resolves_each_years_tariff_from_the_workbooks() -> None:
     # 824.91 p/day. June week: units £6.18567 + fixed 7 x 824.91 = 5,774.37 p = £57.7437 +
     # capacity £194.46 = £258.38937.
     profile = _week_profile("2026-06-08", 10, 4, 1, 2)
-    s = duos_for_site(profile, 14, voltage="HV", kva=300).summary
+    s = duos_for_site(profile, TariffQuery(14, voltage="HV", kva=300)).summary
     assert s.total_gbp == pytest.approx(258.38937, abs=1e-9)
     assert s.tariffs[0].startswith("HV Site Specific Band 1 (distributor 14, HV 2026/27)")
     assert any("residual band 1" in note for note in s.notes)
     # Across 1 April the 2025 row 31 applies to 30-31 March: fixed 443.28 p/day, capacity 9.5.
     # Units as in the spanning test (30.54 + 46.416 p); fixed 2 x 443.28 + 5 x 824.91 =
     # 5,011.11 p; capacity 300 x (2 x 9.5 + 5 x 9.26) = 19,590 p -> 24,678.066 p = £246.78066.
-    spanning = duos_for_site(_week_profile("2026-03-30", 1, 1, 1, 1), 14, voltage="HV", kva=300)
+    spanning = duos_for_site(_week_profile("2026-03-30", 1, 1, 1, 1),
+                             TariffQuery(14, voltage="HV", kva=300))
     assert spanning.summary.total_gbp == pytest.approx(246.78066, abs=1e-9)
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from bess_duos.core.duos import duos_charges, duos_for_site
 from bess_duos.core.paths import reference_data_dir
-from bess_duos.core.tariffs import load_time_bands, resolve_tariff
+from bess_duos.core.tariffs import TariffQuery, load_time_bands, resolve_tariff
 
 STATEMENTS = reference_data_dir() / "dno-charging-statements"
 NOV_2026 = dt.date(2026, 11, 24)
@@ -333,7 +333,7 @@ KVA = {"LV": 100.0, "HV": 600.0}  # band 2 by every year's thresholds (90 < 100 
 def _assert_bill(profile, area, voltage, rates_by_year) -> None:
     kva = KVA[voltage]
     unit, fixed, capacity, band = hand_bill(profile, area, rates_by_year, kva)
-    result = duos_for_site(profile, area, voltage=voltage, kva=kva)
+    result = duos_for_site(profile, TariffQuery(area, voltage=voltage, kva=kva))
     s = result.summary
     assert s.unit_gbp == pytest.approx(unit, abs=1e-9)
     assert s.fixed_gbp == pytest.approx(fixed, abs=1e-9)
@@ -425,7 +425,7 @@ def test_reactive_charge_is_kvarh_above_33_percent_of_kwh_per_half_hour() -> Non
     profile["kvarh"] = kwh * ratio
     chargeable = np.maximum(profile["kvarh"].to_numpy() - 0.33 * kwh, 0.0)
     assert chargeable[3] == 0 and chargeable[10] == 0
-    s = duos_for_site(profile, 14, voltage="HV", kva=600).summary
+    s = duos_for_site(profile, TariffQuery(14, voltage="HV", kva=600)).summary
     assert s.chargeable_kvarh == pytest.approx(chargeable.sum(), abs=1e-9)
     assert s.reactive_gbp == pytest.approx(chargeable.sum() * rates["reactive"] / 100, abs=1e-12)
 
@@ -442,7 +442,7 @@ def test_exceeded_capacity_is_monthly_max_over_mic_for_each_day_of_the_month() -
     oct_peak = np.flatnonzero((local.month == 10) & (local.hour == 12))[0]
     profile.iloc[sep_peak, :] = [24.0, 10.0]
     profile.iloc[oct_peak, :] = [30.0, 0.0]
-    s = duos_for_site(profile, 14, voltage="HV", kva=40).summary
+    s = duos_for_site(profile, TariffQuery(14, voltage="HV", kva=40)).summary
     assert s.exceeded_kva_by_month == {"2026-09": pytest.approx(12.0), "2026-10": 20.0}
     expected = (12.0 * 3 + 20.0 * 4) * rates["exceeded"] / 100
     assert s.exceeded_capacity_gbp == pytest.approx(expected, abs=1e-12)
@@ -457,7 +457,7 @@ def test_export_half_hours_count_for_neither_demand_kva_nor_demand_reactive() ->
     profile = uk_week("2026-06-15")
     profile["kvarh"] = 0.0
     profile.iloc[100, :] = [-50.0, 30.0]
-    s = duos_for_site(profile, 14, voltage="HV", kva=40).summary
+    s = duos_for_site(profile, TariffQuery(14, voltage="HV", kva=40)).summary
     assert s.exceeded_capacity_gbp == 0
     assert s.chargeable_kvarh == 0
     assert s.max_demand_kva == pytest.approx(2 * profile["kwh"].max())
@@ -502,7 +502,7 @@ def test_demo_annual_duos_equals_independent_computation(tmp_path) -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(args) == 0
-    printed = json.loads(out.getvalue().split("\n", 1)[1])
+    printed = json.loads(out.getvalue())  # --json: the JSON alone, no "Demo: ..." line
     annual = printed["fields"]["annual_duos_gbp"]
 
     rates = tariff_cells(DNO_2026[14], ANNEX1, 21)

@@ -34,7 +34,7 @@ from werkzeug.serving import make_server
 
 from tests.sheets_server import SheetsServer
 
-SECRET = "e2e-secret"
+SECRET = "e2e-secret-0123456789abcdefghijklm"
 SID = "1E2e-bess_sheet"
 TAB = "BESS"
 DAY = dt.date(2026, 11, 24)
@@ -149,7 +149,9 @@ class Webhook:
     def post(self, payload: dict[str, Any], *, secret: str = SECRET,
              headers: dict[str, str] | None = None) -> requests.Response:
         body = json.dumps(payload).encode()
-        sent = headers or signed_headers(secret, body)
+        # as the sheet's script does: signed with the key of the spreadsheet it writes
+        sent = headers or signed_headers(secret, body,
+                                         spreadsheet_id=payload.get("spreadsheet_id"))
         return requests.post(self.url + "/lookup", data=body, timeout=30,
                              headers={**sent, "Content-Type": "application/json"})
 
@@ -327,7 +329,7 @@ def test_auth_failures_over_http_write_nothing(webhook: Webhook, sheets: SheetsS
     body = json.dumps(payload).encode()
     stale = signed_headers(SECRET, body, timestamp=int(dt.datetime.now().timestamp()) - 600)
     assert webhook.post(payload, headers=stale).status_code == 401
-    good = signed_headers(SECRET, body)
+    good = signed_headers(SECRET, body, spreadsheet_id=SID)
     assert webhook.post(payload, headers=good).status_code == 200
     assert len(sheets.writes(SID)) == 1
     replay = webhook.post(payload, headers=good)
@@ -389,3 +391,28 @@ def test_file_that_is_not_a_profile_is_422_naming_the_link(webhook: Webhook, fil
     assert "not a usable profile" in body["error"] and "profile_url" in body["fields"]
     status = WorkbookSheet(workbook).read_range("A4:B4")[0]
     assert status[0] == "error" and files.url("/notes.csv") in status[1]
+
+
+def test_a_key_writes_only_its_own_spreadsheet(webhook: Webhook, sheets: SheetsServer,
+                                               files: FileServer) -> None:
+    """Finding 4 of the hardening issue: with no allowlist a signed caller wrote any sheet the
+    service account can edit. Now a sheet's key writes that sheet only, and the master key
+    writes no Google sheet unless it is on the allowlist."""
+    sheets.clear_log()
+    payload = {"mpan": SEED, "spreadsheet_id": SID, "worksheet": TAB}
+    body = json.dumps(payload).encode()
+    other_key = signed_headers(SECRET, body, spreadsheet_id="another-sheet")
+    refused = webhook.post(payload, headers=other_key)
+    assert refused.status_code == 403
+    assert "another spreadsheet's key" in refused.json()["error"]
+    master = webhook.post(payload, headers=signed_headers(SECRET, body))
+    assert master.status_code == 403
+    assert "BESS_DUOS_SPREADSHEET_ALLOWLIST" in master.json()["fields"]["spreadsheet_id"]
+    assert sheets.writes(SID) == [] and files.hits == []
+    # a sheet's key with no spreadsheet_id in the body means its own sheet
+    own = {"mpan": SEED, "worksheet": TAB}
+    body = json.dumps(own).encode()
+    answer = webhook.post(own, headers=signed_headers(SECRET, body, spreadsheet_id=SID))
+    assert answer.status_code == 200 and answer.json()["written"]["written"] is True
+    assert len(sheets.writes(SID)) == 1
+

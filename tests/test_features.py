@@ -162,7 +162,7 @@ def test_features_cli_prints_values_and_reasons(tmp_path, capsys):
     path = tmp_path / "p.csv"
     pd.DataFrame({"timestamp": p.index.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
                   "kwh": p.to_numpy()}).to_csv(path, index=False)
-    assert main(["profile", "features", str(path)]) == 0
+    assert main(["profile", "features", str(path), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["pattern"] == "night load (e.g. EV depot)"
     assert shown["features"]["autocorr_168h"] is None

@@ -14,12 +14,11 @@ import pytest
 from bess_duos.webhook import google_sheet
 from bess_duos.webhook.google_sheet import SCOPES, GoogleSheet, make_client
 from bess_duos.webhook.layout import load_layout
+from bess_duos.webhook.sheet_factory import open_sheet
 from bess_duos.webhook.sheets import (
     RequestOrder,
     SheetBackend,
     SheetError,
-    SpreadsheetNotAllowed,
-    open_sheet,
     reset_ordering_state,
 )
 from google.oauth2 import service_account
@@ -287,8 +286,9 @@ def test_403_api_disabled_says_to_enable_the_api_not_to_share(
 
 
 def test_unknown_tab_is_a_clear_error_not_retried(server: SheetsServer, client) -> None:
-    with pytest.raises(SheetError, match=r"tab 'Missing'.*Unable to parse range"):
+    with pytest.raises(SheetError, match=r"tab 'Missing'.*Unable to parse range") as caught:
         GoogleSheet(SID, "Missing", client=client, retry_initial=0.01).write(result_fields(1))
+    assert caught.value.field == "worksheet"  # the caller's input, not a server fault
     assert len(server.writes(SID)) == 1
 
 
@@ -297,28 +297,49 @@ def test_every_call_has_a_timeout(server: SheetsServer, tmp_path: Path) -> None:
         server.key_file(tmp_path), scopes=SCOPES
     )
     slow_client = make_client(credentials, api_base_url=server.url, timeout=(1.0, 0.5))
-    server.inject([Fault(delay=2.0)])
+    server.inject([Fault(delay=1.5)])
     start = time.monotonic()
-    sheet = GoogleSheet(SID, TAB, client=slow_client, retry_initial=0.01)
+    sheet = GoogleSheet(SID, TAB, client=slow_client, retry_initial=0.01, confirm_wait=5)
     report = sheet.write(result_fields(4))
-    assert report.attempts >= 2  # the slow first try was abandoned after the read timeout
-    assert time.monotonic() - start < 2.0
-    assert server.cells(SID, TAB)["D6"] == "DNO 4"
+    elapsed = time.monotonic() - start
+    # the answer was lost after 0.5 s; the write was not sent again but looked for in H4,
+    # where it appeared once the server applied it (1.5 s)
+    assert report.written and report.attempts == 1
+    assert 1.4 < elapsed < 4.0
+    assert len(server.writes(SID)) == 1 and server.cells(SID, TAB)["D6"] == "DNO 4"
 
 
-def test_allowlist_refuses_before_any_request(
-    server: SheetsServer, client, monkeypatch: pytest.MonkeyPatch
+def test_a_lost_write_is_never_resent_and_an_older_one_cannot_land_over_a_newer(
+    server: SheetsServer, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("BESS_DUOS_SPREADSHEET_ALLOWLIST", "someOtherSheet, another")
-    with pytest.raises(SpreadsheetNotAllowed, match=f"spreadsheet {SID} is not on"):
-        GoogleSheet(SID, TAB, client=client)
-    with pytest.raises(SpreadsheetNotAllowed):
-        open_sheet(SID, TAB)
-    assert server.requests == []
-    monkeypatch.setenv("BESS_DUOS_SPREADSHEET_ALLOWLIST", f"someOtherSheet,{SID}")
-    assert GoogleSheet(SID, TAB, client=client).write(result_fields(1)).written
+    """Finding 6 of the hardening issue: a timed-out write landed late over a newer result.
+    Now a write whose answer is lost is reported as 'outcome unknown' and the sheet refuses
+    newer writes until the old one can no longer land."""
+    credentials = service_account.Credentials.from_service_account_file(
+        server.key_file(tmp_path), scopes=SCOPES
+    )
+    slow_client = make_client(credentials, api_base_url=server.url, timeout=(1.0, 0.3))
+    server.inject([Fault(delay=2.0)])  # lands after 2 s, long after the client gave up
+    sheet = GoogleSheet(SID, TAB, client=slow_client, retry_initial=0.01, confirm_wait=0.6)
+    with pytest.raises(SheetError) as lost:
+        sheet.write(result_fields(5))
+    assert lost.value.outcome_unknown and "outcome unknown" in lost.value.public
+    newer = GoogleSheet(SID, TAB, client=slow_client, retry_initial=0.01)
+    with pytest.raises(SheetError) as busy:
+        newer.write(result_fields(6))
+    assert busy.value.retry_after is not None and busy.value.retry_after > 30
+    time.sleep(2.0)
+    assert server.cells(SID, TAB)["D6"] == "DNO 5"  # the old write landed, nothing newer lost
+    assert len(server.writes(SID)) == 1
+
+
+def test_a_malformed_spreadsheet_id_is_refused_before_any_request(
+    server: SheetsServer, client
+) -> None:
     with pytest.raises(ValueError, match="is not a spreadsheet key"):
         GoogleSheet("../etc/passwd", client=client)
+    assert server.requests == []
+    assert GoogleSheet(SID, TAB, client=client).write(result_fields(1)).written
 
 
 def test_credentials_from_the_environment(

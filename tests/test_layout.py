@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from bess_duos.core.lookup import parse_inputs, run_lookup
+from bess_duos.core.mpan import generate_cores
 from bess_duos.core.paths import config_dir
+from bess_duos.core.synthetic import generate_profile
 from bess_duos.webhook.layout import (
     LayoutError,
     cell_name,
@@ -19,6 +23,8 @@ from bess_duos.webhook.layout import (
     layout_from_dict,
     load_layout,
     parse_range,
+    result_fields,
+    result_json,
 )
 
 
@@ -187,3 +193,77 @@ def test_bad_presentation_is_refused(raw: dict, key: str, value: dict, why: str)
     raw[key] = value
     with pytest.raises(LayoutError, match=why):
         layout_from_dict(raw)
+
+
+# ---------------------------------------------------------------- a result's cells
+
+DAY = dt.date(2026, 11, 24)
+# Area 21 (NGED South Wales) 2026/27 green periods, from config/timebands/2026/21.yaml (IPNL
+# 2026-2027 workbook, GSP K, Annex 1 rows 5-7): weekends have three green periods.
+GREEN_21 = ["Mon–Fri 00:00–07:30", "Mon–Fri 22:00–24:00", "Sat–Sun 00:00–12:00",
+            "Sat–Sun 13:00–16:00", "Sat–Sun 21:00–24:00"]
+
+
+def _taller(raw: dict, rows: int = 5) -> dict:
+    taller = copy.deepcopy(raw)
+    block = next(b for b in taller["outputs"] if b["range"] == "B10:D13")
+    block["range"] = f"B10:D{9 + rows}"
+    block["fields"] = [[f"{band}_period_{i}" for band in ("red", "amber", "green")]
+                       for i in range(1, rows + 1)]
+    for row in range(14, 10 + rows):  # the labels above row 15 move too
+        for col in "BCD":
+            taller["labels"].pop(f"{col}{row}", None)
+    return taller
+
+
+def test_a_taller_sheet_is_a_change_to_the_layout_only(raw: dict) -> None:
+    result = run_lookup(parse_inputs({"mpan": generate_cores(1, 21, seed=1)[0]}), on=DAY)
+    assert result.periods["green"] == GREEN_21  # core returns every period
+
+    shipped = default_layout()
+    assert shipped.period_rows == 4
+    four = result_fields(result)
+    assert [four[f"green_period_{i}"] for i in range(1, 5)] == GREEN_21[:4]
+    assert "green_period_5" not in four
+    assert "more than 4 periods in a band: the sheet shows the first 4; all are in " \
+           "time_bands" in result_json(result)["notes"]
+
+    layout = layout_from_dict(_taller(raw), source="taller.yaml")
+    assert layout.period_rows == 5
+    five = result_fields(result, layout)
+    assert [five[f"green_period_{i}"] for i in range(1, 6)] == GREEN_21
+    assert five["red_period_2"] is None  # one red period: the other rows are cleared
+    block = {b["range"]: b["values"] for b in layout.output_blocks(five)}["B10:D14"]
+    assert block[4] == ["", "", "Sat–Sun 21:00–24:00"]
+    assert not any("periods in a band" in n for n in result_json(result, layout)["notes"])
+
+
+def test_display_rounding_comes_from_the_layout(raw: dict) -> None:
+    profile = generate_profile("office", 2e5, "2026-06-01", "2026-06-29", seed=3)
+    result = run_lookup(parse_inputs({"mpan": generate_cores(1, 14, seed=1)[0], "kva": 120}),
+                        profile=profile.to_frame("kwh"), on=DAY)
+    annual = result.duos.annualised_total_gbp
+    assert result_fields(result)["annual_duos_gbp"] == round(annual, 2)
+    assert result_fields(result)["peak_ratio"] == round(result.features.peak_ratio, 4)
+    assert result_fields(result)["red_rate_p_per_kwh"] == result.tariff.red_rate  # as published
+    whole = copy.deepcopy(raw)
+    whole["display"]["round"]["annual_duos_gbp"] = 0
+    assert result_fields(result, layout_from_dict(whole))["annual_duos_gbp"] == round(annual)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda r: r["display"]["round"].update(colour=2), r"display\.round\.colour: no output"),
+        (lambda r: r["display"]["round"].update(peak_ratio=-1), r"peak_ratio: -1 is not a whole"),
+        (lambda r: r["display"].update(width=3), r"display must be a mapping with the key"),
+        (lambda r: next(b for b in r["outputs"] if b["range"] == "B10:D13")["fields"][3]
+         .__setitem__(0, "red_period_9"),
+         r"time-band rows must be <band>_period_1\.\.9"),
+    ],
+)
+def test_bad_display_settings_are_refused(raw: dict, edit, message: str) -> None:
+    broken = copy.deepcopy(raw)
+    edit(broken)
+    with pytest.raises(LayoutError, match=message):
+        layout_from_dict(broken, source="test.yaml")

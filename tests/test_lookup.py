@@ -21,7 +21,7 @@ from bess_duos.core.lookup import (
 from bess_duos.core.postcodes import Postcode
 from bess_duos.core.synthetic import generate_profile
 from bess_duos.core.tariffs import resolve_tariff
-from bess_duos.webhook.layout import default_layout
+from bess_duos.webhook.layout import default_layout, result_fields
 
 DAY = dt.date(2026, 11, 24)
 SEED = "00800999932 1405566778899"
@@ -90,7 +90,7 @@ def test_seed_example_names_14_reports_check_digit_and_computes() -> None:
     tariff = resolve_tariff(14, on=DAY)
     assert result.status == "warning"
     assert "wrong check digit (expected 8)" in result.message
-    fields = result.fields()
+    fields = result_fields(result)
     assert fields["distributor_id"] == 14 and fields["mpid"] == "MIDE"
     assert fields["gsp_group_id"] == "_E" and fields["gsp_group_name"] == "Midlands"
     # NGED West Midlands 2026/27 LV site-specific band 1, as published (Annex 1 row 21).
@@ -100,9 +100,7 @@ def test_seed_example_names_14_reports_check_digit_and_computes() -> None:
         "Mon–Fri 16:00–19:00", None, None, None]
     assert fields["green_period_3"] == "Sat–Sun 00:00–24:00"
     assert fields["annual_duos_gbp"] is None and "no profile" in " ".join(result.notes)
-    from bess_duos.webhook.sheet_fields import sheet_fields  # fields() + the tariff details
-
-    assert set(sheet_fields(result.to_dict())) >= default_layout().output_fields
+    assert set(fields) >= default_layout().output_fields
 
 
 def test_good_mpan_is_ok() -> None:
@@ -114,14 +112,14 @@ def test_good_mpan_is_ok() -> None:
 def test_dno_mpan_wins_over_disagreeing_postcode() -> None:
     result = run_lookup(parse_inputs({"mpan": GOOD_14, "postcode": "SW1A 1AA"}), on=DAY,
                         area_lookup=fake_area)
-    assert result.fields()["distributor_id"] == 14 and result.site.source == "mpan"
+    assert result_fields(result)["distributor_id"] == 14 and result.site.source == "mpan"
     assert any("using the MPAN's area" in w for w in result.warnings)
 
 
 def test_idno_takes_area_from_postcode() -> None:
     result = run_lookup(parse_inputs({"mpan": IDNO_24, "postcode": "B1 1AA"}), on=DAY,
                         area_lookup=fake_area)
-    fields = result.fields()
+    fields = result_fields(result)
     assert fields["distributor_id"] == 24 and fields["gsp_group_id"] == "_E"
     tariff = resolve_tariff(24, on=DAY, area_distributor_id=14)
     assert fields["red_rate_p_per_kwh"] == tariff.red_rate
@@ -132,7 +130,7 @@ def test_idno_takes_area_from_postcode() -> None:
 
 def test_postcode_only() -> None:
     result = run_lookup(parse_inputs({"postcode": "SW1A 1AA"}), on=DAY, area_lookup=fake_area)
-    assert result.fields()["distributor_id"] == 12 and result.site.source == "postcode"
+    assert result_fields(result)["distributor_id"] == 12 and result.site.source == "postcode"
 
 
 def test_voltage_and_kva_pick_the_row() -> None:
@@ -148,8 +146,8 @@ def test_missing_year_falls_back_with_warning_and_no_year_fails() -> None:
     with pytest.raises(LookupFailed) as info:
         run_lookup(parse_inputs({"mpan": GOOD_14}), on=dt.date(2023, 6, 1))
     failed = info.value.result
-    assert failed.status == "error" and failed.fields()["distributor_id"] == 14
-    assert failed.fields()["red_rate_p_per_kwh"] is None
+    assert failed.status == "error" and result_fields(failed)["distributor_id"] == 14
+    assert result_fields(failed)["red_rate_p_per_kwh"] is None
     assert year_label(2026) == "2026/27"
 
 
@@ -169,8 +167,8 @@ def test_flat_week_hand_worked() -> None:
     assert result.duos.unit_gbp == pytest.approx(3.02385)
     assert result.duos.fixed_gbp == pytest.approx(7 * 1.2959)
     annual = 0.58557 * 365 * 5 / 7 + 0.048 * 365 * 2 / 7 + 1.2959 * 365
-    assert result.fields()["annual_duos_gbp"] == round(annual, 2) == 630.68
-    fields = result.fields()
+    assert result_fields(result)["annual_duos_gbp"] == round(annual, 2) == 630.68
+    fields = result_fields(result)
     assert (fields["peak_ratio"], fields["load_factor"], fields["weekend_factor"]) == (1, 1, 1)
     assert fields["flex_value_gbp_per_year"] == 0.0  # flat: no headroom under its max demand
 
@@ -189,7 +187,7 @@ def test_one_day_flex_hand_worked() -> None:
     frame = pd.DataFrame({"kwh": kwh}, index=index)
     result = run_lookup(parse_inputs({"mpan": GOOD_14}), profile=frame, on=DAY)
     assert result.flexibility.value_gbp == pytest.approx(0.505029)
-    fields = result.fields()
+    fields = result_fields(result)
     assert fields["flex_value_gbp_per_year"] == round(0.505029 * 365, 2)
     assert fields["flex_saving_pct"] == round(50.5029 / 65.072 * 100, 2)
     assert fields["weekend_factor"] is None  # one weekday only: refused, with the reason
@@ -207,7 +205,7 @@ def test_year_profile_matches_core_functions() -> None:
     features = profile_features(series)
     prices = pd.Series(charged.frame["unit_rate_p_per_kwh"].to_numpy(), index=series.index)
     flex = calculate_flexibility_value(series, 0.20, prices)
-    fields = result.fields()
+    fields = result_fields(result)
     assert fields["annual_duos_gbp"] == round(charged.summary.annualised_total_gbp, 2)
     assert charged.summary.capacity_gbp > 0
     for name in ("peak_ratio", "load_factor", "weekend_factor"):
@@ -224,7 +222,7 @@ def test_profile_gaps_are_filled_for_features_and_reported() -> None:
     frame = pd.DataFrame({"kwh": 1.0}, index=index).drop(index[100:104])
     result = run_lookup(parse_inputs({"mpan": GOOD_14}), profile=frame, on=DAY)
     assert any("4 missing half hour(s)" in w for w in result.warnings)
-    assert result.fields()["peak_ratio"] == round(1 / (332 / 336), 4)
+    assert result_fields(result)["peak_ratio"] == round(1 / (332 / 336), 4)
 
 
 def test_gap_half_hours_keep_their_band_price_for_flexibility() -> None:
@@ -291,7 +289,7 @@ def test_gsp_group_input_forms_and_errors() -> None:
 def test_idno_with_gsp_group_needs_no_postcode_lookup() -> None:
     result = run_lookup(parse_inputs({"mpan": IDNO_24, "gsp_group": "e"}), on=DAY,
                         area_lookup=_never)
-    fields = result.fields()
+    fields = result_fields(result)
     assert (fields["distributor_id"], fields["gsp_group_id"]) == (24, "_E")
     assert result.site.source == "gsp_group" and result.status == "ok"
     tariff = resolve_tariff(24, on=DAY, area_distributor_id=14)
@@ -299,5 +297,5 @@ def test_idno_with_gsp_group_needs_no_postcode_lookup() -> None:
     assert result.to_dict()["inputs"]["gsp_group"] == "_E"
     dno = run_lookup(parse_inputs({"mpan": GOOD_14, "gsp_group": "_C"}), on=DAY,
                      area_lookup=_never)
-    assert dno.fields()["distributor_id"] == 14 and dno.status == "warning"
+    assert result_fields(dno)["distributor_id"] == 14 and dno.status == "warning"
     assert "GSP group _C" in dno.message and "using the MPAN's area" in dno.message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import json
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from bess_duos.core.portfolio import (
 from bess_duos.core.portfolio_demo import BROKEN_KINDS, make_demo_portfolio
 from bess_duos.core.portfolio_engines import SpoolSink, run_local, run_portfolio
 from bess_duos.core.synthetic import generate_profile
+from bess_duos.core.tariffs import TariffQuery
 from bess_duos.core.timebands import BANDS
 from bess_duos.webhook.cli import main as cli_main
 
@@ -83,7 +85,7 @@ def test_cli_out_that_is_a_file_is_a_clear_error(
 ) -> None:
     taken = tmp_path / "taken"
     taken.write_text("a file, not a folder")
-    assert cli_main(["portfolio", "demo", "--sites", "3", "--out", str(taken)]) == 2
+    assert cli_main(["portfolio", "demo", "--sites", "3", "--out", str(taken)]) == 4  # output
     err = capsys.readouterr().err
     assert f"--out {taken}: cannot write there" in err and "Traceback" not in err
 
@@ -232,7 +234,7 @@ def test_results_equal_the_core_functions(tmp_path: Path) -> None:
     assert errors.empty
     row = results.iloc[0]
 
-    tariffs = tariffs_for_site(11, voltage="HV", kva=250.0)
+    tariffs = tariffs_for_site(TariffQuery(11, voltage="HV", kva=250.0))
     kwh = profile.to_numpy()
     columns, summary = charge_arrays(profile.index, kwh, tariffs, kvarh=kwh * 0.4,
                                      agreed_kva=250.0)
@@ -269,7 +271,8 @@ def test_idno_site_takes_its_area_from_the_postcode(tmp_path: Path) -> None:
     row = results.set_index("site_id").loc["i1"]
     assert (row["distributor_id"], row["area_distributor_id"]) == (24, 14)
     assert row["area_source"] == "postcode"
-    expected = tariffs_for_site(24, voltage="LV", kva=60.0, area_distributor_id=14)(2025)
+    expected = tariffs_for_site(
+        TariffQuery(24, voltage="LV", kva=60.0, area_distributor_id=14))(2025)
     assert row["tariff_name"] == expected.tariff_name
     assert errors.set_index("site_id").loc["i2", "stage"] == "area"
     assert "enter the site's postcode" in errors.set_index("site_id").loc["i2", "reason"]
@@ -309,7 +312,10 @@ def test_cli_run_form_and_demo(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     assert "12 sites: 12 valued, 0 failed" in capsys.readouterr().out
     again = tmp_path / "again"
     assert cli_main(["portfolio", "run", str(out / "sites.csv"), "--out", str(again),
-                     "--workers", "1", "--no-progress"]) == 0
+                     "--workers", "1", "--no-progress", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["sites"], summary["valued"], summary["failed"]) == (12, 12, 0)
+    assert summary["written"][:3] == ["results.csv", "results.parquet", "errors.csv"]
     first = pd.read_parquet(out / "output" / "results.parquet")
     pd.testing.assert_frame_equal(first, pd.read_parquet(again / "results.parquet"))
 

@@ -14,10 +14,10 @@ from bess_duos.core.profiles import ProfileError
 from bess_duos.core.synthetic import generate_profile
 from bess_duos.webhook.app import PROFILE_CACHE, ProfileCache, create_app, profile_from_bytes
 from bess_duos.webhook.auth import signed_headers
+from bess_duos.webhook.layout import result_fields
 from bess_duos.webhook.profile_links import FetchedProfile
-from bess_duos.webhook.sheet_fields import sheet_fields
 
-SECRET = "cache-test-secret"
+SECRET = "cache-test-secret-0123456789abcdef"
 MPAN = "1405566778898"  # NGED West Midlands, valid check digit
 DAY = dt.date(2026, 11, 24)
 LINK = "https://example.invalid/site.csv"
@@ -117,7 +117,7 @@ def test_webhook_fetches_every_time_and_sees_a_changed_file(tmp_path: Path) -> N
         inputs = parse_inputs({"mpan": MPAN, "profile_url": LINK, "kva": 200,
                                "flex_fraction": flex})
         result = run_lookup(inputs, profile=direct(content, tmp_path), on=DAY)
-        return sheet_fields(result.to_dict())  # what the webhook answers in `fields`
+        return result_fields(result)
 
     first = lookup(0.3)
     again = lookup(0.2)  # an input edit in the sheet: same link, same file
@@ -149,9 +149,9 @@ def test_profile_from_bytes_uses_the_shared_cache() -> None:
 def test_lookup_remembers_features_by_the_profile_data(monkeypatch: pytest.MonkeyPatch,
                                                        tmp_path: Path) -> None:
     import bess_duos.core.features as core_features
-    import bess_duos.core.lookup as core_lookup
+    import bess_duos.core.valuation as core_valuation
 
-    core_lookup._feature_memo.clear()
+    core_valuation.clear_memos()
     calls: list[int] = []
     real = core_features.profile_features
 
@@ -192,17 +192,17 @@ def test_lookup_remembers_features_by_the_profile_data(monkeypatch: pytest.Monke
 def test_lookup_remembers_duos_by_profile_tariff_and_kva(monkeypatch: pytest.MonkeyPatch,
                                                          tmp_path: Path) -> None:
     import bess_duos.core.duos as core_duos
-    import bess_duos.core.lookup as core_lookup
+    import bess_duos.core.valuation as core_valuation
 
-    core_lookup._duos_memo.clear()
+    core_valuation.clear_memos()
     calls: list[float | None] = []
-    real = core_duos.duos_charges
+    real = core_duos.charge_arrays
 
-    def counted(data: object, tariff: object, **kwargs: object) -> object:
+    def counted(utc: object, kwh: object, tariff: object, **kwargs: object) -> object:
         calls.append(kwargs.get("agreed_kva"))
-        return real(data, tariff, **kwargs)
+        return real(utc, kwh, tariff, **kwargs)
 
-    monkeypatch.setattr(core_duos, "duos_charges", counted)
+    monkeypatch.setattr(core_duos, "charge_arrays", counted)
     profile = direct(profile_csv(100_000), tmp_path)
 
     def lookup(data: object, kva: float, flex: float = 0.3) -> dict:
@@ -232,9 +232,9 @@ def test_lookup_remembers_duos_by_profile_tariff_and_kva(monkeypatch: pytest.Mon
 def test_lookup_remembers_the_flexibility_plan_across_edits(monkeypatch: pytest.MonkeyPatch,
                                                             tmp_path: Path) -> None:
     import bess_duos.core.flexibility as core_flexibility
-    import bess_duos.core.lookup as core_lookup
+    import bess_duos.core.valuation as core_valuation
 
-    core_lookup.clear_memos()
+    core_valuation.clear_memos()
     plans: list[int] = []
     real = core_flexibility.plan_flexibility
 
@@ -258,7 +258,7 @@ def test_lookup_remembers_the_flexibility_plan_across_edits(monkeypatch: pytest.
     assert len(plans) == len(tariffs) < len(edits)
     cold = []
     for kva, share in edits:
-        core_lookup.clear_memos()
+        core_valuation.clear_memos()
         cold.append(flex(profile, kva, share))
     assert warm == cold  # remembered plans give exactly the fresh results
     assert warm[0]["value_gbp"] > warm[1]["value_gbp"] > 0

@@ -1,63 +1,63 @@
-"""The status row and tariff cells: picked from the lookup's JSON answer, written by the workbook
-with the layout's formats, labels, notes and validation (what `bess-duos demo` shows)."""
+"""The status row and tariff cells (tariff, charging year, assumptions, source, charges), written
+by the workbook with the layout's formats, labels, notes and validation (bess-duos demo)."""
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import openpyxl
 import pytest
+from bess_duos.core.lookup import parse_inputs, run_lookup
 from bess_duos.webhook.cli import main
-from bess_duos.webhook.sheet_fields import assumptions, sheet_fields
+from bess_duos.webhook.layout import result_fields
+from bess_duos.webhook.sheet_fields import assumptions, tariff_fields
 from bess_duos.webhook.sheets import reset_ordering_state
 
-TARIFF = {
-    "name": "LV Site Specific Band 1",
-    "voltage_level": "LV",
-    "charging_year": 2026,
-    "fixed_p_per_day": 129.59,
-    "capacity_p_per_kva_per_day": 10.66,
-    "exceeded_capacity_p_per_kva_per_day": 10.66,
-    "reactive_p_per_kvarh": 0.114,
-    "residual_band": "1",
-    "source": "MIDE - Schedule of charges 2026.xlsx / Annex 1 LV, HV and UMS charges / row 21",
-    "selection_note": "",
-}
-
-
-def answer(voltage: str | None = None, kva: float | None = None, llfc: str | None = None,
-           warnings: tuple[str, ...] = ()) -> dict:
-    tariff = dict(TARIFF, voltage_level=voltage or "LV")
-    return {"inputs": {"voltage": voltage, "kva": kva}, "mpan": {"llfc": llfc},
-            "tariff": tariff, "warnings": list(warnings), "fields": {"status": "ok"}}
+DAY = dt.date(2026, 11, 30)
+GOOD_14 = "1405566778898"
+MIDE = "MIDE - Schedule of charges and other tables- 2026 V.0.1 for publishing.xlsx"
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "said"),
+    ("raw", "tariff", "said"),
     [
-        ({}, "LV assumed; residual band 1 assumed"),
-        ({"voltage": "HV"}, "residual band 1 assumed"),
-        ({"kva": 500.0}, "LV assumed"),
-        ({"voltage": "HV", "kva": 500.0}, ""),
-        ({"llfc": "123", "kva": 500.0}, ""),  # the LLFC chose the tariff
-        ({"llfc": "999", "kva": 500.0, "warnings": ("No tariff for LLFC 999.",)}, "LV assumed"),
+        ({}, "LV Site Specific Band 1", "LV assumed; residual band 1 assumed"),
+        ({"voltage": "HV"}, "HV Site Specific Band 1", "residual band 1 assumed"),
+        ({"kva": "500"}, "LV Site Specific Band 4", "LV assumed"),
+        ({"voltage": "HV", "kva": "500"}, "HV Site Specific Band 1", ""),
     ],
 )
-def test_assumptions_say_what_blank_inputs_became(kwargs: dict, said: str) -> None:
-    assert assumptions(answer(**kwargs)) == said
+def test_assumptions_say_what_blank_inputs_became(raw: dict, tariff: str, said: str) -> None:
+    result = run_lookup(parse_inputs({"mpan": GOOD_14, **raw}), on=DAY)
+    assert result.tariff.tariff_name == tariff
+    assert assumptions(result) == said
 
 
-def test_sheet_fields_add_the_tariff_details() -> None:
-    fields = sheet_fields(answer())
-    assert fields["status"] == "ok"
+def test_an_llfc_that_chose_the_tariff_is_no_assumption() -> None:
+    result = run_lookup(parse_inputs({"mpan": GOOD_14, "kva": "500"}), on=DAY)
+    by_llfc = replace(result, inputs=replace(result.inputs, mpan=SimpleNamespace(llfc="L04")),
+                      tariff=replace(result.tariff, selection_note="exact LLFC match L04"))
+    assert assumptions(by_llfc) == ""
+    unknown = replace(by_llfc, warnings=("No tariff for LLFC 999 in area 14.",))
+    assert assumptions(unknown) == "LV assumed"
+
+
+def test_the_status_row_and_charges_are_in_the_sheet_fields() -> None:
+    fields = result_fields(run_lookup(parse_inputs({"mpan": GOOD_14}), on=DAY))
     assert fields["tariff_name"] == "LV Site Specific Band 1"
     assert fields["charging_year"] == "2026/27"
     assert fields["assumptions"] == "LV assumed; residual band 1 assumed"
-    assert fields["tariff_source"] == TARIFF["source"]
-    assert fields["fixed_p_per_day"] == 129.59
-    assert fields["capacity_p_per_kva_per_day"] == 10.66
-    blank = sheet_fields({"fields": {"status": "error"}, "tariff": None})
-    assert blank["tariff_name"] is blank["charging_year"] is blank["assumptions"] is None
+    assert fields["tariff_source"] == f"{MIDE} / Annex 1 LV, HV and UMS charges / row 21"
+    # MIDE 2026 schedule, Annex 1 row 21: fixed 129.59 p/day, capacity 10.66 p/kVA/day,
+    # exceeded capacity 10.66 p/kVA/day, reactive 0.114 p/kvarh.
+    assert [fields[k] for k in ("fixed_p_per_day", "capacity_p_per_kva_per_day",
+                                "exceeded_capacity_p_per_kva_per_day",
+                                "reactive_p_per_kvarh")] == [129.59, 10.66, 10.66, 0.114]
+    failed = replace(run_lookup(parse_inputs({"mpan": GOOD_14}), on=DAY), tariff=None)
+    assert set(tariff_fields(failed).values()) == {None}
 
 
 def test_demo_workbook_shows_formats_labels_notes_and_the_status_row(

@@ -71,14 +71,14 @@ def test_cli_bad_dates_and_unwritable_out_name_the_flag(tmp_path, capsys):
     base = ["profile", "generate", "--archetype", "office", "--kwh-per-year", "5000"]
     assert main([*base, "--start", "2025-13-01", "--out", str(tmp_path / "p.csv")]) == 2
     assert "--start '2025-13-01' is not a date: give it as YYYY-MM-DD" in capsys.readouterr().err
-    assert main([*base, "--out", str(tmp_path / "no" / "dir" / "p.csv")]) == 2
+    assert main([*base, "--out", str(tmp_path / "no" / "dir" / "p.csv")]) == 4  # not written
     err = capsys.readouterr().err
     assert "--out " in err and "cannot write it" in err and "Traceback" not in err
 
 
 def test_cli_features_bad_files_are_named(tmp_path, capsys):
     assert main(["profile", "features", str(tmp_path / "none.csv")]) == 2
-    assert "none.csv: cannot read it (No such file or directory)" in capsys.readouterr().err
+    assert "none.csv': cannot read it (No such file or directory)" in capsys.readouterr().err
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     assert main(["profile", "features", str(empty)]) == 2

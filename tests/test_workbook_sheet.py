@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -10,11 +11,11 @@ import openpyxl
 import pytest
 from bess_duos.webhook import workbook_sheet
 from bess_duos.webhook.layout import load_layout
+from bess_duos.webhook.sheet_factory import open_sheet
 from bess_duos.webhook.sheets import (
     RequestOrder,
     SheetBackend,
     SheetError,
-    open_sheet,
     reset_ordering_state,
 )
 from bess_duos.webhook.workbook_sheet import STATE_TAB, WorkbookSheet, display_text
@@ -189,6 +190,22 @@ def test_ordering_survives_another_process(path: Path) -> None:
     assert outputs(path) == expected_outputs(2)
     book = openpyxl.load_workbook(path)
     assert book[STATE_TAB].sheet_state == "hidden"
+
+
+def test_a_stored_order_from_the_future_is_bounded_by_the_clock_after_a_restart(
+    path: Path
+) -> None:
+    """A workbook whose stored order lies ahead (a clock that jumped, or an older server that
+    took a request's X-Timestamp as it came) no longer holds the sheet after a restart."""
+    assert WorkbookSheet(path).write(result_fields(1)).written
+    book = openpyxl.load_workbook(path)
+    ahead = RequestOrder(time.time() + 300, time.time_ns() + 300 * 10**9)
+    book[STATE_TAB]["B1"] = json.dumps(ahead.as_dict())
+    book.save(path)
+    reset_ordering_state()  # a restarted server
+    signed_now = RequestOrder.arrived(int(time.time()))
+    assert WorkbookSheet(path).write(result_fields(2), order=signed_now).written
+    assert outputs(path) == expected_outputs(2)
 
 
 def test_concurrent_writes_leave_the_newest_request_whole(path: Path) -> None:

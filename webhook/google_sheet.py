@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import google.auth
 import gspread
 import requests
-from bess_duos.webhook.layout import SheetLayout
-from bess_duos.webhook.sheets import GuardedSheet, RequestOrder, SheetError, SpreadsheetNotAllowed
+from bess_duos.core.settings import current
+from bess_duos.webhook.layout import SheetLayout, parse_cell, parse_range
+from bess_duos.webhook.sheets import GuardedSheet, RequestOrder, SheetError, mark_unsettled
 from google.auth.credentials import Credentials
 from google.auth.exceptions import GoogleAuthError
 from google.oauth2 import service_account
@@ -38,16 +39,18 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_after_attempt,
+    stop_after_delay,
     wait_exponential,
     wait_random,
 )
 
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
 GOOGLE_SHEETS_BASE = "https://sheets.googleapis.com"
-ALLOWLIST_ENV = "BESS_DUOS_SPREADSHEET_ALLOWLIST"
-API_URL_ENV = "BESS_DUOS_SHEETS_API_URL"
 DEFAULT_TIMEOUT = (5.0, 20.0)  # (connect, read) seconds, for every call, token exchange included
 DEFAULT_ATTEMPTS = 4
+RETRY_DEADLINE = 25.0  # no new try starts later than this (s): a request ends within ~45 s
+CONFIRM_WAIT = 8.0  # how long a write whose answer was lost is looked for in the sheet (s)
+UNSETTLED_SECONDS = 60.0  # after an unknown outcome, newer writes wait this long (s)
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 T = TypeVar("T")
@@ -69,31 +72,20 @@ class ApiBaseAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
-def allowed_spreadsheets() -> frozenset[str] | None:
-    """The IDs in `BESS_DUOS_SPREADSHEET_ALLOWLIST` (comma-separated), or None when unset."""
-    raw = os.environ.get(ALLOWLIST_ENV, "")
-    ids = frozenset(part.strip() for part in raw.split(",") if part.strip())
-    return ids or None
-
-
 def check_spreadsheet_id(spreadsheet_id: str) -> None:
-    """Raise unless the ID looks like a spreadsheet key and is allowed by the allowlist."""
+    """Raise ValueError unless the ID looks like a spreadsheet key (who may write it is the
+    webhook's rule: `webhook.sheet_access`)."""
     if not _ID_RE.match(spreadsheet_id or ""):
         raise ValueError(
-            f"spreadsheet_id {spreadsheet_id!r} is not a spreadsheet key: give the part of the "
-            "sheet's URL between /d/ and /edit (letters, digits, - and _)"
-        )
-    allowed = allowed_spreadsheets()
-    if allowed is not None and spreadsheet_id not in allowed:
-        raise SpreadsheetNotAllowed(
-            f"spreadsheet {spreadsheet_id} is not on {ALLOWLIST_ENV}; add it there to use it"
+            "spreadsheet_id is not a spreadsheet key: give the part of the sheet's URL between "
+            "/d/ and /edit (letters, digits, - and _)"
         )
 
 
 def load_credentials() -> Credentials:
     """Service-account credentials from `GOOGLE_APPLICATION_CREDENTIALS`, else
     `google.auth.default()` (Cloud Run's attached service account)."""
-    key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    key_file = current().google_credentials_file
     try:
         if key_file:
             return service_account.Credentials.from_service_account_file(key_file, scopes=SCOPES)
@@ -103,7 +95,9 @@ def load_credentials() -> Credentials:
         source = f"key file {key_file}" if key_file else "google.auth.default()"
         raise SheetError(
             f"no usable Google credentials ({source}): {exc}. Set GOOGLE_APPLICATION_CREDENTIALS "
-            "to a service-account key file, or run where a service account is attached"
+            "to a service-account key file, or run where a service account is attached",
+            public="the server has no usable Google credentials: its operator must configure "
+            "the service account (see docs/deploy.md)",
         ) from exc
 
 
@@ -115,7 +109,7 @@ def make_client(
     """A gspread client with a timeout on every call, optionally pointed at another API base."""
     client = gspread.Client(auth=credentials or load_credentials())
     client.set_timeout(timeout)
-    base = api_base_url or os.environ.get(API_URL_ENV)
+    base = api_base_url or current().sheets_api_url
     if base:
         client.http_client.session.mount(GOOGLE_SHEETS_BASE + "/", ApiBaseAdapter(base))
     return client
@@ -132,6 +126,11 @@ def default_client() -> gspread.Client:
         if _default_client is None:
             _default_client = make_client()
         return _default_client
+
+
+class OutcomeUnknown(Exception):
+    """A write whose answer was lost and whose request id cell did not show it in time: it
+    may still land, so it is never sent again (a resend could land after a newer write)."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -160,6 +159,8 @@ class GoogleSheet(GuardedSheet):
         max_attempts: int = DEFAULT_ATTEMPTS,
         retry_initial: float = 0.5,
         retry_max: float = 8.0,
+        retry_deadline: float = RETRY_DEADLINE,
+        confirm_wait: float = CONFIRM_WAIT,
     ) -> None:
         check_spreadsheet_id(spreadsheet_id)  # before any other work
         if worksheet is not None and not worksheet.strip():
@@ -171,6 +172,8 @@ class GoogleSheet(GuardedSheet):
         self.max_attempts = max_attempts
         self.retry_initial = retry_initial
         self.retry_max = retry_max
+        self.retry_deadline = retry_deadline
+        self.confirm_wait = confirm_wait
 
     @property
     def sheet_key(self) -> str:
@@ -201,7 +204,11 @@ class GoogleSheet(GuardedSheet):
         return self.layout.inputs_from_values(values)
 
     def _put_blocks(self, blocks: list[dict[str, Any]], order: RequestOrder | None) -> int:
+        """One `values.batchUpdate`. A try that may have landed (the answer timed out or the
+        connection dropped after sending) is checked before any retry: when the request id
+        cell already shows this write's id it landed, and is not sent again."""
         http = self.client.http_client
+        request_id = _request_id_in(blocks, self._request_id_cell())
 
         def body() -> dict[str, Any]:  # a fresh body per try: nothing may mutate a retried one
             return {
@@ -216,11 +223,48 @@ class GoogleSheet(GuardedSheet):
                 ],
             }
 
-        _, attempts = self._call(
-            "write " + ", ".join(b["range"] for b in blocks),
-            lambda: http.values_batch_update(self.spreadsheet_id, body()),
-        )
+        def write_once() -> None:
+            try:
+                http.values_batch_update(self.spreadsheet_id, body())
+            except (requests.ReadTimeout, requests.ConnectionError) as exc:
+                if isinstance(exc, requests.ConnectTimeout):
+                    raise  # never sent: safe to retry
+                if request_id and self._await_request_id(request_id):
+                    return  # it landed
+                raise OutcomeUnknown(type(exc).__name__) from exc
+
+        _, attempts = self._call("write " + ", ".join(b["range"] for b in blocks), write_once)
         return attempts
+
+    def _request_id_cell(self) -> str | None:
+        try:
+            return self.layout.cell_of("request_id")
+        except StopIteration:
+            return None
+
+    def _await_request_id(self, request_id: str) -> bool:
+        """Whether the request id cell comes to show `request_id` within `confirm_wait` s."""
+        deadline = time.monotonic() + self.confirm_wait
+        pause = 0.25
+        while True:
+            if self._shows_request_id(request_id):
+                return True
+            if time.monotonic() + pause > deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
+    def _shows_request_id(self, request_id: str) -> bool:
+        """Whether the request id cell shows `request_id` now (False if it cannot be read)."""
+        cell = self._request_id_cell()
+        try:
+            response = self.client.http_client.values_batch_get(
+                self.spreadsheet_id, [self.a1(cell)],
+                params={"valueRenderOption": "UNFORMATTED_VALUE"})
+        except (gspread.exceptions.APIError, requests.RequestException):
+            return False
+        ranges = response.get("valueRanges", [])
+        return bool(ranges) and _first_value(ranges[0]) == request_id
 
     def _call(self, what: str, call: Callable[[], T]) -> tuple[T, int]:
         """Run `call` with bounded retries on transient errors; SheetError on failure."""
@@ -232,7 +276,7 @@ class GoogleSheet(GuardedSheet):
             return call()
 
         retrying = Retrying(
-            stop=stop_after_attempt(self.max_attempts),
+            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.retry_deadline),
             wait=wait_exponential(multiplier=self.retry_initial, max=self.retry_max)
             + wait_random(0, self.retry_initial),  # exponential backoff plus jitter
             retry=retry_if_exception(is_transient),
@@ -242,11 +286,25 @@ class GoogleSheet(GuardedSheet):
         try:
             return retrying(attempt), attempts
         except gspread.exceptions.APIError as exc:
-            raise SheetError(self._explain(what, exc, attempts)) from exc
+            message = self._explain(what, exc, attempts)
+            field = "worksheet" if exc.response.status_code == 400 and self.worksheet else None
+            raise SheetError(message, field=field) from exc
+        except OutcomeUnknown as exc:
+            mark_unsettled(self.sheet_key, UNSETTLED_SECONDS)
+            raise SheetError(
+                f"outcome unknown: the answer to '{what}' on spreadsheet {self.spreadsheet_id} "
+                f"was lost ({exc}) and the request id did not appear within "
+                f"{self.confirm_wait:g} s; the results may still appear",
+                public="outcome unknown: Google Sheets did not answer in time; the results may "
+                "still appear (the request id cell shows which request wrote last)",
+                outcome_unknown=True,
+            ) from exc
         except (requests.RequestException, GoogleAuthError) as exc:
             raise SheetError(
                 f"could not {what} on spreadsheet {self.spreadsheet_id} after {attempts} "
-                f"attempt(s): {exc}"
+                f"attempt(s): {exc}",
+                public=f"could not reach Google Sheets ({type(exc).__name__}) after "
+                f"{attempts} attempt(s); try again later",
             ) from exc
 
     def _log_retry(self, state: RetryCallState) -> None:
@@ -297,3 +355,16 @@ def _first_value(value_range: dict[str, Any]) -> str:
     rows = value_range.get("values") or [[]]
     first = rows[0] if rows else []
     return str(first[0]) if first else ""
+
+
+def _request_id_in(blocks: list[dict[str, Any]], cell: str | None) -> str | None:
+    """The value a write puts in the request id cell (None if it writes no such cell)."""
+    if cell is None:
+        return None
+    (row, col) = parse_cell(cell)
+    for block in blocks:
+        (row0, col0), (row1, col1) = parse_range(block["range"])
+        if row0 <= row <= row1 and col0 <= col <= col1:
+            value = block["values"][row - row0][col - col0]
+            return str(value) if value not in (None, "") else None
+    return None

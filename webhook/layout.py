@@ -1,12 +1,17 @@
-"""The BESS sheet's cell map (`config/sheet_layout.yaml`): load, validate, and map fields to cells.
+"""The BESS sheet's cell map (`config/sheet_layout.yaml`): load, validate, and map results to cells.
 
-`core` never knows about cells; this table alone maps result fields to A1 ranges. Output values
-become the `{"range", "values"}` blocks of one Sheets `values.batchUpdate` (or one workbook save):
-numbers stay numbers, `None` (or a field the result does not have) clears its cell as `""`.
+`core` never knows about cells; this module and that table alone turn a lookup result into
+cell values. `result_fields` gives a result's flat values keyed by the layout's field names:
+as many time-band rows per band as the layout has `<band>_period_<n>` fields, and numbers
+rounded as its `display.round` says. Output values become the `{"range", "values"}` blocks of
+one Sheets `values.batchUpdate` (or one workbook save): numbers stay numbers, `None` (or a
+field the result does not have) clears its cell as `""`. A taller sheet is a change to the
+YAML only (e.g. `B10:D14` with a fifth `red_period_5, amber_period_5, green_period_5` row).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -17,13 +22,20 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from bess_duos.core.paths import config_dir
+from bess_duos.core.timebands import BANDS
+from bess_duos.webhook.sheet_fields import tariff_fields
+
+if TYPE_CHECKING:
+    from bess_duos.core.lookup import LookupResult
 
 LAYOUT_FILE = "sheet_layout.yaml"
 STATUSES = ("ok", "warning", "error")
+FEATURE_FIELDS = ("peak_ratio", "load_factor", "weekend_factor")
+_PERIOD_RE = re.compile(rf"^({'|'.join(BANDS)})_period_([1-9][0-9]*)$")
 
 _CELL_RE = re.compile(r"^([A-Z]{1,3})([1-9][0-9]{0,6})$")
 
@@ -124,7 +136,14 @@ class SheetLayout:
     inputs: Mapping[str, str]
     outputs: tuple[OutputBlock, ...]
     status_range: str
+    rounding: Mapping[str, int] = dc_field(default_factory=dict)  # field -> places
     presentation: Presentation = dc_field(default_factory=Presentation)
+
+    @property
+    def period_rows(self) -> int:
+        """Time-band rows per band: the largest n of the `<band>_period_<n>` output fields."""
+        found = [int(m.group(2)) for f in self.output_fields if (m := _PERIOD_RE.match(f))]
+        return max(found, default=0)
 
     @property
     def output_fields(self) -> frozenset[str]:
@@ -156,6 +175,10 @@ class SheetLayout:
         check_status(status)
         fields = {"status": status, "message": message, "request_id": request_id, "time": time}
         return [_block_values(self.status_block, fields)]
+
+    def cell_of(self, field: str) -> str:
+        """The A1 cell showing `field` (e.g. ``request_id`` -> ``H4``); KeyError if none."""
+        return next(cell for b in self.outputs for cell, f in b.cells if f == field)
 
     def input_ranges(self) -> list[str]:
         """The input cells in the order of `inputs` (one range each, for one batchGet)."""
@@ -249,9 +272,102 @@ def layout_from_dict(raw: object, source: str = "layout") -> SheetLayout:
     if not {"status", "message"} <= status_fields:
         raise LayoutError(f"{source}: the status block must show the fields status and message")
     _check_no_overlap(inputs, outputs, source)
+    layout = SheetLayout(inputs=inputs, outputs=outputs, status_range=status_range)
+    _check_period_rows(layout, source)
+    rounding = _validate_display(raw.get("display"), layout, source)
     presentation = _validate_presentation(raw, inputs, outputs, source)
-    return SheetLayout(inputs=inputs, outputs=outputs, status_range=status_range,
-                       presentation=presentation)
+    return dataclasses.replace(layout, rounding=rounding, presentation=presentation)
+
+
+def _check_period_rows(layout: SheetLayout, source: str) -> None:
+    """Every band has rows 1..n of the same n (n = `period_rows`)."""
+    shown = {f for f in layout.output_fields if _PERIOD_RE.match(f)}
+    wanted = {f"{band}_period_{i}" for band in BANDS for i in range(1, layout.period_rows + 1)}
+    if shown != wanted:
+        raise LayoutError(
+            f"{source}: time-band rows must be <band>_period_1..{layout.period_rows} for each "
+            f"of {', '.join(BANDS)}; missing {sorted(wanted - shown)}"
+        )
+
+
+def _validate_display(raw: object, layout: SheetLayout, source: str) -> dict[str, int]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or set(raw) - {"round"}:
+        raise LayoutError(f"{source}: display must be a mapping with the key 'round'")
+    places = raw.get("round") or {}
+    if not isinstance(places, Mapping):
+        raise LayoutError(f"{source}: display.round must map field names to decimal places")
+    out: dict[str, int] = {}
+    for name, value in places.items():
+        if name not in layout.output_fields:
+            raise LayoutError(f"{source}: display.round.{name}: no output cell shows {name!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise LayoutError(f"{source}: display.round.{name}: {value!r} is not a whole "
+                              "number of decimal places (0 or more)")
+        out[str(name)] = value
+    return out
+
+
+# ---------------------------------------------------------------- a result's cells
+
+
+def result_fields(result: LookupResult, layout: SheetLayout | None = None) -> dict[str, object]:
+    """A lookup result's flat values keyed by the layout's field names; None clears a cell.
+
+    Time bands fill `layout.period_rows` rows per band (the first periods when a band has
+    more); numbers named in the layout's `display.round` are rounded to that many places.
+    """
+    layout = layout or default_layout()
+    d, tariff = result.distributor, result.tariff
+    out: dict[str, object] = {
+        "status": result.status,
+        "message": result.message,
+        "time": result.time,
+        "request_id": result.request_id,
+        "distributor_id": d.distributor_id,
+        "dno_name": d.name,
+        "short_code": d.short_code,
+        "mpid": d.mpid,
+        "gsp_group_id": result.site.gsp_group_id,
+        "gsp_group_name": result.site.distributor.gsp_group_name,
+    }
+    rates = tariff.unit_rates_p_per_kwh if tariff else (None,) * len(BANDS)
+    for band, rate in zip(BANDS, rates, strict=True):
+        out[f"{band}_rate_p_per_kwh"] = rate
+        rows = result.periods.get(band, [])
+        for i in range(layout.period_rows):
+            out[f"{band}_period_{i + 1}"] = rows[i] if i < len(rows) else None
+    out["annual_duos_gbp"] = result.duos.annualised_total_gbp if result.duos else None
+    for name in FEATURE_FIELDS:
+        out[name] = getattr(result.features, name) if result.features else None
+    flex = result.flexibility
+    out["flex_value_gbp_per_year"] = flex.annual_value_gbp if flex else None
+    out["flex_saving_pct"] = flex.saving_pct if flex else None
+    out.update(tariff_fields(result))
+    return {name: _shown(value, layout.rounding.get(name)) for name, value in out.items()}
+
+
+def _shown(value: object, places: int | None) -> object:
+    """A number as the cell shows it: None if not finite, rounded if the layout says so."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if places is not None and isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return round(float(value), places)
+    return value
+
+
+def result_json(result: LookupResult, layout: SheetLayout | None = None) -> dict[str, Any]:
+    """`result.to_dict()` with the sheet's `fields`; a note when a band has more periods than
+    the sheet has rows (all of them are in `time_bands`)."""
+    layout = layout or default_layout()
+    body = result.to_dict()
+    body["fields"] = result_fields(result, layout)
+    rows = layout.period_rows
+    if any(len(periods) > rows for periods in result.periods.values()):
+        body["notes"] = [*body["notes"], f"more than {rows} periods in a band: the sheet shows "
+                         f"the first {rows}; all are in time_bands"]
+    return body
 
 
 def _validate_presentation(

@@ -24,6 +24,12 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id
 _MPAN_RE = re.compile(r"(?<![\d])(?:\d[ -]?){12}\d(?:[ -]?\d){0,8}(?![\d])")
 _SECRET_KEYS = ("secret", "signature", "token", "authorization", "password", "private_key")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # terminal colours (werkzeug adds them)
+
+
+def plain(text: str) -> str:
+    """`text` without terminal colour codes, MPANs masked: what a log line may carry."""
+    return mask_mpans(_ANSI_RE.sub("", text))
 
 
 def mask_mpans(text: str) -> str:
@@ -42,7 +48,7 @@ def _clean(key: str, value: Any) -> Any:
     if any(word in key.lower() for word in _SECRET_KEYS):
         return "***"
     if isinstance(value, str):
-        return mask_mpans(value)
+        return plain(value)
     if isinstance(value, dict):
         return {k: _clean(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -63,7 +69,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "request_id": getattr(record, "request_id", None) or request_id_var.get(),
-            "message": mask_mpans(record.getMessage()),
+            "message": plain(record.getMessage()),
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and key not in data:
@@ -84,3 +90,4 @@ def configure_logging(level: int | str = logging.INFO, stream: TextIO | None = N
     handler._bess_duos_json = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(True)  # numpy's and pandas' warnings become JSON lines too

@@ -19,6 +19,8 @@ plain text, Excel or octet-stream; an HTML login page is refused).
 
 `FetchPolicy.allow_loopback_ports` is a test-only allowance: loopback addresses (and plain
 HTTP to them) are allowed on exactly those ports. It is empty in production.
+`FetchPolicy.dev_loopback` (set by `bess-duos serve --dev` only) allows loopback addresses,
+and plain HTTP to them, on any port, so a file served on 127.0.0.1 can be tried by hand.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class FetchPolicy:
     total_seconds: float = TOTAL_SECONDS
     max_redirects: int = MAX_REDIRECTS
     allow_loopback_ports: frozenset[int] = field(default_factory=frozenset)
+    dev_loopback: bool = False  # `serve --dev`: loopback (and http to it) on any port
     ca_bundle: str | None = None  # a CA file to trust instead of the system store (tests)
 
 
@@ -152,7 +155,8 @@ def check_address(address: str, port: int, policy: FetchPolicy) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if ip.is_loopback:
-        return None if port in policy.allow_loopback_ports else f"{ip} is a loopback address"
+        allowed = policy.dev_loopback or port in policy.allow_loopback_ports
+        return None if allowed else f"{ip} is a loopback address"
     if ip.is_link_local:
         return f"{ip} is a link-local address (e.g. cloud metadata)"
     if ip.is_multicast or ip.is_reserved or ip.is_unspecified:
@@ -252,13 +256,14 @@ def _check_url(url: str, policy: FetchPolicy) -> None:
         raise _Refused(RULE_BAD_LINK, "links with a user name or password are not accepted")
     if parts.scheme == "https":
         pass
-    elif parts.scheme == "http" and port in policy.allow_loopback_ports:
-        pass  # test-only: plain HTTP to an allowed loopback port (the address is checked below)
+    elif parts.scheme == "http" and (policy.dev_loopback or port in policy.allow_loopback_ports):
+        pass  # dev/test only: plain HTTP to loopback (the address is checked below)
     else:
         raise _Refused(RULE_HTTPS, f"scheme {parts.scheme or '(none)'!r} is not https")
     address = _resolve_checked(host, port, policy)
     if parts.scheme == "http" and not ipaddress.ip_address(address.split("%")[0]).is_loopback:
-        raise _Refused(RULE_HTTPS, "plain http is allowed only to the test loopback server")
+        raise _Refused(RULE_HTTPS, "plain http is allowed only to a loopback server in "
+                       "development (serve --dev)")
 
 
 def _content_type(response: requests.Response) -> str:

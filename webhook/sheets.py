@@ -12,19 +12,15 @@ A back end reads the input cells as displayed strings and writes the layout's ou
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from bess_duos.webhook.layout import SheetLayout, default_layout
-
-DEFAULT_WORKBOOK = "bess_sheet.xlsx"
 
 _arrival_lock = threading.Lock()
 _last_arrival_ns = 0
@@ -42,12 +38,23 @@ class RequestOrder:
 
     @classmethod
     def arrived(cls, timestamp: float | None = None) -> RequestOrder:
-        """The order of a request arriving now; `timestamp` defaults to the wall clock."""
+        """The order of a request arriving now; `timestamp` defaults to the wall clock and is
+        never later than it (a request dated ahead cannot hold a sheet's newest slot)."""
         global _last_arrival_ns
         with _arrival_lock:
             now = max(time.time_ns(), _last_arrival_ns + 1)
             _last_arrival_ns = now
-        return cls(now / 1e9 if timestamp is None else float(timestamp), now)
+        if timestamp is None:
+            return cls(now / 1e9, now)
+        return cls(min(float(timestamp), float(now // 1_000_000_000)), now)  # whole seconds
+
+    def bounded(self) -> RequestOrder:
+        """This order, or, when it lies ahead of the clock (read back from storage after a
+        clock jump), one second ago: then any request signed from now on is newer."""
+        now_ns = time.time_ns()
+        if self.timestamp <= now_ns // 1_000_000_000 and self.arrival_ns <= now_ns:
+            return self
+        return RequestOrder(float(now_ns // 1_000_000_000 - 1), 0)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> RequestOrder:
@@ -82,11 +89,20 @@ class WriteReport:
 
 
 class SheetError(RuntimeError):
-    """A sheet could not be read or written; the message says which sheet and why."""
+    """A sheet could not be read or written; the message says which sheet and why.
 
+    `public` is the message for a caller (no local paths, no credentials' locations);
+    `field` names the caller's input at fault (e.g. ``worksheet``: a 400, not a 502);
+    `outcome_unknown` is True when the write may have landed (a timeout after sending).
+    """
 
-class SpreadsheetNotAllowed(PermissionError):
-    """The spreadsheet ID is not on `BESS_DUOS_SPREADSHEET_ALLOWLIST`."""
+    def __init__(self, message: str, *, public: str | None = None, field: str | None = None,
+                 outcome_unknown: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.public = public or message
+        self.field = field
+        self.outcome_unknown = outcome_unknown
+        self.retry_after = retry_after  # seconds: the sheet is busy, try again then
 
 
 @runtime_checkable
@@ -122,6 +138,19 @@ class SheetBackend(Protocol):
 _registry_lock = threading.Lock()
 _sheet_locks: dict[str, threading.Lock] = {}
 _newest: dict[str, RequestOrder] = {}
+_unsettled: dict[str, float] = {}  # sheet key -> monotonic time until which writes wait
+
+
+def mark_unsettled(key: str, seconds: float) -> None:
+    """A write to `key` may still land: refuse newer writes there for `seconds`, so the
+    older one cannot land over them."""
+    with _registry_lock:
+        _unsettled[key] = time.monotonic() + seconds
+
+
+def _unsettled_for(key: str) -> float:
+    with _registry_lock:
+        return max(0.0, _unsettled.get(key, 0.0) - time.monotonic())
 
 
 def sheet_lock(key: str) -> threading.Lock:
@@ -193,6 +222,12 @@ class GuardedSheet(ABC):
         order = order or RequestOrder.arrived()
         ranges = tuple(b["range"] for b in blocks)
         with sheet_lock(self.sheet_key), self._exclusive():
+            wait = _unsettled_for(self.sheet_key)
+            if wait:
+                raise SheetError(
+                    f"{self.sheet_key}: an earlier write's outcome is unknown for {wait:.0f} s",
+                    public=f"an earlier write to this sheet may still land; try again in "
+                    f"{wait:.0f} s", retry_after=wait)
             newest = self._newest_written()
             if newest is not None and order < newest:
                 return WriteReport(
@@ -213,28 +248,8 @@ class GuardedSheet(ABC):
         return WriteReport(self.sheet_key, ranges, attempts=attempts, order=order)
 
 
-def google_credentials_configured() -> bool:
-    """True when Google credentials are configured (a key file, or running on Cloud Run)."""
-    return bool(os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or os.environ.get("K_SERVICE"))
-
-
-def open_sheet(
-    spreadsheet_id: str | None = None,
-    worksheet: str | None = None,
-    workbook: str | Path | None = None,
-    layout: SheetLayout | None = None,
-) -> SheetBackend:
-    """A Google spreadsheet when an ID is given, else the local workbook (`bess_sheet.xlsx`)."""
-    if spreadsheet_id:
-        from bess_duos.webhook.google_sheet import GoogleSheet
-
-        return GoogleSheet(spreadsheet_id, worksheet=worksheet, layout=layout)
-    from bess_duos.webhook.workbook_sheet import WorkbookSheet
-
-    return WorkbookSheet(Path(workbook or DEFAULT_WORKBOOK), worksheet=worksheet, layout=layout)
-
-
 def reset_ordering_state() -> None:
     """Forget the newest orders seen in this process (tests)."""
     with _registry_lock:
         _newest.clear()
+        _unsettled.clear()

@@ -140,13 +140,15 @@ class WorkbookSheet(GuardedSheet):
         except Timeout as exc:
             raise SheetError(
                 f"workbook {self.path} is locked by another writer ({self.lock_path}) for more "
-                f"than {self.lock_timeout:g} s; try again, or delete a stale lock file"
+                f"than {self.lock_timeout:g} s; try again, or delete a stale lock file",
+                public=f"the workbook {self.path.name} is busy; try again",
             ) from exc
         except OSError as exc:  # e.g. a folder the user cannot write in
             raise SheetError(
                 f"cannot write workbook {self.path}: {exc.strerror or exc}"
                 f"{f' ({exc.filename})' if exc.filename else ''}; give a path in a folder you "
-                "can write to (CLI: --sheet PATH.xlsx)"
+                "can write to (CLI: --sheet PATH.xlsx)",
+                public=f"the workbook {self.path.name} cannot be written on the server",
             ) from exc
         try:
             self._workbook = self._load() if self.path.exists() else self._new_workbook()
@@ -190,7 +192,8 @@ class WorkbookSheet(GuardedSheet):
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise SheetError(
                 f"cannot open workbook {self.path}: {exc}; it must be an .xlsx workbook: give "
-                "another --sheet path (a new file is created) or move this file away"
+                "another --sheet path (a new file is created) or move this file away",
+                public=f"the workbook {self.path.name} on the server is not a usable .xlsx",
             ) from exc
 
     def _tab(self, workbook: Workbook) -> Worksheet:
@@ -198,7 +201,11 @@ class WorkbookSheet(GuardedSheet):
             return workbook.worksheets[0]
         if self.worksheet not in workbook.sheetnames:
             tabs = [n for n in workbook.sheetnames if n != STATE_TAB]
-            raise SheetError(f"workbook {self.path} has no tab {self.worksheet!r} (tabs: {tabs})")
+            raise SheetError(
+                f"workbook {self.path} has no tab {self.worksheet!r} (tabs: {tabs})",
+                public=f"the workbook has no tab {self.worksheet!r} (tabs: {tabs})",
+                field="worksheet",
+            )
         return workbook[self.worksheet]
 
     def _stored_order(self) -> RequestOrder | None:
@@ -207,7 +214,7 @@ class WorkbookSheet(GuardedSheet):
             return None
         raw = workbook[STATE_TAB]["B1"].value
         try:
-            return RequestOrder.from_dict(json.loads(raw)) if raw else None
+            return RequestOrder.from_dict(json.loads(raw)).bounded() if raw else None
         except (ValueError, KeyError, TypeError):
             return None
 

@@ -12,9 +12,11 @@ const path = require('node:path');
 const { spawn } = require('node:child_process');
 
 const fakes = require('./gas_fakes.js');
-const { startFakeWebhook } = require('./fake_webhook.js');
+const { startFakeWebhook, sheetKey } = require('./fake_webhook.js');
 
-const SECRET = 'unit-test-secret-0123456789abcdef';
+const SECRET = 'unit-test-master-secret-0123456789abcdef';
+/** Stands for this spreadsheet's own key in `properties` (setup puts the real one). */
+const KEY = 'SHEET-KEY';
 const SERVICE_ACCOUNT = 'bess-duos@bess-project.iam.gserviceaccount.com';
 const CONTRACT_KEYS = ['postcode', 'mpan', 'voltage', 'profile_url', 'kva', 'flex_fraction', 'spreadsheet_id', 'worksheet'];
 const ANSWER = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'lookup_answer.json'), 'utf8'));
@@ -33,8 +35,10 @@ function setup(opts = {}) {
     sheets: opts.sheets,
     editors: opts.editors,
     grantedScopes: opts.grantedScopes,
-    properties: opts.properties || { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: SECRET },
   });
+  const props = opts.properties || { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: KEY };
+  fakes.writeProps(world, 'document', Object.fromEntries(Object.entries(props)
+    .map(([k, v]) => [k, v === KEY ? sheetKey(SECRET, world.spreadsheetId) : v])));
   const sheet = (opts.sheets || [['BESS', 0]])[0][0];
   fakes.setCell(world, sheet, 'A6', 'B1 1AA');
   // Typed as a number: Sheets holds 1.405566778899E12 and displays the digits.
@@ -137,8 +141,11 @@ describe('the request', () => {
     const ts = entry.headers['x-timestamp'];
     assert.match(ts, /^\d{10}$/);
     assert.ok(Math.abs(Number(ts) - Date.now() / 1000) < 10);
-    const expected = crypto.createHmac('sha256', SECRET)
-      .update(Buffer.concat([Buffer.from(`${ts}.`), raw])).digest('hex');
+    const keyId = `sheet:${world.spreadsheetId}`;
+    assert.equal(entry.headers['x-key-id'], keyId);
+    // Scheme v2 (webhook/auth.py), keyed with this spreadsheet's own key.
+    const expected = crypto.createHmac('sha256', sheetKey(SECRET, world.spreadsheetId))
+      .update(Buffer.concat([Buffer.from(`bess-duos-v2\n${ts}\nPOST\n/lookup\n${keyId}\n`), raw])).digest('hex');
     assert.equal(entry.headers['x-signature'], expected);
     // The fake returned signed bytes as Apps Script does; some were negative.
     assert.ok(world.hmacResults[0].some((b) => b < 0));
@@ -401,7 +408,7 @@ describe('failures', () => {
     const { world, ctx } = setup({ properties: { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: 'not-the-right-secret-at-all' } });
     fakes.execute(world, ctx, 'runLookup');
     assert.deepEqual(fakes.statusRow(world).slice(0, 2),
-      ['error', 'unauthorised: X-Signature does not match the request body [HTTP 401]']);
+      ['error', 'unauthorised: X-Signature does not match the request [HTTP 401]']);
   });
 
   test('an unreachable webhook is reported, not thrown', async () => {
@@ -412,7 +419,7 @@ describe('failures', () => {
       });
     });
     const url = `http://127.0.0.1:${port}`;
-    const { world, ctx } = setup({ properties: { WEBHOOK_URL: url, WEBHOOK_SECRET: SECRET } });
+    const { world, ctx } = setup({ properties: { WEBHOOK_URL: url, WEBHOOK_SECRET: KEY } });
     fakes.execute(world, ctx, 'runLookup');
     assert.deepEqual(fakes.statusRow(world).slice(0, 2),
       ['error', `Could not reach the webhook: Address unavailable: ${url}/lookup`]);
@@ -466,7 +473,7 @@ describe('failures', () => {
 
   test('D11: a stored timestamp far in the future is not slept for', async () => {
     const future = Math.floor(Date.now() / 1000) + 3600;
-    const { world, ctx } = setup({ properties: { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: SECRET, LAST_SIGNED_TIMESTAMP: String(future) } });
+    const { world, ctx } = setup({ properties: { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: KEY, LAST_SIGNED_TIMESTAMP: String(future) } });
     const n = (await hook.log()).length;
     const result = fakes.execute(world, ctx, 'runLookup');
     assert.equal(result.ok, true);
@@ -646,7 +653,7 @@ describe('settings', () => {
 });
 
 describe('Test connection', () => {
-  const configured = (extra = {}) => ({ WEBHOOK_URL: hook.url, WEBHOOK_SECRET: SECRET, SERVICE_ACCOUNT_EMAIL: SERVICE_ACCOUNT, ...extra });
+  const configured = (extra = {}) => ({ WEBHOOK_URL: hook.url, WEBHOOK_SECRET: KEY, SERVICE_ACCOUNT_EMAIL: SERVICE_ACCOUNT, ...extra });
 
   test('all good: health, signed call, shared with the service account, profile link readable', async () => {
     const { world, ctx } = setup({ properties: configured(), editors: ['owner@example.com', SERVICE_ACCOUNT] });
@@ -655,7 +662,7 @@ describe('Test connection', () => {
     assert.equal(result.ok, true, result.lines.join('\n'));
     assert.deepEqual([...result.lines], [
       `✓ The webhook answers (${hook.url}).`,
-      '✓ The webhook accepts this sheet\'s secret and clock (signed request).',
+      '✓ The webhook accepts this sheet\'s key and clock (signed request).',
       `✓ The sheet is shared with ${SERVICE_ACCOUNT} as editor.`,
       '✓ The webhook can read the profile link.',
       '– Auto re-run is off.',
@@ -671,9 +678,9 @@ describe('Test connection', () => {
     fakes.setCell(world, 'BESS', 'B15', 'https://example.com/unreadable.csv');
     let result = fakes.execute(world, ctx, 'testConnection');
     assert.equal(result.ok, false);
-    assert.match(result.lines[1], /^✗ Signed request refused: unauthorised: X-Signature does not match.*Check the secret in Settings/);
+    assert.match(result.lines[1], /^✗ Signed request refused: unauthorised: X-Signature does not match.*Check the sheet key in Settings/);
     assert.equal(result.lines[2], `✗ The sheet is not shared with ${SERVICE_ACCOUNT}: Share > add it as Editor.`);
-    fakes.writeProps(world, 'document', configured());
+    fakes.writeProps(world, 'document', configured({ WEBHOOK_SECRET: sheetKey(SECRET, world.spreadsheetId) }));
     result = fakes.execute(world, ctx, 'testConnection');
     assert.match(result.lines[3], /^✗ The webhook cannot read the profile link: profile link https:\/\/example\.com\/unreadable\.csv: HTTP 403/);
   });
@@ -689,7 +696,7 @@ describe('Test connection', () => {
 
 describe('write: false (the script writes the cells)', () => {
   test('the request says write:false and the answer\'s fields land in the cells, formatted', async () => {
-    const { world, ctx } = setup({ properties: { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: SECRET, SCRIPT_WRITES_CELLS: 'true' } });
+    const { world, ctx } = setup({ properties: { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: KEY, SCRIPT_WRITES_CELLS: 'true' } });
     fakes.execute(world, ctx, 'setUpSheet');
     fakes.setCell(world, 'BESS', 'A6', 'ANSWER');
     const n = (await hook.log()).length;

@@ -68,7 +68,7 @@ describe('end to end through the real webhook and the Sheets API test server', (
       spreadsheetId: stack.spreadsheet_id,
       sheets: [[stack.tab, 0]],
       editors: ['owner@example.com', SERVICE_ACCOUNT],
-      properties: { WEBHOOK_URL: stack.webhook_url, WEBHOOK_SECRET: stack.secret, SERVICE_ACCOUNT_EMAIL: SERVICE_ACCOUNT },
+      properties: { WEBHOOK_URL: stack.webhook_url, WEBHOOK_SECRET: stack.sheet_key, SERVICE_ACCOUNT_EMAIL: SERVICE_ACCOUNT },
     });
     ctx = fakes.loadCodeGs(world);
     assert.equal(fakes.execute(world, ctx, 'setUpSheet').ok, true);
@@ -244,7 +244,7 @@ describe('end to end through the real webhook and the Sheets API test server', (
     const result = fakes.execute(world, ctx, 'testConnection');
     assert.deepEqual([...result.lines].slice(0, 4), [
       `✓ The webhook answers (${stack.webhook_url}).`,
-      '✓ The webhook accepts this sheet\'s secret and clock (signed request).',
+      '✓ The webhook accepts this sheet\'s key and clock (signed request).',
       `✓ The sheet is shared with ${SERVICE_ACCOUNT} as editor.`,
       '✓ The webhook can read the profile link.',
     ]);

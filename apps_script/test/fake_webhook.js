@@ -2,8 +2,10 @@
 /**
  * A tiny stand-in for the bess-duos webhook, for the Apps Script unit tests. It runs in its
  * own process (UrlFetchApp's fake blocks the test process with spawnSync) and checks requests
- * the way webhook/auth.py does: X-Timestamp within 300 s, X-Signature = hex HMAC-SHA256 of
- * timestamp + "." + raw body, no replayed signature.
+ * the way webhook/auth.py does (scheme v2): X-Timestamp at most 300 s old and 30 s ahead,
+ * X-Key-Id "sheet:<spreadsheet id>", X-Signature = hex HMAC-SHA256, with that spreadsheet's key
+ * (`sheetKey(master, id)`), of "bess-duos-v2\n" + timestamp + "\n" + method + "\n" + path + "\n"
+ * + key id + "\n" + raw body; no replayed signature; a sheet key may write only its own sheet.
  *
  * POST /lookup replies by the posted postcode:
  *   "ERR400"  -> 400 {"error": "bad input", "fields": {...}, "request_id": ...} (webhook/app.py's shape)
@@ -79,15 +81,20 @@ function serve(secret) {
       }
       const ts = req.headers['x-timestamp'] || '';
       const sig = req.headers['x-signature'] || '';
-      const expected = crypto.createHmac('sha256', secret)
-        .update(Buffer.concat([Buffer.from(`${ts}.`), raw])).digest('hex');
-      if (!/^\d+$/.test(ts) || Math.abs(Date.now() / 1000 - Number(ts)) > 300) {
-        reply(401, { error: 'unauthorised: X-Timestamp is more than 300 s from the server clock', request_id: 'req-401' });
+      const keyId = req.headers['x-key-id'] || '';
+      if (!/^\d+$/.test(ts) || Date.now() / 1000 - Number(ts) > 300 || Number(ts) - Date.now() / 1000 > 30) {
+        reply(401, { error: 'unauthorised: X-Timestamp is more than 300 s old or 30 s ahead', request_id: 'req-401' });
         return;
       }
+      if (!keyId.startsWith('sheet:')) {
+        reply(401, { error: 'unauthorised: X-Key-Id must be sheet:<spreadsheet id>', request_id: 'req-401' });
+        return;
+      }
+      const signed = Buffer.concat([Buffer.from(['bess-duos-v2', ts, req.method, req.url, keyId, ''].join('\n')), raw]);
+      const expected = crypto.createHmac('sha256', sheetKey(secret, keyId.slice(6))).update(signed).digest('hex');
       if (sig.length !== expected.length ||
           !crypto.timingSafeEqual(Buffer.from(sig), Buffer.from(expected))) {
-        reply(401, { error: 'unauthorised: X-Signature does not match the request body', request_id: 'req-401' });
+        reply(401, { error: 'unauthorised: X-Signature does not match the request', request_id: 'req-401' });
         return;
       }
       if (seen.has(sig)) {
@@ -101,6 +108,10 @@ function serve(secret) {
         body = JSON.parse(raw.toString('utf8'));
       } catch (err) {
         reply(400, { error: 'body is not JSON' });
+        return;
+      }
+      if (req.url === '/lookup' && body.spreadsheet_id && body.spreadsheet_id !== keyId.slice(6)) {
+        reply(403, { error: 'this request is signed with another spreadsheet\'s key', request_id: 'req-403' });
         return;
       }
       if (req.url === '/mpan/validate') {
@@ -162,6 +173,11 @@ function serve(secret) {
   });
 }
 
+/** One spreadsheet's signing key (webhook/auth.py `sheet_key`): hex HMAC of its id. */
+function sheetKey(master, spreadsheetId) {
+  return crypto.createHmac('sha256', master).update(`bess-duos sheet key v1\n${spreadsheetId}`).digest('hex');
+}
+
 /** GET /log on a fresh connection (a kept-alive one may have been closed while we blocked). */
 function getLog(url) {
   return new Promise((resolve, reject) => {
@@ -201,4 +217,4 @@ if (require.main === module && process.argv[2] === '--serve') {
   serve(process.env.FAKE_WEBHOOK_SECRET);
 }
 
-module.exports = { startFakeWebhook };
+module.exports = { startFakeWebhook, sheetKey };

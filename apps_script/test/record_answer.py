@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
 import tempfile
 import threading
@@ -26,7 +25,8 @@ OUT = Path(__file__).resolve().parent / "fixtures" / "lookup_answer.json"
 
 def main() -> int:
     from bess_duos.core.synthetic import generate_profile
-    from bess_duos.webhook.app import LOOPBACK_ENV, create_app
+    from bess_duos.webhook.app import create_app
+    from bess_duos.webhook.profile_links import FetchPolicy
 
     folder = Path(tempfile.mkdtemp(prefix="bess-answer-"))
     series = generate_profile("office", 250_000, start="2025-01-01", seed=0)
@@ -36,8 +36,9 @@ def main() -> int:
     handler.log_message = lambda *a: None  # type: ignore[attr-defined]
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    os.environ[LOOPBACK_ENV] = str(server.server_address[1])
-    app = create_app({"INSECURE_DEV": True, "LOOKUP_DATE": dt.date(2026, 11, 30)})
+    policy = FetchPolicy(allow_loopback_ports=frozenset({server.server_address[1]}))
+    app = create_app({"INSECURE_DEV": True, "LOOKUP_DATE": dt.date(2026, 11, 30),
+                      "FETCH_POLICY": policy})
     reply = app.test_client().post("/lookup", json={
         "mpan": "1405566778898", "kva": "500", "flex_fraction": "30%", "write": False,
         "profile_url": f"http://127.0.0.1:{server.server_address[1]}/site.csv",

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from bess_duos.core.bands import BandAssignmentError
-from bess_duos.core.duos import DuosError, duos_for_site
-from bess_duos.core.profiles import DEFAULT_MAX_BYTES, ProfileError, load_profile
-from bess_duos.core.tariffs import TariffNotFoundError
-from bess_duos.core.timebands import TimeBandError
-from bess_duos.webhook.cli.tariffs import site_distributor
+from bess_duos.core.duos import duos_for_site
+from bess_duos.core.profiles import DEFAULT_MAX_BYTES, load_profile
+from bess_duos.core.tariffs import TariffQuery
+from bess_duos.webhook.cli.args import positive_kva, site_distributor
+from bess_duos.webhook.cli.errors import EXIT_OK, writing
+from bess_duos.webhook.cli.output import add_output_flags, emit, output_format
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dno", required=True,
                         help="distributor ID (e.g. 14), MPID or short code")
     parser.add_argument("--voltage", help="LV, LV Sub, HV (default: from --llfc, else LV)")
-    parser.add_argument("--kva", type=float, help="agreed (import) capacity, kVA")
+    parser.add_argument("--kva", type=positive_kva, help="agreed (import) capacity, kVA")
     parser.add_argument("--llfc", help="line loss factor class: picks the exact tariff row")
     parser.add_argument("--residual-band", help="residual charging band (default: from --kva)")
     parser.add_argument("--area", type=int, help="host DNO area (needed for an IDNO --dno)")
@@ -47,57 +46,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-mb", type=float, default=DEFAULT_MAX_BYTES / 2**20, help="file size limit, MB"
     )
     parser.add_argument("--out", help="write the per-half-hour charges to this CSV")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_output_flags(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load, charge, print; returns 0, or 2 with a one-line error on bad input."""
-    dno_id, problem = site_distributor(args.dno, args.area)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    try:
-        profile = load_profile(
-            args.profile,
-            timestamp_convention=args.convention,
-            tz=args.tz,
-            resample=args.resample,
-            timestamp_column=args.timestamp_column,
-            kwh_column=args.kwh_column,
-            max_bytes=int(args.max_mb * 2**20),
-        )
-        result = duos_for_site(
-            profile.data,
-            dno_id,
-            voltage=args.voltage,
-            llfc=args.llfc,
-            kva=args.kva,
-            area_distributor_id=args.area,
-            residual_band=args.residual_band,
-            power_factor=args.power_factor,
-        )
-    except (ProfileError, DuosError, BandAssignmentError, TimeBandError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (TariffNotFoundError, ValueError) as exc:
-        print(f"error: tariff: {exc}", file=sys.stderr)
-        return 2
+    """Load, charge, print (text, --json or --csv); bad input ends in a CliError (exit 2)."""
+    dno_id = site_distributor(args.dno, args.area)
+    profile = load_profile(
+        args.profile,
+        timestamp_convention=args.convention,
+        tz=args.tz,
+        resample=args.resample,
+        timestamp_column=args.timestamp_column,
+        kwh_column=args.kwh_column,
+        max_bytes=int(args.max_mb * 2**20),
+    )
+    query = TariffQuery(dno_id, area_distributor_id=args.area, voltage=args.voltage,
+                        llfc=args.llfc, kva=args.kva, residual_band=args.residual_band)
+    result = duos_for_site(profile.data, query, power_factor=args.power_factor)
     if args.out:
-        try:
-            frame = result.frame.copy()
-            frame.index = frame.index.strftime("%Y-%m-%dT%H:%M:%SZ")
+        frame = result.frame.copy()
+        frame.index = frame.index.strftime("%Y-%m-%dT%H:%M:%SZ")
+        with writing("--out", args.out):
             frame.to_csv(args.out, index_label="timestamp_utc", float_format="%.6f")
-        except OSError as exc:
-            print(f"error: cannot write {args.out}: {exc}", file=sys.stderr)
-            return 2
-    if args.json:
-        payload = {"summary": result.summary.to_dict(), "quality": profile.quality.to_dict()}
-        print(json.dumps(payload, indent=2))
-    else:
+    if output_format(args) != "json":  # JSON carries them in "quality"
         for warning in profile.quality.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        print(result.summary.format())
-        if args.out:
-            print(f"Per-half-hour charges written to {args.out}")
-    return 0
+    text = result.summary.format()
+    if args.out:
+        text += f"\nPer-half-hour charges written to {args.out}"
+    emit(args, {"summary": result.summary.to_dict(), "quality": profile.quality.to_dict()},
+         text=text)
+    return EXIT_OK

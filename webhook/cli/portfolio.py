@@ -2,8 +2,10 @@
 
 A run writes to DIR: ``results.csv`` and ``results.parquet`` (one row per site),
 ``errors.csv`` (site_id, row, stage, reason: every site that failed), ``clusters.csv`` (one
-row per cluster), ``cost_by_band.png`` and ``feature_scatter.png``. Exit status: 0 when the
-run finished (even if some sites are in errors.csv), 2 when the SITES file itself is unusable.
+row per cluster), ``cost_by_band.png`` and ``feature_scatter.png``, and prints a summary
+(text, ``--json`` or ``--csv``). Exit status: 0 when the run finished (even if some sites are
+in errors.csv), 2 when the SITES file or a flag is unusable, 3 when the Dask scheduler cannot
+be reached, 4 when --out cannot be written.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from bess_duos.core.portfolio import (
     DEFAULT_BATCH_SIZE,
-    SitesFileError,
     cluster_input_columns,
     cluster_portfolio,
     count_sites,
@@ -34,6 +36,8 @@ from bess_duos.core.portfolio_engines import (
     run_portfolio,
 )
 from bess_duos.core.timebands import BANDS
+from bess_duos.webhook.cli.errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_WRITE, CliError
+from bess_duos.webhook.cli.output import add_output_flags, emit
 
 BAND_COLOURS = {"red": "#c0392b", "amber": "#e69f00", "green": "#2e8b57"}
 SCATTER_AXES = ("load_factor", "weekend_factor")
@@ -54,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="a SITES file to run, 'run SITES.csv', or 'demo'")
     parser.add_argument("sites_file", nargs="?", metavar="SITES.csv", help=argparse.SUPPRESS)
     parser.add_argument("--out", required=True, help="output folder (created if missing)")
+    add_output_flags(parser)
     run = parser.add_argument_group("run options")
     run.add_argument("--engine", choices=ENGINES, default="local",
                      help="local processes (default) or a Dask cluster")
@@ -80,86 +85,88 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Dispatch `portfolio [run] SITES.csv` and `portfolio demo`."""
+    """Dispatch `portfolio [run] SITES.csv` and `portfolio demo`; print the summary."""
     if args.target == "demo":
         if args.sites_file:
-            print(f"error: portfolio demo takes no file (got {args.sites_file!r})",
-                  file=sys.stderr)
-            return 2
-        return _writing(args.out, run_demo, args)
-    sites = args.sites_file if args.target == "run" else args.target
-    if args.target != "run" and args.sites_file:
-        print(f"error: one SITES file expected, got {args.target!r} and {args.sites_file!r}",
-              file=sys.stderr)
-        return 2
-    if not sites:
-        print("error: portfolio run needs a SITES file", file=sys.stderr)
-        return 2
-    return _writing(args.out, run_sites, args, Path(sites), Path(args.out))
+            raise CliError(f"portfolio demo takes no SITES file (got {args.sites_file!r}): "
+                           "leave it out, or run it with `portfolio run SITES.csv`")
+        with _writing(args.out):
+            record = run_demo(args)
+    else:
+        sites = args.sites_file if args.target == "run" else args.target
+        if args.target != "run" and args.sites_file:
+            raise CliError(f"one SITES file expected, got {args.target!r} and "
+                           f"{args.sites_file!r}: give one")
+        if not sites:
+            raise CliError("portfolio run needs a SITES file: `portfolio run SITES.csv --out DIR`")
+        with _writing(args.out):
+            record = run_sites(args, Path(sites), Path(args.out))
+    lines = record.pop("lines")
+    emit(args, record, text="\n".join(lines))
+    return EXIT_OK
 
 
-def _writing(out: str, step: Callable[..., int], *args: Any) -> int:
-    """Run a step that writes under --out; a folder that cannot be written is a one-line error."""
+@contextmanager
+def _writing(out: str) -> Iterator[None]:
+    """A folder under --out that cannot be written is a one-line error (exit 4)."""
     try:
-        return step(*args)
+        yield
     except (PermissionError, FileExistsError, NotADirectoryError) as exc:
-        print(f"error: --out {out}: cannot write there ({exc.strerror}: {exc.filename}); give a "
-              "folder you can write to", file=sys.stderr)
-        return 2
+        raise CliError(f"--out {out}: cannot write there ({exc.strerror}: {exc.filename}); give "
+                       "a folder you can write to", EXIT_WRITE) from exc
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    """Write the synthetic portfolio, and run it with --run."""
+def run_demo(args: argparse.Namespace) -> dict[str, Any]:
+    """Write the synthetic portfolio (and run it with --run); the summary record."""
     out = Path(args.out)
-    try:
-        demo = make_demo_portfolio(out, args.sites, seed=args.seed, start=args.start,
-                                   days=args.days, broken_share=args.broken,
-                                   workers=args.workers or default_workers())
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {demo.sites} sites to {demo.sites_csv} (profiles in {demo.profiles_dir}, "
-          f"{len(demo.broken)} broken on purpose: {out / 'broken.csv'})")
-    if not args.run:
-        return 0
-    return run_sites(args, demo.sites_csv, out / "output")
+    demo = make_demo_portfolio(out, args.sites, seed=args.seed, start=args.start,
+                               days=args.days, broken_share=args.broken,
+                               workers=args.workers or default_workers())
+    record: dict[str, Any] = {
+        "demo": {"sites": demo.sites, "sites_csv": str(demo.sites_csv),
+                 "profiles_dir": str(demo.profiles_dir), "broken": len(demo.broken),
+                 "broken_csv": str(out / "broken.csv")},
+        "lines": [f"wrote {demo.sites} sites to {demo.sites_csv} (profiles in "
+                  f"{demo.profiles_dir}, {len(demo.broken)} broken on purpose: "
+                  f"{out / 'broken.csv'})"],
+    }
+    if args.run:
+        run = run_sites(args, demo.sites_csv, out / "output")
+        record["lines"] += run.pop("lines")
+        record["run"] = run
+    return record
 
 
-def run_sites(args: argparse.Namespace, sites: Path, out: Path) -> int:
+def run_sites(args: argparse.Namespace, sites: Path, out: Path) -> dict[str, Any]:
     """Run a SITES file and write every output (batches spooled to disk on the way)."""
     if args.engine == "dask" and not args.scheduler:
-        print("error: --engine dask needs --scheduler tcp://HOST:PORT", file=sys.stderr)
-        return 2
+        raise CliError("--engine dask needs --scheduler: give it as tcp://HOST:PORT")
     if args.batch_size < 1:
-        print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
-        return 2
+        raise CliError(f"--batch-size {args.batch_size}: give a number of sites of 1 or more")
+    if args.flex_fraction is not None and not 0 <= args.flex_fraction <= 1:
+        raise CliError(f"--flex-fraction {args.flex_fraction}: give a share between 0 and 1, "
+                       "e.g. 0.3")
     if not sites.exists():
-        print(f"error: SITES {str(sites)!r} not found: give a CSV or Parquet file with columns "
-              "site_id,mpan,postcode,voltage,kva,profile_path (`bess-duos portfolio demo --out DIR`"
-              " writes an example)", file=sys.stderr)
-        return 2
+        raise CliError(f"SITES {str(sites)!r} not found: give a CSV or Parquet file with columns "
+                       "site_id,mpan,postcode,voltage,kva,profile_path (`bess-duos portfolio "
+                       "demo --out DIR` writes an example)")
     kwargs = {} if args.flex_fraction is None else {"flex_fraction": args.flex_fraction}
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".batches-") as spool:
+        total = count_sites(sites) if sites.is_file() else None
+        bar = _progress_bar(total, disabled=args.no_progress)
         try:
-            if args.flex_fraction is not None and not 0 <= args.flex_fraction <= 1:
-                raise ValueError(
-                    f"--flex-fraction must be between 0 and 1, got {args.flex_fraction}")
-            total = count_sites(sites) if sites.is_file() else None
-            bar = _progress_bar(total, disabled=args.no_progress)
-            try:
-                outcome = run_portfolio(
-                    sites, engine=args.engine, scheduler=args.scheduler,
-                    batch_size=args.batch_size, workers=args.workers,
-                    progress=bar.update, sink=SpoolSink(spool), **kwargs,
-                )
-            finally:
-                bar.close()
-        except (SitesFileError, ValueError, ConnectionError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        write_outputs(outcome, out, clusters=args.clusters)
-    return 0
+            outcome = run_portfolio(
+                sites, engine=args.engine, scheduler=args.scheduler,
+                batch_size=args.batch_size, workers=args.workers,
+                progress=bar.update, sink=SpoolSink(spool), **kwargs,
+            )  # SitesFileError / ValueError: exit 2
+        except ConnectionError as exc:
+            raise CliError(f"--scheduler {args.scheduler}: {exc}; check the address and that "
+                           "the Dask scheduler is running", EXIT_NOT_FOUND) from exc
+        finally:
+            bar.close()
+        return write_outputs(outcome, out, clusters=args.clusters)
 
 
 def _progress_bar(total: int | None, *, disabled: bool):
@@ -169,8 +176,10 @@ def _progress_bar(total: int | None, *, disabled: bool):
                 desc="portfolio", dynamic_ncols=True)
 
 
-def write_outputs(outcome: PortfolioOutcome, out: Path, *, clusters: int | None = None) -> None:
-    """Results (CSV, Parquet), errors, cluster summary and charts; a summary on stdout.
+def write_outputs(outcome: PortfolioOutcome, out: Path, *,
+                  clusters: int | None = None) -> dict[str, Any]:
+    """Results (CSV, Parquet), errors, cluster summary and charts; returns the run's summary
+    (its `lines` are the text form).
 
     Clustering reads only the feature and cost columns of every site; the full results are
     then streamed batch by batch into results.csv and results.parquet with the cluster added.
@@ -222,15 +231,19 @@ def write_outputs(outcome: PortfolioOutcome, out: Path, *, clusters: int | None 
         written += ["clusters.csv", "cost_by_band.png", "feature_scatter.png"]
     years = site_days / 365.0
     rate = years / outcome.seconds if outcome.seconds > 0 else float("nan")
-    print(
+    ranked = dict(sorted(stages.items(), key=lambda item: -item[1]))
+    lines = [
         f"{outcome.sites} sites: {sink.n_results} valued, {sink.n_errors} failed "
         f"(see errors.csv); {outcome.engine} engine, {outcome.workers} worker(s), "
         f"{outcome.batches} batches, {outcome.seconds:.1f} s, {rate:,.1f} site-years/s"
-    )
-    if stages:
-        ranked = sorted(stages.items(), key=lambda item: -item[1])
-        print("failed by stage: " + ", ".join(f"{s} {n}" for s, n in ranked))
-    print(f"wrote {', '.join(written)} to {out}")
+    ]
+    if ranked:
+        lines.append("failed by stage: " + ", ".join(f"{s} {n}" for s, n in ranked.items()))
+    lines.append(f"wrote {', '.join(written)} to {out}")
+    return {"sites": outcome.sites, "valued": sink.n_results, "failed": sink.n_errors,
+            "failed_by_stage": ranked, "engine": outcome.engine, "workers": outcome.workers,
+            "batches": outcome.batches, "seconds": round(outcome.seconds, 3),
+            "site_years_per_second": rate, "out": str(out), "written": written, "lines": lines}
 
 
 def plot_cost_by_band(summary: pd.DataFrame, path: Path) -> None:
@@ -248,7 +261,8 @@ def plot_cost_by_band(summary: pd.DataFrame, path: Path) -> None:
         ax.barh(labels, values, left=left, color=BAND_COLOURS[band], label=band)
         left = left + values
     ax.set_xlabel("mean DUoS unit charges per site, £ per 365 days")
-    ax.set_title("DUoS unit cost by time band, per cluster (sites in brackets)")
+    # over the whole figure: the long cluster names leave the axes too narrow for the title
+    fig.suptitle("DUoS unit cost by time band, per cluster (sites in brackets)")
     ax.invert_yaxis()
     ax.legend(loc="lower right")
     fig.tight_layout()

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from bess_duos.core.area_resolver import (
     AreaCache,
     AreaLookup,
-    AreaLookupError,
     CarbonIntensityResolver,
-    NoOfflineDataError,
     OctopusResolver,
     OfflineTableResolver,
-    ServiceUnavailableError,
-    UnknownDistrictError,
 )
 from bess_duos.core.postcodes import PostcodeError, parse_postcode
-
-EXIT_OK = 0
-EXIT_BAD_POSTCODE = 2
-EXIT_NOT_FOUND = 3
-EXIT_UNAVAILABLE = 4
+from bess_duos.webhook.cli.errors import EXIT_OK, EXIT_WRITE, CliError
+from bess_duos.webhook.cli.output import add_output_flags, emit
 
 
 def _positive_seconds(text: str) -> float:
@@ -48,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "table (none shipped).",
     )
     look.add_argument("postcode", help='the postcode, any case or spacing, e.g. "B1 1AA"')
-    look.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_output_flags(look)
     look.add_argument(
         "--offline", action="store_true", help="do not go online: cache and offline table only"
     )
@@ -62,41 +53,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     look.set_defaults(func=run_lookup)
 
 
-def _error(args: argparse.Namespace, kind: str, message: str, status: int) -> int:
-    if args.json:
-        print(json.dumps({"ok": False, "error": kind, "message": message}, indent=2))
-    else:
-        print(f"error: {message}", file=sys.stderr)
-    return status
-
-
 def run_lookup(args: argparse.Namespace) -> int:
-    """Run `postcode lookup`; returns 0, 2 bad postcode, 3 no area found, 4 service down."""
+    """Run `postcode lookup`: 0, or the CLI's exit codes (2 bad postcode, 3 no area found or
+    the services are down, 4 the cache cannot be written)."""
     try:
         postcode = parse_postcode(args.postcode)
     except PostcodeError as exc:
-        return _error(args, "bad_postcode", str(exc), EXIT_BAD_POSTCODE)
+        raise CliError(f"POSTCODE {args.postcode!r}: {exc}", kind="bad_postcode") from exc
     try:
         cache = None if args.no_cache else AreaCache(args.cache_dir)
-        lookup = AreaLookup(
-            resolvers=[
-                OctopusResolver(timeout=args.timeout, attempts=args.attempts),
-                CarbonIntensityResolver(timeout=args.timeout, attempts=args.attempts),
-            ],
-            cache=cache,
-            offline=OfflineTableResolver(),
-        )
-        result = lookup.lookup(postcode, online=not args.offline)
-    except ServiceUnavailableError as exc:
-        return _error(args, "service_unavailable", str(exc), EXIT_UNAVAILABLE)
-    except AreaLookupError as exc:
-        kind = {UnknownDistrictError: "unknown_district", NoOfflineDataError: "no_offline_data"}
-        return _error(args, kind.get(type(exc), "not_found"), str(exc), EXIT_NOT_FOUND)
-    except (OSError, ValueError) as exc:  # cache folder not writable, bad cache-age setting
-        return _error(args, "setup", str(exc), EXIT_UNAVAILABLE)
-    if args.json:
-        print(json.dumps({"ok": True, **result.to_dict()}, indent=2))
-        return EXIT_OK
+    except OSError as exc:  # the cache folder cannot be made or written
+        raise CliError(f"{exc}; or give --cache-dir a folder you can write to, or --no-cache",
+                       EXIT_WRITE, "cache") from exc
+    lookup = AreaLookup(
+        resolvers=[
+            OctopusResolver(timeout=args.timeout, attempts=args.attempts),
+            CarbonIntensityResolver(timeout=args.timeout, attempts=args.attempts),
+        ],
+        cache=cache,
+        offline=OfflineTableResolver(),
+    )
+    result = lookup.lookup(postcode, online=not args.offline)  # AreaLookupError: exit 3
     d = result.distributor
     when = result.fetched_at.isoformat(timespec="seconds")
     origin = "" if result.origin == result.source else f", first from {result.origin}"
@@ -110,5 +87,5 @@ def run_lookup(args: argparse.Namespace) -> int:
         f"{', district straddles areas' if result.straddles else ''})",
     ]
     lines += [f"warning     {w}" for w in result.warnings]
-    print("\n".join(lines))
+    emit(args, {"ok": True, **result.to_dict()}, text="\n".join(lines))
     return EXIT_OK

@@ -7,14 +7,15 @@ and one value column (kWh for profiles, p/kWh for prices).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 
 import pandas as pd
-from bess_duos.core.bess import Battery, BatteryError, optimise_battery
-from bess_duos.core.features import FeatureError, profile_features
+from bess_duos.core.bess import Battery, optimise_battery
+from bess_duos.core.features import profile_features
 from bess_duos.core.synthetic import ARCHETYPE_ALIASES, ARCHETYPES, generate_profile
+from bess_duos.webhook.cli.errors import EXIT_OK, CliError, cannot_read, writing
+from bess_duos.webhook.cli.output import add_output_flags, emit, format_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     feats = actions.add_parser("features", help="load-shape features of a profile CSV")
     feats.add_argument("profile", help="CSV with timestamp,kwh")
+    add_output_flags(feats)
     feats.set_defaults(func=run_features)
 
     battery = subparsers.add_parser("battery", help="battery dispatch optimiser (LP, HiGHS)")
@@ -67,16 +69,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     opt.add_argument("--export-limit-kw", type=float)
     opt.add_argument("--block", default="week", choices=["day", "week", "month", "year"])
     opt.add_argument("--out", help="write the half-hourly dispatch CSV here")
+    add_output_flags(opt)
     opt.set_defaults(func=run_battery)
 
 
 def read_series_csv(path: str, what: str) -> pd.Series:
-    """A `timestamp,value` CSV as a Series on a UTC index (ValueError naming the file)."""
+    """A `timestamp,value` CSV as a Series on a UTC index (CliError or ValueError naming the
+    file)."""
     try:
         frame = pd.read_csv(path)
     except OSError as exc:
-        raise ValueError(f"{what} {path}: cannot read it ({exc.strerror or exc}); give the path "
-                         "of a CSV with a 'timestamp' column and a value column") from exc
+        raise cannot_read(what, path, exc, "the path of a CSV with a 'timestamp' column and a "
+                          "value column") from exc
     except pd.errors.EmptyDataError as exc:
         raise ValueError(f"{what} {path}: the file is empty; it needs a header row "
                          "'timestamp,<value>' and one row per half hour") from exc
@@ -97,44 +101,39 @@ def read_series_csv(path: str, what: str) -> pd.Series:
 
 
 def run_features(args: argparse.Namespace) -> int:
-    """Print the features of a profile CSV as JSON (refused features with their reason)."""
-    try:
-        result = profile_features(read_series_csv(args.profile, "profile"))
-    except (ValueError, FeatureError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Print the features of a profile CSV (refused features with their reason)."""
+    result = profile_features(read_series_csv(args.profile, "profile"))
     values = {k: (None if math.isnan(v) else round(v, 6)) for k, v in result.values.items()}
-    print(json.dumps({"features": values, "peak_time": result.peak_time,
-                      "pattern": result.pattern, "refused": result.reasons}, indent=2))
-    return 0
+    record = {"features": values, "peak_time": result.peak_time, "pattern": result.pattern,
+              "refused": result.reasons}
+
+    def text() -> str:
+        rows = [{"feature": k, "value": v, "refused": result.reasons.get(k, "")}
+                for k, v in values.items()]
+        return (format_table(rows, ("feature", "value", "refused"))
+                + f"\npeak time  {result.peak_time}\npattern    {result.pattern}")
+
+    emit(args, record, text=text)
+    return EXIT_OK
 
 
 def run_battery(args: argparse.Namespace) -> int:
-    """Optimise a battery for a profile CSV and print the result as JSON."""
-    try:
-        load = read_series_csv(args.profile, "profile")
-        prices = (read_series_csv(args.prices, "prices") if args.prices
-                  else args.flat_price)
-        battery = Battery(args.power_kw, args.energy_kwh, args.efficiency, args.soc_min,
-                          args.soc_max, args.initial_soc, args.cycles_per_day)
-        result = optimise_battery(
-            load, battery, prices, export_prices=args.export_price,
-            import_limit_kw=args.import_limit_kw, export_limit_kw=args.export_limit_kw,
-            block=args.block,
-        )
-    except (ValueError, FeatureError, BatteryError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Optimise a battery for a profile CSV and print the result."""
+    load = read_series_csv(args.profile, "--profile")
+    prices = read_series_csv(args.prices, "--prices") if args.prices else args.flat_price
+    battery = Battery(args.power_kw, args.energy_kwh, args.efficiency, args.soc_min,
+                      args.soc_max, args.initial_soc, args.cycles_per_day)
+    result = optimise_battery(
+        load, battery, prices, export_prices=args.export_price,
+        import_limit_kw=args.import_limit_kw, export_limit_kw=args.export_limit_kw,
+        block=args.block,
+    )
     if args.out:
         out = result.dispatch.copy()
         out.index = out.index.strftime("%Y-%m-%dT%H:%M:%S+00:00")
-        try:
+        with writing("--out", args.out):
             out.to_csv(args.out, index_label="timestamp", float_format="%.6g")
-        except OSError as exc:
-            print(f"error: --out {args.out}: cannot write it ({exc}); give a path in an "
-                  "existing, writable folder", file=sys.stderr)
-            return 2
-    print(json.dumps({
+    emit(args, {
         "base_cost_gbp": round(result.base_cost_gbp, 2),
         "cost_gbp": round(result.cost_gbp, 2),
         "saving_gbp": round(result.saving_gbp, 2),
@@ -142,15 +141,14 @@ def run_battery(args: argparse.Namespace) -> int:
         "equivalent_full_cycles": round(result.equivalent_full_cycles, 2),
         "solve_seconds": round(result.solve_seconds, 2),
         "blocks": result.blocks,
-    }, indent=2))
-    return 0
+    })
+    return EXIT_OK
 
 
 def run_generate(args: argparse.Namespace) -> int:
     """Generate and write the profile; returns the exit status."""
     if args.year is not None and (args.start or args.end):
-        print("error: give --year or --start/--end, not both", file=sys.stderr)
-        return 2
+        raise CliError("--year and --start/--end both given: give --year or --start/--end")
     if args.year is not None:
         start, end = f"{args.year}-01-01", f"{args.year + 1}-01-01"
     else:
@@ -160,31 +158,21 @@ def run_generate(args: argparse.Namespace) -> int:
                 if text is not None:
                     pd.Timestamp(text)
             except ValueError:
-                print(f"error: {flag} {text!r} is not a date: give it as YYYY-MM-DD, e.g. "
-                      "2025-04-01", file=sys.stderr)
-                return 2
-    try:
-        series = generate_profile(args.archetype, args.kwh_per_year, start, end, args.seed)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+                raise CliError(f"{flag} {text!r} is not a date: give it as YYYY-MM-DD, e.g. "
+                               "2025-04-01") from None
+    series = generate_profile(args.archetype, args.kwh_per_year, start, end, args.seed)
     frame = pd.DataFrame(
         {
             "timestamp": series.index.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
             "kwh": series.to_numpy().round(4),
         }
     )
-    out = sys.stdout if args.out == "-" else args.out
-    try:
-        frame.to_csv(out, index=False)
-    except OSError as exc:
-        print(f"error: --out {args.out}: cannot write it ({exc}); give a path in an existing, "
-              "writable folder, or - for stdout", file=sys.stderr)
-        return 2
+    with writing("--out", args.out):
+        frame.to_csv(sys.stdout if args.out == "-" else args.out, index=False)
     if args.out != "-":
         print(
             f"wrote {len(frame)} half hours, {series.sum():,.0f} kWh ({args.archetype}) "
             f"to {args.out}",
             file=sys.stderr,
         )
-    return 0
+    return EXIT_OK

@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
-import json
+import logging
 import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from bess_duos.core.area_resolver import AreaLookupError
 from bess_duos.core.lookup import (
     InputErrors,
     LookupFailed,
@@ -34,11 +35,23 @@ from bess_duos.core.lookup import (
     run_lookup,
     year_label,
 )
-from bess_duos.core.profiles import Profile, ProfileError, load_profile
+from bess_duos.core.profiles import Profile, load_profile
+from bess_duos.webhook.cli.errors import (
+    EXIT_INPUT,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_WRITE,
+    CliError,
+    cannot_read,
+    caused_by,
+    writing,
+)
+from bess_duos.webhook.cli.output import add_output_flags, emit, output_format
+from bess_duos.webhook.layout import result_fields, result_json
 
 SEED_MPAN = "00800999932 1405566778899"
 DEFAULT_PORT = 8080
-EXIT_OK, EXIT_INPUT, EXIT_LOOKUP, EXIT_SHEET = 0, 2, 3, 4
+log = logging.getLogger("bess_duos.webhook")
 
 
 def default_processes(args: argparse.Namespace) -> int:
@@ -57,7 +70,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "--insecure-dev)")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)),
                        help="port (default $PORT or 8080)")
-    serve.add_argument("--dev", action="store_true", help="Flask's development server")
+    serve.add_argument("--dev", action="store_true", help="Flask's development server; profile "
+                       "links may then be http://127.0.0.1 (loopback, any port)")
     serve.add_argument("--insecure-dev", action="store_true",
                        help="allow running without BESS_DUOS_WEBHOOK_SECRET (development only)")
     serve.add_argument("--threads", type=int, default=8, help="gunicorn threads (default 8)")
@@ -102,7 +116,7 @@ def _site_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--spreadsheet-id", help="Google spreadsheet to write")
     parser.add_argument("--worksheet", help="tab to write (default: the first)")
     parser.add_argument("--no-write", action="store_true", help="print only; write no sheet")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_output_flags(parser)
     parser.add_argument("--date", type=dt.date.fromisoformat,
                         help="tariff date, YYYY-MM-DD (default today)")
     parser.add_argument("--offline", action="store_true",
@@ -136,25 +150,50 @@ def one_blas_thread() -> None:
     threadpool_limits(1)  # numpy is already imported: limit its pools in this process too
 
 
+def _sheet_backends(settings: Any) -> str:
+    google = ("Google Sheets with " + ("the attached service account" if settings.on_cloud_run
+              else "the key file in GOOGLE_APPLICATION_CREDENTIALS")
+              if settings.google_configured else "no Google credentials (local workbook only)")
+    return f"{google}; workbook {settings.workbook or 'bess_sheet.xlsx'} for requests without one"
+
+
+def _auth_line(settings: Any) -> str:
+    allow = settings.spreadsheet_allowlist
+    return ("requests signed (per-sheet keys; master key allowlist: "
+            f"{len(allow) if allow else 0} spreadsheets)" if settings.webhook_secret
+            else "INSECURE: requests not signed")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the webhook until interrupted."""
+    from bess_duos.core.settings import current
     from bess_duos.webhook.app import create_app
     from bess_duos.webhook.auth import MissingSecretError, secret_from_env
     from bess_duos.webhook.logging_setup import configure_logging
+    from bess_duos.webhook.profile_source import fetch_policy
 
     configure_logging()
+    settings = current()
     try:
         secret_from_env(insecure_dev=args.insecure_dev)  # refuse before anything starts
     except MissingSecretError as exc:
-        print(f"bess-duos serve: {exc}", file=sys.stderr)
-        return EXIT_INPUT
+        raise CliError(str(exc)) from exc
     processes = args.processes
     if processes is None:
-        processes = int(os.environ.get("BESS_DUOS_COMPUTE_PROCESSES") or default_processes(args))
-    config = {"INSECURE_DEV": args.insecure_dev, "COMPUTE_PROCESSES": processes}
+        processes = settings.compute_processes
+        if processes is None:
+            processes = default_processes(args)
+    config = {"INSECURE_DEV": args.insecure_dev, "COMPUTE_PROCESSES": processes,
+              "SETTINGS": settings, "FETCH_POLICY": fetch_policy(settings, dev=args.dev)}
     one_blas_thread()
     if args.host is None:  # development servers stay on loopback unless told otherwise
         args.host = "127.0.0.1" if args.dev or args.insecure_dev else "0.0.0.0"
+    log.info("bess-duos serve: listening on http://%s:%s (%s, %d compute processes); sheets: "
+             "%s; %s%s", args.host, args.port,
+             "Flask development server" if args.dev else f"gunicorn, {args.threads} threads",
+             processes, _sheet_backends(settings), _auth_line(settings),
+             "; DEV MODE: profile links may be http://127.0.0.1 (loopback, any port)"
+             if args.dev else "")
     if args.dev:
         app = create_app(config)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the compute pool too
@@ -199,22 +238,27 @@ def _area_lookup(offline: bool) -> Any:
 
 
 def _load_profile(source: str) -> Profile:
-    """A file path, or a link fetched under the webhook's rules."""
-    if "://" not in source:
-        return read_profile(source)
-    from bess_duos.webhook.app import default_fetcher, policy_from_env, profile_from_bytes
+    """A file path, or a link fetched under the webhook's rules (no Flask needed)."""
+    if "://" in source:
+        from bess_duos.webhook.profile_source import fetch_profile
 
-    return profile_from_bytes(default_fetcher(policy_from_env()).fetch(source))
+        return fetch_profile(source)  # ProfileLinkError: exit 3 unreachable, 2 refused
+    try:
+        return read_profile(source)
+    except OSError as exc:
+        raise cannot_read("--profile", source, exc, "a half-hourly profile file (CSV, XLSX "
+                          "or Parquet) or an https:// link") from exc
 
 
 def _open_target(args: argparse.Namespace) -> Any:
     if args.no_write:
         return None
-    from bess_duos.webhook.sheets import DEFAULT_WORKBOOK, open_sheet
+    from bess_duos.core.settings import current
+    from bess_duos.webhook.sheet_factory import DEFAULT_WORKBOOK, open_sheet
 
     if args.spreadsheet_id:
         return open_sheet(args.spreadsheet_id, args.worksheet)
-    workbook = args.sheet or Path(os.environ.get("BESS_DUOS_WORKBOOK", DEFAULT_WORKBOOK))
+    workbook = args.sheet or current().workbook or Path(DEFAULT_WORKBOOK)
     return open_sheet(None, args.worksheet, workbook=workbook)
 
 
@@ -223,45 +267,38 @@ def _run(args: argparse.Namespace, raw: dict[str, Any], profile: Any, out: TextI
     """Shared end of `lookup` and `demo`: compute, write, print."""
     import uuid
 
-    from bess_duos.webhook.sheet_fields import sheet_fields
     from bess_duos.webhook.sheets import SheetError
 
     request_id = "cli-" + uuid.uuid4().hex[:12]
-    try:
-        sheet = _open_target(args)
-    except (ValueError, PermissionError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INPUT
+    sheet = _open_target(args)  # a bad --sheet/--spreadsheet-id: ValueError, exit 2
     try:
         inputs = parse_inputs({k: v for k, v in raw.items() if v is not None})
         result = run_lookup(inputs, profile=profile, on=args.date,
                             area_lookup=_area_lookup(args.offline), request_id=request_id)
     except InputErrors as exc:
-        for name, why in exc.errors.items():
-            print(f"error: {name}: {why}", file=sys.stderr)
         if sheet is not None:
             sheet.write_status("error", f"bad input: {exc}", request_id)
-        return EXIT_INPUT
+        # a postcode whose area cannot be found (or whose services are down) is "not found",
+        # exit 3, as `postcode lookup` says it; any other bad field is bad input, exit 2
+        raise CliError("\n".join(f"{name}: {why}" for name, why in exc.errors.items()),
+                       EXIT_NOT_FOUND if caused_by(exc, AreaLookupError) else EXIT_INPUT) from exc
     except LookupFailed as exc:
-        print(f"error: {exc.result.error}", file=sys.stderr)
         if sheet is not None:
             sheet.write_status("error", exc.result.error or str(exc), request_id)
-        return EXIT_LOOKUP
+        raise CliError(exc.result.error or str(exc), EXIT_NOT_FOUND, "lookup_failed") from exc
     written = None
     if sheet is not None:
         try:
             if sheet_inputs:
                 sheet.write_inputs(sheet_inputs)
-            written = sheet.write(sheet_fields(result.to_dict()))
+            written = sheet.write(result_fields(result, sheet.layout))
         except SheetError as exc:
-            print(f"error: the sheet could not be written: {exc}", file=sys.stderr)
-            return EXIT_SHEET
-    if args.json:
-        data = result.to_dict()
-        data["written"] = written.as_dict() if written else None
-        out.write(json.dumps(data, indent=2, default=str) + "\n")
-    else:
-        out.write(format_table(result, written.sheet if written else None) + "\n")
+            raise CliError(f"the sheet could not be written: {exc}", EXIT_WRITE,
+                           "sheet") from exc
+    data = result_json(result)
+    data["written"] = written.as_dict() if written else None
+    emit(args, data, out=out,
+         text=lambda: format_table(result, written.sheet if written else None))
     return EXIT_OK
 
 
@@ -269,17 +306,8 @@ def cmd_lookup(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """`bess-duos lookup`."""
     out = out or sys.stdout
     if not args.mpan and not args.postcode and not args.gsp_group:
-        print("error: give --mpan or --postcode (or both), or --gsp-group", file=sys.stderr)
-        return EXIT_INPUT
-    profile = None
-    if args.profile:
-        from bess_duos.webhook.profile_links import ProfileLinkError
-
-        try:
-            profile = _load_profile(args.profile)
-        except (ProfileError, ProfileLinkError, OSError) as exc:
-            print(f"error: profile: {exc}", file=sys.stderr)
-            return EXIT_LOOKUP
+        raise CliError("no site given: give --mpan or --postcode (or both), or --gsp-group")
+    profile = _load_profile(args.profile) if args.profile else None
     raw = {"mpan": args.mpan, "postcode": args.postcode, "gsp_group": args.gsp_group,
            "voltage": args.voltage, "kva": args.kva, "flex_fraction": args.flex_fraction}
     return _run(args, raw, profile, out)
@@ -294,11 +322,14 @@ def cmd_demo(args: argparse.Namespace, out: TextIO | None = None) -> int:
                               seed=args.seed)
     frame = series.rename("kwh").to_frame()
     if args.save_profile:
-        frame.rename_axis("timestamp").to_csv(args.save_profile, date_format="%Y-%m-%dT%H:%M:%SZ")
+        with writing("--save-profile", args.save_profile):
+            frame.rename_axis("timestamp").to_csv(args.save_profile,
+                                                  date_format="%Y-%m-%dT%H:%M:%SZ")
     profile = load_profile(frame)
     label = (f"synthetic {args.archetype}, {args.kwh_per_year:,.0f} kWh/yr from {args.start} "
              f"(seed {args.seed})")
-    out.write(f"Demo: {label}; MPAN {SEED_MPAN}\n")
+    if output_format(args) == "text":  # --json and --csv print the result alone
+        out.write(f"Demo: {label}; MPAN {SEED_MPAN}\n")
     raw = {"mpan": SEED_MPAN, "voltage": args.voltage, "kva": args.kva,
            "flex_fraction": args.flex_fraction}
     sheet_inputs = {"mpan": SEED_MPAN, "profile_url": label}
@@ -318,7 +349,7 @@ def _fmt(value: object, spec: str = "") -> str:
 
 def format_table(result: LookupResult, written_to: str | None = None) -> str:
     """The result as a readable table (the sheet's blocks, then warnings and notes)."""
-    f = result.fields()
+    f = result_fields(result)
     rows: list[tuple[str, str]] = [
         ("Status", f"{f['status']}"),
         ("Distributor", f"{f['distributor_id']} {f['dno_name']} ({f['short_code']}, "

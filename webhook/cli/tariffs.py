@@ -7,21 +7,25 @@ import datetime
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
-from bess_duos.core.distributors import UnknownDistributorError, get_distributor
 from bess_duos.core.paths import config_dir, reference_data_dir
 from bess_duos.core.tariff_import.build import import_all, write_dno, write_idno
 from bess_duos.core.tariff_import.errors import TariffImportError
 from bess_duos.core.tariff_import.importer import import_workbook
 from bess_duos.core.tariff_import.sources import DNO_AREAS, zip_members
 from bess_duos.core.tariff_import.workbook import read_workbook, read_zip_member
-from bess_duos.core.tariffs import (
-    TariffNotFoundError,
-    available_years,
-    charging_year,
-    resolve_tariff,
-)
+from bess_duos.core.tariffs import DuosTariff, available_years, charging_year, resolve_tariff
 from bess_duos.core.timebands import BANDS
+from bess_duos.webhook.cli.args import positive_kva, site_distributor
+from bess_duos.webhook.cli.errors import (
+    EXIT_INVALID,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    CliError,
+    writing,
+)
+from bess_duos.webhook.cli.output import add_output_flags, emit
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,13 +57,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--voltage", default=None, help="LV, LV Sub, HV or EHV (default LV)")
     show.add_argument("--date", type=datetime.date.fromisoformat, default=None,
                       help="YYYY-MM-DD (default today): picks the charging year")
-    show.add_argument("--kva", type=float, default=None, help="agreed capacity, for the band")
+    show.add_argument("--kva", type=positive_kva, default=None,
+                      help="agreed capacity, for the band")
     show.add_argument("--llfc", default=None)
     show.add_argument("--residual-band", default=None)
     show.add_argument("--generation", action="store_true", help="the export tariff")
+    add_output_flags(show)
     show.set_defaults(func=cmd_show)
 
     listing = sub.add_parser("list", help="which areas and charging years have tariffs")
+    add_output_flags(listing)
     listing.set_defaults(func=cmd_list)
 
 
@@ -68,17 +75,20 @@ def _distributor(path: Path, given: int | None) -> int:
         return given
     if path.parent.name.isdigit():
         return int(path.parent.name)
-    raise SystemExit(f"{path}: give --dno (the distributor ID); its folder name is not one")
+    raise CliError(f"FILE {path}: its folder name is not a distributor ID: give --dno (the "
+                   "distributor ID, 10-23 for a DNO, 24+ for an IDNO)")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     config = args.config or config_dir()
     if not args.file.is_file():
-        print(f"error: FILE {str(args.file)!r} not found (or not a file): give the path of a "
-              "DNO's 'Schedule of charges and other tables' .xlsx or an IDNO's .zip bundle",
-              file=sys.stderr)
-        return 2
+        raise CliError(f"FILE {str(args.file)!r} not found (or not a file): give the path of a "
+                       "DNO's 'Schedule of charges and other tables' .xlsx or an IDNO's .zip "
+                       "bundle")
     dist = _distributor(args.file, args.dno)
+    if args.file.suffix.lower() != ".zip" and dist not in DNO_AREAS:
+        raise CliError(f"--dno {dist}: a single .xlsx must be a DNO's: give --dno 10-23, or an "
+                       "IDNO's .zip bundle")
     try:
         if args.file.suffix.lower() == ".zip":
             members, skipped = zip_members(args.file, args.year)
@@ -87,29 +97,30 @@ def cmd_import(args: argparse.Namespace) -> int:
             for member, area in members:
                 imported = import_workbook(read_zip_member(args.file, member), dist, args.year,
                                            with_ehv=False)
-                write_idno(imported, area, config)
+                with writing("--config", config):
+                    write_idno(imported, area, config)
                 print(f"IDNO {dist} area {area}: {len(imported.tariffs)} tariffs from {member}")
-            return 0
-        if dist not in DNO_AREAS:
-            print(f"--dno {dist}: a single .xlsx must be a DNO's (10-23)", file=sys.stderr)
-            return 2
+            return EXIT_OK
         imported = import_workbook(read_workbook(args.file), dist, args.year)
-        write_dno(imported, config)
     except TariffImportError as exc:
-        print(f"import failed: {exc}", file=sys.stderr)
-        return 1
+        raise CliError(f"import failed: {exc}") from exc
     except (zipfile.BadZipFile, OSError) as exc:
-        print(f"import failed: {args.file}: cannot be read ({exc}); give the DNO's 'Schedule of "
-              "charges and other tables' .xlsx or an IDNO's .zip bundle of them", file=sys.stderr)
-        return 1
+        raise CliError(f"import failed: {args.file}: cannot be read ({exc}); give the DNO's "
+                       "'Schedule of charges and other tables' .xlsx or an IDNO's .zip bundle "
+                       "of them") from exc
+    with writing("--config", config):
+        write_dno(imported, config)
     print(f"area {dist} {args.year}: {len(imported.tariffs)} tariffs, "
           f"{len(imported.time_bands.periods)} time-band periods, {len(imported.ehv)} EHV sites "
           f"-> {config}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_import_all(args: argparse.Namespace) -> int:
     reference = args.reference or reference_data_dir() / "dno-charging-statements"
+    if not reference.is_dir():
+        raise CliError(f"--reference {reference}: not a folder: give the dno-charging-statements "
+                       "folder of the reference data (YEAR/DD/ workbooks)")
     report = import_all(reference, args.config or config_dir())
     for failure in report.failed:
         print(f"FAILED {failure['error']}", file=sys.stderr)
@@ -118,71 +129,83 @@ def cmd_import_all(args: argparse.Namespace) -> int:
         print(f"DISAGREES {item}", file=sys.stderr)
     print(f"imported {len(report.imported)} workbooks; {len(report.failed)} failed; "
           f"{len(report.disagreements)} IDNO/DNO disagreements ({len(unexplained)} unexplained)")
-    return 1 if unexplained else 0
+    return EXIT_INVALID if unexplained else EXIT_OK
 
 
 def _rate(value: float) -> str:
     return repr(float(value))
 
 
-def site_distributor(dno: str | int, area: int | None) -> tuple[int, str | None]:
-    """(distributor ID, None) for CLI --dno/--area, or (0, an error naming the flag to fix)."""
-    try:
-        found = get_distributor(dno)
-    except UnknownDistributorError as exc:
-        return 0, f"--dno: {exc}"
-    if found.is_idno and area not in DNO_AREAS:
-        return 0, (f"--dno {found.distributor_id} ({found.name}) is an IDNO, which has no single "
-                   f"area: give --area, the DNO area (10-23) the site is in (`bess-duos postcode "
-                   f"lookup POSTCODE` finds it); got --area {area}")
-    if not found.is_idno and area not in (None, found.distributor_id):
-        return 0, (f"--area {area}: --dno {found.distributor_id} is a DNO, so its area is its "
-                   "own; leave --area out (it is only for IDNO sites)")
-    return found.distributor_id, None
+def tariff_record(tariff: DuosTariff) -> dict[str, Any]:
+    """The tariff as published, with its time bands, for --json and --csv."""
+    bands = tariff.time_bands
+    return {
+        "distributor_id": tariff.dno_id,
+        "area_distributor_id": tariff.area_distributor_id,
+        "tariff_name": tariff.tariff_name,
+        "voltage_level": tariff.voltage_level,
+        "charging_year": tariff.year,
+        "residual_band": tariff.residual_band,
+        "red_rate_p_per_kwh": tariff.red_rate,
+        "amber_rate_p_per_kwh": tariff.amber_rate,
+        "green_rate_p_per_kwh": tariff.green_rate,
+        "fixed_p_per_day": tariff.fixed_p_per_day,
+        "capacity_p_per_kva_per_day": tariff.capacity_p_per_kva_per_day,
+        "exceeded_capacity_p_per_kva_per_day": tariff.exceeded_capacity_p_per_kva_per_day,
+        "reactive_p_per_kvarh": tariff.reactive_p_per_kvarh,
+        "llfcs": list(tariff.llfcs),
+        "is_generation": tariff.is_generation,
+        "source": tariff.source,
+        "selection_note": tariff.selection_note,
+        "time_bands": None if bands is None else {
+            band: bands.describe(band, max_rows=8) for band in BANDS},
+        "time_band_notes": [] if bands is None else list(bands.notes),
+    }
+
+
+def show_text(tariff: DuosTariff, year: int) -> str:
+    """`tariffs show` as text: the rates as published, then the time bands in columns."""
+    lines = [
+        f"{tariff.tariff_name} — distributor {tariff.dno_id}, charging year "
+        f"{year}/{(year + 1) % 100:02d}, {tariff.voltage_level}",
+        f"source: {tariff.source}",
+        f"selected: {tariff.selection_note}",
+        "unit rates p/kWh:  red {}  amber {}  green {}".format(
+            *(_rate(r) for r in tariff.unit_rates_p_per_kwh)),
+        f"fixed {_rate(tariff.fixed_p_per_day)} p/MPAN/day  capacity "
+        f"{_rate(tariff.capacity_p_per_kva_per_day)} p/kVA/day  exceeded capacity "
+        f"{_rate(tariff.exceeded_capacity_p_per_kva_per_day)} p/kVA/day  reactive "
+        f"{_rate(tariff.reactive_p_per_kvarh)} p/kVArh",
+    ]
+    if tariff.time_bands is not None:
+        columns = [tariff.time_bands.describe(band, max_rows=8) for band in BANDS]
+        lines.append("time bands (UK clock time):")
+        lines.append(f"  {'red':<28}{'amber':<28}{'green':<28}")
+        for i in range(max(len(c) for c in columns)):
+            cells = [c[i] if i < len(c) else "" for c in columns]
+            lines.append(("  " + "".join(f"{cell:<28}" for cell in cells)).rstrip())
+        lines += [f"  note: {note}" for note in tariff.time_bands.notes]
+    return "\n".join(lines)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    dno_id, problem = site_distributor(args.dno, args.area)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 1
-    try:
-        tariff = resolve_tariff(
-            dno_id, on=args.date, voltage=args.voltage, llfc=args.llfc, kva=args.kva,
-            area_distributor_id=args.area, residual_band=args.residual_band,
-            generation=args.generation,
-        )
-    except (TariffNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    dno_id = site_distributor(args.dno, args.area)
+    tariff = resolve_tariff(  # TariffNotFoundError: exit 3; a bad --voltage etc.: exit 2
+        dno_id, on=args.date, voltage=args.voltage, llfc=args.llfc, kva=args.kva,
+        area_distributor_id=args.area, residual_band=args.residual_band,
+        generation=args.generation,
+    )
     year = tariff.year or charging_year(args.date or datetime.date.today())
-    print(f"{tariff.tariff_name} — distributor {tariff.dno_id}, charging year "
-          f"{year}/{(year + 1) % 100:02d}, {tariff.voltage_level}")
-    print(f"source: {tariff.source}")
-    print(f"selected: {tariff.selection_note}")
-    print("unit rates p/kWh:  red {}  amber {}  green {}".format(
-        *(_rate(r) for r in tariff.unit_rates_p_per_kwh)))
-    print(f"fixed {_rate(tariff.fixed_p_per_day)} p/MPAN/day  capacity "
-          f"{_rate(tariff.capacity_p_per_kva_per_day)} p/kVA/day  exceeded capacity "
-          f"{_rate(tariff.exceeded_capacity_p_per_kva_per_day)} p/kVA/day  reactive "
-          f"{_rate(tariff.reactive_p_per_kvarh)} p/kVArh")
-    if tariff.time_bands is not None:
-        columns = [tariff.time_bands.describe(band, max_rows=8) for band in BANDS]
-        print("time bands (UK clock time):")
-        print(f"  {'red':<28}{'amber':<28}{'green':<28}")
-        for i in range(max(len(c) for c in columns)):
-            cells = [c[i] if i < len(c) else "" for c in columns]
-            print("  " + "".join(f"{cell:<28}" for cell in cells).rstrip())
-        for note in tariff.time_bands.notes:
-            print(f"  note: {note}")
-    return 0
+    emit(args, tariff_record(tariff), text=lambda: show_text(tariff, year))
+    return EXIT_OK
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     years = available_years()
     if not years:
-        print("no tariffs imported: run `bess-duos tariffs import-all`")
-        return 1
-    for area in sorted(years):
-        print(f"area {area}: charging years {', '.join(str(y) for y in years[area])}")
-    return 0
+        raise CliError("no tariffs imported: run `bess-duos tariffs import-all`", EXIT_NOT_FOUND)
+    rows = [{"area": area, "charging_years": list(years[area])} for area in sorted(years)]
+    emit(args, rows, text=lambda: "\n".join(
+        f"area {r['area']}: charging years {', '.join(map(str, r['charging_years']))}"
+        for r in rows))
+    return EXIT_OK

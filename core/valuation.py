@@ -1,0 +1,430 @@
+"""One site valuation: area -> tariff -> DUoS -> features -> flexibility.
+
+The single-site lookup (`core.lookup.run_lookup`) and the portfolio (`core.portfolio.run_batch`)
+both value a site with `site_area` and `value_site`. Their deliberate differences are the
+settings of a `ValuationPolicy` (`LOOKUP` and `PORTFOLIO`), not copies of the code:
+
+setting: `LOOKUP` (the sheet, one site) / `PORTFOLIO` (thousands of sites)
+
+- `tariff_per_year`: False, the tariff in force on the lookup date charges every half hour
+  (so the annual £ agrees with the rates and bands shown) / True, each charging year's own
+  tariff and time bands.
+- `bad_check_digit`: "warn", the distributor is still named and all is computed / "fail", the
+  site fails at stage ``mpan``.
+- `llfc_over_voltage`: False, the MPAN's LLFC decides only when no voltage is given / True, a
+  given LLFC always decides.
+- `unpublished_llfc`: "voltage", warn and use the site-specific tariff for the voltage /
+  "fail" (stage ``tariff``).
+- `missing_year`: "latest", the latest earlier bundled year, warned / "fail" (``tariff``).
+- `check_postcode`: True, a postcode is looked up to check it against a deciding MPAN or GSP
+  group / False, only parsed (no lookups).
+- `gaps`: "zero", missing half hours count as 0 kWh for features and flexibility (warned) /
+  "refuse", the site fails at stage ``profile``.
+- `partial`: True, a DUoS or flexibility step that fails is a warning and the rest is kept /
+  False, the site fails at that stage.
+- `sheet_features`: True, the sheet's peak ratio, load factor and weekend factor / False, the
+  portfolio computes its features for a whole batch in one array (from `SiteValuation.bands`).
+- `remember`: True, DUoS, features and flexibility plans are remembered per profile digest
+  (the sheet re-runs the lookup on every edit) / False.
+
+A step that cannot go on raises `ValuationError` with the `stage` (``mpan``, ``area``,
+``profile``, ``tariff``, ``duos``, ``flexibility``) and the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from bess_duos.core.memo import LruMemo
+from bess_duos.core.mpan import Mpan
+from bess_duos.core.site_area import SiteArea, decide_site_area
+from bess_duos.core.tariffs import (
+    DuosTariff,
+    TariffNotFoundError,
+    TariffQuery,
+    available_years,
+    charging_year,
+    resolve_query,
+)
+
+FEATURE_FIELDS = ("peak_ratio", "load_factor", "weekend_factor")
+MEMO_SIZE = 16  # profiles (x tariff, kVA) whose results are remembered, per process
+Stage = Literal["mpan", "area", "profile", "tariff", "duos", "flexibility"]
+
+
+class ValuationError(ValueError):
+    """A site that cannot be valued: `stage` is the step that failed, `reason` says why, and
+    `warnings` what had been said before it failed."""
+
+    def __init__(self, stage: Stage, reason: str, warnings: tuple[str, ...] = ()) -> None:
+        super().__init__(reason)
+        self.stage: Stage = stage
+        self.reason = reason
+        self.warnings = warnings
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ValuationError, (self.stage, self.reason, self.warnings))
+
+
+@dataclass(frozen=True)
+class ValuationPolicy:
+    """How a caller wants a site valued (the settings are described in the module doc)."""
+
+    tariff_per_year: bool
+    bad_check_digit: Literal["warn", "fail"]
+    llfc_over_voltage: bool
+    unpublished_llfc: Literal["voltage", "fail"]
+    missing_year: Literal["latest", "fail"]
+    check_postcode: bool
+    gaps: Literal["zero", "refuse"]
+    partial: bool
+    sheet_features: bool
+    remember: bool
+
+
+LOOKUP = ValuationPolicy(
+    tariff_per_year=False, bad_check_digit="warn", llfc_over_voltage=False,
+    unpublished_llfc="voltage", missing_year="latest", check_postcode=True, gaps="zero",
+    partial=True, sheet_features=True, remember=True,
+)
+PORTFOLIO = ValuationPolicy(
+    tariff_per_year=True, bad_check_digit="fail", llfc_over_voltage=True,
+    unpublished_llfc="fail", missing_year="fail", check_postcode=False, gaps="refuse",
+    partial=False, sheet_features=False, remember=False,
+)
+
+
+@dataclass(frozen=True)
+class Site:
+    """What is known of a site: its MPAN, postcode and/or GSP group, voltage and capacity."""
+
+    mpan: Mpan | None = None
+    postcode: str | None = None
+    gsp_group: str | None = None
+    voltage: str | None = None  # None = from the MPAN's LLFC, else LV
+    kva: float | None = None
+
+
+@dataclass(frozen=True)
+class FeatureValues:
+    """The three features the sheet shows (NaN when refused) and the refusal reasons."""
+
+    peak_ratio: float
+    load_factor: float
+    weekend_factor: float
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SiteValuation:
+    """A valued site. `tariff` is the tariff in force (one-tariff policy) or the first charging
+    year's; `kwh` the profile the features and flexibility read (gaps filled or refused);
+    `bands` the band index (into `BANDS`) of each half hour charged. Everything computed from
+    the profile is None without one (or when a step failed under a `partial` policy)."""
+
+    area: SiteArea
+    tariff: DuosTariff
+    duos: Any | None = None  # core.duos.DuosSummary
+    kwh: pd.Series | None = None
+    bands: np.ndarray | None = None
+    features: FeatureValues | None = None
+    flexibility: Any | None = None  # core.flexibility.FlexibilityResult
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- area
+
+
+def site_area(
+    site: Site, policy: ValuationPolicy, lookup: Callable[[Any], Any] | None = None
+) -> SiteArea:
+    """The site's DNO area by `core.site_area.decide_site_area`'s rules (`lookup` maps a
+    postcode to its area when one is needed). Raises `ValuationError` (stage ``mpan``) for a
+    wrong check digit under a "fail" policy, and `SiteAreaError` when no area can be decided.
+    """
+    mpan = site.mpan
+    if mpan is not None and not mpan.check_digit_valid and policy.bad_check_digit == "fail":
+        raise ValuationError(
+            "mpan", f"MPAN {mpan.core}: wrong check digit {mpan.check_digit} (expected "
+            f"{mpan.expected_check_digit}); check it against the bill")
+    return decide_site_area(mpan, site.postcode or None, lookup=lookup,
+                            gsp_group=site.gsp_group, check_postcode=policy.check_postcode)
+
+
+# ---------------------------------------------------------------- tariff
+
+
+def tariff_query(site: Site, area: SiteArea, policy: ValuationPolicy,
+                 on: dt.date | None = None) -> TariffQuery:
+    """The `TariffQuery` of a site in its decided area (the LLFC used as the policy says)."""
+    named = area.mpan_distributor or area.distributor
+    llfc = site.mpan.llfc if site.mpan else None
+    use_llfc = bool(llfc) and (policy.llfc_over_voltage or site.voltage is None)
+    return TariffQuery(
+        named.distributor_id,
+        None if named.distributor_id == area.distributor_id else area.distributor_id,
+        voltage=site.voltage, llfc=llfc if use_llfc else None, kva=site.kva, on=on,
+    )
+
+
+def year_label(year: int | None) -> str:
+    """2026 -> "2026/27" (a charging year, April to March); None -> ""."""
+    return "" if year is None else f"{year}/{(year + 1) % 100:02d}"
+
+
+@functools.lru_cache(maxsize=256)
+def _cached(query: TariffQuery) -> DuosTariff:
+    return resolve_query(query)
+
+
+def _resolve(query: TariffQuery, policy: ValuationPolicy, warnings: list[str]) -> DuosTariff:
+    """`query`'s tariff, with the policy's fallbacks for an unpublished LLFC and a missing
+    year. A run over many years (the portfolio) remembers each answer; one lookup reads the
+    config afresh, so a server sees newly imported tariffs."""
+    try:
+        return _cached(query) if policy.tariff_per_year else resolve_query(query)
+    except TariffNotFoundError as exc:
+        if exc.field == "llfc" and query.llfc and policy.unpublished_llfc == "voltage":
+            warnings.append(f"{exc} Using the site-specific tariff for the voltage instead.")
+            return _resolve(replace(query, llfc=None), policy, warnings)
+        if exc.field != "year" or policy.missing_year != "latest":
+            raise
+        wanted = charging_year(query.on or dt.date.today())
+        area = query.area
+        earlier = [y for y in available_years().get(area, []) if y < wanted]
+        if not earlier:
+            raise
+        year = max(earlier)
+        warnings.append(
+            f"no {year_label(wanted)} tariffs bundled for area {area}: using "
+            f"{year_label(year)}, the latest year available (import the new workbook to update)"
+        )
+        return _resolve(query.for_year(year), policy, warnings)
+
+
+def site_tariffs(
+    query: TariffQuery, policy: ValuationPolicy, warnings: list[str]
+) -> DuosTariff | Callable[[int], DuosTariff]:
+    """The tariff in force on `query.on`, or (tariff per year) a callable charging year ->
+    tariff; either way with the policy's fallbacks. Raises `TariffNotFoundError`."""
+    if policy.tariff_per_year:
+        return lambda year: _resolve(query.for_year(int(year)), policy, warnings)
+    return _resolve(query, policy, warnings)
+
+
+# ---------------------------------------------------------------- the valuation
+
+
+_feature_memo = LruMemo(MEMO_SIZE)
+_duos_memo = LruMemo(MEMO_SIZE)
+_flex_memo = LruMemo(MEMO_SIZE)  # flexibility plans per (profile digest, tariff): shares differ
+
+
+def clear_memos() -> None:
+    """Forget the remembered features, DUoS charges and flexibility plans (tests, benchmarks)."""
+    _feature_memo.clear()
+    _duos_memo.clear()
+    _flex_memo.clear()
+
+
+def _data_digest(data: pd.DataFrame) -> bytes | None:
+    """A digest of a profile frame's times and numbers (None if a column is not numeric)."""
+    digest = hashlib.blake2b(str(getattr(data.index, "tz", None)).encode(), digest_size=20)
+    try:
+        digest.update(np.ascontiguousarray(pd.DatetimeIndex(data.index).asi8).tobytes())
+        for name in data.columns:
+            digest.update(repr(name).encode())
+            digest.update(np.ascontiguousarray(data[name].to_numpy(np.float64)).tobytes())
+    except (TypeError, ValueError):
+        return None
+    return digest.digest()
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _remembered(memo: LruMemo, key: Any, compute: Callable[[], Any]) -> Any:
+    return compute() if key is None else memo.get(key, compute)
+
+
+@dataclass
+class _Run:
+    """One valuation in progress: its inputs and what has been said so far."""
+
+    policy: ValuationPolicy
+    tariff: DuosTariff | Callable[[int], DuosTariff]
+    kva: float | None
+    power_factor: float | None
+    key: bytes | None  # the profile's digest when results are remembered, else None
+    warnings: list[str]
+    notes: list[str]
+
+    def failed(self, stage: Stage, message: str, reason: str) -> None:
+        """Under a partial policy, warn `message` and go on; else fail the site."""
+        if not self.policy.partial:
+            raise ValuationError(stage, reason)
+        self.warnings.append(message)
+
+
+def _kwh_series(data: pd.DataFrame, run: _Run, label: str) -> pd.Series:
+    """The kWh per half hour the features and flexibility read: on a regular grid with gaps
+    as 0 kWh ("zero"), or checked to have no gaps ("refuse", stage ``profile``)."""
+    from bess_duos.core.features import FeatureError, validate_profile
+
+    kwh = data["kwh"]
+    if run.policy.gaps == "refuse":
+        try:
+            return validate_profile(kwh.rename("kwh"), label)
+        except FeatureError as exc:
+            raise ValuationError("profile", str(exc)) from None
+    kwh = kwh.astype(float)
+    index = pd.DatetimeIndex(kwh.index)
+    full = pd.date_range(index[0], index[-1], freq="30min")
+    if len(full) == len(index):
+        return kwh
+    run.warnings.append(f"profile: {len(full) - len(index)} missing half hour(s) counted as "
+                        "0 kWh for the features and flexibility")
+    return kwh.reindex(full, fill_value=0.0)
+
+
+def _charge(data: pd.DataFrame, run: _Run) -> tuple[Any, np.ndarray, np.ndarray] | None:
+    """(DUoS summary, each half hour's band and unit rate), or None if it failed (partial)."""
+    from bess_duos.core.duos import DuosError, charge_arrays, default_power_factor
+
+    def charge() -> tuple[Any, np.ndarray, np.ndarray]:
+        kvarh = data["kvarh"].to_numpy(np.float64) if "kvarh" in data.columns else None
+        columns, summary = charge_arrays(
+            pd.DatetimeIndex(data.index), data["kwh"].to_numpy(np.float64), run.tariff,
+            kvarh=kvarh, agreed_kva=run.kva, power_factor=run.power_factor)
+        return (summary, np.asarray(columns["band"], dtype=np.int8),
+                np.asarray(columns["unit_rate_p_per_kwh"], dtype=float))
+
+    key = None if run.key is None else (
+        run.key, run.tariff, run.kva, run.power_factor or default_power_factor())
+    try:
+        return _remembered(_duos_memo, key, charge)
+    except TariffNotFoundError as exc:
+        raise ValuationError("tariff", str(exc)) from None
+    except (DuosError, ValueError) as exc:
+        run.failed("duos", f"annual DUoS not computed: {exc}", str(exc))
+        return None
+
+
+def _features(series: pd.Series, run: _Run) -> FeatureValues | None:
+    """The sheet's features of the profile and their warnings (remembered per profile)."""
+    def compute() -> tuple[FeatureValues | None, tuple[str, ...]]:
+        said: list[str] = []
+        return _compute_features(series, said), tuple(said)
+
+    values, said = _remembered(_feature_memo, run.key, compute)
+    run.warnings.extend(said)
+    return None if values is None else replace(values, reasons=dict(values.reasons))
+
+
+def _compute_features(series: pd.Series, warnings: list[str]) -> FeatureValues | None:
+    from bess_duos.core.features import FeatureError, profile_features
+
+    try:
+        result = profile_features(series)
+    except FeatureError as exc:
+        warnings.append(f"profile features not computed: {exc}")
+        return None
+    reasons = {n: result.reasons[n] for n in FEATURE_FIELDS if n in result.reasons}
+    for name, why in reasons.items():
+        warnings.append(f"{name.replace('_', ' ')} not computed: {why}")
+    return FeatureValues(*(result.values[n] for n in FEATURE_FIELDS), reasons=reasons)
+
+
+def _flexibility(series: pd.Series, rates: np.ndarray | None, fraction: float, run: _Run
+                 ) -> Any | None:
+    """Flexibility against the DUoS unit rates of each half hour of `series` (`rates` when
+    the charge covered exactly those half hours, else the band rates of the grid)."""
+    from bess_duos.core.duos import unit_costs
+    from bess_duos.core.flexibility import plan_flexibility
+
+    def plan() -> Any:
+        prices = rates
+        if prices is None:  # the band rate of every half hour of the grid, gaps included
+            prices = unit_costs(series.index, series.to_numpy(), run.tariff)[1]
+        return plan_flexibility(series, pd.Series(prices, index=series.index))
+
+    key = None if run.key is None else (run.key, run.tariff, rates is None)
+    try:
+        # The plan (days, prices, orders) is the same for every flexible share: remembered.
+        return _remembered(_flex_memo, key, plan).value(fraction)
+    except ValueError as exc:  # FeatureError and DuosError are ValueErrors
+        run.failed("flexibility", f"flexibility not computed: {exc}", str(exc))
+        return None
+
+
+def value_site(
+    site: Site,
+    profile: pd.DataFrame | None,
+    *,
+    policy: ValuationPolicy,
+    flex_fraction: float,
+    area: SiteArea | None = None,
+    area_lookup: Callable[[Any], Any] | None = None,
+    on: dt.date | None = None,
+    power_factor: float | None = None,
+    profile_warnings: Sequence[str] = (),
+    label: str = "profile",
+) -> SiteValuation:
+    """Value one site: area (unless `area` is given), tariff, DUoS, features, flexibility.
+
+    `profile` has a ``kwh`` column (optional ``kvarh``) on a UTC index of half-hour starts, or
+    is None (the tariff only). `on` is the date whose tariff applies (default today; ignored
+    with a tariff per year); `profile_warnings` are what reading the profile said (kept after
+    the area's and the tariff's warnings); `label` names the profile in messages. Raises
+    `ValuationError` (and `SiteAreaError` when no area can be decided).
+    """
+    if area is None:
+        area = site_area(site, policy, area_lookup)
+    warnings = list(area.warnings)
+    query = tariff_query(site, area, policy, on or dt.date.today())
+    try:
+        tariffs = site_tariffs(query, policy, warnings)
+    except (TariffNotFoundError, ValueError) as exc:
+        raise ValuationError("tariff", str(exc), tuple(warnings)) from exc
+    if profile is None:
+        if not isinstance(tariffs, DuosTariff):  # a tariff per year: the one of `on`'s year
+            try:
+                tariffs = tariffs(charging_year(query.on or dt.date.today()))
+            except (TariffNotFoundError, ValueError) as exc:
+                raise ValuationError("tariff", str(exc), tuple(warnings)) from exc
+        return SiteValuation(area, tariffs, warnings=tuple(warnings), notes=(
+            "no profile: annual DUoS, features and flexibility left blank",))
+    warnings.extend(profile_warnings)
+    key = _data_digest(profile) if policy.remember and _hashable(tariffs) else None
+    run = _Run(policy, tariffs, site.kva, power_factor, key, warnings, [])
+    checked = _kwh_series(profile, run, label) if policy.gaps == "refuse" else None
+    summary, bands, rates = _charge(profile, run) or (None, None, None)
+    if summary is not None and isinstance(tariffs, DuosTariff):
+        run.notes.append(f"annual DUoS: the profile charged at {tariffs.tariff_name} "
+                         f"({year_label(tariffs.year)}), {summary.annualisation_method}")
+    series = checked if checked is not None else _kwh_series(profile, run, label)
+    first = tariffs if isinstance(tariffs, DuosTariff) else tariffs(
+        summary.charging_years[0] if summary is not None
+        else charging_year(query.on or dt.date.today()))
+    features = _features(series, run) if policy.sheet_features else None
+    same_grid = rates is not None and len(rates) == len(series)
+    flex = _flexibility(series, rates if same_grid else None, flex_fraction, run)
+    if flex is not None:
+        run.notes.append(
+            f"flexibility: up to {flex_fraction:.0%} of each day's kWh moved to cheaper DUoS "
+            f"bands under a {flex.power_limit_kw:,.1f} kW limit (the site's max demand)")
+    return SiteValuation(area, first, summary, series, bands, features, flex,
+                         tuple(run.warnings), tuple(run.notes))

@@ -1,0 +1,50 @@
+"""Settings: every BESS_DUOS_* variable read in one place, documented in one table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from bess_duos.core.settings import VARIABLES, Settings, SettingsError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_every_variable_is_read_only_by_the_settings_module() -> None:
+    readers = []
+    for path in [*REPO.glob("core/**/*.py"), *REPO.glob("webhook/**/*.py")]:
+        text = path.read_text(encoding="utf-8")
+        if path.name != "settings.py" and re.search(r"environ(\.get)?\(?\[?\s*['\"]BESS_DUOS",
+                                                    text):
+            readers.append(str(path.relative_to(REPO)))
+    assert readers == []
+
+
+def test_every_variable_is_in_the_documented_table() -> None:
+    table = (REPO / "docs" / "settings.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(BESS_DUOS_[A-Z_]+)`", table, flags=re.M))
+    assert documented == set(VARIABLES)
+
+
+def test_values_are_parsed_once_and_nonsense_names_its_variable(tmp_path: Path) -> None:
+    env = {
+        "BESS_DUOS_SPREADSHEET_ALLOWLIST": " a-1 , b_2,, ",
+        "BESS_DUOS_COMPUTE_PROCESSES": "3",
+        "BESS_DUOS_TEST_ALLOW_LOOPBACK_PORTS": "8080, x, 99999999",
+        "BESS_DUOS_CONFIG": str(tmp_path),
+        "BESS_DUOS_AREA_CACHE_DAYS": "2.5",
+        "K_SERVICE": "bess",
+    }
+    settings = Settings.from_env(env)
+    assert settings.spreadsheet_allowlist == frozenset({"a-1", "b_2"})
+    assert settings.compute_processes == 3
+    assert settings.test_loopback_ports == frozenset({8080})
+    assert settings.config_dir == tmp_path
+    assert settings.area_cache_days == 2.5
+    assert settings.google_configured and settings.webhook_secret is None
+    with pytest.raises(SettingsError, match="BESS_DUOS_COMPUTE_PROCESSES"):
+        Settings.from_env({"BESS_DUOS_COMPUTE_PROCESSES": "-1"})
+    with pytest.raises(SettingsError, match="BESS_DUOS_AREA_CACHE_DAYS"):
+        Settings.from_env({"BESS_DUOS_AREA_CACHE_DAYS": "0"})
+    assert "secret" not in repr(Settings.from_env({"BESS_DUOS_WEBHOOK_SECRET": "secret" * 8}))

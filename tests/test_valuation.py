@@ -1,0 +1,167 @@
+"""core.valuation: one valuation for the lookup and the portfolio; their differences are the
+settings of a frozen policy, each checked here on both sides."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from bess_duos.core.area_resolver import AreaResult
+from bess_duos.core.lookup import parse_inputs, run_lookup
+from bess_duos.core.mpan import generate_cores, parse_mpan
+from bess_duos.core.portfolio import iter_site_batches, run_batch
+from bess_duos.core.synthetic import generate_profile
+from bess_duos.core.tariffs import resolve_tariff
+from bess_duos.core.valuation import (
+    LOOKUP,
+    PORTFOLIO,
+    Site,
+    ValuationError,
+    value_site,
+)
+
+DAY = dt.date(2026, 11, 24)
+CORE_14 = generate_cores(1, 14, seed=8)[0]
+
+
+def _frame(start: str = "2026-06-01", end: str = "2026-07-27") -> pd.DataFrame:
+    return generate_profile("retail", 3e5, start, end, seed=5).to_frame("kwh")
+
+
+def _b_is_e(postcode):
+    return AreaResult(postcode, "_E", ("_E",), "test", "test", "postcode", "high", False,
+                      dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+
+
+def test_the_lookup_and_the_portfolio_give_one_sites_numbers_alike(tmp_path: Path) -> None:
+    """Within one charging year the two policies charge the same tariff: the lookup's and the
+    portfolio's DUoS and flexibility numbers for the same site are the same numbers."""
+    profile = _frame()
+    profile.rename_axis("timestamp").reset_index().to_csv(tmp_path / "p.csv", index=False)
+    (tmp_path / "s.csv").write_text("site_id,mpan,postcode,voltage,kva,profile_path\n"
+                                    f"a,{CORE_14},,HV,400,p.csv\n", encoding="utf-8")
+    results, errors = run_batch(next(iter_site_batches(tmp_path / "s.csv")), flex_fraction=0.3)
+    assert errors.empty
+    row = results.iloc[0]
+    looked = run_lookup(parse_inputs({"mpan": CORE_14, "voltage": "HV", "kva": 400}),
+                        profile=profile, on=DAY)
+    assert row["tariff_name"] == looked.tariff.tariff_name == resolve_tariff(
+        14, on=DAY, voltage="HV", kva=400).tariff_name
+    assert row["annual_duos_gbp"] == looked.duos.annualised_total_gbp
+    assert row["unit_gbp"] == looked.duos.unit_gbp > 0
+    assert row["flex_annual_value_gbp"] == looked.flexibility.annual_value_gbp > 0
+
+
+def test_a_bad_check_digit_warns_or_fails() -> None:
+    wrong = parse_mpan(CORE_14[:12] + str((int(CORE_14[12]) + 1) % 10))
+    expected = parse_mpan(CORE_14).check_digit
+    looked = value_site(Site(wrong), None, policy=LOOKUP, flex_fraction=0.3, on=DAY)
+    assert f"wrong check digit (expected {expected})" in looked.warnings[0]
+    with pytest.raises(ValuationError) as info:
+        value_site(Site(wrong), _frame(), policy=PORTFOLIO, flex_fraction=0.3)
+    assert info.value.stage == "mpan" and f"(expected {expected})" in info.value.reason
+    # The settings are independent: the portfolio's policy with a warning instead.
+    lenient = dataclasses.replace(PORTFOLIO, bad_check_digit="warn")
+    valued = value_site(Site(wrong), _frame(), policy=lenient, flex_fraction=0.3)
+    assert valued.duos is not None and "wrong check digit" in valued.warnings[0]
+
+
+def test_an_llfc_decides_with_a_voltage_only_in_the_portfolio() -> None:
+    full = parse_mpan(f"00800L03 {CORE_14}")
+    site = Site(full, voltage="HV", kva=400)
+    assert value_site(site, None, policy=LOOKUP, flex_fraction=0.3, on=DAY).tariff == \
+        resolve_tariff(14, on=DAY, voltage="HV", kva=400)
+    valued = value_site(site, _frame(), policy=PORTFOLIO, flex_fraction=0.3)
+    assert valued.tariff.tariff_name == "LV Site Specific Band 3"  # L03 in MIDE 2026 Annex 1
+
+
+def test_an_unpublished_llfc_falls_back_or_fails() -> None:
+    site = Site(parse_mpan(f"00800999 {CORE_14}"))
+    looked = value_site(site, None, policy=LOOKUP, flex_fraction=0.3, on=DAY)
+    assert looked.tariff == resolve_tariff(14, on=DAY)  # LV, band 1 (no kVA)
+    assert any("LLFC 999 is not in the published tariffs" in w for w in looked.warnings)
+    with pytest.raises(ValuationError) as info:
+        value_site(site, _frame(), policy=PORTFOLIO, flex_fraction=0.3)
+    assert info.value.stage == "tariff" and "LLFC 999" in info.value.reason
+
+
+def test_a_year_with_no_bundled_tariffs_uses_the_latest_or_fails() -> None:
+    site = Site(parse_mpan(CORE_14), voltage="HV", kva=400)
+    looked = value_site(site, None, policy=LOOKUP, flex_fraction=0.3, on=dt.date(2030, 6, 1))
+    assert looked.tariff.year == 2027
+    assert "no 2030/31 tariffs bundled for area 14: using 2027/28" in looked.warnings[0]
+    with pytest.raises(ValuationError) as info:
+        value_site(site, _frame("2030-06-01", "2030-06-15"), policy=PORTFOLIO,
+                   flex_fraction=0.3)
+    assert info.value.stage == "tariff" and "2030/31" in info.value.reason
+
+
+def test_gaps_count_as_zero_or_are_refused() -> None:
+    frame = _frame()
+    gappy = frame.drop(frame.index[100:148])  # one day missing
+    looked = value_site(Site(parse_mpan(CORE_14)), gappy, policy=LOOKUP, flex_fraction=0.3,
+                        on=DAY)
+    assert any("48 missing half hour(s) counted as 0 kWh" in w for w in looked.warnings)
+    assert len(looked.kwh) == len(frame) and looked.kwh.iloc[100:148].sum() == 0.0
+    assert looked.flexibility is not None
+    with pytest.raises(ValuationError) as info:
+        value_site(Site(parse_mpan(CORE_14)), gappy, policy=PORTFOLIO, flex_fraction=0.3)
+    assert info.value.stage == "profile" and "half hours must be regular" in info.value.reason
+
+
+def test_a_failed_step_is_a_warning_only_under_a_partial_policy() -> None:
+    frame = _frame()
+    frame.iloc[5, 0] = np.nan
+    looked = value_site(Site(parse_mpan(CORE_14)), frame, policy=LOOKUP, flex_fraction=0.3,
+                        on=DAY)
+    assert looked.duos is None
+    assert any(w.startswith("annual DUoS not computed: 1 kWh values are missing")
+               for w in looked.warnings)
+    strict = dataclasses.replace(PORTFOLIO, gaps="zero")  # NaN reaches the DUoS step
+    with pytest.raises(ValuationError) as info:
+        value_site(Site(parse_mpan(CORE_14)), frame, policy=strict, flex_fraction=0.3)
+    assert info.value.stage == "duos"
+
+
+def test_a_dno_sites_postcode_is_checked_only_by_the_lookup() -> None:
+    calls: list[str] = []
+
+    def lookup(postcode):
+        calls.append(str(postcode))
+        return AreaResult(postcode, "_C", ("_C",), "test", "test", "postcode", "high", False,
+                          dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+
+    site = Site(parse_mpan(CORE_14), postcode="SW1A 1AA")
+    looked = value_site(site, None, policy=LOOKUP, flex_fraction=0.3, on=DAY,
+                        area_lookup=lookup)
+    assert calls and "using the MPAN's area" in looked.warnings[0]
+    calls.clear()
+    valued = value_site(site, _frame(), policy=PORTFOLIO, flex_fraction=0.3,
+                        area_lookup=lookup)
+    assert calls == [] and valued.area.distributor_id == 14 and not valued.warnings
+
+
+def test_an_idno_site_takes_its_area_from_the_postcode_under_both() -> None:
+    idno = Site(parse_mpan(generate_cores(1, 24, seed=8)[0]), postcode="B1 1AA")
+    for policy in (LOOKUP, PORTFOLIO):
+        valued = value_site(idno, None if policy is LOOKUP else _frame(), policy=policy,
+                            flex_fraction=0.3, on=DAY, area_lookup=_b_is_e)
+        assert valued.area.distributor_id == 14 and valued.area.source == "postcode"
+        assert valued.tariff.dno_id == 24
+
+
+def test_policies_are_frozen_values() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        LOOKUP.partial = False  # type: ignore[misc]
+    assert LOOKUP != PORTFOLIO and hash(LOOKUP) != hash(PORTFOLIO)
+
+
+def test_without_a_profile_a_tariff_per_year_gives_the_years_tariff() -> None:
+    site = Site(parse_mpan(CORE_14), voltage="HV", kva=400)
+    valued = value_site(site, None, policy=PORTFOLIO, flex_fraction=0.3, on=DAY)
+    assert valued.tariff == resolve_tariff(14, on=dt.date(2026, 4, 1), voltage="HV", kva=400)
+    assert valued.duos is None and valued.flexibility is None
