@@ -1,16 +1,18 @@
-"""Postcode → GSP group (DNO area): online resolvers, an offline table, a disk cache.
+"""Postcode → GSP group (DNO area): the offline table first, then online resolvers and a cache.
 
 `AreaLookup.lookup("B1 1AA")` answers from, in order:
 
-1. a fresh cache entry for the full postcode (source ``cache``);
-2. the online resolvers, in order (default: Octopus's industry grid-supply-points endpoint,
+1. the offline table `config/postcode_areas.csv` (source ``table:sector`` or
+   ``table:district``): the postcode's sector row if its district is split between areas,
+   else its district row. A row whose majority share is 90% or more answers, with no network;
+2. only when the table is uncertain (share under 90%) or has no row: a fresh cache entry for
+   the full postcode (source ``cache``);
+3. the online resolvers, in order (default: Octopus's industry grid-supply-points endpoint,
    source ``online:octopus``, per full postcode; then the Carbon Intensity API's regional
    postcode endpoint, source ``online:carbonintensity``, per district). Answers are cached;
-3. if every online resolver failed: a stale cache entry for the postcode, then a cached
-   district answer, both with a warning (source ``cache``);
-4. the offline table (source ``offline-table``), which answers only from a district → area
-   table with a clear licence in `config/`; none is shipped, so it says "no offline data for
-   this district" (or "unknown district") instead of guessing.
+4. if every online resolver failed, or none is configured, or `online=False`: a stale cache
+   entry for the postcode, then a cached district answer, both with a warning (``cache``);
+5. the table's uncertain answer: confidence ``uncertain``, both candidate areas and shares.
 
 The GSP group maps one-to-one to the DNO licence area through `config/distributors.csv`.
 """
@@ -33,7 +35,8 @@ from typing import Any, Literal, Protocol
 import requests
 from bess_duos.core.distributors import Distributor, dno_for_gsp_group
 from bess_duos.core.paths import config_dir
-from bess_duos.core.postcodes import Postcode, is_known_district, parse_postcode
+from bess_duos.core.postcode_table import TABLE_FILE, UNCERTAIN_BELOW, area_table
+from bess_duos.core.postcodes import Postcode, parse_postcode
 from bess_duos.core.settings import current
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -53,6 +56,7 @@ __all__ = [
     "ServiceUnavailableError",
     "UnknownDistrictError",
     "default_cache_dir",
+    "describe_candidates",
     "lookup_area",
 ]
 
@@ -61,7 +65,8 @@ logger = logging.getLogger(__name__)
 SOURCE_OCTOPUS = "online:octopus"
 SOURCE_CARBON_INTENSITY = "online:carbonintensity"
 SOURCE_CACHE = "cache"
-SOURCE_OFFLINE = "offline-table"
+SOURCE_TABLE_SECTOR = "table:sector"
+SOURCE_TABLE_DISTRICT = "table:district"
 
 DEFAULT_OCTOPUS_URL = "https://api.octopus.energy"
 DEFAULT_CARBON_INTENSITY_URL = "https://api.carbonintensity.org.uk"
@@ -70,12 +75,11 @@ ENV_CACHE_DAYS = "BESS_DUOS_AREA_CACHE_DAYS"
 DEFAULT_CACHE_DAYS = 90.0
 CACHE_FILE = "postcode_areas.sqlite3"
 CARBON_INTENSITY_REGIONS_FILE = "carbonintensity_regions.csv"
-OFFLINE_TABLE_FILE = "postcode_district_areas.csv"
 GSP_GROUPS = frozenset("_" + c for c in "ABCDEFGHJKLMNP")
 USER_AGENT = "bess-duos/0.1 (postcode to DNO area lookup)"
 
-Level = Literal["postcode", "district"]
-Confidence = Literal["high", "medium", "low"]
+Level = Literal["postcode", "sector", "district"]
+Confidence = Literal["high", "medium", "low", "uncertain"]
 
 
 class AreaLookupError(LookupError):
@@ -109,20 +113,32 @@ class PostcodeNotFoundError(AreaLookupError):
 
 
 class NoOfflineDataError(AreaLookupError):
-    """The offline table has no row for this district."""
+    """Offline, and neither the table nor the cache has an answer."""
 
 
 class UnknownDistrictError(NoOfflineDataError):
-    """The district is not in the GB district list (`config/postcode_districts.csv`)."""
+    """The district is not in the table (so not in OS Code-Point Open)."""
 
 
 @dataclass(frozen=True)
 class ResolverAnswer:
-    """What one resolver said: the GSP group(s) for a postcode or its whole district."""
+    """What one resolver said: the GSP group(s) for a postcode, its sector or its district.
+
+    The offline table also gives each candidate's share of the key's postcodes (`shares`),
+    the key it answered from and that key's postcode count.
+    """
 
     gsp_groups: tuple[str, ...]
     level: Level
     source: str
+    shares: tuple[float, ...] = ()
+    key: str = ""
+    postcodes: int = 0
+
+    @property
+    def uncertain(self) -> bool:
+        """True if the table's majority share is under 90% (never for online answers)."""
+        return bool(self.shares) and self.shares[0] < UNCERTAIN_BELOW
 
 
 class AreaResolver(Protocol):
@@ -143,12 +159,15 @@ class AreaResolver(Protocol):
 class AreaResult:
     """The area of a postcode, where the answer came from and how sure it is.
 
-    `source` is where this answer was read now (``online:octopus``, ``online:carbonintensity``,
-    ``cache`` or ``offline-table``); `origin` is the resolver that first gave it (equal to
-    `source` unless read from the cache). `level` says whether the answer is for the full
-    postcode or only its district. `confidence`: ``high`` = one area for the full postcode;
-    ``medium`` = one area for the district, not known to straddle; ``low`` = several candidate
-    areas, or a district-level answer for a district known to straddle two areas.
+    `source` is where this answer was read now (``table:sector``, ``table:district``,
+    ``online:octopus``, ``online:carbonintensity`` or ``cache``); `origin` is the resolver that
+    first gave it (equal to `source` unless read from the cache). `level` says whether the
+    answer is for the full postcode, its sector or its district. `confidence`: ``high`` = one
+    area for the full postcode, or a table key whose postcodes all lie in one area; ``medium``
+    = a table key with a 90%+ majority, or one area for a district not known to straddle;
+    ``low`` = several candidate areas online, or a district-level online answer for a district
+    known to straddle; ``uncertain`` = a table key under 90% that nothing online settled
+    (`candidates` and `shares` give both areas).
     """
 
     postcode: Postcode
@@ -162,6 +181,19 @@ class AreaResult:
     fetched_at: datetime
     stale: bool = False
     warnings: tuple[str, ...] = ()
+    shares: tuple[float, ...] = ()  # the table's share per candidate (empty for online answers)
+    key: str = ""  # the table key (sector or district) that answered
+    postcodes: int = 0  # how many postcodes the table key holds
+
+    @property
+    def uncertain(self) -> bool:
+        """True if only the table answered and its majority share is under 90%."""
+        return self.confidence == "uncertain"
+
+    @property
+    def share(self) -> float | None:
+        """The table's share for the answer's area, None for an online or cached answer."""
+        return self.shares[0] if self.shares else None
 
     @property
     def distributor(self) -> Distributor:
@@ -196,6 +228,10 @@ class AreaResult:
             "fetched_at": self.fetched_at.isoformat(timespec="seconds"),
             "stale": self.stale,
             "warnings": list(self.warnings),
+            "uncertain": self.uncertain,
+            "table_key": self.key or None,
+            "table_postcodes": self.postcodes or None,
+            "shares": dict(zip(self.candidates, self.shares, strict=False)) or None,
         }
 
 
@@ -381,59 +417,30 @@ class CarbonIntensityResolver(_HttpResolver):
 # --------------------------------------------------------------------------- offline resolver
 
 
-@lru_cache(maxsize=4)
-def _offline_table(path: Path, mtime: float) -> dict[str, tuple[str, ...]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
-        table = {}
-        for row in rows:
-            groups = tuple(g.strip().upper() for g in row["gsp_group_ids"].split())
-            bad = [g for g in groups if g not in GSP_GROUPS]
-            if bad or not groups:
-                raise ValueError(
-                    f"{path}: district {row['district']!r} has bad GSP group(s) {bad or groups}"
-                )
-            table[row["district"].strip().upper()] = groups
-        return table
-
-
 class OfflineTableResolver:
-    """District → GSP group(s) from a licensed table in `config/`, if one is installed.
+    """Postcode → GSP group from `config/postcode_areas.csv`: sector row, else district row.
 
-    The table (`config/postcode_district_areas.csv`, columns ``district,gsp_group_ids`` with
-    space-separated groups for straddling districts, ``#`` lines naming source and licence)
-    is not shipped: no district → DNO-area table with a clear licence was available. Without
-    it every lookup says "no offline data for this district"; areas are never guessed from
-    coordinates.
+    The answer carries the candidates' shares; the caller decides what an uncertain one
+    (majority under 90%) is worth. A district missing from the table raises
+    UnknownDistrictError.
     """
 
-    source = SOURCE_OFFLINE
     level: Level = "district"
 
     def __init__(self, table_path: Path | str | None = None) -> None:
-        self.table_path = Path(table_path) if table_path else config_dir() / OFFLINE_TABLE_FILE
-
-    def has_table(self) -> bool:
-        """True if the offline table is installed."""
-        return self.table_path.is_file()
+        self.table_path = Path(table_path) if table_path else config_dir() / TABLE_FILE
 
     def resolve(self, postcode: Postcode) -> ResolverAnswer:
-        """The table's GSP group(s) for the postcode's district."""
-        district = postcode.district
-        if self.has_table():
-            table = _offline_table(self.table_path, self.table_path.stat().st_mtime)
-            if district in table:
-                return ResolverAnswer(table[district], "district", self.source)
-        if not is_known_district(district):
+        """The table's area(s) for the postcode, with their shares."""
+        row = area_table(self.table_path).row(postcode.district, postcode.sector)
+        if row is None:
             raise UnknownDistrictError(
-                f"unknown district {district}: it is not in the GB postcode district list "
-                "(config/postcode_districts.csv, from OS Code-Point Open); check the postcode"
+                f"unknown district {postcode.district}: it is not in the postcode area table "
+                f"({self.table_path.name}, from OS Code-Point Open); check the postcode"
             )
-        where = "has no row for it" if self.has_table() else "is installed"
-        raise NoOfflineDataError(
-            f"no offline data for district {district}: no licensed district-to-area table "
-            f"{where} ({self.table_path.name}); the online lookup is needed to find its area"
-        )
+        source = SOURCE_TABLE_SECTOR if row.level == "sector" else SOURCE_TABLE_DISTRICT
+        return ResolverAnswer(row.candidates, row.level, source, row.shares, row.key,
+                              row.postcodes)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- disk cache
@@ -549,12 +556,27 @@ def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
 
 
+def _percent(share: float) -> str:
+    return f"{share:.1%}".replace(".0%", "%")
+
+
+def describe_candidates(answer: ResolverAnswer | AreaResult) -> str:
+    """A table answer in words: ``_C London 67.2% or _A Eastern 32.8% of 1,319 postcodes in
+    district NW2``."""
+    groups = answer.gsp_groups if isinstance(answer, ResolverAnswer) else answer.candidates
+    parts = [f"{g} {dno_for_gsp_group(g).gsp_group_name} {_percent(s)}"
+             for g, s in zip(groups, answer.shares, strict=False)]
+    return f"{' or '.join(parts)} of {answer.postcodes:,} postcodes in {answer.level} {answer.key}"
+
+
 @dataclass
 class AreaLookup:
-    """Resolve a postcode's DNO area: cache, online resolvers in order, stale cache, offline.
+    """Resolve a postcode's DNO area: the offline table, then (only where the table is
+    uncertain) the cache, online resolvers in order and a stale cache entry.
 
-    `cache=None` disables the disk cache; by default it lives in `default_cache_dir()` (if
-    that folder cannot be created, the lookup runs without a cache and logs a warning).
+    `offline=None` switches the table off. `cache=None` disables the disk cache; by default it
+    lives in `default_cache_dir()` (if that folder cannot be created, the lookup runs without
+    a cache and logs a warning).
     """
 
     resolvers: Sequence[AreaResolver] = field(default_factory=lambda: default_resolvers())
@@ -562,9 +584,26 @@ class AreaLookup:
     offline: AreaResolver | None = field(default_factory=OfflineTableResolver)
 
     def lookup(self, postcode: str | Postcode, *, online: bool = True) -> AreaResult:
-        """The area of `postcode`; raises PostcodeError or AreaLookupError with the reason."""
+        """The area of `postcode`; raises PostcodeError or AreaLookupError with the reason.
+
+        With `online=False` nothing goes to the network.
+        """
         pc = postcode if isinstance(postcode, Postcode) else parse_postcode(postcode)
         notes = [f"postcode {pc.unit}: {c}" for c in pc.corrections]
+        table_answer: ResolverAnswer | None = None
+        table_error: AreaLookupError | None = None
+        if self.offline is not None:
+            try:
+                table_answer = self.offline.resolve(pc)
+            except AreaLookupError as exc:
+                table_error = exc
+        if table_answer is not None and not table_answer.uncertain:
+            return self._result(pc, table_answer, table_answer.source, time.time(), False, notes)
+        table_note = ""
+        if table_answer is not None:
+            table_note = f"the offline table is uncertain: {describe_candidates(table_answer)}"
+            notes.append(table_note)
+
         cache = self.cache
         pkey = AreaCache.postcode_key(pc)
         entry = cache.get(pkey) if cache is not None else None
@@ -608,25 +647,21 @@ class AreaLookup:
             return self._result(
                 pc, cached.answer, SOURCE_CACHE, cached.fetched_at, not cached.fresh, notes
             )
+        if table_answer is not None:
+            notes.remove(table_note)  # the uncertain answer's own warning says it
+            notes.append(f"{why}; the answer stays uncertain")
+            return self._result(pc, table_answer, table_answer.source, time.time(), False, notes)
 
-        offline_error: AreaLookupError | None = None
-        if self.offline is not None:
-            try:
-                answer = self.offline.resolve(pc)
-            except AreaLookupError as exc:
-                offline_error = exc
-            else:
-                notes.append(f"{why}; using the offline table")
-                return self._result(pc, answer, answer.source, time.time(), False, notes)
-
-        detail = "; ".join(m for m in (failed if online else why, str(offline_error or "")) if m)
-        if unavailable and not not_found:
+        if self.offline is None:
+            table_error = NoOfflineDataError("the offline table is switched off")
+        detail = "; ".join(m for m in (failed if online else why, str(table_error or "")) if m)
+        if unavailable and not not_found and not isinstance(table_error, UnknownDistrictError):
             raise ServiceUnavailableError(
                 f"no area for {pc.unit}: the online services are unavailable and nothing is "
                 f"cached ({detail})",
                 advice="try again when online, or enter the MPAN (a DNO MPAN names its area)",
             )
-        if isinstance(offline_error, UnknownDistrictError):
+        if isinstance(table_error, UnknownDistrictError):
             raise UnknownDistrictError(f"no area for {pc.unit}: {detail}")
         if not online:
             raise NoOfflineDataError(
@@ -650,12 +685,25 @@ class AreaLookup:
     ) -> AreaResult:
         candidates = answer.gsp_groups
         seen = set(candidates)
-        if self.cache is not None:
+        if self.cache is not None and not answer.shares:
             seen |= self.cache.district_groups(pc.district)
-        straddles = len(seen) > 1
+        straddles = len(seen) > 1 or answer.level == "sector"
         warnings = list(notes)
-        if len(candidates) > 1:
-            confidence: Confidence = "low"
+        confidence: Confidence
+        if answer.shares:  # the offline table
+            if answer.uncertain:
+                confidence = "uncertain"
+                warnings.append(
+                    f"uncertain: {describe_candidates(answer)}: confirm the area with the "
+                    "site's MPAN or GSP group"
+                )
+            elif len(candidates) == 1:
+                confidence = "high"
+            else:
+                confidence = "medium"
+                warnings.append(f"{describe_candidates(answer)}: near a boundary between areas")
+        elif len(candidates) > 1:
+            confidence = "low"
             warnings.append(
                 f"{pc.unit} maps to several GSP groups ({', '.join(candidates)}); using "
                 f"{candidates[0]}, the first {answer.source} gave: confirm with the site's MPAN"
@@ -690,6 +738,9 @@ class AreaLookup:
             fetched_at=_utc(fetched_at),
             stale=stale,
             warnings=tuple(warnings),
+            shares=answer.shares,
+            key=answer.key,
+            postcodes=answer.postcodes,
         )
 
 

@@ -1,11 +1,12 @@
-"""Battery dispatch optimiser: a linear programme solved with HiGHS (scipy.optimize.linprog).
+"""Battery dispatch optimiser: a HiGHS LP, or MILP where simultaneity would pay (core/bess_model).
 
 Variables per half hour t (energies in kWh per half hour; power P kW moves P x 0.5 kWh):
 
 - c_t charge into the battery from the site, d_t discharge out of it (AC side, kWh),
 - s_t state of charge at the END of half hour t (kWh),
 - m_t import from the grid, x_t export to the grid (only when export is modelled),
-- per block, e >= 0 exceeded capacity in kVA (only when a capacity charge is modelled).
+- e_k >= 0 exceeded capacity (kVA) of each calendar month k in the block (only when a
+  capacity charge is modelled).
 
 Constraints:
 
@@ -13,23 +14,31 @@ Constraints:
 - state of charge s_t = s_{t-1} + eta c_t - d_t / eta, eta = sqrt(round-trip efficiency)
   (the loss is split evenly between charging and discharging), s_{-1} = initial SoC
 - bounds 0 <= c_t, d_t <= P x 0.5; soc_min E <= s_t <= soc_max E; 0 <= m_t <= import
-  limit x 0.5; 0 <= x_t <= export limit x 0.5 and x_t <= d_t (the site has no generation:
-  it exports only what the battery discharges)
+  limit x 0.5; 0 <= x_t <= export limit x 0.5, x_t <= d_t (the site has no generation:
+  it exports only what the battery discharges) and x_t <= P x 0.5 - load_t (load first)
 - optional cycles cap: per UK clock day, sum d_t / eta <= cycles_per_day x E
-- optional exceeded capacity: e >= m_t x 2 / power factor - agreed kVA, for every t in the
-  calendar month (the DUoS charge is per month on the month's maximum)
+- optional exceeded capacity: e_k >= m_t x 2 / power factor - agreed kVA for every t of month
+  k, costing rate x (days of month k in the profile) x e_k (the DUoS charge is per calendar
+  month on the month's maximum)
+- exclusivity (binaries, MILP) only in the half hours where breaking it could pay: import and
+  export not both at once where the export value beats the import price; charge and discharge
+  not both at once up to the last negative import price of the block (burning stored energy
+  pays only before a negative price). Elsewhere the plain LP is exact: there, raising import
+  and export (or charge and discharge) together never lowers the cost. Binaries are added
+  lazily, only where a solution breaks exclusivity (core/bess_model.solve_block).
 
-Objective (pence): sum import_price_t m_t - sum export_value_t x_t + rate x days x e, where
+Objective (pence): sum import_price_t m_t - sum export_value_t x_t + capacity term, where
 export_value_t = export_price_t - generation DUoS unit rate_t (a negative generation rate is a
 credit: exporting earns -rate). A negligible 1e-6 p/kWh on discharge removes degenerate
 simultaneous charge/discharge; it changes costs by < £0.0001 a year.
 
-Horizon: the year is solved in blocks (UK clock weeks by default) with the SoC at each block
-boundary returned to the initial SoC (``end_soc="initial"``) or left free and carried over
-(``end_soc="free"``). A block solution with ``end_soc="initial"`` is feasible for the whole
-horizon problem, so it can only cost the same or more; with DUoS bands (cheap nights) the
-optimum can pass through the initial SoC at midnight at no cost, so the two agree (checked in
-tests to 1e-6 of the cost). ``block="year"`` solves the whole horizon at once.
+Horizon: solved in blocks (UK clock weeks by default) with the SoC at each block boundary
+returned to the initial SoC (``end_soc="initial"``) or carried over (``end_soc="free"``).
+``block="year"`` solves the whole horizon at once. The exceeded-capacity charge couples the
+half hours of a calendar month, so with that charge blocks sharing a month are solved as one
+problem (still with the SoC rule at each block end): every block choice then gives the
+whole-horizon optimum except for what the end-of-block SoC rule costs. A block solution with
+``end_soc="initial"`` is feasible for the whole horizon, so it is never cheaper.
 """
 
 from __future__ import annotations
@@ -40,16 +49,23 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from bess_duos.core.bess_model import (
+    HOURS_PER_HH,
+    BlockData,
+    BlockLimits,
+    binary_count,
+    solve_block,
+)
 from bess_duos.core.features import UK_TZ, validate_profile
 from bess_duos.core.flexibility import aligned_prices
 from bess_duos.core.tariffs import warn_if_pounds_per_kwh
 from numpy.typing import ArrayLike
-from scipy import sparse
-from scipy.optimize import linprog
 
-HOURS_PER_HH = 0.5
-TIE_BREAK_P_PER_KWH = 1e-6
 BLOCKS = ("day", "week", "month", "year")
+BINARIES = ("auto", "all", "none")
+DEFAULT_TIME_LIMIT_S = 60.0
+MIN_BLOCK_TIME_S = 1.0
+DEFAULT_MIP_GAP = 1e-3
 
 
 class BatteryError(ValueError):
@@ -102,7 +118,13 @@ class ExceededCapacity:
 
 @dataclass(frozen=True)
 class BatteryResult:
-    """Dispatch and money (£) of `optimise_battery` over the profile's span."""
+    """Dispatch and money (£) of `optimise_battery` over the profile's span.
+
+    `mip_gap` is the largest relative MIP gap (HiGHS: |cost - bound| / |cost| of the block)
+    of the blocks solved as MILPs and `mip_gap_gbp` the sum of their absolute gaps (None:
+    every block was a plain LP); `binaries` counts binary variables over all blocks;
+    `time_limited` says a block stopped at its time limit with its best solution so far.
+    """
 
     dispatch: pd.DataFrame
     base_cost_gbp: float
@@ -112,12 +134,15 @@ class BatteryResult:
     equivalent_full_cycles: float
     solve_seconds: float
     blocks: int
+    mip_gap: float | None = None
+    mip_gap_gbp: float | None = None
+    binaries: int = 0
+    time_limited: bool = False
 
 
-def _block_codes(index: pd.DatetimeIndex, block: str) -> np.ndarray:
-    local = index.tz_convert(UK_TZ)
+def _block_codes(local: pd.DatetimeIndex, block: str) -> np.ndarray:
     if block == "year":
-        return np.zeros(len(index), dtype=np.int64)
+        return np.zeros(len(local), dtype=np.int64)
     if block == "day":
         keys = local.normalize()
     elif block == "week":
@@ -128,109 +153,14 @@ def _block_codes(index: pd.DatetimeIndex, block: str) -> np.ndarray:
     return pd.factorize(keys)[0].astype(np.int64)
 
 
-def _capacity_cost(imp: np.ndarray, month: np.ndarray, days: np.ndarray,
+def _capacity_cost(imp: np.ndarray, month: np.ndarray, month_days: np.ndarray,
                    cap: ExceededCapacity | None) -> float:
     """Exceeded-capacity pence for an import series (per calendar month)."""
     if cap is None:
         return 0.0
-    kva = imp * 2.0 / cap.power_factor
-    peak = pd.Series(kva).groupby(month).max().to_numpy()
-    day_count = pd.Series(days).groupby(month).nunique().to_numpy()
-    excess = np.maximum(peak - cap.agreed_kva, 0.0)
-    return float((excess * day_count).sum() * cap.rate_p_per_kva_day)
-
-
-def _solve_block(
-    load: np.ndarray,
-    p_import: np.ndarray,
-    v_export: np.ndarray | None,
-    day: np.ndarray,
-    s_start: float,
-    s_end: float | None,
-    battery: Battery,
-    import_cap: float,
-    export_cap: float,
-    cap: ExceededCapacity | None,
-) -> dict[str, np.ndarray]:
-    n = len(load)
-    eta = battery.one_way_efficiency
-    e_kwh = battery.energy_kwh
-    eye = sparse.identity(n, format="csr")
-    exports = v_export is not None
-    n_vars = n * (5 if exports else 4) + (1 if cap else 0)
-
-    # equality rows: balance (n), state of charge (n); columns c, d, s, m, [x], [e]
-    soc_step = sparse.identity(n, format="csr") - sparse.eye(n, k=-1, format="csr")
-    row_bal = [-eye, eye, None, eye] + ([-eye] if exports else [])
-    row_soc = [-eta * eye, (1 / eta) * eye, soc_step, None] + ([None] if exports else [])
-    if cap:
-        row_bal.append(sparse.csr_matrix((n, 1)))
-        row_soc.append(None)
-    a_eq = sparse.bmat([row_bal, row_soc], format="csr")
-    b_eq = np.r_[load, s_start, np.zeros(n - 1)]
-
-    ub_rows, b_ub = [], []
-    if exports:  # x_t - d_t <= 0
-        ub_rows.append([None, -eye, None, None, eye] + ([None] if cap else []))
-        b_ub.append(np.zeros(n))
-    if battery.cycles_per_day is not None:
-        days, pos = np.unique(day, return_inverse=True)
-        per_day = sparse.csr_matrix((np.full(n, 1 / eta), (pos, np.arange(n))), (len(days), n))
-        ub_rows.append([None, per_day, None, None] + ([None] if exports else [])
-                       + ([None] if cap else []))
-        b_ub.append(np.full(len(days), battery.cycles_per_day * e_kwh))
-    if cap:  # m_t x 2 / pf - e <= agreed
-        ub_rows.append([None, None, None, (2.0 / cap.power_factor) * eye]
-                       + ([None] if exports else []) + [sparse.csr_matrix(-np.ones((n, 1)))])
-        b_ub.append(np.full(n, cap.agreed_kva))
-    if ub_rows:
-        for row in ub_rows:  # give empty blocks a shape so bmat can infer column widths
-            widths = [n, n, n, n] + ([n] if exports else []) + ([1] if cap else [])
-            rows = next(b.shape[0] for b in row if b is not None)
-            for i, b in enumerate(row):
-                if b is None:
-                    row[i] = sparse.csr_matrix((rows, widths[i]))
-        a_ub = sparse.bmat(ub_rows, format="csr")
-        b_ub_arr = np.concatenate(b_ub)
-    else:
-        a_ub, b_ub_arr = None, None
-
-    step = battery.power_kw * HOURS_PER_HH
-    lo = np.zeros(n_vars)
-    hi = np.full(n_vars, np.inf)
-    hi[:n] = step
-    hi[n : 2 * n] = step
-    lo[2 * n : 3 * n] = battery.soc_min * e_kwh
-    hi[2 * n : 3 * n] = battery.soc_max * e_kwh
-    if s_end is not None:
-        lo[3 * n - 1] = hi[3 * n - 1] = s_end
-    hi[3 * n : 4 * n] = import_cap
-    if exports:
-        hi[4 * n : 5 * n] = export_cap
-
-    cost = np.zeros(n_vars)
-    cost[n : 2 * n] = TIE_BREAK_P_PER_KWH
-    cost[3 * n : 4 * n] = p_import
-    if exports:
-        cost[4 * n : 5 * n] = -v_export
-    if cap:
-        cost[-1] = cap.rate_p_per_kva_day * len(np.unique(day))
-
-    res = linprog(cost, A_ub=a_ub, b_ub=b_ub_arr, A_eq=a_eq, b_eq=b_eq,
-                  bounds=np.column_stack([lo, hi]), method="highs")
-    if res.status != 0:
-        raise BatteryError(
-            f"battery optimisation failed: {res.message} (check that the import limit covers "
-            "the load, and the SoC bounds and initial SoC are consistent)"
-        )
-    x = res.x
-    return {
-        "charge_kwh": x[:n],
-        "discharge_kwh": x[n : 2 * n],
-        "soc_kwh": x[2 * n : 3 * n],
-        "import_kwh": x[3 * n : 4 * n],
-        "export_kwh": x[4 * n : 5 * n] if exports else np.zeros(n),
-    }
+    excess = np.zeros(len(month_days))
+    np.maximum.at(excess, month, imp * 2.0 / cap.power_factor - cap.agreed_kva)
+    return float((excess * month_days).sum() * cap.rate_p_per_kva_day)
 
 
 def optimise_battery(
@@ -245,22 +175,31 @@ def optimise_battery(
     exceeded_capacity: ExceededCapacity | None = None,
     block: str = "week",
     end_soc: str = "initial",
+    binaries: str = "auto",
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    mip_rel_gap: float = DEFAULT_MIP_GAP,
 ) -> BatteryResult:
     """Least-cost battery dispatch for a site's half-hourly `load` (kWh, tz-aware index).
 
     `import_prices` are p/kWh per half hour (DUoS unit rates, plus energy prices if the
     caller adds them). Export is modelled when `export_prices` (p/kWh earned) or
     `generation_duos_rates` (p/kWh, negative = credit) are given and `export_limit_kw` is not 0.
-    `block` is 'day', 'week', 'month' or 'year' (one LP for the whole span); with an
-    exceeded-capacity charge it must be 'month' or 'year'. `end_soc` is 'initial' (each block
-    ends where it started) or 'free' (carried over).
+    `block` is 'day', 'week', 'month' or 'year' (one problem for the whole span); `end_soc` is
+    'initial' (each block ends where it started) or 'free' (carried over). `binaries`: 'auto'
+    (only where simultaneity could pay), 'all' (every half hour, a check) or 'none' (the LP
+    relaxation). MILP blocks share `time_limit_s` seconds (each gets the rest of the budget
+    over the MILP blocks left, at least 1 s) and stop there with their best solution, or at
+    relative gap `mip_rel_gap`.
     """
     if block not in BLOCKS:
         raise BatteryError(f"block must be one of {BLOCKS}, got {block!r}")
     if end_soc not in ("initial", "free"):
         raise BatteryError(f"end_soc must be 'initial' or 'free', got {end_soc!r}")
-    if exceeded_capacity is not None and block in ("day", "week"):
-        raise BatteryError("an exceeded-capacity charge is monthly: use block='month' or 'year'")
+    if binaries not in BINARIES:
+        raise BatteryError(f"binaries must be one of {BINARIES}, got {binaries!r}")
+    if not time_limit_s > 0 or not mip_rel_gap >= 0:
+        raise BatteryError(f"time_limit_s={time_limit_s!r} must be > 0 and "
+                           f"mip_rel_gap={mip_rel_gap!r} >= 0")
     series = validate_profile(load, "load")
     index = series.index
     kwh = series.to_numpy()
@@ -283,41 +222,77 @@ def optimise_battery(
 
     local = index.tz_convert(UK_TZ)
     day = pd.factorize(local.normalize())[0]
-    month = np.asarray(local.year * 12 + local.month)
-    codes = _block_codes(index, block)
+    month = pd.factorize(np.asarray(local.year * 12 + local.month))[0]
+    month_days = np.bincount(month[np.r_[0, np.flatnonzero(np.diff(day)) + 1]])
+    codes = _block_codes(local, block)
     bounds = np.r_[0, np.flatnonzero(np.diff(codes)) + 1, len(codes)]
     s0 = battery.initial_soc * battery.energy_kwh
+    cap = exceeded_capacity
+    limits = BlockLimits(
+        step_kwh=battery.power_kw * HOURS_PER_HH, eta=battery.one_way_efficiency,
+        soc_lo=battery.soc_min * battery.energy_kwh, soc_hi=battery.soc_max * battery.energy_kwh,
+        cycles_kwh_per_day=None if battery.cycles_per_day is None
+        else battery.cycles_per_day * battery.energy_kwh,
+        import_cap=import_cap, export_cap=export_cap,
+        cap_rate_p_per_kva_day=None if cap is None else cap.rate_p_per_kva_day,
+        agreed_kva=0.0 if cap is None else cap.agreed_kva,
+        power_factor=1.0 if cap is None else cap.power_factor,
+    )
 
+    # One problem per group of blocks: blocks are solved alone unless a calendar month (its
+    # exceeded-capacity variable) spans their boundary; in a group the SoC still returns to
+    # the initial SoC at each block end (end_soc="initial").
+    ends = bounds[1:] - 1
+    cut = bounds[1:-1][month[bounds[1:-1]] != month[bounds[1:-1] - 1]] if cap else bounds[1:-1]
+    groups = np.r_[0, cut, len(kwh)]
+
+    def block_data(span: slice, s_start: float) -> BlockData:
+        fixed = ends[(ends >= span.start) & (ends < span.stop)] - span.start
+        return BlockData(kwh[span], p_import[span], None if v_export is None else v_export[span],
+                         day[span], month[span], s_start,
+                         fixed if end_soc == "initial" else fixed[:0], s0)
+
+    spans = [slice(lo, hi) for lo, hi in itertools.pairwise(groups)]
+    milp_left = sum(binary_count(block_data(span, s0), limits, binaries) > 0 for span in spans)
+    deadline = time.perf_counter() + time_limit_s
     started = time.perf_counter()
-    parts: list[dict[str, np.ndarray]] = []
-    s_start = s0
-    for lo, hi in itertools.pairwise(bounds):
-        span = slice(lo, hi)
-        part = _solve_block(
-            kwh[span], p_import[span], None if v_export is None else v_export[span], day[span],
-            s_start, s0 if end_soc == "initial" else None, battery, import_cap, export_cap,
-            exceeded_capacity,
-        )
+    parts, s_start = [], s0
+    for span in spans:
+        data = block_data(span, s_start)
+        present = np.unique(month[span])
+        share = (deadline - time.perf_counter()) / max(milp_left, 1)
+        milp_left -= binary_count(data, limits, binaries) > 0
+        try:
+            part = solve_block(data, limits, month_days[present], binaries,
+                               max(share, MIN_BLOCK_TIME_S), mip_rel_gap)
+        except RuntimeError as exc:
+            raise BatteryError(
+                f"battery optimisation failed: {exc} (check that the import limit covers "
+                "the load, and the SoC bounds and initial SoC are consistent)"
+            ) from exc
         parts.append(part)
-        s_start = s0 if end_soc == "initial" else float(part["soc_kwh"][-1])
+        s_start = s0 if end_soc == "initial" else float(part.columns["soc_kwh"][-1])
     elapsed = time.perf_counter() - started
 
-    frame = pd.DataFrame({k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, index=index)
+    frame = pd.DataFrame({k: np.concatenate([p.columns[k] for p in parts])
+                          for k in parts[0].columns}, index=index)
     frame.insert(0, "load_kwh", kwh)
     frame["import_price_p"] = p_import
     frame["export_value_p"] = v_export if v_export is not None else np.zeros(len(index))
 
     base_p = float(kwh.clip(min=0) @ p_import) - float(
         (-kwh).clip(min=0) @ frame["export_value_p"].to_numpy()
-    ) + _capacity_cost(kwh.clip(min=0), month, day, exceeded_capacity)
+    ) + _capacity_cost(kwh.clip(min=0), month, month_days, cap)
     cost_p = (
         float(frame["import_kwh"].to_numpy() @ p_import)
         - float(frame["export_kwh"].to_numpy() @ frame["export_value_p"].to_numpy())
-        + _capacity_cost(frame["import_kwh"].to_numpy(), month, day, exceeded_capacity)
+        + _capacity_cost(frame["import_kwh"].to_numpy(), month, month_days, cap)
     )
     saving = (base_p - cost_p) / 100.0
     days = len(index) / 48.0
     cells = frame["discharge_kwh"].sum() / battery.one_way_efficiency
+    gaps = [p.mip_gap for p in parts if p.mip_gap is not None]
+    gaps_p = [p.mip_gap_p for p in parts if p.mip_gap_p is not None]
     return BatteryResult(
         dispatch=frame,
         base_cost_gbp=base_p / 100.0,
@@ -326,5 +301,9 @@ def optimise_battery(
         annual_saving_gbp=saving * 365.0 / days,
         equivalent_full_cycles=float(cells / battery.energy_kwh),
         solve_seconds=elapsed,
-        blocks=len(parts),
+        blocks=len(bounds) - 1,
+        mip_gap=max(gaps) if gaps else None,
+        mip_gap_gbp=sum(gaps_p) / 100.0 if gaps_p else None,
+        binaries=sum(p.binaries for p in parts),
+        time_limited=any(p.hit_time_limit for p in parts),
     )

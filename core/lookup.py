@@ -40,6 +40,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from bess_duos.core.battery_value import (
+    BATTERY_FIELDS,
+    BatteryInputs,
+    BatteryValue,
+    parse_battery_inputs,
+)
 from bess_duos.core.distributors import Distributor
 from bess_duos.core.load_shape import weekday_load
 from bess_duos.core.mpan import Mpan, MpanError, mpan_from_cell, parse_mpan
@@ -64,7 +70,7 @@ __all__ = ["FEATURE_FIELDS", "INPUT_FIELDS", "FeatureValues", "FlexValues", "Inp
            "parse_mpan_input", "read_profile", "run_lookup", "year_label"]
 
 INPUT_FIELDS = ("postcode", "mpan", "voltage", "kva", "flex_fraction", "profile_url",
-                "gsp_group")
+                "gsp_group", *BATTERY_FIELDS)
 
 
 class InputErrors(ValueError):
@@ -108,6 +114,7 @@ class LookupInputs:
     profile_url: str | None = None
     notes: tuple[str, ...] = ()
     gsp_group: str | None = None  # "_E" (normalised); decides the area of an IDNO MPAN
+    battery: BatteryInputs | None = None  # JSON/CLI only: valued by core.battery_value
 
 
 def _blank(value: object) -> bool:
@@ -154,6 +161,7 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
     - `flex_fraction`: `"30%"`, `0.3` or `30` (a number above 1 is read as a percentage);
       blank = the layout's default (30%).
     - `profile_url`: kept as given (the webhook fetches it).
+    - battery (JSON and CLI only): see `core.battery_value.parse_battery_inputs`.
     """
     unknown = sorted(set(raw) - set(INPUT_FIELDS))
     if unknown:
@@ -172,12 +180,13 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
         message = ("enter the site's MPAN or its postcode (one of the two is needed; or its "
                    "GSP group)")
         errors["mpan"] = errors["postcode"] = message
+    battery = parse_battery_inputs(raw, errors)
     if errors:
         raise InputErrors(errors)
     return LookupInputs(
         values.get("mpan"), values.get("postcode"), values.get("voltage"), values.get("kva"),
         values.get("flex_fraction", _layout_defaults()["flex_fraction"]),
-        values.get("profile_url"), tuple(notes), values.get("gsp_group"),
+        values.get("profile_url"), tuple(notes), values.get("gsp_group"), battery,
     )
 
 
@@ -303,6 +312,7 @@ class LookupResult:
     flexibility: FlexValues | None = None
     profile_quality: Any | None = None  # core.profiles.DataQualityReport
     weekday_load: dict[str, Any] | None = None  # core.load_shape.weekday_load (for a chart)
+    battery: BatteryValue | None = None
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     error: str | None = None
@@ -347,6 +357,7 @@ class LookupResult:
                 "flex_fraction": self.inputs.flex_fraction,
                 "profile_url": self.inputs.profile_url,
                 "gsp_group": self.inputs.gsp_group,
+                "battery": self.inputs.battery.to_dict() if self.inputs.battery else None,
             },
             "mpan": self.inputs.mpan.to_dict() if self.inputs.mpan else None,
             "distributor": self.distributor.to_dict(),
@@ -384,6 +395,7 @@ class LookupResult:
             "profile_quality": None if self.profile_quality is None
             else self.profile_quality.to_dict(),
             "weekday_load": self.weekday_load,
+            "battery": None if self.battery is None else self.battery.to_dict(),
         }
 
 
@@ -446,6 +458,8 @@ def run_lookup(
     periods = {band: bands.describe(band, len(bands.periods)) if bands else []
                for band in BANDS}
     flex = valued.flexibility
+    warnings, notes = list(valued.warnings), list(valued.notes)
+    battery = None if data is None else _battery(inputs, data, tariff, warnings, notes)
     return LookupResult(
         inputs, site, named, tariff, periods,
         duos=valued.duos,
@@ -455,9 +469,32 @@ def run_lookup(
             flex.power_limit_kw),
         profile_quality=quality if data is not None else None,
         weekday_load=None if data is None else weekday_load(data["kwh"], bands),
-        warnings=valued.warnings,
-        notes=(*inputs.notes, tariff.selection_note or f"tariff {tariff.tariff_name}",
-               *valued.notes),
+        battery=battery,
+        warnings=tuple(warnings),
+        notes=(*inputs.notes, tariff.selection_note or f"tariff {tariff.tariff_name}", *notes),
         request_id=request_id,
         time=stamp,
     )
+
+
+def _battery(inputs: LookupInputs, data: Any, tariff: DuosTariff, warnings: list[str],
+             notes: list[str]) -> BatteryValue | None:
+    """The battery's value when battery inputs were given (core.battery_value), else None."""
+    if inputs.battery is None:
+        return None
+    from bess_duos.core.battery_value import battery_value
+    from bess_duos.core.duos import default_power_factor, unit_costs
+
+    series = data["kwh"].fillna(0.0)  # a missing half hour is no load, as for the features
+    try:
+        unit_rates = unit_costs(series.index, series.to_numpy(), tariff)[1]
+        value = battery_value(series, unit_rates, tariff, inputs.battery, kva=inputs.kva,
+                              power_factor=default_power_factor())
+    except ValueError as exc:  # BatteryError, FeatureError and DuosError are ValueErrors
+        warnings.append(f"battery not valued: {exc}")
+        return None
+    warnings.extend(value.warnings)
+    notes.append(f"battery: {inputs.battery.power_kw:g} kW / {inputs.battery.energy_kwh:g} kWh "
+                 f"worth £{value.annual_value_gbp:,.0f} a year "
+                 f"({value.cycles_per_year:,.0f} cycles)")
+    return value

@@ -590,7 +590,8 @@ def run_batch(
     `sites` has the `SITES_COLUMNS` (as `iter_site_batches` yields them; `profile_path`
     relative paths are taken from the working directory). `flex_fraction` defaults to
     config/defaults.yaml; `area_lookup` maps a postcode to its area for IDNO MPANs (default:
-    `core.area_resolver.AreaLookup().lookup`, online with a disk cache). Runs with one BLAS
+    `core.area_resolver.AreaLookup().lookup`: the offline table, online with a disk cache only
+    where it is uncertain). Runs with one BLAS
     thread (see `_OneBlasThread`), so a site's numbers do not depend on the engine.
     """
     with _OneBlasThread():

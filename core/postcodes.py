@@ -10,13 +10,11 @@ are rejected with the reason.
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
-from bess_duos.core.paths import config_dir
+import pandas as pd
+from bess_duos.core.postcode_table import area_table
 
 __all__ = [
     "Postcode",
@@ -24,10 +22,9 @@ __all__ = [
     "is_known_district",
     "known_areas",
     "normalise_postcode",
+    "normalise_postcodes",
     "parse_postcode",
 ]
-
-DISTRICTS_FILE = "postcode_districts.csv"
 
 OUTWARD_SHAPES = ("A9", "A99", "AA9", "AA99", "A9A", "AA9A")
 # Letters Royal Mail never uses, by position in the outward code / in the inward code.
@@ -96,22 +93,12 @@ class Postcode:
         return self.unit
 
 
-@lru_cache(maxsize=4)
-def _district_table(path: Path) -> frozenset[str]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
-        return frozenset(row["district"].strip().upper() for row in rows)
-
-
 def _districts() -> frozenset[str]:
-    path = config_dir() / DISTRICTS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"postcode district table missing: {path}")
-    return _district_table(path)
+    return area_table().districts
 
 
 def known_areas() -> frozenset[str]:
-    """GB postcode areas that have geographic postcodes (from `config/postcode_districts.csv`)."""
+    """GB postcode areas that have geographic postcodes (from `config/postcode_areas.csv`)."""
     return frozenset(re.match(r"[A-Z]+", d).group() for d in _districts())
 
 
@@ -226,3 +213,41 @@ def parse_postcode(text: str) -> Postcode:
 def normalise_postcode(text: str) -> str:
     """The standard form ``OUTWARD INWARD`` of a valid GB postcode; raise PostcodeError."""
     return parse_postcode(text).unit
+
+
+def _letters(excluded: str) -> str:
+    return "".join(c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in excluded)
+
+
+# The same format rules as `parse_postcode`, as one regex over the compact form, for columns.
+_FIRST, _SECOND, _INWARD = _letters(_NOT_FIRST), _letters(_NOT_SECOND), _letters(_NOT_INWARD)
+_COMPACT = re.compile(
+    f"(?:[{_FIRST}][0-9]{{1,2}}|[{_FIRST}][{_SECOND}][0-9]{{1,2}}|[{_FIRST}][0-9][{_THIRD_A9A}]"
+    f"|[{_FIRST}][{_SECOND}][0-9][{_FOURTH_AA9A}])[0-9][{_INWARD}]{{2}}"
+)
+
+
+def normalise_postcodes(texts: pd.Series) -> pd.DataFrame:
+    """Vectorised `parse_postcode` for a column of typed postcodes (same index).
+
+    Columns: postcode (standard form, "" if invalid), district, sector, valid. Case and spaces
+    are normalised and an O in the inward digit place read as 0, as `parse_postcode` does;
+    a valid format is all this checks (`is_known_district` and the non-GB areas are the
+    caller's to check); `parse_postcode` on an invalid one says why.
+    """
+    typed = texts.astype("string[pyarrow]").fillna("")  # Arrow kernels: no per-row Python
+    compact = typed.str.upper()
+    for space in (" ", "\t", "\u00a0", "\r"):  # literal replaces stay in Arrow; a regex would not
+        compact = compact.str.replace(space, "", regex=False)
+    outward, digit, letters = compact.str[:-3], compact.str[-3:-2], compact.str[-2:]
+    digit = digit.mask(digit == "O", "0")
+    compact = outward + digit + letters
+    valid = (compact.str.fullmatch(_COMPACT.pattern) | (compact == "GIR0AA")).to_numpy(bool)
+    outward = outward.where(valid, "")
+    sector = outward + " " + digit
+    return pd.DataFrame({
+        "postcode": (sector + letters).where(valid, "").astype(str),
+        "district": outward.astype(str),
+        "sector": sector.where(valid, "").astype(str),
+        "valid": valid,
+    }, index=texts.index)

@@ -8,6 +8,8 @@ caller shares: the webhook, the CLI, the portfolio).
   from the GSP group if one is given (no postcode lookup is made, so it works offline), else
   from the postcode; with neither there is no answer.
 - With no MPAN, the GSP group decides if given, else the postcode.
+- A postcode the offline table marks uncertain (two areas, the larger under 90%) and that
+  nothing online settles decides nothing: the error names both areas and their shares.
 - When the GSP group decides and a postcode is given too, the postcode is looked up only to
   check it: if the lookup succeeds and points elsewhere, that is a warning (the GSP group, the
   user's explicit statement, wins); if the lookup fails, a warning says the postcode could not
@@ -26,6 +28,7 @@ from bess_duos.core.area_resolver import (
     AreaResult,
     PostcodeNotFoundError,
     UnknownDistrictError,
+    describe_candidates,
 )
 from bess_duos.core.distributors import (
     Distributor,
@@ -102,8 +105,11 @@ def _default_lookup(postcode: Postcode) -> AreaResult:
 
 
 def _describe(result: AreaResult) -> str:
+    if result.uncertain:
+        return f"{describe_candidates(result)} (uncertain)"
     d = result.distributor
-    return f"{result.gsp_group_id} {d.gsp_group_name} ({d.short_code}, {result.source})"
+    share = "" if result.share is None else f" {result.share:.0%} of {result.key}"
+    return f"{result.gsp_group_id} {d.gsp_group_name} ({d.short_code}, {result.source}{share})"
 
 
 IDNO_ADVICE = "enter the site's GSP group (e.g. _E)"
@@ -128,13 +134,12 @@ def decide_site_area(
     """Decide the site's DNO area from its MPAN, postcode and/or GSP group (rules in the
     module doc).
 
-    `lookup` maps a parsed postcode to an `AreaResult` (default: `AreaLookup().lookup`, which
-    goes online and uses the disk cache). `gsp_group` is "_E", "E" or "e". With
-    `check_postcode=False` a postcode is not looked up when the MPAN or GSP group decides (it is
-    only parsed, and reported if unreadable), e.g. for a portfolio of thousands of sites.
-    Raises `MpanError`
-    for an unusable MPAN and `SiteAreaError` for an unknown GSP group or when no area can be
-    decided.
+    `lookup` maps a parsed postcode to an `AreaResult` (default: `AreaLookup().lookup`: the
+    offline table, then online and the disk cache only where the table is uncertain).
+    `gsp_group` is "_E", "E" or "e". With `check_postcode=False` a postcode is not looked up
+    when the MPAN or GSP group decides (it is only parsed, and reported if unreadable), e.g.
+    for a portfolio of thousands of sites. Raises `MpanError` for an unusable MPAN and
+    `SiteAreaError` for an unknown GSP group or when no area can be decided.
     """
     has_mpan = mpan is not None and str(mpan).strip() != ""
     has_postcode = postcode is not None and str(postcode).strip() != ""
@@ -194,6 +199,12 @@ def decide_site_area(
             raise SiteAreaError(f"{why}, but: {exc}") from exc
         raise SiteAreaError(f"{why}, but: {getattr(exc, 'reason', exc)}; "
                             f"{_idno_advice(exc)}") from exc
+    if result.uncertain:
+        raise SiteAreaError(
+            f"{why}, but postcode {pc.unit} is uncertain: {describe_candidates(result)}, and no "
+            "online answer settled it; "
+            + (IDNO_ADVICE if idno else "enter the site's MPAN or GSP group (e.g. _E)")
+        )
     warnings.extend(result.warnings)
     return SiteArea(result.distributor, "postcode", parsed, pc, result, tuple(warnings))
 

@@ -148,10 +148,12 @@ class Clock:
         return self.now
 
 
-def _lookup(state: FakeServices, cache_dir: Path, clock: Clock | None = None,
-            **kw: float) -> AreaLookup:
+def _lookup(state: FakeServices, cache_dir: Path, clock: Clock | None = None, *,
+            table: bool = False, **kw: float) -> AreaLookup:
+    """The online path alone (the offline table switched off), unless `table`."""
     cache = AreaCache(cache_dir, max_age_days=30, clock=clock or Clock())
-    return AreaLookup([_octopus(state, **kw), _carbon(state, **kw)], cache, OfflineTableResolver())
+    return AreaLookup([_octopus(state, **kw), _carbon(state, **kw)], cache,
+                      OfflineTableResolver() if table else None)
 
 
 # ----------------------------------------------------------------- Octopus resolver
@@ -270,25 +272,84 @@ def test_carbon_intensity_region_table_covers_each_dno_area_once() -> None:
 # ----------------------------------------------------------------- offline table
 
 
-def test_offline_resolver_says_no_data_rather_than_guessing() -> None:
-    resolver = OfflineTableResolver()
-    assert not resolver.has_table()
-    with pytest.raises(NoOfflineDataError, match="no offline data for district B1"):
-        resolver.resolve(parse_postcode("B1 1AA"))
+# Shares and counts below are the committed table's (config/postcode_areas.csv), which the
+# build counted from the NESO polygons; test_postcode_table.py checks them against the polygons.
+
+
+def test_table_answers_first_and_the_network_is_not_asked(
+    services: FakeServices, tmp_path: Path
+) -> None:
+    lookup = _lookup(services, tmp_path, table=True)
+    result = lookup.lookup("b11ay")
+    assert (result.gsp_group_id, result.source, result.level, result.key) == (
+        "_E", "table:district", "district", "B1")
+    assert (result.shares, result.postcodes, result.confidence) == ((1.0,), 309, "high")
+    assert (result.straddles, result.uncertain) == (False, False)
+    assert services.hits == [] and AreaCache(tmp_path).count() == 0
+
+
+def test_split_district_is_answered_by_sector(services: FakeServices, tmp_path: Path) -> None:
+    # NW2 straddles London (_C) and Eastern (_A): 67.2% / 32.8% of 1,319 postcodes, so the
+    # district alone is uncertain; its sectors settle it: NW2 1 all Eastern, NW2 5 all London.
+    lookup = _lookup(services, tmp_path, table=True)
+    cricklewood = lookup.lookup("NW2 1AA")
+    willesden = lookup.lookup("NW2 5AA")
+    assert (cricklewood.gsp_group_id, cricklewood.source, cricklewood.key) == (
+        "_A", "table:sector", "NW2 1")
+    assert (willesden.gsp_group_id, willesden.source, willesden.key) == (
+        "_C", "table:sector", "NW2 5")
+    assert cricklewood.straddles and willesden.confidence == "high"
+    near = lookup.lookup("NW2 2AA")  # 94.2% Eastern: answered, with the runner-up named
+    assert (near.gsp_group_id, near.confidence, near.candidates, near.shares) == (
+        "_A", "medium", ("_A", "_C"), (0.9419, 0.0581))
+    assert services.hits == []
+
+
+def test_uncertain_key_goes_online_when_a_resolver_is_configured(
+    services: FakeServices, tmp_path: Path
+) -> None:
+    services.octopus["NW23AA"] = ["_A"]  # the sector is 89.4% London; this unit is Eastern
+    result = _lookup(services, tmp_path, table=True).lookup("NW2 3AA")
+    assert (result.gsp_group_id, result.source, result.confidence) == (
+        "_A", "online:octopus", "high")
+    assert any("offline table is uncertain: _C London 89.4% or _A Eastern 10.6% of 161 "
+               "postcodes in sector NW2 3" in w for w in result.warnings)
+    assert services.hits == ["/v1/industry/grid-supply-points/?postcode=NW23AA"]
+
+
+def test_uncertain_key_offline_answers_uncertain_with_both_candidates(
+    services: FakeServices, tmp_path: Path
+) -> None:
+    lookup = _lookup(services, tmp_path, table=True)
+    result = lookup.lookup("RM6 5AA", online=False)  # RM6 5: 63.35% London, 36.65% Eastern
+    assert (result.confidence, result.uncertain, result.source) == (
+        "uncertain", True, "table:sector")
+    assert (result.candidates, result.shares, result.postcodes) == (
+        ("_C", "_A"), (0.6335, 0.3665), 161)
+    assert result.to_dict()["shares"] == {"_C": 0.6335, "_A": 0.3665}
+    assert any(w.startswith("uncertain: _C London 63.3% or _A Eastern 36.6%")  # 0.6335 in binary
+               for w in result.warnings)
+    no_resolver = AreaLookup([], None).lookup("RM6 5AA")  # online allowed, none configured
+    assert no_resolver.uncertain and "no online service is configured" in no_resolver.warnings[0]
+    assert services.hits == []
+
+
+def test_uncertain_key_uses_a_cached_online_answer_offline(
+    services: FakeServices, tmp_path: Path
+) -> None:
+    services.octopus["RM65AA"] = ["_A"]
+    lookup = _lookup(services, tmp_path, table=True)
+    assert lookup.lookup("RM6 5AA").source == "online:octopus"
+    cached = lookup.lookup("RM6 5AA", online=False)
+    assert (cached.gsp_group_id, cached.source, cached.uncertain) == ("_A", "cache", False)
+    assert len(services.hits) == 1
+
+
+def test_unknown_district_is_said_offline(tmp_path: Path) -> None:
     with pytest.raises(UnknownDistrictError, match="unknown district B22"):
-        resolver.resolve(parse_postcode("B22 1AA"))
-
-
-def test_offline_resolver_reads_an_installed_table(tmp_path: Path) -> None:
-    table = tmp_path / "areas.csv"
-    table.write_text("# source: test table\ndistrict,gsp_group_ids\nB1,_E\nSY14,_D _G\n")
-    resolver = OfflineTableResolver(table)
-    assert resolver.resolve(parse_postcode("B1 1AA")).gsp_groups == ("_E",)
-    assert resolver.resolve(parse_postcode("SY14 7AA")).gsp_groups == ("_D", "_G")
-    with pytest.raises(NoOfflineDataError, match="has no row"):
-        resolver.resolve(parse_postcode("M1 1AE"))
-    result = AreaLookup([], None, resolver).lookup("SY14 7AA")
-    assert (result.source, result.confidence, result.straddles) == ("offline-table", "low", True)
+        AreaLookup([], None).lookup("B22 1AA", online=False)
+    with pytest.raises(NoOfflineDataError, match="offline table is switched off"):
+        AreaLookup([], None, None).lookup("B1 1AA", online=False)
 
 
 # ----------------------------------------------------------------- the lookup and its cache
@@ -352,14 +413,14 @@ def test_down_with_nothing_cached_says_offline(services: FakeServices, tmp_path:
         _lookup(services, tmp_path, attempts=1).lookup("B1 1AA")
     message = str(err.value)
     assert "unavailable" in message and "nothing is cached" in message
-    assert "no offline data for district B1" in message
+    assert "the offline table is switched off" in message
 
 
 def test_unknown_postcode_everywhere_is_not_found(services: FakeServices, tmp_path: Path) -> None:
     with pytest.raises(PostcodeNotFoundError, match=r"no area for B2 4QA.*empty answer"):
         _lookup(services, tmp_path).lookup("B2 4QA")
     with pytest.raises(UnknownDistrictError, match="unknown district B22"):
-        _lookup(services, tmp_path).lookup("B22 1AA")
+        _lookup(services, tmp_path, table=True).lookup("B22 1AA")
 
 
 def test_district_answer_when_octopus_has_no_postcode(
@@ -396,7 +457,7 @@ def test_second_source_when_octopus_is_down(services: FakeServices, tmp_path: Pa
 
 def test_offline_switch_uses_only_cache_and_table(services: FakeServices, tmp_path: Path) -> None:
     lookup = _lookup(services, tmp_path)
-    with pytest.raises(NoOfflineDataError, match=r"switched off; no offline data for district B1"):
+    with pytest.raises(NoOfflineDataError, match=r"switched off; the offline table is switched"):
         lookup.lookup("B1 1AA", online=False)
     assert services.hits == []
     lookup.lookup("B1 1AA")
@@ -438,7 +499,7 @@ def test_unusable_cache_folder_disables_the_cache_not_the_lookup(
     monkeypatch.setenv("BESS_DUOS_CACHE_DIR", str(blocker / "cache"))
     with pytest.raises(OSError, match="BESS_DUOS_CACHE_DIR"):
         AreaCache()
-    lookup = AreaLookup([_octopus(services)])
+    lookup = AreaLookup([_octopus(services)], offline=None)
     assert lookup.cache is None
     assert lookup.lookup("B1 1AA").source == "online:octopus"
 
@@ -460,22 +521,74 @@ def cli_env(services: FakeServices, monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 
 def test_cli_lookup_prints_postcode_area_dno_and_source(
-    cli_env: Path, capsys: pytest.CaptureFixture[str]
+    cli_env: Path, services: FakeServices, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run_cli("lookup", "b11aa") == 0
     out = capsys.readouterr().out
     assert "postcode    B1 1AA" in out
-    assert "area        _E Midlands" in out
+    assert "area        _E Midlands" in out and "GSP group   _E\n" in out
     assert "DNO         14 National Grid Electricity Distribution (West Midlands) plc" in out
-    assert "NGED-WM" in out and "source      online:octopus" in out
-    assert run_cli("lookup", "B1 1AA", "--json") == 0
+    assert "NGED-WM" in out
+    assert "decided by  table district B1: 100.0% of 309 postcodes" in out
+    assert run_cli("lookup", "NW2 2AA", "--json") == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["postcode"], data["gsp_group_id"], data["distributor_id"], data["source"]) == (
-        "B1 1AA", "_E", 14, "cache")
-    assert run_cli("lookup", "B1 1AA", "--csv") == 0
+        "NW2 2AA", "_A", 10, "table:sector")
+    assert (data["shares"], data["uncertain"], data["table_key"]) == (
+        {"_A": 0.9419, "_C": 0.0581}, False, "NW2 2")
+    assert run_cli("lookup", "NW2 2AA", "--csv") == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [(r["postcode"], r["gsp_group_id"], r["distributor_id"]) for r in rows] == [
-        ("B1 1AA", "_E", "14")]
+        ("NW2 2AA", "_A", "10")]
+    services.octopus["NW23AA"] = ["_A"]
+    assert run_cli("lookup", "NW2 3AA") == 0  # uncertain in the table: settled online
+    out = capsys.readouterr().out
+    assert "area        _A Eastern" in out and "decided by  online:octopus at " in out
+    assert services.hits == ["/v1/industry/grid-supply-points/?postcode=NW23AA"]
+
+
+def test_cli_lookup_uncertain_offline_names_both_areas(
+    cli_env: Path, services: FakeServices, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("lookup", "RM6 5AA", "--offline") == 0
+    out = capsys.readouterr().out
+    assert ("area        uncertain: _C London 63.3% or _A Eastern 36.6% of 161 postcodes in "
+            "sector RM6 5") in out
+    assert "decided by  table sector RM6 5: 63.3% of 161 postcodes (runner-up _A 36.6%)" in out
+    assert services.hits == []
+
+
+def test_cli_lookup_file_answers_every_row(
+    cli_env: Path, services: FakeServices, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = cli_env / "sites.csv"
+    source.write_text("site,Postcode\n1,b11ay\n2,NW2 1AA\n3,RM6 5AA\n4,BT1 1AA\n5,B22 1AA\n"
+                      "6,nw2 5aa\n")
+    out = cli_env / "areas.csv"
+    assert run_cli("lookup", "--file", str(source), "--offline", "--output", str(out)) == 0
+    assert "6 postcodes: 3 ok, 1 uncertain, 1 invalid, 1 unknown_district" in (
+        capsys.readouterr().err)
+    rows = list(csv.DictReader(out.open()))
+    got = [(r["postcode"], r["status"], r["gsp_group_id"], r["distributor_id"], r["decided_by"],
+            r["share"]) for r in rows]
+    assert got == [
+        ("B1 1AY", "ok", "_E", "14", "table:district", "1"),
+        ("NW2 1AA", "ok", "_A", "10", "table:sector", "1"),
+        ("RM6 5AA", "uncertain", "_C", "12", "table:sector", "0.6335"),
+        ("BT1 1AA", "invalid", "", "", "", ""),
+        ("B22 1AA", "unknown_district", "", "", "", ""),
+        ("NW2 5AA", "ok", "_C", "12", "table:sector", "1"),
+    ]
+    assert rows[2]["runner_up"] == "_A" and "Northern Ireland" in rows[3]["message"]
+    assert services.hits == []
+    services.octopus["RM65AA"] = ["_A"]  # online allowed: only the uncertain row is asked
+    assert run_cli("lookup", "--file", str(source), "--output", str(out)) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert (rows[2]["status"], rows[2]["gsp_group_id"], rows[2]["decided_by"]) == (
+        "ok", "_A", "online:octopus")
+    assert services.hits == ["/v1/industry/grid-supply-points/?postcode=RM65AA",
+                             "/v1/industry/grid-supply-points/?postcode=B221AA",
+                             "/regional/postcode/B22"]  # an unknown district is asked too
 
 
 def test_postcode_lookup_is_a_bess_duos_command(
@@ -491,12 +604,12 @@ def test_cli_lookup_errors(
     assert run_cli("lookup", "BT1 1AA") == 2
     assert "Northern Ireland" in capsys.readouterr().err
     services.mode = "500"
-    # the services down: 3 (not found / unavailable), as `lookup` uses it
-    assert run_cli("lookup", "M1 1AE", "--json", "--attempts", "1") == 3
-    data = json.loads(capsys.readouterr().out)
-    assert (data["ok"], data["error"], data["exit_code"]) == (False, "service_unavailable", 3)
-    assert run_cli("lookup", "M1 1AE", "--offline") == 3
-    assert "no offline data for district M1" in capsys.readouterr().err
+    assert run_cli("lookup", "M1 1AE", "--json", "--attempts", "1") == 0  # the table: no network
+    assert json.loads(capsys.readouterr().out)["source"] == "table:district"
+    assert services.hits == []
+    # an uncertain postcode with the services down: the table's uncertain answer, said so
+    assert run_cli("lookup", "NW2 3AA", "--json", "--attempts", "1") == 0
+    assert json.loads(capsys.readouterr().out)["uncertain"] is True
     assert run_cli("lookup", "B22 1AA", "--offline", "--json") == 3
     assert json.loads(capsys.readouterr().out)["error"] == "unknown_district"
     blocked = cli_env / "a-file"

@@ -253,16 +253,19 @@ def test_lookup_gsp_group_for_an_idno_site_offline(
     assert (data["fields"]["distributor_id"], data["fields"]["gsp_group_id"]) == (25, "_E")
     tariff = resolve_tariff(25, on=dt.date(2026, 11, 24), area_distributor_id=14)
     assert data["fields"]["red_rate_p_per_kwh"] == tariff.red_rate
-    # the same site by postcode alone, offline: the advice is the GSP group, not the MPAN; the
-    # postcode's area is not found: exit 3, as `postcode lookup B1 1AA --offline` says it
-    assert main(["lookup", "--mpan", idno, "--postcode", "B1 1AA", "--offline",
-                 "--no-write"]) == 3
+    # the same site by postcode alone, offline: the offline table places it
+    assert main(["lookup", "--mpan", idno, "--postcode", "B1 1AA", "--offline", "--no-write",
+                 "--json", "--date", "2026-11-24"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["site_area"]["source"], data["fields"]["gsp_group_id"]) == ("postcode", "_E")
+    # a postcode the table is uncertain about (RM6 5: 63% London, 37% Eastern), offline: the
+    # advice is the GSP group, not the MPAN
+    assert main(["lookup", "--mpan", idno, "--postcode", "RM6 5AA", "--offline",
+                 "--no-write"]) == 2
     err = capsys.readouterr().err
-    assert main(["postcode", "lookup", "B1 1AA", "--offline"]) == 3
-    assert "no offline data for district B1" in capsys.readouterr().err
     assert err.startswith("error: postcode: ") and "an IDNO" in err
-    assert err.rstrip().endswith("enter the site's GSP group (e.g. _E) or try again when the "
-                                 "postcode service is reachable")
+    assert "_C London 63.3% or _A Eastern 36.6%" in err
+    assert err.rstrip().endswith("enter the site's GSP group (e.g. _E)")
     assert "enter the MPAN" not in err
     assert main(["lookup", "--gsp-group", "_Q", "--no-write"]) == 2
     assert "error: gsp_group: unknown GSP group '_Q'" in capsys.readouterr().err

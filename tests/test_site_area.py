@@ -50,8 +50,15 @@ class FakeOnline:
 AREAS = {"B1 1AA": ("_E",), "M1 1AE": ("_G",), "SY14 9AA": ("_D", "_G")}
 
 
-def _lookup(online: FakeOnline, cache: AreaCache | None = None) -> AreaLookup:
-    return AreaLookup([online], cache, OfflineTableResolver())
+def _lookup(online: FakeOnline, cache: AreaCache | None = None, *,
+            table: bool = False) -> AreaLookup:
+    """The online fake alone (the offline table switched off), unless `table`."""
+    return AreaLookup([online], cache, OfflineTableResolver() if table else None)
+
+
+def _offline(postcode: Postcode) -> object:
+    """The shipped table and nothing else (as `--offline`)."""
+    return AreaLookup([], None).lookup(postcode, online=False)
 
 
 def _never(postcode: Postcode) -> object:
@@ -228,3 +235,50 @@ def test_idno_offline_advice_names_the_gsp_group_not_the_mpan() -> None:
         decide_site_area(IDNO_ESP, "B2 4QA", lookup=_lookup(FakeOnline(AREAS)).lookup)
     with pytest.raises(SiteAreaError, match=r"postcode or its GSP group \(e\.g\. _E\)$"):
         decide_site_area(IDNO_ESP, lookup=_never)  # type: ignore[arg-type]
+
+
+# --- the offline table (config/postcode_areas.csv) decides -------------------------------
+
+DNO_EASTERN = "1000000000003"  # Eastern Power Networks, _A: 1*3 = 3, 3 mod 11 mod 10 = 3
+
+
+def test_postcode_alone_offline_from_the_table() -> None:
+    site = decide_site_area(None, "M1 1AE", lookup=_offline)  # type: ignore[arg-type]
+    assert (site.distributor_id, site.gsp_group_id, site.source) == (16, "_G", "postcode")
+    assert site.area_result is not None and site.area_result.source == "table:district"
+    assert site.warnings == ()
+    idno = decide_site_area(IDNO_ESP, "NW2 1AA", lookup=_offline)  # type: ignore[arg-type]
+    assert (idno.distributor_id, idno.area_result.source) == (10, "table:sector")
+
+
+def test_table_disagreement_with_a_dno_mpan_is_reported() -> None:
+    site = decide_site_area(DNO_WM, "M1 1AE", lookup=_offline)  # type: ignore[arg-type]
+    assert (site.distributor_id, site.source) == (14, "mpan")
+    assert "M1 1AE is in _G North Western (ENWL, table:district 100% of M1)" in site.warnings[0]
+
+
+def test_uncertain_postcode_decides_nothing_and_names_both_areas() -> None:
+    # RM6 5: 63.35% London (_C), 36.65% Eastern (_A) of its 161 postcodes
+    with pytest.raises(SiteAreaError) as err:
+        decide_site_area(IDNO_ESP, "RM6 5AA", lookup=_offline)  # type: ignore[arg-type]
+    message = str(err.value)
+    assert ("postcode RM6 5AA is uncertain: _C London 63.3% or _A Eastern 36.6% of 161 "
+            "postcodes in sector RM6 5") in message
+    assert message.endswith("enter the site's GSP group (e.g. _E)")
+    with pytest.raises(SiteAreaError, match=r"enter the site's MPAN or GSP group \(e\.g\. _E\)$"):
+        decide_site_area(None, "RM6 5AA", lookup=_offline)  # type: ignore[arg-type]
+    # a DNO MPAN naming either candidate is no disagreement; a third area is
+    agree = decide_site_area(DNO_EASTERN, "RM6 5AA", lookup=_offline)  # type: ignore[arg-type]
+    assert (agree.distributor_id, agree.warnings) == (10, ())
+    other = decide_site_area(DNO_WM, "RM6 5AA", lookup=_offline)  # type: ignore[arg-type]
+    assert "RM6 5AA is in _C London 63.3% or _A Eastern 36.6%" in other.warnings[0]
+    assert "(uncertain)" in other.warnings[0]
+
+
+def test_uncertain_postcode_settled_online() -> None:
+    online = FakeOnline({"RM6 5AA": ("_A",), "M1 1AE": ("_C",)})
+    lookup = _lookup(online, table=True).lookup
+    site = decide_site_area(IDNO_ESP, "RM6 5AA", lookup=lookup)
+    assert (site.distributor_id, site.area_result.source) == (10, "online:octopus")
+    certain = decide_site_area(IDNO_ESP, "M1 1AE", lookup=lookup)  # the table: not asked
+    assert certain.distributor_id == 16 and online.calls == ["RM6 5AA"]

@@ -16,7 +16,8 @@ Config keys (`create_app(config)`, all optional; the environment is read once, i
 - `SHEET_FACTORY`: `(spreadsheet_id | None, worksheet | None) -> SheetBackend` (default:
   `webhook.sheet_factory.open_sheet`, the workbook at `WORKBOOK_PATH` when no ID is given).
 - `WORKBOOK_PATH`: the local workbook (default: the settings', else bess_sheet.xlsx).
-- `AREA_LOOKUP`: postcode -> area function for `core.site_area` (default: online + cache).
+- `AREA_LOOKUP`: postcode -> area function for `core.site_area` (default: the offline table,
+  then online + cache only where it is uncertain).
 - `LOOKUP_DATE`: a `datetime.date` for the tariff year (default: today).
 - `CLOCK`: time source for the signature window (default `time.time`).
 - `COMPUTE_PROCESSES`: worker processes for the CPU-bound part of each lookup (default: the

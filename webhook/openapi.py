@@ -53,6 +53,13 @@ _LOOKUP_REQUEST = {
             "type": "string",
             "description": "HTTPS CSV link, Google Sheets tab link or Google Drive file link.",
         },
+        **{name: {"type": ["number", "string"], "description": text} for name, text in (
+            ("battery_power_kw", "Battery power, kW (with battery_energy_kwh). JSON only."),
+            ("battery_energy_kwh", "Battery energy, kWh (with battery_power_kw). JSON only."),
+            ("battery_efficiency", "Round-trip efficiency: 0.9, '90%' or 90; default 90%."),
+            ("export_price_p_per_kwh", "p/kWh earned by export (enables it); energy is then "
+             "valued at this price on import too."),
+        )},
         "spreadsheet_id": {
             "type": "string",
             "description": "Google spreadsheet to write; omitted = the local workbook.",
@@ -79,6 +86,11 @@ _LOOKUP_RESPONSE = {
         "duos": {"type": ["object", "null"]},
         "features": {"type": ["object", "null"]},
         "flexibility": {"type": ["object", "null"]},
+        "battery": {
+            "type": ["object", "null"],
+            "description": "With battery inputs and a profile: annual value, cycles, DUoS "
+            "saving per year by component (core.battery_value).",
+        },
         "fields": {"type": "object", "description": "Sheet field name -> value written."},
         "written": {
             "type": ["object", "null"],

@@ -9,8 +9,9 @@
   workbook `--sheet`, default `$BESS_DUOS_WORKBOOK` or bess_sheet.xlsx, or a Google spreadsheet
   with `--spreadsheet-id`), unless `--no-write`.
 - `demo`: a synthetic one-year office profile, the seed example MPAN
-  `00800999932 1405566778899` (wrong check digit: reported, distributor still named), written
-  to bess_sheet.xlsx with its inputs, and the table printed.
+  `00800999932 1405566778899` (wrong check digit: reported, distributor still named), or
+  with `--postcode` that postcode and no MPAN, written to bess_sheet.xlsx with its inputs, and
+  the table printed.
 """
 
 from __future__ import annotations
@@ -93,6 +94,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lookup.add_argument("--gsp-group", help="site GSP group, e.g. _E (decides an IDNO MPAN's "
                         "area with no postcode lookup, so it works offline)")
     lookup.add_argument("--profile", help="half-hourly profile: a file (CSV/XLSX/Parquet) or link")
+    for flag, what in (("--battery-kw", "battery power, kW (with --battery-kwh)"),
+                       ("--battery-kwh", "battery energy, kWh (with --battery-kw)"),
+                       ("--battery-efficiency", "round-trip efficiency, 90%% or 0.9"),
+                       ("--export-price", "p/kWh earned by battery export (enables it)")):
+        lookup.add_argument(flag, help=what)
     lookup.set_defaults(func=cmd_lookup)
 
     demo = subparsers.add_parser(
@@ -104,6 +110,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--start", default="2025-01-01", help="first day of the profile")
     demo.add_argument("--seed", type=int, default=0, help="noise seed")
     demo.add_argument("--save-profile", type=Path, help="also write the profile as CSV here")
+    demo.add_argument("--postcode", help="a site postcode instead of the seed MPAN (no MPAN: "
+                      "the postcode decides the area, from the offline table)")
     demo.set_defaults(func=cmd_demo)
 
 
@@ -309,7 +317,10 @@ def cmd_lookup(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise CliError("no site given: give --mpan or --postcode (or both), or --gsp-group")
     profile = _load_profile(args.profile) if args.profile else None
     raw = {"mpan": args.mpan, "postcode": args.postcode, "gsp_group": args.gsp_group,
-           "voltage": args.voltage, "kva": args.kva, "flex_fraction": args.flex_fraction}
+           "voltage": args.voltage, "kva": args.kva, "flex_fraction": args.flex_fraction,
+           "battery_power_kw": args.battery_kw, "battery_energy_kwh": args.battery_kwh,
+           "battery_efficiency": args.battery_efficiency,
+           "export_price_p_per_kwh": args.export_price}
     return _run(args, raw, profile, out)
 
 
@@ -328,11 +339,13 @@ def cmd_demo(args: argparse.Namespace, out: TextIO | None = None) -> int:
     profile = load_profile(frame)
     label = (f"synthetic {args.archetype}, {args.kwh_per_year:,.0f} kWh/yr from {args.start} "
              f"(seed {args.seed})")
+    site = {"postcode": args.postcode} if args.postcode else {"mpan": SEED_MPAN}
+    who = f"postcode {args.postcode}, no MPAN" if args.postcode else f"MPAN {SEED_MPAN}"
     if output_format(args) == "text":  # --json and --csv print the result alone
-        out.write(f"Demo: {label}; MPAN {SEED_MPAN}\n")
-    raw = {"mpan": SEED_MPAN, "voltage": args.voltage, "kva": args.kva,
+        out.write(f"Demo: {label}; {who}\n")
+    raw = {**site, "voltage": args.voltage, "kva": args.kva,
            "flex_fraction": args.flex_fraction}
-    sheet_inputs = {"mpan": SEED_MPAN, "profile_url": label}
+    sheet_inputs = {**site, "profile_url": label}
     for key in ("voltage", "kva", "flex_fraction"):
         if raw[key] is not None:
             sheet_inputs[key] = raw[key]
