@@ -47,6 +47,7 @@ from bess_duos.core.battery_value import (
     parse_battery_inputs,
 )
 from bess_duos.core.distributors import Distributor
+from bess_duos.core.load_shape import weekday_load
 from bess_duos.core.mpan import Mpan, MpanError, mpan_from_cell, parse_mpan
 from bess_duos.core.paths import config_dir
 from bess_duos.core.postcodes import parse_postcode
@@ -315,6 +316,7 @@ class LookupResult:
     features: FeatureValues | None = None
     flexibility: FlexValues | None = None
     profile_quality: Any | None = None  # core.profiles.DataQualityReport
+    weekday_load: dict[str, Any] | None = None  # core.load_shape.weekday_load (for a chart)
     battery: BatteryValue | None = None
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
@@ -377,6 +379,7 @@ class LookupResult:
                 "exceeded_capacity_p_per_kva_per_day": tariff.exceeded_capacity_p_per_kva_per_day,
                 "reactive_p_per_kvarh": tariff.reactive_p_per_kvarh,
                 "residual_band": tariff.residual_band,
+                "llfcs": list(tariff.llfcs),
                 "source": tariff.source,
                 "selection_note": getattr(tariff, "selection_note", ""),
             },
@@ -396,6 +399,7 @@ class LookupResult:
             },
             "profile_quality": None if self.profile_quality is None
             else self.profile_quality.to_dict(),
+            "weekday_load": self.weekday_load,
             "battery": None if self.battery is None else self.battery.to_dict(),
         }
 
@@ -470,6 +474,7 @@ def run_lookup(
             flex.value_gbp, flex.annual_value_gbp, flex.saving_pct, flex.shifted_kwh,
             flex.power_limit_kw),
         profile_quality=quality if data is not None else None,
+        weekday_load=None if data is None else weekday_load(data["kwh"], bands),
         battery=battery,
         warnings=(*warnings, *filter(None, [tariff.residual_doubt])),
         notes=(*inputs.notes, tariff.selection_note or f"tariff {tariff.tariff_name}", *notes),

@@ -335,6 +335,7 @@ class Fault:
 
     status: int | None = None
     delay: float = 0.0
+    message: str | None = None  # Google's error message (default: the usual one for `status`)
 
 
 @dataclass
@@ -608,7 +609,8 @@ class SheetsServer:
                     "access token, login cookie or other valid authentication credential.",
                 )
             if fault and fault.status:
-                raise ApiError(fault.status, _FAULT_MESSAGE.get(fault.status, "Injected fault."))
+                raise ApiError(fault.status, fault.message
+                               or _FAULT_MESSAGE.get(fault.status, "Injected fault."))
             with self._lock:
                 sheet = self._spreadsheets.get(spreadsheet_id)
                 if sheet is None:

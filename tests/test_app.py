@@ -161,7 +161,7 @@ def test_lookup_seed_without_profile_names_14_and_warns(client: FlaskClient, wor
             fields["green_rate_p_per_kwh"]) == tariff.unit_rates_p_per_kwh
     assert fields["red_period_1"] == tariff.time_bands.describe("red")[0]
     assert fields["annual_duos_gbp"] is None and fields["flex_value_gbp_per_year"] is None
-    assert data["written"]["ranges"] == ["A4:H4", "C6:H6", "B9:D9", "B10:D13", "E15:H15",
+    assert data["written"]["ranges"] == ["A4:H4", "C6:H6", "B9:D9", "E9:H9", "B10:D13", "E15:H15",
                                          "E16:F16"]
     assert cells(workbook, "A4:B4")[0][0] == "warning"
     assert cells(workbook, "C6:E6") == [[14, get_distributor(14).name, "NGED-WM"]]

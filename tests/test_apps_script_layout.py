@@ -1,37 +1,34 @@
-"""Code.gs keeps a copy of the sheet's cell map: it must equal config/sheet_layout.yaml."""
+"""apps_script/Layout.gs is config/sheet_layout.yaml as JS, regenerated whenever that changes."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
-import yaml
-from bess_duos.core.paths import config_dir
+from bess_duos.webhook.layout import apps_script_source, load_layout
 
-CODE_GS = Path(__file__).resolve().parents[1] / "apps_script" / "Code.gs"
-
-
-def _layout() -> dict:
-    return yaml.safe_load((config_dir() / "sheet_layout.yaml").read_text())
+LAYOUT_GS = Path(__file__).resolve().parents[1] / "apps_script" / "Layout.gs"
+CODE_GS = LAYOUT_GS.with_name("Code.gs")
 
 
-def _js_var(name: str) -> str:
-    """The source text of `var NAME = ...;` in Code.gs (up to the first `;` at a line end)."""
-    match = re.search(rf"^var {name} = (.*?);$", CODE_GS.read_text(), re.M | re.S)
-    assert match, f"Code.gs has no `var {name} = ...;`"
-    return match.group(1)
+def test_layout_gs_is_generated_from_the_yaml() -> None:
+    assert LAYOUT_GS.read_text(encoding="utf-8") == apps_script_source(), (
+        "apps_script/Layout.gs is stale: run "
+        "`python -m bess_duos.webhook.layout --apps-script > apps_script/Layout.gs`"
+    )
 
 
-def test_input_cells_match_layout() -> None:
-    pairs = re.findall(r"(\w+): '([A-Z]+[0-9]+)'", _js_var("INPUT_CELLS"))
-    assert dict(pairs) == _layout()["inputs"]
-    assert [k for k, _ in pairs] == list(_layout()["inputs"]), "same order as the layout"
+def test_layout_gs_holds_the_cell_map() -> None:
+    text = LAYOUT_GS.read_text(encoding="utf-8")
+    table = json.loads(re.search(r"^var SHEET_LAYOUT = (.*);$", text, re.M | re.S).group(1))
+    layout = load_layout()
+    assert table["inputs"] == dict(layout.inputs)
+    assert table["status_range"] == layout.status_range == "A4:H4"
+    assert [b["range"] for b in table["outputs"]] == list(layout.output_ranges)
+    assert table["formats"]["E15"] == '"£"#,##0.00'
 
 
-def test_status_block_matches_layout() -> None:
-    layout = _layout()
-    status_range = layout["status_range"]
-    assert _js_var("STATUS_RANGE") == f"'{status_range}'"
-    (block,) = [b for b in layout["outputs"] if b["range"] == status_range]
-    fields = yaml.safe_load(_js_var("STATUS_FIELDS").replace("'", '"'))
-    assert [fields] == block["fields"]
+def test_code_gs_keeps_no_copy_of_the_cell_map() -> None:
+    code = CODE_GS.read_text(encoding="utf-8")
+    assert not re.search(r"'[A-H][0-9]{1,2}'", code), "a cell address written into Code.gs"

@@ -39,7 +39,7 @@ SID = "1E2e-bess_sheet"
 TAB = "BESS"
 DAY = dt.date(2026, 11, 24)
 SEED = "00800999932 1405566778899"
-READ_BACK = ["A4:H4", "C6:H6", "B9:D9", "B10:D13", "E15:H15", "E16:F16"]
+READ_BACK = ["A4:H4", "C6:H6", "B9:D9", "E9:H9", "B10:D13", "E15:H15", "E16:F16"]
 
 
 @pytest.fixture(autouse=True)

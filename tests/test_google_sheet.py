@@ -81,6 +81,14 @@ def result_fields(n: int) -> dict[str, object]:
         "weekend_factor": n + 0.3,
         "flex_value_gbp_per_year": n * 10,
         "flex_saving_pct": n + 0.4,
+        "tariff_name": f"Tariff {n}",
+        "charging_year": f"20{n % 100:02d}/xx",
+        "assumptions": f"LV assumed {n}",
+        "tariff_source": f"workbook {n} / sheet / row {n}",
+        "fixed_p_per_day": n + 0.01,
+        "capacity_p_per_kva_per_day": n + 0.02,
+        "exceeded_capacity_p_per_kva_per_day": n + 0.03,
+        "reactive_p_per_kvarh": n + 0.04,
     }
     for i in range(1, 5):
         for band in ("red", "amber", "green"):
@@ -253,6 +261,27 @@ def test_403_is_not_retried_and_says_to_share_the_sheet(server: SheetsServer, cl
     server.inject([403])
     with pytest.raises(SheetError, match="share the spreadsheet with the service account"):
         GoogleSheet(SID, TAB, client=client, retry_initial=0.01).write(result_fields(1))
+    assert len(server.writes(SID)) == 1
+
+
+SHEETS_API_DISABLED = (
+    "Google Sheets API has not been used in project 123456789012 before or it is disabled. "
+    "Enable it by visiting https://console.developers.google.com/apis/api/sheets.googleapis.com/"
+    "overview?project=123456789012 then retry."
+)
+
+
+def test_403_api_disabled_says_to_enable_the_api_not_to_share(
+    server: SheetsServer, client
+) -> None:
+    server.inject([Fault(status=403, message=SHEETS_API_DISABLED)])
+    with pytest.raises(SheetError) as caught:
+        GoogleSheet(SID, TAB, client=client, retry_initial=0.01).write(result_fields(1))
+    text = str(caught.value)
+    assert "HTTP 403 Google Sheets API has not been used in project 123456789012" in text
+    assert "the Google Sheets API is not enabled in Google Cloud project 123456789012" in text
+    assert "gcloud services enable sheets.googleapis.com" in text
+    assert "share the spreadsheet with the service account" not in text
     assert len(server.writes(SID)) == 1
 
 

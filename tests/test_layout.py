@@ -43,12 +43,14 @@ def test_shipped_layout_is_designs_cell_map() -> None:
         "kva": "C15",
         "flex_fraction": "C16",
     }
-    assert layout.output_ranges == ("A4:H4", "C6:H6", "B9:D9", "B10:D13", "E15:H15", "E16:F16")
+    assert layout.output_ranges == (
+        "A4:H4", "C6:H6", "B9:D9", "E9:H9", "B10:D13", "E15:H15", "E16:F16")
     assert layout.status_range == "A4:H4"
     assert layout.status_block.fields == (
-        ("status", "message", None, None, None, None, "time", "request_id"),
+        ("status", "message", "tariff_name", "charging_year", "assumptions", "tariff_source",
+         "time", "request_id"),
     )
-    assert len(layout.output_fields) == 4 + 6 + 3 + 12 + 4 + 2
+    assert len(layout.output_fields) == 8 + 6 + 3 + 4 + 12 + 4 + 2
     assert default_layout() is default_layout()
 
 
@@ -167,6 +169,32 @@ def test_unreadable_layout_file_names_the_path(tmp_path: Path) -> None:
         load_layout(path)
 
 
+def test_presentation_formats_expand_per_cell() -> None:
+    formats = load_layout().presentation.cell_formats()
+    assert formats["E15"] == formats["E16"] == '"£"#,##0.00'
+    assert formats["F16"] == '0.00"%"'
+    assert [formats[c] for c in ("B9", "C9", "D9")] == ['0.000" p/kWh"'] * 3
+    assert all(formats[f"{c}4"] == "@" for c in "ABCDEFGH")
+    assert formats["B6"] == "@"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        ("labels", {"B6": "MPAN"}, "labels.B6 sits on an input or output cell"),
+        ("labels", {"E15": "x"}, "labels.E15 sits on an input or output cell"),
+        ("notes", {"A1": "x"}, "notes.A1 is not an output cell"),
+        ("validation", {"E15": {"list": ["a"]}}, "validation.E15 is not an input cell"),
+        ("validation", {"A9": {"one_of": ["a"]}}, "give list"),
+        ("formats", {"B9:A1": "0"}, "formats.B9:A1"),
+    ],
+)
+def test_bad_presentation_is_refused(raw: dict, key: str, value: dict, why: str) -> None:
+    raw[key] = value
+    with pytest.raises(LayoutError, match=why):
+        layout_from_dict(raw)
+
+
 # ---------------------------------------------------------------- a result's cells
 
 DAY = dt.date(2026, 11, 24)
@@ -182,6 +210,9 @@ def _taller(raw: dict, rows: int = 5) -> dict:
     block["range"] = f"B10:D{9 + rows}"
     block["fields"] = [[f"{band}_period_{i}" for band in ("red", "amber", "green")]
                        for i in range(1, rows + 1)]
+    for row in range(14, 10 + rows):  # the labels above row 15 move too
+        for col in "BCD":
+            taller["labels"].pop(f"{col}{row}", None)
     return taller
 
 
@@ -226,7 +257,8 @@ def test_display_rounding_comes_from_the_layout(raw: dict) -> None:
         (lambda r: r["display"]["round"].update(colour=2), r"display\.round\.colour: no output"),
         (lambda r: r["display"]["round"].update(peak_ratio=-1), r"peak_ratio: -1 is not a whole"),
         (lambda r: r["display"].update(width=3), r"display must be a mapping with the key"),
-        (lambda r: r["outputs"][3]["fields"][3].__setitem__(0, "red_period_9"),
+        (lambda r: next(b for b in r["outputs"] if b["range"] == "B10:D13")["fields"][3]
+         .__setitem__(0, "red_period_9"),
          r"time-band rows must be <band>_period_1\.\.9"),
     ],
 )

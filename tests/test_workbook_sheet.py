@@ -55,9 +55,9 @@ def test_missing_workbook_is_created_with_labels(path: Path) -> None:
     tab = book["BESS"]
     assert [tab[c].value for c in ("A5", "B5", "A8", "B14", "C14", "B16")] == [
         "Postcode",
-        "MPAN",
+        "MPAN (format as plain text)",
         "Voltage (LV, LV Sub, HV, EHV)",
-        "Profile link",
+        "Profile link (half-hourly kWh)",
         "Agreed capacity (kVA)",
         "Flexible share",
     ]

@@ -324,16 +324,31 @@ class GoogleSheet(GuardedSheet):
         where = f"spreadsheet {self.spreadsheet_id}" + (
             f" tab {self.worksheet!r}" if self.worksheet else ""
         )
+        message = str(exc.error.get("message", ""))
         hint = {
-            403: "share the spreadsheet with the service account as an editor",
+            403: _explain_403(message),
             404: "check the spreadsheet ID",
             400: "check the tab name and the layout's ranges",
             429: "the Sheets quota is exhausted; try again in a minute",
         }.get(status, "Google Sheets failed; try again later" if status >= 500 else "")
         return (
-            f"could not {what} on {where}: HTTP {status} {exc.error.get('message', '')} "
+            f"could not {what} on {where}: HTTP {status} {message} "
             f"(after {attempts} attempt(s)); {hint}"
         ).rstrip("; ")
+
+
+def _explain_403(message: str) -> str:
+    """What to do about a 403: enable the API in the project, or share the spreadsheet."""
+    if re.search(r"has not been used in project|it is disabled|SERVICE_DISABLED", message):
+        project = re.search(r"project (\d+)", message)
+        where = f" in Google Cloud project {project.group(1)}" if project else ""
+        return (
+            f"the Google Sheets API is not enabled{where}: enable it (APIs & Services > "
+            "Library > Google Sheets API > Enable, or `gcloud services enable "
+            "sheets.googleapis.com`), wait a few minutes, then try again; sharing the "
+            "spreadsheet will not fix this"
+        )
+    return "share the spreadsheet with the service account as an editor"
 
 
 def _first_value(value_range: dict[str, Any]) -> str:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import math
 import numbers
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from bess_duos.core.paths import config_dir
 from bess_duos.core.timebands import BANDS
+from bess_duos.webhook.sheet_fields import tariff_fields
 
 if TYPE_CHECKING:
     from bess_duos.core.lookup import LookupResult
@@ -102,13 +105,39 @@ class OutputBlock:
 
 
 @dataclass(frozen=True)
+class Presentation:
+    """How the sheet looks: labels, number formats, notes, input validation, column widths.
+
+    `formats` maps an A1 cell or range to a number format; `cell_formats()` expands it per cell.
+    `validation` maps an input cell to `{"list": [...]}` or `{"between": [lo, hi]}` and `help`.
+    """
+
+    labels: Mapping[str, str] = dc_field(default_factory=dict)
+    formats: Mapping[str, str] = dc_field(default_factory=dict)
+    notes: Mapping[str, str] = dc_field(default_factory=dict)
+    validation: Mapping[str, Mapping[str, Any]] = dc_field(default_factory=dict)
+    widths: Mapping[str, float] = dc_field(default_factory=dict)
+
+    def cell_formats(self) -> dict[str, str]:
+        """`{"B9": '0.000" p/kWh"', "C9": ..., ...}`: every formatted cell and its format."""
+        out: dict[str, str] = {}
+        for a1, fmt in self.formats.items():
+            (r0, c0), (r1, c1) = parse_range(a1)
+            for r in range(r0, r1 + 1):
+                for c in range(c0, c1 + 1):
+                    out[cell_name(r, c)] = fmt
+        return out
+
+
+@dataclass(frozen=True)
 class SheetLayout:
-    """Input cells by field, output blocks, and which block is the status block."""
+    """Input cells by field, output blocks, which block is the status block, and the looks."""
 
     inputs: Mapping[str, str]
     outputs: tuple[OutputBlock, ...]
     status_range: str
-    rounding: Mapping[str, int] = dataclasses.field(default_factory=dict)  # field -> places
+    rounding: Mapping[str, int] = dc_field(default_factory=dict)  # field -> places
+    presentation: Presentation = dc_field(default_factory=Presentation)
 
     @property
     def period_rows(self) -> int:
@@ -246,7 +275,8 @@ def layout_from_dict(raw: object, source: str = "layout") -> SheetLayout:
     layout = SheetLayout(inputs=inputs, outputs=outputs, status_range=status_range)
     _check_period_rows(layout, source)
     rounding = _validate_display(raw.get("display"), layout, source)
-    return dataclasses.replace(layout, rounding=rounding)
+    presentation = _validate_presentation(raw, inputs, outputs, source)
+    return dataclasses.replace(layout, rounding=rounding, presentation=presentation)
 
 
 def _check_period_rows(layout: SheetLayout, source: str) -> None:
@@ -314,6 +344,7 @@ def result_fields(result: LookupResult, layout: SheetLayout | None = None) -> di
     flex = result.flexibility
     out["flex_value_gbp_per_year"] = flex.annual_value_gbp if flex else None
     out["flex_saving_pct"] = flex.saving_pct if flex else None
+    out.update(tariff_fields(result))
     return {name: _shown(value, layout.rounding.get(name)) for name, value in out.items()}
 
 
@@ -337,6 +368,78 @@ def result_json(result: LookupResult, layout: SheetLayout | None = None) -> dict
         body["notes"] = [*body["notes"], f"more than {rows} periods in a band: the sheet shows "
                          f"the first {rows}; all are in time_bands"]
     return body
+
+
+def _validate_presentation(
+    raw: Mapping[str, Any], inputs: Mapping[str, str], outputs: Sequence[OutputBlock],
+    source: str,
+) -> Presentation:
+    """Labels off the data cells, notes on output cells, validation on input cells."""
+    data_cells = set(inputs.values()) | {a1 for b in outputs for a1, _ in b.cells}
+    output_cells = {a1 for b in outputs for a1, _ in b.cells}
+    tables: dict[str, dict[str, Any]] = {}
+    for key in ("labels", "formats", "notes", "validation", "widths"):
+        table = raw.get(key) or {}
+        if not isinstance(table, Mapping):
+            raise LayoutError(f"{source}: {key} must map cells to values")
+        tables[key] = {str(k).upper(): v for k, v in table.items()}
+    for a1 in tables["labels"]:
+        _check_cell(a1, f"{source}: labels.{a1}")
+        if a1 in data_cells:
+            raise LayoutError(f"{source}: labels.{a1} sits on an input or output cell")
+    for a1 in tables["formats"]:
+        try:
+            parse_range(a1)
+        except ValueError as exc:
+            raise LayoutError(f"{source}: formats.{a1}: {exc}") from exc
+    for a1 in tables["notes"]:
+        _check_cell(a1, f"{source}: notes.{a1}")
+        if a1 not in output_cells:
+            raise LayoutError(f"{source}: notes.{a1} is not an output cell")
+    for a1, rule in tables["validation"].items():
+        if a1 not in set(inputs.values()):
+            raise LayoutError(f"{source}: validation.{a1} is not an input cell")
+        ok_list = isinstance(rule, Mapping) and isinstance(rule.get("list"), list)
+        between = rule.get("between") if isinstance(rule, Mapping) else None
+        ok_between = isinstance(between, list) and len(between) == 2
+        if not (ok_list or ok_between):
+            raise LayoutError(
+                f"{source}: validation.{a1}: give list: [...] or between: [low, high]"
+            )
+    return Presentation(**{k: {a: (str(v) if k in ("labels", "formats", "notes") else v)
+                                for a, v in t.items()} for k, t in tables.items()})
+
+
+def _check_cell(a1: str, where: str) -> None:
+    try:
+        parse_cell(a1)
+    except ValueError as exc:
+        raise LayoutError(f"{where}: {exc}") from exc
+
+
+def apps_script_source(path: Path | None = None) -> str:
+    """apps_script/Layout.gs: the layout table as one JS object (generated, never edited)."""
+    path = path or config_dir() / LAYOUT_FILE
+    layout = load_layout(path)
+    p = layout.presentation
+    table = {
+        "inputs": dict(layout.inputs),
+        "outputs": [{"range": b.range, "fields": [list(r) for r in b.fields]}
+                    for b in layout.outputs],
+        "status_range": layout.status_range,
+        "labels": dict(p.labels),
+        "formats": dict(p.formats),
+        "notes": dict(p.notes),
+        "validation": {k: dict(v) for k, v in p.validation.items()},
+        "widths": dict(p.widths),
+    }
+    body = json.dumps(table, indent=2, ensure_ascii=False)
+    return (
+        "/**\n * The BESS sheet's layout: GENERATED from config/sheet_layout.yaml by\n"
+        " * `python -m bess_duos.webhook.layout --apps-script > apps_script/Layout.gs`.\n"
+        " * Do not edit (tests/test_apps_script_layout.py checks it is up to date).\n */\n"
+        f"var SHEET_LAYOUT = {body};\n"
+    )
 
 
 def _validate_inputs(raw: object, source: str) -> dict[str, str]:
@@ -401,3 +504,11 @@ def _check_no_overlap(
                     f"{source}: output block {block.range} overlaps {owner[a1]} at {a1}"
                 )
             owner[a1] = f"output block {block.range}"
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--apps-script"]:
+        raise SystemExit("usage: python -m bess_duos.webhook.layout --apps-script")
+    sys.stdout.write(apps_script_source())

@@ -1,11 +1,12 @@
 """`WorkbookSheet`: the BESS sheet as a local .xlsx (openpyxl); the default without Google keys.
 
-The workbook is created with labels when missing, laid out by the same layout table as the Google
-sheet. Writes happen under a file lock (`<file>.lock`, shared with other processes) and are
-atomic: the workbook is saved to a temporary file in the same folder, flushed to disk, then moved
-over the old one with `os.replace`, so a crash mid-write leaves the old file intact. The newest
-request order written is kept in a hidden tab (`_bess_duos`) of the same file, so the ordering
-rule holds across processes too.
+The workbook is created when missing, laid out and decorated (labels, number formats, notes,
+input validation) by the same layout table as the Google sheet. Writes happen under a file lock
+(`<file>.lock`, shared with other processes) and are atomic: the workbook is saved to a
+temporary file in the same folder, flushed to disk, then moved over the old one with
+`os.replace`, so a crash mid-write leaves the old file intact. The newest request order written
+is kept in a hidden tab (`_bess_duos`) of the same file, so the ordering rule holds across
+processes too.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,10 @@ from bess_duos.webhook.layout import SheetLayout, parse_range
 from bess_duos.webhook.sheets import GuardedSheet, RequestOrder, SheetError, sheet_lock
 from filelock import FileLock, Timeout
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.comments import Comment
 from openpyxl.styles import Font
 from openpyxl.workbook import Workbook
+from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 _UMASK = os.umask(0)  # read once at import (setting it back at once): new files honour it
@@ -36,38 +39,6 @@ DEFAULT_TAB = "BESS"
 STATE_TAB = "_bess_duos"
 TEXT_FORMAT = "@"
 _EXACT_INT_LIMIT = 2**53
-
-# Labels of the created workbook (DESIGN.md's BESS sheet). A label never overwrites a layout cell.
-LABELS: dict[str, str] = {
-    "A1": "BESS sheet: DUoS lookup (bess-duos)",
-    "A3": "Status",
-    "B3": "Message",
-    "G3": "Time (UTC)",
-    "H3": "Request ID",
-    "A5": "Postcode",
-    "B5": "MPAN",
-    "C5": "Distributor ID",
-    "D5": "DNO",
-    "E5": "Short code",
-    "F5": "Market participant ID",
-    "G5": "GSP group ID",
-    "H5": "GSP group",
-    "A8": "Voltage (LV, LV Sub, HV, EHV)",
-    "B8": "Red p/kWh",
-    "C8": "Amber p/kWh",
-    "D8": "Green p/kWh",
-    "A10": "Time bands",
-    "B14": "Profile link",
-    "C14": "Agreed capacity (kVA)",
-    "E14": "Annual DUoS £",
-    "F14": "Peak ratio",
-    "G14": "Load factor",
-    "H14": "Weekend factor",
-    "B16": "Flexible share",
-    "D16": "Flex £/yr, saving %",
-}
-_WIDTHS = {"A": 30, "B": 34, "C": 20, "D": 26, "E": 16, "F": 22, "G": 22, "H": 38}
-
 
 def display_text(value: object, number_format: str = "General") -> str:
     """A cell value as a displayed string, for reading inputs.
@@ -200,11 +171,12 @@ class WorkbookSheet(GuardedSheet):
         workbook = self._workbook
         assert workbook is not None, "_put_blocks runs inside _exclusive()"
         sheet = self._tab(workbook)
+        formats = self.layout.presentation.cell_formats()
         for block in blocks:
             (row0, col0), _ = parse_range(block["range"])
             for i, row in enumerate(block["values"]):
                 for j, value in enumerate(row):
-                    _set_cell(sheet, row0 + i, col0 + j, value)
+                    _set_cell(sheet, row0 + i, col0 + j, value, formats)
         if order is not None:
             state = self._state_tab(workbook)
             state["A1"] = "newest request order written (bess-duos; do not edit)"
@@ -258,16 +230,7 @@ class WorkbookSheet(GuardedSheet):
         workbook = Workbook()
         sheet = workbook.active
         sheet.title = self.worksheet or DEFAULT_TAB
-        used = {a1 for block in self.layout.outputs for a1, _ in block.cells}
-        used |= set(self.layout.inputs.values())
-        for a1, label in LABELS.items():
-            if a1 not in used:
-                sheet[a1] = label
-                sheet[a1].font = Font(bold=True, size=14 if a1 == "A1" else 11)
-        for a1 in self.layout.inputs.values():
-            sheet[a1].number_format = TEXT_FORMAT  # typed MPANs stay text
-        for letter, width in _WIDTHS.items():
-            sheet.column_dimensions[letter].width = width
+        decorate(sheet, self.layout)
         return workbook
 
     def _save(self, workbook: Workbook) -> None:
@@ -291,7 +254,45 @@ class WorkbookSheet(GuardedSheet):
             raise
 
 
-def _set_cell(sheet: Worksheet, row: int, col: int, value: object) -> None:
+def decorate(sheet: Worksheet, layout: SheetLayout) -> None:
+    """The layout's labels (bold), number formats, notes, input validation and column widths.
+
+    Input cells are formatted as text (so a typed MPAN stays text) unless the layout says
+    otherwise; notes become cell comments; validation shows its help text and refuses others.
+    """
+    look = layout.presentation
+    for a1, label in look.labels.items():
+        sheet[a1] = label
+        sheet[a1].font = Font(bold=True, size=14 if a1 == "A1" else 11)
+    formats = look.cell_formats()
+    for a1 in layout.inputs.values():
+        sheet[a1].number_format = formats.get(a1, TEXT_FORMAT)
+    for a1, fmt in formats.items():
+        sheet[a1].number_format = fmt
+    for a1, text in look.notes.items():
+        sheet[a1].comment = Comment(text, "bess-duos", width=320, height=110)
+    for a1, rule in look.validation.items():
+        if "list" in rule:
+            items = ",".join(str(v) for v in rule["list"])
+            check = DataValidation(type="list", formula1=f'"{items}"', allow_blank=True)
+        else:
+            low, high = rule["between"]
+            check = DataValidation(type="decimal", operator="between", formula1=str(low),
+                                   formula2=str(high), allow_blank=True)
+        check.promptTitle = "bess-duos"
+        check.prompt = str(rule.get("help", ""))
+        check.error = str(rule.get("help", ""))
+        check.showInputMessage = check.showErrorMessage = True
+        check.add(a1)
+        sheet.add_data_validation(check)
+    for letter, width in look.widths.items():
+        sheet.column_dimensions[letter].width = float(width)
+
+
+def _set_cell(
+    sheet: Worksheet, row: int, col: int, value: object, formats: Mapping[str, str]
+) -> None:
+    """Strings as text (never a formula); numbers as numbers, in the layout's format."""
     cell = sheet.cell(row=row, column=col)
     if value == "" or value is None:
         cell.value = None
@@ -302,5 +303,5 @@ def _set_cell(sheet: Worksheet, row: int, col: int, value: object) -> None:
         cell.number_format = TEXT_FORMAT
         return
     cell.value = value
-    if cell.number_format == TEXT_FORMAT:
-        cell.number_format = "General"
+    fmt = formats.get(cell.coordinate, "General")
+    cell.number_format = "General" if fmt == TEXT_FORMAT else fmt

@@ -1,6 +1,7 @@
 'use strict';
-// Unit tests of Code.gs, loaded as is into a node:vm context with strict fakes of the Apps
-// Script services; UrlFetchApp makes real HTTP requests to a fake webhook in another process.
+// Unit tests of Code.gs (with Layout.gs), loaded as is into a node:vm context with strict fakes
+// of the Apps Script services; UrlFetchApp makes real HTTP requests to a fake webhook in another
+// process. Tests named "D<n>" cover the defects of issue 16 (each failed on the old Code.gs).
 
 const { test, describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -11,10 +12,14 @@ const path = require('node:path');
 const { spawn } = require('node:child_process');
 
 const fakes = require('./gas_fakes.js');
-const { startFakeWebhook } = require('./fake_webhook.js');
+const { startFakeWebhook, sheetKey } = require('./fake_webhook.js');
 
-const SECRET = 'unit-test-secret-0123456789abcdef';
+const SECRET = 'unit-test-master-secret-0123456789abcdef';
+/** Stands for this spreadsheet's own key in `properties` (setup puts the real one). */
+const KEY = 'SHEET-KEY';
+const SERVICE_ACCOUNT = 'bess-duos@bess-project.iam.gserviceaccount.com';
 const CONTRACT_KEYS = ['postcode', 'mpan', 'voltage', 'profile_url', 'kva', 'flex_fraction', 'spreadsheet_id', 'worksheet'];
+const ANSWER = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'lookup_answer.json'), 'utf8'));
 
 let hook;
 
@@ -24,12 +29,16 @@ before(async () => {
 
 after(() => hook && hook.stop());
 
-/** A sheet with typical inputs, the webhook configured, and Code.gs loaded. */
+/** A sheet with typical inputs, the webhook configured, and the script loaded. */
 function setup(opts = {}) {
   const world = fakes.createWorld({
     sheets: opts.sheets,
-    properties: opts.properties || { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: SECRET },
+    editors: opts.editors,
+    grantedScopes: opts.grantedScopes,
   });
+  const props = opts.properties || { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: KEY };
+  fakes.writeProps(world, 'document', Object.fromEntries(Object.entries(props)
+    .map(([k, v]) => [k, v === KEY ? sheetKey(SECRET, world.spreadsheetId) : v])));
   const sheet = (opts.sheets || [['BESS', 0]])[0][0];
   fakes.setCell(world, sheet, 'A6', 'B1 1AA');
   // Typed as a number: Sheets holds 1.405566778899E12 and displays the digits.
@@ -42,8 +51,17 @@ function setup(opts = {}) {
   return { world, ctx };
 }
 
+/** Turns auto re-run on as `user` (a menu run). */
+function turnOn(world, ctx, user = 'owner@example.com') {
+  return fakes.execute(world, ctx, 'installAutoRerun', undefined, 'full', user);
+}
+
 async function serverLogSince(n) {
   return (await hook.log()).slice(n);
+}
+
+async function lookupsSince(n) {
+  return (await serverLogSince(n)).filter((e) => e.url === '/lookup');
 }
 
 function bodyOf(entry) {
@@ -51,9 +69,11 @@ function bodyOf(entry) {
 }
 
 describe('loading and the menu', () => {
-  test('Code.gs defines the entry points and no simple onEdit', () => {
+  test('the script defines the entry points and no simple onEdit', () => {
     const { ctx } = setup();
-    for (const fn of ['onOpen', 'runLookup', 'showSettings', 'installAutoRerun', 'removeAutoRerun', 'handleEdit']) {
+    for (const fn of ['onOpen', 'onInstall', 'runLookup', 'showSidebar', 'sidebarLookup', 'setUpSheet',
+      'showSettings', 'getSettings', 'saveSettings', 'testConnection', 'installAutoRerun',
+      'removeAutoRerun', 'handleEdit']) {
       assert.equal(typeof ctx[fn], 'function', fn);
     }
     // A simple onEdit would run without authorisation and could not call UrlFetchApp.
@@ -61,22 +81,27 @@ describe('loading and the menu', () => {
   });
 
   test('no URL or secret is written in the code, and no cell is read with getValue', () => {
-    const src = fs.readFileSync(fakes.CODE_GS, 'utf8');
+    const src = fs.readFileSync(fakes.CODE_GS, 'utf8').replace(/https:\/\/www\.googleapis\.com\/auth\/[\w.]+/g, 'SCOPE');
     assert.ok(!/https?:\/\/[\w-]+\./.test(src), 'Code.gs contains a URL');
     assert.ok(!/\.getValues?\(/.test(src), 'Code.gs reads a cell with getValue(s)');
   });
 
-  test('onOpen, run as a simple trigger, adds the BESS menu wired to real functions', () => {
-    const { world, ctx } = setup();
-    fakes.execute(world, ctx, 'onOpen', { authMode: 'LIMITED' }, 'simple');
-    assert.equal(world.menus.length, 1);
-    const menu = world.menus[0];
-    assert.equal(menu.caption, 'BESS');
-    assert.deepEqual(menu.items.map((i) => i.label),
-      ['Look up DNO & DUoS', 'Settings…', 'Turn on auto re-run', 'Turn off auto re-run']);
-    for (const item of menu.items) assert.equal(typeof ctx[item.fn], 'function', item.fn);
-    assert.equal(menu.items[0].fn, 'runLookup');
-  });
+  for (const entry of ['onOpen', 'onInstall']) {
+    test(`${entry}, run as a simple trigger, adds the add-on menu wired to real functions`, () => {
+      const { world, ctx } = setup();
+      fakes.execute(world, ctx, entry, { authMode: 'NONE' }, 'simple');
+      assert.equal(world.menus.length, 1);
+      const menu = world.menus[0];
+      assert.equal(menu.caption, '(add-on)');
+      assert.deepEqual(menu.items.filter((i) => !i.separator).map((i) => i.label), [
+        'Look up DNO & DUoS', 'Show results (sidebar)', 'Set up sheet', 'Settings…',
+        'Test connection', 'Turn on auto re-run', 'Turn off auto re-run']);
+      for (const item of menu.items.filter((i) => !i.separator)) {
+        assert.equal(typeof ctx[item.fn], 'function', item.fn);
+      }
+      assert.equal(menu.items[0].fn, 'runLookup');
+    });
+  }
 });
 
 describe('the request', () => {
@@ -116,8 +141,11 @@ describe('the request', () => {
     const ts = entry.headers['x-timestamp'];
     assert.match(ts, /^\d{10}$/);
     assert.ok(Math.abs(Number(ts) - Date.now() / 1000) < 10);
-    const expected = crypto.createHmac('sha256', SECRET)
-      .update(Buffer.concat([Buffer.from(`${ts}.`), raw])).digest('hex');
+    const keyId = `sheet:${world.spreadsheetId}`;
+    assert.equal(entry.headers['x-key-id'], keyId);
+    // Scheme v2 (webhook/auth.py), keyed with this spreadsheet's own key.
+    const expected = crypto.createHmac('sha256', sheetKey(SECRET, world.spreadsheetId))
+      .update(Buffer.concat([Buffer.from(`bess-duos-v2\n${ts}\nPOST\n/lookup\n${keyId}\n`), raw])).digest('hex');
     assert.equal(entry.headers['x-signature'], expected);
     // The fake returned signed bytes as Apps Script does; some were negative.
     assert.ok(world.hmacResults[0].some((b) => b < 0));
@@ -140,53 +168,127 @@ describe('the request', () => {
     assert.deepEqual(world.toasts.at(-1), { msg: 'Results written', title: 'BESS lookup done', timeoutSeconds: undefined });
     assert.deepEqual(fakes.statusRow(world), ['', '', '', '', '', '', '', '']);
   });
+
+  test('D6: the profile link is the URL behind a labelled link, a run of text or a HYPERLINK()', async () => {
+    const url = 'https://drive.google.com/file/d/1AbCdEf/view';
+    const cases = [
+      ['a labelled link', 'site profile', { link: url }],
+      ['a Drive file chip', 'site-profile.csv', { link: url }],
+      ['a link on part of the text', 'see site profile', { runs: [{ text: 'see ', link: null }, { text: 'site profile', link: url }] }],
+      ['a HYPERLINK() formula', 'site profile', { formula: `=HYPERLINK("${url}", "site profile")` }],
+    ];
+    for (const [what, display, extra] of cases) {
+      const { world, ctx } = setup();
+      fakes.setCell(world, 'BESS', 'B15', display, display, extra);
+      const n = (await hook.log()).length;
+      fakes.execute(world, ctx, 'runLookup');
+      const [entry] = await lookupsSince(n);
+      assert.equal(bodyOf(entry).profile_url, url, what);
+    }
+  });
 });
 
 describe('re-run on edit', () => {
   test('editing a non-input cell makes no request', async () => {
     const { world, ctx } = setup();
+    turnOn(world, ctx);
     const n = (await hook.log()).length;
     for (const a1 of ['D6', 'A5', 'A7', 'C6', 'B16', 'C14', 'H4', 'D1:Z3', 'A10:C14', 'D15:H16']) {
-      const e = fakes.edit(world, 'BESS', a1.split(':')[0], 'x');
-      assert.equal(fakes.execute(world, ctx, 'handleEdit', fakes.editEvent(world, 'BESS', a1)), null, a1);
-      assert.ok(e);
+      const runs = fakes.edit(world, ctx, 'BESS', a1);
+      assert.deepEqual(runs.map((r) => r.result), [null], a1);
     }
     assert.equal(world.fetches.length, 0);
-    assert.equal(world.toasts.length, 0);
     assert.equal((await serverLogSince(n)).length, 0);
   });
 
   test('editing an input cell, or a range covering one, makes exactly one request each', async () => {
     const { world, ctx } = setup();
+    turnOn(world, ctx);
     const n = (await hook.log()).length;
     const edits = ['A6', 'B6', 'A9', 'B15', 'C15', 'C16', 'A5:C7', 'A1:Z100', 'C16:C20'];
-    for (const a1 of edits) {
-      fakes.execute(world, ctx, 'handleEdit', fakes.editEvent(world, 'BESS', a1));
-    }
+    for (const a1 of edits) fakes.edit(world, ctx, 'BESS', a1);
     const entries = await serverLogSince(n);
     assert.equal(entries.length, edits.length);
     assert.ok(entries.every((e) => e.sig_ok && e.code === 200));
+    assert.equal(world.failureEmails.length, 0);
   });
 
-  test('with auto re-run tied to a tab, edits on other tabs make no request', async () => {
-    const { world, ctx } = setup({
-      sheets: [['BESS', 0], ['Profile', 77]],
-      properties: { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: SECRET, AUTO_RERUN_SHEET_ID: '0' },
-    });
+  test('edits on another tab make no request', async () => {
+    const { world, ctx } = setup({ sheets: [['BESS', 0], ['Profile', 77]] });
+    turnOn(world, ctx);
     const n = (await hook.log()).length;
-    fakes.execute(world, ctx, 'handleEdit', fakes.edit(world, 'Profile', 'B6', '123'));
+    fakes.edit(world, ctx, 'Profile', 'B6', '123');
     assert.equal((await serverLogSince(n)).length, 0);
-    fakes.execute(world, ctx, 'handleEdit', fakes.edit(world, 'BESS', 'B6', '00800999932 1405566778899'));
+    fakes.edit(world, ctx, 'BESS', 'B6', '00800999932 1405566778899');
     const entries = await serverLogSince(n);
     assert.equal(entries.length, 1);
     assert.equal(bodyOf(entries[0]).worksheet, 'BESS');
     assert.equal(bodyOf(entries[0]).mpan, '00800999932 1405566778899');
   });
 
+  test('D1: after user B turns auto re-run off, user A\'s trigger (which B cannot delete) does nothing', async () => {
+    const { world, ctx } = setup({ sheets: [['BESS', 0], ['Data', 5]] });
+    turnOn(world, ctx, 'alice@example.com');
+    fakes.execute(world, ctx, 'removeAutoRerun', undefined, 'full', 'bob@example.com');
+    assert.equal(fakes.allTriggers(world).length, 1, 'Alice\'s trigger is still there');
+    assert.match(world.toasts.at(-1).msg, /turned on by alice@example\.com; their trigger now does nothing/);
+    const n = (await hook.log()).length;
+    for (const [tab, a1] of [['BESS', 'B6'], ['Data', 'A6'], ['Data', 'C16']]) {
+      const runs = fakes.edit(world, ctx, tab, a1, 'x');
+      assert.deepEqual(runs.map((r) => [r.owner, r.result]), [['alice@example.com', null]]);
+    }
+    assert.equal((await serverLogSince(n)).length, 0);
+    assert.deepEqual(fakes.statusRow(world, 'Data'), ['', '', '', '', '', '', '', '']);
+  });
+
+  test('D1: a trigger with no recorded id (auto re-run never turned on here) is off', async () => {
+    const { world, ctx } = setup();
+    fakes.saveTriggers(world, [{ id: '42', handler: 'handleEdit', eventType: 'ON_EDIT', sourceId: world.spreadsheetId, owner: 'owner@example.com' }]);
+    const n = (await hook.log()).length;
+    assert.deepEqual(fakes.edit(world, ctx, 'BESS', 'B6').map((r) => r.result), [null]);
+    assert.equal((await serverLogSince(n)).length, 0);
+  });
+
+  test('D2: two people turning it on: each edit posts once, and the toast names whose it replaced', async () => {
+    const { world, ctx } = setup();
+    turnOn(world, ctx, 'alice@example.com');
+    turnOn(world, ctx, 'bob@example.com');
+    assert.match(world.toasts.at(-1).msg, /run as bob@example\.com.*replaces the one alice@example\.com turned on/);
+    assert.equal(fakes.allTriggers(world).length, 2);
+    const n = (await hook.log()).length;
+    const runs = fakes.edit(world, ctx, 'BESS', 'C15', 800, '800');
+    assert.equal(runs.length, 2, 'both triggers fire, as in Apps Script');
+    assert.equal((await lookupsSince(n)).length, 1);
+    assert.deepEqual(runs.filter((r) => r.result).map((r) => r.owner), ['bob@example.com']);
+  });
+
+  test('a trigger run never calls getUi (which throws there) and e-mails nobody', async () => {
+    const { world, ctx } = setup();
+    turnOn(world, ctx);
+    fakes.setCell(world, 'BESS', 'A6', 'ERR400');
+    const [run] = fakes.edit(world, ctx, 'BESS', 'A6');
+    assert.equal(run.result.ok, false);
+    assert.equal(world.failureEmails.length, 0);
+    assert.equal(fakes.statusRow(world)[0], 'error');
+  });
+
+  test('D8: an unexpected error in a trigger run lands in A4, not in the owner\'s inbox', () => {
+    const { world, ctx } = setup();
+    turnOn(world, ctx);
+    world.faults['Range.getDisplayValues'] = new fakes.GasException('Service Spreadsheets failed while accessing document with id x.');
+    const [run] = fakes.edit(world, ctx, 'BESS', 'B6');
+    assert.equal(run.result.ok, false);
+    assert.equal(world.failureEmails.length, 0, JSON.stringify(world.failureEmails));
+    assert.deepEqual(fakes.statusRow(world).slice(0, 2),
+      ['error', 'The script failed: Service Spreadsheets failed while accessing document with id x.']);
+  });
+
   test('as a simple trigger the handler gets Google\'s permission error, shown in A4', async () => {
     const { world, ctx } = setup();
+    turnOn(world, ctx);
+    const id = fakes.allTriggers(world)[0].id;
     const n = (await hook.log()).length;
-    fakes.execute(world, ctx, 'handleEdit', fakes.editEvent(world, 'BESS', 'B6'), 'simple');
+    fakes.execute(world, ctx, 'handleEdit', fakes.editEvent(world, 'BESS', 'B6', id), 'simple');
     assert.equal((await serverLogSince(n)).length, 0);
     const status = fakes.statusRow(world);
     assert.equal(status[0], 'error');
@@ -195,12 +297,83 @@ describe('re-run on edit', () => {
   });
 });
 
+describe('the BESS tab', () => {
+  test('D3: the menu on a data tab looks up the BESS tab and writes nothing on the data tab', async () => {
+    const { world, ctx } = setup({ sheets: [['BESS', 0], ['Data', 5]] });
+    fakes.setCell(world, 'Data', 'A6', 'ERR400'); // the data tab has other things in these cells
+    world.activeSheetName = 'Data';
+    const n = (await hook.log()).length;
+    const result = fakes.execute(world, ctx, 'runLookup');
+    assert.equal(result.ok, true);
+    const [entry] = await lookupsSince(n);
+    assert.equal(bodyOf(entry).worksheet, 'BESS');
+    assert.equal(bodyOf(entry).postcode, 'B1 1AA');
+    assert.deepEqual(fakes.statusRow(world, 'Data'), ['', '', '', '', '', '', '', '']);
+  });
+
+  test('D3: with no BESS tab set up, the menu says what to do and sends nothing', () => {
+    const { world, ctx } = setup({ sheets: [['Data', 5]] });
+    const result = fakes.execute(world, ctx, 'runLookup');
+    assert.equal(result.ok, false);
+    assert.equal(world.fetches.length, 0);
+    assert.match(world.toasts.at(-1).msg, /Set up sheet/);
+    assert.deepEqual(fakes.statusRow(world, 'Data'), ['', '', '', '', '', '', '', '']);
+  });
+
+  test('Set up sheet remembers its tab: later lookups use it whichever tab is active', async () => {
+    const { world, ctx } = setup({ sheets: [['Site 1', 9], ['Data', 5]] });
+    fakes.execute(world, ctx, 'setUpSheet');
+    assert.equal(fakes.readProps(world).BESS_SHEET_ID, '9');
+    world.activeSheetName = 'Data';
+    const n = (await hook.log()).length;
+    fakes.execute(world, ctx, 'runLookup');
+    assert.equal(bodyOf((await lookupsSince(n))[0]).worksheet, 'Site 1');
+  });
+});
+
+describe('Set up sheet', () => {
+  test('labels, £/%/p/kWh formats, notes, validation, B6 as text and warning-only protections', () => {
+    const { world, ctx } = setup();
+    const result = fakes.execute(world, ctx, 'setUpSheet');
+    assert.equal(result.ok, true);
+    const c = (a1) => fakes.cell(world, 'BESS', a1);
+    assert.deepEqual(['C3', 'D3', 'E3', 'F3', 'E14', 'B16'].map((a1) => c(a1).value),
+      ['Tariff', 'Charging year', 'Assumptions', 'Source (workbook / sheet / row)', 'Annual DUoS £', 'Flexible share']);
+    assert.ok(c('E14').bold);
+    assert.equal(c('E15').format, '"£"#,##0.00');
+    assert.equal(c('F16').format, '0.00"%"');
+    assert.deepEqual(['B9', 'C9', 'D9'].map((a1) => c(a1).format), Array(3).fill('0.000" p/kWh"'));
+    assert.deepEqual(['A4', 'H4', 'B6'].map((a1) => c(a1).format), ['@', '@', '@']);
+    assert.match(c('E15').note, /Annual DUoS £.*annualised/s);
+    assert.match(c('C4').note, /tariff/i);
+    assert.deepEqual(c('A9').validation, { allowInvalid: false, help: 'LV, LV Sub, HV or EHV; leave blank to use the MPAN\'s LLFC (else LV).', list: ['LV', 'LV Sub', 'HV', 'EHV'], showDropdown: true });
+    assert.deepEqual(c('C16').validation.between, [0, 1]);
+    const prot = fakes.book(world).protections;
+    assert.deepEqual(prot.map((p) => p.range).sort(), ['A4:H4', 'B10:D13', 'B9:D9', 'C6:H6', 'E15:H15', 'E16:F16', 'E9:H9']);
+    assert.ok(prot.every((p) => p.warningOnly));
+    // Run twice: no duplicate protections; an MPAN typed into B6 now stays text.
+    fakes.execute(world, ctx, 'setUpSheet');
+    assert.equal(fakes.book(world).protections.length, 7);
+    const typed = fakes.loadCodeGs(world);
+    typed.SpreadsheetApp.getActiveSheet().getRange('B6').setValue('1405566778899');
+    assert.equal(c('B6').value, '1405566778899');
+    assert.equal(c('B6').display, '1405566778899');
+  });
+
+  test('without Set up sheet a typed 13-digit MPAN is a number shown rounded (what the fake models)', () => {
+    const { world, ctx } = setup();
+    ctx.SpreadsheetApp.getActiveSheet().getRange('B6').setValue('1405566778899');
+    assert.equal(fakes.cell(world, 'BESS', 'B6').value, 1405566778899);
+    assert.equal(fakes.cell(world, 'BESS', 'B6').display, '1.40557E+12');
+  });
+});
+
 describe('failures', () => {
   test('a webhook error shows its message and bad fields in A4:H4 and a toast', () => {
     const { world, ctx } = setup();
     fakes.setCell(world, 'BESS', 'A6', 'ERR400');
     const before = Date.now();
-    const result = fakes.execute(world, ctx, 'handleEdit', fakes.editEvent(world, 'BESS', 'A6'));
+    const result = fakes.execute(world, ctx, 'runLookup');
     assert.equal(result.ok, false);
     const message = 'bad input (mpan: check digit is 9, expected 2; ' +
       'kva: must be a number, got "lots") [HTTP 400]';
@@ -209,6 +382,18 @@ describe('failures', () => {
     assert.ok(Math.abs(Date.parse(status[6]) - before) < 10000, status[6]);
     assert.equal(status[7], 'req-400-abc');
     assert.deepEqual(world.toasts.at(-1), { msg: message, title: 'BESS lookup failed', timeoutSeconds: undefined });
+  });
+
+  test('D7: an all-digit request id and a message starting with "=" stay text in A4:H4', () => {
+    const { world, ctx } = setup();
+    fakes.setCell(world, 'BESS', 'A6', 'ERRTEXT');
+    fakes.execute(world, ctx, 'runLookup');
+    const b4 = fakes.cell(world, 'BESS', 'B4');
+    const h4 = fakes.cell(world, 'BESS', 'H4');
+    assert.equal(b4.formula, '', 'B4 became a formula');
+    assert.equal(b4.value, '=SUM(A1) is not a postcode [HTTP 400]');
+    assert.equal(h4.value, '1234567890123456');
+    assert.equal(h4.display, '1234567890123456');
   });
 
   test('a non-JSON error body is shown with its HTTP code', () => {
@@ -223,7 +408,7 @@ describe('failures', () => {
     const { world, ctx } = setup({ properties: { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: 'not-the-right-secret-at-all' } });
     fakes.execute(world, ctx, 'runLookup');
     assert.deepEqual(fakes.statusRow(world).slice(0, 2),
-      ['error', 'unauthorised: X-Signature does not match the request body [HTTP 401]']);
+      ['error', 'unauthorised: X-Signature does not match the request [HTTP 401]']);
   });
 
   test('an unreachable webhook is reported, not thrown', async () => {
@@ -234,10 +419,77 @@ describe('failures', () => {
       });
     });
     const url = `http://127.0.0.1:${port}`;
-    const { world, ctx } = setup({ properties: { WEBHOOK_URL: url, WEBHOOK_SECRET: SECRET } });
+    const { world, ctx } = setup({ properties: { WEBHOOK_URL: url, WEBHOOK_SECRET: KEY } });
     fakes.execute(world, ctx, 'runLookup');
     assert.deepEqual(fakes.statusRow(world).slice(0, 2),
       ['error', `Could not reach the webhook: Address unavailable: ${url}/lookup`]);
+  });
+
+  test('D5: a UrlFetch timeout says the webhook did not answer in time (not "could not reach")', () => {
+    const { world, ctx } = setup();
+    world.fetchTimeoutMs = 400;
+    fakes.setCell(world, 'BESS', 'A6', 'HANG');
+    fakes.execute(world, ctx, 'runLookup');
+    assert.equal(world.fetches.length, 1, 'a timed-out lookup is not re-sent');
+    assert.ok(world.fetches[0].timeout);
+    const [status, message] = fakes.statusRow(world);
+    assert.equal(status, 'error');
+    assert.doesNotMatch(message, /Could not reach/);
+    assert.match(message, /did not answer within .*about 60 s.*may still finish/);
+  });
+
+  test('D5: 429 and 503 are tried again, each try freshly signed, and then succeed', async () => {
+    for (const postcode of [`BUSY2-${crypto.randomUUID()}`, `DOWN1-${crypto.randomUUID()}`]) {
+      const { world, ctx } = setup();
+      fakes.setCell(world, 'BESS', 'A6', postcode);
+      const n = (await hook.log()).length;
+      const result = fakes.execute(world, ctx, 'runLookup');
+      assert.equal(result.ok, true, postcode);
+      const entries = await lookupsSince(n);
+      const busy = postcode.startsWith('BUSY');
+      assert.deepEqual(entries.map((e) => e.code), busy ? [429, 429, 200] : [503, 200]);
+      assert.ok(entries.every((e) => e.sig_ok), 'no try was refused as a replay');
+      assert.deepEqual(world.sleeps.filter((ms) => ms >= 1000), busy ? [1000, 1000] : [1000]);
+    }
+  });
+
+  test('D5: after three 429s the last answer is shown', async () => {
+    const { world, ctx } = setup();
+    fakes.setCell(world, 'BESS', 'A6', `BUSY9-${crypto.randomUUID()}`);
+    const n = (await hook.log()).length;
+    fakes.execute(world, ctx, 'runLookup');
+    assert.equal((await lookupsSince(n)).length, 3);
+    assert.deepEqual(fakes.statusRow(world).slice(0, 2), ['error', 'too many requests [HTTP 429]']);
+  });
+
+  test('D9: a write the webhook dropped as out of date is not reported as done', () => {
+    const { world, ctx } = setup();
+    fakes.setCell(world, 'BESS', 'A6', 'DROPPED');
+    const result = fakes.execute(world, ctx, 'runLookup');
+    assert.equal(result.status, 'dropped');
+    assert.equal(world.toasts.at(-1).title, 'BESS lookup: not written');
+    assert.match(world.toasts.at(-1).msg, /^Not written: a newer lookup already updated the sheet \(a newer request/);
+  });
+
+  test('D11: a stored timestamp far in the future is not slept for', async () => {
+    const future = Math.floor(Date.now() / 1000) + 3600;
+    const { world, ctx } = setup({ properties: { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: KEY, LAST_SIGNED_TIMESTAMP: String(future) } });
+    const n = (await hook.log()).length;
+    const result = fakes.execute(world, ctx, 'runLookup');
+    assert.equal(result.ok, true);
+    assert.ok(world.sleeps.every((ms) => ms <= 6000), JSON.stringify(world.sleeps));
+    assert.equal((await lookupsSince(n))[0].code, 200);
+  });
+
+  test('D12: a user who unticked a scope at consent is asked again before anything is sent', () => {
+    const granted = fakes.ALL_SCOPES.filter((s) => !s.endsWith('script.external_request'));
+    const { world, ctx } = setup({ grantedScopes: granted });
+    const result = fakes.execute(world, ctx, 'runLookup');
+    assert.deepEqual(JSON.parse(JSON.stringify(result)), { consentRequired: ['https://www.googleapis.com/auth/script.external_request'] });
+    assert.equal(world.fetches.length, 0);
+    for (const fn of ['setUpSheet', 'testConnection', 'installAutoRerun', 'showSidebar', 'showSettings']) {
+      assert.ok(fakes.execute(world, ctx, fn).consentRequired, fn);
+    }
   });
 
   test('without settings nothing is sent and A4 says how to set them', () => {
@@ -262,16 +514,18 @@ describe('the document lock', () => {
   });
 
   /** Two edits in quick succession, each its own execution (process), as Sheets runs them. */
-  async function twoQuickEdits(lockMode) {
-    const world = fakes.createWorld({ properties: { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: SECRET } });
+  async function twoQuickEdits(lockMode, secondLockWaitMs) {
+    const { world, ctx } = setup();
+    turnOn(world, ctx);
+    const triggerUid = fakes.allTriggers(world)[0].id;
     const n = (await hook.log()).length;
-    const config = (postcode) => ({ dir: world.dir, spreadsheetId: world.spreadsheetId, lockMode, cells: [['A6', postcode], ['B6', 1405566778899, '1405566778899']], edit: 'A6' });
+    const config = (postcode, lockWaitMs) => ({ dir: world.dir, spreadsheetId: world.spreadsheetId, lockMode, lockWaitMs, triggerUid, user: 'owner@example.com', cells: [['A6', postcode]], edit: 'A6' });
     const first = runExecution(config('SLOW first'));
     // The second edit happens while the first execution's request is in flight.
     for (let i = 0; i < 500 && (await hook.log()).length === n; i++) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    const second = runExecution(config('SLOW second'));
+    const second = runExecution(config('SLOW second', secondLockWaitMs));
     const results = await Promise.all([first, second]);
     return { results, entries: await serverLogSince(n) };
   }
@@ -283,7 +537,7 @@ describe('the document lock', () => {
     assert.deepEqual(entries.map((e) => e.in_flight_at_arrival), [0, 0]);
     assert.ok(entries[1].arrived >= entries[0].finished,
       `second request arrived ${entries[0].finished - entries[1].arrived} ms before the first finished`);
-    for (const r of results) assert.equal(r.toasts.at(-1).title, 'BESS lookup done');
+    assert.ok(results.every((r) => r.result.ok));
   });
 
   test('negative control: without the lock the same two edits do interleave', async () => {
@@ -292,42 +546,57 @@ describe('the document lock', () => {
     assert.deepEqual(entries.map((e) => e.in_flight_at_arrival), [0, 1], 'the harness cannot see interleaving');
   });
 
-  test('a run that cannot get the lock says so and sends nothing', () => {
+  test('D4: an edit that cannot get the lock in time is still computed (by the run holding it)', async () => {
+    const { results, entries } = await twoQuickEdits('real', 100);
+    assert.deepEqual(results[1].result, { ok: false, queued: true });
+    assert.match(results[1].toasts.at(-1).msg, /will look up again with these inputs/);
+    assert.deepEqual(entries.map((e) => bodyOf(e).postcode), ['SLOW first', 'SLOW second']);
+    assert.equal(results[0].fetches.length, 2, 'the lock holder sent both');
+    assert.deepEqual(results[0].status, ['', '', '', '', '', '', '', '']);
+  });
+
+  test('a run that cannot get the lock leaves the lookup pending and sends nothing', () => {
     const { world, ctx } = setup();
     fs.mkdirSync(path.join(world.dir, 'document.lock')); // another execution holds it
     ctx.LOCK_WAIT_MS = 200;
     const result = fakes.execute(world, ctx, 'runLookup');
-    assert.deepEqual({ ...result }, { ok: false, busy: true });
+    assert.deepEqual({ ...result }, { ok: false, queued: true });
     assert.equal(world.fetches.length, 0);
-    assert.match(world.toasts.at(-1).msg, /Another lookup .* still running/);
+    assert.equal(fakes.readProps(world).LOOKUP_PENDING, '1');
   });
 });
 
 describe('auto re-run trigger', () => {
-  test('turning it on twice installs one on-edit trigger for handleEdit', () => {
+  test('turning it on twice installs one on-edit trigger for handleEdit and records its id', () => {
     const { world, ctx } = setup();
-    fakes.execute(world, ctx, 'installAutoRerun');
-    fakes.execute(world, ctx, 'installAutoRerun');
-    assert.equal(world.triggers.length, 1);
+    turnOn(world, ctx);
+    turnOn(world, ctx);
+    const triggers = fakes.allTriggers(world);
+    assert.equal(triggers.length, 1);
     assert.deepEqual(
-      { handler: world.triggers[0].handler, type: world.triggers[0].eventType, source: world.triggers[0].sourceId },
+      { handler: triggers[0].handler, type: triggers[0].eventType, source: triggers[0].sourceId },
       { handler: 'handleEdit', type: 'ON_EDIT', source: world.spreadsheetId });
-    assert.equal(fakes.readProps(world).AUTO_RERUN_SHEET_ID, '0');
+    assert.equal(fakes.readProps(world).AUTO_RERUN_TRIGGER_ID, triggers[0].id);
+    assert.equal(fakes.readProps(world).AUTO_RERUN_OWNER, 'owner@example.com');
     assert.match(world.toasts.at(-1).msg, /A6, B6, A9, B15, C15 and C16/);
   });
 
-  test('duplicates are removed, other triggers are kept, and turning it off removes it', () => {
+  test('my duplicates are removed, others\' triggers kept, and turning it off removes mine', () => {
     const { world, ctx } = setup();
-    world.triggers.push(
-      { id: 'a', handler: 'handleEdit', eventType: 'ON_EDIT', sourceId: world.spreadsheetId },
-      { id: 'b', handler: 'handleEdit', eventType: 'ON_EDIT', sourceId: world.spreadsheetId },
-      { id: 'c', handler: 'nightly', eventType: 'CLOCK', sourceId: null },
-    );
-    fakes.execute(world, ctx, 'installAutoRerun');
-    assert.deepEqual(world.triggers.map((t) => t.id), ['a', 'c']);
+    const t = (id, handler, eventType, owner) => ({ id, handler, eventType, sourceId: world.spreadsheetId, owner });
+    fakes.saveTriggers(world, [
+      t('a', 'handleEdit', 'ON_EDIT', 'owner@example.com'),
+      t('b', 'handleEdit', 'ON_EDIT', 'owner@example.com'),
+      t('c', 'nightly', 'CLOCK', 'owner@example.com'),
+      t('d', 'handleEdit', 'ON_EDIT', 'someone@example.com'),
+    ]);
+    turnOn(world, ctx);
+    const ids = fakes.allTriggers(world).map((x) => x.id);
+    assert.deepEqual(ids.slice(0, 2), ['c', 'd']);
+    assert.equal(ids.length, 3);
     fakes.execute(world, ctx, 'removeAutoRerun');
-    assert.deepEqual(world.triggers.map((t) => t.id), ['c']);
-    assert.equal(fakes.readProps(world).AUTO_RERUN_SHEET_ID, undefined);
+    assert.deepEqual(fakes.allTriggers(world).map((x) => x.id), ['c', 'd']);
+    assert.equal(fakes.readProps(world).AUTO_RERUN_TRIGGER_ID, undefined);
   });
 
   test('a simple trigger cannot install it (ScriptApp needs authorisation)', () => {
@@ -337,37 +606,132 @@ describe('auto re-run trigger', () => {
   });
 });
 
-describe('settings dialog', () => {
+describe('settings', () => {
   const secret = 'S3cret-shared-with-the-webhook-0123';
 
-  test('stores the URL (without a trailing slash) and the secret in Script Properties', () => {
-    const { world, ctx } = setup({ properties: {} });
-    world.promptReplies.push({ button: 'OK', text: ' https://bess-duos-abc.a.run.app/ ' }, { button: 'OK', text: secret });
-    assert.equal(fakes.execute(world, ctx, 'showSettings'), true);
-    assert.deepEqual(fakes.readProps(world), { WEBHOOK_URL: 'https://bess-duos-abc.a.run.app', WEBHOOK_SECRET: secret });
-  });
-
-  test('blank answers keep the current values', () => {
+  test('D10: the dialog asks for the secret in a password field and never sends it back', () => {
     const { world, ctx } = setup({ properties: { WEBHOOK_URL: 'https://old.example.com', WEBHOOK_SECRET: secret } });
-    world.promptReplies.push({ button: 'OK', text: '' }, { button: 'OK', text: '' });
-    assert.equal(fakes.execute(world, ctx, 'showSettings'), true);
-    assert.deepEqual(fakes.readProps(world), { WEBHOOK_URL: 'https://old.example.com', WEBHOOK_SECRET: secret });
+    fakes.execute(world, ctx, 'showSettings');
+    assert.equal(world.dialogs.length, 1);
+    assert.equal(world.alerts.filter((a) => a.kind === 'prompt').length, 0, 'no plain prompt');
+    assert.match(world.dialogs[0].content, /<input id="secret" name="secret" type="password"/);
+    const shown = fakes.execute(world, ctx, 'getSettings');
+    assert.deepEqual({ ...shown }, { url: 'https://old.example.com', hasSecret: true, serviceAccount: '', scriptWrites: false });
+    assert.ok(!JSON.stringify(shown).includes(secret));
   });
 
-  for (const [why, replies] of [
-    ['an http:// URL', [{ button: 'OK', text: 'http://bess.example.com' }]],
-    ['a URL with a query', [{ button: 'OK', text: 'https://bess.example.com/?k=1' }]],
-    ['a short secret', [{ button: 'OK', text: 'https://bess.example.com' }, { button: 'OK', text: 'short' }]],
-    ['a secret with spaces', [{ button: 'OK', text: 'https://bess.example.com' }, { button: 'OK', text: 'has spaces in it but is long' }]],
-    ['cancel', [{ button: 'CANCEL', text: 'https://bess.example.com' }]],
-    ['cancel on the secret', [{ button: 'OK', text: 'https://bess.example.com' }, { button: 'CLOSE', text: '' }]],
+  test('D10: saves to this spreadsheet\'s Document Properties (not the Script Properties)', () => {
+    const { world, ctx } = setup({ properties: {} });
+    const reply = fakes.execute(world, ctx, 'saveSettings', { url: ' https://bess-duos-abc.a.run.app/ ', secret, serviceAccount: SERVICE_ACCOUNT, scriptWrites: true });
+    assert.deepEqual({ ...reply }, { ok: true, message: 'Settings saved.' });
+    assert.deepEqual(fakes.readProps(world), { WEBHOOK_URL: 'https://bess-duos-abc.a.run.app', WEBHOOK_SECRET: secret, SERVICE_ACCOUNT_EMAIL: SERVICE_ACCOUNT, SCRIPT_WRITES_CELLS: 'true' });
+    assert.deepEqual(fakes.readProps(world, 'script'), {});
+  });
+
+  test('blank answers keep the current URL and secret', () => {
+    const { world, ctx } = setup({ properties: { WEBHOOK_URL: 'https://old.example.com', WEBHOOK_SECRET: secret } });
+    assert.equal(fakes.execute(world, ctx, 'saveSettings', { url: '', secret: '' }).ok, true);
+    assert.deepEqual(fakes.readProps(world), { WEBHOOK_URL: 'https://old.example.com', WEBHOOK_SECRET: secret, SERVICE_ACCOUNT_EMAIL: '', SCRIPT_WRITES_CELLS: 'false' });
+  });
+
+  for (const [why, form] of [
+    ['an http:// URL', { url: 'http://bess.example.com' }],
+    ['a URL with a query', { url: 'https://bess.example.com/?k=1' }],
+    ['a short secret', { url: 'https://bess.example.com', secret: 'short' }],
+    ['a secret with spaces', { url: 'https://bess.example.com', secret: 'has spaces in it but is long' }],
+    ['a service account that is not an e-mail', { url: 'https://bess.example.com', serviceAccount: 'bess-duos' }],
   ]) {
     test(`refuses ${why} and changes nothing`, () => {
-      const { world, ctx } = setup({ properties: { WEBHOOK_URL: 'https://old.example.com', WEBHOOK_SECRET: secret } });
-      world.promptReplies.push(...replies);
-      assert.equal(fakes.execute(world, ctx, 'showSettings'), false);
-      assert.deepEqual(fakes.readProps(world), { WEBHOOK_URL: 'https://old.example.com', WEBHOOK_SECRET: secret });
-      assert.equal(world.promptReplies.length, 0);
+      const props = { WEBHOOK_URL: 'https://old.example.com', WEBHOOK_SECRET: secret };
+      const { world, ctx } = setup({ properties: props });
+      const reply = fakes.execute(world, ctx, 'saveSettings', form);
+      assert.equal(reply.ok, false);
+      assert.match(reply.message, /^Not saved: /);
+      assert.deepEqual(fakes.readProps(world), props);
     });
   }
+});
+
+describe('Test connection', () => {
+  const configured = (extra = {}) => ({ WEBHOOK_URL: hook.url, WEBHOOK_SECRET: KEY, SERVICE_ACCOUNT_EMAIL: SERVICE_ACCOUNT, ...extra });
+
+  test('all good: health, signed call, shared with the service account, profile link readable', async () => {
+    const { world, ctx } = setup({ properties: configured(), editors: ['owner@example.com', SERVICE_ACCOUNT] });
+    const n = (await hook.log()).length;
+    const result = fakes.execute(world, ctx, 'testConnection');
+    assert.equal(result.ok, true, result.lines.join('\n'));
+    assert.deepEqual([...result.lines], [
+      `✓ The webhook answers (${hook.url}).`,
+      '✓ The webhook accepts this sheet\'s key and clock (signed request).',
+      `✓ The sheet is shared with ${SERVICE_ACCOUNT} as editor.`,
+      '✓ The webhook can read the profile link.',
+      '– Auto re-run is off.',
+    ]);
+    assert.equal(world.alerts.at(-1).title, 'BESS: test connection');
+    const entries = await serverLogSince(n);
+    assert.deepEqual(entries.map((e) => `${e.method} ${e.url}`), ['GET /health', 'POST /mpan/validate', 'POST /lookup']);
+    assert.equal(bodyOf(entries[2]).write, false, 'the profile check writes nothing');
+  });
+
+  test('a wrong secret, an unshared sheet and an unreadable profile are each named', () => {
+    const { world, ctx } = setup({ properties: configured({ WEBHOOK_SECRET: 'not-the-right-secret-at-all' }) });
+    fakes.setCell(world, 'BESS', 'B15', 'https://example.com/unreadable.csv');
+    let result = fakes.execute(world, ctx, 'testConnection');
+    assert.equal(result.ok, false);
+    assert.match(result.lines[1], /^✗ Signed request refused: unauthorised: X-Signature does not match.*Check the sheet key in Settings/);
+    assert.equal(result.lines[2], `✗ The sheet is not shared with ${SERVICE_ACCOUNT}: Share > add it as Editor.`);
+    fakes.writeProps(world, 'document', configured({ WEBHOOK_SECRET: sheetKey(SECRET, world.spreadsheetId) }));
+    result = fakes.execute(world, ctx, 'testConnection');
+    assert.match(result.lines[3], /^✗ The webhook cannot read the profile link: profile link https:\/\/example\.com\/unreadable\.csv: HTTP 403/);
+  });
+
+  test('with write:false no sharing is needed; the auto re-run owner is shown', () => {
+    const { world, ctx } = setup({ properties: configured({ SCRIPT_WRITES_CELLS: 'true' }) });
+    turnOn(world, ctx, 'alice@example.com');
+    const result = fakes.execute(world, ctx, 'testConnection');
+    assert.equal(result.lines[2], '– The script writes the cells itself (write: false): no sharing needed.');
+    assert.equal(result.lines.at(-1), '– Auto re-run is on (turned on by alice@example.com).');
+  });
+});
+
+describe('write: false (the script writes the cells)', () => {
+  test('the request says write:false and the answer\'s fields land in the cells, formatted', async () => {
+    const { world, ctx } = setup({ properties: { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: KEY, SCRIPT_WRITES_CELLS: 'true' } });
+    fakes.execute(world, ctx, 'setUpSheet');
+    fakes.setCell(world, 'BESS', 'A6', 'ANSWER');
+    const n = (await hook.log()).length;
+    const result = fakes.execute(world, ctx, 'runLookup');
+    assert.equal(result.ok, true);
+    assert.equal(bodyOf((await lookupsSince(n))[0]).write, false);
+    const c = (a1) => fakes.cell(world, 'BESS', a1);
+    const f = ANSWER.fields;
+    assert.deepEqual(fakes.statusRow(world), [f.status, f.message, 'LV Site Specific Band 4', '2026/27', 'LV assumed', f.tariff_source, f.time, 'recorded']);
+    assert.equal(c('E15').value, f.annual_duos_gbp);
+    assert.equal(c('E15').display, `£${f.annual_duos_gbp.toLocaleString('en-GB', { minimumFractionDigits: 2 })}`);
+    assert.equal(c('F16').display, `${f.flex_saving_pct.toFixed(2)}%`);
+    assert.equal(c('B9').display, `${f.red_rate_p_per_kwh.toFixed(3)} p/kWh`);
+    assert.equal(c('C6').value, 14);
+    assert.equal(c('B10').value, f.red_period_1);
+    assert.equal(c('B13').value, '');
+    assert.equal(c('B6').display, '1405566778899', 'inputs untouched');
+  });
+});
+
+describe('the sidebar', () => {
+  test('Show results opens the sidebar; its call runs the lookup and returns the answer', () => {
+    const { world, ctx } = setup();
+    fakes.setCell(world, 'BESS', 'A6', 'ANSWER');
+    fakes.execute(world, ctx, 'showSidebar');
+    assert.equal(world.sidebars.length, 1);
+    assert.equal(world.sidebars[0].file, 'Sidebar');
+    assert.equal(world.sidebars[0].title, 'BESS lookup');
+    assert.match(world.sidebars[0].content, /google\.script\.run/);
+    const reply = fakes.execute(world, ctx, 'sidebarLookup');
+    assert.equal(reply.ok, true);
+    assert.equal(reply.answer.tariff.name, 'LV Site Specific Band 4');
+    fakes.setCell(world, 'BESS', 'A6', 'ERR400');
+    const failed = fakes.execute(world, ctx, 'sidebarLookup');
+    assert.deepEqual({ ok: failed.ok, answer: failed.answer }, { ok: false, answer: null });
+    assert.match(failed.message, /bad input/);
+  });
 });

@@ -16,7 +16,8 @@ const fakes = require('./gas_fakes.js');
 const REPO = path.resolve(__dirname, '..', '..');
 const PYTHON = path.join(REPO, '.venv', 'bin', 'python');
 const STACK = path.join(__dirname, 'e2e_stack.py');
-const OUTPUT_RANGES = ['A4:H4', 'C6:H6', 'B9:D9', 'B10:D13', 'E15:H15', 'E16:F16'];
+const OUTPUT_RANGES = ['A4:H4', 'C6:H6', 'B9:D9', 'E9:H9', 'B10:D13', 'E15:H15', 'E16:F16'];
+const SERVICE_ACCOUNT = 'bess-duos-test@bess-duos-test.iam.gserviceaccount.com'; // tests/sheets_server.py's key
 
 /** GET on a fresh connection (the test process blocks in spawnSync between calls). */
 function getJson(url, headers = {}) {
@@ -66,9 +67,11 @@ describe('end to end through the real webhook and the Sheets API test server', (
     world = fakes.createWorld({
       spreadsheetId: stack.spreadsheet_id,
       sheets: [[stack.tab, 0]],
-      properties: { WEBHOOK_URL: stack.webhook_url, WEBHOOK_SECRET: stack.secret },
+      editors: ['owner@example.com', SERVICE_ACCOUNT],
+      properties: { WEBHOOK_URL: stack.webhook_url, WEBHOOK_SECRET: stack.sheet_key, SERVICE_ACCOUNT_EMAIL: SERVICE_ACCOUNT },
     });
     ctx = fakes.loadCodeGs(world);
+    assert.equal(fakes.execute(world, ctx, 'setUpSheet').ok, true);
     fakes.execute(world, ctx, 'installAutoRerun');
   });
 
@@ -81,10 +84,10 @@ describe('end to end through the real webhook and the Sheets API test server', (
 
   /** An edit in the sheet: Apps Script fires every installed on-edit trigger's handler. */
   function editAndFire(a1, value, display) {
-    const e = fakes.edit(world, stack.tab, a1, value, display);
-    const handlers = world.triggers.filter((t) => t.eventType === 'ON_EDIT');
-    assert.equal(handlers.length, 1);
-    return fakes.execute(world, ctx, handlers[0].handler, e);
+    const runs = fakes.edit(world, ctx, stack.tab, a1, value, display);
+    assert.equal(runs.length, 1);
+    assert.equal(world.failureEmails.length, 0);
+    return runs[0].result;
   }
 
   /** The output cells as the Sheets API returns them (values.batchGet, unformatted). */
@@ -186,10 +189,14 @@ describe('end to end through the real webhook and the Sheets API test server', (
   });
 
   test('two quick edits, each its own execution: two requests in turn, the newer one wins', async () => {
+    const triggerUid = fakes.allTriggers(world)[0].id;
     const run = (kva) => new Promise((resolve, reject) => {
       const config = {
         dir: world.dir,
         spreadsheetId: stack.spreadsheet_id,
+        tab: stack.tab,
+        triggerUid,
+        user: 'owner@example.com',
         lockMode: 'real',
         cells: [['B6', 1405566778899, '1405566778899'], ['B15', stack.profile_url], ['C15', kva, String(kva)], ['C16', 0.3, '30%']],
         edit: 'C15',
@@ -203,17 +210,59 @@ describe('end to end through the real webhook and the Sheets API test server', (
     const first = run(800);
     await new Promise((r) => setTimeout(r, 50));
     const [a, b] = await Promise.all([first, run(1200)]);
-    for (const r of [a, b]) {
-      assert.equal(r.fetches.length, 1);
-      assert.equal(r.fetches[0].status, 200, JSON.stringify(r.toasts));
-    }
-    const [earlier, later] = a.fetches[0].started <= b.fetches[0].started ? [a, b] : [b, a];
-    assert.ok(later.fetches[0].started >= earlier.fetches[0].ended, 'the requests overlapped');
+    // The cells are shared: whichever execution holds the lock also looks up the newer edit.
+    const fetches = [...a.fetches, ...b.fetches].sort((x, y) => x.started - y.started);
+    assert.deepEqual(fetches.map((f) => f.status), [200, 200], JSON.stringify([a.toasts, b.toasts]));
+    assert.ok(fetches[1].started >= fetches[0].ended, 'the requests overlapped');
+    assert.deepEqual(fetches.map((f) => JSON.parse(f.payload).kva), ['800', '1200']);
+    assert.ok(a.result.ok && b.result.ok);
     assert.equal((await apiWrites()).slice(writesBefore).length, 2);
     const cells = await sheetCells();
-    const expected = expectedCells(later.fetches[0].payload);
+    const expected = expectedCells(fetches[1].payload);
     assert.deepEqual(Object.fromEntries(Object.keys(expected).map((k) => [k, cells[k]])), expected);
-    assert.equal(JSON.parse(later.fetches[0].payload).kva, later === b ? '1200' : '800');
+  });
+
+  test('Set up sheet put formats, labels and notes beside the cells the webhook fills', async () => {
+    const c = (a1) => fakes.cell(world, stack.tab, a1);
+    assert.deepEqual(['E15', 'E16', 'F16', 'B9'].map((a1) => c(a1).format),
+      ['"£"#,##0.00', '"£"#,##0.00', '0.00"%"', '0.000" p/kWh"']);
+    assert.deepEqual(['C3', 'D3', 'E3', 'F3'].map((a1) => c(a1).value),
+      ['Tariff', 'Charging year', 'Assumptions', 'Source (workbook / sheet / row)']);
+    assert.match(c('E15').note, /Annual DUoS £/);
+    assert.equal(c('B6').format, '@');
+    // The status row the webhook wrote: tariff, charging year, assumptions (no voltage given, 1200
+    // kVA), source.
+    const cells = await sheetCells();
+    assert.match(String(cells.C4), /^LV Site Specific Band \d$/);
+    assert.match(String(cells.D4), /^20\d\d\/\d\d$/);
+    assert.equal(cells.E4, 'LV assumed');
+    assert.match(String(cells.F4), /^MIDE - .*\.xlsx \/ .* \/ row \d+$/);
+    assert.equal(typeof cells.E9, 'number');
+  });
+
+  test('Test connection: health, signed call, shared with the service account, profile readable', () => {
+    const result = fakes.execute(world, ctx, 'testConnection');
+    assert.deepEqual([...result.lines].slice(0, 4), [
+      `✓ The webhook answers (${stack.webhook_url}).`,
+      '✓ The webhook accepts this sheet\'s key and clock (signed request).',
+      `✓ The sheet is shared with ${SERVICE_ACCOUNT} as editor.`,
+      '✓ The webhook can read the profile link.',
+    ]);
+    assert.equal(result.ok, true);
+  });
+
+  test('write: false: the script writes the real answer into the cells itself, formatted', async () => {
+    fakes.writeProps(world, 'document', { ...fakes.readProps(world), SCRIPT_WRITES_CELLS: 'true' });
+    const writesBefore = (await apiWrites()).length;
+    const result = fakes.execute(world, ctx, 'runLookup');
+    assert.equal(result.ok, true);
+    assert.equal(JSON.parse(world.fetches.at(-1).payload).write, false);
+    assert.equal((await apiWrites()).length, writesBefore, 'the webhook wrote nothing');
+    const expected = expectedCells(world.fetches.at(-1).payload.replace(',"write":false', ''));
+    const c = (a1) => fakes.cell(world, stack.tab, a1);
+    for (const [a1, value] of Object.entries(expected)) assert.deepEqual(c(a1).value, value, a1);
+    const gbp = expected.E15.toLocaleString('en-GB', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    assert.equal(c('E15').display, `£${gbp}`);
+    assert.equal(c('F16').display, `${expected.F16.toFixed(2)}%`);
   });
 });
-

@@ -9,14 +9,15 @@
   key file, the Sheets API URL and the test-only loopback allowance for the profile's port in
   its environment;
 
-then prints ONE JSON line (webhook_url, secret, sheets_url, token, spreadsheet_id, tab,
-profile_url, profile_path, webhook_log) and waits until its stdin closes (or SIGTERM), then
-stops everything.
+then prints ONE JSON line (webhook_url, secret, sheet_key (the spreadsheet's own key),
+sheets_url, token, spreadsheet_id, tab, profile_url, profile_path, webhook_log) and waits until
+its stdin closes (or SIGTERM), then stops everything.
 
 `expect --profile FILE --inputs JSON` prints the cells the lookup should write, computed by the
-core functions (`core.lookup.parse_inputs` + `run_lookup` on the same profile file) and mapped
-to cells through config/sheet_layout.yaml: {"C6": 14, ..., "A4": "warning", ...}; a cleared
-cell is "". The request id and time are left out (they differ per request).
+core functions (`core.lookup.parse_inputs` + `run_lookup` on the same profile file, then
+`webhook.layout.result_fields`) and mapped to cells through config/sheet_layout.yaml:
+{"C6": 14, ..., "A4": "warning", ...}; a cleared cell is "". The request id and time are left
+out (they differ per request).
 
 Run from the repository root with the project's virtualenv Python.
 """
@@ -108,6 +109,8 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> No
 
 
 def serve() -> int:
+    from bess_duos.webhook.auth import sheet_key
+
     from tests.sheets_server import SheetsServer
 
     folder = Path(tempfile.mkdtemp(prefix="bess-e2e-"))
@@ -165,6 +168,7 @@ def serve() -> int:
                 {
                     "webhook_url": webhook_url,
                     "secret": secret,
+                    "sheet_key": sheet_key(secret, SPREADSHEET_ID),
                     "sheets_url": sheets.url,
                     "token": sheets.issue_token(),
                     "spreadsheet_id": SPREADSHEET_ID,
@@ -193,13 +197,13 @@ def _cells(a1_range: str) -> list[list[str]]:
 def expect(profile_path: Path, raw_inputs: dict[str, str]) -> dict[str, Any]:
     """The output cells the webhook should write for these inputs, from the core functions."""
     import yaml
-
     from bess_duos.core.lookup import parse_inputs, run_lookup
-    from bess_duos.webhook.layout import result_fields
     from bess_duos.core.paths import config_dir
     from bess_duos.core.profiles import load_profile
+    from bess_duos.webhook.layout import result_fields
 
-    raw = {k: v for k, v in raw_inputs.items() if k not in ("spreadsheet_id", "worksheet")}
+    control = ("spreadsheet_id", "worksheet", "write")
+    raw = {k: v for k, v in raw_inputs.items() if k not in control}
     inputs = parse_inputs(raw)
     profile = load_profile(profile_path) if inputs.profile_url else None
     fields = result_fields(run_lookup(inputs, profile=profile))
