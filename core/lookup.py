@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,12 @@ from bess_duos.core.timebands import BANDS
 INPUT_FIELDS = ("postcode", "mpan", "voltage", "kva", "flex_fraction", "profile_url",
                 "gsp_group")
 MAX_PERIOD_ROWS = 4
+# The longest text (or integer digits) each input may have; checked before any parsing, so
+# no pattern or number conversion ever sees more. Generous for what people type or paste.
+MAX_INPUT_CHARS: dict[str, int] = {
+    "mpan": 64, "postcode": 32, "voltage": 32, "kva": 32, "flex_fraction": 32,
+    "profile_url": 2048, "gsp_group": 16,
+}
 FEATURE_FIELDS = ("peak_ratio", "load_factor", "weekend_factor")
 
 
@@ -127,14 +134,43 @@ def parse_mpan_input(value: object) -> Mpan:
         return parsed
 
 
+_LABELS = {"mpan": "the MPAN", "postcode": "the postcode", "voltage": "the voltage level",
+           "kva": "the agreed capacity", "flex_fraction": "the flexible share",
+           "profile_url": "the profile link", "gsp_group": "the GSP group"}
+
+
+def _too_long(name: str, value: object) -> str | None:
+    """Why `value` is too long for input `name` (text length, or digits of an integer)."""
+    limit = MAX_INPUT_CHARS[name]
+    if isinstance(value, str) and len(value) > limit:
+        return (f"{_LABELS[name]} is {len(value):,} characters long: at most {limit} are "
+                "accepted; check the cell holds only this input")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
+        return f"{_LABELS[name]} has over {limit} digits: not a usable value"
+    return None
+
+
 def _number(value: object, unit: str) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a number")
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError(f"{value!r} is too large") from None
     text = re.sub(rf"\s*{unit}\s*$", "", str(value).strip(), flags=re.IGNORECASE)
     text = text.replace(",", "")
     return float(text)
+
+
+def _link_problem(link: str) -> str | None:
+    """Why `link` is not even a well-formed web address (its content is checked on fetch)."""
+    try:
+        urlsplit(link).port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        return (f"the profile link is not a well-formed address ({exc}): copy the whole "
+                "https:// link")
+    return None
 
 
 def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
@@ -156,6 +192,9 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
     unknown = sorted(set(raw) - set(INPUT_FIELDS))
     if unknown:
         raise InputErrors({name: "unknown input field" for name in unknown})
+    too_long = {name: why for name in INPUT_FIELDS if (why := _too_long(name, raw.get(name)))}
+    if too_long:
+        raise InputErrors(too_long)
     mpan = None
     if not _blank(raw.get("mpan")):
         try:
@@ -223,6 +262,9 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
             errors["profile_url"] = "the profile link must be text (an https:// link)"
         else:
             profile_url = raw["profile_url"].strip()
+            problem = _link_problem(profile_url)
+            if problem:
+                errors["profile_url"] = problem
     if errors:
         raise InputErrors(errors)
     return LookupInputs(mpan, postcode, voltage, kva, flex, profile_url, tuple(notes),

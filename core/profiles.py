@@ -39,6 +39,7 @@ NS_PER_MINUTE = 60 * 10**9
 NS_PER_HALF_HOUR = 30 * NS_PER_MINUTE
 SPIKE_FACTOR = 10.0  # a half hour above 10 x the profile's 99th percentile kWh is a spike
 MAX_LISTED = 5
+FIRST_YEAR, LAST_YEAR = 1900, 2199  # timestamps outside these years are refused as typos
 
 Convention = Literal["start", "end"]
 Resample = Literal["split", "aggregate"]
@@ -204,7 +205,15 @@ def parse_timestamps(values: pd.Series, *, what: str = "timestamp") -> tuple[pd.
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         aware = getattr(values.dt, "tz", None) is not None
-        return (values.dt.tz_convert("UTC") if aware else values), aware
+        parsed = values.dt.tz_convert("UTC") if aware else values
+        return _within_years(parsed, values, what), aware
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        first = values.dropna()
+        raise ProfileError(
+            f"{what} column holds numbers (e.g. {first.iloc[0] if first.size else 'blank'!r}), "
+            "not dates and times: Excel serial dates? Format the column as dates "
+            "(e.g. 2026-03-29 00:30) and export again"
+        )
     offsets = _has_offset(values.dropna())
     if offsets.any() and not offsets.all():
         row = int(np.flatnonzero(~offsets)[0])
@@ -228,7 +237,21 @@ def parse_timestamps(values: pd.Series, *, what: str = "timestamp") -> tuple[pd.
             f"{what} row {row + 1}: {values.iloc[row]!r} is not a date/time "
             "(use ISO 8601, e.g. 2026-03-29 00:30, or DD/MM/YYYY HH:MM)"
         )
-    return parsed, aware
+    return _within_years(parsed, values, what), aware
+
+
+def _within_years(parsed: pd.Series, values: pd.Series, what: str) -> pd.Series:
+    """`parsed`, if every time is within FIRST_YEAR..LAST_YEAR; else the first row outside."""
+    naive = parsed.dt.tz_localize(None) if getattr(parsed.dt, "tz", None) is not None else parsed
+    outside = ((naive < pd.Timestamp(FIRST_YEAR, 1, 1))
+               | (naive >= pd.Timestamp(LAST_YEAR + 1, 1, 1))).to_numpy(dtype=bool)
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise ProfileError(
+            f"{what} row {row + 1}: {values.iloc[row]!r} is outside the years {FIRST_YEAR}-"
+            f"{LAST_YEAR}; check the dates (and the year's digits)"
+        )
+    return parsed
 
 
 def localise_naive(naive: pd.DatetimeIndex, *, shift_nonexistent: bool = False) -> np.ndarray:
