@@ -35,7 +35,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,6 +46,7 @@ from bess_duos.core.memo import LruMemo
 from bess_duos.core.mpan import Mpan, MpanError, mpan_from_cell, parse_mpan
 from bess_duos.core.paths import config_dir
 from bess_duos.core.postcodes import PostcodeError, parse_postcode
+from bess_duos.core.profile_loader import read_profile as read_profile  # the one loader
 from bess_duos.core.site_area import SiteArea, SiteAreaError, decide_site_area, parse_gsp_group
 from bess_duos.core.tariffs import (
     DuosTariff,
@@ -269,36 +269,6 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
         raise InputErrors(errors)
     return LookupInputs(mpan, postcode, voltage, kva, flex, profile_url, tuple(notes),
                         gsp_group)
-
-
-def read_profile(path: str | Path) -> Any:
-    """`core.profiles.load_profile` for a file nobody can configure (a sheet's link, the CLI):
-    when it says the naive times look like UTC, or the data is hourly, it is read again that
-    way, and a warning says so. Returns a `core.profiles.Profile`; raises `ProfileError`."""
-    from bess_duos.core.profiles import Profile, ProfileError, load_profile
-
-    options: dict[str, str] = {}
-    said: list[str] = []
-    for _attempt in range(3):
-        try:
-            profile = load_profile(path, **options)
-            break
-        except ProfileError as exc:
-            text = str(exc)
-            if "tz='UTC'" in text and "tz" not in options:
-                options["tz"] = "UTC"
-                said.append("naive timestamps read as UTC (they skip no hour at the March "
-                            "clock change, so they are not UK clock time)")
-            elif "resample='split'" in text and "resample" not in options:
-                options["resample"] = "split"  # load_profile's own warnings say so
-            else:
-                raise
-    else:  # pragma: no cover - each option is added at most once, so the loop breaks
-        raise ProfileError(f"could not read {path}")
-    if not said:
-        return profile
-    quality = replace(profile.quality, warnings=(*profile.quality.warnings, *said))
-    return Profile(profile.data, quality)
 
 
 @dataclass(frozen=True)

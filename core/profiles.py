@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +33,14 @@ import numpy as np
 import pandas as pd
 import yaml
 from bess_duos.core.paths import config_dir
+from bess_duos.core.profile_errors import ProfileError as ProfileError
+from bess_duos.core.profile_errors import ProfileLimitError as ProfileLimitError
+from bess_duos.core.profile_tables import (
+    DEFAULT_LIMITS,
+    SUPPORTED_SUFFIXES,
+    TableLimits,
+    read_table_bytes,
+)
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 NS_PER_MINUTE = 60 * 10**9
@@ -62,11 +70,6 @@ _TIMESTAMP_NAMES = (
 )
 _DATE_NAMES = ("date", "day", "reading_date", "settlement_date", "read_date")
 _TIME_NAMES = ("time", "start_time", "period_start", "time_of_day")
-_SUPPORTED = (".csv", ".txt", ".xlsx", ".xlsm", ".parquet", ".pq")
-
-
-class ProfileError(ValueError):
-    """A profile that cannot be used: says what was wrong, where, and what to do."""
 
 
 @dataclass(frozen=True)
@@ -135,8 +138,12 @@ def _tokens(name: object) -> list[str]:
 # ---------------------------------------------------------------- reading files
 
 
-def read_table(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> pd.DataFrame:
-    """Read a CSV/XLSX/Parquet file into a frame, refusing empty or oversized files first."""
+def read_table(
+    path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, limits: TableLimits | None = None
+) -> pd.DataFrame:
+    """Read a CSV/XLSX/Parquet file into a frame under `limits` (`core.profile_tables`),
+    refusing a missing, empty or oversized file before any byte is read."""
+    limits = replace(limits or DEFAULT_LIMITS, max_bytes=max_bytes)
     path = Path(path)
     if path.is_dir():
         raise ProfileError(f"profile file {str(path)!r} is a folder: give the profile file itself "
@@ -153,36 +160,12 @@ def read_table(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> pd.Da
             "1 MB as CSV) or raise the limit (max_bytes; CLI --max-mb)"
         )
     suffix = path.suffix.lower()
-    if suffix not in _SUPPORTED:
+    if suffix not in SUPPORTED_SUFFIXES:
         raise ProfileError(
-            f"profile file {path.name!r}: unsupported type {suffix!r}; use one of {_SUPPORTED}"
+            f"profile file {path.name!r}: unsupported type {suffix!r}; use one of "
+            f"{SUPPORTED_SUFFIXES}"
         )
-    try:
-        if suffix in (".csv", ".txt"):
-            frame = pd.read_csv(path, sep=_delimiter(path), skipinitialspace=True)
-        elif suffix in (".xlsx", ".xlsm"):
-            frame = pd.read_excel(path, sheet_name=0)
-        else:
-            frame = pd.read_parquet(path)
-    except pd.errors.EmptyDataError:
-        raise ProfileError(f"profile file {path.name!r} has no header or rows") from None
-    except Exception as exc:  # parser, zip and arrow errors all mean "not a readable table"
-        raise ProfileError(
-            f"profile file {path.name!r} could not be read as {suffix[1:]}: {exc}"
-        ) from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if frame.empty:
-        raise ProfileError(
-            f"profile file {path.name!r} has no data rows (columns: {list(frame.columns)})"
-        )
-    return frame
-
-
-def _delimiter(path: Path) -> str:
-    """The commonest of , ; tab | in the header line (so the fast C parser can be used)."""
-    with open(path, encoding="utf-8-sig", errors="replace") as handle:
-        header = handle.readline()
-    return max((",", ";", "\t", "|"), key=header.count)
+    return read_table_bytes(path.read_bytes(), name=path.name, limits=limits)
 
 
 # ---------------------------------------------------------------- time zones
@@ -210,7 +193,7 @@ def parse_timestamps(values: pd.Series, *, what: str = "timestamp") -> tuple[pd.
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         first = values.dropna()
         raise ProfileError(
-            f"{what} column holds numbers (e.g. {first.iloc[0] if first.size else 'blank'!r}), "
+            f"{what} column holds numbers (e.g. {first.iloc[0] if first.size else 'blank'}), "
             "not dates and times: Excel serial dates? Format the column as dates "
             "(e.g. 2026-03-29 00:30) and export again"
         )
@@ -273,7 +256,7 @@ def localise_naive(naive: pd.DatetimeIndex, *, shift_nonexistent: bool = False) 
         raise ProfileError(
             f"row {row + 1}: {naive[row]} does not exist in UK clock time (the clock goes from "
             "01:00 to 02:00 on the last Sunday of March). The timestamps look like UTC/GMT: "
-            "load with tz='UTC' (CLI: --tz UTC)"
+            "load with tz='UTC' (CLI: --tz UTC)", retry_with={"tz": "UTC"}
         )
     return localised.tz_convert("UTC").asi8
 
@@ -481,7 +464,7 @@ def _wide_clock(frame: pd.DataFrame, date_name: str, mapping: dict[str, int]) ->
 
 
 def load_profile(
-    source: str | Path | pd.DataFrame,
+    source: str | Path | bytes | pd.DataFrame,
     *,
     timestamp_convention: Convention | None = None,
     tz: str | None = None,
@@ -489,8 +472,12 @@ def load_profile(
     timestamp_column: str | None = None,
     kwh_column: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    name: str | None = None,
+    limits: TableLimits | None = None,
 ) -> Profile:
-    """Read a profile (file path or frame) into a UTC half-hourly frame with a quality report.
+    """Read a profile (file path, a file's bytes, or a frame) into a UTC half-hourly frame with
+    a quality report. Files and bytes are read under `limits` (`core.profile_tables`; `name`
+    names bytes in messages).
 
     - `timestamp_convention`: 'start' (a timestamp marks the start of its period) or 'end';
       default from config/defaults.yaml.
@@ -506,14 +493,18 @@ def load_profile(
     if resample not in (None, "split", "aggregate"):
         raise ProfileError(f"resample {resample!r}: use 'split' (hourly) or 'aggregate' (15-min)")
     if isinstance(source, pd.DataFrame):
-        frame, name = source.copy(), "<frame>"
+        frame, name = source.copy(), name or "<frame>"
         if isinstance(frame.index, pd.DatetimeIndex) and timestamp_column is None:
             frame = frame.reset_index(names="timestamp")
         frame.columns = [str(c).strip() for c in frame.columns]
         if frame.empty:
             raise ProfileError("the profile has no rows")
+    elif isinstance(source, bytes):
+        name = name or "profile"
+        frame = read_table_bytes(source, name=name, limits=limits or DEFAULT_LIMITS)
     else:
-        frame, name = read_table(source, max_bytes=max_bytes), Path(source).name
+        frame = read_table(source, max_bytes=max_bytes, limits=limits)
+        name = name or Path(source).name
     columns = list(frame.columns)
     warnings: list[str] = []
 
@@ -605,13 +596,13 @@ def _long_to_utc(
         raise ProfileError(
             "the profile is hourly, not half-hourly (median step 60 minutes). DUoS bands change "
             "on the half hour: load it with resample='split' (CLI: --resample split) to split "
-            "each hour's kWh equally into two half hours"
+            "each hour's kWh equally into two half hours", retry_with={"resample": "split"}
         )
     if step == 15 and resample != "aggregate":
         raise ProfileError(
             "the profile is 15-minute data, not half-hourly (median step 15 minutes): load it "
             "with resample='aggregate' (CLI: --resample aggregate) to sum pairs of quarter "
-            "hours into half hours"
+            "hours into half hours", retry_with={"resample": "aggregate"}
         )
     if step not in (15, 30, 60):
         raise ProfileError(
