@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +49,7 @@ NS_PER_HALF_HOUR = 30 * NS_PER_MINUTE
 SPIKE_FACTOR = 10.0  # a half hour above 10 x the profile's 99th percentile kWh is a spike
 MAX_LISTED = 5
 FIRST_YEAR, LAST_YEAR = 1900, 2199  # timestamps outside these years are refused as typos
+MAX_FREEFORM_ROWS = 20_000  # rows of dates in no one format (each parsed alone, slowly)
 
 Convention = Literal["start", "end"]
 Resample = Literal["split", "aggregate"]
@@ -205,22 +207,56 @@ def parse_timestamps(values: pd.Series, *, what: str = "timestamp") -> tuple[pd.
             f"{values.dropna().iloc[row]!r}); give every time an offset, or none"
         )
     aware = bool(offsets.size and offsets.all())
+    fmt = _guess_format(values)
+    # Without one format pandas parses each value on its own with dateutil (~50 µs each):
+    # only small files may mix formats.
+    freeform = len(values) <= MAX_FREEFORM_ROWS
+    attempts = [{"format": "ISO8601"}, *([{"format": fmt}] if fmt else []),
+                *([{"dayfirst": True}] if freeform else [])]
     parsed = None
-    for kwargs in ({"format": "ISO8601"}, {"dayfirst": True}):
-        try:
-            parsed = pd.to_datetime(values, utc=aware, **kwargs)
-            break
-        except (ValueError, TypeError):
-            continue
-    if parsed is None:
-        coerced = pd.to_datetime(values, utc=aware, dayfirst=True, errors="coerce")
-        bad = coerced.isna() & values.notna()
-        row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
-        raise ProfileError(
-            f"{what} row {row + 1}: {values.iloc[row]!r} is not a date/time "
-            "(use ISO 8601, e.g. 2026-03-29 00:30, or DD/MM/YYYY HH:MM)"
-        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "could not infer format": handled here
+        for kwargs in attempts:
+            try:
+                parsed = pd.to_datetime(values, utc=aware, **kwargs)
+                break
+            except (ValueError, TypeError):
+                continue
+        if parsed is None:
+            probe = values if freeform else values.iloc[:MAX_FREEFORM_ROWS]
+            how: dict[str, Any] = {"dayfirst": True} if freeform or not fmt else {"format": fmt}
+            coerced = pd.to_datetime(probe, utc=aware, errors="coerce", **how)
+            bad = (coerced.isna() & probe.notna()).to_numpy()
+            if not bad.any() and not freeform:
+                raise ProfileError(
+                    f"{what} column: the dates could not be read in one format (first "
+                    f"{values.dropna().iloc[0]!r}; {len(values):,} rows, and only files of up to "
+                    f"{MAX_FREEFORM_ROWS:,} rows are read value by value): give every time as "
+                    "ISO 8601 (2026-03-29 00:30) or DD/MM/YYYY HH:MM"
+                )
+            row = int(np.flatnonzero(bad)[0]) if bad.any() else 0
+            raise ProfileError(
+                f"{what} row {row + 1}: {values.iloc[row]!r} is not a date/time "
+                "(use ISO 8601, e.g. 2026-03-29 00:30, or DD/MM/YYYY HH:MM)"
+            )
+    if getattr(parsed.dt, "tz", None) is not None:  # a zone name such as "GMT" in the text
+        parsed, aware = parsed.dt.tz_convert("UTC"), True
     return _within_years(parsed, values, what), aware
+
+
+def _guess_format(values: pd.Series) -> str | None:
+    """The strptime format of the first value, if pandas can tell it: day before month (GB)
+    unless the value starts with the year (2020-01-02 is the 2nd of January)."""
+    from pandas.tseries.api import guess_datetime_format
+
+    first = values.dropna()
+    if first.empty or not isinstance(first.iloc[0], str):
+        return None
+    value = first.iloc[0].strip()[:64]
+    year_first = value[:4].isdigit() and not value[4:5].isdigit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return guess_datetime_format(value, dayfirst=not year_first)
 
 
 def _within_years(parsed: pd.Series, values: pd.Series, what: str) -> pd.Series:
