@@ -30,12 +30,12 @@ _SCAN_CHUNK = 4 * MB
 
 @dataclass(frozen=True)
 class TableLimits:
-    """How big a profile file may be. The defaults fit seven years of 15-minute readings as
+    """How big a profile file may be. The defaults fit three years of 15-minute readings as
     CSV, and two years of half hours as XLSX (whose parser takes ~10 µs a cell, so 80,000
     cells are about a second)."""
 
     max_bytes: int = 200 * MB
-    max_rows: int = 250_000
+    max_rows: int = 120_000
     max_columns: int = 120
     max_cells: int = 2_500_000
     max_line_bytes: int = 16 * 1024

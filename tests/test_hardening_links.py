@@ -11,6 +11,7 @@ import json
 import socket
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from bess_duos.webhook.google_sheet import SCOPES, GoogleSheet, make_client
 from bess_duos.webhook.profile_links import (
     RULE_ADDRESS,
     RULE_BAD_LINK,
+    RULE_BUSY,
     RULE_GOOGLE_FILE,
     RULE_REDIRECTS,
     RULE_TIME,
@@ -254,6 +256,30 @@ def test_headers_trickled_a_byte_at_a_time_are_cut_at_the_deadline(
     assert response.status_code == 422, response.text
     assert response.json()["rule"] == RULE_TIME
     assert took < 6.0  # the 1 s deadline, plus a shared machine's slack; not the 30 s trickle
+
+
+def test_slow_links_cannot_hold_every_thread(start: Callable[..., Webhook],
+                                            files: FileServer) -> None:
+    """Eight slow links held all eight threads (and /health) for as long as they trickled."""
+    hook = start(FetchPolicy(allow_loopback_ports=frozenset({files.port}), total_seconds=3.0,
+                             max_concurrent=2))
+
+    def timed(n: int) -> tuple[float, requests.Response]:
+        files.routes[f"/slow{n}.csv"] = trickle_headers  # a link each: no replayed signature
+        began = time.monotonic()
+        response = post(hook, {"mpan": MPAN, "write": False,
+                               "profile_url": files.url(f"/slow{n}.csv")})
+        return time.monotonic() - began, response
+
+    with ThreadPoolExecutor(3) as pool:
+        slow = [pool.submit(timed, n) for n in range(2)]
+        time.sleep(0.5)  # both fetches under way
+        took, busy = timed(2)
+        health = requests.get(hook.url + "/health", timeout=2)
+        answers = [future.result() for future in slow]
+    assert busy.status_code == 422 and busy.json()["rule"] == RULE_BUSY
+    assert took < 2.0 and health.status_code == 200  # not held until the 3 s deadline
+    assert [r.json()["rule"] for _, r in answers] == [RULE_TIME, RULE_TIME]
 
 
 # --- item 7: no query or user info in any error ------------------------------------------

@@ -90,7 +90,7 @@ def test_a_lone_cell_far_away_in_an_xlsx_is_422(hook: Webhook, files: FileServer
     files.serve_bytes("/far.xlsx", far_cell_xlsx(), XLSX)
     response = lookup(hook, files.url("/far.xlsx"))
     assert response.status_code == 422
-    assert "too many rows: the file has at least 1,048,575, the limit is 250,000" in \
+    assert "too many rows: the file has at least 1,048,575, the limit is 120,000" in \
         response.json()["error"]
 
 

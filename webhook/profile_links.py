@@ -85,6 +85,8 @@ RULE_CONTENT_TYPE = "CSV or spreadsheet content only"
 RULE_UNREACHABLE = "must be reachable"
 RULE_STATUS = "must answer 200 OK"
 RULE_GOOGLE_FILE = "Google files: only the sheet being written, or one allowlisted"
+RULE_BUSY = "a few fetches at a time"
+MAX_CONCURRENT_FETCHES = 4  # per fetcher (process): the server's other threads stay free
 _GOOGLE_ID = re.compile(r"[A-Za-z0-9_-]{10,200}")
 
 
@@ -108,6 +110,7 @@ class FetchPolicy:
     allow_loopback_ports: frozenset[int] = field(default_factory=frozenset)
     ca_bundle: str | None = None  # a CA file to trust instead of the system store (tests)
     google_files: frozenset[str] = field(default_factory=frozenset)  # IDs readable by any caller
+    max_concurrent: int = MAX_CONCURRENT_FETCHES  # more at once are refused at once (RULE_BUSY)
 
 
 @dataclass(frozen=True)
@@ -500,6 +503,8 @@ def fetch_url(
                     raise _Refused(RULE_TIME, too_slow) from exc
                 raise _Refused(RULE_UNREACHABLE, f"{type(exc).__name__}: {exc}") from exc
             with response:
+                if deadline.passed():  # headers cut short by the deadline can look complete
+                    raise _Refused(RULE_TIME, too_slow)
                 if response.is_redirect:
                     location = response.headers.get("Location", "")
                     if not location:
@@ -616,8 +621,25 @@ class ProfileFetcher:
     sheets_client: Callable[[], Any] | None = None
     drive_session: Callable[[], requests.Session] | None = None
     drive_api_base: str = DRIVE_API_BASE
+    _slots: threading.BoundedSemaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._slots = threading.BoundedSemaphore(max(1, self.policy.max_concurrent))
 
     def fetch(self, link: str, *, spreadsheet_id: str | None = None) -> FetchedProfile:
+        """The profile bytes behind `link` (see `_fetch`); at most `policy.max_concurrent` at
+        once, so links that answer slowly cannot hold every thread of the server: one more is
+        refused at once (`RULE_BUSY`)."""
+        if not self._slots.acquire(blocking=False):
+            raise ProfileLinkError(
+                link or "", RULE_BUSY, f"{self.policy.max_concurrent} profile links are being "
+                "fetched already; try again in a minute")
+        try:
+            return self._fetch(link, spreadsheet_id=spreadsheet_id)
+        finally:
+            self._slots.release()
+
+    def _fetch(self, link: str, *, spreadsheet_id: str | None = None) -> FetchedProfile:
         """The profile bytes behind `link`, or `ProfileLinkError` naming the link and rule.
 
         `spreadsheet_id`: the spreadsheet the results go to (None: no Google sheet), the one
