@@ -31,8 +31,10 @@ from bess_duos.webhook.profile_links import (
     RULE_TIME,
     FetchPolicy,
     ProfileFetcher,
+    ProfileLinkError,
     check_address,
     display_link,
+    fetch_url,
     profile_of,
     redact,
 )
@@ -256,6 +258,22 @@ def test_headers_trickled_a_byte_at_a_time_are_cut_at_the_deadline(
     assert response.status_code == 422, response.text
     assert response.json()["rule"] == RULE_TIME
     assert took < 6.0  # the 1 s deadline, plus a shared machine's slack; not the 30 s trickle
+
+
+def test_a_slow_name_lookup_is_within_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = socket.getaddrinfo
+
+    def slow(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host == "slow-dns.example":
+            time.sleep(5)
+            return real("127.0.0.1", *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    began = time.monotonic()
+    with pytest.raises(ProfileLinkError) as caught:
+        fetch_url("https://slow-dns.example/p.csv", FetchPolicy(total_seconds=1.0))
+    assert caught.value.rule == RULE_TIME and time.monotonic() - began < 3.0
 
 
 def test_slow_links_cannot_hold_every_thread(start: Callable[..., Webhook],

@@ -266,13 +266,38 @@ def check_address(address: str, port: int, policy: FetchPolicy) -> str | None:
     return _not_global(ip)
 
 
-def _resolve_checked(host: str, port: int, policy: FetchPolicy) -> str:
-    """Resolve `host`; every address must pass `check_address`. Returns the first address."""
+def _getaddrinfo(host: str, port: int, timeout: float | None) -> list[Any]:
+    """`socket.getaddrinfo`, given up after `timeout` s (the lookup itself cannot be
+    interrupted: it finishes in a daemon thread)."""
+    if timeout is None:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    outcome: list[Any] = []
+
+    def resolve() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=resolve, daemon=True, name="resolve")
+    worker.start()
+    worker.join(max(0.0, timeout))
+    if not outcome:
+        raise _Refused(RULE_TIME, f"resolving host {host!r} took over the fetch's deadline")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return list(outcome[0])
+
+
+def _resolve_checked(host: str, port: int, policy: FetchPolicy,
+                     timeout: float | None = None) -> str:
+    """Resolve `host` (within `timeout` s); every address must pass `check_address`. Returns
+    the first address."""
     try:
         addresses = [str(ipaddress.ip_address(host.strip("[]")))]  # an address literal
     except ValueError:
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = _getaddrinfo(host, port, timeout)
         except OSError as exc:
             raise _Refused(RULE_UNREACHABLE, f"cannot resolve host {host!r}: {exc}") from exc
         addresses = [str(info[4][0]) for info in infos]
@@ -354,7 +379,8 @@ def _guarded_adapter(policy: FetchPolicy, deadline: _Deadline, *, check: bool = 
         if deadline.passed():
             raise ConnectTimeoutError(conn, "the fetch's deadline has passed")
         host = conn._dns_host
-        address = _resolve_checked(host, conn.port, policy) if check else host
+        address = _resolve_checked(host, conn.port, policy, deadline.remaining()) if check \
+            else host
         timeout = min(conn.timeout, deadline.remaining()) if isinstance(
             conn.timeout, int | float) else deadline.remaining()
         try:
@@ -396,7 +422,7 @@ def _guarded_adapter(policy: FetchPolicy, deadline: _Deadline, *, check: bool = 
     return GuardedAdapter(max_retries=0)
 
 
-def _check_url(url: str, policy: FetchPolicy) -> None:
+def _check_url(url: str, policy: FetchPolicy, timeout: float | None = None) -> None:
     """Scheme and address rules for one hop, before any request is made."""
     try:
         parts = urlsplit(url)
@@ -414,7 +440,7 @@ def _check_url(url: str, policy: FetchPolicy) -> None:
         pass  # test-only: plain HTTP to an allowed loopback port (the address is checked below)
     else:
         raise _Refused(RULE_HTTPS, f"scheme {parts.scheme or '(none)'!r} is not https")
-    address = _resolve_checked(host, port, policy)
+    address = _resolve_checked(host, port, policy, timeout)
     if parts.scheme == "http" and not ipaddress.ip_address(address.split("%")[0]).is_loopback:
         raise _Refused(RULE_HTTPS, "plain http is allowed only to the test loopback server")
 
@@ -483,7 +509,7 @@ def fetch_url(
     try:
         for _hop in range(policy.max_redirects + 1):
             if guard:
-                _check_url(url, policy)
+                _check_url(url, policy, deadline.remaining())
             if deadline.passed():
                 raise _Refused(RULE_TIME, too_slow)
             remaining = deadline.remaining()
