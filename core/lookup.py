@@ -142,6 +142,8 @@ _LABELS = {"mpan": "the MPAN", "postcode": "the postcode", "voltage": "the volta
 def _too_long(name: str, value: object) -> str | None:
     """Why `value` is too long for input `name` (text length, or digits of an integer)."""
     limit = MAX_INPUT_CHARS[name]
+    if isinstance(value, list | dict):
+        return f"{_LABELS[name]} must be text or a number, not a JSON {type(value).__name__}"
     if isinstance(value, str) and len(value) > limit:
         return (f"{_LABELS[name]} is {len(value):,} characters long: at most {limit} are "
                 "accepted; check the cell holds only this input")

@@ -120,11 +120,13 @@ def _check_frame(frame: pd.DataFrame, limits: TableLimits, name: str) -> None:
 
 
 def _lines(content: bytes) -> tuple[int, int]:
-    """(number of lines, longest line in bytes), scanned in chunks without copying lines."""
+    """(number of lines, longest line in bytes), scanned in chunks without copying lines.
+    Lines end at \n, or at \r in a file with no \n (old Mac line ends, which pandas reads)."""
     view = np.frombuffer(content, np.uint8)
+    end = 10 if content.find(b"\n") >= 0 else 13
     longest, start, count = 0, 0, 0
     for offset in range(0, view.size, _SCAN_CHUNK):
-        ends = np.flatnonzero(view[offset:offset + _SCAN_CHUNK] == 10) + offset
+        ends = np.flatnonzero(view[offset:offset + _SCAN_CHUNK] == end) + offset
         if ends.size:
             starts = np.concatenate([[start], ends[:-1] + 1])
             longest = max(longest, int((ends - starts).max()))
@@ -138,6 +140,8 @@ def _lines(content: bytes) -> tuple[int, int]:
 
 def _read_csv(content: bytes, limits: TableLimits) -> pd.DataFrame:
     header_end = content.find(b"\n")
+    if header_end < 0:
+        header_end = content.find(b"\r")
     header = content if header_end < 0 else content[:header_end]
     sample = header[: limits.max_line_bytes].decode("utf-8", errors="replace")
     delimiter = max(DELIMITERS, key=sample.count)

@@ -112,3 +112,12 @@ def test_scientific_mpan_text_still_reads_as_before() -> None:
         mpan_from_cell("1.40556677889E+12")
     assert mpan_from_cell("1405566778898.0").core == "1405566778898"
     assert mpan_from_cell("1,405,566,778,898").core == "1405566778898"
+
+
+@pytest.mark.parametrize("value", [["1405566778898"], {"core": "1405566778898"}])
+def test_a_json_list_or_object_is_refused_by_type(value: object) -> None:
+    for name in MAX_INPUT_CHARS:
+        with pytest.raises(InputErrors) as caught:
+            parse_inputs({"mpan": MPAN, name: value} if name != "mpan" else {"mpan": value})
+        assert caught.value.errors[name].endswith(f"must be text or a number, not a JSON "
+                                                  f"{type(value).__name__}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -258,6 +259,59 @@ def test_headers_trickled_a_byte_at_a_time_are_cut_at_the_deadline(
     assert response.status_code == 422, response.text
     assert response.json()["rule"] == RULE_TIME
     assert took < 6.0  # the 1 s deadline, plus a shared machine's slack; not the 30 s trickle
+
+
+class TrickledTls:
+    """A loopback TCP server that answers a TLS ClientHello with a record header announcing
+    16 kB, then sends its bytes one every 0.2 s: a handshake that never times out per read."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _trickle(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(4096)  # the ClientHello
+                conn.sendall(b"\x16\x03\x03\x40\x00")  # a handshake record of 16,384 bytes
+                for _ in range(150):  # 30 s
+                    conn.sendall(b"\x02")
+                    time.sleep(0.2)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_tls_handshake_trickled_a_byte_at_a_time_is_cut_at_the_deadline(
+        start: Callable[..., Webhook]) -> None:
+    """Python's ssl already bounds a handshake by the socket's timeout; this keeps it within
+    the one deadline of the fetch (a guard, not a finding that failed before)."""
+    server = TrickledTls()
+    try:
+        hook = start(FetchPolicy(allow_loopback_ports=frozenset({server.port}),
+                                 total_seconds=1.0))
+        began = time.monotonic()
+        response = post(hook, {"mpan": MPAN, "write": False,
+                               "profile_url": f"https://127.0.0.1:{server.port}/p.csv"})
+        assert response.status_code == 422, response.text
+        assert response.json()["rule"] == RULE_TIME
+        assert time.monotonic() - began < 6.0 and server.connections == 1
+    finally:
+        server.close()
 
 
 def test_a_slow_name_lookup_is_within_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -242,3 +242,12 @@ def test_a_zone_name_in_the_text_is_read_as_that_zone() -> None:
     data = read_profile(content, name="gmt.csv").data
     assert list(data.index) == [pd.Timestamp("2020-01-13 00:30", tz="UTC"),
                                 pd.Timestamp("2020-01-13 01:00", tz="UTC")]
+
+
+def test_old_mac_line_ends_count_as_lines() -> None:
+    times = pd.date_range("2026-06-08", periods=96, freq="30min", tz="UTC")
+    content = ("timestamp,kwh\r" + "\r".join(f"{t:%Y-%m-%dT%H:%M:%SZ},1.5" for t in times)
+               ).encode()
+    assert read_profile(content, name="cr.csv").data["kwh"].sum() == 144.0
+    error = refusal(b"a,b\r" + b"1,2\r" * 101)
+    assert (error.limit_name, error.figure) == ("rows", 101)
