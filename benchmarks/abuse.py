@@ -10,7 +10,8 @@ sends each input as one signed `/lookup` (`write: false`) and prints, per reques
 wall time, CPU seconds (/proc/<pid>/stat), peak memory (VmHWM, reset before each request via
 /proc/<pid>/clear_refs) and `/health` latency meanwhile (polled every 50 ms from another
 thread). With `--processes 0` a CPU-bound parse shares the worker's GIL with `/health`, which
-then waits tens of milliseconds (more on a busy machine); compute processes keep it at a few. Targets: under 1 s CPU and 300 MB per request, `/health` under 100 ms.
+then waits tens of milliseconds (more on a busy machine); compute processes keep it at a few.
+Targets: under 1 s CPU and 300 MB per request, `/health` under 100 ms.
 
 Last, eight links that trickle their headers a byte a second (the server's eight threads): the
 one fetch deadline (20 s) now ends them; `/health` latency while they hold every thread is
