@@ -1,6 +1,6 @@
 """The worst inputs of issue 13 against `bess-duos serve` (gunicorn) on loopback.
 
-Run: .venv/bin/python benchmarks/abuse.py [--threads 8] [--skip-slow]
+Run: .venv/bin/python benchmarks/abuse.py [--threads 8] [--processes 0] [--skip-slow]
 
 Starts a loopback HTTP server holding the hostile profile files (tests/abuse_files.py) and
 `bess-duos serve --processes 0` (everything in the one gunicorn worker, so its figures are the
@@ -13,9 +13,9 @@ thread). With `--processes 0` a CPU-bound parse shares the worker's GIL with `/h
 then waits tens of milliseconds (more on a busy machine); compute processes keep it at a few.
 Targets: under 1 s CPU and 300 MB per request, `/health` under 100 ms.
 
-Last, eight links that trickle their headers a byte a second (the server's eight threads): the
-one fetch deadline (20 s) now ends them; `/health` latency while they hold every thread is
-printed too (with no thread free it waits, which a thread count cannot fix).
+Last, one and then eight links that trickle their headers a byte a second (as many as the
+server's threads): the one fetch deadline (20 s) ends each, and at most four are fetched at once
+(the rest are refused at once), so `/health` always finds a free thread.
 """
 
 from __future__ import annotations
