@@ -34,10 +34,10 @@ import datetime as dt
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from bess_duos.core.battery_value import (
@@ -51,6 +51,7 @@ from bess_duos.core.load_shape import weekday_load
 from bess_duos.core.mpan import Mpan, MpanError, mpan_from_cell, parse_mpan
 from bess_duos.core.paths import config_dir
 from bess_duos.core.postcodes import parse_postcode
+from bess_duos.core.profile_loader import read_profile as read_profile  # the one loader
 from bess_duos.core.site_area import SiteArea, SiteAreaError, parse_gsp_group
 from bess_duos.core.tariffs import DuosTariff, normalise_voltage
 from bess_duos.core.timebands import BANDS
@@ -71,6 +72,17 @@ __all__ = ["FEATURE_FIELDS", "INPUT_FIELDS", "FeatureValues", "FlexValues", "Inp
 
 INPUT_FIELDS = ("postcode", "mpan", "voltage", "kva", "flex_fraction", "profile_url",
                 "gsp_group", "tariff_name", *BATTERY_FIELDS)
+# The longest text (or integer digits) each input may have; checked before any parsing, so
+# no pattern or number conversion ever sees more. Generous for what people type or paste.
+MAX_INPUT_CHARS: dict[str, int] = {
+    "mpan": 64, "postcode": 32, "voltage": 32, "kva": 32, "flex_fraction": 32,
+    "profile_url": 2048, "gsp_group": 16, "tariff_name": 160,
+    **{name: 32 for name in BATTERY_FIELDS},
+}
+_LABELS = {"mpan": "the MPAN", "postcode": "the postcode", "voltage": "the voltage level",
+           "kva": "the agreed capacity", "flex_fraction": "the flexible share",
+           "profile_url": "the profile link", "gsp_group": "the GSP group",
+           "tariff_name": "the tariff name"}
 
 
 class InputErrors(ValueError):
@@ -139,11 +151,28 @@ def parse_mpan_input(value: object) -> Mpan:
         return parsed
 
 
+def _too_long(name: str, value: object) -> str | None:
+    """Why `value` is too long for input `name` (text length, or digits of an integer)."""
+    limit = MAX_INPUT_CHARS[name]
+    label = _LABELS.get(name, name.replace("_", " "))
+    if isinstance(value, list | dict):
+        return f"{label} must be text or a number, not a JSON {type(value).__name__}"
+    if isinstance(value, str) and len(value) > limit:
+        return (f"{label} is {len(value):,} characters long: at most {limit} are "
+                "accepted; check the cell holds only this input")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
+        return f"{label} has over {limit} digits: not a usable value"
+    return None
+
+
 def _number(value: object, unit: str) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a number")
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError(f"{value!r} is too large") from None
     text = re.sub(rf"\s*{unit}\s*$", "", str(value).strip(), flags=re.IGNORECASE)
     text = text.replace(",", "")
     return float(text)
@@ -167,7 +196,10 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
     """
     unknown = sorted(set(raw) - set(INPUT_FIELDS))
     if unknown:
-        raise InputErrors({name: "unknown input field" for name in unknown})
+        raise InputErrors({name[:40]: "unknown input field" for name in unknown[:10]})
+    too_long = {name: why for name in INPUT_FIELDS if (why := _too_long(name, raw.get(name)))}
+    if too_long:
+        raise InputErrors(too_long)
     errors: dict[str, str] = {}
     notes: list[str] = []
     values: dict[str, Any] = {}
@@ -247,7 +279,13 @@ def _flex_fraction(value: object, notes: list[str]) -> float:
 
 
 def _profile_url(value: object, _notes: list[str]) -> str:
-    return _text(value, "the profile link").strip()
+    link = _text(value, "the profile link").strip()
+    try:
+        urlsplit(link).port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise ValueError(f"the profile link is not a well-formed address ({exc}): copy the whole "
+                         "https:// link") from None
+    return link
 
 
 _PARSERS: dict[str, Callable[[object, list[str]], Any]] = {
@@ -260,36 +298,6 @@ _PARSERS: dict[str, Callable[[object, list[str]], Any]] = {
     "profile_url": _profile_url,
     "tariff_name": lambda value, _notes: _text(value, "the tariff name").strip(),
 }
-
-
-def read_profile(path: str | Path) -> Any:
-    """`core.profiles.load_profile` for a file nobody can configure (a sheet's link, the CLI):
-    when it says the naive times look like UTC, or the data is hourly, it is read again that
-    way, and a warning says so. Returns a `core.profiles.Profile`; raises `ProfileError`."""
-    from bess_duos.core.profiles import Profile, ProfileError, load_profile
-
-    options: dict[str, str] = {}
-    said: list[str] = []
-    for _attempt in range(3):
-        try:
-            profile = load_profile(path, **options)
-            break
-        except ProfileError as exc:
-            retry = exc.retry_with
-            if retry == {"tz": "UTC"} and "tz" not in options:
-                options["tz"] = "UTC"
-                said.append("naive timestamps read as UTC (they skip no hour at the March "
-                            "clock change, so they are not UK clock time)")
-            elif retry == {"resample": "split"} and "resample" not in options:
-                options["resample"] = "split"  # load_profile's own warnings say so
-            else:
-                raise
-    else:  # pragma: no cover - each option is added at most once, so the loop breaks
-        raise ProfileError(f"could not read {path}")
-    if not said:
-        return profile
-    quality = replace(profile.quality, warnings=(*profile.quality.warnings, *said))
-    return Profile(profile.data, quality)
 
 
 @dataclass(frozen=True)

@@ -41,10 +41,28 @@ PROFILE_CLASSES: dict[str, str] = {
 DEFAULT_MTC = "845"  # a half-hourly MTC valid in every DNO area (MDD 377 MTC_in_PES_Area)
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015_]+")
 _FORMS = "a 13-digit core (e.g. 1405566778899) or a full MPAN (8-character top line + core)"
+# A full MPAN is 21 characters; with spaces, dashes, an `S` prefix and a pasted label it is
+# still well under this. Longer text is refused before any pattern sees it.
+MAX_MPAN_CHARS = 64
+# A number as the sheet shows it: 1.40556677889E+12, 1405566778899.0 (linear-time: every
+# branch is unambiguous, so a long run of digits that does not match fails in one pass).
+_NUMBER_TEXT = re.compile(
+    r"(?P<mantissa>[+-]?(?:\d+(?:\.\d*)?|\.\d+))[eE](?P<exponent>[+-]?\d+)|\d+\.\d+"
+)
+_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.0+)?")
 
 
 class MpanError(ValueError):
     """The text is not a usable MPAN; the message names the problem and what to do."""
+
+
+def _check_length(text: str) -> None:
+    """Refuse text too long to be an MPAN before any parsing (every pattern stays cheap)."""
+    if len(text) > MAX_MPAN_CHARS:
+        raise MpanError(
+            f"MPAN is {len(text):,} characters long: at most {MAX_MPAN_CHARS} are accepted; "
+            f"type {_FORMS}"
+        )
 
 
 def expected_check_digit(first12: str) -> int:
@@ -140,7 +158,10 @@ def parse_mpan(value: str | int) -> Mpan:
         raise MpanError(f"MPAN must be text or an integer, not {type(value).__name__}")
     if not isinstance(value, str) and value < 0:
         raise MpanError(f"MPAN {value} is negative: expected {_FORMS}")
+    if not isinstance(value, str) and value >= 10**MAX_MPAN_CHARS:
+        raise MpanError(f"MPAN number has over {MAX_MPAN_CHARS} digits: expected {_FORMS}")
     text = str(value)
+    _check_length(text)
     if not text.strip():
         raise MpanError(f"MPAN is empty: type {_FORMS}")
     s = _compact(text)
@@ -239,10 +260,15 @@ def mpan_from_cell(value: object) -> Mpan:
             raise MpanError(f"MPAN cell value {value!r} is not a 13-digit number: {rounded}")
         return validate_mpan(str(value))
     if isinstance(value, str):
+        _check_length(value)
         s = value.strip()
-        if re.fullmatch(r"\d{1,3}(,\d{3})+(\.0+)?", s):  # a number shown with thousands commas
+        if _THOUSANDS.fullmatch(s):  # a number shown with thousands commas
             s = s.replace(",", "")
-        if re.fullmatch(r"[+-]?\d*\.?\d+[eE][+-]?\d+|\d+\.\d+", s):
+        if number := _NUMBER_TEXT.fullmatch(s):
+            exponent = number.group("exponent")
+            if exponent is not None and abs(int(exponent)) > 2 * CORE_LENGTH:
+                raise MpanError(f"MPAN cell value {s!r} is not a 13-digit whole number: "
+                                f"{rounded}")
             try:
                 num = Decimal(s)
             except InvalidOperation as exc:  # pragma: no cover - regex admits only decimals

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,12 +34,22 @@ import numpy as np
 import pandas as pd
 import yaml
 from bess_duos.core.paths import config_dir
+from bess_duos.core.profile_errors import ProfileError as ProfileError
+from bess_duos.core.profile_errors import ProfileLimitError as ProfileLimitError
+from bess_duos.core.profile_tables import (
+    DEFAULT_LIMITS,
+    SUPPORTED_SUFFIXES,
+    TableLimits,
+    read_table_bytes,
+)
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 NS_PER_MINUTE = 60 * 10**9
 NS_PER_HALF_HOUR = 30 * NS_PER_MINUTE
 SPIKE_FACTOR = 10.0  # a half hour above 10 x the profile's 99th percentile kWh is a spike
 MAX_LISTED = 5
+FIRST_YEAR, LAST_YEAR = 1900, 2199  # timestamps outside these years are refused as typos
+MAX_FREEFORM_ROWS = 20_000  # rows of dates in no one format (each parsed alone, slowly)
 
 Convention = Literal["start", "end"]
 Resample = Literal["split", "aggregate"]
@@ -61,26 +72,6 @@ _TIMESTAMP_NAMES = (
 )
 _DATE_NAMES = ("date", "day", "reading_date", "settlement_date", "read_date")
 _TIME_NAMES = ("time", "start_time", "period_start", "time_of_day")
-_SUPPORTED = (".csv", ".txt", ".xlsx", ".xlsm", ".parquet", ".pq")
-
-
-class ProfileError(ValueError):
-    """A profile that cannot be used: says what was wrong, where, and what to do.
-
-    `retry_with` holds the `load_profile` options the message suggests (e.g. ``{"tz": "UTC"}``
-    or ``{"resample": "split"}``), empty when no option would help.
-    """
-
-    def __init__(self, message: str, *, retry_with: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.retry_with: dict[str, str] = dict(retry_with or {})
-
-    def __reduce__(self) -> tuple[Any, ...]:  # picklable with its suggestion (process pools)
-        return (_profile_error, (str(self), self.retry_with))
-
-
-def _profile_error(message: str, retry_with: dict[str, str]) -> ProfileError:
-    return ProfileError(message, retry_with=retry_with)
 
 
 @dataclass(frozen=True)
@@ -149,8 +140,12 @@ def _tokens(name: object) -> list[str]:
 # ---------------------------------------------------------------- reading files
 
 
-def read_table(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> pd.DataFrame:
-    """Read a CSV/XLSX/Parquet file into a frame, refusing empty or oversized files first."""
+def read_table(
+    path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, limits: TableLimits | None = None
+) -> pd.DataFrame:
+    """Read a CSV/XLSX/Parquet file into a frame under `limits` (`core.profile_tables`),
+    refusing a missing, empty or oversized file before any byte is read."""
+    limits = replace(limits or DEFAULT_LIMITS, max_bytes=max_bytes)
     path = Path(path)
     if path.is_dir():
         raise ProfileError(f"profile file {str(path)!r} is a folder: give the profile file itself "
@@ -167,36 +162,12 @@ def read_table(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> pd.Da
             "1 MB as CSV) or raise the limit (max_bytes; CLI --max-mb)"
         )
     suffix = path.suffix.lower()
-    if suffix not in _SUPPORTED:
+    if suffix not in SUPPORTED_SUFFIXES:
         raise ProfileError(
-            f"profile file {path.name!r}: unsupported type {suffix!r}; use one of {_SUPPORTED}"
+            f"profile file {path.name!r}: unsupported type {suffix!r}; use one of "
+            f"{SUPPORTED_SUFFIXES}"
         )
-    try:
-        if suffix in (".csv", ".txt"):
-            frame = pd.read_csv(path, sep=_delimiter(path), skipinitialspace=True)
-        elif suffix in (".xlsx", ".xlsm"):
-            frame = pd.read_excel(path, sheet_name=0)
-        else:
-            frame = pd.read_parquet(path)
-    except pd.errors.EmptyDataError:
-        raise ProfileError(f"profile file {path.name!r} has no header or rows") from None
-    except Exception as exc:  # parser, zip and arrow errors all mean "not a readable table"
-        raise ProfileError(
-            f"profile file {path.name!r} could not be read as {suffix[1:]}: {exc}"
-        ) from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if frame.empty:
-        raise ProfileError(
-            f"profile file {path.name!r} has no data rows (columns: {list(frame.columns)})"
-        )
-    return frame
-
-
-def _delimiter(path: Path) -> str:
-    """The commonest of , ; tab | in the header line (so the fast C parser can be used)."""
-    with open(path, encoding="utf-8-sig", errors="replace") as handle:
-        header = handle.readline()
-    return max((",", ";", "\t", "|"), key=header.count)
+    return read_table_bytes(path.read_bytes(), name=path.name, limits=limits)
 
 
 # ---------------------------------------------------------------- time zones
@@ -219,7 +190,15 @@ def parse_timestamps(values: pd.Series, *, what: str = "timestamp") -> tuple[pd.
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         aware = getattr(values.dt, "tz", None) is not None
-        return (values.dt.tz_convert("UTC") if aware else values), aware
+        parsed = values.dt.tz_convert("UTC") if aware else values
+        return _within_years(parsed, values, what), aware
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        first = values.dropna()
+        raise ProfileError(
+            f"{what} column holds numbers (e.g. {first.iloc[0] if first.size else 'blank'}), "
+            "not dates and times: Excel serial dates? Format the column as dates "
+            "(e.g. 2026-03-29 00:30) and export again"
+        )
     offsets = _has_offset(values.dropna())
     if offsets.any() and not offsets.all():
         row = int(np.flatnonzero(~offsets)[0])
@@ -228,22 +207,70 @@ def parse_timestamps(values: pd.Series, *, what: str = "timestamp") -> tuple[pd.
             f"{values.dropna().iloc[row]!r}); give every time an offset, or none"
         )
     aware = bool(offsets.size and offsets.all())
+    fmt = _guess_format(values)
+    # Without one format pandas parses each value on its own with dateutil (~50 µs each):
+    # only small files may mix formats.
+    freeform = len(values) <= MAX_FREEFORM_ROWS
+    attempts = [{"format": "ISO8601"}, *([{"format": fmt}] if fmt else []),
+                *([{"dayfirst": True}] if freeform else [])]
     parsed = None
-    for kwargs in ({"format": "ISO8601"}, {"dayfirst": True}):
-        try:
-            parsed = pd.to_datetime(values, utc=aware, **kwargs)
-            break
-        except (ValueError, TypeError):
-            continue
-    if parsed is None:
-        coerced = pd.to_datetime(values, utc=aware, dayfirst=True, errors="coerce")
-        bad = coerced.isna() & values.notna()
-        row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "could not infer format": handled here
+        for kwargs in attempts:
+            try:
+                parsed = pd.to_datetime(values, utc=aware, **kwargs)
+                break
+            except (ValueError, TypeError):
+                continue
+        if parsed is None:
+            probe = values if freeform else values.iloc[:MAX_FREEFORM_ROWS]
+            how: dict[str, Any] = {"dayfirst": True} if freeform or not fmt else {"format": fmt}
+            coerced = pd.to_datetime(probe, utc=aware, errors="coerce", **how)
+            bad = (coerced.isna() & probe.notna()).to_numpy()
+            if not bad.any() and not freeform:
+                raise ProfileError(
+                    f"{what} column: the dates could not be read in one format (first "
+                    f"{values.dropna().iloc[0]!r}; {len(values):,} rows, and only files of up to "
+                    f"{MAX_FREEFORM_ROWS:,} rows are read value by value): give every time as "
+                    "ISO 8601 (2026-03-29 00:30) or DD/MM/YYYY HH:MM"
+                )
+            row = int(np.flatnonzero(bad)[0]) if bad.any() else 0
+            raise ProfileError(
+                f"{what} row {row + 1}: {values.iloc[row]!r} is not a date/time "
+                "(use ISO 8601, e.g. 2026-03-29 00:30, or DD/MM/YYYY HH:MM)"
+            )
+    if getattr(parsed.dt, "tz", None) is not None:  # a zone name such as "GMT" in the text
+        parsed, aware = parsed.dt.tz_convert("UTC"), True
+    return _within_years(parsed, values, what), aware
+
+
+def _guess_format(values: pd.Series) -> str | None:
+    """The strptime format of the first value, if pandas can tell it: day before month (GB)
+    unless the value starts with the year (2020-01-02 is the 2nd of January)."""
+    from pandas.tseries.api import guess_datetime_format
+
+    first = values.dropna()
+    if first.empty or not isinstance(first.iloc[0], str):
+        return None
+    value = first.iloc[0].strip()[:64]
+    year_first = value[:4].isdigit() and not value[4:5].isdigit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return guess_datetime_format(value, dayfirst=not year_first)
+
+
+def _within_years(parsed: pd.Series, values: pd.Series, what: str) -> pd.Series:
+    """`parsed`, if every time is within FIRST_YEAR..LAST_YEAR; else the first row outside."""
+    naive = parsed.dt.tz_localize(None) if getattr(parsed.dt, "tz", None) is not None else parsed
+    outside = ((naive < pd.Timestamp(FIRST_YEAR, 1, 1))
+               | (naive >= pd.Timestamp(LAST_YEAR + 1, 1, 1))).to_numpy(dtype=bool)
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
         raise ProfileError(
-            f"{what} row {row + 1}: {values.iloc[row]!r} is not a date/time "
-            "(use ISO 8601, e.g. 2026-03-29 00:30, or DD/MM/YYYY HH:MM)"
+            f"{what} row {row + 1}: {values.iloc[row]!r} is outside the years {FIRST_YEAR}-"
+            f"{LAST_YEAR}; check the dates (and the year's digits)"
         )
-    return parsed, aware
+    return parsed
 
 
 def localise_naive(naive: pd.DatetimeIndex, *, shift_nonexistent: bool = False) -> np.ndarray:
@@ -265,8 +292,7 @@ def localise_naive(naive: pd.DatetimeIndex, *, shift_nonexistent: bool = False) 
         raise ProfileError(
             f"row {row + 1}: {naive[row]} does not exist in UK clock time (the clock goes from "
             "01:00 to 02:00 on the last Sunday of March). The timestamps look like UTC/GMT: "
-            "load with tz='UTC' (CLI: --tz UTC)",
-            retry_with={"tz": "UTC"},
+            "load with tz='UTC' (CLI: --tz UTC)", retry_with={"tz": "UTC"}
         )
     return localised.tz_convert("UTC").asi8
 
@@ -475,7 +501,7 @@ def _wide_clock(frame: pd.DataFrame, date_name: str, mapping: dict[str, int]) ->
 
 
 def load_profile(
-    source: str | Path | pd.DataFrame,
+    source: str | Path | bytes | pd.DataFrame,
     *,
     timestamp_convention: Convention | None = None,
     tz: str | None = None,
@@ -483,8 +509,12 @@ def load_profile(
     timestamp_column: str | None = None,
     kwh_column: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    name: str | None = None,
+    limits: TableLimits | None = None,
 ) -> Profile:
-    """Read a profile (file path or frame) into a UTC half-hourly frame with a quality report.
+    """Read a profile (file path, a file's bytes, or a frame) into a UTC half-hourly frame with
+    a quality report. Files and bytes are read under `limits` (`core.profile_tables`; `name`
+    names bytes in messages).
 
     - `timestamp_convention`: 'start' (a timestamp marks the start of its period) or 'end';
       default from config/defaults.yaml.
@@ -500,14 +530,18 @@ def load_profile(
     if resample not in (None, "split", "aggregate"):
         raise ProfileError(f"resample {resample!r}: use 'split' (hourly) or 'aggregate' (15-min)")
     if isinstance(source, pd.DataFrame):
-        frame, name = source.copy(), "<frame>"
+        frame, name = source.copy(), name or "<frame>"
         if isinstance(frame.index, pd.DatetimeIndex) and timestamp_column is None:
             frame = frame.reset_index(names="timestamp")
         frame.columns = [str(c).strip() for c in frame.columns]
         if frame.empty:
             raise ProfileError("the profile has no rows")
+    elif isinstance(source, bytes):
+        name = name or "profile"
+        frame = read_table_bytes(source, name=name, limits=limits or DEFAULT_LIMITS)
     else:
-        frame, name = read_table(source, max_bytes=max_bytes), Path(source).name
+        frame = read_table(source, max_bytes=max_bytes, limits=limits)
+        name = name or Path(source).name
     columns = list(frame.columns)
     warnings: list[str] = []
 
@@ -599,15 +633,13 @@ def _long_to_utc(
         raise ProfileError(
             "the profile is hourly, not half-hourly (median step 60 minutes). DUoS bands change "
             "on the half hour: load it with resample='split' (CLI: --resample split) to split "
-            "each hour's kWh equally into two half hours",
-            retry_with={"resample": "split"},
+            "each hour's kWh equally into two half hours", retry_with={"resample": "split"}
         )
     if step == 15 and resample != "aggregate":
         raise ProfileError(
             "the profile is 15-minute data, not half-hourly (median step 15 minutes): load it "
             "with resample='aggregate' (CLI: --resample aggregate) to sum pairs of quarter "
-            "hours into half hours",
-            retry_with={"resample": "aggregate"},
+            "hours into half hours", retry_with={"resample": "aggregate"}
         )
     if step not in (15, 30, 60):
         raise ProfileError(

@@ -1,4 +1,4 @@
-"""The parsed-profile cache of the webhook (`webhook.app.ProfileCache`): same bytes parse once,
+"""The parsed-profile cache (`core.profile_loader.ProfileCache`): same bytes parse once,
 changed bytes are parsed again, the link is fetched on every lookup, errors are not cached."""
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 from bess_duos.core.lookup import parse_inputs, read_profile, run_lookup
+from bess_duos.core.profile_loader import PROFILE_CACHE, ProfileCache
 from bess_duos.core.profiles import ProfileError
 from bess_duos.core.synthetic import generate_profile
-from bess_duos.webhook.app import PROFILE_CACHE, ProfileCache, create_app, profile_from_bytes
+from bess_duos.webhook.app import create_app
 from bess_duos.webhook.auth import signed_headers
 from bess_duos.webhook.layout import result_fields
-from bess_duos.webhook.profile_links import FetchedProfile
+from bess_duos.webhook.profile_links import FetchedProfile, profile_of
 
 SECRET = "cache-test-secret-0123456789abcdef"
 MPAN = "1405566778898"  # NGED West Midlands, valid check digit
@@ -44,8 +45,8 @@ def direct(content: bytes, tmp_path: Path) -> object:
 def test_same_bytes_parse_once_and_give_the_same_profile(tmp_path: Path) -> None:
     cache = ProfileCache(size=4)
     content = profile_csv(100_000)
-    first = cache.get(fetched(content))
-    second = cache.get(fetched(bytes(content)))  # equal bytes, another object
+    first = cache.get(content, name="profile.csv")
+    second = cache.get(bytes(content), name="profile.csv")  # equal bytes, another object
     assert second is first
     assert (cache.hits, cache.misses) == (1, 1)
     expected = direct(content, tmp_path)
@@ -55,9 +56,9 @@ def test_same_bytes_parse_once_and_give_the_same_profile(tmp_path: Path) -> None
 
 def test_changed_bytes_give_the_new_profile(tmp_path: Path) -> None:
     cache = ProfileCache(size=4)
-    old = cache.get(fetched(profile_csv(100_000)))
+    old = cache.get(profile_csv(100_000), name="profile.csv")
     changed = profile_csv(250_000)
-    new = cache.get(fetched(changed))
+    new = cache.get(changed, name="profile.csv")
     assert new is not old and cache.misses == 2
     assert new.data.equals(direct(changed, tmp_path).data)
     assert new.data["kwh"].sum() == pytest.approx(old.data["kwh"].sum() * 2.5, rel=1e-9)
@@ -66,14 +67,14 @@ def test_changed_bytes_give_the_new_profile(tmp_path: Path) -> None:
 def test_least_recently_used_profile_is_dropped() -> None:
     cache = ProfileCache(size=2)
     a, b, c = (profile_csv(100_000, seed) for seed in (1, 2, 3))
-    cache.get(fetched(a))
-    cache.get(fetched(b))
-    cache.get(fetched(a))  # a is now the most recently used
-    cache.get(fetched(c))  # drops b
+    cache.get(a, name="profile.csv")
+    cache.get(b, name="profile.csv")
+    cache.get(a, name="profile.csv")  # a is now the most recently used
+    cache.get(c, name="profile.csv")  # drops b
     assert (cache.hits, cache.misses) == (1, 3)
-    cache.get(fetched(a))
+    cache.get(a, name="profile.csv")
     assert cache.hits == 2
-    cache.get(fetched(b))  # parsed again
+    cache.get(b, name="profile.csv")  # parsed again
     assert cache.misses == 4
 
 
@@ -82,7 +83,7 @@ def test_a_bad_file_is_not_cached() -> None:
     bad = b"timestamp,kwh\n2025-06-02T00:00:00Z,abc\n2025-06-02T00:30:00Z,1\n"
     for _ in range(2):
         with pytest.raises(ProfileError, match="not a number"):
-            cache.get(fetched(bad))
+            cache.get(bad, name="profile.csv")
     assert (cache.hits, cache.misses) == (0, 0)
 
 
@@ -93,7 +94,7 @@ class ChangingFile:
     content: bytes
     fetches: list[str] = field(default_factory=list)
 
-    def fetch(self, link: str) -> FetchedProfile:
+    def fetch(self, link: str, **_kwargs: object) -> FetchedProfile:
         self.fetches.append(link)
         return fetched(self.content)
 
@@ -139,10 +140,10 @@ def test_webhook_fetches_every_time_and_sees_a_changed_file(tmp_path: Path) -> N
     assert changed["duos"]["total_kwh"] == pytest.approx(again["duos"]["total_kwh"] * 3)
 
 
-def test_profile_from_bytes_uses_the_shared_cache() -> None:
+def test_profile_of_uses_the_shared_cache() -> None:
     PROFILE_CACHE.clear()
     content = profile_csv(120_000, seed=9)
-    assert profile_from_bytes(fetched(content)) is profile_from_bytes(fetched(content))
+    assert profile_of(fetched(content)) is profile_of(fetched(content))
     assert PROFILE_CACHE.hits == 1
 
 

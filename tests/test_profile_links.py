@@ -410,7 +410,7 @@ def test_https_with_trusted_self_signed_cert(tmp_path: Path) -> None:
 def test_drive_link_uses_files_get_alt_media(server: Server) -> None:
     server.routes["/drive/v3/files/1ZyXwVuTsRqPo"] = send(CSV, "text/csv")
     fetcher = ProfileFetcher(
-        policy=allow(server),
+        policy=allow(server, google_files=frozenset({"1ZyXwVuTsRqPo", "1NotThereAtAll"})),
         drive_session=requests.Session,
         drive_api_base=f"http://127.0.0.1:{server.port}/drive/v3",
     )
@@ -422,9 +422,10 @@ def test_drive_link_uses_files_get_alt_media(server: Server) -> None:
 
 
 def test_google_links_without_credentials_say_so() -> None:
-    fetcher = ProfileFetcher()
+    fetcher = ProfileFetcher(policy=FetchPolicy(google_files=frozenset({"1ZyXwVuTsRqPo"})))
     with pytest.raises(ProfileLinkError, match="no Google credentials"):
-        fetcher.fetch("https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOp/edit#gid=0")
+        fetcher.fetch("https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOp/edit#gid=0",
+                      spreadsheet_id="1AbCdEfGhIjKlMnOp")
     with pytest.raises(ProfileLinkError, match="no Google credentials"):
         fetcher.fetch("https://drive.google.com/file/d/1ZyXwVuTsRqPo/view")
     with pytest.raises(ProfileLinkError, match="empty"):
@@ -448,11 +449,14 @@ def test_google_sheets_tab_read_with_gspread(tmp_path: Path) -> None:
         fetcher = ProfileFetcher(sheets_client=lambda: client)
         gid = client.open_by_key("1ProfileSheetAbc").worksheet("Data").id
         fetched = fetcher.fetch(
-            f"https://docs.google.com/spreadsheets/d/1ProfileSheetAbc/edit#gid={gid}")
-        assert fetched.kind == "google_sheet"
+            f"https://docs.google.com/spreadsheets/d/1ProfileSheetAbc/edit#gid={gid}",
+            spreadsheet_id="1ProfileSheetAbc")
+        assert fetched.kind == "google_sheet" and fetched.quote_cells
         assert fetched.content.decode().splitlines() == [
             "timestamp,kwh", "2026-01-01T00:00:00Z,1.5", "2026-01-01T00:30:00Z,2"]
         with pytest.raises(ProfileLinkError, match="no tab with gid 999"):
-            fetcher.fetch("https://docs.google.com/spreadsheets/d/1ProfileSheetAbc/edit#gid=999")
+            fetcher.fetch("https://docs.google.com/spreadsheets/d/1ProfileSheetAbc/edit#gid=999",
+                          spreadsheet_id="1ProfileSheetAbc")
         with pytest.raises(ProfileLinkError, match="share the sheet"):
-            fetcher.fetch("https://docs.google.com/spreadsheets/d/1MissingSheetXyz/edit")
+            fetcher.fetch("https://docs.google.com/spreadsheets/d/1MissingSheetXyz/edit",
+                          spreadsheet_id="1MissingSheetXyz")

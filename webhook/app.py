@@ -31,18 +31,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from bess_duos.core.profile_loader import PROFILE_CACHE, ProfileCache
 from bess_duos.core.settings import Settings
 from bess_duos.webhook.auth import MissingSecretError, RequestVerifier, check_secret
 from bess_duos.webhook.compute import ComputePool
 from bess_duos.webhook.context import EXTENSION, WebhookContext
 from bess_duos.webhook.json_safe import json_safe
-from bess_duos.webhook.profile_source import (
-    PROFILE_CACHE,
-    ProfileCache,
-    default_fetcher,
-    fetch_policy,
-    profile_from_bytes,
-)
+from bess_duos.webhook.profile_source import default_fetcher, fetch_policy
 from bess_duos.webhook.routes import CONTROL_FIELDS, MAX_BODY_BYTES, bp
 from bess_duos.webhook.sheet_factory import DEFAULT_WORKBOOK, open_sheet
 from flask import Flask
@@ -94,5 +89,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 __all__ = [
     "CONTROL_FIELDS", "PROFILE_CACHE", "MissingSecretError", "ProfileCache", "create_app",
-    "json_safe", "profile_from_bytes",
+    "json_safe",
 ]

@@ -14,8 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from bess_duos.core.lookup import LookupInputs, LookupResult, run_lookup
 from bess_duos.core.site_area import SiteArea
-from bess_duos.webhook.profile_links import FetchedProfile
-from bess_duos.webhook.profile_source import profile_from_bytes
+from bess_duos.webhook.profile_links import FetchedProfile, profile_of
 
 
 def lookup_job(
@@ -26,7 +25,7 @@ def lookup_job(
     request_id: str,
 ) -> LookupResult:
     """Parse the profile and compute one lookup."""
-    profile = profile_from_bytes(fetched) if fetched is not None else None
+    profile = profile_of(fetched) if fetched is not None else None
     return run_lookup(inputs, profile=profile, on=on, site=site, request_id=request_id)
 
 

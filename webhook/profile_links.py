@@ -21,6 +21,17 @@ plain text, Excel or octet-stream; an HTML login page is refused).
 HTTP to them) are allowed on exactly those ports. It is empty in production.
 `FetchPolicy.dev_loopback` (set by `bess-duos serve --dev` only) allows loopback addresses,
 and plain HTTP to them, on any port, so a file served on 127.0.0.1 can be tried by hand.
+
+Google links are read with the service account, which can open every file shared with it, so
+only two are read: the spreadsheet the lookup writes (`spreadsheet_id`, passed by the caller)
+and files listed in `FetchPolicy.google_files`. Cells of any other document than the caller's
+own are never quoted in an error. Drive API redirects are followed only to https on the same
+host (the bearer token goes with every request of an authorised session).
+
+One deadline covers each whole fetch: every socket a fetch opens is shut down when it passes,
+so a server that trickles its TLS handshake, headers or body is cut off on time. Errors name the
+link without its query, fragment or user name and password, and the same parts are scrubbed from
+any detail text (connection and TLS errors quote the URL).
 """
 
 from __future__ import annotations
@@ -34,11 +45,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 import requests
+from bess_duos.core.profile_loader import profile_from_bytes
+from bess_duos.core.profile_tables import DEFAULT_LIMITS
+from bess_duos.core.profiles import Profile
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -72,6 +86,10 @@ RULE_TIME = "at most 20 s"
 RULE_CONTENT_TYPE = "CSV or spreadsheet content only"
 RULE_UNREACHABLE = "must be reachable"
 RULE_STATUS = "must answer 200 OK"
+RULE_GOOGLE_FILE = "Google files: only the sheet being written, or one allowlisted"
+RULE_BUSY = "a few fetches at a time"
+MAX_CONCURRENT_FETCHES = 4  # per fetcher (process): the server's other threads stay free
+_GOOGLE_ID = re.compile(r"[A-Za-z0-9_-]{10,200}")
 
 
 class ProfileLinkError(Exception):
@@ -80,8 +98,8 @@ class ProfileLinkError(Exception):
     def __init__(self, link: str, rule: str, detail: str) -> None:
         self.link = display_link(link)
         self.rule = rule
-        self.detail = detail
-        super().__init__(f"profile link {self.link}: {rule}: {detail}")
+        self.detail = redact(detail, link)
+        super().__init__(f"profile link {self.link}: {rule}: {self.detail}")
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,8 @@ class FetchPolicy:
     allow_loopback_ports: frozenset[int] = field(default_factory=frozenset)
     dev_loopback: bool = False  # `serve --dev`: loopback (and http to it) on any port
     ca_bundle: str | None = None  # a CA file to trust instead of the system store (tests)
+    google_files: frozenset[str] = field(default_factory=frozenset)  # IDs readable by any caller
+    max_concurrent: int = MAX_CONCURRENT_FETCHES  # more at once are refused at once (RULE_BUSY)
 
 
 @dataclass(frozen=True)
@@ -105,6 +125,7 @@ class FetchedProfile:
     content: bytes
     content_type: str
     final_url: str
+    quote_cells: bool = True  # False: another document than the caller's; errors keep its cells
 
 
 @dataclass(frozen=True)
@@ -117,46 +138,93 @@ class LinkKind:
 
 
 def display_link(link: str) -> str:
-    """The link as safe to show and log: query and fragment values hidden, 200 chars at most."""
+    """The link as safe to show and log: no user name or password, query and fragment values
+    hidden, 200 characters at most."""
+    text = link.strip()
     try:
-        parts = urlsplit(link.strip())
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
     except ValueError:
-        return link[:200]
-    shown = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.scheme else link
+        return _scrub(text)[:200]
+    if not parts.scheme:
+        return _scrub(text)[:200]
+    host = f"[{host}]" if ":" in host else host
+    shown = f"{parts.scheme}://{host}{port}{parts.path}"
     if parts.query:
         shown += "?…"
     return shown[:200]
 
 
-_SHEETS_PATH = re.compile(r"^/spreadsheets/d/([A-Za-z0-9_-]{10,})")
-_DRIVE_PATH = re.compile(r"^/file/d/([A-Za-z0-9_-]{10,})")
+_QUERY = re.compile(r"\?[^\s'\"<>()\[\]{},]*")
+_USERINFO = re.compile(r"(//)[^/\s@'\"]*@")
+
+
+def _scrub(text: str) -> str:
+    """Any `?query` and `//user:password@` in `text` replaced by `?…` and `//…@`."""
+    return _USERINFO.sub(r"\1…@", _QUERY.sub("?…", text))
+
+
+def redact(text: str, *links: str) -> str:
+    """`text` safe to show a caller: each link's query, fragment and `user:password` removed
+    wherever they appear (also percent-decoded), and any other URL's query and user info."""
+    for link in links:
+        try:
+            parts = urlsplit(link.strip())
+            userinfo = parts.netloc.rpartition("@")[0]
+            secrets = [parts.query, parts.fragment, userinfo, parts.password or ""]
+        except ValueError:
+            secrets = [link]
+        for secret in sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True):
+            for form in {secret, unquote(secret)}:
+                text = text.replace(form, "…")
+    return _scrub(text)
+
+
+_SHEETS_PATH = re.compile(r"^/spreadsheets/d/([A-Za-z0-9_-]{10,200})(?:/|$)")
+_DRIVE_PATH = re.compile(r"^/file/d/([A-Za-z0-9_-]{10,200})(?:/|$)")
 
 
 def classify_link(link: str) -> LinkKind:
-    """Tell a Google Sheets tab, a Google Drive file and a plain download apart."""
-    parts = urlsplit(link.strip())
-    host = (parts.hostname or "").lower()
+    """Tell a Google Sheets tab, a Google Drive file and a plain download apart. A Drive
+    `open?id=` / `uc?id=` whose ID is not 10-200 of `A-Z a-z 0-9 _ -` is refused."""
+    try:
+        parts = urlsplit(link.strip())
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return LinkKind("https")  # refused as malformed when fetched
     if host == "docs.google.com" and (match := _SHEETS_PATH.match(parts.path)):
         gid_text = (parse_qs(parts.fragment).get("gid") or parse_qs(parts.query).get("gid") or [""])
-        gid = int(gid_text[0]) if gid_text[0].isdigit() else None
+        gid = int(gid_text[0]) if gid_text[0].isdigit() and len(gid_text[0]) <= 12 else None
         return LinkKind("google_sheet", match.group(1), gid)
     if host == "drive.google.com":
         if match := _DRIVE_PATH.match(parts.path):
             return LinkKind("google_drive", match.group(1))
         ids = parse_qs(parts.query).get("id")
         if parts.path in ("/open", "/uc") and ids:
+            if len(ids) != 1 or not _GOOGLE_ID.fullmatch(ids[0]):
+                raise ProfileLinkError(link, RULE_BAD_LINK, "the Drive file ID must be 10-200 "
+                                       "letters, digits, - or _; copy the link from Share")
             return LinkKind("google_drive", ids[0])
     return LinkKind("https")
 
 
-def check_address(address: str, port: int, policy: FetchPolicy) -> str | None:
-    """Why connecting to `address`:`port` is refused, or None if it is a public address."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        allowed = policy.dev_loopback or port in policy.allow_loopback_ports
-        return None if allowed else f"{ip} is a loopback address"
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")  # deprecated, still routed inside some sites
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"),)  # 64:ff9b:1::/48 (local use) is refused
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Address] | None:
+    """The IPv4 address an IPv6 address carries, and how (mapped, compatible, NAT64)."""
+    if ip.ipv4_mapped is not None:
+        return "an IPv4-mapped address", ip.ipv4_mapped
+    if any(ip in net for net in _NAT64):
+        return "a NAT64 address", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if int(ip) >> 32 == 0 and int(ip) > 1:  # ::a.b.c.d, IPv4-compatible (deprecated)
+        return "an IPv4-compatible address", ipaddress.IPv4Address(int(ip))
+    return None
+
+
+def _not_global(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     if ip.is_link_local:
         return f"{ip} is a link-local address (e.g. cloud metadata)"
     if ip.is_multicast or ip.is_reserved or ip.is_unspecified:
@@ -168,13 +236,72 @@ def check_address(address: str, port: int, policy: FetchPolicy) -> str | None:
     return None
 
 
-def _resolve_checked(host: str, port: int, policy: FetchPolicy) -> str:
-    """Resolve `host`; every address must pass `check_address`. Returns the first address."""
+def check_address(address: str, port: int, policy: FetchPolicy) -> str | None:
+    """Why connecting to `address`:`port` is refused, or None if it is a public address.
+
+    Refused: loopback (except the test-only ports), every range `ipaddress` does not call
+    global, site-local fec0::/10, 6to4 (2002::/16) and Teredo (2001::/32) tunnels (they carry
+    an IPv4 address a relay would reach), and IPv4-mapped, IPv4-compatible or NAT64 addresses
+    (the IPv4 address inside is checked too, and named).
+    """
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            how, v4 = embedded
+            if v4.is_loopback and how == "an IPv4-mapped address":
+                allowed = policy.dev_loopback or port in policy.allow_loopback_ports
+                return None if allowed else f"{ip} is a loopback address"
+            inner = f"{v4} is a loopback address" if v4.is_loopback else _not_global(v4)
+            if how != "a NAT64 address":
+                return f"{ip} is {how} ({inner or f'use {v4} itself'})"
+            if inner:
+                return f"{ip} is {how} whose IPv4 part is not public: {inner}"
+            return None
+        if ip.sixtofour is not None:
+            return f"{ip} is a 6to4 tunnel address (2002::/16, to {ip.sixtofour})"
+        if ip.teredo is not None:
+            return f"{ip} is a Teredo tunnel address (2001::/32)"
+        if ip in _SITE_LOCAL:
+            return f"{ip} is a site-local address (fec0::/10)"
+    if ip.is_loopback:
+        allowed = policy.dev_loopback or port in policy.allow_loopback_ports
+        return None if allowed else f"{ip} is a loopback address"
+    return _not_global(ip)
+
+
+def _getaddrinfo(host: str, port: int, timeout: float | None) -> list[Any]:
+    """`socket.getaddrinfo`, given up after `timeout` s (the lookup itself cannot be
+    interrupted: it finishes in a daemon thread)."""
+    if timeout is None:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    outcome: list[Any] = []
+
+    def resolve() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=resolve, daemon=True, name="resolve")
+    worker.start()
+    worker.join(max(0.0, timeout))
+    if not outcome:
+        raise _Refused(RULE_TIME, f"resolving host {host!r} took over the fetch's deadline")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return list(outcome[0])
+
+
+def _resolve_checked(host: str, port: int, policy: FetchPolicy,
+                     timeout: float | None = None) -> str:
+    """Resolve `host` (within `timeout` s); every address must pass `check_address`. Returns
+    the first address."""
     try:
         addresses = [str(ipaddress.ip_address(host.strip("[]")))]  # an address literal
     except ValueError:
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = _getaddrinfo(host, port, timeout)
         except OSError as exc:
             raise _Refused(RULE_UNREACHABLE, f"cannot resolve host {host!r}: {exc}") from exc
         addresses = [str(info[4][0]) for info in infos]
@@ -196,19 +323,74 @@ class _Refused(Exception):
         self.detail = detail
 
 
-def _guarded_adapter(policy: FetchPolicy) -> HTTPAdapter:
-    """A requests adapter whose sockets connect only to addresses that pass the policy.
+class _Deadline:
+    """One deadline for a whole fetch: at expiry every socket the fetch opened is shut down,
+    which ends a blocked connect, TLS handshake, header or body read at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def remaining(self) -> float:
+        """Seconds left (0 when passed)."""
+        return max(0.0, self.at - time.monotonic())
+
+    def passed(self) -> bool:
+        """True once the deadline is reached."""
+        return self.expired or time.monotonic() >= self.at
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut `sock` down at the deadline (at once if it has passed)."""
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shutdown(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+    def cancel(self) -> None:
+        """Stop the timer (the fetch is over)."""
+        self._timer.cancel()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _guarded_adapter(policy: FetchPolicy, deadline: _Deadline, *, check: bool = True
+                     ) -> HTTPAdapter:
+    """A requests adapter whose sockets connect only to addresses that pass the policy (unless
+    `check` is False: a fixed, trusted API host) and are all shut down at the deadline.
 
     The check runs on the address actually connected (after resolution, per connection),
     and the TLS layer still verifies the certificate against the host name.
     """
 
     def new_conn(conn: HTTPConnection) -> socket.socket:
-        address = _resolve_checked(conn._dns_host, conn.port, policy)
+        if deadline.passed():
+            raise ConnectTimeoutError(conn, "the fetch's deadline has passed")
+        host = conn._dns_host
+        address = _resolve_checked(host, conn.port, policy, deadline.remaining()) if check \
+            else host
+        timeout = min(conn.timeout, deadline.remaining()) if isinstance(
+            conn.timeout, int | float) else deadline.remaining()
         try:
-            return urllib3_connection.create_connection(
+            sock = urllib3_connection.create_connection(
                 (address, conn.port),
-                conn.timeout,
+                timeout,
                 source_address=conn.source_address,
                 socket_options=conn.socket_options,
             )
@@ -216,6 +398,8 @@ def _guarded_adapter(policy: FetchPolicy) -> HTTPAdapter:
             raise ConnectTimeoutError(conn, f"connection to {conn.host} timed out") from exc
         except OSError as exc:
             raise NewConnectionError(conn, f"failed to connect: {exc}") from exc
+        deadline.watch(sock)
+        return sock
 
     class GuardedHTTPConnection(HTTPConnection):
         def _new_conn(self) -> socket.socket:
@@ -242,7 +426,7 @@ def _guarded_adapter(policy: FetchPolicy) -> HTTPAdapter:
     return GuardedAdapter(max_retries=0)
 
 
-def _check_url(url: str, policy: FetchPolicy) -> None:
+def _check_url(url: str, policy: FetchPolicy, timeout: float | None = None) -> None:
     """Scheme and address rules for one hop, before any request is made."""
     try:
         parts = urlsplit(url)
@@ -260,7 +444,7 @@ def _check_url(url: str, policy: FetchPolicy) -> None:
         pass  # dev/test only: plain HTTP to loopback (the address is checked below)
     else:
         raise _Refused(RULE_HTTPS, f"scheme {parts.scheme or '(none)'!r} is not https")
-    address = _resolve_checked(host, port, policy)
+    address = _resolve_checked(host, port, policy, timeout)
     if parts.scheme == "http" and not ipaddress.ip_address(address.split("%")[0]).is_loopback:
         raise _Refused(RULE_HTTPS, "plain http is allowed only to a loopback server in "
                        "development (serve --dev)")
@@ -270,29 +454,11 @@ def _content_type(response: requests.Response) -> str:
     return response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
 
 
-def _abort(response: requests.Response) -> None:
-    """Break a read blocked in another thread: shut the socket down, then close."""
-    raw = response.raw
-    sock = getattr(getattr(raw, "_connection", None), "sock", None)
-    if sock is None:  # the connection handed its socket to the response (Connection: close)
-        socket_io = getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None)
-        sock = getattr(socket_io, "_sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-    response.close()
-
-
-def _read_capped(
-    response: requests.Response, policy: FetchPolicy, deadline: float
-) -> bytes:
-    """The body, refusing more than `policy.max_bytes`; the deadline closes a slow stream."""
+def _read_capped(response: requests.Response, policy: FetchPolicy, deadline: _Deadline) -> bytes:
+    """The body, refusing more than `policy.max_bytes`; the deadline shuts a slow stream."""
     declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > policy.max_bytes:
+    if declared.isdigit() and len(declared) < 20 and int(declared) > policy.max_bytes:
         raise _Refused(RULE_SIZE, f"Content-Length {int(declared):,} bytes is over the limit")
-    timer = threading.Timer(max(0.0, deadline - time.monotonic()), _abort, args=(response,))
-    timer.daemon = True
-    timer.start()
     chunks: list[bytes] = []
     size = 0
     try:
@@ -300,18 +466,24 @@ def _read_capped(
             size += len(chunk)
             if size > policy.max_bytes:
                 raise _Refused(RULE_SIZE, f"the body is over {policy.max_bytes:,} bytes")
-            if time.monotonic() > deadline:
+            if deadline.passed():
                 raise _Refused(RULE_TIME, f"the download took over {policy.total_seconds:g} s")
             chunks.append(chunk)
     except (requests.RequestException, OSError, AttributeError, ValueError) as exc:
-        if time.monotonic() >= deadline:
+        if deadline.passed():
             raise _Refused(
                 RULE_TIME, f"the download took over {policy.total_seconds:g} s"
             ) from exc
         raise _Refused(RULE_UNREACHABLE, f"the download broke off: {exc}") from exc
-    finally:
-        timer.cancel()
+    if deadline.passed():  # a stream shut at the deadline can end like a short, clean body
+        raise _Refused(RULE_TIME, f"the download took over {policy.total_seconds:g} s")
     return b"".join(chunks)
+
+
+def _same_origin(first: str, then: str) -> bool:
+    """`then` is on the same scheme, host and port as `first`, and not a downgrade to http."""
+    a, b = urlsplit(first), urlsplit(then)
+    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
 
 
 def fetch_url(
@@ -324,26 +496,28 @@ def fetch_url(
 ) -> FetchedProfile:
     """Download `link` under the policy, following redirects by hand; see the module doc.
 
-    `session` may be an authorised session (Drive); `guard=False` skips the address rules
-    for a fixed, trusted API endpoint (the Drive API base), never for a user's link.
+    `session` may be an authorised session (Drive): its redirects are followed only on the
+    same scheme, host and port, as it sends its bearer token with every request. `guard=False`
+    skips the address rules for a fixed, trusted API endpoint (the Drive API base), never for a
+    user's link. The policy's `total_seconds` bounds the whole fetch.
     """
     policy = policy or FetchPolicy()
-    deadline = time.monotonic() + policy.total_seconds
+    deadline = _Deadline(policy.total_seconds)
     own_session = session is None
     http = session or requests.Session()
     http.trust_env = False  # no proxies or netrc from the environment: they would bypass checks
-    if guard:
-        adapter = _guarded_adapter(policy)
-        http.mount("https://", adapter)
-        http.mount("http://", adapter)
+    adapter = _guarded_adapter(policy, deadline, check=guard)
+    http.mount("https://", adapter)
+    http.mount("http://", adapter)
     url = link.strip()
+    too_slow = f"no answer within {policy.total_seconds:g} s"
     try:
         for _hop in range(policy.max_redirects + 1):
             if guard:
-                _check_url(url, policy)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Refused(RULE_TIME, f"no answer within {policy.total_seconds:g} s")
+                _check_url(url, policy, deadline.remaining())
+            if deadline.passed():
+                raise _Refused(RULE_TIME, too_slow)
+            remaining = deadline.remaining()
             try:
                 response = http.get(
                     url,
@@ -354,15 +528,28 @@ def fetch_url(
                     headers={"Accept": "text/csv, text/plain;q=0.9, */*;q=0.5"},
                 )
             except requests.Timeout as exc:
-                raise _Refused(RULE_TIME, f"no answer within {policy.total_seconds:g} s") from exc
+                raise _Refused(RULE_TIME, too_slow) from exc
             except requests.RequestException as exc:
+                if deadline.passed():
+                    raise _Refused(RULE_TIME, too_slow) from exc
                 raise _Refused(RULE_UNREACHABLE, f"{type(exc).__name__}: {exc}") from exc
             with response:
+                if deadline.passed():  # headers cut short by the deadline can look complete
+                    raise _Refused(RULE_TIME, too_slow)
                 if response.is_redirect:
                     location = response.headers.get("Location", "")
                     if not location:
                         raise _Refused(RULE_UNREACHABLE, "a redirect without a Location")
-                    url = urljoin(url, location)
+                    try:
+                        target = urljoin(url, location)
+                        same = _same_origin(url, target)
+                    except ValueError as exc:
+                        raise _Refused(RULE_BAD_LINK, f"a malformed redirect: {exc}") from exc
+                    if session is not None and not same:
+                        raise _Refused(RULE_REDIRECTS, "an authorised request was redirected to "
+                                       f"{display_link(target)}: not followed (another host or "
+                                       "plain http would receive the access token)")
+                    url = target
                     continue
                 if response.status_code != 200:
                     raise _Refused(
@@ -379,8 +566,9 @@ def fetch_url(
                 return FetchedProfile(link, kind, body, content_type, url)
         raise _Refused(RULE_REDIRECTS, f"more than {policy.max_redirects} redirects")
     except _Refused as exc:
-        raise ProfileLinkError(link, exc.rule, exc.detail) from None
+        raise ProfileLinkError(link, exc.rule, redact(exc.detail, link, url)) from None
     finally:
+        deadline.cancel()
         if own_session:
             http.close()
 
@@ -397,6 +585,13 @@ def fetch_google_sheet(
         worksheet = (
             spreadsheet.get_worksheet_by_id(gid) if gid is not None else spreadsheet.sheet1
         )
+        grid = worksheet.row_count * worksheet.col_count
+        if worksheet.row_count > DEFAULT_LIMITS.max_rows + 1 or grid > DEFAULT_LIMITS.max_cells:
+            raise ProfileLinkError(
+                link, RULE_SIZE, f"the tab's grid is {worksheet.row_count:,} rows x "
+                f"{worksheet.col_count:,} columns, over the {DEFAULT_LIMITS.max_rows:,} rows or "
+                f"{DEFAULT_LIMITS.max_cells:,} cells a profile may have; delete the empty rows "
+                "and columns")
         rows = worksheet.get_all_values()
     except gspread.exceptions.WorksheetNotFound as exc:
         raise ProfileLinkError(link, RULE_UNREACHABLE, f"no tab with gid {gid}") from exc
@@ -412,6 +607,9 @@ def fetch_google_sheet(
         ) from exc
     except (requests.RequestException, OSError) as exc:
         raise ProfileLinkError(link, RULE_UNREACHABLE, f"{type(exc).__name__}: {exc}") from exc
+    except (TypeError, AttributeError) as exc:  # the API answered something else than a sheet
+        raise ProfileLinkError(link, RULE_UNREACHABLE, "Google Sheets gave no readable tab"
+                               ) from exc
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     content = buffer.getvalue().encode()
@@ -446,33 +644,87 @@ class ProfileFetcher:
     """Fetches any supported link: plain downloads, Sheets tabs and Drive files.
 
     `sheets_client` and `drive_session` are factories, called only when such a link comes.
+    A Google link is read only if its file is the spreadsheet the lookup writes
+    (`spreadsheet_id` of `fetch`) or is listed in `policy.google_files`.
     """
 
     policy: FetchPolicy = field(default_factory=FetchPolicy)
     sheets_client: Callable[[], Any] | None = None
     drive_session: Callable[[], requests.Session] | None = None
     drive_api_base: str = DRIVE_API_BASE
+    _slots: threading.BoundedSemaphore = field(init=False, repr=False)
 
-    def fetch(self, link: str) -> FetchedProfile:
-        """The profile bytes behind `link`, or `ProfileLinkError` naming the link and rule."""
+    def __post_init__(self) -> None:
+        self._slots = threading.BoundedSemaphore(max(1, self.policy.max_concurrent))
+
+    def fetch(self, link: str, *, spreadsheet_id: str | None = None) -> FetchedProfile:
+        """The profile bytes behind `link` (see `_fetch`); at most `policy.max_concurrent` at
+        once, so links that answer slowly cannot hold every thread of the server: one more is
+        refused at once (`RULE_BUSY`)."""
+        if not self._slots.acquire(blocking=False):
+            raise ProfileLinkError(
+                link or "", RULE_BUSY, f"{self.policy.max_concurrent} profile links are being "
+                "fetched already; try again in a minute")
+        try:
+            return self._fetch(link, spreadsheet_id=spreadsheet_id)
+        finally:
+            self._slots.release()
+
+    def _fetch(self, link: str, *, spreadsheet_id: str | None = None) -> FetchedProfile:
+        """The profile bytes behind `link`, or `ProfileLinkError` naming the link and rule.
+
+        `spreadsheet_id`: the spreadsheet the results go to (None: no Google sheet), the one
+        Google file besides the allowlisted ones a link may name; its cells may be quoted in
+        errors, an allowlisted file's are not."""
         if not link or not link.strip():
             raise ProfileLinkError(link or "", RULE_BAD_LINK, "the link is empty")
         kind = classify_link(link)
+        if kind.kind == "https":
+            return fetch_url(link, self.policy)
+        own = spreadsheet_id is not None and kind.file_id == spreadsheet_id
+        if not own and kind.file_id not in self.policy.google_files:
+            raise ProfileLinkError(
+                link, RULE_GOOGLE_FILE,
+                "a Google link may name only the spreadsheet the results are written to (put "
+                "the profile on a tab of this sheet), or a file the operator has allowlisted; "
+                "or share a plain https download link")
         if kind.kind == "google_sheet":
             if self.sheets_client is None:
                 raise ProfileLinkError(
                     link, RULE_UNREACHABLE, "no Google credentials are configured to read Sheets"
                 )
-            return fetch_google_sheet(link, kind.file_id, kind.gid, self.sheets_client(),
-                                      self.policy)
-        if kind.kind == "google_drive":
+            fetched = fetch_google_sheet(link, kind.file_id, kind.gid, self.sheets_client(),
+                                         self.policy)
+        else:
             if self.drive_session is None:
                 raise ProfileLinkError(
                     link, RULE_UNREACHABLE, "no Google credentials are configured to read Drive"
                 )
-            return fetch_google_drive(link, kind.file_id, self.drive_session(), self.policy,
-                                      api_base=self.drive_api_base)
-        return fetch_url(link, self.policy)
+            fetched = fetch_google_drive(link, kind.file_id, self.drive_session(), self.policy,
+                                         api_base=self.drive_api_base)
+        return replace(fetched, quote_cells=own)
+
+
+def profile_name(fetched: FetchedProfile) -> str:
+    """How a fetched profile is named in messages: the link's file name, or the Google file."""
+    if fetched.kind == "google_sheet":
+        return "the Google Sheets tab"
+    if fetched.kind == "google_drive":
+        return "the Google Drive file"
+    try:
+        path = urlsplit(fetched.link.strip()).path
+    except ValueError:
+        return "profile"
+    name = unquote(path.rsplit("/", 1)[-1])[:100]
+    return name or "profile"
+
+
+def profile_of(fetched: FetchedProfile) -> Profile:
+    """Parse fetched bytes with the one core loader (`core.profile_loader`: limits, the
+    forgiving policy, the same bytes parsed once), named by the link; another document's cells
+    are kept out of its errors."""
+    return profile_from_bytes(fetched.content, name=profile_name(fetched),
+                              quote_cells=fetched.quote_cells)
 
 
 def default_drive_session() -> requests.Session:

@@ -331,7 +331,9 @@ def compute(raw: dict[str, Any]) -> LookupResult:
     fetched = None
     if inputs.profile_url:
         try:
-            fetched = ctx.fetcher.fetch(inputs.profile_url)
+            # a Google link is read only when it is the spreadsheet this request writes
+            fetched = ctx.fetcher.fetch(inputs.profile_url,
+                                        spreadsheet_id=g.get("spreadsheet_id"))
         except ProfileLinkError as exc:
             raise Refusal(422, {"error": str(exc), "link": exc.link, "rule": exc.rule,
                                 "fields": {"profile_url": str(exc)}}, str(exc)) from exc

@@ -245,12 +245,14 @@ def _area_lookup(offline: bool) -> Any:
     return functools.partial(AreaLookup().lookup, online=False)
 
 
-def _load_profile(source: str) -> Profile:
-    """A file path, or a link fetched under the webhook's rules (no Flask needed)."""
+def _load_profile(source: str, spreadsheet_id: str | None = None) -> Profile:
+    """A file path, or a link fetched under the webhook's rules (no Flask needed): a Google
+    link is read when it is the spreadsheet being written (`--spreadsheet-id`)."""
     if "://" in source:
         from bess_duos.webhook.profile_source import fetch_profile
 
-        return fetch_profile(source)  # ProfileLinkError: exit 3 unreachable, 2 refused
+        # ProfileLinkError: exit 3 unreachable, 2 refused
+        return fetch_profile(source, spreadsheet_id=spreadsheet_id)
     try:
         return read_profile(source)
     except OSError as exc:
@@ -315,7 +317,8 @@ def cmd_lookup(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     if not args.mpan and not args.postcode and not args.gsp_group:
         raise CliError("no site given: give --mpan or --postcode (or both), or --gsp-group")
-    profile = _load_profile(args.profile) if args.profile else None
+    profile = (_load_profile(args.profile, getattr(args, "spreadsheet_id", None))
+               if args.profile else None)
     raw = {"mpan": args.mpan, "postcode": args.postcode, "gsp_group": args.gsp_group,
            "voltage": args.voltage, "kva": args.kva, "flex_fraction": args.flex_fraction,
            "battery_power_kw": args.battery_kw, "battery_energy_kwh": args.battery_kwh,
