@@ -48,3 +48,17 @@ def test_values_are_parsed_once_and_nonsense_names_its_variable(tmp_path: Path) 
     with pytest.raises(SettingsError, match="BESS_DUOS_AREA_CACHE_DAYS"):
         Settings.from_env({"BESS_DUOS_AREA_CACHE_DAYS": "0"})
     assert "secret" not in repr(Settings.from_env({"BESS_DUOS_WEBHOOK_SECRET": "secret" * 8}))
+
+
+def test_importers_never_write_into_an_installed_package(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from bess_duos.core import paths
+
+    monkeypatch.delenv("BESS_DUOS_CONFIG", raising=False)
+    assert paths.writable_config_dir() == (REPO / "config").resolve()  # a development checkout
+    assert paths.writable_config_dir(tmp_path) == tmp_path
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path / "site-packages" / "bess_duos")
+    with pytest.raises(ValueError, match="give --config DIR"):
+        paths.writable_config_dir()  # the shipped data of an installed package
+    monkeypatch.setenv("BESS_DUOS_CONFIG", str(tmp_path))
+    assert paths.writable_config_dir() == tmp_path
