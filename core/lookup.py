@@ -35,21 +35,19 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
 from bess_duos.core.battery_value import (
     BATTERY_FIELDS,
     BatteryInputs,
     BatteryValue,
     parse_battery_inputs,
 )
+from bess_duos.core.defaults import defaults
 from bess_duos.core.distributors import Distributor
 from bess_duos.core.load_shape import weekday_load
 from bess_duos.core.mpan import Mpan, MpanError, mpan_from_cell, parse_mpan
-from bess_duos.core.paths import config_dir
 from bess_duos.core.postcodes import parse_postcode
 from bess_duos.core.profile_loader import read_profile as read_profile  # the one loader
 from bess_duos.core.site_area import SiteArea, SiteAreaError, parse_gsp_group
@@ -105,13 +103,6 @@ class LookupFailed(RuntimeError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (LookupFailed, (str(self), self.result))
-
-
-@cache
-def _layout_defaults() -> dict[str, Any]:
-    with open(config_dir() / "defaults.yaml", encoding="utf-8") as handle:
-        raw = yaml.safe_load(handle)
-    return {"voltage": raw.get("voltage", "LV"), "flex_fraction": float(raw["flex_fraction"])}
 
 
 @dataclass(frozen=True)
@@ -219,7 +210,7 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
         raise InputErrors(errors)
     return LookupInputs(
         values.get("mpan"), values.get("postcode"), values.get("voltage"), values.get("kva"),
-        values.get("flex_fraction", _layout_defaults()["flex_fraction"]),
+        values.get("flex_fraction", defaults().flex_fraction),
         values.get("profile_url"), tuple(notes), values.get("gsp_group"),
         values.get("tariff_name"), battery,
     )
