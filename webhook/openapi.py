@@ -105,6 +105,22 @@ _LOOKUP_RESPONSE = {
 }
 
 
+_READY: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "checks", "service_account"],
+    "properties": {
+        "status": {"const": "ready"},
+        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+        "service_account": {
+            "type": ["string", "null"],
+            "description": "The e-mail of the service account the webhook writes sheets as "
+            "(share the sheet with it): the key file's client_email, or on Cloud Run the "
+            "attached account's; null without Google credentials. Never a key or a path.",
+        },
+    },
+}
+
+
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
@@ -227,7 +243,7 @@ def openapi_spec() -> dict[str, Any]:
                 "get": {
                     "summary": "Config, layout and tariffs are loaded",
                     "responses": {
-                        "200": {"description": "Ready.", **_json({"type": "object"})},
+                        "200": {"description": "Ready.", **_json(_READY)},
                         **_errors(503),
                     },
                 }

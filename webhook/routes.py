@@ -10,6 +10,7 @@ could not be written (or the outcome is unknown); 500 internal fault (request id
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -30,6 +31,7 @@ from bess_duos.core.lookup import (
 )
 from bess_duos.core.mpan import MpanError
 from bess_duos.core.profiles import ProfileError
+from bess_duos.core.settings import Settings
 from bess_duos.webhook.auth import (
     KEY_HEADER,
     SIGNATURE_HEADER,
@@ -158,11 +160,47 @@ def ready() -> tuple[Response, int]:
             log.exception("not ready: %s", name)
             return jsonify({"status": "not ready", "error": problem, "checks": checks,
                             "request_id": g.request_id}), 503
-    return jsonify({"status": "ready", "checks": checks}), 200
+    return jsonify({"status": "ready", "checks": checks,
+                    "service_account": _service_account(context().settings)}), 200
 
 
 def _fail() -> int:
     raise LookupError("none")
+
+
+def _service_account(settings: Settings) -> str | None:
+    """The e-mail the webhook uses with Google (sheets are shared with it): the key file's
+    `client_email`, or on Cloud Run the default credentials' `service_account_email`; None
+    without Google credentials or when it cannot be read. Never the key or its path."""
+    try:
+        if settings.google_credentials_file:
+            with open(settings.google_credentials_file, encoding="utf-8") as key:
+                email = json.loads(key.read(64 * 1024)).get("client_email")
+        elif settings.on_cloud_run:
+            email = _default_account()
+        else:
+            return None
+    except Exception:  # readiness does not depend on it: the e-mail is only shown
+        log.warning("the service account's e-mail could not be read", exc_info=True)
+        return None
+    return email if isinstance(email, str) and "@" in email else None
+
+
+@functools.lru_cache(maxsize=1)
+def _default_account() -> str:
+    """google.auth's default credentials' e-mail (Cloud Run's metadata server tells it on the
+    first refresh); cached once known."""
+    import google.auth
+    from google.auth.transport.requests import Request
+
+    credentials, _project = google.auth.default()
+    email = getattr(credentials, "service_account_email", None)
+    if email in (None, "default"):
+        credentials.refresh(Request())
+        email = getattr(credentials, "service_account_email", None)
+    if not isinstance(email, str) or "@" not in email:
+        raise ValueError(f"the default credentials name no service account ({email!r})")
+    return email
 
 
 @bp.get("/dnos")
