@@ -190,3 +190,28 @@ def test_a_sheets_write_whose_answer_is_lost_never_lands_over_a_newer_one(
         cells = sheets.cells(SID, TAB)
         assert cells["H4"] == lost.json()["request_id"]  # the old write landed, whole
         assert len(sheets.writes(SID)) == 1  # nothing else was sent: no status, no retry
+
+
+def test_a_signature_is_bound_to_its_method_and_path(serve: Callable[..., Webhook]) -> None:
+    """Finding 11: the signature covered neither method nor path, so a signed /mpan/validate
+    body could be replayed to /lookup."""
+    hook = serve()
+    body = json.dumps({"mpan": SEED}).encode()
+    for_validate = signed_headers(SECRET, body, path="/mpan/validate")
+    moved = post_raw(hook, body, for_validate, path="/lookup")
+    assert moved.status_code == 401 and "does not match" in moved.json()["error"]
+    assert post_raw(hook, body, for_validate, path="/mpan/validate").status_code == 200
+
+
+def test_a_short_secret_is_refused_at_start(monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Finding 11: any one-character secret was accepted."""
+    from bess_duos.webhook.app import create_app
+    from bess_duos.webhook.auth import MissingSecretError
+    from bess_duos.webhook.cli import main
+
+    monkeypatch.setenv("BESS_DUOS_WEBHOOK_SECRET", "x")
+    assert main(["serve", "--port", "1"]) == 2
+    assert "at least 32" in capsys.readouterr().err
+    with pytest.raises(MissingSecretError, match="at least 32"):
+        create_app({"WEBHOOK_SECRET": "y" * 31})
