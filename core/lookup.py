@@ -51,7 +51,13 @@ from bess_duos.core.load_shape import weekday_load
 from bess_duos.core.mpan import Mpan, MpanError, mpan_from_cell, parse_mpan
 from bess_duos.core.paths import config_dir
 from bess_duos.core.postcodes import parse_postcode
-from bess_duos.core.profile_loader import read_profile as read_profile  # the one loader
+from bess_duos.core.profile_loader import (  # the one loader and its policy
+    DEFAULT_OPTIONS,
+    RESAMPLE_CHOICES,
+    TZ_CHOICES,
+    ReadOptions,
+)
+from bess_duos.core.profile_loader import read_profile as read_profile
 from bess_duos.core.site_area import SiteArea, SiteAreaError, parse_gsp_group
 from bess_duos.core.tariffs import DuosTariff, normalise_voltage
 from bess_duos.core.timebands import BANDS
@@ -70,13 +76,14 @@ __all__ = ["FEATURE_FIELDS", "INPUT_FIELDS", "FeatureValues", "FlexValues", "Inp
            "LookupFailed", "LookupInputs", "LookupResult", "decide_area", "parse_inputs",
            "parse_mpan_input", "read_profile", "run_lookup", "year_label"]
 
+PROFILE_OPTION_FIELDS = ("tz", "resample")  # the reading policy's overrides (JSON and CLI)
 INPUT_FIELDS = ("postcode", "mpan", "voltage", "kva", "flex_fraction", "profile_url",
-                "gsp_group", "tariff_name", *BATTERY_FIELDS)
+                "gsp_group", "tariff_name", *PROFILE_OPTION_FIELDS, *BATTERY_FIELDS)
 # The longest text (or integer digits) each input may have; checked before any parsing, so
 # no pattern or number conversion ever sees more. Generous for what people type or paste.
 MAX_INPUT_CHARS: dict[str, int] = {
     "mpan": 64, "postcode": 32, "voltage": 32, "kva": 32, "flex_fraction": 32,
-    "profile_url": 2048, "gsp_group": 16, "tariff_name": 160,
+    "profile_url": 2048, "gsp_group": 16, "tariff_name": 160, "tz": 32, "resample": 32,
     **{name: 32 for name in BATTERY_FIELDS},
 }
 _LABELS = {"mpan": "the MPAN", "postcode": "the postcode", "voltage": "the voltage level",
@@ -128,6 +135,7 @@ class LookupInputs:
     gsp_group: str | None = None  # "_E" (normalised); decides the area of an IDNO MPAN
     tariff_name: str | None = None  # a published tariff name: picks that row outright
     battery: BatteryInputs | None = None  # JSON/CLI only: valued by core.battery_value
+    profile_options: ReadOptions = DEFAULT_OPTIONS  # JSON/CLI `tz`, `resample`
 
 
 def _blank(value: object) -> bool:
@@ -222,6 +230,7 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
         values.get("flex_fraction", _layout_defaults()["flex_fraction"]),
         values.get("profile_url"), tuple(notes), values.get("gsp_group"),
         values.get("tariff_name"), battery,
+        ReadOptions(tz=values.get("tz"), resample=values.get("resample")),
     )
 
 
@@ -288,6 +297,17 @@ def _profile_url(value: object, _notes: list[str]) -> str:
     return link
 
 
+def _choice(choices: tuple[str, ...], what: str) -> Callable[[object, list[str]], str]:
+    def parse(value: object, _notes: list[str]) -> str:
+        text = value.strip() if isinstance(value, str) else None
+        found = next((c for c in choices if text and c.lower() == text.lower()), None)
+        if found is None:
+            raise ValueError(f"{what} {value!r}: use {' or '.join(choices)}, or leave it out "
+                             "for the reading policy (docs/duos.md)")
+        return found
+    return parse
+
+
 _PARSERS: dict[str, Callable[[object, list[str]], Any]] = {
     "mpan": lambda value, _notes: parse_mpan_input(value),
     "postcode": _postcode,
@@ -297,6 +317,8 @@ _PARSERS: dict[str, Callable[[object, list[str]], Any]] = {
     "flex_fraction": _flex_fraction,
     "profile_url": _profile_url,
     "tariff_name": lambda value, _notes: _text(value, "the tariff name").strip(),
+    "tz": _choice(TZ_CHOICES, "tz (zone of naive timestamps)"),
+    "resample": _choice(RESAMPLE_CHOICES, "resample"),
 }
 
 
