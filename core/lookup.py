@@ -327,8 +327,8 @@ class FlexValues:
     """Flexibility value over the profile and per year (£), and the saving in % of DUoS units."""
 
     value_gbp: float
-    annual_value_gbp: float
-    saving_pct: float
+    annual_value_gbp: float | None  # None: too little data (core.valuation.annual_figures)
+    saving_pct: float | None
     shifted_kwh: float
     power_limit_kw: float
 
@@ -421,7 +421,7 @@ class LookupResult:
             },
             "flexibility": None if self.flexibility is None else {
                 "value_gbp": self.flexibility.value_gbp,
-                "annual_value_gbp": self.flexibility.annual_value_gbp,
+                "annual_value_gbp": _finite(self.flexibility.annual_value_gbp),
                 "saving_pct": _finite(self.flexibility.saving_pct),
                 "shifted_kwh": self.flexibility.shifted_kwh,
                 "power_limit_kw": self.flexibility.power_limit_kw,
@@ -434,8 +434,9 @@ class LookupResult:
         }
 
 
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+def _finite(value: float | None) -> float | None:
+    """A number, or None (blank) when it was not computed or is not finite."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def decide_area(

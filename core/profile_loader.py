@@ -103,12 +103,12 @@ def annual_span(half_hours: int) -> AnnualSpan:
     shown = f"{days:.3g}"
     if days < MIN_DAYS_ANNUAL:
         return AnnualSpan(days, True, (
-            f"only {shown} days of data: annual DUoS £ and flexibility £/yr and saving % left "
+            f"only {shown} day(s) of data: annual DUoS £ and flexibility £/yr and saving % left "
             f"blank (at least {MIN_DAYS_ANNUAL} days are needed to estimate a year; give a "
             "longer profile)"))
     if days < MIN_DAYS_RELIABLE:
         return AnnualSpan(days, False, (
-            f"only {shown} days of data: annual figures extrapolated from under "
+            f"only {shown} day(s) of data: annual figures extrapolated from under "
             f"{MIN_DAYS_RELIABLE} days, treat them as rough (give a longer profile)"))
     return AnnualSpan(days, False, None)
 
