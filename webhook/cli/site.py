@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -37,7 +38,7 @@ from bess_duos.core.lookup import (
     year_label,
 )
 from bess_duos.core.profile_loader import DEFAULT_OPTIONS, ReadOptions
-from bess_duos.core.profiles import Profile, load_profile
+from bess_duos.core.profiles import Profile, ProfileError, load_profile
 from bess_duos.webhook.cli.args import add_profile_flags, read_options
 from bess_duos.webhook.cli.errors import (
     EXIT_INPUT,
@@ -279,8 +280,6 @@ def _open_target(args: argparse.Namespace) -> Any:
 def _run(args: argparse.Namespace, raw: dict[str, Any], profile: Any, out: TextIO,
          sheet_inputs: dict[str, Any] | None = None) -> int:
     """Shared end of `lookup` and `demo`: compute, write, print."""
-    import uuid
-
     from bess_duos.webhook.sheets import SheetError
 
     request_id = "cli-" + uuid.uuid4().hex[:12]
@@ -321,8 +320,17 @@ def cmd_lookup(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     if not args.mpan and not args.postcode and not args.gsp_group:
         raise CliError("no site given: give --mpan or --postcode (or both), or --gsp-group")
-    profile = (_load_profile(args.profile, getattr(args, "spreadsheet_id", None),
-                             read_options(args)) if args.profile else None)
+    profile = None
+    if args.profile:
+        try:
+            profile = _load_profile(args.profile, getattr(args, "spreadsheet_id", None),
+                                    read_options(args))
+        except ProfileError as exc:  # the sheet's status says it, as the webhook's 422 does
+            sheet = _open_target(args)
+            if sheet is not None:
+                sheet.write_status("error", f"profile {args.profile}: the file is not a usable "
+                                   f"profile: {exc}", "cli-" + uuid.uuid4().hex[:12])
+            raise
     raw = {"mpan": args.mpan, "postcode": args.postcode, "gsp_group": args.gsp_group,
            "tz": args.tz, "resample": args.resample,
            "voltage": args.voltage, "kva": args.kva, "flex_fraction": args.flex_fraction,
