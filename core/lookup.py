@@ -48,7 +48,7 @@ from bess_duos.core.battery_value import (
 )
 from bess_duos.core.distributors import Distributor
 from bess_duos.core.load_shape import weekday_load
-from bess_duos.core.mpan import Mpan, MpanError, mpan_from_cell, parse_mpan
+from bess_duos.core.mpan import CORE_LENGTH, Mpan, MpanError, mpan_from_cell, parse_mpan
 from bess_duos.core.paths import config_dir
 from bess_duos.core.postcodes import parse_postcode
 from bess_duos.core.profile_loader import (  # the one loader and its policy
@@ -142,8 +142,28 @@ def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+class JsonNumber(float):
+    """A JSON number with a decimal point or exponent that remembers how it was written
+    (`json.loads(..., parse_float=JsonNumber)`), so an MPAN such as 1.40557E+12 is refused
+    as the same text is on the command line."""
+
+    text: str
+
+    def __new__(cls, text: str) -> JsonNumber:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
 def parse_mpan_input(value: object) -> Mpan:
     """A sheet cell or JSON value -> Mpan; a wrong check digit is kept (reported later)."""
+    if isinstance(value, JsonNumber) and "e" in value.text.lower():
+        digits = value.text.lower().split("e")[0].replace(".", "").lstrip("+-0")
+        if len(digits) < CORE_LENGTH:
+            raise MpanError(
+                f"MPAN {value.text} is in scientific notation with only {len(digits)} "
+                "significant digits: the number was rounded; send the 13-digit MPAN as text, "
+                "e.g. \"1405566778898\" (in the sheet: format the cell as plain text)")
     try:
         return mpan_from_cell(value)
     except MpanError as exc:

@@ -277,3 +277,25 @@ def test_overrides_are_the_same_words_everywhere(folder: Path, webhook: Webhook)
     answer = webhook.post({"mpan": MPAN, "resample": "sideways", "write": False})
     assert answer.status_code == 400
     assert "resample 'sideways': use split or aggregate" in answer.json()["fields"]["resample"]
+
+
+@pytest.mark.parametrize("path", ["/lookup", "/mpan/validate"])
+def test_a_rounded_json_number_mpan_is_refused_as_the_cli_refuses_its_text(path: str) -> None:
+    """{"mpan": 1.40557E+12} is 1405570000000 to JSON: refused (400, naming the field), as
+    `mpan parse 1.40557E+12` is; a number written with all 13 digits is still read."""
+    from bess_duos.webhook.app import create_app
+
+    client = create_app({"INSECURE_DEV": True, "LOOKUP_DATE": DAY}).test_client()
+    extra = ', "write": false' if path == "/lookup" else ""
+    answer = client.post(path, data='{"mpan": 1.40557E+12' + extra + "}",
+                         content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.get_json()["fields"]["mpan"].startswith(
+        "MPAN 1.40557E+12 is in scientific notation with only 6 significant digits")
+    code, _, err = _cli(["mpan", "parse", "1.40557E+12"])
+    assert code == 2 and "scientific notation" in err
+    for written in ("1405566778898.0", "1.405566778898E+12"):
+        answer = client.post(path, data=f'{{"mpan": {written}{extra}}}',
+                             content_type="application/json")
+        assert answer.status_code == 200
+        assert answer.get_json()["mpan"]["core"] == MPAN
