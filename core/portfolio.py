@@ -389,6 +389,11 @@ def _value(site: _Site, *, flex_fraction: float, power_factor: float | None) -> 
     )
 
 
+def _blank(value: float | None) -> float:
+    """A figure not computed (None: too little data) as NaN, the blank of a float column."""
+    return np.nan if value is None else value
+
+
 def _result_row(site: _Site, flex_fraction: float) -> dict[str, Any]:
     """The site's results row, before its features."""
     valued, area, parsed = site.valued, site.area, site.site
@@ -429,13 +434,13 @@ def _result_row(site: _Site, flex_fraction: float) -> dict[str, Any]:
         exceeded_capacity_gbp=summary.exceeded_capacity_gbp,
         reactive_gbp=summary.reactive_gbp,
         total_gbp=summary.total_gbp,
-        annual_duos_gbp=summary.annualised_total_gbp,
+        annual_duos_gbp=_blank(summary.annualised_total_gbp),
         annualisation=summary.annualisation_method,
         max_demand_kva=summary.max_demand_kva,
         flex_fraction=flex_fraction,
         flex_value_gbp=flex.value_gbp,
-        flex_annual_value_gbp=flex.annual_value_gbp,
-        flex_saving_pct=flex.saving_pct,
+        flex_annual_value_gbp=_blank(flex.annual_value_gbp),
+        flex_saving_pct=_blank(flex.saving_pct),
         flex_shifted_kwh=flex.shifted_kwh,
         duos_notes="; ".join(summary.notes),
         warnings="; ".join(valued.warnings),
