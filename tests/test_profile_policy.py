@@ -299,3 +299,28 @@ def test_a_rounded_json_number_mpan_is_refused_as_the_cli_refuses_its_text(path:
                              content_type="application/json")
         assert answer.status_code == 200
         assert answer.get_json()["mpan"]["core"] == MPAN
+
+
+@pytest.mark.parametrize("name", ["min15.csv", "hourly.csv", "naive_utc_march.csv",
+                                  "six_days.csv", "twenty_days.csv"])
+def test_the_portfolio_reads_by_the_same_policy(name: str, folder: Path) -> None:
+    """A portfolio site with the file: the same warning words and the same annual £ (or blank)
+    as `duos` (both charge each charging year's tariff)."""
+    from bess_duos.core.portfolio import SITES_COLUMNS, iter_site_batches, run_batch
+
+    sites = folder.parent / f"sites_{name}"
+    sites.write_text(",".join(SITES_COLUMNS) + f"\ns1,{MPAN},,HV,300,{folder / name}\n")
+    results, errors = run_batch(next(iter_site_batches(sites)), flex_fraction=0.3)
+    assert errors.empty, errors.to_dict("records")
+    row = results.iloc[0]
+    code, out, _ = _cli(["duos", str(folder / name), "--dno", "14", *SITE, "--json"])
+    assert code == 0
+    duos = json.loads(out)
+    for words in CASES[name].warnings:
+        assert words in row["warnings"]
+    annual = duos["summary"]["annualised_total_gbp"]
+    if CASES[name].annual_blank:
+        assert annual is None and np.isnan(row["annual_duos_gbp"])
+        assert np.isnan(row["flex_annual_value_gbp"]) and np.isnan(row["flex_saving_pct"])
+    else:
+        assert row["annual_duos_gbp"] == pytest.approx(annual, rel=1e-12)
