@@ -49,9 +49,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from bess_duos.core import bands as _bands
-from bess_duos.core.paths import config_dir
+from bess_duos.core.defaults import defaults
 from bess_duos.core.tariffs import DuosTariff, TariffQuery, resolve_query
 from bess_duos.core.timebands import BAND_ALIASES, BANDS, TimeBands
 
@@ -75,14 +74,7 @@ class DuosError(ValueError):
 
 def default_power_factor() -> float:
     """`assumed_power_factor` from config/defaults.yaml."""
-    path = config_dir() / "defaults.yaml"
-    return _power_factor_from(str(path), path.stat().st_mtime)
-
-
-@functools.lru_cache(maxsize=4)
-def _power_factor_from(path: str, _mtime: float) -> float:
-    with open(path, encoding="utf-8") as handle:
-        return float(yaml.safe_load(handle)["assumed_power_factor"])
+    return defaults().assumed_power_factor
 
 
 def _dense_groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

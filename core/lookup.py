@@ -35,21 +35,19 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
 from bess_duos.core.battery_value import (
     BATTERY_FIELDS,
     BatteryInputs,
     BatteryValue,
     parse_battery_inputs,
 )
+from bess_duos.core.defaults import defaults
 from bess_duos.core.distributors import Distributor
 from bess_duos.core.load_shape import weekday_load
 from bess_duos.core.mpan import CORE_LENGTH, Mpan, MpanError, mpan_from_cell, parse_mpan
-from bess_duos.core.paths import config_dir
 from bess_duos.core.postcodes import parse_postcode
 from bess_duos.core.profile_loader import (  # the one loader and its policy
     DEFAULT_OPTIONS,
@@ -112,13 +110,6 @@ class LookupFailed(RuntimeError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (LookupFailed, (str(self), self.result))
-
-
-@cache
-def _layout_defaults() -> dict[str, Any]:
-    with open(config_dir() / "defaults.yaml", encoding="utf-8") as handle:
-        raw = yaml.safe_load(handle)
-    return {"voltage": raw.get("voltage", "LV"), "flex_fraction": float(raw["flex_fraction"])}
 
 
 @dataclass(frozen=True)
@@ -247,7 +238,7 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
         raise InputErrors(errors)
     return LookupInputs(
         values.get("mpan"), values.get("postcode"), values.get("voltage"), values.get("kva"),
-        values.get("flex_fraction", _layout_defaults()["flex_fraction"]),
+        values.get("flex_fraction", defaults().flex_fraction),
         values.get("profile_url"), tuple(notes), values.get("gsp_group"),
         values.get("tariff_name"), battery,
         ReadOptions(tz=values.get("tz"), resample=values.get("resample")),
@@ -419,17 +410,7 @@ class LookupResult:
             "site_area": self.site.to_dict(),
             "tariff": None if tariff is None else {
                 "name": tariff.tariff_name,
-                "voltage_level": tariff.voltage_level,
-                "charging_year": tariff.year,
-                "red_rate_p_per_kwh": tariff.red_rate,
-                "amber_rate_p_per_kwh": tariff.amber_rate,
-                "green_rate_p_per_kwh": tariff.green_rate,
-                "fixed_p_per_day": tariff.fixed_p_per_day,
-                "capacity_p_per_kva_per_day": tariff.capacity_p_per_kva_per_day,
-                "exceeded_capacity_p_per_kva_per_day": tariff.exceeded_capacity_p_per_kva_per_day,
-                "reactive_p_per_kvarh": tariff.reactive_p_per_kvarh,
-                "residual_band": tariff.residual_band,
-                "llfcs": list(tariff.llfcs),
+                **tariff.charges(),
                 "source": tariff.source,
                 "selection_note": getattr(tariff, "selection_note", ""),
             },

@@ -492,11 +492,9 @@ def _features(sites: list[_Site]) -> tuple[pd.DataFrame, list[tuple[_Site, str, 
 
 def default_flex_fraction() -> float:
     """`flex_fraction` from config/defaults.yaml (the sheet's default flexible share)."""
-    import yaml
-    from bess_duos.core.paths import config_dir
+    from bess_duos.core.defaults import defaults
 
-    with open(config_dir() / "defaults.yaml", encoding="utf-8") as handle:
-        return float(yaml.safe_load(handle)["flex_fraction"])
+    return defaults().flex_fraction
 
 
 def result_columns() -> list[str]:

@@ -23,7 +23,6 @@ Convention: a timestamp marks the start of its period unless `timestamp_conventi
 
 from __future__ import annotations
 
-import functools
 import re
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -32,8 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
-from bess_duos.core.paths import config_dir
+from bess_duos.core.defaults import DefaultsError, defaults
 from bess_duos.core.profile_errors import ProfileError as ProfileError
 from bess_duos.core.profile_errors import ProfileLimitError as ProfileLimitError
 from bess_duos.core.profile_tables import (
@@ -116,18 +114,10 @@ class Profile:
 
 def default_timestamp_convention() -> Convention:
     """`timestamp_convention` from config/defaults.yaml ('start' or 'end')."""
-    path = config_dir() / "defaults.yaml"
-    value = _convention_from(str(path), path.stat().st_mtime_ns)
-    if value not in ("start", "end"):
-        raise ProfileError(f"config/defaults.yaml timestamp_convention {value!r}: use start or end")
-    return value  # type: ignore[return-value]
-
-
-@functools.lru_cache(maxsize=4)
-def _convention_from(path: str, _mtime_ns: int) -> str:
-    """The file's `timestamp_convention`, read once per (path, modification time)."""
-    with open(path, encoding="utf-8") as handle:
-        return str(yaml.safe_load(handle).get("timestamp_convention", "start"))
+    try:
+        return defaults().timestamp_convention
+    except DefaultsError as exc:
+        raise ProfileError(str(exc)) from None
 
 
 def _key(name: object) -> str:

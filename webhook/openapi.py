@@ -125,14 +125,23 @@ def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Bad input: `fields` names each bad field.",
         401: "Missing, stale, wrong or replayed signature.",
-        403: "The spreadsheet is not on the allowlist.",
+        403: "The signing key may not write that spreadsheet (a sheet's key writes its own; "
+             "the master key only allowlisted ones).",
         422: "The profile link or its content could not be used, or no tariff was found.",
         500: "Internal fault: the body has the request id, never a stack trace.",
-        502: "The sheet could not be written (the status cell says so when possible).",
+        502: "The sheet could not be written (the status cell says so when possible), or "
+             "`outcome` is `unknown`: the write may still appear.",
         503: "Not ready.",
     }
     return {str(c): {"description": text[c], **_json({"$ref": "#/components/schemas/Error"})}
             for c in codes}
+
+
+def _busy() -> dict[str, Any]:
+    """The 503 of /lookup: busy, not unready."""
+    text = ("Busy: too many profile fetches at once, or an earlier write to this sheet may "
+            "still land; `Retry-After` says when to try again.")
+    return {"503": {"description": text, **_json({"$ref": "#/components/schemas/Error"})}}
 
 
 def openapi_spec() -> dict[str, Any]:
@@ -175,6 +184,7 @@ def openapi_spec() -> dict[str, Any]:
                             **_json({"$ref": "#/components/schemas/LookupResponse"}),
                         },
                         **_errors(400, 401, 403, 422, 500, 502),
+                        **_busy(),
                     },
                 }
             },

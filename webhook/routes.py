@@ -43,7 +43,7 @@ from bess_duos.webhook.json_safe import json_safe
 from bess_duos.webhook.layout import result_fields, result_json
 from bess_duos.webhook.logging_setup import request_id_var
 from bess_duos.webhook.openapi import openapi_spec
-from bess_duos.webhook.profile_links import ProfileLinkError, display_link
+from bess_duos.webhook.profile_links import RULE_BUSY, ProfileLinkError, display_link
 from bess_duos.webhook.responses import bad_input, error
 from bess_duos.webhook.sheet_access import SpreadsheetNotAllowed, spreadsheet_to_write
 from bess_duos.webhook.sheets import RequestOrder, SheetBackend, SheetError
@@ -237,7 +237,10 @@ def lookup() -> tuple[Response, int]:
     except Refusal as refusal:
         if sheet is not None:
             write_status(sheet, refusal.status_message)
-        return jsonify(json_safe({**refusal.body, "request_id": g.request_id})), refusal.code
+        answer = jsonify(json_safe({**refusal.body, "request_id": g.request_id}))
+        if refusal.code == 503:
+            answer.headers["Retry-After"] = "5"
+        return answer, refusal.code
     except Exception:
         log.exception("internal fault in lookup")
         if sheet is not None:
@@ -337,8 +340,10 @@ def compute(raw: dict[str, Any]) -> LookupResult:
             fetched = ctx.fetcher.fetch(inputs.profile_url,
                                         spreadsheet_id=g.get("spreadsheet_id"))
         except ProfileLinkError as exc:
-            raise Refusal(422, {"error": str(exc), "link": exc.link, "rule": exc.rule,
-                                "fields": {"profile_url": str(exc)}}, str(exc)) from exc
+            busy = exc.rule == RULE_BUSY  # the server's limit, not the link's fault: try again
+            raise Refusal(503 if busy else 422,
+                          {"error": str(exc), "link": exc.link, "rule": exc.rule,
+                           "fields": {"profile_url": str(exc)}}, str(exc)) from exc
     try:
         site = decide_area(inputs, ctx.area_lookup)
         return ctx.pool.run(fetched, inputs, site, ctx.today(), g.request_id)
