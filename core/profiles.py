@@ -47,6 +47,7 @@ NS_PER_HALF_HOUR = 30 * NS_PER_MINUTE
 SPIKE_FACTOR = 10.0  # a half hour above 10 x the profile's 99th percentile kWh is a spike
 MAX_LISTED = 5
 FIRST_YEAR, LAST_YEAR = 1900, 2199  # timestamps outside these years are refused as typos
+EXCEL_SERIALS = (1.0, 109_574.0)  # Excel serial dates of 1900-01-01 .. 2199-12-31
 MAX_FREEFORM_ROWS = 20_000  # rows of dates in no one format (each parsed alone, slowly)
 
 Convention = Literal["start", "end"]
@@ -183,12 +184,7 @@ def parse_timestamps(values: pd.Series, *, what: str = "timestamp") -> tuple[pd.
         parsed = values.dt.tz_convert("UTC") if aware else values
         return _within_years(parsed, values, what), aware
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        first = values.dropna()
-        raise ProfileError(
-            f"{what} column holds numbers (e.g. {first.iloc[0] if first.size else 'blank'}), "
-            "not dates and times: Excel serial dates? Format the column as dates "
-            "(e.g. 2026-03-29 00:30) and export again"
-        )
+        raise ProfileError(_numbers_for_times(values.dropna(), what))
     offsets = _has_offset(values.dropna())
     if offsets.any() and not offsets.all():
         row = int(np.flatnonzero(~offsets)[0])
@@ -232,6 +228,22 @@ def parse_timestamps(values: pd.Series, *, what: str = "timestamp") -> tuple[pd.
     if getattr(parsed.dt, "tz", None) is not None:  # a zone name such as "GMT" in the text
         parsed, aware = parsed.dt.tz_convert("UTC"), True
     return _within_years(parsed, values, what), aware
+
+
+def _numbers_for_times(numbers: pd.Series, what: str) -> str:
+    """Why a column of numbers is not times, and what to do: Excel serial dates (days since
+    1899-12-30) are recognised and shown as the date they stand for."""
+    if numbers.empty:
+        return f"{what} column is blank: give a date and time in every row"
+    first = float(numbers.iloc[0])
+    if EXCEL_SERIALS[0] <= first <= EXCEL_SERIALS[1]:
+        meant = pd.Timestamp("1899-12-30") + pd.to_timedelta(round(first * 86400), unit="s")
+        return (f"{what} column holds numbers such as {first:g}: these are Excel serial dates "
+                f"(days since 1899-12-30; {first:g} is {meant:%Y-%m-%d %H:%M}), not dates and "
+                "times: format the column as dates (Format > Number > Date time, e.g. "
+                "2026-03-29 00:30) and export again")
+    return (f"{what} column holds numbers (e.g. {first:g}), not dates and times: give each "
+            "row a date and time such as 2026-03-29 00:30 and export again")
 
 
 def _guess_format(values: pd.Series) -> str | None:
@@ -422,6 +434,8 @@ def _long_from_columns(
             clock_name = _find_named(columns, _TIME_NAMES)
             if date_name is None or clock_name is None:
                 return None
+            if pd.api.types.is_numeric_dtype(frame[date_name]):  # Excel serials: say so
+                raise ProfileError(_numbers_for_times(frame[date_name].dropna(), "date"))
             times_raw = (
                 frame[date_name].astype(str).str.slice(0, 10) + " " + frame[clock_name].astype(str)
             )

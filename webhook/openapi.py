@@ -58,6 +58,18 @@ _LOOKUP_REQUEST = {
             "type": "string",
             "description": "HTTPS CSV link, Google Sheets tab link or Google Drive file link.",
         },
+        "tz": {
+            "type": "string", "enum": ["Europe/London", "UTC"],
+            "description": ("Zone of the profile's naive timestamps; omitted = the reading "
+                            "policy (UK clock time, or UTC with a warning when the times do not "
+                            "skip the March clock-change hour). CLI: --tz. JSON only."),
+        },
+        "resample": {
+            "type": "string", "enum": ["split", "aggregate"],
+            "description": ("Force hourly data to be split ('split') or 15-minute data summed "
+                            "('aggregate'); omitted = either is done with a warning. CLI: "
+                            "--resample. JSON only."),
+        },
         **{name: {"type": ["number", "string"], "description": text} for name, text in (
             ("battery_power_kw", "Battery power, kW (with battery_energy_kwh). JSON only."),
             ("battery_energy_kwh", "Battery energy, kWh (with battery_power_kw). JSON only."),

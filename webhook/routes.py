@@ -23,6 +23,7 @@ from bess_duos.core.distributors import all_distributors
 from bess_duos.core.lookup import (
     INPUT_FIELDS,
     InputErrors,
+    JsonNumber,
     LookupFailed,
     LookupResult,
     decide_area,
@@ -229,7 +230,8 @@ def openapi() -> Response:
 def json_object() -> dict[str, Any]:
     """The request body as a JSON object, or `Refusal` (400) saying what to send."""
     try:
-        body = json.loads(request.get_data(cache=True) or b"null")
+        # numbers keep their written form: an MPAN of 1.40557E+12 is refused as rounded
+        body = json.loads(request.get_data(cache=True) or b"null", parse_float=JsonNumber)
     except RecursionError:
         body = "too deep"
     except ValueError:
