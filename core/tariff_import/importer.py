@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from bess_duos.core.tariff_import.annex1 import TariffRow, tariff_rows
 from bess_duos.core.tariff_import.annex2 import EhvRow, ehv_rows
+from bess_duos.core.tariff_import.annex34 import annex3_rows, annex4_rows
 from bess_duos.core.tariff_import.errors import TariffImportError
 from bess_duos.core.tariff_import.residual import ResidualBand, residual_bands
 from bess_duos.core.tariff_import.timeband_table import (
@@ -39,6 +40,8 @@ class ImportedWorkbook:
     residual: list[ResidualBand] = field(default_factory=list)
     residual_sheet: str | None = None
     annex2_unreadable: str | None = None  # why Annex 2 was left out (only when not required)
+    annex3: list[TariffRow] | None = None  # None: not read (IDNO workbooks); []: none published
+    annex4: list[TariffRow] | None = None
 
     @property
     def ehv_sites(self) -> list[EhvRow]:
@@ -60,12 +63,13 @@ def stated_year(book: Workbook, sheet: str) -> int | None:
 
 def import_workbook(
     book: Workbook, distributor_id: int, year: int, *, with_ehv: bool = True,
-    ehv_required: bool = True,
+    ehv_required: bool = True, annexes_3_4: bool = False,
 ) -> ImportedWorkbook:
     """Read every table the product uses; raises `TariffImportError` naming workbook and table.
 
     With `ehv_required=False` (IDNO workbooks, whose Annex 2 lists their own few EHV sites if
     any) an unreadable Annex 2 is recorded in `annex2_unreadable` instead of failing the book.
+    `annexes_3_4` (DNO workbooks) also reads Annex 3 (preserved) and Annex 4 (LDNO) tariffs.
     """
     annex1 = book.find_sheet("annex 1", table="Annex 1 (LV, HV and UMS charges)")
     stated = stated_year(book, annex1)
@@ -91,6 +95,9 @@ def import_workbook(
                 result.annex2_unreadable = str(exc)
             else:
                 result.annex2_sheet, result.super_red, result.ehv = annex2, super_red, ehv
+    if annexes_3_4:
+        result.annex3 = annex3_rows(book, book.find_sheet("annex 3", table="Annex 3 (preserved)"))
+        result.annex4 = annex4_rows(book, book.find_sheet("annex 4", table="Annex 4 (LDNO)"))
     residual = book.find_sheet("residual", table="Residual Charging Bands", required=False)
     if residual is not None:
         result.residual_sheet = residual

@@ -126,7 +126,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                     write_idno(imported, area, config)
                 print(f"IDNO {dist} area {area}: {len(imported.tariffs)} tariffs from {member}")
             return EXIT_OK
-        imported = import_workbook(read_workbook(args.file), dist, args.year)
+        imported = import_workbook(read_workbook(args.file), dist, args.year, annexes_3_4=True)
     except TariffImportError as exc:
         raise CliError(f"import failed: {exc}") from exc
     except (zipfile.BadZipFile, OSError) as exc:
