@@ -306,6 +306,17 @@ def load_super_red_bands(distributor_id: int, year: int) -> TimeBands | None:
                      notes=(doc.get("note", ""), *(doc.get("notes") or ())))
 
 
+def load_ums_bands(distributor_id: int, year: int) -> TimeBands | None:
+    """A DNO area's unmetered-supply bands (black/yellow/green periods; `slot_table` maps black
+    to red and yellow to amber), or None where the import could not structure the table."""
+    doc = _timebands_doc(distributor_id, year).get("ums")
+    if not doc or not doc.get("periods"):
+        return None
+    return TimeBands(distributor_id, year, _periods(doc["periods"]),
+                     source=doc.get("source", ""),
+                     notes=(doc.get("note", ""), *(doc.get("notes") or ())))
+
+
 def _slot(hhmm: str) -> int:
     hours, minutes = (int(x) for x in hhmm.split(":"))
     return hours * 2 + minutes // 30

@@ -41,6 +41,7 @@ class Report:
     annex2_unreadable: list[str] = field(default_factory=list)
     annexes_3_4: dict[str, dict[str, int]] = field(default_factory=dict)  # 'YYYY/DD' -> rows
     annex3_vs_annex1: list[dict[str, Any]] = field(default_factory=list)
+    annex4_time_bands: list[str] = field(default_factory=list)  # Annex 4 vs Annex 1 tables
     imported: list[tuple[Source, ImportedWorkbook]] = field(default_factory=list)
 
     def as_yaml(self) -> str:
@@ -54,6 +55,7 @@ class Report:
             "residual_threshold_findings": self.residual_findings,
             "annex_3_4_rows": self.annexes_3_4,
             "annex3_vs_annex1": self.annex3_vs_annex1,
+            "annex4_time_bands_vs_annex1": self.annex4_time_bands,
         }
         return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
 
@@ -218,6 +220,8 @@ def import_all(statements_dir: Path, config: Path) -> Report:
             report.annexes_3_4[f"{source.year}/{source.area:02d}"] = {
                 "annex3": len(imported.annex3 or ()), "annex4": len(imported.annex4 or ())}
             report.annex3_vs_annex1 += annex3_against_annex1(imported)
+            report.annex4_time_bands += [f"{source.year}/{source.area:02d}: {finding}"
+                                         for finding in imported.annex4_band_findings]
             if imported.residual:
                 residual_used[(source.year, source.area)] = imported
             report.used[f"{source.year}/{source.area:02d}"] = source.name

@@ -42,6 +42,7 @@ class ImportedWorkbook:
     annex2_unreadable: str | None = None  # why Annex 2 was left out (only when not required)
     annex3: list[TariffRow] | None = None  # None: not read (IDNO workbooks); []: none published
     annex4: list[TariffRow] | None = None
+    annex4_band_findings: list[str] = field(default_factory=list)  # Annex 4 vs Annex 1 bands
 
     @property
     def ehv_sites(self) -> list[EhvRow]:
@@ -49,6 +50,27 @@ class ImportedWorkbook:
         return [r for r in self.ehv if r.values.get("name") and any(
             isinstance(r.values.get(f"{side}_super_red_p_per_kwh"), int | float)
             for side in ("import", "export"))]
+
+
+def _annex4_bands(book: Workbook, sheet: str, annex1: ImportedWorkbook) -> list[str]:
+    """Where Annex 4's own HH and UMS time-band tables differ from Annex 1's ([] if equal)."""
+    found: list[str] = []
+    try:
+        hh, _ = hh_time_bands(book, sheet, annex1.distributor_id, annex1.year)
+    except TariffImportError as exc:
+        found.append(f"Annex 4 HH time bands not read: {exc}")
+    else:
+        if (hh.slot_table() != annex1.time_bands.slot_table()).any():
+            found.append(f"Annex 4 HH time bands ({hh.source}) differ from Annex 1's")
+    ums, mine = ums_table(book, sheet), annex1.ums
+    if ums is not None and ums.periods and mine is not None and mine.periods:
+        a, b = (TimeBands(0, 0, tuple(t.periods)).slot_table() for t in (ums, mine))
+        if (a != b).any():
+            found.append(f"Annex 4 UMS time bands (rows {ums.first_row}-{ums.last_row}) "
+                         "differ from Annex 1's")
+    elif bool(ums and ums.periods) != bool(mine and mine.periods):
+        found.append("Annex 4 and Annex 1 UMS time-band tables are not both structured")
+    return found
 
 
 def stated_year(book: Workbook, sheet: str) -> int | None:
@@ -97,7 +119,9 @@ def import_workbook(
                 result.annex2_sheet, result.super_red, result.ehv = annex2, super_red, ehv
     if annexes_3_4:
         result.annex3 = annex3_rows(book, book.find_sheet("annex 3", table="Annex 3 (preserved)"))
-        result.annex4 = annex4_rows(book, book.find_sheet("annex 4", table="Annex 4 (LDNO)"))
+        annex4 = book.find_sheet("annex 4", table="Annex 4 (LDNO)")
+        result.annex4 = annex4_rows(book, annex4)
+        result.annex4_band_findings = _annex4_bands(book, annex4, result)
     residual = book.find_sheet("residual", table="Residual Charging Bands", required=False)
     if residual is not None:
         result.residual_sheet = residual

@@ -157,10 +157,16 @@ def timebands_yaml(imported: ImportedWorkbook, area: int, extra_notes: tuple[str
         "published_rows": imported.hh_table.rows,
     }
     if imported.ums is not None:
+        ums = imported.ums
         doc["ums"] = {
-            "source": _rows_source(imported, imported.annex1_sheet, imported.ums),
-            "note": "unmetered supplies (black/yellow/green), as published; not used for HH DUoS",
-            "published_rows": imported.ums.rows,
+            "source": _rows_source(imported, imported.annex1_sheet, ums),
+            "note": ("unmetered supplies: black/yellow/green periods read from the published "
+                     "rows (black takes the red/black rate, yellow the amber/yellow)"
+                     if ums.periods else "unmetered supplies (black/yellow/green), as "
+                     "published; the rows do not give every half hour one band (see notes)"),
+            "periods": _periods(ums.periods),
+            "notes": ums.notes,
+            "published_rows": ums.rows,
         }
     if imported.super_red is not None:
         doc["super_red"] = {

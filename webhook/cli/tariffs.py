@@ -21,6 +21,7 @@ from bess_duos.core.tariffs import (
     all_tariffs,
     available_years,
     charging_year,
+    load_ums_bands,
     normalise_voltage,
     resolve_tariff,
 )
@@ -190,7 +191,20 @@ def tariff_record(tariff: DuosTariff) -> dict[str, Any]:
         "time_bands": None if bands is None else {
             band: bands.describe(band, max_rows=8) for band in BANDS},
         "time_band_notes": [] if bands is None else list(bands.notes),
+        "ums_time_bands": _ums_bands(tariff),
     }
+
+
+def _ums_bands(tariff: DuosTariff) -> list[dict[str, Any]] | None:
+    """An unmetered tariff's black/yellow/green periods (its rates apply in those, not the HH
+    bands); None for metered tariffs or where the workbook's UMS table is not structured."""
+    if tariff.metering != "unmetered" or tariff.year is None or tariff.area_distributor_id is None:
+        return None
+    bands = load_ums_bands(tariff.area_distributor_id, tariff.year)
+    if bands is None:
+        return None
+    return [{"band": p.band, "days": p.days, "start": p.start, "end": p.end,
+             "months": list(p.months)} for p in bands.periods]
 
 
 def show_text(tariff: DuosTariff, year: int) -> str:
