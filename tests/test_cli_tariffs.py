@@ -339,3 +339,15 @@ def test_show_annex_flag_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert "give the tariff name too" in capsys.readouterr().err
     assert main([*where, "--tariff", "LDNO HV: HV Site Specfic Band 2"]) == 3
     assert "did you mean 'LDNO HV: HV Site Specific Band 2'" in capsys.readouterr().err
+
+
+def test_unmetered_tariff_json_gives_its_ums_bands(capsys: pytest.CaptureFixture[str]) -> None:
+    where = ["tariffs", "show", "--dno", "18", "--date", "2026-06-01", "--json", "--tariff"]
+    assert main([*where, "Unmetered Supplies"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    # SPD 2026 Annex 1 row 7: black 16.30 - 19.30, Mon-Fri November to February
+    assert {"band": "black", "days": "weekday", "start": "16:30", "end": "19:30",
+            "months": [11, 12, 1, 2]} in got["ums_time_bands"]
+    assert {p["band"] for p in got["ums_time_bands"]} == {"black", "yellow", "green"}
+    assert main([*where, "HV Site Specific Band 1"]) == 0
+    assert json.loads(capsys.readouterr().out)["ums_time_bands"] is None

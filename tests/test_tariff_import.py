@@ -30,7 +30,7 @@ from bess_duos.core.tariff_import.sources import find_sources, gsp_letter
 from bess_duos.core.tariff_import.timeband_table import months_of, time_ranges
 from bess_duos.core.tariff_import.workbook import read_workbook
 from bess_duos.core.tariffs import resolve_tariff
-from bess_duos.core.timebands import BANDS, DAY_TYPES
+from bess_duos.core.timebands import BANDS, DAY_TYPES, BandPeriod, TimeBands
 
 GENERATED = ("tariffs", "timebands", "residual_bands")
 HAND_WRITTEN = {Path("tariffs/crosscheck_exceptions.yaml")}
@@ -578,3 +578,39 @@ def test_annex3_charges_equal_the_annex1_rows_listing_their_llfcs(
     # SEPD 2026 Annex 3 row 8 (closed Q36, Q41) against Annex 1 row 17, which lists them closed
     assert [(d["annex3_row"], d["annex1_row"], d["field"], d["difference"]) for d in found] == [
         (8, 17, "fixed_p_per_mpan_per_day", "Annex 3 13.58, Annex 1 13.57")]
+
+
+def test_ums_periods_reproduce_the_published_cells(fresh: tuple[Report, Path]) -> None:
+    """Each shipped UMS table's periods give every half hour one band, and the band each
+    published cell names (black/yellow/green, read here from the sheet) at its times."""
+    report, out = fresh
+    checked = 0
+    for path in sorted((out / "timebands").rglob("*.yaml")):
+        ums = yaml.safe_load(path.read_text(encoding="utf-8"))["ums"]
+        assert ums["periods"], path  # every area-year's table is structured
+        bands = TimeBands(0, 0, tuple(BandPeriod(p["band"], p["days"], str(p["start"]),
+                                                 str(p["end"]), tuple(p["months"]))
+                                      for p in ums["periods"]))
+        table = bands.slot_table()  # raises unless each half hour is in exactly one band
+        workbook, sheet = ums["source"].split(" / ")[:2]
+        source = next(s for s, _ in report.imported if s.name == workbook)
+        cells = sheet_rows(source.path, source.member, sheet)
+        header = next(i for i, r in enumerate(cells)
+                      if any(_flat(v).startswith("black time band") for v in r))
+        black = next(c for c, v in enumerate(cells[header])
+                     if _flat(v).startswith("black time band"))
+        columns = {name: next(c for c, v in enumerate(cells[header])
+                              if c >= black and _flat(v).startswith(f"{name} time band"))
+                   for name in ("black", "yellow", "green")}  # the HH table's green is left
+        for published in ums["published_rows"]:
+            line = cells[int(published["row"]) - 1]
+            day = 1 if re.search(r"saturday|sunday|weekend", published["days"], re.I) else 0
+            months = [m - 1 for m in (months_of(published["days"]) or range(1, 13))]
+            for name, band in zip(("black", "yellow", "green"), BANDS, strict=True):
+                assert published[name] == str(line[columns[name]] or ""), (path, name)
+                for start, end in time_ranges(published[name]):
+                    view = table[months, day, _slot(start): _slot(end)]
+                    assert (view == BANDS.index(band)).all(), (path, published, name)
+        checked += 1
+    assert checked == 6 * 14
+    assert report.annex4_time_bands == []  # Annex 4's own HH and UMS tables equal Annex 1's

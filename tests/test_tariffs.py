@@ -19,6 +19,7 @@ from bess_duos.core.tariffs import (
     list_tariffs,
     llfc_matches,
     load_time_bands,
+    load_ums_bands,
     normalise_voltage,
     resolve_tariff,
 )
@@ -841,3 +842,18 @@ def test_closed_llfc_only_in_annex_3_resolves_there(tmp_path: Path, monkeypatch)
         got.selection_note)
     with pytest.raises(ValueError, match="give the tariff name too"):
         resolve_tariff(20, on=datetime.date(2026, 6, 1), llfc="Q41", annex=3)
+
+
+def test_ums_bands_hand_checked() -> None:
+    # MIDE 2026 'Annex 1 LV, HV and UMS charges' H6 black '16:00 to 19:00' (Mon-Fri Nov to
+    # Feb), I7 yellow '07:30 to 21:00' (Mon-Fri Mar to Oct), J8 green '00:00 to 24:00' weekends
+    mide = load_ums_bands(14, 2026)
+    table = mide.slot_table()  # black -> index 0 (red's), yellow -> 1, green -> 2
+    assert table[11, 0, 32:38].tolist() == [R] * 6 and table[11, 0, 38] == A
+    assert table[6, 0, 32:38].tolist() == [A] * 6  # July: no black
+    assert set(table[:, 1, :].ravel()) == {G}
+    # SPD 2026 row 9: weekends yellow '16.00 - 20.00'; black only Nov-Feb 16.30-19.30
+    spd = load_ums_bands(18, 2026).slot_table()
+    assert spd[5, 1, 32:40].tolist() == [A] * 8 and spd[5, 1, 31] == G
+    assert set(np.argwhere(spd == R)[:, 0] + 1) == {11, 12, 1, 2}
+    assert np.argwhere(spd == R)[:, 2].min() == 33 and np.argwhere(spd == R)[:, 2].max() == 38
