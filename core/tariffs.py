@@ -895,7 +895,7 @@ def _ehv_by_llfc(llfc, distributor_id, area, year, who, generation) -> DuosTarif
                     row[f"{side}_exceeded_capacity_p_per_kva_per_day"]),
                 llfcs=_codes(row[f"{side}_llfcs"]), residual_band=row["residual_band"],
                 year=year, source=source, time_bands=bands, metering="EHV site-specific",
-                is_generation=generation, area_distributor_id=area,
+                is_generation=generation, area_distributor_id=area, annex=2,
                 selection_note=(
                     f"{who}, {_year_label(year)}: LLFC {llfc} is the {side} LLFC of EHV site "
                     f"'{row['name']}' ({source}); red = the EDCM super red rate in its super red "
