@@ -67,8 +67,7 @@ class TariffQuery:
     on: datetime.date | None = None
     tariff_name: str | None = None  # the published name: picks that row outright
     profile_class: str | None = None  # the MPAN's: settles an LLFC listed under two tariffs
-    annex: int | None = None  # with tariff_name: 1, 3 (preserved) or 4 (LDNO); None = Annex 1
-    # first, then 3, then 4
+    annex: int | None = None  # with tariff_name: 1, 3 (preserved), 4 (LDNO); None: 1, 3, 4
 
     @property
     def area(self) -> int:
@@ -814,16 +813,14 @@ def _by_llfc(rows, llfc, distributor_id, area, year, bands, who, generation,
         if row["metering"] == "unmetered":
             note += ("; an unmetered supply: its three rates apply in the black/yellow/"
                      "green UMS bands (timebands YAML 'ums'), not the HH bands attached")
-        preserved = [r for r in _annex_rows(distributor_id, area, year, 3)
-                     if llfc_matches(llfc, _codes(r["closed_llfcs"]))]
+        preserved = _preserved(llfc, distributor_id, area, year)
         if preserved:
             note += (f"; Annex 1 chosen (the default): the LLFC is also listed in "
                      f"{ANNEX_NAMES[3]} as '{preserved[0]['tariff_name']}' (row "
                      f"{preserved[0]['source_row']}), whose charges the import checks are "
                      "the same")
         return replace(tariff, selection_note=note)
-    preserved = [r for r in _annex_rows(distributor_id, area, year, 3)
-                 if llfc_matches(llfc, _codes(r["closed_llfcs"]))]
+    preserved = _preserved(llfc, distributor_id, area, year)
     if preserved:
         tariff = _to_tariff(preserved[0], bands)
         return replace(tariff, selection_note=(
@@ -847,6 +844,12 @@ def _by_llfc(rows, llfc, distributor_id, area, year, bands, who, generation,
         f"(Annex 1, 2 or 3).{extra} To add a workbook, {HOW_TO_IMPORT}",
         field="llfc",
     )
+
+
+def _preserved(llfc: str, distributor_id: int, area: int, year: int) -> list[dict[str, str]]:
+    """The Annex 3 (preserved) rows listing `llfc` among their closed LLFCs."""
+    return [r for r in _annex_rows(distributor_id, area, year, 3)
+            if llfc_matches(llfc, _codes(r["closed_llfcs"]))]
 
 
 def _a(kind: str) -> str:

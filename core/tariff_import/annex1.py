@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,7 +125,8 @@ def tariff_rows(book: Workbook, sheet: str) -> list[TariffRow]:
 
 
 def table_rows(workbook: str, table: str, sheet: str, rows: Rows, header: int,
-               columns: dict[str, int], *, stop=lambda name: False) -> list[TariffRow]:
+               columns: dict[str, int], *, stop: Callable[[str], bool] = lambda name: False,
+               ) -> list[TariffRow]:
     """The rows below a heading row (0-based `header`) down to the first blank name (or one
     `stop` accepts), each number checked to be a number; names classified as in Annex 1."""
     out: list[TariffRow] = []
