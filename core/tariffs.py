@@ -67,6 +67,7 @@ class TariffQuery:
     on: datetime.date | None = None
     tariff_name: str | None = None  # the published name: picks that row outright
     profile_class: str | None = None  # the MPAN's: settles an LLFC listed under two tariffs
+    annex: int | None = None  # with tariff_name: 1, 3 (preserved), 4 (LDNO); None: 1, 3, 4
 
     @property
     def area(self) -> int:
@@ -120,7 +121,8 @@ class DuosTariff:
     Build it by hand (the seed's way) or get it from the resolver, which fills `source`
     (workbook, sheet, row), `time_bands`, `year`, `residual_band` and `selection_note`.
     `dno_id` may be given as a string ('10'); it is kept as an int. Unit rates that look like
-    £/kWh (the seed toolkit's unit) give a `UnitWarning`.
+    £/kWh (the seed toolkit's unit) give a `UnitWarning`, unless `source` cites the published
+    row they were read from (some Annex 4 LDNO 0000 rows are all under 1 p/kWh).
     """
 
     dno_id: int
@@ -146,6 +148,9 @@ class DuosTariff:
     area_distributor_id: int | None = None
     note: str = ""
     residual_doubt: str = ""  # both bands and fixed charges when two threshold sets disagree
+    annex: int = 1  # the workbook annex: 1 (LV/HV/UMS), 3 (preserved), 4 (LDNO); EHV sites 2
+    ldno_boundary: str = ""  # Annex 4: the LDNO's connection boundary ('LDNO HV')
+    billing_ids: tuple[str, ...] = ()  # Annex 4: the DNO's identifiers for billing the LDNO
 
     def __post_init__(self) -> None:
         try:
@@ -155,9 +160,11 @@ class DuosTariff:
                 f"dno_id {self.dno_id!r} is not a distributor ID: give its two digits, e.g. 14"
             ) from None
         object.__setattr__(self, "dno_id", dno_id)
-        warn_if_pounds_per_kwh(
-            self.unit_rates_p_per_kwh, "DuosTariff unit rates (red, amber, green)", stacklevel=4
-        )
+        if not self.source:
+            warn_if_pounds_per_kwh(
+                self.unit_rates_p_per_kwh, "DuosTariff unit rates (red, amber, green)",
+                stacklevel=4,
+            )
 
     def charges(self) -> dict[str, Any]:
         """The published charges, keyed as in JSON answers (p/kWh, p/day, p/kVA/day, p/kVArh)."""
@@ -298,6 +305,17 @@ def load_super_red_bands(distributor_id: int, year: int) -> TimeBands | None:
                      notes=(doc.get("note", ""), *(doc.get("notes") or ())))
 
 
+def load_ums_bands(distributor_id: int, year: int) -> TimeBands | None:
+    """A DNO area's unmetered-supply bands (black/yellow/green periods; `slot_table` maps black
+    to red and yellow to amber), or None where the import could not structure the table."""
+    doc = _timebands_doc(distributor_id, year).get("ums")
+    if not doc or not doc.get("periods"):
+        return None
+    return TimeBands(distributor_id, year, _periods(doc["periods"]),
+                     source=doc.get("source", ""),
+                     notes=(doc.get("note", ""), *(doc.get("notes") or ())))
+
+
 def _slot(hhmm: str) -> int:
     hours, minutes = (int(x) for x in hhmm.split(":"))
     return hours * 2 + minutes // 30
@@ -345,7 +363,23 @@ def _to_tariff(row: dict[str, str], time_bands: TimeBands | None) -> DuosTariff:
         closed_llfcs=_codes(row["closed_llfcs"]),
         area_distributor_id=int(row["area_distributor_id"]),
         note=row.get("note", ""),
+        annex=int(row.get("annex") or 1),
+        ldno_boundary=row.get("ldno_boundary", ""),
+        billing_ids=_codes(row.get("billing_ids", "")),
     )
+
+
+ANNEXES: tuple[int, ...] = (1, 3, 4)
+ANNEX_NAMES = {1: "Annex 1 (LV, HV and UMS)", 2: "Annex 2 (EHV sites)",
+               3: "Annex 3 (preserved tariffs)", 4: "Annex 4 (LDNO tariffs)"}
+
+
+def _annex_rows(distributor_id: int, area: int, year: int, annex: int
+                ) -> tuple[dict[str, str], ...]:
+    """A DNO area's Annex 3 or 4 rows for a year (`DD_annexN.csv`); () for an IDNO or none."""
+    if distributor_id not in DNO_AREAS:
+        return ()
+    return _rows(config_dir() / "tariffs" / str(year) / f"{area:02d}_annex{annex}.csv") or ()
 
 
 def list_tariffs(distributor_id: int, year: int, *, area_distributor_id: int | None = None
@@ -356,9 +390,13 @@ def list_tariffs(distributor_id: int, year: int, *, area_distributor_id: int | N
 
 
 def all_tariffs(*, distributor_id: int | None = None, area_distributor_id: int | None = None,
-                year: int | None = None, voltage: str | None = None) -> list[DuosTariff]:
-    """Every shipped Annex 1 tariff, filtered: a DNO's (or an IDNO's own, per area), a year,
-    a voltage (LV, LV Sub, HV or UMS). Without `distributor_id`, the 14 DNO areas' tariffs."""
+                year: int | None = None, voltage: str | None = None,
+                annex: int | None = None) -> list[DuosTariff]:
+    """Every shipped Annex 1, 3 and 4 tariff, filtered: a DNO's (or an IDNO's own, per area),
+    a year, a voltage (LV, LV Sub, HV or UMS), an annex (1, 3 or 4; IDNOs have Annex 1 only).
+    Without `distributor_id`, the 14 DNO areas' tariffs."""
+    if annex is not None and annex not in ANNEXES:
+        raise ValueError(f"annex {annex!r}: expected one of {', '.join(map(str, ANNEXES))}")
     level = None
     if voltage:
         level = "UMS" if voltage.strip().upper() == "UMS" else normalise_voltage(voltage)
@@ -377,6 +415,11 @@ def all_tariffs(*, distributor_id: int | None = None, area_distributor_id: int |
             rows = _rows(path)
             if rows is None:
                 continue
+            if annex not in (None, 1):
+                rows = ()
+            for extra in (3, 4):
+                if annex in (None, extra) and not idno:
+                    rows = (*rows, *_annex_rows(area, area, y, extra))
             bands = load_time_bands(area, y)
             out += [_to_tariff(r, bands) for r in rows
                     if level is None or r["voltage_level"] == level]
@@ -543,13 +586,14 @@ def resolve_tariff(
     generation: bool = False,
     tariff_name: str | None = None,
     profile_class: str | None = None,
+    annex: int | None = None,
 ) -> DuosTariff:
     """The tariff row (with its time bands) a site pays, and a note saying why that row: the
     keyword form of `resolve_query` (see there)."""
     return resolve_query(TariffQuery(
         distributor_id, area_distributor_id=area_distributor_id, voltage=voltage, llfc=llfc,
         kva=kva, residual_band=residual_band, generation=generation, on=on,
-        tariff_name=tariff_name, profile_class=profile_class,
+        tariff_name=tariff_name, profile_class=profile_class, annex=annex,
     ))
 
 
@@ -570,7 +614,11 @@ def resolve_query(query: TariffQuery) -> DuosTariff:
     area, path, rows, bands = _year_rows(distributor_id, year, query.area_distributor_id)
     who = f"area {area}" if distributor_id == area else f"IDNO {distributor_id} in area {area}"
     if tariff_name is not None and str(tariff_name).strip():
-        return _by_name(rows, str(tariff_name), llfc, who, year, bands, path)
+        by_annex = {1: rows, **{a: _annex_rows(distributor_id, area, year, a) for a in (3, 4)}}
+        return _by_name(by_annex, str(tariff_name), llfc, who, year, bands, path, query.annex)
+    if query.annex is not None:
+        raise ValueError(f"annex {query.annex!r} picks among tariffs of the same name: give "
+                         "the tariff name too (tariff_name / --tariff)")
     if llfc is not None and str(llfc).strip():
         return _by_llfc(rows, str(llfc).strip(), distributor_id, area, year, bands, who,
                         generation, profile_class)
@@ -654,12 +702,28 @@ def _doubt(candidates: list[dict[str, str]], row: dict[str, str], band: str,
             + ": give the residual band (--residual-band) to settle it")
 
 
-def _by_name(rows, name, llfc, who, year, bands, path) -> DuosTariff:
-    """The row whose published name is `name` (case and runs of spaces aside)."""
+def _by_name(by_annex, name, llfc, who, year, bands, path, annex=None) -> DuosTariff:
+    """The row whose published name is `name` (case and runs of spaces aside): in `annex` if
+    given, else the first of Annex 1, 3, 4 that has it (Annex 3 repeats Annex 1 names)."""
     key = " ".join(name.split()).lower()
-    found = [r for r in rows if r["tariff_name"].lower() == key]
+    if annex is not None and annex not in ANNEXES:
+        raise ValueError(f"annex {annex!r}: expected one of {', '.join(map(str, ANNEXES))}")
+    searched = [a for a in ANNEXES if annex in (None, a)]
+    found: list[dict[str, str]] = []
+    also: list[int] = []
+    for a in searched:
+        hits = [r for r in by_annex[a] if r["tariff_name"].lower() == key]
+        if hits and not found:
+            found = hits
+        elif hits:
+            also.append(a)
     if not found:
-        names = [r["tariff_name"] for r in rows]
+        if annex is not None and not by_annex[annex]:
+            raise TariffNotFoundError(
+                f"{who} publishes no {ANNEX_NAMES[annex]} rows for {_year_label(year)}"
+                f"{' (IDNO tariffs are Annex 1 only)' if who.startswith('IDNO') else ''}: "
+                "leave out the annex, or see `bess-duos tariffs list`", field="tariff_name")
+        names = [r["tariff_name"] for a in searched for r in by_annex[a]]
         lowered = {n.lower(): n for n in names}
         close = [lowered[c] for c in difflib.get_close_matches(key, list(lowered), n=3, cutoff=0.6)]
         hint = (f"did you mean {' or '.join(repr(c) for c in close)}?" if close
@@ -680,6 +744,14 @@ def _by_name(rows, name, llfc, who, year, bands, path) -> DuosTariff:
     tariff = _to_tariff(row, bands)
     note = (f"{who}, {_year_label(year)}: '{row['tariff_name']}' ({tariff.source}) as named; "
             "voltage, kVA and residual band not used to choose")
+    if tariff.annex != 1 or also:
+        note += f"; {ANNEX_NAMES[tariff.annex]}"
+    if also:
+        note += (f"; the name is also published in {' and '.join(ANNEX_NAMES[a] for a in also)}"
+                 f": --annex {also[0]} picks that row")
+    if tariff.annex == 4:
+        note += (f"; an LDNO tariff: what the DNO charges an LDNO ({tariff.ldno_boundary} "
+                 "boundary) for this end-user tariff, not the end user's own DUoS")
     if row.get("note"):
         note += f". Source note: {row['note']}"
     return replace(tariff, selection_note=note)
@@ -728,20 +800,32 @@ def _by_llfc(rows, llfc, distributor_id, area, year, bands, who, generation,
                 given = (f"profile class {profile_class} does not decide"
                          if profile_class not in (None, "") else "no profile class given")
                 raise AmbiguousTariffError(
-                    f"LLFC {llfc} is an {kind} LLFC of {len(names)} tariffs of {who} in "
+                    f"LLFC {llfc} is {_a(kind)} LLFC of {len(names)} tariffs of {who} in "
                     f"{_year_label(year)}: {' and '.join(repr(n) for n in names)} ({given}); "
                     "name the one the site pays with --tariff (tariff_name)", names)
             matches = [chosen]
         row = matches[0][0]
         tariff = _to_tariff(row, bands)
-        note = (f"{who}, {_year_label(year)}: LLFC {llfc} is an {kind} LLFC of "
+        note = (f"{who}, {_year_label(year)}: LLFC {llfc} is {_a(kind)} LLFC of "
                 f"'{row['tariff_name']}' ({tariff.source})")
         if rule:
             note += f"; it is listed under more than one tariff, and {rule}"
         if row["metering"] == "unmetered":
             note += ("; an unmetered supply: its three rates apply in the black/yellow/"
                      "green UMS bands (timebands YAML 'ums'), not the HH bands attached")
+        preserved = _preserved(llfc, distributor_id, area, year)
+        if preserved:
+            note += (f"; Annex 1 chosen (the default): the LLFC is also listed in "
+                     f"{ANNEX_NAMES[3]} as '{preserved[0]['tariff_name']}' (row "
+                     f"{preserved[0]['source_row']}), whose charges the import checks are "
+                     "the same")
         return replace(tariff, selection_note=note)
+    preserved = _preserved(llfc, distributor_id, area, year)
+    if preserved:
+        tariff = _to_tariff(preserved[0], bands)
+        return replace(tariff, selection_note=(
+            f"{who}, {_year_label(year)}: LLFC {llfc} is a closed LLFC of "
+            f"'{tariff.tariff_name}' in {ANNEX_NAMES[3]} ({tariff.source})"))
     if distributor_id in DNO_AREAS:
         by_mdd = _mdd_llfc(rows, llfc, area, year, bands, who)
         if by_mdd is not None:
@@ -757,9 +841,19 @@ def _by_llfc(rows, llfc, distributor_id, area, year, bands, who, generation,
              if blank else "")
     raise TariffNotFoundError(
         f"LLFC {llfc} is not in the published tariffs of {who} for {_year_label(year)} "
-        f"(Annex 1 or Annex 2).{extra} To add a workbook, {HOW_TO_IMPORT}",
+        f"(Annex 1, 2 or 3).{extra} To add a workbook, {HOW_TO_IMPORT}",
         field="llfc",
     )
+
+
+def _preserved(llfc: str, distributor_id: int, area: int, year: int) -> list[dict[str, str]]:
+    """The Annex 3 (preserved) rows listing `llfc` among their closed LLFCs."""
+    return [r for r in _annex_rows(distributor_id, area, year, 3)
+            if llfc_matches(llfc, _codes(r["closed_llfcs"]))]
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind == "open" else f"a {kind}"
 
 
 def _mdd_llfc(rows, llfc, area, year, bands, who) -> DuosTariff | None:
@@ -804,7 +898,7 @@ def _ehv_by_llfc(llfc, distributor_id, area, year, who, generation) -> DuosTarif
                     row[f"{side}_exceeded_capacity_p_per_kva_per_day"]),
                 llfcs=_codes(row[f"{side}_llfcs"]), residual_band=row["residual_band"],
                 year=year, source=source, time_bands=bands, metering="EHV site-specific",
-                is_generation=generation, area_distributor_id=area,
+                is_generation=generation, area_distributor_id=area, annex=2,
                 selection_note=(
                     f"{who}, {_year_label(year)}: LLFC {llfc} is the {side} LLFC of EHV site "
                     f"'{row['name']}' ({source}); red = the EDCM super red rate in its super red "

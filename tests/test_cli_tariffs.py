@@ -283,3 +283,71 @@ def test_area_11_2027_residual_doubt_and_settling(capsys: pytest.CaptureFixture[
     settled = _show_json(capsys, *lv, "--kva", "85", "--residual-band", "1")
     assert (settled["tariff_name"], settled["residual_doubt"]) == ("LV Site Specific Band 1", "")
     assert settled["fixed_p_per_day"] == 139.65
+
+
+def test_every_annex_3_and_4_row_is_reachable_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every shipped Annex 3 and 4 row, through the CLI with --annex; Annex 4 names are unique
+    to Annex 4, so they are reached without --annex too (Annex 3 names repeat Annex 1's)."""
+    parser = build_parser()
+    paths = sorted((config_dir() / "tariffs").glob("[0-9]*/*_annex[34].csv"))
+    rows = [row for p in paths for row in csv.DictReader(p.open(encoding="utf-8"))]
+    assert len(rows) == 61 + 190 * 29
+    for row in rows:
+        base = ["tariffs", "show", "--dno", row["distributor_id"], "--date",
+                f"{row['year']}-06-01", "--tariff", row["tariff_name"], "--json"]
+        tries = [[*base, "--annex", row["annex"]]]
+        if row["annex"] == "4" and row["source_row"] in ("14", "15", "203"):
+            tries.append(base)  # a few without --annex (each parse+show is ~ms)
+        for argv in tries:
+            args = parser.parse_args(argv)
+            assert args.func(args) == 0, capsys.readouterr().err
+            got = json.loads(capsys.readouterr().out)
+            assert (got["annex"], got["tariff_name"], got["source"].rsplit(" ", 1)[-1]) == (
+                int(row["annex"]), row["tariff_name"], row["source_row"])
+            assert got["billing_ids"] == row["billing_ids"].split()
+            assert got["closed_llfcs"] == row["closed_llfcs"].split()
+            assert got["fixed_p_per_day"] == float(row["fixed_p_per_mpan_per_day"] or 0)
+            assert got["green_rate_p_per_kwh"] == float(row["green_p_per_kwh"] or 0)
+
+
+def test_list_annex_column_and_filter(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tariffs", "list", "--dno", "20", "--date", "2026-06-01", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    counts = {a: sum(1 for r in rows if r["annex"] == a) for a in (1, 3, 4)}
+    assert counts == {1: 32, 3: 8, 4: 190}
+    assert main(["tariffs", "list", "--dno", "20", "--date", "2026-06-01", "--annex", "3",
+                 "--csv"]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["annex"], r["closed_llfcs"]) for r in table][:2] == [
+        ("3", "124-125"), ("3", "112-114; 116-120; 122-123")]  # lists: "; "
+    assert main(["tariffs", "list", "--dno", "12", "--date", "2026-06-01", "--annex", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 190
+    assert lines[0].startswith("2026/27  area 12") and " annex 4 " in lines[0]
+    assert lines[0].endswith("billing IDs A00")
+    # an IDNO has Annex 1 only: asking it for Annex 4 finds nothing (exit 3)
+    assert main(["tariffs", "list", "--dno", "24", "--area", "16", "--date", "2023-06-01",
+                 "--annex", "4"]) == 3
+
+
+def test_show_annex_flag_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    where = ["tariffs", "show", "--dno", "14", "--date", "2026-06-01"]
+    assert main([*where, "--tariff", "LDNO HV: HV Site Specific Band 2", "--annex", "3"]) == 3
+    assert "area 14 publishes no Annex 3 (preserved tariffs) rows for 2026/27" in (
+        capsys.readouterr().err)
+    assert main([*where, "--voltage", "HV", "--annex", "4"]) == 2  # needs --tariff
+    assert "give the tariff name too" in capsys.readouterr().err
+    assert main([*where, "--tariff", "LDNO HV: HV Site Specfic Band 2"]) == 3
+    assert "did you mean 'LDNO HV: HV Site Specific Band 2'" in capsys.readouterr().err
+
+
+def test_unmetered_tariff_json_gives_its_ums_bands(capsys: pytest.CaptureFixture[str]) -> None:
+    where = ["tariffs", "show", "--dno", "18", "--date", "2026-06-01", "--json", "--tariff"]
+    assert main([*where, "Unmetered Supplies"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    # SPD 2026 Annex 1 row 7: black 16.30 - 19.30, Mon-Fri November to February
+    assert {"band": "black", "days": "weekday", "start": "16:30", "end": "19:30",
+            "months": [11, 12, 1, 2]} in got["ums_time_bands"]
+    assert {p["band"] for p in got["ums_time_bands"]} == {"black", "yellow", "green"}
+    assert main([*where, "HV Site Specific Band 1"]) == 0
+    assert json.loads(capsys.readouterr().out)["ums_time_bands"] is None

@@ -18,14 +18,19 @@ import openpyxl
 import pytest
 import yaml
 from bess_duos.core.paths import config_dir
-from bess_duos.core.tariff_import.build import Report, compare, import_all
+from bess_duos.core.tariff_import.build import (
+    Report,
+    annex3_against_annex1,
+    compare,
+    import_all,
+)
 from bess_duos.core.tariff_import.errors import TariffImportError
 from bess_duos.core.tariff_import.importer import import_workbook
 from bess_duos.core.tariff_import.sources import find_sources, gsp_letter
 from bess_duos.core.tariff_import.timeband_table import months_of, time_ranges
 from bess_duos.core.tariff_import.workbook import read_workbook
 from bess_duos.core.tariffs import resolve_tariff
-from bess_duos.core.timebands import BANDS, DAY_TYPES
+from bess_duos.core.timebands import BANDS, DAY_TYPES, BandPeriod, TimeBands
 
 GENERATED = ("tariffs", "timebands", "residual_bands")
 HAND_WRITTEN = {Path("tariffs/crosscheck_exceptions.yaml")}
@@ -137,8 +142,8 @@ def test_every_tariff_row_equals_its_workbook_cells(
     checked_books: set[tuple] = set()
     rows_checked = 0
     for path in sorted((out / "tariffs").rglob("*.csv")):
-        if path.name.endswith(("_ehv.csv", "_llfcs_mdd.csv")):
-            continue
+        if path.name.endswith(("_ehv.csv", "_llfcs_mdd.csv", "_annex3.csv", "_annex4.csv")):
+            continue  # Annex 2, 3, 4 and MDD files: their own tests
         for row in csv.DictReader(path.open(encoding="utf-8")):
             source = where[
                 (int(row["year"]), int(row["source_distributor_id"]), row["source_file"])
@@ -459,3 +464,153 @@ def test_mdd_llfc_files_quote_elexon_mdd(fresh: tuple[Report, Path], reference_d
             assert (mpids[int(area)], record["llfc"], record["description"],
                     record["effective_from"]) in mdd
             assert (record["tariff_name"] in names) != bool(record["reason"])
+
+
+# ------------------------------------------------------------------ Annex 3 and Annex 4
+
+
+def _cell_text(value) -> str:
+    """A number cell as the CSVs write it: repr of a float, an int as is, '' if empty."""
+    return "" if value is None else repr(value) if isinstance(value, float) else str(value)
+
+
+def _codes(value) -> str:
+    """'Q36, Q41' / 'LV040, LV050' / 2 -> 'Q36 Q41' / 'LV040 LV050' / '2'."""
+    if value is None:
+        return ""
+    return " ".join(p for p in re.split(r"[,\s]+", str(value)) if p)
+
+
+def _annex3_tables(cells: list[tuple]) -> list[tuple[int, dict[str, int], list[int]]]:
+    """(heading row, columns, data rows) of each 'Closed LLFCs' table, read here: the name is
+    the unheaded column left of 'Closed LLFCs'; data rows run to the first row with no name."""
+    tables = []
+    for i, line in enumerate(cells):
+        texts = [_flat(v) for v in line]
+        if not any(t.startswith("closed llfc") for t in texts):
+            continue
+        closed = next(c for c, t in enumerate(texts) if t.startswith("closed llfc"))
+        columns = {"tariff_name": closed - 1, "closed_llfcs": closed, "pcs": texts.index("pcs")}
+        columns |= {f: next(c for c, t in enumerate(texts) if t.startswith(h))
+                    for f, h in HEADINGS.items() if any(t.startswith(h) for t in texts)}
+        data = []
+        for j in range(i + 1, len(cells)):
+            name = cells[j][closed - 1] if closed - 1 < len(cells[j]) else None
+            if name is None or not str(name).strip() or _flat(name).startswith("notes"):
+                break
+            data.append(j + 1)
+        tables.append((i + 1, columns, data))
+    return tables
+
+
+def test_annex3_and_annex4_rows_equal_their_workbook_cells(fresh: tuple[Report, Path]) -> None:
+    """Every shipped Annex 3 and 4 row against its cells, read independently here; and every
+    row of those tables is shipped (none left out, none extra)."""
+    report, out = fresh
+    checked = {3: 0, 4: 0}
+    for source, _ in report.imported:
+        if source.is_idno:
+            continue
+        book = openpyxl.load_workbook(source.path, read_only=True, data_only=True)
+        sheets = {n: next(s for s in book.sheetnames if s.lower().startswith(f"annex {n} "))
+                  for n in (3, 4)}
+        book.close()
+        for annex, sheet in sheets.items():
+            cells = sheet_rows(source.path, None, sheet)
+            if annex == 3:
+                tables = _annex3_tables(cells)
+                assert len(tables) == 2  # supercustomer and site-specific preserved charges
+                expected = {r: cols for _, cols, data in tables for r in data}
+            else:
+                header = _header_row(cells)
+                texts = [_flat(v) for v in cells[header - 1]]
+                cols = {"tariff_name": texts.index("tariff name"),
+                        "billing_ids": texts.index("unique billing identifier"),
+                        "pcs": texts.index("pcs")}
+                cols |= {f: next(c for c, t in enumerate(texts) if t.startswith(h))
+                         for f, h in HEADINGS.items()}
+                expected = {}
+                for j in range(header, len(cells)):
+                    if not str(cells[j][0] or "").startswith("LDNO "):
+                        break
+                    expected[j + 1] = cols
+            path = out / "tariffs" / str(source.year) / f"{source.area:02d}_annex{annex}.csv"
+            if not expected:
+                assert not path.exists(), path
+                continue
+            rows = list(csv.DictReader(path.open(encoding="utf-8")))
+            assert sorted(int(r["source_row"]) for r in rows) == sorted(expected)
+            for row in rows:
+                line = cells[int(row["source_row"]) - 1]
+                cols = expected[int(row["source_row"])]
+                assert (row["annex"], row["source_file"], row["source_sheet"]) == (
+                    str(annex), source.name, sheet)
+                assert " ".join(str(line[cols["tariff_name"]]).split()) == row["tariff_name"]
+                codes = "closed_llfcs" if annex == 3 else "billing_ids"
+                assert row[codes] == _codes(line[cols[codes]])
+                assert row["pcs"] == (" ".join(str(line[cols["pcs"]]).split())
+                                      if line[cols["pcs"]] is not None else "")
+                for field in HEADINGS:
+                    if field in cols:
+                        assert row[field] == _cell_text(line[cols[field]]), (path, field)
+                    else:  # Annex 3's supercustomer table has no capacity/reactive columns
+                        assert row[field] == ""
+                checked[annex] += 1
+    # Annex 3: SEPD 8 rows x 6 years, SPM 2025 4, SPD 3 x 3 years; Annex 4: 190 x 29 workbooks
+    assert checked == {3: 8 * 6 + 4 + 3 * 3, 4: 190 * 29}
+    assert report.annexes_3_4["2026/14"] == {"annex3": 0, "annex4": 190}
+
+
+def test_annex3_charges_equal_the_annex1_rows_listing_their_llfcs(
+    fresh: tuple[Report, Path]
+) -> None:
+    report, _ = fresh
+    assert report.annex3_vs_annex1 == []
+    sepd = next(i for s, i in report.imported if (s.year, s.area, s.is_idno) == (2026, 20, False))
+    assert annex3_against_annex1(sepd) == []
+    row = next(r for r in sepd.annex3 if r.tariff_name == "Non-Domestic Aggregated or CT Band 1")
+    original = row.values["fixed_p_per_mpan_per_day"]
+    row.values["fixed_p_per_mpan_per_day"] = 13.58
+    try:
+        found = annex3_against_annex1(sepd)
+    finally:
+        row.values["fixed_p_per_mpan_per_day"] = original
+    # SEPD 2026 Annex 3 row 8 (closed Q36, Q41) against Annex 1 row 17, which lists them closed
+    assert [(d["annex3_row"], d["annex1_row"], d["field"], d["difference"]) for d in found] == [
+        (8, 17, "fixed_p_per_mpan_per_day", "Annex 3 13.58, Annex 1 13.57")]
+
+
+def test_ums_periods_reproduce_the_published_cells(fresh: tuple[Report, Path]) -> None:
+    """Each shipped UMS table's periods give every half hour one band, and the band each
+    published cell names (black/yellow/green, read here from the sheet) at its times."""
+    report, out = fresh
+    checked = 0
+    for path in sorted((out / "timebands").rglob("*.yaml")):
+        ums = yaml.safe_load(path.read_text(encoding="utf-8"))["ums"]
+        assert ums["periods"], path  # every area-year's table is structured
+        bands = TimeBands(0, 0, tuple(BandPeriod(p["band"], p["days"], str(p["start"]),
+                                                 str(p["end"]), tuple(p["months"]))
+                                      for p in ums["periods"]))
+        table = bands.slot_table()  # raises unless each half hour is in exactly one band
+        workbook, sheet = ums["source"].split(" / ")[:2]
+        source = next(s for s, _ in report.imported if s.name == workbook)
+        cells = sheet_rows(source.path, source.member, sheet)
+        header = next(i for i, r in enumerate(cells)
+                      if any(_flat(v).startswith("black time band") for v in r))
+        black = next(c for c, v in enumerate(cells[header])
+                     if _flat(v).startswith("black time band"))
+        columns = {name: next(c for c, v in enumerate(cells[header])
+                              if c >= black and _flat(v).startswith(f"{name} time band"))
+                   for name in ("black", "yellow", "green")}  # the HH table's green is left
+        for published in ums["published_rows"]:
+            line = cells[int(published["row"]) - 1]
+            day = 1 if re.search(r"saturday|sunday|weekend", published["days"], re.I) else 0
+            months = [m - 1 for m in (months_of(published["days"]) or range(1, 13))]
+            for name, band in zip(("black", "yellow", "green"), BANDS, strict=True):
+                assert published[name] == str(line[columns[name]] or ""), (path, name)
+                for start, end in time_ranges(published[name]):
+                    view = table[months, day, _slot(start): _slot(end)]
+                    assert (view == BANDS.index(band)).all(), (path, published, name)
+        checked += 1
+    assert checked == 6 * 14
+    assert report.annex4_time_bands == []  # Annex 4's own HH and UMS tables equal Annex 1's

@@ -19,6 +19,7 @@ from bess_duos.core.tariffs import (
     list_tariffs,
     llfc_matches,
     load_time_bands,
+    load_ums_bands,
     normalise_voltage,
     resolve_tariff,
 )
@@ -676,3 +677,183 @@ def test_mdd_description_rule() -> None:
     # NEEB's 7B, straight from MDD 377's LLFC table: 'BAND 2_HV Site Specific' from 01/04/2021
     neeb = resolve_tariff(15, on=datetime.date(2025, 6, 1), llfc="7B")
     assert neeb.tariff_name == "HV Site Specific Band 2" and "01/04/2021" in neeb.selection_note
+
+
+# ------------------------------------------------------------------ Annex 3 and Annex 4
+
+# 2026/27 default resolutions as they were before Annex 3 and 4 were shipped (computed on main
+# at the branch point): per area, (source row, red p/kWh, fixed p/MPAN/day) for the queries
+# in DEFAULT_QUERIES. All are Annex 1 rows; adding the annexes must change none of them.
+DEFAULT_QUERIES = (
+    ({}, "LV Site Specific Band 1"),
+    ({"voltage": "LV Sub"}, "LV Sub Site Specific Band 1"),
+    ({"voltage": "HV"}, "HV Site Specific Band 1"),
+    ({"voltage": "HV", "kva": 600}, "HV Site Specific Band 2"),
+    ({"voltage": "LV", "kva": 85}, "LV Site Specific Band 1"),
+    ({"generation": True}, "LV Generation Site Specific"),
+    ({"voltage": "HV", "generation": True}, "HV Generation Site Specific"),
+)
+DEFAULTS_2026 = {
+    10: [(21, 8.149, 28.67), (26, 5.506, 25.12), (31, 4.837, 240.75), (32, 4.837, 305.47),
+         (21, 8.149, 28.67), (38, -9.135, 0.0), (42, -5.466, 12.88)],
+    11: [(23, 7.777, 55.73), (28, 5.147, 52.73), (33, 2.837, 360.65), (34, 2.837, 866.35),
+         (23, 7.777, 55.73), (40, -7.711, 0.0), (44, -3.958, 61.51)],
+    12: [(22, 4.444, 2.35), (27, 1.767, 0.0), (32, 0.23, 0.0), (33, 0.009, 0.0),
+         (22, 4.444, 2.35), (39, -7.578, 0.0), (43, -4.094, 8.55)],
+    13: [(23, 11.785, 547.49), (28, 9.068, 531.7), (33, 7.151, 2890.46), (34, 7.151, 8585.39),
+         (23, 11.785, 547.49), (40, -10.986, 0.0), (44, -7.283, 95.24)],
+    14: [(21, 6.515, 129.59), (26, 3.598, 126.37), (31, 1.764, 824.91), (32, 1.764, 2275.43),
+         (21, 6.515, 129.59), (38, -7.093, 0.0), (42, -2.752, 66.24)],
+    15: [(23, 8.522, 68.39), (28, 4.634, 68.39), (33, 3.403, 681.69), (34, 3.403, 1316.4),
+         (23, 8.522, 68.39), (40, -7.736, 0.0), (44, -3.884, 70.64)],
+    16: [(21, 7.832, 0.0), (26, 5.522, 70.64), (31, 1.998, 0.0), (32, 0.64, 0.0),
+         (21, 7.832, 0.0), (38, -9.968, 0.0), (42, -5.982, 15.15)],
+    17: [(23, 8.223, 0.0), (28, 3.483, 112.3), (33, 1.97, 111.58), (34, 1.463, 0.0),
+         (23, 8.223, 0.0), (40, -8.397, 0.0), (44, -3.372, 1073.07)],
+    18: [(22, 10.798, 376.44), (27, 6.092, 357.09), (32, 4.377, 1809.84), (33, 4.377, 5424.49),
+         (22, 10.798, 376.44), (39, -9.415, 0.0), (43, -5.194, 116.68)],
+    19: [(23, 11.311, 46.56), (28, 6.923, 43.13), (33, 6.01, 360.69), (34, 6.01, 636.85),
+         (23, 11.311, 46.56), (40, -12.382, 0.0), (44, -7.007, 12.47)],
+    20: [(23, 6.589, 0.0), (28, 3.863, 35.32), (33, 1.266, 0.0), (34, 0.377, 0.0),
+         (23, 6.589, 0.0), (40, -8.447, 0.0), (44, -5.239, 471.07)],
+    21: [(23, 12.885, 94.61), (28, 8.545, 90.69), (33, 5.953, 692.19), (34, 5.953, 1590.95),
+         (23, 12.885, 94.61), (40, -12.886, 0.0), (44, -6.811, 80.63)],
+    22: [(22, 14.833, 41.51), (27, 9.374, 37.71), (32, 7.242, 298.61), (33, 7.242, 525.1),
+         (22, 14.833, 41.51), (39, -14.503, 0.0), (43, -7.786, 78.08)],
+    23: [(23, 5.829, 154.8), (28, 3.714, 154.8), (33, 2.514, 1251.41), (34, 2.514, 2908.28),
+         (23, 5.829, 154.8), (40, -4.895, 0.0), (44, -2.826, 93.7)],
+}
+
+
+def test_2026_default_resolutions_unchanged_by_annexes_3_and_4() -> None:
+    on = datetime.date(2026, 6, 1)
+    for area, expected in DEFAULTS_2026.items():
+        for (query, name), (row, red, fixed) in zip(DEFAULT_QUERIES, expected, strict=True):
+            got = resolve_tariff(area, on=on, **query)
+            assert (got.tariff_name, got.source.rsplit(" ", 1)[-1], got.red_rate,
+                    got.fixed_p_per_day, got.annex) == (name, str(row), red, fixed, 1), (
+                area, query)
+            assert got.source.split(" / ")[1].startswith("Annex 1")
+
+
+# One Annex 4 (LDNO) row per DNO group, read off the workbook: (area, year, name, source row,
+# billing ids, red, amber, green, fixed, capacity, reactive).
+ANNEX4_HAND_CHECKED = [
+    # UKPN: LPN 2026 'Annex 4 LDNO charges' row 14: B14 A00, D14 7.798, E14 0.35, F14 0, G14 0
+    (12, 2026, "LDNO LV: Domestic Aggregated or CT with Residual", 14, ("A00",),
+     7.798, 0.35, 0.0, 0.0, 0.0, 0.0),
+    # NGED: MIDE 2026 row 50: B50 blank, D50 1.618, E50 0.189, F50 0.01, G50 2087.7, H50 8.5,
+    # J50 0.025
+    (14, 2026, "LDNO HV: HV Site Specific Band 2", 50, (), 1.618, 0.189, 0.01, 2087.7, 8.5,
+     0.025),
+    # SSE: SEPD 2026 row 17: D17 7.654, E17 1.019, F17 0.052, G17 8.61
+    (20, 2026, "LDNO LV: Non-Domestic Aggregated or CT Band 1", 17, (), 7.654, 1.019, 0.052,
+     8.61, 0.0, 0.0),
+    # SPEN: SPD 2026 row 17: D17 8.448, E17 0.919, F17 0.023, G17 12.58
+    (18, 2026, "LDNO LV: Non-Domestic Aggregated or CT Band 1", 17, (), 8.448, 0.919, 0.023,
+     12.58, 0.0, 0.0),
+    # ENWL: ENWL 2025 row 17: B17 'LV040, LV050, LV070, LV110', D17 11.262, E17 2.007,
+    # F17 0.087, G17 7.4
+    (16, 2025, "LDNO LV: Non-Domestic Aggregated or CT Band 1", 17,
+     ("LV040", "LV050", "LV070", "LV110"), 11.262, 2.007, 0.087, 7.4, 0.0, 0.0),
+]
+
+
+@pytest.mark.parametrize("cell", ANNEX4_HAND_CHECKED, ids=lambda c: f"{c[0]}-{c[1]}")
+def test_annex4_hand_checked_row_per_dno_group(cell) -> None:
+    area, year, name, row, ids, red, amber, green, fixed, capacity, reactive = cell
+    got = resolve_tariff(area, on=datetime.date(year, 6, 1), tariff_name=name)
+    assert (got.annex, got.tariff_name, got.source.split(" / ")[1:]) == (
+        4, name, ["Annex 4 LDNO charges", f"row {row}"])
+    assert (got.billing_ids, got.llfcs, got.ldno_boundary) == (ids, (), name.split(":")[0])
+    assert (got.red_rate, got.amber_rate, got.green_rate, got.fixed_p_per_day,
+            got.capacity_p_per_kva_per_day, got.reactive_p_per_kvarh) == (
+        red, amber, green, fixed, capacity, reactive)
+    assert "an LDNO tariff" in got.selection_note and "Annex 4" in got.selection_note
+
+
+# Annex 3 (preserved) rows where the group publishes any: (area, year, name, row, closed
+# LLFCs, red, amber, green, fixed).
+ANNEX3_HAND_CHECKED = [
+    # SSE: SEPD 2026 'Annex 3 Preserved charges' row 8: B8 'Q36, Q41', D8 12.061, E8 1.606,
+    # F8 0.082, G8 13.57
+    (20, 2026, "Non-Domestic Aggregated or CT Band 1", 8, ("Q36", "Q41"),
+     12.061, 1.606, 0.082, 13.57),
+    # SPEN: SPM 2025 row 8: A8 'Unmetered Supplies', B8 '904, 905, 906, 907, 912', D8 29.056,
+    # E8 6.091, F8 3.249, G8 blank
+    (13, 2025, "Unmetered Supplies", 8, ("904", "905", "906", "907", "912"),
+     29.056, 6.091, 3.249, 0.0),
+    # SPEN: SPD 2027 row 6: 'Non-Domestic Aggregated (related MPAN)', PCs '3 & 4', D6 14.08,
+    # E6 1.499, F6 0.035
+    (18, 2027, "Non-Domestic Aggregated (related MPAN)", 6,
+     ("223", "242", "243", "245", "246"), 14.08, 1.499, 0.035, 0.0),
+]
+
+
+@pytest.mark.parametrize("cell", ANNEX3_HAND_CHECKED, ids=lambda c: f"{c[0]}-{c[1]}")
+def test_annex3_hand_checked_row_per_dno_group(cell) -> None:
+    area, year, name, row, closed, red, amber, green, fixed = cell
+    on = datetime.date(year, 6, 1)
+    got = resolve_tariff(area, on=on, tariff_name=name, annex=3)
+    assert (got.annex, got.source.split(" / ")[1:], got.closed_llfcs) == (
+        3, ["Annex 3 Preserved charges", f"row {row}"], closed)
+    assert (got.red_rate, got.amber_rate, got.green_rate, got.fixed_p_per_day) == (
+        red, amber, green, fixed)
+    # the same name without --annex is the Annex 1 row (the default), which says Annex 3 has it
+    default = resolve_tariff(area, on=on, tariff_name=name)
+    assert default.annex == 1 and "--annex 3 picks that row" in default.selection_note
+    # its LLFCs still resolve to the Annex 1 row listing them closed, with equal charges
+    by_llfc = resolve_tariff(area, on=on, llfc=closed[0])
+    assert by_llfc.annex == 1 and by_llfc.source.split(" / ")[1].startswith("Annex 1")
+    assert (by_llfc.red_rate, by_llfc.fixed_p_per_day) == (red, fixed)
+    assert f"also listed in Annex 3 (preserved tariffs) as '{name}' (row {row})" in (
+        by_llfc.selection_note)
+
+
+@pytest.mark.parametrize("area", [10, 12, 14, 16, 22])
+def test_groups_without_preserved_tariffs_publish_empty_annex_3(area: int) -> None:
+    """UKPN, NGED and ENWL workbooks carry the Annex 3 tables with no rows ('... has no
+    Preserved NHH Tariffs'): nothing is shipped, and asking for Annex 3 says so."""
+    year = 2025
+    assert not (config_dir() / "tariffs" / str(year) / f"{area:02d}_annex3.csv").exists()
+    assert (config_dir() / "tariffs" / str(year) / f"{area:02d}_annex4.csv").exists()
+    with pytest.raises(TariffNotFoundError, match=r"publishes no Annex 3 \(preserved"):
+        resolve_tariff(area, on=datetime.date(year, 6, 1), tariff_name="x", annex=3)
+
+
+def test_closed_llfc_only_in_annex_3_resolves_there(tmp_path: Path, monkeypatch) -> None:
+    """A DNO could list a preserved LLFC in Annex 3 only: then the LLFC finds the Annex 3 row.
+    (No shipped workbook does; here SEPD 2026's Annex 1 with its closed LLFCs blanked.)"""
+    for sub in ("tariffs/2026", "timebands/2026"):
+        (tmp_path / sub).mkdir(parents=True)
+    src = config_dir()
+    for name in ("tariffs/2026/20_annex3.csv", "timebands/2026/20.yaml"):
+        (tmp_path / name).write_bytes((src / name).read_bytes())
+    rows = list(csv.DictReader((src / "tariffs/2026/20.csv").open(encoding="utf-8")))
+    with (tmp_path / "tariffs/2026/20.csv").open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "closed_llfcs": ""} for r in rows)
+    monkeypatch.setenv("BESS_DUOS_CONFIG", str(tmp_path))
+    got = resolve_tariff(20, on=datetime.date(2026, 6, 1), llfc="Q41")
+    assert (got.annex, got.tariff_name, got.source.rsplit(" ", 1)[-1]) == (
+        3, "Non-Domestic Aggregated or CT Band 1", "8")
+    assert "a closed LLFC of 'Non-Domestic Aggregated or CT Band 1' in Annex 3" in (
+        got.selection_note)
+    with pytest.raises(ValueError, match="give the tariff name too"):
+        resolve_tariff(20, on=datetime.date(2026, 6, 1), llfc="Q41", annex=3)
+
+
+def test_ums_bands_hand_checked() -> None:
+    # MIDE 2026 'Annex 1 LV, HV and UMS charges' H6 black '16:00 to 19:00' (Mon-Fri Nov to
+    # Feb), I7 yellow '07:30 to 21:00' (Mon-Fri Mar to Oct), J8 green '00:00 to 24:00' weekends
+    mide = load_ums_bands(14, 2026)
+    table = mide.slot_table()  # black -> index 0 (red's), yellow -> 1, green -> 2
+    assert table[11, 0, 32:38].tolist() == [R] * 6 and table[11, 0, 38] == A
+    assert table[6, 0, 32:38].tolist() == [A] * 6  # July: no black
+    assert set(table[:, 1, :].ravel()) == {G}
+    # SPD 2026 row 9: weekends yellow '16.00 - 20.00'; black only Nov-Feb 16.30-19.30
+    spd = load_ums_bands(18, 2026).slot_table()
+    assert spd[5, 1, 32:40].tolist() == [A] * 8 and spd[5, 1, 31] == G
+    assert set(np.argwhere(spd == R)[:, 0] + 1) == {11, 12, 1, 2}
+    assert np.argwhere(spd == R)[:, 2].min() == 33 and np.argwhere(spd == R)[:, 2].max() == 38

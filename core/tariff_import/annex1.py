@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,18 +87,25 @@ def classify(name: str) -> tuple[str, str, bool, str]:
     return voltage, metering, generation, residual
 
 
+def header_columns(row: tuple[Any, ...], columns: tuple[tuple[str, Any], ...] = COLUMNS
+                   ) -> dict[str, int]:
+    """Field -> 0-based column of a heading row (the first heading each field's test accepts)."""
+    found: dict[str, int] = {}
+    for c, value in enumerate(row):
+        text = norm(value)
+        for name, test in columns:
+            if text and name not in found and test(text):
+                found[name] = c
+                break
+    return found
+
+
 def _header(rows: Rows, workbook: str) -> tuple[int, dict[str, int]]:
     found = find_cell(rows, lambda t: t == "tariff name")
     if found is None:
         raise TariffImportError(workbook, TABLE, "no cell reading 'Tariff name'")
     r, _ = found
-    columns: dict[str, int] = {}
-    for c, value in enumerate(rows[r]):
-        text = norm(value)
-        for name, test in COLUMNS:
-            if text and name not in columns and test(text):
-                columns[name] = c
-                break
+    columns = header_columns(rows[r])
     missing = [name for name in REQUIRED if name not in columns]
     if missing:
         raise TariffImportError(
@@ -110,11 +118,22 @@ def tariff_rows(book: Workbook, sheet: str) -> list[TariffRow]:
     """Every row of the tariff table, from the heading row down to the first blank name."""
     rows = book.rows(sheet)
     header, columns = _header(rows, book.name)
+    out = table_rows(book.name, TABLE, sheet, rows, header, columns)
+    if not out:
+        raise TariffImportError(book.name, TABLE, f"no tariff rows below header row {header + 1}")
+    return out
+
+
+def table_rows(workbook: str, table: str, sheet: str, rows: Rows, header: int,
+               columns: dict[str, int], *, stop: Callable[[str], bool] = lambda name: False,
+               ) -> list[TariffRow]:
+    """The rows below a heading row (0-based `header`) down to the first blank name (or one
+    `stop` accepts), each number checked to be a number; names classified as in Annex 1."""
     out: list[TariffRow] = []
     r = header + 1
     while r < len(rows):
         name = cell(rows, r, columns["tariff_name"])
-        if name is None or not str(name).strip():
+        if name is None or not str(name).strip() or stop(norm(name)):
             break
         values = {field: cell(rows, r, c) for field, c in columns.items()}
         for field in NUMERIC:
@@ -125,8 +144,7 @@ def tariff_rows(book: Workbook, sheet: str) -> list[TariffRow]:
                 isinstance(value, bool) or not isinstance(value, int | float)
             ):
                 raise TariffImportError(
-                    book.name, TABLE,
-                    f"row {r + 1} {field}: {value!r} is not a number",
+                    workbook, table, f"row {r + 1} {field}: {value!r} is not a number",
                 )
         voltage, metering, generation, residual = classify(str(name))
         out.append(TariffRow(
@@ -136,8 +154,6 @@ def tariff_rows(book: Workbook, sheet: str) -> list[TariffRow]:
             columns={k: v + 1 for k, v in columns.items()},
         ))
         r += 1
-    if not out:
-        raise TariffImportError(book.name, TABLE, f"no tariff rows below header row {header + 1}")
     return out
 
 

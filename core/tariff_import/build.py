@@ -10,13 +10,14 @@ from typing import Any
 import yaml
 from bess_duos.core.distributors import get_distributor
 from bess_duos.core.paths import config_dir
-from bess_duos.core.tariff_import.annex1 import NUMERIC
+from bess_duos.core.tariff_import.annex1 import NUMERIC, code_list
 from bess_duos.core.tariff_import.errors import TariffImportError
 from bess_duos.core.tariff_import.importer import ImportedWorkbook, import_workbook
 from bess_duos.core.tariff_import.mdd_llfcs import MDD_FILE, in_force, map_llfcs, mdd_csv, read_mdd
 from bess_duos.core.tariff_import.residual_check import check_residual, check_yaml
 from bess_duos.core.tariff_import.sources import DNO_AREAS, Source, find_sources
 from bess_duos.core.tariff_import.writer import (
+    annex_csv,
     ehv_csv,
     residual_csv,
     tariff_record,
@@ -38,6 +39,9 @@ class Report:
     disagreements: list[dict[str, Any]] = field(default_factory=list)
     residual_findings: list[dict[str, Any]] = field(default_factory=list)
     annex2_unreadable: list[str] = field(default_factory=list)
+    annexes_3_4: dict[str, dict[str, int]] = field(default_factory=dict)  # 'YYYY/DD' -> rows
+    annex3_vs_annex1: list[dict[str, Any]] = field(default_factory=list)
+    annex4_time_bands: list[str] = field(default_factory=list)  # Annex 4 vs Annex 1 tables
     imported: list[tuple[Source, ImportedWorkbook]] = field(default_factory=list)
 
     def as_yaml(self) -> str:
@@ -49,6 +53,9 @@ class Report:
             "idno_annex2_not_read": self.annex2_unreadable,
             "crosscheck_disagreements": self.disagreements,
             "residual_threshold_findings": self.residual_findings,
+            "annex_3_4_rows": self.annexes_3_4,
+            "annex3_vs_annex1": self.annex3_vs_annex1,
+            "annex4_time_bands_vs_annex1": self.annex4_time_bands,
         }
         return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
 
@@ -82,6 +89,29 @@ def compare(idno: ImportedWorkbook, reference: ImportedWorkbook) -> list[dict[st
     return found
 
 
+def annex3_against_annex1(imported: ImportedWorkbook) -> list[dict[str, Any]]:
+    """Each preserved (Annex 3) row against the Annex 1 row(s) listing its closed LLFCs: the
+    LLFC resolver picks Annex 1 first, so a difference in any charge is reported here."""
+    found: list[dict[str, Any]] = []
+    listed = [(row, code_list(row.values.get("llfcs")).split()
+               + code_list(row.values.get("closed_llfcs")).split()) for row in imported.tariffs]
+    for row in imported.annex3 or ():
+        codes = code_list(row.values.get("closed_llfcs")).split()
+        where = {"year": imported.year, "area": imported.distributor_id,
+                 "annex3_tariff": row.tariff_name, "annex3_row": row.row}
+        matches = {id(r): r for code in codes for r, have in listed if code in have}
+        if not matches:
+            found.append({**where, "field": "llfcs", "annex1_row": None,
+                          "difference": f"no Annex 1 row lists {' '.join(codes)}"})
+        for other in matches.values():
+            for f in NUMERIC:
+                a, b = row.values.get(f), other.values.get(f)
+                if (a or 0) != (b or 0):
+                    found.append({**where, "annex1_row": other.row, "field": f,
+                                  "difference": f"Annex 3 {a!r}, Annex 1 {b!r}"})
+    return found
+
+
 def load_exceptions(config: Path) -> list[dict[str, Any]]:
     """Hand-written reasons for disagreements that are by design (config/tariffs/...yaml)."""
     path = config / "tariffs" / EXCEPTIONS_FILE
@@ -112,6 +142,10 @@ def write_dno(imported: ImportedWorkbook, config: Path) -> None:
     if imported.residual:
         write_text(config / "residual_bands" / str(year) / f"{area:02d}.csv",
                    residual_csv(imported, area))
+    for annex, rows in ((3, imported.annex3), (4, imported.annex4)):
+        if rows:  # an Annex 3 with no rows (most DNOs publish none) writes no file
+            write_text(config / "tariffs" / str(year) / f"{area:02d}_annex{annex}.csv",
+                       annex_csv(rows, imported, annex))
 
 
 def write_idno(imported: ImportedWorkbook, area: int, config: Path) -> None:
@@ -167,7 +201,8 @@ def import_all(statements_dir: Path, config: Path) -> Report:
     for source in sources:
         try:
             imported = import_workbook(source.read(), source.distributor_id, source.year,
-                                       ehv_required=not source.is_idno)
+                                       ehv_required=not source.is_idno,
+                                       annexes_3_4=not source.is_idno)
         except TariffImportError as exc:
             report.failed.append({"year": source.year, "distributor_id": source.distributor_id,
                                   "workbook": source.name, "error": str(exc)})
@@ -182,6 +217,11 @@ def import_all(statements_dir: Path, config: Path) -> Report:
         else:
             write_dno(imported, config)
             dno[(source.year, source.area)] = imported
+            report.annexes_3_4[f"{source.year}/{source.area:02d}"] = {
+                "annex3": len(imported.annex3 or ()), "annex4": len(imported.annex4 or ())}
+            report.annex3_vs_annex1 += annex3_against_annex1(imported)
+            report.annex4_time_bands += [f"{source.year}/{source.area:02d}: {finding}"
+                                         for finding in imported.annex4_band_findings]
             if imported.residual:
                 residual_used[(source.year, source.area)] = imported
             report.used[f"{source.year}/{source.area:02d}"] = source.name

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from bess_duos.core.tariff_import.annex1 import TariffRow, tariff_rows
 from bess_duos.core.tariff_import.annex2 import EhvRow, ehv_rows
+from bess_duos.core.tariff_import.annex34 import annex3_rows, annex4_rows
 from bess_duos.core.tariff_import.errors import TariffImportError
 from bess_duos.core.tariff_import.residual import ResidualBand, residual_bands
 from bess_duos.core.tariff_import.timeband_table import (
@@ -39,6 +40,9 @@ class ImportedWorkbook:
     residual: list[ResidualBand] = field(default_factory=list)
     residual_sheet: str | None = None
     annex2_unreadable: str | None = None  # why Annex 2 was left out (only when not required)
+    annex3: list[TariffRow] | None = None  # None: not read (IDNO workbooks); []: none published
+    annex4: list[TariffRow] | None = None
+    annex4_band_findings: list[str] = field(default_factory=list)  # Annex 4 vs Annex 1 bands
 
     @property
     def ehv_sites(self) -> list[EhvRow]:
@@ -46,6 +50,27 @@ class ImportedWorkbook:
         return [r for r in self.ehv if r.values.get("name") and any(
             isinstance(r.values.get(f"{side}_super_red_p_per_kwh"), int | float)
             for side in ("import", "export"))]
+
+
+def _annex4_bands(book: Workbook, sheet: str, annex1: ImportedWorkbook) -> list[str]:
+    """Where Annex 4's own HH and UMS time-band tables differ from Annex 1's ([] if equal)."""
+    found: list[str] = []
+    try:
+        hh, _ = hh_time_bands(book, sheet, annex1.distributor_id, annex1.year)
+    except TariffImportError as exc:
+        found.append(f"Annex 4 HH time bands not read: {exc}")
+    else:
+        if (hh.slot_table() != annex1.time_bands.slot_table()).any():
+            found.append(f"Annex 4 HH time bands ({hh.source}) differ from Annex 1's")
+    ums, mine = ums_table(book, sheet), annex1.ums
+    if ums is not None and ums.periods and mine is not None and mine.periods:
+        a, b = (TimeBands(0, 0, tuple(t.periods)).slot_table() for t in (ums, mine))
+        if (a != b).any():
+            found.append(f"Annex 4 UMS time bands (rows {ums.first_row}-{ums.last_row}) "
+                         "differ from Annex 1's")
+    elif bool(ums and ums.periods) != bool(mine and mine.periods):
+        found.append("Annex 4 and Annex 1 UMS time-band tables are not both structured")
+    return found
 
 
 def stated_year(book: Workbook, sheet: str) -> int | None:
@@ -60,12 +85,13 @@ def stated_year(book: Workbook, sheet: str) -> int | None:
 
 def import_workbook(
     book: Workbook, distributor_id: int, year: int, *, with_ehv: bool = True,
-    ehv_required: bool = True,
+    ehv_required: bool = True, annexes_3_4: bool = False,
 ) -> ImportedWorkbook:
     """Read every table the product uses; raises `TariffImportError` naming workbook and table.
 
     With `ehv_required=False` (IDNO workbooks, whose Annex 2 lists their own few EHV sites if
     any) an unreadable Annex 2 is recorded in `annex2_unreadable` instead of failing the book.
+    `annexes_3_4` (DNO workbooks) also reads Annex 3 (preserved) and Annex 4 (LDNO) tariffs.
     """
     annex1 = book.find_sheet("annex 1", table="Annex 1 (LV, HV and UMS charges)")
     stated = stated_year(book, annex1)
@@ -91,6 +117,11 @@ def import_workbook(
                 result.annex2_unreadable = str(exc)
             else:
                 result.annex2_sheet, result.super_red, result.ehv = annex2, super_red, ehv
+    if annexes_3_4:
+        result.annex3 = annex3_rows(book, book.find_sheet("annex 3", table="Annex 3 (preserved)"))
+        annex4 = book.find_sheet("annex 4", table="Annex 4 (LDNO)")
+        result.annex4 = annex4_rows(book, annex4)
+        result.annex4_band_findings = _annex4_bands(book, annex4, result)
     residual = book.find_sheet("residual", table="Residual Charging Bands", required=False)
     if residual is not None:
         result.residual_sheet = residual

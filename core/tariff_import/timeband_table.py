@@ -212,7 +212,9 @@ def hh_time_bands(
 
 
 def ums_table(book: Workbook, sheet: str) -> BandTable | None:
-    """The unmetered black/yellow/green table, kept as published text (not used for HH DUoS)."""
+    """The unmetered black/yellow/green table: its text as published, and its periods where
+    every row parses and together they cover each half hour of the year exactly once (else no
+    periods, and `notes` says why)."""
     rows = book.rows(sheet)
     found = find_cell(rows, lambda t: t.startswith("black time band"))
     if found is None:
@@ -232,7 +234,14 @@ def ums_table(book: Workbook, sheet: str) -> BandTable | None:
     if label_col is None:
         return None
     data, _ = _read_rows(rows, header_row, label_col, bands)
-    return _band_table([], [], data, header_row)
+    table = "Annex 1 UMS time-band table (Black/Yellow/Green Time Band)"
+    try:
+        periods, labels = _to_periods(data, book.name, table)
+        TimeBands(0, 0, tuple(periods)).slot_table()
+    except (TariffImportError, TimeBandError) as exc:
+        why = str(exc).split(": ", 1)[-1] if isinstance(exc, TimeBandError) else str(exc)
+        return _band_table([], [], data, header_row, notes=[f"not structured: {why}"])
+    return _band_table(periods, labels, data, header_row, notes=date_exceptions(labels))
 
 
 def super_red_table(book: Workbook, sheet: str) -> BandTable | None:

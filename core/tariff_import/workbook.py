@@ -48,12 +48,13 @@ class Workbook:
         return self.sheets[sheet]
 
 
-# Sheets the importer reads (Annex 1, Annex 2 but not 2a/2b, residual bands); others are
-# skipped (read-only mode reads sheets lazily).
+# Sheets the importer reads (Annex 1, Annex 2 but not 2a/2b, residual bands; and a DNO's
+# Annex 3 and 4); others are skipped (read-only mode reads sheets lazily).
 WANTED = re.compile(r"^\s*(annex 1\b|annex 2 |.*residual)", re.IGNORECASE)
+WANTED_DNO = re.compile(r"^\s*(annex [134]\b|annex 2 |.*residual)", re.IGNORECASE)
 
 
-def _load(source: Any, name: str) -> Workbook:
+def _load(source: Any, name: str, wanted: re.Pattern[str] = WANTED) -> Workbook:
     try:
         book = openpyxl.load_workbook(source, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged file
@@ -61,7 +62,7 @@ def _load(source: Any, name: str) -> Workbook:
     try:
         result = Workbook(name=name, sheet_names=list(book.sheetnames))
         for sheet in book.worksheets:
-            if WANTED.match(sheet.title):
+            if wanted.match(sheet.title):
                 result.sheets[sheet.title] = [tuple(r) for r in sheet.iter_rows(values_only=True)]
         return result
     finally:
@@ -69,8 +70,8 @@ def _load(source: Any, name: str) -> Workbook:
 
 
 def read_workbook(path: Path) -> Workbook:
-    """A DNO workbook on disk."""
-    return _load(path, path.name)
+    """A DNO workbook on disk (with its Annex 3 and Annex 4 sheets)."""
+    return _load(path, path.name, WANTED_DNO)
 
 
 def read_zip_member(zip_path: Path, member: str) -> Workbook:

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from bess_duos.core.tariff_import.annex1 import TariffRow, code_list
 from bess_duos.core.tariff_import.annex2 import FIELDS as EHV_FIELDS
+from bess_duos.core.tariff_import.annex34 import ldno_boundary
 from bess_duos.core.tariff_import.importer import ImportedWorkbook
 from bess_duos.core.tariff_import.residual import charge_field, voltage_of
 from bess_duos.core.tariff_import.timeband_table import BandTable
@@ -24,6 +25,10 @@ TARIFF_COLUMNS = (
     "source_distributor_id", "source_file", "source_sheet", "source_row", "note",
 )
 NUMBER_COLUMNS = TARIFF_COLUMNS[11:21]
+# Annex 3 / Annex 4 files: the Annex 1 columns plus which annex, the LDNO's connection boundary
+# (Annex 4: 'LDNO HV' ...) and the DNO's billing identifiers for the LDNO (not LLFCs).
+ANNEX_COLUMNS = (*TARIFF_COLUMNS[:3], "annex", *TARIFF_COLUMNS[3:10], "ldno_boundary",
+                 "billing_ids", *TARIFF_COLUMNS[10:])
 EHV_COLUMNS = ("distributor_id", "year", *EHV_FIELDS, "source_file", "source_sheet", "source_row")
 RESIDUAL_COLUMNS = (
     "distributor_id", "year", "category", "applies_to", "band", "units", "lower", "upper",
@@ -86,6 +91,18 @@ def tariffs_csv(records: list[dict[str, str]]) -> str:
     return _csv(TARIFF_COLUMNS, records)
 
 
+def annex_csv(rows: list[TariffRow], imported: ImportedWorkbook, annex: int) -> str:
+    """A DNO's Annex 3 (preserved) or Annex 4 (LDNO) rows as `tariffs/YYYY/DD_annexN.csv`."""
+    area = imported.distributor_id
+    records = []
+    for row in rows:
+        record = tariff_record(row, imported, area=area, distributor_id=area)
+        record |= {"annex": str(annex), "ldno_boundary": ldno_boundary(row.tariff_name),
+                   "billing_ids": code_list(row.values.get("billing_ids"))}
+        records.append(record)
+    return _csv(ANNEX_COLUMNS, records)
+
+
 def ehv_csv(imported: ImportedWorkbook, area: int, sites: list | None = None) -> str:
     """Annex 2 rows (all of a DNO's, or `sites`) for the distributor's file in `area`."""
     rows = []
@@ -140,10 +157,16 @@ def timebands_yaml(imported: ImportedWorkbook, area: int, extra_notes: tuple[str
         "published_rows": imported.hh_table.rows,
     }
     if imported.ums is not None:
+        ums = imported.ums
         doc["ums"] = {
-            "source": _rows_source(imported, imported.annex1_sheet, imported.ums),
-            "note": "unmetered supplies (black/yellow/green), as published; not used for HH DUoS",
-            "published_rows": imported.ums.rows,
+            "source": _rows_source(imported, imported.annex1_sheet, ums),
+            "note": ("unmetered supplies: black/yellow/green periods read from the published "
+                     "rows (black takes the red/black rate, yellow the amber/yellow)"
+                     if ums.periods else "unmetered supplies (black/yellow/green), as "
+                     "published; the rows do not give every half hour one band (see notes)"),
+            "periods": _periods(ums.periods),
+            "notes": ums.notes,
+            "published_rows": ums.rows,
         }
     if imported.super_red is not None:
         doc["super_red"] = {

@@ -21,6 +21,7 @@ from bess_duos.core.tariffs import (
     all_tariffs,
     available_years,
     charging_year,
+    load_ums_bands,
     normalise_voltage,
     resolve_tariff,
 )
@@ -74,6 +75,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--tariff", default=None,
                       help="the published tariff name, e.g. 'Non-Domestic Aggregated Band 3' "
                       "(`tariffs list` shows them)")
+    show.add_argument("--annex", type=int, choices=(1, 3, 4), default=None,
+                      help="with --tariff: the annex whose row of that name (1 LV/HV/UMS, "
+                      "3 preserved, 4 LDNO); default Annex 1, then 3, then 4")
     show.add_argument("--residual-band", default=None)
     show.add_argument("--generation", action="store_true", help="the export tariff")
     add_output_flags(show)
@@ -86,6 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.add_argument("--date", type=datetime.date.fromisoformat, default=None,
                          help="YYYY-MM-DD: only that charging year")
     listing.add_argument("--voltage", default=None, help="LV, LV Sub, HV or UMS")
+    listing.add_argument("--annex", type=int, choices=(1, 3, 4), default=None,
+                         help="only Annex 1 (LV/HV/UMS), 3 (preserved) or 4 (LDNO) rows")
     add_output_flags(listing)
     listing.set_defaults(func=cmd_list)
 
@@ -126,7 +132,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                     write_idno(imported, area, config)
                 print(f"IDNO {dist} area {area}: {len(imported.tariffs)} tariffs from {member}")
             return EXIT_OK
-        imported = import_workbook(read_workbook(args.file), dist, args.year)
+        imported = import_workbook(read_workbook(args.file), dist, args.year, annexes_3_4=True)
     except TariffImportError as exc:
         raise CliError(f"import failed: {exc}") from exc
     except (zipfile.BadZipFile, OSError) as exc:
@@ -170,11 +176,14 @@ def tariff_record(tariff: DuosTariff) -> dict[str, Any]:
         "distributor_id": tariff.dno_id,
         "area_distributor_id": tariff.area_distributor_id,
         "tariff_name": tariff.tariff_name,
+        "annex": tariff.annex,
         **tariff.charges(),
         "closed_llfcs": list(tariff.closed_llfcs),
         "pcs": tariff.pcs,
         "metering": tariff.metering,
         "is_generation": tariff.is_generation,
+        "ldno_boundary": tariff.ldno_boundary,
+        "billing_ids": list(tariff.billing_ids),
         "source": tariff.source,
         "selection_note": tariff.selection_note,
         "residual_doubt": tariff.residual_doubt,
@@ -182,7 +191,20 @@ def tariff_record(tariff: DuosTariff) -> dict[str, Any]:
         "time_bands": None if bands is None else {
             band: bands.describe(band, max_rows=8) for band in BANDS},
         "time_band_notes": [] if bands is None else list(bands.notes),
+        "ums_time_bands": _ums_bands(tariff),
     }
+
+
+def _ums_bands(tariff: DuosTariff) -> list[dict[str, Any]] | None:
+    """An unmetered tariff's black/yellow/green periods (its rates apply in those, not the HH
+    bands); None for metered tariffs or where the workbook's UMS table is not structured."""
+    if tariff.metering != "unmetered" or tariff.year is None or tariff.area_distributor_id is None:
+        return None
+    bands = load_ums_bands(tariff.area_distributor_id, tariff.year)
+    if bands is None:
+        return None
+    return [{"band": p.band, "days": p.days, "start": p.start, "end": p.end,
+             "months": list(p.months)} for p in bands.periods]
 
 
 def show_text(tariff: DuosTariff, year: int) -> str:
@@ -216,6 +238,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         dno_id, on=args.date, voltage=args.voltage, llfc=args.llfc, kva=args.kva,
         area_distributor_id=args.area, residual_band=args.residual_band,
         generation=args.generation, tariff_name=args.tariff, profile_class=args.profile_class,
+        annex=args.annex,
     )
     year = tariff.year or charging_year(args.date or datetime.date.today())
     emit(args, tariff_record(tariff), text=lambda: show_text(tariff, year))
@@ -223,8 +246,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 LIST_FIELDS = (
-    "distributor_id", "area_distributor_id", "charging_year", "tariff_name", "voltage_level",
-    "metering", "is_generation", "residual_band", "llfcs", "closed_llfcs", "pcs",
+    "distributor_id", "area_distributor_id", "charging_year", "annex", "tariff_name",
+    "voltage_level", "metering", "is_generation", "residual_band", "llfcs", "closed_llfcs",
+    "billing_ids", "pcs",
     "red_rate_p_per_kwh", "amber_rate_p_per_kwh", "green_rate_p_per_kwh", "fixed_p_per_day",
     "capacity_p_per_kva_per_day", "exceeded_capacity_p_per_kva_per_day", "reactive_p_per_kvarh",
     "source",
@@ -232,14 +256,19 @@ LIST_FIELDS = (
 
 
 def list_text(tariffs: list[DuosTariff]) -> str:
-    """One line per tariff: year, who, voltage, the published name and its LLFCs."""
+    """One line per tariff: year, who, annex, voltage, the published name and its LLFCs."""
     lines = []
     for t in tariffs:
         who = (f"area {t.area_distributor_id}" if t.dno_id == t.area_distributor_id
                else f"IDNO {t.dno_id} in area {t.area_distributor_id}")
-        llfcs = " ".join(t.llfcs) or "(none published)"
-        lines.append(f"{t.year}/{((t.year or 0) + 1) % 100:02d}  {who:<19} "
-                     f"{t.voltage_level:<6} {t.tariff_name:<46} LLFCs {llfcs}")
+        if t.annex == 4:
+            codes = "billing IDs " + (" ".join(t.billing_ids) or "(none published)")
+        elif t.annex == 3:
+            codes = "closed LLFCs " + " ".join(t.closed_llfcs)
+        else:
+            codes = "LLFCs " + (" ".join(t.llfcs) or "(none published)")
+        lines.append(f"{t.year}/{((t.year or 0) + 1) % 100:02d}  {who:<19} annex {t.annex} "
+                     f"{t.voltage_level:<6} {t.tariff_name:<46} {codes}")
     return "\n".join(lines)
 
 
@@ -262,7 +291,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             raise CliError(f"--voltage: {exc} (or UMS)") from exc
     tariffs = all_tariffs(distributor_id=dno_id, area_distributor_id=area,
                           year=charging_year(args.date) if args.date else None,
-                          voltage=args.voltage)
+                          voltage=args.voltage, annex=args.annex)
     if not tariffs:
         raise CliError("no tariffs match (`bess-duos tariffs years` shows what is shipped)",
                        EXIT_NOT_FOUND)
