@@ -42,6 +42,19 @@ def main() -> None:
         probe = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True)
         step(f"'import {name}' fails", probe.returncode != 0)
 
+    from importlib.resources import files
+
+    shipped = Path(str(files("bess_duos.config")))
+    repo = Path(__file__).resolve().parents[1] / "config"
+
+    def data(root: Path) -> set[str]:
+        return {str(p.relative_to(root)) for p in root.rglob("*")
+                if p.is_file() and p.suffix in (".csv", ".yaml")}
+
+    missing = data(repo) - data(shipped)
+    step("every config/ data file ships in the wheel", not missing,
+         f"({len(data(shipped))} files; missing e.g. {sorted(missing)[:3]})")
+
     listed = run("dno", "list")
     step("dno list", listed.returncode == 0 and "NGED" in listed.stdout, listed.stderr[-300:])
 
