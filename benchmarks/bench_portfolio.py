@@ -74,7 +74,8 @@ def _sum_part(path: str) -> tuple[int, float]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path, columns=["site_id", "kwh"], read_dictionary=["site_id"])
+    table = pq.read_table(path, columns=["site_id", "kwh"],
+                          read_dictionary=["site_id"]).unify_dictionaries()
     sums = table.group_by("site_id").aggregate([("kwh", "sum"), ("kwh", "count")])
     return sums.num_rows, float(pc.sum(sums["kwh_count"]).as_py()) / 48.0 / 365.0
 
