@@ -115,8 +115,8 @@ def child(sites_csv: str, workers: int, batch_size: int, engine: str = "local") 
             outcome.results[["site_id", *numeric]], index=False).to_numpy().tobytes()).hexdigest()
     worker_mb = _maxrss_mb(resource.RUSAGE_CHILDREN)
     if cluster is not None:
-        info = cluster.scheduler_info()["workers"].values()
-        worker_mb = max(w["metrics"]["memory"] for w in info) / 2**20  # current, not peak
+        with distributed.Client(cluster) as client:  # each worker process's own peak RSS
+            worker_mb = max(client.run(_maxrss_mb, resource.RUSAGE_SELF).values())
         cluster.close()
     print(json.dumps({
         "seconds": seconds,
@@ -130,11 +130,14 @@ def child(sites_csv: str, workers: int, batch_size: int, engine: str = "local") 
     }))
 
 
-STAGES = {
-    "load_profile": "bess_duos.core.profiles.load_profile",
-    "charge_arrays": "bess_duos.core.duos.charge_arrays",
-    "calculate_flexibility_value": "bess_duos.core.flexibility.calculate_flexibility_value",
-    "create_features_dataframe": "bess_duos.core.features.create_features_dataframe",
+STAGES = {  # (module file, function) -> label
+    ("portfolio.py", "_read_keyed"): "bess_duos.core.portfolio._read_keyed (Parquet read)",
+    ("profiles.py", "load_profile"): "bess_duos.core.profiles.load_profile",
+    ("duos.py", "charge_arrays"): "bess_duos.core.duos.charge_arrays",
+    ("flexibility.py", "plan_flexibility"): "bess_duos.core.flexibility.plan_flexibility",
+    ("flexibility.py", "value"): "FlexibilityPlan.value",
+    ("features.py", "create_features_dataframe"):
+        "bess_duos.core.features.create_features_dataframe",
 }
 
 
@@ -155,8 +158,9 @@ def stage_breakdown(sites_csv: Path, batch_size: int) -> str:
     total = time.perf_counter() - started
     stats = pstats.Stats(profiler).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
     parts = []
-    for name, label in STAGES.items():
-        seconds = sum(v[3] for k, v in stats.items() if k[2] == name and "core" in k[0])
+    for (module, name), label in STAGES.items():
+        seconds = sum(v[3] for k, v in stats.items()
+                      if k[2] == name and k[0].endswith(f"core/{module}"))
         parts.append(f"{label} {seconds / len(batch) * 1000:.1f}")
     return (f"one batch of {len(batch)} sites in one process, ms per site (under cProfile, "
             f"{total / len(batch) * 1000:.1f} in all): " + "; ".join(parts))
