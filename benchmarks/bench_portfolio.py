@@ -12,7 +12,9 @@ only) and kWh summed per site, by the same number of worker processes, timed in 
 the portfolio's rate over the floor's is printed beside its target (>= 1/3), and each worker's
 peak RSS beside its target (<= 1 GB). With --dask the same portfolio also runs on a
 `distributed.LocalCluster` of --workers single-thread worker processes: its time against the
-local engine's (target: within 20%) and whether every result is identical.
+local engine's (target: within 20%) and whether every result is identical. Both engines are
+warmed first with one 2-site batch (as long-lived workers would be): the local engine's forked
+workers inherit it from the parent, each (spawned) Dask worker runs it itself.
 
 The baseline charges DUoS unit rates the naive way, one `DataFrame.apply` call per half hour
 (clock time, day type and band looked up in Python for every row), on --baseline-sites sites;
@@ -45,7 +47,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bess_duos.core.duos import charge_arrays, tariffs_for_site  # noqa: E402
-from bess_duos.core.portfolio import result_dtypes  # noqa: E402
+from bess_duos.core.portfolio import (  # noqa: E402
+    iter_site_batches,
+    result_dtypes,
+    run_batch,
+    run_batch_safely,
+)
 from bess_duos.core.portfolio_demo import make_demo_portfolio  # noqa: E402
 from bess_duos.core.portfolio_engines import SpoolSink, default_workers, run_portfolio  # noqa: E402
 from bess_duos.core.synthetic import generate_profile  # noqa: E402
@@ -97,12 +104,27 @@ def floor(parts: list[str], workers: int) -> dict[str, float]:
 
 def child(sites_csv: str, workers: int, batch_size: int, engine: str = "local") -> None:
     """Run one portfolio in this (fresh) process and print JSON timings and memory."""
+    # Warm both engines alike (imports, tariff and clock caches), as a long-lived cluster's
+    # workers are: a 2-site batch in this process, whose forked local workers inherit it,
+    # and on every Dask worker (spawned, so they inherit nothing).
+    warm = next(iter_site_batches(sites_csv, 2))
+    run_batch_safely(warm)
     cluster = None
     if engine == "dask":
+        import dask
         import distributed
 
+        # Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off
+        # glibc's adaptive mmap threshold: every large temporary array is then mapped and
+        # unmapped afresh, and a batch took over twice the CPU (docs/portfolio.md). Keep the
+        # one-thread BLAS settings, drop that one.
+        environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        dask.config.set({"distributed.nanny.pre-spawn-environ": environ})
         cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
                                            processes=True, dashboard_address=None)
+        with distributed.Client(cluster) as client:
+            client.run(run_batch_safely, warm)
     with tempfile.TemporaryDirectory() as spool:
         started = time.perf_counter()
         outcome = run_portfolio(sites_csv, workers=workers, batch_size=batch_size,
@@ -145,8 +167,6 @@ def stage_breakdown(sites_csv: Path, batch_size: int) -> str:
     """ms per site spent in each core function, from cProfile of one batch (after a warm-up)."""
     import cProfile
     import pstats
-
-    from bess_duos.core.portfolio import iter_site_batches, run_batch
 
     batch = next(iter_site_batches(sites_csv, batch_size))
     run_batch(batch)  # warm the tariff and time-band caches
