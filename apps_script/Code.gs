@@ -43,12 +43,32 @@ var PROP = {
   secret: 'WEBHOOK_SECRET',
   serviceAccount: 'SERVICE_ACCOUNT_EMAIL',
   scriptWrites: 'SCRIPT_WRITES_CELLS',
+  batteryPowerKw: 'BATTERY_POWER_KW',
+  batteryEnergyKwh: 'BATTERY_ENERGY_KWH',
+  batteryEfficiencyPct: 'BATTERY_EFFICIENCY_PCT',
+  exportPricePPerKwh: 'EXPORT_PRICE_P_PER_KWH',
   sheetId: 'BESS_SHEET_ID',
   triggerId: 'AUTO_RERUN_TRIGGER_ID',
   triggerOwner: 'AUTO_RERUN_OWNER',
   lastTimestamp: 'LAST_SIGNED_TIMESTAMP',
   pending: 'LOOKUP_PENDING',
 };
+
+/**
+ * The battery settings (Settings > Battery; blank = no battery), their lookup JSON fields and
+ * checks. Power and energy go together; efficiency and export price need a battery.
+ */
+var BATTERY_SETTINGS = [
+  { key: 'batteryPowerKw', field: 'battery_power_kw', what: 'battery power in kW above 0 (e.g. 100)',
+    ok: function (v) { return v > 0; } },
+  { key: 'batteryEnergyKwh', field: 'battery_energy_kwh', what: 'battery energy in kWh above 0 (e.g. 200)',
+    ok: function (v) { return v > 0; } },
+  { key: 'batteryEfficiencyPct', field: 'battery_efficiency',
+    what: 'round-trip efficiency in %, above 1 and at most 100 (e.g. 90, not 0.9)',
+    ok: function (v) { return v > 1 && v <= 100; } },
+  { key: 'exportPricePPerKwh', field: 'export_price_p_per_kwh', what: 'export price in p/kWh, 0 or more (e.g. 5)',
+    ok: function (v) { return v >= 0; } },
+];
 
 var REQUIRED_SCOPES = [
   'https://www.googleapis.com/auth/spreadsheets.currentonly',
@@ -149,6 +169,8 @@ function lookupOnce_(ss, sheet, settings) {
   payload.spreadsheet_id = ss.getId();
   payload.worksheet = sheet.getName();
   if (settings.scriptWrites) payload.write = false;
+  var battery = batteryPayload_(settings);
+  Object.keys(battery).forEach(function (k) { payload[k] = battery[k]; });
   var reply;
   try {
     reply = post_(settings, '/lookup', payload);
@@ -438,21 +460,23 @@ function setUpSheet() {
 /** Menu item: the settings dialog (the secret goes in a password field, never shown back). */
 function showSettings() {
   requireScopes_();
-  var html = HtmlService.createHtmlOutputFromFile('Settings').setWidth(460).setHeight(420);
+  var html = HtmlService.createHtmlOutputFromFile('Settings').setWidth(460).setHeight(560);
   SpreadsheetApp.getUi().showModalDialog(html, 'BESS settings');
 }
 
 /** For the settings dialog: the current settings, without the secret. */
 function getSettings() {
   var s = settings_();
-  return { url: s.url, hasSecret: !!s.secret, serviceAccount: s.serviceAccount,
+  var shown = { url: s.url, hasSecret: !!s.secret, serviceAccount: s.serviceAccount,
     scriptWrites: s.scriptWrites };
+  BATTERY_SETTINGS.forEach(function (b) { shown[b.key] = s[b.key]; });
+  return shown;
 }
 
 /**
- * From the settings dialog: checks and stores {url, secret, serviceAccount, scriptWrites} in
- * this spreadsheet's Document Properties. A blank URL or secret keeps the current one.
- * Returns {ok, message}.
+ * From the settings dialog: checks and stores {url, secret, serviceAccount, scriptWrites} and
+ * the battery (BATTERY_SETTINGS keys; all blank = no battery) in this spreadsheet's Document
+ * Properties. A blank URL or secret keeps the current one. Returns {ok, message}.
  */
 function saveSettings(form) {
   var current = settings_();
@@ -472,8 +496,26 @@ function saveSettings(form) {
   if (account && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(account)) {
     return { ok: false, message: 'Not saved: "' + account + '" is not an e-mail address.' };
   }
+  var battery = {};
+  for (var i = 0; i < BATTERY_SETTINGS.length; i++) {
+    var b = BATTERY_SETTINGS[i];
+    var text = String(form && form[b.key] !== undefined && form[b.key] !== null ? form[b.key] : '')
+      .trim();
+    var value = settingNumber_(text);
+    if (text && !(value !== null && b.ok(value))) {
+      return { ok: false, message: 'Not saved: give the ' + b.what + ', or leave it blank (got "' +
+        text + '").' };
+    }
+    battery[b.key] = text ? String(value) : '';
+  }
+  if (!battery.batteryPowerKw !== !battery.batteryEnergyKwh ||
+      (!battery.batteryPowerKw && (battery.batteryEfficiencyPct || battery.exportPricePPerKwh))) {
+    return { ok: false, message: 'Not saved: a battery needs both its power (kW) and its energy ' +
+      '(kWh); leave all four battery fields blank for no battery.' };
+  }
   var values = {};
   values[PROP.url] = url;
+  BATTERY_SETTINGS.forEach(function (s) { values[PROP[s.key]] = battery[s.key]; });
   if (secret) values[PROP.secret] = secret;
   values[PROP.serviceAccount] = account;
   values[PROP.scriptWrites] = form && form.scriptWrites ? 'true' : 'false';
@@ -484,12 +526,36 @@ function saveSettings(form) {
 /** The settings of this spreadsheet. */
 function settings_() {
   var p = docProps_();
-  return {
+  var out = {
     url: (p.getProperty(PROP.url) || '').replace(/\/+$/, ''),
     secret: p.getProperty(PROP.secret) || '',
     serviceAccount: p.getProperty(PROP.serviceAccount) || '',
     scriptWrites: p.getProperty(PROP.scriptWrites) === 'true',
   };
+  BATTERY_SETTINGS.forEach(function (b) { out[b.key] = p.getProperty(PROP[b.key]) || ''; });
+  return out;
+}
+
+/** "1,000", "90%" or "5 p/kWh" -> the number; null when it is not one. */
+function settingNumber_(text) {
+  var bare = String(text).replace(/,/g, '').replace(/\s*(%|kwh|kw|p\/kwh|p)$/i, '').trim();
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(bare)) return null;
+  return Number(bare);
+}
+
+/**
+ * The battery fields of the lookup JSON from the settings: power and energy (numbers), the
+ * round-trip efficiency as "90%", the export price (a number); a blank setting sends nothing.
+ */
+function batteryPayload_(settings) {
+  var out = {};
+  if (!settings.batteryPowerKw || !settings.batteryEnergyKwh) return out;
+  BATTERY_SETTINGS.forEach(function (b) {
+    var text = settings[b.key];
+    if (!text) return;
+    out[b.field] = b.key === 'batteryEfficiencyPct' ? text + '%' : Number(text);
+  });
+  return out;
 }
 
 function docProps_() {
@@ -499,10 +565,11 @@ function docProps_() {
 // ------------------------------------------------------------------ test connection
 
 /**
- * Menu item: checks, in turn, that the webhook answers (/health), that it accepts our signature
- * (secret and clock; a signed /mpan/validate), that the sheet is shared with its service account
- * (unless the script writes the cells), and that it can read the profile link in B15. Shows one
- * line per check and returns {ok, lines}.
+ * Menu item: checks, in turn, that the webhook answers (/health) and is ready (/ready, which also
+ * names the service account it writes as), that it accepts our signature (secret and clock; a
+ * signed /mpan/validate), that the sheet is shared with its service account (the e-mail in
+ * Settings, else the webhook's; unless the script writes the cells), and that it can read the
+ * profile link in B15. Shows one line per check and returns {ok, lines}.
  */
 function testConnection() {
   requireScopes_();
@@ -526,6 +593,8 @@ function testConnection() {
     say(false, fetchErrorText_(err));
     return showReport_(ok, lines);
   }
+  var server = readiness_(settings);
+  if (!server.ready) say(false, server.problem);
   var signed = safePost_(settings, '/mpan/validate', { mpan: TEST_MPAN });
   if (signed.code === 200) {
     say(true, 'The webhook accepts this sheet\'s key and clock (signed request).');
@@ -536,13 +605,8 @@ function testConnection() {
   }
   if (settings.scriptWrites) {
     say(null, 'The script writes the cells itself (write: false): no sharing needed.');
-  } else if (!settings.serviceAccount) {
-    say(false, 'Sharing not checked: enter the webhook\'s service account e-mail in Settings.');
   } else {
-    var editors = ss.getEditors().map(function (u) { return u.getEmail().toLowerCase(); });
-    var shared = editors.indexOf(settings.serviceAccount.toLowerCase()) >= 0;
-    say(shared, shared ? 'The sheet is shared with ' + settings.serviceAccount + ' as editor.'
-      : 'The sheet is not shared with ' + settings.serviceAccount + ': Share > add it as Editor.');
+    checkSharing_(ss, settings.serviceAccount, server.account, say);
   }
   var sheet = bessSheet_();
   var link = sheet ? readInputs_(sheet).profile_url : '';
@@ -561,6 +625,51 @@ function testConnection() {
   say(null, docProps_().getProperty(PROP.triggerId)
     ? 'Auto re-run is on (turned on by ' + (owner || 'someone') + ').' : 'Auto re-run is off.');
   return showReport_(ok, lines);
+}
+
+/**
+ * GET /ready: {ready, problem, account}; `account` is the service account e-mail the webhook
+ * says it writes as (null when it has no Google credentials, or did not answer).
+ */
+function readiness_(settings) {
+  try {
+    var reply = get_(settings, '/ready');
+    var json = reply.json || {};
+    var account = typeof json.service_account === 'string' && json.service_account.indexOf('@') > 0
+      ? json.service_account : null;
+    if (reply.code === 200) return { ready: true, problem: '', account: account };
+    return { ready: false, account: account, problem: 'The webhook is not ready (/ready): ' +
+      parseError_(reply.code, reply.text).message };
+  } catch (err) {
+    return { ready: false, account: null, problem: fetchErrorText_(err) };
+  }
+}
+
+/**
+ * The sharing line(s) of Test connection: checks the e-mail in Settings, else the one the
+ * webhook gave, and says which; a different e-mail from the webhook is named too.
+ */
+function checkSharing_(ss, configured, fromServer, say) {
+  var account = configured || fromServer;
+  if (!account) {
+    say(false, 'Sharing not checked: the webhook did not name its service account (no Google ' +
+      'credentials on the server?); enter its e-mail in Settings.');
+    return;
+  }
+  var editors = ss.getEditors().map(function (u) { return u.getEmail().toLowerCase(); });
+  var isEditor = function (email) { return editors.indexOf(email.toLowerCase()) >= 0; };
+  var which = configured ? 'the e-mail in Settings' : 'the webhook\'s service account, from /ready';
+  var shared = isEditor(account);
+  say(shared, (shared ? 'The sheet is shared with ' + account + ' as editor'
+    : 'The sheet is not shared with ' + account) + ' (' + which + ')' +
+    (shared ? '.' : ': Share > add it as Editor.'));
+  if (configured && fromServer && configured.toLowerCase() !== fromServer.toLowerCase()) {
+    var ok = isEditor(fromServer);
+    say(ok ? null : false, 'The webhook says it writes as ' + fromServer + ', not ' + configured +
+      (ok ? ' (the sheet is shared with it too): correct Settings, or leave the e-mail blank.'
+        : ': share the sheet with ' + fromServer + ' as Editor and correct Settings (or leave ' +
+          'the e-mail blank).'));
+  }
 }
 
 /** A signed POST that never throws: {code, message, fields}. */

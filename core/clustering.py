@@ -86,7 +86,10 @@ def _matrix(features: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray,
 
 
 def _circular_mean_hour(hours: pd.Series) -> float:
+    """The mean clock hour on the 24 h circle, to the half hour; NaN when none is known."""
     angle = 2 * np.pi * hours.dropna().to_numpy(dtype=float) / 24.0
+    if angle.size == 0:
+        return float("nan")
     mean = np.arctan2(np.sin(angle).mean(), np.cos(angle).mean())
     return float(np.round(mean % (2 * np.pi) * 24.0 / (2 * np.pi) * 2) / 2 % 24)
 
@@ -96,7 +99,8 @@ def _traits(z_row: np.ndarray, columns: list[str], peak_hour: float) -> list[str
     out = []
     for i in np.argsort(-np.abs(z_row), kind="stable"):
         if columns[i].startswith("peak_time"):
-            text = f"peak around {int(peak_hour):02d}:{round(peak_hour % 1 * 60):02d}"
+            text = ("peak time not known" if not np.isfinite(peak_hour) else  # none measured
+                    f"peak around {int(peak_hour):02d}:{round(peak_hour % 1 * 60):02d}")
         else:
             word = _TRAIT_WORDS.get(columns[i], columns[i])
             text = f"{'high' if z_row[i] > 0 else 'low'} {word}"

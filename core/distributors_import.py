@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from bess_duos.core.paths import config_dir, reference_data_dir
+from bess_duos.core.paths import reference_data_dir, writable_config_dir
 
 # distributor ID -> (brand short code, current licensee name, GSP group ID)
 DNO_AREAS: dict[int, tuple[str, str, str]] = {
@@ -124,7 +124,7 @@ def build_distributors_table(mdd_dir: Path | None = None) -> pd.DataFrame:
 
 def write_distributors_csv(table: pd.DataFrame, out: Path | None = None) -> Path:
     """Write `table` with its source header line; returns the path."""
-    out = out or config_dir() / "distributors.csv"
+    out = out or writable_config_dir() / "distributors.csv"
     with open(out, "w", encoding="utf-8", newline="") as fh:
         fh.write(HEADER)
         table.to_csv(fh, index=False, lineterminator="\n")

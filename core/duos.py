@@ -49,9 +49,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from bess_duos.core import bands as _bands
-from bess_duos.core.paths import config_dir
+from bess_duos.core.defaults import defaults
 from bess_duos.core.tariffs import DuosTariff, TariffQuery, resolve_query
 from bess_duos.core.timebands import BAND_ALIASES, BANDS, TimeBands
 
@@ -75,14 +74,7 @@ class DuosError(ValueError):
 
 def default_power_factor() -> float:
     """`assumed_power_factor` from config/defaults.yaml."""
-    path = config_dir() / "defaults.yaml"
-    return _power_factor_from(str(path), path.stat().st_mtime)
-
-
-@functools.lru_cache(maxsize=4)
-def _power_factor_from(path: str, _mtime: float) -> float:
-    with open(path, encoding="utf-8") as handle:
-        return float(yaml.safe_load(handle)["assumed_power_factor"])
+    return defaults().assumed_power_factor
 
 
 def _dense_groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +114,7 @@ class DuosSummary:
     assumed_power_factor: float | None
     exceeded_kva_by_month: dict[str, float]
     chargeable_kvarh: float | None
-    annualised_total_gbp: float
+    annualised_total_gbp: float | None  # None: too little data (core.valuation.annual_figures)
     annualisation_method: str
     notes: tuple[str, ...] = field(default=())
 
@@ -141,10 +133,11 @@ class DuosSummary:
 
     def format(self) -> str:
         """Readable multi-line summary for the command line."""
+        data_days = self.weekday_days + self.weekend_days
         rows = [
-            f"Profile: {self.first} to {self.last} UTC, {self.half_hours} half hours, "
-            f"{self.days_covered} days ({self.weekday_days:g} weekday, "
-            f"{self.weekend_days:g} weekend)",
+            f"Profile: {self.first} to {self.last} UTC, {self.half_hours} half hours = "
+            f"{data_days:.4g} days of data ({self.weekday_days:.4g} weekday, "
+            f"{self.weekend_days:.4g} weekend) on {self.days_covered} UK calendar days",
             "Tariffs: " + "; ".join(self.tariffs),
         ]
         for band in BANDS:
@@ -162,7 +155,8 @@ class DuosSummary:
             ("Total", self.total_gbp, ""),
             ("Annualised", self.annualised_total_gbp, f"({self.annualisation_method})"),
         ):
-            rows.append(f"{label:<18}£{value:>12,.2f}  {note}".rstrip())
+            shown = "           -" if value is None else f"{value:>12,.2f}"
+            rows.append(f"{label:<18}£{shown}  {note}".rstrip())
         pf = self.assumed_power_factor
         rows.append(
             f"Max demand {self.max_demand_kva:,.1f} kVA at {self.max_demand_at} UTC"

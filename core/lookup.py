@@ -35,23 +35,27 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
 from bess_duos.core.battery_value import (
     BATTERY_FIELDS,
     BatteryInputs,
     BatteryValue,
     parse_battery_inputs,
 )
+from bess_duos.core.defaults import defaults
 from bess_duos.core.distributors import Distributor
 from bess_duos.core.load_shape import weekday_load
-from bess_duos.core.mpan import Mpan, MpanError, mpan_from_cell, parse_mpan
-from bess_duos.core.paths import config_dir
+from bess_duos.core.mpan import CORE_LENGTH, Mpan, MpanError, mpan_from_cell, parse_mpan
 from bess_duos.core.postcodes import parse_postcode
-from bess_duos.core.profile_loader import read_profile as read_profile  # the one loader
+from bess_duos.core.profile_loader import (  # the one loader and its policy
+    DEFAULT_OPTIONS,
+    RESAMPLE_CHOICES,
+    TZ_CHOICES,
+    ReadOptions,
+)
+from bess_duos.core.profile_loader import read_profile as read_profile
 from bess_duos.core.site_area import SiteArea, SiteAreaError, parse_gsp_group
 from bess_duos.core.tariffs import DuosTariff, normalise_voltage
 from bess_duos.core.timebands import BANDS
@@ -70,13 +74,14 @@ __all__ = ["FEATURE_FIELDS", "INPUT_FIELDS", "FeatureValues", "FlexValues", "Inp
            "LookupFailed", "LookupInputs", "LookupResult", "decide_area", "parse_inputs",
            "parse_mpan_input", "read_profile", "run_lookup", "year_label"]
 
+PROFILE_OPTION_FIELDS = ("tz", "resample")  # the reading policy's overrides (JSON and CLI)
 INPUT_FIELDS = ("postcode", "mpan", "voltage", "kva", "flex_fraction", "profile_url",
-                "gsp_group", "tariff_name", *BATTERY_FIELDS)
+                "gsp_group", "tariff_name", *PROFILE_OPTION_FIELDS, *BATTERY_FIELDS)
 # The longest text (or integer digits) each input may have; checked before any parsing, so
 # no pattern or number conversion ever sees more. Generous for what people type or paste.
 MAX_INPUT_CHARS: dict[str, int] = {
     "mpan": 64, "postcode": 32, "voltage": 32, "kva": 32, "flex_fraction": 32,
-    "profile_url": 2048, "gsp_group": 16, "tariff_name": 160,
+    "profile_url": 2048, "gsp_group": 16, "tariff_name": 160, "tz": 32, "resample": 32,
     **{name: 32 for name in BATTERY_FIELDS},
 }
 _LABELS = {"mpan": "the MPAN", "postcode": "the postcode", "voltage": "the voltage level",
@@ -107,13 +112,6 @@ class LookupFailed(RuntimeError):
         return (LookupFailed, (str(self), self.result))
 
 
-@cache
-def _layout_defaults() -> dict[str, Any]:
-    with open(config_dir() / "defaults.yaml", encoding="utf-8") as handle:
-        raw = yaml.safe_load(handle)
-    return {"voltage": raw.get("voltage", "LV"), "flex_fraction": float(raw["flex_fraction"])}
-
-
 @dataclass(frozen=True)
 class LookupInputs:
     """Checked inputs. `voltage` None = from the LLFC, else LV; `flex_fraction` is 0..1."""
@@ -128,14 +126,35 @@ class LookupInputs:
     gsp_group: str | None = None  # "_E" (normalised); decides the area of an IDNO MPAN
     tariff_name: str | None = None  # a published tariff name: picks that row outright
     battery: BatteryInputs | None = None  # JSON/CLI only: valued by core.battery_value
+    profile_options: ReadOptions = DEFAULT_OPTIONS  # JSON/CLI `tz`, `resample`
 
 
 def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+class JsonNumber(float):
+    """A JSON number with a decimal point or exponent that remembers how it was written
+    (`json.loads(..., parse_float=JsonNumber)`), so an MPAN such as 1.40557E+12 is refused
+    as the same text is on the command line."""
+
+    text: str
+
+    def __new__(cls, text: str) -> JsonNumber:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
 def parse_mpan_input(value: object) -> Mpan:
     """A sheet cell or JSON value -> Mpan; a wrong check digit is kept (reported later)."""
+    if isinstance(value, JsonNumber) and "e" in value.text.lower():
+        digits = value.text.lower().split("e")[0].replace(".", "").lstrip("+-0")
+        if len(digits) < CORE_LENGTH:
+            raise MpanError(
+                f"MPAN {value.text} is in scientific notation with only {len(digits)} "
+                "significant digits: the number was rounded; send the 13-digit MPAN as text, "
+                "e.g. \"1405566778898\" (in the sheet: format the cell as plain text)")
     try:
         return mpan_from_cell(value)
     except MpanError as exc:
@@ -219,9 +238,10 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
         raise InputErrors(errors)
     return LookupInputs(
         values.get("mpan"), values.get("postcode"), values.get("voltage"), values.get("kva"),
-        values.get("flex_fraction", _layout_defaults()["flex_fraction"]),
+        values.get("flex_fraction", defaults().flex_fraction),
         values.get("profile_url"), tuple(notes), values.get("gsp_group"),
         values.get("tariff_name"), battery,
+        ReadOptions(tz=values.get("tz"), resample=values.get("resample")),
     )
 
 
@@ -288,6 +308,17 @@ def _profile_url(value: object, _notes: list[str]) -> str:
     return link
 
 
+def _choice(choices: tuple[str, ...], what: str) -> Callable[[object, list[str]], str]:
+    def parse(value: object, _notes: list[str]) -> str:
+        text = value.strip() if isinstance(value, str) else None
+        found = next((c for c in choices if text and c.lower() == text.lower()), None)
+        if found is None:
+            raise ValueError(f"{what} {value!r}: use {' or '.join(choices)}, or leave it out "
+                             "for the reading policy (docs/duos.md)")
+        return found
+    return parse
+
+
 _PARSERS: dict[str, Callable[[object, list[str]], Any]] = {
     "mpan": lambda value, _notes: parse_mpan_input(value),
     "postcode": _postcode,
@@ -297,6 +328,8 @@ _PARSERS: dict[str, Callable[[object, list[str]], Any]] = {
     "flex_fraction": _flex_fraction,
     "profile_url": _profile_url,
     "tariff_name": lambda value, _notes: _text(value, "the tariff name").strip(),
+    "tz": _choice(TZ_CHOICES, "tz (zone of naive timestamps)"),
+    "resample": _choice(RESAMPLE_CHOICES, "resample"),
 }
 
 
@@ -305,8 +338,8 @@ class FlexValues:
     """Flexibility value over the profile and per year (£), and the saving in % of DUoS units."""
 
     value_gbp: float
-    annual_value_gbp: float
-    saving_pct: float
+    annual_value_gbp: float | None  # None: too little data (core.valuation.annual_figures)
+    saving_pct: float | None
     shifted_kwh: float
     power_limit_kw: float
 
@@ -377,17 +410,7 @@ class LookupResult:
             "site_area": self.site.to_dict(),
             "tariff": None if tariff is None else {
                 "name": tariff.tariff_name,
-                "voltage_level": tariff.voltage_level,
-                "charging_year": tariff.year,
-                "red_rate_p_per_kwh": tariff.red_rate,
-                "amber_rate_p_per_kwh": tariff.amber_rate,
-                "green_rate_p_per_kwh": tariff.green_rate,
-                "fixed_p_per_day": tariff.fixed_p_per_day,
-                "capacity_p_per_kva_per_day": tariff.capacity_p_per_kva_per_day,
-                "exceeded_capacity_p_per_kva_per_day": tariff.exceeded_capacity_p_per_kva_per_day,
-                "reactive_p_per_kvarh": tariff.reactive_p_per_kvarh,
-                "residual_band": tariff.residual_band,
-                "llfcs": list(tariff.llfcs),
+                **tariff.charges(),
                 "source": tariff.source,
                 "selection_note": getattr(tariff, "selection_note", ""),
             },
@@ -399,7 +422,7 @@ class LookupResult:
             },
             "flexibility": None if self.flexibility is None else {
                 "value_gbp": self.flexibility.value_gbp,
-                "annual_value_gbp": self.flexibility.annual_value_gbp,
+                "annual_value_gbp": _finite(self.flexibility.annual_value_gbp),
                 "saving_pct": _finite(self.flexibility.saving_pct),
                 "shifted_kwh": self.flexibility.shifted_kwh,
                 "power_limit_kw": self.flexibility.power_limit_kw,
@@ -412,8 +435,9 @@ class LookupResult:
         }
 
 
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+def _finite(value: float | None) -> float | None:
+    """A number, or None (blank) when it was not computed or is not finite."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def decide_area(

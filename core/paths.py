@@ -21,3 +21,19 @@ def reference_data_dir() -> Path:
     """The shared reference data (`../shared/reference-data`), used by importers and tests."""
     override = current().reference_data_dir
     return override if override else REPO_ROOT.parent / "shared" / "reference-data"
+
+
+def writable_config_dir(given: Path | None = None) -> Path:
+    """Where an importer may write: `given`, else `$BESS_DUOS_CONFIG`, else the checkout's
+    `config/` in a development install. Never the data inside an installed package: there
+    `ValueError` says to give a folder."""
+    if given is not None:
+        return Path(given)
+    override = current().config_dir
+    if override:
+        return override
+    shipped = config_dir().resolve()
+    if (REPO_ROOT / "pyproject.toml").is_file() and shipped == (REPO_ROOT / "config").resolve():
+        return shipped
+    raise ValueError("give --config DIR (a copy of the config folder to write into): the data "
+                     "shipped inside an installed package is never written")

@@ -9,7 +9,8 @@ keyed to the sites; relative paths are read from the SITES file's folder.
 `run_batch(sites)` is the one per-batch function every engine runs (see
 `core.portfolio_engines`). For each site it parses the MPAN (`core.mpan`), decides the DNO
 area (`core.valuation.site_area`; an IDNO MPAN needs the postcode), loads the profile
-(`core.profiles`, one read per profile file), and values the site with
+(`core.profile_loader.read_profile`: the one reading policy the lookup uses; one read per
+profile file), and values the site with
 `core.valuation.value_site` under the `PORTFOLIO` policy (the valuation the single-site
 lookup uses: DUoS with the tariff of each charging year, flexibility against the DUoS unit
 rates); load-shape features are computed for the whole batch in one 2-D array
@@ -32,7 +33,8 @@ import numpy as np
 import pandas as pd
 from bess_duos.core.features import FEATURES, FeatureError, create_features_dataframe
 from bess_duos.core.mpan import MpanError, parse_mpan
-from bess_duos.core.profiles import ProfileError, load_profile
+from bess_duos.core.profile_loader import read_profile
+from bess_duos.core.profiles import ProfileError
 from bess_duos.core.site_area import SiteArea, SiteAreaError
 from bess_duos.core.tariffs import normalise_voltage
 from bess_duos.core.timebands import BANDS
@@ -359,7 +361,7 @@ def _load_profiles(sites: list[_Site]) -> list[tuple[_Site, str, str]]:
                 raise ProfileError(f"profile file {str(path)!r} not found")
             keyed = _keyed_source(path)
             frames = _read_keyed(path, [s.site_id for s in group]) if keyed else None
-            shared = None if keyed else load_profile(path)
+            shared = None if keyed else read_profile(path)
         except (ProfileError, OSError, ValueError, KeyError) as exc:
             failures.extend((s, "profile", str(exc)) for s in group)
             continue
@@ -369,7 +371,7 @@ def _load_profiles(sites: list[_Site]) -> list[tuple[_Site, str, str]]:
                     if site.site_id not in frames:
                         raise ValuationError("profile", f"no rows for site_id {site.site_id!r} "
                                              f"in {path.name}")
-                    loaded = load_profile(frames[site.site_id])
+                    loaded = read_profile(frames[site.site_id])
                 else:
                     assert shared is not None
                     loaded = shared
@@ -393,6 +395,11 @@ def _value(site: _Site, *, flex_fraction: float, power_factor: float | None) -> 
         power_factor=power_factor, profile_warnings=site.warnings,
         label=f"profile of site {site.site_id!r}",
     )
+
+
+def _blank(value: float | None) -> float:
+    """A figure not computed (None: too little data) as NaN, the blank of a float column."""
+    return np.nan if value is None else value
 
 
 def _result_row(site: _Site, flex_fraction: float) -> dict[str, Any]:
@@ -435,13 +442,13 @@ def _result_row(site: _Site, flex_fraction: float) -> dict[str, Any]:
         exceeded_capacity_gbp=summary.exceeded_capacity_gbp,
         reactive_gbp=summary.reactive_gbp,
         total_gbp=summary.total_gbp,
-        annual_duos_gbp=summary.annualised_total_gbp,
+        annual_duos_gbp=_blank(summary.annualised_total_gbp),
         annualisation=summary.annualisation_method,
         max_demand_kva=summary.max_demand_kva,
         flex_fraction=flex_fraction,
         flex_value_gbp=flex.value_gbp,
-        flex_annual_value_gbp=flex.annual_value_gbp,
-        flex_saving_pct=flex.saving_pct,
+        flex_annual_value_gbp=_blank(flex.annual_value_gbp),
+        flex_saving_pct=_blank(flex.saving_pct),
         flex_shifted_kwh=flex.shifted_kwh,
         duos_notes="; ".join(summary.notes),
         warnings="; ".join(valued.warnings),
@@ -493,11 +500,9 @@ def _features(sites: list[_Site]) -> tuple[pd.DataFrame, list[tuple[_Site, str, 
 
 def default_flex_fraction() -> float:
     """`flex_fraction` from config/defaults.yaml (the sheet's default flexible share)."""
-    import yaml
-    from bess_duos.core.paths import config_dir
+    from bess_duos.core.defaults import defaults
 
-    with open(config_dir() / "defaults.yaml", encoding="utf-8") as handle:
-        return float(yaml.safe_load(handle)["flex_fraction"])
+    return defaults().flex_fraction
 
 
 def result_columns() -> list[str]:

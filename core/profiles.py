@@ -23,7 +23,6 @@ Convention: a timestamp marks the start of its period unless `timestamp_conventi
 
 from __future__ import annotations
 
-import functools
 import re
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -32,8 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
-from bess_duos.core.paths import config_dir
+from bess_duos.core.defaults import DefaultsError, defaults
 from bess_duos.core.profile_errors import ProfileError as ProfileError
 from bess_duos.core.profile_errors import ProfileLimitError as ProfileLimitError
 from bess_duos.core.profile_tables import (
@@ -49,6 +47,7 @@ NS_PER_HALF_HOUR = 30 * NS_PER_MINUTE
 SPIKE_FACTOR = 10.0  # a half hour above 10 x the profile's 99th percentile kWh is a spike
 MAX_LISTED = 5
 FIRST_YEAR, LAST_YEAR = 1900, 2199  # timestamps outside these years are refused as typos
+EXCEL_SERIALS = (1.0, 109_574.0)  # Excel serial dates of 1900-01-01 .. 2199-12-31
 MAX_FREEFORM_ROWS = 20_000  # rows of dates in no one format (each parsed alone, slowly)
 
 Convention = Literal["start", "end"]
@@ -115,18 +114,10 @@ class Profile:
 
 def default_timestamp_convention() -> Convention:
     """`timestamp_convention` from config/defaults.yaml ('start' or 'end')."""
-    path = config_dir() / "defaults.yaml"
-    value = _convention_from(str(path), path.stat().st_mtime_ns)
-    if value not in ("start", "end"):
-        raise ProfileError(f"config/defaults.yaml timestamp_convention {value!r}: use start or end")
-    return value  # type: ignore[return-value]
-
-
-@functools.lru_cache(maxsize=4)
-def _convention_from(path: str, _mtime_ns: int) -> str:
-    """The file's `timestamp_convention`, read once per (path, modification time)."""
-    with open(path, encoding="utf-8") as handle:
-        return str(yaml.safe_load(handle).get("timestamp_convention", "start"))
+    try:
+        return defaults().timestamp_convention
+    except DefaultsError as exc:
+        raise ProfileError(str(exc)) from None
 
 
 def _key(name: object) -> str:
@@ -193,12 +184,7 @@ def parse_timestamps(values: pd.Series, *, what: str = "timestamp") -> tuple[pd.
         parsed = values.dt.tz_convert("UTC") if aware else values
         return _within_years(parsed, values, what), aware
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        first = values.dropna()
-        raise ProfileError(
-            f"{what} column holds numbers (e.g. {first.iloc[0] if first.size else 'blank'}), "
-            "not dates and times: Excel serial dates? Format the column as dates "
-            "(e.g. 2026-03-29 00:30) and export again"
-        )
+        raise ProfileError(_numbers_for_times(values.dropna(), what))
     fast = _iso_timestamps(values)
     if fast is not None:
         return _within_years(fast[0], values, what), fast[1]
@@ -271,6 +257,22 @@ def _iso_timestamps(values: pd.Series) -> tuple[pd.Series, bool] | None:
 
 
 _OFFSET_END = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
+
+
+def _numbers_for_times(numbers: pd.Series, what: str) -> str:
+    """Why a column of numbers is not times, and what to do: Excel serial dates (days since
+    1899-12-30) are recognised and shown as the date they stand for."""
+    if numbers.empty:
+        return f"{what} column is blank: give a date and time in every row"
+    first = float(numbers.iloc[0])
+    if EXCEL_SERIALS[0] <= first <= EXCEL_SERIALS[1]:
+        meant = pd.Timestamp("1899-12-30") + pd.to_timedelta(round(first * 86400), unit="s")
+        return (f"{what} column holds numbers such as {first:g}: these are Excel serial dates "
+                f"(days since 1899-12-30; {first:g} is {meant:%Y-%m-%d %H:%M}), not dates and "
+                "times: format the column as dates (Format > Number > Date time, e.g. "
+                "2026-03-29 00:30) and export again")
+    return (f"{what} column holds numbers (e.g. {first:g}), not dates and times: give each "
+            "row a date and time such as 2026-03-29 00:30 and export again")
 
 
 def _guess_format(values: pd.Series) -> str | None:
@@ -465,6 +467,8 @@ def _long_from_columns(
             clock_name = _find_named(columns, _TIME_NAMES)
             if date_name is None or clock_name is None:
                 return None
+            if pd.api.types.is_numeric_dtype(frame[date_name]):  # Excel serials: say so
+                raise ProfileError(_numbers_for_times(frame[date_name].dropna(), "date"))
             times_raw = (
                 frame[date_name].astype(str).str.slice(0, 10) + " " + frame[clock_name].astype(str)
             )

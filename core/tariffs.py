@@ -16,6 +16,7 @@ import re
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -157,6 +158,22 @@ class DuosTariff:
         warn_if_pounds_per_kwh(
             self.unit_rates_p_per_kwh, "DuosTariff unit rates (red, amber, green)", stacklevel=4
         )
+
+    def charges(self) -> dict[str, Any]:
+        """The published charges, keyed as in JSON answers (p/kWh, p/day, p/kVA/day, p/kVArh)."""
+        return {
+            "voltage_level": self.voltage_level,
+            "charging_year": self.year,
+            "residual_band": self.residual_band,
+            "red_rate_p_per_kwh": self.red_rate,
+            "amber_rate_p_per_kwh": self.amber_rate,
+            "green_rate_p_per_kwh": self.green_rate,
+            "fixed_p_per_day": self.fixed_p_per_day,
+            "capacity_p_per_kva_per_day": self.capacity_p_per_kva_per_day,
+            "exceeded_capacity_p_per_kva_per_day": self.exceeded_capacity_p_per_kva_per_day,
+            "reactive_p_per_kvarh": self.reactive_p_per_kvarh,
+            "llfcs": list(self.llfcs),
+        }
 
     @property
     def unit_rates_p_per_kwh(self) -> tuple[float, float, float]:

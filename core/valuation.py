@@ -27,6 +27,10 @@ setting: `LOOKUP` (the sheet, one site) / `PORTFOLIO` (thousands of sites)
 - `remember`: True, DUoS, features and flexibility plans are remembered per profile digest
   (the sheet re-runs the lookup on every edit) / False.
 
+Every policy applies the one too-little-data rule of `core.profile_loader.annual_span` (via
+`annual_figures`): under 28 days of data the annual figures carry a warning, under 7 they are
+blank (None) with the reason, never 0.
+
 A step that cannot go on raises `ValuationError` with the `stage` (``mpan``, ``area``,
 ``profile``, ``tariff``, ``duos``, ``flexibility``) and the reason.
 """
@@ -44,6 +48,7 @@ import numpy as np
 import pandas as pd
 from bess_duos.core.memo import LruMemo
 from bess_duos.core.mpan import Mpan
+from bess_duos.core.profile_loader import annual_span
 from bess_duos.core.site_area import SiteArea, decide_site_area
 from bess_duos.core.tariffs import (
     AmbiguousTariffError,
@@ -375,6 +380,21 @@ def _flexibility(series: pd.Series, rates: np.ndarray | None, fraction: float, r
         return None
 
 
+def annual_figures(half_hours: int, summary: Any | None, flex: Any | None = None
+                   ) -> tuple[Any | None, Any | None, str | None]:
+    """(DUoS summary, flexibility result, warning) after the too-little-data rule
+    (`core.profile_loader.annual_span`) for `half_hours` half hours of data: below the minimum
+    the annual DUoS £, the flexibility £/yr and its saving % become None (blank), never 0."""
+    span = annual_span(half_hours)
+    if span.blank:
+        if summary is not None:
+            summary = replace(summary, annualised_total_gbp=None,
+                              annualisation_method=f"not extrapolated: {span.warning}")
+        if flex is not None:
+            flex = replace(flex, annual_value_gbp=None, saving_pct=None)
+    return summary, flex, span.warning
+
+
 def value_site(
     site: Site,
     profile: pd.DataFrame | None,
@@ -417,6 +437,7 @@ def value_site(
     run = _Run(policy, tariffs, site.kva, power_factor, key, warnings, [])
     checked = _kwh_series(profile, run, label) if policy.gaps == "refuse" else None
     summary, bands, rates = _charge(profile, run) or (None, None, None)
+    summary, _, too_little = annual_figures(len(profile), summary)
     if summary is not None and isinstance(tariffs, DuosTariff):
         run.notes.append(f"annual DUoS: the profile charged at {tariffs.tariff_name} "
                          f"({year_label(tariffs.year)}), {summary.annualisation_method}")
@@ -427,6 +448,9 @@ def value_site(
     features = _features(series, run) if policy.sheet_features else None
     same_grid = rates is not None and len(rates) == len(series)
     flex = _flexibility(series, rates if same_grid else None, flex_fraction, run)
+    _, flex, _ = annual_figures(len(profile), None, flex)
+    if too_little:
+        run.warnings.append(too_little)
     if flex is not None:
         run.notes.append(
             f"flexibility: up to {flex_fraction:.0%} of each day's kWh moved to cheaper DUoS "

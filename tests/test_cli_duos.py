@@ -65,15 +65,17 @@ def test_bad_file_gives_one_line_error_and_exit_2(tmp_path, capsys) -> None:
     assert "Traceback" not in err
 
 
-def test_hourly_file_error_then_split(reference_data, capsys) -> None:
+def test_hourly_file_split_by_the_policy_unless_told_otherwise(reference_data, capsys) -> None:
     name = "UCam_Building_b0_electricity_2019_hourly_kwh.csv"
     path = reference_data / "profiles" / "cambridge_estates" / name
     argv = ["duos", str(path), "--dno", "14", "--voltage", "LV", "--kva", "100"]
-    assert main(argv) == 2
-    assert "--resample split" in capsys.readouterr().err
-    # Jan-Mar 2019 is charging year 2018/19, with no bundled MIDE workbook: the tariff error
-    # says so, still without a traceback.
-    assert main([*argv, "--resample", "split", "--tz", "UTC"]) == 3  # no tariff: not found
+    # Asked to aggregate (a 15-minute rule), the hourly file is refused: exit 2.
+    assert main([*argv, "--resample", "aggregate"]) == 2
+    assert "the profile is hourly" in capsys.readouterr().err
+    # By the policy (as `lookup` and the webhook) it is split, with a warning; Jan-Mar 2019 is
+    # charging year 2018/19, with no bundled MIDE workbook: the tariff error says so, still
+    # without a traceback.
+    assert main(argv) == 3  # no tariff: not found
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "charging year 2018/19" in err
 
@@ -112,26 +114,27 @@ def test_csv_summary(tmp_path, capsys) -> None:
 BAD_FILES = {
     "missing.csv": ("when,load\n2026-06-01 00:00,1\n", "columns found"),
     "text.csv": ("timestamp,kwh\n2026-06-01 00:00,1\n2026-06-01 00:30,abc\n", "not a number"),
-    "quarter.csv": (
+    "quarter.csv": (  # refused only when told to split: the policy sums 15-minute data
         "timestamp,kwh\n" + "".join(f"2026-06-01 00:{m:02d},1\n" for m in (0, 15, 30, 45)),
-        "15-minute data",
-    ),
+        "15-minute data", "--resample", "split"),
     "clash.csv": (
         "timestamp,kwh\n2026-06-01 00:00,1\n2026-06-01 00:00,2\n2026-06-01 00:30,1\n",
         "more than once with different values",
     ),
     "empty.csv": ("", "is empty"),
     "garbage.xlsx": ("PK not really a workbook", "could not be read as xlsx"),
-    "skipped.csv": ("timestamp,kwh\n2026-03-29 00:30,1\n2026-03-29 01:00,1\n", "does not exist"),
+    "skipped.csv": ("timestamp,kwh\n2026-03-29 00:30,1\n2026-03-29 01:00,1\n", "does not exist",
+                    "--tz", "Europe/London"),  # refused when told these are UK clock times
 }
 
 
 @pytest.mark.parametrize("name", sorted(BAD_FILES))
 def test_bad_files_exit_2_with_a_message_not_a_traceback(tmp_path, capsys, name) -> None:
-    text, expected = BAD_FILES[name]
+    text, expected, *flags = BAD_FILES[name]
     path = tmp_path / name
     path.write_text(text)
-    assert main(["duos", str(path), "--dno", "14", "--voltage", "HV", "--kva", "300"]) == 2
+    argv = ["duos", str(path), "--dno", "14", "--voltage", "HV", "--kva", "300", *flags]
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and expected in err and "Traceback" not in err
 

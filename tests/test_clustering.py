@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from bess_duos.core.clustering import cluster_sites
+from bess_duos.core.clustering import CLUSTER_FEATURES, cluster_sites
 from bess_duos.core.features import create_features_dataframe
 from bess_duos.core.synthetic import ARCHETYPES, generate_profile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +61,31 @@ def test_missing_features_are_filled_or_dropped_and_bad_k_refused(portfolio):
         cluster_sites(features, k=99)
     with pytest.raises(ValueError, match="columns \\['nonsense'\\] are missing"):
         cluster_sites(features, columns=["nonsense"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(0, 10**6), sites=st.integers(4, 30), k=st.sampled_from([None, 2, 3, 5]),
+       peak=st.booleans(), blanks=st.floats(0.0, 0.6), levels=st.sampled_from([None, 2, 3]))
+def test_every_cluster_gets_its_own_name_on_random_feature_tables(
+        seed: int, sites: int, k: int | None, peak: bool, blanks: float, levels: int | None
+) -> None:
+    """Random tables (continuous or a few repeated levels, blanks, peak times a cluster may not
+    have at all): one distinct name per cluster, never a crash. Found: a cluster whose sites
+    all lacked a peak time crashed the naming (NaN hour)."""
+    rng = np.random.default_rng(seed)
+    columns = [*CLUSTER_FEATURES, *(["peak_time_h"] if peak else [])]
+    values = (rng.normal(size=(sites, len(columns))) if levels is None
+              else rng.integers(0, levels, (sites, len(columns))).astype(float))
+    features = pd.DataFrame(values, columns=columns)
+    if peak:
+        features["peak_time_h"] = rng.integers(0, 48, sites) / 2
+    features = features.mask(rng.random(features.shape) < blanks)
+    features["pattern"] = rng.choice(["flat", "office/commercial"], sites)
+    try:
+        result = cluster_sites(features, k=k, columns=columns)
+    except ValueError as exc:  # too few distinct sites for k, or every value blank: said so
+        assert "distinct sites" in str(exc) or "empty (NaN)" in str(exc)
+        return
+    names = list(result.names.values())
+    assert len(names) == result.k and len(set(names)) == len(names), names
+    assert set(result.named_labels()) <= set(names)

@@ -349,7 +349,8 @@ def test_slow_links_cannot_hold_every_thread(start: Callable[..., Webhook],
         took, busy = timed(2)
         health = requests.get(hook.url + "/health", timeout=2)
         answers = [future.result() for future in slow]
-    assert busy.status_code == 422 and busy.json()["rule"] == RULE_BUSY
+    assert busy.status_code == 503 and busy.json()["rule"] == RULE_BUSY
+    assert busy.headers["Retry-After"] == "5"
     assert took < 2.0 and health.status_code == 200  # not held until the 3 s deadline
     assert [r.json()["rule"] for _, r in answers] == [RULE_TIME, RULE_TIME]
 

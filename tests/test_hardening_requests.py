@@ -156,3 +156,62 @@ def test_ready_says_what_is_missing_in_words(serve: Callable[..., Webhook], tmp_
         for memo in (layout.default_layout, distributors._tables, tariffs.available_years):
             if hasattr(memo, "cache_clear"):
                 memo.cache_clear()
+
+
+def test_a_sheets_write_whose_answer_is_lost_never_lands_over_a_newer_one(
+    serve: Callable[..., Webhook], tmp_path: Path
+) -> None:
+    """Finding 6: a write that timed out landed late over a newer result, after both answered
+    'written'. Now the first is 'outcome unknown' (502, status cell untouched), a newer
+    request is held off (503 Retry-After) while the old write can still land, and the sheet
+    ends with the old request's results, never a mix."""
+    from bess_duos.webhook.google_sheet import SCOPES, GoogleSheet, make_client
+    from google.oauth2 import service_account
+
+    from tests.sheets_server import Fault
+
+    with SheetsServer() as sheets:
+        sheets.add_spreadsheet(SID, tabs={TAB: {}})
+        credentials = service_account.Credentials.from_service_account_file(
+            sheets.key_file(tmp_path), scopes=SCOPES)
+        client = make_client(credentials, api_base_url=sheets.url, timeout=(2.0, 0.3))
+        hook = serve(SHEET_FACTORY=lambda sid, tab: GoogleSheet(
+            sid, tab, client=client, retry_initial=0.01, confirm_wait=0.6))
+        sheets.inject([Fault(delay=2.0)])  # the write lands 2 s after it was sent
+        first = json.dumps({"mpan": SEED, "kva": 100, "spreadsheet_id": SID,
+                            "worksheet": TAB}).encode()
+        lost = post_raw(hook, first, signed_headers(SECRET, first, spreadsheet_id=SID))
+        assert lost.status_code == 502 and lost.json()["outcome"] == "unknown"
+        second = json.dumps({"mpan": SEED, "kva": 300, "spreadsheet_id": SID,
+                             "worksheet": TAB}).encode()
+        held = post_raw(hook, second, signed_headers(SECRET, second, spreadsheet_id=SID))
+        assert held.status_code == 503 and int(held.headers["Retry-After"]) > 30
+        time.sleep(2.0)
+        cells = sheets.cells(SID, TAB)
+        assert cells["H4"] == lost.json()["request_id"]  # the old write landed, whole
+        assert len(sheets.writes(SID)) == 1  # nothing else was sent: no status, no retry
+
+
+def test_a_signature_is_bound_to_its_method_and_path(serve: Callable[..., Webhook]) -> None:
+    """Finding 11: the signature covered neither method nor path, so a signed /mpan/validate
+    body could be replayed to /lookup."""
+    hook = serve()
+    body = json.dumps({"mpan": SEED}).encode()
+    for_validate = signed_headers(SECRET, body, path="/mpan/validate")
+    moved = post_raw(hook, body, for_validate, path="/lookup")
+    assert moved.status_code == 401 and "does not match" in moved.json()["error"]
+    assert post_raw(hook, body, for_validate, path="/mpan/validate").status_code == 200
+
+
+def test_a_short_secret_is_refused_at_start(monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Finding 11: any one-character secret was accepted."""
+    from bess_duos.webhook.app import create_app
+    from bess_duos.webhook.auth import MissingSecretError
+    from bess_duos.webhook.cli import main
+
+    monkeypatch.setenv("BESS_DUOS_WEBHOOK_SECRET", "x")
+    assert main(["serve", "--port", "1"]) == 2
+    assert "at least 32" in capsys.readouterr().err
+    with pytest.raises(MissingSecretError, match="at least 32"):
+        create_app({"WEBHOOK_SECRET": "y" * 31})

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from bess_duos.core.area_resolver import AreaResult
-from bess_duos.core.duos import duos_charges
+from bess_duos.core.duos import duos_charges, unit_costs
 from bess_duos.core.features import profile_features
 from bess_duos.core.flexibility import calculate_flexibility_value
 from bess_duos.core.lookup import (
@@ -188,8 +188,14 @@ def test_one_day_flex_hand_worked() -> None:
     result = run_lookup(parse_inputs({"mpan": GOOD_14}), profile=frame, on=DAY)
     assert result.flexibility.value_gbp == pytest.approx(0.505029)
     fields = result_fields(result)
-    assert fields["flex_value_gbp_per_year"] == round(0.505029 * 365, 2)
-    assert fields["flex_saving_pct"] == round(50.5029 / 65.072 * 100, 2)
+    # One day is under the 7 the policy needs for a year: the annual figures are blank (not 0)
+    # and the status row says why; the day's own value stays in the JSON.
+    assert fields["flex_value_gbp_per_year"] is None and fields["annual_duos_gbp"] is None
+    assert fields["flex_saving_pct"] is None
+    assert any(w.startswith("only 1 day(s) of data: annual DUoS £") for w in result.warnings)
+    saving = calculate_flexibility_value(frame["kwh"], 0.3, pd.Series(
+        unit_costs(index, kwh, result.tariff)[1], index=index)).saving_pct
+    assert saving == pytest.approx(50.5029 / 65.072 * 100, abs=1e-3)
     assert fields["weekend_factor"] is None  # one weekday only: refused, with the reason
     assert any("weekend factor not computed" in w for w in result.warnings)
     assert fields["peak_ratio"] == round(2 / (49 / 48), 4)

@@ -25,7 +25,7 @@ def lookup_job(
     request_id: str,
 ) -> LookupResult:
     """Parse the profile and compute one lookup."""
-    profile = profile_of(fetched) if fetched is not None else None
+    profile = profile_of(fetched, inputs.profile_options) if fetched is not None else None
     return run_lookup(inputs, profile=profile, on=on, site=site, request_id=request_id)
 
 

@@ -58,6 +58,18 @@ _LOOKUP_REQUEST = {
             "type": "string",
             "description": "HTTPS CSV link, Google Sheets tab link or Google Drive file link.",
         },
+        "tz": {
+            "type": "string", "enum": ["Europe/London", "UTC"],
+            "description": ("Zone of the profile's naive timestamps; omitted = the reading "
+                            "policy (UK clock time, or UTC with a warning when the times do not "
+                            "skip the March clock-change hour). CLI: --tz. JSON only."),
+        },
+        "resample": {
+            "type": "string", "enum": ["split", "aggregate"],
+            "description": ("Force hourly data to be split ('split') or 15-minute data summed "
+                            "('aggregate'); omitted = either is done with a warning. CLI: "
+                            "--resample. JSON only."),
+        },
         **{name: {"type": ["number", "string"], "description": text} for name, text in (
             ("battery_power_kw", "Battery power, kW (with battery_energy_kwh). JSON only."),
             ("battery_energy_kwh", "Battery energy, kWh (with battery_power_kw). JSON only."),
@@ -105,6 +117,22 @@ _LOOKUP_RESPONSE = {
 }
 
 
+_READY: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "checks", "service_account"],
+    "properties": {
+        "status": {"const": "ready"},
+        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+        "service_account": {
+            "type": ["string", "null"],
+            "description": "The e-mail of the service account the webhook writes sheets as "
+            "(share the sheet with it): the key file's client_email, or on Cloud Run the "
+            "attached account's; null without Google credentials. Never a key or a path.",
+        },
+    },
+}
+
+
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
@@ -113,14 +141,23 @@ def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Bad input: `fields` names each bad field.",
         401: "Missing, stale, wrong or replayed signature.",
-        403: "The spreadsheet is not on the allowlist.",
+        403: "The signing key may not write that spreadsheet (a sheet's key writes its own; "
+             "the master key only allowlisted ones).",
         422: "The profile link or its content could not be used, or no tariff was found.",
         500: "Internal fault: the body has the request id, never a stack trace.",
-        502: "The sheet could not be written (the status cell says so when possible).",
+        502: "The sheet could not be written (the status cell says so when possible), or "
+             "`outcome` is `unknown`: the write may still appear.",
         503: "Not ready.",
     }
     return {str(c): {"description": text[c], **_json({"$ref": "#/components/schemas/Error"})}
             for c in codes}
+
+
+def _busy() -> dict[str, Any]:
+    """The 503 of /lookup: busy, not unready."""
+    text = ("Busy: too many profile fetches at once, or an earlier write to this sheet may "
+            "still land; `Retry-After` says when to try again.")
+    return {"503": {"description": text, **_json({"$ref": "#/components/schemas/Error"})}}
 
 
 def openapi_spec() -> dict[str, Any]:
@@ -163,6 +200,7 @@ def openapi_spec() -> dict[str, Any]:
                             **_json({"$ref": "#/components/schemas/LookupResponse"}),
                         },
                         **_errors(400, 401, 403, 422, 500, 502),
+                        **_busy(),
                     },
                 }
             },
@@ -217,7 +255,7 @@ def openapi_spec() -> dict[str, Any]:
                 "get": {
                     "summary": "Config, layout and tariffs are loaded",
                     "responses": {
-                        "200": {"description": "Ready.", **_json({"type": "object"})},
+                        "200": {"description": "Ready.", **_json(_READY)},
                         **_errors(503),
                     },
                 }

@@ -50,7 +50,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 import requests
-from bess_duos.core.profile_loader import profile_from_bytes
+from bess_duos.core.profile_loader import DEFAULT_OPTIONS, ReadOptions, profile_from_bytes
 from bess_duos.core.profile_tables import DEFAULT_LIMITS
 from bess_duos.core.profiles import Profile
 from requests.adapters import HTTPAdapter
@@ -719,12 +719,12 @@ def profile_name(fetched: FetchedProfile) -> str:
     return name or "profile"
 
 
-def profile_of(fetched: FetchedProfile) -> Profile:
+def profile_of(fetched: FetchedProfile, options: ReadOptions = DEFAULT_OPTIONS) -> Profile:
     """Parse fetched bytes with the one core loader (`core.profile_loader`: limits, the
     forgiving policy, the same bytes parsed once), named by the link; another document's cells
     are kept out of its errors."""
     return profile_from_bytes(fetched.content, name=profile_name(fetched),
-                              quote_cells=fetched.quote_cells)
+                              quote_cells=fetched.quote_cells, options=options)
 
 
 def default_drive_session() -> requests.Session:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from bess_duos.core.profile_loader import DEFAULT_OPTIONS, ReadOptions
 from bess_duos.core.profiles import Profile
 from bess_duos.core.settings import Settings, current
 from bess_duos.webhook.profile_links import FetchPolicy, ProfileFetcher, profile_of
@@ -35,9 +36,10 @@ def default_fetcher(policy: FetchPolicy, settings: Settings | None = None) -> Pr
 
 
 def fetch_profile(link: str, policy: FetchPolicy | None = None, *,
-                  spreadsheet_id: str | None = None) -> Profile:
+                  spreadsheet_id: str | None = None,
+                  options: ReadOptions = DEFAULT_OPTIONS) -> Profile:
     """The parsed profile behind a link (`fetch_policy()` rules by default; a Google link only
     when it is `spreadsheet_id` or allowlisted in the policy); raises `ProfileLinkError` or
     `core.profiles.ProfileError`."""
     fetcher = default_fetcher(policy or fetch_policy())
-    return profile_of(fetcher.fetch(link, spreadsheet_id=spreadsheet_id))
+    return profile_of(fetcher.fetch(link, spreadsheet_id=spreadsheet_id), options)

@@ -10,6 +10,7 @@ could not be written (or the outcome is unknown); 500 internal fault (request id
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -22,6 +23,7 @@ from bess_duos.core.distributors import all_distributors
 from bess_duos.core.lookup import (
     INPUT_FIELDS,
     InputErrors,
+    JsonNumber,
     LookupFailed,
     LookupResult,
     decide_area,
@@ -30,6 +32,7 @@ from bess_duos.core.lookup import (
 )
 from bess_duos.core.mpan import MpanError
 from bess_duos.core.profiles import ProfileError
+from bess_duos.core.settings import Settings
 from bess_duos.webhook.auth import (
     KEY_HEADER,
     SIGNATURE_HEADER,
@@ -42,7 +45,7 @@ from bess_duos.webhook.json_safe import json_safe
 from bess_duos.webhook.layout import result_fields, result_json
 from bess_duos.webhook.logging_setup import request_id_var
 from bess_duos.webhook.openapi import openapi_spec
-from bess_duos.webhook.profile_links import ProfileLinkError, display_link
+from bess_duos.webhook.profile_links import RULE_BUSY, ProfileLinkError, display_link
 from bess_duos.webhook.responses import bad_input, error
 from bess_duos.webhook.sheet_access import SpreadsheetNotAllowed, spreadsheet_to_write
 from bess_duos.webhook.sheets import RequestOrder, SheetBackend, SheetError
@@ -158,11 +161,47 @@ def ready() -> tuple[Response, int]:
             log.exception("not ready: %s", name)
             return jsonify({"status": "not ready", "error": problem, "checks": checks,
                             "request_id": g.request_id}), 503
-    return jsonify({"status": "ready", "checks": checks}), 200
+    return jsonify({"status": "ready", "checks": checks,
+                    "service_account": _service_account(context().settings)}), 200
 
 
 def _fail() -> int:
     raise LookupError("none")
+
+
+def _service_account(settings: Settings) -> str | None:
+    """The e-mail the webhook uses with Google (sheets are shared with it): the key file's
+    `client_email`, or on Cloud Run the default credentials' `service_account_email`; None
+    without Google credentials or when it cannot be read. Never the key or its path."""
+    try:
+        if settings.google_credentials_file:
+            with open(settings.google_credentials_file, encoding="utf-8") as key:
+                email = json.loads(key.read(64 * 1024)).get("client_email")
+        elif settings.on_cloud_run:
+            email = _default_account()
+        else:
+            return None
+    except Exception:  # readiness does not depend on it: the e-mail is only shown
+        log.warning("the service account's e-mail could not be read", exc_info=True)
+        return None
+    return email if isinstance(email, str) and "@" in email else None
+
+
+@functools.lru_cache(maxsize=1)
+def _default_account() -> str:
+    """google.auth's default credentials' e-mail (Cloud Run's metadata server tells it on the
+    first refresh); cached once known."""
+    import google.auth
+    from google.auth.transport.requests import Request
+
+    credentials, _project = google.auth.default()
+    email = getattr(credentials, "service_account_email", None)
+    if email in (None, "default"):
+        credentials.refresh(Request())
+        email = getattr(credentials, "service_account_email", None)
+    if not isinstance(email, str) or "@" not in email:
+        raise ValueError(f"the default credentials name no service account ({email!r})")
+    return email
 
 
 @bp.get("/dnos")
@@ -191,7 +230,8 @@ def openapi() -> Response:
 def json_object() -> dict[str, Any]:
     """The request body as a JSON object, or `Refusal` (400) saying what to send."""
     try:
-        body = json.loads(request.get_data(cache=True) or b"null")
+        # numbers keep their written form: an MPAN of 1.40557E+12 is refused as rounded
+        body = json.loads(request.get_data(cache=True) or b"null", parse_float=JsonNumber)
     except RecursionError:
         body = "too deep"
     except ValueError:
@@ -235,7 +275,10 @@ def lookup() -> tuple[Response, int]:
     except Refusal as refusal:
         if sheet is not None:
             write_status(sheet, refusal.status_message)
-        return jsonify(json_safe({**refusal.body, "request_id": g.request_id})), refusal.code
+        answer = jsonify(json_safe({**refusal.body, "request_id": g.request_id}))
+        if refusal.code == 503:
+            answer.headers["Retry-After"] = "5"
+        return answer, refusal.code
     except Exception:
         log.exception("internal fault in lookup")
         if sheet is not None:
@@ -335,8 +378,10 @@ def compute(raw: dict[str, Any]) -> LookupResult:
             fetched = ctx.fetcher.fetch(inputs.profile_url,
                                         spreadsheet_id=g.get("spreadsheet_id"))
         except ProfileLinkError as exc:
-            raise Refusal(422, {"error": str(exc), "link": exc.link, "rule": exc.rule,
-                                "fields": {"profile_url": str(exc)}}, str(exc)) from exc
+            busy = exc.rule == RULE_BUSY  # the server's limit, not the link's fault: try again
+            raise Refusal(503 if busy else 422,
+                          {"error": str(exc), "link": exc.link, "rule": exc.rule,
+                           "fields": {"profile_url": str(exc)}}, str(exc)) from exc
     try:
         site = decide_area(inputs, ctx.area_lookup)
         return ctx.pool.run(fetched, inputs, site, ctx.today(), g.request_id)

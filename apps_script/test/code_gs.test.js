@@ -606,6 +606,10 @@ describe('auto re-run trigger', () => {
   });
 });
 
+const NO_BATTERY = { batteryPowerKw: '', batteryEnergyKwh: '', batteryEfficiencyPct: '', exportPricePPerKwh: '' };
+const NO_BATTERY_PROPS = { BATTERY_POWER_KW: '', BATTERY_ENERGY_KWH: '', BATTERY_EFFICIENCY_PCT: '', EXPORT_PRICE_P_PER_KWH: '' };
+const BATTERY_KEYS = ['battery_power_kw', 'battery_energy_kwh', 'battery_efficiency', 'export_price_p_per_kwh'];
+
 describe('settings', () => {
   const secret = 'S3cret-shared-with-the-webhook-0123';
 
@@ -616,7 +620,7 @@ describe('settings', () => {
     assert.equal(world.alerts.filter((a) => a.kind === 'prompt').length, 0, 'no plain prompt');
     assert.match(world.dialogs[0].content, /<input id="secret" name="secret" type="password"/);
     const shown = fakes.execute(world, ctx, 'getSettings');
-    assert.deepEqual({ ...shown }, { url: 'https://old.example.com', hasSecret: true, serviceAccount: '', scriptWrites: false });
+    assert.deepEqual({ ...shown }, { url: 'https://old.example.com', hasSecret: true, serviceAccount: '', scriptWrites: false, ...NO_BATTERY });
     assert.ok(!JSON.stringify(shown).includes(secret));
   });
 
@@ -624,14 +628,14 @@ describe('settings', () => {
     const { world, ctx } = setup({ properties: {} });
     const reply = fakes.execute(world, ctx, 'saveSettings', { url: ' https://bess-duos-abc.a.run.app/ ', secret, serviceAccount: SERVICE_ACCOUNT, scriptWrites: true });
     assert.deepEqual({ ...reply }, { ok: true, message: 'Settings saved.' });
-    assert.deepEqual(fakes.readProps(world), { WEBHOOK_URL: 'https://bess-duos-abc.a.run.app', WEBHOOK_SECRET: secret, SERVICE_ACCOUNT_EMAIL: SERVICE_ACCOUNT, SCRIPT_WRITES_CELLS: 'true' });
+    assert.deepEqual(fakes.readProps(world), { WEBHOOK_URL: 'https://bess-duos-abc.a.run.app', WEBHOOK_SECRET: secret, SERVICE_ACCOUNT_EMAIL: SERVICE_ACCOUNT, SCRIPT_WRITES_CELLS: 'true', ...NO_BATTERY_PROPS });
     assert.deepEqual(fakes.readProps(world, 'script'), {});
   });
 
   test('blank answers keep the current URL and secret', () => {
     const { world, ctx } = setup({ properties: { WEBHOOK_URL: 'https://old.example.com', WEBHOOK_SECRET: secret } });
     assert.equal(fakes.execute(world, ctx, 'saveSettings', { url: '', secret: '' }).ok, true);
-    assert.deepEqual(fakes.readProps(world), { WEBHOOK_URL: 'https://old.example.com', WEBHOOK_SECRET: secret, SERVICE_ACCOUNT_EMAIL: '', SCRIPT_WRITES_CELLS: 'false' });
+    assert.deepEqual(fakes.readProps(world), { WEBHOOK_URL: 'https://old.example.com', WEBHOOK_SECRET: secret, SERVICE_ACCOUNT_EMAIL: '', SCRIPT_WRITES_CELLS: 'false', ...NO_BATTERY_PROPS });
   });
 
   for (const [why, form] of [
@@ -640,6 +644,13 @@ describe('settings', () => {
     ['a short secret', { url: 'https://bess.example.com', secret: 'short' }],
     ['a secret with spaces', { url: 'https://bess.example.com', secret: 'has spaces in it but is long' }],
     ['a service account that is not an e-mail', { url: 'https://bess.example.com', serviceAccount: 'bess-duos' }],
+    ['a battery power of 0', { batteryPowerKw: '0', batteryEnergyKwh: '200' }],
+    ['a battery energy that is not a number', { batteryPowerKw: '100', batteryEnergyKwh: 'lots' }],
+    ['a battery power without its energy', { batteryPowerKw: '100' }],
+    ['an efficiency as a fraction', { batteryPowerKw: '100', batteryEnergyKwh: '200', batteryEfficiencyPct: '0.9' }],
+    ['an efficiency above 100%', { batteryPowerKw: '100', batteryEnergyKwh: '200', batteryEfficiencyPct: '120' }],
+    ['a negative export price', { batteryPowerKw: '100', batteryEnergyKwh: '200', exportPricePPerKwh: '-1' }],
+    ['an export price without a battery', { exportPricePPerKwh: '5' }],
   ]) {
     test(`refuses ${why} and changes nothing`, () => {
       const props = { WEBHOOK_URL: 'https://old.example.com', WEBHOOK_SECRET: secret };
@@ -663,14 +674,14 @@ describe('Test connection', () => {
     assert.deepEqual([...result.lines], [
       `✓ The webhook answers (${hook.url}).`,
       '✓ The webhook accepts this sheet\'s key and clock (signed request).',
-      `✓ The sheet is shared with ${SERVICE_ACCOUNT} as editor.`,
+      `✓ The sheet is shared with ${SERVICE_ACCOUNT} as editor (the e-mail in Settings).`,
       '✓ The webhook can read the profile link.',
       '– Auto re-run is off.',
     ]);
     assert.equal(world.alerts.at(-1).title, 'BESS: test connection');
     const entries = await serverLogSince(n);
-    assert.deepEqual(entries.map((e) => `${e.method} ${e.url}`), ['GET /health', 'POST /mpan/validate', 'POST /lookup']);
-    assert.equal(bodyOf(entries[2]).write, false, 'the profile check writes nothing');
+    assert.deepEqual(entries.map((e) => `${e.method} ${e.url}`), ['GET /health', 'GET /ready', 'POST /mpan/validate', 'POST /lookup']);
+    assert.equal(bodyOf(entries[3]).write, false, 'the profile check writes nothing');
   });
 
   test('a wrong secret, an unshared sheet and an unreadable profile are each named', () => {
@@ -679,10 +690,57 @@ describe('Test connection', () => {
     let result = fakes.execute(world, ctx, 'testConnection');
     assert.equal(result.ok, false);
     assert.match(result.lines[1], /^✗ Signed request refused: unauthorised: X-Signature does not match.*Check the sheet key in Settings/);
-    assert.equal(result.lines[2], `✗ The sheet is not shared with ${SERVICE_ACCOUNT}: Share > add it as Editor.`);
+    assert.equal(result.lines[2], `✗ The sheet is not shared with ${SERVICE_ACCOUNT} (the e-mail in Settings): Share > add it as Editor.`);
     fakes.writeProps(world, 'document', configured({ WEBHOOK_SECRET: sheetKey(SECRET, world.spreadsheetId) }));
     result = fakes.execute(world, ctx, 'testConnection');
     assert.match(result.lines[3], /^✗ The webhook cannot read the profile link: profile link https:\/\/example\.com\/unreadable\.csv: HTTP 403/);
+  });
+
+  const RUN_AS = 'bess-duos-run@bess-project.iam.gserviceaccount.com';
+  /** Test connection while the fake's /ready answers `state`. */
+  async function withReady(state, fn) {
+    await hook.setReady(state);
+    try {
+      return fn();
+    } finally {
+      await hook.setReady({ code: 200, service_account: null });
+    }
+  }
+
+  test('a blank Settings e-mail: the webhook\'s own (from /ready) is checked, and said to be', async () => {
+    const { world, ctx } = setup({ properties: configured({ SERVICE_ACCOUNT_EMAIL: '' }), editors: ['owner@example.com', RUN_AS] });
+    const result = await withReady({ code: 200, service_account: RUN_AS }, () => fakes.execute(world, ctx, 'testConnection'));
+    assert.equal(result.ok, true, result.lines.join('\n'));
+    assert.equal(result.lines[2], `✓ The sheet is shared with ${RUN_AS} as editor (the webhook's service account, from /ready).`);
+    const unshared = setup({ properties: configured({ SERVICE_ACCOUNT_EMAIL: '' }) });
+    const again = await withReady({ code: 200, service_account: RUN_AS }, () => fakes.execute(unshared.world, unshared.ctx, 'testConnection'));
+    assert.equal(again.ok, false);
+    assert.equal(again.lines[2], `✗ The sheet is not shared with ${RUN_AS} (the webhook's service account, from /ready): Share > add it as Editor.`);
+  });
+
+  test('a blank Settings e-mail and a webhook without Google credentials: not checked, and why', async () => {
+    const { world, ctx } = setup({ properties: configured({ SERVICE_ACCOUNT_EMAIL: '' }) });
+    const result = await withReady({ code: 200, service_account: null }, () => fakes.execute(world, ctx, 'testConnection'));
+    assert.equal(result.ok, false);
+    assert.equal(result.lines[2], '✗ Sharing not checked: the webhook did not name its service account (no Google credentials on the server?); enter its e-mail in Settings.');
+  });
+
+  test('Settings name another account than the webhook\'s: the Settings one is checked, the difference named', async () => {
+    const { world, ctx } = setup({ properties: configured(), editors: ['owner@example.com', SERVICE_ACCOUNT] });
+    const result = await withReady({ code: 200, service_account: RUN_AS }, () => fakes.execute(world, ctx, 'testConnection'));
+    assert.equal(result.ok, false);
+    assert.deepEqual([...result.lines].slice(2, 4), [
+      `✓ The sheet is shared with ${SERVICE_ACCOUNT} as editor (the e-mail in Settings).`,
+      `✗ The webhook says it writes as ${RUN_AS}, not ${SERVICE_ACCOUNT}: share the sheet with ${RUN_AS} as Editor and correct Settings (or leave the e-mail blank).`,
+    ]);
+  });
+
+  test('a webhook that answers /health but is not ready says so', async () => {
+    const { world, ctx } = setup({ properties: configured(), editors: ['owner@example.com', SERVICE_ACCOUNT] });
+    const result = await withReady({ code: 503 }, () => fakes.execute(world, ctx, 'testConnection'));
+    assert.equal(result.ok, false);
+    assert.equal(result.lines[1], '✗ The webhook is not ready (/ready): no tariffs could be read from the shipped config/tariffs [HTTP 503]');
+    assert.equal(result.lines[3], `✓ The sheet is shared with ${SERVICE_ACCOUNT} as editor (the e-mail in Settings).`);
   });
 
   test('with write:false no sharing is needed; the auto re-run owner is shown', () => {
@@ -733,5 +791,66 @@ describe('the sidebar', () => {
     const failed = fakes.execute(world, ctx, 'sidebarLookup');
     assert.deepEqual({ ok: failed.ok, answer: failed.answer }, { ok: false, answer: null });
     assert.match(failed.message, /bad input/);
+  });
+});
+
+describe('the battery (Settings > Battery)', () => {
+  const secret = 'S3cret-shared-with-the-webhook-0123';
+
+  /** Saves the dialog's form (as typed) with the webhook configured, then runs a lookup. */
+  async function lookupWith(form) {
+    const { world, ctx } = setup();
+    const saved = fakes.execute(world, ctx, 'saveSettings', { url: 'https://bess.example.com', secret, ...form });
+    assert.equal(saved.ok, true, saved.message);
+    // the saved settings point at the fake webhook (saveSettings allows https only)
+    fakes.writeProps(world, 'document', { ...fakes.readProps(world), WEBHOOK_URL: hook.url, WEBHOOK_SECRET: sheetKey(SECRET, world.spreadsheetId) });
+    const n = (await hook.log()).length;
+    assert.equal(fakes.execute(world, ctx, 'runLookup').ok, true);
+    const [entry] = await lookupsSince(n);
+    assert.equal(entry.sig_ok, true);
+    return { world, ctx, body: bodyOf(entry) };
+  }
+
+  test('the settings reach the posted JSON: numbers, and the efficiency as a percentage', async () => {
+    const { world, ctx, body } = await lookupWith({ batteryPowerKw: ' 1,000 ', batteryEnergyKwh: '2000 kWh', batteryEfficiencyPct: '87.5%', exportPricePPerKwh: '5' });
+    assert.deepEqual(Object.keys(body).sort(), [...CONTRACT_KEYS, ...BATTERY_KEYS].sort());
+    assert.deepEqual(BATTERY_KEYS.map((k) => body[k]), [1000, 2000, '87.5%', 5]);
+    assert.equal(body.mpan, '1405566778899', 'the sheet\'s inputs are sent as before');
+    // the dialog shows what was saved
+    const shown = fakes.execute(world, ctx, 'getSettings');
+    assert.deepEqual([shown.batteryPowerKw, shown.batteryEnergyKwh, shown.batteryEfficiencyPct, shown.exportPricePPerKwh], ['1000', '2000', '87.5', '5']);
+  });
+
+  test('blanks send nothing: no battery at all, and a blank efficiency or export price', async () => {
+    const none = await lookupWith({ batteryPowerKw: '', batteryEnergyKwh: ' ', batteryEfficiencyPct: '', exportPricePPerKwh: '' });
+    assert.deepEqual(Object.keys(none.body).sort(), [...CONTRACT_KEYS].sort());
+    const props = fakes.readProps(none.world);
+    assert.deepEqual(Object.keys(NO_BATTERY_PROPS).map((k) => props[k]), ['', '', '', '']);
+    const bare = await lookupWith({ batteryPowerKw: '100', batteryEnergyKwh: '200' });
+    assert.deepEqual(Object.keys(bare.body).filter((k) => BATTERY_KEYS.includes(k)), ['battery_power_kw', 'battery_energy_kwh']);
+    assert.deepEqual([bare.body.battery_power_kw, bare.body.battery_energy_kwh], [100, 200]);
+    const free = await lookupWith({ batteryPowerKw: '100', batteryEnergyKwh: '200', exportPricePPerKwh: '0' });
+    assert.equal(free.body.export_price_p_per_kwh, 0, 'an export price of 0 is a price, not a blank');
+    assert.equal('battery_efficiency' in free.body, false);
+  });
+
+  test('Test connection\'s profile check posts no battery (no optimiser run for a check)', async () => {
+    const { world, ctx } = setup();
+    fakes.writeProps(world, 'document', { ...fakes.readProps(world), BATTERY_POWER_KW: '100', BATTERY_ENERGY_KWH: '200' });
+    const n = (await hook.log()).length;
+    fakes.execute(world, ctx, 'testConnection');
+    const [entry] = await lookupsSince(n);
+    assert.deepEqual(Object.keys(bodyOf(entry)).filter((k) => BATTERY_KEYS.includes(k)), []);
+  });
+
+  test('the dialog has a Battery section with the four fields', () => {
+    const { world, ctx } = setup();
+    fakes.execute(world, ctx, 'showSettings');
+    const html = world.dialogs[0].content;
+    assert.match(html, /<legend>Battery/);
+    for (const id of ['batteryPowerKw', 'batteryEnergyKwh', 'batteryEfficiencyPct', 'exportPricePPerKwh']) {
+      assert.match(html, new RegExp(`<input id="${id}" name="${id}"`), id);
+      assert.match(html, new RegExp(`${id}: f\\.${id}\\.value`), `${id} is sent to saveSettings`);
+    }
   });
 });

@@ -245,10 +245,45 @@ describe('end to end through the real webhook and the Sheets API test server', (
     assert.deepEqual([...result.lines].slice(0, 4), [
       `✓ The webhook answers (${stack.webhook_url}).`,
       '✓ The webhook accepts this sheet\'s key and clock (signed request).',
-      `✓ The sheet is shared with ${SERVICE_ACCOUNT} as editor.`,
+      `✓ The sheet is shared with ${SERVICE_ACCOUNT} as editor (the e-mail in Settings).`,
       '✓ The webhook can read the profile link.',
     ]);
     assert.equal(result.ok, true);
+  });
+
+  test('Test connection with no e-mail in Settings: the webhook names its service account (/ready)', () => {
+    const props = fakes.readProps(world);
+    fakes.writeProps(world, 'document', { ...props, SERVICE_ACCOUNT_EMAIL: '' });
+    try {
+      const result = fakes.execute(world, ctx, 'testConnection');
+      // the key file's client_email (tests/sheets_server.py), as the real webhook reads it
+      assert.equal(result.lines[2], `✓ The sheet is shared with ${SERVICE_ACCOUNT} as editor (the webhook's service account, from /ready).`);
+      assert.equal(result.ok, true, result.lines.join('\n'));
+    } finally {
+      fakes.writeProps(world, 'document', props);
+    }
+  });
+
+  test('the battery in Settings reaches the real webhook, and its answer has the battery\'s value', () => {
+    const props = fakes.readProps(world);
+    fakes.writeProps(world, 'document', { ...props, BATTERY_POWER_KW: '50', BATTERY_ENERGY_KWH: '100', BATTERY_EFFICIENCY_PCT: '90', EXPORT_PRICE_P_PER_KWH: '5' });
+    try {
+      const reply = fakes.execute(world, ctx, 'sidebarLookup');
+      assert.equal(reply.ok, true, reply.message);
+      const sent = JSON.parse(world.fetches.at(-1).payload);
+      assert.deepEqual([sent.battery_power_kw, sent.battery_energy_kwh, sent.battery_efficiency, sent.export_price_p_per_kwh], [50, 100, '90%', 5]);
+      const b = reply.answer.battery;
+      assert.deepEqual({ ...b.inputs }, { power_kw: 50, energy_kwh: 100, round_trip_efficiency: 0.9, export_price_p_per_kwh: 5 });
+      assert.ok(b.annual_value_gbp > 0 && b.cycles_per_year > 0, JSON.stringify(b));
+      const d = b.duos_saving_gbp_per_year;
+      assert.ok(Math.abs(d.red_units + d.amber_units + d.green_units + d.exceeded_capacity - d.total) < 1e-6);
+      // Import costs the unit rate + 5 p and export earns 5 p: with no negative unit rates exporting
+      // never pays, so the value is the DUoS saved less the losses at 5 p/kWh.
+      assert.equal(b.export_kwh_per_year, 0);
+      assert.ok(Math.abs(d.total - b.losses_kwh_per_year * 0.05 - b.annual_value_gbp) < 0.01);
+    } finally {
+      fakes.writeProps(world, 'document', props);
+    }
   });
 
   test('write: false: the script writes the real answer into the cells itself, formatted', async () => {

@@ -20,7 +20,9 @@
  *   "ANSWER"  -> 200 with the recorded lookup answer (test/fixtures/lookup_answer.json)
  *   a profile_url containing "unreadable" -> 422 {"fields": {"profile_url": ...}}
  *   otherwise -> 200 {"status": "ok", ...}
- * POST /mpan/validate -> 200 (signed like /lookup); GET /health -> 200 {"status": "ok"}.
+ * POST /mpan/validate -> 200 (signed like /lookup); GET /health -> 200 {"status": "ok"};
+ * GET /ready -> 200 {"status": "ready", "checks", "service_account"} (null by default), or the
+ * 503 set with PUT /_ready {"code", "service_account"} (`setReady` below; not logged).
  * GET /log returns every request seen: arrival and finish times, overlap count, headers, raw body (base64).
  *
  * Not a test file: nothing runs unless started with `--serve`.
@@ -38,6 +40,7 @@ function serve(secret) {
   const seen = new Set();
   const counts = {};
   let held = [];
+  let ready = { code: 200, service_account: null };
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
@@ -48,6 +51,12 @@ function serve(secret) {
         return;
       }
       const raw = Buffer.concat(chunks);
+      if (req.method === 'PUT' && req.url === '/_ready') {
+        ready = JSON.parse(raw.toString('utf8'));
+        res.writeHead(204);
+        res.end();
+        return;
+      }
       const entry = {
         seq: log.length,
         method: req.method,
@@ -73,6 +82,12 @@ function serve(secret) {
       };
       if (req.method === 'GET' && req.url === '/health') {
         reply(200, { status: 'ok' });
+        return;
+      }
+      if (req.method === 'GET' && req.url === '/ready') {
+        reply(ready.code, ready.code === 200
+          ? { status: 'ready', checks: { tariffs: '14 DNO areas with tariffs' }, service_account: ready.service_account }
+          : { status: 'not ready', error: 'no tariffs could be read from the shipped config/tariffs', request_id: 'req-503' });
         return;
       }
       if (req.method !== 'POST' || !['/lookup', '/mpan/validate'].includes(req.url)) {
@@ -189,7 +204,19 @@ function getLog(url) {
   });
 }
 
-/** Starts the fake in a child process; resolves to {url, log(), stop()}. */
+/** PUT /_ready: what GET /ready answers from now on ({code, service_account}). */
+function putReady(url, state) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${url}/_ready`, { method: 'PUT', agent: false }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(state));
+  });
+}
+
+/** Starts the fake in a child process; resolves to {url, log(), setReady(state), stop()}. */
 function startFakeWebhook(secret) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(__filename), '--serve'], {
@@ -205,6 +232,7 @@ function startFakeWebhook(secret) {
         resolve({
           url,
           log: () => getLog(url),
+          setReady: (state) => putReady(url, state),
           stop: () => child.kill(),
         });
       }

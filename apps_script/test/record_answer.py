@@ -2,7 +2,8 @@
 
 Runs the real Flask app (insecure dev mode, no sheet written: `write: false`) on the demo's
 synthetic office profile (250,000 kWh/yr from 2025-01-01, seed 0), served over loopback, with
-the seed MPAN core and a 500 kVA agreed capacity on 2026-11-30; writes
+the seed MPAN core, a 500 kVA agreed capacity and a battery (100 kW / 200 kWh, 90% round trip,
+export at 5 p/kWh: the inputs the Settings dialog sends) on 2026-11-30; writes
 apps_script/test/fixtures/lookup_answer.json. Run from the repository root:
 
     .venv/bin/python apps_script/test/record_answer.py
@@ -42,6 +43,8 @@ def main() -> int:
     reply = app.test_client().post("/lookup", json={
         "mpan": "1405566778898", "kva": "500", "flex_fraction": "30%", "write": False,
         "profile_url": f"http://127.0.0.1:{server.server_address[1]}/site.csv",
+        "battery_power_kw": 100, "battery_energy_kwh": 200, "battery_efficiency": "90%",
+        "export_price_p_per_kwh": 5,
     })
     server.shutdown()
     if reply.status_code != 200:
@@ -50,6 +53,10 @@ def main() -> int:
     answer = reply.get_json()
     answer["inputs"]["profile_url"] = "https://example.com/site-profile.csv"
     answer["request_id"] = answer["fields"]["request_id"] = "recorded"
+    if answer["battery"] is None:
+        print("the answer has no battery value", file=sys.stderr)
+        return 1
+    answer["battery"]["solve_seconds"] = 0.0  # the machine's speed, not the answer
     OUT.write_text(json.dumps(answer, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {OUT}")
     return 0

@@ -39,7 +39,7 @@ function main(chromium = 'chromium') {
   fs.writeFileSync(page, dom.serialize());
   dom.window.close();
   const run = spawnSync(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars',
-    '--window-size=300,1560', `--screenshot=${OUT}`, `file://${page}`], { encoding: 'utf8', timeout: 120000 });
+    '--window-size=300,2080', `--screenshot=${OUT}`, `file://${page}`], { encoding: 'utf8', timeout: 120000 });
   if (run.status !== 0 || !fs.existsSync(OUT)) {
     throw new Error(`chromium failed (${run.status}): ${run.stderr || run.error}`);
   }

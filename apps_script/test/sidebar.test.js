@@ -61,7 +61,7 @@ test('shows progress while the lookup runs, then every section of the answer', (
   s.respond({ ok: true, message: 'ok', answer: ANSWER });
   assert.equal(s.doc.getElementById('progress').hidden, true);
   assert.equal(s.doc.getElementById('result').hidden, false);
-  for (const id of ['tariff', 'bands', 'bill', 'chart', 'features', 'flex', 'warnings']) {
+  for (const id of ['tariff', 'bands', 'bill', 'chart', 'features', 'flex', 'battery', 'warnings']) {
     assert.ok(s.doc.getElementById(id), id);
     assert.ok(s.text(`#${id}`).length > 20, `${id} is empty`);
   }
@@ -121,6 +121,57 @@ test('the chart: 48 half hours shaded by band and the mean weekday kW as a line'
   assert.equal(Math.min(...ys), 6, 'the maximum sits at the top margin');
   assert.match(s.text('#chart'), new RegExp(`${Math.round(Math.max(...kw))} kW`));
   s.close();
+});
+
+test('the battery: value a year, cycles, DUoS saving by component, export, losses, MIP gap', () => {
+  const s = openSidebar();
+  s.respond({ ok: true, answer: ANSWER });
+  const b = ANSWER.battery;
+  // The recorded answer was made with a battery (record_answer.py: the Settings dialog's inputs).
+  assert.deepEqual(b.inputs, { power_kw: 100, energy_kwh: 200, round_trip_efficiency: 0.9, export_price_p_per_kwh: 5 });
+  assert.equal(s.text('#battery h2'), 'Battery: 100 kW / 200 kWh, 90% round trip');
+  const text = s.text('#battery');
+  assert.match(text, /Value £2,171\.88 a year DUoS saved, less the losses at the export price/);
+  assert.match(text, /Cycles 261 a year/);
+  assert.match(text, /Export 0 kWh a year at 5\.00 p\/kWh/);
+  assert.match(text, /Losses 5,502 kWh a year \(£275\.12 at the export price\)/);
+  assert.match(text, /MIP gap none: a plain LP, solved to optimality/);
+  // The DUoS saving by component, one row each; charging more in green costs (a minus sign).
+  const saving = (cls) => s.text(`#battery tr.${cls} td`);
+  assert.equal(saving('saving-red'), '£2,396.71');
+  assert.equal(saving('saving-amber'), '£105.31');
+  assert.equal(saving('saving-green'), '−£55.02');
+  assert.equal(saving('saving-exceeded'), '£0.00');
+  assert.equal(s.text('#battery tr.total td'), '£2,447.00');
+  // The figures agree with each other: the components add up to the total, and the value is
+  // that saving less the losses priced at the export price (nothing exported earns nothing).
+  const d = b.duos_saving_gbp_per_year;
+  assert.ok(Math.abs(d.red_units + d.amber_units + d.green_units + d.exceeded_capacity - d.total) < 1e-6);
+  const lossGbp = b.losses_kwh_per_year * b.inputs.export_price_p_per_kwh / 100;
+  assert.ok(Math.abs(d.total - lossGbp - b.annual_value_gbp) < 0.01, 'value = saving − losses × export price');
+  // Losses: the cells cycle 261 × 200 kWh; with √η on each side the grid puts in 1/√η and gets
+  // back √η of each kWh the cells hold: 52,200 × (1/√0.9 − √0.9) = 5,502.36 kWh.
+  const eta = Math.sqrt(0.9);
+  assert.ok(Math.abs(b.cycles_per_year * 200 * (1 / eta - eta) - b.losses_kwh_per_year) < 1e-6);
+  s.close();
+});
+
+test('the battery with a MIP gap and export, without one, and not valued', () => {
+  const s = openSidebar();
+  const milp = { ...ANSWER.battery, mip_gap: 0.00042, export_kwh_per_year: 1234.4 };
+  s.respond({ ok: true, answer: { ...ANSWER, battery: milp } });
+  assert.match(s.text('#battery'), /MIP gap 0\.042% \(MILP/);
+  assert.match(s.text('#battery'), /Export 1,234 kWh a year at 5\.00 p\/kWh/);
+  s.close();
+  const none = openSidebar();
+  none.respond({ ok: true, answer: { ...ANSWER, battery: null, inputs: { ...ANSWER.inputs, battery: null } } });
+  assert.equal(none.text('#battery'), 'Battery Value no battery: enter its power and energy in Settings… (Battery)');
+  assert.equal(none.doc.querySelectorAll('#battery tr').length, 0);
+  none.close();
+  const failed = openSidebar();
+  failed.respond({ ok: true, answer: { ...ANSWER, battery: null } });
+  assert.equal(failed.text('#battery'), 'Battery Value not valued (see the warnings)');
+  failed.close();
 });
 
 test('a failed lookup shows its message; no answer, no sections', () => {

@@ -1,5 +1,5 @@
 """Flags several commands share, checked the same way everywhere: kVA and the site's
-distributor (`--dno`, with `--area` for an IDNO)."""
+distributor (`--dno`, with `--area` for an IDNO), and the profile reading options."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import math
 
 from bess_duos.core.distributors import get_distributor
+from bess_duos.core.profile_loader import RESAMPLE_CHOICES, TZ_CHOICES, ReadOptions
 from bess_duos.core.tariffs import DNO_AREAS
 from bess_duos.webhook.cli.errors import CliError, about
 
@@ -37,3 +38,22 @@ def site_distributor(dno: str | int, area: int | None) -> int:
         raise CliError(f"--area {area}: --dno {found.distributor_id} is a DNO, so its area is "
                        "its own; leave --area out (it is only for IDNO sites)")
     return found.distributor_id
+
+
+def add_profile_flags(parser: argparse.ArgumentParser) -> None:
+    """--tz and --resample: the overrides of the one reading policy (`core.profile_loader`),
+    the same words as the /lookup JSON fields `tz` and `resample`."""
+    parser.add_argument("--tz", choices=TZ_CHOICES,
+                        help="zone of naive timestamps (default: UK clock time, or UTC with a "
+                        "warning when the times do not skip the March clock-change hour)")
+    parser.add_argument("--resample", choices=RESAMPLE_CHOICES,
+                        help="force hourly data to be split or 15-minute data summed (default: "
+                        "either is done, with a warning)")
+
+
+def read_options(args: argparse.Namespace) -> ReadOptions:
+    """The reading options the command's flags ask for (None: the policy decides)."""
+    return ReadOptions(tz=args.tz, resample=args.resample,
+                       timestamp_convention=getattr(args, "convention", None),
+                       timestamp_column=getattr(args, "timestamp_column", None),
+                       kwh_column=getattr(args, "kwh_column", None))

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from bess_duos.core.duos import duos_for_site
-from bess_duos.core.profiles import DEFAULT_MAX_BYTES, load_profile
+from bess_duos.core.profile_loader import read_profile
+from bess_duos.core.profile_tables import DEFAULT_LIMITS
+from bess_duos.core.profiles import DEFAULT_MAX_BYTES
 from bess_duos.core.tariffs import TariffQuery
-from bess_duos.webhook.cli.args import positive_kva, site_distributor
+from bess_duos.core.valuation import annual_figures
+from bess_duos.webhook.cli.args import (
+    add_profile_flags,
+    positive_kva,
+    read_options,
+    site_distributor,
+)
 from bess_duos.webhook.cli.errors import EXIT_OK, writing
 from bess_duos.webhook.cli.output import add_output_flags, emit, output_format
 
@@ -19,8 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "duos",
         help="DUoS charges (£) of a half-hourly profile",
         description="Charge a half-hourly profile (CSV, XLSX or Parquet) with the DNO's DUoS "
-        "tariff of each charging year it covers, and print the summary. Naive timestamps are "
-        "UK clock time unless --tz UTC.",
+        "tariff of each charging year it covers, and print the summary. The profile is read by "
+        "the one policy `lookup` and the webhook use (docs/duos.md): naive timestamps are UK "
+        "clock time, hourly data is split and 15-minute data summed, with a warning.",
     )
     parser.add_argument("profile", help="profile file: long (timestamp,kwh) or wide (date + 48)")
     parser.add_argument("--dno", required=True,
@@ -32,14 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tariff", help="published tariff name (`tariffs list`): picks that row")
     parser.add_argument("--area", type=int, help="host DNO area (needed for an IDNO --dno)")
     parser.add_argument("--power-factor", type=float, help="assumed pf when there is no kVArh")
-    parser.add_argument("--tz", help="zone of naive timestamps (default Europe/London; or UTC)")
+    add_profile_flags(parser)
     parser.add_argument(
         "--convention", choices=("start", "end"), help="timestamps mark period start/end"
-    )
-    parser.add_argument(
-        "--resample",
-        choices=("split", "aggregate"),
-        help="split hourly data into half hours, or aggregate 15-minute data",
     )
     parser.add_argument("--kwh-column", help="name of the kWh column when several match")
     parser.add_argument("--timestamp-column", help="name of the timestamp column")
@@ -54,30 +59,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load, charge, print (text, --json or --csv); bad input ends in a CliError (exit 2)."""
     dno_id = site_distributor(args.dno, args.area)
-    profile = load_profile(
-        args.profile,
-        timestamp_convention=args.convention,
-        tz=args.tz,
-        resample=args.resample,
-        timestamp_column=args.timestamp_column,
-        kwh_column=args.kwh_column,
-        max_bytes=int(args.max_mb * 2**20),
-    )
+    limits = replace(DEFAULT_LIMITS, max_bytes=int(args.max_mb * 2**20))
+    profile = read_profile(args.profile, limits=limits, options=read_options(args))
     query = TariffQuery(dno_id, area_distributor_id=args.area, voltage=args.voltage,
                         llfc=args.llfc, kva=args.kva, residual_band=args.residual_band,
                         tariff_name=args.tariff)
     result = duos_for_site(profile.data, query, power_factor=args.power_factor)
+    summary, _, too_little = annual_figures(len(profile.data), result.summary)
+    warnings = [*profile.quality.warnings, *filter(None, [too_little])]
     if args.out:
         frame = result.frame.copy()
         frame.index = frame.index.strftime("%Y-%m-%dT%H:%M:%SZ")
         with writing("--out", args.out):
             frame.to_csv(args.out, index_label="timestamp_utc", float_format="%.6f")
     if output_format(args) != "json":  # JSON carries them in "quality"
-        for warning in profile.quality.warnings:
+        for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
-    text = result.summary.format()
+    text = summary.format()
     if args.out:
         text += f"\nPer-half-hour charges written to {args.out}"
-    emit(args, {"summary": result.summary.to_dict(), "quality": profile.quality.to_dict()},
-         text=text)
+    emit(args, {"summary": summary.to_dict(), "quality": profile.quality.to_dict(),
+                "warnings": warnings}, text=text)
     return EXIT_OK

@@ -254,7 +254,9 @@ def plot_cost_by_band(summary: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 1.6 + 0.6 * len(summary)))
-    labels = [f"{row.name} ({row.sites})" for row in summary.itertuples()]
+    # numbered as in the scatter's legend: bars are keyed by their label, so equal labels
+    # would draw two clusters as one bar
+    labels = [f"{row.cluster}: {row.name} ({row.sites})" for row in summary.itertuples()]
     left = pd.Series(0.0, index=summary.index)
     for band in BANDS:
         values = summary[f"mean_unit_gbp_{band}_per_365_days"]

@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -36,7 +37,9 @@ from bess_duos.core.lookup import (
     run_lookup,
     year_label,
 )
-from bess_duos.core.profiles import Profile, load_profile
+from bess_duos.core.profile_loader import DEFAULT_OPTIONS, ReadOptions
+from bess_duos.core.profiles import Profile, ProfileError, load_profile
+from bess_duos.webhook.cli.args import add_profile_flags, read_options
 from bess_duos.webhook.cli.errors import (
     EXIT_INPUT,
     EXIT_NOT_FOUND,
@@ -94,6 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lookup.add_argument("--gsp-group", help="site GSP group, e.g. _E (decides an IDNO MPAN's "
                         "area with no postcode lookup, so it works offline)")
     lookup.add_argument("--profile", help="half-hourly profile: a file (CSV/XLSX/Parquet) or link")
+    add_profile_flags(lookup)
     for flag, what in (("--battery-kw", "battery power, kW (with --battery-kwh)"),
                        ("--battery-kwh", "battery energy, kWh (with --battery-kw)"),
                        ("--battery-efficiency", "round-trip efficiency, 90%% or 0.9"),
@@ -245,16 +249,17 @@ def _area_lookup(offline: bool) -> Any:
     return functools.partial(AreaLookup().lookup, online=False)
 
 
-def _load_profile(source: str, spreadsheet_id: str | None = None) -> Profile:
+def _load_profile(source: str, spreadsheet_id: str | None = None,
+                  options: ReadOptions = DEFAULT_OPTIONS) -> Profile:
     """A file path, or a link fetched under the webhook's rules (no Flask needed): a Google
     link is read when it is the spreadsheet being written (`--spreadsheet-id`)."""
     if "://" in source:
         from bess_duos.webhook.profile_source import fetch_profile
 
         # ProfileLinkError: exit 3 unreachable, 2 refused
-        return fetch_profile(source, spreadsheet_id=spreadsheet_id)
+        return fetch_profile(source, spreadsheet_id=spreadsheet_id, options=options)
     try:
-        return read_profile(source)
+        return read_profile(source, options=options)
     except OSError as exc:
         raise cannot_read("--profile", source, exc, "a half-hourly profile file (CSV, XLSX "
                           "or Parquet) or an https:// link") from exc
@@ -275,8 +280,6 @@ def _open_target(args: argparse.Namespace) -> Any:
 def _run(args: argparse.Namespace, raw: dict[str, Any], profile: Any, out: TextIO,
          sheet_inputs: dict[str, Any] | None = None) -> int:
     """Shared end of `lookup` and `demo`: compute, write, print."""
-    import uuid
-
     from bess_duos.webhook.sheets import SheetError
 
     request_id = "cli-" + uuid.uuid4().hex[:12]
@@ -317,9 +320,19 @@ def cmd_lookup(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     if not args.mpan and not args.postcode and not args.gsp_group:
         raise CliError("no site given: give --mpan or --postcode (or both), or --gsp-group")
-    profile = (_load_profile(args.profile, getattr(args, "spreadsheet_id", None))
-               if args.profile else None)
+    profile = None
+    if args.profile:
+        try:
+            profile = _load_profile(args.profile, getattr(args, "spreadsheet_id", None),
+                                    read_options(args))
+        except ProfileError as exc:  # the sheet's status says it, as the webhook's 422 does
+            sheet = _open_target(args)
+            if sheet is not None:
+                sheet.write_status("error", f"profile {args.profile}: the file is not a usable "
+                                   f"profile: {exc}", "cli-" + uuid.uuid4().hex[:12])
+            raise
     raw = {"mpan": args.mpan, "postcode": args.postcode, "gsp_group": args.gsp_group,
+           "tz": args.tz, "resample": args.resample,
            "voltage": args.voltage, "kva": args.kva, "flex_fraction": args.flex_fraction,
            "battery_power_kw": args.battery_kw, "battery_energy_kwh": args.battery_kwh,
            "battery_efficiency": args.battery_efficiency,

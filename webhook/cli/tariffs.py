@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bess_duos.core.distributors import UnknownDistributorError, get_distributor
-from bess_duos.core.paths import config_dir, reference_data_dir
+from bess_duos.core.paths import reference_data_dir, writable_config_dir
 from bess_duos.core.tariff_import.build import import_all, write_dno, write_idno
 from bess_duos.core.tariff_import.errors import TariffImportError
 from bess_duos.core.tariff_import.importer import import_workbook
@@ -31,6 +31,7 @@ from bess_duos.webhook.cli.errors import (
     EXIT_NOT_FOUND,
     EXIT_OK,
     CliError,
+    about,
     writing,
 )
 from bess_duos.webhook.cli.output import add_output_flags, emit
@@ -103,7 +104,8 @@ def _distributor(path: Path, given: int | None) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    config = args.config or config_dir()
+    with about("--config", args.config or "(default)"):
+        config = writable_config_dir(args.config)
     if not args.file.is_file():
         raise CliError(f"FILE {str(args.file)!r} not found (or not a file): give the path of a "
                        "DNO's 'Schedule of charges and other tables' .xlsx or an IDNO's .zip "
@@ -144,7 +146,9 @@ def cmd_import_all(args: argparse.Namespace) -> int:
     if not reference.is_dir():
         raise CliError(f"--reference {reference}: not a folder: give the dno-charging-statements "
                        "folder of the reference data (YEAR/DD/ workbooks)")
-    report = import_all(reference, args.config or config_dir())
+    with about("--config", args.config or "(default)"):
+        config = writable_config_dir(args.config)
+    report = import_all(reference, config)
     for failure in report.failed:
         print(f"FAILED {failure['error']}", file=sys.stderr)
     unexplained = [d for d in report.disagreements if not d.get("reason")]
@@ -166,17 +170,7 @@ def tariff_record(tariff: DuosTariff) -> dict[str, Any]:
         "distributor_id": tariff.dno_id,
         "area_distributor_id": tariff.area_distributor_id,
         "tariff_name": tariff.tariff_name,
-        "voltage_level": tariff.voltage_level,
-        "charging_year": tariff.year,
-        "residual_band": tariff.residual_band,
-        "red_rate_p_per_kwh": tariff.red_rate,
-        "amber_rate_p_per_kwh": tariff.amber_rate,
-        "green_rate_p_per_kwh": tariff.green_rate,
-        "fixed_p_per_day": tariff.fixed_p_per_day,
-        "capacity_p_per_kva_per_day": tariff.capacity_p_per_kva_per_day,
-        "exceeded_capacity_p_per_kva_per_day": tariff.exceeded_capacity_p_per_kva_per_day,
-        "reactive_p_per_kvarh": tariff.reactive_p_per_kvarh,
-        "llfcs": list(tariff.llfcs),
+        **tariff.charges(),
         "closed_llfcs": list(tariff.closed_llfcs),
         "pcs": tariff.pcs,
         "metering": tariff.metering,
