@@ -126,7 +126,7 @@ def half_hour_grid(utc_ns: np.ndarray) -> tuple[int, int] | None:
     return int(utc_ns[0]), int(utc_ns.size)
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=8)  # ~0.7 MB per year-long grid
 def _regular_clock(first_ns: int, size: int) -> UkClock:
     """The calendar of `size` half hours from `first_ns`, computed once per grid and shared
     (its arrays are read-only: ~0.6 MB for a year)."""

@@ -95,7 +95,7 @@ def uk_clock(index: pd.DatetimeIndex) -> ClockFields:
     return _fields(_bands.uk_clock(utc_ns))
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=8)  # ~0.7 MB per year-long grid
 def _regular_fields(first_ns: int, size: int) -> ClockFields:
     """`uk_clock` of `size` half hours from `first_ns`, once per grid; read-only arrays."""
     fields = _fields(_bands.uk_clock(first_ns + np.arange(size, dtype=np.int64)
