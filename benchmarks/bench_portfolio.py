@@ -7,6 +7,15 @@ reading, profile loading, tariffs, DUoS, features, flexibility; clustering and w
 output files are not included). Peak memory is the maximum resident set size
 (getrusage ru_maxrss) of the run's main process and of its largest worker process.
 
+Floor (issue 18): the same Parquet parts read with pyarrow (site_id dictionary-encoded, kWh
+only) and kWh summed per site, by the same number of worker processes, timed in the same run:
+the portfolio's rate over the floor's is printed beside its target (>= 1/3), and each worker's
+peak RSS beside its target (<= 1 GB). With --dask the same portfolio also runs on a
+`distributed.LocalCluster` of --workers single-thread worker processes: its time against the
+local engine's (target: within 20%) and whether every result is identical. Both engines are
+warmed first with one 2-site batch (as long-lived workers would be): the local engine's forked
+workers inherit it from the parent, each (spawned) Dask worker runs it itself.
+
 The baseline charges DUoS unit rates the naive way, one `DataFrame.apply` call per half hour
 (clock time, day type and band looked up in Python for every row), on --baseline-sites sites;
 the vectorised engine (`core.duos.charge_arrays`) is timed on the same sites. The ratio
@@ -15,12 +24,15 @@ DUoS-only site-years/s.
 
     .venv/bin/python benchmarks/bench_portfolio.py              # 1,000 and 10,000 sites
     .venv/bin/python benchmarks/bench_portfolio.py --sites 200  # quicker
+    .venv/bin/python benchmarks/bench_portfolio.py --sites 1000 --dask
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -35,6 +47,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bess_duos.core.duos import charge_arrays, tariffs_for_site  # noqa: E402
+from bess_duos.core.portfolio import (  # noqa: E402
+    iter_site_batches,
+    result_dtypes,
+    run_batch,
+    run_batch_safely,
+)
 from bess_duos.core.portfolio_demo import make_demo_portfolio  # noqa: E402
 from bess_duos.core.portfolio_engines import SpoolSink, default_workers, run_portfolio  # noqa: E402
 from bess_duos.core.synthetic import generate_profile  # noqa: E402
@@ -48,14 +66,80 @@ def _maxrss_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024.0  # Linux reports kB
 
 
-def child(sites_csv: str, workers: int, batch_size: int) -> None:
+TARGET_FLOOR_SHARE = 1 / 3  # portfolio site-years/s over the read-and-sum floor's
+TARGET_WORKER_MB = 1024.0
+TARGET_DASK_SLOWER = 0.20
+
+
+def _loadavg() -> str:
+    """The 1, 5 and 15 minute load averages (/proc/loadavg): the machine is shared."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def _sum_part(path: str) -> tuple[int, float]:
+    """Read one part (site_id dictionary-encoded, kWh only) and sum kWh per site."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["site_id", "kwh"],
+                          read_dictionary=["site_id"]).unify_dictionaries()
+    sums = table.group_by("site_id").aggregate([("kwh", "sum"), ("kwh", "count")])
+    return sums.num_rows, float(pc.sum(sums["kwh_count"]).as_py()) / 48.0 / 365.0
+
+
+def floor(parts: list[str], workers: int) -> dict[str, float]:
+    """The read-and-sum floor: every part read and summed by `workers` fresh processes."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from bess_duos.core.portfolio import _OneBlasThread
+
+    with _OneBlasThread(), ProcessPoolExecutor(workers) as pool:
+        list(pool.map(_sum_part, parts[:workers]))  # start the processes and import pyarrow
+        started = time.perf_counter()
+        done = list(pool.map(_sum_part, parts))
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "sites": sum(d[0] for d in done),
+            "site_years": sum(d[1] for d in done)}
+
+
+def child(sites_csv: str, workers: int, batch_size: int, engine: str = "local") -> None:
     """Run one portfolio in this (fresh) process and print JSON timings and memory."""
+    # Warm both engines alike (imports, tariff and clock caches), as a long-lived cluster's
+    # workers are: a 2-site batch in this process, whose forked local workers inherit it,
+    # and on every Dask worker (spawned, so they inherit nothing).
+    warm = next(iter_site_batches(sites_csv, 2))
+    run_batch_safely(warm)
+    cluster = None
+    if engine == "dask":
+        import dask
+        import distributed
+
+        # Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off
+        # glibc's adaptive mmap threshold: every large temporary array is then mapped and
+        # unmapped afresh, and a batch took over twice the CPU (docs/portfolio.md). Keep the
+        # one-thread BLAS settings, drop that one.
+        environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        dask.config.set({"distributed.nanny.pre-spawn-environ": environ})
+        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
+                                           processes=True, dashboard_address=None)
+        with distributed.Client(cluster) as client:
+            client.run(run_batch_safely, warm)
     with tempfile.TemporaryDirectory() as spool:
         started = time.perf_counter()
         outcome = run_portfolio(sites_csv, workers=workers, batch_size=batch_size,
-                                sink=SpoolSink(spool))
+                                sink=SpoolSink(spool), engine=engine,
+                                scheduler=None if cluster is None else cluster.scheduler_address)
         seconds = time.perf_counter() - started
         days = outcome.sink.read_results_columns(["days_covered"])["days_covered"].sum()
+        numeric = [c for c, t in result_dtypes().items() if t != "str"]
+        digest = hashlib.sha256(pd.util.hash_pandas_object(
+            outcome.results[["site_id", *numeric]], index=False).to_numpy().tobytes()).hexdigest()
+    worker_mb = _maxrss_mb(resource.RUSAGE_CHILDREN)
+    if cluster is not None:
+        with distributed.Client(cluster) as client:  # each worker process's own peak RSS
+            worker_mb = max(client.run(_maxrss_mb, resource.RUSAGE_SELF).values())
+        cluster.close()
     print(json.dumps({
         "seconds": seconds,
         "sites": outcome.sites,
@@ -63,15 +147,19 @@ def child(sites_csv: str, workers: int, batch_size: int) -> None:
         "errors": outcome.sink.n_errors,
         "site_years": float(days) / 365.0,
         "main_mb": _maxrss_mb(resource.RUSAGE_SELF),
-        "worker_mb": _maxrss_mb(resource.RUSAGE_CHILDREN),
+        "worker_mb": worker_mb,
+        "digest": digest,
     }))
 
 
-STAGES = {
-    "load_profile": "bess_duos.core.profiles.load_profile",
-    "charge_arrays": "bess_duos.core.duos.charge_arrays",
-    "calculate_flexibility_value": "bess_duos.core.flexibility.calculate_flexibility_value",
-    "create_features_dataframe": "bess_duos.core.features.create_features_dataframe",
+STAGES = {  # (module file, function) -> label
+    ("portfolio.py", "_read_keyed"): "bess_duos.core.portfolio._read_keyed (Parquet read)",
+    ("profiles.py", "load_profile"): "bess_duos.core.profiles.load_profile",
+    ("duos.py", "charge_arrays"): "bess_duos.core.duos.charge_arrays",
+    ("flexibility.py", "plan_flexibility"): "bess_duos.core.flexibility.plan_flexibility",
+    ("flexibility.py", "value"): "FlexibilityPlan.value",
+    ("features.py", "create_features_dataframe"):
+        "bess_duos.core.features.create_features_dataframe",
 }
 
 
@@ -79,8 +167,6 @@ def stage_breakdown(sites_csv: Path, batch_size: int) -> str:
     """ms per site spent in each core function, from cProfile of one batch (after a warm-up)."""
     import cProfile
     import pstats
-
-    from bess_duos.core.portfolio import iter_site_batches, run_batch
 
     batch = next(iter_site_batches(sites_csv, batch_size))
     run_batch(batch)  # warm the tariff and time-band caches
@@ -92,8 +178,9 @@ def stage_breakdown(sites_csv: Path, batch_size: int) -> str:
     total = time.perf_counter() - started
     stats = pstats.Stats(profiler).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
     parts = []
-    for name, label in STAGES.items():
-        seconds = sum(v[3] for k, v in stats.items() if k[2] == name and "core" in k[0])
+    for (module, name), label in STAGES.items():
+        seconds = sum(v[3] for k, v in stats.items()
+                      if k[2] == name and k[0].endswith(f"core/{module}"))
         parts.append(f"{label} {seconds / len(batch) * 1000:.1f}")
     return (f"one batch of {len(batch)} sites in one process, ms per site (under cProfile, "
             f"{total / len(batch) * 1000:.1f} in all): " + "; ".join(parts))
@@ -144,11 +231,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--baseline-sites", type=int, default=2)
     parser.add_argument("--data-dir", help="where to write the portfolios (default: a temp dir)")
+    parser.add_argument("--dask", action="store_true",
+                        help="also run the first size on a distributed.LocalCluster")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--engine", default="local", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.workers, args.batch_size)
+        child(args.child, args.workers, args.batch_size, args.engine)
         return
+    print(f"/proc/loadavg at the start: {_loadavg()}")
 
     base = baseline(args.baseline_sites)
     naive_rate = base["sites"] / base["naive_s"]
@@ -172,6 +263,9 @@ def main() -> None:
                 check=True, capture_output=True, text=True,
             )
             stats = json.loads(run.stdout.strip().splitlines()[-1])
+            parts = sorted(str(p) for p in (out / "profiles").glob("*.parquet"))
+            base = floor(parts, args.workers)
+            floor_rate = base["site_years"] / base["seconds"]
             if size == sizes[0]:
                 print(stage_breakdown(demo.sites_csv, args.batch_size))
             rate = stats["site_years"] / stats["seconds"]
@@ -184,11 +278,30 @@ def main() -> None:
                 f"{stats['errors']} errors; ratio vs naive per-row DUoS: "
                 f"{rate / naive_rate:,.0f}x"
             )
-            if size >= 10_000:
-                fast = "met" if stats["seconds"] < 60 else "NOT met"
-                small = stats["main_mb"] + args.workers * stats["worker_mb"] < 4096
-                print(f"  target 10,000 site-years < 60 s on 2 cores: {fast}; "
-                      f"peak < 4 GB: {'met' if small else 'NOT met'}")
+            share = rate / floor_rate
+            print(f"  floor: pyarrow read-and-sum of the same {len(parts)} parts on "
+                  f"{args.workers} process(es): {base['seconds']:.2f} s, {floor_rate:,.0f} "
+                  f"site-years/s; portfolio / floor = {share:.3f} (target >= "
+                  f"{TARGET_FLOOR_SHARE:.3f}: "
+                  f"{'MET' if share >= TARGET_FLOOR_SHARE else 'NOT MET'})"
+                  f"; largest worker {stats['worker_mb']:,.0f} MB (target <= "
+                  f"{TARGET_WORKER_MB:,.0f} MB: "
+                  f"{'MET' if stats['worker_mb'] <= TARGET_WORKER_MB else 'NOT MET'}); "
+                  f"/proc/loadavg now {_loadavg()}")
+            if args.dask and size == sizes[0]:
+                run = subprocess.run(
+                    [sys.executable, __file__, "--child", str(demo.sites_csv), "--engine", "dask",
+                     "--workers", str(args.workers), "--batch-size", str(args.batch_size)],
+                    check=True, capture_output=True, text=True,
+                )
+                dask = json.loads(run.stdout.strip().splitlines()[-1])
+                slower = dask["seconds"] / stats["seconds"] - 1.0
+                same = dask["digest"] == stats["digest"]
+                print(f"  dask LocalCluster ({args.workers} worker processes, 1 thread each): "
+                      f"{dask['seconds']:.1f} s vs local {stats['seconds']:.1f} s "
+                      f"({slower:+.0%}; target within {TARGET_DASK_SLOWER:.0%}: "
+                      f"{'MET' if slower <= TARGET_DASK_SLOWER else 'NOT MET'}); results "
+                      f"identical: {'yes' if same else 'NO'}; /proc/loadavg now {_loadavg()}")
 
 
 if __name__ == "__main__":

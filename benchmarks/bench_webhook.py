@@ -8,7 +8,9 @@ real service-account JWT exchange), and `bess-duos serve` with the test-only loo
 for the profile's port. Then:
 
 1. baseline: the same lookup in-process (`load_profile` + `core.lookup.run_lookup`), one at a
-   time, median of 5 (no HTTP, no fetch), cold (`clear_memos()` first) and repeated;
+   time, median of 5 (no HTTP, no fetch), cold (`clear_memos()` first) and repeated, beside
+   `pyarrow.csv.read_csv` of the same file (median of 11, measured in the same run): the floor
+   a lookup's own input parse sets;
 2. `--lookups` (50) signed lookups sent at once (`write: false`), each fetching and parsing the
    profile: p50/p95/p99 latency, errors, and the ratio p50 / baseline;
 3. `--sheet-lookups` (200) signed lookups sent at once, all writing the same Google sheet; each
@@ -16,7 +18,9 @@ for the profile's port. Then:
    the sheet must hold one request's result whole (every output cell equal to the response of
    the request named in H4) and that request must be the newest written (X-Timestamp).
 
-Target (issue 5): zero errors and p95 under 300 ms for step 2. On a shared 2-core machine one
+Targets (issue 18), printed beside the figures as ratios measured in the same run: a cold
+lookup at most 3x pyarrow's parse of the file, a repeated one at most 1 ms; step 2 with zero
+errors and p95 at most 150 ms (issue 5 asked for 300 ms). On a shared 2-core machine one
 worker process serves the lookups (the replay cache and the per-sheet ordering are in-process),
 so with 50 requests in flight the latency is bounded below by 50 x the service time / cores;
 the report says whether the target was met, and prints the numbers either way.
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import json
 import os
 import socket
@@ -42,6 +47,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pyarrow.csv
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,7 +67,14 @@ SECRET = "bench-secret-0123456789abcdefghijkl"
 SID = "1Bench-bess_sheet"
 TAB = "BESS"
 MPAN = "1405566778898"
-TARGET_P95_MS = 300.0
+TARGET_P95_MS = 150.0
+TARGET_COLD_RATIO = 3.0  # cold lookup / pyarrow parse of the same file
+TARGET_WARM_MS = 1.0
+
+
+def _loadavg() -> str:
+    """The 1, 5 and 15 minute load averages (/proc/loadavg): the machine is shared."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def _free_port() -> int:
@@ -102,10 +115,10 @@ def _start_webhook(port: int, env: dict[str, str], log: Path) -> subprocess.Pope
     deadline = time.monotonic() + 60
     while True:
         try:
-            if requests.get(f"http://127.0.0.1:{port}/ready", timeout=2).ok:
+            if requests.get(f"http://127.0.0.1:{port}/ready", timeout=10).ok:
                 return proc
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or its first answer is slow on a loaded machine
         if proc.poll() is not None or time.monotonic() > deadline:
             raise SystemExit("bess-duos serve did not start:\n" + log.read_text()[-3000:])
         time.sleep(0.2)
@@ -189,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = [int(p) for p in args.processes.split(",")]
     one_blas_thread()  # as `serve` runs: the baseline then measures the same configuration
+    load_before = _loadavg()
 
     runs: dict[int, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp, SheetsServer() as sheets:
@@ -209,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             "BESS_DUOS_WORKBOOK": str(folder / "bess_sheet.xlsx"),
             "PYTHONPATH": str(REPO),
         }
-        env.pop("BESS_DUOS_SPREADSHEET_ALLOWLIST", None)
+        env["BESS_DUOS_SPREADSHEET_ALLOWLIST"] = SID  # `serve` writes only allowlisted sheets
         times = []
         for _ in range(5):  # cold: nothing remembered from an earlier lookup
             clear_memos()
@@ -218,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
                        on=dt.date.today())
             times.append((time.perf_counter() - start) * 1000.0)
         baseline = statistics.median(times)
+        content = csv.read_bytes()
+        arrow_times = []
+        for _ in range(11):
+            start = time.perf_counter()
+            pyarrow.csv.read_csv(io.BytesIO(content))
+            arrow_times.append((time.perf_counter() - start) * 1000.0)
+        arrow = statistics.median(arrow_times)
         profile = load_profile(csv)
         warm_times = []
         for i in range(5):  # as the sheet repeats it: same file, the flexible share edited
@@ -257,25 +278,33 @@ def main(argv: list[str] | None = None) -> int:
             profiles.shutdown()
 
     print(f"bess-duos serve (gunicorn, 1 process, 16 threads) on {os.cpu_count()} cores "
-          f"(load average {os.getloadavg()[0]:.1f})")
-    print(f"baseline: one in-process lookup with a one-year profile  {baseline:8.1f} ms")
-    print(f"  the same repeated (profile parsed, features and DUoS remembered) {warm:6.1f} ms")
+          f"(/proc/loadavg before {load_before}, after {_loadavg()})")
+    print(f"pyarrow.csv.read_csv of the same file (the floor)          {arrow:8.2f} ms")
+    print(f"baseline: one in-process lookup with a one-year profile  {baseline:8.1f} ms  "
+          f"= {baseline / arrow:.1f}x pyarrow (target <= {TARGET_COLD_RATIO:g}x: "
+          f"{'MET' if baseline <= TARGET_COLD_RATIO * arrow else 'NOT MET'})")
+    print(f"  the same repeated (profile parsed, features and DUoS remembered) {warm:6.2f} ms "
+          f"(target <= {TARGET_WARM_MS:g} ms: {'MET' if warm <= TARGET_WARM_MS else 'NOT MET'})")
     print(f"{args.lookups} lookups sent at once (fetch + parse + compute, no write):")
     failed = False
     for processes, run in runs.items():
-        met = not run["errors"] and run["p95"] < TARGET_P95_MS
+        met = not run["errors"] and run["p95"] <= TARGET_P95_MS
         failed |= bool(run["errors"])
         print(f"  compute processes {processes}: p50 {run['p50']:7.0f} ms  p95 {run['p95']:7.0f} ms"
               f"  p99 {run['p99']:7.0f} ms  errors {len(run['errors'])}  wall {run['wall']:.2f} s"
               f"  {args.lookups / run['wall']:.1f}/s  p50/baseline {run['p50'] / baseline:.1f}x"
               f"  target {'MET' if met else 'NOT MET'}")
-        for r in run["errors"][:3]:
-            print(f"    error {r[1]}: {str(r[2])[:200]}")
+        reasons: dict[str, int] = {}
+        for r in run["errors"]:
+            reason = f"{r[1]} {r[2].get('rule') or str(r[2].get('error'))[:120]}"
+            reasons[reason] = reasons.get(reason, 0) + 1
+        for reason, count in reasons.items():
+            print(f"    {count} x error {reason}")
     if len(runs) > 1:
         first, last = runs[settings[0]], runs[settings[-1]]
         print(f"  throughput ratio {settings[-1]} vs {settings[0]} processes: "
               f"{first['wall'] / last['wall']:.2f}x")
-    print(f"  target: 0 errors and p95 < {TARGET_P95_MS:.0f} ms")
+    print(f"  target: 0 errors and p95 <= {TARGET_P95_MS:.0f} ms")
     print(f"{args.sheet_lookups} lookups at once writing one sheet ({settings[-1]} processes): "
           f"wall {sheet_wall:.2f} s, errors {len(sheet_errors)}, written {written}, "
           f"dropped as older {dropped}, Sheets API writes {api_writes}")

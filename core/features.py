@@ -35,6 +35,7 @@ gaps, NaN) raise `FeatureError` naming ``profile``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -87,7 +88,24 @@ def uk_clock(index: pd.DatetimeIndex) -> ClockFields:
     The Europe/London calendar comes from `core.bands.uk_clock` (numpy arithmetic on the
     summer-time transitions, the same answers as a pandas tz_convert, several times faster).
     """
-    clock = _bands.uk_clock(index)
+    utc_ns = _bands._as_utc_ns(index)
+    grid = _bands.half_hour_grid(utc_ns)
+    if grid is not None:  # the same grid recurs (DUoS, features, flexibility; many sites)
+        return _regular_fields(*grid)
+    return _fields(_bands.uk_clock(utc_ns))
+
+
+@functools.lru_cache(maxsize=8)  # ~0.7 MB per year-long grid
+def _regular_fields(first_ns: int, size: int) -> ClockFields:
+    """`uk_clock` of `size` half hours from `first_ns`, once per grid; read-only arrays."""
+    fields = _fields(_bands.uk_clock(first_ns + np.arange(size, dtype=np.int64)
+                                     * _bands.NS_PER_HALF_HOUR))
+    for array in vars(fields).values():
+        array.flags.writeable = False
+    return fields
+
+
+def _fields(clock: _bands.UkClock) -> ClockFields:
     steps = np.diff(clock.local_day)
     if (steps >= 0).all():  # in time order (the usual case): codes count the day changes
         day_code = np.concatenate([[0], np.cumsum(steps != 0)]).astype(np.int64)

@@ -26,7 +26,7 @@ hours) are padded with zero-capacity slots, which change nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -137,7 +137,8 @@ def _check_fraction(flex_fraction: float) -> None:
 class FlexibilityPlan:
     """A profile and its prices laid out by UK clock day and sorted by price: everything
     `calculate_flexibility_value` computes before the flexible share comes in. `value(share)`
-    finishes the job (the same result), so several shares cost one plan. Made by
+    finishes the job (the same result), so several shares cost one plan; from the second
+    share on it prices only each day's cap, the other candidates' savings being kept. Made by
     `plan_flexibility`; its arrays are shared: never modify them."""
 
     index: pd.DatetimeIndex
@@ -155,6 +156,35 @@ class FlexibilityPlan:
     a_cap: np.ndarray | None
     a_price: np.ndarray | None
     a_cum: np.ndarray | None
+    # Savings at the share-independent candidates, kept from the second `value` call on
+    # (a sheet re-valuing one plan for several shares); see `_best_quantity`.
+    _fixed: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    _calls: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)
+
+    def _saving(self, q: np.ndarray, r_prev: np.ndarray, a_prev: np.ndarray) -> np.ndarray:
+        assert self.a_cap is not None and self.a_price is not None
+        return _step_integral(q, r_prev, self.r_cap, self.r_price) - _step_integral(
+            q, a_prev, self.a_cap, self.a_price)
+
+    def _best_quantity(self, q_max: np.ndarray, r_prev: np.ndarray, a_prev: np.ndarray
+                       ) -> np.ndarray:
+        """The same q as pricing every candidate, for a plan valued before: the candidates 0,
+        the cumulative capacities and the budget, each capped at q_max, are the fixed ones
+        below q_max (their savings priced once per plan) and q_max itself (priced now). A
+        saving depends on its q alone (each is its own sum over the day's slots), so the
+        first best in the original order is the same candidate."""
+        assert self.a_cum is not None
+        if not self._fixed:
+            fixed = np.hstack([np.zeros((self.day_kwh.size, 1)), self.r_cum, self.a_cum])
+            self._fixed.update(q=fixed, saving=self._saving(fixed, r_prev, a_prev))
+        fixed, fixed_saving = self._fixed["q"], self._fixed["saving"]
+        at_max = self._saving(q_max[:, None], r_prev, a_prev)
+        below = fixed < q_max[:, None]
+        saving = np.hstack([np.where(below, fixed_saving, at_max), at_max])
+        best = np.argmax(saving, axis=1)
+        days = np.arange(q_max.size)
+        chosen = np.hstack([fixed, q_max[:, None]])[days, best]
+        return np.minimum(chosen, q_max)
 
     def value(self, flex_fraction: float) -> FlexibilityResult:
         """The best saving moving up to `flex_fraction` of each day's kWh."""
@@ -168,17 +198,19 @@ class FlexibilityPlan:
             a_cap, a_cum = self.a_cap, self.a_cum
             a_prev = a_cum - a_cap
             q_max = np.minimum(budget, np.minimum(r_cum[:, -1], a_cum[:, -1]))
-            candidates = np.hstack([np.zeros((n_days, 1)), r_cum, a_cum, budget[:, None]])
-            candidates = np.minimum(candidates, q_max[:, None])
-            # Equal candidates have equal savings, so only each day's first of a value is
-            # priced: the first best in the original order is the same q, for less work.
-            candidates, real = _first_distinct(candidates)
-            saving = _step_integral(candidates, r_prev, r_cap, self.r_price) - _step_integral(
-                candidates, a_prev, a_cap, self.a_price
-            )
-            saving[~real] = -np.inf
-            best = np.argmax(saving, axis=1)
-            q = candidates[np.arange(n_days), best]
+            self._calls[0] += 1
+            if self._calls[0] > 1:
+                q = self._best_quantity(q_max, r_prev, a_prev)
+            else:
+                candidates = np.hstack([np.zeros((n_days, 1)), r_cum, a_cum, budget[:, None]])
+                candidates = np.minimum(candidates, q_max[:, None])
+                # Equal candidates have equal savings, so only each day's first of a value is
+                # priced: the first best in the original order is the same q, for less work.
+                candidates, real = _first_distinct(candidates)
+                saving = self._saving(candidates, r_prev, a_prev)
+                saving[~real] = -np.inf
+                best = np.argmax(saving, axis=1)
+                q = candidates[np.arange(n_days), best]
             added = np.zeros(r_cap.shape)
             np.put_along_axis(added, self.add_order, _allocate(q, a_prev, a_cap), axis=1)
         else:

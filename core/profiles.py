@@ -185,6 +185,9 @@ def parse_timestamps(values: pd.Series, *, what: str = "timestamp") -> tuple[pd.
         return _within_years(parsed, values, what), aware
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         raise ProfileError(_numbers_for_times(values.dropna(), what))
+    fast = _iso_timestamps(values)
+    if fast is not None:
+        return _within_years(fast[0], values, what), fast[1]
     offsets = _has_offset(values.dropna())
     if offsets.any() and not offsets.all():
         row = int(np.flatnonzero(~offsets)[0])
@@ -230,6 +233,32 @@ def parse_timestamps(values: pd.Series, *, what: str = "timestamp") -> tuple[pd.
     return _within_years(parsed, values, what), aware
 
 
+def _iso_timestamps(values: pd.Series) -> tuple[pd.Series, bool] | None:
+    """(datetimes, tz-aware?) when every non-blank value is strict ISO 8601 and all of them
+    carry a UTC offset (or `Z`) or none does, parsed in one Arrow cast; else None (the general
+    path decides, and words any error). Arrow's ISO parser refuses what pandas' ISO8601
+    format refuses (an impossible date, 24:00, surrounding spaces), and reads the rest alike."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        text = pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        return None  # not all strings
+    if text.null_count == len(text):
+        return None
+    first = text.drop_null()[0].as_py()
+    aware = bool(_OFFSET_END.search(first))
+    try:
+        parsed = pc.cast(text, pa.timestamp("ns", tz="UTC") if aware else pa.timestamp("ns"))
+    except (pa.ArrowException, ValueError):
+        return None
+    return pd.Series(parsed.to_pandas(), index=values.index, name=values.name), aware
+
+
+_OFFSET_END = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
+
+
 def _numbers_for_times(numbers: pd.Series, what: str) -> str:
     """Why a column of numbers is not times, and what to do: Excel serial dates (days since
     1899-12-30) are recognised and shown as the date they stand for."""
@@ -263,9 +292,13 @@ def _guess_format(values: pd.Series) -> str | None:
 
 def _within_years(parsed: pd.Series, values: pd.Series, what: str) -> pd.Series:
     """`parsed`, if every time is within FIRST_YEAR..LAST_YEAR; else the first row outside."""
-    naive = parsed.dt.tz_localize(None) if getattr(parsed.dt, "tz", None) is not None else parsed
-    outside = ((naive < pd.Timestamp(FIRST_YEAR, 1, 1))
-               | (naive >= pd.Timestamp(LAST_YEAR + 1, 1, 1))).to_numpy(dtype=bool)
+    # On the int64 ticks (UTC for aware times, the clock reading for naive ones), in the
+    # parsed unit (a far-off year may not fit in ns); NaT is never outside.
+    index = pd.DatetimeIndex(parsed)
+    ticks = index.asi8
+    first, end = (np.datetime64(f"{year}-01-01", index.unit).astype(np.int64)
+                  for year in (FIRST_YEAR, LAST_YEAR + 1))
+    outside = ((ticks < first) | (ticks >= end)) & (ticks != np.iinfo(np.int64).min)
     if outside.any():
         row = int(np.flatnonzero(outside)[0])
         raise ProfileError(

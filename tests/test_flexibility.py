@@ -112,3 +112,30 @@ def test_prices_must_cover_the_profile():
         calculate_flexibility_value(load, 0.3, np.ones(10))
     with pytest.raises(ValueError, match="flex_fraction"):
         calculate_flexibility_value(load, 1.5, np.ones(48))
+
+
+def test_a_plan_valued_again_gives_the_same_bits_as_a_fresh_one():
+    """From its second share on, a plan prices the share-independent candidates once and only
+    the day's cap per share: every result must equal a fresh plan's, bit for bit, including
+    which of several equally good quantities is moved (band prices make many ties)."""
+    from bess_duos.core.flexibility import plan_flexibility
+
+    rng = np.random.default_rng(18)
+    for case in range(24):
+        days = int(rng.integers(1, 40))
+        start = pd.Timestamp("2026-03-20", tz="UTC") + pd.Timedelta(hours=int(rng.integers(0, 500)))
+        index = pd.date_range(start, periods=days * 48, freq="30min")
+        load = np.round(rng.random(index.size) * 10, 1 if case % 2 else 6)
+        load[rng.random(index.size) < 0.1] = 0.0
+        prices = (rng.choice([1.2, 3.4, 15.6], index.size) if case % 3 else
+                  rng.random(index.size) * 20)
+        series = pd.Series(load, index=index)
+        plan = plan_flexibility(series, prices)
+        plan.value(0.5)  # the first share: the plan then keeps the fixed candidates' savings
+        for share in (0.0, 0.1, 0.3, 0.77, 1.0):
+            fresh = plan_flexibility(series, prices).value(share)
+            again = plan.value(share)
+            assert again.shifted_kwh == fresh.shifted_kwh, (case, share)
+            assert again.value_gbp == fresh.value_gbp, (case, share)
+            np.testing.assert_array_equal(again.flexed_profile.to_numpy(),
+                                          fresh.flexed_profile.to_numpy())
