@@ -170,7 +170,8 @@ def battery_value(series: pd.Series, unit_rates: np.ndarray, tariff: DuosTariff,
     model = Battery(battery.power_kw, battery.energy_kwh, battery.round_trip_efficiency)
     result = optimise_battery(
         series, model, np.asarray(unit_rates, float) + (export or 0.0),
-        export_prices=export, exceeded_capacity=cap, block="month", time_limit_s=TIME_LIMIT_S)
+        export_prices=export, exceeded_capacity=cap, block="month", time_limit_s=TIME_LIMIT_S,
+        published_rates=True)
     per_year = 365.0 / (len(series) / 48.0)
     index = pd.DatetimeIndex(series.index)
     before = _components(series.to_numpy(float), index, tariff, kva, power_factor)

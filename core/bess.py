@@ -178,6 +178,7 @@ def optimise_battery(
     binaries: str = "auto",
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
     mip_rel_gap: float = DEFAULT_MIP_GAP,
+    published_rates: bool = False,
 ) -> BatteryResult:
     """Least-cost battery dispatch for a site's half-hourly `load` (kWh, tz-aware index).
 
@@ -189,7 +190,8 @@ def optimise_battery(
     (only where simultaneity could pay), 'all' (every half hour, a check) or 'none' (the LP
     relaxation). MILP blocks share `time_limit_s` seconds (each gets the rest of the budget
     over the MILP blocks left, at least 1 s) and stop there with their best solution, or at
-    relative gap `mip_rel_gap`.
+    relative gap `mip_rel_gap`. `published_rates`: the import prices are a tariff's own p/kWh
+    rates (no £/kWh check).
     """
     if block not in BLOCKS:
         raise BatteryError(f"block must be one of {BLOCKS}, got {block!r}")
@@ -204,7 +206,8 @@ def optimise_battery(
     index = series.index
     kwh = series.to_numpy()
     p_import = aligned_prices(import_prices, index)
-    warn_if_pounds_per_kwh(p_import, "import_prices", stacklevel=3)
+    if not published_rates:  # a tariff's own p/kWh rates need no £/kWh check
+        warn_if_pounds_per_kwh(p_import, "import_prices", stacklevel=3)
     exports = (export_prices is not None or generation_duos_rates is not None) and (
         export_limit_kw is None or export_limit_kw > 0
     )

@@ -243,13 +243,17 @@ def plan_flexibility(
     shift_energy: bool = True,
     power_limit_kw: float | None = None,
     red_periods: ArrayLike | None = None,
+    *,
+    published_rates: bool = False,
 ) -> FlexibilityPlan:
     """The share-independent part of `calculate_flexibility_value` (same arguments, without
-    the share): `plan.value(flex_fraction)` gives its result."""
+    the share): `plan.value(flex_fraction)` gives its result. `published_rates` says the
+    prices are a tariff's own p/kWh rates (no £/kWh check: a green-only week is all under 1)."""
     series = validate_profile(kwh_series(df), "df")
     load = series.to_numpy()
     price = aligned_prices(prices_hh, series.index)
-    warn_if_pounds_per_kwh(price, "prices_hh (prices per half hour)", stacklevel=4)
+    if not published_rates:
+        warn_if_pounds_per_kwh(price, "prices_hh (prices per half hour)", stacklevel=4)
     if power_limit_kw is None:
         power_limit_kw = float(max(load.max(), 0.0)) / 0.5
     elif not power_limit_kw >= 0:

@@ -139,3 +139,24 @@ def test_a_plan_valued_again_gives_the_same_bits_as_a_fresh_one():
             assert again.value_gbp == fresh.value_gbp, (case, share)
             np.testing.assert_array_equal(again.flexed_profile.to_numpy(),
                                           fresh.flexed_profile.to_numpy())
+
+
+def test_a_lookup_priced_under_1_p_by_its_own_tariff_gives_no_unit_warning() -> None:
+    """The £/kWh check is for prices people type: a Monday night and morning priced at a
+    tariff's own green and amber rates (MIDE LV 0.1 and 0.827 p/kWh) is all under 1 p/kWh
+    and is not in £."""
+    import datetime as dt
+    import warnings
+
+    from bess_duos.core.lookup import parse_inputs, run_lookup
+    from bess_duos.core.tariffs import UnitWarning
+
+    # Monday 8 June 2026, 00:00-16:00 BST: green to 07:30, then amber
+    index = pd.date_range("2026-06-07 23:00", periods=32, freq="30min", tz="UTC")
+    load = pd.DataFrame({"kwh": np.linspace(5.0, 15.0, 32)}, index=index)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnitWarning)
+        result = run_lookup(parse_inputs({"mpan": "1405566778898"}), profile=load,
+                            on=dt.date(2026, 11, 24))
+    assert result.tariff is not None and result.tariff.amber_rate < 1
+    assert result.flexibility is not None  # the plan was priced (at green rates only)
