@@ -449,3 +449,22 @@ def test_the_app_refuses_them_before_connecting(start: Callable[..., Webhook], a
     assert response.status_code == 422, response.text
     assert response.json()["rule"] == RULE_ADDRESS
     assert network_guard == []
+
+
+def test_a_burst_of_quick_links_waits_for_a_slot_instead_of_being_refused(
+    start: Callable[..., Webhook], files: FileServer
+) -> None:
+    """Slow links are refused after a short wait (above), but a burst of quick ones, more than
+    the slots, all succeed: each waits briefly for a slot."""
+    hook = start(FetchPolicy(allow_loopback_ports=frozenset({files.port}), max_concurrent=1))
+    content = b"timestamp,kwh\n" + b"".join(
+        f"2026-06-08T{h:02d}:{m:02d}:00Z,1.5\n".encode() for h in range(24) for m in (0, 30))
+
+    def one(n: int) -> requests.Response:
+        files.serve_bytes(f"/quick{n}.csv", content)
+        return post(hook, {"mpan": MPAN, "write": False,
+                           "profile_url": files.url(f"/quick{n}.csv")})
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(one, range(6)))
+    assert [r.status_code for r in answers] == [200] * 6

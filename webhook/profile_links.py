@@ -89,6 +89,9 @@ RULE_STATUS = "must answer 200 OK"
 RULE_GOOGLE_FILE = "Google files: only the sheet being written, or one allowlisted"
 RULE_BUSY = "a few fetches at a time"
 MAX_CONCURRENT_FETCHES = 4  # per fetcher (process): the server's other threads stay free
+# A burst of quick fetches queues briefly for a slot; slow links cannot hold a waiting thread
+# longer than this before it is answered 503 (RULE_BUSY).
+SLOT_WAIT_SECONDS = 0.5
 _GOOGLE_ID = re.compile(r"[A-Za-z0-9_-]{10,200}")
 
 
@@ -113,7 +116,8 @@ class FetchPolicy:
     dev_loopback: bool = False  # `serve --dev`: loopback (and http to it) on any port
     ca_bundle: str | None = None  # a CA file to trust instead of the system store (tests)
     google_files: frozenset[str] = field(default_factory=frozenset)  # IDs readable by any caller
-    max_concurrent: int = MAX_CONCURRENT_FETCHES  # more at once are refused at once (RULE_BUSY)
+    max_concurrent: int = MAX_CONCURRENT_FETCHES  # more at once wait, then RULE_BUSY
+    slot_wait_seconds: float = SLOT_WAIT_SECONDS  # how long one more waits for a free slot
 
 
 @dataclass(frozen=True)
@@ -659,12 +663,12 @@ class ProfileFetcher:
 
     def fetch(self, link: str, *, spreadsheet_id: str | None = None) -> FetchedProfile:
         """The profile bytes behind `link` (see `_fetch`); at most `policy.max_concurrent` at
-        once, so links that answer slowly cannot hold every thread of the server: one more is
-        refused at once (`RULE_BUSY`)."""
-        if not self._slots.acquire(blocking=False):
+        once, so links that answer slowly cannot hold every thread of the server: one more
+        waits at most `policy.slot_wait_seconds` for a slot, then is refused (`RULE_BUSY`)."""
+        if not self._slots.acquire(timeout=self.policy.slot_wait_seconds):
             raise ProfileLinkError(
                 link or "", RULE_BUSY, f"{self.policy.max_concurrent} profile links are being "
-                "fetched already; try again in a minute")
+                "fetched already; try again in a few seconds")
         try:
             return self._fetch(link, spreadsheet_id=spreadsheet_id)
         finally:
