@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import gspread
 import pandas as pd
 import pytest
-import requests
 from bess_duos.core.distributors import get_distributor
 from bess_duos.core.duos import duos_charges
 from bess_duos.core.features import profile_features
@@ -23,15 +20,14 @@ from bess_duos.core.flexibility import calculate_flexibility_value
 from bess_duos.core.profiles import load_profile
 from bess_duos.core.synthetic import generate_profile
 from bess_duos.core.tariffs import resolve_tariff
-from bess_duos.webhook.app import create_app
 from bess_duos.webhook.auth import signed_headers
 from bess_duos.webhook.google_sheet import SCOPES, GoogleSheet, make_client
 from bess_duos.webhook.profile_links import FetchPolicy
 from bess_duos.webhook.sheets import reset_ordering_state
 from bess_duos.webhook.workbook_sheet import WorkbookSheet
 from google.oauth2 import service_account
-from werkzeug.serving import make_server
 
+from tests.loopback import FileServer, Webhook
 from tests.sheets_server import SheetsServer
 
 SECRET = "e2e-secret-0123456789abcdefghijklm"
@@ -47,60 +43,6 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     """No allowlist; fresh ordering state (the conftest guard keeps the network to loopback)."""
     monkeypatch.delenv("BESS_DUOS_SPREADSHEET_ALLOWLIST", raising=False)
     reset_ordering_state()
-
-
-class FileServer:
-    """Loopback HTTP server: `routes` path -> handler function; counts requests per path."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Callable[[BaseHTTPRequestHandler], None]] = {}
-        self.hits: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                outer.hits.append(self.path)
-                route = outer.routes.get(self.path)
-                if route is None:
-                    self.send_error(404)
-                else:
-                    route(self)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def serve_bytes(self, path: str, body: bytes, content_type: str = "text/csv") -> None:
-        def route(handler: BaseHTTPRequestHandler) -> None:
-            handler.send_response(200)
-            handler.send_header("Content-Type", content_type)
-            handler.send_header("Content-Length", str(len(body)))
-            handler.end_headers()
-            handler.wfile.write(body)
-
-        self.routes[path] = route
-
-    def redirect(self, path: str, location: str) -> None:
-        def route(handler: BaseHTTPRequestHandler) -> None:
-            handler.send_response(302)
-            handler.send_header("Location", location)
-            handler.send_header("Content-Length", "0")
-            handler.end_headers()
-
-        self.routes[path] = route
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -133,30 +75,6 @@ def gclient(sheets: SheetsServer, tmp_path: Path) -> gspread.Client:
     credentials = service_account.Credentials.from_service_account_file(
         sheets.key_file(tmp_path), scopes=SCOPES)
     return make_client(credentials, api_base_url=sheets.url, timeout=(2.0, 5.0))
-
-
-class Webhook:
-    """The app served by werkzeug on loopback in a thread."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.app = create_app(config)
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
-        self.thread.start()
-
-    def post(self, payload: dict[str, Any], *, secret: str = SECRET,
-             headers: dict[str, str] | None = None) -> requests.Response:
-        body = json.dumps(payload).encode()
-        # as the sheet's script does: signed with the key of the spreadsheet it writes
-        sent = headers or signed_headers(secret, body,
-                                         spreadsheet_id=payload.get("spreadsheet_id"))
-        return requests.post(self.url + "/lookup", data=body, timeout=30,
-                             headers={**sent, "Content-Type": "application/json"})
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 @pytest.fixture

@@ -14,9 +14,8 @@ import requests
 from bess_duos.core.lookup import MAX_INPUT_CHARS, InputErrors, parse_inputs
 from bess_duos.core.mpan import MAX_MPAN_CHARS, MpanError, mpan_from_cell, parse_mpan
 from bess_duos.webhook.auth import signed_headers
-from bess_duos.webhook.profile_links import FetchPolicy
 
-from tests.test_end_to_end import FileServer, Webhook
+from tests.loopback import FileServer, Webhook, file_server, serving
 
 SECRET = "hardening-inputs-secret-0123456789abcdef"
 MPAN = "1405566778898"
@@ -24,17 +23,14 @@ MPAN = "1405566778898"
 
 @pytest.fixture
 def files() -> Iterator[FileServer]:
-    server = FileServer()
-    yield server
-    server.close()
+    with file_server() as server:
+        yield server
 
 
 @pytest.fixture
 def hook(files: FileServer) -> Iterator[Webhook]:
-    webhook = Webhook({"WEBHOOK_SECRET": SECRET, "SHEET_FACTORY": lambda sid, tab: None,
-                       "FETCH_POLICY": FetchPolicy(allow_loopback_ports=frozenset({files.port}))})
-    yield webhook
-    webhook.close()
+    with serving(SECRET, files) as webhook:
+        yield webhook
 
 
 def post(hook: Webhook, body: bytes | dict[str, Any], path: str = "/lookup"

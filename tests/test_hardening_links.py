@@ -43,8 +43,8 @@ from bess_duos.webhook.sheets import reset_ordering_state
 from bess_duos.webhook.workbook_sheet import WorkbookSheet
 from google.oauth2 import service_account
 
+from tests.loopback import FileServer, Webhook, file_server
 from tests.sheets_server import SheetsServer
-from tests.test_end_to_end import FileServer, Webhook
 
 SECRET = "hardening-links-secret-0123456789abcdef"
 MPAN = "1405566778898"
@@ -62,9 +62,8 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def files() -> Iterator[FileServer]:
-    server = FileServer()
-    yield server
-    server.close()
+    with file_server() as server:
+        yield server
 
 
 @pytest.fixture

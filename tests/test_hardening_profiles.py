@@ -20,10 +20,9 @@ from bess_duos.core.profile_loader import ProfileCache, read_profile
 from bess_duos.core.profile_tables import TableLimits, read_table_bytes, table_kind
 from bess_duos.core.profiles import load_profile
 from bess_duos.webhook.auth import signed_headers
-from bess_duos.webhook.profile_links import FetchPolicy
 
 from tests.abuse_files import far_cell_xlsx, million_row_xlsx, wide_csv, xlsx_from_rows
-from tests.test_end_to_end import FileServer, Webhook
+from tests.loopback import FileServer, Webhook, file_server, serving
 
 SECRET = "hardening-profiles-secret-0123456789abcdef"
 MPAN = "1405566778898"
@@ -39,17 +38,14 @@ def week_csv(start: str = "2026-06-08") -> bytes:
 
 @pytest.fixture
 def files() -> Iterator[FileServer]:
-    server = FileServer()
-    yield server
-    server.close()
+    with file_server() as server:
+        yield server
 
 
 @pytest.fixture
 def hook(files: FileServer) -> Iterator[Webhook]:
-    webhook = Webhook({"WEBHOOK_SECRET": SECRET, "SHEET_FACTORY": lambda sid, tab: None,
-                       "FETCH_POLICY": FetchPolicy(allow_loopback_ports=frozenset({files.port}))})
-    yield webhook
-    webhook.close()
+    with serving(SECRET, files) as webhook:
+        yield webhook
 
 
 def lookup(hook: Webhook, link: str) -> requests.Response:

@@ -22,7 +22,7 @@ from flask import Flask
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.test_end_to_end import FileServer
+from tests.loopback import FileServer
 
 SECRET = "property-test-secret-0123456789abcdefghij"
 SLOWEST_SECONDS = 2.0

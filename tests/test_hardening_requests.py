@@ -17,8 +17,9 @@ from bess_duos.webhook.auth import signed_headers
 from bess_duos.webhook.sheets import reset_ordering_state
 from bess_duos.webhook.workbook_sheet import WorkbookSheet
 
+from tests.loopback import Webhook
 from tests.sheets_server import SheetsServer
-from tests.test_end_to_end import DAY, SECRET, SEED, SID, TAB, Webhook
+from tests.test_end_to_end import DAY, SECRET, SEED, SID, TAB
 
 
 @pytest.fixture(autouse=True)

@@ -28,7 +28,8 @@ from bess_duos.webhook.cli import main
 from bess_duos.webhook.profile_links import FetchPolicy
 from bess_duos.webhook.workbook_sheet import WorkbookSheet
 
-from tests.test_end_to_end import SECRET, FileServer, Webhook
+from tests.loopback import FileServer, Webhook
+from tests.test_end_to_end import SECRET
 
 DAY = dt.date(2026, 11, 24)
 MPAN = "1405566778898"  # area 14, check digit right

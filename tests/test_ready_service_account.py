@@ -17,8 +17,9 @@ import requests
 from bess_duos.core.settings import Settings
 from bess_duos.webhook import routes
 
+from tests.loopback import Webhook
 from tests.sheets_server import CLIENT_EMAIL, SheetsServer
-from tests.test_end_to_end import DAY, SECRET, Webhook
+from tests.test_end_to_end import DAY, SECRET
 
 RUN_ACCOUNT = "bess-duos-run@bess-project.iam.gserviceaccount.com"
 
