@@ -534,9 +534,6 @@ def duos_for_site(
                         power_factor=power_factor)
 
 
-_SEED_KWH_COLUMNS = ("kwh", "consumption_kwh")
-_SEED_KW_COLUMN = "kw"  # mean kW over the half hour: kWh = kW x 0.5
-_SEED_TIME_COLUMNS = ("timestamp", "datetime")
 
 
 def _band_column(values: pd.Series) -> np.ndarray:
@@ -572,32 +569,13 @@ def calculate_duos_costs(
     the total charge). Differences from the seed: costs are in £ (rates stay p/kWh as
     published) and bands are placed by UK clock time, not by the timestamps' face value.
     """
-    from bess_duos.core.profiles import ProfileError, localise_timestamps
+    from bess_duos.core.features import FeatureError, kwh_series
 
-    kwh_column = next((c for c in _SEED_KWH_COLUMNS if c in df.columns), None)
-    if kwh_column is None and _SEED_KW_COLUMN not in df.columns:
-        raise DuosError(
-            f"need a kWh column named one of {list(_SEED_KWH_COLUMNS)} (or a 'kw' column, "
-            f"converted to kWh x 0.5); found {list(df.columns)}"
-        )
-    time_column = next((c for c in _SEED_TIME_COLUMNS if c in df.columns), None)
-    if time_column is not None:
-        times = pd.DatetimeIndex(pd.to_datetime(df[time_column]))
-    elif isinstance(df.index, pd.DatetimeIndex):
-        times = df.index
-    else:
-        raise DuosError(
-            f"need a DatetimeIndex or a column named one of {list(_SEED_TIME_COLUMNS)}; "
-            f"found {list(df.columns)}"
-        )
     try:
-        utc = localise_timestamps(times)
-    except ProfileError as exc:
+        series = kwh_series(df.drop(columns=["kvarh", "band"], errors="ignore"), "df")
+    except FeatureError as exc:
         raise DuosError(str(exc)) from exc
-    if kwh_column is None:
-        kwh = pd.to_numeric(df[_SEED_KW_COLUMN], errors="coerce").to_numpy(np.float64) * 0.5
-    else:
-        kwh = pd.to_numeric(df[kwh_column], errors="coerce").to_numpy(np.float64)
+    utc, kwh = series.index.asi8, series.to_numpy(np.float64)
     kvarh = df["kvarh"].to_numpy(np.float64) if "kvarh" in df.columns else None
     band = _band_column(df["band"]) if "band" in df.columns else None
     columns, _ = charge_arrays(

@@ -125,16 +125,18 @@ def _fields(clock: _bands.UkClock) -> ClockFields:
 def kwh_series(data: pd.Series | pd.DataFrame, what: str = "df") -> pd.Series:
     """kWh per half hour on a UTC index, in row order, from a long table or a Series.
 
-    `data` is a Series of kWh, or a DataFrame with a ``timestamp`` column (or a DatetimeIndex)
-    and a ``kwh`` column, or a ``kw`` column of mean power (kWh = kW x 0.5), or one column.
+    `data` is a Series of kWh, or a DataFrame with a ``timestamp`` (or ``datetime``) column or
+    a DatetimeIndex, and a ``kwh`` (or ``consumption_kwh``) column, or a ``kw`` column of mean
+    power (kWh = kW x 0.5), or one column. The seed toolkit's calls read their frames with it.
     Timestamps are read as everywhere (docs/duos.md): naive times are UK clock time
     (Europe/London; the repeated October hour is BST first, then GMT), times with an offset
     or a time zone are used as given. A ``kw`` column is never taken as kWh.
     """
     if isinstance(data, pd.DataFrame):
-        if "timestamp" in data.columns:
+        time_column = next((c for c in ("timestamp", "datetime") if c in data.columns), None)
+        if time_column is not None:
             try:
-                times, _ = parse_timestamps(data["timestamp"].reset_index(drop=True))
+                times, _ = parse_timestamps(data[time_column].reset_index(drop=True))
             except ValueError as exc:
                 raise FeatureError(f"{what}: {exc}") from None
             index = pd.DatetimeIndex(times)
@@ -142,19 +144,21 @@ def kwh_series(data: pd.Series | pd.DataFrame, what: str = "df") -> pd.Series:
             index = data.index
         else:
             raise FeatureError(
-                f"{what}: needs a 'timestamp' column or a DatetimeIndex; "
+                f"{what}: needs a 'timestamp' (or 'datetime') column or a DatetimeIndex; "
                 f"columns are {list(data.columns)[:6]}"
             )
-        values = data.drop(columns="timestamp", errors="ignore")
-        if "kwh" in values.columns:
-            kwh = values["kwh"].to_numpy(dtype=float)
+        values = data.drop(columns=time_column or [], errors="ignore")
+        kwh_column = next((c for c in ("kwh", "consumption_kwh") if c in values.columns), None)
+        if kwh_column is not None:
+            kwh = values[kwh_column].to_numpy(dtype=float)
         elif "kw" in values.columns:
             kwh = values["kw"].to_numpy(dtype=float) * KWH_PER_KW
         elif values.shape[1] == 1:
             kwh = values.iloc[:, 0].to_numpy(dtype=float)
         else:
             raise FeatureError(
-                f"{what}: expected a 'kwh' column (or 'kw', converted to kWh x 0.5); "
+                f"{what}: expected a 'kwh' or 'consumption_kwh' column (or 'kw', converted to "
+                "kWh x 0.5); "
                 f"columns are {list(data.columns)[:6]}"
             )
         name = "kwh"

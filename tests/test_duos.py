@@ -204,9 +204,10 @@ def test_seed_api_keeps_rows_and_accepts_consumption_kwh() -> None:
 
 
 def test_seed_api_errors_name_the_columns() -> None:
-    with pytest.raises(DuosError, match=r"one of \[.kwh., .consumption_kwh.\] \(or a .kw."):
-        calculate_duos_costs(pd.DataFrame({"load": [1.0]}), HV_2026)
-    with pytest.raises(DuosError, match="DatetimeIndex or a column"):
+    with pytest.raises(DuosError, match=r"'kwh' or 'consumption_kwh' column \(or 'kw'"):
+        calculate_duos_costs(pd.DataFrame({"timestamp": ["2026-06-08T00:00Z"], "load": [1.0],
+                                           "site": ["a"]}), HV_2026)
+    with pytest.raises(DuosError, match=r"'timestamp' \(or 'datetime'\) column or a DatetimeIndex"):
         calculate_duos_costs(pd.DataFrame({"kwh": [1.0]}), HV_2026)
 
 
