@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from importlib.resources import files
 from pathlib import Path
 
@@ -14,7 +15,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def config_dir() -> Path:
     """The shipped `config/` data: `$BESS_DUOS_CONFIG` if set, else the installed package data."""
     override = current().config_dir
-    return override if override else Path(str(files("bess_duos.config")))
+    return override if override else _shipped()
+
+
+@functools.cache
+def _shipped() -> Path:
+    return Path(str(files("bess_duos.config")))
 
 
 def reference_data_dir() -> Path:
