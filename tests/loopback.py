@@ -8,13 +8,17 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import gspread
 import requests
 from bess_duos.webhook.app import create_app
 from bess_duos.webhook.auth import signed_headers
 from bess_duos.webhook.profile_links import FetchPolicy
 from werkzeug.serving import make_server
+
+from tests.sheets_server import SheetsServer
 
 
 class FileServer:
@@ -121,3 +125,15 @@ def file_server() -> Iterator[FileServer]:
         yield server
     finally:
         server.close()
+
+
+def gspread_client(sheets: SheetsServer, tmp_path: Path,
+                   timeout: tuple[float, float] = (2.0, 5.0)) -> gspread.Client:
+    """A gspread client with the test server's service-account key (a real JWT exchange),
+    pointed at that server."""
+    from bess_duos.webhook.google_sheet import SCOPES, make_client
+    from google.oauth2 import service_account
+
+    credentials = service_account.Credentials.from_service_account_file(
+        sheets.key_file(tmp_path), scopes=SCOPES)
+    return make_client(credentials, api_base_url=sheets.url, timeout=timeout)

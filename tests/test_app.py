@@ -17,9 +17,10 @@ from bess_duos.core.lookup import INPUT_FIELDS
 from bess_duos.core.mpan import generate_core
 from bess_duos.core.postcodes import Postcode
 from bess_duos.core.tariffs import resolve_tariff
-from bess_duos.webhook.app import CONTROL_FIELDS, create_app
+from bess_duos.webhook.app import create_app
 from bess_duos.webhook.auth import SECRET_ENV, MissingSecretError, signed_headers
 from bess_duos.webhook.logging_setup import JsonFormatter, mask_mpans
+from bess_duos.webhook.routes import CONTROL_FIELDS
 from bess_duos.webhook.sheets import reset_ordering_state
 from bess_duos.webhook.workbook_sheet import WorkbookSheet
 from flask.testing import FlaskClient
@@ -357,7 +358,7 @@ def test_log_lines_carry_no_colour_codes_and_warnings_are_logged() -> None:
 
 def test_json_safe_turns_nan_and_numpy_into_plain_json() -> None:
     import numpy as np
-    from bess_duos.webhook.app import json_safe
+    from bess_duos.webhook.json_safe import json_safe
 
     assert json_safe({"a": float("nan"), "b": [np.int64(3), np.float64(1.5), float("inf")],
                       "c": (1, "x")}) == {"a": None, "b": [3, 1.5, None], "c": [1, "x"]}

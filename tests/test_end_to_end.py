@@ -21,13 +21,12 @@ from bess_duos.core.profiles import load_profile
 from bess_duos.core.synthetic import generate_profile
 from bess_duos.core.tariffs import resolve_tariff
 from bess_duos.webhook.auth import signed_headers
-from bess_duos.webhook.google_sheet import SCOPES, GoogleSheet, make_client
+from bess_duos.webhook.google_sheet import GoogleSheet
 from bess_duos.webhook.profile_links import FetchPolicy
 from bess_duos.webhook.sheets import reset_ordering_state
 from bess_duos.webhook.workbook_sheet import WorkbookSheet
-from google.oauth2 import service_account
 
-from tests.loopback import FileServer, Webhook
+from tests.loopback import FileServer, Webhook, gspread_client
 from tests.sheets_server import SheetsServer
 
 SECRET = "e2e-secret-0123456789abcdefghijklm"
@@ -72,9 +71,7 @@ def sheets() -> Iterator[SheetsServer]:
 
 @pytest.fixture
 def gclient(sheets: SheetsServer, tmp_path: Path) -> gspread.Client:
-    credentials = service_account.Credentials.from_service_account_file(
-        sheets.key_file(tmp_path), scopes=SCOPES)
-    return make_client(credentials, api_base_url=sheets.url, timeout=(2.0, 5.0))
+    return gspread_client(sheets, tmp_path, (2.0, 5.0))
 
 
 @pytest.fixture

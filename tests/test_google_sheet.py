@@ -12,7 +12,7 @@ from typing import Any
 import gspread
 import pytest
 from bess_duos.webhook import google_sheet
-from bess_duos.webhook.google_sheet import SCOPES, GoogleSheet, make_client
+from bess_duos.webhook.google_sheet import SCOPES, GoogleSheet
 from bess_duos.webhook.layout import load_layout
 from bess_duos.webhook.sheet_factory import open_sheet
 from bess_duos.webhook.sheets import (
@@ -21,8 +21,8 @@ from bess_duos.webhook.sheets import (
     SheetError,
     reset_ordering_state,
 )
-from google.oauth2 import service_account
 
+from tests.loopback import gspread_client
 from tests.sheets_server import Fault, SheetsServer
 
 SID = "1AbC-bess_sheet_test"
@@ -53,10 +53,7 @@ def server():
 
 @pytest.fixture
 def client(server: SheetsServer, tmp_path: Path) -> gspread.Client:
-    credentials = service_account.Credentials.from_service_account_file(
-        server.key_file(tmp_path), scopes=SCOPES
-    )
-    return make_client(credentials, api_base_url=server.url, timeout=(2.0, 2.0))
+    return gspread_client(server, tmp_path, (2.0, 2.0))
 
 
 def result_fields(n: int) -> dict[str, object]:
@@ -293,10 +290,7 @@ def test_unknown_tab_is_a_clear_error_not_retried(server: SheetsServer, client) 
 
 
 def test_every_call_has_a_timeout(server: SheetsServer, tmp_path: Path) -> None:
-    credentials = service_account.Credentials.from_service_account_file(
-        server.key_file(tmp_path), scopes=SCOPES
-    )
-    slow_client = make_client(credentials, api_base_url=server.url, timeout=(1.0, 0.5))
+    slow_client = gspread_client(server, tmp_path, (1.0, 0.5))
     server.inject([Fault(delay=1.5)])
     start = time.monotonic()
     sheet = GoogleSheet(SID, TAB, client=slow_client, retry_initial=0.01, confirm_wait=5)
@@ -315,10 +309,7 @@ def test_a_lost_write_is_never_resent_and_an_older_one_cannot_land_over_a_newer(
     """Finding 6 of the hardening issue: a timed-out write landed late over a newer result.
     Now a write whose answer is lost is reported as 'outcome unknown' and the sheet refuses
     newer writes until the old one can no longer land."""
-    credentials = service_account.Credentials.from_service_account_file(
-        server.key_file(tmp_path), scopes=SCOPES
-    )
-    slow_client = make_client(credentials, api_base_url=server.url, timeout=(1.0, 0.3))
+    slow_client = gspread_client(server, tmp_path, (1.0, 0.3))
     server.inject([Fault(delay=2.0)])  # lands after 2 s, long after the client gave up
     sheet = GoogleSheet(SID, TAB, client=slow_client, retry_initial=0.01, confirm_wait=0.6)
     with pytest.raises(SheetError) as lost:

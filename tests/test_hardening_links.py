@@ -22,7 +22,7 @@ import pytest
 import requests
 from bess_duos.core.profiles import ProfileError
 from bess_duos.webhook.auth import signed_headers
-from bess_duos.webhook.google_sheet import SCOPES, GoogleSheet, make_client
+from bess_duos.webhook.google_sheet import GoogleSheet
 from bess_duos.webhook.profile_links import (
     RULE_ADDRESS,
     RULE_BAD_LINK,
@@ -41,9 +41,8 @@ from bess_duos.webhook.profile_links import (
 )
 from bess_duos.webhook.sheets import reset_ordering_state
 from bess_duos.webhook.workbook_sheet import WorkbookSheet
-from google.oauth2 import service_account
 
-from tests.loopback import FileServer, Webhook, file_server
+from tests.loopback import FileServer, Webhook, file_server, gspread_client
 from tests.sheets_server import SheetsServer
 
 SECRET = "hardening-links-secret-0123456789abcdef"
@@ -76,9 +75,7 @@ def sheets() -> Iterator[SheetsServer]:
 
 @pytest.fixture
 def gclient(sheets: SheetsServer, tmp_path: Path) -> gspread.Client:
-    credentials = service_account.Credentials.from_service_account_file(
-        sheets.key_file(tmp_path), scopes=SCOPES)
-    return make_client(credentials, api_base_url=sheets.url, timeout=(2.0, 5.0))
+    return gspread_client(sheets, tmp_path, (2.0, 5.0))
 
 
 @pytest.fixture

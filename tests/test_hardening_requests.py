@@ -17,7 +17,7 @@ from bess_duos.webhook.auth import signed_headers
 from bess_duos.webhook.sheets import reset_ordering_state
 from bess_duos.webhook.workbook_sheet import WorkbookSheet
 
-from tests.loopback import Webhook
+from tests.loopback import Webhook, gspread_client
 from tests.sheets_server import SheetsServer
 from tests.test_end_to_end import DAY, SECRET, SEED, SID, TAB
 
@@ -116,16 +116,12 @@ def test_credentials_errors_do_not_show_the_key_files_path(
 
 def test_a_missing_tab_is_the_callers_400_not_a_502(serve: Callable[..., Webhook],
                                                      tmp_path: Path) -> None:
-    from bess_duos.webhook.google_sheet import GoogleSheet, make_client
+    from bess_duos.webhook.google_sheet import GoogleSheet
 
     with SheetsServer() as sheets:
         sheets.add_spreadsheet(SID, tabs={TAB: {}})
-        from bess_duos.webhook.google_sheet import SCOPES
-        from google.oauth2 import service_account
 
-        credentials = service_account.Credentials.from_service_account_file(
-            sheets.key_file(tmp_path), scopes=SCOPES)
-        client = make_client(credentials, api_base_url=sheets.url, timeout=(2.0, 5.0))
+        client = gspread_client(sheets, tmp_path, (2.0, 5.0))
         hook = serve(SHEET_FACTORY=lambda sid, tab: GoogleSheet(sid, tab, client=client,
                                                                retry_initial=0.01))
         body = json.dumps({"mpan": SEED, "spreadsheet_id": SID, "worksheet": "Nope"}).encode()
@@ -166,16 +162,13 @@ def test_a_sheets_write_whose_answer_is_lost_never_lands_over_a_newer_one(
     'written'. Now the first is 'outcome unknown' (502, status cell untouched), a newer
     request is held off (503 Retry-After) while the old write can still land, and the sheet
     ends with the old request's results, never a mix."""
-    from bess_duos.webhook.google_sheet import SCOPES, GoogleSheet, make_client
-    from google.oauth2 import service_account
+    from bess_duos.webhook.google_sheet import GoogleSheet
 
     from tests.sheets_server import Fault
 
     with SheetsServer() as sheets:
         sheets.add_spreadsheet(SID, tabs={TAB: {}})
-        credentials = service_account.Credentials.from_service_account_file(
-            sheets.key_file(tmp_path), scopes=SCOPES)
-        client = make_client(credentials, api_base_url=sheets.url, timeout=(2.0, 0.3))
+        client = gspread_client(sheets, tmp_path, (2.0, 0.3))
         hook = serve(SHEET_FACTORY=lambda sid, tab: GoogleSheet(
             sid, tab, client=client, retry_initial=0.01, confirm_wait=0.6))
         sheets.inject([Fault(delay=2.0)])  # the write lands 2 s after it was sent

@@ -434,18 +434,14 @@ def test_google_links_without_credentials_say_so() -> None:
 
 def test_google_sheets_tab_read_with_gspread(tmp_path: Path) -> None:
     """A Sheets link read through gspread's real HTTP path against the local test server."""
-    from bess_duos.webhook.google_sheet import SCOPES, make_client
-    from google.oauth2 import service_account
-
+    from tests.loopback import gspread_client
     from tests.sheets_server import SheetsServer
 
     rows = {"A1": "timestamp", "B1": "kwh", "A2": "2026-01-01T00:00:00Z", "B2": "1.5",
             "A3": "2026-01-01T00:30:00Z", "B3": "2"}
     with SheetsServer() as sheets:
         sheets.add_spreadsheet("1ProfileSheetAbc", tabs={"Notes": {"A1": "x"}, "Data": rows})
-        credentials = service_account.Credentials.from_service_account_file(
-            sheets.key_file(tmp_path), scopes=SCOPES)
-        client = make_client(credentials, api_base_url=sheets.url, timeout=(2.0, 2.0))
+        client = gspread_client(sheets, tmp_path, (2.0, 2.0))
         fetcher = ProfileFetcher(sheets_client=lambda: client)
         gid = client.open_by_key("1ProfileSheetAbc").worksheet("Data").id
         fetched = fetcher.fetch(

@@ -31,14 +31,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from bess_duos.core.profile_loader import PROFILE_CACHE, ProfileCache
 from bess_duos.core.settings import Settings
-from bess_duos.webhook.auth import MissingSecretError, RequestVerifier, check_secret
+from bess_duos.webhook.auth import RequestVerifier, check_secret, secret_from_env
 from bess_duos.webhook.compute import ComputePool
 from bess_duos.webhook.context import EXTENSION, WebhookContext
-from bess_duos.webhook.json_safe import json_safe
 from bess_duos.webhook.profile_source import default_fetcher, fetch_policy
-from bess_duos.webhook.routes import CONTROL_FIELDS, MAX_BODY_BYTES, bp
+from bess_duos.webhook.routes import MAX_BODY_BYTES, bp
 from bess_duos.webhook.sheet_factory import DEFAULT_WORKBOOK, open_sheet
 from flask import Flask
 
@@ -46,12 +44,11 @@ log = logging.getLogger("bess_duos.webhook")
 
 
 def _verifier(config: Mapping[str, Any], settings: Settings) -> RequestVerifier | None:
-    secret = config.get("WEBHOOK_SECRET") or settings.webhook_secret
+    given = config.get("WEBHOOK_SECRET")
+    secret = (check_secret(given) if given else
+              secret_from_env(insecure_dev=bool(config["INSECURE_DEV"]), settings=settings))
     if secret:
-        return RequestVerifier(check_secret(secret), clock=config["CLOCK"])
-    if not config["INSECURE_DEV"]:
-        raise MissingSecretError("BESS_DUOS_WEBHOOK_SECRET is not set: set it, or run with "
-                                 "--insecure-dev for local development only")
+        return RequestVerifier(secret, clock=config["CLOCK"])
     log.warning("INSECURE DEV MODE: requests are NOT authenticated (no webhook secret set); "
                 "never expose this server")
     return None
@@ -78,7 +75,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         or (lambda sid, tab: open_sheet(sid, tab, workbook=workbook)),
         area_lookup=app.config["AREA_LOOKUP"],
         lookup_date=app.config["LOOKUP_DATE"],
-        clock=app.config["CLOCK"],
     )
     app.extensions["bess_duos_pool"] = pool
     if pool.size:
@@ -87,7 +83,4 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-__all__ = [
-    "CONTROL_FIELDS", "PROFILE_CACHE", "MissingSecretError", "ProfileCache", "create_app",
-    "json_safe",
-]
+__all__ = ["create_app"]

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bess_duos.core.settings import MIN_SECRET_BYTES, current
+from bess_duos.core.settings import MIN_SECRET_BYTES, Settings, current
 
 SECRET_ENV = "BESS_DUOS_WEBHOOK_SECRET"
 TIMESTAMP_HEADER = "X-Timestamp"
@@ -39,7 +39,8 @@ WINDOW_SECONDS = 300
 FUTURE_SKEW_SECONDS = 30
 SCHEME = b"bess-duos-v2"
 SHEET_KEY_PREFIX = "sheet:"
-_SPREADSHEET_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
+# A spreadsheet key: the part of its URL between /d/ and /edit (match it whole: fullmatch).
+SPREADSHEET_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 
 
@@ -69,7 +70,7 @@ def _key(secret: str | bytes) -> bytes:
 
 def sheet_key(master: str | bytes, spreadsheet_id: str) -> str:
     """The signing key of one spreadsheet, derived from the master secret (hex)."""
-    if not _SPREADSHEET_ID.fullmatch(spreadsheet_id):
+    if not SPREADSHEET_ID.fullmatch(spreadsheet_id):
         raise ValueError("spreadsheet id: give the part of the sheet's URL between /d/ and /edit")
     message = b"bess-duos sheet key v1\n" + spreadsheet_id.encode()
     return hmac.new(_key(master), message, hashlib.sha256).hexdigest()
@@ -124,13 +125,14 @@ def check_secret(secret: str) -> str:
     return secret
 
 
-def secret_from_env(*, insecure_dev: bool = False) -> str | None:
-    """The webhook secret from the settings.
+def secret_from_env(*, insecure_dev: bool = False,
+                    settings: Settings | None = None) -> str | None:
+    """The webhook secret from the settings (default: the environment's now).
 
     Returns None only when `insecure_dev` is set and no secret is; otherwise a missing or short
     secret raises `MissingSecretError` (the server must not start unauthenticated by accident).
     """
-    secret = current().webhook_secret
+    secret = (settings or current()).webhook_secret
     if secret:
         return check_secret(secret)
     if insecure_dev:
@@ -202,7 +204,7 @@ class RequestVerifier:
         if not key_id:
             return Signer(), self._master
         spreadsheet_id = key_id.removeprefix(SHEET_KEY_PREFIX)
-        if spreadsheet_id == key_id or not _SPREADSHEET_ID.fullmatch(spreadsheet_id):
+        if spreadsheet_id == key_id or not SPREADSHEET_ID.fullmatch(spreadsheet_id):
             raise AuthError(f"{KEY_HEADER} must be empty or sheet:<spreadsheet id>")
         return Signer(spreadsheet_id), sheet_key(self._master, spreadsheet_id).encode()
 

@@ -28,7 +28,6 @@ class WebhookContext:
     sheet_factory: Callable[[str | None, str | None], SheetBackend]
     area_lookup: Callable[[Any], Any] | None
     lookup_date: dt.date | None
-    clock: Callable[[], float]
 
     def today(self) -> dt.date:
         """The date that picks the tariff year."""

@@ -28,6 +28,7 @@ import google.auth
 import gspread
 import requests
 from bess_duos.core.settings import current
+from bess_duos.webhook.auth import SPREADSHEET_ID
 from bess_duos.webhook.layout import SheetLayout, parse_cell, parse_range
 from bess_duos.webhook.sheets import GuardedSheet, RequestOrder, SheetError, mark_unsettled
 from google.auth.credentials import Credentials
@@ -51,7 +52,6 @@ DEFAULT_ATTEMPTS = 4
 RETRY_DEADLINE = 25.0  # no new try starts later than this (s): a request ends within ~45 s
 CONFIRM_WAIT = 8.0  # how long a write whose answer was lost is looked for in the sheet (s)
 UNSETTLED_SECONDS = 60.0  # after an unknown outcome, newer writes wait this long (s)
-_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class ApiBaseAdapter(HTTPAdapter):
 def check_spreadsheet_id(spreadsheet_id: str) -> None:
     """Raise ValueError unless the ID looks like a spreadsheet key (who may write it is the
     webhook's rule: `webhook.sheet_access`)."""
-    if not _ID_RE.match(spreadsheet_id or ""):
+    if not SPREADSHEET_ID.fullmatch(spreadsheet_id or ""):
         raise ValueError(
             "spreadsheet_id is not a spreadsheet key: give the part of the sheet's URL between "
             "/d/ and /edit (letters, digits, - and _)"

@@ -8,10 +8,19 @@ from bess_duos.webhook.json_safe import json_safe
 from flask import Response, g, jsonify
 
 
-def error(code: int, message: str, **extra: Any) -> tuple[Response, int]:
+def answer(code: int, body: dict[str, Any], *, retry_after: float | None = None
+           ) -> tuple[Response, int]:
+    """`body` with the request id, as plain JSON with status `code` (and `Retry-After`)."""
+    response = jsonify(json_safe({**body, "request_id": g.get("request_id", "")}))
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, round(retry_after)))
+    return response, code
+
+
+def error(code: int, message: str, *, retry_after: float | None = None,
+          **extra: Any) -> tuple[Response, int]:
     """`{"error": message, "request_id": ..., **extra}` with status `code`."""
-    body = {"error": message, "request_id": g.get("request_id", ""), **extra}
-    return jsonify(json_safe(body)), code
+    return answer(code, {"error": message, **extra}, retry_after=retry_after)
 
 
 def bad_input(fields: dict[str, str]) -> tuple[Response, int]:

@@ -36,6 +36,7 @@ from bess_duos.core.settings import Settings
 from bess_duos.webhook.auth import (
     KEY_HEADER,
     SIGNATURE_HEADER,
+    SPREADSHEET_ID,
     TIMESTAMP_HEADER,
     AuthError,
     parse_timestamp,
@@ -46,7 +47,7 @@ from bess_duos.webhook.layout import result_fields, result_json
 from bess_duos.webhook.logging_setup import request_id_var
 from bess_duos.webhook.openapi import openapi_spec
 from bess_duos.webhook.profile_links import RULE_BUSY, ProfileLinkError, display_link
-from bess_duos.webhook.responses import bad_input, error
+from bess_duos.webhook.responses import answer, bad_input, error
 from bess_duos.webhook.sheet_access import SpreadsheetNotAllowed, spreadsheet_to_write
 from bess_duos.webhook.sheets import RequestOrder, SheetBackend, SheetError
 from flask import Blueprint, Response, g, jsonify, request
@@ -60,18 +61,24 @@ CONTROL_FIELDS = ("spreadsheet_id", "worksheet", "write")
 MAX_BODY_BYTES = 64 * 1024
 MAX_CONTROL_CHARS = 200
 INTERNAL = "internal error: quote the request id when reporting it"
+BUSY_RETRY_SECONDS = 5  # Retry-After when every profile-fetch slot is taken
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-SPREADSHEET_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
 class Refusal(Exception):
     """An answer other than 200 from inside the lookup, with the status to write."""
 
-    def __init__(self, code: int, body: dict[str, Any], status_message: str) -> None:
+    def __init__(self, code: int, body: dict[str, Any], status_message: str, *,
+                 retry_after: float | None = None) -> None:
         super().__init__(status_message)
         self.code = code
         self.body = body
         self.status_message = status_message
+        self.retry_after = retry_after
+
+    def response(self) -> tuple[Response, int]:
+        """The JSON answer."""
+        return answer(self.code, self.body, retry_after=self.retry_after)
 
 
 # --- every request ---------------------------------------------------------------------------
@@ -152,7 +159,7 @@ def ready() -> tuple[Response, int]:
         ("distributors", "the distributor table (config/distributors.csv) could not be read",
          lambda: f"{len(all_distributors())} distributors"),
         ("tariffs", "no tariffs could be read from the shipped config/tariffs",
-         lambda: f"{len(available_years()) or _fail()} DNO areas with tariffs"),
+         lambda: f"{_tariff_areas(available_years())} DNO areas with tariffs"),
     )
     for name, problem, check in steps:
         try:
@@ -165,8 +172,11 @@ def ready() -> tuple[Response, int]:
                     "service_account": _service_account(context().settings)}), 200
 
 
-def _fail() -> int:
-    raise LookupError("none")
+def _tariff_areas(years: Mapping[int, list[int]]) -> int:
+    """How many DNO areas have tariffs; LookupError when none has."""
+    if not years:
+        raise LookupError("no DNO area has tariffs")
+    return len(years)
 
 
 def _service_account(settings: Settings) -> str | None:
@@ -229,16 +239,15 @@ def openapi() -> Response:
 
 def json_object() -> dict[str, Any]:
     """The request body as a JSON object, or `Refusal` (400) saying what to send."""
+    message = "not a JSON object: send Content-Type application/json with {...}"
     try:
         # numbers keep their written form: an MPAN of 1.40557E+12 is refused as rounded
         body = json.loads(request.get_data(cache=True) or b"null", parse_float=JsonNumber)
     except RecursionError:
-        body = "too deep"
+        body, message = None, "nested too deeply"
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        message = ("nested too deeply" if body == "too deep" else
-                   "not a JSON object: send Content-Type application/json with {...}")
         raise Refusal(400, {"error": "the body must be a JSON object", "fields": {"body": message}},
                       f"bad input: body: {message}")
     return body
@@ -250,7 +259,7 @@ def mpan_validate() -> tuple[Response, int]:
     try:
         body = json_object()
     except Refusal as refusal:
-        return jsonify(json_safe({**refusal.body, "request_id": g.request_id})), refusal.code
+        return refusal.response()
     if set(body) - {"mpan"} or "mpan" not in body:
         return bad_input({"mpan": "give {\"mpan\": \"...\"} only"})
     try:
@@ -275,10 +284,7 @@ def lookup() -> tuple[Response, int]:
     except Refusal as refusal:
         if sheet is not None:
             write_status(sheet, refusal.status_message)
-        answer = jsonify(json_safe({**refusal.body, "request_id": g.request_id}))
-        if refusal.code == 503:
-            answer.headers["Retry-After"] = "5"
-        return answer, refusal.code
+        return refusal.response()
     except Exception:
         log.exception("internal fault in lookup")
         if sheet is not None:
@@ -311,9 +317,7 @@ def sheet_failed(sheet: SheetBackend, exc: SheetError, response: dict[str, Any]
     if exc.outcome_unknown:  # writing the status now could overwrite outputs that landed
         return error(502, exc.public, outcome="unknown", result=response)
     if exc.retry_after is not None:  # the sheet is unsettled: nothing was sent
-        answer, code = error(503, exc.public, result=response)
-        answer.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-        return answer, code
+        return error(503, exc.public, result=response, retry_after=exc.retry_after)
     write_status(sheet, f"results not written: {exc.public}")
     return error(502, f"the sheet could not be written: {exc.public}", result=response)
 
@@ -381,7 +385,8 @@ def compute(raw: dict[str, Any]) -> LookupResult:
             busy = exc.rule == RULE_BUSY  # the server's limit, not the link's fault: try again
             raise Refusal(503 if busy else 422,
                           {"error": str(exc), "link": exc.link, "rule": exc.rule,
-                           "fields": {"profile_url": str(exc)}}, str(exc)) from exc
+                           "fields": {"profile_url": str(exc)}}, str(exc),
+                          retry_after=BUSY_RETRY_SECONDS if busy else None) from exc
     try:
         site = decide_area(inputs, ctx.area_lookup)
         return ctx.pool.run(fetched, inputs, site, ctx.today(), g.request_id)
