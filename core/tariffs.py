@@ -142,6 +142,7 @@ class DuosTariff:
     source: str = ""
     time_bands: TimeBands | None = None
     selection_note: str = ""
+    voltage_assumed: bool = False  # the resolver took LV because no voltage (or LLFC) chose
     metering: str = ""
     is_generation: bool = False
     closed_llfcs: tuple[str, ...] = ()
@@ -669,7 +670,7 @@ def resolve_query(query: TariffQuery) -> DuosTariff:
     if row.get("note"):
         note += f". Source note: {row['note']}"
     return replace(tariff, selection_note=note, residual_band=band_used or row["residual_band"],
-                   residual_doubt=doubt)
+                   residual_doubt=doubt, voltage_assumed=not voltage)
 
 
 def _banded(candidates: list[dict[str, str]], band: str, level: str, who: str,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import openpyxl
 import pytest
@@ -37,11 +36,13 @@ def test_assumptions_say_what_blank_inputs_became(raw: dict, tariff: str, said: 
 
 
 def test_an_llfc_that_chose_the_tariff_is_no_assumption() -> None:
-    result = run_lookup(parse_inputs({"mpan": GOOD_14, "kva": "500"}), on=DAY)
-    by_llfc = replace(result, inputs=replace(result.inputs, mpan=SimpleNamespace(llfc="L04")),
-                      tariff=replace(result.tariff, selection_note="exact LLFC match L04"))
+    by_llfc = run_lookup(parse_inputs({"mpan": f"00 845 L04 {GOOD_14}", "kva": "500"}), on=DAY)
+    assert by_llfc.tariff.tariff_name == "LV Site Specific Band 4"  # MIDE 2026: L04
     assert assumptions(by_llfc) == ""
-    unknown = replace(by_llfc, warnings=("No tariff for LLFC 999 in area 14.",))
+    # an LLFC the tariffs do not know: the voltage's tariff, LV by default, is an assumption
+    unknown = run_lookup(parse_inputs({"mpan": f"00 845 999 {GOOD_14}", "kva": "500"}), on=DAY)
+    assert unknown.tariff.tariff_name == "LV Site Specific Band 4"
+    assert "LLFC 999 is not in the published tariffs" in unknown.warnings[0]
     assert assumptions(unknown) == "LV assumed"
 
 

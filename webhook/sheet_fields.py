@@ -28,18 +28,16 @@ TARIFF_CHARGES = (
 def assumptions(result: LookupResult) -> str:
     """What the lookup assumed for blank inputs, e.g. "LV assumed; residual band 1 assumed".
 
-    The voltage is assumed when the voltage input was blank and no LLFC chose the tariff (no
-    LLFC in the MPAN, or one the tariffs did not know, which the warnings then say). The
-    residual band is assumed when no agreed capacity (kVA) was given.
+    The voltage is assumed when the resolver took the default because neither a voltage nor
+    an LLFC it knew chose the tariff (`DuosTariff.voltage_assumed`). The residual band is
+    assumed when no agreed capacity (kVA) was given.
     """
     tariff = result.tariff
     if tariff is None:
         return ""
     inputs = result.inputs
     said: list[str] = []
-    llfc = inputs.mpan.llfc if inputs.mpan else None
-    by_llfc = bool(llfc) and not any("LLFC" in w for w in result.warnings)
-    if inputs.voltage is None and (not by_llfc or "no voltage given" in tariff.selection_note):
+    if tariff.voltage_assumed:
         said.append(f"{tariff.voltage_level or 'LV'} assumed")
     band = str(tariff.residual_band or "")
     if inputs.kva is None and band and band.lower() != "none":
