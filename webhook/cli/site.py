@@ -39,6 +39,7 @@ from bess_duos.core.lookup import (
 )
 from bess_duos.core.profile_loader import DEFAULT_OPTIONS, ReadOptions
 from bess_duos.core.profiles import Profile, ProfileError, load_profile
+from bess_duos.core.settings import Settings
 from bess_duos.webhook.cli.args import add_profile_flags, read_options
 from bess_duos.webhook.cli.errors import (
     EXIT_INPUT,
@@ -162,14 +163,14 @@ def one_blas_thread() -> None:
     threadpool_limits(1)  # numpy is already imported: limit its pools in this process too
 
 
-def _sheet_backends(settings: Any) -> str:
+def _sheet_backends(settings: Settings) -> str:
     google = ("Google Sheets with " + ("the attached service account" if settings.on_cloud_run
               else "the key file in GOOGLE_APPLICATION_CREDENTIALS")
               if settings.google_configured else "no Google credentials (local workbook only)")
     return f"{google}; workbook {settings.workbook or 'bess_sheet.xlsx'} for requests without one"
 
 
-def _auth_line(settings: Any) -> str:
+def _auth_line(settings: Settings) -> str:
     allow = settings.spreadsheet_allowlist
     return ("requests signed (per-sheet keys; master key allowlist: "
             f"{len(allow) if allow else 0} spreadsheets)" if settings.webhook_secret
