@@ -162,3 +162,17 @@ def test_secret_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert secret_from_env() == "a" * 32
     with pytest.raises(MissingSecretError):
         RequestVerifier("")
+
+
+def test_sheet_key_command_prints_the_derived_key(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from bess_duos.webhook.cli import main
+
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    assert main(["sheet-key", "1AbC-bess_sheet_test"]) == 0
+    assert capsys.readouterr().out.strip() == sheet_key(SECRET, "1AbC-bess_sheet_test")
+    assert main(["sheet-key", "../other"]) == 2
+    assert "error: SPREADSHEET_ID ../other:" in capsys.readouterr().err
+    monkeypatch.delenv(SECRET_ENV)
+    assert main(["sheet-key", "1AbC-bess_sheet_test"]) == 2
+    assert "BESS_DUOS_WEBHOOK_SECRET is not set" in capsys.readouterr().err

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from bess_duos.webhook.auth import MissingSecretError, secret_from_env, sheet_key
+from bess_duos.webhook.cli.errors import EXIT_OK, CliError, about
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,12 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the key; exit 2 on a bad ID or a missing/short master secret."""
+    """Print the key; a bad ID or a missing/short master secret is a CliError (exit 2)."""
     try:
         master = secret_from_env()
+    except MissingSecretError as exc:
+        raise CliError(str(exc), kind="secret") from exc
+    with about("SPREADSHEET_ID", args.spreadsheet_id):
         key = sheet_key(master or "", args.spreadsheet_id.strip())
-    except (MissingSecretError, ValueError) as exc:
-        print(f"bess-duos sheet-key: {exc}", file=sys.stderr)
-        return 2
     print(key)
-    return 0
+    return EXIT_OK
