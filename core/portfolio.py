@@ -41,10 +41,11 @@ from bess_duos.core.timebands import BANDS
 from bess_duos.core.valuation import (
     PORTFOLIO,
     Site,
+    SiteJob,
     SiteValuation,
     ValuationError,
     site_area,
-    value_site,
+    value_sites,
 )
 
 SITES_COLUMNS: tuple[str, ...] = ("site_id", "mpan", "postcode", "voltage", "kva", "profile_path")
@@ -387,14 +388,23 @@ def _load_profiles(sites: list[_Site]) -> list[tuple[_Site, str, str]]:
 # ---------------------------------------------------------------- DUoS and flexibility
 
 
-def _value(site: _Site, *, flex_fraction: float, power_factor: float | None) -> None:
-    """Value the site (`core.valuation.value_site`, `PORTFOLIO` policy) into `site.valued`."""
-    assert site.site is not None and site.area is not None and site.data is not None
-    site.valued = value_site(
-        site.site, site.data, policy=PORTFOLIO, flex_fraction=flex_fraction, area=site.area,
-        power_factor=power_factor, profile_warnings=site.warnings,
-        label=f"profile of site {site.site_id!r}",
-    )
+def _value(sites: list[_Site], *, flex_fraction: float, power_factor: float | None
+           ) -> list[tuple[_Site, str, str]]:
+    """Value the sites (`core.valuation.value_sites`, `PORTFOLIO` policy) into `site.valued`;
+    return the failures."""
+    outcomes = value_sites(
+        [SiteJob(s.site, s.data, s.area, s.warnings, f"profile of site {s.site_id!r}")
+         for s in sites], policy=PORTFOLIO, flex_fraction=flex_fraction,
+        power_factor=power_factor)
+    failures = []
+    for site, outcome in zip(sites, outcomes, strict=True):
+        if isinstance(outcome, ValuationError):
+            failures.append((site, outcome.stage, outcome.reason))
+        elif isinstance(outcome, Exception):  # an unforeseen failure is still only this site's
+            failures.append((site, "duos", f"{type(outcome).__name__}: {outcome}"))
+        else:
+            site.valued = outcome
+    return failures
 
 
 def _blank(value: float | None) -> float:
@@ -645,15 +655,9 @@ def _run_batch(
             record(site, exc.stage, exc.reason)
         except (LookupError, ValueError) as exc:
             record(site, "area", str(exc))
-    charged = []
-    for site in survivors(located, _load_profiles(located)):
-        try:
-            _value(site, flex_fraction=fraction, power_factor=power_factor)
-            charged.append(site)
-        except ValuationError as exc:
-            record(site, exc.stage, exc.reason)
-        except Exception as exc:  # an unforeseen failure is still only this site's
-            record(site, "duos", f"{type(exc).__name__}: {exc}")
+    loaded = survivors(located, _load_profiles(located))
+    charged = survivors(loaded, _value(loaded, flex_fraction=fraction,
+                                       power_factor=power_factor))
     features, feature_failures = _features(charged)
     rows = []
     for site in survivors(charged, feature_failures):

@@ -272,7 +272,7 @@ def _remembered(memo: LruMemo, key: Any, compute: Callable[[], Any]) -> Any:
 
 @dataclass
 class _Run:
-    """One valuation in progress: its inputs and what has been said so far."""
+    """One valuation in progress: its inputs, what has been said so far and what is done."""
 
     policy: ValuationPolicy
     tariff: DuosTariff | Callable[[int], DuosTariff]
@@ -281,6 +281,19 @@ class _Run:
     key: bytes | None  # the profile's digest when results are remembered, else None
     warnings: list[str]
     notes: list[str]
+    area: SiteArea | None = None
+    query: TariffQuery | None = None
+    profile: pd.DataFrame | None = None
+    label: str = "profile"
+    checked: pd.Series | None = None  # the kWh checked gap-free ("refuse" policy)
+    summary: Any | None = None  # core.duos.DuosSummary
+    bands: np.ndarray | None = None  # each charged half hour's band index
+    rates: np.ndarray | None = None  # and its unit rate, p/kWh
+    too_little: str | None = None  # the too-little-data warning, said after the rest
+    first: DuosTariff | None = None  # the tariff in force, or the first charging year's
+    series: pd.Series | None = None  # the kWh features and flexibility read
+    features: FeatureValues | None = None
+    flex: Any | None = None  # core.flexibility.FlexibilityResult
 
     def failed(self, stage: Stage, message: str, reason: str) -> None:
         """Under a partial policy, warn `message` and go on; else fail the site."""
@@ -396,6 +409,17 @@ def annual_figures(half_hours: int, summary: Any | None, flex: Any | None = None
     return summary, flex, span.warning
 
 
+@dataclass(frozen=True)
+class SiteJob:
+    """One site to value (see `value_site` for the fields)."""
+
+    site: Site
+    profile: pd.DataFrame | None
+    area: SiteArea | None = None
+    profile_warnings: Sequence[str] = ()
+    label: str = "profile"
+
+
 def value_site(
     site: Site,
     profile: pd.DataFrame | None,
@@ -417,8 +441,48 @@ def value_site(
     the area's and the tariff's warnings); `label` names the profile in messages. Raises
     `ValuationError` (and `SiteAreaError` when no area can be decided).
     """
-    if area is None:
-        area = site_area(site, policy, area_lookup)
+    (outcome,) = value_sites(
+        [SiteJob(site, profile, area, profile_warnings, label)], policy=policy,
+        flex_fraction=flex_fraction, area_lookup=area_lookup, on=on, power_factor=power_factor)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def value_sites(
+    jobs: Sequence[SiteJob],
+    *,
+    policy: ValuationPolicy,
+    flex_fraction: float,
+    area_lookup: Callable[[Any], Any] | None = None,
+    on: dt.date | None = None,
+    power_factor: float | None = None,
+) -> list[SiteValuation | Exception]:
+    """`value_site` for many sites at once: each site's valuation, or the exception that
+    stopped it (`ValuationError`, `SiteAreaError`, or an unforeseen one: only that site's).
+    Sites whose profiles share one half-hour grid are charged and their flexibility planned
+    together (one array per grid); every site's result is what `value_site` gives it alone."""
+    outcomes: list[Any] = []
+    for job in jobs:
+        try:
+            outcomes.append(_start(job, policy, area_lookup, on, power_factor))
+        except Exception as exc:  # the site's own failure, kept as its outcome
+            outcomes.append(exc)
+    stages: list[Callable[[list[_Run]], list[tuple[int, Exception]]]] = [
+        _charge_stage, _series_stage, functools.partial(_flexibility_stage, flex_fraction)]
+    for stage in stages:
+        at = [i for i, o in enumerate(outcomes) if isinstance(o, _Run)]
+        for i, failure in stage([outcomes[i] for i in at]):
+            outcomes[at[i]] = failure
+    return [_finish(o, flex_fraction) if isinstance(o, _Run) else o for o in outcomes]
+
+
+def _start(job: SiteJob, policy: ValuationPolicy, area_lookup: Callable[[Any], Any] | None,
+           on: dt.date | None, power_factor: float | None) -> _Run | SiteValuation:
+    """Area, tariff and the profile's checks of one site (a `SiteValuation` if it has no
+    profile: the tariff only)."""
+    site, profile = job.site, job.profile
+    area = job.area if job.area is not None else site_area(site, policy, area_lookup)
     warnings = list(area.warnings)
     query = tariff_query(site, area, policy, on or dt.date.today())
     try:
@@ -433,28 +497,74 @@ def value_site(
                 raise ValuationError("tariff", str(exc), tuple(warnings)) from exc
         return SiteValuation(area, tariffs, warnings=tuple(warnings), notes=(
             "no profile: annual DUoS, features and flexibility left blank",))
-    warnings.extend(profile_warnings)
+    warnings.extend(job.profile_warnings)
     key = _data_digest(profile) if policy.remember and _hashable(tariffs) else None
-    run = _Run(policy, tariffs, site.kva, power_factor, key, warnings, [])
-    checked = _kwh_series(profile, run, label) if policy.gaps == "refuse" else None
-    summary, bands, rates = _charge(profile, run) or (None, None, None)
-    summary, _, too_little = annual_figures(len(profile), summary)
-    if summary is not None and isinstance(tariffs, DuosTariff):
-        run.notes.append(f"annual DUoS: the profile charged at {tariffs.tariff_name} "
-                         f"({year_label(tariffs.year)}), {summary.annualisation_method}")
-    series = checked if checked is not None else _kwh_series(profile, run, label)
-    first = tariffs if isinstance(tariffs, DuosTariff) else tariffs(
-        summary.charging_years[0] if summary is not None
-        else charging_year(query.on or dt.date.today()))
-    features = _features(series, run) if policy.sheet_features else None
-    same_grid = rates is not None and len(rates) == len(series)
-    flex = _flexibility(series, rates if same_grid else None, flex_fraction, run)
-    _, flex, _ = annual_figures(len(profile), None, flex)
-    if too_little:
-        run.warnings.append(too_little)
+    run = _Run(policy, tariffs, site.kva, power_factor, key, warnings, [], area=area,
+               query=query, profile=profile, label=job.label)
+    if policy.gaps == "refuse":
+        run.checked = _kwh_series(profile, run, job.label)
+    return run
+
+
+def _each(runs: list[_Run], step: Callable[[_Run], None]) -> list[tuple[int, Exception]]:
+    """Run `step` on every run; the (position, exception) of those it failed."""
+    failures: list[tuple[int, Exception]] = []
+    for i, run in enumerate(runs):
+        try:
+            step(run)
+        except Exception as exc:  # only that site's failure
+            failures.append((i, exc))
+    return failures
+
+
+def _charge_stage(runs: list[_Run]) -> list[tuple[int, Exception]]:
+    """DUoS of every run (each half hour's band and rate kept for the flexibility)."""
+    def charge(run: _Run) -> None:
+        assert run.profile is not None
+        run.summary, run.bands, run.rates = _charge(run.profile, run) or (None, None, None)
+
+    return _each(runs, charge)
+
+
+def _series_stage(runs: list[_Run]) -> list[tuple[int, Exception]]:
+    """The too-little-data rule on the DUoS, the kWh series and (sheet) features."""
+    def series(run: _Run) -> None:
+        assert run.profile is not None and run.query is not None
+        run.summary, _, run.too_little = annual_figures(len(run.profile), run.summary)
+        tariffs, summary = run.tariff, run.summary
+        if summary is not None and isinstance(tariffs, DuosTariff):
+            run.notes.append(f"annual DUoS: the profile charged at {tariffs.tariff_name} "
+                             f"({year_label(tariffs.year)}), {summary.annualisation_method}")
+        run.series = run.checked if run.checked is not None else _kwh_series(
+            run.profile, run, run.label)
+        run.first = tariffs if isinstance(tariffs, DuosTariff) else tariffs(
+            summary.charging_years[0] if summary is not None
+            else charging_year(run.query.on or dt.date.today()))
+        if run.policy.sheet_features:
+            run.features = _features(run.series, run)
+
+    return _each(runs, series)
+
+
+def _flexibility_stage(flex_fraction: float, runs: list[_Run]) -> list[tuple[int, Exception]]:
+    """Flexibility of every run against its half hours' DUoS unit rates."""
+    def flexibility(run: _Run) -> None:
+        assert run.series is not None
+        same_grid = run.rates is not None and len(run.rates) == len(run.series)
+        run.flex = _flexibility(run.series, run.rates if same_grid else None, flex_fraction,
+                                run)
+
+    return _each(runs, flexibility)
+
+
+def _finish(run: _Run, flex_fraction: float) -> SiteValuation:
+    assert run.profile is not None and run.area is not None and run.first is not None
+    _, flex, _ = annual_figures(len(run.profile), None, run.flex)
+    if run.too_little:
+        run.warnings.append(run.too_little)
     if flex is not None:
         run.notes.append(
             f"flexibility: up to {flex_fraction:.0%} of each day's kWh moved to cheaper DUoS "
             f"bands under a {flex.power_limit_kw:,.1f} kW limit (the site's max demand)")
-    return SiteValuation(area, first, summary, series, bands, features, flex,
-                         tuple(run.warnings), tuple(run.notes))
+    return SiteValuation(run.area, run.first, run.summary, run.series, run.bands, run.features,
+                         flex, tuple(run.warnings), tuple(run.notes))
