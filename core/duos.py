@@ -561,25 +561,27 @@ def _charge_block(
             rate_of_site[site] = rate
     unit_gbp /= 100.0
 
-    def per_year(attribute: str) -> np.ndarray:  # [site, year]
-        return np.stack([t.per_year(attribute) for t in year_tables])
+    def per_year(attribute: str, at: np.ndarray) -> np.ndarray:  # [site, len(at)], C order
+        # (np.take, not [:, at]: that result is in Fortran order, and a row sum over it would
+        # not be the same pairwise sum as over the one-site array.)
+        return np.take(np.stack([t.per_year(attribute) for t in year_tables]), at, axis=1)
 
     # Days (UK clock dates) and months with data, each with its charging year.
-    fixed_day = per_year("fixed_p_per_day")[:, calendar.day_year_pos] / 100.0
+    fixed_day = per_year("fixed_p_per_day", calendar.day_year_pos) / 100.0
     agreed = np.array([float(a or 0.0) for a in agreed_kva])[:, None]
     capacity_day = (
-        per_year("capacity_p_per_kva_per_day")[:, calendar.day_year_pos] * agreed / 100.0)
+        per_year("capacity_p_per_kva_per_day", calendar.day_year_pos) * agreed / 100.0)
 
     # Maximum demand per half hour, kVA.
     kva = block["kva"]
-    reactive_rates = per_year("reactive_p_per_kvarh")
+    reactive_rates = np.stack([t.per_year("reactive_p_per_kvarh") for t in year_tables])
     if kvarh is not None:
         reactive = np.where(active_import > 0, np.abs(kvarh), 0.0)  # max(RI, RE)
         np.hypot(active_import, reactive, out=kva)
         kva *= 2.0
         chargeable = np.maximum(reactive - active_import * REACTIVE_CHARGE_RATIO, 0.0)
-        reactive_gbp = np.multiply(
-            chargeable, reactive_rates[:, calendar.year_pos], out=block["reactive_gbp"])
+        reactive_rate = np.take(reactive_rates, calendar.year_pos, axis=1)
+        reactive_gbp = np.multiply(chargeable, reactive_rate, out=block["reactive_gbp"])
         reactive_gbp /= 100.0
         chargeable_kvarh: np.ndarray | None = chargeable.sum(axis=1)
         reactive_total = reactive_gbp.sum(axis=1)
@@ -591,11 +593,11 @@ def _charge_block(
         reactive_total = np.zeros(sites)
 
     # Exceeded capacity per UK calendar month: month's max kVA over agreed, per day with data.
-    by_month = kva if calendar.month_order is None else kva[:, calendar.month_order]
+    by_month = kva if calendar.month_order is None else np.take(kva, calendar.month_order, axis=1)
     month_max = np.maximum.reduceat(by_month, calendar.month_starts, axis=1)
     charged = np.array([a is not None for a in agreed_kva])
     excess = np.maximum(month_max - agreed, 0.0)
-    exceeded_rate = per_year("exceeded_capacity_p_per_kva_per_day")[:, calendar.month_year_pos]
+    exceeded_rate = per_year("exceeded_capacity_p_per_kva_per_day", calendar.month_year_pos)
     exceeded_month_gbp = np.where(
         charged[:, None], excess * exceeded_rate * calendar.month_days / 100.0, 0.0)
 
