@@ -116,6 +116,12 @@ def test_charge_many_matches_charge_arrays_site_by_site() -> None:
         _same(result, want)
         _same(result, reference_charge_arrays(
             index, kwh[site], tariffs[site], agreed_kva=kva[site], power_factor=pf[site]))
+    lean = charge_many(index, kwh, tariffs, agreed_kva=kva, power_factor=pf, all_columns=False)
+    for (columns, summary), (full_columns, full_summary) in zip(lean, batch, strict=True):
+        assert summary == full_summary
+        assert columns.keys() == {"band", "charging_year", "unit_rate_p_per_kwh"}
+        for name, column in columns.items():
+            np.testing.assert_array_equal(column, full_columns[name], strict=True)
     assert {len(s.exceeded_kva_by_month) > 0 for _, s in batch} == {True, False}
     assert len({s.tariffs for _, s in batch}) > 10
 
