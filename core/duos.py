@@ -367,6 +367,12 @@ def unit_costs(
     utc_ns = _bands._as_utc_ns(utc)
     if utc_ns.size == 0:
         return np.zeros(0, np.int8), np.zeros(0), np.zeros(0)
+    if _bands.half_hour_grid(utc_ns) is not None:  # bands and rates cached per grid
+        calendar = _calendar(utc_ns)
+        tables = _YearTables.build(calendar.years, tariffs)
+        layout = _layout(calendar, tables.slot_tables)
+        rate = _rate_row(calendar, layout, tables.unit_rates)
+        return layout.band, rate, _import_kwh(kwh) * rate / 100.0
     if _bands._use_grid(utc_ns):
         grid = _bands.HalfHourGrid.spanning(utc_ns)
         clock = grid.clock
@@ -420,8 +426,10 @@ def _check_kvarh(kvarh: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return kvarh
 
 
-def _power_factor(power_factor: float | None, where: str = "") -> float:
-    assumed_pf = float(power_factor or default_power_factor())
+def _power_factor(
+    power_factor: float | None, where: str = "", default: float | None = None
+) -> float:
+    assumed_pf = float(power_factor or default or default_power_factor())
     if not 0 < assumed_pf <= 1:
         raise DuosError(f"{where}power factor {assumed_pf!r} must be in (0, 1]")
     return assumed_pf
@@ -511,8 +519,9 @@ def charge_many(
             raise DuosError(f"site {site}: {exc}") from None
     layouts = [_layout(calendar, t.slot_tables) for t in tables]
     kvarh_2d = None if kvarh is None else _check_kvarh(kvarh, kwh.shape)
+    default = default_power_factor() if kvarh is None and not all(factors) else None
     assumed = [None] * sites if kvarh is not None else [
-        _power_factor(value, f"site {site}: ") for site, value in enumerate(factors)]
+        _power_factor(value, f"site {site}: ", default) for site, value in enumerate(factors)]
     if all_columns:
         return _charge_block(calendar, kwh, kvarh_2d, tables, layouts, agreed, assumed)
     out = []  # temporaries only: a few dozen sites at a time reuse the same memory

@@ -205,3 +205,21 @@ def test_charge_many_with_one_time_band_set_matches_the_reference_engine() -> No
     for site in range(3):
         _same(same_tariff[site], reference_charge_arrays(
             index, kwh[site], tariffs[0], agreed_kva=200.0))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_unit_costs_on_a_grid_match_the_computed_path(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    index = pd.date_range(STARTS[seed], periods=int(rng.integers(2, 20_000)), freq="30min",
+                          tz="UTC")  # fmt: skip
+    kwh = _kwh(rng, (index.size,))
+    tariffs, _ = _site(rng)
+    order = rng.permutation(index.size)  # shuffled: not a grid, so computed without caches
+    band, rate, gbp = duos.unit_costs(index, kwh, tariffs)
+    want = duos.unit_costs(index[order], kwh[order], tariffs)
+    back = np.argsort(order)
+    for got, expected in zip((band, rate, gbp), want, strict=True):
+        np.testing.assert_array_equal(got, expected[back], strict=True)
+    reference_columns, _ = reference_charge_arrays(index, kwh, tariffs)
+    np.testing.assert_array_equal(band, reference_columns["band"], strict=True)
+    np.testing.assert_array_equal(gbp, reference_columns["unit_gbp"], strict=True)
