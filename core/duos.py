@@ -4,6 +4,7 @@ Rates are taken as published (p/kWh, p/MPAN/day, p/kVA/day, p/kVArh) and every r
 A profile that spans 1 April is charged with each charging year's own tariff and time bands:
 pass a tariff per year (a mapping year -> `DuosTariff`, or a callable), or use `duos_for_site`,
 which resolves them for a `core.tariffs.TariffQuery` with `core.tariffs.resolve_query`.
+`charge_many` charges many sites on one half-hour index at once (the same results per site).
 
 Methods. The bundled workbooks give the rates and, in their 'Charge Calculator' sheet, the
 arithmetic: fixed £ = rate x days / 100, capacity £ = rate x kVA x days / 100, exceeded £ =
@@ -315,7 +316,7 @@ class _BandLayout:
         return cls(band, calendar.year_pos * len(BANDS) + band, order, starts, band_key)
 
 
-@functools.lru_cache(maxsize=8)  # ~2 MB per year-long grid
+@functools.lru_cache(maxsize=8)  # ~0.8 MB per year-long grid
 def _grid_calendar(first_ns: int, size: int) -> _Calendar:
     utc_ns = first_ns + np.arange(size, dtype=np.int64) * _bands.NS_PER_HALF_HOUR
     return _Calendar.of(utc_ns, (first_ns, size), _bands._regular_clock(first_ns, size))
