@@ -12,6 +12,10 @@ end to end, each with its own timestamps: nothing is shared between sites), for:
 - `naive apply`: DataFrame.apply over rows, tz_convert per row, run on a sample.
 The ratio is fast / naive on half hours per second. numpy runs single-threaded here, so the
 rates are per core. Targets (issue 4): 100x, and >= 20M half hours/s for band + costing.
+
+Then (issue 18) min-of-N times for the office profile of one year (`generate_profile("office",
+180_000, start="2025-04-01", seed=5)`, HV area 14, 300 kVA): `charge_arrays` (target <= 0.4 ms)
+and `charge_many` of --batch sites across the 14 areas and 3 voltages, per site.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import time
+import timeit
 
 import numpy as np
 import pandas as pd
 from bess_duos.core import bands
-from bess_duos.core.duos import charge_arrays, unit_costs
-from bess_duos.core.tariffs import DuosTariff, resolve_tariff
+from bess_duos.core.duos import charge_arrays, charge_many, tariffs_for_site, unit_costs
+from bess_duos.core.synthetic import generate_profile
+from bess_duos.core.tariffs import DuosTariff, TariffQuery, resolve_tariff
 from bess_duos.core.timebands import BANDS
 
 
@@ -80,7 +86,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=1000)
     parser.add_argument("--sample", type=int, default=20_000, help="rows for the naive apply")
+    parser.add_argument("--batch", type=int, default=100, help="sites for charge_many")
     args = parser.parse_args()
+    _per_site_times(args.batch)
     tariffs = _tariffs()
     rng = np.random.default_rng(0)
     year_ns = _site_year()
@@ -117,6 +125,27 @@ def main() -> None:
             f"{label:<24} {count:>11,} half hours  {rate:>14,.0f} hh/s  "
             f"{rate / naive_rate:>8,.0f}x naive apply"
         )
+
+
+def _per_site_times(batch: int) -> None:
+    """Min-of-N milliseconds per site for one year: charge_arrays, and charge_many per site."""
+    profile = generate_profile("office", 180_000, start="2025-04-01", seed=5)
+    index, kwh = profile.index, profile.to_numpy()
+    tariffs = _tariffs()
+    one = min(timeit.repeat(lambda: charge_arrays(index, kwh, tariffs, agreed_kva=300.0),
+                            number=20, repeat=25)) / 20  # fmt: skip
+    print(f"charge_arrays, one year        {one * 1e3:8.3f} ms   (target <= 0.4 ms)")
+    voltages = ("LV", "LV Sub", "HV")
+    sites = [tariffs_for_site(TariffQuery(10 + i % 14, voltage=voltages[i % 3], kva=100.0 + i))
+             for i in range(batch)]  # fmt: skip
+    kva = [None if i % 5 == 0 else 100.0 + i for i in range(batch)]
+    many = kwh[None, :] * np.random.default_rng(0).uniform(0.2, 3.0, (batch, 1))
+    for label, lean in (("", False), (", all_columns=False", True)):
+        seconds = min(timeit.repeat(
+            lambda lean=lean: charge_many(index, many, sites, agreed_kva=kva,
+                                          all_columns=not lean),
+            number=1, repeat=9)) / batch  # fmt: skip
+        print(f"charge_many, {batch} sites{label:<20} {seconds * 1e3:8.3f} ms per site")
 
 
 if __name__ == "__main__":

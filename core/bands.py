@@ -152,13 +152,13 @@ def _clock_of(utc_ns: np.ndarray) -> UkClock:
 
 def _as_utc_ns(utc: pd.DatetimeIndex | np.ndarray) -> np.ndarray:
     if isinstance(utc, pd.DatetimeIndex | pd.Series):
-        index = pd.DatetimeIndex(utc)
+        index = utc if isinstance(utc, pd.DatetimeIndex) else pd.DatetimeIndex(utc)
         if index.tz is None:
             raise BandAssignmentError(
                 "timestamps have no time zone: localise them first (UTC or Europe/London), "
                 "e.g. with core.profiles.load_profile"
             )
-        return index.tz_convert("UTC").as_unit("ns").asi8
+        return index.as_unit("ns").asi8  # a tz-aware index holds UTC instants in any zone
     array = np.asarray(utc)
     if np.issubdtype(array.dtype, np.datetime64):
         return array.astype("datetime64[ns]").astype(np.int64)
@@ -200,7 +200,7 @@ def _bands_getter(bands_for_year: BandsForYear | TimeBands) -> Callable[[int], T
 def stacked_slot_tables(years: np.ndarray, bands_for_year: BandsForYear | TimeBands) -> np.ndarray:
     """int8 [len(years), 12, 2, 48] slot tables, one per charging year in `years`."""
     get = _bands_getter(bands_for_year)
-    return np.stack([get(int(year)).slot_table() for year in years])
+    return np.stack([get(int(year)).frozen_slot_table for year in years])
 
 
 def band_index_from_clock(clock: UkClock, tables: np.ndarray, years: np.ndarray) -> np.ndarray:

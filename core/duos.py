@@ -4,6 +4,7 @@ Rates are taken as published (p/kWh, p/MPAN/day, p/kVA/day, p/kVArh) and every r
 A profile that spans 1 April is charged with each charging year's own tariff and time bands:
 pass a tariff per year (a mapping year -> `DuosTariff`, or a callable), or use `duos_for_site`,
 which resolves them for a `core.tariffs.TariffQuery` with `core.tariffs.resolve_query`.
+`charge_many` charges many sites on one half-hour index at once (the same results per site).
 
 Methods. The bundled workbooks give the rates and, in their 'Charge Calculator' sheet, the
 arithmetic: fixed £ = rate x days / 100, capacity £ = rate x kVA x days / 100, exceeded £ =
@@ -43,7 +44,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -52,7 +53,7 @@ import pandas as pd
 from bess_duos.core import bands as _bands
 from bess_duos.core.defaults import defaults
 from bess_duos.core.tariffs import DuosTariff, TariffQuery, resolve_query
-from bess_duos.core.timebands import BAND_ALIASES, BANDS, TimeBands
+from bess_duos.core.timebands import BAND_ALIASES, BANDS, SLOTS_PER_DAY, TimeBands
 
 REACTIVE_POWER_FACTOR = 0.95
 # tan(acos(0.95)) = sqrt(1/0.95^2 - 1) = 0.328684..., the exact ratio at a 0.95 power factor.
@@ -220,13 +221,144 @@ class _YearTables:
             dict.fromkeys(t.selection_note for t in chosen if getattr(t, "selection_note", ""))
         )
         tables = np.stack(
-            [_time_bands(t, int(year)).slot_table() for year, t in zip(years, chosen, strict=True)]
+            [
+                _time_bands(t, int(year)).frozen_slot_table
+                for year, t in zip(years, chosen, strict=True)
+            ]
         )
         rates = np.array([t.unit_rates_p_per_kwh for t in chosen], dtype=np.float64)
         return cls(years, chosen, tables, rates, notes)
 
     def per_year(self, attribute: str) -> np.ndarray:
         return np.array([getattr(t, attribute) for t in self.tariffs], dtype=np.float64)
+
+
+def _read_only(*arrays: np.ndarray) -> None:
+    for array in arrays:
+        array.flags.writeable = False
+
+
+@dataclass(frozen=True)
+class _Calendar:
+    """How the half hours group: charging year, UK clock day and calendar month of each row
+    and its day type. The same for every site on the same timestamps (cached per grid)."""
+
+    utc_ns: np.ndarray
+    grid: tuple[int, int] | None  # (first instant, count) of a regular half-hour grid
+    clock: _bands.UkClock
+    years: np.ndarray  # charging years present, sorted
+    year_pos: np.ndarray  # position in `years` of each row
+    day_of_row: np.ndarray
+    day_rows: np.ndarray  # half hours per day
+    day_year_pos: np.ndarray
+    month_id: np.ndarray  # months since January 1970
+    month_of_row: np.ndarray
+    month_rows: np.ndarray  # half hours per month
+    month_days: np.ndarray  # days with data per month
+    month_year_pos: np.ndarray
+    month_order: np.ndarray | None  # rows in month order (None: they already are)
+    month_starts: np.ndarray  # first row of each month in month order, for reduceat
+    weekday_rows: np.ndarray  # rows on Monday-Friday
+    weekend_rows: np.ndarray  # rows on Saturday, Sunday
+    first: str
+    last: str
+
+    @classmethod
+    def of(
+        cls, utc_ns: np.ndarray, grid: tuple[int, int] | None = None,
+        clock: _bands.UkClock | None = None,
+    ) -> _Calendar:  # fmt: skip
+        clock = _bands.uk_clock(utc_ns) if clock is None else clock
+        years, year_pos = _dense_groups(clock.charging_year)
+        day_id, day_of_row = _dense_groups(clock.local_day)
+        day_year_pos = np.zeros(day_id.size, dtype=np.int64)
+        day_year_pos[day_of_row] = year_pos
+        calendar_year = clock.charging_year + (clock.month < 4)
+        month_key = (calendar_year - 1970) * 12 + clock.month - 1  # months since January 1970
+        month_id, month_of_row = _dense_groups(month_key)
+        day_month = np.zeros(day_id.size, dtype=np.int64)
+        day_month[day_of_row] = month_of_row
+        month_year_pos = np.zeros(month_id.size, dtype=np.int64)
+        month_year_pos[month_of_row] = year_pos
+        order = None if bool((np.diff(month_of_row) >= 0).all()) else np.argsort(
+            month_of_row, kind="stable")  # fmt: skip
+        in_order = month_of_row if order is None else month_of_row[order]
+        starts = np.flatnonzero(np.diff(in_order, prepend=-1))
+        made = cls(
+            utc_ns, grid, clock, years, year_pos, day_of_row,
+            np.bincount(day_of_row, minlength=day_id.size), day_year_pos,
+            month_id, month_of_row, np.bincount(month_of_row, minlength=month_id.size),
+            np.bincount(day_month, minlength=month_id.size), month_year_pos, order, starts,
+            np.flatnonzero(~clock.weekend), np.flatnonzero(clock.weekend),
+            _iso(int(utc_ns.min())), _iso(int(utc_ns.max())),
+        )  # fmt: skip
+        if grid is not None:  # shared through the cache
+            _read_only(*(v for v in vars(made).values() if isinstance(v, np.ndarray)))
+        return made
+
+
+@dataclass(frozen=True)
+class _BandLayout:
+    """Each row's band, its place in a [year, band] rate table, and the rows grouped by band."""
+
+    band: np.ndarray
+    rate_index: np.ndarray  # year position x 3 + band
+    order: np.ndarray  # rows sorted by band, in row order within a band
+    starts: np.ndarray  # band b's rows are order[starts[b]:starts[b + 1]]
+    band_key: bytes | None = None  # the slot tables it came from, when cached per grid
+
+    @classmethod
+    def of(
+        cls, calendar: _Calendar, band: np.ndarray, band_key: bytes | None = None
+    ) -> _BandLayout:
+        order = np.argsort(band, kind="stable")
+        starts = np.searchsorted(band[order], np.arange(len(BANDS) + 1))
+        return cls(band, calendar.year_pos * len(BANDS) + band, order, starts, band_key)
+
+
+@functools.lru_cache(maxsize=8)  # ~0.8 MB per year-long grid
+def _grid_calendar(first_ns: int, size: int) -> _Calendar:
+    utc_ns = first_ns + np.arange(size, dtype=np.int64) * _bands.NS_PER_HALF_HOUR
+    return _Calendar.of(utc_ns, (first_ns, size), _bands._regular_clock(first_ns, size))
+
+
+@functools.lru_cache(maxsize=32)  # ~0.3 MB per year-long grid and time-band set
+def _grid_layout(grid: tuple[int, int], slot_tables: bytes) -> _BandLayout:
+    calendar = _grid_calendar(*grid)
+    tables = np.frombuffer(slot_tables, dtype=np.int8).reshape(-1, 12, 2, SLOTS_PER_DAY)
+    layout = _BandLayout.of(
+        calendar, _bands.band_index_from_clock(calendar.clock, tables, calendar.years),
+        slot_tables)
+    _read_only(layout.band, layout.rate_index, layout.order, layout.starts)
+    return layout
+
+
+@functools.lru_cache(maxsize=64)  # ~0.14 MB per year-long grid, time-band set and rates
+def _grid_rate(grid: tuple[int, int], slot_tables: bytes, unit_rates: bytes) -> np.ndarray:
+    rate = np.frombuffer(unit_rates, dtype=np.float64).take(
+        _grid_layout(grid, slot_tables).rate_index)
+    rate.flags.writeable = False
+    return rate
+
+
+def _rate_row(calendar: _Calendar, layout: _BandLayout, unit_rates: np.ndarray) -> np.ndarray:
+    """Unit rate p/kWh of each row: [year, band] rates at the layout's rows (shared per grid)."""
+    if calendar.grid is not None and layout.band_key is not None:
+        return _grid_rate(calendar.grid, layout.band_key, unit_rates.tobytes())
+    return unit_rates.reshape(-1).take(layout.rate_index)
+
+
+def _calendar(utc_ns: np.ndarray) -> _Calendar:
+    grid = _bands.half_hour_grid(utc_ns)
+    return _Calendar.of(utc_ns) if grid is None else _grid_calendar(*grid)
+
+
+def _layout(calendar: _Calendar, slot_tables: np.ndarray) -> _BandLayout:
+    """The tariffs' bands, computed once per (grid, time-band set)."""
+    if calendar.grid is not None:
+        return _grid_layout(calendar.grid, slot_tables.tobytes())
+    band = _bands.band_index_from_clock(calendar.clock, slot_tables, calendar.years)
+    return _BandLayout.of(calendar, band)
 
 
 def unit_costs(
@@ -236,6 +368,12 @@ def unit_costs(
     utc_ns = _bands._as_utc_ns(utc)
     if utc_ns.size == 0:
         return np.zeros(0, np.int8), np.zeros(0), np.zeros(0)
+    if _bands.half_hour_grid(utc_ns) is not None:  # bands and rates cached per grid
+        calendar = _calendar(utc_ns)
+        tables = _YearTables.build(calendar.years, tariffs)
+        layout = _layout(calendar, tables.slot_tables)
+        rate = _rate_row(calendar, layout, tables.unit_rates)
+        return layout.band, rate, _import_kwh(kwh) * rate / 100.0
     if _bands._use_grid(utc_ns):
         grid = _bands.HalfHourGrid.spanning(utc_ns)
         clock = grid.clock
@@ -258,21 +396,44 @@ def _import_kwh(kwh: np.ndarray) -> np.ndarray:
     return np.maximum(np.asarray(kwh, dtype=np.float64), 0.0)
 
 
-def _spread(amount_by_group: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """Share each group's amount equally over its rows (so the rows sum back to the amount)."""
-    counts = np.bincount(group, minlength=amount_by_group.size)
-    share = np.divide(amount_by_group, counts, out=np.zeros_like(amount_by_group), where=counts > 0)
-    return share[group]
-
-
 def _iso(ns: int) -> str:
-    return pd.Timestamp(ns, unit="ns", tz="UTC").strftime("%Y-%m-%d %H:%M")
+    return str(np.datetime64(ns, "ns").astype("datetime64[m]")).replace("T", " ")
 
 
 def _describe(tariff: DuosTariff) -> str:
     year = f" {tariff.year}/{(tariff.year + 1) % 100:02d}" if tariff.year is not None else ""
     text = f"{tariff.tariff_name} (distributor {tariff.dno_id}, {tariff.voltage_level}{year})"
     return text + (f" from {tariff.source}" if tariff.source else "")
+
+
+def _check_kwh(kwh: np.ndarray, where: str = "") -> None:
+    missing = int(np.isnan(kwh).sum())
+    if missing:
+        raise DuosError(
+            f"{where}{missing} kWh values are missing (NaN): drop or fill them first")
+
+
+def _check_agreed(agreed_kva: float | None, where: str = "") -> None:
+    if agreed_kva is not None and (not math.isfinite(agreed_kva) or agreed_kva < 0):
+        raise DuosError(f"{where}agreed capacity {agreed_kva!r} kVA must be a number >= 0")
+
+
+def _check_kvarh(kvarh: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    kvarh = np.asarray(kvarh, dtype=np.float64)
+    if kvarh.shape != shape:
+        raise DuosError(f"kVArh values of shape {kvarh.shape} for kWh of shape {shape}")
+    if np.isnan(kvarh).any():
+        raise DuosError(f"{int(np.isnan(kvarh).sum())} kVArh values are missing (NaN)")
+    return kvarh
+
+
+def _power_factor(
+    power_factor: float | None, where: str = "", default: float | None = None
+) -> float:
+    assumed_pf = float(power_factor or default or default_power_factor())
+    if not 0 < assumed_pf <= 1:
+        raise DuosError(f"{where}power factor {assumed_pf!r} must be in (0, 1]")
+    return assumed_pf
 
 
 def charge_arrays(
@@ -287,160 +448,322 @@ def charge_arrays(
 ) -> tuple[dict[str, np.ndarray], DuosSummary]:
     """Charges for half hours given as arrays (any order); returns per-row columns and summary.
 
-    `band` (index into `BANDS` per row) overrides the tariffs' time bands when given."""
+    `band` (index into `BANDS` per row) overrides the tariffs' time bands when given. On a
+    regular half-hour grid the calendar and the bands are computed once and shared (the
+    `band` and `charging_year` columns are then read-only)."""
     utc_ns = _bands._as_utc_ns(utc)
     kwh = np.asarray(kwh, dtype=np.float64)
     if utc_ns.size == 0:
         raise DuosError("the profile has no half hours to charge")
     if kwh.shape != utc_ns.shape:
         raise DuosError(f"{kwh.size} kWh values for {utc_ns.size} timestamps")
-    if np.isnan(kwh).any():
-        raise DuosError(
-            f"{int(np.isnan(kwh).sum())} kWh values are missing (NaN): drop or fill them first"
-        )
-    if agreed_kva is not None and (not math.isfinite(agreed_kva) or agreed_kva < 0):
-        raise DuosError(f"agreed capacity {agreed_kva!r} kVA must be a number >= 0")
-    clock = _bands.uk_clock(utc_ns)
-    years, year_pos = _dense_groups(clock.charging_year)
-    tables = _YearTables.build(years, tariffs)
+    _check_kwh(kwh)
+    _check_agreed(agreed_kva)
+    calendar = _calendar(utc_ns)
+    tables = _YearTables.build(calendar.years, tariffs)
     if band is None:
-        band = _bands.band_index_from_clock(clock, tables.slot_tables, years)
+        layout = _layout(calendar, tables.slot_tables)
     elif np.shape(band) != utc_ns.shape:
         raise DuosError(f"{np.size(band)} bands for {utc_ns.size} timestamps")
-    rate = tables.unit_rates[year_pos, band]
+    else:
+        layout = _BandLayout.of(calendar, np.asarray(band))
+    kvarh_2d = None if kvarh is None else _check_kvarh(kvarh, kwh.shape)[None]
+    assumed_pf = None if kvarh is not None else _power_factor(power_factor)
+    return _charge_block(
+        calendar, kwh[None], kvarh_2d, [tables], [layout], [agreed_kva], [assumed_pf])[0]
+
+
+def charge_many(
+    utc: pd.DatetimeIndex | np.ndarray,
+    kwh: np.ndarray,
+    tariffs: Sequence[TariffForYear],
+    *,
+    kvarh: np.ndarray | None = None,
+    agreed_kva: Sequence[float | None] | float | None = None,
+    power_factor: Sequence[float | None] | float | None = None,
+    all_columns: bool = True,
+) -> list[tuple[dict[str, np.ndarray], DuosSummary]]:
+    """`charge_arrays` of many sites on the same timestamps, as one batch.
+
+    `kwh` (and `kvarh`, if given) is [sites, half hours]; `tariffs` has one tariff (or
+    tariff per year) per site; `agreed_kva` and `power_factor` are one value for every site
+    or one per site. Returns, per site, exactly what `charge_arrays` returns for that site's
+    row. The calendar and each time-band set's bands are computed once; the charges are 2-D
+    array operations. The per-row columns take ~0.85 MB per site-year; `all_columns=False`
+    returns only `band`, `charging_year` and `unit_rate_p_per_kwh` (arrays shared by the sites
+    with the same bands and rates) with the same summaries, and needs no memory per site.
+    """
+    utc_ns = _bands._as_utc_ns(utc)
+    kwh = np.asarray(kwh, dtype=np.float64)
+    if utc_ns.size == 0:
+        raise DuosError("the profile has no half hours to charge")
+    if kwh.ndim != 2 or kwh.shape[1] != utc_ns.size:
+        raise DuosError(
+            f"kwh must be [sites, half hours] = [n, {utc_ns.size}]; it has shape {kwh.shape}")
+    sites = kwh.shape[0]
+    if isinstance(tariffs, DuosTariff | Mapping) or len(tariffs) != sites:
+        raise DuosError(f"tariffs must be a sequence with one entry per site ({sites} sites)")
+    agreed = _per_site(agreed_kva, sites, "agreed_kva")
+    factors = _per_site(power_factor, sites, "power_factor")
+    if sites == 0:
+        return []
+    for site in np.flatnonzero(np.isnan(kwh).any(axis=1))[:1]:
+        _check_kwh(kwh[site], f"site {site}: ")
+    for site, value in enumerate(agreed):
+        _check_agreed(value, f"site {site}: ")
+    calendar = _calendar(utc_ns)
+    tables = []
+    for site, site_tariffs in enumerate(tariffs):
+        try:
+            tables.append(_YearTables.build(calendar.years, site_tariffs))
+        except DuosError as exc:
+            raise DuosError(f"site {site}: {exc}") from None
+    layouts = [_layout(calendar, t.slot_tables) for t in tables]
+    kvarh_2d = None if kvarh is None else _check_kvarh(kvarh, kwh.shape)
+    default = default_power_factor() if kvarh is None and not all(factors) else None
+    assumed = [None] * sites if kvarh is not None else [
+        _power_factor(value, f"site {site}: ", default) for site, value in enumerate(factors)]
+    if all_columns:
+        return _charge_block(calendar, kwh, kvarh_2d, tables, layouts, agreed, assumed)
+    out = []  # temporaries only: a few dozen sites at a time reuse the same memory
+    for start in range(0, sites, _CHUNK_SITES):
+        part = slice(start, start + _CHUNK_SITES)
+        out += _charge_block(
+            calendar, kwh[part], None if kvarh_2d is None else kvarh_2d[part], tables[part],
+            layouts[part], agreed[part], assumed[part], all_columns=False)
+    return out
+
+
+_CHUNK_SITES = 32  # sites per block when only the summaries are kept
+
+
+def _per_site(value: Any, sites: int, name: str) -> list[Any]:
+    if value is None or isinstance(value, int | float):
+        return [value] * sites
+    values = list(value)
+    if len(values) != sites:
+        raise DuosError(f"{name} has {len(values)} values for {sites} sites: give one per site")
+    return values
+
+
+def _charge_block(
+    calendar: _Calendar,
+    kwh: np.ndarray,
+    kvarh: np.ndarray | None,
+    year_tables: list[_YearTables],
+    layouts: list[_BandLayout],
+    agreed_kva: list[float | None],
+    assumed_pf: list[float | None],
+    all_columns: bool = True,
+) -> list[tuple[dict[str, np.ndarray], DuosSummary]]:
+    """The charges of [sites, half hours] of kWh on one calendar (inputs already checked)."""
+    sites, size = kwh.shape
+    # Every per-row array in one allocation (the allocator then reuses its pages from call to
+    # call instead of mapping and faulting in a fresh ~140 kB per array per year).
+    spread = ["fixed_gbp", "capacity_gbp", "exceeded_capacity_gbp", "total_gbp"]
+    names = ["active", "scratch", "unit_gbp", "kva"] + spread * all_columns + [
+        "reactive_gbp"] * (kvarh is not None)
+    block = dict(zip(names, np.empty((len(names), sites, size)), strict=True))
+    scratch = block["scratch"]
     # Active import: only half hours importing are billed, and only they count towards demand
     # kVA and demand reactive (see the module docstring).
-    active_import = _import_kwh(kwh)
-    unit_gbp = active_import * rate / 100.0
+    active_import = np.maximum(kwh, 0.0, out=block["active"])
+    by_layout: dict[int, tuple[_BandLayout, list[int]]] = {}
+    by_rates: dict[tuple[int, bytes], tuple[np.ndarray, list[int]]] = {}
+    for site, (layout, tables) in enumerate(zip(layouts, year_tables, strict=True)):
+        by_layout.setdefault(id(layout), (layout, []))[1].append(site)
+        key = (id(layout), tables.unit_rates.tobytes())
+        if key not in by_rates:
+            by_rates[key] = (_rate_row(calendar, layout, tables.unit_rates), [])
+        by_rates[key][1].append(site)
+    unit_gbp = block["unit_gbp"]
+    rate_of_site: list[np.ndarray] = [np.empty(0)] * sites
+    for rate, members in by_rates.values():
+        if len(by_rates) == 1:
+            np.multiply(active_import, rate, out=unit_gbp)
+        else:
+            unit_gbp[members] = active_import[members] * rate
+        for site in members:
+            rate_of_site[site] = rate
+    unit_gbp /= 100.0
+
+    def per_year(attribute: str, at: np.ndarray) -> np.ndarray:  # [site, len(at)], C order
+        # (np.take, not [:, at]: that result is in Fortran order, and a row sum over it would
+        # not be the same pairwise sum as over the one-site array.)
+        return np.take(np.stack([t.per_year(attribute) for t in year_tables]), at, axis=1)
 
     # Days (UK clock dates) and months with data, each with its charging year.
-    day_id, day_of_row = _dense_groups(clock.local_day)
-    day_year_pos = np.zeros(day_id.size, dtype=np.int64)
-    day_year_pos[day_of_row] = year_pos
-    fixed_day = tables.per_year("fixed_p_per_day")[day_year_pos] / 100.0
-    agreed = float(agreed_kva or 0.0)
-    capacity_day = tables.per_year("capacity_p_per_kva_per_day")[day_year_pos] * agreed / 100.0
+    fixed_day = per_year("fixed_p_per_day", calendar.day_year_pos) / 100.0
+    agreed = np.array([float(a or 0.0) for a in agreed_kva])[:, None]
+    capacity_day = (
+        per_year("capacity_p_per_kva_per_day", calendar.day_year_pos) * agreed / 100.0)
 
     # Maximum demand per half hour, kVA.
-    notes = list(tables.notes)
-    assumed_pf: float | None = None
-    exported = kwh < 0
-    if exported.any():
-        notes.append(
-            f"{int(exported.sum())} half hours of net export ({float(-kwh[exported].sum()):,.1f}"
-            " kWh) not charged: the import tariff bills import only (export is billed on the "
-            "export MPAN's generation tariff)"
-        )
+    kva = block["kva"]
+    reactive_rates = np.stack([t.per_year("reactive_p_per_kvarh") for t in year_tables])
     if kvarh is not None:
-        kvarh = np.asarray(kvarh, dtype=np.float64)
-        if np.isnan(kvarh).any():
-            raise DuosError(f"{int(np.isnan(kvarh).sum())} kVArh values are missing (NaN)")
         reactive = np.where(active_import > 0, np.abs(kvarh), 0.0)  # max(RI, RE)
-        kva = 2.0 * np.hypot(active_import, reactive)
-        chargeable_kvarh = np.maximum(reactive - active_import * REACTIVE_CHARGE_RATIO, 0.0)
-        reactive_gbp = chargeable_kvarh * tables.per_year("reactive_p_per_kvarh")[year_pos] / 100.0
+        np.hypot(active_import, reactive, out=kva)
+        kva *= 2.0
+        chargeable = np.maximum(reactive - active_import * REACTIVE_CHARGE_RATIO, 0.0)
+        reactive_rate = np.take(reactive_rates, calendar.year_pos, axis=1)
+        reactive_gbp = np.multiply(chargeable, reactive_rate, out=block["reactive_gbp"])
+        reactive_gbp /= 100.0
+        chargeable_kvarh: np.ndarray | None = chargeable.sum(axis=1)
+        reactive_total = reactive_gbp.sum(axis=1)
     else:
-        assumed_pf = float(power_factor or default_power_factor())
-        if not 0 < assumed_pf <= 1:
-            raise DuosError(f"power factor {assumed_pf!r} must be in (0, 1]")
-        kva = 2.0 * active_import / assumed_pf
+        np.multiply(active_import, 2.0, out=kva)
+        kva /= np.array(assumed_pf, dtype=np.float64)[:, None]
         chargeable_kvarh = None
         reactive_gbp = np.zeros_like(kwh)
-        if tables.per_year("reactive_p_per_kvarh").any():
-            notes.append("no kVArh in the profile: reactive power charge not assessed")
+        reactive_total = np.zeros(sites)
 
     # Exceeded capacity per UK calendar month: month's max kVA over agreed, per day with data.
-    calendar_year = clock.charging_year + (clock.month < 4)
-    month_key = (calendar_year - 1970) * 12 + clock.month - 1  # months since January 1970
-    month_id, month_of_row = _dense_groups(month_key)
-    month_max = np.full(month_id.size, -np.inf)
-    np.maximum.at(month_max, month_of_row, kva)
-    exceeded_by_month: dict[str, float] = {}
-    exceeded_month_gbp = np.zeros(month_id.size)
-    if agreed_kva is not None:
-        excess = np.maximum(month_max - agreed, 0.0)
-        day_month = np.zeros(day_id.size, dtype=np.int64)
-        day_month[day_of_row] = month_of_row
-        days_in_month = np.bincount(day_month, minlength=month_id.size)
-        month_year_pos = np.zeros(month_id.size, dtype=np.int64)
-        month_year_pos[month_of_row] = year_pos
-        exceeded_rate = tables.per_year("exceeded_capacity_p_per_kva_per_day")[month_year_pos]
-        exceeded_month_gbp = excess * exceeded_rate * days_in_month / 100.0
-        exceeded_by_month = {
-            str(np.datetime64(int(m), "M")): float(e)
-            for m, e in zip(month_id, excess, strict=True)
-            if e > 0
+    by_month = kva if calendar.month_order is None else np.take(kva, calendar.month_order, axis=1)
+    month_max = np.maximum.reduceat(by_month, calendar.month_starts, axis=1)
+    charged = np.array([a is not None for a in agreed_kva])
+    excess = np.maximum(month_max - agreed, 0.0)
+    exceeded_rate = per_year("exceeded_capacity_p_per_kva_per_day", calendar.month_year_pos)
+    exceeded_month_gbp = np.where(
+        charged[:, None], excess * exceeded_rate * calendar.month_days / 100.0, 0.0)
+
+    if all_columns:
+        _spread_charges(calendar, block, fixed_day, capacity_day, exceeded_month_gbp,
+                        reactive_gbp if kvarh is not None else None)
+
+    # Sums by band, each the same sum (same order) as over a boolean mask of the band.
+    kwh_by_band = np.empty((sites, len(BANDS)))
+    gbp_by_band = np.empty((sites, len(BANDS)))
+    for layout, members in by_layout.values():
+        every = len(by_layout) == 1
+        for values, out in ((active_import, kwh_by_band), (unit_gbp, gbp_by_band)):
+            if every:
+                ordered = np.take(values, layout.order, axis=1, out=scratch, mode="clip")
+            else:
+                ordered = np.take(values[members], layout.order, axis=1, mode="clip")
+            starts = layout.starts
+            for b in range(len(BANDS)):
+                out[slice(None) if every else members, b] = ordered[
+                    :, starts[b]:starts[b + 1]].sum(axis=1)
+    energy_gbp = unit_gbp if kvarh is None else np.add(
+        unit_gbp, reactive_gbp, out=active_import)  # active import is no longer needed
+    weekday_energy, weekend_energy = (
+        np.take(energy_gbp, rows, axis=1, out=scratch[:, :rows.size], mode="clip").sum(axis=1)
+        for rows in (calendar.weekday_rows, calendar.weekend_rows)
+    )
+    unit_total = unit_gbp.sum(axis=1)
+    fixed_total = fixed_day.sum(axis=1)
+    capacity_total = capacity_day.sum(axis=1)
+    exceeded_total = exceeded_month_gbp.sum(axis=1)
+    peak = kva.argmax(axis=1)
+    peak_kva = kva[np.arange(sites), peak]
+    exported = kwh < 0
+    exported_count = exported.sum(axis=1)
+
+    days = int(calendar.day_rows.size)
+    weekday_days = (size - calendar.weekend_rows.size) / HALF_HOURS_PER_DAY
+    weekend_days = calendar.weekend_rows.size / HALF_HOURS_PER_DAY
+    charging_years = tuple(int(y) for y in calendar.years)
+    out = []
+    for site in range(sites):
+        tables = year_tables[site]
+        notes = list(tables.notes)
+        if exported_count[site]:
+            notes.append(
+                f"{int(exported_count[site])} half hours of net export "
+                f"({float(-kwh[site][exported[site]].sum()):,.1f} kWh) not charged: the import "
+                "tariff bills import only (export is billed on the export MPAN's generation "
+                "tariff)"
+            )
+        if kvarh is None and reactive_rates[site].any():
+            notes.append("no kVArh in the profile: reactive power charge not assessed")
+        exceeded_by_month: dict[str, float] = {}
+        if agreed_kva[site] is not None:
+            exceeded_by_month = {
+                str(np.datetime64(int(m), "M")): float(e)
+                for m, e in zip(calendar.month_id, excess[site], strict=True)
+                if e > 0
+            }
+        else:
+            notes.append("no agreed capacity given: capacity and exceeded capacity not charged")
+        unit = float(unit_total[site])
+        fixed, capacity = float(fixed_total[site]), float(capacity_total[site])
+        exceeded, reactive_gbp_total = float(exceeded_total[site]), float(reactive_total[site])
+        total = unit + fixed + capacity + exceeded + reactive_gbp_total
+        annualised, method = _annualise(
+            total=total,
+            weekday_energy_gbp=float(weekday_energy[site]),
+            weekend_energy_gbp=float(weekend_energy[site]),
+            per_day_gbp=fixed + capacity + exceeded,
+            days=days,
+            weekday_days=weekday_days,
+            weekend_days=weekend_days,
+        )
+        summary = DuosSummary(
+            kwh_by_band=dict(zip(BANDS, kwh_by_band[site].tolist(), strict=True)),
+            unit_gbp_by_band=dict(zip(BANDS, gbp_by_band[site].tolist(), strict=True)),
+            unit_gbp=unit,
+            fixed_gbp=fixed,
+            capacity_gbp=capacity,
+            exceeded_capacity_gbp=exceeded,
+            reactive_gbp=reactive_gbp_total,
+            total_gbp=total,
+            days_covered=days,
+            weekday_days=weekday_days,
+            weekend_days=weekend_days,
+            half_hours=size,
+            first=calendar.first,
+            last=calendar.last,
+            charging_years=charging_years,
+            tariffs=tuple(dict.fromkeys(_describe(t) for t in tables.tariffs)),
+            agreed_kva=agreed_kva[site],
+            max_demand_kva=float(peak_kva[site]),
+            max_demand_at=_iso(int(calendar.utc_ns[peak[site]])),
+            assumed_power_factor=assumed_pf[site],
+            exceeded_kva_by_month=exceeded_by_month,
+            chargeable_kvarh=None if chargeable_kvarh is None else float(chargeable_kvarh[site]),
+            annualised_total_gbp=annualised,
+            annualisation_method=method,
+            notes=tuple(notes),
+        )
+        columns = {
+            "band": layouts[site].band,
+            "charging_year": calendar.clock.charging_year,
+            "unit_rate_p_per_kwh": rate_of_site[site],
         }
-    else:
-        notes.append("no agreed capacity given: capacity and exceeded capacity not charged")
+        if all_columns:
+            columns |= {
+                "unit_gbp": unit_gbp[site],
+                "kva": kva[site],
+                "reactive_gbp": reactive_gbp[site],
+                **{name: block[name][site] for name in spread},
+            }
+        out.append((columns, summary))
+    return out
 
-    columns = {
-        "band": band,
-        "charging_year": clock.charging_year,
-        "unit_rate_p_per_kwh": rate,
-        "unit_gbp": unit_gbp,
-        "kva": kva,
-        "reactive_gbp": reactive_gbp,
-        "fixed_gbp": _spread(fixed_day, day_of_row),
-        "capacity_gbp": _spread(capacity_day, day_of_row),
-        "exceeded_capacity_gbp": _spread(exceeded_month_gbp, month_of_row),
-    }
-    columns["total_gbp"] = (
-        unit_gbp
-        + reactive_gbp
-        + columns["fixed_gbp"]
-        + columns["capacity_gbp"]
-        + columns["exceeded_capacity_gbp"]
-    )
 
-    weekend_hh = int(clock.weekend.sum())
-    weekday_days = (utc_ns.size - weekend_hh) / HALF_HOURS_PER_DAY
-    weekend_days = weekend_hh / HALF_HOURS_PER_DAY
-    fixed_gbp = float(fixed_day.sum())
-    capacity_gbp = float(capacity_day.sum())
-    exceeded_gbp = float(exceeded_month_gbp.sum())
-    reactive_total = float(reactive_gbp.sum())
-    unit_total = float(unit_gbp.sum())
-    total = unit_total + fixed_gbp + capacity_gbp + exceeded_gbp + reactive_total
-    energy_gbp = unit_gbp + reactive_gbp
-    annualised, method = _annualise(
-        total=total,
-        weekday_energy_gbp=float(energy_gbp[~clock.weekend].sum()),
-        weekend_energy_gbp=float(energy_gbp[clock.weekend].sum()),
-        per_day_gbp=fixed_gbp + capacity_gbp + exceeded_gbp,
-        days=int(day_id.size),
-        weekday_days=weekday_days,
-        weekend_days=weekend_days,
-    )
-    peak = int(np.argmax(kva))
-    summary = DuosSummary(
-        kwh_by_band={b: float(active_import[band == i].sum()) for i, b in enumerate(BANDS)},
-        unit_gbp_by_band={b: float(unit_gbp[band == i].sum()) for i, b in enumerate(BANDS)},
-        unit_gbp=unit_total,
-        fixed_gbp=fixed_gbp,
-        capacity_gbp=capacity_gbp,
-        exceeded_capacity_gbp=exceeded_gbp,
-        reactive_gbp=reactive_total,
-        total_gbp=total,
-        days_covered=int(day_id.size),
-        weekday_days=weekday_days,
-        weekend_days=weekend_days,
-        half_hours=int(utc_ns.size),
-        first=_iso(int(utc_ns.min())),
-        last=_iso(int(utc_ns.max())),
-        charging_years=tuple(int(y) for y in years),
-        tariffs=tuple(dict.fromkeys(_describe(t) for t in tables.tariffs)),
-        agreed_kva=agreed_kva,
-        max_demand_kva=float(kva[peak]),
-        max_demand_at=_iso(int(utc_ns[peak])),
-        assumed_power_factor=assumed_pf,
-        exceeded_kva_by_month=exceeded_by_month,
-        chargeable_kvarh=None if chargeable_kvarh is None else float(chargeable_kvarh.sum()),
-        annualised_total_gbp=annualised,
-        annualisation_method=method,
-        notes=tuple(notes),
-    )
-    return columns, summary
+def _spread_charges(
+    calendar: _Calendar,
+    block: dict[str, np.ndarray],
+    fixed_day: np.ndarray,
+    capacity_day: np.ndarray,
+    exceeded_month_gbp: np.ndarray,
+    reactive_gbp: np.ndarray | None,
+) -> None:
+    """Each day's (month's) charge shared equally over its half hours, and each row's total."""
+    for name, amount, rows, group in (
+        ("fixed_gbp", fixed_day, calendar.day_rows, calendar.day_of_row),
+        ("capacity_gbp", capacity_day, calendar.day_rows, calendar.day_of_row),
+        ("exceeded_capacity_gbp", exceeded_month_gbp, calendar.month_rows, calendar.month_of_row),
+    ):
+        np.take(amount / rows, group, axis=1, out=block[name], mode="clip")
+    total_rows = block["total_gbp"]
+    np.add(block["unit_gbp"], block["fixed_gbp"] if reactive_gbp is None else reactive_gbp,
+           out=total_rows)  # fmt: skip
+    if reactive_gbp is not None:
+        total_rows += block["fixed_gbp"]
+    total_rows += block["capacity_gbp"]
+    total_rows += block["exceeded_capacity_gbp"]
 
 
 def _annualise(

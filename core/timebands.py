@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,6 +92,13 @@ class TimeBands:
                 f"distributor {self.distributor_id} {self.year}: no band for "
                 f"{DAY_TYPES[day]} month {month + 1} at {slot // 2:02d}:{slot % 2 * 30:02d}"
             )
+        return table
+
+    @functools.cached_property
+    def frozen_slot_table(self) -> np.ndarray:
+        """`slot_table()` computed once per `TimeBands` and shared (read-only)."""
+        table = self.slot_table()
+        table.flags.writeable = False
         return table
 
     def describe(self, band: str, max_rows: int = 4) -> list[str]:
