@@ -517,13 +517,66 @@ def _each(runs: list[_Run], step: Callable[[_Run], None]) -> list[tuple[int, Exc
     return failures
 
 
+def _grid_groups(indexes: Sequence[pd.Index]) -> list[list[int]]:
+    """Positions grouped by equal half-hour index (same times, same zone), in order."""
+    groups: dict[tuple[Any, ...], list[tuple[np.ndarray, list[int]]]] = {}
+    for i, index in enumerate(indexes):
+        times = pd.DatetimeIndex(index).asi8
+        key = (str(getattr(index, "tz", None)), times.size, *times[[0, -1]].tolist()) \
+            if times.size else (None, i)
+        for first, members in groups.setdefault(key, []):
+            if np.array_equal(first, times):
+                members.append(i)
+                break
+        else:
+            groups[key].append((times, [i]))
+    return sorted((m for found in groups.values() for _, m in found), key=lambda m: m[0])
+
+
 def _charge_stage(runs: list[_Run]) -> list[tuple[int, Exception]]:
-    """DUoS of every run (each half hour's band and rate kept for the flexibility)."""
+    """DUoS of every run (each half hour's band and rate kept for the flexibility): the runs
+    on one grid as one array (`core.duos.charge_many`); alone when remembered, or when the
+    batch fails (then each site's own charge says which failed and why)."""
+    alone: list[int] = []
+    for group in _grid_groups([run.profile.index for run in runs]):  # type: ignore[union-attr]
+        together = [runs[i] for i in group]
+        if len(group) > 1 and all(run.key is None for run in together):
+            try:
+                _charge_together(together)
+                continue
+            except Exception:  # a site the batch cannot take: charged alone below
+                pass
+        alone.extend(group)
+
     def charge(run: _Run) -> None:
         assert run.profile is not None
         run.summary, run.bands, run.rates = _charge(run.profile, run) or (None, None, None)
 
-    return _each(runs, charge)
+    failures = _each([runs[i] for i in alone], charge)
+    return [(alone[i], exc) for i, exc in failures]
+
+
+def _charge_together(runs: list[_Run]) -> None:
+    """`_charge` of runs whose profiles share one index, as one 2-D array."""
+    from bess_duos.core.duos import charge_many
+
+    profiles = [run.profile for run in runs]
+    assert all(p is not None for p in profiles)
+    with_kvarh = {"kvarh" in p.columns for p in profiles}  # type: ignore[union-attr]
+    if len(with_kvarh) > 1:
+        raise ValueError("some profiles have kvarh, some not")
+    def stacked(name: str) -> np.ndarray:
+        return np.vstack([p[name].to_numpy(np.float64) for p in profiles])  # type: ignore[index]
+
+    charged = charge_many(
+        pd.DatetimeIndex(profiles[0].index), stacked("kwh"),  # type: ignore[union-attr]
+        [run.tariff for run in runs], kvarh=stacked("kvarh") if with_kvarh.pop() else None,
+        agreed_kva=[run.kva for run in runs], power_factor=[run.power_factor for run in runs],
+        all_columns=False)
+    for run, (columns, summary) in zip(runs, charged, strict=True):
+        run.summary = summary
+        run.bands = np.asarray(columns["band"], dtype=np.int8)
+        run.rates = np.asarray(columns["unit_rate_p_per_kwh"], dtype=float)
 
 
 def _series_stage(runs: list[_Run]) -> list[tuple[int, Exception]]:
