@@ -114,16 +114,28 @@ class _Groups:
     evening: np.ndarray  # bool per half hour: 16:00-19:00 clock time
 
 
+# Per clock half hour (0..47) and per month (1..12): the groups read by table lookup.
+_SLOT_EVENING = (_SLOT_HOURS >= EVENING_START_H) & (_SLOT_HOURS < EVENING_END_H)
+_WINTER_MONTH = np.isin(np.arange(13), WINTER_MONTHS)
+_SUMMER_MONTH = np.isin(np.arange(13), SUMMER_MONTHS)
+
+
+def _group_masks(slot: np.ndarray, weekend: np.ndarray, month: np.ndarray
+                 ) -> tuple[np.ndarray, ...]:
+    """The 6 groups (weekday, weekend, day, night, winter, summer) as bool masks."""
+    is_day = _SLOT_IS_DAY[slot]
+    return (~weekend, weekend, is_day, ~is_day, _WINTER_MONTH[month], _SUMMER_MONTH[month])
+
+
 def _groups_of(clock: ClockFields) -> _Groups:
     n = len(clock.slot)
-    hour = clock.slot / 2.0
-    is_day = (hour >= DAY_START_H) & (hour < DAY_END_H)
-    winter = np.isin(clock.month, WINTER_MONTHS)
-    summer = np.isin(clock.month, SUMMER_MONTHS)
-    masks = (~clock.weekend, clock.weekend, is_day, ~is_day, winter, summer)
-    counts = np.zeros(_N_GROUPS)
-    counts[:6] = [np.count_nonzero(m) for m in masks]
-    counts[6:] = np.bincount(clock.slot, minlength=48)
+    slot_counts = np.bincount(clock.slot, minlength=48)
+    month_counts = np.bincount(clock.month, minlength=13)
+    weekend = np.count_nonzero(clock.weekend)
+    day = int(slot_counts @ _SLOT_IS_DAY)
+    counts = np.concatenate([[n - weekend, weekend, day, n - day,
+                              month_counts @ _WINTER_MONTH, month_counts @ _SUMMER_MONTH],
+                             slot_counts]).astype(float)
 
     starts = np.flatnonzero(clock.day_pos == 0)
     lengths = np.diff(np.r_[starts, n])
@@ -135,17 +147,20 @@ def _groups_of(clock: ClockFields) -> _Groups:
     runs = [run for run in runs if run.size >= _MIN_BLOCK_DAYS]
     blocks = tuple((int(run[0]), int(run.size)) for run in runs)
     block_days = np.concatenate(runs) if runs else np.zeros(0, dtype=np.intp)
-    day_weights = np.column_stack([~clock.weekend[block_days], clock.weekend[block_days],
-                                   winter[block_days], summer[block_days]]).astype(float)
+    day_masks = _group_masks(clock.slot[block_days], clock.weekend[block_days],
+                             clock.month[block_days])
+    day_weights = np.column_stack([day_masks[i] for i in (_WEEKDAY, _WEEKEND, _WINTER,
+                                                          _SUMMER)]).astype(float)
     outside = np.ones(n, dtype=bool)
     for first, days in blocks:
         outside[first : first + 48 * days] = False
     rest = np.flatnonzero(outside)
     rest_weights = np.zeros((rest.size, _N_GROUPS))
-    for column, mask in enumerate(masks):
-        rest_weights[:, column] = mask[rest]
-    rest_weights[np.arange(rest.size), 6 + clock.slot[rest]] = 1.0
-    evening = (hour >= EVENING_START_H) & (hour < EVENING_END_H)
+    rest_slot = clock.slot[rest]
+    rest_weights[:, :6] = np.column_stack(_group_masks(rest_slot, clock.weekend[rest],
+                                                       clock.month[rest]))
+    rest_weights[np.arange(rest.size), 6 + rest_slot] = 1.0
+    evening = _SLOT_EVENING[clock.slot]
     for array in (counts, day_weights, rest, rest_weights, evening):
         array.flags.writeable = False
     return _Groups(counts, blocks, day_weights, rest, rest_weights, evening)
