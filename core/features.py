@@ -333,8 +333,10 @@ def _band_mask(bands: ArrayLike, n: int, what: str) -> np.ndarray:
         if other.any():
             red[other] = np.char.lower(arr[other]) == "red"
         return red
-    codes, names = pd.factorize(arr.ravel(), use_na_sentinel=False)  # a few distinct names
-    return (np.char.lower(np.asarray(names).astype(str)) == "red")[codes].reshape(arr.shape)
+    if arr.dtype.kind == "O":  # lower-case each distinct name once
+        codes, names = pd.factorize(arr.ravel(), use_na_sentinel=False)
+        return (np.char.lower(np.asarray(names).astype(str)) == "red")[codes].reshape(arr.shape)
+    return np.char.lower(arr.astype(str)) == "red"
 
 
 def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -430,7 +432,6 @@ def _feature_values(
         peak = x.max(axis=1)
         keep("peak_ratio", _safe_div(peak, mean), "mean demand is zero")
         keep("load_factor", _safe_div(mean, peak), "maximum demand is zero")
-        out["base_load_ratio"] = np.empty(0)  # the partition comes last (it may reorder x)
         keep("day_night_ratio", means[:, _DAY] / np.where(means[:, _NIGHT] > 0,
                                                           means[:, _NIGHT], np.nan),
              "no consumption at night (23:00-07:00)")
@@ -471,10 +472,10 @@ def _feature_values(
     else:
         out["peak_time_h"] = np.argmax(means[:, 6:], axis=1) / 2.0
         why["peak_time_h"] = ""
-    if one_day:
+    if one_day:  # last: the partition may reorder the rows of x
         base = percentile_rows(x, BASE_PERCENTILE, overwrite=overwrite)
         keep("base_load_ratio", _safe_div(base, mean), "mean demand is zero")
-    return out, why
+    return {name: out[name] for name in FEATURES}, why
 
 
 def feature_matrix(
