@@ -212,19 +212,23 @@ def _regular_fields(first_ns: int, size: int) -> ClockFields:
 
 
 def _fields(clock: _bands.UkClock) -> ClockFields:
+    n = len(clock.local_day)
     steps = np.diff(clock.local_day)
-    if (steps >= 0).all():  # in time order (the usual case): codes count the day changes
-        day_code = np.concatenate([[0], np.cumsum(steps != 0)]).astype(np.int64)
+    if (steps >= 0).all():  # in time order (the usual case): a new code at each day change
+        first = np.r_[0, np.flatnonzero(steps) + 1]
+        lengths = np.diff(np.r_[first, n])
+        day_code = np.repeat(np.arange(len(first), dtype=np.int64), lengths)
     else:
         day_code = pd.factorize(clock.local_day)[0].astype(np.int64)
-    first = np.r_[0, np.flatnonzero(np.diff(day_code)) + 1]
-    starts = np.repeat(first, np.diff(np.r_[first, len(day_code)]))
+        first = np.r_[0, np.flatnonzero(np.diff(day_code)) + 1]
+        lengths = np.diff(np.r_[first, n])
+    starts = np.repeat(first, lengths)
     return ClockFields(
         slot=clock.slot,
         weekend=clock.weekend,
         month=clock.month,
         day_code=day_code,
-        day_pos=np.arange(len(day_code)) - starts,
+        day_pos=np.arange(n) - starts,
     )
 
 

@@ -222,3 +222,14 @@ def test_evening_peak_factor_matches_the_definition():
     x = profile.to_numpy()
     want = x[(hour >= 16) & (hour < 19)].mean() / x.mean()
     assert evening_peak_factor(profile) == pytest.approx(want, rel=1e-12)
+
+
+def test_clock_day_codes_and_positions_match_pandas():
+    rng = np.random.default_rng(9)
+    grid = pd.date_range("2025-03-28 22:00", periods=48 * 220, freq="30min", tz="UTC")
+    scattered = grid[np.sort(rng.choice(len(grid), 3000, replace=False))]
+    for index in (grid, scattered):
+        clock = uk_clock(index)
+        local_day = pd.Series(index.tz_convert("Europe/London").normalize())
+        assert (clock.day_code == pd.factorize(local_day)[0]).all()
+        assert (clock.day_pos == local_day.groupby(local_day).cumcount().to_numpy()).all()
