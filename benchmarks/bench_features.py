@@ -1,0 +1,66 @@
+"""Load-shape features speed: one site-year, and many site-years sharing one index.
+
+Run: `python benchmarks/bench_features.py [--sites 100] [--repeat 15]`. Single-threaded
+(BLAS/OpenMP threads pinned to 1); times are the minimum of `--repeat` runs (the machine
+is shared and noisy). Prints each figure beside its target (issue 18):
+- `profile_features` of one year (office, 17,520 half hours): <= 0.8 ms, clock caches warm;
+  also cold (the per-grid clock and groups cleared), as a lookup of a new profile pays it;
+- `create_features_dataframe` of N sites sharing one index: <= 0.3 ms per site.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import timeit  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from bess_duos.core import bands, features  # noqa: E402
+from bess_duos.core.synthetic import generate_profile  # noqa: E402
+
+
+def _best_ms(run: Callable[[], object], number: int, repeat: int) -> float:
+    """Minimum over `repeat` timings of `number` calls, in ms per call."""
+    run()
+    return min(timeit.repeat(run, number=number, repeat=repeat)) / number * 1e3
+
+
+def _cold(profile: pd.Series) -> Callable[[], object]:
+    def run() -> object:
+        features._regular_fields.cache_clear()
+        bands._regular_clock.cache_clear()
+        return features.profile_features(profile)
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sites", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+
+    year = generate_profile("office", 180_000, start="2025-04-01", seed=5)
+    warm = _best_ms(lambda: features.profile_features(year), 100, args.repeat)
+    cold = _best_ms(_cold(year), 20, args.repeat)
+    print(f"profile_features, one year: {warm:.3f} ms warm (target <= 0.8), {cold:.3f} ms cold")
+
+    rng = np.random.default_rng(0)
+    profiles = {f"site{i:05d}": pd.Series(year.to_numpy() * rng.lognormal(0, 0.3, len(year)),
+                                          index=year.index) for i in range(args.sites)}
+    shared = np.where(np.arange(len(year)) % 48 >= 32, "red", "green")
+    for label, given in (("no bands", None), ("shared bands", shared)):
+        total = _best_ms(lambda g=given: features.create_features_dataframe(profiles, g), 3,
+                         args.repeat)
+        print(f"create_features_dataframe, {args.sites} site-years, {label}: {total:.2f} ms = "
+              f"{total / args.sites:.4f} ms per site (target <= 0.3)")
+
+
+if __name__ == "__main__":
+    main()
