@@ -36,10 +36,12 @@ plans many sites on one half-hour index at once, with the single-site results pe
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from bess_duos.core.bands import NS_PER_HALF_HOUR
 from bess_duos.core.features import kwh_series, uk_clock, validate_profile
 from bess_duos.core.profiles import localise_timestamps
 from bess_duos.core.tariffs import warn_if_pounds_per_kwh
@@ -49,6 +51,8 @@ from numpy.typing import ArrayLike
 # |price| x its removable + addable kWh) of the best estimate are priced exactly. Rounding
 # in either computation is below ~1e-13 of that scale (50 slots x 2**-53 x a few).
 _MARGIN = 1e-9
+_SITES_AT_ONCE = 8  # sites planned and valued together: their arrays stay in the CPU's cache
+_BLOCK = 2**17  # slots x candidates priced exactly at once (1 MB of float64 per array)
 
 
 @dataclass(frozen=True)
@@ -137,24 +141,44 @@ def _check_fraction(flex_fraction: float) -> None:
 class _Days:
     """Each row one UK clock day of one site (site-major), its half hours sorted by price:
     dearest first to give energy up (`r_*`), cheapest first to take it (`a_*`, None when
-    curtailing). `*_cum` are cumulative capacities (kWh)."""
+    curtailing). `*_cum` are cumulative capacities (kWh); `*_at` the flat grid position
+    (row x width + slot) of each sorted slot."""
 
-    day_kwh: np.ndarray  # [rows], floored at 0; the others [rows, width] unless said
-    rem_order: np.ndarray  # [sites or 1 (prices shared), days, width]
+    day_kwh: np.ndarray  # [rows], floored at 0; the others [rows, width]
+    r_at: np.ndarray
     r_cap: np.ndarray
     r_price: np.ndarray
     r_cum: np.ndarray
-    add_order: np.ndarray | None
+    a_at: np.ndarray | None
     a_cap: np.ndarray | None
     a_price: np.ndarray | None
     a_cum: np.ndarray | None
 
     def rows(self, which: np.ndarray) -> _Days:
-        """These rows' sorted slots (for the search: the orders are left out)."""
+        """These rows' sorted slots (for the search: positions left out)."""
         assert self.a_cap is not None and self.a_price is not None and self.a_cum is not None
-        return _Days(self.day_kwh[which], self.rem_order[:0], self.r_cap[which],
+        return _Days(self.day_kwh[which], self.r_at[:0], self.r_cap[which],
                      self.r_price[which], self.r_cum[which], None, self.a_cap[which],
                      self.a_price[which], self.a_cum[which])
+
+
+_FINGERPRINT = np.random.default_rng(0).uniform(0.5, 1.5, 64)  # weights to spot equal rows
+
+
+def _price_orders(price: np.ndarray, shift_energy: bool
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Stable argsorts of each row of `price` [rows, width]: descending (to give up) and, when
+    shifting, ascending (to take). Band prices repeat a few day patterns: each distinct row is
+    sorted once (equal rows sort alike; a fingerprint finds them, a comparison confirms)."""
+    codes, distinct = pd.factorize(price @ _FINGERPRINT[:price.shape[1]])
+    if len(distinct) < price.shape[0]:
+        first = np.empty(len(distinct), dtype=np.intp)
+        first[codes[::-1]] = np.arange(price.shape[0] - 1, -1, -1)
+        if (codes >= 0).all() and np.array_equal(price[first][codes], price):
+            rem, add = _price_orders(price[first], shift_energy)
+            return rem[codes], None if add is None else add[codes]
+    rem = np.argsort(-price, axis=1, kind="stable")
+    return rem, np.argsort(price, axis=1, kind="stable") if shift_energy else None
 
 
 def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | None,
@@ -174,20 +198,25 @@ def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | 
         remove_cap = np.where(grid_red, remove_cap, 0.0)
         add_cap = np.where(grid_red, 0.0, add_cap)
 
-    def by(order: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        cap = np.take_along_axis(cap, order, axis=2).reshape(-1, width)
-        price = np.take_along_axis(grid_price, order, axis=2)
-        price = np.broadcast_to(price, (sites, n_days, width)).reshape(-1, width)
-        return cap, price, np.cumsum(cap, axis=1)
+    price = grid_price.reshape(-1, width)
+    offset = np.arange(price.shape[0])[:, None] * width
+    per_site = sites // grid_price.shape[0]  # 1, or every site when the prices are shared
 
-    rem_order = np.argsort(-grid_price, axis=2, kind="stable")
-    r_cap, r_price, r_cum = by(rem_order, remove_cap)
-    add_order = a_cap = a_price = a_cum = None
-    if shift_energy:
-        add_order = np.argsort(grid_price, axis=2, kind="stable")
-        a_cap, a_price, a_cum = by(add_order, add_cap)
-    return _Days(day_kwh, rem_order, r_cap, r_price, r_cum, add_order,
-                 a_cap, a_price, a_cum)
+    def by(order: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, ...]:
+        sorted_price = np.take(price, order + offset)
+        at = order + offset
+        if per_site > 1:
+            at = (np.tile(order, (per_site, 1)) + np.arange(sites * n_days)[:, None] * width)
+            sorted_price = np.tile(sorted_price, (per_site, 1))
+        cap = np.take(cap, at)
+        return at, cap, sorted_price, np.cumsum(cap, axis=1)
+
+    rem_order, add_order = _price_orders(price, shift_energy)
+    r_at, r_cap, r_price, r_cum = by(rem_order, remove_cap)
+    a_at = a_cap = a_price = a_cum = None
+    if add_order is not None:
+        a_at, a_cap, a_price, a_cum = by(add_order, add_cap)
+    return _Days(day_kwh, r_at, r_cap, r_price, r_cum, a_at, a_cap, a_price, a_cum)
 
 
 def _shift_quantity(days: _Days, budget: np.ndarray) -> np.ndarray:
@@ -247,18 +276,32 @@ def _first_best(days: _Days, q_max: np.ndarray, margin: np.ndarray, flat: np.nda
         near[sloped] = keep
 
     q = quantity[np.arange(rows), np.argmax(near, axis=1)]  # the first near-best: if alone
-    several = np.flatnonzero(np.count_nonzero(near, axis=1) > 1)
-    if several.size:  # price those rows' near-best candidates exactly, in their order
-        near = near[several]
-        rank = np.cumsum(near, axis=1) - 1
-        tried = np.repeat(q[several][:, None], rank[:, -1].max() + 1, axis=1)  # padding:
-        tried[np.nonzero(near)[0], rank[near]] = quantity[several][near]  # the first again
-        r_cap, r_cum = days.r_cap[several], r_cum[several]
-        a_cap, a_cum = days.a_cap[several], a_cum[several]
-        exact = (_step_integral(tried, r_cum - r_cap, r_cap, days.r_price[several])
-                 - _step_integral(tried, a_cum - a_cap, a_cap, days.a_price[several]))
-        q[several] = tried[np.arange(several.size), np.argmax(exact, axis=1)]
+    count = np.count_nonzero(near, axis=1)
+    several = np.flatnonzero(count > 1)
+    # Rows with as many near-best (to 8) are priced together, in blocks of bounded size.
+    size = -(-count[several] // 8) * 8
+    for k in np.unique(size):
+        group = several[size == k]
+        step = max(1, _BLOCK // (int(k) * width))
+        for start in range(0, group.size, step):
+            block = group[start:start + step]
+            q[block] = _exact_first_best(days.rows(block), quantity[block], near[block],
+                                         q[block], int(k))
     return q
+
+
+def _exact_first_best(days: _Days, quantity: np.ndarray, near: np.ndarray, first: np.ndarray,
+                      width: int) -> np.ndarray:
+    """Per row, of its `near` candidates (in order) the first with the highest exact saving;
+    `first` is each row's first near one, padding the rows to `width` candidates."""
+    assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
+    rank = np.cumsum(near, axis=1) - 1
+    tried = np.repeat(first[:, None], width, axis=1)
+    tried[np.nonzero(near)[0], rank[near]] = quantity[near]
+    r_cap, r_cum, a_cap, a_cum = days.r_cap, days.r_cum, days.a_cap, days.a_cum
+    exact = (_step_integral(tried, r_cum - r_cap, r_cap, days.r_price)
+             - _step_integral(tried, a_cum - a_cap, a_cap, days.a_price))
+    return tried[np.arange(first.size), np.argmax(exact, axis=1)]
 
 
 def _estimates(days: _Days, q_max: np.ndarray) -> np.ndarray:
@@ -295,23 +338,17 @@ def _estimates(days: _Days, q_max: np.ndarray) -> np.ndarray:
 
 def _moves(days: _Days, budget: np.ndarray, shift_energy: bool
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(kWh moved per row, kWh removed and added per slot [sites, days, width])."""
-    n_days, width = days.rem_order.shape[1:]
-    shape = (-1, n_days, width)
-    r_prev = days.r_cum - days.r_cap
+    """(kWh moved per row, kWh removed and added per grid slot [rows, width])."""
+    shape = days.r_cap.shape
+    added = np.zeros(shape)
     if shift_energy:
-        assert days.a_cap is not None and days.a_cum is not None
+        assert days.a_at is not None and days.a_cap is not None and days.a_cum is not None
         q = _shift_quantity(days, budget)
-        a_prev = days.a_cum - days.a_cap
-        taken = _allocate(q, a_prev, days.a_cap).reshape(shape)
-        added = np.zeros(taken.shape)
-        np.put_along_axis(added, days.add_order, taken, axis=2)
+        added.ravel()[days.a_at] = _allocate(q, days.a_cum - days.a_cap, days.a_cap)
     else:
         q = np.minimum(budget, days.r_cum[:, -1])
-        added = np.zeros((budget.size // n_days, n_days, width))
-    given = _allocate(q, r_prev, days.r_cap).reshape(shape)
-    removed = np.zeros(given.shape)
-    np.put_along_axis(removed, days.rem_order, given, axis=2)
+    removed = np.zeros(shape)
+    removed.ravel()[days.r_at] = _allocate(q, days.r_cum - days.r_cap, days.r_cap)
     return q, removed, added
 
 
@@ -354,30 +391,37 @@ class _Layout:
         return out.reshape(values.shape[0], self.n_days, self.width)
 
     def half_hours(self, grid: np.ndarray) -> np.ndarray:
-        """[rows, days, width] -> [rows, half hours]."""
-        flat = grid.reshape(grid.shape[0], -1)
+        """[rows x days, width] -> [rows, half hours]."""
+        flat = grid.reshape(-1, self.n_days * self.width)
         return flat if self.flat is None else flat[:, self.flat]
 
 
 def _layout(index: pd.DatetimeIndex) -> _Layout:
-    clock = uk_clock(index)
+    """The layout of a regular half-hour index (validated), remembered per grid."""
+    return _grid_layout(int(index[0].value), index.size)
+
+
+@functools.lru_cache(maxsize=8)
+def _grid_layout(first_ns: int, size: int) -> _Layout:
+    clock = uk_clock(pd.DatetimeIndex(first_ns + np.arange(size, dtype=np.int64)
+                                      * NS_PER_HALF_HOUR, tz="UTC"))
     n_days, width = int(clock.day_code[-1]) + 1, int(clock.day_pos.max()) + 1
-    if index.size == n_days * width:  # every day full: the half hours fill the grid
+    if size == n_days * width:  # every day full: the half hours fill the grid
         return _Layout(n_days, width, None, None)
     flat = clock.day_code * width + clock.day_pos
     pad = np.ones(n_days * width, dtype=bool)
     pad[flat] = False
+    flat.flags.writeable = False
+    pad.flags.writeable = False
     return _Layout(n_days, width, flat, pad.reshape(n_days, width))
 
 
-def _plan(index: pd.DatetimeIndex, loads: np.ndarray, prices: np.ndarray, limit_kw: np.ndarray,
-          shift_energy: bool, red: np.ndarray | None) -> tuple[_Layout, _Days]:
-    """The layout and sorted days of loads [sites, half hours] at prices [1 or sites, ...]."""
-    layout = _layout(index)
+def _plan(layout: _Layout, loads: np.ndarray, prices: np.ndarray, limit_kw: np.ndarray,
+          shift_energy: bool, red: np.ndarray | None) -> _Days:
+    """The sorted days of loads [sites, half hours] at prices [1 or sites, ...]."""
     grid_red = None if red is None else layout.grid(red)
-    days = _sort_days(layout.grid(loads), layout.grid(prices), layout.pad, limit_kw,
+    return _sort_days(layout.grid(loads), layout.grid(prices), layout.pad, limit_kw,
                       shift_energy, grid_red)
-    return layout, days
 
 
 @dataclass(frozen=True)
@@ -432,25 +476,28 @@ def plan_flexibility(
         if red.shape != load.shape:
             raise ValueError(f"red_periods: {red.size} flags for {load.size} half hours")
         red = red[None]
-    layout, days = _plan(series.index, load[None], price[None],
-                         np.array([power_limit_kw], dtype=float), shift_energy, red)
+    layout = _layout(series.index)
+    days = _plan(layout, load[None], price[None], np.array([power_limit_kw], dtype=float),
+                 shift_energy, red)
     return FlexibilityPlan(series.index, load, price, float(power_limit_kw), shift_energy,
                            layout, days)
 
 
 @dataclass(frozen=True)
 class FlexibilityPlans:
-    """`FlexibilityPlan`s of many sites on one half-hour index, planned as one array: made by
+    """Many sites on one half-hour index, checked and ready to value: made by
     `plan_flexibility_many`; `value(shares)` gives each site's `FlexibilityResult`, equal to
-    the single-site plan's. Its arrays are shared: never modify them."""
+    its single-site plan's. Sites are sorted and valued a few at a time (their arrays stay in
+    the CPU's cache; none are kept), so each `value` call does the sorting again. Its arrays
+    are shared: never modify them."""
 
     index: pd.DatetimeIndex
     loads: np.ndarray  # [sites, half hours] kWh
     prices: np.ndarray  # [sites or 1, half hours] p/kWh
     power_limit_kw: np.ndarray  # [sites]
     shift_energy: bool
+    red_periods: np.ndarray | None  # [sites or 1, half hours] bool
     _layout: _Layout
-    _days: _Days
 
     def __len__(self) -> int:
         return self.loads.shape[0]
@@ -468,13 +515,21 @@ class FlexibilityPlans:
         if outside.size:
             raise ValueError(f"flex_fraction must be between 0 and 1, got {shares[outside[0]]} "
                              f"for site {outside[0]}")
-        budget = np.repeat(shares, n_days) * self._days.day_kwh
-        q, removed, added = _moves(self._days, budget, self.shift_energy)
-        q = q.reshape(sites, n_days)
-        removed, added = self._layout.half_hours(removed), self._layout.half_hours(added)
-        prices = np.broadcast_to(self.prices, self.loads.shape)
-        return [_result(self.index, self.loads[i], prices[i], q[i], removed[i], added[i],
-                        self.power_limit_kw[i]) for i in range(sites)]
+        prices, red = self.prices, self.red_periods
+        results = []
+        for start in range(0, sites, _SITES_AT_ONCE):
+            chunk = slice(start, start + _SITES_AT_ONCE)
+            days = _plan(self._layout, self.loads[chunk], prices[chunk] if len(prices) > 1
+                         else prices, self.power_limit_kw[chunk], self.shift_energy,
+                         red[chunk] if red is not None and len(red) > 1 else red)
+            budget = np.repeat(shares[chunk], n_days) * days.day_kwh
+            q, removed, added = _moves(days, budget, self.shift_energy)
+            q = q.reshape(-1, n_days)
+            removed, added = self._layout.half_hours(removed), self._layout.half_hours(added)
+            results += [_result(self.index, self.loads[i], prices[i % len(prices)], q[j],
+                                removed[j], added[j], self.power_limit_kw[i])
+                        for j, i in enumerate(range(sites)[chunk])]
+        return results
 
 
 def plan_flexibility_many(
@@ -522,13 +577,11 @@ def plan_flexibility_many(
         if red.ndim != 2 or red.shape[1] != n or red.shape[0] not in (1, loads.shape[0]):
             raise ValueError(f"red_periods: expected flags as [{n} half hours] or "
                              f"[{loads.shape[0]} sites, {n}], got shape {red.shape}")
-    layout, days = _plan(index, loads, prices, limits, shift_energy, red)
-    return FlexibilityPlans(index, loads, prices, limits, shift_energy, layout, days)
+    return FlexibilityPlans(index, loads, prices, limits, shift_energy, red, _layout(index))
 
 
 def _check_finite(values: np.ndarray, index: pd.DatetimeIndex, what: str) -> None:
-    bad = np.argwhere(~np.isfinite(values))
-    if bad.size:
-        row, column = bad[0]
+    if not np.isfinite(values).all():
+        row, column = np.argwhere(~np.isfinite(values))[0]
         raise ValueError(f"{what}: site {row} at {index[column]} is not a finite number "
                          "(fill gaps)")
