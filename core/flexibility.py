@@ -278,8 +278,8 @@ def _first_best(days: _Days, q_max: np.ndarray, margin: np.ndarray, flat: np.nda
     q = quantity[np.arange(rows), np.argmax(near, axis=1)]  # the first near-best: if alone
     count = np.count_nonzero(near, axis=1)
     several = np.flatnonzero(count > 1)
-    # Rows with as many near-best (to 8) are priced together, in blocks of bounded size.
-    size = -(-count[several] // 8) * 8
+    # Rows with as many near-best (to 4) are priced together, in blocks of bounded size.
+    size = -(-count[several] // 4) * 4
     for k in np.unique(size):
         group = several[size == k]
         step = max(1, _BLOCK // (int(k) * width))
