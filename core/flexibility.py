@@ -37,7 +37,7 @@ plans many sites on one half-hour index at once, with the single-site results pe
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -219,10 +219,13 @@ def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | 
     return _Days(day_kwh, r_at, r_cap, r_price, r_cum, a_at, a_cap, a_price, a_cum)
 
 
-def _shift_quantity(days: _Days, budget: np.ndarray) -> np.ndarray:
+def _shift_quantity(days: _Days, budget: np.ndarray, known: np.ndarray | None = None
+                    ) -> np.ndarray:
     """kWh moved each row (day): of the candidates 0, each cumulative remove then add
     capacity and the budget, each capped at q_max, the first whose exact saving
-    (`_step_integral`) is highest, found as the module docstring says."""
+    (`_step_integral`) is highest, found as the module docstring says. `known` [rows,
+    1 + 2 width] (NaN where not yet priced) keeps the exact savings at the share-independent
+    candidates (0 and the knots below q_max) from one call to the next."""
     assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
     r_price, r_cum, a_price, a_cum = days.r_price, days.r_cum, days.a_price, days.a_cum
     row = np.arange(r_cum.shape[0])
@@ -244,12 +247,13 @@ def _shift_quantity(days: _Days, budget: np.ndarray) -> np.ndarray:
         # S' is non-increasing: 0 both just above 0 and just below q_max makes S flat (0).
         k_r, k_a = (np.count_nonzero(cum[rest] <= 0, axis=1) for cum in (r_cum, a_cum))
         flat = (slope[rest] == 0) & (r_price[rest, k_r] == a_price[rest, k_a])
-        q[rest] = _first_best(days.rows(rest), q_max[rest], margin[rest], flat)
+        q[rest] = _first_best(days.rows(rest), q_max[rest], margin[rest], flat,
+                              None if known is None else (known, rest))
     return q
 
 
-def _first_best(days: _Days, q_max: np.ndarray, margin: np.ndarray, flat: np.ndarray
-                ) -> np.ndarray:
+def _first_best(days: _Days, q_max: np.ndarray, margin: np.ndarray, flat: np.ndarray,
+                known: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
     """`_shift_quantity` of days where q_max may not be the best: each one's candidates
     within `margin` of the best estimate (all of them on a `flat` day, where every quantity
     up to q_max saves 0 but for rounding) are priced exactly; the first best is kept."""
@@ -285,23 +289,52 @@ def _first_best(days: _Days, q_max: np.ndarray, margin: np.ndarray, flat: np.nda
         step = max(1, _BLOCK // (int(k) * width))
         for start in range(0, group.size, step):
             block = group[start:start + step]
-            q[block] = _exact_first_best(days.rows(block), quantity[block], near[block],
-                                         q[block], int(k))
+            q[block] = _exact_first_best(
+                days.rows(block), quantity[block], near[block], q[block], q_max[block],
+                int(k), None if known is None else (known[0], known[1][block]))
     return q
 
 
 def _exact_first_best(days: _Days, quantity: np.ndarray, near: np.ndarray, first: np.ndarray,
-                      width: int) -> np.ndarray:
+                      q_max: np.ndarray, width: int,
+                      known: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
     """Per row, of its `near` candidates (in order) the first with the highest exact saving;
-    `first` is each row's first near one, padding the rows to `width` candidates."""
-    assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
+    `first` is each row's first near one, padding the rows to `width` candidates. `known`:
+    (savings at the share-independent candidates, these rows' numbers in it), used and kept."""
+    rows = np.arange(first.size)
     rank = np.cumsum(near, axis=1) - 1
+    at, column = np.nonzero(near)
     tried = np.repeat(first[:, None], width, axis=1)
-    tried[np.nonzero(near)[0], rank[near]] = quantity[near]
-    r_cap, r_cum, a_cap, a_cum = days.r_cap, days.r_cum, days.a_cap, days.a_cum
-    exact = (_step_integral(tried, r_cum - r_cap, r_cap, days.r_price)
-             - _step_integral(tried, a_cum - a_cap, a_cap, days.a_price))
-    return tried[np.arange(first.size), np.argmax(exact, axis=1)]
+    tried[at, rank[near]] = quantity[near]
+    if known is None:
+        return tried[rows, np.argmax(_exact_saving(days, tried), axis=1)]
+    saved, number = known
+    where = np.repeat(column[np.r_[0, np.flatnonzero(np.diff(at)) + 1]][:, None], width, axis=1)
+    where[at, rank[near]] = column  # each candidate's column in `saved`
+    number = np.broadcast_to(number[:, None], tried.shape)
+    fixed = tried < q_max[:, None]  # 0 and the knots below q_max: the same for every share
+    saving = np.where(fixed, saved[number, where], np.nan)
+    new = (np.isnan(saving) & fixed).any(axis=1)
+    full = np.flatnonzero(new)  # a fixed candidate not priced before: price the whole row
+    if full.size:
+        saving[full] = _exact_saving(days, tried[full], full)
+        keep = fixed[full]
+        saved[number[full][keep], where[full][keep]] = saving[full][keep]
+    again = np.flatnonzero(~new & ~fixed.all(axis=1))  # q_max, priced for this share
+    if again.size:
+        at_max = _exact_saving(days, q_max[again][:, None], again)
+        saving[again] = np.where(fixed[again], saving[again], at_max)
+    return tried[rows, np.argmax(saving, axis=1)]
+
+
+def _exact_saving(days: _Days, q: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """`_step_integral` savings at quantities q [rows, C] of `days` (or of these rows)."""
+    assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
+    if rows is not None:
+        days = days.rows(rows)
+    assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
+    return (_step_integral(q, days.r_cum - days.r_cap, days.r_cap, days.r_price)
+            - _step_integral(q, days.a_cum - days.a_cap, days.a_cap, days.a_price))
 
 
 def _estimates(days: _Days, q_max: np.ndarray) -> np.ndarray:
@@ -336,14 +369,15 @@ def _estimates(days: _Days, q_max: np.ndarray) -> np.ndarray:
                       np.where(r_cum < q_max[:, None], at_r, at_max[:, None]), at_a])
 
 
-def _moves(days: _Days, budget: np.ndarray, shift_energy: bool
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(kWh moved per row, kWh removed and added per grid slot [rows, width])."""
+def _moves(days: _Days, budget: np.ndarray, shift_energy: bool,
+           known: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(kWh moved per row, kWh removed and added per grid slot [rows, width]); `known` as
+    for `_shift_quantity`."""
     shape = days.r_cap.shape
     added = np.zeros(shape)
     if shift_energy:
         assert days.a_at is not None and days.a_cap is not None and days.a_cum is not None
-        q = _shift_quantity(days, budget)
+        q = _shift_quantity(days, budget, known)
         added.ravel()[days.a_at] = _allocate(q, days.a_cum - days.a_cap, days.a_cap)
     else:
         q = np.minimum(budget, days.r_cum[:, -1])
@@ -428,7 +462,9 @@ def _plan(layout: _Layout, loads: np.ndarray, prices: np.ndarray, limit_kw: np.n
 class FlexibilityPlan:
     """A profile and its prices laid out by UK clock day and sorted by price: everything
     `calculate_flexibility_value` computes before the flexible share comes in. `value(share)`
-    finishes the job (the same result), so several shares cost one plan. Made by
+    finishes the job (the same result), so several shares cost one plan; from the second share
+    on, the exact savings it prices at share-independent candidates are kept for the next
+    shares (the first share, often the only one, does not pay for keeping them). Made by
     `plan_flexibility`; its arrays are shared: never modify them."""
 
     index: pd.DatetimeIndex
@@ -438,12 +474,21 @@ class FlexibilityPlan:
     shift_energy: bool
     _layout: _Layout
     _days: _Days
+    # Exact savings at 0 and each day's knots, NaN until priced (the same by any thread),
+    # made by the second `value` call.
+    _known: list[np.ndarray | None] = field(default_factory=list, compare=False, repr=False)
 
     def value(self, flex_fraction: float) -> FlexibilityResult:
         """The best saving moving up to `flex_fraction` of each day's kWh."""
         _check_fraction(flex_fraction)
+        if not self._known:
+            self._known.append(None)
+        elif self._known[0] is None and self.shift_energy:
+            rows, width = self._days.r_cum.shape
+            self._known[0] = np.full((rows, 1 + 2 * width), np.nan)
+        known = self._known[0]
         q, removed, added = _moves(self._days, flex_fraction * self._days.day_kwh,
-                                   self.shift_energy)
+                                   self.shift_energy, known)
         removed, added = self._layout.half_hours(removed), self._layout.half_hours(added)
         return _result(self.index, self.load, self.price, q, removed[0], added[0],
                        self.power_limit_kw)
