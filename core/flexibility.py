@@ -1,6 +1,6 @@
 """Value of load flexibility: shift part of each day's energy from dear to cheap half hours.
 
-Method (per UK clock day d, all days at once as a [days, 50] array):
+Method (per UK clock day d of each site, all days of all sites at once as [rows, 50] arrays):
 
 - budget B_d = flex_fraction x the day's kWh; the most energy that may be moved that day.
 - a half hour t may give up at most its own load (r_t <= load_t) and take at most the
@@ -12,28 +12,47 @@ Method (per UK clock day d, all days at once as a [days, 50] array):
 Moving q kWh saves S(q) = integral of p_remove(u) - p_add(u) du, where p_remove is the
 price of the q-th kWh given up (non-increasing) and p_add that of the q-th kWh taken
 (non-decreasing). S is concave and piecewise linear, so its maximum on [0, B_d] is at 0,
-at B_d or at a breakpoint (a cumulative capacity); every candidate is evaluated and the
-best kept. This is the exact optimum of the daily shifting LP (the tests check it against
-scipy's linprog) and is never negative (q = 0 is a candidate).
+at B_d or at a breakpoint (a cumulative capacity); the best candidate is kept. This is the
+exact optimum of the daily shifting LP (the tests check it against scipy's linprog) and is
+never negative (q = 0 is a candidate).
+
+Finding it gives the same quantity, to the bit, as pricing every candidate exactly slot by
+slot and moving the first best in the candidates' order (0, the cumulative remove then add
+capacities, the budget; that order picks among equally good quantities): a day whose saving
+still rises at the cap q_max by more than rounding could undo takes q_max; on the others,
+each candidate's saving is read off the cumulative sums at the breakpoints (one merge of the
+day's two sorted breakpoint lists) and only those within a rounding margin of the best
+(all of them on a day of one price, where every quantity saves 0 but for rounding) are
+priced exactly.
 
 With ``shift_energy=False`` the energy is curtailed instead (removed from the dearest
 positive-price half hours and not put back): the value is then the cost avoided.
 
 Prices are p/kWh per half hour (DUoS unit rates alone, or DUoS + energy prices: the
 caller builds the series); values are returned in £. Clock-change days (46 or 50 half
-hours) are padded with zero-capacity slots, which change nothing.
+hours) are padded with zero-capacity slots, which change nothing. `plan_flexibility_many`
+plans many sites on one half-hour index at once, with the single-site results per site.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from bess_duos.core.bands import NS_PER_HALF_HOUR
 from bess_duos.core.features import kwh_series, uk_clock, validate_profile
 from bess_duos.core.profiles import localise_timestamps
 from bess_duos.core.tariffs import warn_if_pounds_per_kwh
 from numpy.typing import ArrayLike
+
+# Candidates whose estimated saving is within this share of the day's scale (its largest
+# |price| x its removable + addable kWh) of the best estimate are priced exactly. Rounding
+# in either computation is below ~1e-13 of that scale (50 slots x 2**-53 x a few).
+_MARGIN = 1e-9
+_SITES_AT_ONCE = 8  # sites planned and valued together: their arrays stay in the CPU's cache
+_BLOCK = 2**17  # slots x candidates priced exactly at once (1 MB of float64 per array)
 
 
 @dataclass(frozen=True)
@@ -57,7 +76,10 @@ def aligned_prices(prices_hh: ArrayLike | pd.Series, index: pd.DatetimeIndex) ->
         if prices_hh.index.tz is None:
             utc = localise_timestamps(prices_hh.index)
             prices_hh = prices_hh.set_axis(pd.DatetimeIndex(utc, tz="UTC"))
-        prices = prices_hh.reindex(index).to_numpy(dtype=float)
+        if prices_hh.index.equals(index):  # already aligned (the lookup's own rates)
+            prices = prices_hh.to_numpy(dtype=float)
+        else:
+            prices = prices_hh.reindex(index).to_numpy(dtype=float)
         if np.isnan(prices).any():
             missing = index[np.isnan(prices)][0]
             raise ValueError(f"prices_hh: no price for {missing} (prices must cover the profile)")
@@ -80,24 +102,6 @@ def _step_integral(
     np.maximum(taken, 0.0, out=taken)  # the clip, in place (same values, no extra arrays)
     np.minimum(taken, cap[:, None, :], out=taken)
     return np.einsum("dcw,dw->dc", taken, price)
-
-
-def _first_distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the first occurrence of each distinct value, in the original order, padded
-    to the longest row: (values [rows, K], real [rows, K] bool; False marks padding)."""
-    order = np.argsort(values, axis=1, kind="stable")
-    ranked = np.take_along_axis(values, order, axis=1)
-    first = np.ones(values.shape, dtype=bool)
-    first[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
-    keep = np.zeros(values.shape, dtype=bool)
-    np.put_along_axis(keep, order, first, axis=1)
-    counts = keep.sum(axis=1)
-    rows, _ = np.nonzero(keep)  # row by row, each row's kept columns in their order
-    column = np.cumsum(keep, axis=1)[keep] - 1
-    out = np.zeros((values.shape[0], int(counts.max())))
-    real = np.zeros(out.shape, dtype=bool)
-    out[rows, column], real[rows, column] = values[keep], True
-    return out, real
 
 
 def _allocate(q: np.ndarray, prev: np.ndarray, cap: np.ndarray) -> np.ndarray:
@@ -134,11 +138,333 @@ def _check_fraction(flex_fraction: float) -> None:
 
 
 @dataclass(frozen=True)
+class _Days:
+    """Each row one UK clock day of one site (site-major), its half hours sorted by price:
+    dearest first to give energy up (`r_*`), cheapest first to take it (`a_*`, None when
+    curtailing). `*_cum` are cumulative capacities (kWh); `*_at` the flat grid position
+    (row x width + slot) of each sorted slot."""
+
+    day_kwh: np.ndarray  # [rows], floored at 0; the others [rows, width]
+    r_at: np.ndarray
+    r_cap: np.ndarray
+    r_price: np.ndarray
+    r_cum: np.ndarray
+    a_at: np.ndarray | None
+    a_cap: np.ndarray | None
+    a_price: np.ndarray | None
+    a_cum: np.ndarray | None
+
+    def rows(self, which: np.ndarray) -> _Days:
+        """These rows' sorted slots (for the search: positions left out)."""
+        assert self.a_cap is not None and self.a_price is not None and self.a_cum is not None
+        return _Days(self.day_kwh[which], self.r_at[:0], self.r_cap[which],
+                     self.r_price[which], self.r_cum[which], None, self.a_cap[which],
+                     self.a_price[which], self.a_cum[which])
+
+
+_FINGERPRINT = np.random.default_rng(0).uniform(0.5, 1.5, 64)  # weights to spot equal rows
+
+
+def _price_orders(price: np.ndarray, shift_energy: bool
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Stable argsorts of each row of `price` [rows, width]: descending (to give up) and, when
+    shifting, ascending (to take). Band prices repeat a few day patterns: each distinct row is
+    sorted once (equal rows sort alike; a fingerprint finds them, a comparison confirms)."""
+    codes, distinct = pd.factorize(price @ _FINGERPRINT[:price.shape[1]])
+    if len(distinct) < price.shape[0]:
+        first = np.empty(len(distinct), dtype=np.intp)
+        first[codes[::-1]] = np.arange(price.shape[0] - 1, -1, -1)
+        if (codes >= 0).all() and np.array_equal(price[first][codes], price):
+            rem, add = _price_orders(price[first], shift_energy)
+            return rem[codes], None if add is None else add[codes]
+    rem = np.argsort(-price, axis=1, kind="stable")
+    return rem, np.argsort(price, axis=1, kind="stable") if shift_energy else None
+
+
+def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | None,
+               limit_kw: np.ndarray, shift_energy: bool, grid_red: np.ndarray | None) -> _Days:
+    """`_Days` of loads [sites, days, width] at prices [1 or sites, days, width]; `pad` marks
+    the padding slots of short days ([days, width], None if none), `limit_kw` is per site,
+    `grid_red` [1 or sites, days, width] or None."""
+    sites, n_days, width = grid_load.shape
+    day_kwh = np.maximum(grid_load.reshape(-1, width).sum(axis=1), 0.0)
+    remove_cap = np.maximum(grid_load, 0.0)  # padding slots hold 0 kWh: nothing to give
+    if not shift_energy:
+        remove_cap = np.where(grid_price > 0, remove_cap, 0.0)
+    add_cap = np.maximum((limit_kw * 0.5)[:, None, None] - grid_load, 0.0)
+    if pad is not None:
+        add_cap[:, pad] = 0.0
+    if grid_red is not None:
+        remove_cap = np.where(grid_red, remove_cap, 0.0)
+        add_cap = np.where(grid_red, 0.0, add_cap)
+
+    price = grid_price.reshape(-1, width)
+    offset = np.arange(price.shape[0])[:, None] * width
+    per_site = sites // grid_price.shape[0]  # 1, or every site when the prices are shared
+
+    def by(order: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, ...]:
+        sorted_price = np.take(price, order + offset)
+        at = order + offset
+        if per_site > 1:
+            at = (np.tile(order, (per_site, 1)) + np.arange(sites * n_days)[:, None] * width)
+            sorted_price = np.tile(sorted_price, (per_site, 1))
+        cap = np.take(cap, at)
+        return at, cap, sorted_price, np.cumsum(cap, axis=1)
+
+    rem_order, add_order = _price_orders(price, shift_energy)
+    r_at, r_cap, r_price, r_cum = by(rem_order, remove_cap)
+    a_at = a_cap = a_price = a_cum = None
+    if add_order is not None:
+        a_at, a_cap, a_price, a_cum = by(add_order, add_cap)
+    return _Days(day_kwh, r_at, r_cap, r_price, r_cum, a_at, a_cap, a_price, a_cum)
+
+
+def _shift_quantity(days: _Days, budget: np.ndarray, known: np.ndarray | None = None
+                    ) -> np.ndarray:
+    """kWh moved each row (day): of the candidates 0, each cumulative remove then add
+    capacity and the budget, each capped at q_max, the first whose exact saving
+    (`_step_integral`) is highest, found as the module docstring says. `known` [rows,
+    1 + 2 width] (NaN where not yet priced) keeps the exact savings at the share-independent
+    candidates (0 and the knots below q_max) from one call to the next."""
+    assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
+    r_price, r_cum, a_price, a_cum = days.r_price, days.r_cum, days.a_price, days.a_cum
+    row = np.arange(r_cum.shape[0])
+    q_max = np.minimum(budget, np.minimum(r_cum[:, -1], a_cum[:, -1]))
+    # Most days S still rises at q_max: S being concave, q_max then beats each smaller
+    # candidate by at least that slope x the gap to the largest of them, beyond any rounding.
+    k_r = np.count_nonzero(r_cum < q_max[:, None], axis=1)  # the segments ending at q_max
+    k_a = np.count_nonzero(a_cum < q_max[:, None], axis=1)
+    below = np.maximum(np.where(k_r > 0, r_cum[row, k_r - 1], 0.0),
+                       np.where(k_a > 0, a_cum[row, k_a - 1], 0.0))
+    slope = r_price[row, k_r] - a_price[row, k_a]
+    rising = slope * (q_max - below)
+    scale = (np.maximum(np.abs(r_price[:, 0]), np.abs(r_price[:, -1]))
+             * (r_cum[:, -1] + a_cum[:, -1]))
+    margin = _MARGIN * scale
+    q = q_max.copy()
+    rest = np.flatnonzero(~((rising > margin) | (q_max <= 0)))
+    if rest.size:
+        # S' is non-increasing: 0 both just above 0 and just below q_max makes S flat (0).
+        k_r, k_a = (np.count_nonzero(cum[rest] <= 0, axis=1) for cum in (r_cum, a_cum))
+        flat = (slope[rest] == 0) & (r_price[rest, k_r] == a_price[rest, k_a])
+        q[rest] = _first_best(days.rows(rest), q_max[rest], margin[rest], flat,
+                              None if known is None else (known, rest))
+    return q
+
+
+def _first_best(days: _Days, q_max: np.ndarray, margin: np.ndarray, flat: np.ndarray,
+                known: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """`_shift_quantity` of days where q_max may not be the best: each one's candidates
+    within `margin` of the best estimate (all of them on a `flat` day, where every quantity
+    up to q_max saves 0 but for rounding) are priced exactly; the first best is kept."""
+    assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
+    r_cum, a_cum = days.r_cum, days.a_cum
+    rows, width = r_cum.shape
+    # The candidates in today's order, less repeats of an earlier value (which price the
+    # same): 0; the remove knots below q_max, then q_max; the add knots below q_max (the
+    # budget is q_max again).
+    r_q = np.minimum(r_cum, q_max[:, None])
+    a_q = np.minimum(a_cum, q_max[:, None])
+    quantity = np.hstack([np.zeros((rows, 1)), r_q, a_q])
+    near = np.ones(quantity.shape, dtype=bool)
+    near[:, 1:] = quantity[:, 1:] != quantity[:, :-1]  # blocks are non-decreasing
+    near[:, 1 + width:] &= a_cum < q_max[:, None]
+    near[:, 1] &= r_q[:, 0] > 0
+    near[:, 1 + width] &= a_q[:, 0] > 0
+    sloped = np.flatnonzero(~flat & np.isfinite(margin))
+    if sloped.size:
+        estimate = _estimates(days.rows(sloped), q_max[sloped])
+        keep = near[sloped]
+        estimate[~keep] = -np.inf
+        keep &= estimate >= (estimate.max(axis=1) - margin[sloped])[:, None]
+        near[sloped] = keep
+
+    q = quantity[np.arange(rows), np.argmax(near, axis=1)]  # the first near-best: if alone
+    count = np.count_nonzero(near, axis=1)
+    several = np.flatnonzero(count > 1)
+    # Rows with as many near-best (to 4) are priced together, in blocks of bounded size.
+    size = -(-count[several] // 4) * 4
+    for k in np.unique(size):
+        group = several[size == k]
+        step = max(1, _BLOCK // (int(k) * width))
+        for start in range(0, group.size, step):
+            block = group[start:start + step]
+            q[block] = _exact_first_best(
+                days.rows(block), quantity[block], near[block], q[block], q_max[block],
+                int(k), None if known is None else (known[0], known[1][block]))
+    return q
+
+
+def _exact_first_best(days: _Days, quantity: np.ndarray, near: np.ndarray, first: np.ndarray,
+                      q_max: np.ndarray, width: int,
+                      known: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """Per row, of its `near` candidates (in order) the first with the highest exact saving;
+    `first` is each row's first near one, padding the rows to `width` candidates. `known`:
+    (savings at the share-independent candidates, these rows' numbers in it), used and kept."""
+    rows = np.arange(first.size)
+    rank = np.cumsum(near, axis=1) - 1
+    at, column = np.nonzero(near)
+    tried = np.repeat(first[:, None], width, axis=1)
+    tried[at, rank[near]] = quantity[near]
+    if known is None:
+        return tried[rows, np.argmax(_exact_saving(days, tried), axis=1)]
+    saved, number = known
+    where = np.repeat(column[np.r_[0, np.flatnonzero(np.diff(at)) + 1]][:, None], width, axis=1)
+    where[at, rank[near]] = column  # each candidate's column in `saved`
+    number = np.broadcast_to(number[:, None], tried.shape)
+    fixed = tried < q_max[:, None]  # 0 and the knots below q_max: the same for every share
+    saving = np.where(fixed, saved[number, where], np.nan)
+    new = (np.isnan(saving) & fixed).any(axis=1)
+    full = np.flatnonzero(new)  # a fixed candidate not priced before: price the whole row
+    if full.size:
+        saving[full] = _exact_saving(days, tried[full], full)
+        keep = fixed[full]
+        saved[number[full][keep], where[full][keep]] = saving[full][keep]
+    again = np.flatnonzero(~new & ~fixed.all(axis=1))  # q_max, priced for this share
+    if again.size:
+        at_max = _exact_saving(days, q_max[again][:, None], again)
+        saving[again] = np.where(fixed[again], saving[again], at_max)
+    return tried[rows, np.argmax(saving, axis=1)]
+
+
+def _exact_saving(days: _Days, q: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """`_step_integral` savings at quantities q [rows, C] of `days` (or of these rows)."""
+    assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
+    if rows is not None:
+        days = days.rows(rows)
+    assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
+    return (_step_integral(q, days.r_cum - days.r_cap, days.r_cap, days.r_price)
+            - _step_integral(q, days.a_cum - days.a_cap, days.a_cap, days.a_price))
+
+
+def _estimates(days: _Days, q_max: np.ndarray) -> np.ndarray:
+    """Each candidate's saving (in `_first_best`'s order, with repeats) from the cumulative
+    sums at the knots, to well within `_MARGIN` of the scale: [rows, 1 + 2 width]."""
+    assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
+    r_price, r_cum, a_price, a_cum = days.r_price, days.r_cum, days.a_price, days.a_cum
+    rows, width = r_cum.shape
+    # R(x) and A(x), the value of the first x kWh given up and taken, are linear on each
+    # slot's segment k: R(x) = r_line[k] + r_price[k] x (likewise A), exact at the knots.
+    r_total = np.cumsum(days.r_cap * r_price, axis=1)
+    a_total = np.cumsum(days.a_cap * a_price, axis=1)
+    r_line = r_total - r_price * r_cum
+    a_line = a_total - a_price * a_cum
+    # Merge each row's knots: for a remove knot, the add knots below it, and vice versa.
+    position = np.empty(rows * 2 * width, dtype=np.intp)
+    order = np.argsort(np.hstack([r_cum, a_cum]), axis=1, kind="stable")
+    position[(order + np.arange(rows)[:, None] * (2 * width)).ravel()] = np.tile(
+        np.arange(2 * width), rows)
+    position = position.reshape(rows, 2 * width) - np.tile(np.arange(width), 2)
+    base = np.arange(rows)[:, None] * width
+    on_a = np.minimum(position[:, :width], width - 1) + base  # add segment of each r knot
+    on_r = np.minimum(position[:, width:], width - 1) + base
+    at_r = r_total - (a_line.ravel()[on_a] + a_price.ravel()[on_a] * r_cum)
+    at_a = r_line.ravel()[on_r] + r_price.ravel()[on_r] * a_cum - a_total
+    row = np.arange(rows)
+    k_r = np.count_nonzero(r_cum < q_max[:, None], axis=1)
+    k_a = np.count_nonzero(a_cum < q_max[:, None], axis=1)
+    at_max = (r_line[row, k_r] + r_price[row, k_r] * q_max
+              - (a_line[row, k_a] + a_price[row, k_a] * q_max))
+    return np.hstack([np.zeros((rows, 1)),
+                      np.where(r_cum < q_max[:, None], at_r, at_max[:, None]), at_a])
+
+
+def _moves(days: _Days, budget: np.ndarray, shift_energy: bool,
+           known: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(kWh moved per row, kWh removed and added per grid slot [rows, width]); `known` as
+    for `_shift_quantity`."""
+    shape = days.r_cap.shape
+    added = np.zeros(shape)
+    if shift_energy:
+        assert days.a_at is not None and days.a_cap is not None and days.a_cum is not None
+        q = _shift_quantity(days, budget, known)
+        added.ravel()[days.a_at] = _allocate(q, days.a_cum - days.a_cap, days.a_cap)
+    else:
+        q = np.minimum(budget, days.r_cum[:, -1])
+    removed = np.zeros(shape)
+    removed.ravel()[days.r_at] = _allocate(q, days.r_cum - days.r_cap, days.r_cap)
+    return q, removed, added
+
+
+def _result(index: pd.DatetimeIndex, load: np.ndarray, price: np.ndarray, q: np.ndarray,
+            removed: np.ndarray, added: np.ndarray, power_limit_kw: float
+            ) -> FlexibilityResult:
+    """One site's result; `removed` and `added` are its kWh per half hour."""
+    flexed = load - removed + added
+    base_cost = float(load @ price) / 100.0
+    flexed_cost = float(flexed @ price) / 100.0
+    value = max(base_cost - flexed_cost, 0.0)
+    days = len(load) / 48.0
+    return FlexibilityResult(
+        value_gbp=value,
+        saving_pct=value / base_cost * 100.0 if base_cost > 0 else float("nan"),
+        base_cost_gbp=base_cost,
+        flexed_cost_gbp=flexed_cost,
+        shifted_kwh=float(q.sum()),
+        annual_value_gbp=value * 365.0 / days,
+        power_limit_kw=float(power_limit_kw),
+        flexed_profile=pd.Series(flexed, index=index, name="kwh"),
+    )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each half hour of an index sits in a [days, width] grid of UK clock days."""
+
+    n_days: int
+    width: int
+    flat: np.ndarray | None  # day x width + position of each half hour; None: in order
+    pad: np.ndarray | None  # [days, width] True at the padding of short days; None if none
+
+    def grid(self, values: np.ndarray) -> np.ndarray:
+        """[rows, half hours] -> [rows, days, width], padding 0 (False)."""
+        if self.flat is None:
+            return values.reshape(values.shape[0], self.n_days, self.width)
+        out = np.zeros((values.shape[0], self.n_days * self.width), dtype=values.dtype)
+        out[:, self.flat] = values
+        return out.reshape(values.shape[0], self.n_days, self.width)
+
+    def half_hours(self, grid: np.ndarray) -> np.ndarray:
+        """[rows x days, width] -> [rows, half hours]."""
+        flat = grid.reshape(-1, self.n_days * self.width)
+        return flat if self.flat is None else flat[:, self.flat]
+
+
+def _layout(index: pd.DatetimeIndex) -> _Layout:
+    """The layout of a regular half-hour index (validated), remembered per grid."""
+    return _grid_layout(int(index[0].value), index.size)
+
+
+@functools.lru_cache(maxsize=8)
+def _grid_layout(first_ns: int, size: int) -> _Layout:
+    clock = uk_clock(pd.DatetimeIndex(first_ns + np.arange(size, dtype=np.int64)
+                                      * NS_PER_HALF_HOUR, tz="UTC"))
+    n_days, width = int(clock.day_code[-1]) + 1, int(clock.day_pos.max()) + 1
+    if size == n_days * width:  # every day full: the half hours fill the grid
+        return _Layout(n_days, width, None, None)
+    flat = clock.day_code * width + clock.day_pos
+    pad = np.ones(n_days * width, dtype=bool)
+    pad[flat] = False
+    flat.flags.writeable = False
+    pad.flags.writeable = False
+    return _Layout(n_days, width, flat, pad.reshape(n_days, width))
+
+
+def _plan(layout: _Layout, loads: np.ndarray, prices: np.ndarray, limit_kw: np.ndarray,
+          shift_energy: bool, red: np.ndarray | None) -> _Days:
+    """The sorted days of loads [sites, half hours] at prices [1 or sites, ...]."""
+    grid_red = None if red is None else layout.grid(red)
+    return _sort_days(layout.grid(loads), layout.grid(prices), layout.pad, limit_kw,
+                      shift_energy, grid_red)
+
+
+@dataclass(frozen=True)
 class FlexibilityPlan:
     """A profile and its prices laid out by UK clock day and sorted by price: everything
     `calculate_flexibility_value` computes before the flexible share comes in. `value(share)`
-    finishes the job (the same result), so several shares cost one plan; from the second
-    share on it prices only each day's cap, the other candidates' savings being kept. Made by
+    finishes the job (the same result), so several shares cost one plan; from the second share
+    on, the exact savings it prices at share-independent candidates are kept for the next
+    shares (the first share, often the only one, does not pay for keeping them). Made by
     `plan_flexibility`; its arrays are shared: never modify them."""
 
     index: pd.DatetimeIndex
@@ -146,95 +472,26 @@ class FlexibilityPlan:
     price: np.ndarray
     power_limit_kw: float
     shift_energy: bool
-    at: tuple[np.ndarray, np.ndarray]  # (day, position in the day) of each half hour
-    day_kwh: np.ndarray  # each day's kWh, floored at 0
-    rem_order: np.ndarray
-    r_cap: np.ndarray
-    r_price: np.ndarray
-    r_cum: np.ndarray
-    add_order: np.ndarray | None
-    a_cap: np.ndarray | None
-    a_price: np.ndarray | None
-    a_cum: np.ndarray | None
-    # Savings at the share-independent candidates, kept from the second `value` call on
-    # (a sheet re-valuing one plan for several shares); see `_best_quantity`.
-    _fixed: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
-    _calls: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)
-
-    def _saving(self, q: np.ndarray, r_prev: np.ndarray, a_prev: np.ndarray) -> np.ndarray:
-        assert self.a_cap is not None and self.a_price is not None
-        return _step_integral(q, r_prev, self.r_cap, self.r_price) - _step_integral(
-            q, a_prev, self.a_cap, self.a_price)
-
-    def _best_quantity(self, q_max: np.ndarray, r_prev: np.ndarray, a_prev: np.ndarray
-                       ) -> np.ndarray:
-        """The same q as pricing every candidate, for a plan valued before: the candidates 0,
-        the cumulative capacities and the budget, each capped at q_max, are the fixed ones
-        below q_max (their savings priced once per plan) and q_max itself (priced now). A
-        saving depends on its q alone (each is its own sum over the day's slots), so the
-        first best in the original order is the same candidate."""
-        assert self.a_cum is not None
-        if not self._fixed:
-            fixed = np.hstack([np.zeros((self.day_kwh.size, 1)), self.r_cum, self.a_cum])
-            self._fixed.update(q=fixed, saving=self._saving(fixed, r_prev, a_prev))
-        fixed, fixed_saving = self._fixed["q"], self._fixed["saving"]
-        at_max = self._saving(q_max[:, None], r_prev, a_prev)
-        below = fixed < q_max[:, None]
-        saving = np.hstack([np.where(below, fixed_saving, at_max), at_max])
-        best = np.argmax(saving, axis=1)
-        days = np.arange(q_max.size)
-        chosen = np.hstack([fixed, q_max[:, None]])[days, best]
-        return np.minimum(chosen, q_max)
+    _layout: _Layout
+    _days: _Days
+    # Exact savings at 0 and each day's knots, NaN until priced (the same by any thread),
+    # made by the second `value` call.
+    _known: list[np.ndarray | None] = field(default_factory=list, compare=False, repr=False)
 
     def value(self, flex_fraction: float) -> FlexibilityResult:
         """The best saving moving up to `flex_fraction` of each day's kWh."""
         _check_fraction(flex_fraction)
-        n_days = self.day_kwh.size
-        r_cap, r_cum = self.r_cap, self.r_cum
-        r_prev = r_cum - r_cap
-        budget = flex_fraction * self.day_kwh
-        if self.shift_energy:
-            assert self.a_cap is not None and self.a_cum is not None
-            a_cap, a_cum = self.a_cap, self.a_cum
-            a_prev = a_cum - a_cap
-            q_max = np.minimum(budget, np.minimum(r_cum[:, -1], a_cum[:, -1]))
-            self._calls[0] += 1
-            if self._calls[0] > 1:
-                q = self._best_quantity(q_max, r_prev, a_prev)
-            else:
-                candidates = np.hstack([np.zeros((n_days, 1)), r_cum, a_cum, budget[:, None]])
-                candidates = np.minimum(candidates, q_max[:, None])
-                # Equal candidates have equal savings, so only each day's first of a value is
-                # priced: the first best in the original order is the same q, for less work.
-                candidates, real = _first_distinct(candidates)
-                saving = self._saving(candidates, r_prev, a_prev)
-                saving[~real] = -np.inf
-                best = np.argmax(saving, axis=1)
-                q = candidates[np.arange(n_days), best]
-            added = np.zeros(r_cap.shape)
-            np.put_along_axis(added, self.add_order, _allocate(q, a_prev, a_cap), axis=1)
-        else:
-            q = np.minimum(budget, r_cum[:, -1])
-            added = np.zeros(r_cap.shape)
-        removed = np.zeros(r_cap.shape)
-        np.put_along_axis(removed, self.rem_order, _allocate(q, r_prev, r_cap), axis=1)
-
-        load, price, at = self.load, self.price, self.at
-        flexed = load - removed[at] + added[at]
-        base_cost = float(load @ price) / 100.0
-        flexed_cost = float(flexed @ price) / 100.0
-        value = max(base_cost - flexed_cost, 0.0)
-        days = len(load) / 48.0
-        return FlexibilityResult(
-            value_gbp=value,
-            saving_pct=value / base_cost * 100.0 if base_cost > 0 else float("nan"),
-            base_cost_gbp=base_cost,
-            flexed_cost_gbp=flexed_cost,
-            shifted_kwh=float(q.sum()),
-            annual_value_gbp=value * 365.0 / days,
-            power_limit_kw=float(self.power_limit_kw),
-            flexed_profile=pd.Series(flexed, index=self.index, name="kwh"),
-        )
+        if not self._known:
+            self._known.append(None)
+        elif self._known[0] is None and self.shift_energy:
+            rows, width = self._days.r_cum.shape
+            self._known[0] = np.full((rows, 1 + 2 * width), np.nan)
+        known = self._known[0]
+        q, removed, added = _moves(self._days, flex_fraction * self._days.day_kwh,
+                                   self.shift_energy, known)
+        removed, added = self._layout.half_hours(removed), self._layout.half_hours(added)
+        return _result(self.index, self.load, self.price, q, removed[0], added[0],
+                       self.power_limit_kw)
 
 
 def plan_flexibility(
@@ -258,39 +515,118 @@ def plan_flexibility(
         power_limit_kw = float(max(load.max(), 0.0)) / 0.5
     elif not power_limit_kw >= 0:
         raise ValueError(f"power_limit_kw must be >= 0, got {power_limit_kw}")
-    clock = uk_clock(series.index)
-    n_days, width = int(clock.day_code[-1]) + 1, int(clock.day_pos.max()) + 1
-    at = (clock.day_code, clock.day_pos)
-
-    grid_load = np.zeros((n_days, width))
-    grid_price = np.zeros((n_days, width))
-    valid = np.zeros((n_days, width), dtype=bool)
-    grid_load[at], grid_price[at], valid[at] = load, price, True
-
-    day_kwh = np.maximum(grid_load.sum(axis=1), 0.0)
-    remove_cap = np.where(valid, np.maximum(grid_load, 0.0), 0.0)
-    if not shift_energy:
-        remove_cap = np.where(grid_price > 0, remove_cap, 0.0)
-    add_cap = np.where(valid, np.maximum(power_limit_kw * 0.5 - grid_load, 0.0), 0.0)
+    red = None
     if red_periods is not None:
         red = np.asarray(red_periods, dtype=bool)
         if red.shape != load.shape:
             raise ValueError(f"red_periods: {red.size} flags for {load.size} half hours")
-        grid_red = np.zeros((n_days, width), dtype=bool)
-        grid_red[at] = red
-        remove_cap = np.where(grid_red, remove_cap, 0.0)
-        add_cap = np.where(grid_red, 0.0, add_cap)
+        red = red[None]
+    layout = _layout(series.index)
+    days = _plan(layout, load[None], price[None], np.array([power_limit_kw], dtype=float),
+                 shift_energy, red)
+    return FlexibilityPlan(series.index, load, price, float(power_limit_kw), shift_energy,
+                           layout, days)
 
-    rem_order = np.argsort(-grid_price, axis=1, kind="stable")
-    r_cap = np.take_along_axis(remove_cap, rem_order, axis=1)
-    r_price = np.take_along_axis(grid_price, rem_order, axis=1)
-    r_cum = np.cumsum(r_cap, axis=1)
-    add_order = a_cap = a_price = a_cum = None
-    if shift_energy:
-        add_order = np.argsort(grid_price, axis=1, kind="stable")
-        a_cap = np.take_along_axis(add_cap, add_order, axis=1)
-        a_price = np.take_along_axis(grid_price, add_order, axis=1)
-        a_cum = np.cumsum(a_cap, axis=1)
-    return FlexibilityPlan(series.index, load, price, float(power_limit_kw), shift_energy, at,
-                           day_kwh, rem_order, r_cap, r_price, r_cum, add_order, a_cap,
-                           a_price, a_cum)
+
+@dataclass(frozen=True)
+class FlexibilityPlans:
+    """Many sites on one half-hour index, checked and ready to value: made by
+    `plan_flexibility_many`; `value(shares)` gives each site's `FlexibilityResult`, equal to
+    its single-site plan's. Sites are sorted and valued a few at a time (their arrays stay in
+    the CPU's cache; none are kept), so each `value` call does the sorting again. Its arrays
+    are shared: never modify them."""
+
+    index: pd.DatetimeIndex
+    loads: np.ndarray  # [sites, half hours] kWh
+    prices: np.ndarray  # [sites or 1, half hours] p/kWh
+    power_limit_kw: np.ndarray  # [sites]
+    shift_energy: bool
+    red_periods: np.ndarray | None  # [sites or 1, half hours] bool
+    _layout: _Layout
+
+    def __len__(self) -> int:
+        return self.loads.shape[0]
+
+    def value(self, flex_fraction: float | ArrayLike) -> list[FlexibilityResult]:
+        """Each site's best saving moving up to its `flex_fraction` (one for all, or one per
+        site) of each day's kWh, in site order."""
+        sites, n_days = len(self), self._layout.n_days
+        shares = np.asarray(flex_fraction, dtype=float)
+        if shares.ndim > 1 or shares.size not in (1, sites):
+            raise ValueError(f"flex_fraction: one share or one per site ({sites}), "
+                             f"got shape {shares.shape}")
+        shares = np.broadcast_to(shares.ravel(), (sites,))
+        outside = np.flatnonzero(~((shares >= 0.0) & (shares <= 1.0)))
+        if outside.size:
+            raise ValueError(f"flex_fraction must be between 0 and 1, got {shares[outside[0]]} "
+                             f"for site {outside[0]}")
+        prices, red = self.prices, self.red_periods
+        results = []
+        for start in range(0, sites, _SITES_AT_ONCE):
+            chunk = slice(start, start + _SITES_AT_ONCE)
+            days = _plan(self._layout, self.loads[chunk], prices[chunk] if len(prices) > 1
+                         else prices, self.power_limit_kw[chunk], self.shift_energy,
+                         red[chunk] if red is not None and len(red) > 1 else red)
+            budget = np.repeat(shares[chunk], n_days) * days.day_kwh
+            q, removed, added = _moves(days, budget, self.shift_energy)
+            q = q.reshape(-1, n_days)
+            removed, added = self._layout.half_hours(removed), self._layout.half_hours(added)
+            results += [_result(self.index, self.loads[i], prices[i % len(prices)], q[j],
+                                removed[j], added[j], self.power_limit_kw[i])
+                        for j, i in enumerate(range(sites)[chunk])]
+        return results
+
+
+def plan_flexibility_many(
+    loads: ArrayLike,
+    prices: ArrayLike,
+    index: pd.DatetimeIndex,
+    shift_energy: bool = True,
+    power_limit_kw: float | ArrayLike | None = None,
+    red_periods: ArrayLike | None = None,
+    *,
+    published_rates: bool = False,
+) -> FlexibilityPlans:
+    """`plan_flexibility` of many sites at once: `loads` kWh [sites, half hours] on the
+    tz-aware half-hour `index` (period starts), `prices` p/kWh [sites, half hours] or one row
+    [half hours] for all, `power_limit_kw` one or per site (default: each site's max
+    demand), `red_periods` bool [half hours] or [sites, half hours]. `plans.value(share)`
+    gives per site what `plan_flexibility(site's Series, its prices, ...).value(share)` does."""
+    index = validate_profile(pd.Series(np.zeros(len(index)), index=index), "index").index
+    n = index.size
+    loads = np.ascontiguousarray(loads, dtype=float)
+    if loads.ndim != 2 or loads.shape[1] != n:
+        raise ValueError(f"loads: expected kWh as [sites, {n} half hours], got shape "
+                         f"{loads.shape}")
+    _check_finite(loads, index, "loads")
+    prices = np.ascontiguousarray(prices, dtype=float)
+    if prices.ndim == 1:
+        prices = prices[None]
+    if prices.ndim != 2 or prices.shape[1] != n or prices.shape[0] not in (1, loads.shape[0]):
+        raise ValueError(f"prices: expected p/kWh as [{n} half hours] or [{loads.shape[0]} "
+                         f"sites, {n}], got shape {prices.shape}")
+    _check_finite(prices, index, "prices")
+    if not published_rates:
+        warn_if_pounds_per_kwh(prices, "prices (prices per half hour)", stacklevel=3)
+    if power_limit_kw is None:
+        limits = np.maximum(loads.max(axis=1), 0.0) / 0.5
+    else:
+        limits = np.broadcast_to(np.asarray(power_limit_kw, dtype=float), loads.shape[:1])
+        if not (limits >= 0).all():
+            bad = int(np.flatnonzero(~(limits >= 0))[0])
+            raise ValueError(f"power_limit_kw must be >= 0, got {limits[bad]} for site {bad}")
+    red = None
+    if red_periods is not None:
+        red = np.asarray(red_periods, dtype=bool)
+        red = red[None] if red.ndim == 1 else red
+        if red.ndim != 2 or red.shape[1] != n or red.shape[0] not in (1, loads.shape[0]):
+            raise ValueError(f"red_periods: expected flags as [{n} half hours] or "
+                             f"[{loads.shape[0]} sites, {n}], got shape {red.shape}")
+    return FlexibilityPlans(index, loads, prices, limits, shift_energy, red, _layout(index))
+
+
+def _check_finite(values: np.ndarray, index: pd.DatetimeIndex, what: str) -> None:
+    if not np.isfinite(values).all():
+        row, column = np.argwhere(~np.isfinite(values))[0]
+        raise ValueError(f"{what}: site {row} at {index[column]} is not a finite number "
+                         "(fill gaps)")
