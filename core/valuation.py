@@ -533,27 +533,46 @@ def _grid_groups(indexes: Sequence[pd.Index]) -> list[list[int]]:
     return sorted((m for found in groups.values() for _, m in found), key=lambda m: m[0])
 
 
+def _grouped(
+    runs: list[_Run],
+    index_of: Callable[[_Run], pd.Index],
+    can_share: Callable[[_Run], bool],
+    together: Callable[[list[_Run]], None],
+    alone: Callable[[_Run], None],
+) -> list[tuple[int, Exception]]:
+    """`together` on the runs of each half-hour grid (`can_share` all; a batch that fails is
+    halved until its parts succeed), `alone` on every other run: the (position, exception) of
+    the runs that failed, each with its own reason."""
+    solo: list[int] = []
+
+    def attempt(group: list[int]) -> None:
+        if len(group) < 2:
+            solo.extend(group)
+            return
+        try:
+            together([runs[i] for i in group])
+        except Exception:  # a site the batch cannot take: find it by halves
+            attempt(group[: len(group) // 2])
+            attempt(group[len(group) // 2 :])
+
+    for group in _grid_groups([index_of(run) for run in runs]):
+        if all(can_share(runs[i]) for i in group):
+            attempt(group)
+        else:
+            solo.extend(group)
+    failures = _each([runs[i] for i in solo], alone)
+    return [(solo[i], exc) for i, exc in failures]
+
+
 def _charge_stage(runs: list[_Run]) -> list[tuple[int, Exception]]:
     """DUoS of every run (each half hour's band and rate kept for the flexibility): the runs
-    on one grid as one array (`core.duos.charge_many`); alone when remembered, or when the
-    batch fails (then each site's own charge says which failed and why)."""
-    alone: list[int] = []
-    for group in _grid_groups([run.profile.index for run in runs]):  # type: ignore[union-attr]
-        together = [runs[i] for i in group]
-        if len(group) > 1 and all(run.key is None for run in together):
-            try:
-                _charge_together(together)
-                continue
-            except Exception:  # a site the batch cannot take: charged alone below
-                pass
-        alone.extend(group)
-
+    on one grid as one array (`core.duos.charge_many`), alone when remembered."""
     def charge(run: _Run) -> None:
         assert run.profile is not None
         run.summary, run.bands, run.rates = _charge(run.profile, run) or (None, None, None)
 
-    failures = _each([runs[i] for i in alone], charge)
-    return [(alone[i], exc) for i, exc in failures]
+    return _grouped(runs, lambda run: run.profile.index,  # type: ignore[union-attr]
+                    lambda run: run.key is None, _charge_together, charge)
 
 
 def _charge_together(runs: list[_Run]) -> None:
@@ -600,14 +619,38 @@ def _series_stage(runs: list[_Run]) -> list[tuple[int, Exception]]:
 
 
 def _flexibility_stage(flex_fraction: float, runs: list[_Run]) -> list[tuple[int, Exception]]:
-    """Flexibility of every run against its half hours' DUoS unit rates."""
+    """Flexibility of every run against its half hours' DUoS unit rates: the runs on one grid
+    planned as one array (`core.flexibility.plan_flexibility_many`), alone when remembered or
+    charged on another grid."""
     def flexibility(run: _Run) -> None:
         assert run.series is not None
-        same_grid = run.rates is not None and len(run.rates) == len(run.series)
-        run.flex = _flexibility(run.series, run.rates if same_grid else None, flex_fraction,
-                                run)
+        run.flex = _flexibility(run.series, run.rates if _same_grid(run) else None,
+                                flex_fraction, run)
 
-    return _each(runs, flexibility)
+    return _grouped(runs, lambda run: run.series.index,  # type: ignore[union-attr]
+                    lambda run: run.key is None and _same_grid(run),
+                    functools.partial(_plan_together, flex_fraction=flex_fraction),
+                    flexibility)
+
+
+def _same_grid(run: _Run) -> bool:
+    """Whether the run's DUoS rates are those of its kWh series' half hours."""
+    return run.rates is not None and run.series is not None and len(run.rates) == len(run.series)
+
+
+def _plan_together(runs: list[_Run], *, flex_fraction: float) -> None:
+    """`_flexibility` of runs whose kWh series share one index, as one 2-D array."""
+    from bess_duos.core.flexibility import plan_flexibility_many
+
+    series = [run.series for run in runs]
+    rates = [run.rates for run in runs]
+    shared = all(r is rates[0] for r in rates)  # sites of one tariff share one row of rates
+    plans = plan_flexibility_many(
+        np.vstack([s.to_numpy(np.float64) for s in series]),  # type: ignore[union-attr]
+        rates[0] if shared else np.vstack(rates),  # type: ignore[arg-type]
+        series[0].index, published_rates=True)  # type: ignore[union-attr]
+    for run, result in zip(runs, plans.value(flex_fraction), strict=True):
+        run.flex = result
 
 
 def _finish(run: _Run, flex_fraction: float) -> SiteValuation:

@@ -20,8 +20,10 @@ from bess_duos.core.valuation import (
     LOOKUP,
     PORTFOLIO,
     Site,
+    SiteJob,
     ValuationError,
     value_site,
+    value_sites,
 )
 
 DAY = dt.date(2026, 11, 24)
@@ -165,3 +167,46 @@ def test_without_a_profile_a_tariff_per_year_gives_the_years_tariff() -> None:
     valued = value_site(site, None, policy=PORTFOLIO, flex_fraction=0.3, on=DAY)
     assert valued.tariff == resolve_tariff(14, on=dt.date(2026, 4, 1), voltage="HV", kva=400)
     assert valued.duos is None and valued.flexibility is None
+
+
+def test_sites_valued_together_equal_each_alone_and_keep_their_own_failures(monkeypatch) -> None:
+    """value_sites charges and plans the sites of one grid as one array; each result equals
+    value_site's for that site alone, and a site the batch cannot take (here a tariff name no
+    year publishes: found only when charging) fails with its own stage and reason while the
+    others are still valued together (the failing batch is halved until its parts succeed)."""
+    import bess_duos.core.duos as duos
+
+    batches: list[int] = []
+    charge_many = duos.charge_many
+
+    def counted(utc, kwh, *args, **kwargs):
+        batches.append(len(kwh))
+        return charge_many(utc, kwh, *args, **kwargs)
+
+    monkeypatch.setattr(duos, "charge_many", counted)
+    cores = generate_cores(4, 14, seed=3)
+    frame = _frame("2026-03-20", "2026-04-20")  # across 1 April: two charging years
+    jobs = [SiteJob(Site(parse_mpan(cores[0]), voltage="HV", kva=300.0), frame),
+            SiteJob(Site(parse_mpan(cores[1]), voltage="LV"), frame * 0.5),
+            SiteJob(Site(parse_mpan(cores[2]), voltage="LV", tariff_name="No Such Tariff"),
+                    frame),
+            SiteJob(Site(parse_mpan(cores[3]), voltage="HV", kva=150.0), frame * 2.0)]
+    together = value_sites(jobs, policy=PORTFOLIO, flex_fraction=0.3)
+    assert batches == [4, 2, 2]  # four fail; the first two succeed; the last two fail: alone
+    failed = together[2]
+    assert isinstance(failed, ValuationError) and failed.stage == "tariff"
+    with pytest.raises(ValuationError) as alone_failure:
+        value_site(jobs[2].site, frame, policy=PORTFOLIO, flex_fraction=0.3)
+    assert failed.reason == alone_failure.value.reason
+    for job, valued in zip(jobs, together, strict=True):
+        if job is jobs[2]:
+            continue
+        alone = value_site(job.site, job.profile, policy=PORTFOLIO, flex_fraction=0.3)
+        assert valued.duos == alone.duos and valued.duos.charging_years == (2025, 2026)
+        assert np.array_equal(valued.bands, alone.bands)
+        flex, flex_alone = valued.flexibility, alone.flexibility
+        assert flex.value_gbp == flex_alone.value_gbp > 0
+        assert flex.shifted_kwh == flex_alone.shifted_kwh
+        assert flex.flexed_profile.equals(flex_alone.flexed_profile)
+        assert valued.warnings == alone.warnings and valued.notes == alone.notes
+    assert together[0].duos.total_gbp * 0.5 != together[1].duos.total_gbp  # LV vs HV rates
