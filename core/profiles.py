@@ -527,12 +527,11 @@ def _long_from_csv(
     first = csv_first_text(content, columns, time_name)
     if first is None or bool(_OFFSET_END.search(first)) != (times.type.tz is not None):
         return None
-    try:
-        ticks = times.cast(pa.timestamp("ns", tz=times.type.tz)).cast(pa.int64())
+    try:  # a checked cast: NaT (null) is NAT
+        ns = times.cast(pa.timestamp("ns", tz=times.type.tz)).to_numpy().view(np.int64)
     except pa.ArrowException:  # beyond the years int64 nanoseconds hold
         return None
-    ns = ticks.fill_null(NAT).to_numpy()
-    known = ns[ns != NAT] if ticks.null_count else ns
+    known = ns[ns != NAT] if times.null_count else ns
     if known.size and (known.min() < _YEARS_NS[0] or known.max() >= _YEARS_NS[1]):
         return None  # the general path names the row
     values = []
@@ -545,6 +544,47 @@ def _long_from_csv(
             return None  # text, blank or boolean: pandas reads and words it
         values.append(np.asarray(table.column(column).to_numpy(), dtype=np.float64))
     return _Long(ns, times.type.tz is not None, values[0], values[1], from_kw=kwh_name is None)
+
+
+def _long_from_clean_frame(
+    frame: pd.DataFrame, time_column: str | None, kwh_column: str | None
+) -> _Long | None:
+    """The long form of a frame whose columns are already typed: a datetime64 timestamp column
+    (tz-aware, or naive clock times) within FIRST_YEAR..LAST_YEAR and numpy number columns,
+    named as the general path finds them, no DatetimeIndex. None for anything else (the
+    general path reads it, and words any refusal)."""
+    columns = list(frame.columns)
+    if (frame.empty or isinstance(frame.index, pd.DatetimeIndex)
+            or not all(isinstance(c, str) and c == c.strip() for c in columns)
+            or len(set(columns)) < len(columns)):
+        return None
+    try:
+        kwh_name, kw_name, kvarh_name = _find_value_columns(columns, kwh_column)
+    except ProfileError:
+        return None
+    time_name = time_column if time_column is not None else _find_timestamp_column(columns)
+    if (kwh_name is None and kw_name is None) or time_name not in columns:
+        return None
+    times = frame[time_name].array
+    if not isinstance(times, pd.arrays.DatetimeArray):
+        return None
+    ticks = times.asi8  # UTC for tz-aware times, else the clock reading; in the column's unit
+    known = ticks[ticks != NAT] if times.isna().any() else ticks
+    first, end = (np.datetime64(f"{year}-01-01", times.unit).astype(np.int64)
+                  for year in (FIRST_YEAR, LAST_YEAR + 1))
+    if known.size and (known.min() < first or known.max() >= end):
+        return None  # the general path names the row
+    values = []
+    for column in (kwh_name or kw_name, kvarh_name):
+        if column is None:
+            values.append(None)
+            continue
+        kind = frame[column].dtype
+        if not (isinstance(kind, np.dtype) and kind.kind in "fiu"):
+            return None
+        values.append(frame[column].to_numpy(np.float64))
+    ns = times.as_unit("ns").asi8.copy()  # the profile must not share the caller's memory
+    return _Long(ns, times.tz is not None, values[0], values[1], from_kw=kwh_name is None)
 
 
 def _wide_dates(frame: pd.DataFrame, date_name: str) -> pd.DatetimeIndex:
@@ -631,6 +671,10 @@ def load_profile(
     if resample not in (None, "split", "aggregate"):
         raise ProfileError(f"resample {resample!r}: use 'split' (hourly) or 'aggregate' (15-min)")
     if isinstance(source, pd.DataFrame):
+        long = _long_from_clean_frame(source, timestamp_column, kwh_column)
+        if long is not None:  # typed columns (as Parquet gives them): nothing to parse or copy
+            return _profile(long, None, source=name or "<frame>", shape="long",
+                            convention=convention, tz=tz, resample=resample)
         frame, name = source.copy(), name or "<frame>"
         if isinstance(frame.index, pd.DatetimeIndex) and timestamp_column is None:
             frame = frame.reset_index(names="timestamp")
