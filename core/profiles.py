@@ -328,10 +328,9 @@ def localise_naive(naive: pd.DatetimeIndex, *, shift_nonexistent: bool = False) 
     period-ending labels, where 01:00 on that day means the instant the clock jumps to 02:00).
     """
     naive = pd.DatetimeIndex(naive).as_unit("ns")
-    occurrence = pd.Series(np.arange(naive.size)).groupby(naive.asi8).cumcount().to_numpy()
     localised = naive.tz_localize(
         "Europe/London",
-        ambiguous=occurrence == 0,
+        ambiguous=_first_occurrences(naive.asi8),
         nonexistent="shift_forward" if shift_nonexistent else "NaT",
     )
     missing = localised.isna() & ~naive.isna()
@@ -343,6 +342,18 @@ def localise_naive(naive: pd.DatetimeIndex, *, shift_nonexistent: bool = False) 
             "load with tz='UTC' (CLI: --tz UTC)", retry_with={"tz": "UTC"}
         )
     return localised.tz_convert("UTC").asi8
+
+
+def _first_occurrences(values: np.ndarray) -> np.ndarray:
+    """True where a value appears for the first time in row order (a stable sort keeps equal
+    values in row order; clock times are sorted but for October's repeated hour)."""
+    if values.size < 2 or bool((np.diff(values) > 0).all()):
+        return np.ones(values.size, bool)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.empty(values.size, bool)
+    first[order] = np.concatenate([[True], ordered[1:] != ordered[:-1]])
+    return first
 
 
 def localise_timestamps(times: pd.DatetimeIndex | pd.Series, tz: str | None = None) -> np.ndarray:
@@ -774,9 +785,9 @@ def _step_minutes(naive_or_utc_ns: np.ndarray) -> float:
     steps = np.diff(naive_or_utc_ns)
     if steps.size and steps[0] > 0 and bool((steps == steps[0]).all()):
         return float(steps[0]) / NS_PER_MINUTE  # one step throughout: the median below
-    # Sorted input (the usual case): the steps between distinct values, without a sort.
-    sorted_input = bool((steps >= 0).all())
-    steps = steps[steps != 0] if sorted_input else np.diff(np.unique(naive_or_utc_ns))
+    if not bool((steps >= 0).all()):  # e.g. clock times repeating October's hour
+        steps = np.diff(np.sort(naive_or_utc_ns, kind="stable"))
+    steps = steps[steps != 0]  # the steps between distinct values
     if steps.size < 1:
         return 30.0
     return float(np.median(steps)) / NS_PER_MINUTE

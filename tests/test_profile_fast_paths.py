@@ -272,6 +272,25 @@ def test_the_regular_shortcut_equals_sorting_the_same_rows() -> None:
         assert regular[1] == shuffled[1]
 
 
+def test_first_occurrences_and_steps_equal_their_pandas_and_unique_references() -> None:
+    """`localise_naive` marks October's first 01:00-01:59 as BST with a stable sort (was a
+    groupby cumcount), and the median step skips np.unique: the same on random arrays."""
+    for seed in range(60):
+        rng = np.random.default_rng(30_000 + seed)
+        n = int(rng.integers(1, 3_000))
+        values = np.cumsum(rng.choice([0, 1, 1, 1, 2, -3], size=n)) * profiles.NS_PER_HALF_HOUR
+        twist = rng.random()
+        if twist < 0.3:
+            values = rng.permutation(values)
+        elif twist < 0.5:  # one step throughout
+            values = np.arange(n) * int(rng.integers(1, 4)) * profiles.NS_PER_HALF_HOUR
+        cumcount = pd.Series(np.arange(n)).groupby(values).cumcount().to_numpy()
+        assert np.array_equal(profiles._first_occurrences(values), cumcount == 0)
+        distinct = np.diff(np.unique(values))
+        expected = float(np.median(distinct)) / profiles.NS_PER_MINUTE if distinct.size else 30.0
+        assert profiles._step_minutes(values) == expected
+
+
 def test_a_one_year_csv_reads_the_same_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
     from bess_duos.core.synthetic import generate_profile
 
