@@ -225,8 +225,11 @@ def parse_timestamps(values: pd.Series, *, what: str = "timestamp") -> tuple[pd.
         if parsed is None:
             probe = values if freeform else values.iloc[:MAX_FREEFORM_ROWS]
             how: dict[str, Any] = {"dayfirst": True} if freeform or not fmt else {"format": fmt}
-            coerced = pd.to_datetime(probe, utc=aware, errors="coerce", **how)
-            bad = (coerced.isna() & probe.notna()).to_numpy()
+            try:
+                coerced = pd.to_datetime(probe, utc=aware, errors="coerce", **how)
+                bad = (coerced.isna() & probe.notna()).to_numpy()
+            except (ValueError, TypeError):  # "Mixed timezones detected", even when coercing
+                bad = probe.notna().to_numpy()
             if not bad.any() and not freeform:
                 raise ProfileError(
                     f"{what} column: the dates could not be read in one format (first "
