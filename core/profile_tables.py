@@ -218,9 +218,9 @@ def read_csv_arrow(
             read_options=pcsv.ReadOptions(use_threads=ARROW_THREADS),
             parse_options=pcsv.ParseOptions(delimiter=delimiter),
         )
-    except (ProfileError, pa.ArrowException, ValueError):
+        names = table.column_names  # decoded here: bytes that are not UTF-8 raise
+    except Exception:  # any refusal (limits, Arrow, UTF-8) is worded by the general path
         return None
-    names = table.column_names
     rows, columns = table.shape
     if (rows == 0 or len(set(names)) < len(names) or any(n != n.strip() or not n for n in names)
             or rows > limits.max_rows or columns > limits.max_columns

@@ -161,6 +161,9 @@ def _csv(rng: np.random.Generator) -> bytes:
         content = line_end.join(lines)
     elif twist < 0.25 and len(content) > 60:
         content = content[:50] + "q" + content[51:]  # a stray letter
+    elif twist < 0.3:  # bytes that are not UTF-8, in the header or in a row
+        at = content.find("\n") + int(rng.integers(-3, 3))
+        return content[:at].encode() + b"\x80" + content[at:].encode()
     return content.encode()
 
 
