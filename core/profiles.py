@@ -271,8 +271,6 @@ def _iso_timestamps(values: pd.Series) -> tuple[pd.Series, bool] | None:
 
 
 _OFFSET_END = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
-_YEARS_NS = tuple(int(np.datetime64(f"{y}-01-01", "ns").astype(np.int64))
-                  for y in (FIRST_YEAR, LAST_YEAR + 1))  # FIRST_YEAR..LAST_YEAR as int64 ns
 
 
 def _numbers_for_times(numbers: pd.Series, what: str) -> str:
@@ -514,6 +512,31 @@ def _ns(times: pd.Series) -> np.ndarray:
     return pd.DatetimeIndex(times).as_unit("ns").asi8
 
 
+def _typed_columns(
+    columns: list[str], time_column: str | None, kwh_column: str | None
+) -> tuple[str, str, str | None, bool] | None:
+    """(time, kWh or kW, kvarh or None, kW?) columns, found by name as `_long_from_columns`
+    finds them; None where it would look further (date + time columns, a wide profile) or
+    refuse (it then words the refusal)."""
+    try:
+        kwh_name, kw_name, kvarh_name = _find_value_columns(columns, kwh_column)
+    except ProfileError:
+        return None
+    time_name = time_column if time_column is not None else _find_timestamp_column(columns)
+    value_name = kwh_name or kw_name
+    if value_name is None or time_name not in columns:
+        return None
+    return time_name, value_name, kvarh_name, kwh_name is None
+
+
+def _in_years(ticks: np.ndarray, unit: str, nulls: bool) -> bool:
+    """Every known tick (int64 in `unit`; NaT as NAT) within FIRST_YEAR..LAST_YEAR."""
+    known = ticks[ticks != NAT] if nulls else ticks
+    first, end = (np.datetime64(f"{year}-01-01", unit).astype(np.int64)
+                  for year in (FIRST_YEAR, LAST_YEAR + 1))
+    return not known.size or bool(known.min() >= first and known.max() < end)
+
+
 def _long_from_csv(
     content: bytes, name: str, limits: TableLimits, time_column: str | None,
     kwh_column: str | None,
@@ -528,13 +551,10 @@ def _long_from_csv(
     if table is None:
         return None
     columns = table.column_names
-    try:
-        kwh_name, kw_name, kvarh_name = _find_value_columns(columns, kwh_column)
-    except ProfileError:
+    found = _typed_columns(columns, time_column, kwh_column)
+    if found is None:
         return None
-    time_name = time_column if time_column is not None else _find_timestamp_column(columns)
-    if (kwh_name is None and kw_name is None) or time_name not in columns:
-        return None
+    time_name, value_name, kvarh_name, from_kw = found
     times = table.column(time_name)
     if not pa.types.is_timestamp(times.type) or times.type.tz not in (None, "UTC"):
         return None
@@ -545,19 +565,18 @@ def _long_from_csv(
         ns = times.cast(pa.timestamp("ns", tz=times.type.tz)).to_numpy().view(np.int64)
     except pa.ArrowException:  # beyond the years int64 nanoseconds hold
         return None
-    known = ns[ns != NAT] if times.null_count else ns
-    if known.size and (known.min() < _YEARS_NS[0] or known.max() >= _YEARS_NS[1]):
+    if not _in_years(ns, "ns", times.null_count > 0):
         return None  # the general path names the row
     values = []
-    for column in (kwh_name or kw_name, kvarh_name):
+    for column in (value_name, kvarh_name):
         if column is None:
             values.append(None)
-            continue
-        kind = table.column(column).type
-        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+        elif pa.types.is_integer(table.column(column).type) or pa.types.is_floating(
+                table.column(column).type):
+            values.append(np.asarray(table.column(column).to_numpy(), dtype=np.float64))
+        else:
             return None  # text, blank or boolean: pandas reads and words it
-        values.append(np.asarray(table.column(column).to_numpy(), dtype=np.float64))
-    return _Long(ns, times.type.tz is not None, values[0], values[1], from_kw=kwh_name is None)
+    return _Long(ns, times.type.tz is not None, values[0], values[1], from_kw=from_kw)
 
 
 def _long_from_clean_frame(
@@ -572,33 +591,26 @@ def _long_from_clean_frame(
             or not all(isinstance(c, str) and c == c.strip() for c in columns)
             or len(set(columns)) < len(columns)):
         return None
-    try:
-        kwh_name, kw_name, kvarh_name = _find_value_columns(columns, kwh_column)
-    except ProfileError:
+    found = _typed_columns(columns, time_column, kwh_column)
+    if found is None:
         return None
-    time_name = time_column if time_column is not None else _find_timestamp_column(columns)
-    if (kwh_name is None and kw_name is None) or time_name not in columns:
-        return None
+    time_name, value_name, kvarh_name, from_kw = found
     times = frame[time_name].array
     if not isinstance(times, pd.arrays.DatetimeArray):
         return None
-    ticks = times.asi8  # UTC for tz-aware times, else the clock reading; in the column's unit
-    known = ticks[ticks != NAT] if times.isna().any() else ticks
-    first, end = (np.datetime64(f"{year}-01-01", times.unit).astype(np.int64)
-                  for year in (FIRST_YEAR, LAST_YEAR + 1))
-    if known.size and (known.min() < first or known.max() >= end):
+    # asi8: UTC for tz-aware times, else the clock reading; in the column's unit
+    if not _in_years(times.asi8, times.unit, bool(times.isna().any())):
         return None  # the general path names the row
     values = []
-    for column in (kwh_name or kw_name, kvarh_name):
+    for column in (value_name, kvarh_name):
         if column is None:
             values.append(None)
-            continue
-        kind = frame[column].dtype
-        if not (isinstance(kind, np.dtype) and kind.kind in "fiu"):
-            return None
-        values.append(frame[column].to_numpy(np.float64))
+        elif isinstance(frame[column].dtype, np.dtype) and frame[column].dtype.kind in "fiu":
+            values.append(frame[column].to_numpy(np.float64))
+        else:
+            return None  # text or nullable types: the general path reads and words them
     ns = times.as_unit("ns").asi8.copy()  # the profile must not share the caller's memory
-    return _Long(ns, times.tz is not None, values[0], values[1], from_kw=kwh_name is None)
+    return _Long(ns, times.tz is not None, values[0], values[1], from_kw=from_kw)
 
 
 def _wide_dates(frame: pd.DataFrame, date_name: str) -> pd.DatetimeIndex:
