@@ -19,6 +19,10 @@ is an error: it usually means the file is really in UTC/GMT.
 
 Convention: a timestamp marks the start of its period unless `timestamp_convention='end'`
 (default from config/defaults.yaml `timestamp_convention`).
+
+Speed: a plain long CSV (ISO times, number columns) is parsed by Arrow, and a frame with typed
+columns (as Parquet gives them) is read as it is; anything else takes the general pandas path.
+Both give the same frame and report (tests/test_profile_fast_paths.py).
 """
 
 from __future__ import annotations
@@ -38,17 +42,22 @@ from bess_duos.core.profile_tables import (
     DEFAULT_LIMITS,
     SUPPORTED_SUFFIXES,
     TableLimits,
+    csv_first_text,
+    read_csv_arrow,
     read_table_bytes,
 )
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 NS_PER_MINUTE = 60 * 10**9
 NS_PER_HALF_HOUR = 30 * NS_PER_MINUTE
+NAT = np.iinfo(np.int64).min  # NaT as int64 ns
 SPIKE_FACTOR = 10.0  # a half hour above 10 x the profile's 99th percentile kWh is a spike
 MAX_LISTED = 5
 FIRST_YEAR, LAST_YEAR = 1900, 2199  # timestamps outside these years are refused as typos
 EXCEL_SERIALS = (1.0, 109_574.0)  # Excel serial dates of 1900-01-01 .. 2199-12-31
 MAX_FREEFORM_ROWS = 20_000  # rows of dates in no one format (each parsed alone, slowly)
+
+_KWH = pd.Index(["kwh"])  # the data's first column (an Index is immutable: shared)
 
 Convention = Literal["start", "end"]
 Resample = Literal["split", "aggregate"]
@@ -138,6 +147,12 @@ def read_table(
     refusing a missing, empty or oversized file before any byte is read."""
     limits = replace(limits or DEFAULT_LIMITS, max_bytes=max_bytes)
     path = Path(path)
+    return read_table_bytes(_file_bytes(path, max_bytes), name=path.name, limits=limits)
+
+
+def _file_bytes(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, refusing a folder, a missing, empty or oversized file or an unsupported
+    type before any byte is read."""
     if path.is_dir():
         raise ProfileError(f"profile file {str(path)!r} is a folder: give the profile file itself "
                            "(CSV, XLSX or Parquet)")
@@ -158,7 +173,7 @@ def read_table(
             f"profile file {path.name!r}: unsupported type {suffix!r}; use one of "
             f"{SUPPORTED_SUFFIXES}"
         )
-    return read_table_bytes(path.read_bytes(), name=path.name, limits=limits)
+    return path.read_bytes()
 
 
 # ---------------------------------------------------------------- time zones
@@ -214,8 +229,11 @@ def parse_timestamps(values: pd.Series, *, what: str = "timestamp") -> tuple[pd.
         if parsed is None:
             probe = values if freeform else values.iloc[:MAX_FREEFORM_ROWS]
             how: dict[str, Any] = {"dayfirst": True} if freeform or not fmt else {"format": fmt}
-            coerced = pd.to_datetime(probe, utc=aware, errors="coerce", **how)
-            bad = (coerced.isna() & probe.notna()).to_numpy()
+            try:
+                coerced = pd.to_datetime(probe, utc=aware, errors="coerce", **how)
+                bad = (coerced.isna() & probe.notna()).to_numpy()
+            except (ValueError, TypeError):  # "Mixed timezones detected", even when coercing
+                bad = probe.notna().to_numpy()
             if not bad.any() and not freeform:
                 raise ProfileError(
                     f"{what} column: the dates could not be read in one format (first "
@@ -315,10 +333,9 @@ def localise_naive(naive: pd.DatetimeIndex, *, shift_nonexistent: bool = False) 
     period-ending labels, where 01:00 on that day means the instant the clock jumps to 02:00).
     """
     naive = pd.DatetimeIndex(naive).as_unit("ns")
-    occurrence = pd.Series(np.arange(naive.size)).groupby(naive.asi8).cumcount().to_numpy()
     localised = naive.tz_localize(
         "Europe/London",
-        ambiguous=occurrence == 0,
+        ambiguous=_first_occurrences(naive.asi8),
         nonexistent="shift_forward" if shift_nonexistent else "NaT",
     )
     missing = localised.isna() & ~naive.isna()
@@ -330,6 +347,18 @@ def localise_naive(naive: pd.DatetimeIndex, *, shift_nonexistent: bool = False) 
             "load with tz='UTC' (CLI: --tz UTC)", retry_with={"tz": "UTC"}
         )
     return localised.tz_convert("UTC").asi8
+
+
+def _first_occurrences(values: np.ndarray) -> np.ndarray:
+    """True where a value appears for the first time in row order (a stable sort keeps equal
+    values in row order; clock times are sorted but for October's repeated hour)."""
+    if values.size < 2 or bool((np.diff(values) > 0).all()):
+        return np.ones(values.size, bool)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.empty(values.size, bool)
+    first[order] = np.concatenate([[True], ordered[1:] != ordered[:-1]])
+    return first
 
 
 def localise_timestamps(times: pd.DatetimeIndex | pd.Series, tz: str | None = None) -> np.ndarray:
@@ -437,7 +466,7 @@ def _numbers(values: pd.Series, column: str, row_offset: int = 0) -> np.ndarray:
 class _Long:
     """Intermediate long form: UTC ns (or naive ns) per row, values."""
 
-    times: pd.Series  # datetime64 (naive or UTC)
+    times: np.ndarray  # int64 ns: UTC when `aware`, else the clock reading; NaT as NAT
     aware: bool
     kwh: np.ndarray  # kWh per row, or kW (average demand) when `from_kw`
     kvarh: np.ndarray | None
@@ -479,7 +508,113 @@ def _long_from_columns(
         assert kw_name is not None
         kwh = _numbers(frame[kw_name], kw_name)  # kW; kWh = kW x step hours once step is known
     kvarh = _numbers(frame[kvarh_name], kvarh_name) if kvarh_name else None
-    return _Long(times.reset_index(drop=True), aware, kwh, kvarh, from_kw=kwh_name is None)
+    return _Long(_ns(times), aware, kwh, kvarh, from_kw=kwh_name is None)
+
+
+def _ns(times: pd.Series) -> np.ndarray:
+    """int64 ns of parsed times (UTC for tz-aware ones); NaT as NAT."""
+    return pd.DatetimeIndex(times).as_unit("ns").asi8
+
+
+def _typed_columns(
+    columns: list[str], time_column: str | None, kwh_column: str | None
+) -> tuple[str, str, str | None, bool] | None:
+    """(time, kWh or kW, kvarh or None, kW?) columns, found by name as `_long_from_columns`
+    finds them; None where it would look further (date + time columns, a wide profile) or
+    refuse (it then words the refusal)."""
+    try:
+        kwh_name, kw_name, kvarh_name = _find_value_columns(columns, kwh_column)
+    except ProfileError:
+        return None
+    time_name = time_column if time_column is not None else _find_timestamp_column(columns)
+    value_name = kwh_name or kw_name
+    if value_name is None or time_name not in columns:
+        return None
+    return time_name, value_name, kvarh_name, kwh_name is None
+
+
+def _in_years(ticks: np.ndarray, unit: str, nulls: bool) -> bool:
+    """Every known tick (int64 in `unit`; NaT as NAT) within FIRST_YEAR..LAST_YEAR."""
+    known = ticks[ticks != NAT] if nulls else ticks
+    first, end = (np.datetime64(f"{year}-01-01", unit).astype(np.int64)
+                  for year in (FIRST_YEAR, LAST_YEAR + 1))
+    return not known.size or bool(known.min() >= first and known.max() < end)
+
+
+def _long_from_csv(
+    content: bytes, name: str, limits: TableLimits, time_column: str | None,
+    kwh_column: str | None,
+) -> _Long | None:
+    """The long form of a plain long CSV (a column of ISO 8601 times, all with an offset or
+    none, and number columns) parsed by Arrow; None for anything else, which the general path
+    reads (and words any refusal of) as before. The same times and numbers as that path: the
+    same Arrow ISO parser, the offset judged from the first time as written."""
+    import pyarrow as pa
+
+    table = read_csv_arrow(content, name=name, limits=limits)
+    if table is None:
+        return None
+    columns = table.column_names
+    found = _typed_columns(columns, time_column, kwh_column)
+    if found is None:
+        return None
+    time_name, value_name, kvarh_name, from_kw = found
+    times = table.column(time_name)
+    if not pa.types.is_timestamp(times.type) or times.type.tz not in (None, "UTC"):
+        return None
+    first = csv_first_text(content, columns, time_name)
+    if first is None or bool(_OFFSET_END.search(first)) != (times.type.tz is not None):
+        return None
+    try:  # a checked cast: NaT (null) is NAT
+        ns = times.cast(pa.timestamp("ns", tz=times.type.tz)).to_numpy().view(np.int64)
+    except pa.ArrowException:  # beyond the years int64 nanoseconds hold
+        return None
+    if not _in_years(ns, "ns", times.null_count > 0):
+        return None  # the general path names the row
+    values = []
+    for column in (value_name, kvarh_name):
+        if column is None:
+            values.append(None)
+        elif pa.types.is_integer(table.column(column).type) or pa.types.is_floating(
+                table.column(column).type):
+            values.append(np.asarray(table.column(column).to_numpy(), dtype=np.float64))
+        else:
+            return None  # text, blank or boolean: pandas reads and words it
+    return _Long(ns, times.type.tz is not None, values[0], values[1], from_kw=from_kw)
+
+
+def _long_from_clean_frame(
+    frame: pd.DataFrame, time_column: str | None, kwh_column: str | None
+) -> _Long | None:
+    """The long form of a frame whose columns are already typed: a datetime64 timestamp column
+    (tz-aware, or naive clock times) within FIRST_YEAR..LAST_YEAR and numpy number columns,
+    named as the general path finds them, no DatetimeIndex. None for anything else (the
+    general path reads it, and words any refusal)."""
+    columns = list(frame.columns)
+    if (frame.empty or isinstance(frame.index, pd.DatetimeIndex)
+            or not all(isinstance(c, str) and c == c.strip() for c in columns)
+            or len(set(columns)) < len(columns)):
+        return None
+    found = _typed_columns(columns, time_column, kwh_column)
+    if found is None:
+        return None
+    time_name, value_name, kvarh_name, from_kw = found
+    times = frame[time_name].array
+    if not isinstance(times, pd.arrays.DatetimeArray):
+        return None
+    # asi8: UTC for tz-aware times, else the clock reading; in the column's unit
+    if not _in_years(times.asi8, times.unit, bool(times.isna().any())):
+        return None  # the general path names the row
+    values = []
+    for column in (value_name, kvarh_name):
+        if column is None:
+            values.append(None)
+        elif isinstance(frame[column].dtype, np.dtype) and frame[column].dtype.kind in "fiu":
+            values.append(frame[column].to_numpy(np.float64))
+        else:
+            return None  # text or nullable types: the general path reads and words them
+    ns = times.as_unit("ns").asi8.copy()  # the profile must not share the caller's memory
+    return _Long(ns, times.tz is not None, values[0], values[1], from_kw=from_kw)
 
 
 def _wide_dates(frame: pd.DataFrame, date_name: str) -> pd.DatetimeIndex:
@@ -530,8 +665,7 @@ def _wide_clock(frame: pd.DataFrame, date_name: str, mapping: dict[str, int]) ->
     dates = _wide_dates(frame, date_name)
     offsets = np.array([mapping[c] for c in ordered], dtype=np.int64) * NS_PER_MINUTE
     naive = dates.asi8[:, None] + offsets[None, :]
-    times = pd.Series(naive.ravel().view("datetime64[ns]"))
-    return _Long(times, False, values.ravel(), None, labels_are_ends)
+    return _Long(naive.ravel(), False, values.ravel(), None, labels_are_ends)
 
 
 # ---------------------------------------------------------------- the pipeline
@@ -567,21 +701,31 @@ def load_profile(
     if resample not in (None, "split", "aggregate"):
         raise ProfileError(f"resample {resample!r}: use 'split' (hourly) or 'aggregate' (15-min)")
     if isinstance(source, pd.DataFrame):
+        long = _long_from_clean_frame(source, timestamp_column, kwh_column)
+        if long is not None:  # typed columns (as Parquet gives them): nothing to parse or copy
+            return _profile(long, None, source=name or "<frame>", shape="long",
+                            convention=convention, tz=tz, resample=resample)
         frame, name = source.copy(), name or "<frame>"
         if isinstance(frame.index, pd.DatetimeIndex) and timestamp_column is None:
             frame = frame.reset_index(names="timestamp")
         frame.columns = [str(c).strip() for c in frame.columns]
         if frame.empty:
             raise ProfileError("the profile has no rows")
-    elif isinstance(source, bytes):
-        name = name or "profile"
-        frame = read_table_bytes(source, name=name, limits=limits or DEFAULT_LIMITS)
     else:
-        frame = read_table(source, max_bytes=max_bytes, limits=limits)
-        name = name or Path(source).name
+        if isinstance(source, bytes):
+            content, table_name = source, name or "profile"
+            table_limits = limits or DEFAULT_LIMITS
+        else:
+            content, table_name = _file_bytes(Path(source), max_bytes), Path(source).name
+            table_limits = replace(limits or DEFAULT_LIMITS, max_bytes=max_bytes)
+        name = name or table_name
+        # A plain long CSV is parsed by Arrow; anything else, and any refusal, by pandas.
+        long = _long_from_csv(content, table_name, table_limits, timestamp_column, kwh_column)
+        if long is not None:
+            return _profile(long, None, source=name, shape="long", convention=convention, tz=tz,
+                            resample=resample)
+        frame = read_table_bytes(content, name=table_name, limits=table_limits)
     columns = list(frame.columns)
-    warnings: list[str] = []
-
     long = _long_from_columns(frame, timestamp_column, kwh_column)
     shape = "long"
     wide_utc: tuple[np.ndarray, np.ndarray, int] | None = None
@@ -608,7 +752,22 @@ def load_profile(
                         f"but timestamp_convention={convention!r} was given"
                     )
                 convention = label_convention
+    return _profile(long, wide_utc, source=name, shape=shape, convention=convention, tz=tz,
+                    resample=resample)
 
+
+def _profile(
+    long: _Long | None,
+    wide_utc: tuple[np.ndarray, np.ndarray, int] | None,
+    *,
+    source: str,
+    shape: str,
+    convention: str,
+    tz: str | None,
+    resample: Resample | None,
+) -> Profile:
+    """The profile of a long form (or of wide period columns already in UTC)."""
+    warnings: list[str] = []
     if wide_utc is not None:
         utc_ns, kwh, nans = wide_utc
         kvarh = None
@@ -625,7 +784,7 @@ def load_profile(
         utc_ns,
         kwh,
         kvarh,
-        source=name,
+        source=source,
         shape=shape,
         step_minutes=step_minutes,
         timezone=timezone,
@@ -637,11 +796,17 @@ def load_profile(
     return Profile(data, quality)
 
 
+def _naive_index(ns: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(ns.view("datetime64[ns]"))
+
+
 def _step_minutes(naive_or_utc_ns: np.ndarray) -> float:
     steps = np.diff(naive_or_utc_ns)
-    # Sorted input (the usual case): the steps between distinct values, without a sort.
-    sorted_input = bool((steps >= 0).all())
-    steps = steps[steps != 0] if sorted_input else np.diff(np.unique(naive_or_utc_ns))
+    if steps.size and steps[0] > 0 and bool((steps == steps[0]).all()):
+        return float(steps[0]) / NS_PER_MINUTE  # one step throughout: the median below
+    if not bool((steps >= 0).all()):  # e.g. clock times repeating October's hour
+        steps = np.diff(np.sort(naive_or_utc_ns, kind="stable"))
+    steps = steps[steps != 0]  # the steps between distinct values
     if steps.size < 1:
         return 30.0
     return float(np.median(steps)) / NS_PER_MINUTE
@@ -655,17 +820,17 @@ def _long_to_utc(
     resample: str | None,
     warnings: list[str],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int, float, str]:
-    times = long.times
-    valid = times.notna().to_numpy() & ~np.isnan(long.kwh)
+    valid = (long.times != NAT) & ~np.isnan(long.kwh)
     if long.kvarh is not None:
         valid &= ~np.isnan(long.kvarh)
-    nans = int((~valid).sum())
-    if not valid.any():
+    nans = long.times.size - int(np.count_nonzero(valid))
+    if nans == long.times.size:
         raise ProfileError("no rows with both a timestamp and a value")
-    kwh = long.kwh[valid]
-    kvarh = long.kvarh[valid] if long.kvarh is not None else None
-    stamps = pd.DatetimeIndex(times[valid]).as_unit("ns")
-    step = _step_minutes(stamps.asi8)
+    stamps, kwh, kvarh = long.times, long.kwh, long.kvarh
+    if nans:
+        stamps, kwh = stamps[valid], kwh[valid]
+        kvarh = kvarh[valid] if kvarh is not None else None
+    step = _step_minutes(stamps)
     if step == 60 and resample != "split":
         raise ProfileError(
             "the profile is hourly, not half-hourly (median step 60 minutes). DUoS bands change "
@@ -693,13 +858,13 @@ def _long_to_utc(
         warnings.append(f"kW converted to kWh as kW x {step / 60:g} h per {step:g}-minute reading")
     is_end = convention == "end"
     if long.aware:
-        utc_ns = stamps.asi8
+        utc_ns = stamps
         timezone = "UTC offsets in the data"
     elif tz in (None, "Europe/London"):
-        utc_ns = localise_naive(stamps, shift_nonexistent=is_end)
+        utc_ns = localise_naive(_naive_index(stamps), shift_nonexistent=is_end)
         timezone = "naive, read as UK clock time (Europe/London)"
     else:
-        utc_ns = stamps.tz_localize(tz).tz_convert("UTC").asi8
+        utc_ns = _naive_index(stamps).tz_localize(tz).tz_convert("UTC").asi8
         timezone = f"naive, read as {tz}"
     if is_end:
         utc_ns = utc_ns - int(step * NS_PER_MINUTE)
@@ -744,23 +909,29 @@ def _finish(
 ) -> tuple[pd.DataFrame, DataQualityReport]:
     if utc_ns.size == 0:
         raise ProfileError("no half hours with values in the profile")
-    off_grid = utc_ns % NS_PER_HALF_HOUR != 0
-    if off_grid.any():
+    steps = np.diff(utc_ns)
+    # Sorted, half an hour apart throughout (the usual case): on the grid if the first is, and
+    # nothing to sort, drop or report as a gap.
+    regular = bool((steps == NS_PER_HALF_HOUR).all())
+    if ((utc_ns[:1] if regular else utc_ns) % NS_PER_HALF_HOUR != 0).any():
+        off_grid = utc_ns % NS_PER_HALF_HOUR != 0
         row = int(np.flatnonzero(off_grid)[0])
         raise ProfileError(
             f"{int(off_grid.sum())} timestamp(s) are not on the half hour, e.g. "
             f"{pd.Timestamp(int(utc_ns[row]), tz='UTC')}: half-hourly data must start at :00 "
             "and :30"
         )
-    order = np.argsort(utc_ns, kind="stable")
-    utc_ns, kwh = utc_ns[order], kwh[order]
-    kvarh = kvarh[order] if kvarh is not None else None
-    steps = np.diff(utc_ns)
-    irregular = int((steps != NS_PER_HALF_HOUR).sum() - (steps == 0).sum())
+    if not regular and not bool((steps >= 0).all()):
+        order = np.argsort(utc_ns, kind="stable")
+        utc_ns, kwh = utc_ns[order], kwh[order]
+        kvarh = kvarh[order] if kvarh is not None else None
+        steps = np.diff(utc_ns)
+    irregular = 0 if regular else int((steps != NS_PER_HALF_HOUR).sum() - (steps == 0).sum())
 
-    duplicate = np.concatenate([[False], steps == 0])
-    n_duplicates = int(duplicate.sum())
+    duplicate = np.concatenate([[False], steps == 0]) if not regular else None
+    n_duplicates = 0 if duplicate is None else int(duplicate.sum())
     if n_duplicates:
+        assert duplicate is not None
         first_of = np.maximum.accumulate(np.where(~duplicate, np.arange(utc_ns.size), 0))
         same = kwh[duplicate] == kwh[first_of[duplicate]]
         if kvarh is not None:
@@ -778,7 +949,7 @@ def _finish(
 
     expected = int((utc_ns[-1] - utc_ns[0]) // NS_PER_HALF_HOUR) + 1
     missing = expected - utc_ns.size
-    gap_after = np.flatnonzero(np.diff(utc_ns) > NS_PER_HALF_HOUR)
+    gap_after = np.flatnonzero(np.diff(utc_ns) > NS_PER_HALF_HOUR) if missing else steps[:0]
     gaps = tuple(
         (_iso(int(utc_ns[i]) + NS_PER_HALF_HOUR), _iso(int(utc_ns[i + 1]) - NS_PER_HALF_HOUR))
         for i in gap_after[:MAX_LISTED]
@@ -799,8 +970,8 @@ def _finish(
             f"{spikes} spike(s) above {SPIKE_FACTOR:g} x the 99th percentile "
             f"({p99:.3g} kWh), first at {at} UTC: check the units"
         )
-    index = pd.DatetimeIndex(utc_ns.view("datetime64[ns]"), name="timestamp_utc").tz_localize("UTC")
-    data = pd.DataFrame({"kwh": kwh}, index=index)
+    index = pd.DatetimeIndex(utc_ns.view("datetime64[ns]"), name="timestamp_utc", tz="UTC")
+    data = pd.DataFrame(kwh[:, None], index=index, columns=_KWH, copy=True)
     if kvarh is not None:
         data["kvarh"] = kvarh
     quality = DataQualityReport(
@@ -827,4 +998,5 @@ def _finish(
 
 
 def _iso(ns: int) -> str:
-    return pd.Timestamp(ns, unit="ns", tz="UTC").strftime("%Y-%m-%d %H:%M")
+    """'YYYY-MM-DD HH:MM' of int64 ns UTC."""
+    return str(np.datetime64(ns, "ns"))[:16].replace("T", " ")

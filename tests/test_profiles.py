@@ -281,3 +281,15 @@ def test_hourly_kw_becomes_kwh_by_its_step_before_the_split(tmp_path) -> None:
 def test_semicolon_separated_file(tmp_path) -> None:
     path = _write(tmp_path, "p.csv", "timestamp;kwh\n2026-06-01 00:00;1.5\n2026-06-01 00:30;2\n")
     assert load_profile(path).data["kwh"].tolist() == [1.5, 2.0]
+
+
+def test_date_and_time_columns_that_both_hold_datetimes_are_refused_by_row() -> None:
+    # Found by tests/test_hardening_property.py: pandas raised "Mixed timezones detected" even
+    # when coercing, a 500 from the webhook.
+    stamps = pd.date_range("2000-01-01", periods=49, freq="30min").strftime("%Y-%m-%d %H:%M")
+    kwh = [0.5 + i % 7 for i in range(49)]
+    content = ("kwh,kw,date,time\n" + "\n".join(
+        f"{v},{v},{s},{s}" for v, s in zip(kwh, stamps, strict=True))).encode()
+    with pytest.raises(ProfileError, match=r"timestamp row 1: '2000-01-01 2000-01-01 00:00' is "
+                                           r"not a date/time"):
+        load_profile(content, name="p.csv")

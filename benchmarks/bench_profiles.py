@@ -1,0 +1,87 @@
+"""Speed of reading one site-year profile, beside the time pyarrow takes to parse the same bytes.
+
+Run: .venv/bin/python benchmarks/bench_profiles.py [--repeat 300]
+
+Min of N single runs (the 2 cores are shared and noisy) for a one-year half-hourly CSV
+(`generate_profile("office", 180_000, start="2025-04-01", seed=5)`, ISO times with Z, 17,520 rows)
+and for the same year as the portfolio passes it (a slice of a frame read from a Parquet part:
+columns timestamp datetime64[us, UTC] and kwh):
+- `pyarrow parse`: pyarrow.csv.read_csv of the file's bytes (Arrow's defaults, threaded);
+- `load_profile(path)`, `read_profile(bytes)`: the way every caller gets (Arrow for a plain
+  long CSV), and the same with the fast ways off (the general pandas path);
+- `read_profile(frame)`: the typed-frame way, and the general path.
+Target (issue 18): the file read within 1.5 ms, and a frame well under 0.5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import tempfile
+import timeit
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.csv as pcsv
+from bess_duos.core import profiles
+from bess_duos.core.profile_loader import read_profile
+from bess_duos.core.profiles import load_profile
+from bess_duos.core.synthetic import generate_profile
+
+
+def _best_ms(func: Callable[[], Any], repeat: int) -> float:
+    return min(timeit.repeat(func, number=1, repeat=repeat)) * 1e3
+
+
+@contextmanager
+def _general_path():
+    """The fast ways off: every read goes through pandas and the general checks."""
+    saved = profiles._long_from_csv, profiles._long_from_clean_frame
+    profiles._long_from_csv = lambda *args, **kwargs: None
+    profiles._long_from_clean_frame = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        profiles._long_from_csv, profiles._long_from_clean_frame = saved
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=300, help="runs per figure (min taken)")
+    args = parser.parse_args()
+    series = generate_profile("office", 180_000, start="2025-04-01", seed=5)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "year.csv"
+        series.rename_axis("timestamp").rename("kwh").to_frame().to_csv(
+            path, date_format="%Y-%m-%dT%H:%M:%SZ")
+        content = path.read_bytes()
+        part = Path(folder) / "part.parquet"
+        pd.concat([pd.DataFrame({"site_id": f"S{i}", "timestamp": series.index,
+                                 "kwh": series.to_numpy()}) for i in range(3)],
+                  ignore_index=True).to_parquet(part, index=False)
+        frame = pd.read_parquet(part).drop(columns="site_id").iloc[17_520:35_040]
+
+        parse = _best_ms(lambda: pcsv.read_csv(io.BytesIO(content)), args.repeat)
+        rows = [("pyarrow parse (the floor)", parse, None)]
+        for label, func in (("load_profile(path)", lambda: load_profile(path)),
+                            ("read_profile(bytes)", lambda: read_profile(content, name="y.csv")),
+                            ("read_profile(frame)", lambda: read_profile(frame))):
+            fast = _best_ms(func, args.repeat)
+            with _general_path():
+                general = _best_ms(func, args.repeat)
+            rows.append((label, fast, general))
+    print(f"one site-year ({len(series):,} half hours, {len(content) / 2**20:.2f} MB CSV); "
+          f"min of {args.repeat}; load average {os.getloadavg()[0]:.2f}")
+    print(f"{'':28}{'ms':>8}{'general':>10}{'x parse':>9}")
+    for label, fast, general in rows:
+        shown = f"{general:10.3f}" if general is not None else " " * 10
+        print(f"{label:28}{fast:8.3f}{shown}{fast / parse:9.2f}")
+    print("targets: file read <= 1.5 ms; frame well under 0.5 ms")
+
+
+if __name__ == "__main__":
+    main()
