@@ -338,3 +338,35 @@ def test_idno_lookups_stop_going_online_once_the_services_are_down(monkeypatch) 
         with pytest.raises(area_resolver.AreaLookupError):
             lookup(postcode)
     assert calls == [("B1 1AA", True), ("B2 4QA", False)]
+
+
+@pytest.mark.parametrize("layout", ["one file", "interleaved", "int ids", "null ids", "folder"])
+def test_keyed_parquet_rows_are_each_sites_own(tmp_path: Path, layout: str) -> None:
+    """The rows read for each wanted site are exactly that site's rows, in file order, however
+    the file is laid out; unwanted and unknown sites give no entry."""
+    from bess_duos.core.portfolio import _read_keyed
+
+    times = pd.date_range("2026-01-01", periods=6, freq="30min", tz="UTC")
+    frames = [pd.DataFrame({"site_id": sid, "timestamp": times, "kwh": np.arange(6.0) + 10 * n})
+              for n, sid in enumerate(["11", "22", "33"])]
+    rows = pd.concat(frames, ignore_index=True)
+    if layout == "interleaved":
+        rows = rows.iloc[np.argsort(np.arange(len(rows)) % 6, kind="stable")]
+    if layout == "int ids":
+        rows["site_id"] = rows["site_id"].astype(int)
+    if layout == "null ids":
+        rows.loc[rows.index[[2, 9]], "site_id"] = None
+    path = tmp_path / "p.parquet"
+    if layout == "folder":
+        path.mkdir()
+        for n, part in enumerate(frames):
+            part.to_parquet(path / f"part-{n}.parquet", index=False)
+    else:
+        rows.to_parquet(path, index=False)
+    got = _read_keyed(path, ["11", "33", "44"])
+    assert sorted(got) == ["11", "33"]
+    for sid, frame in got.items():
+        mine = rows[rows["site_id"].astype(str) == sid].drop(columns="site_id")
+        assert frame["kwh"].tolist() == mine["kwh"].tolist()
+        assert frame["timestamp"].tolist() == mine["timestamp"].tolist()
+    assert got["33"]["kwh"].iloc[0] == 20.0
