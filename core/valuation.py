@@ -61,6 +61,7 @@ from bess_duos.core.tariffs import (
 )
 
 FEATURE_FIELDS = ("peak_ratio", "load_factor", "weekend_factor")
+HALF_HOUR_NS = 1_800_000_000_000
 MEMO_SIZE = 16  # profiles (x tariff, kVA) whose results are remembered, per process
 Stage = Literal["mpan", "area", "profile", "tariff", "duos", "flexibility"]
 
@@ -249,10 +250,12 @@ def _data_digest(data: pd.DataFrame) -> bytes | None:
     """A digest of a profile frame's times and numbers (None if a column is not numeric)."""
     digest = hashlib.blake2b(str(getattr(data.index, "tz", None)).encode(), digest_size=20)
     try:
-        digest.update(np.ascontiguousarray(pd.DatetimeIndex(data.index).asi8).tobytes())
+        index = pd.DatetimeIndex(data.index)
+        digest.update(str(index.unit).encode())
+        digest.update(memoryview(np.ascontiguousarray(index.asi8)))
         for name in data.columns:
             digest.update(repr(name).encode())
-            digest.update(np.ascontiguousarray(data[name].to_numpy(np.float64)).tobytes())
+            digest.update(memoryview(np.ascontiguousarray(data[name].to_numpy(np.float64))))
     except (TypeError, ValueError):
         return None
     return digest.digest()
@@ -315,9 +318,10 @@ def _kwh_series(data: pd.DataFrame, run: _Run, label: str) -> pd.Series:
             raise ValuationError("profile", str(exc)) from None
     kwh = kwh.astype(float)
     index = pd.DatetimeIndex(kwh.index)
-    full = pd.date_range(index[0], index[-1], freq="30min")
-    if len(full) == len(index):
+    times = index.as_unit("ns").asi8
+    if (times[-1] - times[0]) // HALF_HOUR_NS + 1 == len(index):  # no half hour missing
         return kwh
+    full = pd.date_range(index[0], index[-1], freq="30min")
     run.warnings.append(f"profile: {len(full) - len(index)} missing half hour(s) counted as "
                         "0 kWh for the features and flexibility")
     return kwh.reindex(full, fill_value=0.0)
