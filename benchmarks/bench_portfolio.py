@@ -155,9 +155,10 @@ def child(sites_csv: str, workers: int, batch_size: int, engine: str = "local") 
 STAGES = {  # (module file, function) -> label
     ("portfolio.py", "_read_keyed"): "bess_duos.core.portfolio._read_keyed (Parquet read)",
     ("profiles.py", "load_profile"): "bess_duos.core.profiles.load_profile",
-    ("duos.py", "charge_arrays"): "bess_duos.core.duos.charge_arrays",
-    ("flexibility.py", "plan_flexibility"): "bess_duos.core.flexibility.plan_flexibility",
-    ("flexibility.py", "value"): "FlexibilityPlan.value",
+    ("duos.py", "charge_many"): "bess_duos.core.duos.charge_many",
+    ("flexibility.py", "plan_flexibility_many"):
+        "bess_duos.core.flexibility.plan_flexibility_many",
+    ("flexibility.py", "value"): "FlexibilityPlans.value",
     ("features.py", "create_features_dataframe"):
         "bess_duos.core.features.create_features_dataframe",
 }

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -162,8 +163,11 @@ def iter_site_batches(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE
         yield chunk
 
 
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")  # s3://, gs://, file://, ... (not C:\\)
+
+
 def _absolute(text: str, base: Path) -> str:
-    if not text:
+    if not text or _URI.match(text):
         return text
     candidate = Path(text).expanduser()
     return str(candidate if candidate.is_absolute() else base / candidate)
@@ -290,18 +294,65 @@ def _resolve_area(site: _Site, area_lookup: AreaLookupFn | None) -> None:
 # ---------------------------------------------------------------- profiles
 
 
-def _keyed_source(path: Path) -> bool:
+@dataclass(frozen=True)
+class _Source:
+    """Where a profile lives: a local path, or a Parquet object or folder behind a URI
+    (s3://, gs://, file://, ...), opened with pyarrow's own filesystems."""
+
+    text: str
+    filesystem: Any = None  # a pyarrow FileSystem for a URI, None for a local path
+    location: str = ""  # the path within that filesystem
+
+    @classmethod
+    def of(cls, text: str) -> _Source:
+        if not _URI.match(text):
+            return cls(text)
+        from pyarrow import fs
+
+        try:
+            filesystem, location = fs.FileSystem.from_uri(text)
+        except Exception as exc:  # unknown scheme, no credentials, bad bucket name
+            raise ProfileError(f"profile location {text!r} cannot be opened: {exc}") from None
+        return cls(text, filesystem, location)
+
+    @property
+    def name(self) -> str:
+        return Path(self.location or self.text).name
+
+    def info(self) -> tuple[bool, bool]:
+        """(exists, is a folder)."""
+        if self.filesystem is None:
+            path = Path(self.text)
+            return path.exists(), path.is_dir()
+        from pyarrow import fs
+
+        try:
+            kind = self.filesystem.get_file_info(self.location).type
+        except Exception as exc:  # network or permission errors
+            raise ProfileError(f"profile location {self.text!r} cannot be read: {exc}") from None
+        return kind != fs.FileType.NotFound, kind == fs.FileType.Directory
+
+    def is_parquet(self) -> bool:
+        return Path(self.location or self.text).suffix.lower() in (".parquet", ".pq")
+
+
+def _keyed_source(source: _Source, is_dir: bool) -> bool:
     """Whether a profile file (or Parquet folder) holds many sites in a `site_id` column."""
-    if path.is_dir():
+    if is_dir:
         return True
+    if source.filesystem is not None and not source.is_parquet():
+        raise ProfileError(f"profile location {source.text!r}: only Parquet is read from a URI "
+                           "(give a local path for CSV or Excel)")
+    path = Path(source.text)
     suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
+    if source.is_parquet():
         import pyarrow.parquet as pq
 
         try:
-            return "site_id" in pq.read_schema(path).names
+            return "site_id" in pq.read_schema(
+                source.location or source.text, filesystem=source.filesystem).names
         except Exception as exc:  # not Parquet after all
-            raise ProfileError(f"profile file {path.name!r} is not readable Parquet: {exc}"
+            raise ProfileError(f"profile file {source.name!r} is not readable Parquet: {exc}"
                                ) from None
     if suffix in (".csv", ".txt"):
         try:
@@ -312,10 +363,11 @@ def _keyed_source(path: Path) -> bool:
     return False
 
 
-def _read_keyed(path: Path, site_ids: list[str]) -> dict[str, pd.DataFrame]:
+def _read_keyed(source: _Source, site_ids: list[str], is_dir: bool) -> dict[str, pd.DataFrame]:
     """Rows of the wanted sites from a long file keyed by site_id, read once for the batch."""
-    if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
-        frame, codes, keys = _parquet_rows(path, site_ids)
+    path = Path(source.text)
+    if is_dir or source.is_parquet():
+        frame, codes, keys = _parquet_rows(source, site_ids, is_dir)
     else:
         parts = [
             chunk[chunk["site_id"].isin(site_ids)]
@@ -334,7 +386,8 @@ def _read_keyed(path: Path, site_ids: list[str]) -> dict[str, pd.DataFrame]:
             if bounds[i + 1] > bounds[i]}
 
 
-def _parquet_rows(path: Path, site_ids: list[str]) -> tuple[pd.DataFrame, np.ndarray, Any]:
+def _parquet_rows(source: _Source, site_ids: list[str], is_dir: bool
+                  ) -> tuple[pd.DataFrame, np.ndarray, Any]:
     """(the wanted sites' rows without site_id, each row's site code, the site of each code)
     from a Parquet file or folder. A folder is filtered as it is read (its parts pruned by
     their statistics); one file is read whole with site_id dictionary-encoded, the wanted
@@ -343,7 +396,8 @@ def _parquet_rows(path: Path, site_ids: list[str]) -> tuple[pd.DataFrame, np.nda
     import pyarrow.dataset as ds
 
     try:
-        dataset = ds.dataset(str(path), format="parquet")
+        where = source.location or source.text
+        dataset = ds.dataset(where, format="parquet", filesystem=source.filesystem)
         key = ds.field("site_id")
         kind = dataset.schema.field("site_id").type
         if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
@@ -351,9 +405,9 @@ def _parquet_rows(path: Path, site_ids: list[str]) -> tuple[pd.DataFrame, np.nda
             frame = table.to_pandas()
             codes, keys = pd.factorize(frame.pop("site_id").astype(str))
             return frame, codes, keys
-        dataset = ds.dataset(str(path), format=ds.ParquetFileFormat(
+        dataset = ds.dataset(where, filesystem=source.filesystem, format=ds.ParquetFileFormat(
             read_options=ds.ParquetReadOptions(dictionary_columns=["site_id"])))
-        table = dataset.to_table(filter=key.isin(site_ids) if path.is_dir() else None)
+        table = dataset.to_table(filter=key.isin(site_ids) if is_dir else None)
         table = table.unify_dictionaries()
         sites = table.column("site_id")
         table = table.drop_columns(["site_id"])
@@ -367,8 +421,21 @@ def _parquet_rows(path: Path, site_ids: list[str]) -> tuple[pd.DataFrame, np.nda
             keep = wanted[codes]
             table, codes = table.filter(pa.array(keep)), codes[keep]
     except Exception as exc:  # arrow errors: schema, type, I/O
-        raise ProfileError(f"profile data {path.name!r} could not be read: {exc}") from None
+        raise ProfileError(f"profile data {source.name!r} could not be read: {exc}"
+                           ) from None
     return table.to_pandas(), codes, keys
+
+
+def _whole(source: _Source) -> Path | pd.DataFrame:
+    """A one-site source as `read_profile` takes it: a local path, or a URI's Parquet table."""
+    if source.filesystem is None:
+        return Path(source.text)
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(source.location, filesystem=source.filesystem).to_pandas()
+    except Exception as exc:  # arrow errors: schema, type, I/O
+        raise ProfileError(f"profile data {source.name!r} could not be read: {exc}") from None
 
 
 def _load_profiles(sites: list[_Site]) -> list[tuple[_Site, str, str]]:
@@ -378,13 +445,14 @@ def _load_profiles(sites: list[_Site]) -> list[tuple[_Site, str, str]]:
     for site in sites:
         by_path.setdefault(site.profile_path, []).append(site)
     for text, group in by_path.items():
-        path = Path(text)
         try:
-            if not path.exists():
-                raise ProfileError(f"profile file {str(path)!r} not found")
-            keyed = _keyed_source(path)
-            frames = _read_keyed(path, [s.site_id for s in group]) if keyed else None
-            shared = None if keyed else read_profile(path)
+            source = _Source.of(text)
+            exists, is_dir = source.info()
+            if not exists:
+                raise ProfileError(f"profile file {text!r} not found")
+            keyed = _keyed_source(source, is_dir)
+            frames = _read_keyed(source, [s.site_id for s in group], is_dir) if keyed else None
+            shared = None if keyed else read_profile(_whole(source))
         except (ProfileError, OSError, ValueError, KeyError) as exc:
             failures.extend((s, "profile", str(exc)) for s in group)
             continue
@@ -393,7 +461,7 @@ def _load_profiles(sites: list[_Site]) -> list[tuple[_Site, str, str]]:
                 if frames is not None:
                     if site.site_id not in frames:
                         raise ValuationError("profile", f"no rows for site_id {site.site_id!r} "
-                                             f"in {path.name}")
+                                             f"in {source.name}")
                     loaded = read_profile(frames[site.site_id])
                 else:
                     assert shared is not None

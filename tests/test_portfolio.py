@@ -344,7 +344,7 @@ def test_idno_lookups_stop_going_online_once_the_services_are_down(monkeypatch) 
 def test_keyed_parquet_rows_are_each_sites_own(tmp_path: Path, layout: str) -> None:
     """The rows read for each wanted site are exactly that site's rows, in file order, however
     the file is laid out; unwanted and unknown sites give no entry."""
-    from bess_duos.core.portfolio import _read_keyed
+    from bess_duos.core.portfolio import _read_keyed, _Source
 
     times = pd.date_range("2026-01-01", periods=6, freq="30min", tz="UTC")
     frames = [pd.DataFrame({"site_id": sid, "timestamp": times, "kwh": np.arange(6.0) + 10 * n})
@@ -363,10 +363,36 @@ def test_keyed_parquet_rows_are_each_sites_own(tmp_path: Path, layout: str) -> N
             part.to_parquet(path / f"part-{n}.parquet", index=False)
     else:
         rows.to_parquet(path, index=False)
-    got = _read_keyed(path, ["11", "33", "44"])
+    got = _read_keyed(_Source(str(path)), ["11", "33", "44"], layout == "folder")
     assert sorted(got) == ["11", "33"]
     for sid, frame in got.items():
         mine = rows[rows["site_id"].astype(str) == sid].drop(columns="site_id")
         assert frame["kwh"].tolist() == mine["kwh"].tolist()
         assert frame["timestamp"].tolist() == mine["timestamp"].tolist()
     assert got["33"]["kwh"].iloc[0] == 20.0
+
+
+def test_profiles_behind_a_uri_are_read_with_pyarrows_filesystems(demo, tmp_path: Path) -> None:
+    """profile_path may be a URI (s3://, gs://, ...: pyarrow's own filesystems; here file://,
+    the same code path without a network): the results equal those of the plain paths, and a
+    URI that names nothing, or names a CSV, fails those sites with the reason."""
+    sites = pd.read_csv(demo.sites_csv, dtype=str, keep_default_na=False).head(120)
+    sites["profile_path"] = [str((demo.sites_csv.parent / p).resolve())
+                             for p in sites["profile_path"]]
+    local = tmp_path / "local.csv"
+    sites.to_csv(local, index=False)
+    as_uri = sites.copy()
+    as_uri["profile_path"] = [Path(p).as_uri() for p in sites["profile_path"]]
+    bad = as_uri.tail(2).assign(site_id=["X1", "X2"], profile_path=[
+        (tmp_path / "absent.parquet").as_uri(), (tmp_path / "one.csv").as_uri()])
+    as_uri = pd.concat([as_uri, bad], ignore_index=True)
+    (tmp_path / "one.csv").write_text("timestamp,kwh\n", encoding="utf-8")
+    uri = tmp_path / "uri.csv"
+    as_uri.to_csv(uri, index=False)
+    from_paths = run_portfolio(local, workers=1, batch_size=50)
+    from_uris = run_portfolio(uri, workers=1, batch_size=50)
+    assert len(from_paths.results) > 100
+    pd.testing.assert_frame_equal(from_paths.results, from_uris.results, check_exact=True)
+    reasons = dict(zip(from_uris.errors["site_id"], from_uris.errors["reason"], strict=True))
+    assert "absent.parquet' not found" in reasons["X1"]
+    assert "only Parquet is read from a URI" in reasons["X2"]
