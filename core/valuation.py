@@ -248,7 +248,7 @@ def clear_memos() -> None:
 
 def _data_digest(data: pd.DataFrame) -> bytes | None:
     """A digest of a profile frame's times and numbers (None if a column is not numeric)."""
-    digest = hashlib.blake2b(str(getattr(data.index, "tz", None)).encode(), digest_size=20)
+    digest = hashlib.sha256(str(getattr(data.index, "tz", None)).encode())  # SHA-NI: fastest here
     try:
         index = pd.DatetimeIndex(data.index)
         digest.update(str(index.unit).encode())
