@@ -5,7 +5,9 @@ runs, and the one watchdog thread that keeps every fetch's deadline."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
+import hashlib
 import math
 import socket
 import time
@@ -117,6 +119,14 @@ def test_average_weekday_kw_equals_the_reference_on_random_profiles() -> None:
 # --- the answer built where the lookup runs -----------------------------------------------
 
 
+def _timeless(body: dict[str, Any]) -> dict[str, Any]:
+    """A body without its time stamps (the body's and its sheet fields')."""
+    out = {k: v for k, v in body.items() if k != "time"}
+    if isinstance(out.get("fields"), dict):
+        out["fields"] = {k: v for k, v in out["fields"].items() if k != "time"}
+    return out
+
+
 def _taller_layout() -> Any:
     raw = yaml.safe_load((config_dir() / "sheet_layout.yaml").read_text())
     taller = copy.deepcopy(raw)
@@ -148,10 +158,9 @@ def test_the_answer_equals_the_route_s_former_json_and_cells(seed: int) -> None:
     for layout in (None, default_layout(), taller):
         answer = answer_of(result, layout)
         want = json_safe(result_json(result))
-        body = {k: v for k, v in answer.body.items() if k != "time"}
-        assert _same(body, {k: v for k, v in want.items() if k != "time"})
+        assert _same(_timeless(answer.body), _timeless(want))
         cells = result_fields(result, layout or default_layout())
-        assert answer.sheet_fields == cells
+        assert answer.sheet_fields == cells  # the same result: the same time stamp
         assert answer.status == result.status and answer.warnings == len(result.warnings)
         assert answer.distributor_id == 14 and answer.masked_mpan == inputs.mpan.masked()
     assert "green_period_5" in answer_of(result, taller).sheet_fields
@@ -167,8 +176,7 @@ def test_the_answer_without_a_profile_matches_run_lookup() -> None:
     answer = answer_job(None, inputs, site, DAY, "r")
     result = run_lookup(inputs, on=DAY, site=site, request_id="r")
     assert answer.body["fields"]["annual_duos_gbp"] is None
-    assert {k: v for k, v in answer.body.items() if k != "time"} == \
-        {k: v for k, v in json_safe(result_json(result)).items() if k != "time"}
+    assert _timeless(answer.body) == _timeless(json_safe(result_json(result)))
 
 
 # --- the deadline watchdog ----------------------------------------------------------------
@@ -223,3 +231,69 @@ def test_a_socket_watched_after_expiry_is_shut_at_once() -> None:
     finally:
         a.close()
         b.close()
+
+
+# --- a worker is sent a profile's digest first --------------------------------------------
+
+
+def _fetched(seed: int) -> FetchedProfile:
+    series = generate_profile("office", 120_000, start="2025-04-01", seed=seed)
+    content = series.rename_axis("timestamp").rename("kwh").to_frame().to_csv(
+        date_format="%Y-%m-%dT%H:%M:%SZ").encode()
+    link = f"https://files.example/site-{seed}.csv"
+    return FetchedProfile(link, "https", content, "text/csv", link)
+
+
+def test_the_profile_cache_answers_by_digest_only_what_it_has_parsed() -> None:
+    from bess_duos.core.profile_loader import ProfileCache
+
+    cache = ProfileCache(size=2)
+    content = _fetched(7).content
+    digest = ProfileCache.digest(content)
+    assert digest == hashlib.sha256(content).hexdigest()
+    assert cache.cached(digest, name="a.csv") is None
+    assert (cache.hits, cache.misses) == (0, 0)  # a look without parsing is no miss
+    parsed = cache.get(content, name="a.csv", digest=digest)
+    assert cache.cached(digest, name="a.csv") is parsed
+    assert cache.cached(digest, name="b.csv") is None  # the name is in the quality report
+    assert cache.get(content, name="a.csv") is parsed  # the same key, hashed here
+    assert (cache.hits, cache.misses) == (2, 1)
+
+
+def test_a_worker_answers_from_the_digest_or_asks_for_the_bytes() -> None:
+    from bess_duos.core.profile_loader import PROFILE_CACHE, ProfileCache
+
+    fetched = _fetched(11)
+    digest = ProfileCache.digest(fetched.content)
+    inputs = parse_inputs({"mpan": "1405566778898", "profile_url": fetched.link,
+                           "flex_fraction": 0.4})
+    site = decide_area(inputs)
+    bare = dataclasses.replace(fetched, content=b"")
+    PROFILE_CACHE.clear()
+    assert answer_job(bare, inputs, site, DAY, "r", None, digest) is None
+    full = answer_job(fetched, inputs, site, DAY, "r", None, digest)
+    again = answer_job(bare, inputs, site, DAY, "r", None, digest)
+    alone = answer_job(fetched, inputs, site, DAY, "r")
+    assert full is not None and again is not None and alone is not None
+    for answer in (again, alone):
+        assert _timeless(answer.body) == _timeless(full.body)
+    assert PROFILE_CACHE.misses == 1  # parsed once: the digest was not worked out again
+
+
+def test_a_pool_gives_the_same_answer_as_the_request_thread() -> None:
+    from bess_duos.webhook.compute import DIGEST_FIRST_BYTES, ComputePool
+
+    fetched = _fetched(13)
+    assert len(fetched.content) > DIGEST_FIRST_BYTES
+    inputs = parse_inputs({"mpan": "1405566778898", "profile_url": fetched.link, "kva": 400})
+    site = decide_area(inputs)
+    here = ComputePool(0).answer(fetched, inputs, site, DAY, "r")
+    pool = ComputePool(1)
+    try:
+        first = pool.answer(fetched, inputs, site, DAY, "r")  # the worker has not parsed it
+        second = pool.answer(fetched, inputs, site, DAY, "r")  # now it has: the digest only
+    finally:
+        pool.shutdown()
+    for there in (first, second):
+        assert _timeless(there.body) == _timeless(here.body)
+        assert there.sheet_fields.keys() == here.sheet_fields.keys()

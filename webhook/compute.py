@@ -14,14 +14,18 @@ import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bess_duos.core.lookup import LookupInputs, LookupResult, run_lookup
+from bess_duos.core.profile_loader import ProfileCache
 from bess_duos.core.site_area import SiteArea
 from bess_duos.webhook.json_safe import json_safe
 from bess_duos.webhook.layout import SheetLayout, default_layout, result_fields, result_json
-from bess_duos.webhook.profile_links import FetchedProfile, profile_of
+from bess_duos.webhook.profile_links import FetchedProfile, cached_profile_of, profile_of
+
+# a profile this large goes to a worker as its digest first (the worker may have it parsed)
+DIGEST_FIRST_BYTES = 64 * 1024
 
 
 def lookup_job(
@@ -66,9 +70,24 @@ def answer_job(
     on: dt.date,
     request_id: str,
     layout: SheetLayout | None = None,
-) -> LookupAnswer:
-    """`lookup_job` and its `LookupAnswer` (`layout`: the sheet's, None for the default)."""
-    return answer_of(lookup_job(fetched, inputs, site, on, request_id), layout)
+    digest: str | None = None,
+) -> LookupAnswer | None:
+    """`lookup_job` and its `LookupAnswer` (`layout`: the sheet's, None for the default).
+
+    `digest` (`ProfileCache.digest` of the profile's bytes): with `fetched.content` empty,
+    the profile parsed already in this process is used, and None is answered when there is
+    none (then the caller sends the bytes)."""
+    if fetched is not None and digest is not None:
+        if fetched.content:
+            profile = profile_of(fetched, inputs.profile_options, digest=digest)
+        else:
+            profile = cached_profile_of(fetched, digest, inputs.profile_options)
+            if profile is None:
+                return None
+        result = run_lookup(inputs, profile=profile, on=on, site=site, request_id=request_id)
+    else:
+        result = lookup_job(fetched, inputs, site, on, request_id)
+    return answer_of(result, layout)
 
 
 def _warm() -> int:
@@ -100,9 +119,24 @@ class ComputePool:
         """`lookup_job(*args)` in a worker process, or here when the pool has no workers."""
         return self.call(lookup_job, *args)
 
-    def answer(self, *args: object) -> LookupAnswer:
-        """`answer_job(*args)` in a worker process, or here when the pool has no workers."""
-        return self.call(answer_job, *args)
+    def answer(self, fetched: FetchedProfile | None, inputs: LookupInputs, site: SiteArea,
+               on: dt.date, request_id: str, layout: SheetLayout | None = None) -> LookupAnswer:
+        """`answer_job` in a worker process, or here when the pool has no workers.
+
+        A worker is sent a large profile's digest first, not its bytes: a worker that has
+        parsed the same bytes before (the sheet re-runs a lookup on each edit) answers from
+        its cache; else the bytes follow. The digest is worked out here, where the bytes were
+        fetched, and the bytes are hashed once."""
+        args = (inputs, site, on, request_id, layout)
+        if not self.size:
+            return answer_job(fetched, *args)  # type: ignore[return-value]
+        if fetched is None or len(fetched.content) < DIGEST_FIRST_BYTES:
+            return self.call(answer_job, fetched, *args)
+        digest = ProfileCache.digest(fetched.content)
+        answered = self.call(answer_job, replace(fetched, content=b""), *args, digest)
+        if answered is None:
+            answered = self.call(answer_job, fetched, *args, digest)
+        return answered
 
     def call(self, job: Any, *args: object) -> Any:
         """`job(*args)` in a worker process, or here when the pool has no workers."""

@@ -53,7 +53,12 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 import requests
-from bess_duos.core.profile_loader import DEFAULT_OPTIONS, ReadOptions, profile_from_bytes
+from bess_duos.core.profile_loader import (
+    DEFAULT_OPTIONS,
+    PROFILE_CACHE,
+    ReadOptions,
+    profile_from_bytes,
+)
 from bess_duos.core.profile_tables import DEFAULT_LIMITS
 from bess_duos.core.profiles import Profile
 from requests.adapters import HTTPAdapter
@@ -777,12 +782,20 @@ def profile_name(fetched: FetchedProfile) -> str:
     return name or "profile"
 
 
-def profile_of(fetched: FetchedProfile, options: ReadOptions = DEFAULT_OPTIONS) -> Profile:
+def profile_of(fetched: FetchedProfile, options: ReadOptions = DEFAULT_OPTIONS, *,
+               digest: str | None = None) -> Profile:
     """Parse fetched bytes with the one core loader (`core.profile_loader`: limits, the
     forgiving policy, the same bytes parsed once), named by the link; another document's cells
-    are kept out of its errors."""
+    are kept out of its errors. `digest`: the bytes' `ProfileCache.digest`, when known."""
     return profile_from_bytes(fetched.content, name=profile_name(fetched),
-                              quote_cells=fetched.quote_cells, options=options)
+                              quote_cells=fetched.quote_cells, options=options, digest=digest)
+
+
+def cached_profile_of(fetched: FetchedProfile, digest: str,
+                      options: ReadOptions = DEFAULT_OPTIONS) -> Profile | None:
+    """The profile `profile_of` would give for bytes of this digest if this process has it
+    parsed already, else None (`fetched.content` is not read)."""
+    return PROFILE_CACHE.cached(digest, name=profile_name(fetched), options=options)
 
 
 def default_drive_session() -> requests.Session:
