@@ -1,6 +1,7 @@
 """Load test of `bess-duos serve` (gunicorn, as its own process) on loopback.
 
 Run: .venv/bin/python benchmarks/bench_webhook.py [--lookups 50] [--sheet-lookups 200]
+     [--sequential 100]
 
 Starts, on free loopback ports: a plain HTTP server holding a one-year synthetic half-hourly
 profile (CSV, ~0.7 MB), the local Sheets API v4 test server (tests/sheets_server.py, with the
@@ -13,6 +14,10 @@ for the profile's port. Then:
    a lookup's own input parse sets;
 2. `--lookups` (50) signed lookups sent at once (`write: false`), each fetching and parsing the
    profile: p50/p95/p99 latency, errors, and the ratio p50 / baseline;
+2b. `--sequential` (100) signed warm lookups one after another through the app in this process
+   (`create_app` with the same processes setting, its `wsgi_app` wrapped): the server's own
+   time per request, min and median of the wall clock and of the request thread's CPU (the
+   work the one server process does for each request, whatever the load of the cores);
 3. `--sheet-lookups` (200) signed lookups sent at once, all writing the same Google sheet; each
    has its own agreed capacity and flexible share, so every request's cells differ. Afterwards
    the sheet must hold one request's result whole (every output cell equal to the response of
@@ -193,10 +198,49 @@ def _lookups_at_once(url: str, profile_url: str, n: int) -> dict[str, Any]:
             **_percentiles([r[0] for r in burst])}
 
 
+def _sequential(profile_url: str, port: int, processes: int, n: int) -> dict[str, float]:
+    """Step 2b: `n` warm lookups one at a time through the app's `wsgi_app`, wrapped to time
+    each request: min and median ms of its wall clock and of its thread's CPU."""
+    from bess_duos.webhook.app import create_app
+    from bess_duos.webhook.profile_links import FetchPolicy
+
+    app = create_app({"WEBHOOK_SECRET": SECRET, "COMPUTE_PROCESSES": processes,
+                      "FETCH_POLICY": FetchPolicy(allow_loopback_ports=frozenset({port}))})
+    wall: list[float] = []
+    cpu: list[float] = []
+    inner = app.wsgi_app
+
+    def timed(environ: dict[str, Any], start_response: Any) -> Any:
+        started, thread = time.perf_counter(), time.thread_time()
+        try:
+            return inner(environ, start_response)
+        finally:
+            wall.append((time.perf_counter() - started) * 1000.0)
+            cpu.append((time.thread_time() - thread) * 1000.0)
+
+    app.wsgi_app = timed  # type: ignore[method-assign]
+    client = app.test_client()
+    try:
+        for i in range(n + 5):  # the first 5 warm the memos and every compute process
+            body = json.dumps({"mpan": MPAN, "profile_url": profile_url, "write": False,
+                               "flex_fraction": round(0.2 + i / 1000, 3)}).encode()
+            answer = client.post("/lookup", data=body, headers={
+                **signed_headers(SECRET, body), "Content-Type": "application/json"})
+            if answer.status_code != 200:
+                raise SystemExit(f"sequential lookup failed: {answer.get_data()[:300]!r}")
+    finally:
+        app.extensions["bess_duos_pool"].shutdown()
+    wall, cpu = wall[5:], cpu[5:]
+    return {"wall_min": min(wall), "wall_median": statistics.median(wall),
+            "cpu_min": min(cpu), "cpu_median": statistics.median(cpu)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lookups", type=int, default=50)
     parser.add_argument("--sheet-lookups", type=int, default=200)
+    parser.add_argument("--sequential", type=int, default=100,
+                        help="warm lookups one at a time through the app in this process")
     parser.add_argument("--processes", default=f"0,{os.cpu_count() or 1}",
                         help="compute-process settings of `serve` to compare (default 0,cores)")
     args = parser.parse_args(argv)
@@ -247,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
                        profile=profile, on=dt.date.today())
             warm_times.append((time.perf_counter() - start) * 1000.0)
         warm = statistics.median(warm_times)
+        sequential = {p: _sequential(profile_url, profiles.server_address[1], p, args.sequential)
+                      for p in settings} if args.sequential else {}
         try:
             for processes in settings:
                 port = _free_port()
@@ -285,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{'MET' if baseline <= TARGET_COLD_RATIO * arrow else 'NOT MET'})")
     print(f"  the same repeated (profile parsed, features and DUoS remembered) {warm:6.2f} ms "
           f"(target <= {TARGET_WARM_MS:g} ms: {'MET' if warm <= TARGET_WARM_MS else 'NOT MET'})")
+    for processes, seq in sequential.items():
+        print(f"one warm lookup at a time, the server's own time (wsgi_app), compute processes "
+              f"{processes}: wall min {seq['wall_min']:.2f} / median {seq['wall_median']:.2f} ms,"
+              f" request thread CPU min {seq['cpu_min']:.2f} / median {seq['cpu_median']:.2f} ms")
     print(f"{args.lookups} lookups sent at once (fetch + parse + compute, no write):")
     failed = False
     for processes, run in runs.items():

@@ -24,11 +24,11 @@ def average_weekday_kw(kwh: pd.Series) -> list[float | None]:
     clock = uk_clock(pd.DatetimeIndex(kwh.index))
     kw = kwh.to_numpy(dtype=float) * 2.0
     keep = ~clock.weekend & np.isfinite(kw)
-    slots = clock.slot[keep]
-    sums = np.bincount(slots, weights=kw[keep], minlength=SLOTS)
-    counts = np.bincount(slots, minlength=SLOTS)
+    # the half hours left out add 0.0 to their slot's sum: the same sums as summing the kept only
+    sums = np.bincount(clock.slot, weights=np.where(keep, kw, 0.0), minlength=SLOTS)
+    counts = np.bincount(clock.slot, weights=keep, minlength=SLOTS)
     means = np.divide(sums, counts, out=np.full(SLOTS, np.nan), where=counts > 0)
-    return [None if np.isnan(v) else round(float(v), 3) for v in means]
+    return [None if v != v else round(v, 3) for v in means.tolist()]
 
 
 def weekday_bands(bands: TimeBands | None, month: int = 1) -> list[str] | None:

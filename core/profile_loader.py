@@ -123,6 +123,10 @@ def _withheld(exc: ProfileError, name: str) -> ProfileError:
     )
 
 
+class _NotCached(Exception):
+    """`ProfileCache.cached` found nothing (never leaves this module)."""
+
+
 class ProfileCache:
     """The last few parsed profiles, keyed by the SHA-256 of the bytes (least recently used
     dropped first). The sheet re-runs a lookup on every input edit with the same profile link:
@@ -149,19 +153,19 @@ class ProfileCache:
         """Profiles parsed (successfully) since the last `clear()`."""
         return self._memo.misses
 
+    @staticmethod
+    def digest(content: bytes) -> str:
+        """The SHA-256 (hex) of a file's bytes, as this cache keys them."""
+        return hashlib.sha256(content).hexdigest()
+
     def get(self, content: bytes, *, name: str = "profile", quote_cells: bool = True,
             limits: TableLimits = DEFAULT_LIMITS,
-            options: ReadOptions = DEFAULT_OPTIONS) -> Profile:
+            options: ReadOptions = DEFAULT_OPTIONS, digest: str | None = None) -> Profile:
         """The parsed profile of these bytes: from the cache, else parsed and kept.
 
         `quote_cells=False` (a document other than the caller's own) keeps the file's cells
-        out of any error message.
+        out of any error message. `digest`: `digest(content)` when the caller has it already.
         """
-        # The convention default (config/defaults.yaml) changes how the same bytes read; the
-        # name is in the quality report.
-        key = (hashlib.sha256(content).hexdigest(), name, default_timestamp_convention(),
-               limits, options)
-
         def parse() -> Profile:
             try:
                 return read_profile(content, name=name, limits=limits, options=options)
@@ -170,7 +174,26 @@ class ProfileCache:
                     raise
                 raise _withheld(exc, name) from None
 
-        return self._memo.get(key, parse)
+        return self._memo.get(self._key(digest or self.digest(content), name, limits, options),
+                              parse)
+
+    def cached(self, digest: str, *, name: str = "profile", limits: TableLimits = DEFAULT_LIMITS,
+               options: ReadOptions = DEFAULT_OPTIONS) -> Profile | None:
+        """The profile `get` would answer from the cache for bytes of this digest, else None
+        (nothing is parsed; a miss is not counted)."""
+        def missing() -> Profile:
+            raise _NotCached
+
+        try:
+            return self._memo.get(self._key(digest, name, limits, options), missing)
+        except _NotCached:
+            return None
+
+    @staticmethod
+    def _key(digest: str, name: str, limits: TableLimits, options: ReadOptions) -> tuple:
+        # The convention default (config/defaults.yaml) changes how the same bytes read; the
+        # name is in the quality report.
+        return (digest, name, default_timestamp_convention(), limits, options)
 
     def clear(self) -> None:
         """Forget every profile (and the counts)."""
@@ -181,6 +204,9 @@ PROFILE_CACHE = ProfileCache()
 
 
 def profile_from_bytes(content: bytes, *, name: str = "profile", quote_cells: bool = True,
-                       options: ReadOptions = DEFAULT_OPTIONS) -> Profile:
-    """Parse a file's bytes with `read_profile`; the same bytes parse once (`PROFILE_CACHE`)."""
-    return PROFILE_CACHE.get(content, name=name, quote_cells=quote_cells, options=options)
+                       options: ReadOptions = DEFAULT_OPTIONS,
+                       digest: str | None = None) -> Profile:
+    """Parse a file's bytes with `read_profile`; the same bytes parse once (`PROFILE_CACHE`;
+    `digest`: `ProfileCache.digest(content)` when the caller has it already)."""
+    return PROFILE_CACHE.get(content, name=name, quote_cells=quote_cells, options=options,
+                             digest=digest)

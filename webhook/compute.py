@@ -1,7 +1,10 @@
-"""The CPU-bound part of a lookup (parse the profile, compute), and where it runs.
+"""The CPU-bound part of a lookup (parse the profile, compute, build the answer), and where it
+runs.
 
-`lookup_job` runs in the request thread, or in a worker process of `ComputePool` so that one
-server process (which holds the replay cache and the sheet ordering) uses every core.
+`answer_job` runs in the request thread, or in a worker process of `ComputePool` so that one
+server process (which holds the replay cache and the sheet ordering) uses every core. It hands
+back a `LookupAnswer`: the JSON body and the sheet's cells already built, so the server process
+neither walks the result nor receives it (only plain values cross the process boundary).
 """
 
 from __future__ import annotations
@@ -11,10 +14,18 @@ import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
 
 from bess_duos.core.lookup import LookupInputs, LookupResult, run_lookup
+from bess_duos.core.profile_loader import ProfileCache
 from bess_duos.core.site_area import SiteArea
-from bess_duos.webhook.profile_links import FetchedProfile, profile_of
+from bess_duos.webhook.json_safe import json_safe
+from bess_duos.webhook.layout import SheetLayout, default_layout, result_fields, result_json
+from bess_duos.webhook.profile_links import FetchedProfile, cached_profile_of, profile_of
+
+# a profile this large goes to a worker as its digest first (the worker may have it parsed)
+DIGEST_FIRST_BYTES = 64 * 1024
 
 
 def lookup_job(
@@ -27,6 +38,56 @@ def lookup_job(
     """Parse the profile and compute one lookup."""
     profile = profile_of(fetched, inputs.profile_options) if fetched is not None else None
     return run_lookup(inputs, profile=profile, on=on, site=site, request_id=request_id)
+
+
+@dataclass(frozen=True)
+class LookupAnswer:
+    """What the route needs of a lookup: the JSON body (`result_json`, plain JSON values), the
+    cells for the sheet's layout, and the few values it logs."""
+
+    body: dict[str, Any]
+    sheet_fields: dict[str, object]
+    status: str
+    masked_mpan: str | None
+    distributor_id: int
+    warnings: int
+
+
+def answer_of(result: LookupResult, layout: SheetLayout | None = None) -> LookupAnswer:
+    """The `LookupAnswer` of a result; `layout` is the sheet's (None: the default layout)."""
+    body = json_safe(result_json(result))
+    fields = body["fields"] if layout is None or layout == default_layout() else \
+        json_safe(result_fields(result, layout))
+    return LookupAnswer(body, fields, result.status,
+                        result.inputs.mpan.masked() if result.inputs.mpan else None,
+                        result.distributor.distributor_id, len(result.warnings))
+
+
+def answer_job(
+    fetched: FetchedProfile | None,
+    inputs: LookupInputs,
+    site: SiteArea,
+    on: dt.date,
+    request_id: str,
+    layout: SheetLayout | None = None,
+    digest: str | None = None,
+) -> LookupAnswer | None:
+    """`lookup_job` and its `LookupAnswer` (`layout`: the sheet's, None for the default).
+
+    `digest` (`ProfileCache.digest` of the profile's bytes): with `fetched.content` empty,
+    the profile parsed already in this process is used, and None is answered when there is
+    none (then the caller sends the bytes)."""
+    if fetched is not None and digest is not None:
+        if fetched.content:
+            profile = profile_of(fetched, inputs.profile_options, digest=digest)
+        else:
+            profile = cached_profile_of(fetched, digest, inputs.profile_options)
+            if profile is None:
+                return None
+        result = run_lookup(inputs, profile=profile, on=on, site=site, request_id=request_id)
+    else:
+        result = lookup_job(fetched, inputs, site, on, request_id)
+    return answer_of(result, layout)
 
 
 def _warm() -> int:
@@ -56,9 +117,32 @@ class ComputePool:
 
     def run(self, *args: object) -> LookupResult:
         """`lookup_job(*args)` in a worker process, or here when the pool has no workers."""
+        return self.call(lookup_job, *args)
+
+    def answer(self, fetched: FetchedProfile | None, inputs: LookupInputs, site: SiteArea,
+               on: dt.date, request_id: str, layout: SheetLayout | None = None) -> LookupAnswer:
+        """`answer_job` in a worker process, or here when the pool has no workers.
+
+        A worker is sent a large profile's digest first, not its bytes: a worker that has
+        parsed the same bytes before (the sheet re-runs a lookup on each edit) answers from
+        its cache; else the bytes follow. The digest is worked out here, where the bytes were
+        fetched, and the bytes are hashed once."""
+        args = (inputs, site, on, request_id, layout)
         if not self.size:
-            return lookup_job(*args)  # type: ignore[arg-type]
-        return self.get().submit(lookup_job, *args).result()
+            return answer_job(fetched, *args)  # type: ignore[return-value]
+        if fetched is None or len(fetched.content) < DIGEST_FIRST_BYTES:
+            return self.call(answer_job, fetched, *args)
+        digest = ProfileCache.digest(fetched.content)
+        answered = self.call(answer_job, replace(fetched, content=b""), *args, digest)
+        if answered is None:
+            answered = self.call(answer_job, fetched, *args, digest)
+        return answered
+
+    def call(self, job: Any, *args: object) -> Any:
+        """`job(*args)` in a worker process, or here when the pool has no workers."""
+        if not self.size:
+            return job(*args)
+        return self.get().submit(job, *args).result()
 
     def shutdown(self) -> None:
         """Stop the workers (tests; the process's exit does it otherwise)."""

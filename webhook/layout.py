@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -139,13 +139,13 @@ class SheetLayout:
     rounding: Mapping[str, int] = dc_field(default_factory=dict)  # field -> places
     presentation: Presentation = dc_field(default_factory=Presentation)
 
-    @property
+    @cached_property  # a layout is never changed: worked out once per layout
     def period_rows(self) -> int:
         """Time-band rows per band: the largest n of the `<band>_period_<n>` output fields."""
         found = [int(m.group(2)) for f in self.output_fields if (m := _PERIOD_RE.match(f))]
         return max(found, default=0)
 
-    @property
+    @cached_property
     def output_fields(self) -> frozenset[str]:
         """Every field name some output cell shows."""
         return frozenset(f for b in self.outputs for row in b.fields for f in row if f)

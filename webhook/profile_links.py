@@ -38,8 +38,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import heapq
 import io
 import ipaddress
+import itertools
+import os
 import re
 import socket
 import threading
@@ -50,7 +53,12 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 import requests
-from bess_duos.core.profile_loader import DEFAULT_OPTIONS, ReadOptions, profile_from_bytes
+from bess_duos.core.profile_loader import (
+    DEFAULT_OPTIONS,
+    PROFILE_CACHE,
+    ReadOptions,
+    profile_from_bytes,
+)
 from bess_duos.core.profile_tables import DEFAULT_LIMITS
 from bess_duos.core.profiles import Profile
 from requests.adapters import HTTPAdapter
@@ -329,17 +337,17 @@ class _Refused(Exception):
 
 class _Deadline:
     """One deadline for a whole fetch: at expiry every socket the fetch opened is shut down,
-    which ends a blocked connect, TLS handshake, header or body read at once."""
+    which ends a blocked connect, TLS handshake, header or body read at once. Expired by the
+    process's one `_Watchdog` thread (no thread is started per fetch)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.at = time.monotonic() + seconds
         self.expired = False
+        self.cancelled = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
+        _WATCHDOG.add(self)
 
     def remaining(self) -> float:
         """Seconds left (0 when passed)."""
@@ -357,16 +365,67 @@ class _Deadline:
         if expired:
             _shutdown(sock)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """Mark the deadline passed and shut every socket down (the watchdog calls it)."""
         with self._lock:
+            if self.cancelled:
+                return
             self.expired = True
             sockets = list(self._sockets)
         for sock in sockets:
             _shutdown(sock)
 
     def cancel(self) -> None:
-        """Stop the timer (the fetch is over)."""
-        self._timer.cancel()
+        """The fetch is over: nothing to shut down any more."""
+        with self._lock:
+            self.cancelled = True
+            self._sockets.clear()
+
+
+class _Watchdog:
+    """One daemon thread per process that expires every fetch's `_Deadline` on time, earliest
+    first (a heap); cancelled deadlines are dropped when they come up. Started on first use and
+    again in a forked child (threads do not survive a fork)."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._count = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, deadline: _Deadline) -> None:
+        """Expire `deadline` at its time (unless cancelled first)."""
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="fetch-deadlines")
+                self._thread.start()
+            heapq.heappush(self._heap, (deadline.at, next(self._count), deadline))
+            if self._heap[0][2] is deadline:
+                self._cond.notify()
+
+    def _run(self) -> None:
+        cond = self._cond
+        while True:
+            with cond:
+                due: list[_Deadline] = []
+                while not due:
+                    now = time.monotonic()
+                    while self._heap and (self._heap[0][0] <= now or self._heap[0][2].cancelled):
+                        deadline = heapq.heappop(self._heap)[2]
+                        if not deadline.cancelled:
+                            due.append(deadline)
+                    if not due:
+                        cond.wait(self._heap[0][0] - now if self._heap else None)
+            for deadline in due:
+                deadline.expire()
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _shutdown(sock: socket.socket) -> None:
@@ -723,12 +782,20 @@ def profile_name(fetched: FetchedProfile) -> str:
     return name or "profile"
 
 
-def profile_of(fetched: FetchedProfile, options: ReadOptions = DEFAULT_OPTIONS) -> Profile:
+def profile_of(fetched: FetchedProfile, options: ReadOptions = DEFAULT_OPTIONS, *,
+               digest: str | None = None) -> Profile:
     """Parse fetched bytes with the one core loader (`core.profile_loader`: limits, the
     forgiving policy, the same bytes parsed once), named by the link; another document's cells
-    are kept out of its errors."""
+    are kept out of its errors. `digest`: the bytes' `ProfileCache.digest`, when known."""
     return profile_from_bytes(fetched.content, name=profile_name(fetched),
-                              quote_cells=fetched.quote_cells, options=options)
+                              quote_cells=fetched.quote_cells, options=options, digest=digest)
+
+
+def cached_profile_of(fetched: FetchedProfile, digest: str,
+                      options: ReadOptions = DEFAULT_OPTIONS) -> Profile | None:
+    """The profile `profile_of` would give for bytes of this digest if this process has it
+    parsed already, else None (`fetched.content` is not read)."""
+    return PROFILE_CACHE.cached(digest, name=profile_name(fetched), options=options)
 
 
 def default_drive_session() -> requests.Session:

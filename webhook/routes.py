@@ -25,7 +25,6 @@ from bess_duos.core.lookup import (
     InputErrors,
     JsonNumber,
     LookupFailed,
-    LookupResult,
     decide_area,
     parse_inputs,
     parse_mpan_input,
@@ -41,9 +40,10 @@ from bess_duos.webhook.auth import (
     AuthError,
     parse_timestamp,
 )
+from bess_duos.webhook.compute import LookupAnswer
 from bess_duos.webhook.context import context
 from bess_duos.webhook.json_safe import json_safe
-from bess_duos.webhook.layout import result_fields, result_json
+from bess_duos.webhook.layout import SheetLayout, default_layout, result_json
 from bess_duos.webhook.logging_setup import request_id_var
 from bess_duos.webhook.openapi import openapi_spec
 from bess_duos.webhook.profile_links import RULE_BUSY, ProfileLinkError, display_link
@@ -280,7 +280,8 @@ def lookup() -> tuple[Response, int]:
     try:
         body = json_object()
         sheet = target_sheet(body)
-        result = compute({k: body[k] for k in INPUT_FIELDS if k in body})
+        done = compute_answer({k: body[k] for k in INPUT_FIELDS if k in body},
+                              None if sheet is None else sheet.layout)
     except Refusal as refusal:
         if sheet is not None:
             write_status(sheet, refusal.status_message)
@@ -290,21 +291,21 @@ def lookup() -> tuple[Response, int]:
         if sheet is not None:
             write_status(sheet, INTERNAL)
         return error(500, INTERNAL)
-    response = result_json(result)
+    response = done.body  # plain JSON values already (compute.answer_of)
     response["written"] = None
     if sheet is not None:
         try:
-            report = sheet.write(result_fields(result, sheet.layout), order=g.order)
+            report = sheet.write(done.sheet_fields, order=g.order)
         except SheetError as exc:
             return sheet_failed(sheet, exc, response)
-        response["written"] = report.as_dict()
+        response["written"] = json_safe(report.as_dict())
     log.info("lookup done", extra={
-        "status": result.status,
-        "mpan": result.inputs.mpan.masked() if result.inputs.mpan else None,
-        "distributor_id": result.distributor.distributor_id,
-        "warnings": len(result.warnings),
+        "status": done.status,
+        "mpan": done.masked_mpan,
+        "distributor_id": done.distributor_id,
+        "warnings": done.warnings,
     })
-    return jsonify(json_safe(response)), 200
+    return jsonify(response), 200
 
 
 def sheet_failed(sheet: SheetBackend, exc: SheetError, response: dict[str, Any]
@@ -368,8 +369,12 @@ def write_status(sheet: SheetBackend, message: str) -> None:
         log.error("could not write the status cell either: %s", exc)
 
 
-def compute(raw: dict[str, Any]) -> LookupResult:
-    """Parse the inputs, fetch the profile, decide the area and run the lookup."""
+def compute_answer(raw: dict[str, Any], layout: SheetLayout | None = None) -> LookupAnswer:
+    """Parse the inputs, fetch the profile, decide the area and run the lookup; the answer is
+    built where the lookup ran (`compute.answer_job`): the JSON body and the cells of the
+    sheet's `layout` (None: no sheet, or the default layout)."""
+    if layout is not None and layout is default_layout():
+        layout = None  # the worker has its own copy of the default
     ctx = context()
     try:
         inputs = parse_inputs(raw)
@@ -389,7 +394,7 @@ def compute(raw: dict[str, Any]) -> LookupResult:
                           retry_after=BUSY_RETRY_SECONDS if busy else None) from exc
     try:
         site = decide_area(inputs, ctx.area_lookup)
-        return ctx.pool.run(fetched, inputs, site, ctx.today(), g.request_id)
+        return ctx.pool.answer(fetched, inputs, site, ctx.today(), g.request_id, layout)
     except InputErrors as exc:
         raise _bad(exc.errors) from exc
     except ProfileError as exc:
