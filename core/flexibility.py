@@ -37,6 +37,7 @@ plans many sites on one half-hour index at once, with the single-site results pe
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,7 +53,9 @@ from numpy.typing import ArrayLike
 # in either computation is below ~1e-13 of that scale (50 slots x 2**-53 x a few).
 _MARGIN = 1e-9
 _SITES_AT_ONCE = 8  # sites planned and valued together: their arrays stay in the CPU's cache
-_BLOCK = 2**17  # slots x candidates priced exactly at once (1 MB of float64 per array)
+_BLOCK = 2**16  # slots priced exactly at once (512 kB of float64 per array)
+_ZEROS = np.zeros(_BLOCK)  # to clip at 0 (an array of zeros is faster than a scalar 0)
+_ZEROS.flags.writeable = False
 
 
 @dataclass(frozen=True)
@@ -92,16 +95,6 @@ def aligned_prices(prices_hh: ArrayLike | pd.Series, index: pd.DatetimeIndex) ->
     if not np.isfinite(prices).all():
         raise ValueError("prices_hh: contains NaN or infinite prices")
     return prices
-
-
-def _step_integral(
-    q: np.ndarray, prev: np.ndarray, cap: np.ndarray, price: np.ndarray
-) -> np.ndarray:
-    """sum_i price_i * clip(q - prev_i, 0, cap_i) for q [days, C] and slots [days, W]."""
-    taken = q[:, :, None] - prev[:, None, :]
-    np.maximum(taken, 0.0, out=taken)  # the clip, in place (same values, no extra arrays)
-    np.minimum(taken, cap[:, None, :], out=taken)
-    return np.einsum("dcw,dw->dc", taken, price)
 
 
 def _allocate(q: np.ndarray, prev: np.ndarray, cap: np.ndarray) -> np.ndarray:
@@ -278,63 +271,94 @@ def _first_best(days: _Days, q_max: np.ndarray, margin: np.ndarray, flat: np.nda
         estimate[~keep] = -np.inf
         keep &= estimate >= (estimate.max(axis=1) - margin[sloped])[:, None]
         near[sloped] = keep
-
-    q = quantity[np.arange(rows), np.argmax(near, axis=1)]  # the first near-best: if alone
-    count = np.count_nonzero(near, axis=1)
-    several = np.flatnonzero(count > 1)
-    # Rows with as many near-best (to 4) are priced together, in blocks of bounded size.
-    size = -(-count[several] // 4) * 4
-    for k in np.unique(size):
-        group = several[size == k]
-        step = max(1, _BLOCK // (int(k) * width))
-        for start in range(0, group.size, step):
-            block = group[start:start + step]
-            q[block] = _exact_first_best(
-                days.rows(block), quantity[block], near[block], q[block], q_max[block],
-                int(k), None if known is None else (known[0], known[1][block]))
+    # 0 saves exactly 0 (nothing taken) and comes first: it is kept unless another near
+    # candidate saves more; the others are priced as (row, candidate) pairs.
+    zero = near[:, 0].copy()
+    near[:, 0] = False
+    at, column = np.nonzero(near)  # by row, each row's candidates in order
+    count = np.bincount(at, minlength=rows)
+    start = np.cumsum(count) - count
+    q = np.zeros(rows)
+    alone = np.flatnonzero((count == 1) & ~zero)  # one near candidate: the best
+    q[alone] = quantity[alone, column[start[alone]]]
+    priced = (count > 1) | ((count == 1) & zero)
+    if not priced.any():
+        return q
+    pair = priced[at]
+    at, column = at[pair], column[pair]
+    tried = quantity[at, column]
+    saving = _pair_savings(days, at, tried, q_max, column, known)
+    # Each priced row's first best: the first pair reaching its row's highest saving.
+    firsts = np.flatnonzero(np.r_[True, at[1:] != at[:-1]])
+    best = np.maximum.reduceat(saving, firsts)
+    row = at[firsts]
+    top = np.flatnonzero(saving == np.repeat(best, np.diff(np.r_[firsts, at.size])))
+    first_top = top[np.r_[True, at[top][1:] != at[top][:-1]]]
+    q[row] = np.where(zero[row] & (best <= 0.0), 0.0, tried[first_top])
     return q
 
 
-def _exact_first_best(days: _Days, quantity: np.ndarray, near: np.ndarray, first: np.ndarray,
-                      q_max: np.ndarray, width: int,
-                      known: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
-    """Per row, of its `near` candidates (in order) the first with the highest exact saving;
-    `first` is each row's first near one, padding the rows to `width` candidates. `known`:
-    (savings at the share-independent candidates, these rows' numbers in it), used and kept."""
-    rows = np.arange(first.size)
-    rank = np.cumsum(near, axis=1) - 1
-    at, column = np.nonzero(near)
-    tried = np.repeat(first[:, None], width, axis=1)
-    tried[at, rank[near]] = quantity[near]
+def _pair_savings(days: _Days, at: np.ndarray, q: np.ndarray, q_max: np.ndarray,
+                  column: np.ndarray, known: tuple[np.ndarray, np.ndarray] | None
+                  ) -> np.ndarray:
+    """Exact savings (`_step_integral`, remove less add) of quantities q at rows `at` of
+    `days`. `known` (savings at the share-independent candidates, each row's number in it):
+    those below q_max are read from it when priced before, else priced and kept; `column` is
+    each pair's candidate column there."""
     if known is None:
-        return tried[rows, np.argmax(_exact_saving(days, tried), axis=1)]
+        return _exact_saving(days, at, q)
     saved, number = known
-    where = np.repeat(column[np.r_[0, np.flatnonzero(np.diff(at)) + 1]][:, None], width, axis=1)
-    where[at, rank[near]] = column  # each candidate's column in `saved`
-    number = np.broadcast_to(number[:, None], tried.shape)
-    fixed = tried < q_max[:, None]  # 0 and the knots below q_max: the same for every share
-    saving = np.where(fixed, saved[number, where], np.nan)
-    new = (np.isnan(saving) & fixed).any(axis=1)
-    full = np.flatnonzero(new)  # a fixed candidate not priced before: price the whole row
-    if full.size:
-        saving[full] = _exact_saving(days, tried[full], full)
-        keep = fixed[full]
-        saved[number[full][keep], where[full][keep]] = saving[full][keep]
-    again = np.flatnonzero(~new & ~fixed.all(axis=1))  # q_max, priced for this share
-    if again.size:
-        at_max = _exact_saving(days, q_max[again][:, None], again)
-        saving[again] = np.where(fixed[again], saving[again], at_max)
-    return tried[rows, np.argmax(saving, axis=1)]
+    fixed = q < q_max[at]  # 0 and the knots below q_max: the same for every share
+    saving = np.where(fixed, saved[number[at], column], np.nan)
+    new = np.flatnonzero(np.isnan(saving))
+    if new.size:
+        saving[new] = _exact_saving(days, at[new], q[new])
+        keep = new[fixed[new]]
+        saved[number[at[keep]], column[keep]] = saving[keep]
+    return saving
 
 
-def _exact_saving(days: _Days, q: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """`_step_integral` savings at quantities q [rows, C] of `days` (or of these rows)."""
+def _exact_saving(days: _Days, at: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The saving of moving q[i] kWh on row at[i] of `days` (`at` non-decreasing), priced
+    slot by slot exactly as the full search did: sum of price x clip(q - start, 0, cap) over
+    the day's sorted slots given up, less the same over the slots taken (each a full row,
+    summed by einsum). Rows with as many pairs (to 4) are priced together, in blocks."""
     assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
-    if rows is not None:
-        days = days.rows(rows)
-    assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
-    return (_step_integral(q, days.r_cum - days.r_cap, days.r_cap, days.r_price)
-            - _step_integral(q, days.a_cum - days.a_cap, days.a_cap, days.a_price))
+    width = days.r_cum.shape[1]
+    firsts = np.flatnonzero(np.r_[True, at[1:] != at[:-1]])
+    count = np.diff(np.r_[firsts, at.size])
+    size = -(-count // 4) * 4
+    order = np.argsort(size, kind="stable")  # rows by padded size: groups are contiguous
+    used = at[firsts][order]
+    # Per row: where each slot starts, its capacity, its price; giving up, then taking.
+    start = np.hstack([days.r_cum[used] - days.r_cap[used], days.a_cum[used] - days.a_cap[used]])
+    cap = np.hstack([days.r_cap[used], days.a_cap[used]])
+    price = np.hstack([days.r_price[used], days.a_price[used]])
+    size = size[order]
+    offset = np.cumsum(size) - size  # where each row's padded pairs begin
+    place = np.empty(used.size, dtype=np.intp)
+    place[order] = offset
+    row = np.repeat(np.arange(firsts.size), count)
+    where = place[row] + np.arange(at.size) - firsts[row]  # each pair's padded position
+    tried = np.repeat(q[firsts][order], size)  # padded with each row's first quantity
+    tried[where] = q
+    saving = np.empty(tried.size)
+    buffer = np.empty(_BLOCK)  # reused by every block (a fresh array each time page-faults)
+    bounds = np.flatnonzero(np.r_[True, size[1:] != size[:-1], True])
+    for first, end in itertools.pairwise(bounds):
+        k = int(size[first])
+        step = max(1, _BLOCK // (k * 2 * width))
+        for lo in range(first, end, step):
+            hi = min(lo + step, end)
+            at_q = slice(offset[lo], offset[lo] + (hi - lo) * k)
+            taken = buffer[:(hi - lo) * k * 2 * width].reshape(hi - lo, k, 2 * width)
+            np.subtract(tried[at_q].reshape(hi - lo, k, 1), start[lo:hi, None], out=taken)
+            np.maximum(taken, _ZEROS[:taken.size].reshape(taken.shape), out=taken)
+            np.minimum(taken, cap[lo:hi, None], out=taken)
+            value = np.einsum("dcw,dw->dc", taken[:, :, :width], price[lo:hi, :width])
+            value -= np.einsum("dcw,dw->dc", taken[:, :, width:], price[lo:hi, width:])
+            saving[at_q] = value.ravel()
+    return saving[where]
 
 
 def _estimates(days: _Days, q_max: np.ndarray) -> np.ndarray:
