@@ -135,9 +135,10 @@ class _Days:
     """Each row one UK clock day of one site (site-major), its half hours sorted by price:
     dearest first to give energy up (`r_*`), cheapest first to take it (`a_*`, None when
     curtailing). `*_cum` are cumulative capacities (kWh); `*_at` the flat grid position
-    (row x width + slot) of each sorted slot."""
+    (row x width + slot) of each sorted slot; `load` the kWh per slot, in grid order."""
 
     day_kwh: np.ndarray  # [rows], floored at 0; the others [rows, width]
+    load: np.ndarray  # kWh per grid slot (padding 0)
     r_at: np.ndarray
     r_cap: np.ndarray
     r_price: np.ndarray
@@ -150,7 +151,7 @@ class _Days:
     def rows(self, which: np.ndarray) -> _Days:
         """These rows' sorted slots (for the search: positions left out)."""
         assert self.a_cap is not None and self.a_price is not None and self.a_cum is not None
-        return _Days(self.day_kwh[which], self.r_at[:0], self.r_cap[which],
+        return _Days(self.day_kwh[which], self.load[:0], self.r_at[:0], self.r_cap[which],
                      self.r_price[which], self.r_cum[which], None, self.a_cap[which],
                      self.a_price[which], self.a_cum[which])
 
@@ -209,20 +210,25 @@ def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | 
     a_at = a_cap = a_price = a_cum = None
     if add_order is not None:
         a_at, a_cap, a_price, a_cum = by(add_order, add_cap)
-    return _Days(day_kwh, r_at, r_cap, r_price, r_cum, a_at, a_cap, a_price, a_cum)
+    return _Days(day_kwh, grid_load.reshape(-1, width), r_at, r_cap, r_price, r_cum, a_at,
+                 a_cap, a_price, a_cum)
 
 
-def _shift_quantity(days: _Days, budget: np.ndarray, known: np.ndarray | None = None
+def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
                     ) -> np.ndarray:
     """kWh moved each row (day): of the candidates 0, each cumulative remove then add
     capacity and the budget, each capped at q_max, the first whose exact saving
-    (`_step_integral`) is highest, found as the module docstring says. `known` [rows,
-    1 + 2 width] (NaN where not yet priced) keeps the exact savings at the share-independent
-    candidates (0 and the knots below q_max) from one call to the next."""
+    (`_exact_saving`) is highest, found as the module docstring says. `reuse` keeps what does
+    not depend on the share (and the exact savings priced at share-independent candidates)
+    from one call to the next."""
     assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
     r_price, r_cum, a_price, a_cum = days.r_price, days.r_cum, days.a_price, days.a_cum
     row = np.arange(r_cum.shape[0])
-    q_max = np.minimum(budget, np.minimum(r_cum[:, -1], a_cum[:, -1]))
+    if reuse is None:
+        total, margin = _totals(days)
+    else:
+        total, margin = reuse.total, reuse.margin
+    q_max = np.minimum(budget, total)
     # Most days S still rises at q_max: S being concave, q_max then beats each smaller
     # candidate by at least that slope x the gap to the largest of them, beyond any rounding.
     k_r = np.count_nonzero(r_cum < q_max[:, None], axis=1)  # the segments ending at q_max
@@ -231,25 +237,45 @@ def _shift_quantity(days: _Days, budget: np.ndarray, known: np.ndarray | None = 
                        np.where(k_a > 0, a_cum[row, k_a - 1], 0.0))
     slope = r_price[row, k_r] - a_price[row, k_a]
     rising = slope * (q_max - below)
-    scale = (np.maximum(np.abs(r_price[:, 0]), np.abs(r_price[:, -1]))
-             * (r_cum[:, -1] + a_cum[:, -1]))
-    margin = _MARGIN * scale
     q = q_max.copy()
     rest = np.flatnonzero(~((rising > margin) | (q_max <= 0)))
     if rest.size:
         # S' is non-increasing: 0 both just above 0 and just below q_max makes S flat (0).
-        k_r, k_a = (np.count_nonzero(cum[rest] <= 0, axis=1) for cum in (r_cum, a_cum))
-        flat = (slope[rest] == 0) & (r_price[rest, k_r] == a_price[rest, k_a])
-        q[rest] = _first_best(days.rows(rest), q_max[rest], margin[rest], flat,
-                              None if known is None else (known, rest))
+        flat = (slope[rest] == 0) & (_flat_start(days.rows(rest)) if reuse is None
+                                     else reuse.flat_start[rest])
+        q[rest] = _first_best(days.rows(rest), q_max[rest], k_r[rest], k_a[rest],
+                              margin[rest], flat, reuse, rest)
     return q
 
 
-def _first_best(days: _Days, q_max: np.ndarray, margin: np.ndarray, flat: np.ndarray,
-                known: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+def _totals(days: _Days) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the most that can be moved (ignoring the budget) and the rounding margin
+    (`_MARGIN` x the day's largest |price| x its removable + addable kWh)."""
+    assert days.a_cum is not None
+    r_price, r_cum, a_cum = days.r_price, days.r_cum, days.a_cum
+    scale = (np.maximum(np.abs(r_price[:, 0]), np.abs(r_price[:, -1]))
+             * (r_cum[:, -1] + a_cum[:, -1]))
+    return np.minimum(r_cum[:, -1], a_cum[:, -1]), _MARGIN * scale
+
+
+def _flat_start(days: _Days) -> np.ndarray:
+    """Per row: the first kWh given up and the first taken have the same price (rows with
+    nothing to move compare their last slots)."""
+    assert days.a_cum is not None and days.a_price is not None
+    last = days.r_cum.shape[1] - 1
+    k_r, k_a = (np.minimum(np.count_nonzero(cum <= 0, axis=1), last)
+                for cum in (days.r_cum, days.a_cum))
+    row = np.arange(k_r.size)
+    return days.r_price[row, k_r] == days.a_price[row, k_a]
+
+
+def _first_best(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray,
+                margin: np.ndarray, flat: np.ndarray, reuse: _Reuse | None,
+                number: np.ndarray) -> np.ndarray:
     """`_shift_quantity` of days where q_max may not be the best: each one's candidates
     within `margin` of the best estimate (all of them on a `flat` day, where every quantity
-    up to q_max saves 0 but for rounding) are priced exactly; the first best is kept."""
+    up to q_max saves 0 but for rounding) are priced exactly; the first best is kept.
+    `k_r`, `k_a`: the knots below q_max; `number`: these rows' numbers in `reuse`."""
     assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
     r_cum, a_cum = days.r_cum, days.a_cum
     rows, width = r_cum.shape
@@ -266,7 +292,11 @@ def _first_best(days: _Days, q_max: np.ndarray, margin: np.ndarray, flat: np.nda
     near[:, 1 + width] &= a_q[:, 0] > 0
     sloped = np.flatnonzero(~flat & np.isfinite(margin))
     if sloped.size:
-        estimate = _estimates(days.rows(sloped), q_max[sloped])
+        if reuse is None:
+            estimate = _estimates(days.rows(sloped), q_max[sloped], k_r[sloped], k_a[sloped])
+        else:
+            estimate = reuse.estimates(number[sloped], q_max[sloped], k_r[sloped],
+                                       k_a[sloped])
         keep = near[sloped]
         estimate[~keep] = -np.inf
         keep &= estimate >= (estimate.max(axis=1) - margin[sloped])[:, None]
@@ -287,7 +317,8 @@ def _first_best(days: _Days, q_max: np.ndarray, margin: np.ndarray, flat: np.nda
     pair = priced[at]
     at, column = at[pair], column[pair]
     tried = quantity[at, column]
-    saving = _pair_savings(days, at, tried, q_max, column, known)
+    saving = _pair_savings(days, at, tried, q_max, column,
+                           None if reuse is None else (reuse.known, number))
     # Each priced row's first best: the first pair reaching its row's highest saving.
     firsts = np.flatnonzero(np.r_[True, at[1:] != at[:-1]])
     best = np.maximum.reduceat(saving, firsts)
@@ -361,18 +392,23 @@ def _exact_saving(days: _Days, at: np.ndarray, q: np.ndarray) -> np.ndarray:
     return saving[where]
 
 
-def _estimates(days: _Days, q_max: np.ndarray) -> np.ndarray:
-    """Each candidate's saving (in `_first_best`'s order, with repeats) from the cumulative
-    sums at the knots, to well within `_MARGIN` of the scale: [rows, 1 + 2 width]."""
+def _lines(days: _Days) -> tuple[np.ndarray, ...]:
+    """R(x) and A(x), the value of the first x kWh given up and taken, are linear on each
+    slot's segment k: R(x) = r_line[k] + r_price[k] x (likewise A), exact at the knots.
+    Returns (r_total, a_total, r_line, a_line), the totals being R and A at the knots."""
     assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
+    r_total = np.cumsum(days.r_cap * days.r_price, axis=1)
+    a_total = np.cumsum(days.a_cap * days.a_price, axis=1)
+    return (r_total, a_total, r_total - days.r_price * days.r_cum,
+            a_total - days.a_price * days.a_cum)
+
+
+def _knot_estimates(days: _Days, r_total: np.ndarray, a_total: np.ndarray,
+                    r_line: np.ndarray, a_line: np.ndarray) -> np.ndarray:
+    """The estimated saving at 0 and at each remove then add knot: [rows, 1 + 2 width]."""
+    assert days.a_price is not None and days.a_cum is not None
     r_price, r_cum, a_price, a_cum = days.r_price, days.r_cum, days.a_price, days.a_cum
     rows, width = r_cum.shape
-    # R(x) and A(x), the value of the first x kWh given up and taken, are linear on each
-    # slot's segment k: R(x) = r_line[k] + r_price[k] x (likewise A), exact at the knots.
-    r_total = np.cumsum(days.r_cap * r_price, axis=1)
-    a_total = np.cumsum(days.a_cap * a_price, axis=1)
-    r_line = r_total - r_price * r_cum
-    a_line = a_total - a_price * a_cum
     # Merge each row's knots: for a remove knot, the add knots below it, and vice versa.
     position = np.empty(rows * 2 * width, dtype=np.intp)
     order = np.argsort(np.hstack([r_cum, a_cum]), axis=1, kind="stable")
@@ -384,39 +420,108 @@ def _estimates(days: _Days, q_max: np.ndarray) -> np.ndarray:
     on_r = np.minimum(position[:, width:], width - 1) + base
     at_r = r_total - (a_line.ravel()[on_a] + a_price.ravel()[on_a] * r_cum)
     at_a = r_line.ravel()[on_r] + r_price.ravel()[on_r] * a_cum - a_total
-    row = np.arange(rows)
-    k_r = np.count_nonzero(r_cum < q_max[:, None], axis=1)
-    k_a = np.count_nonzero(a_cum < q_max[:, None], axis=1)
-    at_max = (r_line[row, k_r] + r_price[row, k_r] * q_max
-              - (a_line[row, k_a] + a_price[row, k_a] * q_max))
-    return np.hstack([np.zeros((rows, 1)),
-                      np.where(r_cum < q_max[:, None], at_r, at_max[:, None]), at_a])
+    return np.hstack([np.zeros((rows, 1)), at_r, at_a])
 
 
-def _moves(days: _Days, budget: np.ndarray, shift_energy: bool,
-           known: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(kWh moved per row, kWh removed and added per grid slot [rows, width]); `known` as
-    for `_shift_quantity`."""
-    shape = days.r_cap.shape
-    added = np.zeros(shape)
-    if shift_energy:
+def _at_max(r_price: np.ndarray, a_price: np.ndarray, r_line: np.ndarray, a_line: np.ndarray,
+            q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray) -> np.ndarray:
+    """The estimated saving at q_max, on the segments k_r and k_a."""
+    row = np.arange(q_max.size)
+    return (r_line[row, k_r] + r_price[row, k_r] * q_max
+            - (a_line[row, k_a] + a_price[row, k_a] * q_max))
+
+
+def _estimates(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray
+               ) -> np.ndarray:
+    """Each candidate's saving (in `_first_best`'s order; the remove knots from q_max on
+    are all q_max) from the cumulative sums at the knots, to well within `_MARGIN` of the
+    scale: [rows, 1 + 2 width]."""
+    assert days.a_price is not None and days.a_cum is not None
+    lines = _lines(days)
+    estimate = _knot_estimates(days, *lines)
+    at_max = _at_max(days.r_price, days.a_price, lines[2], lines[3], q_max, k_r, k_a)
+    width = days.r_cum.shape[1]
+    estimate[:, 1:1 + width] = np.where(days.r_cum < q_max[:, None],
+                                        estimate[:, 1:1 + width], at_max[:, None])
+    return estimate
+
+
+@dataclass(frozen=True)
+class _Reuse:
+    """What a plan valued again keeps from one share to the next: all share-independent."""
+
+    days: _Days
+    total: np.ndarray  # [rows] as `_totals`
+    margin: np.ndarray
+    flat_start: np.ndarray  # [rows] as `_flat_start`
+    knots: np.ndarray  # [rows, 1 + 2 width] `_knot_estimates`
+    r_line: np.ndarray  # [rows, width] as `_lines`
+    a_line: np.ndarray
+    known: np.ndarray  # [rows, 1 + 2 width] exact savings at 0 and the knots, NaN until priced
+    r_start: np.ndarray  # [rows, width] where each slot starts, in grid (not price) order
+    r_cap: np.ndarray  # [rows, width] remove capacity, in grid order
+    a_start: np.ndarray
+    a_cap: np.ndarray
+
+    @staticmethod
+    def of(days: _Days) -> _Reuse:
         assert days.a_at is not None and days.a_cap is not None and days.a_cum is not None
-        q = _shift_quantity(days, budget, known)
-        added.ravel()[days.a_at] = _allocate(q, days.a_cum - days.a_cap, days.a_cap)
+        total, margin = _totals(days)
+        lines = _lines(days)
+        grid = []
+        for at, cap, cum in ((days.r_at, days.r_cap, days.r_cum),
+                             (days.a_at, days.a_cap, days.a_cum)):
+            start, grid_cap = np.empty(cap.shape), np.empty(cap.shape)
+            start.ravel()[at] = cum - cap
+            grid_cap.ravel()[at] = cap
+            grid += [start, grid_cap]
+        rows, width = days.r_cum.shape
+        return _Reuse(days, total, margin, _flat_start(days), _knot_estimates(days, *lines),
+                      lines[2], lines[3], np.full((rows, 1 + 2 * width), np.nan), *grid)
+
+    def estimates(self, rows: np.ndarray, q_max: np.ndarray, k_r: np.ndarray,
+                  k_a: np.ndarray) -> np.ndarray:
+        """`_estimates` of these rows (the knots' kept)."""
+        days = self.days
+        assert days.a_price is not None
+        estimate = self.knots[rows]
+        estimate[np.arange(rows.size), 1 + k_r] = _at_max(
+            days.r_price[rows], days.a_price[rows], self.r_line[rows], self.a_line[rows],
+            q_max, k_r, k_a)
+        return estimate
+
+
+def _moves(days: _Days, budget: np.ndarray, shift_energy: bool, reuse: _Reuse | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(kWh moved per row, the flexed kWh per grid slot [rows, width]); `reuse` as for
+    `_shift_quantity` (its grid-order slots spare the scatter)."""
+    if shift_energy:
+        q = _shift_quantity(days, budget, reuse)
     else:
         q = np.minimum(budget, days.r_cum[:, -1])
-    removed = np.zeros(shape)
+    if reuse is not None:
+        flexed = days.load - _allocate(q, reuse.r_start, reuse.r_cap)
+        flexed += _allocate(q, reuse.a_start, reuse.a_cap)
+        return q, flexed
+    removed = np.zeros(days.r_cap.shape)
     removed.ravel()[days.r_at] = _allocate(q, days.r_cum - days.r_cap, days.r_cap)
-    return q, removed, added
+    flexed = days.load - removed
+    if shift_energy:
+        assert days.a_at is not None and days.a_cap is not None and days.a_cum is not None
+        added = removed  # reused: every slot is written
+        added.ravel()[days.a_at] = _allocate(q, days.a_cum - days.a_cap, days.a_cap)
+        flexed += added
+    return q, flexed
 
 
 def _result(index: pd.DatetimeIndex, load: np.ndarray, price: np.ndarray, q: np.ndarray,
-            removed: np.ndarray, added: np.ndarray, power_limit_kw: float
-            ) -> FlexibilityResult:
-    """One site's result; `removed` and `added` are its kWh per half hour."""
-    flexed = load - removed + added
+            flexed: np.ndarray, power_limit_kw: float) -> FlexibilityResult:
+    """One site's result; `flexed` is its kWh per half hour after the moves."""
+    profile = pd.Series(flexed, index=index, name="kwh", copy=True)
+    # The cost is summed on the Series' own copy: a fresh array, as the old code's was (a
+    # dot product's rounding can depend on where its array starts in memory).
     base_cost = float(load @ price) / 100.0
-    flexed_cost = float(flexed @ price) / 100.0
+    flexed_cost = float(profile.to_numpy() @ price) / 100.0
     value = max(base_cost - flexed_cost, 0.0)
     days = len(load) / 48.0
     return FlexibilityResult(
@@ -427,7 +532,7 @@ def _result(index: pd.DatetimeIndex, load: np.ndarray, price: np.ndarray, q: np.
         shifted_kwh=float(q.sum()),
         annual_value_gbp=value * 365.0 / days,
         power_limit_kw=float(power_limit_kw),
-        flexed_profile=pd.Series(flexed, index=index, name="kwh"),
+        flexed_profile=profile,
     )
 
 
@@ -498,24 +603,21 @@ class FlexibilityPlan:
     shift_energy: bool
     _layout: _Layout
     _days: _Days
-    # Exact savings at 0 and each day's knots, NaN until priced (the same by any thread),
-    # made by the second `value` call.
-    _known: list[np.ndarray | None] = field(default_factory=list, compare=False, repr=False)
+    # What does not depend on the share (with the exact savings at 0 and each day's knots,
+    # NaN until priced: the same by any thread), made by the second `value` call.
+    _reuse: list[_Reuse | None] = field(default_factory=list, compare=False, repr=False)
 
     def value(self, flex_fraction: float) -> FlexibilityResult:
         """The best saving moving up to `flex_fraction` of each day's kWh."""
         _check_fraction(flex_fraction)
-        if not self._known:
-            self._known.append(None)
-        elif self._known[0] is None and self.shift_energy:
-            rows, width = self._days.r_cum.shape
-            self._known[0] = np.full((rows, 1 + 2 * width), np.nan)
-        known = self._known[0]
-        q, removed, added = _moves(self._days, flex_fraction * self._days.day_kwh,
-                                   self.shift_energy, known)
-        removed, added = self._layout.half_hours(removed), self._layout.half_hours(added)
-        return _result(self.index, self.load, self.price, q, removed[0], added[0],
-                       self.power_limit_kw)
+        if not self._reuse:
+            self._reuse.append(None)
+        elif self._reuse[0] is None and self.shift_energy:
+            self._reuse[0] = _Reuse.of(self._days)
+        q, flexed = _moves(self._days, flex_fraction * self._days.day_kwh, self.shift_energy,
+                           self._reuse[0])
+        return _result(self.index, self.load, self.price, q,
+                       self._layout.half_hours(flexed)[0], self.power_limit_kw)
 
 
 def plan_flexibility(
@@ -592,11 +694,10 @@ class FlexibilityPlans:
                          else prices, self.power_limit_kw[chunk], self.shift_energy,
                          red[chunk] if red is not None and len(red) > 1 else red)
             budget = np.repeat(shares[chunk], n_days) * days.day_kwh
-            q, removed, added = _moves(days, budget, self.shift_energy)
-            q = q.reshape(-1, n_days)
-            removed, added = self._layout.half_hours(removed), self._layout.half_hours(added)
+            q, flexed = _moves(days, budget, self.shift_energy)
+            q, flexed = q.reshape(-1, n_days), self._layout.half_hours(flexed)
             results += [_result(self.index, self.loads[i], prices[i % len(prices)], q[j],
-                                removed[j], added[j], self.power_limit_kw[i])
+                                flexed[j], self.power_limit_kw[i])
                         for j, i in enumerate(range(sites)[chunk])]
         return results
 
