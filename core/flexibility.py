@@ -53,7 +53,7 @@ from numpy.typing import ArrayLike
 # in either computation is below ~1e-13 of that scale (50 slots x 2**-53 x a few).
 _MARGIN = 1e-9
 _SITES_AT_ONCE = 8  # sites planned and valued together: their arrays stay in the CPU's cache
-_BLOCK = 2**16  # slots priced exactly at once (512 kB of float64 per array)
+_BLOCK = 2**17  # slots priced exactly at once (512 kB of float64 per array)
 _ZEROS = np.zeros(_BLOCK)  # to clip at 0 (an array of zeros is faster than a scalar 0)
 _ZEROS.flags.writeable = False
 
@@ -318,7 +318,7 @@ def _first_best(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray
     at, column = at[pair], column[pair]
     tried = quantity[at, column]
     saving = _pair_savings(days, at, tried, q_max, column,
-                           None if reuse is None else (reuse.known, number))
+                           None if reuse is None else (reuse.known, number, reuse.slots))
     # Each priced row's first best: the first pair reaching its row's highest saving.
     firsts = np.flatnonzero(np.r_[True, at[1:] != at[:-1]])
     best = np.maximum.reduceat(saving, firsts)
@@ -330,44 +330,54 @@ def _first_best(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray
 
 
 def _pair_savings(days: _Days, at: np.ndarray, q: np.ndarray, q_max: np.ndarray,
-                  column: np.ndarray, known: tuple[np.ndarray, np.ndarray] | None
+                  column: np.ndarray, known: tuple[np.ndarray, ...] | None
                   ) -> np.ndarray:
     """Exact savings (`_step_integral`, remove less add) of quantities q at rows `at` of
-    `days`. `known` (savings at the share-independent candidates, each row's number in it):
+    `days`. `known` (savings at the share-independent candidates, each row's number in it,
+    `_slots` of all rows):
     those below q_max are read from it when priced before, else priced and kept; `column` is
     each pair's candidate column there."""
     if known is None:
-        return _exact_saving(days, at, q)
-    saved, number = known
+        return _exact_saving(_slots(days), at, q)
+    saved, number, slots = known
     fixed = q < q_max[at]  # 0 and the knots below q_max: the same for every share
     saving = np.where(fixed, saved[number[at], column], np.nan)
     new = np.flatnonzero(np.isnan(saving))
     if new.size:
-        saving[new] = _exact_saving(days, at[new], q[new])
+        saving[new] = _exact_saving(slots, number[at[new]], q[new])
         keep = new[fixed[new]]
         saved[number[at[keep]], column[keep]] = saving[keep]
     return saving
 
 
-def _exact_saving(days: _Days, at: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """The saving of moving q[i] kWh on row at[i] of `days` (`at` non-decreasing), priced
-    slot by slot exactly as the full search did: sum of price x clip(q - start, 0, cap) over
-    the day's sorted slots given up, less the same over the slots taken (each a full row,
-    summed by einsum). Rows with as many pairs (to 4) are priced together, in blocks."""
+def _slots(days: _Days) -> np.ndarray:
+    """Per row [rows, 3, 2 width]: where each sorted slot starts, its capacity and its price;
+    the slots given up, then those taken."""
     assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
-    width = days.r_cum.shape[1]
+    rows, width = days.r_cum.shape
+    slots = np.empty((rows, 3, 2 * width))
+    np.subtract(days.r_cum, days.r_cap, out=slots[:, 0, :width])
+    np.subtract(days.a_cum, days.a_cap, out=slots[:, 0, width:])
+    slots[:, 1, :width], slots[:, 1, width:] = days.r_cap, days.a_cap
+    slots[:, 2, :width], slots[:, 2, width:] = days.r_price, days.a_price
+    return slots
+
+
+def _exact_saving(slots: np.ndarray, at: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The saving of moving q[i] kWh on row at[i] (non-decreasing) of `slots` (`_slots`),
+    priced slot by slot exactly as the full search did: sum of price x clip(q - start, 0,
+    cap) over the day's sorted slots given up, less the same over the slots taken (each a
+    full row, summed by einsum). Rows with as many pairs (to 4) are priced together."""
+    width = slots.shape[2] // 2
     firsts = np.flatnonzero(np.r_[True, at[1:] != at[:-1]])
     count = np.diff(np.r_[firsts, at.size])
-    size = -(-count // 4) * 4
+    size = np.where(count <= 2, count, -(-count // 4) * 4)
     order = np.argsort(size, kind="stable")  # rows by padded size: groups are contiguous
-    used = at[firsts][order]
-    # Per row: where each slot starts, its capacity, its price; giving up, then taking.
-    start = np.hstack([days.r_cum[used] - days.r_cap[used], days.a_cum[used] - days.a_cap[used]])
-    cap = np.hstack([days.r_cap[used], days.a_cap[used]])
-    price = np.hstack([days.r_price[used], days.a_price[used]])
+    chosen = slots[at[firsts][order]]
+    start, cap, price = chosen[:, 0], chosen[:, 1], chosen[:, 2]
     size = size[order]
     offset = np.cumsum(size) - size  # where each row's padded pairs begin
-    place = np.empty(used.size, dtype=np.intp)
+    place = np.empty(order.size, dtype=np.intp)
     place[order] = offset
     row = np.repeat(np.arange(firsts.size), count)
     where = place[row] + np.arange(at.size) - firsts[row]  # each pair's padded position
@@ -458,6 +468,7 @@ class _Reuse:
     r_line: np.ndarray  # [rows, width] as `_lines`
     a_line: np.ndarray
     known: np.ndarray  # [rows, 1 + 2 width] exact savings at 0 and the knots, NaN until priced
+    slots: np.ndarray  # `_slots`
     r_start: np.ndarray  # [rows, width] where each slot starts, in grid (not price) order
     r_cap: np.ndarray  # [rows, width] remove capacity, in grid order
     a_start: np.ndarray
@@ -477,7 +488,8 @@ class _Reuse:
             grid += [start, grid_cap]
         rows, width = days.r_cum.shape
         return _Reuse(days, total, margin, _flat_start(days), _knot_estimates(days, *lines),
-                      lines[2], lines[3], np.full((rows, 1 + 2 * width), np.nan), *grid)
+                      lines[2], lines[3], np.full((rows, 1 + 2 * width), np.nan),
+                      _slots(days), *grid)
 
     def estimates(self, rows: np.ndarray, q_max: np.ndarray, k_r: np.ndarray,
                   k_a: np.ndarray) -> np.ndarray:
