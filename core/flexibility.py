@@ -176,10 +176,13 @@ def _price_orders(price: np.ndarray, shift_energy: bool
 
 
 def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | None,
-               limit_kw: np.ndarray, shift_energy: bool, grid_red: np.ndarray | None) -> _Days:
+               limit_kw: np.ndarray, shift_energy: bool, grid_red: np.ndarray | None,
+               shared: dict | None = None) -> _Days:
     """`_Days` of loads [sites, days, width] at prices [1 or sites, days, width]; `pad` marks
     the padding slots of short days ([days, width], None if none), `limit_kw` is per site,
-    `grid_red` [1 or sites, days, width] or None."""
+    `grid_red` [1 or sites, days, width] or None. `shared` (prices shared by all sites) keeps
+    their sorted order, laid out for as many sites, from one call to the next (no fewer
+    sites than the first call's)."""
     sites, n_days, width = grid_load.shape
     day_kwh = np.maximum(grid_load.reshape(-1, width).sum(axis=1), 0.0)
     remove_cap = np.maximum(grid_load, 0.0)  # padding slots hold 0 kWh: nothing to give
@@ -196,20 +199,32 @@ def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | 
     offset = np.arange(price.shape[0])[:, None] * width
     per_site = sites // grid_price.shape[0]  # 1, or every site when the prices are shared
 
-    def by(order: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, ...]:
+    def layout(order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sorted_price = np.take(price, order + offset)
         at = order + offset
         if per_site > 1:
             at = (np.tile(order, (per_site, 1)) + np.arange(sites * n_days)[:, None] * width)
             sorted_price = np.tile(sorted_price, (per_site, 1))
+        return at, sorted_price
+
+    if shared is None or per_site == 1:
+        orders = [layout(order) for order in _price_orders(price, shift_energy) if order
+                  is not None]
+    else:
+        if "orders" not in shared:
+            shared["orders"] = [layout(order) for order in _price_orders(price, shift_energy)
+                                if order is not None]
+        orders = [(at[:sites * n_days], p[:sites * n_days]) for at, p in shared["orders"]]
+
+    def by(at: np.ndarray, sorted_price: np.ndarray, cap: np.ndarray
+           ) -> tuple[np.ndarray, ...]:
         cap = np.take(cap, at)
         return at, cap, sorted_price, np.cumsum(cap, axis=1)
 
-    rem_order, add_order = _price_orders(price, shift_energy)
-    r_at, r_cap, r_price, r_cum = by(rem_order, remove_cap)
+    r_at, r_cap, r_price, r_cum = by(*orders[0], remove_cap)
     a_at = a_cap = a_price = a_cum = None
-    if add_order is not None:
-        a_at, a_cap, a_price, a_cum = by(add_order, add_cap)
+    if shift_energy:
+        a_at, a_cap, a_price, a_cum = by(*orders[1], add_cap)
     return _Days(day_kwh, grid_load.reshape(-1, width), r_at, r_cap, r_price, r_cum, a_at,
                  a_cap, a_price, a_cum)
 
@@ -592,11 +607,18 @@ def _grid_layout(first_ns: int, size: int) -> _Layout:
 
 
 def _plan(layout: _Layout, loads: np.ndarray, prices: np.ndarray, limit_kw: np.ndarray,
-          shift_energy: bool, red: np.ndarray | None) -> _Days:
-    """The sorted days of loads [sites, half hours] at prices [1 or sites, ...]."""
+          shift_energy: bool, red: np.ndarray | None, shared: dict | None = None) -> _Days:
+    """The sorted days of loads [sites, half hours] at prices [1 or sites, ...]; `shared`
+    as for `_sort_days` (with the prices' grid)."""
     grid_red = None if red is None else layout.grid(red)
-    return _sort_days(layout.grid(loads), layout.grid(prices), layout.pad, limit_kw,
-                      shift_energy, grid_red)
+    if shared is None:
+        grid_price = layout.grid(prices)
+    else:
+        grid_price = shared.get("grid_price")
+        if grid_price is None:
+            grid_price = shared["grid_price"] = layout.grid(prices)
+    return _sort_days(layout.grid(loads), grid_price, layout.pad, limit_kw, shift_energy,
+                      grid_red, shared)
 
 
 @dataclass(frozen=True)
@@ -699,12 +721,13 @@ class FlexibilityPlans:
             raise ValueError(f"flex_fraction must be between 0 and 1, got {shares[outside[0]]} "
                              f"for site {outside[0]}")
         prices, red = self.prices, self.red_periods
+        shared = {} if len(prices) == 1 else None  # one price row: sorted once for all
         results = []
         for start in range(0, sites, _SITES_AT_ONCE):
             chunk = slice(start, start + _SITES_AT_ONCE)
             days = _plan(self._layout, self.loads[chunk], prices[chunk] if len(prices) > 1
                          else prices, self.power_limit_kw[chunk], self.shift_energy,
-                         red[chunk] if red is not None and len(red) > 1 else red)
+                         red[chunk] if red is not None and len(red) > 1 else red, shared)
             budget = np.repeat(shares[chunk], n_days) * days.day_kwh
             q, flexed = _moves(days, budget, self.shift_energy)
             q, flexed = q.reshape(-1, n_days), self._layout.half_hours(flexed)
