@@ -335,13 +335,21 @@ def _first_best(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray
     saving = _pair_savings(days, at, tried, q_max, column,
                            None if reuse is None else (reuse.known, number, reuse.slots))
     # Each priced row's first best: the first pair reaching its row's highest saving.
-    firsts = np.flatnonzero(np.r_[True, at[1:] != at[:-1]])
+    firsts = _starts(at)
     best = np.maximum.reduceat(saving, firsts)
     row = at[firsts]
-    top = np.flatnonzero(saving == np.repeat(best, np.diff(np.r_[firsts, at.size])))
-    first_top = top[np.r_[True, at[top][1:] != at[top][:-1]]]
+    top = np.flatnonzero(saving == np.repeat(best, np.diff(firsts, append=at.size)))
+    first_top = top[_starts(at[top])]
     q[row] = np.where(zero[row] & (best <= 0.0), 0.0, tried[first_top])
     return q
+
+
+def _starts(values: np.ndarray) -> np.ndarray:
+    """Where each run of equal values begins (`values` not empty)."""
+    change = np.empty(values.size, dtype=bool)
+    change[0] = True
+    np.not_equal(values[1:], values[:-1], out=change[1:])
+    return np.flatnonzero(change)
 
 
 def _pair_savings(days: _Days, at: np.ndarray, q: np.ndarray, q_max: np.ndarray,
@@ -384,8 +392,8 @@ def _exact_saving(slots: np.ndarray, at: np.ndarray, q: np.ndarray) -> np.ndarra
     cap) over the day's sorted slots given up, less the same over the slots taken (each a
     full row, summed by einsum). Rows with as many pairs (to 4) are priced together."""
     width = slots.shape[2] // 2
-    firsts = np.flatnonzero(np.r_[True, at[1:] != at[:-1]])
-    count = np.diff(np.r_[firsts, at.size])
+    firsts = _starts(at)
+    count = np.diff(firsts, append=at.size)
     size = np.where(count <= 2, count, -(-count // 4) * 4)
     order = np.argsort(size, kind="stable")  # rows by padded size: groups are contiguous
     chosen = slots[at[firsts][order]]
@@ -400,7 +408,7 @@ def _exact_saving(slots: np.ndarray, at: np.ndarray, q: np.ndarray) -> np.ndarra
     tried[where] = q
     saving = np.empty(tried.size)
     buffer = np.empty(_BLOCK)  # reused by every block (a fresh array each time page-faults)
-    bounds = np.flatnonzero(np.r_[True, size[1:] != size[:-1], True])
+    bounds = np.append(_starts(size), size.size)
     for first, end in itertools.pairwise(bounds):
         k = int(size[first])
         step = max(1, _BLOCK // (k * 2 * width))
