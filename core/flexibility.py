@@ -23,7 +23,11 @@ still rises at the cap q_max by more than rounding could undo takes q_max; on th
 each candidate's saving is read off the cumulative sums at the breakpoints (one merge of the
 day's two sorted breakpoint lists) and only those within a rounding margin of the best
 (all of them on a day of one price, where every quantity saves 0 but for rounding) are
-priced exactly.
+priced exactly. Which of exactly tied quantities wins is decided by rounding, so each is
+priced as the full search priced it: over the day's whole sorted row, summed by the same
+einsum (a sum's rounding depends on its order and length, so no shortcut over part of a
+row). 0 is never priced (it saves exactly 0); the others are priced as (day, quantity)
+pairs, the days with as many pairs together, both sides of a day in one block.
 
 With ``shift_energy=False`` the energy is curtailed instead (removed from the dearest
 positive-price half hours and not put back): the value is then the cost avoided.
@@ -31,7 +35,10 @@ positive-price half hours and not put back): the value is then the cost avoided.
 Prices are p/kWh per half hour (DUoS unit rates alone, or DUoS + energy prices: the
 caller builds the series); values are returned in £. Clock-change days (46 or 50 half
 hours) are padded with zero-capacity slots, which change nothing. `plan_flexibility_many`
-plans many sites on one half-hour index at once, with the single-site results per site.
+plans many sites on one half-hour index at once, with the single-site results per site
+(one price row for all sites is sorted once). A plan valued again keeps what does not
+depend on the share (totals, margins, the estimates at the breakpoints, the exact savings
+priced there, each slot's start and capacity in grid order) for the next shares.
 """
 
 from __future__ import annotations
@@ -254,12 +261,13 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
     rising = slope * (q_max - below)
     q = q_max.copy()
     rest = np.flatnonzero(~((rising > margin) | (q_max <= 0)))
-    if rest.size:
+    if rest.size and reuse is not None:
+        q[rest] = reuse.first_best(rest, q_max[rest], k_r[rest], k_a[rest])
+    elif rest.size:
         # S' is non-increasing: 0 both just above 0 and just below q_max makes S flat (0).
-        flat = (slope[rest] == 0) & (_flat_start(days.rows(rest)) if reuse is None
-                                     else reuse.flat_start[rest])
-        q[rest] = _first_best(days.rows(rest), q_max[rest], k_r[rest], k_a[rest],
-                              margin[rest], flat, reuse, rest)
+        chosen = days.rows(rest)
+        flat = (slope[rest] == 0) & _flat_start(chosen)
+        q[rest] = _first_best(chosen, q_max[rest], k_r[rest], k_a[rest], margin[rest], flat)
     return q
 
 
@@ -285,12 +293,11 @@ def _flat_start(days: _Days) -> np.ndarray:
 
 
 def _first_best(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray,
-                margin: np.ndarray, flat: np.ndarray, reuse: _Reuse | None,
-                number: np.ndarray) -> np.ndarray:
+                margin: np.ndarray, flat: np.ndarray) -> np.ndarray:
     """`_shift_quantity` of days where q_max may not be the best: each one's candidates
     within `margin` of the best estimate (all of them on a `flat` day, where every quantity
     up to q_max saves 0 but for rounding) are priced exactly; the first best is kept.
-    `k_r`, `k_a`: the knots below q_max; `number`: these rows' numbers in `reuse`."""
+    `k_r`, `k_a`: the knots below q_max."""
     assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
     r_cum, a_cum = days.r_cum, days.a_cum
     rows, width = r_cum.shape
@@ -307,11 +314,7 @@ def _first_best(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray
     near[:, 1 + width] &= a_q[:, 0] > 0
     sloped = np.flatnonzero(~flat & np.isfinite(margin))
     if sloped.size:
-        if reuse is None:
-            estimate = _estimates(days.rows(sloped), q_max[sloped], k_r[sloped], k_a[sloped])
-        else:
-            estimate = reuse.estimates(number[sloped], q_max[sloped], k_r[sloped],
-                                       k_a[sloped])
+        estimate = _estimates(days.rows(sloped), q_max[sloped], k_r[sloped], k_a[sloped])
         keep = near[sloped]
         estimate[~keep] = -np.inf
         keep &= estimate >= (estimate.max(axis=1) - margin[sloped])[:, None]
@@ -332,8 +335,7 @@ def _first_best(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray
     pair = priced[at]
     at, column = at[pair], column[pair]
     tried = quantity[at, column]
-    saving = _pair_savings(days, at, tried, q_max, column,
-                           None if reuse is None else (reuse.known, number, reuse.slots))
+    saving = _exact_saving(_slots(days), at, tried)
     # Each priced row's first best: the first pair reaching its row's highest saving.
     firsts = _starts(at)
     best = np.maximum.reduceat(saving, firsts)
@@ -350,27 +352,6 @@ def _starts(values: np.ndarray) -> np.ndarray:
     change[0] = True
     np.not_equal(values[1:], values[:-1], out=change[1:])
     return np.flatnonzero(change)
-
-
-def _pair_savings(days: _Days, at: np.ndarray, q: np.ndarray, q_max: np.ndarray,
-                  column: np.ndarray, known: tuple[np.ndarray, ...] | None
-                  ) -> np.ndarray:
-    """Exact savings (`_step_integral`, remove less add) of quantities q at rows `at` of
-    `days`. `known` (savings at the share-independent candidates, each row's number in it,
-    `_slots` of all rows):
-    those below q_max are read from it when priced before, else priced and kept; `column` is
-    each pair's candidate column there."""
-    if known is None:
-        return _exact_saving(_slots(days), at, q)
-    saved, number, slots = known
-    fixed = q < q_max[at]  # 0 and the knots below q_max: the same for every share
-    saving = np.where(fixed, saved[number[at], column], np.nan)
-    new = np.flatnonzero(np.isnan(saving))
-    if new.size:
-        saving[new] = _exact_saving(slots, number[at[new]], q[new])
-        keep = new[fixed[new]]
-        saved[number[at[keep]], column[keep]] = saving[keep]
-    return saving
 
 
 def _slots(days: _Days) -> np.ndarray:
@@ -481,17 +462,21 @@ def _estimates(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray
 
 @dataclass(frozen=True)
 class _Reuse:
-    """What a plan valued again keeps from one share to the next: all share-independent."""
+    """What a plan valued again keeps from one share to the next, all share-independent: the
+    exact saving at every knot of each day that has needed a search, as prefix bests (the
+    first best of the first j remove knots, likewise add knots), so a share's search is a
+    look-up plus the exact saving at its q_max; and each slot's start and capacity in grid
+    order (no scatter)."""
 
     days: _Days
     total: np.ndarray  # [rows] as `_totals`
     margin: np.ndarray
-    flat_start: np.ndarray  # [rows] as `_flat_start`
-    knots: np.ndarray  # [rows, 1 + 2 width] `_knot_estimates`
-    r_line: np.ndarray  # [rows, width] as `_lines`
-    a_line: np.ndarray
-    known: np.ndarray  # [rows, 1 + 2 width] exact savings at 0 and the knots, NaN until priced
     slots: np.ndarray  # `_slots`
+    ready: np.ndarray  # [rows] bool: the row's prefix bests are filled in
+    r_best: np.ndarray  # [rows, width] best exact saving of remove knots 0..j
+    r_first: np.ndarray  # [rows, width] the first knot reaching it
+    a_best: np.ndarray
+    a_first: np.ndarray
     r_start: np.ndarray  # [rows, width] where each slot starts, in grid (not price) order
     r_cap: np.ndarray  # [rows, width] remove capacity, in grid order
     a_start: np.ndarray
@@ -501,7 +486,6 @@ class _Reuse:
     def of(days: _Days) -> _Reuse:
         assert days.a_at is not None and days.a_cap is not None and days.a_cum is not None
         total, margin = _totals(days)
-        lines = _lines(days)
         grid = []
         for at, cap, cum in ((days.r_at, days.r_cap, days.r_cum),
                              (days.a_at, days.a_cap, days.a_cum)):
@@ -509,21 +493,49 @@ class _Reuse:
             start.ravel()[at] = cum - cap
             grid_cap.ravel()[at] = cap
             grid += [start, grid_cap]
-        rows, width = days.r_cum.shape
-        return _Reuse(days, total, margin, _flat_start(days), _knot_estimates(days, *lines),
-                      lines[2], lines[3], np.full((rows, 1 + 2 * width), np.nan),
-                      _slots(days), *grid)
+        shape = days.r_cum.shape
+        return _Reuse(days, total, margin, _slots(days), np.zeros(shape[0], dtype=bool),
+                      np.empty(shape), np.empty(shape, dtype=np.intp), np.empty(shape),
+                      np.empty(shape, dtype=np.intp), *grid)
 
-    def estimates(self, rows: np.ndarray, q_max: np.ndarray, k_r: np.ndarray,
-                  k_a: np.ndarray) -> np.ndarray:
-        """`_estimates` of these rows (the knots' kept)."""
+    def first_best(self, rows: np.ndarray, q_max: np.ndarray, k_r: np.ndarray,
+                   k_a: np.ndarray) -> np.ndarray:
+        """`_first_best` of these rows (numbers in `days`; q_max > 0 and not rising): the
+        first best of 0, the remove knots below q_max, q_max and the add knots below it, all
+        priced exactly (the full search's candidates in its order; repeats price the same)."""
         days = self.days
-        assert days.a_price is not None
-        estimate = self.knots[rows]
-        estimate[np.arange(rows.size), 1 + k_r] = _at_max(
-            days.r_price[rows], days.a_price[rows], self.r_line[rows], self.a_line[rows],
-            q_max, k_r, k_a)
-        return estimate
+        assert days.a_cum is not None
+        new = rows[~self.ready[rows]]
+        if new.size:
+            self._fill(new)
+        r_prior, a_prior = np.maximum(k_r - 1, 0), np.maximum(k_a - 1, 0)
+        r_value = np.where(k_r > 0, self.r_best[rows, r_prior], -np.inf)
+        a_value = np.where(k_a > 0, self.a_best[rows, a_prior], -np.inf)
+        at_max = _exact_saving(self.slots, rows, q_max)
+        best = np.maximum(np.maximum(r_value, at_max), np.maximum(a_value, 0.0))
+        q = np.where(a_value == best, days.a_cum[rows, self.a_first[rows, a_prior]], 0.0)
+        q = np.where(at_max == best, q_max, q)
+        q = np.where(r_value == best, days.r_cum[rows, self.r_first[rows, r_prior]], q)
+        return np.where(best <= 0.0, 0.0, q)
+
+    def _fill(self, rows: np.ndarray) -> None:
+        """Price every knot below the row's total of these rows; keep the prefix bests."""
+        days = self.days
+        assert days.a_cum is not None
+        width = days.r_cum.shape[1]
+        for cum, best, first in ((days.r_cum, self.r_best, self.r_first),
+                                 (days.a_cum, self.a_best, self.a_first)):
+            knots = cum[rows]
+            saving = np.full(knots.shape, -np.inf)  # knots at or past the total: never tried
+            at, column = np.nonzero(knots < self.total[rows, None])
+            if at.size:
+                saving[at, column] = _exact_saving(self.slots, rows[at], knots[at, column])
+            top = np.maximum.accumulate(saving, axis=1)
+            rises = np.ones(knots.shape, dtype=bool)
+            rises[:, 1:] = saving[:, 1:] > top[:, :-1]
+            best[rows] = top
+            first[rows] = np.maximum.accumulate(np.where(rises, np.arange(width), 0), axis=1)
+        self.ready[rows] = True
 
 
 def _moves(days: _Days, budget: np.ndarray, shift_energy: bool, reuse: _Reuse | None = None
