@@ -201,10 +201,12 @@ def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | 
     sites than the first call's)."""
     sites, n_days, width = grid_load.shape
     day_kwh = np.maximum(grid_load.reshape(-1, width).sum(axis=1), 0.0)
-    remove_cap = np.maximum(grid_load, 0.0)  # padding slots hold 0 kWh: nothing to give
+    zeros = _zeros(grid_load.shape)  # an array of zeros: faster than a scalar 0
+    remove_cap = np.maximum(grid_load, zeros)  # padding slots hold 0 kWh: nothing to give
     if not shift_energy:
         remove_cap = np.where(grid_price > 0, remove_cap, 0.0)
-    add_cap = np.maximum((limit_kw * 0.5)[:, None, None] - grid_load, 0.0)
+    add_cap = (limit_kw * 0.5)[:, None, None] - grid_load
+    np.maximum(add_cap, zeros, out=add_cap)
     if pad is not None:
         add_cap[:, pad] = 0.0
     if grid_red is not None:
