@@ -37,8 +37,10 @@ caller builds the series); values are returned in £. Clock-change days (46 or 5
 hours) are padded with zero-capacity slots, which change nothing. `plan_flexibility_many`
 plans many sites on one half-hour index at once, with the single-site results per site
 (one price row for all sites is sorted once). A plan valued again keeps what does not
-depend on the share (totals, margins, the estimates at the breakpoints, the exact savings
-priced there, each slot's start and capacity in grid order) for the next shares.
+depend on the share: on a day that needs a search every breakpoint is priced exactly once and
+kept as prefix bests (the first best of the first j remove breakpoints, likewise add), so a
+later share's search there is a look-up plus the exact saving at its cap, taken in the same
+order (0, remove breakpoints, cap, add breakpoints).
 """
 
 from __future__ import annotations
@@ -251,9 +253,8 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
                     ) -> np.ndarray:
     """kWh moved each row (day): of the candidates 0, each cumulative remove then add
     capacity and the budget, each capped at q_max, the first whose exact saving
-    (`_exact_saving`) is highest, found as the module docstring says. `reuse` keeps what does
-    not depend on the share (and the exact savings priced at share-independent candidates)
-    from one call to the next."""
+    (`_exact_saving`) is highest, found as the module docstring says; with `reuse` (a plan
+    valued again) the days that need a search read their knots' exact savings from it."""
     assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
     r_price, r_cum, a_price, a_cum = days.r_price, days.r_cum, days.a_price, days.a_cum
     row = np.arange(r_cum.shape[0])
@@ -670,9 +671,11 @@ class FlexibilityPlan:
     """A profile and its prices laid out by UK clock day and sorted by price: everything
     `calculate_flexibility_value` computes before the flexible share comes in. `value(share)`
     finishes the job (the same result), so several shares cost one plan; from the second share
-    on, the exact savings it prices at share-independent candidates are kept for the next
-    shares (the first share, often the only one, does not pay for keeping them). Made by
-    `plan_flexibility`; its arrays are shared: never modify them."""
+    on, what does not depend on the share is kept (`_Reuse`: about 2 MB for a year), each
+    day's knots priced exactly the first time the day needs a search, so a later share costs
+    a look-up and the exact saving at each such day's cap (the first share, often the only
+    one, keeps nothing). Made by `plan_flexibility`; its arrays are shared: never modify
+    them."""
 
     index: pd.DatetimeIndex
     load: np.ndarray
@@ -681,8 +684,8 @@ class FlexibilityPlan:
     shift_energy: bool
     _layout: _Layout
     _days: _Days
-    # What does not depend on the share (with the exact savings at 0 and each day's knots,
-    # NaN until priced: the same by any thread), made by the second `value` call.
+    # What does not depend on the share (rows filled in as needed, the same by any thread),
+    # made by the second `value` call.
     _reuse: list[_Reuse | None] = field(default_factory=list, compare=False, repr=False)
 
     def value(self, flex_fraction: float) -> FlexibilityResult:
