@@ -347,7 +347,7 @@ def _first_best(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray
     pair = priced[at]
     at, column = at[pair], column[pair]
     tried = quantity[at, column]
-    saving = _exact_saving(_slots(days), at, tried)
+    saving = _exact_saving(days, at, tried)
     # Each priced row's first best: the first pair reaching its row's highest saving.
     firsts = _starts(at)
     best = np.maximum.reduceat(saving, firsts)
@@ -366,32 +366,38 @@ def _starts(values: np.ndarray) -> np.ndarray:
     return np.flatnonzero(change)
 
 
-def _slots(days: _Days) -> np.ndarray:
-    """Per row [rows, 3, 2 width]: where each sorted slot starts, its capacity and its price;
-    the slots given up, then those taken."""
+def _slots(days: _Days, rows: np.ndarray | None = None) -> np.ndarray:
+    """Per row (all, or these) [rows, 3, 2 width]: where each sorted slot starts, its
+    capacity and its price; the slots given up, then those taken."""
     assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
-    rows, width = days.r_cum.shape
-    slots = np.empty((rows, 3, 2 * width))
-    np.subtract(days.r_cum, days.r_cap, out=slots[:, 0, :width])
-    np.subtract(days.a_cum, days.a_cap, out=slots[:, 0, width:])
-    slots[:, 1, :width], slots[:, 1, width:] = days.r_cap, days.a_cap
-    slots[:, 2, :width], slots[:, 2, width:] = days.r_price, days.a_price
+    parts = (days.r_cum, days.a_cum, days.r_cap, days.a_cap, days.r_price, days.a_price)
+    if rows is not None:
+        parts = tuple(part[rows] for part in parts)
+    r_cum, a_cum, r_cap, a_cap, r_price, a_price = parts
+    width = r_cum.shape[1]
+    slots = np.empty((r_cum.shape[0], 3, 2 * width))
+    np.subtract(r_cum, r_cap, out=slots[:, 0, :width])
+    np.subtract(a_cum, a_cap, out=slots[:, 0, width:])
+    slots[:, 1, :width], slots[:, 1, width:] = r_cap, a_cap
+    slots[:, 2, :width], slots[:, 2, width:] = r_price, a_price
     return slots
 
 
-def _exact_saving(slots: np.ndarray, at: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """The saving of moving q[i] kWh on row at[i] (non-decreasing) of `slots` (`_slots`),
+def _exact_saving(slots: np.ndarray | _Days, at: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The saving of moving q[i] kWh on row at[i] (non-decreasing) of `slots` (`_slots`, or
+    the days to make them of, for the rows priced only),
     priced slot by slot exactly as the full search did: sum of price x clip(q - start, 0,
     cap) over the day's sorted slots given up, less the same over the slots taken (each a
     full row, summed by einsum). Rows with as many pairs (to 4) are priced together."""
     if at.size and (at.size == 1 or (at[1:] != at[:-1]).all()):  # one pair per row
-        chosen = slots[at]
+        chosen = slots[at] if isinstance(slots, np.ndarray) else _slots(slots, at)
         return _price(q[:, None], chosen[:, 0], chosen[:, 1], chosen[:, 2]).ravel()
     firsts = _starts(at)
     count = np.diff(firsts, append=at.size)
     size = np.where(count <= 2, count, -(-count // 4) * 4)
     order = np.argsort(size, kind="stable")  # rows by padded size: groups are contiguous
-    chosen = slots[at[firsts][order]]
+    used = at[firsts][order]
+    chosen = slots[used] if isinstance(slots, np.ndarray) else _slots(slots, used)
     start, cap, price = chosen[:, 0], chosen[:, 1], chosen[:, 2]
     size = size[order]
     offset = np.cumsum(size) - size  # where each row's padded pairs begin
