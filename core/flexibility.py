@@ -593,11 +593,13 @@ def _moves(days: _Days, budget: np.ndarray, shift_energy: bool, reuse: _Reuse | 
 
 
 def _result(index: pd.DatetimeIndex, load: np.ndarray, price: np.ndarray, q: np.ndarray,
-            flexed: np.ndarray, power_limit_kw: float) -> FlexibilityResult:
-    """One site's result; `flexed` is its kWh per half hour after the moves."""
-    profile = pd.Series(flexed, index=index, name="kwh", copy=True)
-    # The cost is summed on the Series' own copy: a fresh array, as the old code's was (a
-    # dot product's rounding can depend on where its array starts in memory).
+            flexed: np.ndarray, power_limit_kw: float, fresh: bool = False
+            ) -> FlexibilityResult:
+    """One site's result; `flexed` is its kWh per half hour after the moves (`fresh`: an
+    array of its own, kept by the result, else copied)."""
+    profile = pd.Series(flexed, index=index, name="kwh", copy=not fresh)
+    # The cost is summed on a fresh array, as the old code's was (a dot product's rounding
+    # can depend on where its array starts in memory).
     base_cost = float(load @ price) / 100.0
     flexed_cost = float(profile.to_numpy() @ price) / 100.0
     value = max(base_cost - flexed_cost, 0.0)
@@ -704,7 +706,7 @@ class FlexibilityPlan:
         q, flexed = _moves(self._days, flex_fraction * self._days.day_kwh, self.shift_energy,
                            self._reuse[0])
         return _result(self.index, self.load, self.price, q,
-                       self._layout.half_hours(flexed)[0], self.power_limit_kw)
+                       self._layout.half_hours(flexed)[0], self.power_limit_kw, fresh=True)
 
 
 def plan_flexibility(
