@@ -23,7 +23,11 @@ still rises at the cap q_max by more than rounding could undo takes q_max; on th
 each candidate's saving is read off the cumulative sums at the breakpoints (one merge of the
 day's two sorted breakpoint lists) and only those within a rounding margin of the best
 (all of them on a day of one price, where every quantity saves 0 but for rounding) are
-priced exactly.
+priced exactly. Which of exactly tied quantities wins is decided by rounding, so each is
+priced as the full search priced it: over the day's whole sorted row, summed by the same
+einsum (a sum's rounding depends on its order and length, so no shortcut over part of a
+row). 0 is never priced (it saves exactly 0); the others are priced as (day, quantity)
+pairs, the days with as many pairs together, both sides of a day in one block.
 
 With ``shift_energy=False`` the energy is curtailed instead (removed from the dearest
 positive-price half hours and not put back): the value is then the cost avoided.
@@ -31,12 +35,18 @@ positive-price half hours and not put back): the value is then the cost avoided.
 Prices are p/kWh per half hour (DUoS unit rates alone, or DUoS + energy prices: the
 caller builds the series); values are returned in £. Clock-change days (46 or 50 half
 hours) are padded with zero-capacity slots, which change nothing. `plan_flexibility_many`
-plans many sites on one half-hour index at once, with the single-site results per site.
+plans many sites on one half-hour index at once, with the single-site results per site
+(one price row for all sites is sorted once). A plan valued again keeps what does not
+depend on the share: on a day that needs a search every breakpoint is priced exactly once and
+kept as prefix bests (the first best of the first j remove breakpoints, likewise add), so a
+later share's search there is a look-up plus the exact saving at its cap, taken in the same
+order (0, remove breakpoints, cap, add breakpoints).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,7 +62,15 @@ from numpy.typing import ArrayLike
 # in either computation is below ~1e-13 of that scale (50 slots x 2**-53 x a few).
 _MARGIN = 1e-9
 _SITES_AT_ONCE = 8  # sites planned and valued together: their arrays stay in the CPU's cache
-_BLOCK = 2**17  # slots x candidates priced exactly at once (1 MB of float64 per array)
+_BLOCK = 2**17  # slots priced exactly at once (512 kB of float64 per array)
+_ZEROS = np.zeros(2**18)  # to clip at 0 (an array of zeros is faster than a scalar 0)
+_ZEROS.flags.writeable = False
+
+
+def _zeros(shape: tuple[int, ...]) -> np.ndarray:
+    """Read-only zeros of this shape (a view of `_ZEROS` when it is large enough)."""
+    size = int(np.prod(shape))
+    return _ZEROS[:size].reshape(shape) if size <= _ZEROS.size else np.zeros(shape)
 
 
 @dataclass(frozen=True)
@@ -94,18 +112,11 @@ def aligned_prices(prices_hh: ArrayLike | pd.Series, index: pd.DatetimeIndex) ->
     return prices
 
 
-def _step_integral(
-    q: np.ndarray, prev: np.ndarray, cap: np.ndarray, price: np.ndarray
-) -> np.ndarray:
-    """sum_i price_i * clip(q - prev_i, 0, cap_i) for q [days, C] and slots [days, W]."""
-    taken = q[:, :, None] - prev[:, None, :]
-    np.maximum(taken, 0.0, out=taken)  # the clip, in place (same values, no extra arrays)
-    np.minimum(taken, cap[:, None, :], out=taken)
-    return np.einsum("dcw,dw->dc", taken, price)
-
-
 def _allocate(q: np.ndarray, prev: np.ndarray, cap: np.ndarray) -> np.ndarray:
-    return np.clip(q[:, None] - prev, 0.0, cap)
+    """clip(q - prev, 0, cap) per row (as max then min: the same numbers, faster)."""
+    taken = q[:, None] - prev
+    np.maximum(taken, _zeros(taken.shape), out=taken)
+    return np.minimum(taken, cap, out=taken)
 
 
 def calculate_flexibility_value(
@@ -142,9 +153,10 @@ class _Days:
     """Each row one UK clock day of one site (site-major), its half hours sorted by price:
     dearest first to give energy up (`r_*`), cheapest first to take it (`a_*`, None when
     curtailing). `*_cum` are cumulative capacities (kWh); `*_at` the flat grid position
-    (row x width + slot) of each sorted slot."""
+    (row x width + slot) of each sorted slot; `load` the kWh per slot, in grid order."""
 
     day_kwh: np.ndarray  # [rows], floored at 0; the others [rows, width]
+    load: np.ndarray  # kWh per grid slot (padding 0)
     r_at: np.ndarray
     r_cap: np.ndarray
     r_price: np.ndarray
@@ -157,7 +169,7 @@ class _Days:
     def rows(self, which: np.ndarray) -> _Days:
         """These rows' sorted slots (for the search: positions left out)."""
         assert self.a_cap is not None and self.a_price is not None and self.a_cum is not None
-        return _Days(self.day_kwh[which], self.r_at[:0], self.r_cap[which],
+        return _Days(self.day_kwh[which], self.load[:0], self.r_at[:0], self.r_cap[which],
                      self.r_price[which], self.r_cum[which], None, self.a_cap[which],
                      self.a_price[which], self.a_cum[which])
 
@@ -182,16 +194,21 @@ def _price_orders(price: np.ndarray, shift_energy: bool
 
 
 def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | None,
-               limit_kw: np.ndarray, shift_energy: bool, grid_red: np.ndarray | None) -> _Days:
+               limit_kw: np.ndarray, shift_energy: bool, grid_red: np.ndarray | None,
+               shared: dict | None = None) -> _Days:
     """`_Days` of loads [sites, days, width] at prices [1 or sites, days, width]; `pad` marks
     the padding slots of short days ([days, width], None if none), `limit_kw` is per site,
-    `grid_red` [1 or sites, days, width] or None."""
+    `grid_red` [1 or sites, days, width] or None. `shared` (prices shared by all sites) keeps
+    their sorted order, laid out for as many sites, from one call to the next (no fewer
+    sites than the first call's)."""
     sites, n_days, width = grid_load.shape
     day_kwh = np.maximum(grid_load.reshape(-1, width).sum(axis=1), 0.0)
-    remove_cap = np.maximum(grid_load, 0.0)  # padding slots hold 0 kWh: nothing to give
+    zeros = _zeros(grid_load.shape)  # an array of zeros: faster than a scalar 0
+    remove_cap = np.maximum(grid_load, zeros)  # padding slots hold 0 kWh: nothing to give
     if not shift_energy:
         remove_cap = np.where(grid_price > 0, remove_cap, 0.0)
-    add_cap = np.maximum((limit_kw * 0.5)[:, None, None] - grid_load, 0.0)
+    add_cap = (limit_kw * 0.5)[:, None, None] - grid_load
+    np.maximum(add_cap, zeros, out=add_cap)
     if pad is not None:
         add_cap[:, pad] = 0.0
     if grid_red is not None:
@@ -202,34 +219,50 @@ def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | 
     offset = np.arange(price.shape[0])[:, None] * width
     per_site = sites // grid_price.shape[0]  # 1, or every site when the prices are shared
 
-    def by(order: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, ...]:
+    def layout(order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sorted_price = np.take(price, order + offset)
         at = order + offset
         if per_site > 1:
             at = (np.tile(order, (per_site, 1)) + np.arange(sites * n_days)[:, None] * width)
             sorted_price = np.tile(sorted_price, (per_site, 1))
+        return at, sorted_price
+
+    if shared is None or per_site == 1:
+        orders = [layout(order) for order in _price_orders(price, shift_energy) if order
+                  is not None]
+    else:
+        if "orders" not in shared:
+            shared["orders"] = [layout(order) for order in _price_orders(price, shift_energy)
+                                if order is not None]
+        orders = [(at[:sites * n_days], p[:sites * n_days]) for at, p in shared["orders"]]
+
+    def by(at: np.ndarray, sorted_price: np.ndarray, cap: np.ndarray
+           ) -> tuple[np.ndarray, ...]:
         cap = np.take(cap, at)
         return at, cap, sorted_price, np.cumsum(cap, axis=1)
 
-    rem_order, add_order = _price_orders(price, shift_energy)
-    r_at, r_cap, r_price, r_cum = by(rem_order, remove_cap)
+    r_at, r_cap, r_price, r_cum = by(*orders[0], remove_cap)
     a_at = a_cap = a_price = a_cum = None
-    if add_order is not None:
-        a_at, a_cap, a_price, a_cum = by(add_order, add_cap)
-    return _Days(day_kwh, r_at, r_cap, r_price, r_cum, a_at, a_cap, a_price, a_cum)
+    if shift_energy:
+        a_at, a_cap, a_price, a_cum = by(*orders[1], add_cap)
+    return _Days(day_kwh, grid_load.reshape(-1, width), r_at, r_cap, r_price, r_cum, a_at,
+                 a_cap, a_price, a_cum)
 
 
-def _shift_quantity(days: _Days, budget: np.ndarray, known: np.ndarray | None = None
+def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
                     ) -> np.ndarray:
     """kWh moved each row (day): of the candidates 0, each cumulative remove then add
     capacity and the budget, each capped at q_max, the first whose exact saving
-    (`_step_integral`) is highest, found as the module docstring says. `known` [rows,
-    1 + 2 width] (NaN where not yet priced) keeps the exact savings at the share-independent
-    candidates (0 and the knots below q_max) from one call to the next."""
+    (`_exact_saving`) is highest, found as the module docstring says; with `reuse` (a plan
+    valued again) the days that need a search read their knots' exact savings from it."""
     assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
     r_price, r_cum, a_price, a_cum = days.r_price, days.r_cum, days.a_price, days.a_cum
     row = np.arange(r_cum.shape[0])
-    q_max = np.minimum(budget, np.minimum(r_cum[:, -1], a_cum[:, -1]))
+    if reuse is None:
+        total, margin = _totals(days)
+    else:
+        total, margin = reuse.total, reuse.margin
+    q_max = np.minimum(budget, total)
     # Most days S still rises at q_max: S being concave, q_max then beats each smaller
     # candidate by at least that slope x the gap to the largest of them, beyond any rounding.
     k_r = np.count_nonzero(r_cum < q_max[:, None], axis=1)  # the segments ending at q_max
@@ -238,25 +271,45 @@ def _shift_quantity(days: _Days, budget: np.ndarray, known: np.ndarray | None = 
                        np.where(k_a > 0, a_cum[row, k_a - 1], 0.0))
     slope = r_price[row, k_r] - a_price[row, k_a]
     rising = slope * (q_max - below)
-    scale = (np.maximum(np.abs(r_price[:, 0]), np.abs(r_price[:, -1]))
-             * (r_cum[:, -1] + a_cum[:, -1]))
-    margin = _MARGIN * scale
     q = q_max.copy()
     rest = np.flatnonzero(~((rising > margin) | (q_max <= 0)))
-    if rest.size:
+    if rest.size and reuse is not None:
+        q[rest] = reuse.first_best(rest, q_max[rest], k_r[rest], k_a[rest])
+    elif rest.size:
         # S' is non-increasing: 0 both just above 0 and just below q_max makes S flat (0).
-        k_r, k_a = (np.count_nonzero(cum[rest] <= 0, axis=1) for cum in (r_cum, a_cum))
-        flat = (slope[rest] == 0) & (r_price[rest, k_r] == a_price[rest, k_a])
-        q[rest] = _first_best(days.rows(rest), q_max[rest], margin[rest], flat,
-                              None if known is None else (known, rest))
+        chosen = days.rows(rest)
+        flat = (slope[rest] == 0) & _flat_start(chosen)
+        q[rest] = _first_best(chosen, q_max[rest], k_r[rest], k_a[rest], margin[rest], flat)
     return q
 
 
-def _first_best(days: _Days, q_max: np.ndarray, margin: np.ndarray, flat: np.ndarray,
-                known: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+def _totals(days: _Days) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the most that can be moved (ignoring the budget) and the rounding margin
+    (`_MARGIN` x the day's largest |price| x its removable + addable kWh)."""
+    assert days.a_cum is not None
+    r_price, r_cum, a_cum = days.r_price, days.r_cum, days.a_cum
+    scale = (np.maximum(np.abs(r_price[:, 0]), np.abs(r_price[:, -1]))
+             * (r_cum[:, -1] + a_cum[:, -1]))
+    return np.minimum(r_cum[:, -1], a_cum[:, -1]), _MARGIN * scale
+
+
+def _flat_start(days: _Days) -> np.ndarray:
+    """Per row: the first kWh given up and the first taken have the same price (rows with
+    nothing to move compare their last slots)."""
+    assert days.a_cum is not None and days.a_price is not None
+    last = days.r_cum.shape[1] - 1
+    k_r, k_a = (np.minimum(np.count_nonzero(cum <= 0, axis=1), last)
+                for cum in (days.r_cum, days.a_cum))
+    row = np.arange(k_r.size)
+    return days.r_price[row, k_r] == days.a_price[row, k_a]
+
+
+def _first_best(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray,
+                margin: np.ndarray, flat: np.ndarray) -> np.ndarray:
     """`_shift_quantity` of days where q_max may not be the best: each one's candidates
     within `margin` of the best estimate (all of them on a `flat` day, where every quantity
-    up to q_max saves 0 but for rounding) are priced exactly; the first best is kept."""
+    up to q_max saves 0 but for rounding) are priced exactly; the first best is kept.
+    `k_r`, `k_a`: the knots below q_max."""
     assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
     r_cum, a_cum = days.r_cum, days.a_cum
     rows, width = r_cum.shape
@@ -273,82 +326,134 @@ def _first_best(days: _Days, q_max: np.ndarray, margin: np.ndarray, flat: np.nda
     near[:, 1 + width] &= a_q[:, 0] > 0
     sloped = np.flatnonzero(~flat & np.isfinite(margin))
     if sloped.size:
-        estimate = _estimates(days.rows(sloped), q_max[sloped])
+        estimate = _estimates(days.rows(sloped), q_max[sloped], k_r[sloped], k_a[sloped])
         keep = near[sloped]
         estimate[~keep] = -np.inf
         keep &= estimate >= (estimate.max(axis=1) - margin[sloped])[:, None]
         near[sloped] = keep
-
-    q = quantity[np.arange(rows), np.argmax(near, axis=1)]  # the first near-best: if alone
-    count = np.count_nonzero(near, axis=1)
-    several = np.flatnonzero(count > 1)
-    # Rows with as many near-best (to 4) are priced together, in blocks of bounded size.
-    size = -(-count[several] // 4) * 4
-    for k in np.unique(size):
-        group = several[size == k]
-        step = max(1, _BLOCK // (int(k) * width))
-        for start in range(0, group.size, step):
-            block = group[start:start + step]
-            q[block] = _exact_first_best(
-                days.rows(block), quantity[block], near[block], q[block], q_max[block],
-                int(k), None if known is None else (known[0], known[1][block]))
+    # 0 saves exactly 0 (nothing taken) and comes first: it is kept unless another near
+    # candidate saves more; the others are priced as (row, candidate) pairs.
+    zero = near[:, 0].copy()
+    near[:, 0] = False
+    at, column = np.nonzero(near)  # by row, each row's candidates in order
+    count = np.bincount(at, minlength=rows)
+    start = np.cumsum(count) - count
+    q = np.zeros(rows)
+    alone = np.flatnonzero((count == 1) & ~zero)  # one near candidate: the best
+    q[alone] = quantity[alone, column[start[alone]]]
+    priced = (count > 1) | ((count == 1) & zero)
+    if not priced.any():
+        return q
+    pair = priced[at]
+    at, column = at[pair], column[pair]
+    tried = quantity[at, column]
+    saving = _exact_saving(days, at, tried)
+    # Each priced row's first best: the first pair reaching its row's highest saving.
+    firsts = _starts(at)
+    best = np.maximum.reduceat(saving, firsts)
+    row = at[firsts]
+    top = np.flatnonzero(saving == np.repeat(best, np.diff(firsts, append=at.size)))
+    first_top = top[_starts(at[top])]
+    q[row] = np.where(zero[row] & (best <= 0.0), 0.0, tried[first_top])
     return q
 
 
-def _exact_first_best(days: _Days, quantity: np.ndarray, near: np.ndarray, first: np.ndarray,
-                      q_max: np.ndarray, width: int,
-                      known: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
-    """Per row, of its `near` candidates (in order) the first with the highest exact saving;
-    `first` is each row's first near one, padding the rows to `width` candidates. `known`:
-    (savings at the share-independent candidates, these rows' numbers in it), used and kept."""
-    rows = np.arange(first.size)
-    rank = np.cumsum(near, axis=1) - 1
-    at, column = np.nonzero(near)
-    tried = np.repeat(first[:, None], width, axis=1)
-    tried[at, rank[near]] = quantity[near]
-    if known is None:
-        return tried[rows, np.argmax(_exact_saving(days, tried), axis=1)]
-    saved, number = known
-    where = np.repeat(column[np.r_[0, np.flatnonzero(np.diff(at)) + 1]][:, None], width, axis=1)
-    where[at, rank[near]] = column  # each candidate's column in `saved`
-    number = np.broadcast_to(number[:, None], tried.shape)
-    fixed = tried < q_max[:, None]  # 0 and the knots below q_max: the same for every share
-    saving = np.where(fixed, saved[number, where], np.nan)
-    new = (np.isnan(saving) & fixed).any(axis=1)
-    full = np.flatnonzero(new)  # a fixed candidate not priced before: price the whole row
-    if full.size:
-        saving[full] = _exact_saving(days, tried[full], full)
-        keep = fixed[full]
-        saved[number[full][keep], where[full][keep]] = saving[full][keep]
-    again = np.flatnonzero(~new & ~fixed.all(axis=1))  # q_max, priced for this share
-    if again.size:
-        at_max = _exact_saving(days, q_max[again][:, None], again)
-        saving[again] = np.where(fixed[again], saving[again], at_max)
-    return tried[rows, np.argmax(saving, axis=1)]
+def _starts(values: np.ndarray) -> np.ndarray:
+    """Where each run of equal values begins (`values` not empty)."""
+    change = np.empty(values.size, dtype=bool)
+    change[0] = True
+    np.not_equal(values[1:], values[:-1], out=change[1:])
+    return np.flatnonzero(change)
 
 
-def _exact_saving(days: _Days, q: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """`_step_integral` savings at quantities q [rows, C] of `days` (or of these rows)."""
+def _slots(days: _Days, rows: np.ndarray | None = None) -> np.ndarray:
+    """Per row (all, or these) [rows, 3, 2 width]: where each sorted slot starts, its
+    capacity and its price; the slots given up, then those taken."""
     assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
+    parts = (days.r_cum, days.a_cum, days.r_cap, days.a_cap, days.r_price, days.a_price)
     if rows is not None:
-        days = days.rows(rows)
-    assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
-    return (_step_integral(q, days.r_cum - days.r_cap, days.r_cap, days.r_price)
-            - _step_integral(q, days.a_cum - days.a_cap, days.a_cap, days.a_price))
+        parts = tuple(part[rows] for part in parts)
+    r_cum, a_cum, r_cap, a_cap, r_price, a_price = parts
+    width = r_cum.shape[1]
+    slots = np.empty((r_cum.shape[0], 3, 2 * width))
+    np.subtract(r_cum, r_cap, out=slots[:, 0, :width])
+    np.subtract(a_cum, a_cap, out=slots[:, 0, width:])
+    slots[:, 1, :width], slots[:, 1, width:] = r_cap, a_cap
+    slots[:, 2, :width], slots[:, 2, width:] = r_price, a_price
+    return slots
 
 
-def _estimates(days: _Days, q_max: np.ndarray) -> np.ndarray:
-    """Each candidate's saving (in `_first_best`'s order, with repeats) from the cumulative
-    sums at the knots, to well within `_MARGIN` of the scale: [rows, 1 + 2 width]."""
+def _exact_saving(slots: np.ndarray | _Days, at: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The saving of moving q[i] kWh on row at[i] (non-decreasing) of `slots` (`_slots`, or
+    the days to make them of, for the rows priced only),
+    priced slot by slot exactly as the full search did: sum of price x clip(q - start, 0,
+    cap) over the day's sorted slots given up, less the same over the slots taken (each a
+    full row, summed by einsum). Rows with as many pairs (to 4) are priced together."""
+    if at.size and (at.size == 1 or (at[1:] != at[:-1]).all()):  # one pair per row
+        chosen = slots[at] if isinstance(slots, np.ndarray) else _slots(slots, at)
+        return _price(q[:, None], chosen[:, 0], chosen[:, 1], chosen[:, 2]).ravel()
+    firsts = _starts(at)
+    count = np.diff(firsts, append=at.size)
+    size = np.where(count <= 2, count, -(-count // 4) * 4)
+    order = np.argsort(size, kind="stable")  # rows by padded size: groups are contiguous
+    used = at[firsts][order]
+    chosen = slots[used] if isinstance(slots, np.ndarray) else _slots(slots, used)
+    start, cap, price = chosen[:, 0], chosen[:, 1], chosen[:, 2]
+    size = size[order]
+    offset = np.cumsum(size) - size  # where each row's padded pairs begin
+    place = np.empty(order.size, dtype=np.intp)
+    place[order] = offset
+    row = np.repeat(np.arange(firsts.size), count)
+    where = place[row] + np.arange(at.size) - firsts[row]  # each pair's padded position
+    tried = np.repeat(q[firsts][order], size)  # padded with each row's first quantity
+    tried[where] = q
+    saving = np.empty(tried.size)
+    buffer = np.empty(_BLOCK)  # reused by every block (a fresh array each time page-faults)
+    bounds = np.append(_starts(size), size.size)
+    for first, end in itertools.pairwise(bounds):
+        k = int(size[first])
+        step = max(1, _BLOCK // (k * start.shape[1]))
+        for lo in range(first, end, step):
+            hi = min(lo + step, end)
+            at_q = slice(offset[lo], offset[lo] + (hi - lo) * k)
+            saving[at_q] = _price(tried[at_q].reshape(hi - lo, k), start[lo:hi], cap[lo:hi],
+                                  price[lo:hi], buffer).ravel()
+    return saving[where]
+
+
+def _price(tried: np.ndarray, start: np.ndarray, cap: np.ndarray, price: np.ndarray,
+           buffer: np.ndarray | None = None) -> np.ndarray:
+    """Savings [rows, k] of moving tried [rows, k] kWh on rows of slot starts, capacities and
+    prices [rows, 2 width] (given up, then taken); `buffer` (optional) holds the slots taken."""
+    rows, k = tried.shape
+    width = start.shape[1] // 2
+    shape = (rows, k, 2 * width)
+    taken = np.empty(shape) if buffer is None else buffer[:rows * k * 2 * width].reshape(shape)
+    np.subtract(tried[:, :, None], start[:, None], out=taken)
+    np.maximum(taken, _zeros(shape), out=taken)
+    np.minimum(taken, cap[:, None], out=taken)
+    value = np.einsum("dcw,dw->dc", taken[:, :, :width], price[:, :width])
+    value -= np.einsum("dcw,dw->dc", taken[:, :, width:], price[:, width:])
+    return value
+
+
+def _lines(days: _Days) -> tuple[np.ndarray, ...]:
+    """R(x) and A(x), the value of the first x kWh given up and taken, are linear on each
+    slot's segment k: R(x) = r_line[k] + r_price[k] x (likewise A), exact at the knots.
+    Returns (r_total, a_total, r_line, a_line), the totals being R and A at the knots."""
     assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
+    r_total = np.cumsum(days.r_cap * days.r_price, axis=1)
+    a_total = np.cumsum(days.a_cap * days.a_price, axis=1)
+    return (r_total, a_total, r_total - days.r_price * days.r_cum,
+            a_total - days.a_price * days.a_cum)
+
+
+def _knot_estimates(days: _Days, r_total: np.ndarray, a_total: np.ndarray,
+                    r_line: np.ndarray, a_line: np.ndarray) -> np.ndarray:
+    """The estimated saving at 0 and at each remove then add knot: [rows, 1 + 2 width]."""
+    assert days.a_price is not None and days.a_cum is not None
     r_price, r_cum, a_price, a_cum = days.r_price, days.r_cum, days.a_price, days.a_cum
     rows, width = r_cum.shape
-    # R(x) and A(x), the value of the first x kWh given up and taken, are linear on each
-    # slot's segment k: R(x) = r_line[k] + r_price[k] x (likewise A), exact at the knots.
-    r_total = np.cumsum(days.r_cap * r_price, axis=1)
-    a_total = np.cumsum(days.a_cap * a_price, axis=1)
-    r_line = r_total - r_price * r_cum
-    a_line = a_total - a_price * a_cum
     # Merge each row's knots: for a remove knot, the add knots below it, and vice versa.
     position = np.empty(rows * 2 * width, dtype=np.intp)
     order = np.argsort(np.hstack([r_cum, a_cum]), axis=1, kind="stable")
@@ -360,39 +465,143 @@ def _estimates(days: _Days, q_max: np.ndarray) -> np.ndarray:
     on_r = np.minimum(position[:, width:], width - 1) + base
     at_r = r_total - (a_line.ravel()[on_a] + a_price.ravel()[on_a] * r_cum)
     at_a = r_line.ravel()[on_r] + r_price.ravel()[on_r] * a_cum - a_total
-    row = np.arange(rows)
-    k_r = np.count_nonzero(r_cum < q_max[:, None], axis=1)
-    k_a = np.count_nonzero(a_cum < q_max[:, None], axis=1)
-    at_max = (r_line[row, k_r] + r_price[row, k_r] * q_max
-              - (a_line[row, k_a] + a_price[row, k_a] * q_max))
-    return np.hstack([np.zeros((rows, 1)),
-                      np.where(r_cum < q_max[:, None], at_r, at_max[:, None]), at_a])
+    return np.hstack([np.zeros((rows, 1)), at_r, at_a])
 
 
-def _moves(days: _Days, budget: np.ndarray, shift_energy: bool,
-           known: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(kWh moved per row, kWh removed and added per grid slot [rows, width]); `known` as
-    for `_shift_quantity`."""
-    shape = days.r_cap.shape
-    added = np.zeros(shape)
-    if shift_energy:
+def _at_max(r_price: np.ndarray, a_price: np.ndarray, r_line: np.ndarray, a_line: np.ndarray,
+            q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray) -> np.ndarray:
+    """The estimated saving at q_max, on the segments k_r and k_a."""
+    row = np.arange(q_max.size)
+    return (r_line[row, k_r] + r_price[row, k_r] * q_max
+            - (a_line[row, k_a] + a_price[row, k_a] * q_max))
+
+
+def _estimates(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray
+               ) -> np.ndarray:
+    """Each candidate's saving (in `_first_best`'s order; the remove knots from q_max on
+    are all q_max) from the cumulative sums at the knots, to well within `_MARGIN` of the
+    scale: [rows, 1 + 2 width]."""
+    assert days.a_price is not None and days.a_cum is not None
+    lines = _lines(days)
+    estimate = _knot_estimates(days, *lines)
+    at_max = _at_max(days.r_price, days.a_price, lines[2], lines[3], q_max, k_r, k_a)
+    width = days.r_cum.shape[1]
+    estimate[:, 1:1 + width] = np.where(days.r_cum < q_max[:, None],
+                                        estimate[:, 1:1 + width], at_max[:, None])
+    return estimate
+
+
+@dataclass(frozen=True)
+class _Reuse:
+    """What a plan valued again keeps from one share to the next, all share-independent: the
+    exact saving at every knot of each day that has needed a search, as prefix bests (the
+    first best of the first j remove knots, likewise add knots), so a share's search is a
+    look-up plus the exact saving at its q_max; and each slot's start and capacity in grid
+    order (no scatter)."""
+
+    days: _Days
+    total: np.ndarray  # [rows] as `_totals`
+    margin: np.ndarray
+    slots: np.ndarray  # `_slots`
+    ready: np.ndarray  # [rows] bool: the row's prefix bests are filled in
+    r_best: np.ndarray  # [rows, width] best exact saving of remove knots 0..j
+    r_first: np.ndarray  # [rows, width] the first knot reaching it
+    a_best: np.ndarray
+    a_first: np.ndarray
+    r_start: np.ndarray  # [rows, width] where each slot starts, in grid (not price) order
+    r_cap: np.ndarray  # [rows, width] remove capacity, in grid order
+    a_start: np.ndarray
+    a_cap: np.ndarray
+
+    @staticmethod
+    def of(days: _Days) -> _Reuse:
         assert days.a_at is not None and days.a_cap is not None and days.a_cum is not None
-        q = _shift_quantity(days, budget, known)
-        added.ravel()[days.a_at] = _allocate(q, days.a_cum - days.a_cap, days.a_cap)
+        total, margin = _totals(days)
+        grid = []
+        for at, cap, cum in ((days.r_at, days.r_cap, days.r_cum),
+                             (days.a_at, days.a_cap, days.a_cum)):
+            start, grid_cap = np.empty(cap.shape), np.empty(cap.shape)
+            start.ravel()[at] = cum - cap
+            grid_cap.ravel()[at] = cap
+            grid += [start, grid_cap]
+        shape = days.r_cum.shape
+        return _Reuse(days, total, margin, _slots(days), np.zeros(shape[0], dtype=bool),
+                      np.empty(shape), np.empty(shape, dtype=np.intp), np.empty(shape),
+                      np.empty(shape, dtype=np.intp), *grid)
+
+    def first_best(self, rows: np.ndarray, q_max: np.ndarray, k_r: np.ndarray,
+                   k_a: np.ndarray) -> np.ndarray:
+        """`_first_best` of these rows (numbers in `days`; q_max > 0 and not rising): the
+        first best of 0, the remove knots below q_max, q_max and the add knots below it, all
+        priced exactly (the full search's candidates in its order; repeats price the same)."""
+        days = self.days
+        assert days.a_cum is not None
+        new = rows[~self.ready[rows]]
+        if new.size:
+            self._fill(new)
+        r_prior, a_prior = np.maximum(k_r - 1, 0), np.maximum(k_a - 1, 0)
+        r_value = np.where(k_r > 0, self.r_best[rows, r_prior], -np.inf)
+        a_value = np.where(k_a > 0, self.a_best[rows, a_prior], -np.inf)
+        at_max = _exact_saving(self.slots, rows, q_max)
+        best = np.maximum(np.maximum(r_value, at_max), np.maximum(a_value, 0.0))
+        q = np.where(a_value == best, days.a_cum[rows, self.a_first[rows, a_prior]], 0.0)
+        q = np.where(at_max == best, q_max, q)
+        q = np.where(r_value == best, days.r_cum[rows, self.r_first[rows, r_prior]], q)
+        return np.where(best <= 0.0, 0.0, q)
+
+    def _fill(self, rows: np.ndarray) -> None:
+        """Price every knot below the row's total of these rows; keep the prefix bests."""
+        days = self.days
+        assert days.a_cum is not None
+        width = days.r_cum.shape[1]
+        for cum, best, first in ((days.r_cum, self.r_best, self.r_first),
+                                 (days.a_cum, self.a_best, self.a_first)):
+            knots = cum[rows]
+            saving = np.full(knots.shape, -np.inf)  # knots at or past the total: never tried
+            at, column = np.nonzero(knots < self.total[rows, None])
+            if at.size:
+                saving[at, column] = _exact_saving(self.slots, rows[at], knots[at, column])
+            top = np.maximum.accumulate(saving, axis=1)
+            rises = np.ones(knots.shape, dtype=bool)
+            rises[:, 1:] = saving[:, 1:] > top[:, :-1]
+            best[rows] = top
+            first[rows] = np.maximum.accumulate(np.where(rises, np.arange(width), 0), axis=1)
+        self.ready[rows] = True
+
+
+def _moves(days: _Days, budget: np.ndarray, shift_energy: bool, reuse: _Reuse | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(kWh moved per row, the flexed kWh per grid slot [rows, width]); `reuse` as for
+    `_shift_quantity` (its grid-order slots spare the scatter)."""
+    if shift_energy:
+        q = _shift_quantity(days, budget, reuse)
     else:
         q = np.minimum(budget, days.r_cum[:, -1])
-    removed = np.zeros(shape)
+    if reuse is not None:
+        flexed = days.load - _allocate(q, reuse.r_start, reuse.r_cap)
+        flexed += _allocate(q, reuse.a_start, reuse.a_cap)
+        return q, flexed
+    removed = np.zeros(days.r_cap.shape)
     removed.ravel()[days.r_at] = _allocate(q, days.r_cum - days.r_cap, days.r_cap)
-    return q, removed, added
+    flexed = days.load - removed
+    if shift_energy:
+        assert days.a_at is not None and days.a_cap is not None and days.a_cum is not None
+        added = removed  # reused: every slot is written
+        added.ravel()[days.a_at] = _allocate(q, days.a_cum - days.a_cap, days.a_cap)
+        flexed += added
+    return q, flexed
 
 
 def _result(index: pd.DatetimeIndex, load: np.ndarray, price: np.ndarray, q: np.ndarray,
-            removed: np.ndarray, added: np.ndarray, power_limit_kw: float
+            flexed: np.ndarray, power_limit_kw: float, fresh: bool = False
             ) -> FlexibilityResult:
-    """One site's result; `removed` and `added` are its kWh per half hour."""
-    flexed = load - removed + added
+    """One site's result; `flexed` is its kWh per half hour after the moves (`fresh`: an
+    array of its own, kept by the result, else copied)."""
+    profile = pd.Series(flexed, index=index, name="kwh", copy=not fresh)
+    # The cost is summed on a fresh array, as the old code's was (a dot product's rounding
+    # can depend on where its array starts in memory).
     base_cost = float(load @ price) / 100.0
-    flexed_cost = float(flexed @ price) / 100.0
+    flexed_cost = float(profile.to_numpy() @ price) / 100.0
     value = max(base_cost - flexed_cost, 0.0)
     days = len(load) / 48.0
     return FlexibilityResult(
@@ -403,7 +612,7 @@ def _result(index: pd.DatetimeIndex, load: np.ndarray, price: np.ndarray, q: np.
         shifted_kwh=float(q.sum()),
         annual_value_gbp=value * 365.0 / days,
         power_limit_kw=float(power_limit_kw),
-        flexed_profile=pd.Series(flexed, index=index, name="kwh"),
+        flexed_profile=profile,
     )
 
 
@@ -451,11 +660,18 @@ def _grid_layout(first_ns: int, size: int) -> _Layout:
 
 
 def _plan(layout: _Layout, loads: np.ndarray, prices: np.ndarray, limit_kw: np.ndarray,
-          shift_energy: bool, red: np.ndarray | None) -> _Days:
-    """The sorted days of loads [sites, half hours] at prices [1 or sites, ...]."""
+          shift_energy: bool, red: np.ndarray | None, shared: dict | None = None) -> _Days:
+    """The sorted days of loads [sites, half hours] at prices [1 or sites, ...]; `shared`
+    as for `_sort_days` (with the prices' grid)."""
     grid_red = None if red is None else layout.grid(red)
-    return _sort_days(layout.grid(loads), layout.grid(prices), layout.pad, limit_kw,
-                      shift_energy, grid_red)
+    if shared is None:
+        grid_price = layout.grid(prices)
+    else:
+        grid_price = shared.get("grid_price")
+        if grid_price is None:
+            grid_price = shared["grid_price"] = layout.grid(prices)
+    return _sort_days(layout.grid(loads), grid_price, layout.pad, limit_kw, shift_energy,
+                      grid_red, shared)
 
 
 @dataclass(frozen=True)
@@ -463,9 +679,11 @@ class FlexibilityPlan:
     """A profile and its prices laid out by UK clock day and sorted by price: everything
     `calculate_flexibility_value` computes before the flexible share comes in. `value(share)`
     finishes the job (the same result), so several shares cost one plan; from the second share
-    on, the exact savings it prices at share-independent candidates are kept for the next
-    shares (the first share, often the only one, does not pay for keeping them). Made by
-    `plan_flexibility`; its arrays are shared: never modify them."""
+    on, what does not depend on the share is kept (`_Reuse`: about 2 MB for a year), each
+    day's knots priced exactly the first time the day needs a search, so a later share costs
+    a look-up and the exact saving at each such day's cap (the first share, often the only
+    one, keeps nothing). Made by `plan_flexibility`; its arrays are shared: never modify
+    them."""
 
     index: pd.DatetimeIndex
     load: np.ndarray
@@ -474,24 +692,21 @@ class FlexibilityPlan:
     shift_energy: bool
     _layout: _Layout
     _days: _Days
-    # Exact savings at 0 and each day's knots, NaN until priced (the same by any thread),
+    # What does not depend on the share (rows filled in as needed, the same by any thread),
     # made by the second `value` call.
-    _known: list[np.ndarray | None] = field(default_factory=list, compare=False, repr=False)
+    _reuse: list[_Reuse | None] = field(default_factory=list, compare=False, repr=False)
 
     def value(self, flex_fraction: float) -> FlexibilityResult:
         """The best saving moving up to `flex_fraction` of each day's kWh."""
         _check_fraction(flex_fraction)
-        if not self._known:
-            self._known.append(None)
-        elif self._known[0] is None and self.shift_energy:
-            rows, width = self._days.r_cum.shape
-            self._known[0] = np.full((rows, 1 + 2 * width), np.nan)
-        known = self._known[0]
-        q, removed, added = _moves(self._days, flex_fraction * self._days.day_kwh,
-                                   self.shift_energy, known)
-        removed, added = self._layout.half_hours(removed), self._layout.half_hours(added)
-        return _result(self.index, self.load, self.price, q, removed[0], added[0],
-                       self.power_limit_kw)
+        if not self._reuse:
+            self._reuse.append(None)
+        elif self._reuse[0] is None and self.shift_energy:
+            self._reuse[0] = _Reuse.of(self._days)
+        q, flexed = _moves(self._days, flex_fraction * self._days.day_kwh, self.shift_energy,
+                           self._reuse[0])
+        return _result(self.index, self.load, self.price, q,
+                       self._layout.half_hours(flexed)[0], self.power_limit_kw, fresh=True)
 
 
 def plan_flexibility(
@@ -561,18 +776,18 @@ class FlexibilityPlans:
             raise ValueError(f"flex_fraction must be between 0 and 1, got {shares[outside[0]]} "
                              f"for site {outside[0]}")
         prices, red = self.prices, self.red_periods
+        shared = {} if len(prices) == 1 else None  # one price row: sorted once for all
         results = []
         for start in range(0, sites, _SITES_AT_ONCE):
             chunk = slice(start, start + _SITES_AT_ONCE)
             days = _plan(self._layout, self.loads[chunk], prices[chunk] if len(prices) > 1
                          else prices, self.power_limit_kw[chunk], self.shift_energy,
-                         red[chunk] if red is not None and len(red) > 1 else red)
+                         red[chunk] if red is not None and len(red) > 1 else red, shared)
             budget = np.repeat(shares[chunk], n_days) * days.day_kwh
-            q, removed, added = _moves(days, budget, self.shift_energy)
-            q = q.reshape(-1, n_days)
-            removed, added = self._layout.half_hours(removed), self._layout.half_hours(added)
+            q, flexed = _moves(days, budget, self.shift_energy)
+            q, flexed = q.reshape(-1, n_days), self._layout.half_hours(flexed)
             results += [_result(self.index, self.loads[i], prices[i % len(prices)], q[j],
-                                removed[j], added[j], self.power_limit_kw[i])
+                                flexed[j], self.power_limit_kw[i])
                         for j, i in enumerate(range(sites)[chunk])]
         return results
 

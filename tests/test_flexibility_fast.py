@@ -291,3 +291,63 @@ def test_many_sites_refuse_bad_input_saying_which_and_what_to_do() -> None:
         plans.value([0.2, 1.5, 0.3])
     with pytest.raises(ValueError, match=r"flex_fraction: one share or one per site \(3\)"):
         plans.value([0.2, 0.3])
+
+
+# ---------------------------------------------------------------- a plan valued again
+
+
+def test_a_plan_valued_for_many_shares_in_any_order_equals_the_reference() -> None:
+    """From its second share on a plan keeps share-independent search data and the exact
+    savings it priced; each share, up or down, small steps or repeats, must still give the
+    reference's result (cases of every kind, ties included)."""
+    rng = np.random.default_rng(18)
+    for case_number in range(60):
+        case = _case(rng)
+        if not case["shift_energy"]:
+            continue
+        series, price = case.pop("series"), case.pop("price")
+        plan = plan_flexibility(series, price, published_rates=True, **case)
+        steps = 0.2 + np.arange(12) / 1000  # a lookup asked again and again
+        shares = np.concatenate([steps, rng.random(6), steps[::-1][:4], [0.0, 1.0, 0.3, 0.3]])
+        for share in shares:
+            assert_same(plan.value(float(share)),
+                        reference(series, price, float(share), **case), (case_number, share))
+
+
+def test_a_year_at_band_prices_valued_again_equals_the_reference() -> None:
+    series = generate_profile("office", 180_000, start="2025-04-01", seed=5)
+    local = series.index.tz_convert("Europe/London")
+    hour = local.hour + local.minute / 60
+    weekday = local.day_of_week < 5
+    bands = np.where(weekday & (hour >= 16) & (hour < 19), 6.515,
+                     np.where(weekday & (hour >= 7.5) & (hour < 21), 0.827, 0.1))
+    plan = plan_flexibility(series, bands, published_rates=True)
+    for share in (0.2, 0.201, 0.202, 0.35, 0.05, 0.2005, 1.0, 0.0, 0.201):
+        assert_same(plan.value(share), reference(series, bands, share), share)
+
+
+def test_demo_sites_on_shared_band_prices_equal_the_reference_in_every_chunk() -> None:
+    """The portfolio's case: sites of all archetypes (several chunks of sites) on one row of
+    band prices with many near-tied days, or one row per site of three tariffs."""
+    from bess_duos.core.synthetic import ARCHETYPES
+
+    index = half_hour_index("2025-10-20", "2025-11-03")  # with the 50-half-hour day
+    rng = np.random.default_rng(9)
+    bases = np.vstack([generate_profile(name, 1.0, start="2025-10-20", end="2025-11-03",
+                                        seed=i).to_numpy() for i, name in enumerate(ARCHETYPES)])
+    sites = 19  # chunks of 8, 8 and 3
+    loads = bases[rng.integers(0, len(bases), sites)]
+    loads = loads * rng.lognormal(0.0, 0.05, loads.shape) * rng.uniform(3.0, 300.0, (sites, 1))
+    local = index.tz_convert("Europe/London")
+    hour = local.hour + local.minute / 60
+    weekday = local.day_of_week < 5
+    tariffs = [np.where(weekday & (hour >= start) & (hour < start + 3), red,
+                        np.where(weekday & (hour >= 7.5) & (hour < 21), amber, green))
+               for start, red, amber, green in ((16, 6.515, 0.827, 0.1), (17, 9.8, 1.7, 0.2),
+                                                (16, 14.2, 2.2, 0.15))]
+    for prices in (tariffs[0], np.vstack([tariffs[i % 3] for i in range(sites)])):
+        results = plan_flexibility_many(loads, prices, index, published_rates=True).value(0.3)
+        for i in range(sites):
+            site_prices = prices if prices.ndim == 1 else prices[i]
+            assert_same(results[i], reference(pd.Series(loads[i], index=index), site_prices,
+                                              0.3), i)
