@@ -36,8 +36,7 @@ def weekday_bands(bands: TimeBands | None, month: int = 1) -> list[str] | None:
     the winter bands), or None without time bands."""
     if bands is None:
         return None
-    table = bands.slot_table()
-    return [BANDS[i] for i in table[month - 1, 0, :]]
+    return [BANDS[i] for i in bands.frozen_slot_table[month - 1, 0, :].tolist()]
 
 
 def weekday_load(kwh: pd.Series, bands: TimeBands | None) -> dict[str, Any]:

@@ -252,7 +252,12 @@ def _data_digest(data: pd.DataFrame) -> bytes | None:
     try:
         index = pd.DatetimeIndex(data.index)
         digest.update(str(index.unit).encode())
-        digest.update(memoryview(np.ascontiguousarray(index.asi8)))
+        times = index.asi8
+        steps = np.diff(times)
+        if steps.size and (steps == steps[0]).all():  # a regular grid: its start, step, length
+            digest.update(f"grid {times[0]} {steps[0]} {times.size};".encode())
+        else:
+            digest.update(memoryview(np.ascontiguousarray(times)))
         for name in data.columns:
             digest.update(repr(name).encode())
             digest.update(memoryview(np.ascontiguousarray(data[name].to_numpy(np.float64))))
@@ -523,6 +528,8 @@ def _each(runs: list[_Run], step: Callable[[_Run], None]) -> list[tuple[int, Exc
 
 def _grid_groups(indexes: Sequence[pd.Index]) -> list[list[int]]:
     """Positions grouped by equal half-hour index (same times, same zone), in order."""
+    if len(indexes) < 2:
+        return [list(range(len(indexes)))] if indexes else []
     groups: dict[tuple[Any, ...], list[tuple[np.ndarray, list[int]]]] = {}
     for i, index in enumerate(indexes):
         times = pd.DatetimeIndex(index).asi8

@@ -210,3 +210,32 @@ def test_sites_valued_together_equal_each_alone_and_keep_their_own_failures(monk
         assert flex.flexed_profile.equals(flex_alone.flexed_profile)
         assert valued.warnings == alone.warnings and valued.notes == alone.notes
     assert together[0].duos.total_gbp * 0.5 != together[1].duos.total_gbp  # LV vs HV rates
+
+
+def test_remembered_results_are_keyed_by_the_profiles_own_times_and_values() -> None:
+    """The lookup remembers DUoS, features and flexibility per profile digest: the same kWh on
+    times a day later (a regular grid all the same), on an irregular grid, or with one value
+    changed are other profiles, each charged as if nothing were remembered."""
+    from bess_duos.core.valuation import clear_memos
+
+    site = Site(parse_mpan(CORE_14), voltage="LV")
+    frame = _frame("2026-06-01", "2026-06-15")
+    later = frame.set_axis(frame.index + pd.Timedelta(days=1))
+    gappy = frame.drop(frame.index[100:110])
+    changed = frame.copy()
+    changed.iloc[500, 0] += 1.0
+    profiles = [frame, later, gappy, changed, frame]
+
+    def totals() -> list[float]:
+        return [value_site(site, p, policy=LOOKUP, flex_fraction=0.3, on=DAY).duos.unit_gbp
+                for p in profiles]
+
+    clear_memos()
+    remembered = totals()  # each after the ones before it: the memo is warm
+    fresh = []
+    for profile in profiles:
+        clear_memos()
+        fresh.append(value_site(site, profile, policy=LOOKUP, flex_fraction=0.3,
+                                on=DAY).duos.unit_gbp)
+    assert remembered == fresh
+    assert len(set(fresh[:4])) == 4 and fresh[4] == fresh[0]
