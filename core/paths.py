@@ -6,7 +6,7 @@ import functools
 from importlib.resources import files
 from pathlib import Path
 
-from bess_duos.core.settings import current
+from bess_duos.core.settings import config_dir_setting, current
 
 # The checkout this module sits in (meaningful in a development install only).
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def config_dir() -> Path:
     """The shipped `config/` data: `$BESS_DUOS_CONFIG` if set, else the installed package data."""
-    override = current().config_dir
+    override = config_dir_setting()
     return override if override else _shipped()
 
 

@@ -136,3 +136,13 @@ def current() -> Settings:
 @functools.lru_cache(maxsize=8)
 def _parsed(values: tuple[str | None, ...]) -> Settings:
     return Settings.from_env({k: v for k, v in zip(_READ, values, strict=True) if v is not None})
+
+
+def config_dir_setting() -> Path | None:
+    """`current().config_dir`, reading only its one variable (every config read asks for it)."""
+    return _config_dir(os.environ.get("BESS_DUOS_CONFIG"))
+
+
+@functools.lru_cache(maxsize=8)
+def _config_dir(value: str | None) -> Path | None:
+    return Settings.from_env({} if value is None else {"BESS_DUOS_CONFIG": value}).config_dir

@@ -94,12 +94,11 @@ class TimeBands:
             )
         return table
 
-    @functools.cached_property
+    @property
     def frozen_slot_table(self) -> np.ndarray:
-        """`slot_table()` computed once per `TimeBands` and shared (read-only)."""
-        table = self.slot_table()
-        table.flags.writeable = False
-        return table
+        """`slot_table()` computed once per distinct set of periods and shared (read-only): the
+        same table for every copy of the same bands (a lookup reads the config afresh)."""
+        return _frozen_table(self.distributor_id, self.year, self.periods)
 
     def describe(self, band: str, max_rows: int = 4) -> list[str]:
         """Readable periods of one band, e.g. ['Mon–Fri 16:00–19:00'], as the sheet shows them."""
@@ -117,3 +116,10 @@ class TimeBands:
 
 def _month_span(months: tuple[int, ...]) -> str:
     return f"{calendar.month_abbr[months[0]]}–{calendar.month_abbr[months[-1]]}"
+
+
+@functools.lru_cache(maxsize=512)
+def _frozen_table(distributor_id: int, year: int, periods: tuple[BandPeriod, ...]) -> np.ndarray:
+    table = TimeBands(distributor_id, year, periods).slot_table()
+    table.flags.writeable = False
+    return table
