@@ -9,7 +9,8 @@ real service-account JWT exchange), and `bess-duos serve` with the test-only loo
 for the profile's port. Then:
 
 1. baseline: the same lookup in-process (`load_profile` + `core.lookup.run_lookup`), one at a
-   time, median of 5 (no HTTP, no fetch), cold (`clear_memos()` first) and repeated, beside
+   time (no HTTP, no fetch), cold (`clear_memos()` first, median of 5) and repeated (the
+   flexible share edited, median of 11 after a profile's first two lookups), beside
    `pyarrow.csv.read_csv` of the same file (median of 11, measured in the same run): the floor
    a lookup's own input parse sets;
 2. `--lookups` (50) signed lookups sent at once (`write: false`), each fetching and parsing the
@@ -285,11 +286,15 @@ def main(argv: list[str] | None = None) -> int:
         arrow = statistics.median(arrow_times)
         profile = load_profile(csv)
         warm_times = []
-        for i in range(5):  # as the sheet repeats it: same file, the flexible share edited
+        # As the sheet repeats it: the same file, the flexible share edited. The first lookup
+        # of a profile computes what is remembered, the second also keeps the flexibility
+        # plan's share-independent savings: both one-off per profile, so they are not timed.
+        for i in range(13):
             start = time.perf_counter()
             run_lookup(parse_inputs({"mpan": MPAN, "flex_fraction": 0.2 + i / 100}),
                        profile=profile, on=dt.date.today())
-            warm_times.append((time.perf_counter() - start) * 1000.0)
+            if i >= 2:
+                warm_times.append((time.perf_counter() - start) * 1000.0)
         warm = statistics.median(warm_times)
         sequential = {p: _sequential(profile_url, profiles.server_address[1], p, args.sequential)
                       for p in settings} if args.sequential else {}
@@ -329,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"baseline: one in-process lookup with a one-year profile  {baseline:8.1f} ms  "
           f"= {baseline / arrow:.1f}x pyarrow (target <= {TARGET_COLD_RATIO:g}x: "
           f"{'MET' if baseline <= TARGET_COLD_RATIO * arrow else 'NOT MET'})")
-    print(f"  the same repeated (profile parsed, features and DUoS remembered) {warm:6.2f} ms "
+    print(f"  the same repeated (profile parsed and remembered; median of 11 edits after the "
+          f"first two) {warm:6.2f} ms "
           f"(target <= {TARGET_WARM_MS:g} ms: {'MET' if warm <= TARGET_WARM_MS else 'NOT MET'})")
     for processes, seq in sequential.items():
         print(f"one warm lookup at a time, the server's own time (wsgi_app), compute processes "
