@@ -587,26 +587,27 @@ def _charge_stage(runs: list[_Run]) -> list[tuple[int, Exception]]:
 
 
 def _charge_together(runs: list[_Run]) -> None:
-    """`_charge` of runs whose profiles share one index, as one 2-D array."""
+    """`_charge` of runs whose profiles share one index, as one 2-D array per kind of profile
+    (with kvarh, without)."""
     from bess_duos.core.duos import charge_many
 
-    profiles = [run.profile for run in runs]
-    assert all(p is not None for p in profiles)
-    with_kvarh = {"kvarh" in p.columns for p in profiles}  # type: ignore[union-attr]
-    if len(with_kvarh) > 1:
-        raise ValueError("some profiles have kvarh, some not")
-    def stacked(name: str) -> np.ndarray:
-        return np.vstack([p[name].to_numpy(np.float64) for p in profiles])  # type: ignore[index]
+    for reactive in (False, True):
+        kind = [run for run in runs if ("kvarh" in run.profile.columns) == reactive]  # type: ignore[union-attr]
+        if not kind:
+            continue
+        profiles: list[pd.DataFrame] = [run.profile for run in kind]  # type: ignore[misc]
 
-    charged = charge_many(
-        pd.DatetimeIndex(profiles[0].index), stacked("kwh"),  # type: ignore[union-attr]
-        [run.tariff for run in runs], kvarh=stacked("kvarh") if with_kvarh.pop() else None,
-        agreed_kva=[run.kva for run in runs], power_factor=[run.power_factor for run in runs],
-        all_columns=False)
-    for run, (columns, summary) in zip(runs, charged, strict=True):
-        run.summary = summary
-        run.bands = np.asarray(columns["band"], dtype=np.int8)
-        run.rates = np.asarray(columns["unit_rate_p_per_kwh"], dtype=float)
+        def stacked(name: str, profiles: list[pd.DataFrame] = profiles) -> np.ndarray:
+            return np.vstack([p[name].to_numpy(np.float64) for p in profiles])
+
+        charged = charge_many(
+            pd.DatetimeIndex(profiles[0].index), stacked("kwh"), [run.tariff for run in kind],
+            kvarh=stacked("kvarh") if reactive else None, agreed_kva=[run.kva for run in kind],
+            power_factor=[run.power_factor for run in kind], all_columns=False)
+        for run, (columns, summary) in zip(kind, charged, strict=True):
+            run.summary = summary
+            run.bands = np.asarray(columns["band"], dtype=np.int8)
+            run.rates = np.asarray(columns["unit_rate_p_per_kwh"], dtype=float)
 
 
 def _series_stage(runs: list[_Run]) -> list[tuple[int, Exception]]:

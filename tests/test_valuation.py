@@ -239,3 +239,29 @@ def test_remembered_results_are_keyed_by_the_profiles_own_times_and_values() -> 
                                 on=DAY).duos.unit_gbp)
     assert remembered == fresh
     assert len(set(fresh[:4])) == 4 and fresh[4] == fresh[0]
+
+
+def test_profiles_with_and_without_kvarh_on_one_grid_are_charged_together_by_kind(
+        monkeypatch) -> None:
+    """Sites of one grid, some with reactive energy: one batch per kind, each site as alone."""
+    import bess_duos.core.duos as duos
+
+    batches: list[tuple[int, bool]] = []
+    charge_many = duos.charge_many
+
+    def counted(utc, kwh, *args, **kwargs):
+        batches.append((len(kwh), kwargs.get("kvarh") is not None))
+        return charge_many(utc, kwh, *args, **kwargs)
+
+    monkeypatch.setattr(duos, "charge_many", counted)
+    cores = generate_cores(3, 14, seed=4)
+    frame = _frame("2026-06-01", "2026-06-20")
+    reactive = frame.assign(kvarh=frame["kwh"] * 0.9)
+    jobs = [SiteJob(Site(parse_mpan(core), voltage="HV", kva=200.0), profile)
+            for core, profile in zip(cores, [frame, reactive, frame * 1.5], strict=True)]
+    together = value_sites(jobs, policy=PORTFOLIO, flex_fraction=0.3)
+    assert sorted(batches) == [(1, True), (2, False)]
+    for job, valued in zip(jobs, together, strict=True):
+        alone = value_site(job.site, job.profile, policy=PORTFOLIO, flex_fraction=0.3)
+        assert valued.duos == alone.duos
+    assert together[1].duos.reactive_gbp > 0 == together[0].duos.reactive_gbp
