@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from bess_duos.core.bands import NS_PER_HALF_HOUR, NS_PER_MINUTE
 from bess_duos.core.defaults import DefaultsError, defaults
 from bess_duos.core.profile_errors import ProfileError as ProfileError
 from bess_duos.core.profile_errors import ProfileLimitError as ProfileLimitError
@@ -48,8 +49,6 @@ from bess_duos.core.profile_tables import (
 )
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
-NS_PER_MINUTE = 60 * 10**9
-NS_PER_HALF_HOUR = 30 * NS_PER_MINUTE
 NAT = np.iinfo(np.int64).min  # NaT as int64 ns
 SPIKE_FACTOR = 10.0  # a half hour above 10 x the profile's 99th percentile kWh is a spike
 MAX_LISTED = 5

@@ -46,6 +46,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from bess_duos.core.bands import NS_PER_HALF_HOUR, half_hour_grid
 from bess_duos.core.memo import LruMemo
 from bess_duos.core.mpan import Mpan
 from bess_duos.core.profile_loader import annual_span
@@ -61,7 +62,6 @@ from bess_duos.core.tariffs import (
 )
 
 FEATURE_FIELDS = ("peak_ratio", "load_factor", "weekend_factor")
-HALF_HOUR_NS = 1_800_000_000_000
 MEMO_SIZE = 16  # profiles (x tariff, kVA) whose results are remembered, per process
 Stage = Literal["mpan", "area", "profile", "tariff", "duos", "flexibility"]
 
@@ -250,12 +250,10 @@ def _data_digest(data: pd.DataFrame) -> bytes | None:
     """A digest of a profile frame's times and numbers (None if a column is not numeric)."""
     digest = hashlib.sha256(str(getattr(data.index, "tz", None)).encode())  # SHA-NI: fastest here
     try:
-        index = pd.DatetimeIndex(data.index)
-        digest.update(str(index.unit).encode())
-        times = index.asi8
-        steps = np.diff(times)
-        if steps.size and (steps == steps[0]).all():  # a regular grid: its start, step, length
-            digest.update(f"grid {times[0]} {steps[0]} {times.size};".encode())
+        times = pd.DatetimeIndex(data.index).as_unit("ns").asi8
+        grid = half_hour_grid(times)
+        if grid is not None:  # consecutive half hours: their first instant and count say all
+            digest.update(f"grid {grid[0]} {grid[1]};".encode())
         else:
             digest.update(memoryview(np.ascontiguousarray(times)))
         for name in data.columns:
@@ -324,7 +322,7 @@ def _kwh_series(data: pd.DataFrame, run: _Run, label: str) -> pd.Series:
     kwh = kwh.astype(float)
     index = pd.DatetimeIndex(kwh.index)
     times = index.as_unit("ns").asi8
-    if (times[-1] - times[0]) // HALF_HOUR_NS + 1 == len(index):  # no half hour missing
+    if (times[-1] - times[0]) // NS_PER_HALF_HOUR + 1 == len(index):  # no half hour missing
         return kwh
     full = pd.date_range(index[0], index[-1], freq="30min")
     run.warnings.append(f"profile: {len(full) - len(index)} missing half hour(s) counted as "
@@ -527,21 +525,16 @@ def _each(runs: list[_Run], step: Callable[[_Run], None]) -> list[tuple[int, Exc
 
 
 def _grid_groups(indexes: Sequence[pd.Index]) -> list[list[int]]:
-    """Positions grouped by equal half-hour index (same times, same zone), in order."""
+    """Positions grouped by half-hour grid (the same first half hour, count and zone), in
+    order; an index that is not consecutive half hours is a group of its own."""
     if len(indexes) < 2:
         return [list(range(len(indexes)))] if indexes else []
-    groups: dict[tuple[Any, ...], list[tuple[np.ndarray, list[int]]]] = {}
+    groups: dict[Any, list[int]] = {}
     for i, index in enumerate(indexes):
-        times = pd.DatetimeIndex(index).asi8
-        key = (str(getattr(index, "tz", None)), times.size, *times[[0, -1]].tolist()) \
-            if times.size else (None, i)
-        for first, members in groups.setdefault(key, []):
-            if np.array_equal(first, times):
-                members.append(i)
-                break
-        else:
-            groups[key].append((times, [i]))
-    return sorted((m for found in groups.values() for _, m in found), key=lambda m: m[0])
+        grid = half_hour_grid(pd.DatetimeIndex(index).as_unit("ns").asi8)
+        key = i if grid is None else (str(getattr(index, "tz", None)), grid)
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
 
 
 def _grouped(
