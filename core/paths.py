@@ -35,7 +35,7 @@ def writable_config_dir(given: Path | None = None) -> Path:
     `ValueError` says to give a folder."""
     if given is not None:
         return Path(given)
-    override = current().config_dir
+    override = config_dir_setting()
     if override:
         return override
     shipped = config_dir().resolve()
