@@ -34,9 +34,19 @@ def lookup_job(
     site: SiteArea,
     on: dt.date,
     request_id: str,
-) -> LookupResult:
-    """Parse the profile and compute one lookup."""
-    profile = profile_of(fetched, inputs.profile_options) if fetched is not None else None
+    digest: str | None = None,
+) -> LookupResult | None:
+    """Parse the profile and compute one lookup. `digest` (`ProfileCache.digest` of the
+    profile's bytes): with `fetched.content` empty, the profile parsed already in this process
+    is used, and None is answered when there is none (then the caller sends the bytes)."""
+    profile = None
+    if fetched is not None:
+        if digest is not None and not fetched.content:
+            profile = cached_profile_of(fetched, digest, inputs.profile_options)
+            if profile is None:
+                return None
+        else:
+            profile = profile_of(fetched, inputs.profile_options, digest=digest)
     return run_lookup(inputs, profile=profile, on=on, site=site, request_id=request_id)
 
 
@@ -72,22 +82,10 @@ def answer_job(
     layout: SheetLayout | None = None,
     digest: str | None = None,
 ) -> LookupAnswer | None:
-    """`lookup_job` and its `LookupAnswer` (`layout`: the sheet's, None for the default).
-
-    `digest` (`ProfileCache.digest` of the profile's bytes): with `fetched.content` empty,
-    the profile parsed already in this process is used, and None is answered when there is
-    none (then the caller sends the bytes)."""
-    if fetched is not None and digest is not None:
-        if fetched.content:
-            profile = profile_of(fetched, inputs.profile_options, digest=digest)
-        else:
-            profile = cached_profile_of(fetched, digest, inputs.profile_options)
-            if profile is None:
-                return None
-        result = run_lookup(inputs, profile=profile, on=on, site=site, request_id=request_id)
-    else:
-        result = lookup_job(fetched, inputs, site, on, request_id)
-    return answer_of(result, layout)
+    """`lookup_job` and its `LookupAnswer` (`layout`: the sheet's, None for the default); None
+    when `lookup_job` answers None (the digest of bytes this process has not parsed)."""
+    result = lookup_job(fetched, inputs, site, on, request_id, digest)
+    return None if result is None else answer_of(result, layout)
 
 
 def _warm() -> int:
@@ -114,10 +112,6 @@ class ComputePool:
                 for future in warm:
                     future.result()
             return self._pool
-
-    def run(self, *args: object) -> LookupResult:
-        """`lookup_job(*args)` in a worker process, or here when the pool has no workers."""
-        return self.call(lookup_job, *args)
 
     def answer(self, fetched: FetchedProfile | None, inputs: LookupInputs, site: SiteArea,
                on: dt.date, request_id: str, layout: SheetLayout | None = None) -> LookupAnswer:
