@@ -122,9 +122,7 @@ class ComputePool:
         its cache; else the bytes follow. The digest is worked out here, where the bytes were
         fetched, and the bytes are hashed once."""
         args = (inputs, site, on, request_id, layout)
-        if not self.size:
-            return answer_job(fetched, *args)  # type: ignore[return-value]
-        if fetched is None or len(fetched.content) < DIGEST_FIRST_BYTES:
+        if not self.size or fetched is None or len(fetched.content) < DIGEST_FIRST_BYTES:
             return self.call(answer_job, fetched, *args)
         digest = ProfileCache.digest(fetched.content)
         answered = self.call(answer_job, replace(fetched, content=b""), *args, digest)
