@@ -32,6 +32,7 @@ from bess_duos.core.duos import charge_arrays, charge_many, tariffs_for_site, un
 from bess_duos.core.synthetic import generate_profile
 from bess_duos.core.tariffs import DuosTariff, TariffQuery, resolve_tariff
 from bess_duos.core.timebands import BANDS
+from timing import best_ms
 
 
 def _tariffs() -> dict[int, DuosTariff]:
@@ -46,15 +47,6 @@ def _site_year() -> np.ndarray:
     """UTC ns of every half hour of calendar 2026 (spans the 1 April change of charging year)."""
     index = pd.date_range("2026-01-01", "2027-01-01", freq="30min", tz="UTC", inclusive="left")
     return index.as_unit("ns").asi8
-
-
-def _best(func, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def _direct(utc_ns: np.ndarray, kwh: np.ndarray, tariffs: dict[int, DuosTariff]) -> np.ndarray:
@@ -119,7 +111,7 @@ def main() -> None:
          lambda: _direct(many_ns, many_kwh, tariffs)),
     ]  # fmt: skip
     for label, count, func in rows:
-        seconds = _best(func, repeat=3 if count < 10**6 else 2)
+        seconds = best_ms(func, repeat=3 if count < 10**6 else 2) / 1e3
         rate = count / seconds
         print(
             f"{label:<24} {count:>11,} half hours  {rate:>14,.0f} hh/s  "

@@ -16,19 +16,19 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import timeit  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from bess_duos.core import bands, features  # noqa: E402
 from bess_duos.core.synthetic import generate_profile  # noqa: E402
+from timing import best_ms  # noqa: E402
 
 
 def _best_ms(run: Callable[[], object], number: int, repeat: int) -> float:
-    """Minimum over `repeat` timings of `number` calls, in ms per call."""
+    """`timing.best_ms` after one call (caches and allocator warmed)."""
     run()
-    return min(timeit.repeat(run, number=number, repeat=repeat)) / number * 1e3
+    return best_ms(run, repeat, number)
 
 
 def _cold(profile: pd.Series) -> Callable[[], object]:

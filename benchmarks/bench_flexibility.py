@@ -33,6 +33,7 @@ from bess_duos.core.duos import unit_costs  # noqa: E402
 from bess_duos.core.flexibility import plan_flexibility, plan_flexibility_many  # noqa: E402
 from bess_duos.core.synthetic import ARCHETYPES, generate_profile  # noqa: E402
 from bess_duos.core.tariffs import resolve_tariff  # noqa: E402
+from timing import best_ms, loadavg  # noqa: E402
 
 
 def band_prices(index: pd.DatetimeIndex, red: float = 25.3, amber: float = 3.1,
@@ -42,10 +43,6 @@ def band_prices(index: pd.DatetimeIndex, red: float = 25.3, amber: float = 3.1,
     weekday = local.day_of_week < 5
     is_red = weekday & (hour >= red_from) & (hour < red_from + 3)
     return np.where(is_red, red, np.where(weekday & (hour >= 7.5) & (hour < 21), amber, green))
-
-
-def best_ms(call, repeat: int) -> float:
-    return min(timeit.repeat(call, number=1, repeat=repeat)) * 1000
 
 
 def one_site(repeat: int) -> str:
@@ -115,7 +112,7 @@ def main() -> None:
     print(one_site(args.repeat))
     print(many_sites(args.sites, max(3, args.repeat // 8)))
     print(targets(args.sites, max(3, args.repeat // 8)))
-    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(f"/proc/loadavg {loadavg()} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

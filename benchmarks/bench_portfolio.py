@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -58,6 +57,7 @@ from bess_duos.core.portfolio_engines import SpoolSink, default_workers, run_por
 from bess_duos.core.synthetic import generate_profile  # noqa: E402
 from bess_duos.core.tariffs import TariffQuery, charging_year  # noqa: E402
 from bess_duos.core.timebands import BAND_ALIASES, BANDS  # noqa: E402
+from timing import loadavg  # noqa: E402
 
 UK = "Europe/London"
 
@@ -69,11 +69,6 @@ def _maxrss_mb(who: int) -> float:
 TARGET_FLOOR_SHARE = 1 / 3  # portfolio site-years/s over the read-and-sum floor's
 TARGET_WORKER_MB = 1024.0
 TARGET_DASK_SLOWER = 0.20
-
-
-def _loadavg() -> str:
-    """The 1, 5 and 15 minute load averages (/proc/loadavg): the machine is shared."""
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def _sum_part(path: str) -> tuple[int, float]:
@@ -240,7 +235,7 @@ def main() -> None:
     if args.child:
         child(args.child, args.workers, args.batch_size, args.engine)
         return
-    print(f"/proc/loadavg at the start: {_loadavg()}")
+    print(f"/proc/loadavg at the start: {loadavg()}")
 
     base = baseline(args.baseline_sites)
     naive_rate = base["sites"] / base["naive_s"]
@@ -288,7 +283,7 @@ def main() -> None:
                   f"; largest worker {stats['worker_mb']:,.0f} MB (target <= "
                   f"{TARGET_WORKER_MB:,.0f} MB: "
                   f"{'MET' if stats['worker_mb'] <= TARGET_WORKER_MB else 'NOT MET'}); "
-                  f"/proc/loadavg now {_loadavg()}")
+                  f"/proc/loadavg now {loadavg()}")
             if args.dask and size == sizes[0]:
                 run = subprocess.run(
                     [sys.executable, __file__, "--child", str(demo.sites_csv), "--engine", "dask",
@@ -302,7 +297,7 @@ def main() -> None:
                       f"{dask['seconds']:.1f} s vs local {stats['seconds']:.1f} s "
                       f"({slower:+.0%}; target within {TARGET_DASK_SLOWER:.0%}: "
                       f"{'MET' if slower <= TARGET_DASK_SLOWER else 'NOT MET'}); results "
-                      f"identical: {'yes' if same else 'NO'}; /proc/loadavg now {_loadavg()}")
+                      f"identical: {'yes' if same else 'NO'}; /proc/loadavg now {loadavg()}")
 
 
 if __name__ == "__main__":

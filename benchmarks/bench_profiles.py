@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import tempfile
-import timeit
-from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pyarrow.csv as pcsv
@@ -31,10 +27,7 @@ from bess_duos.core import profiles
 from bess_duos.core.profile_loader import read_profile
 from bess_duos.core.profiles import load_profile
 from bess_duos.core.synthetic import generate_profile
-
-
-def _best_ms(func: Callable[[], Any], repeat: int) -> float:
-    return min(timeit.repeat(func, number=1, repeat=repeat)) * 1e3
+from timing import best_ms, loadavg
 
 
 @contextmanager
@@ -65,17 +58,17 @@ def main() -> None:
                   ignore_index=True).to_parquet(part, index=False)
         frame = pd.read_parquet(part).drop(columns="site_id").iloc[17_520:35_040]
 
-        parse = _best_ms(lambda: pcsv.read_csv(io.BytesIO(content)), args.repeat)
+        parse = best_ms(lambda: pcsv.read_csv(io.BytesIO(content)), args.repeat)
         rows = [("pyarrow parse (the floor)", parse, None)]
         for label, func in (("load_profile(path)", lambda: load_profile(path)),
                             ("read_profile(bytes)", lambda: read_profile(content, name="y.csv")),
                             ("read_profile(frame)", lambda: read_profile(frame))):
-            fast = _best_ms(func, args.repeat)
+            fast = best_ms(func, args.repeat)
             with _general_path():
-                general = _best_ms(func, args.repeat)
+                general = best_ms(func, args.repeat)
             rows.append((label, fast, general))
     print(f"one site-year ({len(series):,} half hours, {len(content) / 2**20:.2f} MB CSV); "
-          f"min of {args.repeat}; load average {os.getloadavg()[0]:.2f}")
+          f"min of {args.repeat}; /proc/loadavg {loadavg()}")
     print(f"{'':28}{'ms':>8}{'general':>10}{'x parse':>9}")
     for label, fast, general in rows:
         shown = f"{general:10.3f}" if general is not None else " " * 10

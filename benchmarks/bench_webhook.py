@@ -66,6 +66,7 @@ from bess_duos.core.valuation import clear_memos  # noqa: E402
 from bess_duos.webhook.auth import signed_headers  # noqa: E402
 from bess_duos.webhook.cli.site import one_blas_thread  # noqa: E402
 from bess_duos.webhook.layout import default_layout  # noqa: E402
+from timing import loadavg  # noqa: E402
 
 from tests.sheets_server import SheetsServer  # noqa: E402
 
@@ -76,11 +77,6 @@ MPAN = "1405566778898"
 TARGET_P95_MS = 150.0
 TARGET_COLD_RATIO = 3.0  # cold lookup / pyarrow parse of the same file
 TARGET_WARM_MS = 1.0
-
-
-def _loadavg() -> str:
-    """The 1, 5 and 15 minute load averages (/proc/loadavg): the machine is shared."""
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def _free_port() -> int:
@@ -247,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = [int(p) for p in args.processes.split(",")]
     one_blas_thread()  # as `serve` runs: the baseline then measures the same configuration
-    load_before = _loadavg()
+    load_before = loadavg()
 
     runs: dict[int, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp, SheetsServer() as sheets:
@@ -329,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             profiles.shutdown()
 
     print(f"bess-duos serve (gunicorn, 1 process, 16 threads) on {os.cpu_count()} cores "
-          f"(/proc/loadavg before {load_before}, after {_loadavg()})")
+          f"(/proc/loadavg before {load_before}, after {loadavg()})")
     print(f"pyarrow.csv.read_csv of the same file (the floor)          {arrow:8.2f} ms")
     print(f"baseline: one in-process lookup with a one-year profile  {baseline:8.1f} ms  "
           f"= {baseline / arrow:.1f}x pyarrow (target <= {TARGET_COLD_RATIO:g}x: "
