@@ -310,7 +310,7 @@ class _Source:
         from pyarrow import fs
 
         try:
-            filesystem, location = fs.FileSystem.from_uri(text)
+            filesystem, location = fs.FileSystem.from_uri(_bounded(text))
         except Exception as exc:  # unknown scheme, no credentials, bad bucket name
             raise ProfileError(f"profile location {text!r} cannot be opened: {exc}") from None
         return cls(text, filesystem, location)
@@ -334,6 +334,19 @@ class _Source:
 
     def is_parquet(self) -> bool:
         return Path(self.location or self.text).suffix.lower() in (".parquet", ".pq")
+
+
+OBJECT_STORE_RETRY_SECONDS = 30  # how long a Google Cloud Storage request may be retried
+
+
+def _bounded(uri: str) -> str:
+    """`uri` with a bound on its requests' retries where pyarrow's default has none worth the
+    name: Google Cloud Storage retries for 15 minutes (say, with no credentials or no network),
+    so a gs:// URI gets `retry_limit_seconds` unless it sets one. S3 fails in seconds."""
+    scheme = uri.split("://", 1)[0].lower()
+    if scheme not in ("gs", "gcs") or "retry_limit_seconds=" in uri:
+        return uri
+    return f"{uri}{'&' if '?' in uri else '?'}retry_limit_seconds={OBJECT_STORE_RETRY_SECONDS}"
 
 
 def _keyed_source(source: _Source, is_dir: bool) -> bool:

@@ -396,3 +396,18 @@ def test_profiles_behind_a_uri_are_read_with_pyarrows_filesystems(demo, tmp_path
     reasons = dict(zip(from_uris.errors["site_id"], from_uris.errors["reason"], strict=True))
     assert "absent.parquet' not found" in reasons["X1"]
     assert "only Parquet is read from a URI" in reasons["X2"]
+
+
+def test_google_cloud_storage_uris_get_a_bound_on_retries() -> None:
+    """pyarrow retries a GCS request for 15 minutes by default (no credentials, no network: a
+    site would hang that long); a gs:// URI is opened with a 30 s retry limit unless it gives
+    its own. (Checked by hand offline: the site then fails in ~12 s with a 5 s limit.)"""
+    from bess_duos.core.portfolio import _bounded
+
+    assert _bounded("gs://b/parts/p.parquet") == "gs://b/parts/p.parquet?retry_limit_seconds=30"
+    assert _bounded("gcs://b/p.parquet?project_id=x") == \
+        "gcs://b/p.parquet?project_id=x&retry_limit_seconds=30"
+    assert _bounded("gs://b/p.parquet?retry_limit_seconds=5") == \
+        "gs://b/p.parquet?retry_limit_seconds=5"
+    assert _bounded("s3://b/p.parquet") == "s3://b/p.parquet"
+    assert _bounded("file:///tmp/p.parquet") == "file:///tmp/p.parquet"
