@@ -16,18 +16,12 @@ at B_d or at a breakpoint (a cumulative capacity); the best candidate is kept. T
 exact optimum of the daily shifting LP (the tests check it against scipy's linprog) and is
 never negative (q = 0 is a candidate).
 
-Finding it gives the same quantity, to the bit, as pricing every candidate exactly slot by
-slot and moving the first best in the candidates' order (0, the cumulative remove then add
-capacities, the budget; that order picks among equally good quantities): a day whose saving
-still rises at the cap q_max by more than rounding could undo takes q_max; on the others,
-each candidate's saving is read off the cumulative sums at the breakpoints (one merge of the
-day's two sorted breakpoint lists) and only those within a rounding margin of the best
-(all of them on a day of one price, where every quantity saves 0 but for rounding) are
-priced exactly. Which of exactly tied quantities wins is decided by rounding, so each is
-priced as the full search priced it: over the day's whole sorted row, summed by the same
-einsum (a sum's rounding depends on its order and length, so no shortcut over part of a
-row). 0 is never priced (it saves exactly 0); the others are priced as (day, quantity)
-pairs, the days with as many pairs together, both sides of a day in one block.
+Of equally good quantities the smallest is moved: energy is not moved for nothing (on a day
+of one price every quantity saves 0, and nothing is moved). Savings within a rounding margin
+(`_MARGIN` of the day's scale) are equal, so the choice never rests on rounding. It is found
+without pricing every candidate slot by slot: a day whose saving still rises at the cap
+q_max by more than the margin takes q_max; on the others each candidate's saving is read off
+the cumulative sums at the breakpoints (one merge of the day's two sorted breakpoint lists).
 
 With ``shift_energy=False`` the energy is curtailed instead (removed from the dearest
 positive-price half hours and not put back): the value is then the cost avoided.
@@ -37,16 +31,13 @@ caller builds the series); values are returned in £. Clock-change days (46 or 5
 hours) are padded with zero-capacity slots, which change nothing. `plan_flexibility_many`
 plans many sites on one half-hour index at once, with the single-site results per site
 (one price row for all sites is sorted once). A plan valued again keeps what does not
-depend on the share: on a day that needs a search every breakpoint is priced exactly once and
-kept as prefix bests (the first best of the first j remove breakpoints, likewise add), so a
-later share's search there is a look-up plus the exact saving at its cap, taken in the same
-order (0, remove breakpoints, cap, add breakpoints).
+depend on the share (each breakpoint's saving, the slots in grid order), so a later share's
+search is the saving at its cap and a comparison.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,12 +48,12 @@ from bess_duos.core.profiles import localise_timestamps
 from bess_duos.core.tariffs import warn_if_pounds_per_kwh
 from numpy.typing import ArrayLike
 
-# Candidates whose estimated saving is within this share of the day's scale (its largest
-# |price| x its removable + addable kWh) of the best estimate are priced exactly. Rounding
-# in either computation is below ~1e-13 of that scale (50 slots x 2**-53 x a few).
-_MARGIN = 1e-9
+# Savings within this share of the day's scale (its largest |price| x its removable + addable
+# kWh) are equal: rounding in their computation is below ~1e-13 of that scale (50 slots x
+# 2**-53 x a few), and what taking a tie can cost is at most this share a day (under 0.01 p a
+# year on a site of 10 GWh a year at 30 p/kWh).
+_MARGIN = 1e-11
 _SITES_AT_ONCE = 8  # sites planned and valued together: their arrays stay in the CPU's cache
-_BLOCK = 2**17  # slots priced exactly at once (512 kB of float64 per array)
 _ZEROS = np.zeros(2**18)  # to clip at 0 (an array of zeros is faster than a scalar 0)
 _ZEROS.flags.writeable = False
 
@@ -251,10 +242,10 @@ def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | 
 
 def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
                     ) -> np.ndarray:
-    """kWh moved each row (day): of the candidates 0, each cumulative remove then add
-    capacity and the budget, each capped at q_max, the first whose exact saving
-    (`_exact_saving`) is highest, found as the module docstring says; with `reuse` (a plan
-    valued again) the days that need a search read their knots' exact savings from it."""
+    """kWh moved each row (day): of the candidates 0, each cumulative remove and add capacity
+    and the budget, each capped at q_max, the smallest whose saving is within the rounding
+    margin of the best, found as the module docstring says; with `reuse` (a plan valued again)
+    the knots' savings are read from it."""
     assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
     r_price, r_cum, a_price, a_cum = days.r_price, days.r_cum, days.a_price, days.a_cum
     row = np.arange(r_cum.shape[0])
@@ -273,13 +264,12 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
     rising = slope * (q_max - below)
     q = q_max.copy()
     rest = np.flatnonzero(~((rising > margin) | (q_max <= 0)))
-    if rest.size and reuse is not None:
-        q[rest] = reuse.first_best(rest, q_max[rest], k_r[rest], k_a[rest])
-    elif rest.size:
-        # S' is non-increasing: 0 both just above 0 and just below q_max makes S flat (0).
+    if rest.size:
         chosen = days.rows(rest)
-        flat = (slope[rest] == 0) & _flat_start(chosen)
-        q[rest] = _first_best(chosen, q_max[rest], k_r[rest], k_a[rest], margin[rest], flat)
+        knots = None if reuse is None else (reuse.r_line[rest], reuse.a_line[rest],
+                                            reuse.knots[rest])
+        q[rest] = _smallest_best(chosen, q_max[rest], k_r[rest], k_a[rest], margin[rest],
+                                 knots)
     return q
 
 
@@ -293,148 +283,23 @@ def _totals(days: _Days) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(r_cum[:, -1], a_cum[:, -1]), _MARGIN * scale
 
 
-def _flat_start(days: _Days) -> np.ndarray:
-    """Per row: the first kWh given up and the first taken have the same price (rows with
-    nothing to move compare their last slots)."""
-    assert days.a_cum is not None and days.a_price is not None
-    last = days.r_cum.shape[1] - 1
-    k_r, k_a = (np.minimum(np.count_nonzero(cum <= 0, axis=1), last)
-                for cum in (days.r_cum, days.a_cum))
-    row = np.arange(k_r.size)
-    return days.r_price[row, k_r] == days.a_price[row, k_a]
-
-
-def _first_best(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray,
-                margin: np.ndarray, flat: np.ndarray) -> np.ndarray:
-    """`_shift_quantity` of days where q_max may not be the best: each one's candidates
-    within `margin` of the best estimate (all of them on a `flat` day, where every quantity
-    up to q_max saves 0 but for rounding) are priced exactly; the first best is kept.
-    `k_r`, `k_a`: the knots below q_max."""
-    assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
+def _smallest_best(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray,
+                   margin: np.ndarray, knots: tuple[np.ndarray, ...] | None = None
+                   ) -> np.ndarray:
+    """`_shift_quantity` of days where q_max may not be the best (q_max > 0): the smallest
+    candidate (0, the knots below q_max, q_max) whose saving is within `margin` of the best
+    (on a day of one price every quantity saves 0: nothing is moved). `k_r`, `k_a`: the
+    knots below q_max; `knots` (r_line, a_line, `_knot_estimates`) when already known."""
+    assert days.a_cum is not None
     r_cum, a_cum = days.r_cum, days.a_cum
-    rows, width = r_cum.shape
-    # The candidates in today's order, less repeats of an earlier value (which price the
-    # same): 0; the remove knots below q_max, then q_max; the add knots below q_max (the
-    # budget is q_max again).
-    r_q = np.minimum(r_cum, q_max[:, None])
-    a_q = np.minimum(a_cum, q_max[:, None])
-    quantity = np.hstack([np.zeros((rows, 1)), r_q, a_q])
-    near = np.ones(quantity.shape, dtype=bool)
-    near[:, 1:] = quantity[:, 1:] != quantity[:, :-1]  # blocks are non-decreasing
-    near[:, 1 + width:] &= a_cum < q_max[:, None]
-    near[:, 1] &= r_q[:, 0] > 0
-    near[:, 1 + width] &= a_q[:, 0] > 0
-    sloped = np.flatnonzero(~flat & np.isfinite(margin))
-    if sloped.size:
-        estimate = _estimates(days.rows(sloped), q_max[sloped], k_r[sloped], k_a[sloped])
-        keep = near[sloped]
-        estimate[~keep] = -np.inf
-        keep &= estimate >= (estimate.max(axis=1) - margin[sloped])[:, None]
-        near[sloped] = keep
-    # 0 saves exactly 0 (nothing taken) and comes first: it is kept unless another near
-    # candidate saves more; the others are priced as (row, candidate) pairs.
-    zero = near[:, 0].copy()
-    near[:, 0] = False
-    at, column = np.nonzero(near)  # by row, each row's candidates in order
-    count = np.bincount(at, minlength=rows)
-    start = np.cumsum(count) - count
-    q = np.zeros(rows)
-    alone = np.flatnonzero((count == 1) & ~zero)  # one near candidate: the best
-    q[alone] = quantity[alone, column[start[alone]]]
-    priced = (count > 1) | ((count == 1) & zero)
-    if not priced.any():
-        return q
-    pair = priced[at]
-    at, column = at[pair], column[pair]
-    tried = quantity[at, column]
-    saving = _exact_saving(days, at, tried)
-    # Each priced row's first best: the first pair reaching its row's highest saving.
-    firsts = _starts(at)
-    best = np.maximum.reduceat(saving, firsts)
-    row = at[firsts]
-    top = np.flatnonzero(saving == np.repeat(best, np.diff(firsts, append=at.size)))
-    first_top = top[_starts(at[top])]
-    q[row] = np.where(zero[row] & (best <= 0.0), 0.0, tried[first_top])
-    return q
-
-
-def _starts(values: np.ndarray) -> np.ndarray:
-    """Where each run of equal values begins (`values` not empty)."""
-    change = np.empty(values.size, dtype=bool)
-    change[0] = True
-    np.not_equal(values[1:], values[:-1], out=change[1:])
-    return np.flatnonzero(change)
-
-
-def _slots(days: _Days, rows: np.ndarray | None = None) -> np.ndarray:
-    """Per row (all, or these) [rows, 3, 2 width]: where each sorted slot starts, its
-    capacity and its price; the slots given up, then those taken."""
-    assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
-    parts = (days.r_cum, days.a_cum, days.r_cap, days.a_cap, days.r_price, days.a_price)
-    if rows is not None:
-        parts = tuple(part[rows] for part in parts)
-    r_cum, a_cum, r_cap, a_cap, r_price, a_price = parts
     width = r_cum.shape[1]
-    slots = np.empty((r_cum.shape[0], 3, 2 * width))
-    np.subtract(r_cum, r_cap, out=slots[:, 0, :width])
-    np.subtract(a_cum, a_cap, out=slots[:, 0, width:])
-    slots[:, 1, :width], slots[:, 1, width:] = r_cap, a_cap
-    slots[:, 2, :width], slots[:, 2, width:] = r_price, a_price
-    return slots
-
-
-def _exact_saving(slots: np.ndarray | _Days, at: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """The saving of moving q[i] kWh on row at[i] (non-decreasing) of `slots` (`_slots`, or
-    the days to make them of, for the rows priced only),
-    priced slot by slot exactly as the full search did: sum of price x clip(q - start, 0,
-    cap) over the day's sorted slots given up, less the same over the slots taken (each a
-    full row, summed by einsum). Rows with as many pairs (to 4) are priced together."""
-    if at.size and (at.size == 1 or (at[1:] != at[:-1]).all()):  # one pair per row
-        chosen = slots[at] if isinstance(slots, np.ndarray) else _slots(slots, at)
-        return _price(q[:, None], chosen[:, 0], chosen[:, 1], chosen[:, 2]).ravel()
-    firsts = _starts(at)
-    count = np.diff(firsts, append=at.size)
-    size = np.where(count <= 2, count, -(-count // 4) * 4)
-    order = np.argsort(size, kind="stable")  # rows by padded size: groups are contiguous
-    used = at[firsts][order]
-    chosen = slots[used] if isinstance(slots, np.ndarray) else _slots(slots, used)
-    start, cap, price = chosen[:, 0], chosen[:, 1], chosen[:, 2]
-    size = size[order]
-    offset = np.cumsum(size) - size  # where each row's padded pairs begin
-    place = np.empty(order.size, dtype=np.intp)
-    place[order] = offset
-    row = np.repeat(np.arange(firsts.size), count)
-    where = place[row] + np.arange(at.size) - firsts[row]  # each pair's padded position
-    tried = np.repeat(q[firsts][order], size)  # padded with each row's first quantity
-    tried[where] = q
-    saving = np.empty(tried.size)
-    buffer = np.empty(_BLOCK)  # reused by every block (a fresh array each time page-faults)
-    bounds = np.append(_starts(size), size.size)
-    for first, end in itertools.pairwise(bounds):
-        k = int(size[first])
-        step = max(1, _BLOCK // (k * start.shape[1]))
-        for lo in range(first, end, step):
-            hi = min(lo + step, end)
-            at_q = slice(offset[lo], offset[lo] + (hi - lo) * k)
-            saving[at_q] = _price(tried[at_q].reshape(hi - lo, k), start[lo:hi], cap[lo:hi],
-                                  price[lo:hi], buffer).ravel()
-    return saving[where]
-
-
-def _price(tried: np.ndarray, start: np.ndarray, cap: np.ndarray, price: np.ndarray,
-           buffer: np.ndarray | None = None) -> np.ndarray:
-    """Savings [rows, k] of moving tried [rows, k] kWh on rows of slot starts, capacities and
-    prices [rows, 2 width] (given up, then taken); `buffer` (optional) holds the slots taken."""
-    rows, k = tried.shape
-    width = start.shape[1] // 2
-    shape = (rows, k, 2 * width)
-    taken = np.empty(shape) if buffer is None else buffer[:rows * k * 2 * width].reshape(shape)
-    np.subtract(tried[:, :, None], start[:, None], out=taken)
-    np.maximum(taken, _zeros(shape), out=taken)
-    np.minimum(taken, cap[:, None], out=taken)
-    value = np.einsum("dcw,dw->dc", taken[:, :, :width], price[:, :width])
-    value -= np.einsum("dcw,dw->dc", taken[:, :, width:], price[:, width:])
-    return value
+    estimate = _estimates(days, q_max, k_r, k_a, knots)
+    estimate[:, 1 + width:][a_cum >= q_max[:, None]] = -np.inf  # the budget is q_max again
+    near = estimate >= (estimate.max(axis=1) - margin)[:, None]  # 0 (column 0) saves 0
+    smallest = np.where(near[:, 1:1 + width], np.minimum(r_cum, q_max[:, None]), np.inf)
+    smallest = np.minimum(smallest.min(axis=1),
+                          np.where(near[:, 1 + width:], a_cum, np.inf).min(axis=1))
+    return np.where(near[:, 0], 0.0, smallest)
 
 
 def _lines(days: _Days) -> tuple[np.ndarray, ...]:
@@ -476,15 +341,18 @@ def _at_max(r_price: np.ndarray, a_price: np.ndarray, r_line: np.ndarray, a_line
             - (a_line[row, k_a] + a_price[row, k_a] * q_max))
 
 
-def _estimates(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray
-               ) -> np.ndarray:
-    """Each candidate's saving (in `_first_best`'s order; the remove knots from q_max on
-    are all q_max) from the cumulative sums at the knots, to well within `_MARGIN` of the
-    scale: [rows, 1 + 2 width]."""
+def _estimates(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray,
+               knots: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
+    """Each candidate's saving (0, the remove knots, the add knots; the remove knots from
+    q_max on are all q_max) from the cumulative sums at the knots, to well within `_MARGIN`
+    of the scale: [rows, 1 + 2 width]. `knots` as for `_smallest_best`."""
     assert days.a_price is not None and days.a_cum is not None
-    lines = _lines(days)
-    estimate = _knot_estimates(days, *lines)
-    at_max = _at_max(days.r_price, days.a_price, lines[2], lines[3], q_max, k_r, k_a)
+    if knots is None:
+        lines = _lines(days)
+        r_line, a_line, estimate = lines[2], lines[3], _knot_estimates(days, *lines)
+    else:
+        r_line, a_line, estimate = knots[0], knots[1], knots[2].copy()
+    at_max = _at_max(days.r_price, days.a_price, r_line, a_line, q_max, k_r, k_a)
     width = days.r_cum.shape[1]
     estimate[:, 1:1 + width] = np.where(days.r_cum < q_max[:, None],
                                         estimate[:, 1:1 + width], at_max[:, None])
@@ -494,20 +362,15 @@ def _estimates(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray
 @dataclass(frozen=True)
 class _Reuse:
     """What a plan valued again keeps from one share to the next, all share-independent: the
-    exact saving at every knot of each day that has needed a search, as prefix bests (the
-    first best of the first j remove knots, likewise add knots), so a share's search is a
-    look-up plus the exact saving at its q_max; and each slot's start and capacity in grid
-    order (no scatter)."""
+    rounding margins, each day's lines and the estimated saving at each knot (a share's
+    search is then the saving at its q_max and a comparison), and each slot's start and
+    capacity in grid order (no scatter)."""
 
-    days: _Days
     total: np.ndarray  # [rows] as `_totals`
     margin: np.ndarray
-    slots: np.ndarray  # `_slots`
-    ready: np.ndarray  # [rows] bool: the row's prefix bests are filled in
-    r_best: np.ndarray  # [rows, width] best exact saving of remove knots 0..j
-    r_first: np.ndarray  # [rows, width] the first knot reaching it
-    a_best: np.ndarray
-    a_first: np.ndarray
+    r_line: np.ndarray  # [rows, width] as `_lines`
+    a_line: np.ndarray
+    knots: np.ndarray  # [rows, 1 + 2 width] `_knot_estimates`
     r_start: np.ndarray  # [rows, width] where each slot starts, in grid (not price) order
     r_cap: np.ndarray  # [rows, width] remove capacity, in grid order
     a_start: np.ndarray
@@ -517,6 +380,7 @@ class _Reuse:
     def of(days: _Days) -> _Reuse:
         assert days.a_at is not None and days.a_cap is not None and days.a_cum is not None
         total, margin = _totals(days)
+        lines = _lines(days)
         grid = []
         for at, cap, cum in ((days.r_at, days.r_cap, days.r_cum),
                              (days.a_at, days.a_cap, days.a_cum)):
@@ -524,49 +388,7 @@ class _Reuse:
             start.ravel()[at] = cum - cap
             grid_cap.ravel()[at] = cap
             grid += [start, grid_cap]
-        shape = days.r_cum.shape
-        return _Reuse(days, total, margin, _slots(days), np.zeros(shape[0], dtype=bool),
-                      np.empty(shape), np.empty(shape, dtype=np.intp), np.empty(shape),
-                      np.empty(shape, dtype=np.intp), *grid)
-
-    def first_best(self, rows: np.ndarray, q_max: np.ndarray, k_r: np.ndarray,
-                   k_a: np.ndarray) -> np.ndarray:
-        """`_first_best` of these rows (numbers in `days`; q_max > 0 and not rising): the
-        first best of 0, the remove knots below q_max, q_max and the add knots below it, all
-        priced exactly (the full search's candidates in its order; repeats price the same)."""
-        days = self.days
-        assert days.a_cum is not None
-        new = rows[~self.ready[rows]]
-        if new.size:
-            self._fill(new)
-        r_prior, a_prior = np.maximum(k_r - 1, 0), np.maximum(k_a - 1, 0)
-        r_value = np.where(k_r > 0, self.r_best[rows, r_prior], -np.inf)
-        a_value = np.where(k_a > 0, self.a_best[rows, a_prior], -np.inf)
-        at_max = _exact_saving(self.slots, rows, q_max)
-        best = np.maximum(np.maximum(r_value, at_max), np.maximum(a_value, 0.0))
-        q = np.where(a_value == best, days.a_cum[rows, self.a_first[rows, a_prior]], 0.0)
-        q = np.where(at_max == best, q_max, q)
-        q = np.where(r_value == best, days.r_cum[rows, self.r_first[rows, r_prior]], q)
-        return np.where(best <= 0.0, 0.0, q)
-
-    def _fill(self, rows: np.ndarray) -> None:
-        """Price every knot below the row's total of these rows; keep the prefix bests."""
-        days = self.days
-        assert days.a_cum is not None
-        width = days.r_cum.shape[1]
-        for cum, best, first in ((days.r_cum, self.r_best, self.r_first),
-                                 (days.a_cum, self.a_best, self.a_first)):
-            knots = cum[rows]
-            saving = np.full(knots.shape, -np.inf)  # knots at or past the total: never tried
-            at, column = np.nonzero(knots < self.total[rows, None])
-            if at.size:
-                saving[at, column] = _exact_saving(self.slots, rows[at], knots[at, column])
-            top = np.maximum.accumulate(saving, axis=1)
-            rises = np.ones(knots.shape, dtype=bool)
-            rises[:, 1:] = saving[:, 1:] > top[:, :-1]
-            best[rows] = top
-            first[rows] = np.maximum.accumulate(np.where(rises, np.arange(width), 0), axis=1)
-        self.ready[rows] = True
+        return _Reuse(total, margin, lines[2], lines[3], _knot_estimates(days, *lines), *grid)
 
 
 def _moves(days: _Days, budget: np.ndarray, shift_energy: bool, reuse: _Reuse | None = None
@@ -679,10 +501,9 @@ class FlexibilityPlan:
     """A profile and its prices laid out by UK clock day and sorted by price: everything
     `calculate_flexibility_value` computes before the flexible share comes in. `value(share)`
     finishes the job (the same result), so several shares cost one plan; from the second share
-    on, what does not depend on the share is kept (`_Reuse`: about 2 MB for a year), each
-    day's knots priced exactly the first time the day needs a search, so a later share costs
-    a look-up and the exact saving at each such day's cap (the first share, often the only
-    one, keeps nothing). Made by `plan_flexibility`; its arrays are shared: never modify
+    on, what does not depend on the share is kept (`_Reuse`: about 1 MB for a year), so a
+    later share costs each day's saving at its cap and a comparison (the first share, often
+    the only one, keeps nothing). Made by `plan_flexibility`; its arrays are shared: never modify
     them."""
 
     index: pd.DatetimeIndex
@@ -692,8 +513,7 @@ class FlexibilityPlan:
     shift_energy: bool
     _layout: _Layout
     _days: _Days
-    # What does not depend on the share (rows filled in as needed, the same by any thread),
-    # made by the second `value` call.
+    # What does not depend on the share, made by the second `value` call.
     _reuse: list[_Reuse | None] = field(default_factory=list, compare=False, repr=False)
 
     def value(self, flex_fraction: float) -> FlexibilityResult:

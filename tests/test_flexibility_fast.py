@@ -1,7 +1,8 @@
 """The fast flexibility search and the many-site plan give, bit for bit, what pricing every
-candidate exactly gives (the reference below: the engine's code before the search was made
-fast), on seeded random cases: band and continuous prices, ties, flat and negative loads,
-clock-change days, curtailment, red periods, power limits, shares 0 to 1."""
+candidate exactly gives (the brute-force reference below: every distinct candidate of every
+day priced slot by slot, the smallest of the equally good moved), on seeded random cases: band
+and continuous prices, ties, flat and negative loads, clock-change days, curtailment, red
+periods, power limits, shares 0 to 1."""
 
 from __future__ import annotations
 
@@ -52,8 +53,9 @@ def _allocate(q: np.ndarray, prev: np.ndarray, cap: np.ndarray) -> np.ndarray:
 def reference(series: pd.Series, price: np.ndarray, share: float, shift_energy: bool = True,
               power_limit_kw: float | None = None, red_periods: np.ndarray | None = None
               ) -> FlexibilityResult:
-    """Plan and value as before the fast search: every distinct candidate of every day
-    priced exactly, the first best in the candidates' order moved."""
+    """Plan and value by brute force: every distinct candidate of every day priced exactly
+    slot by slot, the smallest of the best moved (savings within 1e-11 of the day's largest
+    |price| x its removable + addable kWh being equal)."""
     load = series.to_numpy(dtype=float)
     if power_limit_kw is None:
         power_limit_kw = float(max(load.max(), 0.0)) / 0.5
@@ -94,7 +96,10 @@ def reference(series: pd.Series, price: np.ndarray, share: float, shift_energy: 
         saving = (_step_integral(candidates, r_prev, r_cap, r_price)
                   - _step_integral(candidates, a_prev, a_cap, a_price))
         saving[~real] = -np.inf
-        q = candidates[np.arange(n_days), np.argmax(saving, axis=1)]
+        # The smallest of the quantities whose savings are equal to within rounding.
+        margin = 1e-11 * np.abs(grid_price).max(axis=1) * (r_cum[:, -1] + a_cum[:, -1])
+        near = saving >= (saving.max(axis=1) - margin)[:, None]
+        q = np.where(near, candidates, np.inf).min(axis=1)
         np.put_along_axis(added, add_order, _allocate(q, a_prev, a_cap), axis=1)
     else:
         q = np.minimum(budget, r_cum[:, -1])

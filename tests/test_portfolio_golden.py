@@ -2,7 +2,9 @@
 
 `tests/data/portfolio_golden_*.csv` were written by this module (``python
 tests/test_portfolio_golden.py --write``) from the code before the site valuation was shared
-with the single-site lookup. The run: 60 demo sites over 120 days from 2026-01-05 (so every
+with the single-site lookup, and written again when the flexibility began to move the smallest
+of equally good quantities (only `flex_shifted_kwh` changed, always down; every £ figure
+equal to 1e-12). The run: 60 demo sites over 120 days from 2026-01-05 (so every
 profile spans 1 April and is charged with two charging years' tariffs), 15% broken on
 purpose, plus five hand-made sites for the rules the demo does not reach (an LLFC deciding the
 tariff with and without a voltage, an LLFC that is not published, an IDNO site placed by its
