@@ -128,12 +128,16 @@ def default_timestamp_convention() -> Convention:
         raise ProfileError(str(exc)) from None
 
 
+_SPACES = re.compile(r"[\s_]+")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
 def _key(name: object) -> str:
-    return re.sub(r"[\s_]+", " ", str(name).strip().lower())
+    return _SPACES.sub(" ", str(name).strip().lower())
 
 
 def _tokens(name: object) -> list[str]:
-    return [t for t in re.split(r"[^a-z0-9]+", str(name).lower()) if t]
+    return [t for t in _NOT_ALNUM.split(str(name).lower()) if t]
 
 
 # ---------------------------------------------------------------- reading files
@@ -395,13 +399,16 @@ def _find_value_columns(
 
 def _find_timestamp_column(columns: list[str]) -> str | None:
     keyed = {_key(c): c for c in columns}
-    for name in _TIMESTAMP_NAMES:
-        if _key(name) in keyed:
-            return keyed[_key(name)]
+    for key in _TIMESTAMP_KEYS:
+        if key in keyed:
+            return keyed[key]
     for column in columns:
         if _key(column).startswith(("timestamp", "datetime", "date time", "date/time")):
             return column
     return None
+
+
+_TIMESTAMP_KEYS = tuple(_key(name) for name in _TIMESTAMP_NAMES)
 
 
 def _find_named(columns: list[str], names: tuple[str, ...]) -> str | None:
@@ -532,12 +539,46 @@ def _typed_columns(
     return time_name, value_name, kvarh_name, kwh_name is None
 
 
+_YEAR_BOUNDS: dict[str, tuple[int, int]] = {}  # unit -> (first tick, tick after the last year)
+
+
+def _year_bounds(unit: str) -> tuple[int, int]:
+    if unit not in _YEAR_BOUNDS:
+        _YEAR_BOUNDS[unit] = tuple(  # type: ignore[assignment]
+            int(np.datetime64(f"{year}-01-01", unit).astype(np.int64))
+            for year in (FIRST_YEAR, LAST_YEAR + 1))
+    return _YEAR_BOUNDS[unit]
+
+
 def _in_years(ticks: np.ndarray, unit: str, nulls: bool) -> bool:
     """Every known tick (int64 in `unit`; NaT as NAT) within FIRST_YEAR..LAST_YEAR."""
     known = ticks[ticks != NAT] if nulls else ticks
-    first, end = (np.datetime64(f"{year}-01-01", unit).astype(np.int64)
-                  for year in (FIRST_YEAR, LAST_YEAR + 1))
+    first, end = _year_bounds(unit)
     return not known.size or bool(known.min() >= first and known.max() < end)
+
+
+def _arrow_ns(times: Any) -> np.ndarray | None:
+    """int64 ns of an Arrow timestamp column (NaT as NAT) when every time is within
+    FIRST_YEAR..LAST_YEAR, else None. Without nulls the ticks are read in place, checked in
+    their own unit and scaled (the years fit int64 ns, so nothing can overflow); with nulls by
+    Arrow's checked cast."""
+    import pyarrow as pa
+
+    unit = times.type.unit
+    if times.null_count == 0 and times.num_chunks == 1:
+        ticks = times.chunk(0).to_numpy(zero_copy_only=False).view(np.int64)
+        if not _in_years(ticks, unit, False):
+            return None  # the general path names the row
+        return ticks * (NS_PER_SECOND // _TICKS_PER_SECOND[unit])
+    try:  # a checked cast: NaT (null) is NAT
+        ns = times.cast(pa.timestamp("ns", tz=times.type.tz)).to_numpy().view(np.int64)
+    except pa.ArrowException:  # beyond the years int64 nanoseconds hold
+        return None
+    return ns if _in_years(ns, "ns", times.null_count > 0) else None
+
+
+NS_PER_SECOND = 1_000_000_000
+_TICKS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
 def _long_from_csv(
@@ -564,12 +605,9 @@ def _long_from_csv(
     first = csv_first_text(content, columns, time_name)
     if first is None or bool(_OFFSET_END.search(first)) != (times.type.tz is not None):
         return None
-    try:  # a checked cast: NaT (null) is NAT
-        ns = times.cast(pa.timestamp("ns", tz=times.type.tz)).to_numpy().view(np.int64)
-    except pa.ArrowException:  # beyond the years int64 nanoseconds hold
-        return None
-    if not _in_years(ns, "ns", times.null_count > 0):
-        return None  # the general path names the row
+    ns = _arrow_ns(times)
+    if ns is None:
+        return None  # beyond the years: the general path names the row
     values = []
     for column in (value_name, kvarh_name):
         if column is None:
@@ -957,13 +995,12 @@ def _finish(
         warnings.append(
             f"{missing} half hour(s) missing in {gap_after.size} gap(s), first {gaps[0][0]} UTC"
         )
-    negatives = int((kwh < 0).sum())
+    negatives = int(np.count_nonzero(kwh < 0))
     if negatives:
         warnings.append(f"{negatives} negative kWh value(s) (export?) kept as given")
-    p99 = float(np.percentile(kwh, 99))
-    spike_mask = kwh > SPIKE_FACTOR * p99 if p99 > 0 else np.zeros(kwh.size, bool)
-    spikes = int(spike_mask.sum())
+    spikes, p99, spike_mask = _spikes(kwh)
     if spikes:
+        assert spike_mask is not None
         at = _iso(int(utc_ns[np.flatnonzero(spike_mask)[0]]))
         warnings.append(
             f"{spikes} spike(s) above {SPIKE_FACTOR:g} x the 99th percentile "
@@ -994,6 +1031,34 @@ def _finish(
         warnings=tuple(warnings),
     )
     return data, quality
+
+
+def _no_spikes(kwh: np.ndarray) -> bool:
+    """True when no value can be a spike, shown without the 99th percentile: if at least as
+    many values as lie from the percentile's lower order statistic up (less one, for margin)
+    are >= x, where SPIKE_FACTOR * x >= the largest value and x > 0, the percentile is >= x,
+    so no value exceeds SPIKE_FACTOR times it. False means: compute it."""
+    top = float(kwh.max())
+    if not (np.isfinite(top) and top > 0):
+        return False
+    x = top / SPIKE_FACTOR
+    if SPIKE_FACTOR * x < top:
+        x = float(np.nextafter(x, np.inf))
+    below = max(int(np.floor(0.99 * (kwh.size - 1))) - 1, 0)  # at or under numpy's lower index
+    return int(np.count_nonzero(kwh >= x)) >= kwh.size - below
+
+
+def _spikes(kwh: np.ndarray) -> tuple[int, float, np.ndarray | None]:
+    """(spikes, the 99th percentile, their mask): values above SPIKE_FACTOR x the profile's
+    99th percentile (none when it is not positive). The percentile (a partial sort) is
+    skipped, as nan, when `_no_spikes` shows there are none."""
+    if _no_spikes(kwh):
+        return 0, float("nan"), None
+    p99 = float(np.percentile(kwh, 99))
+    if not p99 > 0:
+        return 0, p99, None
+    spike_mask = kwh > SPIKE_FACTOR * p99
+    return int(np.count_nonzero(spike_mask)), p99, spike_mask
 
 
 def _iso(ns: int) -> str:

@@ -305,3 +305,43 @@ def test_a_one_year_csv_reads_the_same_both_ways(monkeypatch: pytest.MonkeyPatch
     assert fast[1].quality.half_hours == 17_520
     assert fast[1].data["kwh"].sum() == pytest.approx(180_000, rel=0.01)
     assert np.array_equal(fast[1].data["kwh"].to_numpy(), series.to_numpy())
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # inf - inf
+def test_spikes_without_the_percentile_equal_counting_them_with_it() -> None:
+    """`_spikes` skips the 99th percentile only where it proves there are none: the same count
+    (and the same percentile where it is computed) as np.percentile on random arrays, with
+    spikes, negatives, ties, zeros and infinities."""
+    def reference(kwh: np.ndarray) -> tuple[int, float]:
+        p99 = float(np.percentile(kwh, 99))
+        mask = kwh > profiles.SPIKE_FACTOR * p99 if p99 > 0 else np.zeros(kwh.size, bool)
+        return int(mask.sum()), p99
+
+    skipped = 0
+    for seed in range(400):
+        rng = np.random.default_rng(40_000 + seed)
+        n = int(rng.choice([1, 2, 3, 50, 99, 100, 101, 1_000, 17_520]))
+        kwh = _values(rng, n)
+        twist = rng.random()
+        if twist < 0.15:  # as many spikes as the percentile's margin holds, or one more
+            k = max(1, n // 100 + int(rng.integers(-1, 2)))
+            kwh[rng.choice(n, size=min(k, n), replace=False)] *= 10**rng.integers(1, 4)
+        elif twist < 0.25:
+            kwh = np.round(kwh)  # ties and zeros
+        elif twist < 0.3:
+            kwh = -kwh
+        elif twist < 0.35:
+            kwh[rng.integers(n)] = float(rng.choice([np.inf, -np.inf]))
+        elif twist < 0.4:
+            kwh[:] = 0.0
+        elif twist < 0.45:  # the top value at exactly SPIKE_FACTOR x a value
+            kwh[:] = 1.0
+            kwh[rng.integers(n)] = profiles.SPIKE_FACTOR * float(rng.choice([1.0, 1.0 + 1e-15]))
+        spikes, p99, mask = profiles._spikes(kwh)
+        expected, expected_p99 = reference(kwh)
+        assert spikes == expected, (seed, n)
+        if spikes:
+            assert p99 == expected_p99
+            assert mask is not None and int(mask.sum()) == spikes
+        skipped += bool(np.isnan(p99))
+    assert 100 < skipped < 390  # both ways are taken
