@@ -28,14 +28,14 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from bess_duos.core.features import FEATURES, FeatureError, create_features_dataframe
 from bess_duos.core.mpan import MpanError, parse_mpan
-from bess_duos.core.profile_loader import read_profile
-from bess_duos.core.profiles import ProfileError
+from bess_duos.core.profile_loader import read_profile, read_sliced_profiles
+from bess_duos.core.profiles import Profile, ProfileError
 from bess_duos.core.site_area import SiteArea, SiteAreaError
 from bess_duos.core.tariffs import normalise_voltage
 from bess_duos.core.timebands import BANDS
@@ -48,6 +48,9 @@ from bess_duos.core.valuation import (
     site_area,
     value_sites,
 )
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SITES_COLUMNS: tuple[str, ...] = ("site_id", "mpan", "postcode", "voltage", "kva", "profile_path")
 ERROR_COLUMNS: tuple[str, ...] = ("site_id", "row", "stage", "reason")
@@ -378,33 +381,74 @@ def _keyed_source(source: _Source, is_dir: bool) -> bool:
 
 def _read_keyed(source: _Source, site_ids: list[str], is_dir: bool) -> dict[str, pd.DataFrame]:
     """Rows of the wanted sites from a long file keyed by site_id, read once for the batch."""
-    path = Path(source.text)
-    if is_dir or source.is_parquet():
-        frame, codes, keys = _parquet_rows(source, site_ids, is_dir)
-    else:
-        parts = [
-            chunk[chunk["site_id"].isin(site_ids)]
-            for chunk in pd.read_csv(path, dtype={"site_id": str}, chunksize=_CSV_CHUNK_ROWS,
-                                     skipinitialspace=True)
-        ]
-        frame = pd.concat(parts, ignore_index=True)
-        codes, keys = pd.factorize(frame.pop("site_id"))
-    # A file that keeps each site's rows together (as the demo and any site-partitioned export
-    # do) has non-decreasing codes: each site is then a slice, without sorting the rows.
-    if codes.size and not bool((np.diff(codes) >= 0).all()):
-        order = np.argsort(codes, kind="stable")
-        frame, codes = frame.iloc[order], codes[order]
-    bounds = np.searchsorted(codes, np.arange(len(keys) + 1))
+    rows, codes, keys = _keyed_rows(source, site_ids, is_dir)
+    order, bounds = _site_bounds(codes, len(keys))
+    frame = _rows_frame(rows, order)
     return {str(keys[i]): frame.iloc[bounds[i]:bounds[i + 1]] for i in range(len(keys))
             if bounds[i + 1] > bounds[i]}
 
 
+def _read_keyed_profiles(source: _Source, site_ids: list[str], is_dir: bool
+                         ) -> dict[str, Profile | pd.DataFrame]:
+    """Each wanted site's profile from a long file keyed by site_id, read once for the batch:
+    the sites `read_sliced_profiles` reads all at once as profiles, the others as their rows
+    (a frame for `read_profile`, exactly as `_read_keyed` gives them)."""
+    rows, codes, keys = _keyed_rows(source, site_ids, is_dir)
+    order, bounds = _site_bounds(codes, len(keys))
+    loaded: list[Profile | None] = [None] * len(keys)
+    if not isinstance(rows, pd.DataFrame):
+        loaded = read_sliced_profiles(rows if order is None else rows.take(order), bounds)
+    frame: pd.DataFrame | None = None
+    found: dict[str, Profile | pd.DataFrame] = {}
+    for i, key in enumerate(keys):
+        if bounds[i + 1] == bounds[i]:
+            continue
+        profile = loaded[i]
+        if profile is None and frame is None:  # the frame only for sites read alone
+            frame = _rows_frame(rows, order)
+        found[str(key)] = profile if profile is not None else frame.iloc[bounds[i]:bounds[i + 1]]
+    return found
+
+
+def _rows_frame(rows: pa.Table | pd.DataFrame, order: np.ndarray | None) -> pd.DataFrame:
+    """The rows as a frame, in site order."""
+    frame = rows if isinstance(rows, pd.DataFrame) else rows.to_pandas()
+    return frame if order is None else frame.iloc[order]
+
+
+def _site_bounds(codes: np.ndarray, sites: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """(the rows' order by site, None when already so; where each site's rows start, and the
+    end). A file that keeps each site's rows together (as the demo and any site-partitioned
+    export do) has non-decreasing codes: each site is then a slice, without sorting."""
+    order = None
+    if codes.size and not bool((codes[1:] >= codes[:-1]).all()):
+        order = np.argsort(codes, kind="stable")
+        codes = codes[order]
+    return order, np.searchsorted(codes, np.arange(sites + 1))
+
+
+def _keyed_rows(source: _Source, site_ids: list[str], is_dir: bool
+                ) -> tuple[pa.Table | pd.DataFrame, np.ndarray, Any]:
+    """(the wanted sites' rows without site_id, each row's site code, the site of each code)."""
+    if is_dir or source.is_parquet():
+        return _parquet_rows(source, site_ids, is_dir)
+    parts = [
+        chunk[chunk["site_id"].isin(site_ids)]
+        for chunk in pd.read_csv(Path(source.text), dtype={"site_id": str},
+                                 chunksize=_CSV_CHUNK_ROWS, skipinitialspace=True)
+    ]
+    frame = pd.concat(parts, ignore_index=True)
+    codes, keys = pd.factorize(frame.pop("site_id"))
+    return frame, codes, keys
+
+
 def _parquet_rows(source: _Source, site_ids: list[str], is_dir: bool
-                  ) -> tuple[pd.DataFrame, np.ndarray, Any]:
+                  ) -> tuple[pa.Table | pd.DataFrame, np.ndarray, Any]:
     """(the wanted sites' rows without site_id, each row's site code, the site of each code)
-    from a Parquet file or folder. A folder is filtered as it is read (its parts pruned by
-    their statistics); one file is read whole with site_id dictionary-encoded, the wanted
-    sites picked on the dictionary (a batch usually wants all of a part's sites)."""
+    from a Parquet file or folder: an Arrow table (a frame where site_id is not text). A folder
+    is filtered as it is read (its parts pruned by their statistics); one file is read whole
+    with site_id dictionary-encoded, the wanted sites picked on the dictionary (a batch usually
+    wants all of a part's sites)."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
@@ -436,7 +480,7 @@ def _parquet_rows(source: _Source, site_ids: list[str], is_dir: bool
     except Exception as exc:  # arrow errors: schema, type, I/O
         raise ProfileError(f"profile data {source.name!r} could not be read: {exc}"
                            ) from None
-    return table.to_pandas(), codes, keys
+    return table, codes, keys
 
 
 def _whole(source: _Source) -> Path | pd.DataFrame:
@@ -464,7 +508,8 @@ def _load_profiles(sites: list[_Site]) -> list[tuple[_Site, str, str]]:
             if not exists:
                 raise ProfileError(f"profile file {text!r} not found")
             keyed = _keyed_source(source, is_dir)
-            frames = _read_keyed(source, [s.site_id for s in group], is_dir) if keyed else None
+            frames = (_read_keyed_profiles(source, [s.site_id for s in group], is_dir)
+                      if keyed else None)
             shared = None if keyed else read_profile(_whole(source))
         except (ProfileError, OSError, ValueError, KeyError) as exc:
             failures.extend((s, "profile", str(exc)) for s in group)
@@ -475,7 +520,8 @@ def _load_profiles(sites: list[_Site]) -> list[tuple[_Site, str, str]]:
                     if site.site_id not in frames:
                         raise ValuationError("profile", f"no rows for site_id {site.site_id!r} "
                                              f"in {source.name}")
-                    loaded = read_profile(frames[site.site_id])
+                    found = frames[site.site_id]
+                    loaded = found if isinstance(found, Profile) else read_profile(found)
                 else:
                     assert shared is not None
                     loaded = shared

@@ -22,12 +22,23 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from bess_duos.core.memo import LruMemo
 from bess_duos.core.profile_errors import ProfileError, ProfileLimitError
 from bess_duos.core.profile_tables import DEFAULT_LIMITS, TableLimits
-from bess_duos.core.profiles import Profile, Resample, default_timestamp_convention, load_profile
+from bess_duos.core.profiles import (
+    Profile,
+    Resample,
+    default_timestamp_convention,
+    load_profile,
+    load_sliced_profiles,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
 
 HALF_HOURS_PER_DAY = 48
 PROFILE_CACHE_SIZE = 8  # parsed profiles kept per process (a one-year profile is ~0.3 MB)
@@ -85,6 +96,13 @@ def read_profile(
         return profile
     quality = replace(profile.quality, warnings=(*profile.quality.warnings, *said))
     return Profile(profile.data, quality)
+
+
+def read_sliced_profiles(table: pa.Table, bounds: np.ndarray) -> list[Profile | None]:
+    """`read_profile` of each slice `table[bounds[i]:bounds[i + 1]]` as a frame, for the slices
+    `core.profiles.load_sliced_profiles` reads all at once (they read without error, so the
+    policy adds nothing); None for the others, to be read one by one with `read_profile`."""
+    return load_sliced_profiles(table, bounds)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ import re
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -55,6 +55,9 @@ MAX_LISTED = 5
 FIRST_YEAR, LAST_YEAR = 1900, 2199  # timestamps outside these years are refused as typos
 EXCEL_SERIALS = (1.0, 109_574.0)  # Excel serial dates of 1900-01-01 .. 2199-12-31
 MAX_FREEFORM_ROWS = 20_000  # rows of dates in no one format (each parsed alone, slowly)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _KWH = pd.Index(["kwh"])  # the data's first column (an Index is immutable: shared)
 
@@ -620,36 +623,47 @@ def _long_from_csv(
     return _Long(ns, times.type.tz is not None, values[0], values[1], from_kw=from_kw)
 
 
-def _long_from_clean_frame(
+def _clean_frame_columns(
     frame: pd.DataFrame, time_column: str | None, kwh_column: str | None
-) -> _Long | None:
-    """The long form of a frame whose columns are already typed: a datetime64 timestamp column
-    (tz-aware, or naive clock times) within FIRST_YEAR..LAST_YEAR and numpy number columns,
-    named as the general path finds them, no DatetimeIndex. None for anything else (the
-    general path reads it, and words any refusal)."""
+) -> tuple[str, str, str | None, bool] | None:
+    """(time, kWh or kW, kvarh or None, kW?) columns of a frame whose columns are already
+    typed: a datetime64 timestamp column and numpy number columns, named as the general path
+    finds them, no DatetimeIndex. None for anything else (the general path reads it, and
+    words any refusal). Judged on the columns alone, so also on a frame of no rows."""
     columns = list(frame.columns)
-    if (frame.empty or isinstance(frame.index, pd.DatetimeIndex)
+    if (isinstance(frame.index, pd.DatetimeIndex)
             or not all(isinstance(c, str) and c == c.strip() for c in columns)
             or len(set(columns)) < len(columns)):
         return None
     found = _typed_columns(columns, time_column, kwh_column)
     if found is None:
         return None
+    time_name, value_name, kvarh_name, _ = found
+    if not isinstance(frame[time_name].array, pd.arrays.DatetimeArray):
+        return None
+    for column in (value_name, kvarh_name):
+        dtype = frame[column].dtype if column is not None else None
+        if column is not None and not (isinstance(dtype, np.dtype) and dtype.kind in "fiu"):
+            return None  # text or nullable types: the general path reads and words them
+    return found
+
+
+def _long_from_clean_frame(
+    frame: pd.DataFrame, time_column: str | None, kwh_column: str | None
+) -> _Long | None:
+    """The long form of a frame whose columns are already typed (`_clean_frame_columns`) and
+    whose times are within FIRST_YEAR..LAST_YEAR. None for anything else (the general path
+    reads it, and words any refusal)."""
+    found = None if frame.empty else _clean_frame_columns(frame, time_column, kwh_column)
+    if found is None:
+        return None
     time_name, value_name, kvarh_name, from_kw = found
     times = frame[time_name].array
-    if not isinstance(times, pd.arrays.DatetimeArray):
-        return None
     # asi8: UTC for tz-aware times, else the clock reading; in the column's unit
     if not _in_years(times.asi8, times.unit, bool(times.isna().any())):
         return None  # the general path names the row
-    values = []
-    for column in (value_name, kvarh_name):
-        if column is None:
-            values.append(None)
-        elif isinstance(frame[column].dtype, np.dtype) and frame[column].dtype.kind in "fiu":
-            values.append(frame[column].to_numpy(np.float64))
-        else:
-            return None  # text or nullable types: the general path reads and words them
+    values = [None if c is None else frame[c].to_numpy(np.float64)
+              for c in (value_name, kvarh_name)]
     ns = times.as_unit("ns").asi8.copy()  # the profile must not share the caller's memory
     return _Long(ns, times.tz is not None, values[0], values[1], from_kw=from_kw)
 
@@ -793,6 +807,79 @@ def load_profile(
                     resample=resample)
 
 
+def load_sliced_profiles(
+    table: pa.Table, bounds: np.ndarray, *, timestamp_convention: Convention | None = None
+) -> list[Profile | None]:
+    """What `load_profile` gives of each slice `table[bounds[i]:bounds[i + 1]]` as a frame
+    (those rows of `table.to_pandas()`), for every slice of typed columns whose times are
+    tz-aware, within the years, on the half-hour grid and half an hour apart throughout, with
+    no blank: those checks are made for all the slices at once, and the slices of one grid
+    share one index. None for the other slices: read each alone (it may have warnings or an
+    error of its own; an empty slice has no profile)."""
+
+    import pyarrow as pa
+
+    loaded: list[Profile | None] = [None] * (len(bounds) - 1)
+    convention = timestamp_convention or default_timestamp_convention()
+    if not loaded or table.num_rows == 0:
+        return loaded
+    empty = table.slice(0, 0).to_pandas()  # the columns and dtypes each slice's frame has
+    found = _clean_frame_columns(empty, None, None)
+    if found is None:
+        return loaded
+    time_name, value_name, kvarh_name, from_kw = found
+    times = table.column(time_name)
+    unit = empty[time_name].array.unit
+    if (empty[time_name].array.tz is None or not pa.types.is_timestamp(times.type)
+            or times.type.unit != unit):
+        return loaded
+    ticks = _column_numbers(times).view(np.int64)
+    kwh = _column_numbers(table.column(value_name)).astype(np.float64, copy=False)
+    kvarh = None if kvarh_name is None else _column_numbers(
+        table.column(kvarh_name)).astype(np.float64, copy=False)
+    starts, ends = bounds[:-1], bounds[1:]
+    per_tick = NS_PER_SECOND // _TICKS_PER_SECOND[unit]
+    half_hour = NS_PER_HALF_HOUR // per_tick
+
+    def rows_in_slices(rows: np.ndarray, stop: np.ndarray) -> np.ndarray:
+        """How many of the sorted `rows` lie in [starts, stop) of each slice."""
+        return np.searchsorted(rows, stop) - np.searchsorted(rows, starts)
+
+    blank = np.isnan(kwh) if kvarh is None else np.isnan(kwh) | np.isnan(kvarh)
+    if times.null_count:
+        blank |= _column_numbers(times.is_null()).astype(bool)
+    rows = ends > starts  # an empty slice is no profile
+    first, last = ticks[np.where(rows, starts, 0)], ticks[np.where(rows, ends - 1, 0)]
+    low, high = _year_bounds(unit)
+    usable = rows & ((rows_in_slices(np.flatnonzero(blank), ends) == 0)
+              & (rows_in_slices(np.flatnonzero(np.diff(ticks) != half_hour), ends - 1) == 0)
+              & (first >= low) & (last < high) & (first % half_hour == 0))
+    utc_first, timezone = _utc(first * per_tick, True, tz=None, convention=convention, step=30.0)
+    indexes: dict[tuple[int, int], pd.DatetimeIndex] = {}
+    for i in np.flatnonzero(usable):
+        start, stop = int(starts[i]), int(ends[i])
+        key = (int(utc_first[i]), stop - start)
+        if key not in indexes:
+            indexes[key] = utc_index(key[0] + np.arange(key[1], dtype=np.int64) * NS_PER_HALF_HOUR)
+        index = indexes[key]
+        warnings: list[str] = []
+        values = kwh[start:stop]
+        if from_kw:
+            values = _kw_as_kwh(values, 30.0, warnings)
+        data, quality = _finish(
+            index.asi8, values, None if kvarh is None else kvarh[start:stop], source="<frame>",
+            shape="long", step_minutes=30.0, timezone=timezone, convention=convention,
+            resample=None, nans=0, warnings=warnings, index=index)
+        loaded[i] = Profile(data, quality)
+    return loaded
+
+
+def _column_numbers(column: pa.ChunkedArray) -> np.ndarray:
+    """An Arrow column as one numpy array (nulls as NaN, NaT or False)."""
+    chunks = [chunk.to_numpy(zero_copy_only=False) for chunk in column.chunks]
+    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+
+
 def _profile(
     long: _Long | None,
     wide_utc: tuple[np.ndarray, np.ndarray, int] | None,
@@ -849,6 +936,31 @@ def _step_minutes(naive_or_utc_ns: np.ndarray) -> float:
     return float(np.median(steps)) / NS_PER_MINUTE
 
 
+def _kw_as_kwh(kw: np.ndarray, step: float, warnings: list[str]) -> np.ndarray:
+    """Average kW over each `step`-minute reading as kWh (x 0.5 for half hours), said."""
+    warnings.append(f"kW converted to kWh as kW x {step / 60:g} h per {step:g}-minute reading")
+    return kw * step / 60.0
+
+
+def _utc(stamps: np.ndarray, aware: bool, *, tz: str | None, convention: str, step: float
+         ) -> tuple[np.ndarray, str]:
+    """(int64 ns UTC of each period's start, how the times were read) of int64 ns times: UTC
+    when `aware`, else clock readings in `tz` (default UK clock time)."""
+    is_end = convention == "end"
+    if aware:
+        utc_ns = stamps
+        timezone = "UTC offsets in the data"
+    elif tz in (None, "Europe/London"):
+        utc_ns = localise_naive(_naive_index(stamps), shift_nonexistent=is_end)
+        timezone = "naive, read as UK clock time (Europe/London)"
+    else:
+        utc_ns = _naive_index(stamps).tz_localize(tz).tz_convert("UTC").asi8
+        timezone = f"naive, read as {tz}"
+    if is_end:
+        utc_ns = utc_ns - int(step * NS_PER_MINUTE)
+    return utc_ns, timezone
+
+
 def _long_to_utc(
     long: _Long,
     *,
@@ -891,21 +1003,8 @@ def _long_to_utc(
         raise ProfileError(f"resample='aggregate' is for 15-minute data; this steps {step:g} min")
 
     if long.from_kw:
-        kwh = kwh * step / 60.0  # average kW over the step -> kWh (x 0.5 for half hours)
-        warnings.append(f"kW converted to kWh as kW x {step / 60:g} h per {step:g}-minute reading")
-    is_end = convention == "end"
-    if long.aware:
-        utc_ns = stamps
-        timezone = "UTC offsets in the data"
-    elif tz in (None, "Europe/London"):
-        utc_ns = localise_naive(_naive_index(stamps), shift_nonexistent=is_end)
-        timezone = "naive, read as UK clock time (Europe/London)"
-    else:
-        utc_ns = _naive_index(stamps).tz_localize(tz).tz_convert("UTC").asi8
-        timezone = f"naive, read as {tz}"
-    if is_end:
-        utc_ns = utc_ns - int(step * NS_PER_MINUTE)
-
+        kwh = _kw_as_kwh(kwh, step, warnings)
+    utc_ns, timezone = _utc(stamps, long.aware, tz=tz, convention=convention, step=step)
     if step == 60:
         utc_ns = np.concatenate([utc_ns, utc_ns + NS_PER_HALF_HOUR])
         kwh = np.concatenate([kwh, kwh]) / 2.0
@@ -943,13 +1042,19 @@ def _finish(
     resample: str | None,
     nans: int,
     warnings: list[str],
+    index: pd.DatetimeIndex | None = None,
 ) -> tuple[pd.DataFrame, DataQualityReport]:
+    """The frame and report of UTC half hours. `index`: the frame's index when the caller
+    has built it, `utc_index(utc_ns)` of `utc_ns` sorted half an hour apart throughout."""
     if utc_ns.size == 0:
         raise ProfileError("no half hours with values in the profile")
-    steps = np.diff(utc_ns)
     # Sorted, half an hour apart throughout (the usual case): on the grid if the first is, and
     # nothing to sort, drop or report as a gap.
-    regular = bool((steps == NS_PER_HALF_HOUR).all())
+    if index is not None:
+        steps, regular = utc_ns[:0], True
+    else:
+        steps = np.diff(utc_ns)
+        regular = bool((steps == NS_PER_HALF_HOUR).all())
     if ((utc_ns[:1] if regular else utc_ns) % NS_PER_HALF_HOUR != 0).any():
         off_grid = utc_ns % NS_PER_HALF_HOUR != 0
         row = int(np.flatnonzero(off_grid)[0])
@@ -1006,7 +1111,8 @@ def _finish(
             f"{spikes} spike(s) above {SPIKE_FACTOR:g} x the 99th percentile "
             f"({p99:.3g} kWh), first at {at} UTC: check the units"
         )
-    index = pd.DatetimeIndex(utc_ns.view("datetime64[ns]"), name="timestamp_utc", tz="UTC")
+    if index is None:
+        index = utc_index(utc_ns)
     data = pd.DataFrame(kwh[:, None], index=index, columns=_KWH, copy=True)
     if kvarh is not None:
         data["kvarh"] = kvarh
@@ -1059,6 +1165,11 @@ def _spikes(kwh: np.ndarray) -> tuple[int, float, np.ndarray | None]:
         return 0, p99, None
     spike_mask = kwh > SPIKE_FACTOR * p99
     return int(np.count_nonzero(spike_mask)), p99, spike_mask
+
+
+def utc_index(utc_ns: np.ndarray) -> pd.DatetimeIndex:
+    """A profile frame's index of int64 ns UTC times."""
+    return pd.DatetimeIndex(utc_ns.view("datetime64[ns]"), name="timestamp_utc", tz="UTC")
 
 
 def _iso(ns: int) -> str:
