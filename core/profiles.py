@@ -823,7 +823,8 @@ def load_sliced_profiles(
     convention = timestamp_convention or default_timestamp_convention()
     if not loaded or table.num_rows == 0:
         return loaded
-    empty = table.slice(0, 0).to_pandas()  # the columns and dtypes each slice's frame has
+    # the columns and dtypes each slice's frame has
+    empty = table.slice(0, 0).to_pandas(use_threads=False)
     found = _clean_frame_columns(empty, None, None)
     if found is None:
         return loaded
@@ -833,10 +834,9 @@ def load_sliced_profiles(
     if (empty[time_name].array.tz is None or not pa.types.is_timestamp(times.type)
             or times.type.unit != unit):
         return loaded
-    ticks = _column_numbers(times).view(np.int64)
-    kwh = _column_numbers(table.column(value_name)).astype(np.float64, copy=False)
-    kvarh = None if kvarh_name is None else _column_numbers(
-        table.column(kvarh_name)).astype(np.float64, copy=False)
+    ticks = _Chunks.of(times, np.int64)
+    kwh = _Chunks.of(table.column(value_name))
+    kvarh = None if kvarh_name is None else _Chunks.of(table.column(kvarh_name))
     starts, ends = bounds[:-1], bounds[1:]
     per_tick = NS_PER_SECOND // _TICKS_PER_SECOND[unit]
     half_hour = NS_PER_HALF_HOUR // per_tick
@@ -845,39 +845,87 @@ def load_sliced_profiles(
         """How many of the sorted `rows` lie in [starts, stop) of each slice."""
         return np.searchsorted(rows, stop) - np.searchsorted(rows, starts)
 
-    blank = np.isnan(kwh) if kvarh is None else np.isnan(kwh) | np.isnan(kvarh)
-    if times.null_count:
-        blank |= _column_numbers(times.is_null()).astype(bool)
+    blank = [ticks.where(lambda t: t == NAT), kwh.where(np.isnan)]  # null times are NaT
+    if kvarh is not None:
+        blank.append(kvarh.where(np.isnan))
     rows = ends > starts  # an empty slice is no profile
-    first, last = ticks[np.where(rows, starts, 0)], ticks[np.where(rows, ends - 1, 0)]
+    first, last = ticks.at(np.where(rows, starts, 0)), ticks.at(np.where(rows, ends - 1, 0))
     low, high = _year_bounds(unit)
-    usable = rows & ((rows_in_slices(np.flatnonzero(blank), ends) == 0)
-              & (rows_in_slices(np.flatnonzero(np.diff(ticks) != half_hour), ends - 1) == 0)
-              & (first >= low) & (last < high) & (first % half_hour == 0))
+    usable = rows & ((rows_in_slices(np.unique(np.concatenate(blank)), ends) == 0)
+                     & (rows_in_slices(ticks.steps_not(half_hour), ends - 1) == 0)
+                     & (first >= low) & (last < high) & (first % half_hour == 0))
     utc_first, timezone = _utc(first * per_tick, True, tz=None, convention=convention, step=30.0)
+    sites = np.flatnonzero(usable)
+    # The frames' kWh: one array for the batch (one allocation, not one per site), each site
+    # its own part of it.
+    lengths = ends[sites] - starts[sites]
+    own = np.empty(int(lengths.sum()), np.float64)
+    at = np.concatenate([[0], np.cumsum(lengths)])
     indexes: dict[tuple[int, int], pd.DatetimeIndex] = {}
-    for i in np.flatnonzero(usable):
+    for i, part_start, part_end in zip(sites, at[:-1], at[1:], strict=True):
         start, stop = int(starts[i]), int(ends[i])
         key = (int(utc_first[i]), stop - start)
         if key not in indexes:
             indexes[key] = utc_index(key[0] + np.arange(key[1], dtype=np.int64) * NS_PER_HALF_HOUR)
         index = indexes[key]
         warnings: list[str] = []
-        values = kwh[start:stop]
+        values = kwh.copy_rows(start, stop, own[part_start:part_end])
         if from_kw:
-            values = _kw_as_kwh(values, 30.0, warnings)
+            values = _kw_as_kwh(values, 30.0, warnings, out=values)
         data, quality = _finish(
-            index.asi8, values, None if kvarh is None else kvarh[start:stop], source="<frame>",
-            shape="long", step_minutes=30.0, timezone=timezone, convention=convention,
-            resample=None, nans=0, warnings=warnings, index=index)
+            index.asi8, values,
+            None if kvarh is None else kvarh.copy_rows(start, stop, np.empty(stop - start)),
+            source="<frame>", shape="long", step_minutes=30.0, timezone=timezone,
+            convention=convention, resample=None, nans=0, warnings=warnings, index=index,
+            own_values=True)
         loaded[i] = Profile(data, quality)
     return loaded
 
 
-def _column_numbers(column: pa.ChunkedArray) -> np.ndarray:
-    """An Arrow column as one numpy array (nulls as NaN, NaT or False)."""
-    chunks = [chunk.to_numpy(zero_copy_only=False) for chunk in column.chunks]
-    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+@dataclass(frozen=True)
+class _Chunks:
+    """An Arrow column as numpy views of its chunks (nulls as NaN, or NaT), not copied into
+    one array: the checks of a batch's rows run chunk by chunk, in cache."""
+
+    arrays: list[np.ndarray]
+    starts: np.ndarray  # the row each array starts at, and the end
+
+    @classmethod
+    def of(cls, column: pa.ChunkedArray, view: type | None = None) -> _Chunks:
+        arrays = [chunk.to_numpy(zero_copy_only=False) for chunk in column.chunks if len(chunk)]
+        if view is not None:
+            arrays = [array.view(view) for array in arrays]
+        return cls(arrays, np.cumsum([0, *(array.size for array in arrays)]))
+
+    def where(self, test: Any) -> np.ndarray:
+        """The rows where `test` of the values is True, in order."""
+        return np.concatenate([np.flatnonzero(test(array)) + start
+                               for array, start in zip(self.arrays, self.starts, strict=False)])
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        """The values of these rows."""
+        chunk = np.searchsorted(self.starts, rows, side="right") - 1
+        return np.array([self.arrays[c][r - self.starts[c]] for c, r in zip(chunk, rows,
+                                                                             strict=True)])
+
+    def copy_rows(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
+        """Rows start..stop-1 copied into `out` (converted to its dtype); returns `out`."""
+        first = int(np.searchsorted(self.starts, start, side="right")) - 1
+        end = int(np.searchsorted(self.starts, stop, side="left"))
+        for c in range(first, end):  # the one or few chunks holding the rows
+            part = self.arrays[c][max(start - self.starts[c], 0):stop - self.starts[c]]
+            at = max(self.starts[c] - start, 0)
+            out[at:at + part.size] = part
+        return out
+
+    def steps_not(self, step: int) -> np.ndarray:
+        """The rows r (in order) where the value of row r + 1 is not that of row r plus `step`."""
+        found = [np.flatnonzero(np.diff(array) != step) + start
+                 for array, start in zip(self.arrays, self.starts, strict=False)]
+        found += [np.array([start - 1]) for before, after, start
+                  in zip(self.arrays, self.arrays[1:], self.starts[1:], strict=False)
+                  if after[0] - before[-1] != step]
+        return np.sort(np.concatenate(found))
 
 
 def _profile(
@@ -936,10 +984,12 @@ def _step_minutes(naive_or_utc_ns: np.ndarray) -> float:
     return float(np.median(steps)) / NS_PER_MINUTE
 
 
-def _kw_as_kwh(kw: np.ndarray, step: float, warnings: list[str]) -> np.ndarray:
-    """Average kW over each `step`-minute reading as kWh (x 0.5 for half hours), said."""
+def _kw_as_kwh(kw: np.ndarray, step: float, warnings: list[str],
+               out: np.ndarray | None = None) -> np.ndarray:
+    """Average kW over each `step`-minute reading as kWh (x 0.5 for half hours), said; into
+    `out` when given."""
     warnings.append(f"kW converted to kWh as kW x {step / 60:g} h per {step:g}-minute reading")
-    return kw * step / 60.0
+    return np.divide(np.multiply(kw, step, out=out), 60.0, out=out)
 
 
 def _utc(stamps: np.ndarray, aware: bool, *, tz: str | None, convention: str, step: float
@@ -1043,9 +1093,12 @@ def _finish(
     nans: int,
     warnings: list[str],
     index: pd.DatetimeIndex | None = None,
+    own_values: bool = False,
 ) -> tuple[pd.DataFrame, DataQualityReport]:
     """The frame and report of UTC half hours. `index`: the frame's index when the caller
-    has built it, `utc_index(utc_ns)` of `utc_ns` sorted half an hour apart throughout."""
+    has built it, `utc_index(utc_ns)` of `utc_ns` sorted half an hour apart throughout.
+    `own_values`: `kwh` (and `kvarh`) are the caller's copies for this frame alone, so the
+    frame takes them as they are."""
     if utc_ns.size == 0:
         raise ProfileError("no half hours with values in the profile")
     # Sorted, half an hour apart throughout (the usual case): on the grid if the first is, and
@@ -1113,7 +1166,7 @@ def _finish(
         )
     if index is None:
         index = utc_index(utc_ns)
-    data = pd.DataFrame(kwh[:, None], index=index, columns=_KWH, copy=True)
+    data = pd.DataFrame(kwh[:, None], index=index, columns=_KWH, copy=not own_values)
     if kvarh is not None:
         data["kvarh"] = kvarh
     quality = DataQualityReport(
