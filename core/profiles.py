@@ -27,7 +27,10 @@ Both give the same frame and report (tests/test_profile_fast_paths.py).
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -156,15 +159,32 @@ def read_table(
     return read_table_bytes(_file_bytes(path, max_bytes), name=path.name, limits=limits)
 
 
+_NO_FILE = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)  # as Path.is_file ignores
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    """The path's stat (following links); None where Path.is_file would answer False
+    without raising (no such file, a bad or looping path)."""
+    try:
+        return path.stat()
+    except OSError as exc:
+        if exc.errno not in _NO_FILE:
+            raise
+        return None
+    except ValueError:
+        return None
+
+
 def _file_bytes(path: Path, max_bytes: int) -> bytes:
     """The file's bytes, refusing a folder, a missing, empty or oversized file or an unsupported
     type before any byte is read."""
-    if path.is_dir():
+    info = _stat(path)  # one stat for what Path.is_dir, is_file and stat each asked
+    if info is not None and stat.S_ISDIR(info.st_mode):
         raise ProfileError(f"profile file {str(path)!r} is a folder: give the profile file itself "
                            "(CSV, XLSX or Parquet)")
-    if not path.is_file():
+    if info is None or not stat.S_ISREG(info.st_mode):
         raise ProfileError(f"profile file {str(path)!r} not found")
-    size = path.stat().st_size  # checked before any byte is read
+    size = info.st_size  # checked before any byte is read
     if size == 0:
         raise ProfileError(f"profile file {path.name!r} is empty (0 bytes)")
     if size > max_bytes:
@@ -481,6 +501,7 @@ class _Long:
     kvarh: np.ndarray | None
     labels_are_ends: bool | None = None  # set by wide clock-labelled input
     from_kw: bool = False
+    owned: bool = False  # kwh is this profile's own array (nobody else's memory)
 
 
 def _long_from_columns(
@@ -617,10 +638,13 @@ def _long_from_csv(
             values.append(None)
         elif pa.types.is_integer(table.column(column).type) or pa.types.is_floating(
                 table.column(column).type):
-            values.append(np.asarray(table.column(column).to_numpy(), dtype=np.float64))
+            arrays = [chunk.to_numpy(zero_copy_only=False) for chunk in table.column(column).chunks]
+            values.append(np.array(arrays[0], dtype=np.float64) if len(arrays) == 1
+                          else np.concatenate(arrays).astype(np.float64, copy=False))
         else:
             return None  # text, blank or boolean: pandas reads and words it
-    return _Long(ns, times.type.tz is not None, values[0], values[1], from_kw=from_kw)
+    return _Long(ns, times.type.tz is not None, values[0], values[1], from_kw=from_kw,
+                 owned=True)
 
 
 def _clean_frame_columns(
@@ -940,6 +964,7 @@ def _profile(
 ) -> Profile:
     """The profile of a long form (or of wide period columns already in UTC)."""
     warnings: list[str] = []
+    regular = False
     if wide_utc is not None:
         utc_ns, kwh, nans = wide_utc
         kvarh = None
@@ -947,7 +972,7 @@ def _profile(
         timezone = "periods counted from UK midnight" if tz in (None, "Europe/London") else tz
     else:
         assert long is not None
-        utc_ns, kwh, kvarh, nans, step_minutes, timezone = _long_to_utc(
+        utc_ns, kwh, kvarh, nans, step_minutes, timezone, regular = _long_to_utc(
             long, convention=convention, tz=tz, resample=resample, warnings=warnings
         )
     if nans:
@@ -964,6 +989,8 @@ def _profile(
         resample=resample if step_minutes != 30 else None,
         nans=nans,
         warnings=warnings,
+        index=utc_index(utc_ns) if regular else None,
+        own_values=long is not None and long.owned,
     )
     return Profile(data, quality)
 
@@ -973,15 +1000,21 @@ def _naive_index(ns: np.ndarray) -> pd.DatetimeIndex:
 
 
 def _step_minutes(naive_or_utc_ns: np.ndarray) -> float:
+    return _steps(naive_or_utc_ns)[0]
+
+
+def _steps(naive_or_utc_ns: np.ndarray) -> tuple[float, bool]:
+    """(the median step between distinct times in minutes, whether the times rise by that
+    one step throughout)."""
     steps = np.diff(naive_or_utc_ns)
     if steps.size and steps[0] > 0 and bool((steps == steps[0]).all()):
-        return float(steps[0]) / NS_PER_MINUTE  # one step throughout: the median below
+        return float(steps[0]) / NS_PER_MINUTE, True  # one step throughout: the median below
     if not bool((steps >= 0).all()):  # e.g. clock times repeating October's hour
         steps = np.diff(np.sort(naive_or_utc_ns, kind="stable"))
     steps = steps[steps != 0]  # the steps between distinct values
     if steps.size < 1:
-        return 30.0
-    return float(np.median(steps)) / NS_PER_MINUTE
+        return 30.0, False
+    return float(np.median(steps)) / NS_PER_MINUTE, False
 
 
 def _kw_as_kwh(kw: np.ndarray, step: float, warnings: list[str],
@@ -1018,7 +1051,9 @@ def _long_to_utc(
     tz: str | None,
     resample: str | None,
     warnings: list[str],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int, float, str]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int, float, str, bool]:
+    """(UTC ns, kWh, kvarh, blanks dropped, input step in minutes, how the times were read,
+    whether the UTC times are half an hour apart throughout) of a long form."""
     valid = (long.times != NAT) & ~np.isnan(long.kwh)
     if long.kvarh is not None:
         valid &= ~np.isnan(long.kvarh)
@@ -1029,7 +1064,7 @@ def _long_to_utc(
     if nans:
         stamps, kwh = stamps[valid], kwh[valid]
         kvarh = kvarh[valid] if kvarh is not None else None
-    step = _step_minutes(stamps)
+    step, one_step = _steps(stamps)
     if step == 60 and resample != "split":
         raise ProfileError(
             "the profile is hourly, not half-hourly (median step 60 minutes). DUoS bands change "
@@ -1076,7 +1111,8 @@ def _long_to_utc(
         kwh = sums["kwh"].to_numpy()
         kvarh = sums["kvarh"].to_numpy() if kvarh is not None else None
         warnings.append("15-minute data summed into half hours")
-    return utc_ns, kwh, kvarh, nans, step, timezone
+    regular = one_step and step == 30 and long.aware  # UTC times are as given
+    return utc_ns, kwh, kvarh, nans, step, timezone, regular
 
 
 def _finish(
@@ -1097,8 +1133,8 @@ def _finish(
 ) -> tuple[pd.DataFrame, DataQualityReport]:
     """The frame and report of UTC half hours. `index`: the frame's index when the caller
     has built it, `utc_index(utc_ns)` of `utc_ns` sorted half an hour apart throughout.
-    `own_values`: `kwh` (and `kvarh`) are the caller's copies for this frame alone, so the
-    frame takes them as they are."""
+    `own_values`: `kwh` is the caller's copy for this frame alone (or an array made from it
+    here), so the frame takes it as it is where it is writable."""
     if utc_ns.size == 0:
         raise ProfileError("no half hours with values in the profile")
     # Sorted, half an hour apart throughout (the usual case): on the grid if the first is, and
@@ -1166,7 +1202,8 @@ def _finish(
         )
     if index is None:
         index = utc_index(utc_ns)
-    data = pd.DataFrame(kwh[:, None], index=index, columns=_KWH, copy=not own_values)
+    data = pd.DataFrame(kwh[:, None], index=index, columns=_KWH,
+                        copy=not (own_values and kwh.flags.writeable))
     if kvarh is not None:
         data["kvarh"] = kvarh
     quality = DataQualityReport(
