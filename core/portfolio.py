@@ -472,7 +472,7 @@ def _parquet_rows(source: _Source, site_ids: list[str], is_dir: bool
             table, sites = table.filter(sites.is_valid()), sites.filter(sites.is_valid())
         sites = sites.combine_chunks() if sites.num_chunks != 1 else sites.chunk(0)
         keys = sites.dictionary.to_numpy(zero_copy_only=False)
-        codes = sites.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        codes = sites.indices.to_numpy(zero_copy_only=False)  # int32 as Arrow keeps them
         wanted = np.isin(keys, site_ids)
         if not wanted.all():
             keep = wanted[codes]

@@ -869,7 +869,9 @@ def load_sliced_profiles(
         """How many of the sorted `rows` lie in [starts, stop) of each slice."""
         return np.searchsorted(rows, stop) - np.searchsorted(rows, starts)
 
-    blank = [ticks.where(lambda t: t == NAT), kwh.where(np.isnan)]  # null times are NaT
+    blank = [kwh.where(np.isnan)]
+    if times.null_count:
+        blank.append(ticks.where(lambda t: t == NAT))  # null times are NaT
     if kvarh is not None:
         blank.append(kvarh.where(np.isnan))
     rows = ends > starts  # an empty slice is no profile
