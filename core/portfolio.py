@@ -383,7 +383,7 @@ def _read_keyed(source: _Source, site_ids: list[str], is_dir: bool) -> dict[str,
     """Rows of the wanted sites from a long file keyed by site_id, read once for the batch."""
     rows, codes, keys = _keyed_rows(source, site_ids, is_dir)
     order, bounds = _site_bounds(codes, len(keys))
-    frame = _rows_frame(rows, order)
+    frame = _rows_frame(rows, order, source)
     return {str(keys[i]): frame.iloc[bounds[i]:bounds[i + 1]] for i in range(len(keys))
             if bounds[i + 1] > bounds[i]}
 
@@ -405,14 +405,18 @@ def _read_keyed_profiles(source: _Source, site_ids: list[str], is_dir: bool
             continue
         profile = loaded[i]
         if profile is None and frame is None:  # the frame only for sites read alone
-            frame = _rows_frame(rows, order)
+            frame = _rows_frame(rows, order, source)
         found[str(key)] = profile if profile is not None else frame.iloc[bounds[i]:bounds[i + 1]]
     return found
 
 
-def _rows_frame(rows: pa.Table | pd.DataFrame, order: np.ndarray | None) -> pd.DataFrame:
+def _rows_frame(rows: pa.Table | pd.DataFrame, order: np.ndarray | None, source: _Source
+               ) -> pd.DataFrame:
     """The rows as a frame, in site order."""
-    frame = rows if isinstance(rows, pd.DataFrame) else rows.to_pandas()
+    try:
+        frame = rows if isinstance(rows, pd.DataFrame) else rows.to_pandas()
+    except Exception as exc:  # arrow errors: types pandas cannot take
+        raise ProfileError(f"profile data {source.name!r} could not be read: {exc}") from None
     return frame if order is None else frame.iloc[order]
 
 

@@ -847,8 +847,10 @@ def load_sliced_profiles(
     convention = timestamp_convention or default_timestamp_convention()
     if not loaded or table.num_rows == 0:
         return loaded
-    # the columns and dtypes each slice's frame has
-    empty = table.slice(0, 0).to_pandas(use_threads=False)
+    try:  # the columns and dtypes each slice's frame has
+        empty = table.slice(0, 0).to_pandas(use_threads=False)
+    except Exception:  # Arrow errors (types pandas cannot take): read alone, which words them
+        return loaded
     found = _clean_frame_columns(empty, None, None)
     if found is None:
         return loaded
