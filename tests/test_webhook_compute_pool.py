@@ -1,0 +1,74 @@
+"""The compute processes' hand-off (`webhook.compute.ComputePool`: one pipe per process) and
+the digests of recently seen profiles (`RecentDigests`)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from bess_duos.webhook.compute import ComputePool, ComputeProcessDied, RecentDigests
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_recent_digests_are_the_sha256_of_the_bytes_on_random_inputs() -> None:
+    rng = random.Random(18)
+    digests = RecentDigests(count=3, max_bytes=40_000)
+    pool = [rng.randbytes(rng.choice([0, 1, 100, 9_000, 20_000])) for _ in range(6)]
+    pool += [bytearray(p) for p in pool[:2]]  # equal bytes, another object
+    pool += [p[:-1] + bytes([p[-1] ^ 1]) for p in pool[2:4] if p]  # one bit differs at the end
+    for _ in range(300):
+        content = bytes(rng.choice(pool))
+        assert digests.of(content) == hashlib.sha256(content).hexdigest()
+        assert len(digests._recent) <= 3
+        assert sum(len(seen) for seen, _ in digests._recent) <= 40_000
+
+
+def test_jobs_run_in_the_processes_and_their_errors_come_back() -> None:
+    pool = ComputePool(2)
+    try:
+        pids = set()
+        with ThreadPoolExecutor(8) as threads:  # more threads than processes: they wait
+            squares = list(threads.map(lambda x: pool.call(_square, x), range(200)))
+            pids = set(threads.map(lambda _: pool.call(_pid), range(40)))
+        assert squares == [x * x for x in range(200)]
+        assert os.getpid() not in pids and 1 <= len(pids) <= 2
+        with pytest.raises(ValueError, match=r"^bad input 7$"):
+            pool.call(_fail, "bad input 7")
+        assert pool.call(_square, 9) == 81  # the process that raised is still in step
+    finally:
+        pool.shutdown()
+
+
+def test_a_process_that_dies_is_replaced() -> None:
+    pool = ComputePool(1)
+    try:
+        first = pool.call(_pid)
+        with pytest.raises(ComputeProcessDied, match="send the request again"):
+            pool.call(_die)
+        second = pool.call(_pid)
+        assert second != first and pool.call(_square, 12) == 144
+    finally:
+        pool.shutdown()
+
+
+def test_no_pool_runs_here() -> None:
+    assert ComputePool(0).call(_pid) == os.getpid()
