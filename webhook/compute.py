@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import Any
@@ -226,15 +227,18 @@ class ComputePool:
 
         A worker is sent a large profile's digest first, not its bytes: a worker that has
         parsed the same bytes before (the sheet re-runs a lookup on each edit) answers from
-        its cache; else the bytes follow. The digest is worked out here, where the bytes were
-        fetched, and the bytes are hashed once (bytes seen lately not again: `RecentDigests`)."""
+        its cache; else the bytes follow, to the same process (which then has them: a burst
+        of lookups of a new profile parses it once per process). The digest is worked out
+        here, where the bytes were fetched (bytes seen lately are not hashed again:
+        `RecentDigests`)."""
         args = (inputs, site, on, request_id, layout)
         if not self.size or fetched is None or len(fetched.content) < DIGEST_FIRST_BYTES:
             return self.call(answer_job, fetched, *args)
         digest = self._digests.of(fetched.content)
-        answered = self.call(answer_job, replace(fetched, content=b""), *args, digest)
-        if answered is None:
-            answered = self.call(answer_job, fetched, *args, digest)
+        with self._worker() as worker:  # the bytes follow to the same process, which keeps them
+            answered = worker.run(answer_job, (replace(fetched, content=b""), *args, digest))
+            if answered is None:
+                answered = worker.run(answer_job, (fetched, *args, digest))
         return answered
 
     def call(self, job: Any, *args: object) -> Any:
@@ -242,10 +246,16 @@ class ComputePool:
         no workers."""
         if not self.size:
             return job(*args)
+        with self._worker() as worker:
+            return worker.run(job, args)
+
+    @contextlib.contextmanager
+    def _worker(self) -> Iterator[_Worker]:
+        """An idle worker process, this thread's until the block ends."""
         idle = self.get()._idle
         worker = idle.get()
         try:
-            return worker.run(job, args)
+            yield worker
         finally:
             if worker.broken:  # replaced, so no later job reads this one's answer
                 worker = self._replace(worker)
