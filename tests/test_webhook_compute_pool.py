@@ -72,3 +72,57 @@ def test_a_process_that_dies_is_replaced() -> None:
 
 def test_no_pool_runs_here() -> None:
     assert ComputePool(0).call(_pid) == os.getpid()
+
+
+def _misses() -> int:
+    from bess_duos.core.profile_loader import PROFILE_CACHE
+
+    return PROFILE_CACHE.misses
+
+
+def test_a_burst_of_a_new_profile_parses_it_once_per_process(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bytes follow a digest the process did not have to that same process, so each
+    process is sent and parses a new profile once however many lookups of it arrive at once."""
+    import datetime as dt
+
+    from bess_duos.core.lookup import decide_area, parse_inputs
+    from bess_duos.core.synthetic import generate_profile
+    from bess_duos.webhook import compute
+    from bess_duos.webhook.profile_links import FetchedProfile
+
+    series = generate_profile("office", 90_000, start="2025-04-01", seed=31)
+    content = series.rename_axis("timestamp").rename("kwh").to_frame().to_csv(
+        date_format="%Y-%m-%dT%H:%M:%SZ").encode()
+    link = "https://files.example/burst.csv"
+    fetched = FetchedProfile(link, "https", content, "text/csv", link)
+    site = decide_area(parse_inputs({"mpan": "1405566778898"}))
+    sent: list[int] = []
+    run = compute._Worker.run
+
+    def counted(worker: compute._Worker, job: object, args: tuple[object, ...]) -> object:
+        if args and isinstance(args[0], FetchedProfile) and args[0].content:
+            sent.append(1)
+        return run(worker, job, args)
+
+    monkeypatch.setattr(compute._Worker, "run", counted)
+    pool = ComputePool(2)
+    try:
+        pool.get()
+        here = ComputePool(0).answer(fetched, parse_inputs(
+            {"mpan": "1405566778898", "profile_url": link, "flex_fraction": 0.25}), site,
+            dt.date(2026, 11, 24), "r")
+        with ThreadPoolExecutor(8) as threads:
+            answers = list(threads.map(lambda i: pool.answer(fetched, parse_inputs(
+                {"mpan": "1405566778898", "profile_url": link,
+                 "flex_fraction": round(0.2 + i / 100, 2)}), site, dt.date(2026, 11, 24), "r"),
+                range(24)))
+        with pool._worker() as first, pool._worker() as second:
+            assert first is not second
+            assert first.run(_misses, ()) <= 1 and second.run(_misses, ()) <= 1
+        assert 1 <= len(sent) <= 2
+        assert answers[5].body["fields"] == here.body["fields"] | {
+            k: answers[5].body["fields"][k] for k in ("time", "request_id")
+            if k in here.body["fields"]}
+    finally:
+        pool.shutdown()
