@@ -108,7 +108,9 @@ def test_a_burst_of_a_new_profile_parses_it_once_per_process(
     monkeypatch.setattr(compute._Worker, "run", counted)
     pool = ComputePool(2)
     try:
-        pool.get()
+        with pool._worker() as first, pool._worker() as second:  # (the warm-up parsed one)
+            before = {first: first.run(_misses, ()), second: second.run(_misses, ())}
+        assert list(before.values()) == [1, 1]  # each process ran the warm-up's lookup
         here = ComputePool(0).answer(fetched, parse_inputs(
             {"mpan": "1405566778898", "profile_url": link, "flex_fraction": 0.25}), site,
             dt.date(2026, 11, 24), "r")
@@ -119,7 +121,8 @@ def test_a_burst_of_a_new_profile_parses_it_once_per_process(
                 range(24)))
         with pool._worker() as first, pool._worker() as second:
             assert first is not second
-            assert first.run(_misses, ()) <= 1 and second.run(_misses, ()) <= 1
+            assert first.run(_misses, ()) - before[first] <= 1
+            assert second.run(_misses, ()) - before[second] <= 1
         assert 1 <= len(sent) <= 2
         assert answers[5].body["fields"] == here.body["fields"] | {
             k: answers[5].body["fields"][k] for k in ("time", "request_id")
