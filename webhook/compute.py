@@ -154,16 +154,26 @@ class _Worker:
     def run(self, job: Any, args: tuple[object, ...]) -> Any:
         """`job(*args)` in this process; its exception re-raised here. `self.broken` is set
         when the pipe may be out of step (the process died, or the wait was interrupted)."""
-        received = False
+        self.send(job, args)
+        return self.result()
+
+    def send(self, job: Any, args: tuple[object, ...]) -> None:
+        """Start `job(*args)` in this process (`result` gives its answer)."""
+        self.broken = True  # until its answer is read
         try:
             self.conn.send((job, args))
+        except (EOFError, OSError) as exc:
+            raise ComputeProcessDied("a compute process ended before it was given a lookup; "
+                                     "it is replaced: send the request again") from exc
+
+    def result(self) -> Any:
+        """The answer of the job `send` started; its exception re-raised here."""
+        try:
             ok, value = self.conn.recv()
-            received = True
         except (EOFError, OSError) as exc:
             raise ComputeProcessDied("a compute process ended while running a lookup; it "
                                      "is replaced: send the request again") from exc
-        finally:
-            self.broken = not received
+        self.broken = False
         if not ok:
             raise value
         return value
@@ -232,8 +242,10 @@ class ComputePool:
                 self._idle = queue.SimpleQueue()
                 self._workers = [_Worker() for _ in range(self.size)]
                 self._pid = os.getpid()
+                for worker in self._workers:  # warmed side by side
+                    worker.send(_warm, ())
                 for worker in self._workers:
-                    worker.run(_warm, ())
+                    worker.result()
                     self._idle.put(worker)
             return self
 
