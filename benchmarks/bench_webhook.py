@@ -14,7 +14,9 @@ for the profile's port. Then:
    `pyarrow.csv.read_csv` of the same file (median of 11, measured in the same run): the floor
    a lookup's own input parse sets;
 2. `--lookups` (50) signed lookups sent at once (`write: false`), each fetching and parsing the
-   profile: p50/p95/p99 latency, errors, and the ratio p50 / baseline;
+   profile: p50/p95/p99 latency, errors, the ratio p50 / baseline, and the CPU each party
+   used meanwhile (the server process, its compute processes, the bench's client threads and
+   its profile file server, every other process: all share the cores);
 2b. `--sequential` (100) signed warm lookups one after another through the app in this process
    (`create_app` with the same processes setting, its `wsgi_app` wrapped): the server's own
    time per request, min and median of the wall clock and of the request thread's CPU (the
