@@ -14,7 +14,9 @@ for the profile's port. Then:
    `pyarrow.csv.read_csv` of the same file (median of 11, measured in the same run): the floor
    a lookup's own input parse sets;
 2. `--lookups` (50) signed lookups sent at once (`write: false`), each fetching and parsing the
-   profile: p50/p95/p99 latency, errors, and the ratio p50 / baseline;
+   profile: p50/p95/p99 latency, errors, the ratio p50 / baseline, and the CPU each party
+   used meanwhile (the server process, its compute processes, the bench's client threads and
+   its profile file server, every other process: all share the cores);
 2b. `--sequential` (100) signed warm lookups one after another through the app in this process
    (`create_app` with the same processes setting, its `wsgi_app` wrapped): the server's own
    time per request, min and median of the wall clock and of the request thread's CPU (the
@@ -139,13 +141,20 @@ def _post(url: str, payload: dict[str, Any]) -> tuple[float, int, dict[str, Any]
     return (time.perf_counter() - start) * 1000.0, code, data, stamp
 
 
-def _burst(url: str, payloads: list[dict[str, Any]]) -> list[tuple[float, int, dict, int]]:
-    """Send every payload at once (one thread each, released together)."""
+def _burst(url: str, payloads: list[dict[str, Any]], client_cpu: list[float] | None = None
+           ) -> list[tuple[float, int, dict, int]]:
+    """Send every payload at once (one thread each, released together); `client_cpu` gets
+    each client thread's CPU ms for its request (signing, `requests`, reading the answer)."""
     gate = threading.Barrier(len(payloads))
 
     def one(payload: dict[str, Any]) -> tuple[float, int, dict, int]:
         gate.wait()
-        return _post(url, payload)
+        started = time.thread_time()
+        try:
+            return _post(url, payload)
+        finally:
+            if client_cpu is not None:
+                client_cpu.append((time.thread_time() - started) * 1000.0)
 
     with ThreadPoolExecutor(max_workers=len(payloads)) as pool:
         return list(pool.map(one, payloads))
@@ -183,15 +192,75 @@ def _consistency(sheets: SheetsServer, results: list[tuple[float, int, dict, int
     return problems
 
 
-def _lookups_at_once(url: str, profile_url: str, n: int) -> dict[str, Any]:
-    """Step 2: n lookups sent at once, no write; latency percentiles, errors, wall time."""
+def _process_tree(root: int) -> list[int]:
+    """`root` and every process descended from it (/proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def _cpu_ms(pid: int) -> float:
+    """CPU time (user + system, every thread) of process `pid` so far, ms (clock ticks)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy_ms() -> float:
+    """CPU time all cores have spent busy since boot, ms (/proc/stat)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_by_party(serve_pid: int) -> dict[str, float]:
+    """CPU ms so far of: the server's request process (gunicorn's worker), its compute
+    processes, this process (the burst's client threads and the profile file server), and the
+    whole machine."""
+    tree = _process_tree(serve_pid)
+    compute = [p for p in tree if b"multiprocessing" in _cmdline(p)]
+    server = [p for p in tree if p not in compute]
+    return {"server": sum(_cpu_ms(p) for p in server),
+            "compute": sum(_cpu_ms(p) for p in compute),
+            "bench": _cpu_ms(os.getpid()), "machine": _machine_busy_ms()}
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _lookups_at_once(url: str, profile_url: str, n: int, serve_pid: int) -> dict[str, Any]:
+    """Step 2: n lookups sent at once, no write; latency percentiles, errors, wall time, and
+    the CPU each party used meanwhile (`_cpu_by_party`, ms)."""
     _post(url, {"mpan": MPAN, "profile_url": profile_url, "write": False})  # warm up
     payloads = [{"mpan": MPAN, "profile_url": profile_url, "write": False,
                  "flex_fraction": round(0.2 + i / 1000, 3)} for i in range(n)]
+    before = _cpu_by_party(serve_pid)
+    client: list[float] = []
     wall = time.perf_counter()
-    burst = _burst(url, payloads)
+    burst = _burst(url, payloads, client)
     wall = time.perf_counter() - wall
-    return {"wall": wall, "errors": [r for r in burst if r[1] != 200],
+    after = _cpu_by_party(serve_pid)
+    cpu = {k: after[k] - before[k] for k in before}
+    cpu["others"] = cpu.pop("machine") - cpu["server"] - cpu["compute"] - cpu["bench"]
+    cpu["clients"] = sum(client)
+    cpu["bench"] -= cpu["clients"]  # the rest of this process: the profile file server
+    return {"wall": wall, "errors": [r for r in burst if r[1] != 200], "cpu": cpu,
             **_percentiles([r[0] for r in burst])}
 
 
@@ -301,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
                                       folder / f"webhook-{processes}.log")
                 url = f"http://127.0.0.1:{port}/lookup"
                 try:
-                    runs[processes] = _lookups_at_once(url, profile_url, args.lookups)
+                    runs[processes] = _lookups_at_once(url, profile_url, args.lookups, proc.pid)
                     if processes != settings[-1]:
                         continue
                     sheet_payloads = [{"mpan": MPAN, "profile_url": profile_url,
@@ -346,6 +415,12 @@ def main(argv: list[str] | None = None) -> int:
               f"  p99 {run['p99']:7.0f} ms  errors {len(run['errors'])}  wall {run['wall']:.2f} s"
               f"  {args.lookups / run['wall']:.1f}/s  p50/baseline {run['p50'] / baseline:.1f}x"
               f"  target {'MET' if met else 'NOT MET'}")
+        cpu = run["cpu"]
+        print(f"    CPU used during the burst (ms; /proc, 10 ms ticks): server process "
+              f"{cpu['server']:.0f}, compute processes {cpu['compute']:.0f}, the bench's "
+              f"{args.lookups} client threads {cpu['clients']:.0f} and its profile file server "
+              f"~{cpu['bench']:.0f}, other processes {cpu['others']:.0f}; "
+              f"{sum(cpu.values()) / (run['wall'] * 1000):.2f} of {os.cpu_count()} cores busy")
         reasons: dict[str, int] = {}
         for r in run["errors"]:
             reason = f"{r[1]} {r[2].get('rule') or str(r[2].get('error'))[:120]}"

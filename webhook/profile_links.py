@@ -38,19 +38,23 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import heapq
+import http.client
 import io
 import ipaddress
 import itertools
 import os
 import re
 import socket
+import ssl
 import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qs, unquote, urljoin, urlsplit
+from urllib.parse import parse_qs, unquote, urljoin, urlsplit, urlunsplit
 
 import requests
 from bess_duos.core.profile_loader import (
@@ -71,6 +75,8 @@ MAX_BYTES = 25 * 1024 * 1024
 TOTAL_SECONDS = 20.0
 MAX_REDIRECTS = 5
 CHUNK_BYTES = 64 * 1024
+READ_BYTES = 1024 * 1024  # a plain download is read in blocks this large
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 ALLOWED_CONTENT_TYPES: frozenset[str] = frozenset(
     {
         "text/csv",
@@ -433,6 +439,24 @@ def _shutdown(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
+def _connect_checked(host: str, port: int, policy: FetchPolicy, deadline: _Deadline,
+                     timeout: float | None, *, check: bool = True,
+                     source_address: tuple[str, int] | None = None,
+                     socket_options: Any = None) -> socket.socket:
+    """A socket connected to `host`:`port` whose address passed the policy (resolved again
+    here, so DNS rebinding cannot slip through; unless `check` is False: a fixed, trusted API
+    host), shut down at the deadline. TimeoutError when the deadline passed or the connect
+    timed out; `_Refused` for a refused address; OSError when the connect failed."""
+    if deadline.passed():
+        raise TimeoutError("the fetch's deadline has passed")
+    address = _resolve_checked(host, port, policy, deadline.remaining()) if check else host
+    limit = deadline.remaining() if timeout is None else min(timeout, deadline.remaining())
+    sock = urllib3_connection.create_connection(
+        (address, port), limit, source_address=source_address, socket_options=socket_options)
+    deadline.watch(sock)
+    return sock
+
+
 def _guarded_adapter(policy: FetchPolicy, deadline: _Deadline, *, check: bool = True
                      ) -> HTTPAdapter:
     """A requests adapter whose sockets connect only to addresses that pass the policy (unless
@@ -443,26 +467,15 @@ def _guarded_adapter(policy: FetchPolicy, deadline: _Deadline, *, check: bool = 
     """
 
     def new_conn(conn: HTTPConnection) -> socket.socket:
-        if deadline.passed():
-            raise ConnectTimeoutError(conn, "the fetch's deadline has passed")
-        host = conn._dns_host
-        address = _resolve_checked(host, conn.port, policy, deadline.remaining()) if check \
-            else host
-        timeout = min(conn.timeout, deadline.remaining()) if isinstance(
-            conn.timeout, int | float) else deadline.remaining()
+        timeout = conn.timeout if isinstance(conn.timeout, int | float) else None
         try:
-            sock = urllib3_connection.create_connection(
-                (address, conn.port),
-                timeout,
-                source_address=conn.source_address,
-                socket_options=conn.socket_options,
-            )
+            return _connect_checked(conn._dns_host, conn.port, policy, deadline, timeout,
+                                    check=check, source_address=conn.source_address,
+                                    socket_options=conn.socket_options)
         except TimeoutError as exc:
             raise ConnectTimeoutError(conn, f"connection to {conn.host} timed out") from exc
         except OSError as exc:
             raise NewConnectionError(conn, f"failed to connect: {exc}") from exc
-        deadline.watch(sock)
-        return sock
 
     class GuardedHTTPConnection(HTTPConnection):
         def _new_conn(self) -> socket.socket:
@@ -513,26 +526,115 @@ def _check_url(url: str, policy: FetchPolicy, timeout: float | None = None) -> N
                        "development (serve --dev)")
 
 
-def _content_type(response: requests.Response) -> str:
-    return response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+@dataclass
+class _Answer:
+    """One hop's response, whichever client made it: status, reason, a header by name (any
+    case), the body as decoded blocks, and how to close it."""
+
+    status: int
+    reason: str
+    header: Callable[[str], str | None]
+    blocks: Iterator[bytes]
+    close: Callable[[], None]
+
+    def is_redirect(self) -> bool:
+        return self.status in REDIRECT_CODES and self.header("Location") is not None
+
+    def content_type(self) -> str:
+        return (self.header("Content-Type") or "").split(";", 1)[0].strip().lower()
 
 
-def _read_capped(response: requests.Response, policy: FetchPolicy, deadline: _Deadline) -> bytes:
+@functools.lru_cache(maxsize=8)
+def _tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """The certificate checks `requests` makes (its CA bundle, or `ca_bundle`; host names
+    checked), built once per bundle: loading the CA file costs milliseconds."""
+    return ssl.create_default_context(cafile=ca_bundle or requests.certs.where())
+
+
+def _decoded(response: http.client.HTTPResponse) -> Iterator[bytes]:
+    """The body in blocks of at most `READ_BYTES`, gzip or deflate decoded as `requests` does
+    (each decoded block at most `READ_BYTES` too, so the size cap bounds a compression bomb)."""
+    coding = (response.getheader("Content-Encoding") or "").strip().lower()
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS) if coding in ("gzip", "x-gzip") else \
+        zlib.decompressobj() if coding == "deflate" else None
+    while block := response.read(READ_BYTES):
+        if decoder is None:
+            yield block
+            continue
+        while block:
+            yield decoder.decompress(block, READ_BYTES)
+            block = decoder.unconsumed_tail
+    if decoder is not None:
+        yield decoder.flush()
+
+
+def _plain_get(url: str, policy: FetchPolicy, deadline: _Deadline, *, check: bool = True
+               ) -> _Answer:
+    """GET `url` with `http.client` on a guarded socket (`_connect_checked`), no redirects
+    followed, certificates checked as `requests` does. Raises TimeoutError, OSError (TLS
+    included), `http.client.HTTPException` or `_Refused`."""
+    parts = urlsplit(url)
+    host, https = parts.hostname or "", parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    connect_timeout = min(deadline.remaining(), 10.0)
+
+    def connect(_address: object, _timeout: object, _source: object = None) -> socket.socket:
+        return _connect_checked(host, port, policy, deadline, connect_timeout, check=check)
+
+    conn = http.client.HTTPSConnection(host, port, timeout=connect_timeout,
+                                       context=_tls_context(policy.ca_bundle)) if https else \
+        http.client.HTTPConnection(host, port, timeout=connect_timeout)
+    conn._create_connection = connect  # type: ignore[attr-defined]
+    try:
+        target = requests.utils.requote_uri(urlunsplit(("", "", parts.path or "/", parts.query,
+                                                        "")))
+        conn.request("GET", target, headers={"Accept": "text/csv, text/plain;q=0.9, */*;q=0.5",
+                                             "User-Agent": "bess-duos"})
+        if conn.sock is not None:  # the TLS socket took over the watched one's descriptor
+            deadline.watch(conn.sock)
+            conn.sock.settimeout(max(deadline.remaining(), 0.001))
+        response = conn.getresponse()
+    except BaseException:
+        conn.close()
+        raise
+    return _Answer(response.status, response.reason, response.getheader, _decoded(response),
+                   conn.close)
+
+
+def _session_get(http: requests.Session, url: str, policy: FetchPolicy,
+                 deadline: _Deadline) -> _Answer:
+    """GET `url` through an authorised `requests` session (its adapter guarded), no redirects
+    followed. Raises `requests.RequestException` or `_Refused`."""
+    remaining = deadline.remaining()
+    response = http.get(
+        url,
+        stream=True,
+        allow_redirects=False,
+        timeout=(min(remaining, 10.0), remaining),
+        verify=policy.ca_bundle or True,
+        headers={"Accept": "text/csv, text/plain;q=0.9, */*;q=0.5"},
+    )
+    return _Answer(response.status_code, response.reason, response.headers.get,
+                   response.iter_content(CHUNK_BYTES), response.close)
+
+
+def _read_capped(answer: _Answer, policy: FetchPolicy, deadline: _Deadline) -> bytes:
     """The body, refusing more than `policy.max_bytes`; the deadline shuts a slow stream."""
-    declared = response.headers.get("Content-Length", "")
+    declared = answer.header("Content-Length") or ""
     if declared.isdigit() and len(declared) < 20 and int(declared) > policy.max_bytes:
         raise _Refused(RULE_SIZE, f"Content-Length {int(declared):,} bytes is over the limit")
     chunks: list[bytes] = []
     size = 0
     try:
-        for chunk in response.iter_content(CHUNK_BYTES):
+        for chunk in answer.blocks:
             size += len(chunk)
             if size > policy.max_bytes:
                 raise _Refused(RULE_SIZE, f"the body is over {policy.max_bytes:,} bytes")
             if deadline.passed():
                 raise _Refused(RULE_TIME, f"the download took over {policy.total_seconds:g} s")
             chunks.append(chunk)
-    except (requests.RequestException, OSError, AttributeError, ValueError) as exc:
+    except (requests.RequestException, http.client.HTTPException, zlib.error, OSError,
+            AttributeError, ValueError) as exc:
         if deadline.passed():
             raise _Refused(
                 RULE_TIME, f"the download took over {policy.total_seconds:g} s"
@@ -566,12 +668,11 @@ def fetch_url(
     """
     policy = policy or FetchPolicy()
     deadline = _Deadline(policy.total_seconds)
-    own_session = session is None
-    http = session or requests.Session()
-    http.trust_env = False  # no proxies or netrc from the environment: they would bypass checks
-    adapter = _guarded_adapter(policy, deadline, check=guard)
-    http.mount("https://", adapter)
-    http.mount("http://", adapter)
+    if session is not None:
+        session.trust_env = False  # no proxies or netrc from the environment: they bypass checks
+        adapter = _guarded_adapter(policy, deadline, check=guard)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
     url = link.strip()
     too_slow = f"no answer within {policy.total_seconds:g} s"
     try:
@@ -580,27 +681,20 @@ def fetch_url(
                 _check_url(url, policy, deadline.remaining())
             if deadline.passed():
                 raise _Refused(RULE_TIME, too_slow)
-            remaining = deadline.remaining()
             try:
-                response = http.get(
-                    url,
-                    stream=True,
-                    allow_redirects=False,
-                    timeout=(min(remaining, 10.0), remaining),
-                    verify=policy.ca_bundle or True,
-                    headers={"Accept": "text/csv, text/plain;q=0.9, */*;q=0.5"},
-                )
-            except requests.Timeout as exc:
+                answer = _plain_get(url, policy, deadline, check=guard) if session is None else \
+                    _session_get(session, url, policy, deadline)
+            except (requests.Timeout, TimeoutError) as exc:
                 raise _Refused(RULE_TIME, too_slow) from exc
-            except requests.RequestException as exc:
+            except (requests.RequestException, http.client.HTTPException, OSError) as exc:
                 if deadline.passed():
                     raise _Refused(RULE_TIME, too_slow) from exc
                 raise _Refused(RULE_UNREACHABLE, f"{type(exc).__name__}: {exc}") from exc
-            with response:
+            try:
                 if deadline.passed():  # headers cut short by the deadline can look complete
                     raise _Refused(RULE_TIME, too_slow)
-                if response.is_redirect:
-                    location = response.headers.get("Location", "")
+                if answer.is_redirect():
+                    location = answer.header("Location") or ""
                     if not location:
                         raise _Refused(RULE_UNREACHABLE, "a redirect without a Location")
                     try:
@@ -614,26 +708,26 @@ def fetch_url(
                                        "plain http would receive the access token)")
                     url = target
                     continue
-                if response.status_code != 200:
+                if answer.status != 200:
                     raise _Refused(
-                        RULE_STATUS, f"the server answered {response.status_code} {response.reason}"
+                        RULE_STATUS, f"the server answered {answer.status} {answer.reason}"
                     )
-                content_type = _content_type(response)
+                content_type = answer.content_type()
                 if content_type not in ALLOWED_CONTENT_TYPES:
                     raise _Refused(
                         RULE_CONTENT_TYPE,
                         f"content type {content_type or '(none)'!r} is not a CSV or spreadsheet; "
                         "share the file itself (a login or preview page is HTML)",
                     )
-                body = _read_capped(response, policy, deadline)
+                body = _read_capped(answer, policy, deadline)
                 return FetchedProfile(link, kind, body, content_type, url)
+            finally:
+                answer.close()
         raise _Refused(RULE_REDIRECTS, f"more than {policy.max_redirects} redirects")
     except _Refused as exc:
         raise ProfileLinkError(link, exc.rule, redact(exc.detail, link, url)) from None
     finally:
         deadline.cancel()
-        if own_session:
-            http.close()
 
 
 def fetch_google_sheet(
