@@ -246,19 +246,24 @@ def clear_memos() -> None:
     _flex_memo.clear()
 
 
+def _times(index: pd.Index) -> pd.DatetimeIndex:
+    """`index` as a DatetimeIndex (itself when it is one)."""
+    return index if isinstance(index, pd.DatetimeIndex) else pd.DatetimeIndex(index)
+
+
 def _data_digest(data: pd.DataFrame) -> bytes | None:
     """A digest of a profile frame's times and numbers (None if a column is not numeric)."""
     digest = hashlib.sha256(str(getattr(data.index, "tz", None)).encode())  # SHA-NI: fastest here
     try:
-        times = pd.DatetimeIndex(data.index).as_unit("ns").asi8
+        times = _times(data.index).as_unit("ns").asi8
         grid = half_hour_grid(times)
         if grid is not None:  # consecutive half hours: their first instant and count say all
             digest.update(f"grid {grid[0]} {grid[1]};".encode())
         else:
             digest.update(memoryview(np.ascontiguousarray(times)))
-        for name in data.columns:
+        for name, column in data.items():
             digest.update(repr(name).encode())
-            digest.update(memoryview(np.ascontiguousarray(data[name].to_numpy(np.float64))))
+            digest.update(memoryview(np.ascontiguousarray(column.to_numpy(np.float64))))
     except (TypeError, ValueError):
         return None
     return digest.digest()
@@ -319,8 +324,9 @@ def _kwh_series(data: pd.DataFrame, run: _Run, label: str) -> pd.Series:
             return validate_profile(kwh.rename("kwh"), label)
         except FeatureError as exc:
             raise ValuationError("profile", str(exc)) from None
-    kwh = kwh.astype(float)
-    index = pd.DatetimeIndex(kwh.index)
+    if kwh.dtype != np.float64:
+        kwh = kwh.astype(float)
+    index = _times(kwh.index)
     times = index.as_unit("ns").asi8
     if (times[-1] - times[0]) // NS_PER_HALF_HOUR + 1 == len(index):  # no half hour missing
         return kwh
@@ -337,8 +343,8 @@ def _charge(data: pd.DataFrame, run: _Run) -> tuple[Any, np.ndarray, np.ndarray]
     def charge() -> tuple[Any, np.ndarray, np.ndarray]:
         kvarh = data["kvarh"].to_numpy(np.float64) if "kvarh" in data.columns else None
         columns, summary = charge_arrays(
-            pd.DatetimeIndex(data.index), data["kwh"].to_numpy(np.float64), run.tariff,
-            kvarh=kvarh, agreed_kva=run.kva, power_factor=run.power_factor)
+            _times(data.index), data["kwh"].to_numpy(np.float64), run.tariff, kvarh=kvarh,
+            agreed_kva=run.kva, power_factor=run.power_factor, all_columns=False)
         return (summary, np.asarray(columns["band"], dtype=np.int8),
                 np.asarray(columns["unit_rate_p_per_kwh"], dtype=float))
 
@@ -368,7 +374,7 @@ def _compute_features(series: pd.Series, warnings: list[str]) -> FeatureValues |
     from bess_duos.core.features import FeatureError, profile_features
 
     try:
-        result = profile_features(series)
+        result = profile_features(series, only=FEATURE_FIELDS)
     except FeatureError as exc:
         warnings.append(f"profile features not computed: {exc}")
         return None
