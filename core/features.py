@@ -194,9 +194,13 @@ def uk_clock(index: pd.DatetimeIndex) -> ClockFields:
     return _clock_of_ns(_bands._as_utc_ns(index))
 
 
-def _clock_of_ns(utc_ns: np.ndarray) -> ClockFields:
-    grid = _bands.half_hour_grid(utc_ns)
-    if grid is not None:  # the same grid recurs (DUoS, features, flexibility; many sites)
+def _clock_of_ns(utc_ns: np.ndarray, grid: tuple[int, int] | bool | None = True
+                 ) -> ClockFields:
+    """The clock fields of int64 ns UTC instants; `grid` is their `half_hour_grid` when the
+    caller has it (True: not known, found here)."""
+    if grid is True:
+        grid = _bands.half_hour_grid(utc_ns)
+    if grid:  # the same grid recurs (DUoS, features, flexibility; many sites)
         return _regular_fields(*grid)
     return _fields(_bands.uk_clock(utc_ns))
 
@@ -296,6 +300,13 @@ def validate_profile(profile: pd.Series, what: str = "profile") -> pd.Series:
 
 def _checked(profile: pd.Series, what: str) -> tuple[np.ndarray, np.ndarray]:
     """(kWh as float, int64 ns UTC period starts) of a profile `validate_profile` accepts."""
+    values, utc_ns, _ = _checked_grid(profile, what)
+    return values, utc_ns
+
+
+def _checked_grid(profile: pd.Series, what: str
+                  ) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | None]:
+    """`_checked` and the profile's `half_hour_grid` (None for a single half hour)."""
     if not isinstance(profile, pd.Series):
         raise FeatureError(f"{what}: expected a pandas Series of kWh, got {type(profile).__name__}")
     index = profile.index
@@ -307,7 +318,8 @@ def _checked(profile: pd.Series, what: str) -> tuple[np.ndarray, np.ndarray]:
     if len(index) == 0:
         raise FeatureError(f"{what}: empty profile")
     utc_ns = index.as_unit("ns").asi8  # UTC instants whatever the zone
-    if len(index) > 1 and _bands.half_hour_grid(utc_ns) is None:
+    grid = _bands.half_hour_grid(utc_ns)
+    if len(index) > 1 and grid is None:
         steps = np.diff(utc_ns)
         if (steps == 2 * _bands.NS_PER_HALF_HOUR).all():
             raise FeatureError(
@@ -323,7 +335,7 @@ def _checked(profile: pd.Series, what: str) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(values).all():
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
         raise FeatureError(f"{what}: value at {index[bad]} is not a finite number (fill gaps)")
-    return values, utc_ns
+    return values, utc_ns, grid
 
 
 def _band_mask(bands: ArrayLike, n: int, what: str) -> np.ndarray:
@@ -587,9 +599,10 @@ def profile_features(profile: pd.Series, bands: ArrayLike | None = None,
     unknown = [name for name in names if name not in FEATURES]
     if unknown:
         raise ValueError(f"only: unknown feature(s) {unknown}; choose from {list(FEATURES)}")
-    values, utc_ns = _checked(profile, "profile")
+    values, utc_ns, grid = _checked_grid(profile, "profile")
     red = None if bands is None else _band_mask(bands, len(values), "bands")
-    vals, why = _feature_values(values[None, :], _clock_of_ns(utc_ns).groups, red, names=names)
+    groups = _clock_of_ns(utc_ns, grid).groups
+    vals, why = _feature_values(values[None, :], groups, red, names=names)
     row = {name: float(vals[name][0]) for name in names}
     reasons = {name: why[name] for name in names if not np.isfinite(row[name])}
     label = UNLABELLED
