@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -251,22 +250,53 @@ def _times(index: pd.Index) -> pd.DatetimeIndex:
     return index if isinstance(index, pd.DatetimeIndex) else pd.DatetimeIndex(index)
 
 
-def _data_digest(data: pd.DataFrame) -> bytes | None:
-    """A digest of a profile frame's times and numbers (None if a column is not numeric)."""
-    digest = hashlib.sha256(str(getattr(data.index, "tz", None)).encode())  # SHA-NI: fastest here
+class _ProfileKey:
+    """A profile's zone, times and numbers as a memo key: equal only to a key of exactly the
+    same bits (compared in full, so two profiles never share results); hashed on the times,
+    the column names and a sample of the numbers. Holds read-only copies of the columns."""
+
+    __slots__ = ("_arrays", "_hash", "_head")
+    _SAMPLE = 64  # numbers per column that go into the hash
+
+    def __init__(self, head: tuple[Any, ...], arrays: tuple[np.ndarray, ...]) -> None:
+        self._head = head
+        self._arrays = arrays
+        sample = b"".join(a[:: max(1, a.size // self._SAMPLE)].tobytes() for a in arrays)
+        self._hash = hash((head, sample))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _ProfileKey):
+            return NotImplemented
+        return self is other or (
+            self._hash == other._hash and self._head == other._head
+            and len(self._arrays) == len(other._arrays)
+            and all(np.array_equal(a.view(np.int64), b.view(np.int64))  # bits, NaN too
+                    for a, b in zip(self._arrays, other._arrays, strict=True)))
+
+
+def _utc_ns(index: pd.DatetimeIndex) -> np.ndarray:
+    """int64 ns UTC instants of a DatetimeIndex (no new index when it is in ns already)."""
+    return index.asi8 if index.unit == "ns" else index.as_unit("ns").asi8
+
+
+def _data_digest(data: pd.DataFrame) -> _ProfileKey | None:
+    """The memo key of a profile frame's times and numbers (None if a column is not
+    numeric): equal for frames of the same zone, times, column names and numbers."""
     try:
-        times = _times(data.index).as_unit("ns").asi8
+        times = _utc_ns(_times(data.index))
         grid = half_hour_grid(times)
-        if grid is not None:  # consecutive half hours: their first instant and count say all
-            digest.update(f"grid {grid[0]} {grid[1]};".encode())
-        else:
-            digest.update(memoryview(np.ascontiguousarray(times)))
-        for name, column in data.items():
-            digest.update(repr(name).encode())
-            digest.update(memoryview(np.ascontiguousarray(column.to_numpy(np.float64))))
+        arrays = [] if grid is not None else [times.copy()]  # a grid: first instant and count
+        names = tuple(repr(name) for name in data.columns)
+        for _, column in data.items():
+            arrays.append(np.array(column.to_numpy(np.float64), dtype=np.float64, copy=True))
     except (TypeError, ValueError):
         return None
-    return digest.digest()
+    for array in arrays:
+        array.flags.writeable = False
+    return _ProfileKey((str(getattr(data.index, "tz", None)), grid, names), tuple(arrays))
 
 
 def _hashable(value: object) -> bool:
@@ -289,7 +319,7 @@ class _Run:
     tariff: DuosTariff | Callable[[int], DuosTariff]
     kva: float | None
     power_factor: float | None
-    key: bytes | None  # the profile's digest when results are remembered, else None
+    key: _ProfileKey | None  # the profile's key when results are remembered, else None
     warnings: list[str]
     notes: list[str]
     area: SiteArea | None = None
@@ -327,7 +357,7 @@ def _kwh_series(data: pd.DataFrame, run: _Run, label: str) -> pd.Series:
     if kwh.dtype != np.float64:
         kwh = kwh.astype(float)
     index = _times(kwh.index)
-    times = index.as_unit("ns").asi8
+    times = _utc_ns(index)
     if (times[-1] - times[0]) // NS_PER_HALF_HOUR + 1 == len(index):  # no half hour missing
         return kwh
     full = pd.date_range(index[0], index[-1], freq="30min")
@@ -374,7 +404,7 @@ def _compute_features(series: pd.Series, warnings: list[str]) -> FeatureValues |
     from bess_duos.core.features import FeatureError, profile_features
 
     try:
-        result = profile_features(series, only=FEATURE_FIELDS)
+        result = profile_features(series, None, FEATURE_FIELDS)  # only the sheet's three
     except FeatureError as exc:
         warnings.append(f"profile features not computed: {exc}")
         return None
