@@ -407,7 +407,9 @@ def _describe(tariff: DuosTariff) -> str:
 
 
 def _check_kwh(kwh: np.ndarray, where: str = "") -> None:
-    missing = int(np.isnan(kwh).sum())
+    if not np.isnan(np.add.reduce(kwh, axis=None)):  # no NaN (a NaN makes the sum NaN)
+        return
+    missing = int(np.isnan(kwh).sum())  # none when the sum was NaN from +inf and -inf
     if missing:
         raise DuosError(
             f"{where}{missing} kWh values are missing (NaN): drop or fill them first")
@@ -660,7 +662,7 @@ def _charge_block(
     peak = kva.argmax(axis=1)
     peak_kva = kva[np.arange(sites), peak]
     exported = kwh < 0
-    exported_count = exported.sum(axis=1)
+    exported_count = np.count_nonzero(exported, axis=1)
 
     days = int(calendar.day_rows.size)
     weekday_days = (size - calendar.weekend_rows.size) / HALF_HOURS_PER_DAY

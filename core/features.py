@@ -317,7 +317,8 @@ def _checked_grid(profile: pd.Series, what: str
         )
     if len(index) == 0:
         raise FeatureError(f"{what}: empty profile")
-    utc_ns = index.as_unit("ns").asi8  # UTC instants whatever the zone
+    # UTC instants whatever the zone
+    utc_ns = index.asi8 if index.unit == "ns" else index.as_unit("ns").asi8
     grid = _bands.half_hour_grid(utc_ns)
     if len(index) > 1 and grid is None:
         steps = np.diff(utc_ns)

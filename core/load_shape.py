@@ -28,8 +28,9 @@ def average_weekday_kw(kwh: pd.Series) -> list[float | None]:
 
 def _weekday_means(kwh: pd.Series) -> np.ndarray:
     """`average_weekday_kw` unrounded, NaN where empty."""
-    utc_ns = _bands._as_utc_ns(kwh.index if isinstance(kwh.index, pd.DatetimeIndex)
-                               else pd.DatetimeIndex(kwh.index))
+    index = kwh.index if isinstance(kwh.index, pd.DatetimeIndex) else pd.DatetimeIndex(kwh.index)
+    utc_ns = _bands._as_utc_ns(index.asi8 if index.tz is not None and index.unit == "ns"
+                               else index)  # a zoned ns index holds UTC instants
     values = kwh.to_numpy(dtype=float)
     grid = _bands.half_hour_grid(utc_ns)
     if grid is not None and np.isfinite(values).all():  # the weekday rows are the grid's

@@ -282,6 +282,13 @@ def _utc_ns(index: pd.DatetimeIndex) -> np.ndarray:
     return index.asi8 if index.unit == "ns" else index.as_unit("ns").asi8
 
 
+def _zoned_ns(index: pd.Index) -> pd.DatetimeIndex | np.ndarray:
+    """A zoned index's int64 ns UTC instants, else the index as a DatetimeIndex (for the DUoS
+    engine to read, or refuse when it has no zone)."""
+    times = _times(index)
+    return _utc_ns(times) if times.tz is not None else times
+
+
 def _data_digest(data: pd.DataFrame) -> _ProfileKey | None:
     """The memo key of a profile frame's times and numbers (None if a column is not
     numeric): equal for frames of the same zone, times, column names and numbers."""
@@ -373,7 +380,7 @@ def _charge(data: pd.DataFrame, run: _Run) -> tuple[Any, np.ndarray, np.ndarray]
     def charge() -> tuple[Any, np.ndarray, np.ndarray]:
         kvarh = data["kvarh"].to_numpy(np.float64) if "kvarh" in data.columns else None
         columns, summary = charge_arrays(
-            _times(data.index), data["kwh"].to_numpy(np.float64), run.tariff, kvarh=kvarh,
+            _zoned_ns(data.index), data["kwh"].to_numpy(np.float64), run.tariff, kvarh=kvarh,
             agreed_kva=run.kva, power_factor=run.power_factor, all_columns=False)
         return (summary, np.asarray(columns["band"], dtype=np.int8),
                 np.asarray(columns["unit_rate_p_per_kwh"], dtype=float))
