@@ -342,6 +342,7 @@ class _Run:
     series: pd.Series | None = None  # the kWh features and flexibility read
     features: FeatureValues | None = None
     flex: Any | None = None  # core.flexibility.FlexibilityResult
+    grids: dict[int, tuple[pd.Index, Any]] = field(default_factory=dict)  # by `_grid_of`
 
     def failed(self, stage: Stage, message: str, reason: str) -> None:
         """Under a partial policy, warn `message` and go on; else fail the site."""
@@ -353,12 +354,17 @@ class _Run:
 def _kwh_series(data: pd.DataFrame, run: _Run, label: str) -> pd.Series:
     """The kWh per half hour the features and flexibility read: on a regular grid with gaps
     as 0 kWh ("zero"), or checked to have no gaps ("refuse", stage ``profile``)."""
-    from bess_duos.core.features import FeatureError, validate_profile
+    from bess_duos.core.features import FeatureError, _checked_grid, validate_profile
 
     kwh = data["kwh"]
     if run.policy.gaps == "refuse":
         try:
-            return validate_profile(kwh.rename("kwh"), label)
+            if kwh.dtype != np.float64 or str(getattr(kwh.index, "tz", None)) != "UTC" \
+                    or kwh.name != "kwh":
+                return validate_profile(kwh.rename("kwh"), label)
+            # validate_profile's checks; the series it would build is this one
+            run.grids[id(kwh.index)] = (kwh.index, _checked_grid(kwh, label)[2])
+            return kwh
         except FeatureError as exc:
             raise ValuationError("profile", str(exc)) from None
     if kwh.dtype != np.float64:
@@ -567,14 +573,29 @@ def _each(runs: list[_Run], step: Callable[[_Run], None]) -> list[tuple[int, Exc
     return failures
 
 
-def _grid_groups(indexes: Sequence[pd.Index]) -> list[list[int]]:
+def _grid_of(run: _Run, index: pd.Index) -> tuple[int, int] | None:
+    """`half_hour_grid` of one of the run's indexes, found once per index object (the profile
+    and the kWh series are read by several stages)."""
+    found = run.grids.get(id(index))
+    if found is not None and found[0] is index:
+        return found[1]
+    grid = half_hour_grid(_utc_ns(_times(index)))
+    run.grids[id(index)] = (index, grid)
+    return grid
+
+
+def _grid_groups(indexes: Sequence[pd.Index],
+                 grid_of: Callable[[int, pd.Index], tuple[int, int] | None] | None = None
+                 ) -> list[list[int]]:
     """Positions grouped by half-hour grid (the same first half hour, count and zone), in
-    order; an index that is not consecutive half hours is a group of its own."""
+    order; an index that is not consecutive half hours is a group of its own. `grid_of`
+    (position, index) -> grid, when the caller remembers them."""
     if len(indexes) < 2:
         return [list(range(len(indexes)))] if indexes else []
     groups: dict[Any, list[int]] = {}
     for i, index in enumerate(indexes):
-        grid = half_hour_grid(pd.DatetimeIndex(index).as_unit("ns").asi8)
+        grid = (grid_of(i, index) if grid_of is not None
+                else half_hour_grid(_utc_ns(_times(index))))
         key = i if grid is None else (str(getattr(index, "tz", None)), grid)
         groups.setdefault(key, []).append(i)
     return list(groups.values())
@@ -602,7 +623,8 @@ def _grouped(
             attempt(group[: len(group) // 2])
             attempt(group[len(group) // 2 :])
 
-    for group in _grid_groups([index_of(run) for run in runs]):
+    for group in _grid_groups([index_of(run) for run in runs],
+                              lambda i, index: _grid_of(runs[i], index)):
         if all(can_share(runs[i]) for i in group):
             attempt(group)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
@@ -320,3 +321,40 @@ def test_profile_keys_are_equal_exactly_when_the_digests_are() -> None:
             if da == db:
                 assert hash(a) == hash(b)
     assert _data_digest(pd.DataFrame({"kwh": ["a", "b"]}, index=frames[0].index)) is None
+
+
+def test_the_refusing_kwh_series_is_what_validate_profile_builds() -> None:
+    """The portfolio's kWh series (gaps refused): a UTC float frame's own column, checked by
+    validate_profile's rules, equal to the series it builds; other frames go through it;
+    the same errors (stage ``profile``) for gaps, NaN and hourly data."""
+    from bess_duos.core.features import validate_profile
+    from bess_duos.core.valuation import _kwh_series, _Run
+
+    rng = np.random.default_rng(18)
+    frames = []
+    for n in (1, 2, 48, 17_520):
+        index = pd.date_range("2025-03-29 22:00", periods=n, freq="30min", tz="UTC")
+        kwh = rng.lognormal(0, 1, n)
+        frames += [pd.DataFrame({"kwh": kwh}, index=index),
+                   pd.DataFrame({"kwh": kwh, "kvarh": kwh / 3}, index=index),
+                   pd.DataFrame({"kwh": kwh.astype(np.float32)}, index=index),
+                   pd.DataFrame({"kwh": kwh}, index=index.tz_convert("Europe/London")),
+                   pd.DataFrame({"kwh": kwh}, index=index.as_unit("us"))]
+        if n > 2:
+            frames += [pd.DataFrame({"kwh": np.where(np.arange(n) == n // 2, np.nan, kwh)},
+                                    index=index),
+                       pd.DataFrame({"kwh": kwh[:-1]}, index=index.delete(n // 2)),
+                       pd.DataFrame({"kwh": kwh}, index=pd.date_range(
+                           "2025-03-29", periods=n, freq="60min", tz="UTC"))]
+    for frame in frames:
+        run = _Run(PORTFOLIO, None, None, None, None, [], [])  # type: ignore[arg-type]
+        try:
+            want = validate_profile(frame["kwh"].rename("kwh"), "site 'a'")
+        except ValueError as exc:
+            with pytest.raises(ValuationError, match="^" + re.escape(str(exc)) + "$") as got:
+                _kwh_series(frame, run, "site 'a'")
+            assert got.value.stage == "profile"
+            continue
+        got = _kwh_series(frame, run, "site 'a'")
+        pd.testing.assert_series_equal(got, want, check_exact=True)
+        assert got.index.equals(want.index) and str(got.index.tz) == "UTC"
