@@ -333,7 +333,8 @@ def _checked_grid(profile: pd.Series, what: str
             f"is {index[bad + 1] - index[bad]} (reindex to 30-minute periods and fill gaps)"
         )
     values = profile.to_numpy(dtype=float)
-    if not np.isfinite(values).all():
+    # one sum first: it is finite unless a value is not (or the sum overflows: then look)
+    if not np.isfinite(np.add.reduce(values, axis=None)) and not np.isfinite(values).all():
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
         raise FeatureError(f"{what}: value at {index[bad]} is not a finite number (fill gaps)")
     return values, utc_ns, grid
