@@ -383,16 +383,17 @@ def _charge(data: pd.DataFrame, run: _Run) -> tuple[Any, np.ndarray, np.ndarray]
     """(DUoS summary, each half hour's band and unit rate), or None if it failed (partial)."""
     from bess_duos.core.duos import DuosError, charge_arrays, default_power_factor
 
+    power_factor = run.power_factor or default_power_factor()  # what the engine would take
+
     def charge() -> tuple[Any, np.ndarray, np.ndarray]:
         kvarh = data["kvarh"].to_numpy(np.float64) if "kvarh" in data.columns else None
         columns, summary = charge_arrays(
             _zoned_ns(data.index), data["kwh"].to_numpy(np.float64), run.tariff, kvarh=kvarh,
-            agreed_kva=run.kva, power_factor=run.power_factor, all_columns=False)
+            agreed_kva=run.kva, power_factor=power_factor, all_columns=False)
         return (summary, np.asarray(columns["band"], dtype=np.int8),
                 np.asarray(columns["unit_rate_p_per_kwh"], dtype=float))
 
-    key = None if run.key is None else (
-        run.key, run.tariff, run.kva, run.power_factor or default_power_factor())
+    key = None if run.key is None else (run.key, run.tariff, run.kva, power_factor)
     try:
         return _remembered(_duos_memo, key, charge)
     except TariffNotFoundError as exc:
