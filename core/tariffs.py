@@ -247,7 +247,7 @@ def _version(path: Path) -> FileVersion:
     try:
         stat = path.stat()
         version: FileVersion = (stat.st_mtime_ns, stat.st_size)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # as Path.exists() would say
         version = None
     reads = _reads.get()
     if reads is not None:
