@@ -24,6 +24,8 @@ from bess_duos.core import bands, features  # noqa: E402
 from bess_duos.core.synthetic import generate_profile  # noqa: E402
 from timing import best_ms  # noqa: E402
 
+SHEET = ("peak_ratio", "load_factor", "weekend_factor")  # core.valuation.FEATURE_FIELDS
+
 
 def _best_ms(run: Callable[[], object], number: int, repeat: int) -> float:
     """`timing.best_ms` after one call (caches and allocator warmed)."""
@@ -50,6 +52,8 @@ def main() -> None:
     warm = _best_ms(lambda: features.profile_features(year), 100, args.repeat)
     cold = _best_ms(_cold(year), 20, args.repeat)
     print(f"profile_features, one year: {warm:.3f} ms warm (target <= 0.8), {cold:.3f} ms cold")
+    sheet = _best_ms(lambda: features.profile_features(year, only=SHEET), 100, args.repeat)
+    print(f"  only the sheet's {', '.join(SHEET)} (a lookup): {sheet:.3f} ms warm")
 
     rng = np.random.default_rng(0)
     profiles = {f"site{i:05d}": pd.Series(year.to_numpy() * rng.lognormal(0, 0.3, len(year)),

@@ -407,7 +407,9 @@ def _describe(tariff: DuosTariff) -> str:
 
 
 def _check_kwh(kwh: np.ndarray, where: str = "") -> None:
-    missing = int(np.isnan(kwh).sum())
+    if not np.isnan(np.add.reduce(kwh, axis=None)):  # no NaN (a NaN makes the sum NaN)
+        return
+    missing = int(np.isnan(kwh).sum())  # none when the sum was NaN from +inf and -inf
     if missing:
         raise DuosError(
             f"{where}{missing} kWh values are missing (NaN): drop or fill them first")
@@ -445,12 +447,14 @@ def charge_arrays(
     agreed_kva: float | None = None,
     power_factor: float | None = None,
     band: np.ndarray | None = None,
+    all_columns: bool = True,
 ) -> tuple[dict[str, np.ndarray], DuosSummary]:
     """Charges for half hours given as arrays (any order); returns per-row columns and summary.
 
     `band` (index into `BANDS` per row) overrides the tariffs' time bands when given. On a
     regular half-hour grid the calendar and the bands are computed once and shared (the
-    `band` and `charging_year` columns are then read-only)."""
+    `band` and `charging_year` columns are then read-only). `all_columns=False` returns only
+    `band`, `charging_year` and `unit_rate_p_per_kwh` (as `charge_many`), the same summary."""
     utc_ns = _bands._as_utc_ns(utc)
     kwh = np.asarray(kwh, dtype=np.float64)
     if utc_ns.size == 0:
@@ -469,8 +473,8 @@ def charge_arrays(
         layout = _BandLayout.of(calendar, np.asarray(band))
     kvarh_2d = None if kvarh is None else _check_kvarh(kvarh, kwh.shape)[None]
     assumed_pf = None if kvarh is not None else _power_factor(power_factor)
-    return _charge_block(
-        calendar, kwh[None], kvarh_2d, [tables], [layout], [agreed_kva], [assumed_pf])[0]
+    return _charge_block(calendar, kwh[None], kvarh_2d, [tables], [layout], [agreed_kva],
+                         [assumed_pf], all_columns=all_columns)[0]
 
 
 def charge_many(
@@ -615,7 +619,7 @@ def _charge_block(
         np.multiply(active_import, 2.0, out=kva)
         kva /= np.array(assumed_pf, dtype=np.float64)[:, None]
         chargeable_kvarh = None
-        reactive_gbp = np.zeros_like(kwh)
+        reactive_gbp = np.zeros_like(kwh) if all_columns else np.zeros((sites, 0))
         reactive_total = np.zeros(sites)
 
     # Exceeded capacity per UK calendar month: month's max kVA over agreed, per day with data.
@@ -658,7 +662,7 @@ def _charge_block(
     peak = kva.argmax(axis=1)
     peak_kva = kva[np.arange(sites), peak]
     exported = kwh < 0
-    exported_count = exported.sum(axis=1)
+    exported_count = np.count_nonzero(exported, axis=1)
 
     days = int(calendar.day_rows.size)
     weekday_days = (size - calendar.weekend_rows.size) / HALF_HOURS_PER_DAY

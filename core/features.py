@@ -194,9 +194,13 @@ def uk_clock(index: pd.DatetimeIndex) -> ClockFields:
     return _clock_of_ns(_bands._as_utc_ns(index))
 
 
-def _clock_of_ns(utc_ns: np.ndarray) -> ClockFields:
-    grid = _bands.half_hour_grid(utc_ns)
-    if grid is not None:  # the same grid recurs (DUoS, features, flexibility; many sites)
+def _clock_of_ns(utc_ns: np.ndarray, grid: tuple[int, int] | bool | None = True
+                 ) -> ClockFields:
+    """The clock fields of int64 ns UTC instants; `grid` is their `half_hour_grid` when the
+    caller has it (True: not known, found here)."""
+    if grid is True:
+        grid = _bands.half_hour_grid(utc_ns)
+    if grid:  # the same grid recurs (DUoS, features, flexibility; many sites)
         return _regular_fields(*grid)
     return _fields(_bands.uk_clock(utc_ns))
 
@@ -296,6 +300,13 @@ def validate_profile(profile: pd.Series, what: str = "profile") -> pd.Series:
 
 def _checked(profile: pd.Series, what: str) -> tuple[np.ndarray, np.ndarray]:
     """(kWh as float, int64 ns UTC period starts) of a profile `validate_profile` accepts."""
+    values, utc_ns, _ = _checked_grid(profile, what)
+    return values, utc_ns
+
+
+def _checked_grid(profile: pd.Series, what: str
+                  ) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | None]:
+    """`_checked` and the profile's `half_hour_grid` (None for a single half hour)."""
     if not isinstance(profile, pd.Series):
         raise FeatureError(f"{what}: expected a pandas Series of kWh, got {type(profile).__name__}")
     index = profile.index
@@ -306,8 +317,10 @@ def _checked(profile: pd.Series, what: str) -> tuple[np.ndarray, np.ndarray]:
         )
     if len(index) == 0:
         raise FeatureError(f"{what}: empty profile")
-    utc_ns = index.as_unit("ns").asi8  # UTC instants whatever the zone
-    if len(index) > 1 and _bands.half_hour_grid(utc_ns) is None:
+    # UTC instants whatever the zone
+    utc_ns = index.asi8 if index.unit == "ns" else index.as_unit("ns").asi8
+    grid = _bands.half_hour_grid(utc_ns)
+    if len(index) > 1 and grid is None:
         steps = np.diff(utc_ns)
         if (steps == 2 * _bands.NS_PER_HALF_HOUR).all():
             raise FeatureError(
@@ -320,10 +333,11 @@ def _checked(profile: pd.Series, what: str) -> tuple[np.ndarray, np.ndarray]:
             f"is {index[bad + 1] - index[bad]} (reindex to 30-minute periods and fill gaps)"
         )
     values = profile.to_numpy(dtype=float)
-    if not np.isfinite(values).all():
+    # one sum first: it is finite unless a value is not (or the sum overflows: then look)
+    if not np.isfinite(np.add.reduce(values, axis=None)) and not np.isfinite(values).all():
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
         raise FeatureError(f"{what}: value at {index[bad]} is not a finite number (fill gaps)")
-    return values, utc_ns
+    return values, utc_ns, grid
 
 
 def _band_mask(bands: ArrayLike, n: int, what: str) -> np.ndarray:
@@ -406,14 +420,17 @@ def percentile_rows(x: np.ndarray, q: float, overwrite: bool = False) -> np.ndar
 
 
 def _feature_values(
-    x: np.ndarray, groups: _Groups, red: np.ndarray | None = None, overwrite: bool = False
+    x: np.ndarray, groups: _Groups, red: np.ndarray | None = None, overwrite: bool = False,
+    names: tuple[str, ...] = FEATURES,
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """({feature: value per row of `x` [sites, half hours]}, {feature: reason}): a row's
     feature is refused, for that feature's one reason, where its value is not finite.
-    With `overwrite`, the rows of `x` are left reordered (the percentile's partition)."""
+    With `overwrite`, the rows of `x` are left reordered (the percentile's partition).
+    Only the features in `names` are computed (each by the same arithmetic as in all)."""
     n_sites, n = x.shape
     out: dict[str, np.ndarray] = {}
     why: dict[str, str] = {}
+    wanted = set(names)
 
     def refuse_all(name: str, reason: str) -> None:
         out[name] = np.full(n_sites, np.nan)
@@ -424,33 +441,38 @@ def _feature_values(
         why[name] = f"{name}: {zero_reason}"
 
     counts = groups.counts
-    sums = _group_sums(x, groups)  # [sites, 6 + 48]
-    means = _safe_div(sums, np.broadcast_to(counts, sums.shape))
+    if wanted & {"day_night_ratio", "weekend_factor", "seasonal_ratio", "peak_time_h"}:
+        sums = _group_sums(x, groups)  # [sites, 6 + 48]
+        means = _safe_div(sums, np.broadcast_to(counts, sums.shape))
 
-    mean = x.mean(axis=1)
+    if wanted & {"peak_ratio", "load_factor", "base_load_ratio", "autocorr_24h",
+                 "autocorr_168h"}:
+        mean = x.mean(axis=1)
     one_day = n >= 48
     if not one_day:
         for name in ("peak_ratio", "load_factor", "base_load_ratio", "day_night_ratio"):
             refuse_all(name, f"needs at least one day (48 half hours), profile has {n}")
     else:
-        peak = x.max(axis=1)
-        keep("peak_ratio", _safe_div(peak, mean), "mean demand is zero")
-        keep("load_factor", _safe_div(mean, peak), "maximum demand is zero")
-        keep("day_night_ratio", means[:, _DAY] / np.where(means[:, _NIGHT] > 0,
-                                                          means[:, _NIGHT], np.nan),
-             "no consumption at night (23:00-07:00)")
+        if wanted & {"peak_ratio", "load_factor"}:
+            peak = x.max(axis=1)
+            keep("peak_ratio", _safe_div(peak, mean), "mean demand is zero")
+            keep("load_factor", _safe_div(mean, peak), "maximum demand is zero")
+        if "day_night_ratio" in wanted:
+            keep("day_night_ratio", means[:, _DAY] / np.where(means[:, _NIGHT] > 0,
+                                                              means[:, _NIGHT], np.nan),
+                 "no consumption at night (23:00-07:00)")
 
     if counts[_WEEKDAY] < 48 or counts[_WEEKEND] < 48:
         refuse_all("weekend_factor", "needs a full weekday and a full weekend day (has "
                    f"{int(counts[_WEEKDAY])} weekday and {int(counts[_WEEKEND])} weekend half "
                    "hours)")
-    else:
+    elif "weekend_factor" in wanted:
         keep("weekend_factor", _safe_div(means[:, _WEEKEND], means[:, _WEEKDAY]),
              "no weekday consumption")
 
     if red is None:
         refuse_all("red_share", "needs the DUoS bands of each half hour (none given)")
-    else:
+    elif "red_share" in wanted:
         red_f = np.asarray(red, dtype=float)
         red_kwh = x @ red_f if red_f.ndim == 1 else np.einsum("ij,ij->i", x, red_f)
         keep("red_share", _safe_div(red_kwh, x.sum(axis=1)), "total consumption is zero")
@@ -458,28 +480,29 @@ def _feature_values(
     if counts[_WINTER] < 336 or counts[_SUMMER] < 336:
         refuse_all("seasonal_ratio", "needs 7 days in both winter (Nov-Feb) and summer (May-Aug) "
                    f"(has {int(counts[_WINTER])} and {int(counts[_SUMMER])} half hours)")
-    else:
+    elif "seasonal_ratio" in wanted:
         keep("seasonal_ratio", _safe_div(means[:, _WINTER], means[:, _SUMMER]),
              "no summer consumption")
 
     lags = [lag for lag in (48, 336) if n >= 2 * lag]
-    den, nums = _centred_dots(x, mean, lags)
-    den = np.where(den > 1e-12 * np.maximum(1.0, _row_dots(x, x)), den, 0.0)
+    if wanted & {"autocorr_24h", "autocorr_168h"}:
+        den, nums = _centred_dots(x, mean, lags)
+        den = np.where(den > 1e-12 * np.maximum(1.0, _row_dots(x, x)), den, 0.0)
     for name, lag, need in (("autocorr_24h", 48, "2 days"), ("autocorr_168h", 336, "2 weeks")):
         if lag not in lags:
             refuse_all(name, f"needs at least {need} ({2 * lag} half hours), profile has {n}")
-        else:
+        elif name in wanted:
             keep(name, _safe_div(nums[lags.index(lag)], den), "profile is constant")
 
     if not one_day or (counts[6:] == 0).any():
         refuse_all("peak_time_h", "needs every clock half hour of the day at least once")
-    else:
+    elif "peak_time_h" in wanted:
         out["peak_time_h"] = np.argmax(means[:, 6:], axis=1) / 2.0
         why["peak_time_h"] = ""
-    if one_day:  # last: the partition may reorder the rows of x
+    if one_day and "base_load_ratio" in wanted:  # last: the partition may reorder x's rows
         base = percentile_rows(x, BASE_PERCENTILE, overwrite=overwrite)
         keep("base_load_ratio", _safe_div(base, mean), "mean demand is zero")
-    return {name: out[name] for name in FEATURES}, why
+    return {name: out[name] for name in names}, why
 
 
 def feature_matrix(
@@ -569,15 +592,25 @@ class ProfileFeatures:
         return pd.Series(self.values, dtype=float)
 
 
-def profile_features(profile: pd.Series, bands: ArrayLike | None = None) -> ProfileFeatures:
-    """All features of one profile; `bands` (names per half hour, aligned) for ``red_share``."""
-    values, utc_ns = _checked(profile, "profile")
+def profile_features(profile: pd.Series, bands: ArrayLike | None = None,
+                     only: tuple[str, ...] | None = None) -> ProfileFeatures:
+    """All features of one profile; `bands` (names per half hour, aligned) for ``red_share``.
+    `only` (names from `FEATURES`) computes just those, to the same bits; the pattern is then
+    `UNLABELLED` unless the features it reads are among them."""
+    names = FEATURES if only is None else tuple(only)
+    unknown = [name for name in names if name not in FEATURES]
+    if unknown:
+        raise ValueError(f"only: unknown feature(s) {unknown}; choose from {list(FEATURES)}")
+    values, utc_ns, grid = _checked_grid(profile, "profile")
     red = None if bands is None else _band_mask(bands, len(values), "bands")
-    vals, why = _feature_values(values[None, :], _clock_of_ns(utc_ns).groups, red)
-    row = {name: float(vals[name][0]) for name in FEATURES}
-    reasons = {name: why[name] for name in FEATURES if not np.isfinite(row[name])}
-    label = _pattern_of(*(vals[name] for name in _LABEL_INPUTS))[0]
-    return ProfileFeatures(values=row, reasons=reasons, pattern=str(label))
+    groups = _clock_of_ns(utc_ns, grid).groups
+    vals, why = _feature_values(values[None, :], groups, red, names=names)
+    row = {name: float(vals[name][0]) for name in names}
+    reasons = {name: why[name] for name in names if not np.isfinite(row[name])}
+    label = UNLABELLED
+    if all(name in vals for name in _LABEL_INPUTS):
+        label = str(_pattern_of(*(vals[name] for name in _LABEL_INPUTS))[0])
+    return ProfileFeatures(values=row, reasons=reasons, pattern=label)
 
 
 def _one(profile: pd.Series, name: str, bands: ArrayLike | None = None) -> float:

@@ -6,10 +6,12 @@ kWh per half hour x 2), next to the tariff's weekday time band in the same half 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from bess_duos.core import bands as _bands
 from bess_duos.core.bands import uk_clock
 from bess_duos.core.timebands import BANDS, TimeBands
 
@@ -21,14 +23,41 @@ def average_weekday_kw(kwh: pd.Series) -> list[float | None]:
 
     `kwh` is kWh per half hour on a tz-aware index of half-hour starts; NaNs are skipped.
     """
-    clock = uk_clock(pd.DatetimeIndex(kwh.index))
-    kw = kwh.to_numpy(dtype=float) * 2.0
-    keep = ~clock.weekend & np.isfinite(kw)
-    # the half hours left out add 0.0 to their slot's sum: the same sums as summing the kept only
-    sums = np.bincount(clock.slot, weights=np.where(keep, kw, 0.0), minlength=SLOTS)
-    counts = np.bincount(clock.slot, weights=keep, minlength=SLOTS)
-    means = np.divide(sums, counts, out=np.full(SLOTS, np.nan), where=counts > 0)
-    return [None if v != v else round(v, 3) for v in means.tolist()]
+    return [None if v != v else round(v, 3) for v in _weekday_means(kwh).tolist()]
+
+
+def _weekday_means(kwh: pd.Series) -> np.ndarray:
+    """`average_weekday_kw` unrounded, NaN where empty."""
+    index = kwh.index if isinstance(kwh.index, pd.DatetimeIndex) else pd.DatetimeIndex(kwh.index)
+    utc_ns = _bands._as_utc_ns(index.asi8 if index.tz is not None and index.unit == "ns"
+                               else index)  # a zoned ns index holds UTC instants
+    values = kwh.to_numpy(dtype=float)
+    grid = _bands.half_hour_grid(utc_ns)
+    if grid is not None and np.isfinite(values).all():  # the weekday rows are the grid's
+        rows, slots, counts = _weekday_rows(*grid)
+        sums = np.bincount(slots, weights=values.take(rows) * 2.0, minlength=SLOTS)
+    else:
+        clock = uk_clock(utc_ns)
+        kw = values * 2.0
+        keep = ~clock.weekend & np.isfinite(kw)
+        # a half hour left out adds 0.0 to its slot's sum: the sums of the kept only
+        sums = np.bincount(clock.slot, weights=np.where(keep, kw, 0.0), minlength=SLOTS)
+        counts = np.bincount(clock.slot, weights=keep, minlength=SLOTS)
+    return np.divide(sums, counts, out=np.full(SLOTS, np.nan), where=counts > 0)
+
+
+@functools.lru_cache(maxsize=8)
+def _weekday_rows(first_ns: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows on Monday-Friday, their clock slot, weekday half hours per slot) of a grid. Summing
+    only these rows, in order, gives the bits of summing every row with 0.0 for the others (a
+    running sum from 0.0 is never -0.0, so adding 0.0 never changes it)."""
+    clock = _bands._regular_clock(first_ns, size)
+    rows = np.flatnonzero(~clock.weekend)
+    slots = clock.slot[rows]
+    counts = np.bincount(slots, minlength=SLOTS).astype(float)
+    for array in (rows, slots, counts):
+        array.flags.writeable = False
+    return rows, slots, counts
 
 
 def weekday_bands(bands: TimeBands | None, month: int = 1) -> list[str] | None:

@@ -506,13 +506,20 @@ def run_lookup(
             flex.value_gbp, flex.annual_value_gbp, flex.saving_pct, flex.shifted_kwh,
             flex.power_limit_kw),
         profile_quality=quality if data is not None else None,
-        weekday_load=None if data is None else weekday_load(data["kwh"], bands),
+        weekday_load=None if data is None else weekday_load(_kwh_read(valued, data), bands),
         battery=battery,
         warnings=(*warnings, *filter(None, [tariff.residual_doubt])),
         notes=(*inputs.notes, tariff.selection_note or f"tariff {tariff.tariff_name}", *notes),
         request_id=request_id,
         time=stamp,
     )
+
+
+def _kwh_read(valued: Any, data: Any) -> Any:
+    """The profile's kWh column: the valuation's kWh series when it is that column (no half
+    hour was missing, so none was added as 0 kWh), else the column itself."""
+    kwh = valued.kwh
+    return kwh if kwh is not None and len(kwh) == len(data) else data["kwh"]
 
 
 def _battery(inputs: LookupInputs, data: Any, tariff: DuosTariff, warnings: list[str],

@@ -7,13 +7,16 @@ Tariffs and time bands are read from the files `bess-duos tariffs import-all` wr
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import datetime
 import difflib
 import functools
 import math
 import re
+import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -233,19 +236,37 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+FileVersion = tuple[int, int] | None  # (mtime ns, size) of a config file; None: no such file
+# The config files read while resolving one query (see `resolve_query`), per thread.
+_reads: contextvars.ContextVar[list[tuple[str, FileVersion]] | None] = contextvars.ContextVar(
+    "tariff_config_reads", default=None)
+
+
+def _version(path: Path) -> FileVersion:
+    """The file's (mtime ns, size), None if it does not exist; noted for `resolve_query`."""
+    try:
+        stat = path.stat()
+        version: FileVersion = (stat.st_mtime_ns, stat.st_size)
+    except (FileNotFoundError, NotADirectoryError):  # as Path.exists() would say
+        version = None
+    reads = _reads.get()
+    if reads is not None:
+        reads.append((str(path), version))
+    return version
+
+
 @functools.lru_cache(maxsize=512)
-def _cached_csv(path: str, mtime: float) -> tuple[dict[str, str], ...]:
+def _cached_csv(path: str, version: FileVersion) -> tuple[dict[str, str], ...]:
     return tuple(_read_csv(Path(path)))
 
 
 def _rows(path: Path) -> tuple[dict[str, str], ...] | None:
-    if not path.exists():
-        return None
-    return _cached_csv(str(path), path.stat().st_mtime)
+    version = _version(path)
+    return None if version is None else _cached_csv(str(path), version)
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_yaml(path: str, mtime: float) -> dict:
+def _cached_yaml(path: str, version: FileVersion) -> dict:
     return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
 
 
@@ -258,12 +279,13 @@ def _periods(items: list[dict]) -> tuple[BandPeriod, ...]:
 
 def _timebands_doc(area: int, year: int) -> dict:
     path = config_dir() / "timebands" / str(year) / f"{area:02d}.yaml"
-    if not path.exists():
+    version = _version(path)
+    if version is None:
         raise TariffNotFoundError(
             f"no time bands for distributor area {area} in charging year {_year_label(year)} "
             f"(looked for {path}); {HOW_TO_IMPORT}", field="year"
         )
-    return _cached_yaml(str(path), path.stat().st_mtime)
+    return _cached_yaml(str(path), version)
 
 
 def load_time_bands(distributor_id: int, year: int) -> TimeBands:
@@ -537,7 +559,8 @@ def _band_by_uppers(rows, voltage: str, kva: float) -> tuple[dict, float] | None
 def residual_check(area: int, year: int) -> dict | None:
     """The import's finding on an area-year's residual thresholds (`DD_check.yaml`), if any."""
     path = config_dir() / "residual_bands" / str(year) / f"{area:02d}_check.yaml"
-    return _cached_yaml(str(path), path.stat().st_mtime) if path.exists() else None
+    version = _version(path)
+    return None if version is None else _cached_yaml(str(path), version)
 
 
 def residual_band_alternatives(area: int, year: int, voltage: str, kva: float
@@ -598,7 +621,45 @@ def resolve_tariff(
     ))
 
 
+_RESOLVED_SIZE = 256  # queries whose tariffs are remembered (with the files they read)
+_resolved: OrderedDict[tuple[Any, ...], tuple[DuosTariff, tuple[tuple[str, FileVersion], ...]]]
+_resolved = OrderedDict()
+_resolved_lock = threading.Lock()
+
+
 def resolve_query(query: TariffQuery) -> DuosTariff:
+    """The tariff row (with its time bands) a site pays, and a note saying why that row.
+
+    Read afresh whenever a config file it read has changed (or appeared): each answer is
+    remembered with the modification time and size of every file read for it, checked on the
+    next call (a server sees newly imported tariffs). Details in `_resolve_query`.
+    """
+    key = (query, charging_year(query.on or datetime.date.today()), str(config_dir()))
+    with _resolved_lock:
+        kept = _resolved.get(key)
+    if kept is not None and all(_version(Path(path)) == version for path, version in kept[1]):
+        with _resolved_lock:
+            if key in _resolved:
+                _resolved.move_to_end(key)
+        return kept[0]
+    outer = _reads.get()
+    token = _reads.set([])
+    try:
+        tariff = _resolve_query(query)
+        reads = tuple(dict.fromkeys(_reads.get() or ()))
+    finally:
+        _reads.reset(token)
+    if outer is not None:  # a resolution inside another: that one read these files too
+        outer.extend(reads)
+    with _resolved_lock:
+        _resolved[key] = (tariff, reads)
+        _resolved.move_to_end(key)
+        while len(_resolved) > _RESOLVED_SIZE:
+            _resolved.popitem(last=False)
+    return tariff
+
+
+def _resolve_query(query: TariffQuery) -> DuosTariff:
     """The tariff row (with its time bands) a site pays, and a note saying why that row.
 
     `tariff_name` (the published name; case and spacing aside) picks that row outright. Else an

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -246,22 +245,65 @@ def clear_memos() -> None:
     _flex_memo.clear()
 
 
-def _data_digest(data: pd.DataFrame) -> bytes | None:
-    """A digest of a profile frame's times and numbers (None if a column is not numeric)."""
-    digest = hashlib.sha256(str(getattr(data.index, "tz", None)).encode())  # SHA-NI: fastest here
+def _times(index: pd.Index) -> pd.DatetimeIndex:
+    """`index` as a DatetimeIndex (itself when it is one)."""
+    return index if isinstance(index, pd.DatetimeIndex) else pd.DatetimeIndex(index)
+
+
+class _ProfileKey:
+    """A profile's zone, times and numbers as a memo key: equal only to a key of exactly the
+    same bits (compared in full, so two profiles never share results); hashed on the times,
+    the column names and a sample of the numbers. Holds read-only copies of the columns."""
+
+    __slots__ = ("_arrays", "_hash", "_head")
+    _SAMPLE = 64  # numbers per column that go into the hash
+
+    def __init__(self, head: tuple[Any, ...], arrays: tuple[np.ndarray, ...]) -> None:
+        self._head = head
+        self._arrays = arrays
+        sample = b"".join(a[:: max(1, a.size // self._SAMPLE)].tobytes() for a in arrays)
+        self._hash = hash((head, sample))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _ProfileKey):
+            return NotImplemented
+        return self is other or (
+            self._hash == other._hash and self._head == other._head
+            and len(self._arrays) == len(other._arrays)
+            and all(np.array_equal(a.view(np.int64), b.view(np.int64))  # bits, NaN too
+                    for a, b in zip(self._arrays, other._arrays, strict=True)))
+
+
+def _utc_ns(index: pd.DatetimeIndex) -> np.ndarray:
+    """int64 ns UTC instants of a DatetimeIndex (no new index when it is in ns already)."""
+    return index.asi8 if index.unit == "ns" else index.as_unit("ns").asi8
+
+
+def _zoned_ns(index: pd.Index) -> pd.DatetimeIndex | np.ndarray:
+    """A zoned index's int64 ns UTC instants, else the index as a DatetimeIndex (for the DUoS
+    engine to read, or refuse when it has no zone)."""
+    times = _times(index)
+    return _utc_ns(times) if times.tz is not None else times
+
+
+def _data_digest(data: pd.DataFrame) -> _ProfileKey | None:
+    """The memo key of a profile frame's times and numbers (None if a column is not
+    numeric): equal for frames of the same zone, times, column names and numbers."""
     try:
-        times = pd.DatetimeIndex(data.index).as_unit("ns").asi8
+        times = _utc_ns(_times(data.index))
         grid = half_hour_grid(times)
-        if grid is not None:  # consecutive half hours: their first instant and count say all
-            digest.update(f"grid {grid[0]} {grid[1]};".encode())
-        else:
-            digest.update(memoryview(np.ascontiguousarray(times)))
-        for name in data.columns:
-            digest.update(repr(name).encode())
-            digest.update(memoryview(np.ascontiguousarray(data[name].to_numpy(np.float64))))
+        arrays = [] if grid is not None else [times.copy()]  # a grid: first instant and count
+        names = tuple(repr(name) for name in data.columns)
+        for _, column in data.items():
+            arrays.append(np.array(column.to_numpy(np.float64), dtype=np.float64, copy=True))
     except (TypeError, ValueError):
         return None
-    return digest.digest()
+    for array in arrays:
+        array.flags.writeable = False
+    return _ProfileKey((str(getattr(data.index, "tz", None)), grid, names), tuple(arrays))
 
 
 def _hashable(value: object) -> bool:
@@ -284,7 +326,7 @@ class _Run:
     tariff: DuosTariff | Callable[[int], DuosTariff]
     kva: float | None
     power_factor: float | None
-    key: bytes | None  # the profile's digest when results are remembered, else None
+    key: _ProfileKey | None  # the profile's key when results are remembered, else None
     warnings: list[str]
     notes: list[str]
     area: SiteArea | None = None
@@ -300,6 +342,7 @@ class _Run:
     series: pd.Series | None = None  # the kWh features and flexibility read
     features: FeatureValues | None = None
     flex: Any | None = None  # core.flexibility.FlexibilityResult
+    grids: dict[int, tuple[pd.Index, Any]] = field(default_factory=dict)  # by `_grid_of`
 
     def failed(self, stage: Stage, message: str, reason: str) -> None:
         """Under a partial policy, warn `message` and go on; else fail the site."""
@@ -311,17 +354,23 @@ class _Run:
 def _kwh_series(data: pd.DataFrame, run: _Run, label: str) -> pd.Series:
     """The kWh per half hour the features and flexibility read: on a regular grid with gaps
     as 0 kWh ("zero"), or checked to have no gaps ("refuse", stage ``profile``)."""
-    from bess_duos.core.features import FeatureError, validate_profile
+    from bess_duos.core.features import FeatureError, _checked_grid, validate_profile
 
     kwh = data["kwh"]
     if run.policy.gaps == "refuse":
         try:
-            return validate_profile(kwh.rename("kwh"), label)
+            if kwh.dtype != np.float64 or str(getattr(kwh.index, "tz", None)) != "UTC" \
+                    or kwh.name != "kwh":
+                return validate_profile(kwh.rename("kwh"), label)
+            # validate_profile's checks; the series it would build is this one
+            run.grids[id(kwh.index)] = (kwh.index, _checked_grid(kwh, label)[2])
+            return kwh
         except FeatureError as exc:
             raise ValuationError("profile", str(exc)) from None
-    kwh = kwh.astype(float)
-    index = pd.DatetimeIndex(kwh.index)
-    times = index.as_unit("ns").asi8
+    if kwh.dtype != np.float64:
+        kwh = kwh.astype(float)
+    index = _times(kwh.index)
+    times = _utc_ns(index)
     if (times[-1] - times[0]) // NS_PER_HALF_HOUR + 1 == len(index):  # no half hour missing
         return kwh
     full = pd.date_range(index[0], index[-1], freq="30min")
@@ -334,16 +383,17 @@ def _charge(data: pd.DataFrame, run: _Run) -> tuple[Any, np.ndarray, np.ndarray]
     """(DUoS summary, each half hour's band and unit rate), or None if it failed (partial)."""
     from bess_duos.core.duos import DuosError, charge_arrays, default_power_factor
 
+    power_factor = run.power_factor or default_power_factor()  # what the engine would take
+
     def charge() -> tuple[Any, np.ndarray, np.ndarray]:
         kvarh = data["kvarh"].to_numpy(np.float64) if "kvarh" in data.columns else None
         columns, summary = charge_arrays(
-            pd.DatetimeIndex(data.index), data["kwh"].to_numpy(np.float64), run.tariff,
-            kvarh=kvarh, agreed_kva=run.kva, power_factor=run.power_factor)
+            _zoned_ns(data.index), data["kwh"].to_numpy(np.float64), run.tariff, kvarh=kvarh,
+            agreed_kva=run.kva, power_factor=power_factor, all_columns=False)
         return (summary, np.asarray(columns["band"], dtype=np.int8),
                 np.asarray(columns["unit_rate_p_per_kwh"], dtype=float))
 
-    key = None if run.key is None else (
-        run.key, run.tariff, run.kva, run.power_factor or default_power_factor())
+    key = None if run.key is None else (run.key, run.tariff, run.kva, power_factor)
     try:
         return _remembered(_duos_memo, key, charge)
     except TariffNotFoundError as exc:
@@ -368,7 +418,7 @@ def _compute_features(series: pd.Series, warnings: list[str]) -> FeatureValues |
     from bess_duos.core.features import FeatureError, profile_features
 
     try:
-        result = profile_features(series)
+        result = profile_features(series, None, FEATURE_FIELDS)  # only the sheet's three
     except FeatureError as exc:
         warnings.append(f"profile features not computed: {exc}")
         return None
@@ -524,14 +574,29 @@ def _each(runs: list[_Run], step: Callable[[_Run], None]) -> list[tuple[int, Exc
     return failures
 
 
-def _grid_groups(indexes: Sequence[pd.Index]) -> list[list[int]]:
+def _grid_of(run: _Run, index: pd.Index) -> tuple[int, int] | None:
+    """`half_hour_grid` of one of the run's indexes, found once per index object (the profile
+    and the kWh series are read by several stages)."""
+    found = run.grids.get(id(index))
+    if found is not None and found[0] is index:
+        return found[1]
+    grid = half_hour_grid(_utc_ns(_times(index)))
+    run.grids[id(index)] = (index, grid)
+    return grid
+
+
+def _grid_groups(indexes: Sequence[pd.Index],
+                 grid_of: Callable[[int, pd.Index], tuple[int, int] | None] | None = None
+                 ) -> list[list[int]]:
     """Positions grouped by half-hour grid (the same first half hour, count and zone), in
-    order; an index that is not consecutive half hours is a group of its own."""
+    order; an index that is not consecutive half hours is a group of its own. `grid_of`
+    (position, index) -> grid, when the caller remembers them."""
     if len(indexes) < 2:
         return [list(range(len(indexes)))] if indexes else []
     groups: dict[Any, list[int]] = {}
     for i, index in enumerate(indexes):
-        grid = half_hour_grid(pd.DatetimeIndex(index).as_unit("ns").asi8)
+        grid = (grid_of(i, index) if grid_of is not None
+                else half_hour_grid(_utc_ns(_times(index))))
         key = i if grid is None else (str(getattr(index, "tz", None)), grid)
         groups.setdefault(key, []).append(i)
     return list(groups.values())
@@ -559,7 +624,8 @@ def _grouped(
             attempt(group[: len(group) // 2])
             attempt(group[len(group) // 2 :])
 
-    for group in _grid_groups([index_of(run) for run in runs]):
+    for group in _grid_groups([index_of(run) for run in runs],
+                              lambda i, index: _grid_of(runs[i], index)):
         if all(can_share(runs[i]) for i in group):
             attempt(group)
         else:

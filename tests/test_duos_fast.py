@@ -223,3 +223,34 @@ def test_unit_costs_on_a_grid_match_the_computed_path(seed: int) -> None:
     reference_columns, _ = reference_charge_arrays(index, kwh, tariffs)
     np.testing.assert_array_equal(band, reference_columns["band"], strict=True)
     np.testing.assert_array_equal(gbp, reference_columns["unit_gbp"], strict=True)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_charge_arrays_without_the_per_row_charges_matches_the_reference_engine(
+        seed: int) -> None:
+    """`all_columns=False` (the lookup): the reference's summary bit for bit, and its band,
+    charging year and unit rate columns; as int64 ns of the index too (grids and not)."""
+    rng = np.random.default_rng(100 + seed)
+    start = pd.Timestamp(STARTS[seed % len(STARTS)], tz="UTC")
+    size = int(rng.choice([3, 48 * 9, 17_520]))
+    index = pd.date_range(start, periods=size, freq="30min", unit="ns")
+    kwh = _kwh(rng, (size,))
+    kwh[rng.random(size) < 0.01] = np.inf if seed % 2 else 0.0
+    kvarh = None if seed % 3 else rng.normal(0.0, 15.0, size)
+    if seed % 4 == 1:  # not a grid
+        keep = np.sort(rng.choice(size, size=max(size - 7, 1), replace=False))
+        index, kwh = index[keep], kwh[keep]
+        kvarh = None if kvarh is None else kvarh[keep]
+    tariffs, kva = _site(rng)
+    options = {"kvarh": kvarh, "agreed_kva": kva, "power_factor": None if seed % 2 else 0.9}
+    want_columns, want_summary = reference_charge_arrays(index, kwh, tariffs, **options)
+    for utc in (index, index.asi8):
+        columns, summary = charge_arrays(utc, kwh, tariffs, all_columns=False, **options)
+        assert summary == want_summary
+        assert columns.keys() == {"band", "charging_year", "unit_rate_p_per_kwh"}
+        for name, column in columns.items():
+            np.testing.assert_array_equal(column, want_columns[name], err_msg=name, strict=True)
+    missing = min(2, kwh.size)
+    with pytest.raises(DuosError, match=f"^{missing} kWh values are missing"):
+        charge_arrays(index, np.where(np.arange(kwh.size) < 2, np.nan, kwh), tariffs,
+                      all_columns=False)

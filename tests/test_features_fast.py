@@ -233,3 +233,30 @@ def test_clock_day_codes_and_positions_match_pandas():
         local_day = pd.Series(index.tz_convert("Europe/London").normalize())
         assert (clock.day_code == pd.factorize(local_day)[0]).all()
         assert (clock.day_pos == local_day.groupby(local_day).cumcount().to_numpy()).all()
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_only_some_features_are_the_same_bits_as_all(seed):
+    """`profile_features(..., only=...)` (the sheet's three, or a random subset) gives each
+    feature and reason exactly as the full computation does."""
+    rng = np.random.default_rng(seed)
+    subsets = [("peak_ratio", "load_factor", "weekend_factor"), ("base_load_ratio",),
+               ("autocorr_168h", "day_night_ratio"), ("load_factor", "weekend_factor",
+                                                       "day_night_ratio", "peak_time_h")]
+    subsets += [tuple(rng.choice(FEATURES, size=k, replace=False)) for k in (2, 4, 6)]
+    for i, profile in enumerate(_cases(seed)):
+        bands = np.where(rng.random(len(profile)) < 0.3, "red", "green")
+        for given in (None, bands):
+            full = profile_features(profile, given)
+            for names in subsets:
+                part = profile_features(profile, given, only=names)
+                assert list(part.values) == list(names)
+                for name in names:  # bit for bit, NaN where refused
+                    np.testing.assert_array_equal(part.values[name], full.values[name],
+                                                  err_msg=f"case {i} {name}")
+                assert part.reasons == {n: full.reasons[n] for n in names if n in full.reasons}
+                labelled = {"load_factor", "weekend_factor", "day_night_ratio",
+                            "peak_time_h"} <= set(names)
+                assert part.pattern == (full.pattern if labelled else UNLABELLED)
+    with pytest.raises(ValueError, match="unknown feature"):
+        profile_features(_cases(seed)[0], only=("peak_ratio", "peak"))

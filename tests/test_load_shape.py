@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from bess_duos.core.load_shape import average_weekday_kw, weekday_bands
+from bess_duos.core.load_shape import _weekday_means, average_weekday_kw, weekday_bands
 from bess_duos.core.timebands import BandPeriod, TimeBands
 
 
@@ -60,3 +60,35 @@ def test_the_lookup_answer_carries_the_weekday_load_and_the_llfcs() -> None:
     assert answer["tariff"]["llfcs"] == ["L04"]  # MIDE 2026 Annex 1 row 24, LV Site Specific Band 4
     no_profile = run_lookup(inputs, on=dt.date(2026, 11, 30)).to_dict()
     assert no_profile["weekday_load"] is None
+
+
+def _weekday_kw_reference(kwh: pd.Series) -> np.ndarray:
+    """The computation before the grid path: every row, 0.0 added for those left out."""
+    from bess_duos.core.bands import uk_clock
+
+    clock = uk_clock(pd.DatetimeIndex(kwh.index))
+    kw = kwh.to_numpy(dtype=float) * 2.0
+    keep = ~clock.weekend & np.isfinite(kw)
+    sums = np.bincount(clock.slot, weights=np.where(keep, kw, 0.0), minlength=48)
+    counts = np.bincount(clock.slot, weights=keep, minlength=48)
+    return np.divide(sums, counts, out=np.full(48, np.nan), where=counts > 0)
+
+
+def test_the_grid_path_gives_the_bits_of_the_reference_on_random_profiles() -> None:
+    rng = np.random.default_rng(18)
+    spans = [("2025-04-01 00:00", 17_520), ("2025-03-29 13:30", 480), ("2025-10-20 07:00", 720),
+             ("2024-01-01 00:00", 17_568), ("2025-06-07 00:00", 96), ("2025-06-02 05:00", 3)]
+    for start, n in spans:
+        index = pd.date_range(pd.Timestamp(start, tz="UTC"), periods=n, freq="30min")
+        for zone in ("UTC", "Europe/London"):
+            kwh = rng.lognormal(0.0, 1.0, n) * rng.uniform(0.01, 1e4)
+            kwh[rng.random(n) < 0.1] = 0.0
+            kwh[rng.random(n) < 0.05] = -0.0
+            kwh[rng.random(n) < 0.05] *= -1.0  # export
+            for case in (kwh, np.where(rng.random(n) < 0.02, np.nan, kwh)):  # NaN: other path
+                series = pd.Series(case, index=index.tz_convert(zone))
+                got, want = _weekday_means(series), _weekday_kw_reference(series)
+                assert [v.hex() for v in got] == [v.hex() for v in want], (start, zone)
+    irregular = pd.Series([1.0, 2.0, 3.0], index=pd.DatetimeIndex(
+        ["2025-01-06 00:00", "2025-01-06 00:30", "2025-01-06 02:00"], tz="UTC"))
+    np.testing.assert_array_equal(_weekday_means(irregular), _weekday_kw_reference(irregular))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import datetime
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from bess_duos.core.tariffs import (
     AmbiguousTariffError,
     DuosTariff,
     TariffNotFoundError,
+    TariffQuery,
     available_years,
     charging_year,
     list_tariffs,
@@ -21,6 +24,7 @@ from bess_duos.core.tariffs import (
     load_time_bands,
     load_ums_bands,
     normalise_voltage,
+    resolve_query,
     resolve_tariff,
 )
 from bess_duos.core.timebands import BANDS
@@ -857,3 +861,32 @@ def test_ums_bands_hand_checked() -> None:
     assert spd[5, 1, 32:40].tolist() == [A] * 8 and spd[5, 1, 31] == G
     assert set(np.argwhere(spd == R)[:, 0] + 1) == {11, 12, 1, 2}
     assert np.argwhere(spd == R)[:, 2].min() == 33 and np.argwhere(spd == R)[:, 2].max() == 38
+
+
+def test_resolved_tariffs_are_remembered_until_a_file_read_changes(tmp_path, monkeypatch):
+    """resolve_query keeps each answer with the files it read: the same object while they
+    are unchanged, read afresh (new rates) once the tariff file is rewritten."""
+    config = tmp_path / "config"
+    shutil.copytree(config_dir(), config)
+    monkeypatch.setenv("BESS_DUOS_CONFIG", str(config))
+    query = TariffQuery(14, voltage="HV", on=datetime.date(2026, 11, 30))
+    first = resolve_query(query)
+    assert resolve_query(query) is first  # nothing changed: remembered
+    path = config / "tariffs" / "2026" / "14.csv"
+    text = path.read_text(encoding="utf-8")
+    old = f"{first.red_rate}"
+    rows = text.splitlines(keepends=True)
+    at = next(i for i, row in enumerate(rows) if first.tariff_name in row and old in row)
+    rows[at] = rows[at].replace(old, "99.125", 1)
+    path.write_text("".join(rows), encoding="utf-8")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    second = resolve_query(query)
+    assert second is not first and second.red_rate == 99.125
+    assert resolve_query(query) is second
+    # a time-band file rewritten is read afresh too (the same bands: an equal, new answer)
+    bands = config / "timebands" / "2026" / "14.yaml"
+    os.utime(bands, ns=(bands.stat().st_atime_ns, bands.stat().st_mtime_ns + 10**9))
+    third = resolve_query(query)
+    assert third is not second and third == second
+    monkeypatch.delenv("BESS_DUOS_CONFIG")
+    assert resolve_query(query) == first  # the shipped config again

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
@@ -265,3 +266,95 @@ def test_profiles_with_and_without_kvarh_on_one_grid_are_charged_together_by_kin
         alone = value_site(job.site, job.profile, policy=PORTFOLIO, flex_fraction=0.3)
         assert valued.duos == alone.duos
     assert together[1].duos.reactive_gbp > 0 == together[0].duos.reactive_gbp
+
+
+def _sha256_digest(data: pd.DataFrame) -> bytes:
+    """The memo key before issue 18: a SHA-256 of the zone, times (or grid) and numbers."""
+    import hashlib
+
+    from bess_duos.core.bands import half_hour_grid
+
+    digest = hashlib.sha256(str(getattr(data.index, "tz", None)).encode())
+    times = pd.DatetimeIndex(data.index).as_unit("ns").asi8
+    grid = half_hour_grid(times)
+    if grid is not None:
+        digest.update(f"grid {grid[0]} {grid[1]};".encode())
+    else:
+        digest.update(memoryview(np.ascontiguousarray(times)))
+    for name in data.columns:
+        digest.update(repr(name).encode())
+        digest.update(memoryview(np.ascontiguousarray(data[name].to_numpy(np.float64))))
+    return digest.digest()
+
+
+def test_profile_keys_are_equal_exactly_when_the_digests_are() -> None:
+    """The memo key compares profiles in full: equal keys (and hashes) for frames whose
+    SHA-256 digest is equal, unequal for every change of one bit, name, zone or time."""
+    from bess_duos.core.valuation import _data_digest
+
+    rng = np.random.default_rng(18)
+    frames = []
+    for n in (2, 5, 17_520):
+        index = pd.date_range("2025-03-29", periods=n, freq="30min", tz="UTC")
+        base = pd.DataFrame({"kwh": rng.lognormal(0, 1, n)}, index=index)
+        changed = [base.copy() for _ in range(8)]
+        at = int(rng.integers(0, n))
+        changed[0].iloc[at, 0] = np.nextafter(changed[0].iloc[at, 0], np.inf)  # one ulp
+        changed[1].iloc[at, 0] = np.nan
+        changed[2]["kwh"] = changed[2]["kwh"] * 0.0  # +0.0 ...
+        changed[3]["kwh"] = changed[3]["kwh"] * -0.0  # ... and -0.0 are different bits
+        changed[4] = changed[4].rename(columns={"kwh": "kWh"})
+        changed[5].index = changed[5].index.tz_convert("Europe/London")  # same instants
+        changed[6].index = changed[6].index[::-1]  # not a grid: times compared
+        changed[7]["kvarh"] = 0.5
+        nan_again = changed[1].copy()
+        frames += [base, base.copy(), *changed, nan_again]
+        if n > 64:  # a number between the hashed sample's: same hash, still unequal
+            other = base.copy()
+            other.iloc[1, 0] += 1.0
+            frames.append(other)
+    keys = [_data_digest(frame) for frame in frames]
+    digests = [_sha256_digest(frame) for frame in frames]
+    for i, (a, da) in enumerate(zip(keys, digests, strict=True)):
+        for j, (b, db) in enumerate(zip(keys, digests, strict=True)):
+            assert (a == b) == (da == db), (i, j)
+            if da == db:
+                assert hash(a) == hash(b)
+    assert _data_digest(pd.DataFrame({"kwh": ["a", "b"]}, index=frames[0].index)) is None
+
+
+def test_the_refusing_kwh_series_is_what_validate_profile_builds() -> None:
+    """The portfolio's kWh series (gaps refused): a UTC float frame's own column, checked by
+    validate_profile's rules, equal to the series it builds; other frames go through it;
+    the same errors (stage ``profile``) for gaps, NaN and hourly data."""
+    from bess_duos.core.features import validate_profile
+    from bess_duos.core.valuation import _kwh_series, _Run
+
+    rng = np.random.default_rng(18)
+    frames = []
+    for n in (1, 2, 48, 17_520):
+        index = pd.date_range("2025-03-29 22:00", periods=n, freq="30min", tz="UTC")
+        kwh = rng.lognormal(0, 1, n)
+        frames += [pd.DataFrame({"kwh": kwh}, index=index),
+                   pd.DataFrame({"kwh": kwh, "kvarh": kwh / 3}, index=index),
+                   pd.DataFrame({"kwh": kwh.astype(np.float32)}, index=index),
+                   pd.DataFrame({"kwh": kwh}, index=index.tz_convert("Europe/London")),
+                   pd.DataFrame({"kwh": kwh}, index=index.as_unit("us"))]
+        if n > 2:
+            frames += [pd.DataFrame({"kwh": np.where(np.arange(n) == n // 2, np.nan, kwh)},
+                                    index=index),
+                       pd.DataFrame({"kwh": kwh[:-1]}, index=index.delete(n // 2)),
+                       pd.DataFrame({"kwh": kwh}, index=pd.date_range(
+                           "2025-03-29", periods=n, freq="60min", tz="UTC"))]
+    for frame in frames:
+        run = _Run(PORTFOLIO, None, None, None, None, [], [])  # type: ignore[arg-type]
+        try:
+            want = validate_profile(frame["kwh"].rename("kwh"), "site 'a'")
+        except ValueError as exc:
+            with pytest.raises(ValuationError, match="^" + re.escape(str(exc)) + "$") as got:
+                _kwh_series(frame, run, "site 'a'")
+            assert got.value.stage == "profile"
+            continue
+        got = _kwh_series(frame, run, "site 'a'")
+        pd.testing.assert_series_equal(got, want, check_exact=True)
+        assert got.index.equals(want.index) and str(got.index.tz) == "UTC"
