@@ -142,27 +142,43 @@ def _check_fraction(flex_fraction: float) -> None:
 @dataclass(frozen=True)
 class _Days:
     """Each row one UK clock day of one site (site-major), its half hours sorted by price:
-    dearest first to give energy up (`r_*`), cheapest first to take it (`a_*`, None when
-    curtailing). `*_cum` are cumulative capacities (kWh); `*_at` the flat grid position
-    (row x width + slot) of each sorted slot; `load` the kWh per slot, in grid order."""
+    dearest first to give energy up (side 0, `r_*`), cheapest first to take it (side 1,
+    `a_*`; absent when curtailing). `cum` are cumulative capacities (kWh); `at` the flat grid
+    position (row x width + slot) of each sorted slot; `load` the kWh per slot, in grid
+    order."""
 
-    day_kwh: np.ndarray  # [rows], floored at 0; the others [rows, width]
-    load: np.ndarray  # kWh per grid slot (padding 0)
-    r_at: np.ndarray
-    r_cap: np.ndarray
-    r_price: np.ndarray
-    r_cum: np.ndarray
-    a_at: np.ndarray | None
-    a_cap: np.ndarray | None
-    a_price: np.ndarray | None
-    a_cum: np.ndarray | None
+    day_kwh: np.ndarray  # [rows], floored at 0
+    load: np.ndarray  # [rows, width] kWh per grid slot (padding 0)
+    at: np.ndarray  # [sides, rows, width] each
+    cap: np.ndarray
+    price: np.ndarray
+    cum: np.ndarray
+
+    r_at = property(lambda self: self.at[0])
+    r_cap = property(lambda self: self.cap[0])
+    r_price = property(lambda self: self.price[0])
+    r_cum = property(lambda self: self.cum[0])
+    a_at = property(lambda self: self.at[1] if len(self.at) > 1 else None)
+    a_cap = property(lambda self: self.cap[1] if len(self.cap) > 1 else None)
+    a_price = property(lambda self: self.price[1] if len(self.price) > 1 else None)
+    a_cum = property(lambda self: self.cum[1] if len(self.cum) > 1 else None)
 
     def rows(self, which: np.ndarray) -> _Days:
         """These rows' sorted slots (for the search: positions left out)."""
-        assert self.a_cap is not None and self.a_price is not None and self.a_cum is not None
-        return _Days(self.day_kwh[which], self.load[:0], self.r_at[:0], self.r_cap[which],
-                     self.r_price[which], self.r_cum[which], None, self.a_cap[which],
-                     self.a_price[which], self.a_cum[which])
+        return _Days(self.day_kwh[which], self.load[:0], self.at[:, :0], self.cap[:, which],
+                     self.price[:, which], self.cum[:, which])
+
+
+def _running_sum(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """np.cumsum(values, axis=-1): the same additions in the same order, done a position at a
+    time across all rows (numpy adds along a row as one serial chain through memory, several
+    times slower). The loop is over the day's sorted positions (at most 50), never over days."""
+    out = values.copy() if out is None else out
+    if out is not values:
+        out[...] = values
+    for k in range(1, out.shape[-1]):
+        np.add(out[..., k - 1], out[..., k], out=out[..., k])
+    return out
 
 
 _FINGERPRINT = np.random.default_rng(0).uniform(0.5, 1.5, 64)  # weights to spot equal rows
@@ -210,34 +226,27 @@ def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | 
     offset = np.arange(price.shape[0])[:, None] * width
     per_site = sites // grid_price.shape[0]  # 1, or every site when the prices are shared
 
-    def layout(order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sorted_price = np.take(price, order + offset)
-        at = order + offset
+    def layout() -> tuple[np.ndarray, np.ndarray]:
+        orders = np.stack([order for order in _price_orders(price, shift_energy)
+                           if order is not None])
+        sorted_price = np.take(price, orders + offset)
+        at = orders + offset
         if per_site > 1:
-            at = (np.tile(order, (per_site, 1)) + np.arange(sites * n_days)[:, None] * width)
-            sorted_price = np.tile(sorted_price, (per_site, 1))
+            at = (np.tile(orders, (1, per_site, 1)) + np.arange(sites * n_days)[:, None] * width)
+            sorted_price = np.tile(sorted_price, (1, per_site, 1))
         return at, sorted_price
 
     if shared is None or per_site == 1:
-        orders = [layout(order) for order in _price_orders(price, shift_energy) if order
-                  is not None]
+        at, sorted_price = layout()
     else:
         if "orders" not in shared:
-            shared["orders"] = [layout(order) for order in _price_orders(price, shift_energy)
-                                if order is not None]
-        orders = [(at[:sites * n_days], p[:sites * n_days]) for at, p in shared["orders"]]
-
-    def by(at: np.ndarray, sorted_price: np.ndarray, cap: np.ndarray
-           ) -> tuple[np.ndarray, ...]:
-        cap = np.take(cap, at)
-        return at, cap, sorted_price, np.cumsum(cap, axis=1)
-
-    r_at, r_cap, r_price, r_cum = by(*orders[0], remove_cap)
-    a_at = a_cap = a_price = a_cum = None
-    if shift_energy:
-        a_at, a_cap, a_price, a_cum = by(*orders[1], add_cap)
-    return _Days(day_kwh, grid_load.reshape(-1, width), r_at, r_cap, r_price, r_cum, a_at,
-                 a_cap, a_price, a_cum)
+            shared["orders"] = layout()
+        at, sorted_price = (x[:, :sites * n_days] for x in shared["orders"])
+    cap = np.empty(at.shape)
+    for side, grid_cap in enumerate((remove_cap, add_cap)[:len(at)]):
+        np.take(grid_cap, at[side], out=cap[side])
+    return _Days(day_kwh, grid_load.reshape(-1, width), at, cap, sorted_price,
+                 _running_sum(cap))
 
 
 def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
@@ -306,11 +315,9 @@ def _lines(days: _Days) -> tuple[np.ndarray, ...]:
     """R(x) and A(x), the value of the first x kWh given up and taken, are linear on each
     slot's segment k: R(x) = r_line[k] + r_price[k] x (likewise A), exact at the knots.
     Returns (r_total, a_total, r_line, a_line), the totals being R and A at the knots."""
-    assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
-    r_total = np.cumsum(days.r_cap * days.r_price, axis=1)
-    a_total = np.cumsum(days.a_cap * days.a_price, axis=1)
-    return (r_total, a_total, r_total - days.r_price * days.r_cum,
-            a_total - days.a_price * days.a_cum)
+    total = _running_sum(days.cap * days.price)
+    line = total - days.price * days.cum
+    return total[0], total[1], line[0], line[1]
 
 
 def _knot_estimates(days: _Days, r_total: np.ndarray, a_total: np.ndarray,
