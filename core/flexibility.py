@@ -163,10 +163,13 @@ class _Days:
     a_price = property(lambda self: self.price[1] if len(self.price) > 1 else None)
     a_cum = property(lambda self: self.cum[1] if len(self.cum) > 1 else None)
 
-    def rows(self, which: np.ndarray) -> _Days:
-        """These rows' sorted slots (for the search: positions left out)."""
-        return _Days(self.day_kwh[which], self.load[:0], self.at[:, :0], self.cap[:, which],
-                     self.price[:, which], self.cum[:, which])
+    def rows(self, which: np.ndarray, width: int | None = None) -> _Days:
+        """These rows' first `width` (default all) sorted slots (for the search: positions
+        left out)."""
+        keep = slice(width)
+        return _Days(self.day_kwh[which], self.load[:0], self.at[:, :0],
+                     self.cap[:, which, keep], self.price[:, which, keep],
+                     self.cum[:, which, keep])
 
 
 def _running_sum(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -273,13 +276,42 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
     rising = slope * (q_max - below)
     q = q_max.copy()
     rest = np.flatnonzero(~((rising > margin) | (q_max <= 0)))
-    if rest.size:
-        chosen = days.rows(rest)
-        knots = None if reuse is None else (reuse.r_line[rest], reuse.a_line[rest],
-                                            reuse.knots[rest])
-        q[rest] = _smallest_best(chosen, q_max[rest], k_r[rest], k_a[rest], margin[rest],
-                                 knots)
+    # Of the others, a day whose first kWh moved saves nothing (its dearest half hour that can
+    # give up energy no dearer than its cheapest that can take it) saves nothing at any
+    # quantity (S is concave): every candidate is within rounding of 0, so 0 is moved.
+    first = np.argmax(days.cap[:, rest] > 0, axis=2)
+    idle = r_price[rest, first[0]] <= a_price[rest, first[1]]
+    q[rest[idle]] = 0.0
+    rest = rest[~idle]
+    if rest.size and reuse is not None:
+        q[rest] = _smallest_best(days.rows(rest), q_max[rest], k_r[rest], k_a[rest],
+                                 margin[rest], (reuse.r_line[rest], reuse.a_line[rest],
+                                                reuse.r_knots[rest], reuse.a_knots[rest]))
+    elif rest.size:
+        # Only the knots below q_max and the segments at it count: each group of days is
+        # searched on as many sorted slots as its days need (the knots beyond change nothing).
+        for group, width in _width_groups(np.maximum(k_r[rest], k_a[rest]) + 1):
+            which = rest[group]
+            q[which] = _smallest_best(days.rows(which, width), q_max[which], k_r[which],
+                                      k_a[which], margin[which])
     return q
+
+
+_WIDTHS = np.array([12, 25, 37])  # the search's group edges (sorted slots needed per day)
+_ONE_GROUP = 256  # fewer days than this are searched as one group
+
+
+def _width_groups(needed: np.ndarray) -> list[tuple[np.ndarray | slice, int]]:
+    """Days grouped by the sorted slots their search needs (`needed` per day): a handful of
+    (which days, slots to keep) pairs."""
+    if needed.size < _ONE_GROUP:
+        return [(slice(None), int(needed.max()))]
+    bucket = np.searchsorted(_WIDTHS, needed)
+    groups = []
+    for b in np.flatnonzero(np.bincount(bucket)):
+        group = np.flatnonzero(bucket == b)
+        groups.append((group, int(needed[group].max())))
+    return groups
 
 
 def _totals(days: _Days) -> tuple[np.ndarray, np.ndarray]:
@@ -298,17 +330,26 @@ def _smallest_best(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndar
     """`_shift_quantity` of days where q_max may not be the best (q_max > 0): the smallest
     candidate (0, the knots below q_max, q_max) whose saving is within `margin` of the best
     (on a day of one price every quantity saves 0: nothing is moved). `k_r`, `k_a`: the
-    knots below q_max; `knots` (r_line, a_line, `_knot_estimates`) when already known."""
-    assert days.a_cum is not None
+    knots below q_max; `knots` (r_line, a_line, then `_knot_estimates`) when already known.
+    Each candidate's saving is estimated from the cumulative sums at the knots, to well within
+    `_MARGIN` of the scale."""
+    assert days.a_cum is not None and days.a_price is not None
     r_cum, a_cum = days.r_cum, days.a_cum
-    width = r_cum.shape[1]
-    estimate = _estimates(days, q_max, k_r, k_a, knots)
-    estimate[:, 1 + width:][a_cum >= q_max[:, None]] = -np.inf  # the budget is q_max again
-    near = estimate >= (estimate.max(axis=1) - margin)[:, None]  # 0 (column 0) saves 0
-    smallest = np.where(near[:, 1:1 + width], np.minimum(r_cum, q_max[:, None]), np.inf)
-    smallest = np.minimum(smallest.min(axis=1),
-                          np.where(near[:, 1 + width:], a_cum, np.inf).min(axis=1))
-    return np.where(near[:, 0], 0.0, smallest)
+    if knots is None:
+        lines = _lines(days)
+        r_line, a_line = lines[2], lines[3]
+        at_r, at_a = _knot_estimates(days, *lines)
+    else:
+        r_line, a_line, at_r, at_a = knots
+    at_max = _at_max(days.r_price, days.a_price, r_line, a_line, q_max, k_r, k_a)
+    at_r = np.where(r_cum < q_max[:, None], at_r, -np.inf)  # from q_max on: q_max itself
+    at_a = np.where(a_cum < q_max[:, None], at_a, -np.inf)  # the budget is q_max again
+    best = np.maximum(np.maximum(at_r.max(axis=1), at_a.max(axis=1)), at_max)
+    floor = np.maximum(best, 0.0) - margin  # 0 saves 0
+    smallest = np.minimum(np.where(at_r >= floor[:, None], r_cum, np.inf).min(axis=1),
+                          np.where(at_a >= floor[:, None], a_cum, np.inf).min(axis=1))
+    smallest = np.where(at_max >= floor, np.minimum(smallest, q_max), smallest)
+    return np.where(floor <= 0.0, 0.0, smallest)
 
 
 def _lines(days: _Days) -> tuple[np.ndarray, ...]:
@@ -321,23 +362,24 @@ def _lines(days: _Days) -> tuple[np.ndarray, ...]:
 
 
 def _knot_estimates(days: _Days, r_total: np.ndarray, a_total: np.ndarray,
-                    r_line: np.ndarray, a_line: np.ndarray) -> np.ndarray:
-    """The estimated saving at 0 and at each remove then add knot: [rows, 1 + 2 width]."""
+                    r_line: np.ndarray, a_line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The estimated saving at each remove knot and at each add knot: two [rows, width]."""
     assert days.a_price is not None and days.a_cum is not None
     r_price, r_cum, a_price, a_cum = days.r_price, days.r_cum, days.a_price, days.a_cum
     rows, width = r_cum.shape
     # Merge each row's knots: for a remove knot, the add knots below it, and vice versa.
     position = np.empty(rows * 2 * width, dtype=np.intp)
     order = np.argsort(np.hstack([r_cum, a_cum]), axis=1, kind="stable")
-    position[(order + np.arange(rows)[:, None] * (2 * width)).ravel()] = np.tile(
-        np.arange(2 * width), rows)
-    position = position.reshape(rows, 2 * width) - np.tile(np.arange(width), 2)
-    base = np.arange(rows)[:, None] * width
-    on_a = np.minimum(position[:, :width], width - 1) + base  # add segment of each r knot
-    on_r = np.minimum(position[:, width:], width - 1) + base
-    at_r = r_total - (a_line.ravel()[on_a] + a_price.ravel()[on_a] * r_cum)
-    at_a = r_line.ravel()[on_r] + r_price.ravel()[on_r] * a_cum - a_total
-    return np.hstack([np.zeros((rows, 1)), at_r, at_a])
+    order += np.arange(0, rows * 2 * width, 2 * width)[:, None]
+    position[order.ravel()] = np.tile(np.arange(2 * width), rows)
+    position = position.reshape(rows, 2 * width)
+    position -= np.tile(np.arange(width), 2)
+    np.minimum(position, width - 1, out=position)  # the segment each knot lies on
+    position += np.arange(0, rows * width, width)[:, None]
+    on_a, on_r = position[:, :width], position[:, width:]
+    at_r = r_total - (np.take(a_line, on_a) + np.take(a_price, on_a) * r_cum)
+    at_a = np.take(r_line, on_r) + np.take(r_price, on_r) * a_cum - a_total
+    return at_r, at_a
 
 
 def _at_max(r_price: np.ndarray, a_price: np.ndarray, r_line: np.ndarray, a_line: np.ndarray,
@@ -346,24 +388,6 @@ def _at_max(r_price: np.ndarray, a_price: np.ndarray, r_line: np.ndarray, a_line
     row = np.arange(q_max.size)
     return (r_line[row, k_r] + r_price[row, k_r] * q_max
             - (a_line[row, k_a] + a_price[row, k_a] * q_max))
-
-
-def _estimates(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray,
-               knots: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
-    """Each candidate's saving (0, the remove knots, the add knots; the remove knots from
-    q_max on are all q_max) from the cumulative sums at the knots, to well within `_MARGIN`
-    of the scale: [rows, 1 + 2 width]. `knots` as for `_smallest_best`."""
-    assert days.a_price is not None and days.a_cum is not None
-    if knots is None:
-        lines = _lines(days)
-        r_line, a_line, estimate = lines[2], lines[3], _knot_estimates(days, *lines)
-    else:
-        r_line, a_line, estimate = knots[0], knots[1], knots[2].copy()
-    at_max = _at_max(days.r_price, days.a_price, r_line, a_line, q_max, k_r, k_a)
-    width = days.r_cum.shape[1]
-    estimate[:, 1:1 + width] = np.where(days.r_cum < q_max[:, None],
-                                        estimate[:, 1:1 + width], at_max[:, None])
-    return estimate
 
 
 @dataclass(frozen=True)
@@ -377,7 +401,8 @@ class _Reuse:
     margin: np.ndarray
     r_line: np.ndarray  # [rows, width] as `_lines`
     a_line: np.ndarray
-    knots: np.ndarray  # [rows, 1 + 2 width] `_knot_estimates`
+    r_knots: np.ndarray  # [rows, width] `_knot_estimates`
+    a_knots: np.ndarray
     r_start: np.ndarray  # [rows, width] where each slot starts, in grid (not price) order
     r_cap: np.ndarray  # [rows, width] remove capacity, in grid order
     a_start: np.ndarray
@@ -395,7 +420,8 @@ class _Reuse:
             start.ravel()[at] = cum - cap
             grid_cap.ravel()[at] = cap
             grid += [start, grid_cap]
-        return _Reuse(total, margin, lines[2], lines[3], _knot_estimates(days, *lines), *grid)
+        return _Reuse(total, margin, lines[2], lines[3], *_knot_estimates(days, *lines),
+                      *grid)
 
 
 def _moves(days: _Days, budget: np.ndarray, shift_energy: bool, reuse: _Reuse | None = None
