@@ -260,7 +260,6 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
     the knots' savings are read from it."""
     assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
     r_price, r_cum, a_price, a_cum = days.r_price, days.r_cum, days.a_price, days.a_cum
-    row = np.arange(r_cum.shape[0])
     if reuse is None:
         total, margin = _totals(days)
     else:
@@ -268,12 +267,7 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
     q_max = np.minimum(budget, total)
     # Most days S still rises at q_max: S being concave, q_max then beats each smaller
     # candidate by at least that slope x the gap to the largest of them, beyond any rounding.
-    k_r = np.count_nonzero(r_cum < q_max[:, None], axis=1)  # the segments ending at q_max
-    k_a = np.count_nonzero(a_cum < q_max[:, None], axis=1)
-    below = np.maximum(np.where(k_r > 0, r_cum[row, k_r - 1], 0.0),
-                       np.where(k_a > 0, a_cum[row, k_a - 1], 0.0))
-    slope = r_price[row, k_r] - a_price[row, k_a]
-    rising = slope * (q_max - below)
+    k_r, k_a, rising = _rise_to(r_cum, a_cum, r_price, a_price, q_max)
     q = q_max.copy()
     rest = np.flatnonzero(~((rising > margin) | (q_max <= 0)))
     # Of the others, a day whose first kWh moved saves nothing (its dearest half hour that can
@@ -283,6 +277,13 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
     idle = r_price[rest, first[0]] <= a_price[rest, first[1]]
     q[rest[idle]] = 0.0
     rest = rest[~idle]
+    # Most of the rest peak where S stops rising (q*, below q_max), rising into it by more
+    # than twice the margin: every candidate below q* is then worse than q* beyond rounding
+    # and q* is within rounding of the best, so q* is moved.
+    if rest.size:
+        peak, sure = _peak(days, rest, q_max[rest], margin[rest])
+        q[rest[sure]] = peak[sure]
+        rest = rest[~sure]
     if rest.size and reuse is not None:
         q[rest] = _smallest_best(days.rows(rest), q_max[rest], k_r[rest], k_a[rest],
                                  margin[rest], (reuse.r_line[rest], reuse.a_line[rest],
@@ -295,6 +296,46 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
             q[which] = _smallest_best(days.rows(which, width), q_max[which], k_r[which],
                                       k_a[which], margin[which])
     return q
+
+
+def _rise_to(r_cum: np.ndarray, a_cum: np.ndarray, r_price: np.ndarray, a_price: np.ndarray,
+             x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, at x (kWh, at most the row's total): the remove and add segments ending at x
+    (the knots below x), and the slope of S just below x times the gap to the largest knot
+    below x, i.e. how much S rises into x over its last stretch."""
+    row = np.arange(x.size)
+    width = r_cum.shape[1]
+    k_r = np.count_nonzero(r_cum < x[:, None], axis=1)  # the segments ending at x
+    k_a = np.count_nonzero(a_cum < x[:, None], axis=1)
+    below = np.maximum(np.where(k_r > 0, r_cum[row, k_r - 1], 0.0),
+                       np.where(k_a > 0, a_cum[row, k_a - 1], 0.0))
+    slope = r_price[row, np.minimum(k_r, width - 1)] - a_price[row, np.minimum(k_a, width - 1)]
+    return k_r, k_a, slope * (x - below)
+
+
+def _peak(days: _Days, rest: np.ndarray, q_max: np.ndarray, margin: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """For the days `rest` (S rises at 0): q*, where S stops rising (a knot), and whether q* is
+    surely the quantity to move (below q_max and S rises into it by more than twice the
+    margin; rounding is far below the margin). S rises on remove segment i while the add
+    slots cheaper than its price have room: from its start up to min(its end, that room)."""
+    assert days.a_cum is not None and days.a_price is not None
+    r_cum, a_cum = days.r_cum[rest], days.a_cum[rest]
+    r_price, a_price = days.r_price[rest], days.a_price[rest]
+    rows, width = r_cum.shape
+    # The add slots cheaper than each price: the start of its run in the ascending prices
+    # (remove slot i has the price of ascending slot width - 1 - i).
+    start = np.zeros((rows, width), dtype=np.intp)
+    start[:, 1:] = np.where(a_price[:, 1:] != a_price[:, :-1], np.arange(1, width), 0)
+    cheaper = np.maximum.accumulate(start, axis=1)[:, ::-1]
+    room = np.where(cheaper > 0, np.take_along_axis(a_cum, np.maximum(cheaper - 1, 0),
+                                                    axis=1), 0.0)
+    r_start = np.zeros((rows, width))
+    r_start[:, 1:] = r_cum[:, :-1]
+    peak = np.where(room > r_start, np.minimum(room, r_cum), 0.0).max(axis=1)
+    below_max = peak < q_max
+    _, _, rising = _rise_to(r_cum, a_cum, r_price, a_price, np.where(below_max, peak, 0.0))
+    return peak, below_max & (rising > 2.0 * margin)
 
 
 _WIDTHS = np.array([12, 25, 37])  # the search's group edges (sorted slots needed per day)
