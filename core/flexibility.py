@@ -173,15 +173,27 @@ class _Days:
 
 
 def _running_sum(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """np.cumsum(values, axis=-1): the same additions in the same order, done a position at a
-    time across all rows (numpy adds along a row as one serial chain through memory, several
-    times slower). The loop is over the day's sorted positions (at most 50), never over days."""
-    out = values.copy() if out is None else out
+    """np.cumsum(values, axis=-1) (into `out`, which may be `values`): the same additions in
+    the same order, done a position at a time across all rows (numpy adds along a row as one
+    serial chain through memory, several times slower). The loop is over the day's sorted
+    positions (at most 50), never over days; a small array is summed transposed (each
+    position's values side by side)."""
+    out = np.empty(values.shape) if out is None else out
+    width = values.shape[-1]
+    if values.size <= _SMALL:
+        flat = values.reshape(-1, width).T.copy()
+        for k in range(1, width):
+            np.add(flat[k - 1], flat[k], out=flat[k])
+        out.reshape(-1, width)[...] = flat.T
+        return out
     if out is not values:
         out[...] = values
-    for k in range(1, out.shape[-1]):
+    for k in range(1, width):
         np.add(out[..., k - 1], out[..., k], out=out[..., k])
     return out
+
+
+_SMALL = 50_000  # values summed transposed up to this many (a copy each way, in the cache)
 
 
 _FINGERPRINT = np.random.default_rng(0).uniform(0.5, 1.5, 64)  # weights to spot equal rows
@@ -397,7 +409,8 @@ def _lines(days: _Days) -> tuple[np.ndarray, ...]:
     """R(x) and A(x), the value of the first x kWh given up and taken, are linear on each
     slot's segment k: R(x) = r_line[k] + r_price[k] x (likewise A), exact at the knots.
     Returns (r_total, a_total, r_line, a_line), the totals being R and A at the knots."""
-    total = _running_sum(days.cap * days.price)
+    total = days.cap * days.price
+    _running_sum(total, out=total)
     line = total - days.price * days.cum
     return total[0], total[1], line[0], line[1]
 
