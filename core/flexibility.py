@@ -184,7 +184,7 @@ def _running_sum(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
         flat = values.reshape(-1, width).T.copy()
         for k in range(1, width):
             np.add(flat[k - 1], flat[k], out=flat[k])
-        out.reshape(-1, width)[...] = flat.T
+        out[...] = flat.T.reshape(values.shape)  # `out` may be laid out otherwise
         return out
     if out is not values:
         out[...] = values

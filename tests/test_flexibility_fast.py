@@ -262,8 +262,10 @@ def test_running_sums_are_numpys_cumsum_bit_for_bit() -> None:
     for shape in ((1, 1), (3, 50), (2, 700, 46), (2, 5, 1), (1, 300, 50)):
         values = rng.choice([0.0, -0.0, 1e-300, 0.1, 3.7, 1e12, -2.5], shape) * rng.random(shape)
         want = np.cumsum(values, axis=-1)
+        in_place = np.asfortranarray(values)  # laid out otherwise, summed in place
         for got in (flexibility._running_sum(values), flexibility._running_sum(
-                values.copy(), out=np.empty(shape))):
+                values.copy(), out=np.empty(shape)), flexibility._running_sum(in_place,
+                                                                              out=in_place)):
             assert np.array_equal(got, want) and np.array_equal(np.signbit(got),
                                                                 np.signbit(want)), shape
 
