@@ -285,7 +285,7 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
     # Of the others, a day whose first kWh moved saves nothing (its dearest half hour that can
     # give up energy no dearer than its cheapest that can take it) saves nothing at any
     # quantity (S is concave): every candidate is within rounding of 0, so 0 is moved.
-    first = np.argmax(days.cap[:, rest] > 0, axis=2)
+    first = np.argmax(np.take(days.cap, rest, axis=1) > 0, axis=2)
     idle = r_price[rest, first[0]] <= a_price[rest, first[1]]
     q[rest[idle]] = 0.0
     rest = rest[~idle]
@@ -332,8 +332,8 @@ def _peak(days: _Days, rest: np.ndarray, q_max: np.ndarray, margin: np.ndarray
     margin; rounding is far below the margin). S rises on remove segment i while the add
     slots cheaper than its price have room: from its start up to min(its end, that room)."""
     assert days.a_cum is not None and days.a_price is not None
-    r_cum, a_cum = days.r_cum[rest], days.a_cum[rest]
-    r_price, a_price = days.r_price[rest], days.a_price[rest]
+    r_cum, a_cum = np.take(days.cum, rest, axis=1)
+    r_price, a_price = np.take(days.price, rest, axis=1)
     rows, width = r_cum.shape
     # The add slots cheaper than each price: the start of its run in the ascending prices
     # (remove slot i has the price of ascending slot width - 1 - i).
