@@ -20,8 +20,12 @@ Of equally good quantities the smallest is moved: energy is not moved for nothin
 of one price every quantity saves 0, and nothing is moved). Savings within a rounding margin
 (`_MARGIN` of the day's scale) are equal, so the choice never rests on rounding. It is found
 without pricing every candidate slot by slot: a day whose saving still rises at the cap
-q_max by more than the margin takes q_max; on the others each candidate's saving is read off
-the cumulative sums at the breakpoints (one merge of the day's two sorted breakpoint lists).
+q_max by more than the margin takes q_max; a day whose first kWh saves nothing moves 0; a day
+that peaks at q* (where S stops rising, read off the sorted prices and capacities) below
+q_max, rising into it by more than twice the margin, moves q*; on the few others each
+candidate's saving is read off the cumulative sums at the breakpoints (one merge of the
+day's two sorted breakpoint lists). Rounding is far below the margin, so each shortcut gives
+what the full search gives (the tests check all of them against pricing every candidate).
 
 With ``shift_energy=False`` the energy is curtailed instead (removed from the dearest
 positive-price half hours and not put back): the value is then the cost avoided.
@@ -244,8 +248,8 @@ def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | 
     def layout() -> tuple[np.ndarray, np.ndarray]:
         orders = np.stack([order for order in _price_orders(price, shift_energy)
                            if order is not None])
-        sorted_price = np.take(price, orders + offset)
         at = orders + offset
+        sorted_price = np.take(price, at)
         if per_site > 1:
             at = (np.tile(orders, (1, per_site, 1)) + np.arange(sites * n_days)[:, None] * width)
             sorted_price = np.tile(sorted_price, (1, per_site, 1))
