@@ -305,12 +305,11 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
                                  margin[rest], (reuse.r_line[rest], reuse.a_line[rest],
                                                 reuse.r_knots[rest], reuse.a_knots[rest]))
     elif rest.size:
-        # Only the knots below q_max and the segments at it count: each group of days is
-        # searched on as many sorted slots as its days need (the knots beyond change nothing).
-        for group, width in _width_groups(np.maximum(k_r[rest], k_a[rest]) + 1):
-            which = rest[group]
-            q[which] = _smallest_best(days.rows(which, width), q_max[which], k_r[which],
-                                      k_a[which], margin[which])
+        # Only the knots below q_max and the segments at it count: the days are searched on
+        # as many sorted slots as they need (the knots beyond change nothing).
+        width = int(max(k_r[rest].max(), k_a[rest].max())) + 1
+        q[rest] = _smallest_best(days.rows(rest, width), q_max[rest], k_r[rest], k_a[rest],
+                                 margin[rest])
     return q
 
 
@@ -352,23 +351,6 @@ def _peak(days: _Days, rest: np.ndarray, q_max: np.ndarray, margin: np.ndarray
     below_max = peak < q_max
     _, _, rising = _rise_to(r_cum, a_cum, r_price, a_price, np.where(below_max, peak, 0.0))
     return peak, below_max & (rising > 2.0 * margin)
-
-
-_WIDTHS = np.array([12, 25, 37])  # the search's group edges (sorted slots needed per day)
-_ONE_GROUP = 256  # fewer days than this are searched as one group
-
-
-def _width_groups(needed: np.ndarray) -> list[tuple[np.ndarray | slice, int]]:
-    """Days grouped by the sorted slots their search needs (`needed` per day): a handful of
-    (which days, slots to keep) pairs."""
-    if needed.size < _ONE_GROUP:
-        return [(slice(None), int(needed.max()))]
-    bucket = np.searchsorted(_WIDTHS, needed)
-    groups = []
-    for b in np.flatnonzero(np.bincount(bucket)):
-        group = np.flatnonzero(bucket == b)
-        groups.append((group, int(needed[group].max())))
-    return groups
 
 
 def _totals(days: _Days) -> tuple[np.ndarray, np.ndarray]:

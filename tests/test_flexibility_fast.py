@@ -211,14 +211,13 @@ def test_the_fast_search_gives_every_field_of_the_reference_bit_for_bit() -> Non
             assert_same(plan.value(share), want, (case_number, share, "again"))
 
 
-def test_the_full_search_in_groups_of_days_by_width_equals_the_reference(monkeypatch) -> None:
-    """Days that do not surely peak where S stops rising are searched, many days (a portfolio
-    chunk) in groups, each on only the sorted slots its days need: forced here for every day
-    that is not settled at q_max or 0, on cases of every kind, one site or many."""
+def test_the_full_search_equals_the_reference(monkeypatch) -> None:
+    """Days that do not surely peak where S stops rising are searched, on only the sorted
+    slots they need: forced here for every day that is not settled at q_max or 0, on cases
+    of every kind, one site or many."""
     peak = flexibility._peak
     monkeypatch.setattr(flexibility, "_peak", lambda *args: (peak(*args)[0], np.zeros(
         len(args[1]), dtype=bool)))
-    monkeypatch.setattr(flexibility, "_ONE_GROUP", 0)
     rng = np.random.default_rng(2026113018)
     for case_number in range(150):
         case = _case(rng)
