@@ -212,9 +212,14 @@ def _price_orders(price: np.ndarray, shift_energy: bool
     if len(distinct) < price.shape[0]:
         first = np.empty(len(distinct), dtype=np.intp)
         first[codes[::-1]] = np.arange(price.shape[0] - 1, -1, -1)
-        if (codes >= 0).all() and np.array_equal(price[first][codes], price):
-            rem, add = _price_orders(price[first], shift_energy)
+        distinct_rows = price[first]
+        if (codes >= 0).all() and np.array_equal(distinct_rows[codes], price):
+            rem, add = _argsorts(distinct_rows, shift_energy)
             return rem[codes], None if add is None else add[codes]
+    return _argsorts(price, shift_energy)
+
+
+def _argsorts(price: np.ndarray, shift_energy: bool) -> tuple[np.ndarray, np.ndarray | None]:
     rem = np.argsort(-price, axis=1, kind="stable")
     return rem, np.argsort(price, axis=1, kind="stable") if shift_energy else None
 
