@@ -481,7 +481,7 @@ def _moves(days: _Days, budget: np.ndarray, shift_energy: bool, reuse: _Reuse | 
         flexed = days.load - _allocate(q, reuse.r_start, reuse.r_cap)
         flexed += _allocate(q, reuse.a_start, reuse.a_cap)
         return q, flexed
-    removed = np.zeros(days.r_cap.shape)
+    removed = np.empty(days.r_cap.shape)  # every slot is written (`at` covers the grid)
     removed.ravel()[days.r_at] = _allocate(q, days.r_cum - days.r_cap, days.r_cap)
     flexed = days.load - removed
     if shift_energy:
