@@ -60,6 +60,7 @@ _MARGIN = 1e-11
 _SITES_AT_ONCE = 8  # sites planned and valued together: their arrays stay in the CPU's cache
 _ZEROS = np.zeros(2**18)  # to clip at 0 (an array of zeros is faster than a scalar 0)
 _ZEROS.flags.writeable = False
+_SMALL = 50_000  # running sums added transposed up to this many values (in the cache)
 
 
 def _zeros(shape: tuple[int, ...]) -> np.ndarray:
@@ -197,9 +198,6 @@ def _running_sum(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
     return out
 
 
-_SMALL = 50_000  # values summed transposed up to this many (a copy each way, in the cache)
-
-
 _FINGERPRINT = np.random.default_rng(0).uniform(0.5, 1.5, 64)  # weights to spot equal rows
 
 
@@ -220,6 +218,7 @@ def _price_orders(price: np.ndarray, shift_energy: bool
 
 
 def _argsorts(price: np.ndarray, shift_energy: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Stable argsorts of each row: descending and, when shifting, ascending."""
     rem = np.argsort(-price, axis=1, kind="stable")
     return rem, np.argsort(price, axis=1, kind="stable") if shift_energy else None
 
