@@ -323,12 +323,13 @@ def _rise_to(r_cum: np.ndarray, a_cum: np.ndarray, r_price: np.ndarray, a_price:
     (the knots below x), and the slope of S just below x times the gap to the largest knot
     below x, i.e. how much S rises into x over its last stretch."""
     row = np.arange(x.size)
-    width = r_cum.shape[1]
-    k_r = np.count_nonzero(r_cum < x[:, None], axis=1)  # the segments ending at x
-    k_a = np.count_nonzero(a_cum < x[:, None], axis=1)
+    # The segments ending at x: the first knot at or above x (the cumulative sums rise and
+    # the last is the row's total, so there is one): the number of knots below x.
+    k_r = np.argmax(r_cum >= x[:, None], axis=1)
+    k_a = np.argmax(a_cum >= x[:, None], axis=1)
     below = np.maximum(np.where(k_r > 0, r_cum[row, k_r - 1], 0.0),
                        np.where(k_a > 0, a_cum[row, k_a - 1], 0.0))
-    slope = r_price[row, np.minimum(k_r, width - 1)] - a_price[row, np.minimum(k_a, width - 1)]
+    slope = r_price[row, k_r] - a_price[row, k_a]
     return k_r, k_a, slope * (x - below)
 
 
