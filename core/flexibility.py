@@ -20,8 +20,12 @@ Of equally good quantities the smallest is moved: energy is not moved for nothin
 of one price every quantity saves 0, and nothing is moved). Savings within a rounding margin
 (`_MARGIN` of the day's scale) are equal, so the choice never rests on rounding. It is found
 without pricing every candidate slot by slot: a day whose saving still rises at the cap
-q_max by more than the margin takes q_max; on the others each candidate's saving is read off
-the cumulative sums at the breakpoints (one merge of the day's two sorted breakpoint lists).
+q_max by more than the margin takes q_max; a day whose first kWh saves nothing moves 0; a day
+that peaks at q* (where S stops rising, read off the sorted prices and capacities) below
+q_max, rising into it by more than twice the margin, moves q*; on the few others each
+candidate's saving is read off the cumulative sums at the breakpoints (one merge of the
+day's two sorted breakpoint lists). Rounding is far below the margin, so each shortcut gives
+what the full search gives (the tests check all of them against pricing every candidate).
 
 With ``shift_energy=False`` the energy is curtailed instead (removed from the dearest
 positive-price half hours and not put back): the value is then the cost avoided.
@@ -56,6 +60,7 @@ _MARGIN = 1e-11
 _SITES_AT_ONCE = 8  # sites planned and valued together: their arrays stay in the CPU's cache
 _ZEROS = np.zeros(2**18)  # to clip at 0 (an array of zeros is faster than a scalar 0)
 _ZEROS.flags.writeable = False
+_SMALL = 50_000  # running sums added transposed up to this many values (in the cache)
 
 
 def _zeros(shape: tuple[int, ...]) -> np.ndarray:
@@ -142,27 +147,55 @@ def _check_fraction(flex_fraction: float) -> None:
 @dataclass(frozen=True)
 class _Days:
     """Each row one UK clock day of one site (site-major), its half hours sorted by price:
-    dearest first to give energy up (`r_*`), cheapest first to take it (`a_*`, None when
-    curtailing). `*_cum` are cumulative capacities (kWh); `*_at` the flat grid position
-    (row x width + slot) of each sorted slot; `load` the kWh per slot, in grid order."""
+    dearest first to give energy up (side 0, `r_*`), cheapest first to take it (side 1,
+    `a_*`; absent when curtailing). `cum` are cumulative capacities (kWh); `at` the flat grid
+    position (row x width + slot) of each sorted slot; `load` the kWh per slot, in grid
+    order."""
 
-    day_kwh: np.ndarray  # [rows], floored at 0; the others [rows, width]
-    load: np.ndarray  # kWh per grid slot (padding 0)
-    r_at: np.ndarray
-    r_cap: np.ndarray
-    r_price: np.ndarray
-    r_cum: np.ndarray
-    a_at: np.ndarray | None
-    a_cap: np.ndarray | None
-    a_price: np.ndarray | None
-    a_cum: np.ndarray | None
+    day_kwh: np.ndarray  # [rows], floored at 0
+    load: np.ndarray  # [rows, width] kWh per grid slot (padding 0)
+    at: np.ndarray  # [sides, rows, width] each
+    cap: np.ndarray
+    price: np.ndarray
+    cum: np.ndarray
 
-    def rows(self, which: np.ndarray) -> _Days:
-        """These rows' sorted slots (for the search: positions left out)."""
-        assert self.a_cap is not None and self.a_price is not None and self.a_cum is not None
-        return _Days(self.day_kwh[which], self.load[:0], self.r_at[:0], self.r_cap[which],
-                     self.r_price[which], self.r_cum[which], None, self.a_cap[which],
-                     self.a_price[which], self.a_cum[which])
+    r_at = property(lambda self: self.at[0])
+    r_cap = property(lambda self: self.cap[0])
+    r_price = property(lambda self: self.price[0])
+    r_cum = property(lambda self: self.cum[0])
+    a_at = property(lambda self: self.at[1] if len(self.at) > 1 else None)
+    a_cap = property(lambda self: self.cap[1] if len(self.cap) > 1 else None)
+    a_price = property(lambda self: self.price[1] if len(self.price) > 1 else None)
+    a_cum = property(lambda self: self.cum[1] if len(self.cum) > 1 else None)
+
+    def rows(self, which: np.ndarray, width: int | None = None) -> _Days:
+        """These rows' first `width` (default all) sorted slots (for the search: positions
+        left out)."""
+        keep = slice(width)
+        return _Days(self.day_kwh[which], self.load[:0], self.at[:, :0],
+                     self.cap[:, which, keep], self.price[:, which, keep],
+                     self.cum[:, which, keep])
+
+
+def _running_sum(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """np.cumsum(values, axis=-1) (into `out`, which may be `values`): the same additions in
+    the same order, done a position at a time across all rows (numpy adds along a row as one
+    serial chain through memory, several times slower). The loop is over the day's sorted
+    positions (at most 50), never over days; a small array is summed transposed (each
+    position's values side by side)."""
+    out = np.empty(values.shape) if out is None else out
+    width = values.shape[-1]
+    if values.size <= _SMALL:
+        flat = values.reshape(-1, width).T.copy()
+        for k in range(1, width):
+            np.add(flat[k - 1], flat[k], out=flat[k])
+        out[...] = flat.T.reshape(values.shape)  # `out` may be laid out otherwise
+        return out
+    if out is not values:
+        out[...] = values
+    for k in range(1, width):
+        np.add(out[..., k - 1], out[..., k], out=out[..., k])
+    return out
 
 
 _FINGERPRINT = np.random.default_rng(0).uniform(0.5, 1.5, 64)  # weights to spot equal rows
@@ -177,9 +210,15 @@ def _price_orders(price: np.ndarray, shift_energy: bool
     if len(distinct) < price.shape[0]:
         first = np.empty(len(distinct), dtype=np.intp)
         first[codes[::-1]] = np.arange(price.shape[0] - 1, -1, -1)
-        if (codes >= 0).all() and np.array_equal(price[first][codes], price):
-            rem, add = _price_orders(price[first], shift_energy)
+        distinct_rows = price[first]
+        if (codes >= 0).all() and np.array_equal(distinct_rows[codes], price):
+            rem, add = _argsorts(distinct_rows, shift_energy)
             return rem[codes], None if add is None else add[codes]
+    return _argsorts(price, shift_energy)
+
+
+def _argsorts(price: np.ndarray, shift_energy: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Stable argsorts of each row: descending and, when shifting, ascending."""
     rem = np.argsort(-price, axis=1, kind="stable")
     return rem, np.argsort(price, axis=1, kind="stable") if shift_energy else None
 
@@ -210,34 +249,27 @@ def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | 
     offset = np.arange(price.shape[0])[:, None] * width
     per_site = sites // grid_price.shape[0]  # 1, or every site when the prices are shared
 
-    def layout(order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sorted_price = np.take(price, order + offset)
-        at = order + offset
+    def layout() -> tuple[np.ndarray, np.ndarray]:
+        orders = np.stack([order for order in _price_orders(price, shift_energy)
+                           if order is not None])
+        at = orders + offset
+        sorted_price = np.take(price, at)
         if per_site > 1:
-            at = (np.tile(order, (per_site, 1)) + np.arange(sites * n_days)[:, None] * width)
-            sorted_price = np.tile(sorted_price, (per_site, 1))
+            at = (np.tile(orders, (1, per_site, 1)) + np.arange(sites * n_days)[:, None] * width)
+            sorted_price = np.tile(sorted_price, (1, per_site, 1))
         return at, sorted_price
 
     if shared is None or per_site == 1:
-        orders = [layout(order) for order in _price_orders(price, shift_energy) if order
-                  is not None]
+        at, sorted_price = layout()
     else:
         if "orders" not in shared:
-            shared["orders"] = [layout(order) for order in _price_orders(price, shift_energy)
-                                if order is not None]
-        orders = [(at[:sites * n_days], p[:sites * n_days]) for at, p in shared["orders"]]
-
-    def by(at: np.ndarray, sorted_price: np.ndarray, cap: np.ndarray
-           ) -> tuple[np.ndarray, ...]:
-        cap = np.take(cap, at)
-        return at, cap, sorted_price, np.cumsum(cap, axis=1)
-
-    r_at, r_cap, r_price, r_cum = by(*orders[0], remove_cap)
-    a_at = a_cap = a_price = a_cum = None
-    if shift_energy:
-        a_at, a_cap, a_price, a_cum = by(*orders[1], add_cap)
-    return _Days(day_kwh, grid_load.reshape(-1, width), r_at, r_cap, r_price, r_cum, a_at,
-                 a_cap, a_price, a_cum)
+            shared["orders"] = layout()
+        at, sorted_price = (x[:, :sites * n_days] for x in shared["orders"])
+    cap = np.empty(at.shape)
+    for side, grid_cap in enumerate((remove_cap, add_cap)[:len(at)]):
+        np.take(grid_cap, at[side], out=cap[side])
+    return _Days(day_kwh, grid_load.reshape(-1, width), at, cap, sorted_price,
+                 _running_sum(cap))
 
 
 def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
@@ -248,7 +280,6 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
     the knots' savings are read from it."""
     assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
     r_price, r_cum, a_price, a_cum = days.r_price, days.r_cum, days.a_price, days.a_cum
-    row = np.arange(r_cum.shape[0])
     if reuse is None:
         total, margin = _totals(days)
     else:
@@ -256,21 +287,75 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
     q_max = np.minimum(budget, total)
     # Most days S still rises at q_max: S being concave, q_max then beats each smaller
     # candidate by at least that slope x the gap to the largest of them, beyond any rounding.
-    k_r = np.count_nonzero(r_cum < q_max[:, None], axis=1)  # the segments ending at q_max
-    k_a = np.count_nonzero(a_cum < q_max[:, None], axis=1)
+    k_r, k_a, rising = _rise_to(r_cum, a_cum, r_price, a_price, q_max)
+    q = q_max.copy()
+    rest = np.flatnonzero(~((rising > margin) | (q_max <= 0)))
+    # Of the others, a day whose first kWh moved saves nothing (its dearest half hour that can
+    # give up energy no dearer than its cheapest that can take it) saves nothing at any
+    # quantity (S is concave): every candidate is within rounding of 0, so 0 is moved.
+    first = np.argmax(np.take(days.cap, rest, axis=1) > 0, axis=2)
+    idle = r_price[rest, first[0]] <= a_price[rest, first[1]]
+    q[rest[idle]] = 0.0
+    rest = rest[~idle]
+    # Most of the rest peak where S stops rising (q*, below q_max), rising into it by more
+    # than twice the margin: every candidate below q* is then worse than q* beyond rounding
+    # and q* is within rounding of the best, so q* is moved.
+    if rest.size:
+        peak, sure = _peak(days, rest, q_max[rest], margin[rest])
+        q[rest[sure]] = peak[sure]
+        rest = rest[~sure]
+    if rest.size and reuse is not None:
+        q[rest] = _smallest_best(days.rows(rest), q_max[rest], k_r[rest], k_a[rest],
+                                 margin[rest], (reuse.r_line[rest], reuse.a_line[rest],
+                                                reuse.r_knots[rest], reuse.a_knots[rest]))
+    elif rest.size:
+        # Only the knots below q_max and the segments at it count: the days are searched on
+        # as many sorted slots as they need (the knots beyond change nothing).
+        width = int(max(k_r[rest].max(), k_a[rest].max())) + 1
+        q[rest] = _smallest_best(days.rows(rest, width), q_max[rest], k_r[rest], k_a[rest],
+                                 margin[rest])
+    return q
+
+
+def _rise_to(r_cum: np.ndarray, a_cum: np.ndarray, r_price: np.ndarray, a_price: np.ndarray,
+             x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, at x (kWh, at most the row's total): the remove and add segments ending at x
+    (the knots below x), and the slope of S just below x times the gap to the largest knot
+    below x, i.e. how much S rises into x over its last stretch."""
+    row = np.arange(x.size)
+    # The segments ending at x: the first knot at or above x (the cumulative sums rise and
+    # the last is the row's total, so there is one): the number of knots below x.
+    k_r = np.argmax(r_cum >= x[:, None], axis=1)
+    k_a = np.argmax(a_cum >= x[:, None], axis=1)
     below = np.maximum(np.where(k_r > 0, r_cum[row, k_r - 1], 0.0),
                        np.where(k_a > 0, a_cum[row, k_a - 1], 0.0))
     slope = r_price[row, k_r] - a_price[row, k_a]
-    rising = slope * (q_max - below)
-    q = q_max.copy()
-    rest = np.flatnonzero(~((rising > margin) | (q_max <= 0)))
-    if rest.size:
-        chosen = days.rows(rest)
-        knots = None if reuse is None else (reuse.r_line[rest], reuse.a_line[rest],
-                                            reuse.knots[rest])
-        q[rest] = _smallest_best(chosen, q_max[rest], k_r[rest], k_a[rest], margin[rest],
-                                 knots)
-    return q
+    return k_r, k_a, slope * (x - below)
+
+
+def _peak(days: _Days, rest: np.ndarray, q_max: np.ndarray, margin: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """For the days `rest` (S rises at 0): q*, where S stops rising (a knot), and whether q* is
+    surely the quantity to move (below q_max and S rises into it by more than twice the
+    margin; rounding is far below the margin). S rises on remove segment i while the add
+    slots cheaper than its price have room: from its start up to min(its end, that room)."""
+    assert days.a_cum is not None and days.a_price is not None
+    r_cum, a_cum = np.take(days.cum, rest, axis=1)
+    r_price, a_price = np.take(days.price, rest, axis=1)
+    rows, width = r_cum.shape
+    # The add slots cheaper than each price: the start of its run in the ascending prices
+    # (remove slot i has the price of ascending slot width - 1 - i).
+    start = np.zeros((rows, width), dtype=np.intp)
+    start[:, 1:] = np.where(a_price[:, 1:] != a_price[:, :-1], np.arange(1, width), 0)
+    cheaper = np.maximum.accumulate(start, axis=1)[:, ::-1]
+    room = np.where(cheaper > 0, np.take_along_axis(a_cum, np.maximum(cheaper - 1, 0),
+                                                    axis=1), 0.0)
+    r_start = np.zeros((rows, width))
+    r_start[:, 1:] = r_cum[:, :-1]
+    peak = np.where(room > r_start, np.minimum(room, r_cum), 0.0).max(axis=1)
+    below_max = peak < q_max
+    _, _, rising = _rise_to(r_cum, a_cum, r_price, a_price, np.where(below_max, peak, 0.0))
+    return peak, below_max & (rising > 2.0 * margin)
 
 
 def _totals(days: _Days) -> tuple[np.ndarray, np.ndarray]:
@@ -289,48 +374,57 @@ def _smallest_best(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndar
     """`_shift_quantity` of days where q_max may not be the best (q_max > 0): the smallest
     candidate (0, the knots below q_max, q_max) whose saving is within `margin` of the best
     (on a day of one price every quantity saves 0: nothing is moved). `k_r`, `k_a`: the
-    knots below q_max; `knots` (r_line, a_line, `_knot_estimates`) when already known."""
-    assert days.a_cum is not None
+    knots below q_max; `knots` (r_line, a_line, then `_knot_estimates`) when already known.
+    Each candidate's saving is estimated from the cumulative sums at the knots, to well within
+    `_MARGIN` of the scale."""
+    assert days.a_cum is not None and days.a_price is not None
     r_cum, a_cum = days.r_cum, days.a_cum
-    width = r_cum.shape[1]
-    estimate = _estimates(days, q_max, k_r, k_a, knots)
-    estimate[:, 1 + width:][a_cum >= q_max[:, None]] = -np.inf  # the budget is q_max again
-    near = estimate >= (estimate.max(axis=1) - margin)[:, None]  # 0 (column 0) saves 0
-    smallest = np.where(near[:, 1:1 + width], np.minimum(r_cum, q_max[:, None]), np.inf)
-    smallest = np.minimum(smallest.min(axis=1),
-                          np.where(near[:, 1 + width:], a_cum, np.inf).min(axis=1))
-    return np.where(near[:, 0], 0.0, smallest)
+    if knots is None:
+        lines = _lines(days)
+        r_line, a_line = lines[2], lines[3]
+        at_r, at_a = _knot_estimates(days, *lines)
+    else:
+        r_line, a_line, at_r, at_a = knots
+    at_max = _at_max(days.r_price, days.a_price, r_line, a_line, q_max, k_r, k_a)
+    at_r = np.where(r_cum < q_max[:, None], at_r, -np.inf)  # from q_max on: q_max itself
+    at_a = np.where(a_cum < q_max[:, None], at_a, -np.inf)  # the budget is q_max again
+    best = np.maximum(np.maximum(at_r.max(axis=1), at_a.max(axis=1)), at_max)
+    floor = np.maximum(best, 0.0) - margin  # 0 saves 0
+    smallest = np.minimum(np.where(at_r >= floor[:, None], r_cum, np.inf).min(axis=1),
+                          np.where(at_a >= floor[:, None], a_cum, np.inf).min(axis=1))
+    smallest = np.where(at_max >= floor, np.minimum(smallest, q_max), smallest)
+    return np.where(floor <= 0.0, 0.0, smallest)
 
 
 def _lines(days: _Days) -> tuple[np.ndarray, ...]:
     """R(x) and A(x), the value of the first x kWh given up and taken, are linear on each
     slot's segment k: R(x) = r_line[k] + r_price[k] x (likewise A), exact at the knots.
     Returns (r_total, a_total, r_line, a_line), the totals being R and A at the knots."""
-    assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
-    r_total = np.cumsum(days.r_cap * days.r_price, axis=1)
-    a_total = np.cumsum(days.a_cap * days.a_price, axis=1)
-    return (r_total, a_total, r_total - days.r_price * days.r_cum,
-            a_total - days.a_price * days.a_cum)
+    total = days.cap * days.price
+    _running_sum(total, out=total)
+    line = total - days.price * days.cum
+    return total[0], total[1], line[0], line[1]
 
 
 def _knot_estimates(days: _Days, r_total: np.ndarray, a_total: np.ndarray,
-                    r_line: np.ndarray, a_line: np.ndarray) -> np.ndarray:
-    """The estimated saving at 0 and at each remove then add knot: [rows, 1 + 2 width]."""
+                    r_line: np.ndarray, a_line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The estimated saving at each remove knot and at each add knot: two [rows, width]."""
     assert days.a_price is not None and days.a_cum is not None
     r_price, r_cum, a_price, a_cum = days.r_price, days.r_cum, days.a_price, days.a_cum
     rows, width = r_cum.shape
     # Merge each row's knots: for a remove knot, the add knots below it, and vice versa.
     position = np.empty(rows * 2 * width, dtype=np.intp)
     order = np.argsort(np.hstack([r_cum, a_cum]), axis=1, kind="stable")
-    position[(order + np.arange(rows)[:, None] * (2 * width)).ravel()] = np.tile(
-        np.arange(2 * width), rows)
-    position = position.reshape(rows, 2 * width) - np.tile(np.arange(width), 2)
-    base = np.arange(rows)[:, None] * width
-    on_a = np.minimum(position[:, :width], width - 1) + base  # add segment of each r knot
-    on_r = np.minimum(position[:, width:], width - 1) + base
-    at_r = r_total - (a_line.ravel()[on_a] + a_price.ravel()[on_a] * r_cum)
-    at_a = r_line.ravel()[on_r] + r_price.ravel()[on_r] * a_cum - a_total
-    return np.hstack([np.zeros((rows, 1)), at_r, at_a])
+    order += np.arange(0, rows * 2 * width, 2 * width)[:, None]
+    position[order.ravel()] = np.tile(np.arange(2 * width), rows)
+    position = position.reshape(rows, 2 * width)
+    position -= np.tile(np.arange(width), 2)
+    np.minimum(position, width - 1, out=position)  # the segment each knot lies on
+    position += np.arange(0, rows * width, width)[:, None]
+    on_a, on_r = position[:, :width], position[:, width:]
+    at_r = r_total - (np.take(a_line, on_a) + np.take(a_price, on_a) * r_cum)
+    at_a = np.take(r_line, on_r) + np.take(r_price, on_r) * a_cum - a_total
+    return at_r, at_a
 
 
 def _at_max(r_price: np.ndarray, a_price: np.ndarray, r_line: np.ndarray, a_line: np.ndarray,
@@ -339,24 +433,6 @@ def _at_max(r_price: np.ndarray, a_price: np.ndarray, r_line: np.ndarray, a_line
     row = np.arange(q_max.size)
     return (r_line[row, k_r] + r_price[row, k_r] * q_max
             - (a_line[row, k_a] + a_price[row, k_a] * q_max))
-
-
-def _estimates(days: _Days, q_max: np.ndarray, k_r: np.ndarray, k_a: np.ndarray,
-               knots: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
-    """Each candidate's saving (0, the remove knots, the add knots; the remove knots from
-    q_max on are all q_max) from the cumulative sums at the knots, to well within `_MARGIN`
-    of the scale: [rows, 1 + 2 width]. `knots` as for `_smallest_best`."""
-    assert days.a_price is not None and days.a_cum is not None
-    if knots is None:
-        lines = _lines(days)
-        r_line, a_line, estimate = lines[2], lines[3], _knot_estimates(days, *lines)
-    else:
-        r_line, a_line, estimate = knots[0], knots[1], knots[2].copy()
-    at_max = _at_max(days.r_price, days.a_price, r_line, a_line, q_max, k_r, k_a)
-    width = days.r_cum.shape[1]
-    estimate[:, 1:1 + width] = np.where(days.r_cum < q_max[:, None],
-                                        estimate[:, 1:1 + width], at_max[:, None])
-    return estimate
 
 
 @dataclass(frozen=True)
@@ -370,7 +446,8 @@ class _Reuse:
     margin: np.ndarray
     r_line: np.ndarray  # [rows, width] as `_lines`
     a_line: np.ndarray
-    knots: np.ndarray  # [rows, 1 + 2 width] `_knot_estimates`
+    r_knots: np.ndarray  # [rows, width] `_knot_estimates`
+    a_knots: np.ndarray
     r_start: np.ndarray  # [rows, width] where each slot starts, in grid (not price) order
     r_cap: np.ndarray  # [rows, width] remove capacity, in grid order
     a_start: np.ndarray
@@ -388,7 +465,8 @@ class _Reuse:
             start.ravel()[at] = cum - cap
             grid_cap.ravel()[at] = cap
             grid += [start, grid_cap]
-        return _Reuse(total, margin, lines[2], lines[3], _knot_estimates(days, *lines), *grid)
+        return _Reuse(total, margin, lines[2], lines[3], *_knot_estimates(days, *lines),
+                      *grid)
 
 
 def _moves(days: _Days, budget: np.ndarray, shift_energy: bool, reuse: _Reuse | None = None
@@ -403,7 +481,7 @@ def _moves(days: _Days, budget: np.ndarray, shift_energy: bool, reuse: _Reuse | 
         flexed = days.load - _allocate(q, reuse.r_start, reuse.r_cap)
         flexed += _allocate(q, reuse.a_start, reuse.a_cap)
         return q, flexed
-    removed = np.zeros(days.r_cap.shape)
+    removed = np.empty(days.r_cap.shape)  # every slot is written (`at` covers the grid)
     removed.ravel()[days.r_at] = _allocate(q, days.r_cum - days.r_cap, days.r_cap)
     flexed = days.load - removed
     if shift_energy:

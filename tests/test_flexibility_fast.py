@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from bess_duos.core import flexibility
 from bess_duos.core.features import uk_clock
 from bess_duos.core.flexibility import (
     FlexibilityResult,
@@ -208,6 +209,64 @@ def test_the_fast_search_gives_every_field_of_the_reference_bit_for_bit() -> Non
             assert_same(plan_flexibility(series, price, published_rates=True, **case)
                         .value(share), want, (case_number, share))
             assert_same(plan.value(share), want, (case_number, share, "again"))
+
+
+def test_the_full_search_equals_the_reference(monkeypatch) -> None:
+    """Days that do not surely peak where S stops rising are searched, on only the sorted
+    slots they need: forced here for every day that is not settled at q_max or 0, on cases
+    of every kind, one site or many."""
+    peak = flexibility._peak
+    monkeypatch.setattr(flexibility, "_peak", lambda *args: (peak(*args)[0], np.zeros(
+        len(args[1]), dtype=bool)))
+    rng = np.random.default_rng(2026113018)
+    for case_number in range(150):
+        case = _case(rng)
+        series, price = case.pop("series"), case.pop("price")
+        for share in _shares(rng)[2:]:
+            assert_same(plan_flexibility(series, price, published_rates=True, **case)
+                        .value(share), reference(series, price, share, **case),
+                        (case_number, share))
+    index = half_hour_index("2026-03-23", "2026-04-06")  # with the 46-half-hour day
+    loads = np.vstack([_loads(rng, len(index)) for _ in range(12)])
+    prices = _prices(rng, index)
+    shares = rng.random(12)
+    results = plan_flexibility_many(loads, prices, index, published_rates=True).value(shares)
+    for i in range(12):
+        assert_same(results[i], reference(pd.Series(loads[i], index=index), prices,
+                                          float(shares[i])), i)
+
+
+def test_a_day_that_saves_a_little_on_its_first_kwh_is_still_searched() -> None:
+    """Only a day whose first kWh moved saves nothing skips the search. Half hours (price p,
+    load kWh; the 4 kW max demand leaves 2 - load of headroom): 12 at 5.0001 p holding 2 kWh,
+    12 at 5.0 p holding 1, 18 at 4.0 p holding 2, 6 at 6.0 p holding 0. Energy leaves the
+    5.0001 p half hours and goes first to the 5.0 p ones (12 kWh of room), then only to the
+    6.0 p ones, at a loss: 12 kWh move (the budget, half of 72 kWh, would allow 24) and save
+    12 x 0.0001 p."""
+    index = half_hour_index("2025-06-04", "2025-06-05")
+    price = np.repeat([5.0001, 5.0, 4.0, 6.0], [12, 12, 18, 6])
+    load = pd.Series(np.repeat([2.0, 1.0, 2.0, 0.0], [12, 12, 18, 6]), index=index)
+    result = plan_flexibility(load, price, published_rates=True).value(0.5)
+    assert result.shifted_kwh == 12.0
+    assert result.value_gbp == pytest.approx(12 * 0.0001 / 100, rel=1e-6)
+    assert_same(result, reference(load, price, 0.5), "small first slope")
+    flat = plan_flexibility(load, np.full(48, 5.0), published_rates=True).value(0.5)
+    assert flat.shifted_kwh == 0.0 and flat.value_gbp == 0.0
+
+
+def test_running_sums_are_numpys_cumsum_bit_for_bit() -> None:
+    """The cumulative sums added a sorted position at a time equal np.cumsum along the row
+    (the same additions in the same order), signs of zero included."""
+    rng = np.random.default_rng(11)
+    for shape in ((1, 1), (3, 50), (2, 700, 46), (2, 5, 1), (1, 300, 50), (2, 30, 50)):
+        values = rng.choice([0.0, -0.0, 1e-300, 0.1, 3.7, 1e12, -2.5], shape) * rng.random(shape)
+        want = np.cumsum(values, axis=-1)
+        in_place = np.asfortranarray(values)  # laid out otherwise, summed in place
+        for got in (flexibility._running_sum(values), flexibility._running_sum(
+                values.copy(), out=np.empty(shape)), flexibility._running_sum(in_place,
+                                                                              out=in_place)):
+            assert np.array_equal(got, want) and np.array_equal(np.signbit(got),
+                                                                np.signbit(want)), shape
 
 
 def test_a_year_of_band_prices_and_of_continuous_prices_equals_the_reference() -> None:
