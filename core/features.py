@@ -419,6 +419,27 @@ def percentile_rows(x: np.ndarray, q: float, overwrite: bool = False) -> np.ndar
     return below + diff * gamma
 
 
+def _autocorrelations(x: np.ndarray, mean: np.ndarray | None, wanted: set[str]
+                      ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """`_feature_values`' 24 h and 168 h autocorrelations of the rows of `x` (those in
+    `wanted`; `mean` per row, None when neither is wanted), or their refusal when too short."""
+    n_sites, n = x.shape
+    out: dict[str, np.ndarray] = {}
+    why: dict[str, str] = {}
+    lags = [lag for lag in (48, 336) if n >= 2 * lag]
+    if mean is not None:
+        den, nums = _centred_dots(x, mean, lags)
+        den = np.where(den > 1e-12 * np.maximum(1.0, _row_dots(x, x)), den, 0.0)
+    for name, lag, need in (("autocorr_24h", 48, "2 days"), ("autocorr_168h", 336, "2 weeks")):
+        if lag not in lags:
+            out[name] = np.full(n_sites, np.nan)
+            why[name] = f"{name}: needs at least {need} ({2 * lag} half hours), profile has {n}"
+        elif name in wanted:
+            out[name] = _safe_div(nums[lags.index(lag)], den)
+            why[name] = f"{name}: profile is constant"
+    return out, why
+
+
 def _feature_values(
     x: np.ndarray, groups: _Groups, red: np.ndarray | None = None, overwrite: bool = False,
     names: tuple[str, ...] = FEATURES,
@@ -484,15 +505,10 @@ def _feature_values(
         keep("seasonal_ratio", _safe_div(means[:, _WINTER], means[:, _SUMMER]),
              "no summer consumption")
 
-    lags = [lag for lag in (48, 336) if n >= 2 * lag]
-    if wanted & {"autocorr_24h", "autocorr_168h"}:
-        den, nums = _centred_dots(x, mean, lags)
-        den = np.where(den > 1e-12 * np.maximum(1.0, _row_dots(x, x)), den, 0.0)
-    for name, lag, need in (("autocorr_24h", 48, "2 days"), ("autocorr_168h", 336, "2 weeks")):
-        if lag not in lags:
-            refuse_all(name, f"needs at least {need} ({2 * lag} half hours), profile has {n}")
-        elif name in wanted:
-            keep(name, _safe_div(nums[lags.index(lag)], den), "profile is constant")
+    lagged, lag_why = _autocorrelations(
+        x, mean if wanted & {"autocorr_24h", "autocorr_168h"} else None, wanted)
+    out.update(lagged)
+    why.update(lag_why)
 
     if not one_day or (counts[6:] == 0).any():
         refuse_all("peak_time_h", "needs every clock half hour of the day at least once")
