@@ -12,7 +12,8 @@ columns timestamp datetime64[us, UTC] and kwh):
 - `read_profile(frame)`: the typed-frame way, and the general path;
 - a portfolio part (100 site-years keyed by site_id in one Parquet file, as the demo writes
   them), per site: the batch way (`portfolio._read_keyed_profiles`: the sites' times checked
-  all at once), and each site's rows read alone (`_read_keyed` + `read_profile`), both
+  all at once), and each site's rows read alone (`tests/keyed_reference.read_keyed` +
+  `read_profile`), both
   including the Parquet read, whose own time (`pyarrow.parquet.read_table`) is the floor.
 Targets (issue 18): the file read within 1.3 ms (~0.3 ms above the parse), a frame well under
 0.5 ms, a portfolio site within 0.2 ms.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +36,9 @@ from bess_duos.core.profile_loader import read_profile
 from bess_duos.core.profiles import load_profile
 from bess_duos.core.synthetic import generate_profile
 from timing import best_ms, loadavg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.keyed_reference import read_keyed
 
 
 @contextmanager
@@ -87,7 +92,7 @@ def main() -> None:
                                  portfolio._read_keyed_profiles(source, sites, False).values()],
                         repeat)
         alone = best_ms(lambda: [read_profile(frame) for frame in
-                                 portfolio._read_keyed(source, sites, False).values()], repeat)
+                                 read_keyed(source, sites, False).values()], repeat)
     print(f"one site-year ({len(series):,} half hours, {len(content) / 2**20:.2f} MB CSV); "
           f"min of {args.repeat}; /proc/loadavg {loadavg()}")
     print(f"{'':28}{'ms':>8}{'general':>10}{'x parse':>9}")

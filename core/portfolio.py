@@ -379,20 +379,11 @@ def _keyed_source(source: _Source, is_dir: bool) -> bool:
     return False
 
 
-def _read_keyed(source: _Source, site_ids: list[str], is_dir: bool) -> dict[str, pd.DataFrame]:
-    """Rows of the wanted sites from a long file keyed by site_id, read once for the batch."""
-    rows, codes, keys = _keyed_rows(source, site_ids, is_dir)
-    order, bounds = _site_bounds(codes, len(keys))
-    frame = _rows_frame(rows, order, source)
-    return {str(keys[i]): frame.iloc[bounds[i]:bounds[i + 1]] for i in range(len(keys))
-            if bounds[i + 1] > bounds[i]}
-
-
 def _read_keyed_profiles(source: _Source, site_ids: list[str], is_dir: bool
                          ) -> dict[str, Profile | pd.DataFrame]:
     """Each wanted site's profile from a long file keyed by site_id, read once for the batch:
     the sites `read_sliced_profiles` reads all at once as profiles, the others as their rows
-    (a frame for `read_profile`, exactly as `_read_keyed` gives them)."""
+    (a frame for `read_profile`: that site's rows, in file order)."""
     rows, codes, keys = _keyed_rows(source, site_ids, is_dir)
     order, bounds = _site_bounds(codes, len(keys))
     loaded: list[Profile | None] = [None] * len(keys)

