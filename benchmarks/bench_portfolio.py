@@ -148,8 +148,10 @@ def child(sites_csv: str, workers: int, batch_size: int, engine: str = "local") 
 
 
 STAGES = {  # (module file, function) -> label
-    ("portfolio.py", "_read_keyed"): "bess_duos.core.portfolio._read_keyed (Parquet read)",
-    ("profiles.py", "load_profile"): "bess_duos.core.profiles.load_profile",
+    ("portfolio.py", "_keyed_rows"): "bess_duos.core.portfolio._keyed_rows (Parquet read)",
+    ("profiles.py", "load_sliced_profiles"):
+        "bess_duos.core.profiles.load_sliced_profiles (the sites' profiles checked at once)",
+    ("profiles.py", "load_profile"): "bess_duos.core.profiles.load_profile (sites read alone)",
     ("duos.py", "charge_many"): "bess_duos.core.duos.charge_many",
     ("flexibility.py", "plan_flexibility_many"):
         "bess_duos.core.flexibility.plan_flexibility_many",
