@@ -24,19 +24,16 @@ from pathlib import Path  # noqa: E402
 import bess_duos.core.valuation as valuation  # noqa: E402
 from bess_duos.core.lookup import parse_inputs, run_lookup  # noqa: E402
 from bess_duos.core.profiles import load_profile  # noqa: E402
-from bess_duos.core.synthetic import generate_profile  # noqa: E402
-from timing import loadavg  # noqa: E402
+from timing import loadavg, write_office_year  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=300)
     args = parser.parse_args()
-    series = generate_profile("office", 180_000, start="2025-04-01", seed=5)
     with tempfile.TemporaryDirectory() as folder:
         csv = Path(folder) / "site.csv"
-        series.rename_axis("timestamp").rename("kwh").to_frame().to_csv(
-            csv, date_format="%Y-%m-%dT%H:%M:%SZ")
+        write_office_year(csv)
         profile = load_profile(csv)
     flexibility = valuation._flexibility
     spent = [0.0]

@@ -34,8 +34,7 @@ import pyarrow.parquet as pq
 from bess_duos.core import portfolio, profiles
 from bess_duos.core.profile_loader import read_profile
 from bess_duos.core.profiles import load_profile
-from bess_duos.core.synthetic import generate_profile
-from timing import best_ms, loadavg
+from timing import best_ms, loadavg, write_office_year
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.keyed_reference import read_keyed
@@ -57,11 +56,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=300, help="runs per figure (min taken)")
     args = parser.parse_args()
-    series = generate_profile("office", 180_000, start="2025-04-01", seed=5)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "year.csv"
-        series.rename_axis("timestamp").rename("kwh").to_frame().to_csv(
-            path, date_format="%Y-%m-%dT%H:%M:%SZ")
+        series = write_office_year(path)
         content = path.read_bytes()
         part = Path(folder) / "part.parquet"
         pd.concat([pd.DataFrame({"site_id": f"S{i}", "timestamp": series.index,

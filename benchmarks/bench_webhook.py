@@ -64,12 +64,11 @@ sys.path.insert(0, str(REPO))
 
 from bess_duos.core.lookup import parse_inputs, run_lookup  # noqa: E402
 from bess_duos.core.profiles import load_profile  # noqa: E402
-from bess_duos.core.synthetic import generate_profile  # noqa: E402
 from bess_duos.core.valuation import clear_memos  # noqa: E402
 from bess_duos.webhook.auth import signed_headers  # noqa: E402
 from bess_duos.webhook.cli.site import one_blas_thread  # noqa: E402
 from bess_duos.webhook.layout import default_layout  # noqa: E402
-from timing import loadavg  # noqa: E402
+from timing import loadavg, write_office_year  # noqa: E402
 
 from tests.sheets_server import SheetsServer  # noqa: E402
 
@@ -318,10 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[int, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp, SheetsServer() as sheets:
         folder = Path(tmp)
-        series = generate_profile("office", 180_000, start="2025-04-01", seed=5)
         csv = folder / "site.csv"
-        series.rename_axis("timestamp").rename("kwh").to_frame().to_csv(
-            csv, date_format="%Y-%m-%dT%H:%M:%SZ")
+        write_office_year(csv)
         profiles = _profile_server(folder)
         profile_url = f"http://127.0.0.1:{profiles.server_address[1]}/site.csv"
         sheets.add_spreadsheet(SID, tabs={TAB: {}})

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from bess_duos.core import portfolio, profiles
 from bess_duos.core.profile_loader import read_profile
-from bess_duos.core.profiles import Profile, ProfileError
+from bess_duos.core.profiles import Profile
 
 from tests.keyed_reference import read_keyed
+from tests.profile_outcomes import assert_same, outcome
 
 CASES = 60
 HALF_HOUR = pd.Timedelta(minutes=30)
@@ -96,24 +96,6 @@ def _portfolio_file(rng: np.random.Generator, path: Path) -> list[str]:
     return [*wanted, "unknown"] if rng.random() < 0.2 else wanted
 
 
-def _outcome(read: Any) -> tuple[str, Any]:
-    try:
-        return "ok", read()
-    except ProfileError as exc:
-        return "error", (str(exc), exc.retry_with)
-
-
-def _assert_same(got: tuple[str, Any], expected: tuple[str, Any]) -> None:
-    assert got[0] == expected[0], (got, expected)
-    if got[0] == "error":
-        assert got[1] == expected[1]
-        return
-    pd.testing.assert_frame_equal(got[1].data, expected[1].data, check_exact=True,
-                                  check_freq=True, check_flags=True)
-    assert got[1].data.index.dtype == expected[1].data.index.dtype
-    assert got[1].quality == expected[1].quality
-
-
 @pytest.mark.parametrize("convention", ["start", "end"])
 def test_sites_read_at_once_equal_each_site_read_alone(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, convention: str) -> None:
@@ -132,10 +114,10 @@ def test_sites_read_at_once_equal_each_site_read_alone(
             mine = everything[everything["site_id"] == sid].drop(columns="site_id")
             pd.testing.assert_frame_equal(frames[sid].reset_index(drop=True),
                                           mine.reset_index(drop=True), check_exact=True)
-            expected = _outcome(partial(read_profile, frames[sid]))
+            expected = outcome(partial(read_profile, frames[sid]))
             if isinstance(item, Profile):
                 at_once += 1
-                _assert_same(("ok", item), expected)
+                assert_same(("ok", item), expected)
             else:
                 alone += 1
                 pd.testing.assert_frame_equal(item, frames[sid], check_exact=True)

@@ -16,7 +16,9 @@ import pandas as pd
 import pytest
 from bess_duos.core import profiles
 from bess_duos.core.profile_loader import read_profile
-from bess_duos.core.profiles import Profile, ProfileError, load_profile
+from bess_duos.core.profiles import Profile, load_profile
+
+from tests.profile_outcomes import assert_same, outcome
 
 CASES = 160
 SMALL = replace(profiles.DEFAULT_LIMITS, max_rows=100)  # some files are over it
@@ -24,38 +26,19 @@ SMALL = replace(profiles.DEFAULT_LIMITS, max_rows=100)  # some files are over it
 # --------------------------------------------------------------------- comparing outcomes
 
 
-def _outcome(read: Callable[[], Profile]) -> tuple[str, Any]:
-    try:
-        profile = read()
-    except ProfileError as exc:
-        return "error", (str(exc), exc.retry_with)
-    return "ok", profile
-
-
-def _assert_same(fast: tuple[str, Any], general: tuple[str, Any]) -> None:
-    assert fast[0] == general[0], (fast, general)
-    if fast[0] == "error":
-        assert fast[1] == general[1]
-        return
-    pd.testing.assert_frame_equal(fast[1].data, general[1].data, check_exact=True,
-                                  check_freq=True, check_flags=True)
-    assert fast[1].data.index.dtype == general[1].data.index.dtype
-    assert fast[1].quality == general[1].quality
-
-
 def _general(monkeypatch: pytest.MonkeyPatch, read: Callable[[], Profile]) -> tuple[str, Any]:
     """The outcome with every fast way in turned off."""
     with monkeypatch.context() as patch:
         patch.setattr(profiles, "_long_from_csv", lambda *args, **kwargs: None)
         patch.setattr(profiles, "_long_from_clean_frame", lambda *args, **kwargs: None)
-        return _outcome(read)
+        return outcome(read)
 
 
 def _same_both_ways(monkeypatch: pytest.MonkeyPatch, read: Callable[..., Profile], *args: Any,
                     **kwargs: Any) -> tuple[str, Any]:
     """`read(*args, **kwargs)` as it runs, asserted equal to it with the fast ways off."""
-    fast = _outcome(partial(read, *args, **kwargs))
-    _assert_same(fast, _general(monkeypatch, partial(read, *args, **kwargs)))
+    fast = outcome(partial(read, *args, **kwargs))
+    assert_same(fast, _general(monkeypatch, partial(read, *args, **kwargs)))
     return fast
 
 

@@ -75,10 +75,15 @@ class Server:
         self.httpd.server_close()
 
 
-def send(body: bytes, content_type: str = "text/csv", length: bool = True) -> Route:
+def send(body: bytes, content_type: str = "text/csv", length: bool = True,
+         headers: dict[str, str] | None = None, chunk: int = 4096) -> Route:
+    """A route answering 200 with `body`: with a Content-Length, or chunked in `chunk`-byte
+    parts; `headers` added."""
     def route(handler: BaseHTTPRequestHandler) -> None:
         handler.send_response(200)
         handler.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
         if length:
             handler.send_header("Content-Length", str(len(body)))
             handler.end_headers()
@@ -86,8 +91,8 @@ def send(body: bytes, content_type: str = "text/csv", length: bool = True) -> Ro
         else:
             handler.send_header("Transfer-Encoding", "chunked")
             handler.end_headers()
-            for start in range(0, len(body), 4096):
-                part = body[start:start + 4096]
+            for start in range(0, len(body), chunk):
+                part = body[start:start + chunk]
                 handler.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
             handler.wfile.write(b"0\r\n\r\n")
 

@@ -7,34 +7,17 @@ import gzip
 import random
 import zlib
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
 from bess_duos.webhook.profile_links import RULE_SIZE, FetchPolicy, ProfileLinkError, fetch_url
 
-from tests.test_profile_links import Route, Server
+from tests.test_profile_links import Route, Server, send
 
 
 def coded(body: bytes, coding: str, chunked: bool = False) -> Route:
-    def route(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Type", "text/csv")
-        if coding:
-            handler.send_header("Content-Encoding", coding)
-        if chunked:
-            handler.send_header("Transfer-Encoding", "chunked")
-            handler.end_headers()
-            for start in range(0, len(body), 7001):
-                part = body[start:start + 7001]
-                handler.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
-            handler.wfile.write(b"0\r\n\r\n")
-            return
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    return route
+    return send(body, length=not chunked, chunk=7001,
+                headers={"Content-Encoding": coding} if coding else None)
 
 
 @pytest.fixture
