@@ -439,7 +439,7 @@ def _flexibility(series: pd.Series, rates: np.ndarray | None, fraction: float, r
         prices = rates
         if prices is None:  # the band rate of every half hour of the grid, gaps included
             prices = unit_costs(series.index, series.to_numpy(), run.tariff)[1]
-        return plan_flexibility(series, pd.Series(prices, index=series.index),
+        return plan_flexibility(series, pd.Series(prices, index=series.index, copy=False),
                                 published_rates=True)
 
     key = None if run.key is None else (run.key, run.tariff, rates is None)
