@@ -85,11 +85,12 @@ class SpoolSink(MemorySink):
 
     def add(self, index: int, results: pd.DataFrame, errors: pd.DataFrame) -> None:
         """Write batch `index`'s frames (empty frames are not written)."""
-        for kind, frame in (("results", results), ("errors", errors)):
-            if len(frame):
-                frame.to_parquet(self.folder / f"{kind}-{index:09d}.parquet", index=False)
-        self.n_results += len(results)
-        self.n_errors += len(errors)
+        self.add_written(index, *_spool(self.folder, index, results, errors))
+
+    def add_written(self, index: int, n_results: int, n_errors: int) -> None:
+        """Count batch `index`, whose frames a worker process has written (`spool_batch`)."""
+        self.n_results += n_results
+        self.n_errors += n_errors
 
     def _read(self, kind: str, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         for path in sorted(self.folder.glob(f"{kind}-*.parquet")):
@@ -108,6 +109,23 @@ class SpoolSink(MemorySink):
         parts = list(self._read("results", columns))
         return (pd.concat(parts, ignore_index=True) if parts
                 else empty_results()[columns])
+
+
+def _spool(folder: Path, index: int, results: pd.DataFrame, errors: pd.DataFrame
+           ) -> tuple[int, int]:
+    """Write batch `index`'s non-empty frames to `folder`; (results, errors) rows."""
+    for kind, frame in (("results", results), ("errors", errors)):
+        if len(frame):
+            frame.to_parquet(folder / f"{kind}-{index:09d}.parquet", index=False)
+    return len(results), len(errors)
+
+
+def spool_batch(folder: Path, index: int, batch: pd.DataFrame, **batch_kwargs: Any
+                ) -> tuple[int, int]:
+    """`run_batch_safely` in a worker process that writes the batch's frames to the spool
+    folder itself and sends back only the row counts (no frames pickled back, no Parquet
+    writing in the main process)."""
+    return _spool(folder, index, *run_batch_safely(batch, **batch_kwargs))
 
 
 def _concat(parts: Iterator[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
@@ -169,12 +187,17 @@ def run_local(
     started = time.perf_counter()
     count = 0
 
-    def done(index: int, part: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    spooled = workers > 1 and isinstance(sink, SpoolSink)  # the workers write the files
+
+    def done(index: int, part: tuple[Any, Any]) -> None:
         nonlocal count
         count += 1
-        sink.add(index, *part)
+        if spooled:
+            sink.add_written(index, *part)
+        else:
+            sink.add(index, *part)
         if progress is not None:
-            progress(len(part[0]) + len(part[1]))
+            progress(sum(part) if spooled else len(part[0]) + len(part[1]))
 
     if workers == 1:
         for index, batch in enumerate(batches):
@@ -184,7 +207,9 @@ def run_local(
         with ProcessPoolExecutor(max_workers=workers) as pool:
             pending: dict[Future, int] = {}
             for index, batch in enumerate(batches):
-                pending[pool.submit(run_batch_safely, batch, **batch_kwargs)] = index
+                future = (pool.submit(spool_batch, sink.folder, index, batch, **batch_kwargs)
+                          if spooled else pool.submit(run_batch_safely, batch, **batch_kwargs))
+                pending[future] = index
                 if len(pending) >= limit:
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in finished:

@@ -265,9 +265,13 @@ def _rows(path: Path) -> tuple[dict[str, str], ...] | None:
     return None if version is None else _cached_csv(str(path), version)
 
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, where PyYAML has it
+
+
 @functools.lru_cache(maxsize=256)
 def _cached_yaml(path: str, version: FileVersion) -> dict:
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
+
 
 
 def _periods(items: list[dict]) -> tuple[BandPeriod, ...]:
