@@ -803,15 +803,16 @@ def _run_batch(
     charged = survivors(loaded, _value(loaded, flex_fraction=fraction,
                                        power_factor=power_factor))
     features, feature_failures = _features(charged)
-    rows = []
-    for site in survivors(charged, feature_failures):
-        row = _result_row(site, fraction)
-        values = features.loc[site.site_id]
-        row.update({name: float(values[name]) for name in FEATURES})
-        row["pattern"] = str(values["pattern"])
-        row["feature_notes"] = str(values["notes"])
-        rows.append(row)
-    results = pd.DataFrame(rows, columns=result_columns()).astype(result_dtypes())
+    kept = survivors(charged, feature_failures)
+    results = pd.DataFrame([_result_row(site, fraction) for site in kept],
+                           columns=result_columns())
+    if kept:  # the features of the kept sites, a column at a time
+        picked = features.loc[[site.site_id for site in kept]]
+        for name in FEATURES:
+            results[name] = picked[name].to_numpy(dtype=np.float64)
+        results["pattern"] = [str(value) for value in picked["pattern"]]
+        results["feature_notes"] = [str(value) for value in picked["notes"]]
+    results = results.astype(result_dtypes())
     error_frame = pd.DataFrame(errors, columns=list(ERROR_COLUMNS)).astype(ERROR_DTYPES)
     return (results.sort_values("row", kind="stable").reset_index(drop=True),
             error_frame.sort_values("row", kind="stable").reset_index(drop=True))
