@@ -6,7 +6,9 @@ sites are listed in the errors with stage ``internal`` (`core.portfolio.run_batc
 - ``local``: a `concurrent.futures.ProcessPoolExecutor` (default: one process per CPU
   core; `run_batch` uses one BLAS thread, so the processes do not oversubscribe the cores);
   at most `max_pending` batches (default 2 per worker) are in flight, so memory is bounded
-  by the batch size, not the portfolio size. One worker runs in this process.
+  by the batch size, not the portfolio size. One worker runs in this process. With a
+  `SpoolSink` the worker processes write their batches' files themselves and send back only
+  the counts (`spool_batch`), so the main process only reads SITES and hands out batches.
 - ``dask``: the same function on a dask.distributed cluster (`scheduler` is an address such as
   ``tcp://10.0.0.5:8786`` or a `distributed.Client`). Only the batch's SITES rows travel to
   the workers; each worker reads the sites' profile files itself (Parquet partitions are read
@@ -187,17 +189,19 @@ def run_local(
     started = time.perf_counter()
     count = 0
 
-    spooled = workers > 1 and isinstance(sink, SpoolSink)  # the workers write the files
+    # several workers and a plain SpoolSink: the workers write the files (`spool_batch`)
+    spool = (sink if workers > 1 and isinstance(sink, SpoolSink)
+             and type(sink).add is SpoolSink.add else None)
 
     def done(index: int, part: tuple[Any, Any]) -> None:
         nonlocal count
         count += 1
-        if spooled:
-            sink.add_written(index, *part)
+        if spool is not None:
+            spool.add_written(index, *part)
         else:
             sink.add(index, *part)
         if progress is not None:
-            progress(sum(part) if spooled else len(part[0]) + len(part[1]))
+            progress(sum(part) if spool is not None else len(part[0]) + len(part[1]))
 
     if workers == 1:
         for index, batch in enumerate(batches):
@@ -207,8 +211,9 @@ def run_local(
         with ProcessPoolExecutor(max_workers=workers) as pool:
             pending: dict[Future, int] = {}
             for index, batch in enumerate(batches):
-                future = (pool.submit(spool_batch, sink.folder, index, batch, **batch_kwargs)
-                          if spooled else pool.submit(run_batch_safely, batch, **batch_kwargs))
+                future = (pool.submit(spool_batch, spool.folder, index, batch, **batch_kwargs)
+                          if spool is not None
+                          else pool.submit(run_batch_safely, batch, **batch_kwargs))
                 pending[future] = index
                 if len(pending) >= limit:
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)

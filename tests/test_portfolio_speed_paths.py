@@ -1,0 +1,89 @@
+"""The portfolio's quicker paths give what the plain ones give: worker-written spool files, the
+libyaml loader of the config YAML, time bands built once per file version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from bess_duos.core import tariffs
+from bess_duos.core.paths import config_dir
+from bess_duos.core.portfolio_demo import make_demo_portfolio
+from bess_duos.core.portfolio_engines import MemorySink, SpoolSink, run_portfolio
+from bess_duos.core.timebands import BandPeriod, TimeBands
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_worker_written_spool_equals_the_in_process_run(tmp_path: Path, seed: int) -> None:
+    """Two workers writing their own spool files (and sending back counts) give the frames,
+    counts and progress of one process keeping them in memory; sites broken on purpose keep
+    their reasons. Seeded demos with a random batch size (batches finish out of order)."""
+    rng = np.random.default_rng(seed)
+    demo = make_demo_portfolio(tmp_path / "demo", 90, seed=seed, days=10, broken_share=0.1,
+                               sites_per_file=int(rng.integers(15, 40)))
+    batch_size = int(rng.integers(7, 25))
+    memory = run_portfolio(demo.sites_csv, workers=1, batch_size=batch_size)
+    ticks: list[int] = []
+    spooled = run_portfolio(demo.sites_csv, workers=2, batch_size=batch_size,
+                            sink=SpoolSink(tmp_path / "spool"), progress=ticks.append)
+    assert sum(ticks) == 90 and len(ticks) == spooled.batches == -(-90 // batch_size)
+    assert (spooled.sink.n_results, spooled.sink.n_errors) == (81, 9)
+    assert (memory.sink.n_results, memory.sink.n_errors) == (81, 9)
+    assert len(list((tmp_path / "spool").glob("errors-*.parquet"))) >= 1
+    pd.testing.assert_frame_equal(memory.results, spooled.results, check_exact=True)
+    pd.testing.assert_frame_equal(memory.errors, spooled.errors, check_exact=True)
+
+
+class _Renaming(SpoolSink):
+    """A SpoolSink whose `add` does more: the engine must call it, not write for it."""
+
+    def add(self, index: int, results: pd.DataFrame, errors: pd.DataFrame) -> None:
+        super().add(index, results.assign(site_id=results["site_id"] + "!"), errors)
+
+
+def test_a_sink_overriding_add_still_gets_the_frames(tmp_path: Path) -> None:
+    demo = make_demo_portfolio(tmp_path / "demo", 30, seed=4, days=7, sites_per_file=15)
+    plain = run_portfolio(demo.sites_csv, workers=2, batch_size=10, sink=MemorySink())
+    renamed = run_portfolio(demo.sites_csv, workers=2, batch_size=10,
+                            sink=_Renaming(tmp_path / "spool"))
+    assert renamed.results["site_id"].tolist() == [s + "!" for s in plain.results["site_id"]]
+
+
+def _config_yaml() -> list[Path]:
+    return sorted(config_dir().rglob("*.yaml"))
+
+
+def test_every_config_yaml_reads_the_same_with_the_quick_loader() -> None:
+    """The loader `core.tariffs` uses (libyaml's CSafeLoader where PyYAML has it) gives the
+    pure-Python safe loader's documents, value for value and type for type."""
+    paths = _config_yaml()
+    assert len(paths) > 50  # time bands of every area and year, residual bands, defaults
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        quick = yaml.load(text, Loader=tariffs._SAFE_LOADER)
+        plain = yaml.safe_load(text)
+        assert quick == plain and repr(quick) == repr(plain), path
+
+
+def test_time_bands_built_once_equal_ones_built_from_the_file() -> None:
+    """`load_time_bands` (built once per file version) equals `TimeBands` built afresh from the
+    file read with the plain safe loader, for every area and year bundled; asked twice it
+    gives the same object."""
+    checked = 0
+    for path in sorted((config_dir() / "timebands").glob("*/*.yaml")):
+        year, area = int(path.parent.name), int(path.stem)
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        fresh = TimeBands(
+            distributor_id=area, year=year,
+            periods=tuple(BandPeriod(p["band"], p["days"], str(p["start"]), str(p["end"]),
+                                     tuple(p["months"])) for p in doc["periods"]),
+            source=doc.get("source", ""), notes=tuple(doc.get("notes") or ()),
+        )
+        loaded = tariffs.load_time_bands(area, year)
+        assert loaded == fresh, path
+        assert tariffs.load_time_bands(area, year) is loaded
+        checked += 1
+    assert checked >= 14 * 4
