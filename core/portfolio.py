@@ -162,7 +162,8 @@ def iter_site_batches(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE
                 first = seen.setdefault(site, int(row))
                 duplicate[i] = 0 if first == row else first
         chunk[_DUPLICATE] = duplicate
-        chunk["profile_path"] = [_absolute(p, base) for p in chunk["profile_path"]]
+        absolute = {p: _absolute(p, base) for p in dict.fromkeys(chunk["profile_path"])}
+        chunk["profile_path"] = [absolute[p] for p in chunk["profile_path"]]  # once per file
         yield chunk
 
 
