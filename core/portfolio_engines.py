@@ -15,7 +15,9 @@ sites are listed in the errors with stage ``internal`` (`core.portfolio.run_batc
   where the workers are, so the files must be on a path every worker can see).
 
 Both hand each finished batch to a sink (`MemorySink` by default; `SpoolSink` writes each
-batch to Parquet files so that not even the results pile up in memory) and return the same
+batch to Parquet files so that not even the results pile up in memory: written by the worker
+processes themselves where they share this machine's files, i.e. local workers and Dask workers
+on loopback; remote Dask workers send the frames back) and return the same
 `PortfolioOutcome`; results and errors come back in SITES row order, so the engines' outputs
 are equal site by site.
 """
@@ -130,6 +132,25 @@ def spool_batch(folder: Path, index: int, batch: pd.DataFrame, **batch_kwargs: A
     return _spool(folder, index, *run_batch_safely(batch, **batch_kwargs))
 
 
+def _written_by_workers(sink: MemorySink) -> SpoolSink | None:
+    """`sink` if the workers may write its files themselves (a SpoolSink whose `add` is the
+    plain one; a subclass that changes `add` gets the frames)."""
+    plain = isinstance(sink, SpoolSink) and type(sink).add is SpoolSink.add
+    return sink if plain else None
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _on_this_machine(client: Any) -> bool:
+    """Whether every Dask worker listens on loopback (a LocalCluster): then they see this
+    machine's files, the spool folder among them."""
+    from urllib.parse import urlsplit
+
+    hosts = {urlsplit(address).hostname for address in client.scheduler_info()["workers"]}
+    return bool(hosts) and hosts <= _LOOPBACK
+
+
 def _concat(parts: Iterator[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
     frames = list(parts)
     return pd.concat(frames, ignore_index=True) if frames else empty
@@ -189,9 +210,7 @@ def run_local(
     started = time.perf_counter()
     count = 0
 
-    # several workers and a plain SpoolSink: the workers write the files (`spool_batch`)
-    spool = (sink if workers > 1 and isinstance(sink, SpoolSink)
-             and type(sink).add is SpoolSink.add else None)
+    spool = _written_by_workers(sink) if workers > 1 else None
 
     def done(index: int, part: tuple[Any, Any]) -> None:
         nonlocal count
@@ -255,21 +274,29 @@ def run_dask(
         limit = max_pending or 2 * threads
         stream = enumerate(batches)
         index_of: dict[str, int] = {}
+        spool = _written_by_workers(sink) if _on_this_machine(client) else None
 
         def submit(index: int, batch: pd.DataFrame) -> Any:
-            future = client.submit(run_batch_safely, batch, pure=False, **batch_kwargs)
+            future = (client.submit(spool_batch, spool.folder, index, batch, pure=False,
+                                    **batch_kwargs) if spool is not None
+                      else client.submit(run_batch_safely, batch, pure=False, **batch_kwargs))
             index_of[future.key] = index
             return future
 
         queue = as_completed([submit(i, b) for _, (i, b) in zip(range(limit), stream,
                                                                  strict=False)])
         for future in queue:
-            results, errors = future.result()
-            sink.add(index_of.pop(future.key), results, errors)
+            part = future.result()
+            if spool is not None:
+                spool.add_written(index_of.pop(future.key), *part)
+                sites = sum(part)
+            else:
+                sink.add(index_of.pop(future.key), *part)
+                sites = len(part[0]) + len(part[1])
             future.release()
             count += 1
             if progress is not None:
-                progress(len(results) + len(errors))
+                progress(sites)
             following = next(stream, None)
             if following is not None:
                 queue.add(submit(*following))

@@ -87,3 +87,26 @@ def test_time_bands_built_once_equal_ones_built_from_the_file() -> None:
         assert tariffs.load_time_bands(area, year) is loaded
         checked += 1
     assert checked >= 14 * 4
+
+
+def test_dask_workers_on_loopback_write_the_spool(tmp_path: Path, monkeypatch) -> None:
+    """Dask workers on loopback write the spool files themselves (the client's `add` is never
+    called) and the frames equal the local engine's."""
+    distributed = pytest.importorskip("distributed")
+    demo = make_demo_portfolio(tmp_path / "demo", 40, seed=6, days=7, broken_share=0.1,
+                               sites_per_file=20)
+    calls: list[int] = []
+    plain_add = SpoolSink.add
+    monkeypatch.setattr(SpoolSink, "add", lambda self, index, *frames: (
+        calls.append(index), plain_add(self, index, *frames)))
+    local = run_portfolio(demo.sites_csv, workers=1, batch_size=15)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  protocol="tcp", host="127.0.0.1", dashboard_address=None
+                                  ) as cluster, distributed.Client(cluster) as client:
+        ticks: list[int] = []
+        remote = run_portfolio(demo.sites_csv, engine="dask", scheduler=client, batch_size=15,
+                               sink=SpoolSink(tmp_path / "spool"), progress=ticks.append)
+    assert calls == [] and sum(ticks) == 40 and remote.batches == 3
+    assert len(list((tmp_path / "spool").glob("results-*.parquet"))) == 3
+    pd.testing.assert_frame_equal(local.results, remote.results, check_exact=True)
+    pd.testing.assert_frame_equal(local.errors, remote.errors, check_exact=True)
