@@ -805,18 +805,27 @@ def _run_batch(
                                        power_factor=power_factor))
     features, feature_failures = _features(charged)
     kept = survivors(charged, feature_failures)
-    results = pd.DataFrame([_result_row(site, fraction) for site in kept],
-                           columns=result_columns())
-    if kept:  # the features of the kept sites, a column at a time
-        picked = features.loc[[site.site_id for site in kept]]
-        for name in FEATURES:
-            results[name] = picked[name].to_numpy(dtype=np.float64)
-        results["pattern"] = [str(value) for value in picked["pattern"]]
-        results["feature_notes"] = [str(value) for value in picked["notes"]]
-    results = results.astype(result_dtypes())
+    results = _results_frame([_result_row(site, fraction) for site in kept],
+                             features.loc[[site.site_id for site in kept]])
     error_frame = pd.DataFrame(errors, columns=list(ERROR_COLUMNS)).astype(ERROR_DTYPES)
     return (results.sort_values("row", kind="stable").reset_index(drop=True),
             error_frame.sort_values("row", kind="stable").reset_index(drop=True))
+
+
+def _results_frame(rows: list[dict[str, Any]], features: pd.DataFrame) -> pd.DataFrame:
+    """The results frame, built a column at a time in its fixed dtypes, from the sites' rows
+    and their features (in the same order)."""
+    if not rows:
+        return empty_results()
+    columns: dict[str, Any] = {name: features[name].to_numpy(dtype=np.float64)
+                               for name in FEATURES}
+    columns["pattern"] = [str(value) for value in features["pattern"]]
+    columns["feature_notes"] = [str(value) for value in features["notes"]]
+    for name, dtype in result_dtypes().items():
+        values = columns[name] if name in columns else [row[name] for row in rows]
+        columns[name] = (pd.Series(values, dtype=dtype) if dtype == "str"
+                         else np.asarray(values, dtype=dtype))
+    return pd.DataFrame(columns)[result_columns()]
 
 
 def run_batch_safely(sites: pd.DataFrame, **kwargs: Any) -> tuple[pd.DataFrame, pd.DataFrame]:

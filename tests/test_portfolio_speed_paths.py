@@ -110,3 +110,42 @@ def test_dask_workers_on_loopback_write_the_spool(tmp_path: Path, monkeypatch) -
     assert len(list((tmp_path / "spool").glob("results-*.parquet"))) == 3
     pd.testing.assert_frame_equal(local.results, remote.results, check_exact=True)
     pd.testing.assert_frame_equal(local.errors, remote.errors, check_exact=True)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_results_frame_built_by_columns_equals_rows_then_astype(seed: int) -> None:
+    """`_results_frame` (a column at a time, in the fixed dtypes) equals the frame made from
+    the rows with the features merged in and then cast, on seeded random rows: NaN and None
+    figures, blank and non-ASCII text, integers of any size."""
+    from bess_duos.core.features import FEATURES
+    from bess_duos.core.portfolio import _results_frame, result_columns, result_dtypes
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    words = ["", " ", "LV", "a; b", "Ünïcode £", "2025-03-31 23:00", "x" * 50]
+    rows: list[dict] = []
+    for _ in range(n):
+        row: dict = {}
+        for name, dtype in result_dtypes().items():
+            if dtype == "int64":
+                row[name] = int(rng.integers(-(2**40), 2**40))
+            elif dtype == "float64":
+                row[name] = [float(rng.normal() * 1e6), np.nan, None, 0.0][int(rng.integers(4))]
+            else:
+                row[name] = words[int(rng.integers(len(words)))]
+        rows.append(row)
+    ids = [f"s{i}" for i in range(n)]
+    features = pd.DataFrame({name: rng.normal(size=n) for name in FEATURES}, index=ids)
+    features.loc[ids[0], FEATURES[0]] = np.nan
+    features["pattern"] = [words[int(i)] for i in rng.integers(len(words), size=n)]
+    features["notes"] = [words[int(i)] for i in rng.integers(len(words), size=n)]
+    merged = []
+    for row, site in zip(rows, ids, strict=True):
+        row = {k: v for k, v in row.items() if k not in (*FEATURES, "pattern", "feature_notes")}
+        row.update({name: float(features.loc[site, name]) for name in FEATURES})
+        row["pattern"] = str(features.loc[site, "pattern"])
+        row["feature_notes"] = str(features.loc[site, "notes"])
+        merged.append(row)
+    expected = pd.DataFrame(merged, columns=result_columns()).astype(result_dtypes())
+    pd.testing.assert_frame_equal(_results_frame(rows, features), expected, check_exact=True)
+    assert _results_frame([], features.iloc[:0]).dtypes.equals(expected.dtypes)
