@@ -162,7 +162,8 @@ def iter_site_batches(path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE
                 first = seen.setdefault(site, int(row))
                 duplicate[i] = 0 if first == row else first
         chunk[_DUPLICATE] = duplicate
-        chunk["profile_path"] = [_absolute(p, base) for p in chunk["profile_path"]]
+        absolute = {p: _absolute(p, base) for p in dict.fromkeys(chunk["profile_path"])}
+        chunk["profile_path"] = [absolute[p] for p in chunk["profile_path"]]  # once per file
         yield chunk
 
 
@@ -803,18 +804,28 @@ def _run_batch(
     charged = survivors(loaded, _value(loaded, flex_fraction=fraction,
                                        power_factor=power_factor))
     features, feature_failures = _features(charged)
-    rows = []
-    for site in survivors(charged, feature_failures):
-        row = _result_row(site, fraction)
-        values = features.loc[site.site_id]
-        row.update({name: float(values[name]) for name in FEATURES})
-        row["pattern"] = str(values["pattern"])
-        row["feature_notes"] = str(values["notes"])
-        rows.append(row)
-    results = pd.DataFrame(rows, columns=result_columns()).astype(result_dtypes())
+    kept = survivors(charged, feature_failures)
+    results = _results_frame([_result_row(site, fraction) for site in kept],
+                             features.loc[[site.site_id for site in kept]])
     error_frame = pd.DataFrame(errors, columns=list(ERROR_COLUMNS)).astype(ERROR_DTYPES)
     return (results.sort_values("row", kind="stable").reset_index(drop=True),
             error_frame.sort_values("row", kind="stable").reset_index(drop=True))
+
+
+def _results_frame(rows: list[dict[str, Any]], features: pd.DataFrame) -> pd.DataFrame:
+    """The results frame, built a column at a time in its fixed dtypes, from the sites' rows
+    and their features (in the same order)."""
+    if not rows:
+        return empty_results()
+    columns: dict[str, Any] = {name: features[name].to_numpy(dtype=np.float64)
+                               for name in FEATURES}
+    columns["pattern"] = [str(value) for value in features["pattern"]]
+    columns["feature_notes"] = [str(value) for value in features["notes"]]
+    for name, dtype in result_dtypes().items():
+        values = columns[name] if name in columns else [row[name] for row in rows]
+        columns[name] = (pd.Series(values, dtype=dtype) if dtype == "str"
+                         else np.asarray(values, dtype=dtype))
+    return pd.DataFrame(columns)[result_columns()]
 
 
 def run_batch_safely(sites: pd.DataFrame, **kwargs: Any) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -6,14 +6,18 @@ sites are listed in the errors with stage ``internal`` (`core.portfolio.run_batc
 - ``local``: a `concurrent.futures.ProcessPoolExecutor` (default: one process per CPU
   core; `run_batch` uses one BLAS thread, so the processes do not oversubscribe the cores);
   at most `max_pending` batches (default 2 per worker) are in flight, so memory is bounded
-  by the batch size, not the portfolio size. One worker runs in this process.
+  by the batch size, not the portfolio size. One worker runs in this process. With a
+  `SpoolSink` the worker processes write their batches' files themselves and send back only
+  the counts (`spool_batch`), so the main process only reads SITES and hands out batches.
 - ``dask``: the same function on a dask.distributed cluster (`scheduler` is an address such as
   ``tcp://10.0.0.5:8786`` or a `distributed.Client`). Only the batch's SITES rows travel to
   the workers; each worker reads the sites' profile files itself (Parquet partitions are read
   where the workers are, so the files must be on a path every worker can see).
 
 Both hand each finished batch to a sink (`MemorySink` by default; `SpoolSink` writes each
-batch to Parquet files so that not even the results pile up in memory) and return the same
+batch to Parquet files so that not even the results pile up in memory: written by the worker
+processes themselves where they share this machine's files, i.e. local workers and Dask workers
+on loopback; remote Dask workers send the frames back) and return the same
 `PortfolioOutcome`; results and errors come back in SITES row order, so the engines' outputs
 are equal site by site.
 """
@@ -85,11 +89,12 @@ class SpoolSink(MemorySink):
 
     def add(self, index: int, results: pd.DataFrame, errors: pd.DataFrame) -> None:
         """Write batch `index`'s frames (empty frames are not written)."""
-        for kind, frame in (("results", results), ("errors", errors)):
-            if len(frame):
-                frame.to_parquet(self.folder / f"{kind}-{index:09d}.parquet", index=False)
-        self.n_results += len(results)
-        self.n_errors += len(errors)
+        self.add_written(index, *_spool(self.folder, index, results, errors))
+
+    def add_written(self, index: int, n_results: int, n_errors: int) -> None:
+        """Count batch `index`, whose frames a worker process has written (`spool_batch`)."""
+        self.n_results += n_results
+        self.n_errors += n_errors
 
     def _read(self, kind: str, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         for path in sorted(self.folder.glob(f"{kind}-*.parquet")):
@@ -108,6 +113,42 @@ class SpoolSink(MemorySink):
         parts = list(self._read("results", columns))
         return (pd.concat(parts, ignore_index=True) if parts
                 else empty_results()[columns])
+
+
+def _spool(folder: Path, index: int, results: pd.DataFrame, errors: pd.DataFrame
+           ) -> tuple[int, int]:
+    """Write batch `index`'s non-empty frames to `folder`; (results, errors) rows."""
+    for kind, frame in (("results", results), ("errors", errors)):
+        if len(frame):
+            frame.to_parquet(folder / f"{kind}-{index:09d}.parquet", index=False)
+    return len(results), len(errors)
+
+
+def spool_batch(folder: Path, index: int, batch: pd.DataFrame, **batch_kwargs: Any
+                ) -> tuple[int, int]:
+    """`run_batch_safely` in a worker process that writes the batch's frames to the spool
+    folder itself and sends back only the row counts (no frames pickled back, no Parquet
+    writing in the main process)."""
+    return _spool(folder, index, *run_batch_safely(batch, **batch_kwargs))
+
+
+def _written_by_workers(sink: MemorySink) -> SpoolSink | None:
+    """`sink` if the workers may write its files themselves (a SpoolSink whose `add` is the
+    plain one; a subclass that changes `add` gets the frames)."""
+    plain = isinstance(sink, SpoolSink) and type(sink).add is SpoolSink.add
+    return sink if plain else None
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _on_this_machine(client: Any) -> bool:
+    """Whether every Dask worker listens on loopback (a LocalCluster): then they see this
+    machine's files, the spool folder among them."""
+    from urllib.parse import urlsplit
+
+    hosts = {urlsplit(address).hostname for address in client.scheduler_info()["workers"]}
+    return bool(hosts) and hosts <= _LOOPBACK
 
 
 def _concat(parts: Iterator[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
@@ -169,12 +210,17 @@ def run_local(
     started = time.perf_counter()
     count = 0
 
-    def done(index: int, part: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    spool = _written_by_workers(sink) if workers > 1 else None
+
+    def done(index: int, part: tuple[Any, Any]) -> None:
         nonlocal count
         count += 1
-        sink.add(index, *part)
+        if spool is not None:
+            spool.add_written(index, *part)
+        else:
+            sink.add(index, *part)
         if progress is not None:
-            progress(len(part[0]) + len(part[1]))
+            progress(sum(part) if spool is not None else len(part[0]) + len(part[1]))
 
     if workers == 1:
         for index, batch in enumerate(batches):
@@ -184,7 +230,10 @@ def run_local(
         with ProcessPoolExecutor(max_workers=workers) as pool:
             pending: dict[Future, int] = {}
             for index, batch in enumerate(batches):
-                pending[pool.submit(run_batch_safely, batch, **batch_kwargs)] = index
+                future = (pool.submit(spool_batch, spool.folder, index, batch, **batch_kwargs)
+                          if spool is not None
+                          else pool.submit(run_batch_safely, batch, **batch_kwargs))
+                pending[future] = index
                 if len(pending) >= limit:
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in finished:
@@ -225,21 +274,29 @@ def run_dask(
         limit = max_pending or 2 * threads
         stream = enumerate(batches)
         index_of: dict[str, int] = {}
+        spool = _written_by_workers(sink) if _on_this_machine(client) else None
 
         def submit(index: int, batch: pd.DataFrame) -> Any:
-            future = client.submit(run_batch_safely, batch, pure=False, **batch_kwargs)
+            future = (client.submit(spool_batch, spool.folder, index, batch, pure=False,
+                                    **batch_kwargs) if spool is not None
+                      else client.submit(run_batch_safely, batch, pure=False, **batch_kwargs))
             index_of[future.key] = index
             return future
 
         queue = as_completed([submit(i, b) for _, (i, b) in zip(range(limit), stream,
                                                                  strict=False)])
         for future in queue:
-            results, errors = future.result()
-            sink.add(index_of.pop(future.key), results, errors)
+            part = future.result()
+            if spool is not None:
+                spool.add_written(index_of.pop(future.key), *part)
+                sites = sum(part)
+            else:
+                sink.add(index_of.pop(future.key), *part)
+                sites = len(part[0]) + len(part[1])
             future.release()
             count += 1
             if progress is not None:
-                progress(len(results) + len(errors))
+                progress(sites)
             following = next(stream, None)
             if following is not None:
                 queue.add(submit(*following))

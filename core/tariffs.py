@@ -265,9 +265,13 @@ def _rows(path: Path) -> tuple[dict[str, str], ...] | None:
     return None if version is None else _cached_csv(str(path), version)
 
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, where PyYAML has it
+
+
 @functools.lru_cache(maxsize=256)
 def _cached_yaml(path: str, version: FileVersion) -> dict:
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
+
 
 
 def _periods(items: list[dict]) -> tuple[BandPeriod, ...]:
@@ -277,7 +281,7 @@ def _periods(items: list[dict]) -> tuple[BandPeriod, ...]:
     )
 
 
-def _timebands_doc(area: int, year: int) -> dict:
+def _timebands_file(area: int, year: int) -> tuple[str, FileVersion]:
     path = config_dir() / "timebands" / str(year) / f"{area:02d}.yaml"
     version = _version(path)
     if version is None:
@@ -285,7 +289,21 @@ def _timebands_doc(area: int, year: int) -> dict:
             f"no time bands for distributor area {area} in charging year {_year_label(year)} "
             f"(looked for {path}); {HOW_TO_IMPORT}", field="year"
         )
-    return _cached_yaml(str(path), version)
+    return str(path), version
+
+
+def _timebands_doc(area: int, year: int) -> dict:
+    return _cached_yaml(*_timebands_file(area, year))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_time_bands(area: int, year: int, path: str, version: FileVersion) -> TimeBands:
+    """The file's `TimeBands`, built once per file version (they are immutable)."""
+    doc = _cached_yaml(path, version)
+    return TimeBands(
+        distributor_id=area, year=year, periods=_periods(doc["periods"]),
+        source=doc.get("source", ""), notes=tuple(doc.get("notes") or ()),
+    )
 
 
 def load_time_bands(distributor_id: int, year: int) -> TimeBands:
@@ -295,11 +313,7 @@ def load_time_bands(distributor_id: int, year: int) -> TimeBands:
             f"time bands are per DNO area (10-23); distributor {distributor_id} is not one: "
             "for an IDNO use its host area's", field="distributor_id"
         )
-    doc = _timebands_doc(distributor_id, year)
-    return TimeBands(
-        distributor_id=distributor_id, year=year, periods=_periods(doc["periods"]),
-        source=doc.get("source", ""), notes=tuple(doc.get("notes") or ()),
-    )
+    return _cached_time_bands(distributor_id, year, *_timebands_file(distributor_id, year))
 
 
 def load_super_red_bands(distributor_id: int, year: int) -> TimeBands | None:
