@@ -1,12 +1,14 @@
 """Load test of `bess-duos serve` (gunicorn, as its own process) on loopback.
 
 Run: .venv/bin/python benchmarks/bench_webhook.py [--lookups 50] [--sheet-lookups 200]
-     [--sequential 100]
+     [--sequential 100] [--threads 8]
 
 Starts, on free loopback ports: a plain HTTP server holding a one-year synthetic half-hourly
 profile (CSV, ~0.7 MB), the local Sheets API v4 test server (tests/sheets_server.py, with the
 real service-account JWT exchange), and `bess-duos serve` with the test-only loopback allowance
-for the profile's port. Then:
+for the profile's port, with `serve`'s own default of 8 threads (`--threads`; until run H of
+docs/webhook.md the bench ran 16, where 50 lookups at once spent more of the server's CPU on
+threads contending for the GIL). Then:
 
 1. baseline: the same lookup in-process (`load_profile` + `core.lookup.run_lookup`), one at a
    time (no HTTP, no fetch), cold (`clear_memos()` first; median of 11 after two untimed
@@ -118,12 +120,13 @@ def _profile_server(folder: Path) -> ThreadingHTTPServer:
     return server
 
 
-def _start_webhook(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def _start_webhook(port: int, env: dict[str, str], log: Path, threads: int
+                   ) -> subprocess.Popen[bytes]:
     with open(log, "wb") as sink:  # the child keeps its own handle (a pipe would fill and block)
         proc = subprocess.Popen(
             [sys.executable, "-m", "bess_duos.webhook.cli", "serve", "--host", "127.0.0.1",
              "--port",
-             str(port), "--threads", "16"],
+             str(port), "--threads", str(threads)],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=sink,
         )
     deadline = time.monotonic() + 60
@@ -325,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sheet-lookups", type=int, default=200)
     parser.add_argument("--sequential", type=int, default=100,
                         help="warm lookups one at a time through the app in this process")
+    parser.add_argument("--threads", type=int, default=8,
+                        help="gunicorn threads of `serve` (default 8: serve's own default, as "
+                             "deployed)")
     parser.add_argument("--processes", default=f"0,{os.cpu_count() or 1}",
                         help="compute-process settings of `serve` to compare (default 0,cores)")
     args = parser.parse_args(argv)
@@ -394,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
             for processes in settings:
                 port = _free_port()
                 proc = _start_webhook(port, {**env, "BESS_DUOS_COMPUTE_PROCESSES": str(processes)},
-                                      folder / f"webhook-{processes}.log")
+                                      folder / f"webhook-{processes}.log", args.threads)
                 url = f"http://127.0.0.1:{port}/lookup"
                 try:
                     runs[processes] = _lookups_at_once(url, profile_url, args.lookups, proc.pid)
@@ -420,8 +426,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             profiles.shutdown()
 
-    print(f"bess-duos serve (gunicorn, 1 process, 16 threads) on {os.cpu_count()} cores "
-          f"(/proc/loadavg before {load_before}, after {loadavg()})")
+    print(f"bess-duos serve (gunicorn, 1 process, {args.threads} threads) on {os.cpu_count()} "
+          f"cores (/proc/loadavg before {load_before}, after {loadavg()})")
     print(f"pyarrow.csv.read_csv of the same file (the floor)          {arrow:8.2f} ms")
     print(f"baseline: one in-process lookup with a one-year profile  {baseline:8.1f} ms  "
           f"= {baseline / arrow:.1f}x pyarrow (target <= {TARGET_COLD_RATIO:g}x: "
