@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from bess_duos.core import features as _features
-from bess_duos.core.features import FeatureError, kwh_series, validate_profile
+from bess_duos.core.features import FeatureError, checked_kwh_series
 from bess_duos.core.flexibility import aligned_prices
 from bess_duos.core.flexibility import calculate_flexibility_value as _typed_flexibility
 from numpy.typing import ArrayLike
@@ -83,7 +83,7 @@ class ProfileFeatures:
 
 
 def _series(df_hh: pd.DataFrame | pd.Series, what: str) -> pd.Series:
-    return validate_profile(kwh_series(df_hh, what), what)
+    return checked_kwh_series(df_hh, what)
 
 
 def _extras(series: pd.Series) -> tuple[float, float, float, float]:

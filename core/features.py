@@ -298,6 +298,19 @@ def validate_profile(profile: pd.Series, what: str = "profile") -> pd.Series:
     return pd.Series(values, index=profile.index.tz_convert("UTC"), name=profile.name)
 
 
+def checked_kwh_series(data: pd.Series | pd.DataFrame, what: str = "df") -> pd.Series:
+    """`validate_profile(kwh_series(data, what), what)`: the kWh per half hour, checked. A
+    float Series on a UTC ns index (a loaded profile's kWh) is checked as it is, without the
+    two intermediate Series (the same checks, errors and result)."""
+    index = getattr(data, "index", None)
+    if (isinstance(data, pd.Series) and data.dtype == np.float64
+            and isinstance(index, pd.DatetimeIndex) and str(index.tz) == "UTC"
+            and index.unit == "ns"):
+        values, utc_ns, _ = _checked_grid(data, what)
+        return pd.Series(values, index=pd.DatetimeIndex(utc_ns, tz="UTC"), name=data.name)
+    return validate_profile(kwh_series(data, what), what)
+
+
 def _checked(profile: pd.Series, what: str) -> tuple[np.ndarray, np.ndarray]:
     """(kWh as float, int64 ns UTC period starts) of a profile `validate_profile` accepts."""
     values, utc_ns, _ = _checked_grid(profile, what)

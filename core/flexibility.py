@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from bess_duos.core.bands import NS_PER_HALF_HOUR
-from bess_duos.core.features import _checked_grid, kwh_series, uk_clock, validate_profile
+from bess_duos.core.features import checked_kwh_series, uk_clock, validate_profile
 from bess_duos.core.profiles import localise_timestamps
 from bess_duos.core.tariffs import warn_if_pounds_per_kwh
 from numpy.typing import ArrayLike
@@ -619,7 +619,7 @@ def plan_flexibility(
     """The share-independent part of `calculate_flexibility_value` (same arguments, without
     the share): `plan.value(flex_fraction)` gives its result. `published_rates` says the
     prices are a tariff's own p/kWh rates (no £/kWh check: a green-only week is all under 1)."""
-    series = _checked_series(df)
+    series = checked_kwh_series(df)
     load = series.to_numpy()
     price = aligned_prices(prices_hh, series.index)
     if not published_rates:
@@ -639,19 +639,6 @@ def plan_flexibility(
                  shift_energy, red)
     return FlexibilityPlan(series.index, load, price, float(power_limit_kw), shift_energy,
                            layout, days)
-
-
-def _checked_series(df: pd.Series | pd.DataFrame) -> pd.Series:
-    """`validate_profile(kwh_series(df), "df")`: a float Series on a UTC ns index (a loaded
-    profile's kWh) is checked as it is, without the two intermediate Series (the same checks,
-    errors and result)."""
-    index = getattr(df, "index", None)
-    if (isinstance(df, pd.Series) and df.dtype == np.float64
-            and isinstance(index, pd.DatetimeIndex) and str(index.tz) == "UTC"
-            and index.unit == "ns"):
-        values, utc_ns, _ = _checked_grid(df, "df")
-        return pd.Series(values, index=pd.DatetimeIndex(utc_ns, tz="UTC"), name=df.name)
-    return validate_profile(kwh_series(df), "df")
 
 
 @dataclass(frozen=True)

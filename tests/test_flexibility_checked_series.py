@@ -1,4 +1,4 @@
-"""`core.flexibility._checked_series` (plan_flexibility's check of its profile) against the
+"""`core.features.checked_kwh_series` (plan_flexibility's check of its profile) against the
 two calls it stands for, `validate_profile(kwh_series(df), "df")`, on varied seeded inputs:
 the same Series (values, index, zone, name, freq) or the same error."""
 
@@ -10,8 +10,8 @@ import zoneinfo
 import numpy as np
 import pandas as pd
 import pytest
-from bess_duos.core.features import kwh_series, validate_profile
-from bess_duos.core.flexibility import _checked_series, plan_flexibility
+from bess_duos.core.features import checked_kwh_series, kwh_series, validate_profile
+from bess_duos.core.flexibility import plan_flexibility
 
 HALF_HOUR = pd.Timedelta(minutes=30)
 
@@ -61,7 +61,7 @@ def _profiles(seed: int) -> list[pd.Series | pd.DataFrame]:
 @pytest.mark.parametrize("seed", range(12))
 def test_checked_series_is_validate_of_kwh_series(seed: int) -> None:
     for df in _profiles(seed):
-        want, got = _outcome(_reference, df), _outcome(_checked_series, df)
+        want, got = _outcome(_reference, df), _outcome(checked_kwh_series, df)
         if isinstance(want, Exception):
             assert type(got) is type(want) and str(got) == str(want)
             continue
