@@ -1,4 +1,5 @@
-"""A small thread-safe least-recently-used memo, shared by the lookup and the webhook."""
+"""A small thread-safe least-recently-used memo, shared by the lookup, the webhook and the
+tariff resolution."""
 
 from __future__ import annotations
 
@@ -23,13 +24,19 @@ class LruMemo:
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        """The value kept for `key`, else `compute()` (outside the lock), kept."""
+    def get(self, key: Hashable, compute: Callable[[], Any],
+            valid: Callable[[Any], bool] | None = None) -> Any:
+        """The value kept for `key`, else `compute()` (outside the lock), kept. With `valid`,
+        a kept value it rejects (checked outside the lock) is computed again."""
         with self._lock:
-            if key in self._values:
-                self._values.move_to_end(key)
+            found = key in self._values
+            kept = self._values.get(key)
+        if found and (valid is None or valid(kept)):
+            with self._lock:
+                if key in self._values:
+                    self._values.move_to_end(key)
                 self.hits += 1
-                return self._values[key]
+            return kept
         value = compute()
         with self._lock:
             self.misses += 1

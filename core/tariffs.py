@@ -14,15 +14,14 @@ import difflib
 import functools
 import math
 import re
-import threading
 import warnings
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
+from bess_duos.core.memo import LruMemo
 from bess_duos.core.paths import config_dir
 from bess_duos.core.timebands import BandPeriod, TimeBands
 
@@ -635,10 +634,8 @@ def resolve_tariff(
     ))
 
 
-_RESOLVED_SIZE = 256  # queries whose tariffs are remembered (with the files they read)
-_resolved: OrderedDict[tuple[Any, ...], tuple[DuosTariff, tuple[tuple[str, FileVersion], ...]]]
-_resolved = OrderedDict()
-_resolved_lock = threading.Lock()
+_Reads = tuple[tuple[str, FileVersion], ...]
+_resolved = LruMemo(256)  # query -> (its tariff, the config files read for it)
 
 
 def resolve_query(query: TariffQuery) -> DuosTariff:
@@ -649,13 +646,19 @@ def resolve_query(query: TariffQuery) -> DuosTariff:
     next call (a server sees newly imported tariffs). Details in `_resolve_query`.
     """
     key = (query, charging_year(query.on or datetime.date.today()), str(config_dir()))
-    with _resolved_lock:
-        kept = _resolved.get(key)
-    if kept is not None and all(_version(Path(path)) == version for path, version in kept[1]):
-        with _resolved_lock:
-            if key in _resolved:
-                _resolved.move_to_end(key)
-        return kept[0]
+    tariff, _ = _resolved.get(key, functools.partial(_resolve_noting_reads, query),
+                              valid=_files_unchanged)
+    return tariff
+
+
+def _files_unchanged(kept: tuple[DuosTariff, _Reads]) -> bool:
+    """Whether every config file a remembered answer read is as it was (each check is itself
+    noted, so a resolution inside another still records the files)."""
+    return all(_version(Path(path)) == version for path, version in kept[1])
+
+
+def _resolve_noting_reads(query: TariffQuery) -> tuple[DuosTariff, _Reads]:
+    """`_resolve_query` and the config files it read (also noted for an enclosing one)."""
     outer = _reads.get()
     token = _reads.set([])
     try:
@@ -665,12 +668,7 @@ def resolve_query(query: TariffQuery) -> DuosTariff:
         _reads.reset(token)
     if outer is not None:  # a resolution inside another: that one read these files too
         outer.extend(reads)
-    with _resolved_lock:
-        _resolved[key] = (tariff, reads)
-        _resolved.move_to_end(key)
-        while len(_resolved) > _RESOLVED_SIZE:
-            _resolved.popitem(last=False)
-    return tariff
+    return tariff, reads
 
 
 def _resolve_query(query: TariffQuery) -> DuosTariff:
