@@ -28,6 +28,7 @@ Both give the same frame and report (tests/test_profile_fast_paths.py).
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 import stat
@@ -563,15 +564,12 @@ def _typed_columns(
     return time_name, value_name, kvarh_name, kwh_name is None
 
 
-_YEAR_BOUNDS: dict[str, tuple[int, int]] = {}  # unit -> (first tick, tick after the last year)
-
-
+@functools.lru_cache(maxsize=8)
 def _year_bounds(unit: str) -> tuple[int, int]:
-    if unit not in _YEAR_BOUNDS:
-        _YEAR_BOUNDS[unit] = tuple(  # type: ignore[assignment]
-            int(np.datetime64(f"{year}-01-01", unit).astype(np.int64))
-            for year in (FIRST_YEAR, LAST_YEAR + 1))
-    return _YEAR_BOUNDS[unit]
+    """(the first tick of FIRST_YEAR, the tick after LAST_YEAR) in `unit`."""
+    first, end = (int(np.datetime64(f"{year}-01-01", unit).astype(np.int64))
+                  for year in (FIRST_YEAR, LAST_YEAR + 1))
+    return first, end
 
 
 def _in_years(ticks: np.ndarray, unit: str, nulls: bool) -> bool:
