@@ -42,6 +42,7 @@ search is the saving at its cap and a comparison.
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,7 +91,7 @@ def aligned_prices(prices_hh: ArrayLike | pd.Series, index: pd.DatetimeIndex) ->
         if prices_hh.index.tz is None:
             utc = localise_timestamps(prices_hh.index)
             prices_hh = prices_hh.set_axis(pd.DatetimeIndex(utc, tz="UTC"))
-        if prices_hh.index.equals(index):  # already aligned (the lookup's own rates)
+        if _same_instants(prices_hh.index, index):  # already aligned (the lookup's own rates)
             prices = prices_hh.to_numpy(dtype=float)
         else:
             prices = prices_hh.reindex(index).to_numpy(dtype=float)
@@ -106,6 +107,21 @@ def aligned_prices(prices_hh: ArrayLike | pd.Series, index: pd.DatetimeIndex) ->
     if not np.isfinite(prices).all():
         raise ValueError("prices_hh: contains NaN or infinite prices")
     return prices
+
+
+def _same_instants(a: pd.DatetimeIndex, b: pd.DatetimeIndex) -> bool:
+    """Whether two tz-aware indexes hold the same instants in the same order, compared as
+    int64 ns (far cheaper than `DatetimeIndex.equals`; where they merely differ in time zone,
+    matching by timestamp gives the same prices)."""
+    if a is b:
+        return True
+    if len(a) != len(b) or a.tz is None or b.tz is None:
+        return False
+    try:
+        a_ns, b_ns = (x.asi8 if x.unit == "ns" else x.as_unit("ns").asi8 for x in (a, b))
+    except (OverflowError, ValueError):  # beyond the ns range: matched by timestamp instead
+        return False
+    return np.array_equal(a_ns, b_ns)
 
 
 def _allocate(q: np.ndarray, prev: np.ndarray, cap: np.ndarray) -> np.ndarray:
@@ -201,33 +217,39 @@ def _running_sum(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
 _FINGERPRINT = np.random.default_rng(0).uniform(0.5, 1.5, 64)  # weights to spot equal rows
 
 
-def _price_orders(price: np.ndarray, shift_energy: bool
-                  ) -> tuple[np.ndarray, np.ndarray | None]:
+def _price_orders(price: np.ndarray, shift_energy: bool) -> np.ndarray:
     """Stable argsorts of each row of `price` [rows, width]: descending (to give up) and, when
-    shifting, ascending (to take). Band prices repeat a few day patterns: each distinct row is
-    sorted once (equal rows sort alike; a fingerprint finds them, a comparison confirms)."""
-    codes, distinct = pd.factorize(price @ _FINGERPRINT[:price.shape[1]])
-    if len(distinct) < price.shape[0]:
-        first = np.empty(len(distinct), dtype=np.intp)
-        first[codes[::-1]] = np.arange(price.shape[0] - 1, -1, -1)
-        distinct_rows = price[first]
-        if (codes >= 0).all() and np.array_equal(distinct_rows[codes], price):
-            rem, add = _argsorts(distinct_rows, shift_energy)
-            return rem[codes], None if add is None else add[codes]
+    shifting, ascending (to take), as [sides, rows, width]. Band prices repeat a few day
+    patterns: each distinct row is sorted once (equal rows sort alike; a fingerprint finds
+    them, a comparison confirms)."""
+    rows = price.shape[0]
+    fingerprint = price @ _FINGERPRINT[:price.shape[1]]
+    ranked = np.argsort(fingerprint, kind="stable")
+    new = np.empty(rows, dtype=bool)
+    new[:1] = True
+    np.not_equal(fingerprint[ranked[1:]], fingerprint[ranked[:-1]], out=new[1:])
+    codes = np.empty(rows, dtype=np.intp)
+    codes[ranked] = np.cumsum(new) - 1
+    distinct = price[ranked[new]]
+    if len(distinct) < rows and np.array_equal(distinct[codes], price):
+        return np.take(_argsorts(distinct, shift_energy), codes, axis=1)
     return _argsorts(price, shift_energy)
 
 
-def _argsorts(price: np.ndarray, shift_energy: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _argsorts(price: np.ndarray, shift_energy: bool) -> np.ndarray:
     """Stable argsorts of each row: descending and, when shifting, ascending."""
-    rem = np.argsort(-price, axis=1, kind="stable")
-    return rem, np.argsort(price, axis=1, kind="stable") if shift_energy else None
+    orders = np.empty((2 if shift_energy else 1, *price.shape), dtype=np.intp)
+    orders[0] = np.argsort(-price, axis=1, kind="stable")
+    if shift_energy:
+        orders[1] = np.argsort(price, axis=1, kind="stable")
+    return orders
 
 
 def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | None,
                limit_kw: np.ndarray, shift_energy: bool, grid_red: np.ndarray | None,
                shared: dict | None = None) -> _Days:
-    """`_Days` of loads [sites, days, width] at prices [1 or sites, days, width]; `pad` marks
-    the padding slots of short days ([days, width], None if none), `limit_kw` is per site,
+    """`_Days` of loads [sites, days, width] at prices [1 or sites, days, width]; `pad` holds
+    the flat positions of the padding of short days (None if none), `limit_kw` is per site,
     `grid_red` [1 or sites, days, width] or None. `shared` (prices shared by all sites) keeps
     their sorted order, laid out for as many sites, from one call to the next (no fewer
     sites than the first call's)."""
@@ -240,7 +262,7 @@ def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | 
     add_cap = (limit_kw * 0.5)[:, None, None] - grid_load
     np.maximum(add_cap, zeros, out=add_cap)
     if pad is not None:
-        add_cap[:, pad] = 0.0
+        add_cap.reshape(sites, -1)[:, pad] = 0.0
     if grid_red is not None:
         remove_cap = np.where(grid_red, remove_cap, 0.0)
         add_cap = np.where(grid_red, 0.0, add_cap)
@@ -250,8 +272,7 @@ def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | 
     per_site = sites // grid_price.shape[0]  # 1, or every site when the prices are shared
 
     def layout() -> tuple[np.ndarray, np.ndarray]:
-        orders = np.stack([order for order in _price_orders(price, shift_energy)
-                           if order is not None])
+        orders = _price_orders(price, shift_energy)
         at = orders + offset
         sorted_price = np.take(price, at)
         if per_site > 1:
@@ -522,21 +543,34 @@ class _Layout:
 
     n_days: int
     width: int
-    flat: np.ndarray | None  # day x width + position of each half hour; None: in order
-    pad: np.ndarray | None  # [days, width] True at the padding of short days; None if none
+    # Runs of days whose half hours sit alike: (first day, end day, first slot, slots per
+    # day, first half hour); None when the half hours fill the grid in order.
+    blocks: tuple[tuple[int, int, int, int, int], ...] | None
+    pad: np.ndarray | None  # flat positions (day x width + slot) of the padding; None if none
 
     def grid(self, values: np.ndarray) -> np.ndarray:
         """[rows, half hours] -> [rows, days, width], padding 0 (False)."""
-        if self.flat is None:
-            return values.reshape(values.shape[0], self.n_days, self.width)
-        out = np.zeros((values.shape[0], self.n_days * self.width), dtype=values.dtype)
-        out[:, self.flat] = values
-        return out.reshape(values.shape[0], self.n_days, self.width)
+        rows = values.shape[0]
+        if self.blocks is None:
+            return values.reshape(rows, self.n_days, self.width)
+        out = np.empty((rows, self.n_days, self.width), dtype=values.dtype)
+        for day, end, slot, count, at in self.blocks:
+            out[:, day:end, slot:slot + count] = (
+                values[:, at:at + (end - day) * count].reshape(rows, end - day, count))
+        out.reshape(rows, -1)[:, self.pad] = 0
+        return out
 
     def half_hours(self, grid: np.ndarray) -> np.ndarray:
         """[rows x days, width] -> [rows, half hours]."""
-        flat = grid.reshape(-1, self.n_days * self.width)
-        return flat if self.flat is None else flat[:, self.flat]
+        if self.blocks is None:
+            return grid.reshape(-1, self.n_days * self.width)
+        grid = grid.reshape(-1, self.n_days, self.width)
+        rows, (_, end, _, count, at) = grid.shape[0], self.blocks[-1]
+        out = np.empty((rows, at + (end - self.blocks[-1][0]) * count))
+        for day, end, slot, count, at in self.blocks:
+            out[:, at:at + (end - day) * count] = (
+                grid[:, day:end, slot:slot + count].reshape(rows, -1))
+        return out
 
 
 def _layout(index: pd.DatetimeIndex) -> _Layout:
@@ -551,12 +585,20 @@ def _grid_layout(first_ns: int, size: int) -> _Layout:
     n_days, width = int(clock.day_code[-1]) + 1, int(clock.day_pos.max()) + 1
     if size == n_days * width:  # every day full: the half hours fill the grid
         return _Layout(n_days, width, None, None)
-    flat = clock.day_code * width + clock.day_pos
+    # Each day's first slot and number of half hours (consecutive, as the index is regular),
+    # then the runs of days alike: a handful (part days, clock changes).
+    starts = np.flatnonzero(np.diff(clock.day_code, prepend=-1))
+    counts = np.diff(starts, append=size)
+    first_slot = clock.day_pos[starts]
+    change = np.flatnonzero((np.diff(first_slot) != 0) | (np.diff(counts) != 0)) + 1
+    runs = np.concatenate([[0], change, [n_days]])
+    blocks = tuple((int(day), int(end), int(first_slot[day]), int(counts[day]),
+                    int(starts[day])) for day, end in itertools.pairwise(runs))
     pad = np.ones(n_days * width, dtype=bool)
-    pad[flat] = False
-    flat.flags.writeable = False
+    pad[clock.day_code * width + clock.day_pos] = False
+    pad = np.flatnonzero(pad)
     pad.flags.writeable = False
-    return _Layout(n_days, width, flat, pad.reshape(n_days, width))
+    return _Layout(n_days, width, blocks, pad)
 
 
 def _plan(layout: _Layout, loads: np.ndarray, prices: np.ndarray, limit_kw: np.ndarray,
