@@ -166,7 +166,8 @@ class _Days:
     dearest first to give energy up (side 0, `r_*`), cheapest first to take it (side 1,
     `a_*`; absent when curtailing). `cum` are cumulative capacities (kWh); `at` the flat grid
     position (row x width + slot) of each sorted slot; `load` the kWh per slot, in grid
-    order."""
+    order. Rows of equal prices share a pattern: `codes` gives each row's, `reps` a row of
+    each (None: not grouped)."""
 
     day_kwh: np.ndarray  # [rows], floored at 0
     load: np.ndarray  # [rows, width] kWh per grid slot (padding 0)
@@ -174,6 +175,8 @@ class _Days:
     cap: np.ndarray
     price: np.ndarray
     cum: np.ndarray
+    codes: np.ndarray | None = None  # [rows] the price pattern of each row
+    reps: np.ndarray | None = None  # [patterns] a row of each pattern
 
     r_at = property(lambda self: self.at[0])
     r_cap = property(lambda self: self.cap[0])
@@ -217,9 +220,11 @@ def _running_sum(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
 _FINGERPRINT = np.random.default_rng(0).uniform(0.5, 1.5, 64)  # weights to spot equal rows
 
 
-def _price_orders(price: np.ndarray, shift_energy: bool) -> np.ndarray:
+def _price_orders(price: np.ndarray, shift_energy: bool
+                  ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Stable argsorts of each row of `price` [rows, width]: descending (to give up) and, when
-    shifting, ascending (to take), as [sides, rows, width]. Band prices repeat a few day
+    shifting, ascending (to take), as [sides, rows, width]; with each row's pattern and a row
+    of each pattern (None, None if the rows are not grouped). Band prices repeat a few day
     patterns: each distinct row is sorted once (equal rows sort alike; a fingerprint finds
     them, a comparison confirms)."""
     rows = price.shape[0]
@@ -230,10 +235,11 @@ def _price_orders(price: np.ndarray, shift_energy: bool) -> np.ndarray:
     np.not_equal(fingerprint[ranked[1:]], fingerprint[ranked[:-1]], out=new[1:])
     codes = np.empty(rows, dtype=np.intp)
     codes[ranked] = np.cumsum(new) - 1
-    distinct = price[ranked[new]]
+    reps = ranked[new]
+    distinct = price[reps]
     if len(distinct) < rows and np.array_equal(distinct[codes], price):
-        return np.take(_argsorts(distinct, shift_energy), codes, axis=1)
-    return _argsorts(price, shift_energy)
+        return np.take(_argsorts(distinct, shift_energy), codes, axis=1), codes, reps
+    return _argsorts(price, shift_energy), None, None
 
 
 def _argsorts(price: np.ndarray, shift_energy: bool) -> np.ndarray:
@@ -271,26 +277,29 @@ def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | 
     offset = np.arange(price.shape[0])[:, None] * width
     per_site = sites // grid_price.shape[0]  # 1, or every site when the prices are shared
 
-    def layout() -> tuple[np.ndarray, np.ndarray]:
-        orders = _price_orders(price, shift_energy)
+    def layout() -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        orders, codes, reps = _price_orders(price, shift_energy)
         at = orders + offset
         sorted_price = np.take(price, at)
         if per_site > 1:
             at = (np.tile(orders, (1, per_site, 1)) + np.arange(sites * n_days)[:, None] * width)
             sorted_price = np.tile(sorted_price, (1, per_site, 1))
-        return at, sorted_price
+            codes = None if codes is None else np.tile(codes, per_site)
+        return at, sorted_price, codes, reps
 
     if shared is None or per_site == 1:
-        at, sorted_price = layout()
+        at, sorted_price, codes, reps = layout()
     else:
         if "orders" not in shared:
             shared["orders"] = layout()
-        at, sorted_price = (x[:, :sites * n_days] for x in shared["orders"])
+        at, sorted_price, codes, reps = shared["orders"]
+        at, sorted_price = at[:, :sites * n_days], sorted_price[:, :sites * n_days]
+        codes = None if codes is None else codes[:sites * n_days]
     cap = np.empty(at.shape)
     for side, grid_cap in enumerate((remove_cap, add_cap)[:len(at)]):
         np.take(grid_cap, at[side], out=cap[side])
     return _Days(day_kwh, grid_load.reshape(-1, width), at, cap, sorted_price,
-                 _running_sum(cap))
+                 _running_sum(cap), codes, reps)
 
 
 def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
@@ -339,18 +348,26 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
 
 
 def _rise_to(r_cum: np.ndarray, a_cum: np.ndarray, r_price: np.ndarray, a_price: np.ndarray,
-             x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             x: np.ndarray, rows: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row, at x (kWh, at most the row's total): the remove and add segments ending at x
     (the knots below x), and the slope of S just below x times the gap to the largest knot
-    below x, i.e. how much S rises into x over its last stretch."""
-    row = np.arange(x.size)
+    below x, i.e. how much S rises into x over its last stretch. `rows`: the rows of the
+    prices that the cumulative sums are (default: all, in order)."""
+    width = r_cum.shape[1]
     # The segments ending at x: the first knot at or above x (the cumulative sums rise and
     # the last is the row's total, so there is one): the number of knots below x.
     k_r = np.argmax(r_cum >= x[:, None], axis=1)
     k_a = np.argmax(a_cum >= x[:, None], axis=1)
-    below = np.maximum(np.where(k_r > 0, r_cum[row, k_r - 1], 0.0),
-                       np.where(k_a > 0, a_cum[row, k_a - 1], 0.0))
-    slope = r_price[row, k_r] - a_price[row, k_a]
+    start = np.arange(0, x.size * width, width)  # flat positions (faster than [row, k])
+    at_r, at_a = start + k_r, start + k_a
+    below = np.maximum(np.where(k_r > 0, np.take(r_cum, at_r - 1), 0.0),  # (-1: not used)
+                       np.where(k_a > 0, np.take(a_cum, at_a - 1), 0.0))
+    if rows is not None:
+        shift = rows * width - start
+        at_r += shift
+        at_a += shift
+    slope = np.take(r_price, at_r) - np.take(a_price, at_a)
     return k_r, k_a, slope * (x - below)
 
 
@@ -362,21 +379,31 @@ def _peak(days: _Days, rest: np.ndarray, q_max: np.ndarray, margin: np.ndarray
     slots cheaper than its price have room: from its start up to min(its end, that room)."""
     assert days.a_cum is not None and days.a_price is not None
     r_cum, a_cum = np.take(days.cum, rest, axis=1)
-    r_price, a_price = np.take(days.price, rest, axis=1)
     rows, width = r_cum.shape
-    # The add slots cheaper than each price: the start of its run in the ascending prices
-    # (remove slot i has the price of ascending slot width - 1 - i).
-    start = np.zeros((rows, width), dtype=np.intp)
-    start[:, 1:] = np.where(a_price[:, 1:] != a_price[:, :-1], np.arange(1, width), 0)
-    cheaper = np.maximum.accumulate(start, axis=1)[:, ::-1]
-    room = np.where(cheaper > 0, np.take_along_axis(a_cum, np.maximum(cheaper - 1, 0),
-                                                    axis=1), 0.0)
+    if days.codes is None or days.reps is None:
+        cheaper = _cheaper(days.a_price[rest])
+    else:  # prices of a few patterns: each pattern's once
+        cheaper = _cheaper(days.a_price[days.reps])[days.codes[rest]]
+    room_at = cheaper - 1
+    room_at += np.arange(0, rows * width, width)[:, None]  # flat positions (-1: not used)
+    room = np.where(cheaper > 0, np.take(a_cum, room_at), 0.0)
     r_start = np.zeros((rows, width))
     r_start[:, 1:] = r_cum[:, :-1]
     peak = np.where(room > r_start, np.minimum(room, r_cum), 0.0).max(axis=1)
     below_max = peak < q_max
-    _, _, rising = _rise_to(r_cum, a_cum, r_price, a_price, np.where(below_max, peak, 0.0))
+    _, _, rising = _rise_to(r_cum, a_cum, days.r_price, days.a_price,
+                            np.where(below_max, peak, 0.0), rest)
     return peak, below_max & (rising > 2.0 * margin)
+
+
+def _cheaper(a_price: np.ndarray) -> np.ndarray:
+    """For each remove slot of these rows (slot i has the price of ascending slot width - 1 -
+    i), the number of add slots cheaper than its price: the start of its run in the
+    ascending prices `a_price` [rows, width]."""
+    rows, width = a_price.shape
+    start = np.zeros((rows, width), dtype=np.intp)
+    start[:, 1:] = np.where(a_price[:, 1:] != a_price[:, :-1], np.arange(1, width), 0)
+    return np.maximum.accumulate(start, axis=1)[:, ::-1]
 
 
 def _totals(days: _Days) -> tuple[np.ndarray, np.ndarray]:
