@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,7 +67,7 @@ _SMALL = 50_000  # running sums added transposed up to this many values (in the 
 
 def _zeros(shape: tuple[int, ...]) -> np.ndarray:
     """Read-only zeros of this shape (a view of `_ZEROS` when it is large enough)."""
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     return _ZEROS[:size].reshape(shape) if size <= _ZEROS.size else np.zeros(shape)
 
 
@@ -529,14 +530,17 @@ def _moves(days: _Days, budget: np.ndarray, shift_energy: bool, reuse: _Reuse | 
         flexed = days.load - _allocate(q, reuse.r_start, reuse.r_cap)
         flexed += _allocate(q, reuse.a_start, reuse.a_cap)
         return q, flexed
-    removed = np.empty(days.r_cap.shape)  # every slot is written (`at` covers the grid)
-    removed.ravel()[days.r_at] = _allocate(q, days.r_cum - days.r_cap, days.r_cap)
-    flexed = days.load - removed
+    # Both sides at once: clip(q - (cum - cap), 0, cap), then to grid order.
+    taken = np.subtract(days.cum, days.cap)
+    np.subtract(q[:, None], taken, out=taken)
+    np.maximum(taken, _zeros(taken.shape), out=taken)
+    np.minimum(taken, days.cap, out=taken)
+    moved = np.empty(taken.shape)  # every slot is written (`at` covers the grid)
+    for side in range(len(taken)):
+        moved[side].ravel()[days.at[side]] = taken[side]
+    flexed = days.load - moved[0]  # an array of its own (a result keeps it)
     if shift_energy:
-        assert days.a_at is not None and days.a_cap is not None and days.a_cum is not None
-        added = removed  # reused: every slot is written
-        added.ravel()[days.a_at] = _allocate(q, days.a_cum - days.a_cap, days.a_cap)
-        flexed += added
+        flexed += moved[1]
     return q, flexed
 
 
