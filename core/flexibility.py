@@ -207,8 +207,9 @@ def _running_sum(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
     width = values.shape[-1]
     if values.size <= _SMALL:
         flat = values.reshape(-1, width).T.copy()
-        for k in range(1, width):
-            np.add(flat[k - 1], flat[k], out=flat[k])
+        # Each position's view made once, by iterating (indexing each costs more than the add)
+        for before, position in itertools.pairwise(flat):
+            np.add(before, position, position)
         out[...] = flat.T.reshape(values.shape)  # `out` may be laid out otherwise
         return out
     if out is not values:
