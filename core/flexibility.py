@@ -167,17 +167,31 @@ class _Days:
     dearest first to give energy up (side 0, `r_*`), cheapest first to take it (side 1,
     `a_*`; absent when curtailing). `cum` are cumulative capacities (kWh); `at` the flat grid
     position (row x width + slot) of each sorted slot; `load` the kWh per slot, in grid
-    order. Rows of equal prices share a pattern: `codes` gives each row's, `reps` a row of
-    each (None: not grouped)."""
+    order. The sorted prices (`price`) are read from the grid's (`grid_price`, flat: one
+    site's when all share them, `at` then wrapping round it) when first asked for; the search
+    reads a few with `price_at`. Rows of equal prices share a pattern: `codes` gives each
+    row's, `reps` a row of each (None: not grouped)."""
 
     day_kwh: np.ndarray  # [rows], floored at 0
     load: np.ndarray  # [rows, width] kWh per grid slot (padding 0)
     at: np.ndarray  # [sides, rows, width] each
     cap: np.ndarray
-    price: np.ndarray
     cum: np.ndarray
+    grid_price: np.ndarray  # [prices' rows x width] in grid order
     codes: np.ndarray | None = None  # [rows] the price pattern of each row
     reps: np.ndarray | None = None  # [patterns] a row of each pattern
+    sorted_price: np.ndarray | None = None  # `price` when given (a subset of rows)
+
+    @functools.cached_property
+    def price(self) -> np.ndarray:
+        """[sides, rows, width] the price of each sorted slot."""
+        if self.sorted_price is not None:
+            return self.sorted_price
+        return np.take(self.grid_price, self.at, mode="wrap")
+
+    def price_at(self, side: int, positions: np.ndarray) -> np.ndarray:
+        """The prices of one side's sorted slots at these flat positions (row x width + k)."""
+        return np.take(self.grid_price, np.take(self.at[side], positions), mode="wrap")
 
     r_at = property(lambda self: self.at[0])
     r_cap = property(lambda self: self.cap[0])
@@ -193,8 +207,9 @@ class _Days:
         left out)."""
         keep = slice(width)
         return _Days(self.day_kwh[which], self.load[:0], self.at[:, :0],
-                     self.cap[:, which, keep], self.price[:, which, keep],
-                     self.cum[:, which, keep])
+                     self.cap[:, which, keep], self.cum[:, which, keep], self.grid_price,
+                     sorted_price=np.take(self.grid_price, self.at[:, which, keep],
+                                          mode="wrap"))
 
 
 def _running_sum(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -279,29 +294,27 @@ def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | 
     offset = np.arange(price.shape[0])[:, None] * width
     per_site = sites // grid_price.shape[0]  # 1, or every site when the prices are shared
 
-    def layout() -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def layout() -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         orders, codes, reps = _price_orders(price, shift_energy)
-        at = orders + offset
-        sorted_price = np.take(price, at)
-        if per_site > 1:
-            at = (np.tile(orders, (1, per_site, 1)) + np.arange(sites * n_days)[:, None] * width)
-            sorted_price = np.tile(sorted_price, (1, per_site, 1))
-            codes = None if codes is None else np.tile(codes, per_site)
-        return at, sorted_price, codes, reps
+        if per_site == 1:
+            return np.add(orders, offset, out=orders), codes, reps
+        at = np.tile(orders, (1, per_site, 1))
+        at += np.arange(sites * n_days)[:, None] * width
+        return at, None if codes is None else np.tile(codes, per_site), reps
 
     if shared is None or per_site == 1:
-        at, sorted_price, codes, reps = layout()
+        at, codes, reps = layout()
     else:
         if "orders" not in shared:
             shared["orders"] = layout()
-        at, sorted_price, codes, reps = shared["orders"]
-        at, sorted_price = at[:, :sites * n_days], sorted_price[:, :sites * n_days]
+        at, codes, reps = shared["orders"]
+        at = at[:, :sites * n_days]
         codes = None if codes is None else codes[:sites * n_days]
     cap = np.empty(at.shape)
     for side, grid_cap in enumerate((remove_cap, add_cap)[:len(at)]):
         np.take(grid_cap, at[side], out=cap[side])
-    return _Days(day_kwh, grid_load.reshape(-1, width), at, cap, sorted_price,
-                 _running_sum(cap), codes, reps)
+    return _Days(day_kwh, grid_load.reshape(-1, width), at, cap, _running_sum(cap),
+                 price.reshape(-1), codes, reps)
 
 
 def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
@@ -310,8 +323,8 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
     and the budget, each capped at q_max, the smallest whose saving is within the rounding
     margin of the best, found as the module docstring says; with `reuse` (a plan valued again)
     the knots' savings are read from it."""
-    assert days.a_cap is not None and days.a_price is not None and days.a_cum is not None
-    r_price, r_cum, a_price, a_cum = days.r_price, days.r_cum, days.a_price, days.a_cum
+    assert days.a_cap is not None and days.a_cum is not None
+    r_cum, a_cum = days.r_cum, days.a_cum
     if reuse is None:
         total, margin = _totals(days)
     else:
@@ -319,14 +332,15 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
     q_max = np.minimum(budget, total)
     # Most days S still rises at q_max: S being concave, q_max then beats each smaller
     # candidate by at least that slope x the gap to the largest of them, beyond any rounding.
-    k_r, k_a, rising = _rise_to(r_cum, a_cum, r_price, a_price, q_max)
+    k_r, k_a, rising = _rise_to(days, r_cum, a_cum, q_max)
     q = q_max.copy()
     rest = np.flatnonzero(~((rising > margin) | (q_max <= 0)))
     # Of the others, a day whose first kWh moved saves nothing (its dearest half hour that can
     # give up energy no dearer than its cheapest that can take it) saves nothing at any
     # quantity (S is concave): every candidate is within rounding of 0, so 0 is moved.
     first = np.argmax(np.take(days.cap, rest, axis=1) > 0, axis=2)
-    idle = r_price[rest, first[0]] <= a_price[rest, first[1]]
+    start = rest * r_cum.shape[1]
+    idle = days.price_at(0, start + first[0]) <= days.price_at(1, start + first[1])
     q[rest[idle]] = 0.0
     rest = rest[~idle]
     # Most of the rest peak where S stops rising (q*, below q_max), rising into it by more
@@ -349,13 +363,12 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
     return q
 
 
-def _rise_to(r_cum: np.ndarray, a_cum: np.ndarray, r_price: np.ndarray, a_price: np.ndarray,
-             x: np.ndarray, rows: np.ndarray | None = None
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _rise_to(days: _Days, r_cum: np.ndarray, a_cum: np.ndarray, x: np.ndarray,
+             rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row, at x (kWh, at most the row's total): the remove and add segments ending at x
     (the knots below x), and the slope of S just below x times the gap to the largest knot
-    below x, i.e. how much S rises into x over its last stretch. `rows`: the rows of the
-    prices that the cumulative sums are (default: all, in order)."""
+    below x, i.e. how much S rises into x over its last stretch. `r_cum`, `a_cum` are the
+    cumulative sums of the `rows` of `days` (default: all, in order)."""
     width = r_cum.shape[1]
     # The segments ending at x: the first knot at or above x (the cumulative sums rise and
     # the last is the row's total, so there is one): the number of knots below x.
@@ -369,7 +382,7 @@ def _rise_to(r_cum: np.ndarray, a_cum: np.ndarray, r_price: np.ndarray, a_price:
         shift = rows * width - start
         at_r += shift
         at_a += shift
-    slope = np.take(r_price, at_r) - np.take(a_price, at_a)
+    slope = days.price_at(0, at_r) - days.price_at(1, at_a)
     return k_r, k_a, slope * (x - below)
 
 
@@ -379,13 +392,14 @@ def _peak(days: _Days, rest: np.ndarray, q_max: np.ndarray, margin: np.ndarray
     surely the quantity to move (below q_max and S rises into it by more than twice the
     margin; rounding is far below the margin). S rises on remove segment i while the add
     slots cheaper than its price have room: from its start up to min(its end, that room)."""
-    assert days.a_cum is not None and days.a_price is not None
+    assert days.a_cum is not None and days.a_at is not None
     r_cum, a_cum = np.take(days.cum, rest, axis=1)
     rows, width = r_cum.shape
     if days.codes is None or days.reps is None:
-        cheaper = _cheaper(days.a_price[rest])
+        cheaper = _cheaper(np.take(days.grid_price, days.a_at[rest], mode="wrap"))
     else:  # prices of a few patterns: each pattern's once
-        cheaper = _cheaper(days.a_price[days.reps])[days.codes[rest]]
+        cheaper = _cheaper(np.take(days.grid_price, days.a_at[days.reps],
+                                   mode="wrap"))[days.codes[rest]]
     room_at = cheaper - 1
     room_at += np.arange(0, rows * width, width)[:, None]  # flat positions (-1: not used)
     room = np.where(cheaper > 0, np.take(a_cum, room_at), 0.0)
@@ -393,8 +407,7 @@ def _peak(days: _Days, rest: np.ndarray, q_max: np.ndarray, margin: np.ndarray
     r_start[:, 1:] = r_cum[:, :-1]
     peak = np.where(room > r_start, np.minimum(room, r_cum), 0.0).max(axis=1)
     below_max = peak < q_max
-    _, _, rising = _rise_to(r_cum, a_cum, days.r_price, days.a_price,
-                            np.where(below_max, peak, 0.0), rest)
+    _, _, rising = _rise_to(days, r_cum, a_cum, np.where(below_max, peak, 0.0), rest)
     return peak, below_max & (rising > 2.0 * margin)
 
 
@@ -412,8 +425,11 @@ def _totals(days: _Days) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the most that can be moved (ignoring the budget) and the rounding margin
     (`_MARGIN` x the day's largest |price| x its removable + addable kWh)."""
     assert days.a_cum is not None
-    r_price, r_cum, a_cum = days.r_price, days.r_cum, days.a_cum
-    scale = (np.maximum(np.abs(r_price[:, 0]), np.abs(r_price[:, -1]))
+    r_cum, a_cum = days.r_cum, days.a_cum
+    rows, width = r_cum.shape
+    first = np.arange(0, rows * width, width)
+    scale = (np.maximum(np.abs(days.price_at(0, first)), np.abs(days.price_at(0, first
+                                                                              + width - 1)))
              * (r_cum[:, -1] + a_cum[:, -1]))
     return np.minimum(r_cum[:, -1], a_cum[:, -1]), _MARGIN * scale
 
