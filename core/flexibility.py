@@ -167,17 +167,16 @@ class _Days:
     dearest first to give energy up (side 0, `r_*`), cheapest first to take it (side 1,
     `a_*`; absent when curtailing). `cum` are cumulative capacities (kWh); `at` the flat grid
     position (row x width + slot) of each sorted slot; `load` the kWh per slot, in grid
-    order. The sorted prices (`price`) are read from the grid's (`grid_price`, flat: one
-    site's when all share them, `at` then wrapping round it) when first asked for; the search
-    reads a few with `price_at`. Rows of equal prices share a pattern: `codes` gives each
-    row's, `reps` a row of each (None: not grouped)."""
+    order. The sorted prices (`price`) are read from the grid's (`grid_price`, flat) when
+    first asked for; the search reads a few with `price_at`. Rows of equal prices share a
+    pattern: `codes` gives each row's, `reps` a row of each (None: not grouped)."""
 
     day_kwh: np.ndarray  # [rows], floored at 0
     load: np.ndarray  # [rows, width] kWh per grid slot (padding 0)
     at: np.ndarray  # [sides, rows, width] each
     cap: np.ndarray
     cum: np.ndarray
-    grid_price: np.ndarray  # [prices' rows x width] in grid order
+    grid_price: np.ndarray  # [rows x width] in grid order
     codes: np.ndarray | None = None  # [rows] the price pattern of each row
     reps: np.ndarray | None = None  # [patterns] a row of each pattern
     sorted_price: np.ndarray | None = None  # `price` when given (a subset of rows)
@@ -187,11 +186,11 @@ class _Days:
         """[sides, rows, width] the price of each sorted slot."""
         if self.sorted_price is not None:
             return self.sorted_price
-        return np.take(self.grid_price, self.at, mode="wrap")
+        return np.take(self.grid_price, self.at)
 
     def price_at(self, side: int, positions: np.ndarray) -> np.ndarray:
         """The prices of one side's sorted slots at these flat positions (row x width + k)."""
-        return np.take(self.grid_price, np.take(self.at[side], positions), mode="wrap")
+        return np.take(self.grid_price, np.take(self.at[side], positions))
 
     r_at = property(lambda self: self.at[0])
     r_cap = property(lambda self: self.cap[0])
@@ -208,8 +207,7 @@ class _Days:
         keep = slice(width)
         return _Days(self.day_kwh[which], self.load[:0], self.at[:, :0],
                      self.cap[:, which, keep], self.cum[:, which, keep], self.grid_price,
-                     sorted_price=np.take(self.grid_price, self.at[:, which, keep],
-                                          mode="wrap"))
+                     sorted_price=np.take(self.grid_price, self.at[:, which, keep]))
 
 
 def _running_sum(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -294,27 +292,28 @@ def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | 
     offset = np.arange(price.shape[0])[:, None] * width
     per_site = sites // grid_price.shape[0]  # 1, or every site when the prices are shared
 
-    def layout() -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def layout() -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         orders, codes, reps = _price_orders(price, shift_energy)
         if per_site == 1:
-            return np.add(orders, offset, out=orders), codes, reps
+            return np.add(orders, offset, out=orders), price.reshape(-1), codes, reps
         at = np.tile(orders, (1, per_site, 1))
         at += np.arange(sites * n_days)[:, None] * width
-        return at, None if codes is None else np.tile(codes, per_site), reps
+        return (at, np.tile(price.reshape(-1), per_site),
+                None if codes is None else np.tile(codes, per_site), reps)
 
     if shared is None or per_site == 1:
-        at, codes, reps = layout()
+        at, flat_price, codes, reps = layout()
     else:
         if "orders" not in shared:
             shared["orders"] = layout()
-        at, codes, reps = shared["orders"]
-        at = at[:, :sites * n_days]
+        at, flat_price, codes, reps = shared["orders"]
+        at, flat_price = at[:, :sites * n_days], flat_price[:sites * n_days * width]
         codes = None if codes is None else codes[:sites * n_days]
     cap = np.empty(at.shape)
     for side, grid_cap in enumerate((remove_cap, add_cap)[:len(at)]):
         np.take(grid_cap, at[side], out=cap[side])
     return _Days(day_kwh, grid_load.reshape(-1, width), at, cap, _running_sum(cap),
-                 price.reshape(-1), codes, reps)
+                 flat_price, codes, reps)
 
 
 def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
@@ -396,10 +395,9 @@ def _peak(days: _Days, rest: np.ndarray, q_max: np.ndarray, margin: np.ndarray
     r_cum, a_cum = np.take(days.cum, rest, axis=1)
     rows, width = r_cum.shape
     if days.codes is None or days.reps is None:
-        cheaper = _cheaper(np.take(days.grid_price, days.a_at[rest], mode="wrap"))
+        cheaper = _cheaper(np.take(days.grid_price, days.a_at[rest]))
     else:  # prices of a few patterns: each pattern's once
-        cheaper = _cheaper(np.take(days.grid_price, days.a_at[days.reps],
-                                   mode="wrap"))[days.codes[rest]]
+        cheaper = _cheaper(np.take(days.grid_price, days.a_at[days.reps]))[days.codes[rest]]
     room_at = cheaper - 1
     room_at += np.arange(0, rows * width, width)[:, None]  # flat positions (-1: not used)
     room = np.where(cheaper > 0, np.take(a_cum, room_at), 0.0)
