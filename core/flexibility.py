@@ -307,7 +307,8 @@ def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | 
         if "orders" not in shared:
             shared["orders"] = layout()
         at, flat_price, codes, reps = shared["orders"]
-        at, flat_price = at[:, :sites * n_days], flat_price[:sites * n_days * width]
+        at = np.ascontiguousarray(at[:, :sites * n_days])  # (a copy for a last, short chunk)
+        flat_price = flat_price[:sites * n_days * width]
         codes = None if codes is None else codes[:sites * n_days]
     cap = np.empty(at.shape)
     for side, grid_cap in enumerate((remove_cap, add_cap)[:len(at)]):
@@ -323,7 +324,6 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
     margin of the best, found as the module docstring says; with `reuse` (a plan valued again)
     the knots' savings are read from it."""
     assert days.a_cap is not None and days.a_cum is not None
-    r_cum, a_cum = days.r_cum, days.a_cum
     if reuse is None:
         total, margin = _totals(days)
     else:
@@ -331,15 +331,16 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
     q_max = np.minimum(budget, total)
     # Most days S still rises at q_max: S being concave, q_max then beats each smaller
     # candidate by at least that slope x the gap to the largest of them, beyond any rounding.
-    k_r, k_a, rising = _rise_to(days, r_cum, a_cum, q_max)
+    k_r, k_a, rising = _rise_to(days, days.cum, q_max)
     q = q_max.copy()
     rest = np.flatnonzero(~((rising > margin) | (q_max <= 0)))
     # Of the others, a day whose first kWh moved saves nothing (its dearest half hour that can
     # give up energy no dearer than its cheapest that can take it) saves nothing at any
     # quantity (S is concave): every candidate is within rounding of 0, so 0 is moved.
     first = np.argmax(np.take(days.cap, rest, axis=1) > 0, axis=2)
-    start = rest * r_cum.shape[1]
-    idle = days.price_at(0, start + first[0]) <= days.price_at(1, start + first[1])
+    first += rest * days.cap.shape[2] + np.arange(0, days.at.size, days.at[0].size)[:, None]
+    price = np.take(days.grid_price, np.take(days.at, first))
+    idle = price[0] <= price[1]
     q[rest[idle]] = 0.0
     rest = rest[~idle]
     # Most of the rest peak where S stops rising (q*, below q_max), rising into it by more
@@ -362,27 +363,22 @@ def _shift_quantity(days: _Days, budget: np.ndarray, reuse: _Reuse | None = None
     return q
 
 
-def _rise_to(days: _Days, r_cum: np.ndarray, a_cum: np.ndarray, x: np.ndarray,
-             rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _rise_to(days: _Days, cum: np.ndarray, x: np.ndarray, rows: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row, at x (kWh, at most the row's total): the remove and add segments ending at x
     (the knots below x), and the slope of S just below x times the gap to the largest knot
-    below x, i.e. how much S rises into x over its last stretch. `r_cum`, `a_cum` are the
-    cumulative sums of the `rows` of `days` (default: all, in order)."""
-    width = r_cum.shape[1]
+    below x, i.e. how much S rises into x over its last stretch. `cum` [sides, rows, width]
+    are the cumulative sums of the `rows` of `days` (default: all, in order)."""
+    sides, n, width = cum.shape
     # The segments ending at x: the first knot at or above x (the cumulative sums rise and
     # the last is the row's total, so there is one): the number of knots below x.
-    k_r = np.argmax(r_cum >= x[:, None], axis=1)
-    k_a = np.argmax(a_cum >= x[:, None], axis=1)
-    start = np.arange(0, x.size * width, width)  # flat positions (faster than [row, k])
-    at_r, at_a = start + k_r, start + k_a
-    below = np.maximum(np.where(k_r > 0, np.take(r_cum, at_r - 1), 0.0),  # (-1: not used)
-                       np.where(k_a > 0, np.take(a_cum, at_a - 1), 0.0))
-    if rows is not None:
-        shift = rows * width - start
-        at_r += shift
-        at_a += shift
-    slope = days.price_at(0, at_r) - days.price_at(1, at_a)
-    return k_r, k_a, slope * (x - below)
+    k = np.argmax(cum >= x[:, None], axis=2)
+    at = k + np.arange(0, sides * n * width, width).reshape(sides, n)  # flat, in `cum`
+    below = np.where(k > 0, np.take(cum, at - 1), 0.0)  # (at - 1 where k is 0: not used)
+    if rows is not None:  # flat, in `days.at`
+        at = k + (rows * width + np.arange(0, sides * days.at[0].size, days.at[0].size)[:, None])
+    price = np.take(days.grid_price, np.take(days.at, at))
+    return k[0], k[1], (price[0] - price[1]) * (x - np.maximum(below[0], below[1]))
 
 
 def _peak(days: _Days, rest: np.ndarray, q_max: np.ndarray, margin: np.ndarray
@@ -392,7 +388,8 @@ def _peak(days: _Days, rest: np.ndarray, q_max: np.ndarray, margin: np.ndarray
     margin; rounding is far below the margin). S rises on remove segment i while the add
     slots cheaper than its price have room: from its start up to min(its end, that room)."""
     assert days.a_cum is not None and days.a_at is not None
-    r_cum, a_cum = np.take(days.cum, rest, axis=1)
+    cum = np.take(days.cum, rest, axis=1)
+    r_cum, a_cum = cum
     rows, width = r_cum.shape
     if days.codes is None or days.reps is None:
         cheaper = _cheaper(np.take(days.grid_price, days.a_at[rest]))
@@ -405,7 +402,7 @@ def _peak(days: _Days, rest: np.ndarray, q_max: np.ndarray, margin: np.ndarray
     r_start[:, 1:] = r_cum[:, :-1]
     peak = np.where(room > r_start, np.minimum(room, r_cum), 0.0).max(axis=1)
     below_max = peak < q_max
-    _, _, rising = _rise_to(days, r_cum, a_cum, np.where(below_max, peak, 0.0), rest)
+    _, _, rising = _rise_to(days, cum, np.where(below_max, peak, 0.0), rest)
     return peak, below_max & (rising > 2.0 * margin)
 
 
@@ -424,11 +421,8 @@ def _totals(days: _Days) -> tuple[np.ndarray, np.ndarray]:
     (`_MARGIN` x the day's largest |price| x its removable + addable kWh)."""
     assert days.a_cum is not None
     r_cum, a_cum = days.r_cum, days.a_cum
-    rows, width = r_cum.shape
-    first = np.arange(0, rows * width, width)
-    scale = (np.maximum(np.abs(days.price_at(0, first)), np.abs(days.price_at(0, first
-                                                                              + width - 1)))
-             * (r_cum[:, -1] + a_cum[:, -1]))
+    dearest, cheapest = (np.take(days.grid_price, days.r_at[:, k]) for k in (0, -1))
+    scale = np.maximum(np.abs(dearest), np.abs(cheapest)) * (r_cum[:, -1] + a_cum[:, -1])
     return np.minimum(r_cum[:, -1], a_cum[:, -1]), _MARGIN * scale
 
 
@@ -613,9 +607,9 @@ class _Layout:
         grid = grid.reshape(-1, self.n_days, self.width)
         rows, (_, end, _, count, at) = grid.shape[0], self.blocks[-1]
         out = np.empty((rows, at + (end - self.blocks[-1][0]) * count))
-        for day, end, slot, count, at in self.blocks:
-            out[:, at:at + (end - day) * count] = (
-                grid[:, day:end, slot:slot + count].reshape(rows, -1))
+        for day, end, slot, count, at in self.blocks:  # (a view of `out`: copied once)
+            out[:, at:at + (end - day) * count].reshape(rows, end - day, count)[...] = (
+                grid[:, day:end, slot:slot + count])
         return out
 
 
