@@ -395,12 +395,21 @@ def _peak(days: _Days, rest: np.ndarray, q_max: np.ndarray, margin: np.ndarray
         cheaper = _cheaper(np.take(days.grid_price, days.a_at[rest]))
     else:  # prices of a few patterns: each pattern's once
         cheaper = _cheaper(np.take(days.grid_price, days.a_at[days.reps]))[days.codes[rest]]
-    room_at = cheaper - 1
-    room_at += np.arange(0, rows * width, width)[:, None]  # flat positions (-1: not used)
-    room = np.where(cheaper > 0, np.take(a_cum, room_at), 0.0)
-    r_start = np.zeros((rows, width))
-    r_start[:, 1:] = r_cum[:, :-1]
-    peak = np.where(room > r_start, np.minimum(room, r_cum), 0.0).max(axis=1)
+    # The room: the add capacity up to the cheaper slots, read from a_cum after a 0 column.
+    below = np.zeros((rows, width + 1))
+    below[:, 1:] = a_cum
+    cheaper += np.arange(0, rows * (width + 1), width + 1)[:, None]
+    room = np.take(below, cheaper)
+    start = np.arange(0, rows * width, width)  # flat positions of the rows
+    # S rises on a first run of remove segments (room never grows along them, their starts
+    # never fall): q* is min(room, end) of the last, j, which no earlier one's exceeds (their
+    # ends are at most j's start, below j's room and end).
+    stops = np.empty((rows, width), dtype=bool)
+    np.less_equal(room[:, 0], 0.0, out=stops[:, 0])
+    np.less_equal(room[:, 1:], r_cum[:, :-1], out=stops[:, 1:])
+    first_stop = np.argmax(stops, axis=1) + start  # (the first segment when none stops)
+    last = np.where(np.take(stops, first_stop), first_stop - 1, start + width - 1)
+    peak = np.where(last >= start, np.minimum(np.take(room, last), np.take(r_cum, last)), 0.0)
     below_max = peak < q_max
     _, _, rising = _rise_to(days, cum, np.where(below_max, peak, 0.0), rest)
     return peak, below_max & (rising > 2.0 * margin)

@@ -2,7 +2,8 @@
 seeded varied inputs: days laid out on the grid by block copies against a scatter to each half
 hour's UK clock day and position; price orders found once per day pattern against a stable
 argsort of every day (equal rows, signed zeros, fingerprints that collide); prices matched
-to a profile by int64 instants against matching by timestamp."""
+to a profile by int64 instants against matching by timestamp; where S stops rising, read at
+the last rising segment, against the largest over every segment."""
 
 from __future__ import annotations
 
@@ -138,3 +139,49 @@ def test_prices_matched_by_instants_equal_prices_matched_by_timestamp() -> None:
         assert np.array_equal(got, want)
     with pytest.raises(ValueError, match=r"prices_hh: no price for 2025-10-19 23:00:00\+00:00"):
         aligned_prices(pd.Series(values[1:], index=index[1:]), index)  # the first missing
+
+
+# ---------------------------------------------------------------- where S stops rising
+
+
+def _peak_over_every_segment(days: flexibility._Days, rest: np.ndarray) -> np.ndarray:
+    """q* as the largest of min(room, end) over the remove segments where S rises (room above
+    the segment's start), every segment priced: the plain form of `_peak`'s q*."""
+    r_cum, a_cum = days.cum[:, rest]
+    a_price = days.price[1][rest]
+    rows, width = r_cum.shape
+    start = np.zeros((rows, width), dtype=np.intp)
+    start[:, 1:] = np.where(a_price[:, 1:] != a_price[:, :-1], np.arange(1, width), 0)
+    cheaper = np.maximum.accumulate(start, axis=1)[:, ::-1]
+    room = np.where(cheaper > 0, np.take_along_axis(a_cum, np.maximum(cheaper - 1, 0), axis=1),
+                    0.0)
+    r_start = np.zeros((rows, width))
+    r_start[:, 1:] = r_cum[:, :-1]
+    return np.where(room > r_start, np.minimum(room, r_cum), 0.0).max(axis=1)
+
+
+def test_where_s_stops_rising_equals_the_largest_over_every_segment() -> None:
+    """Band prices, a few small integers, one price all day, two nearly equal; ties, zero and
+    negative loads, power limits; one site or several on shared prices (the days of a pattern
+    grouped): q* bit for bit."""
+    rng = np.random.default_rng(4242)
+    for case in range(150):
+        index = _random_index(rng)
+        sites = int(rng.integers(1, 4))
+        loads = np.round(rng.gamma(1.5, 2.0, (sites, len(index))), int(rng.integers(0, 3)))
+        loads[rng.random(loads.shape) < 0.1] = rng.choice([0.0, -1.0])
+        local = index.tz_convert("Europe/London")
+        hour = local.hour + local.minute / 60
+        bands = np.where((hour >= 16) & (hour < 19), 25.3, np.where(hour >= 7.5, 3.1, 0.42))
+        price = [bands, rng.choice([0.0, 1.0, 2.0, 7.0], len(index)), np.full(len(index), 4.2),
+                 np.where(hour < 12, 1.5, 1.5 + 1e-9)][rng.choice(4, p=[0.4, 0.3, 0.15, 0.15])]
+        limits = np.abs(loads).max(axis=1) / 0.5 * rng.choice([1.0, 1.5, 3.0])
+        layout = flexibility._layout(index)
+        shared = {} if sites > 1 else None
+        days = flexibility._plan(layout, loads, price[None], limits, True, None, shared)
+        rest = np.flatnonzero(days.r_cum[:, -1] > 0)
+        q_max = np.minimum(days.r_cum[:, -1], days.a_cum[:, -1])[rest]
+        peak, _ = flexibility._peak(days, rest, q_max, np.zeros(len(rest)))
+        want = _peak_over_every_segment(days, rest)
+        assert np.array_equal(peak, want) and np.array_equal(np.signbit(peak),
+                                                             np.signbit(want)), case
