@@ -125,6 +125,12 @@ def _same_instants(a: pd.DatetimeIndex, b: pd.DatetimeIndex) -> bool:
     return np.array_equal(a_ns, b_ns)
 
 
+def _per_slot(values: np.ndarray, width: int) -> np.ndarray:
+    """[rows] -> [rows, width], each row's value in every slot: operands of this shape beat
+    values[:, None] (numpy then runs one long loop, not one of `width` per row)."""
+    return np.repeat(values, width).reshape(values.size, width)
+
+
 def _allocate(q: np.ndarray, prev: np.ndarray, cap: np.ndarray) -> np.ndarray:
     """clip(q - prev, 0, cap) per row (as max then min: the same numbers, faster)."""
     taken = q[:, None] - prev
@@ -372,7 +378,7 @@ def _rise_to(days: _Days, cum: np.ndarray, x: np.ndarray, rows: np.ndarray | Non
     sides, n, width = cum.shape
     # The segments ending at x: the first knot at or above x (the cumulative sums rise and
     # the last is the row's total, so there is one): the number of knots below x.
-    k = np.argmax(cum >= x[:, None], axis=2)
+    k = np.argmax(cum >= _per_slot(x, width), axis=2)
     at = k + np.arange(0, sides * n * width, width).reshape(sides, n)  # flat, in `cum`
     below = np.where(k > 0, np.take(cum, at - 1), 0.0)  # (at - 1 where k is 0: not used)
     if rows is not None:  # flat, in `days.at`
@@ -550,7 +556,7 @@ def _moves(days: _Days, budget: np.ndarray, shift_energy: bool, reuse: _Reuse | 
         return q, flexed
     # Both sides at once: clip(q - (cum - cap), 0, cap), then to grid order.
     taken = np.subtract(days.cum, days.cap)
-    np.subtract(q[:, None], taken, out=taken)
+    np.subtract(_per_slot(q, taken.shape[2]), taken, out=taken)
     np.maximum(taken, _zeros(taken.shape), out=taken)
     np.minimum(taken, days.cap, out=taken)
     moved = np.empty(taken.shape)  # every slot is written (`at` covers the grid)
