@@ -133,7 +133,7 @@ def _per_slot(values: np.ndarray, width: int) -> np.ndarray:
 
 def _allocate(q: np.ndarray, prev: np.ndarray, cap: np.ndarray) -> np.ndarray:
     """clip(q - prev, 0, cap) per row (as max then min: the same numbers, faster)."""
-    taken = q[:, None] - prev
+    taken = _per_slot(q, prev.shape[1]) - prev
     np.maximum(taken, _zeros(taken.shape), out=taken)
     return np.minimum(taken, cap, out=taken)
 
@@ -295,15 +295,15 @@ def _sort_days(grid_load: np.ndarray, grid_price: np.ndarray, pad: np.ndarray | 
         add_cap = np.where(grid_red, 0.0, add_cap)
 
     price = grid_price.reshape(-1, width)
-    offset = np.arange(price.shape[0])[:, None] * width
     per_site = sites // grid_price.shape[0]  # 1, or every site when the prices are shared
 
     def layout() -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         orders, codes, reps = _price_orders(price, shift_energy)
         if per_site == 1:
-            return np.add(orders, offset, out=orders), price.reshape(-1), codes, reps
+            orders += _per_slot(np.arange(0, price.size, width), width)  # flat positions
+            return orders, price.reshape(-1), codes, reps
         at = np.tile(orders, (1, per_site, 1))
-        at += np.arange(sites * n_days)[:, None] * width
+        at += _per_slot(np.arange(0, sites * n_days * width, width), width)
         return (at, np.tile(price.reshape(-1), per_site),
                 None if codes is None else np.tile(codes, per_site), reps)
 
@@ -404,7 +404,7 @@ def _peak(days: _Days, rest: np.ndarray, q_max: np.ndarray, margin: np.ndarray
     # The room: the add capacity up to the cheaper slots, read from a_cum after a 0 column.
     below = np.zeros((rows, width + 1))
     below[:, 1:] = a_cum
-    cheaper += np.arange(0, rows * (width + 1), width + 1)[:, None]
+    cheaper += _per_slot(np.arange(0, rows * (width + 1), width + 1), width)
     room = np.take(below, cheaper)
     start = np.arange(0, rows * width, width)  # flat positions of the rows
     # S rises on a first run of remove segments (room never grows along them, their starts
