@@ -174,8 +174,8 @@ class _Days:
     `a_*`; absent when curtailing). `cum` are cumulative capacities (kWh); `at` the flat grid
     position (row x width + slot) of each sorted slot; `load` the kWh per slot, in grid
     order. The sorted prices (`price`) are read from the grid's (`grid_price`, flat) when
-    first asked for; the search reads a few with `price_at`. Rows of equal prices share a
-    pattern: `codes` gives each row's, `reps` a row of each (None: not grouped)."""
+    first asked for; the search reads the few it needs through `at`. Rows of equal prices
+    share a pattern: `codes` gives each row's, `reps` a row of each (None: not grouped)."""
 
     day_kwh: np.ndarray  # [rows], floored at 0
     load: np.ndarray  # [rows, width] kWh per grid slot (padding 0)
@@ -193,10 +193,6 @@ class _Days:
         if self.sorted_price is not None:
             return self.sorted_price
         return np.take(self.grid_price, self.at)
-
-    def price_at(self, side: int, positions: np.ndarray) -> np.ndarray:
-        """The prices of one side's sorted slots at these flat positions (row x width + k)."""
-        return np.take(self.grid_price, np.take(self.at[side], positions))
 
     r_at = property(lambda self: self.at[0])
     r_cap = property(lambda self: self.cap[0])
@@ -402,10 +398,10 @@ def _peak(days: _Days, rest: np.ndarray, q_max: np.ndarray, margin: np.ndarray
     else:  # prices of a few patterns: each pattern's once
         cheaper = _cheaper(np.take(days.grid_price, days.a_at[days.reps]))[days.codes[rest]]
     # The room: the add capacity up to the cheaper slots, read from a_cum after a 0 column.
-    below = np.zeros((rows, width + 1))
-    below[:, 1:] = a_cum
+    after_zero = np.zeros((rows, width + 1))
+    after_zero[:, 1:] = a_cum
     cheaper += _per_slot(np.arange(0, rows * (width + 1), width + 1), width)
-    room = np.take(below, cheaper)
+    room = np.take(after_zero, cheaper)
     start = np.arange(0, rows * width, width)  # flat positions of the rows
     # S rises on a first run of remove segments (room never grows along them, their starts
     # never fall): q* is min(room, end) of the last, j, which no earlier one's exceeds (their
