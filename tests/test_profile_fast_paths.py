@@ -328,3 +328,34 @@ def test_spikes_without_the_percentile_equal_counting_them_with_it() -> None:
             assert mask is not None and int(mask.sum()) == spikes
         skipped += bool(np.isnan(p99))
     assert 100 < skipped < 390  # both ways are taken
+
+
+def test_utc_index_equals_the_public_constructor() -> None:
+    """`utc_index` builds the index directly: equal (values, zone, unit, name, no freq) to the
+    public constructor's on random sorted, unsorted, gapped and repeated UTC times."""
+    for seed in range(60):
+        rng = np.random.default_rng(41_000 + seed)
+        n = int(rng.choice([1, 2, 48, 1_000, 17_520]))
+        start = int(rng.integers(0, 2**22)) * profiles.NS_PER_HALF_HOUR
+        steps = rng.choice([0, 1, 1, 1, 2, 48], size=n) * profiles.NS_PER_HALF_HOUR
+        ns = start + np.cumsum(steps)
+        if seed % 5 == 0:
+            ns = rng.permutation(ns)
+        expected = pd.DatetimeIndex(ns.view("datetime64[ns]"), name="timestamp_utc", tz="UTC")
+        got = profiles.utc_index(ns.copy())
+        pd.testing.assert_index_equal(got, expected, exact=True)
+        assert got.freq is None and str(got.dtype) == "datetime64[ns, UTC]"
+        assert np.array_equal(got.asi8, ns)
+
+
+def test_a_file_is_read_whole_in_one_read(tmp_path: Any) -> None:
+    """`_read_all` gives the file's bytes, whatever `size` was seen (a file that grew or shrank
+    since is read to its end), as Path.read_bytes does."""
+    rng = np.random.default_rng(42_000)
+    for n in (1, 7, 65_536, 200_001):
+        path = tmp_path / f"f{n}.csv"
+        content = rng.integers(0, 256, size=n, dtype=np.uint8).tobytes()
+        path.write_bytes(content)
+        for seen in (n, 1, n // 2 + 1, n + 10):
+            assert profiles._read_all(path, seen) == content == path.read_bytes()
+        assert profiles._file_bytes(path, profiles.DEFAULT_MAX_BYTES) == content
