@@ -13,6 +13,7 @@ import datetime
 import difflib
 import functools
 import math
+import os
 import re
 import warnings
 from dataclasses import dataclass, replace
@@ -241,10 +242,10 @@ _reads: contextvars.ContextVar[list[tuple[str, FileVersion]] | None] = contextva
     "tariff_config_reads", default=None)
 
 
-def _version(path: Path) -> FileVersion:
+def _version(path: Path | str) -> FileVersion:
     """The file's (mtime ns, size), None if it does not exist; noted for `resolve_query`."""
     try:
-        stat = path.stat()
+        stat = os.stat(path)
         version: FileVersion = (stat.st_mtime_ns, stat.st_size)
     except (FileNotFoundError, NotADirectoryError):  # as Path.exists() would say
         version = None
@@ -654,7 +655,7 @@ def resolve_query(query: TariffQuery) -> DuosTariff:
 def _files_unchanged(kept: tuple[DuosTariff, _Reads]) -> bool:
     """Whether every config file a remembered answer read is as it was (each check is itself
     noted, so a resolution inside another still records the files)."""
-    return all(_version(Path(path)) == version for path, version in kept[1])
+    return all(_version(path) == version for path, version in kept[1])
 
 
 def _resolve_noting_reads(query: TariffQuery) -> tuple[DuosTariff, _Reads]:
