@@ -309,6 +309,12 @@ def test_profile_keys_are_equal_exactly_when_the_digests_are() -> None:
         changed[7]["kvarh"] = 0.5
         nan_again = changed[1].copy()
         frames += [base, base.copy(), *changed, nan_again]
+        # column types: ints beside floats, ints alone, float32 (each read as float64)
+        whole = base.assign(kwh=np.floor(base["kwh"] * 10))
+        frames += [whole, whole.astype(np.int64), whole.astype(np.float32),
+                   base.assign(kvarh=np.arange(n)), base.assign(kvarh=np.arange(n) * 1.0),
+                   base.assign(kvarh=np.arange(n, dtype=np.float32)),
+                   base.assign(kvarh=True)]
         if n > 64:  # a number between the hashed sample's: same hash, still unequal
             other = base.copy()
             other.iloc[1, 0] += 1.0
