@@ -454,8 +454,14 @@ def _flexibility(series: pd.Series, rates: np.ndarray | None, fraction: float, r
         prices = rates
         if prices is None:  # the band rate of every half hour of the grid, gaps included
             prices = unit_costs(series.index, series.to_numpy(), run.tariff)[1]
-        return plan_flexibility(series, pd.Series(prices, index=series.index, copy=False),
-                                published_rates=True)
+        # The rates of the series' own half hours, in order: a read-only array when all are
+        # finite (what a Series of them on its index gives), else that Series (it words a NaN)
+        if np.isfinite(prices).all():
+            aligned = prices.view()
+            aligned.flags.writeable = False
+        else:
+            aligned = pd.Series(prices, index=series.index, copy=False)
+        return plan_flexibility(series, aligned, published_rates=True)
 
     key = None if run.key is None else (run.key, run.tariff, rates is None)
     try:
