@@ -1083,13 +1083,18 @@ def _long_to_utc(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int, float, str, bool]:
     """(UTC ns, kWh, kvarh, blanks dropped, input step in minutes, how the times were read,
     whether the UTC times are half an hour apart throughout) of a long form."""
-    valid = (long.times != NAT) & ~np.isnan(long.kwh)
-    if long.kvarh is not None:
-        valid &= ~np.isnan(long.kvarh)
-    nans = long.times.size - int(np.count_nonzero(valid))
+    stamps, kwh, kvarh = long.times, long.kwh, long.kvarh
+    # Reductions first (no masks): a NaN makes the max NaN, NaT is the smallest int64
+    if (stamps.size and stamps.min() != NAT and not np.isnan(kwh.max())
+            and (kvarh is None or not np.isnan(kvarh.max()))):
+        nans = 0
+    else:
+        valid = (long.times != NAT) & ~np.isnan(long.kwh)
+        if long.kvarh is not None:
+            valid &= ~np.isnan(long.kvarh)
+        nans = long.times.size - int(np.count_nonzero(valid))
     if nans == long.times.size:
         raise ProfileError("no rows with both a timestamp and a value")
-    stamps, kwh, kvarh = long.times, long.kwh, long.kvarh
     if nans:
         stamps, kwh = stamps[valid], kwh[valid]
         kvarh = kvarh[valid] if kvarh is not None else None
@@ -1218,7 +1223,7 @@ def _finish(
         warnings.append(
             f"{missing} half hour(s) missing in {gap_after.size} gap(s), first {gaps[0][0]} UTC"
         )
-    negatives = int(np.count_nonzero(kwh < 0))
+    negatives = 0 if kwh.min() >= 0 else int(np.count_nonzero(kwh < 0))
     if negatives:
         warnings.append(f"{negatives} negative kWh value(s) (export?) kept as given")
     spikes, p99, spike_mask = _spikes(kwh)
