@@ -91,7 +91,12 @@ def _tables(path: Path) -> _Tables:
 
 
 def _current() -> _Tables:
-    return _tables(config_dir() / "distributors.csv")
+    return _tables(_csv_path(config_dir()))
+
+
+@lru_cache(maxsize=4)
+def _csv_path(config: Path) -> Path:
+    return config / "distributors.csv"
 
 
 def all_distributors() -> list[Distributor]:
