@@ -45,8 +45,9 @@ class LruMemo:
         with self._lock:
             self.misses += 1
             if self.size > 0:
-                self._values.pop(key, None)  # kept meanwhile by another thread: now the newest
-                self._values[key] = value
+                if self._values.setdefault(key, value) is not value:  # kept meanwhile by
+                    self._values[key] = value  # another thread: replaced, now the newest
+                    self._values.move_to_end(key)
                 while len(self._values) > self.size:
                     self._values.popitem(last=False)
         return value

@@ -192,6 +192,28 @@ class DuosTariff:
         return (self.red_rate, self.amber_rate, self.green_rate)
 
 
+_fields_hash = DuosTariff.__hash__  # the dataclass's: a hash of every field
+
+
+def _tariff_hash(self: DuosTariff) -> int:
+    """The dataclass's hash, computed once per tariff (the memo keys of a lookup hash the
+    same tariff several times; each hash walks its fields and time bands)."""
+    found = self.__dict__.get("_hash")
+    if found is None:
+        found = _fields_hash(self)
+        object.__setattr__(self, "_hash", found)
+    return found
+
+
+def _tariff_state(self: DuosTariff) -> dict[str, Any]:
+    """The fields without the remembered hash (string hashes differ between processes)."""
+    return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
+
+DuosTariff.__hash__ = _tariff_hash  # type: ignore[method-assign]
+DuosTariff.__getstate__ = _tariff_state  # type: ignore[method-assign,assignment]
+
+
 def charging_year(on: datetime.date) -> int:
     """The charging year (April-March) a date is in: 2026-11-24 -> 2026, 2027-03-31 -> 2026."""
     return on.year if on.month >= 4 else on.year - 1
