@@ -8,7 +8,9 @@ sees the same values: `voltage`, `flex_fraction`, `assumed_power_factor`,
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import yaml
@@ -33,8 +35,13 @@ class Defaults:
 
 def defaults() -> Defaults:
     """The current defaults (cached until the file changes)."""
-    path = config_dir() / DEFAULTS_FILE
-    return _read(str(path), path.stat().st_mtime_ns)
+    path = _path(config_dir())
+    return _read(path, os.stat(path).st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _path(config: Path) -> str:
+    return str(config / DEFAULTS_FILE)
 
 
 @functools.lru_cache(maxsize=4)

@@ -76,18 +76,27 @@ def _load(path: Path) -> tuple[Distributor, ...]:
     return tuple(out)
 
 
+_Tables = tuple[tuple["Distributor", ...], dict[str, "Distributor"], frozenset[int]]
+
+
 @lru_cache(maxsize=4)
-def _tables(path: Path) -> tuple[tuple[Distributor, ...], dict[str, Distributor]]:
+def _tables(path: Path) -> _Tables:
+    """(the rows, the rows by ID, MPID and short code, the IDs)."""
     rows = _load(path)
     index: dict[str, Distributor] = {}
     for d in rows:
         for key in (str(d.distributor_id), d.mpid.upper(), d.short_code.upper()):
             index.setdefault(key, d)
-    return rows, index
+    return rows, index, frozenset(d.distributor_id for d in rows)
 
 
-def _current() -> tuple[tuple[Distributor, ...], dict[str, Distributor]]:
-    return _tables(config_dir() / "distributors.csv")
+def _current() -> _Tables:
+    return _tables(_csv_path(config_dir()))
+
+
+@lru_cache(maxsize=4)
+def _csv_path(config: Path) -> Path:
+    return config / "distributors.csv"
 
 
 def all_distributors() -> list[Distributor]:
@@ -97,7 +106,7 @@ def all_distributors() -> list[Distributor]:
 
 def distributor_ids() -> frozenset[int]:
     """The set of distributor IDs in use (the first two digits of a valid MPAN core)."""
-    return frozenset(d.distributor_id for d in _current()[0])
+    return _current()[2]
 
 
 def get_distributor(key: int | str) -> Distributor:

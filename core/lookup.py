@@ -216,14 +216,15 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
     unknown = sorted(set(raw) - set(INPUT_FIELDS))
     if unknown:
         raise InputErrors({name[:40]: "unknown input field" for name in unknown[:10]})
-    too_long = {name: why for name in INPUT_FIELDS if (why := _too_long(name, raw.get(name)))}
+    given = [name for name in INPUT_FIELDS if name in raw]  # an absent input is blank
+    too_long = {name: why for name in given if (why := _too_long(name, raw[name]))}
     if too_long:
         raise InputErrors(too_long)
     errors: dict[str, str] = {}
     notes: list[str] = []
     values: dict[str, Any] = {}
     for name, parse in _PARSERS.items():
-        if _blank(raw.get(name)):
+        if name not in raw or _blank(raw[name]):
             continue
         try:
             values[name] = parse(raw[name], notes)

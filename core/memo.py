@@ -8,6 +8,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
+_MISSING = object()
+
 
 class LruMemo:
     """Key -> value computed once and kept for the `size` most recently used keys.
@@ -28,21 +30,24 @@ class LruMemo:
             valid: Callable[[Any], bool] | None = None) -> Any:
         """The value kept for `key`, else `compute()` (outside the lock), kept. With `valid`,
         a kept value it rejects (checked outside the lock) is computed again."""
+        # The key is hashed once per dictionary step (keys of dataclasses hash all fields).
         with self._lock:
-            found = key in self._values
-            kept = self._values.get(key)
-        if found and (valid is None or valid(kept)):
+            kept = self._values.get(key, _MISSING)
+        if kept is not _MISSING and (valid is None or valid(kept)):
             with self._lock:
-                if key in self._values:
+                try:  # noqa: SIM105 - no context manager's calls on every hit
                     self._values.move_to_end(key)
+                except KeyError:  # dropped meanwhile by another thread
+                    pass
                 self.hits += 1
             return kept
         value = compute()
         with self._lock:
             self.misses += 1
             if self.size > 0:
-                self._values[key] = value
-                self._values.move_to_end(key)
+                if self._values.setdefault(key, value) is not value:  # kept meanwhile by
+                    self._values[key] = value  # another thread: replaced, now the newest
+                    self._values.move_to_end(key)
                 while len(self._values) > self.size:
                     self._values.popitem(last=False)
         return value

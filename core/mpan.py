@@ -50,6 +50,7 @@ _NUMBER_TEXT = re.compile(
     r"(?P<mantissa>[+-]?(?:\d+(?:\.\d*)?|\.\d+))[eE](?P<exponent>[+-]?\d+)|\d+\.\d+"
 )
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.0+)?")
+_SCIENTIFIC = re.compile(r"\d[.,]\d*E\+?\d+$", flags=re.IGNORECASE)  # a number the sheet rounded
 
 
 class MpanError(ValueError):
@@ -130,7 +131,12 @@ class Mpan:
         return out
 
 
-def _first_bad_char(text: str, allowed: str = "0123456789") -> str | None:
+_DIGITS = "0123456789"
+
+
+def _first_bad_char(text: str, allowed: str = _DIGITS) -> str | None:
+    if allowed == _DIGITS and text.isascii() and text.isdigit():  # ASCII digits are 0-9
+        return None
     return next((ch for ch in text if ch not in allowed), None)
 
 
@@ -165,7 +171,7 @@ def parse_mpan(value: str | int) -> Mpan:
     if not text.strip():
         raise MpanError(f"MPAN is empty: type {_FORMS}")
     s = _compact(text)
-    if re.search(r"\d[.,]\d*E\+?\d+$", s, flags=re.IGNORECASE):
+    if _SCIENTIFIC.search(s):
         raise MpanError(
             f"MPAN {text.strip()!r} is in scientific notation: the spreadsheet rounded it; "
             "format the cell as plain text and type the MPAN again"

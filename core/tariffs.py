@@ -13,6 +13,7 @@ import datetime
 import difflib
 import functools
 import math
+import os
 import re
 import warnings
 from dataclasses import dataclass, replace
@@ -191,6 +192,28 @@ class DuosTariff:
         return (self.red_rate, self.amber_rate, self.green_rate)
 
 
+_fields_hash = DuosTariff.__hash__  # the dataclass's: a hash of every field
+
+
+def _tariff_hash(self: DuosTariff) -> int:
+    """The dataclass's hash, computed once per tariff (the memo keys of a lookup hash the
+    same tariff several times; each hash walks its fields and time bands)."""
+    found = self.__dict__.get("_hash")
+    if found is None:
+        found = _fields_hash(self)
+        object.__setattr__(self, "_hash", found)
+    return found
+
+
+def _tariff_state(self: DuosTariff) -> dict[str, Any]:
+    """The fields without the remembered hash (string hashes differ between processes)."""
+    return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
+
+DuosTariff.__hash__ = _tariff_hash  # type: ignore[method-assign]
+DuosTariff.__getstate__ = _tariff_state  # type: ignore[method-assign,assignment]
+
+
 def charging_year(on: datetime.date) -> int:
     """The charging year (April-March) a date is in: 2026-11-24 -> 2026, 2027-03-31 -> 2026."""
     return on.year if on.month >= 4 else on.year - 1
@@ -241,10 +264,10 @@ _reads: contextvars.ContextVar[list[tuple[str, FileVersion]] | None] = contextva
     "tariff_config_reads", default=None)
 
 
-def _version(path: Path) -> FileVersion:
+def _version(path: Path | str) -> FileVersion:
     """The file's (mtime ns, size), None if it does not exist; noted for `resolve_query`."""
     try:
-        stat = path.stat()
+        stat = os.stat(path)
         version: FileVersion = (stat.st_mtime_ns, stat.st_size)
     except (FileNotFoundError, NotADirectoryError):  # as Path.exists() would say
         version = None
@@ -654,7 +677,7 @@ def resolve_query(query: TariffQuery) -> DuosTariff:
 def _files_unchanged(kept: tuple[DuosTariff, _Reads]) -> bool:
     """Whether every config file a remembered answer read is as it was (each check is itself
     noted, so a resolution inside another still records the files)."""
-    return all(_version(Path(path)) == version for path, version in kept[1])
+    return all(_version(path) == version for path, version in kept[1])
 
 
 def _resolve_noting_reads(query: TariffQuery) -> tuple[DuosTariff, _Reads]:

@@ -297,8 +297,12 @@ def _data_digest(data: pd.DataFrame) -> _ProfileKey | None:
         grid = half_hour_grid(times)
         arrays = [] if grid is not None else [times.copy()]  # a grid: first instant and count
         names = tuple(repr(name) for name in data.columns)
-        for _, column in data.items():
-            arrays.append(np.array(column.to_numpy(np.float64), dtype=np.float64, copy=True))
+        matrix = data.to_numpy(copy=True)  # [half hours, columns], of their common type
+        if matrix.dtype == np.float64:  # floats (or ints with floats): each column as float64
+            arrays.extend(matrix.T)
+        else:
+            for _, column in data.items():
+                arrays.append(np.array(column.to_numpy(np.float64), dtype=np.float64, copy=True))
     except (TypeError, ValueError):
         return None
     for array in arrays:
@@ -343,6 +347,7 @@ class _Run:
     features: FeatureValues | None = None
     flex: Any | None = None  # core.flexibility.FlexibilityResult
     grids: dict[int, tuple[pd.Index, Any]] = field(default_factory=dict)  # by `_grid_of`
+    column: pd.Series | None = None  # the profile's kWh column, taken once (`_kwh_column`)
 
     def failed(self, stage: Stage, message: str, reason: str) -> None:
         """Under a partial policy, warn `message` and go on; else fail the site."""
@@ -351,12 +356,22 @@ class _Run:
         self.warnings.append(message)
 
 
+def _kwh_column(data: pd.DataFrame, run: _Run) -> pd.Series:
+    """`data["kwh"]`, taken once per run when `data` is the run's profile (every stage reads
+    it; each taking builds a Series)."""
+    if data is not run.profile:
+        return data["kwh"]
+    if run.column is None:
+        run.column = data["kwh"]
+    return run.column
+
+
 def _kwh_series(data: pd.DataFrame, run: _Run, label: str) -> pd.Series:
     """The kWh per half hour the features and flexibility read: on a regular grid with gaps
     as 0 kWh ("zero"), or checked to have no gaps ("refuse", stage ``profile``)."""
     from bess_duos.core.features import FeatureError, _checked_grid, validate_profile
 
-    kwh = data["kwh"]
+    kwh = _kwh_column(data, run)
     if run.policy.gaps == "refuse":
         try:
             if kwh.dtype != np.float64 or str(getattr(kwh.index, "tz", None)) != "UTC" \
@@ -388,8 +403,8 @@ def _charge(data: pd.DataFrame, run: _Run) -> tuple[Any, np.ndarray, np.ndarray]
     def charge() -> tuple[Any, np.ndarray, np.ndarray]:
         kvarh = data["kvarh"].to_numpy(np.float64) if "kvarh" in data.columns else None
         columns, summary = charge_arrays(
-            _zoned_ns(data.index), data["kwh"].to_numpy(np.float64), run.tariff, kvarh=kvarh,
-            agreed_kva=run.kva, power_factor=power_factor, all_columns=False)
+            _zoned_ns(data.index), _kwh_column(data, run).to_numpy(np.float64), run.tariff,
+            kvarh=kvarh, agreed_kva=run.kva, power_factor=power_factor, all_columns=False)
         return (summary, np.asarray(columns["band"], dtype=np.int8),
                 np.asarray(columns["unit_rate_p_per_kwh"], dtype=float))
 
@@ -439,8 +454,14 @@ def _flexibility(series: pd.Series, rates: np.ndarray | None, fraction: float, r
         prices = rates
         if prices is None:  # the band rate of every half hour of the grid, gaps included
             prices = unit_costs(series.index, series.to_numpy(), run.tariff)[1]
-        return plan_flexibility(series, pd.Series(prices, index=series.index, copy=False),
-                                published_rates=True)
+        # The rates of the series' own half hours, in order: a read-only array when all are
+        # finite (what a Series of them on its index gives), else that Series (it words a NaN)
+        if np.isfinite(prices).all():
+            aligned = prices.view()
+            aligned.flags.writeable = False
+        else:
+            aligned = pd.Series(prices, index=series.index, copy=False)
+        return plan_flexibility(series, aligned, published_rates=True)
 
     key = None if run.key is None else (run.key, run.tariff, rates is None)
     try:

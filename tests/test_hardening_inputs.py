@@ -117,3 +117,43 @@ def test_a_json_list_or_object_is_refused_by_type(value: object) -> None:
             parse_inputs({"mpan": MPAN, name: value} if name != "mpan" else {"mpan": value})
         assert caught.value.errors[name].endswith(f"must be text or a number, not a JSON "
                                                   f"{type(value).__name__}")
+
+
+def test_an_absent_input_is_the_same_as_a_blank_one() -> None:
+    """`parse_inputs` reads only the fields given: on seeded random mixes of good, bad, blank
+    and too-long values, leaving a field out gives what giving it as None or "" gives (the same
+    inputs, or the same errors in the same order)."""
+    import random
+
+    from bess_duos.core.lookup import INPUT_FIELDS, InputErrors, parse_inputs
+
+    choices: dict[str, list[object]] = {
+        "mpan": ["1405566778898", "1405566778899", "00 845 121 1405566778898", "14055667788",
+                 "x" * 70, 1405566778898, 1.405566778898e12, [1], "99 0556 6778 898"],
+        "postcode": ["B1 1AA", "nowhere", 12, "B" * 40],
+        "gsp_group": ["_E", "E", "_Z", 5],
+        "voltage": ["HV", "lv sub", "mains", 11],
+        "kva": ["500", "500 kVA", "1,000", "-3", "lots", 250, True],
+        "flex_fraction": ["30%", 0.3, 30, "150%", "half", -1],
+        "profile_url": ["https://example.com/p.csv", "https://x:99999/p", 7],
+        "tariff_name": ["LV Site Specific Band 2", 3],
+        "tz": ["UTC", "utc", "Mars/Base"],
+        "resample": ["split", "aggregate", "sometimes"],
+        "battery_power_kw": ["100", "-1"],
+        "battery_energy_kwh": ["200", "x"],
+    }
+
+    def outcome(raw: dict[str, object]) -> object:
+        try:
+            return parse_inputs(raw)
+        except InputErrors as exc:
+            return list(exc.errors.items())
+
+    rng = random.Random(18_5)
+    for _ in range(300):
+        fields = rng.sample(sorted(choices), rng.randint(0, 5))
+        raw = {name: rng.choice(choices[name]) for name in fields}
+        expected = outcome(raw)
+        for blank in (None, "", "  "):
+            padded = {name: raw.get(name, blank) for name in INPUT_FIELDS}
+            assert outcome(padded) == expected, (raw, blank)

@@ -295,3 +295,26 @@ def test_mpan_is_frozen() -> None:
     assert isinstance(m, Mpan)
     with pytest.raises(AttributeError):
         m.core = "x"  # type: ignore[misc]
+
+
+def test_the_digit_shortcut_finds_the_same_bad_character() -> None:
+    """`_first_bad_char` answers ASCII-digit text without looking at each character: on seeded
+    strings of ASCII digits, other Unicode digits ('٣', '²', '５'), letters, spaces and
+    nothing, and with other allowed sets, the same answer as the search alone; the distributor
+    IDs are those of the table."""
+    import random
+
+    from bess_duos.core import mpan as mpan_module
+    from bess_duos.core.distributors import distributor_ids
+
+    def reference(text: str, allowed: str = "0123456789") -> str | None:
+        return next((ch for ch in text if ch not in allowed), None)
+
+    rng = random.Random(185)
+    alphabet = "0123456789" * 4 + "٣²５¹AZaz -_."
+    for _ in range(3_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        assert mpan_module._first_bad_char(text) == reference(text), text
+        allowed = rng.choice(["0123456789", "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123"])
+        assert mpan_module._first_bad_char(text, allowed) == reference(text, allowed), text
+    assert distributor_ids() == frozenset(d.distributor_id for d in all_distributors())

@@ -328,3 +328,80 @@ def test_spikes_without_the_percentile_equal_counting_them_with_it() -> None:
             assert mask is not None and int(mask.sum()) == spikes
         skipped += bool(np.isnan(p99))
     assert 100 < skipped < 390  # both ways are taken
+
+
+def test_utc_index_equals_the_public_constructor() -> None:
+    """`utc_index` builds the index directly: equal (values, zone, unit, name, no freq) to the
+    public constructor's on random sorted, unsorted, gapped and repeated UTC times."""
+    for seed in range(60):
+        rng = np.random.default_rng(41_000 + seed)
+        n = int(rng.choice([1, 2, 48, 1_000, 17_520]))
+        start = int(rng.integers(0, 2**22)) * profiles.NS_PER_HALF_HOUR
+        steps = rng.choice([0, 1, 1, 1, 2, 48], size=n) * profiles.NS_PER_HALF_HOUR
+        ns = start + np.cumsum(steps)
+        if seed % 5 == 0:
+            ns = rng.permutation(ns)
+        expected = pd.DatetimeIndex(ns.view("datetime64[ns]"), name="timestamp_utc", tz="UTC")
+        got = profiles.utc_index(ns.copy())
+        pd.testing.assert_index_equal(got, expected, exact=True)
+        assert got.freq is None and str(got.dtype) == "datetime64[ns, UTC]"
+        assert np.array_equal(got.asi8, ns)
+
+
+def test_a_file_is_read_whole_in_one_read(tmp_path: Any) -> None:
+    """`_read_all` gives the file's bytes, whatever `size` was seen (a file that grew or shrank
+    since is read to its end), as Path.read_bytes does."""
+    rng = np.random.default_rng(42_000)
+    for n in (1, 7, 65_536, 200_001):
+        path = tmp_path / f"f{n}.csv"
+        content = rng.integers(0, 256, size=n, dtype=np.uint8).tobytes()
+        path.write_bytes(content)
+        for seen in (n, 1, n // 2 + 1, n + 10):
+            assert profiles._read_all(path, seen) == content == path.read_bytes()
+        assert profiles._file_bytes(path, profiles.DEFAULT_MAX_BYTES) == content
+
+
+def test_blanks_counted_by_reductions_equal_the_masks() -> None:
+    """`_long_to_utc` first asks reductions whether any time is NaT or any value NaN (a NaN
+    makes a sum NaN): on seeded rows with NaT, NaN, infinities of both signs and none, the rows
+    kept, their values and the blanks counted equal masking every row; `_finish` counts the
+    negatives (-0.0 is not one) as comparing every value does."""
+    for seed in range(300):
+        rng = np.random.default_rng(43_000 + seed)
+        n = int(rng.choice([1, 2, 5, 48, 1_000]))
+        times = (np.int64(1_743_462_000) + np.arange(n, dtype=np.int64) * 1_800) * 10**9
+        kwh = _values(rng, n)
+        kvarh = _values(rng, n) if rng.random() < 0.4 else None
+        for array in (kwh, kvarh):
+            if array is not None and rng.random() < 0.5:
+                at = rng.integers(n, size=int(rng.integers(1, 3)))
+                array[at] = rng.choice([np.nan, np.inf, -np.inf, -0.0], size=at.size)
+        if rng.random() < 0.3:
+            times[rng.integers(n)] = profiles.NAT
+        valid = (times != profiles.NAT) & ~np.isnan(kwh)
+        if kvarh is not None:
+            valid &= ~np.isnan(kvarh)
+        long = profiles._Long(times.copy(), True, kwh.copy(),
+                              None if kvarh is None else kvarh.copy())
+        if not valid.any():
+            with pytest.raises(profiles.ProfileError, match="no rows with both"):
+                profiles._long_to_utc(long, convention="start", tz=None, resample=None,
+                                      warnings=[])
+            continue
+        try:
+            utc_ns, got_kwh, got_kvarh, nans, *_ = profiles._long_to_utc(
+                long, convention="start", tz=None, resample=None, warnings=[])
+        except profiles.ProfileError as exc:  # too few rows left for a step: the same rows
+            assert "median step" in str(exc) or "hourly" in str(exc)
+            continue
+        assert nans == n - int(valid.sum())
+        assert np.array_equal(utc_ns, times[valid])
+        assert np.array_equal(got_kwh, kwh[valid], equal_nan=True)
+        if kvarh is not None:
+            assert np.array_equal(got_kvarh, kvarh[valid], equal_nan=True)
+        if np.isinf(got_kwh).any():
+            continue
+        _, quality = profiles._finish(
+            utc_ns, got_kwh, got_kvarh, source="x", shape="long", step_minutes=30.0,
+            timezone="UTC", convention="start", resample=None, nans=nans, warnings=[])
+        assert quality.negatives == int(np.count_nonzero(got_kwh < 0))

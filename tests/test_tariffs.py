@@ -890,3 +890,27 @@ def test_resolved_tariffs_are_remembered_until_a_file_read_changes(tmp_path, mon
     assert third is not second and third == second
     monkeypatch.delenv("BESS_DUOS_CONFIG")
     assert resolve_query(query) == first  # the shipped config again
+
+
+def test_a_tariffs_remembered_hash_is_its_fields_hash_and_never_pickled() -> None:
+    """A tariff remembers its hash (the dataclass's hash of its fields): equal tariffs, however
+    made (resolved, replaced, copied, unpickled), hash equal and stay equal; the remembered
+    hash is never pickled (string hashes differ between processes)."""
+    import copy
+    import pickle
+    from dataclasses import replace
+
+    from bess_duos.core import tariffs
+
+    for distributor, voltage in ((14, "LV"), (10, "HV"), (23, "LV Sub")):
+        tariff = tariffs.resolve_tariff(distributor, on=datetime.date(2026, 11, 24),
+                                        voltage=voltage)
+        expected = tariffs._fields_hash(tariff)
+        assert hash(tariff) == expected == hash(tariff)  # computed, then remembered
+        assert "_hash" in tariff.__dict__
+        state = pickle.loads(pickle.dumps(tariff))
+        assert "_hash" not in state.__dict__ and state == tariff and hash(state) == expected
+        for twin in (replace(tariff), copy.copy(tariff), copy.deepcopy(tariff)):
+            assert twin == tariff and hash(twin) == expected
+        other = replace(tariff, red_rate=tariff.red_rate + 1.0)
+        assert other != tariff and hash(other) == tariffs._fields_hash(other)

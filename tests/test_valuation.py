@@ -309,6 +309,12 @@ def test_profile_keys_are_equal_exactly_when_the_digests_are() -> None:
         changed[7]["kvarh"] = 0.5
         nan_again = changed[1].copy()
         frames += [base, base.copy(), *changed, nan_again]
+        # column types: ints beside floats, ints alone, float32 (each read as float64)
+        whole = base.assign(kwh=np.floor(base["kwh"] * 10))
+        frames += [whole, whole.astype(np.int64), whole.astype(np.float32),
+                   base.assign(kvarh=np.arange(n)), base.assign(kvarh=np.arange(n) * 1.0),
+                   base.assign(kvarh=np.arange(n, dtype=np.float32)),
+                   base.assign(kvarh=True)]
         if n > 64:  # a number between the hashed sample's: same hash, still unequal
             other = base.copy()
             other.iloc[1, 0] += 1.0
@@ -358,3 +364,44 @@ def test_the_refusing_kwh_series_is_what_validate_profile_builds() -> None:
         got = _kwh_series(frame, run, "site 'a'")
         pd.testing.assert_series_equal(got, want, check_exact=True)
         assert got.index.equals(want.index) and str(got.index.tz) == "UTC"
+
+
+def test_flexibility_against_rates_as_an_array_equals_them_as_a_series() -> None:
+    """The lookup hands finite DUoS rates to the flexibility as an array: on seeded random
+    profiles (UTC, UK and second-unit indexes, several lengths) and rates, the result equals
+    planning against the same rates as a Series on the profile's index; a NaN rate still
+    gives the Series' refusal."""
+    from bess_duos.core.flexibility import plan_flexibility
+    from bess_duos.core.valuation import LOOKUP, _flexibility, _Run
+
+    tariff = resolve_tariff(14, on=DAY, voltage="LV")
+    for seed in range(24):
+        rng = np.random.default_rng(18_000 + seed)
+        n = int(rng.choice([48, 50, 336, 1_488]))
+        start = pd.Timestamp("2026-03-28 23:00", tz="UTC") + pd.Timedelta(
+            minutes=30 * int(rng.integers(0, 400)))
+        index = pd.date_range(start, periods=n, freq="30min")
+        if seed % 3 == 1:
+            index = index.tz_convert("Europe/London")
+        elif seed % 3 == 2:
+            index = index.as_unit("s")
+        series = pd.Series(rng.lognormal(0, 1, n) * rng.choice([1.0, 0.0], n, p=[0.9, 0.1]),
+                           index=index, name="kwh")
+        rates = rng.choice([tariff.red_rate, tariff.amber_rate, tariff.green_rate,
+                            float(rng.uniform(0, 30))], n)
+        share = float(rng.choice([0.0, 0.3, 1.0]))
+        run = _Run(LOOKUP, tariff, None, None, None, [], [])
+        got = _flexibility(series, rates, share, run)
+        expected = plan_flexibility(series, pd.Series(rates, index=series.index),
+                                    published_rates=True).value(share)
+        for name in ("value_gbp", "saving_pct", "base_cost_gbp", "flexed_cost_gbp",
+                     "shifted_kwh", "annual_value_gbp", "power_limit_kw"):
+            assert np.array_equal(getattr(got, name), getattr(expected, name), equal_nan=True)
+        assert got.flexed_profile.equals(expected.flexed_profile)
+        assert not run.warnings
+    rates[3] = np.nan
+    run = _Run(LOOKUP, tariff, None, None, None, [], [])
+    assert _flexibility(series, rates, 0.3, run) is None
+    with pytest.raises(ValueError) as refused:
+        plan_flexibility(series, pd.Series(rates, index=series.index), published_rates=True)
+    assert run.warnings == [f"flexibility not computed: {refused.value}"]
