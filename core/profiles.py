@@ -1297,9 +1297,33 @@ _UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 def utc_index(utc_ns: np.ndarray) -> pd.DatetimeIndex:
     """A profile frame's index of int64 ns UTC times, holding `utc_ns` itself (never modify
     it after): what `pd.DatetimeIndex(utc_ns.view("datetime64[ns]"), name="timestamp_utc",
-    tz="UTC")` gives, built directly (that checks and copies, ~90 Python calls)."""
+    tz="UTC")` gives, built directly when pandas' private constructors are seen to give just
+    that (the public one checks and copies, ~90 Python calls)."""
+    build = _direct_utc_index if _direct_index_works() else _public_utc_index
+    return build(utc_ns)
+
+
+def _public_utc_index(utc_ns: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(utc_ns.view("datetime64[ns]"), name="timestamp_utc", tz="UTC")
+
+
+def _direct_utc_index(utc_ns: np.ndarray) -> pd.DatetimeIndex:
     values = pd.arrays.DatetimeArray._simple_new(utc_ns.view("datetime64[ns]"), dtype=_UTC_NS)
     return pd.DatetimeIndex._simple_new(values, name="timestamp_utc")
+
+
+@functools.cache
+def _direct_index_works() -> bool:
+    """Whether this pandas' private constructors build what the public one does (checked once
+    per process on a few times: pandas is not capped, and a release may change them)."""
+    probe = np.array([0, NS_PER_HALF_HOUR, 3 * NS_PER_HALF_HOUR], dtype=np.int64)
+    try:
+        got = _direct_utc_index(probe.copy())
+    except Exception:  # any failure means: use the public constructor
+        return False
+    want = _public_utc_index(probe)
+    return (type(got) is type(want) and got.dtype == want.dtype and got.name == want.name
+            and got.freq is None and got.equals(want) and np.array_equal(got.asi8, probe))
 
 
 def _iso(ns: int) -> str:

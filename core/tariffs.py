@@ -16,7 +16,7 @@ import math
 import os
 import re
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -191,27 +191,22 @@ class DuosTariff:
         """(red, amber, green) p/kWh, in `core.timebands.BANDS` order."""
         return (self.red_rate, self.amber_rate, self.green_rate)
 
+    def __hash__(self) -> int:
+        """The dataclass's hash of every field, computed once per tariff (a lookup's memo keys
+        hash the same tariff several times; each hash walks its fields and time bands)."""
+        found = self.__dict__.get("_hash")
+        if found is None:
+            found = hash(tuple(getattr(self, name) for name in _HASHED))
+            object.__setattr__(self, "_hash", found)
+        return found
 
-_fields_hash = DuosTariff.__hash__  # the dataclass's: a hash of every field
-
-
-def _tariff_hash(self: DuosTariff) -> int:
-    """The dataclass's hash, computed once per tariff (the memo keys of a lookup hash the
-    same tariff several times; each hash walks its fields and time bands)."""
-    found = self.__dict__.get("_hash")
-    if found is None:
-        found = _fields_hash(self)
-        object.__setattr__(self, "_hash", found)
-    return found
-
-
-def _tariff_state(self: DuosTariff) -> dict[str, Any]:
-    """The fields without the remembered hash (string hashes differ between processes)."""
-    return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields without the remembered hash (string hashes differ between processes)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
 
 
-DuosTariff.__hash__ = _tariff_hash  # type: ignore[method-assign]
-DuosTariff.__getstate__ = _tariff_state  # type: ignore[method-assign,assignment]
+# The fields the dataclass's own hash covers, in order (`DuosTariff.__hash__` hashes them).
+_HASHED = tuple(f.name for f in fields(DuosTariff) if f.compare and f.hash is not False)
 
 
 def charging_year(on: datetime.date) -> int:

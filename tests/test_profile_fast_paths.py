@@ -348,6 +348,29 @@ def test_utc_index_equals_the_public_constructor() -> None:
         assert np.array_equal(got.asi8, ns)
 
 
+def test_utc_index_falls_back_to_the_public_constructor(monkeypatch: Any) -> None:
+    """A pandas whose private constructors fail or build something else: `utc_index` sees it
+    (once per process) and builds the index with the public constructor, equal as before."""
+    ns = np.arange(5, dtype=np.int64) * profiles.NS_PER_HALF_HOUR + 1_700_000_000 * 10**9
+    expected = pd.DatetimeIndex(ns.view("datetime64[ns]"), name="timestamp_utc", tz="UTC")
+
+    def broken(utc_ns: np.ndarray) -> pd.DatetimeIndex:
+        raise TypeError("_simple_new() got an unexpected keyword argument 'dtype'")
+
+    def wrong_name(utc_ns: np.ndarray) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(utc_ns.view("datetime64[ns]"), name="other", tz="UTC")
+
+    for replacement in (broken, wrong_name):
+        with monkeypatch.context() as patched:
+            patched.setattr(profiles, "_direct_utc_index", replacement)
+            profiles._direct_index_works.cache_clear()
+            assert profiles._direct_index_works() is False
+            got = profiles.utc_index(ns.copy())
+            pd.testing.assert_index_equal(got, expected, exact=True)
+    profiles._direct_index_works.cache_clear()
+    assert profiles._direct_index_works() is True  # this pandas: the direct build
+
+
 def test_a_file_is_read_whole_in_one_read(tmp_path: Any) -> None:
     """`_read_all` gives the file's bytes, whatever `size` was seen (a file that grew or shrank
     since is read to its end), as Path.read_bytes does."""
