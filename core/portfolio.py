@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from bess_duos.core.features import FEATURES, FeatureError, create_features_dataframe
+from bess_duos.core.bands import half_hour_grid
+from bess_duos.core.features import (
+    FEATURES,
+    FeatureError,
+    create_features_dataframe,
+    features_of_rows,
+)
 from bess_duos.core.mpan import MpanError, parse_mpan
 from bess_duos.core.profile_loader import read_profile, read_sliced_profiles
 from bess_duos.core.profiles import Profile, ProfileError
@@ -622,22 +628,16 @@ def _kwh(site: _Site) -> pd.Series:
 
 
 def _features(sites: list[_Site]) -> tuple[pd.DataFrame, list[tuple[_Site, str, str]]]:
-    """Features of the batch: one `create_features_dataframe` call per distinct sequence of
-    DUoS bands (sites of one area and period share it; the call stacks their profiles into
-    one 2-D array and reads the shared bands once)."""
+    """Features of the batch (`core.features.features_of_rows`): the sites of one half-hour
+    grid stacked in 2-D arrays whatever their DUoS bands (each distinct band sequence made
+    a red mask once, read by its sites' rows); one call per grid. If a call fails, each site
+    is computed alone (`create_features_dataframe`) to find the one that broke it."""
     if not sites:
         return pd.DataFrame(columns=[*FEATURES, "pattern", "notes"]), []
-    groups: dict[bytes, list[_Site]] = {}
-    for site in sites:
-        key = hashlib.blake2b(_bands(site).tobytes(), digest_size=16).digest()
-        groups.setdefault(key, []).append(site)
     try:
-        frames = [
-            create_features_dataframe({s.site_id: _kwh(s) for s in members},
-                                      np.asarray(BANDS)[_bands(members[0])])
-            for members in groups.values()
-        ]
-        return pd.concat(frames).loc[[s.site_id for s in sites]], []
+        frames = [_grid_features(members) for members in _by_grid(sites)]
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames)
+        return frame.loc[[s.site_id for s in sites]] if len(frames) > 1 else frame, []
     except (FeatureError, ValueError):
         pass  # isolate the site that broke a group call
     frames, failures = [], []
@@ -648,6 +648,47 @@ def _features(sites: list[_Site]) -> tuple[pd.DataFrame, list[tuple[_Site, str, 
         except (FeatureError, ValueError) as exc:
             failures.append((site, "features", str(exc)))
     return pd.concat(frames) if frames else pd.DataFrame(), failures
+
+
+def _by_grid(sites: list[_Site]) -> list[list[_Site]]:
+    """The sites grouped by their kWh series' index (equal indexes: one group), in order."""
+    groups: dict[Any, list[_Site]] = {}
+    keys: dict[int, Any] = {}  # id of an index object -> its group key
+    for site in sites:
+        index = _kwh(site).index
+        key = keys.get(id(index))
+        if key is None:
+            times = index.asi8 if isinstance(index, pd.DatetimeIndex) else None
+            grid = None if times is None else half_hour_grid(
+                times if index.unit == "ns" else index.as_unit("ns").asi8)
+            key = keys[id(index)] = (str(getattr(index, "tz", None)), grid) \
+                if grid is not None else id(index)
+        groups.setdefault(key, []).append(site)
+    return list(groups.values())
+
+
+_RED = BANDS.index("red")
+
+
+def _grid_features(sites: list[_Site]) -> pd.DataFrame:
+    """`features_of_rows` of sites whose kWh series share one grid: each distinct band
+    sequence's red mask made once (sites of one area and period share their bands)."""
+    masks: list[np.ndarray] = []
+    mask_of: dict[Any, int] = {}
+    codes = np.empty(len(sites), dtype=np.intp)
+    for i, site in enumerate(sites):
+        bands = _bands(site)
+        key = mask_of.get(id(bands))  # the same array object: the same bands
+        if key is None:
+            digest = hashlib.blake2b(bands.tobytes(), digest_size=16).digest()
+            if digest not in mask_of:
+                mask_of[digest] = len(masks)
+                masks.append(bands == _RED)
+            key = mask_of[id(bands)] = mask_of[digest]
+        codes[i] = key
+    series = [_kwh(site) for site in sites]
+    return features_of_rows([s.to_numpy(np.float64) for s in series], series[0].index,
+                            [s.site_id for s in sites], np.stack(masks), codes)
 
 
 # ---------------------------------------------------------------- the batch function

@@ -1,0 +1,98 @@
+"""`features_of_rows` (the portfolio's batch features: profiles of one index as arrays, every
+band set's red mask read by its rows) against `create_features_dataframe` of each band
+group's profiles (the path it replaced) and `profile_features` of each site alone, on seeded
+random profiles: several band sets, rows past one chunk, zero and constant profiles, short
+spans, clock changes, a UK-zoned index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from bess_duos.core.features import (
+    CHUNK_SITES,
+    FEATURES,
+    FeatureError,
+    create_features_dataframe,
+    features_of_rows,
+    profile_features,
+)
+
+SPANS = [
+    ("2025-04-01 00:00", 17_520, "UTC"),
+    ("2024-01-01 00:00", 17_568, "Europe/London"),
+    ("2025-03-29 13:30", 480, "UTC"),
+    ("2025-06-02 05:00", 100, "UTC"),
+    ("2025-06-02 00:00", 40, "UTC"),
+]
+
+
+def _profiles(rng: np.random.Generator, start: str, n: int, zone: str, sites: int
+              ) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:
+    index = pd.date_range(pd.Timestamp(start, tz="UTC"), periods=n, freq="30min")
+    t = np.arange(n)
+    rows = {}
+    for i in range(sites):
+        shape = 1.0 + 0.8 * np.sin(2 * np.pi * (t % 48) / 48 + rng.uniform(0, 6)) ** 2
+        kwh = shape * rng.lognormal(0.0, rng.uniform(0.05, 1.0), n) * rng.uniform(0.1, 1e4)
+        kwh[rng.random(n) < rng.uniform(0, 0.2)] = 0.0
+        if i % 11 == 3:
+            kwh[:] = 0.0  # refused ratios
+        elif i % 11 == 7:
+            kwh[:] = 2.5  # constant: no autocorrelation
+        rows[f"s{i:03d}"] = kwh
+    return index.tz_convert(zone), rows
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_features_of_rows_equal_the_band_groups_and_each_site_alone(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for start, n, zone in SPANS:
+        sites = CHUNK_SITES + 17 if n > 1000 else 23
+        index, rows = _profiles(rng, start, n, zone, sites)
+        red = rng.random((3, n)) < rng.uniform(0.05, 0.3, (3, 1))  # three band sets
+        codes = rng.integers(0, 3, sites)
+        got = features_of_rows(list(rows.values()), index, list(rows), red, codes)
+        assert list(got.index) == list(rows)
+        assert list(got.columns) == [*FEATURES, "pattern", "notes"]
+        for k in range(3):
+            members = [s for s, c in zip(rows, codes, strict=True) if c == k]
+            names = np.where(red[k], "red", "green")
+            want = create_features_dataframe(
+                {s: pd.Series(rows[s], index=index) for s in members}, names)
+            np.testing.assert_allclose(got.loc[members, list(FEATURES)].to_numpy(float),
+                                       want[list(FEATURES)].to_numpy(float),
+                                       rtol=1e-12, atol=0, equal_nan=True)
+            assert got.loc[members, "pattern"].tolist() == want["pattern"].tolist()
+            assert got.loc[members, "notes"].tolist() == want["notes"].tolist()
+            for site in members[:4]:
+                alone = profile_features(pd.Series(rows[site], index=index), names)
+                np.testing.assert_allclose(
+                    got.loc[site, list(FEATURES)].to_numpy(float),
+                    alone.as_series()[list(FEATURES)].to_numpy(), rtol=1e-12, atol=0)
+                assert got.loc[site, "pattern"] == alone.pattern
+
+
+def test_features_of_rows_without_bands_refuses_red_share_as_the_frame_does() -> None:
+    index, rows = _profiles(np.random.default_rng(9), "2025-04-01 00:00", 48 * 30, "UTC", 3)
+    got = features_of_rows(list(rows.values()), index, list(rows))
+    want = create_features_dataframe({s: pd.Series(v, index=index) for s, v in rows.items()})
+    pd.testing.assert_frame_equal(got, want)
+    assert got["red_share"].isna().all()
+
+
+def test_features_of_rows_says_what_is_wrong() -> None:
+    index, rows = _profiles(np.random.default_rng(4), "2025-04-01 00:00", 96, "UTC", 2)
+    values = list(rows.values())
+    values[1] = values[1].copy()
+    values[1][5] = np.nan
+    with pytest.raises(FeatureError, match=r"'s001'.*NaN"):
+        features_of_rows(values, index, list(rows))
+    with pytest.raises(FeatureError, match="'s001': 95 kWh values for 96"):
+        features_of_rows([values[0], values[0][:95]], index, list(rows))
+    with pytest.raises(FeatureError, match="bands have 95 entries, the profile 96"):
+        features_of_rows(values[:1], index, ["s000"], np.ones((1, 95), bool), [0])
+    with pytest.raises(FeatureError, match="tz-aware"):
+        features_of_rows(values[:1], index.tz_localize(None), ["s000"])
+    with pytest.raises(ValueError, match="one of the 1 band masks per row"):
+        features_of_rows(values[:1], index, ["s000"], np.ones((1, 96), bool), [1])
