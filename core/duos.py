@@ -529,12 +529,23 @@ def charge_many(
         _power_factor(value, f"site {site}: ", default) for site, value in enumerate(factors)]
     if all_columns:
         return _charge_block(calendar, kwh, kvarh_2d, tables, layouts, agreed, assumed)
-    out = []  # temporaries only: a few dozen sites at a time reuse the same memory
+    # Temporaries only: a few dozen sites at a time reuse the same memory. The sites go in
+    # blocks in order of their bands and rates, so that a block's sites of one band set (and
+    # of one set of rates) are one slice of its rows: read as views, not gathered copies.
+    key: dict[tuple[int, bytes], int] = {}
+    order = np.argsort([key.setdefault((id(layout), t.unit_rates.tobytes()), len(key))
+                        for layout, t in zip(layouts, tables, strict=True)], kind="stable")
+    out: list[Any] = [None] * sites
     for start in range(0, sites, _CHUNK_SITES):
-        part = slice(start, start + _CHUNK_SITES)
-        out += _charge_block(
-            calendar, kwh[part], None if kvarh_2d is None else kvarh_2d[part], tables[part],
-            layouts[part], agreed[part], assumed[part], all_columns=False)
+        part = order[start:start + _CHUNK_SITES]
+        rows = (slice(int(part[0]), int(part[-1]) + 1)
+                if (np.diff(part) == 1).all() else part)  # a run of sites in order: a view
+        charged = _charge_block(
+            calendar, kwh[rows], None if kvarh_2d is None else kvarh_2d[rows],
+            [tables[i] for i in part], [layouts[i] for i in part], [agreed[i] for i in part],
+            [assumed[i] for i in part], all_columns=False)
+        for i, result in zip(part, charged, strict=True):
+            out[i] = result
     return out
 
 
@@ -548,6 +559,12 @@ def _per_site(value: Any, sites: int, name: str) -> list[Any]:
     if len(values) != sites:
         raise DuosError(f"{name} has {len(values)} values for {sites} sites: give one per site")
     return values
+
+
+def _rows(members: list[int]) -> slice | list[int]:
+    """Block rows `members` (ascending) as a slice when they are a run, else as they are."""
+    return (slice(members[0], members[-1] + 1) if members[-1] - members[0] == len(members) - 1
+            else members)
 
 
 def _charge_block(
@@ -583,10 +600,11 @@ def _charge_block(
     unit_gbp = block["unit_gbp"]
     rate_of_site: list[np.ndarray] = [np.empty(0)] * sites
     for rate, members in by_rates.values():
-        if len(by_rates) == 1:
-            np.multiply(active_import, rate, out=unit_gbp)
+        rows = _rows(members)
+        if isinstance(rows, slice):  # all the sites, or a run of them: views
+            np.multiply(active_import[rows], rate, out=unit_gbp[rows])
         else:
-            unit_gbp[members] = active_import[members] * rate
+            unit_gbp[rows] = active_import[rows] * rate
         for site in members:
             rate_of_site[site] = rate
     unit_gbp /= 100.0
@@ -639,16 +657,16 @@ def _charge_block(
     kwh_by_band = np.empty((sites, len(BANDS)))
     gbp_by_band = np.empty((sites, len(BANDS)))
     for layout, members in by_layout.values():
-        every = len(by_layout) == 1
+        rows = _rows(members)
         for values, out in ((active_import, kwh_by_band), (unit_gbp, gbp_by_band)):
-            if every:
-                ordered = np.take(values, layout.order, axis=1, out=scratch, mode="clip")
+            if isinstance(rows, slice):  # all the sites, or a run of them: views
+                ordered = np.take(values[rows], layout.order, axis=1, out=scratch[rows],
+                                  mode="clip")
             else:
-                ordered = np.take(values[members], layout.order, axis=1, mode="clip")
+                ordered = np.take(values[rows], layout.order, axis=1, mode="clip")
             starts = layout.starts
             for b in range(len(BANDS)):
-                out[slice(None) if every else members, b] = ordered[
-                    :, starts[b]:starts[b + 1]].sum(axis=1)
+                out[rows, b] = ordered[:, starts[b]:starts[b + 1]].sum(axis=1)
     energy_gbp = unit_gbp if kvarh is None else np.add(
         unit_gbp, reactive_gbp, out=active_import)  # active import is no longer needed
     weekday_energy, weekend_energy = (
