@@ -209,9 +209,23 @@ class _YearTables:
     notes: tuple[str, ...]
 
     @classmethod
-    def build(cls, years: np.ndarray, tariffs: TariffForYear) -> _YearTables:
+    def build(cls, years: np.ndarray, tariffs: TariffForYear,
+              built: dict[tuple[int, ...], _YearTables] | None = None) -> _YearTables:
+        """The tables of `years` under `tariffs`; `built` (the caller's, for one calendar)
+        keeps the tables made so far by their tariffs, so sites of the same tariffs share
+        one (equal tables, made once)."""
         get = _tariff_getter(tariffs)
         chosen = tuple(get(int(year)) for year in years)
+        if built is None:
+            return cls._of(years, chosen)
+        key = tuple(map(id, chosen))  # `built` holds `chosen`, so the ids stay theirs
+        found = built.get(key)
+        if found is None:
+            found = built[key] = cls._of(years, chosen)
+        return found
+
+    @classmethod
+    def _of(cls, years: np.ndarray, chosen: tuple[DuosTariff, ...]) -> _YearTables:
         notes = tuple(
             f"the {t.year}/{(t.year + 1) % 100:02d} tariff {t.tariff_name!r} is applied to "
             f"charging year {year}/{(int(year) + 1) % 100:02d}"
@@ -231,6 +245,11 @@ class _YearTables:
 
     def per_year(self, attribute: str) -> np.ndarray:
         return np.array([getattr(t, attribute) for t in self.tariffs], dtype=np.float64)
+
+    @functools.cached_property
+    def described(self) -> tuple[str, ...]:
+        """The distinct `_describe` of the tariffs, in order."""
+        return tuple(dict.fromkeys(_describe(t) for t in self.tariffs))
 
 
 def _read_only(*arrays: np.ndarray) -> None:
@@ -511,15 +530,16 @@ def charge_many(
     factors = _per_site(power_factor, sites, "power_factor")
     if sites == 0:
         return []
-    for site in np.flatnonzero(np.isnan(kwh).any(axis=1))[:1]:
-        _check_kwh(kwh[site], f"site {site}: ")
+    for site in np.flatnonzero(np.isnan(np.add.reduce(kwh, axis=1))):  # NaN in the row,
+        _check_kwh(kwh[site], f"site {site}: ")  # or +inf and -inf: the first NaN row raises
     for site, value in enumerate(agreed):
         _check_agreed(value, f"site {site}: ")
     calendar = _calendar(utc_ns)
     tables = []
+    built: dict[tuple[int, ...], _YearTables] = {}
     for site, site_tariffs in enumerate(tariffs):
         try:
-            tables.append(_YearTables.build(calendar.years, site_tariffs))
+            tables.append(_YearTables.build(calendar.years, site_tariffs, built))
         except DuosError as exc:
             raise DuosError(f"site {site}: {exc}") from None
     layouts = [_layout(calendar, t.slot_tables) for t in tables]
@@ -679,8 +699,7 @@ def _charge_block(
     exceeded_total = exceeded_month_gbp.sum(axis=1)
     peak = kva.argmax(axis=1)
     peak_kva = kva[np.arange(sites), peak]
-    exported = kwh < 0
-    exported_count = np.count_nonzero(exported, axis=1)
+    exporting = kwh.min(axis=1) < 0  # the sites with a half hour of net export
 
     days = int(calendar.day_rows.size)
     weekday_days = (size - calendar.weekend_rows.size) / HALF_HOURS_PER_DAY
@@ -690,10 +709,11 @@ def _charge_block(
     for site in range(sites):
         tables = year_tables[site]
         notes = list(tables.notes)
-        if exported_count[site]:
+        if exporting[site]:
+            exported = kwh[site] < 0
             notes.append(
-                f"{int(exported_count[site])} half hours of net export "
-                f"({float(-kwh[site][exported[site]].sum()):,.1f} kWh) not charged: the import "
+                f"{int(np.count_nonzero(exported))} half hours of net export "
+                f"({float(-kwh[site][exported].sum()):,.1f} kWh) not charged: the import "
                 "tariff bills import only (export is billed on the export MPAN's generation "
                 "tariff)"
             )
@@ -737,7 +757,7 @@ def _charge_block(
             first=calendar.first,
             last=calendar.last,
             charging_years=charging_years,
-            tariffs=tuple(dict.fromkeys(_describe(t) for t in tables.tariffs)),
+            tariffs=tables.described,
             agreed_kva=agreed_kva[site],
             max_demand_kva=float(peak_kva[site]),
             max_demand_at=_iso(int(calendar.utc_ns[peak[site]])),
