@@ -652,18 +652,23 @@ def _features(sites: list[_Site]) -> tuple[pd.DataFrame, list[tuple[_Site, str, 
 
 
 def _by_grid(sites: list[_Site]) -> list[list[_Site]]:
-    """The sites grouped by their kWh series' index (equal indexes: one group), in order."""
+    """The sites grouped by their kWh series' half-hour grid (and zone), in order; a series
+    not on one is a group of its own. Each distinct times array is checked once (the sites'
+    indexes are mostly views of one array: the same memory holds the same times)."""
     groups: dict[Any, list[_Site]] = {}
-    keys: dict[int, Any] = {}  # id of an index object -> its group key
+    keys: dict[Any, Any] = {}  # the times' memory -> the group key
     for site in sites:
         index = _kwh(site).index
-        key = keys.get(id(index))
+        if not isinstance(index, pd.DatetimeIndex):
+            groups.setdefault(id(index), []).append(site)
+            continue
+        times = index.asi8
+        memory = (str(index.tz), index.unit, times.__array_interface__["data"][0], times.size,
+                  times.strides)
+        key = keys.get(memory)
         if key is None:
-            times = index.asi8 if isinstance(index, pd.DatetimeIndex) else None
-            grid = None if times is None else half_hour_grid(
-                times if index.unit == "ns" else index.as_unit("ns").asi8)
-            key = keys[id(index)] = (str(getattr(index, "tz", None)), grid) \
-                if grid is not None else id(index)
+            grid = half_hour_grid(times if index.unit == "ns" else index.as_unit("ns").asi8)
+            key = keys[memory] = (str(index.tz), grid) if grid is not None else id(index)
         groups.setdefault(key, []).append(site)
     return list(groups.values())
 

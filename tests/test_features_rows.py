@@ -96,3 +96,26 @@ def test_features_of_rows_says_what_is_wrong() -> None:
         features_of_rows(values[:1], index.tz_localize(None), ["s000"])
     with pytest.raises(ValueError, match="one of the 1 band masks per row"):
         features_of_rows(values[:1], index, ["s000"], np.ones((1, 96), bool), [1])
+
+
+def test_portfolio_groups_sites_by_their_grid_whatever_the_index_objects() -> None:
+    from types import SimpleNamespace
+
+    from bess_duos.core.portfolio import _by_grid
+
+    index = pd.date_range("2025-04-01", periods=96, freq="30min", tz="UTC")
+    later = pd.date_range("2025-04-02", periods=96, freq="30min", tz="UTC")
+    gappy = index.delete(5)
+
+    def site(times: pd.DatetimeIndex) -> SimpleNamespace:
+        series = pd.Series(np.ones(len(times)), index=times)
+        return SimpleNamespace(valued=SimpleNamespace(kwh=series))
+
+    sites = [site(index), site(later), site(index.copy(deep=True)),
+             site(pd.DatetimeIndex(index)), site(gappy), site(gappy.copy()),
+             site(gappy.copy(deep=True)), site(index.tz_convert("Europe/London")),
+             site(index.as_unit("us")), site(later[:95])]
+    position = {id(s): i for i, s in enumerate(sites)}
+    groups = [[position[id(s)] for s in group] for group in _by_grid(sites)]
+    # the same times: one group (a gap: only views of one array, each other array alone)
+    assert groups == [[0, 2, 3, 8], [1], [4, 5], [6], [7], [9]]
