@@ -427,7 +427,10 @@ def _site_bounds(codes: np.ndarray, sites: int) -> tuple[np.ndarray | None, np.n
     if codes.size and not bool((codes[1:] >= codes[:-1]).all()):
         order = np.argsort(codes, kind="stable")
         codes = codes[order]
-    return order, np.searchsorted(codes, np.arange(sites + 1))
+    # the sought codes in the codes' own dtype where it holds them (else numpy casts all the
+    # codes first)
+    kind = codes.dtype if codes.size and sites <= np.iinfo(codes.dtype).max else np.int64
+    return order, np.searchsorted(codes, np.arange(sites + 1, dtype=kind))
 
 
 def _keyed_rows(source: _Source, site_ids: list[str], is_dir: bool
