@@ -243,6 +243,7 @@ class _YearTables:
         rates = np.array([t.unit_rates_p_per_kwh for t in chosen], dtype=np.float64)
         return cls(years, chosen, tables, rates, notes)
 
+
     def per_year(self, attribute: str) -> np.ndarray:
         return np.array([getattr(t, attribute) for t in self.tariffs], dtype=np.float64)
 
@@ -250,6 +251,12 @@ class _YearTables:
     def described(self) -> tuple[str, ...]:
         """The distinct `_describe` of the tariffs, in order."""
         return tuple(dict.fromkeys(_describe(t) for t in self.tariffs))
+
+
+def _per_site_year(year_tables: list[_YearTables], attribute: str) -> np.ndarray:
+    """[site, year] `attribute` of each site's tariff of each year, as float64."""
+    return np.array([[getattr(t, attribute) for t in tables.tariffs] for tables in year_tables],
+                    dtype=np.float64).reshape(len(year_tables), -1)
 
 
 def _read_only(*arrays: np.ndarray) -> None:
@@ -633,7 +640,7 @@ def _charge_block(
     def per_year(attribute: str, at: np.ndarray) -> np.ndarray:  # [site, len(at)], C order
         # (np.take, not [:, at]: that result is in Fortran order, and a row sum over it would
         # not be the same pairwise sum as over the one-site array.)
-        return np.take(np.stack([t.per_year(attribute) for t in year_tables]), at, axis=1)
+        return np.take(_per_site_year(year_tables, attribute), at, axis=1)
 
     # Days (UK clock dates) and months with data, each with its charging year.
     fixed_day = per_year("fixed_p_per_day", calendar.day_year_pos) / 100.0
@@ -643,7 +650,7 @@ def _charge_block(
 
     # Maximum demand per half hour, kVA.
     kva = block["kva"]
-    reactive_rates = np.stack([t.per_year("reactive_p_per_kvarh") for t in year_tables])
+    reactive_rates = _per_site_year(year_tables, "reactive_p_per_kvarh")
     if kvarh is not None:
         reactive = np.where(active_import > 0, np.abs(kvarh), 0.0)  # max(RI, RE)
         np.hypot(active_import, reactive, out=kva)
