@@ -65,6 +65,7 @@ YEAR_DAYS = 365
 WEEKDAYS_PER_YEAR = YEAR_DAYS * 5 / 7
 WEEKEND_DAYS_PER_YEAR = YEAR_DAYS * 2 / 7
 HALF_HOURS_PER_DAY = 48
+_FULL_YEAR_DAYS = (365, 366)  # days covered that are annualised as they are, not scaled
 
 TariffForYear = Mapping[int, DuosTariff] | Callable[[int], DuosTariff] | DuosTariff
 
@@ -695,12 +696,17 @@ def _charge_block(
             starts = layout.starts
             for b in range(len(BANDS)):
                 out[rows, b] = ordered[:, starts[b]:starts[b + 1]].sum(axis=1)
-    energy_gbp = unit_gbp if kvarh is None else np.add(
-        unit_gbp, reactive_gbp, out=active_import)  # active import is no longer needed
-    weekday_energy, weekend_energy = (
-        np.take(energy_gbp, rows, axis=1, out=scratch[:, :rows.size], mode="clip").sum(axis=1)
-        for rows in (calendar.weekday_rows, calendar.weekend_rows)
-    )
+    days = int(calendar.day_rows.size)
+    if days in _FULL_YEAR_DAYS:  # summed as it is: the energy by day type is not read
+        weekday_energy = weekend_energy = np.zeros(sites)
+    else:
+        energy_gbp = unit_gbp if kvarh is None else np.add(
+            unit_gbp, reactive_gbp, out=active_import)  # active import is no longer needed
+        weekday_energy, weekend_energy = (
+            np.take(energy_gbp, rows, axis=1, out=scratch[:, :rows.size], mode="clip").sum(
+                axis=1)
+            for rows in (calendar.weekday_rows, calendar.weekend_rows)
+        )
     unit_total = unit_gbp.sum(axis=1)
     fixed_total = fixed_day.sum(axis=1)
     capacity_total = capacity_day.sum(axis=1)
@@ -709,7 +715,6 @@ def _charge_block(
     peak_kva = kva[np.arange(sites), peak]
     exporting = kwh.min(axis=1) < 0  # the sites with a half hour of net export
 
-    days = int(calendar.day_rows.size)
     weekday_days = (size - calendar.weekend_rows.size) / HALF_HOURS_PER_DAY
     weekend_days = calendar.weekend_rows.size / HALF_HOURS_PER_DAY
     charging_years = tuple(int(y) for y in calendar.years)
@@ -826,7 +831,7 @@ def _annualise(
     weekday_days: float,
     weekend_days: float,
 ) -> tuple[float, str]:
-    if days in (365, 366):
+    if days in _FULL_YEAR_DAYS:
         return total, f"full year: {days} days summed"
     if weekday_days and weekend_days:
         weekday_rate = weekday_energy_gbp / weekday_days
