@@ -853,22 +853,53 @@ def create_features_dataframe(
     return result
 
 
-def features_of_rows(
+@dataclass(frozen=True)
+class FeatureRows:
+    """Features of profiles stacked as rows: `values` [sites, FEATURES] (NaN where refused),
+    each site's `pattern` and `notes` (its refusals' reasons joined). `rows[name]` is the
+    column of a feature, of ``pattern`` or of ``notes``."""
+
+    values: np.ndarray
+    pattern: np.ndarray
+    notes: np.ndarray
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name == "pattern":
+            return self.pattern
+        if name == "notes":
+            return self.notes
+        return self.values[:, FEATURES.index(name)]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def frame(self, sites: Sequence[str]) -> pd.DataFrame:
+        """The rows as `create_features_dataframe` gives them, indexed by `sites`."""
+        result = pd.DataFrame(self.values, index=pd.Index(list(sites), name="site"),
+                              columns=list(FEATURES))
+        result["pattern"] = pd.Series(self.pattern, index=result.index, name="pattern")
+        result["notes"] = self.notes
+        return result
+
+
+def feature_rows(
     rows: Sequence[np.ndarray],
     index: pd.DatetimeIndex,
     sites: Sequence[str],
     red: np.ndarray | None = None,
     red_of_row: Sequence[int] | np.ndarray | None = None,
-) -> pd.DataFrame:
-    """`create_features_dataframe` of profiles on one shared `index`, given as kWh arrays
-    (`rows`, each aligned to `index`) named by `sites`: the same frame, without a Series per
-    site, in chunks of `CHUNK_SITES` rows. `red` is k bool masks [k, half hours] of the red
-    band (k band sets) and `red_of_row` the mask each row reads (no `red`: red_share is
-    refused, as without bands). Raises `FeatureError` as `create_features_dataframe` does."""
+) -> FeatureRows:
+    """The features of profiles on one shared `index`, given as kWh arrays (`rows`, each
+    aligned to `index`) named by `sites` (in messages), in chunks of `CHUNK_SITES` rows: the
+    numbers of `create_features_dataframe`, without a Series per site. `red` is k bool masks
+    [k, half hours] of the red band (k band sets) and `red_of_row` the mask each row reads (no
+    `red`: red_share is refused, as without bands). Raises `FeatureError` as
+    `create_features_dataframe` does."""
     if len(rows) != len(sites):
         raise ValueError(f"{len(rows)} rows of kWh for {len(sites)} sites: give one per site")
     if not len(rows):
-        return pd.DataFrame(columns=[*FEATURES, "pattern", "notes"])
+        return FeatureRows(np.zeros((0, len(FEATURES))), np.zeros(0, dtype=object),
+                           np.zeros(0, dtype=object))
     utc_ns, grid = _checked_index(index, "profiles")
     n = len(index)
     codes = None
@@ -896,8 +927,20 @@ def features_of_rows(
                                     None if codes is None else codes[chunk])
         tables.append(table)
         notes.append(said)
-    result = pd.DataFrame(np.concatenate(tables) if len(tables) > 1 else tables[0],
-                          index=pd.Index(list(sites), name="site"), columns=list(FEATURES))
-    result["pattern"] = pattern_labels(result)
-    result["notes"] = np.concatenate(notes) if len(notes) > 1 else notes[0]
-    return result
+    values = np.concatenate(tables) if len(tables) > 1 else tables[0]
+    pattern = _pattern_of(*(values[:, FEATURES.index(name)] for name in _LABEL_INPUTS))
+    return FeatureRows(values, pattern, np.concatenate(notes) if len(notes) > 1 else notes[0])
+
+
+def features_of_rows(
+    rows: Sequence[np.ndarray],
+    index: pd.DatetimeIndex,
+    sites: Sequence[str],
+    red: np.ndarray | None = None,
+    red_of_row: Sequence[int] | np.ndarray | None = None,
+) -> pd.DataFrame:
+    """`feature_rows` as the frame `create_features_dataframe` gives of the same profiles
+    (one row per site, a column per feature, ``pattern`` and ``notes``)."""
+    if not len(rows) and not len(sites):
+        return pd.DataFrame(columns=[*FEATURES, "pattern", "notes"])
+    return feature_rows(rows, index, sites, red, red_of_row).frame(sites)

@@ -119,3 +119,48 @@ def test_portfolio_groups_sites_by_their_grid_whatever_the_index_objects() -> No
     groups = [[position[id(s)] for s in group] for group in _by_grid(sites)]
     # the same times: one group (a gap: only views of one array, each other array alone)
     assert groups == [[0, 2, 3, 8], [1], [4, 5], [6], [7], [9]]
+
+
+def _site(site_id: str, kwh: np.ndarray, index: pd.DatetimeIndex, bands: np.ndarray):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(site_id=site_id, valued=SimpleNamespace(
+        kwh=pd.Series(kwh, index=index), bands=bands))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_portfolio_features_in_site_order_and_a_broken_site_alone(seed: int) -> None:
+    """Sites of two grids and three band sets come back in their own order, each row what
+    the site alone gives; a site whose kWh cannot be read fails alone (stage features)."""
+    from bess_duos.core.portfolio import _features
+    from bess_duos.core.timebands import BANDS
+
+    rng = np.random.default_rng(seed)
+    first, rows_a = _profiles(rng, "2025-04-01 00:00", 48 * 20, "UTC", 6)
+    second, rows_b = _profiles(rng, "2025-06-01 00:00", 48 * 20, "UTC", 5)
+    band_sets = [rng.integers(0, 3, len(first)).astype(np.int8) for _ in range(3)]
+    sites = []
+    for i in rng.permutation(11):
+        index, rows = (first, rows_a) if i < 6 else (second, rows_b)
+        kwh = list(rows.values())[i if i < 6 else i - 6]
+        sites.append(_site(f"x{i:02d}", kwh, index, band_sets[i % 3]))
+    rows, failures = _features(sites)
+    assert failures == [] and len(rows) == len(sites)
+    broken = sites[int(rng.integers(len(sites)))]
+    broken.valued.kwh.iloc[7] = np.nan
+    got, failures = _features(sites)
+    assert [(s.site_id, stage) for s, stage, _ in failures] == [(broken.site_id, "features")]
+    assert "not a finite number" in failures[0][2]
+    kept = [s for s in sites if s is not broken]
+    assert len(got) == len(kept)
+    for i, site in enumerate(kept):
+        alone = create_features_dataframe({site.site_id: site.valued.kwh},
+                                          np.asarray(BANDS)[site.valued.bands])
+        np.testing.assert_allclose(got.values[i], alone[list(FEATURES)].to_numpy(float)[0],
+                                   rtol=1e-12, atol=0, equal_nan=True)
+        assert got.pattern[i] == alone["pattern"].iloc[0]
+        assert got.notes[i] == alone["notes"].iloc[0]
+        if site.site_id != broken.site_id:  # and equal to the rows of the batch without it
+            j = [s.site_id for s in sites].index(site.site_id)
+            np.testing.assert_allclose(got.values[i], rows.values[j], rtol=1e-12, atol=0,
+                                       equal_nan=True)
