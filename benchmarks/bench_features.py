@@ -7,7 +7,7 @@ is shared and noisy). Prints each figure beside its target (issue 18):
   also cold (the per-grid clock and groups cleared), as a lookup of a new profile pays it;
 - `create_features_dataframe` of N sites sharing one index: <= 0.3 ms per site;
 - the portfolio's case, N sites of one index in --band-sets DUoS band sets: one
-  `create_features_dataframe` per band set (as before) against one `features_of_rows` call.
+  `create_features_dataframe` per band set (as before) against one `feature_rows` call.
 """
 
 from __future__ import annotations
@@ -77,10 +77,10 @@ def main() -> None:
     by_set = _best_ms(lambda: [features.create_features_dataframe(g, names[k])
                                for k, g in enumerate(groups)], 3, args.repeat)
     rows = [p.to_numpy() for p in profiles.values()]
-    one = _best_ms(lambda: features.features_of_rows(rows, year.index, list(profiles), red, code),
+    one = _best_ms(lambda: features.feature_rows(rows, year.index, list(profiles), red, code),
                    3, args.repeat)
     print(f"{args.sites} site-years in {sets} band sets: one create_features_dataframe per set "
-          f"{by_set / args.sites:.4f} ms per site; one features_of_rows "
+          f"{by_set / args.sites:.4f} ms per site; one feature_rows "
           f"{one / args.sites:.4f} ms per site")
 
 

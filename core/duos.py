@@ -244,7 +244,6 @@ class _YearTables:
         rates = np.array([t.unit_rates_p_per_kwh for t in chosen], dtype=np.float64)
         return cls(years, chosen, tables, rates, notes)
 
-
     def per_year(self, attribute: str) -> np.ndarray:
         return np.array([getattr(t, attribute) for t in self.tariffs], dtype=np.float64)
 

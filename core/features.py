@@ -930,17 +930,3 @@ def feature_rows(
     values = np.concatenate(tables) if len(tables) > 1 else tables[0]
     pattern = _pattern_of(*(values[:, FEATURES.index(name)] for name in _LABEL_INPUTS))
     return FeatureRows(values, pattern, np.concatenate(notes) if len(notes) > 1 else notes[0])
-
-
-def features_of_rows(
-    rows: Sequence[np.ndarray],
-    index: pd.DatetimeIndex,
-    sites: Sequence[str],
-    red: np.ndarray | None = None,
-    red_of_row: Sequence[int] | np.ndarray | None = None,
-) -> pd.DataFrame:
-    """`feature_rows` as the frame `create_features_dataframe` gives of the same profiles
-    (one row per site, a column per feature, ``pattern`` and ``notes``)."""
-    if not len(rows) and not len(sites):
-        return pd.DataFrame(columns=[*FEATURES, "pattern", "notes"])
-    return feature_rows(rows, index, sites, red, red_of_row).frame(sites)

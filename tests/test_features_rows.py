@@ -1,4 +1,4 @@
-"""`features_of_rows` (the portfolio's batch features: profiles of one index as arrays, every
+"""`feature_rows` (the portfolio's batch features: profiles of one index as arrays, every
 band set's red mask read by its rows) against `create_features_dataframe` of each band
 group's profiles (the path it replaced) and `profile_features` of each site alone, on seeded
 random profiles: several band sets, rows past one chunk, zero and constant profiles, short
@@ -14,7 +14,7 @@ from bess_duos.core.features import (
     FEATURES,
     FeatureError,
     create_features_dataframe,
-    features_of_rows,
+    feature_rows,
     profile_features,
 )
 
@@ -25,6 +25,10 @@ SPANS = [
     ("2025-06-02 05:00", 100, "UTC"),
     ("2025-06-02 00:00", 40, "UTC"),
 ]
+
+
+def _frame(rows, index, sites, red=None, red_of_row=None) -> pd.DataFrame:
+    return feature_rows(rows, index, sites, red, red_of_row).frame(sites)
 
 
 def _profiles(rng: np.random.Generator, start: str, n: int, zone: str, sites: int
@@ -45,14 +49,14 @@ def _profiles(rng: np.random.Generator, start: str, n: int, zone: str, sites: in
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_features_of_rows_equal_the_band_groups_and_each_site_alone(seed: int) -> None:
+def test_feature_rows_equal_the_band_groups_and_each_site_alone(seed: int) -> None:
     rng = np.random.default_rng(seed)
     for start, n, zone in SPANS:
         sites = CHUNK_SITES + 17 if n > 1000 else 23
         index, rows = _profiles(rng, start, n, zone, sites)
         red = rng.random((3, n)) < rng.uniform(0.05, 0.3, (3, 1))  # three band sets
         codes = rng.integers(0, 3, sites)
-        got = features_of_rows(list(rows.values()), index, list(rows), red, codes)
+        got = _frame(list(rows.values()), index, list(rows), red, codes)
         assert list(got.index) == list(rows)
         assert list(got.columns) == [*FEATURES, "pattern", "notes"]
         for k in range(3):
@@ -73,29 +77,29 @@ def test_features_of_rows_equal_the_band_groups_and_each_site_alone(seed: int) -
                 assert got.loc[site, "pattern"] == alone.pattern
 
 
-def test_features_of_rows_without_bands_refuses_red_share_as_the_frame_does() -> None:
+def test_feature_rows_without_bands_refuses_red_share_as_the_frame_does() -> None:
     index, rows = _profiles(np.random.default_rng(9), "2025-04-01 00:00", 48 * 30, "UTC", 3)
-    got = features_of_rows(list(rows.values()), index, list(rows))
+    got = _frame(list(rows.values()), index, list(rows))
     want = create_features_dataframe({s: pd.Series(v, index=index) for s, v in rows.items()})
     pd.testing.assert_frame_equal(got, want)
     assert got["red_share"].isna().all()
 
 
-def test_features_of_rows_says_what_is_wrong() -> None:
+def test_feature_rows_says_what_is_wrong() -> None:
     index, rows = _profiles(np.random.default_rng(4), "2025-04-01 00:00", 96, "UTC", 2)
     values = list(rows.values())
     values[1] = values[1].copy()
     values[1][5] = np.nan
     with pytest.raises(FeatureError, match=r"'s001'.*NaN"):
-        features_of_rows(values, index, list(rows))
+        _frame(values, index, list(rows))
     with pytest.raises(FeatureError, match="'s001': 95 kWh values for 96"):
-        features_of_rows([values[0], values[0][:95]], index, list(rows))
+        _frame([values[0], values[0][:95]], index, list(rows))
     with pytest.raises(FeatureError, match="bands have 95 entries, the profile 96"):
-        features_of_rows(values[:1], index, ["s000"], np.ones((1, 95), bool), [0])
+        _frame(values[:1], index, ["s000"], np.ones((1, 95), bool), [0])
     with pytest.raises(FeatureError, match="tz-aware"):
-        features_of_rows(values[:1], index.tz_localize(None), ["s000"])
+        _frame(values[:1], index.tz_localize(None), ["s000"])
     with pytest.raises(ValueError, match="one of the 1 band masks per row"):
-        features_of_rows(values[:1], index, ["s000"], np.ones((1, 96), bool), [1])
+        _frame(values[:1], index, ["s000"], np.ones((1, 96), bool), [1])
 
 
 def test_portfolio_groups_sites_by_their_grid_whatever_the_index_objects() -> None:
