@@ -24,7 +24,6 @@ import functools
 import hashlib
 import math
 import re
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -800,25 +799,14 @@ class _OneBlasThread:
     _lock = threading.Lock()
     _users = 0
     _limiter: Any = None
-    _controller: Any = None  # threadpoolctl's view of the loaded libraries
-    _modules = -1  # len(sys.modules) when it was made
 
     def __enter__(self) -> None:
         with self._lock:
             if _OneBlasThread._users == 0:
-                _OneBlasThread._limiter = self._found().limit(limits=1)
+                from threadpoolctl import threadpool_limits
+
+                _OneBlasThread._limiter = threadpool_limits(limits=1)
             _OneBlasThread._users += 1
-
-    @classmethod
-    def _found(cls) -> Any:
-        """A `ThreadpoolController` of the thread pools loaded, made again only when modules
-        were imported since (finding the libraries costs ~1-3 ms, limiting them ~5 us)."""
-        if cls._controller is None or cls._modules != len(sys.modules):
-            from threadpoolctl import ThreadpoolController
-
-            cls._modules = len(sys.modules)
-            cls._controller = ThreadpoolController()
-        return cls._controller
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
