@@ -156,8 +156,9 @@ STAGES = {  # (module file, function) -> label
     ("flexibility.py", "plan_flexibility_many"):
         "bess_duos.core.flexibility.plan_flexibility_many",
     ("flexibility.py", "value"): "FlexibilityPlans.value",
+    ("features.py", "feature_rows"): "bess_duos.core.features.feature_rows",
     ("features.py", "create_features_dataframe"):
-        "bess_duos.core.features.create_features_dataframe",
+        "bess_duos.core.features.create_features_dataframe (sites computed alone)",
 }
 
 

@@ -36,7 +36,7 @@ gaps, NaN) raise `FeatureError` naming ``profile``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -322,7 +322,22 @@ def _checked_grid(profile: pd.Series, what: str
     """`_checked` and the profile's `half_hour_grid` (None for a single half hour)."""
     if not isinstance(profile, pd.Series):
         raise FeatureError(f"{what}: expected a pandas Series of kWh, got {type(profile).__name__}")
-    index = profile.index
+    utc_ns, grid = _checked_index(profile.index, what)
+    values = profile.to_numpy(dtype=float)
+    _check_finite(values, profile.index, what)
+    return values, utc_ns, grid
+
+
+def _check_finite(values: np.ndarray, index: pd.DatetimeIndex, what: str) -> None:
+    """Raise `FeatureError` at the first value of `values` (on `index`) that is not finite."""
+    # one sum first: it is finite unless a value is not (or the sum overflows: then look)
+    if not np.isfinite(np.add.reduce(values, axis=None)) and not np.isfinite(values).all():
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise FeatureError(f"{what}: value at {index[bad]} is not a finite number (fill gaps)")
+
+
+def _checked_index(index: pd.Index, what: str) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """(int64 ns UTC period starts, `half_hour_grid`) of an index `validate_profile` accepts."""
     if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
         raise FeatureError(
             f"{what}: index must be a tz-aware DatetimeIndex of period starts "
@@ -345,12 +360,7 @@ def _checked_grid(profile: pd.Series, what: str
             f"{what}: half hours must be regular and sorted; the step after {index[bad]} "
             f"is {index[bad + 1] - index[bad]} (reindex to 30-minute periods and fill gaps)"
         )
-    values = profile.to_numpy(dtype=float)
-    # one sum first: it is finite unless a value is not (or the sum overflows: then look)
-    if not np.isfinite(np.add.reduce(values, axis=None)) and not np.isfinite(values).all():
-        bad = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise FeatureError(f"{what}: value at {index[bad]} is not a finite number (fill gaps)")
-    return values, utc_ns, grid
+    return utc_ns, grid
 
 
 def _band_mask(bands: ArrayLike, n: int, what: str) -> np.ndarray:
@@ -453,6 +463,17 @@ def _autocorrelations(x: np.ndarray, mean: np.ndarray | None, wanted: set[str]
     return out, why
 
 
+_RED_SHARE_ZERO = "total consumption is zero"
+
+
+def _red_share(x: np.ndarray, red: np.ndarray) -> np.ndarray:
+    """kWh in red half hours over all kWh of each row of `x`; `red` is one bool mask
+    [half hours] shared by the rows, or one per row."""
+    red_f = np.asarray(red, dtype=float)
+    red_kwh = x @ red_f if red_f.ndim == 1 else np.einsum("ij,ij->i", x, red_f)
+    return _safe_div(red_kwh, x.sum(axis=1))
+
+
 def _feature_values(
     x: np.ndarray, groups: _Groups, red: np.ndarray | None = None, overwrite: bool = False,
     names: tuple[str, ...] = FEATURES,
@@ -507,9 +528,7 @@ def _feature_values(
     if red is None:
         refuse_all("red_share", "needs the DUoS bands of each half hour (none given)")
     elif "red_share" in wanted:
-        red_f = np.asarray(red, dtype=float)
-        red_kwh = x @ red_f if red_f.ndim == 1 else np.einsum("ij,ij->i", x, red_f)
-        keep("red_share", _safe_div(red_kwh, x.sum(axis=1)), "total consumption is zero")
+        keep("red_share", _red_share(x, red), _RED_SHARE_ZERO)
 
     if counts[_WINTER] < 336 or counts[_SUMMER] < 336:
         refuse_all("seasonal_ratio", "needs 7 days in both winter (Nov-Feb) and summer (May-Aug) "
@@ -742,9 +761,6 @@ def _features_chunk(
     matrix = np.empty((len(sites), n))
     for row, site in enumerate(sites):
         matrix[row] = profiles[site].to_numpy(dtype=float)
-    if not np.isfinite(matrix).all():
-        row = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
-        raise FeatureError(f"profile {sites[row]!r}: contains NaN or infinite kWh")
     red = shared_red
     if bands is not None:
         if all(s in bands for s in sites):
@@ -752,11 +768,37 @@ def _features_chunk(
         elif any(s in bands for s in sites):
             missing = [s for s in sites if s not in bands]
             raise FeatureError(f"bands: no bands for sites {missing[:5]}")
-    vals, why = _feature_values(matrix, groups, red, overwrite=True)
-    table = np.column_stack([vals[name] for name in FEATURES])
+    table, notes = _chunk_values(matrix, sites, groups, red)
     frame = pd.DataFrame(table, index=pd.Index(sites, name="site"), columns=list(FEATURES))
-    frame["notes"] = _notes(~np.isfinite(table), [why[name] for name in FEATURES])
+    frame["notes"] = notes
     return frame
+
+
+def _chunk_values(
+    matrix: np.ndarray,
+    sites: Sequence[str],
+    groups: _Groups,
+    red: np.ndarray | None,
+    red_of_row: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """([rows, FEATURES] values, each row's notes) of the profiles stacked in `matrix` (left
+    reordered). `red`: a shared mask, one per row, or (with `red_of_row`, the mask of each
+    row) k masks [k, half hours] of which each row reads one."""
+    if not np.isfinite(matrix).all():
+        row = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
+        raise FeatureError(f"profile {sites[row]!r}: contains NaN or infinite kWh")
+    share = None
+    if red is not None and red_of_row is not None:  # before the partition reorders the rows
+        share = np.empty(len(matrix))
+        for k in np.unique(red_of_row):  # a handful of band sets
+            members = np.flatnonzero(red_of_row == k)
+            share[members] = _red_share(
+                matrix if members.size == len(matrix) else matrix[members], red[k])
+    vals, why = _feature_values(matrix, groups, red if share is None else None, overwrite=True)
+    if share is not None:
+        vals["red_share"], why["red_share"] = share, f"red_share: {_RED_SHARE_ZERO}"
+    table = np.column_stack([vals[name] for name in FEATURES])
+    return table, _notes(~np.isfinite(table), [why[name] for name in FEATURES])
 
 
 def _notes(refused: np.ndarray, reasons: list[str]) -> np.ndarray:
@@ -809,3 +851,82 @@ def create_features_dataframe(
         result = result.loc[list(profiles)]
     result.insert(len(FEATURES), "pattern", pattern_labels(result))
     return result
+
+
+@dataclass(frozen=True)
+class FeatureRows:
+    """Features of profiles stacked as rows: `values` [sites, FEATURES] (NaN where refused),
+    each site's `pattern` and `notes` (its refusals' reasons joined). `rows[name]` is the
+    column of a feature, of ``pattern`` or of ``notes``."""
+
+    values: np.ndarray
+    pattern: np.ndarray
+    notes: np.ndarray
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name == "pattern":
+            return self.pattern
+        if name == "notes":
+            return self.notes
+        return self.values[:, FEATURES.index(name)]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def frame(self, sites: Sequence[str]) -> pd.DataFrame:
+        """The rows as `create_features_dataframe` gives them, indexed by `sites`."""
+        result = pd.DataFrame(self.values, index=pd.Index(list(sites), name="site"),
+                              columns=list(FEATURES))
+        result["pattern"] = pd.Series(self.pattern, index=result.index, name="pattern")
+        result["notes"] = self.notes
+        return result
+
+
+def feature_rows(
+    rows: Sequence[np.ndarray],
+    index: pd.DatetimeIndex,
+    sites: Sequence[str],
+    red: np.ndarray | None = None,
+    red_of_row: Sequence[int] | np.ndarray | None = None,
+) -> FeatureRows:
+    """The features of profiles on one shared `index`, given as kWh arrays (`rows`, each
+    aligned to `index`) named by `sites` (in messages), in chunks of `CHUNK_SITES` rows: the
+    numbers of `create_features_dataframe`, without a Series per site. `red` is k bool masks
+    [k, half hours] of the red band (k band sets) and `red_of_row` the mask each row reads (no
+    `red`: red_share is refused, as without bands). Raises `FeatureError` as
+    `create_features_dataframe` does."""
+    if len(rows) != len(sites):
+        raise ValueError(f"{len(rows)} rows of kWh for {len(sites)} sites: give one per site")
+    if not len(rows):
+        return FeatureRows(np.zeros((0, len(FEATURES))), np.zeros(0, dtype=object),
+                           np.zeros(0, dtype=object))
+    utc_ns, grid = _checked_index(index, "profiles")
+    n = len(index)
+    codes = None
+    if red is not None:
+        red = np.asarray(red, dtype=bool).reshape(-1, np.shape(red)[-1])
+        if red.shape[1] != n:
+            raise FeatureError(f"bands: bands have {red.shape[1]} entries, the profile {n}")
+        if red_of_row is None and len(red) == 1:
+            red_of_row = np.zeros(len(rows), dtype=np.intp)
+        codes = np.asarray(red_of_row, dtype=np.intp)
+        if codes.shape != (len(rows),) or codes.min() < 0 or codes.max() >= len(red):
+            raise ValueError(f"red_of_row must give one of the {len(red)} band masks per row")
+    groups = _clock_of_ns(utc_ns, grid).groups
+    tables, notes = [], []
+    for first in range(0, len(rows), CHUNK_SITES):
+        chunk = slice(first, first + CHUNK_SITES)
+        names = sites[chunk]
+        matrix = np.empty((len(names), n))
+        for row, values in enumerate(rows[chunk]):
+            if np.shape(values) != (n,):
+                raise FeatureError(f"profile {names[row]!r}: {np.size(values)} kWh values "
+                                   f"for {n} half hours")
+            matrix[row] = values
+        table, said = _chunk_values(matrix, names, groups, red,
+                                    None if codes is None else codes[chunk])
+        tables.append(table)
+        notes.append(said)
+    values = np.concatenate(tables) if len(tables) > 1 else tables[0]
+    pattern = _pattern_of(*(values[:, FEATURES.index(name)] for name in _LABEL_INPUTS))
+    return FeatureRows(values, pattern, np.concatenate(notes) if len(notes) > 1 else notes[0])

@@ -32,7 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from bess_duos.core.features import FEATURES, FeatureError, create_features_dataframe
+from bess_duos.core.bands import half_hour_grid
+from bess_duos.core.features import (
+    FEATURES,
+    FeatureError,
+    FeatureRows,
+    create_features_dataframe,
+    feature_rows,
+)
 from bess_duos.core.mpan import MpanError, parse_mpan
 from bess_duos.core.profile_loader import read_profile, read_sliced_profiles
 from bess_duos.core.profiles import Profile, ProfileError
@@ -420,7 +427,10 @@ def _site_bounds(codes: np.ndarray, sites: int) -> tuple[np.ndarray | None, np.n
     if codes.size and not bool((codes[1:] >= codes[:-1]).all()):
         order = np.argsort(codes, kind="stable")
         codes = codes[order]
-    return order, np.searchsorted(codes, np.arange(sites + 1))
+    # the sought codes in the codes' own dtype where it holds them (else numpy casts all the
+    # codes first)
+    kind = codes.dtype if codes.size and sites <= np.iinfo(codes.dtype).max else np.int64
+    return order, np.searchsorted(codes, np.arange(sites + 1, dtype=kind))
 
 
 def _keyed_rows(source: _Source, site_ids: list[str], is_dir: bool
@@ -621,33 +631,94 @@ def _kwh(site: _Site) -> pd.Series:
     return site.valued.kwh
 
 
-def _features(sites: list[_Site]) -> tuple[pd.DataFrame, list[tuple[_Site, str, str]]]:
-    """Features of the batch: one `create_features_dataframe` call per distinct sequence of
-    DUoS bands (sites of one area and period share it; the call stacks their profiles into
-    one 2-D array and reads the shared bands once)."""
-    if not sites:
-        return pd.DataFrame(columns=[*FEATURES, "pattern", "notes"]), []
-    groups: dict[bytes, list[_Site]] = {}
-    for site in sites:
-        key = hashlib.blake2b(_bands(site).tobytes(), digest_size=16).digest()
-        groups.setdefault(key, []).append(site)
+def _features(sites: list[_Site]) -> tuple[FeatureRows, list[tuple[_Site, str, str]]]:
+    """Features of the batch (`core.features.feature_rows`), a row per site that did not
+    fail, in order: the sites of one half-hour grid stacked in 2-D arrays whatever their DUoS
+    bands (each distinct band sequence made a red mask once, read by its sites' rows); one
+    call per grid. If a call fails, each site is computed alone (`create_features_dataframe`)
+    to find the one that broke it."""
     try:
-        frames = [
-            create_features_dataframe({s.site_id: _kwh(s) for s in members},
-                                      np.asarray(BANDS)[_bands(members[0])])
-            for members in groups.values()
-        ]
-        return pd.concat(frames).loc[[s.site_id for s in sites]], []
+        groups = _by_grid(sites)
+        parts = [_grid_features(members) for members in groups]
+        if len(parts) == 1:
+            return parts[0], []
+        at = {id(site): i for i, site in enumerate(s for members in groups for s in members)}
+        return _take(_concat(parts), [at[id(site)] for site in sites]), []
     except (FeatureError, ValueError):
         pass  # isolate the site that broke a group call
-    frames, failures = [], []
+    parts, failures = [], []
     for site in sites:
         try:
-            frames.append(create_features_dataframe({site.site_id: _kwh(site)},
-                                                    np.asarray(BANDS)[_bands(site)]))
+            frame = create_features_dataframe({site.site_id: _kwh(site)},
+                                              np.asarray(BANDS)[_bands(site)])
         except (FeatureError, ValueError) as exc:
             failures.append((site, "features", str(exc)))
-    return pd.concat(frames) if frames else pd.DataFrame(), failures
+            continue
+        parts.append(FeatureRows(frame[list(FEATURES)].to_numpy(np.float64),
+                                 frame["pattern"].to_numpy(object),
+                                 frame["notes"].to_numpy(object)))
+    return _concat(parts), failures
+
+
+def _concat(parts: list[FeatureRows]) -> FeatureRows:
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return FeatureRows(np.zeros((0, len(FEATURES))), np.zeros(0, dtype=object),
+                           np.zeros(0, dtype=object))
+    return FeatureRows(np.concatenate([p.values for p in parts]),
+                       np.concatenate([p.pattern for p in parts]),
+                       np.concatenate([p.notes for p in parts]))
+
+
+def _take(rows: FeatureRows, order: list[int]) -> FeatureRows:
+    return FeatureRows(rows.values[order], rows.pattern[order], rows.notes[order])
+
+
+def _by_grid(sites: list[_Site]) -> list[list[_Site]]:
+    """The sites grouped by their kWh series' half-hour grid (and zone), in order; a series
+    not on one is a group of its own. Each distinct times array is checked once (the sites'
+    indexes are mostly views of one array: the same memory holds the same times)."""
+    groups: dict[Any, list[_Site]] = {}
+    keys: dict[Any, Any] = {}  # the times' memory -> the group key
+    for site in sites:
+        index = _kwh(site).index
+        if not isinstance(index, pd.DatetimeIndex):
+            groups.setdefault(id(index), []).append(site)
+            continue
+        times = index.asi8
+        memory = (str(index.tz), index.unit, times.__array_interface__["data"][0], times.size,
+                  times.strides)
+        key = keys.get(memory)
+        if key is None:
+            grid = half_hour_grid(times if index.unit == "ns" else index.as_unit("ns").asi8)
+            key = keys[memory] = (str(index.tz), grid) if grid is not None else id(index)
+        groups.setdefault(key, []).append(site)
+    return list(groups.values())
+
+
+_RED = BANDS.index("red")
+
+
+def _grid_features(sites: list[_Site]) -> FeatureRows:
+    """`feature_rows` of sites whose kWh series share one grid: each distinct band
+    sequence's red mask made once (sites of one area and period share their bands)."""
+    masks: list[np.ndarray] = []
+    mask_of: dict[Any, int] = {}
+    codes = np.empty(len(sites), dtype=np.intp)
+    for i, site in enumerate(sites):
+        bands = _bands(site)
+        key = mask_of.get(id(bands))  # the same array object: the same bands
+        if key is None:
+            digest = hashlib.blake2b(bands.tobytes(), digest_size=16).digest()
+            if digest not in mask_of:
+                mask_of[digest] = len(masks)
+                masks.append(bands == _RED)
+            key = mask_of[id(bands)] = mask_of[digest]
+        codes[i] = key
+    series = [_kwh(site) for site in sites]
+    return feature_rows([s.to_numpy(np.float64) for s in series], series[0].index,
+                        [s.site_id for s in sites], np.stack(masks), codes)
 
 
 # ---------------------------------------------------------------- the batch function
@@ -804,20 +875,20 @@ def _run_batch(
     charged = survivors(loaded, _value(loaded, flex_fraction=fraction,
                                        power_factor=power_factor))
     features, feature_failures = _features(charged)
-    kept = survivors(charged, feature_failures)
-    results = _results_frame([_result_row(site, fraction) for site in kept],
-                             features.loc[[site.site_id for site in kept]])
+    kept = survivors(charged, feature_failures)  # the features' rows, in order
+    results = _results_frame([_result_row(site, fraction) for site in kept], features)
     error_frame = pd.DataFrame(errors, columns=list(ERROR_COLUMNS)).astype(ERROR_DTYPES)
     return (results.sort_values("row", kind="stable").reset_index(drop=True),
             error_frame.sort_values("row", kind="stable").reset_index(drop=True))
 
 
-def _results_frame(rows: list[dict[str, Any]], features: pd.DataFrame) -> pd.DataFrame:
+def _results_frame(rows: list[dict[str, Any]], features: FeatureRows | pd.DataFrame
+                   ) -> pd.DataFrame:
     """The results frame, built a column at a time in its fixed dtypes, from the sites' rows
-    and their features (in the same order)."""
+    and their features (in the same order: `FeatureRows`, or a frame of its columns)."""
     if not rows:
         return empty_results()
-    columns: dict[str, Any] = {name: features[name].to_numpy(dtype=np.float64)
+    columns: dict[str, Any] = {name: np.asarray(features[name], dtype=np.float64)
                                for name in FEATURES}
     columns["pattern"] = [str(value) for value in features["pattern"]]
     columns["feature_notes"] = [str(value) for value in features["notes"]]

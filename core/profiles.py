@@ -914,6 +914,11 @@ def load_sliced_profiles(
     lengths = ends[sites] - starts[sites]
     own = np.empty(int(lengths.sum()), np.float64)
     at = np.concatenate([[0], np.cumsum(lengths)])
+    # Every row a usable site's (the usual batch): all the kWh copied in one call, each site
+    # then a view of its part.
+    whole = bool(sites.size and own.size == table.num_rows)
+    if whole:
+        kwh.copy_rows(0, table.num_rows, own)
     indexes: dict[tuple[int, int], pd.DatetimeIndex] = {}
     for i, part_start, part_end in zip(sites, at[:-1], at[1:], strict=True):
         start, stop = int(starts[i]), int(ends[i])
@@ -922,7 +927,8 @@ def load_sliced_profiles(
             indexes[key] = utc_index(key[0] + np.arange(key[1], dtype=np.int64) * NS_PER_HALF_HOUR)
         index = indexes[key]
         warnings: list[str] = []
-        values = kwh.copy_rows(start, stop, own[part_start:part_end])
+        values = (own[part_start:part_end] if whole
+                  else kwh.copy_rows(start, stop, own[part_start:part_end]))
         if from_kw:
             values = _kw_as_kwh(values, 30.0, warnings, out=values)
         data, quality = _finish(
@@ -956,10 +962,14 @@ class _Chunks:
                                for array, start in zip(self.arrays, self.starts, strict=False)])
 
     def at(self, rows: np.ndarray) -> np.ndarray:
-        """The values of these rows."""
+        """The values of these rows (gathered a chunk at a time: a handful of chunks)."""
+        rows = np.asarray(rows, dtype=np.int64)
         chunk = np.searchsorted(self.starts, rows, side="right") - 1
-        return np.array([self.arrays[c][r - self.starts[c]] for c, r in zip(chunk, rows,
-                                                                             strict=True)])
+        out = np.empty(rows.size, dtype=self.arrays[0].dtype if self.arrays else np.float64)
+        for c in np.unique(chunk):
+            mine = chunk == c
+            out[mine] = self.arrays[c][rows[mine] - self.starts[c]]
+        return out
 
     def copy_rows(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
         """Rows start..stop-1 copied into `out` (converted to its dtype); returns `out`."""
