@@ -59,7 +59,7 @@ from numpy.typing import ArrayLike
 # 2**-53 x a few), and what taking a tie can cost is at most this share a day (under 0.01 p a
 # year on a site of 10 GWh a year at 30 p/kWh).
 _MARGIN = 1e-11
-_SITES_AT_ONCE = 8  # sites planned and valued together: their arrays stay in the CPU's cache
+_SITES_AT_ONCE = 4  # sites valued together: a [2, rows, 50] array of 4 site-years is 1.2 MB
 _ZEROS = np.zeros(2**18)  # to clip at 0 (an array of zeros is faster than a scalar 0)
 _ZEROS.flags.writeable = False
 _SMALL = 50_000  # running sums added transposed up to this many values (in the cache)
