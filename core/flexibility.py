@@ -72,6 +72,37 @@ def _zeros(shape: tuple[int, ...]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class _Unbuilt:
+    """A flexed profile not yet made a Series: its kWh (an array of its own) and index."""
+
+    kwh: np.ndarray
+    index: pd.DatetimeIndex
+
+    def build(self) -> pd.Series:
+        return pd.Series(self.kwh, index=self.index, name="kwh", copy=False)
+
+
+class _BuiltWhenRead:
+    """A dataclass field (no default) that may be given an `_Unbuilt`: its Series is made when
+    the field is first read (a portfolio or a lookup reads only the figures, so most never
+    are), and kept."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}_value"
+
+    def __get__(self, obj: object, owner: type | None = None) -> pd.Series:
+        if obj is None:  # the class's own: no default
+            raise AttributeError(self._slot)
+        value = obj.__dict__[self._slot]
+        if isinstance(value, _Unbuilt):
+            value = obj.__dict__[self._slot] = value.build()
+        return value
+
+    def __set__(self, obj: object, value: pd.Series | _Unbuilt) -> None:
+        obj.__dict__[self._slot] = value
+
+
+@dataclass(frozen=True)
 class FlexibilityResult:
     """Outcome of `calculate_flexibility_value`; money in £, energy in kWh."""
 
@@ -82,7 +113,8 @@ class FlexibilityResult:
     shifted_kwh: float  # energy moved (or curtailed) over the span
     annual_value_gbp: float  # value x 365 / days covered
     power_limit_kw: float
-    flexed_profile: pd.Series  # kWh per half hour after shifting
+    # kWh per half hour after shifting (a Series, made when first read)
+    flexed_profile: pd.Series = _BuiltWhenRead()  # type: ignore[assignment]
 
 
 def aligned_prices(prices_hh: ArrayLike | pd.Series, index: pd.DatetimeIndex) -> np.ndarray:
@@ -568,12 +600,12 @@ def _result(index: pd.DatetimeIndex, load: np.ndarray, price: np.ndarray, q: np.
             flexed: np.ndarray, power_limit_kw: float, fresh: bool = False
             ) -> FlexibilityResult:
     """One site's result; `flexed` is its kWh per half hour after the moves (`fresh`: an
-    array of its own, kept by the result, else copied)."""
-    profile = pd.Series(flexed, index=index, name="kwh", copy=not fresh)
+    array of its own, kept by the result, else copied). Its Series is made when first read."""
+    kwh = flexed if fresh else flexed.copy()
     # The cost is summed on a fresh array, as the old code's was (a dot product's rounding
     # can depend on where its array starts in memory).
     base_cost = float(load @ price) / 100.0
-    flexed_cost = float(profile.to_numpy() @ price) / 100.0
+    flexed_cost = float(kwh @ price) / 100.0
     value = max(base_cost - flexed_cost, 0.0)
     days = len(load) / 48.0
     return FlexibilityResult(
@@ -584,7 +616,7 @@ def _result(index: pd.DatetimeIndex, load: np.ndarray, price: np.ndarray, q: np.
         shifted_kwh=float(q.sum()),
         annual_value_gbp=value * 365.0 / days,
         power_limit_kw=float(power_limit_kw),
-        flexed_profile=profile,
+        flexed_profile=_Unbuilt(kwh, index),  # type: ignore[arg-type]
     )
 
 
