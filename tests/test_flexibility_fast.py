@@ -399,7 +399,7 @@ def test_demo_sites_on_shared_band_prices_equal_the_reference_in_every_chunk() -
     rng = np.random.default_rng(9)
     bases = np.vstack([generate_profile(name, 1.0, start="2025-10-20", end="2025-11-03",
                                         seed=i).to_numpy() for i, name in enumerate(ARCHETYPES)])
-    sites = 19  # chunks of 8, 8 and 3
+    sites = 19  # several chunks (`_SITES_AT_ONCE`), the last short
     loads = bases[rng.integers(0, len(bases), sites)]
     loads = loads * rng.lognormal(0.0, 0.05, loads.shape) * rng.uniform(3.0, 300.0, (sites, 1))
     local = index.tz_convert("Europe/London")
