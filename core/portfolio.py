@@ -453,10 +453,12 @@ def _parquet_rows(source: _Source, site_ids: list[str], is_dir: bool
     """(the wanted sites' rows without site_id, each row's site code, the site of each code)
     from a Parquet file or folder: an Arrow table (a frame where site_id is not text). A folder
     is filtered as it is read (its parts pruned by their statistics); one file is read whole
-    with site_id dictionary-encoded, the wanted sites picked on the dictionary (a batch usually
-    wants all of a part's sites)."""
+    by the Parquet reader (not a dataset scan: ~10% less time; one thread, the workers being
+    the parallelism) with site_id dictionary-encoded, the wanted sites picked on the dictionary
+    (a batch usually wants all of a part's sites)."""
     import pyarrow as pa
     import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
 
     try:
         where = source.location or source.text
@@ -468,9 +470,13 @@ def _parquet_rows(source: _Source, site_ids: list[str], is_dir: bool
             frame = table.to_pandas()
             codes, keys = pd.factorize(frame.pop("site_id").astype(str))
             return frame, codes, keys
-        dataset = ds.dataset(where, filesystem=source.filesystem, format=ds.ParquetFileFormat(
-            read_options=ds.ParquetReadOptions(dictionary_columns=["site_id"])))
-        table = dataset.to_table(filter=key.isin(site_ids) if is_dir else None)
+        if is_dir:
+            dataset = ds.dataset(where, filesystem=source.filesystem, format=ds.ParquetFileFormat(
+                read_options=ds.ParquetReadOptions(dictionary_columns=["site_id"])))
+            table = dataset.to_table(filter=key.isin(site_ids))
+        else:  # one file read whole: the Parquet reader itself, a chunk per row group
+            table = pq.ParquetFile(where, read_dictionary=["site_id"],
+                                   filesystem=source.filesystem).read(use_threads=False)
         table = table.unify_dictionaries()
         sites = table.column("site_id")
         table = table.drop_columns(["site_id"])
