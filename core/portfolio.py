@@ -203,11 +203,19 @@ class _Site:
     valued: SiteValuation | None = None
 
 
+def _records(frame: pd.DataFrame) -> list[dict[Any, Any]]:
+    """`frame.to_dict("records")` (the same Python values), made a column at a time: ~10x
+    faster for a batch of SITES rows."""
+    names = list(frame.columns)
+    return [dict(zip(names, values, strict=True))
+            for values in zip(*(frame[name].tolist() for name in names), strict=True)]
+
+
 def _check_input(frame: pd.DataFrame) -> tuple[list[_Site], list[dict[str, Any]]]:
     sites: list[_Site] = []
     errors: list[dict[str, Any]] = []
-    kva_numbers = pd.to_numeric(frame["kva"].replace("", np.nan), errors="coerce")
-    for i, record in enumerate(frame.to_dict("records")):
+    kva_numbers = pd.to_numeric(frame["kva"].replace("", np.nan), errors="coerce").to_numpy()
+    for i, record in enumerate(_records(frame)):
         row = int(record[_ROW])
         site_id = record["site_id"]
 
@@ -225,7 +233,7 @@ def _check_input(frame: pd.DataFrame) -> tuple[list[_Site], list[dict[str, Any]]
             continue
         kva: float | None = None
         if record["kva"]:
-            value = float(kva_numbers.iloc[i])
+            value = float(kva_numbers[i])
             if not math.isfinite(value) or value <= 0:
                 fail("input", "kva", f"{record['kva']!r} is not a positive number of kVA "
                      "(agreed capacity; leave blank if unknown)")
