@@ -483,8 +483,9 @@ def _parquet_rows(source: _Source, site_ids: list[str], is_dir: bool
                 read_options=ds.ParquetReadOptions(dictionary_columns=["site_id"])))
             table = dataset.to_table(filter=key.isin(site_ids))
         else:  # one file read whole: the Parquet reader itself, a chunk per row group
-            table = pq.ParquetFile(where, read_dictionary=["site_id"],
-                                   filesystem=source.filesystem).read(use_threads=False)
+            with pq.ParquetFile(where, read_dictionary=["site_id"],
+                                filesystem=source.filesystem) as handle:
+                table = handle.read(use_threads=False)
         table = table.unify_dictionaries()
         sites = table.column("site_id")
         table = table.drop_columns(["site_id"])
