@@ -203,11 +203,19 @@ class _Site:
     valued: SiteValuation | None = None
 
 
+def _records(frame: pd.DataFrame) -> list[dict[Any, Any]]:
+    """`frame.to_dict("records")` (the same Python values), made a column at a time: ~10x
+    faster for a batch of SITES rows."""
+    names = list(frame.columns)
+    return [dict(zip(names, values, strict=True))
+            for values in zip(*(frame[name].tolist() for name in names), strict=True)]
+
+
 def _check_input(frame: pd.DataFrame) -> tuple[list[_Site], list[dict[str, Any]]]:
     sites: list[_Site] = []
     errors: list[dict[str, Any]] = []
-    kva_numbers = pd.to_numeric(frame["kva"].replace("", np.nan), errors="coerce")
-    for i, record in enumerate(frame.to_dict("records")):
+    kva_numbers = pd.to_numeric(frame["kva"].replace("", np.nan), errors="coerce").to_numpy()
+    for i, record in enumerate(_records(frame)):
         row = int(record[_ROW])
         site_id = record["site_id"]
 
@@ -225,7 +233,7 @@ def _check_input(frame: pd.DataFrame) -> tuple[list[_Site], list[dict[str, Any]]
             continue
         kva: float | None = None
         if record["kva"]:
-            value = float(kva_numbers.iloc[i])
+            value = float(kva_numbers[i])
             if not math.isfinite(value) or value <= 0:
                 fail("input", "kva", f"{record['kva']!r} is not a positive number of kVA "
                      "(agreed capacity; leave blank if unknown)")
@@ -453,10 +461,12 @@ def _parquet_rows(source: _Source, site_ids: list[str], is_dir: bool
     """(the wanted sites' rows without site_id, each row's site code, the site of each code)
     from a Parquet file or folder: an Arrow table (a frame where site_id is not text). A folder
     is filtered as it is read (its parts pruned by their statistics); one file is read whole
-    with site_id dictionary-encoded, the wanted sites picked on the dictionary (a batch usually
-    wants all of a part's sites)."""
+    by the Parquet reader (not a dataset scan: ~10% less time; one thread, the workers being
+    the parallelism) with site_id dictionary-encoded, the wanted sites picked on the dictionary
+    (a batch usually wants all of a part's sites)."""
     import pyarrow as pa
     import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
 
     try:
         where = source.location or source.text
@@ -468,9 +478,14 @@ def _parquet_rows(source: _Source, site_ids: list[str], is_dir: bool
             frame = table.to_pandas()
             codes, keys = pd.factorize(frame.pop("site_id").astype(str))
             return frame, codes, keys
-        dataset = ds.dataset(where, filesystem=source.filesystem, format=ds.ParquetFileFormat(
-            read_options=ds.ParquetReadOptions(dictionary_columns=["site_id"])))
-        table = dataset.to_table(filter=key.isin(site_ids) if is_dir else None)
+        if is_dir:
+            dataset = ds.dataset(where, filesystem=source.filesystem, format=ds.ParquetFileFormat(
+                read_options=ds.ParquetReadOptions(dictionary_columns=["site_id"])))
+            table = dataset.to_table(filter=key.isin(site_ids))
+        else:  # one file read whole: the Parquet reader itself, a chunk per row group
+            with pq.ParquetFile(where, read_dictionary=["site_id"],
+                                filesystem=source.filesystem) as handle:
+                table = handle.read(use_threads=False)
         table = table.unify_dictionaries()
         sites = table.column("site_id")
         table = table.drop_columns(["site_id"])
