@@ -678,7 +678,7 @@ def _charge_together(runs: list[_Run]) -> None:
         profiles: list[pd.DataFrame] = [run.profile for run in kind]  # type: ignore[misc]
 
         def stacked(name: str, profiles: list[pd.DataFrame] = profiles) -> np.ndarray:
-            return np.vstack([p[name].to_numpy(np.float64) for p in profiles])
+            return stacked_rows([p[name].to_numpy(np.float64) for p in profiles])
 
         charged = charge_many(
             pd.DatetimeIndex(profiles[0].index), stacked("kwh"), [run.tariff for run in kind],
@@ -688,6 +688,25 @@ def _charge_together(runs: list[_Run]) -> None:
             run.summary = summary
             run.bands = np.asarray(columns["band"], dtype=np.int8)
             run.rates = np.asarray(columns["unit_rate_p_per_kwh"], dtype=float)
+
+
+def stacked_rows(rows: Sequence[np.ndarray]) -> np.ndarray:
+    """`np.vstack(rows)` of equal 1-D arrays, read-only. Rows that already lie one after
+    another in one array (a portfolio batch's profiles are views of their Parquet part) are
+    viewed as the 2-D array they form, not copied (~5 ms for 100 site-years)."""
+    first = rows[0]
+    base, size, item = first.base, first.size, first.itemsize
+    start = first.__array_interface__["data"][0]
+    if base is not None and all(
+            row.base is base and row.ndim == 1 and row.size == size and row.dtype == first.dtype
+            and row.strides == (item,)
+            and row.__array_interface__["data"][0] == start + i * size * item
+            for i, row in enumerate(rows)):
+        return np.lib.stride_tricks.as_strided(first, shape=(len(rows), size),
+                                               strides=(size * item, item), writeable=False)
+    stacked = np.vstack(rows)
+    stacked.flags.writeable = False
+    return stacked
 
 
 def _series_stage(runs: list[_Run]) -> list[tuple[int, Exception]]:
@@ -738,7 +757,7 @@ def _plan_together(runs: list[_Run], *, flex_fraction: float) -> None:
     rates = [run.rates for run in runs]
     shared = all(r is rates[0] for r in rates)  # sites of one tariff share one row of rates
     plans = plan_flexibility_many(
-        np.vstack([s.to_numpy(np.float64) for s in series]),  # type: ignore[union-attr]
+        stacked_rows([s.to_numpy(np.float64) for s in series]),  # type: ignore[union-attr]
         rates[0] if shared else np.vstack(rates),  # type: ignore[arg-type]
         series[0].index, published_rates=True)  # type: ignore[union-attr]
     for run, result in zip(runs, plans.value(flex_fraction), strict=True):

@@ -405,3 +405,28 @@ def test_flexibility_against_rates_as_an_array_equals_them_as_a_series() -> None
     with pytest.raises(ValueError) as refused:
         plan_flexibility(series, pd.Series(rates, index=series.index), published_rates=True)
     assert run.warnings == [f"flexibility not computed: {refused.value}"]
+
+
+def test_stacked_rows_equals_vstack_and_views_only_rows_laid_one_after_another() -> None:
+    """`stacked_rows` gives np.vstack's array (read-only); it is a view of the rows' own array
+    only where the rows lie one after another in it, in order, else a copy."""
+    from bess_duos.core.valuation import stacked_rows
+
+    rng = np.random.default_rng(51_000)
+    for seed in range(40):
+        n, size = int(rng.integers(1, 9)), int(rng.integers(1, 60))
+        part = rng.normal(size=2 * (n + 2) * (size + 1))  # room for every case's rows
+        rows = [part[i * size:(i + 1) * size] for i in range(n)]  # one after another
+        cases = {"consecutive": (rows, True),
+                 "offset": ([part[1 + i * size:1 + (i + 1) * size] for i in range(n)], True),
+                 "reversed": (rows[::-1], n == 1),
+                 "gap": ([part[i * (size + 1):i * (size + 1) + size] for i in range(n)],
+                         n == 1),
+                 "copies": ([row.copy() for row in rows], False),
+                 "strided": ([part[i:i + 2 * size:2] for i in range(n)], False)}
+        for name, (case, viewed) in cases.items():
+            got = stacked_rows(case)
+            assert np.array_equal(got, np.vstack(case)), (seed, name)
+            assert got.shape == (n, size) and not got.flags.writeable, (seed, name)
+            if viewed is not None:
+                assert np.shares_memory(got, part) == viewed, (seed, name)
