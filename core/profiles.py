@@ -200,17 +200,24 @@ def _file_bytes(path: Path, max_bytes: int) -> bytes:
             f"profile file {path.name!r}: unsupported type {suffix!r}; use one of "
             f"{SUPPORTED_SUFFIXES}"
         )
-    return _read_all(path, size)
+    content = _read_all(path, size, max_bytes)
+    if len(content) > max_bytes:  # it grew past the limit after the size was checked
+        raise ProfileError(f"profile file {path.name!r} grew past the {max_bytes / 2**20:,.0f} "
+                           "MB limit while it was read: read it again once it is written")
+    return content
 
 
-def _read_all(path: Path, size: int) -> bytes:
-    """The whole file (to its end, should it have grown since `size` was seen), with one
-    read for a file of `size` bytes: none of the checks and buffers of Path.read_bytes."""
+def _read_all(path: Path, size: int, max_bytes: int) -> bytes:
+    """The whole file (to its end, should it have grown since `size` was seen, but never more
+    than `max_bytes` + 1 bytes), with one read for a file of `size` bytes: none of the checks
+    and buffers of Path.read_bytes."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
-        parts = [os.read(fd, size)]
-        while more := os.read(fd, 1 << 16):  # (a buffer of `size` here costs 10x the read)
-            parts.append(more)
+        parts = [os.read(fd, min(size, max_bytes + 1))]
+        total = len(parts[0])
+        while total <= max_bytes and (more := os.read(fd, min(1 << 16, max_bytes + 1 - total))):
+            parts.append(more)  # (a buffer of `size` here costs 10x the read)
+            total += len(more)
     finally:
         os.close(fd)
     return parts[0] if len(parts) == 1 else b"".join(parts)

@@ -380,7 +380,11 @@ def test_a_file_is_read_whole_in_one_read(tmp_path: Any) -> None:
         content = rng.integers(0, 256, size=n, dtype=np.uint8).tobytes()
         path.write_bytes(content)
         for seen in (n, 1, n // 2 + 1, n + 10):
-            assert profiles._read_all(path, seen) == content == path.read_bytes()
+            assert profiles._read_all(path, seen, 1 << 20) == content == path.read_bytes()
+        for cap in (n - 1, n // 2):  # never more than the cap + 1 bytes, however big
+            if cap >= 1:
+                for seen in (n, 1, cap + 5):
+                    assert profiles._read_all(path, seen, cap) == content[:cap + 1]
         assert profiles._file_bytes(path, profiles.DEFAULT_MAX_BYTES) == content
 
 
@@ -428,3 +432,17 @@ def test_blanks_counted_by_reductions_equal_the_masks() -> None:
             utc_ns, got_kwh, got_kvarh, source="x", shape="long", step_minutes=30.0,
             timezone="UTC", convention="start", resample=None, nans=nans, warnings=[])
         assert quality.negatives == int(np.count_nonzero(got_kwh < 0))
+
+
+def test_a_file_that_grew_past_the_limit_after_its_size_was_checked_is_refused(
+        tmp_path: Any, monkeypatch: Any) -> None:
+    """The size is checked before any byte is read; should the file grow past the limit after
+    that, the read stops at the limit + 1 byte and the file is refused, never read whole."""
+    path = tmp_path / "growing.csv"
+    path.write_bytes(b"timestamp,kwh\n" + b"2025-04-01T00:00:00Z,1.0\n" * 10)
+    seen = profiles._stat(path)
+    path.write_bytes(b"timestamp,kwh\n" + b"2025-04-01T00:00:00Z,1.0\n" * 1_000)
+    monkeypatch.setattr(profiles, "_stat", lambda _: seen)  # as stat said before it grew
+    with pytest.raises(profiles.ProfileError, match="grew past the 0 MB limit"):
+        profiles._file_bytes(path, 1_000)
+    assert profiles._file_bytes(path, 10**6) == path.read_bytes()
