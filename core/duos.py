@@ -565,8 +565,7 @@ def charge_many(
     out: list[Any] = [None] * sites
     for start in range(0, sites, _CHUNK_SITES):
         part = order[start:start + _CHUNK_SITES]
-        rows = (slice(int(part[0]), int(part[-1]) + 1)
-                if (np.diff(part) == 1).all() else part)  # a run of sites in order: a view
+        rows = _rows(part)  # a run of sites in order: a view
         charged = _charge_block(
             calendar, kwh[rows], None if kvarh_2d is None else kvarh_2d[rows],
             [tables[i] for i in part], [layouts[i] for i in part], [agreed[i] for i in part],
@@ -589,10 +588,12 @@ def _per_site(value: Any, sites: int, name: str) -> list[Any]:
     return values
 
 
-def _rows(members: list[int]) -> slice | list[int]:
-    """Block rows `members` (ascending) as a slice when they are a run, else as they are."""
-    return (slice(members[0], members[-1] + 1) if members[-1] - members[0] == len(members) - 1
-            else members)
+def _rows(members: Sequence[int] | np.ndarray) -> slice | Sequence[int] | np.ndarray:
+    """Rows `members` (at least one) as a slice when they are a run in order (each the one
+    before + 1: indexing by it gives views), else as they are."""
+    if (np.diff(members) == 1).all():
+        return slice(int(members[0]), int(members[-1]) + 1)
+    return members
 
 
 def _charge_block(
