@@ -873,6 +873,22 @@ class FeatureRows:
     def __len__(self) -> int:
         return len(self.values)
 
+    @classmethod
+    def concat(cls, parts: Sequence[FeatureRows]) -> FeatureRows:
+        """The rows of `parts`, one after another (none: no rows)."""
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return cls(np.zeros((0, len(FEATURES))), np.zeros(0, dtype=object),
+                       np.zeros(0, dtype=object))
+        return cls(np.concatenate([p.values for p in parts]),
+                   np.concatenate([p.pattern for p in parts]),
+                   np.concatenate([p.notes for p in parts]))
+
+    def take(self, order: Sequence[int]) -> FeatureRows:
+        """These rows in `order` (positions)."""
+        return FeatureRows(self.values[order], self.pattern[order], self.notes[order])
+
     def frame(self, sites: Sequence[str]) -> pd.DataFrame:
         """The rows as `create_features_dataframe` gives them, indexed by `sites`."""
         result = pd.DataFrame(self.values, index=pd.Index(list(sites), name="site"),
@@ -898,8 +914,7 @@ def feature_rows(
     if len(rows) != len(sites):
         raise ValueError(f"{len(rows)} rows of kWh for {len(sites)} sites: give one per site")
     if not len(rows):
-        return FeatureRows(np.zeros((0, len(FEATURES))), np.zeros(0, dtype=object),
-                           np.zeros(0, dtype=object))
+        return FeatureRows.concat([])
     utc_ns, grid = _checked_index(index, "profiles")
     n = len(index)
     codes = None

@@ -658,7 +658,7 @@ def _features(sites: list[_Site]) -> tuple[FeatureRows, list[tuple[_Site, str, s
         if len(parts) == 1:
             return parts[0], []
         at = {id(site): i for i, site in enumerate(s for members in groups for s in members)}
-        return _take(_concat(parts), [at[id(site)] for site in sites]), []
+        return FeatureRows.concat(parts).take([at[id(site)] for site in sites]), []
     except (FeatureError, ValueError):
         pass  # isolate the site that broke a group call
     parts, failures = [], []
@@ -672,22 +672,7 @@ def _features(sites: list[_Site]) -> tuple[FeatureRows, list[tuple[_Site, str, s
         parts.append(FeatureRows(frame[list(FEATURES)].to_numpy(np.float64),
                                  frame["pattern"].to_numpy(object),
                                  frame["notes"].to_numpy(object)))
-    return _concat(parts), failures
-
-
-def _concat(parts: list[FeatureRows]) -> FeatureRows:
-    if len(parts) == 1:
-        return parts[0]
-    if not parts:
-        return FeatureRows(np.zeros((0, len(FEATURES))), np.zeros(0, dtype=object),
-                           np.zeros(0, dtype=object))
-    return FeatureRows(np.concatenate([p.values for p in parts]),
-                       np.concatenate([p.pattern for p in parts]),
-                       np.concatenate([p.notes for p in parts]))
-
-
-def _take(rows: FeatureRows, order: list[int]) -> FeatureRows:
-    return FeatureRows(rows.values[order], rows.pattern[order], rows.notes[order])
+    return FeatureRows.concat(parts), failures
 
 
 def _by_grid(sites: list[_Site]) -> list[list[_Site]]:
