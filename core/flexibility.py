@@ -164,8 +164,9 @@ def _per_slot(values: np.ndarray, width: int) -> np.ndarray:
 
 
 def _allocate(q: np.ndarray, prev: np.ndarray, cap: np.ndarray) -> np.ndarray:
-    """clip(q - prev, 0, cap) per row (as max then min: the same numbers, faster)."""
-    taken = _per_slot(q, prev.shape[1]) - prev
+    """clip(q - prev, 0, cap) per row [rows, width] (of each side, for [sides, rows, width]),
+    as max then min: the same numbers, faster."""
+    taken = _per_slot(q, prev.shape[-1]) - prev
     np.maximum(taken, _zeros(taken.shape), out=taken)
     return np.minimum(taken, cap, out=taken)
 
@@ -582,11 +583,7 @@ def _moves(days: _Days, budget: np.ndarray, shift_energy: bool, reuse: _Reuse | 
         flexed = days.load - _allocate(q, reuse.r_start, reuse.r_cap)
         flexed += _allocate(q, reuse.a_start, reuse.a_cap)
         return q, flexed
-    # Both sides at once: clip(q - (cum - cap), 0, cap), then to grid order.
-    taken = np.subtract(days.cum, days.cap)
-    np.subtract(_per_slot(q, taken.shape[2]), taken, out=taken)
-    np.maximum(taken, _zeros(taken.shape), out=taken)
-    np.minimum(taken, days.cap, out=taken)
+    taken = _allocate(q, days.cum - days.cap, days.cap)  # both sides at once
     moved = np.empty(taken.shape)  # every slot is written (`at` covers the grid)
     for side in range(len(taken)):
         moved[side].ravel()[days.at[side]] = taken[side]
