@@ -16,7 +16,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -826,12 +826,13 @@ class _SiteSpecific:
                 f"for {who} in {_year_label(year)} ({path})", field="voltage"
             )
         tariffs = {id(r): _to_tariff(r, time_bands) for r in candidates}
-        found = cls(who, year, voltage, level, generation, candidates, tariffs, area)
-        if not by_kva:
-            return found
-        bands_file, bands = _published_bands(area, year, level)
-        alternatives = () if bands is None else _alternative_bands(area, year, level)
-        return replace(found, bands_file=bands_file, bands=bands, alternatives=alternatives)
+        thresholds: tuple[Any, ...] = ()
+        if by_kva:
+            bands_file, bands = _published_bands(area, year, level)
+            thresholds = (bands_file, bands,
+                          () if bands is None else _alternative_bands(area, year, level))
+        return cls(who, year, voltage, level, generation, candidates, tariffs, area,
+                   *thresholds)
 
     def tariff(self, kva: float | None, residual_band: str | None) -> DuosTariff:
         """The tariff of a site of this capacity or residual band, and why."""
@@ -874,7 +875,7 @@ class _SiteSpecific:
         return band, why, _alternatives_in(self.alternatives, float(kva))
 
 
-def _banded(candidates: list[dict[str, str]], band: str, level: str, who: str,
+def _banded(candidates: Sequence[dict[str, str]], band: str, level: str, who: str,
             year: int) -> dict[str, str]:
     banded = [r for r in candidates if r["residual_band"] == band]
     if not banded:
@@ -887,7 +888,7 @@ def _banded(candidates: list[dict[str, str]], band: str, level: str, who: str,
     return banded[0]
 
 
-def _doubt(candidates: list[dict[str, str]], row: dict[str, str], band: str,
+def _doubt(candidates: Sequence[dict[str, str]], row: dict[str, str], band: str,
            others: list[tuple[str, str]], level: str, who: str, year: int) -> str:
     """Both bands and fixed charges where another threshold set puts the site elsewhere."""
     differing = [(b, why) for b, why in others if b != band]
