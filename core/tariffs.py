@@ -763,7 +763,8 @@ def _who(distributor_id: int, area: int) -> str:
 
 def _site_specific(query: TariffQuery, year: int) -> _SiteSpecific:
     """The query's `_SiteSpecific` tariffs, remembered (as `resolve_query`'s answers are) while
-    the files read for them are unchanged: a site differing only in kVA reads no file."""
+    the files read for them are unchanged: a site differing only in kVA reads no file (only
+    checks that none changed)."""
     by_kva = query.kva is not None and query.residual_band is None and not query.generation
     args = (query.distributor_id, query.area_distributor_id, year, query.voltage,
             query.generation, by_kva)
