@@ -16,9 +16,10 @@ import math
 import os
 import re
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import yaml
@@ -537,6 +538,11 @@ def _missing(distributor_id: int, area: int, year: int, path: Path) -> str:
 # ---------------------------------------------------------------- residual bands
 
 
+# A voltage's residual band thresholds: (threshold row, the band below's upper, its upper) in
+# order of the uppers.
+_Bands = tuple[tuple[dict, float, float], ...]
+
+
 def residual_band_for(area: int, year: int, voltage: str, kva: float) -> tuple[str, str]:
     """(band, why) for an agreed capacity, from the year's residual charging band thresholds.
 
@@ -547,15 +553,26 @@ def residual_band_for(area: int, year: int, voltage: str, kva: float) -> tuple[s
     whole kVA (0-90, 91-150, ...); read literally that leaves 90 < kVA < 91 in no band and, with
     "Lower < x", puts 91 kVA in none, so their lower column is not used.
     """
+    return _band_why(*_published_bands(area, year, voltage), area, year, voltage, kva)
+
+
+def _published_bands(area: int, year: int, voltage: str) -> tuple[Path, _Bands | None]:
+    """(the area-year's residual bands file, its thresholds for `voltage`; None: no file)."""
     path = config_dir() / "residual_bands" / str(year) / f"{area:02d}.csv"
     rows = _rows(path)
-    if rows is None:
+    return path, None if rows is None else _bands_by_upper(rows, voltage)
+
+
+def _band_why(path: Path, bands: _Bands | None, area: int, year: int, voltage: str,
+              kva: float) -> tuple[str, str]:
+    """`residual_band_for` from the thresholds read (`_published_bands`)."""
+    if bands is None:
         raise TariffNotFoundError(
             f"no residual charging bands for distributor area {area} in {_year_label(year)} "
             f"(looked for {path}): pass residual_band instead of kva, or {HOW_TO_IMPORT}",
             field="year",
         )
-    found = _band_by_uppers(rows, voltage, kva)
+    found = _band_in(bands, kva)
     if found is None:
         raise TariffNotFoundError(
             f"no {voltage} residual charging band for {kva:g} kVA in area {area} "
@@ -572,18 +589,27 @@ def residual_band_for(area: int, year: int, voltage: str, kva: float) -> tuple[s
     )
 
 
-def _band_by_uppers(rows, voltage: str, kva: float) -> tuple[dict, float] | None:
-    """(threshold row, the band below's upper) for kVA: lower < kVA <= upper, by the uppers."""
+def _bands_by_upper(rows, voltage: str) -> _Bands:
+    """The threshold rows of `voltage` (of LV for LV Sub, if it has none) by their uppers, each
+    with the band below's upper."""
     wanted = [r for r in rows if r["applies_to"] == voltage]
     if not wanted and voltage == "LV Sub":
         wanted = [r for r in rows if r["applies_to"] == "LV"]
     wanted = sorted(wanted, key=lambda r: _threshold(str(r["upper"]), math.inf))
+    out = []
     below = 0.0
     for row in wanted:
         upper = _threshold(str(row["upper"]), math.inf)
+        out.append((row, below, upper))
+        below = upper
+    return tuple(out)
+
+
+def _band_in(bands: _Bands, kva: float) -> tuple[dict, float] | None:
+    """(threshold row, the band below's upper) for kVA: below < kVA <= upper, by the uppers."""
+    for row, below, upper in bands:
         if below < kva <= upper:
             return row, below
-        below = upper
     return None
 
 
@@ -597,10 +623,22 @@ def residual_check(area: int, year: int) -> dict | None:
 def residual_band_alternatives(area: int, year: int, voltage: str, kva: float
                                ) -> list[tuple[str, str]]:
     """[(band, why)] under each other threshold set the import recorded for this area-year."""
+    return _alternatives_in(_alternative_bands(area, year, voltage), kva)
+
+
+def _alternative_bands(area: int, year: int, voltage: str) -> tuple[tuple[dict, _Bands], ...]:
+    """(alternative, its thresholds for `voltage`) of each other threshold set recorded."""
     check = residual_check(area, year)
+    return tuple((alternative, _bands_by_upper(alternative["thresholds"], voltage))
+                 for alternative in (check or {}).get("alternatives") or ())
+
+
+def _alternatives_in(alternatives: tuple[tuple[dict, _Bands], ...], kva: float
+                     ) -> list[tuple[str, str]]:
+    """`residual_band_alternatives` from the thresholds read (`_alternative_bands`)."""
     out: list[tuple[str, str]] = []
-    for alternative in (check or {}).get("alternatives") or ():
-        found = _band_by_uppers(alternative["thresholds"], voltage, kva)
+    for alternative, bands in alternatives:
+        found = _band_in(bands, kva)
         if found is not None:
             row, below = found
             out.append((str(row["band"]), (
@@ -653,7 +691,9 @@ def resolve_tariff(
 
 
 _Reads = tuple[tuple[str, FileVersion], ...]
+_T = TypeVar("_T")
 _resolved = LruMemo(256)  # query -> (its tariff, the config files read for it)
+_at_voltage = LruMemo(256)  # site-specific tariffs of one voltage -> (them, the files read)
 
 
 def resolve_query(query: TariffQuery) -> DuosTariff:
@@ -664,29 +704,30 @@ def resolve_query(query: TariffQuery) -> DuosTariff:
     next call (a server sees newly imported tariffs). Details in `_resolve_query`.
     """
     key = (query, charging_year(query.on or datetime.date.today()), str(config_dir()))
-    tariff, _ = _resolved.get(key, functools.partial(_resolve_noting_reads, query),
-                              valid=_files_unchanged)
+    tariff, _ = _resolved.get(
+        key, functools.partial(_noting_reads, functools.partial(_resolve_query, query)),
+        valid=_files_unchanged)
     return tariff
 
 
-def _files_unchanged(kept: tuple[DuosTariff, _Reads]) -> bool:
+def _files_unchanged(kept: tuple[Any, _Reads]) -> bool:
     """Whether every config file a remembered answer read is as it was (each check is itself
     noted, so a resolution inside another still records the files)."""
     return all(_version(path) == version for path, version in kept[1])
 
 
-def _resolve_noting_reads(query: TariffQuery) -> tuple[DuosTariff, _Reads]:
-    """`_resolve_query` and the config files it read (also noted for an enclosing one)."""
+def _noting_reads(compute: Callable[[], _T]) -> tuple[_T, _Reads]:
+    """`compute()` and the config files it read (also noted for an enclosing one)."""
     outer = _reads.get()
     token = _reads.set([])
     try:
-        tariff = _resolve_query(query)
+        value = compute()
         reads = tuple(dict.fromkeys(_reads.get() or ()))
     finally:
         _reads.reset(token)
     if outer is not None:  # a resolution inside another: that one read these files too
         outer.extend(reads)
-    return tariff, reads
+    return value, reads
 
 
 def _resolve_query(query: TariffQuery) -> DuosTariff:
@@ -699,72 +740,143 @@ def _resolve_query(query: TariffQuery) -> DuosTariff:
     one `kva` falls in (band 1 if neither is given, said in the note). `generation=True` picks
     the export tariff.
     """
-    distributor_id, llfc, voltage = query.distributor_id, query.llfc, query.voltage
-    kva, residual_band, generation = query.kva, query.residual_band, query.generation
-    tariff_name, profile_class = query.tariff_name, query.profile_class
+    distributor_id, llfc, tariff_name = query.distributor_id, query.llfc, query.tariff_name
     year = charging_year(query.on or datetime.date.today())
+    named = tariff_name is not None and str(tariff_name).strip()
+    if not named and query.annex is None and not (llfc is not None and str(llfc).strip()):
+        return _site_specific(query, year).tariff(query.kva, query.residual_band)
     area, path, rows, bands = _year_rows(distributor_id, year, query.area_distributor_id)
-    who = f"area {area}" if distributor_id == area else f"IDNO {distributor_id} in area {area}"
-    if tariff_name is not None and str(tariff_name).strip():
+    who = _who(distributor_id, area)
+    if named:
         by_annex = {1: rows, **{a: _annex_rows(distributor_id, area, year, a) for a in (3, 4)}}
         return _by_name(by_annex, str(tariff_name), llfc, who, year, bands, path, query.annex)
     if query.annex is not None:
         raise ValueError(f"annex {query.annex!r} picks among tariffs of the same name: give "
                          "the tariff name too (tariff_name / --tariff)")
-    if llfc is not None and str(llfc).strip():
-        return _by_llfc(rows, str(llfc).strip(), distributor_id, area, year, bands, who,
-                        generation, profile_class)
-    level = normalise_voltage(voltage) if voltage else "LV"
-    said_voltage = "" if voltage else "no voltage given: LV assumed; "
-    if level == "EHV":
-        raise TariffNotFoundError(
-            f"EHV (EDCM) charges are site-specific: give the site's LLFC to find its row in "
-            f"tariffs/{year}/{area:02d}_ehv.csv ({who}, {_year_label(year)})", field="llfc"
+    return _by_llfc(rows, str(llfc).strip(), distributor_id, area, year, bands, who,
+                    query.generation, query.profile_class)
+
+
+def _who(distributor_id: int, area: int) -> str:
+    return f"area {area}" if distributor_id == area else f"IDNO {distributor_id} in area {area}"
+
+
+def _site_specific(query: TariffQuery, year: int) -> _SiteSpecific:
+    """The query's `_SiteSpecific` tariffs, remembered (as `resolve_query`'s answers are) while
+    the files read for them are unchanged: a site differing only in kVA reads no file (only
+    checks that none changed)."""
+    by_kva = query.kva is not None and query.residual_band is None and not query.generation
+    args = (query.distributor_id, query.area_distributor_id, year, query.voltage,
+            query.generation, by_kva)
+    found, _ = _at_voltage.get(
+        (*args, str(config_dir())),
+        functools.partial(_noting_reads, functools.partial(_SiteSpecific.read, *args)),
+        valid=_files_unchanged)
+    return found
+
+
+def _renoted(tariff: DuosTariff, **notes: Any) -> DuosTariff:
+    """`replace(tariff, **notes)` without running `__init__` again (~1 us, not ~9): for notes
+    (strings and flags) on a tariff `__init__` made, whose checks hold for the copy too."""
+    clone = object.__new__(DuosTariff)
+    state = clone.__dict__
+    state.update(tariff.__dict__)
+    state.pop("_hash", None)  # the copy's fields differ: its hash is its own
+    state.update(notes)
+    return clone
+
+
+@dataclass(frozen=True)
+class _SiteSpecific:
+    """The site-specific HH tariffs of one distributor, year and voltage (import or export),
+    with what picking one for a kVA reads (`by_kva`): the residual band thresholds of the
+    voltage and of each alternative threshold set. Each row's `DuosTariff` is made once."""
+
+    who: str
+    year: int
+    voltage: str | None  # as given (None: LV assumed)
+    level: str
+    generation: bool
+    candidates: tuple[dict[str, str], ...]
+    tariffs: dict[int, DuosTariff]  # id(row) -> its tariff, for every candidate row
+    area: int
+    bands_file: Path | None = None  # by kVA: the residual bands file and its thresholds
+    bands: _Bands | None = None
+    alternatives: tuple[tuple[dict, _Bands], ...] = ()
+
+    @classmethod
+    def read(cls, distributor_id: int, area_distributor_id: int | None, year: int,
+             voltage: str | None, generation: bool, by_kva: bool) -> _SiteSpecific:
+        """Read from config/; raises what `_resolve_query` raises for every kVA."""
+        area, path, rows, time_bands = _year_rows(distributor_id, year, area_distributor_id)
+        who = _who(distributor_id, area)
+        level = normalise_voltage(voltage) if voltage else "LV"
+        if level == "EHV":
+            raise TariffNotFoundError(
+                f"EHV (EDCM) charges are site-specific: give the site's LLFC to find its row "
+                f"in tariffs/{year}/{area:02d}_ehv.csv ({who}, {_year_label(year)})",
+                field="llfc")
+        candidates = tuple(
+            r for r in rows
+            if r["voltage_level"] == level and r["metering"] == "HH site-specific"
+            and (r["is_generation"] == "true") == generation
         )
-    candidates = [
-        r for r in rows
-        if r["voltage_level"] == level and r["metering"] == "HH site-specific"
-        and (r["is_generation"] == "true") == generation
-    ]
-    if not candidates:
-        raise TariffNotFoundError(
-            f"no {'generation ' if generation else ''}site-specific HH tariff at {level} for "
-            f"{who} in {_year_label(year)} ({path})", field="voltage"
-        )
-    doubt = ""
-    if generation:
-        plain = [r for r in candidates if "no rp" not in r["tariff_name"].lower()]
-        row = (plain or candidates)[0]
-        why = (f"{said_voltage}the {level} site-specific HH generation (export) tariff "
-               "(with reactive power charge)")
-        band_used = ""
-    else:
-        others: list[tuple[str, str]] = []
-        if residual_band is not None:
-            band_used = _band_key(residual_band)
-            why_band = f"residual band {residual_band!r} as given"
-        elif kva is not None:
-            if kva <= 0:
-                raise ValueError(f"kva {kva!r} must be a positive agreed capacity in kVA")
-            band_used, why_band = residual_band_for(area, year, level, float(kva))
-            others = residual_band_alternatives(area, year, level, float(kva))
+        if not candidates:
+            raise TariffNotFoundError(
+                f"no {'generation ' if generation else ''}site-specific HH tariff at {level} "
+                f"for {who} in {_year_label(year)} ({path})", field="voltage"
+            )
+        tariffs = {id(r): _to_tariff(r, time_bands) for r in candidates}
+        thresholds: tuple[Any, ...] = ()
+        if by_kva:
+            bands_file, bands = _published_bands(area, year, level)
+            thresholds = (bands_file, bands,
+                          () if bands is None else _alternative_bands(area, year, level))
+        return cls(who, year, voltage, level, generation, candidates, tariffs, area,
+                   *thresholds)
+
+    def tariff(self, kva: float | None, residual_band: str | None) -> DuosTariff:
+        """The tariff of a site of this capacity or residual band, and why."""
+        level, who, year = self.level, self.who, self.year
+        said_voltage = "" if self.voltage else "no voltage given: LV assumed; "
+        doubt = ""
+        if self.generation:
+            plain = [r for r in self.candidates if "no rp" not in r["tariff_name"].lower()]
+            row = (plain or self.candidates)[0]
+            why = (f"{said_voltage}the {level} site-specific HH generation (export) tariff "
+                   "(with reactive power charge)")
+            band_used = ""
         else:
-            band_used = "1"
-            why_band = "no agreed capacity (kVA) or residual band given: band 1 assumed"
-        row = _banded(candidates, band_used, level, who, year)
-        why = f"{said_voltage}the {level} site-specific HH tariff; {why_band}"
-        doubt = _doubt(candidates, row, band_used, others, level, who, year)
-    tariff = _to_tariff(row, bands)
-    note = f"{who}, {_year_label(year)}: picked '{row['tariff_name']}' ({tariff.source}): {why}"
-    if doubt:
-        note += f". {doubt}"
-    if row.get("note"):
-        note += f". Source note: {row['note']}"
-    return replace(tariff, selection_note=note, residual_band=band_used or row["residual_band"],
-                   residual_doubt=doubt, voltage_assumed=not voltage)
+            band_used, why_band, others = self._band(kva, residual_band)
+            row = _banded(self.candidates, band_used, level, who, year)
+            why = f"{said_voltage}the {level} site-specific HH tariff; {why_band}"
+            doubt = _doubt(self.candidates, row, band_used, others, level, who, year)
+        tariff = self.tariffs[id(row)]
+        note = (f"{who}, {_year_label(year)}: picked '{row['tariff_name']}' ({tariff.source}): "
+                f"{why}")
+        if doubt:
+            note += f". {doubt}"
+        if row.get("note"):
+            note += f". Source note: {row['note']}"
+        return _renoted(tariff, selection_note=note,
+                        residual_band=band_used or row["residual_band"], residual_doubt=doubt,
+                        voltage_assumed=not self.voltage)
+
+    def _band(self, kva: float | None, residual_band: str | None
+              ) -> tuple[str, str, list[tuple[str, str]]]:
+        """(band, why, [(band, why)] under the other threshold sets) of an import site."""
+        if residual_band is not None:
+            return _band_key(residual_band), f"residual band {residual_band!r} as given", []
+        if kva is None:
+            return "1", "no agreed capacity (kVA) or residual band given: band 1 assumed", []
+        if kva <= 0:
+            raise ValueError(f"kva {kva!r} must be a positive agreed capacity in kVA")
+        band, why = _band_why(self.bands_file, self.bands, self.area, self.year, self.level,
+                              float(kva))
+        return band, why, _alternatives_in(self.alternatives, float(kva))
 
 
-def _banded(candidates: list[dict[str, str]], band: str, level: str, who: str,
+def _banded(candidates: Sequence[dict[str, str]], band: str, level: str, who: str,
             year: int) -> dict[str, str]:
     banded = [r for r in candidates if r["residual_band"] == band]
     if not banded:
@@ -777,7 +889,7 @@ def _banded(candidates: list[dict[str, str]], band: str, level: str, who: str,
     return banded[0]
 
 
-def _doubt(candidates: list[dict[str, str]], row: dict[str, str], band: str,
+def _doubt(candidates: Sequence[dict[str, str]], row: dict[str, str], band: str,
            others: list[tuple[str, str]], level: str, who: str, year: int) -> str:
     """Both bands and fixed charges where another threshold set puts the site elsewhere."""
     differing = [(b, why) for b, why in others if b != band]
