@@ -344,9 +344,8 @@ def test_many_sites_refuse_bad_input_saying_which_and_what_to_do() -> None:
 
 
 def test_a_plan_valued_for_many_shares_in_any_order_equals_the_reference() -> None:
-    """From its second share on a plan keeps share-independent search data and the exact
-    savings it priced; each share, up or down, small steps or repeats, must still give the
-    reference's result (cases of every kind, ties included)."""
+    """A plan valued again and again: each share, up or down, small steps or repeats, must
+    give the reference's result (cases of every kind, ties included)."""
     rng = np.random.default_rng(18)
     for case_number in range(60):
         case = _case(rng)
