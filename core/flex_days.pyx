@@ -161,21 +161,23 @@ cdef double _quantity(const double* r_cum, const double* a_cum, const double* r_
                           k_a, margin, width)
 
 
-def shift_days(Grid load, Grid price, const Py_ssize_t[::1] codes,
-               const Py_ssize_t[:, :, ::1] orders, const double[::1] half_limit,
-               Py_ssize_t n_days, Flags pad, Flags red, const double[::1] budget,
+def shift_days(Grid load, Grid price, const Py_ssize_t[::1] price_of_site,
+               const Py_ssize_t[::1] codes, const Py_ssize_t[:, :, ::1] orders,
+               const double[::1] half_limit, Py_ssize_t n_days, Flags pad, Flags red,
+               const double[::1] budget,
                bint shift_energy, double margin_share, double[::1] moved_kwh,
                double[:, ::1] flexed, bint full_search=False):
-    """Move each row's energy: `load` [rows, width] kWh per grid slot, `price` [p, width]
-    (row r priced by row r % p; its sort orders `orders[side, codes[r % p]]`, side 0
-    descending, side 1 ascending when shifting), `half_limit` per site (row r is site
-    r // n_days) the kWh a slot may hold, `pad` [n_days, width] slots that take nothing (or
-    None), `red` [p', width] (row r % p') the slots that may give energy (or None),
-    `budget` per row. Writes the kWh moved per row and the flexed kWh per slot.
+    """Move each row's energy: `load` [rows, width] kWh per grid slot, row r being day
+    r % n_days of site r // n_days; `price` [n_days x k, width], site s's days priced by
+    block `price_of_site[s]` of its rows (row p's sort orders `orders[side, codes[p]]`, side 0
+    descending, side 1 ascending when shifting); `half_limit` per site the kWh a slot may
+    hold; `pad` [n_days, width] slots that take nothing (or None); `red` [p', width] (row
+    r % p') the slots that may give energy (or None); `budget` per row. Writes the kWh moved
+    per row and the flexed kWh per slot.
     `full_search` searches every day in full, shortcuts aside (the tests check that the
     shortcuts give what it gives)."""
     cdef Py_ssize_t rows = load.shape[0], width = load.shape[1]
-    cdef Py_ssize_t p_rows = price.shape[0], red_rows = red.shape[0] if red is not None else 1
+    cdef Py_ssize_t red_rows = red.shape[0] if red is not None else 1
     cdef bint has_pad = pad is not None, has_red = red is not None
     cdef double[:, ::1] work = _scratch(width)
     cdef double* r_cap = &work[0, 0]
@@ -195,7 +197,7 @@ def shift_days(Grid load, Grid price, const Py_ssize_t[::1] codes,
     cdef const double* row_price
     with nogil:
         for r in range(rows):
-            pr = r % p_rows
+            pr = price_of_site[r // n_days] * n_days + r % n_days
             code = codes[pr]
             row_load = &load[r, 0]
             row_price = &price[pr, 0]
@@ -231,14 +233,15 @@ def shift_days(Grid load, Grid price, const Py_ssize_t[::1] codes,
             for k in range(width):
                 taken = _min(_max(q - (r_cum[k] - r_cap[k]), 0.0), r_cap[k])
                 r_moved[r_order[k]] = taken
-            for k in range(width):
-                flexed[r, k] = row_load[k] - r_moved[k]
             if shift_energy:
                 for k in range(width):
                     taken = _min(_max(q - (a_cum[k] - a_cap[k]), 0.0), a_cap[k])
                     a_moved[a_order[k]] = taken
                 for k in range(width):
-                    flexed[r, k] = flexed[r, k] + a_moved[k]
+                    flexed[r, k] = (row_load[k] - r_moved[k]) + a_moved[k]
+            else:
+                for k in range(width):
+                    flexed[r, k] = row_load[k] - r_moved[k]
 
 
 def _scratch(Py_ssize_t width):

@@ -179,19 +179,32 @@ def _check_fraction(flex_fraction: float) -> None:
 
 
 @dataclass(frozen=True)
-class _Days:
-    """Each row one UK clock day of one site (site-major, `n_days` a site), its half hours in
-    grid order, ready for `core.flex_days.shift_days`: `load` [rows, width] kWh (padding 0),
-    `price` [p, width] p/kWh (row r priced by row r % p), `orders` [sides, patterns, width]
-    the stable argsorts of each price pattern (descending to give energy up and, when
-    shifting, ascending to take it) and `codes` [p] each price row's pattern; `half_limit`
-    the kWh a slot may hold, per site; `pad` [n_days, width] the padding slots (None: none);
-    `red` [p', width] the slots that may give energy up (None: all)."""
+class _Prices:
+    """Prices [k, half hours] laid out for the search: `grid` [k x days, width] (padding 0),
+    `orders` [sides, patterns, width] the stable argsorts of each distinct day (descending to
+    give energy up and, when shifting, ascending to take it), `codes` each grid row's."""
 
-    load: np.ndarray
-    price: np.ndarray
+    grid: np.ndarray
     orders: np.ndarray
     codes: np.ndarray
+
+
+def _laid_out_prices(layout: _Layout, prices: np.ndarray, shift_energy: bool) -> _Prices:
+    grid = np.ascontiguousarray(layout.grid(prices).reshape(-1, layout.width))
+    return _Prices(grid, *_price_orders(grid, shift_energy))
+
+
+@dataclass(frozen=True)
+class _Days:
+    """Each row one UK clock day of one site (site-major, `n_days` a site), its half hours in
+    grid order, ready for `core.flex_days.shift_days`: `load` [rows, width] kWh (padding 0);
+    each site priced by row `price_of_site` of `prices`; `half_limit` the kWh a slot may hold,
+    per site; `pad` [n_days, width] the padding slots (None: none); `red` [p, width] (row r
+    % p) the slots that may give energy up (None: all)."""
+
+    load: np.ndarray
+    prices: _Prices
+    price_of_site: np.ndarray
     half_limit: np.ndarray
     n_days: int
     pad: np.ndarray | None
@@ -240,8 +253,10 @@ def _moves(days: _Days, budget: np.ndarray, shift_energy: bool
     search (`core.flex_days.shift_days`)."""
     q = np.empty(days.load.shape[0])
     flexed = np.empty(days.load.shape)
-    shift_days(days.load, days.price, days.codes, days.orders, days.half_limit, days.n_days,
-               days.pad, days.red, budget, shift_energy, _MARGIN, q, flexed, _FULL_SEARCH)
+    prices = days.prices
+    shift_days(days.load, prices.grid, days.price_of_site, prices.codes, prices.orders,
+               days.half_limit, days.n_days, days.pad, days.red, budget, shift_energy, _MARGIN,
+               q, flexed, _FULL_SEARCH)
     return q, flexed
 
 
@@ -335,23 +350,16 @@ def _grid_layout(first_ns: int, size: int) -> _Layout:
     return _Layout(n_days, width, blocks, pad, flags)
 
 
-def _plan(layout: _Layout, loads: np.ndarray, prices: np.ndarray, limit_kw: np.ndarray,
-          shift_energy: bool, red: np.ndarray | None, shared: dict | None = None) -> _Days:
-    """The days of loads [sites, half hours] at prices [1 or sites, ...] with limits [sites]
-    kW and red flags [1 or sites, ...] (or None) laid out for the search; `shared` (one price
-    row for all sites) keeps the prices' grid and sort orders from one call to the next."""
+def _plan(layout: _Layout, loads: np.ndarray, prices: _Prices, price_of_site: np.ndarray,
+          limit_kw: np.ndarray, red: np.ndarray | None) -> _Days:
+    """The days of loads [sites, half hours], each site at its row `price_of_site` of
+    `prices`, with limits [sites] kW and red flags [1 or sites, half hours] (or None), laid
+    out for the search."""
     width = layout.width
-    if shared is not None and "price" in shared:
-        price, orders, codes = shared["price"], shared["orders"], shared["codes"]
-    else:
-        price = np.ascontiguousarray(layout.grid(prices).reshape(-1, width))
-        orders, codes = _price_orders(price, shift_energy)
-        if shared is not None:
-            shared.update(price=price, orders=orders, codes=codes)
     red_rows = None if red is None else layout.grid(red).reshape(-1, width).view(np.uint8)
-    return _Days(np.ascontiguousarray(layout.grid(loads).reshape(-1, width)), price, orders,
-                 codes, np.asarray(limit_kw, dtype=float) * 0.5, layout.n_days,
-                 layout.pad_flags, red_rows)
+    return _Days(np.ascontiguousarray(layout.grid(loads).reshape(-1, width)), prices,
+                 np.asarray(price_of_site, dtype=np.intp), np.asarray(limit_kw, dtype=float)
+                 * 0.5, layout.n_days, layout.pad_flags, red_rows)
 
 
 @dataclass(frozen=True)
@@ -405,8 +413,8 @@ def plan_flexibility(
             raise ValueError(f"red_periods: {red.size} flags for {load.size} half hours")
         red = red[None]
     layout = _layout(series.index)
-    days = _plan(layout, load[None], price[None], np.array([power_limit_kw], dtype=float),
-                 shift_energy, red)
+    days = _plan(layout, load[None], _laid_out_prices(layout, price[None], shift_energy),
+                 np.zeros(1, dtype=np.intp), np.array([power_limit_kw], dtype=float), red)
     return FlexibilityPlan(series.index, load, price, float(power_limit_kw), shift_energy,
                            layout, days)
 
@@ -421,7 +429,8 @@ class FlexibilityPlans:
 
     index: pd.DatetimeIndex
     loads: np.ndarray  # [sites, half hours] kWh
-    prices: np.ndarray  # [sites or 1, half hours] p/kWh
+    prices: np.ndarray  # [k, half hours] p/kWh
+    price_rows: np.ndarray  # [sites] each site's row of `prices`
     power_limit_kw: np.ndarray  # [sites]
     shift_energy: bool
     red_periods: np.ndarray | None  # [sites or 1, half hours] bool
@@ -443,19 +452,19 @@ class FlexibilityPlans:
         if outside.size:
             raise ValueError(f"flex_fraction must be between 0 and 1, got {shares[outside[0]]} "
                              f"for site {outside[0]}")
-        prices, red = self.prices, self.red_periods
-        shared = {} if len(prices) == 1 else None  # one price row: laid out once for all
+        prices, rows, red = self.prices, self.price_rows, self.red_periods
+        laid_out = _laid_out_prices(self._layout, prices, self.shift_energy)  # each row once
         results = []
         for start in range(0, sites, _SITES_AT_ONCE):
             chunk = slice(start, start + _SITES_AT_ONCE)
-            days = _plan(self._layout, self.loads[chunk], prices[chunk] if len(prices) > 1
-                         else prices, self.power_limit_kw[chunk], self.shift_energy,
-                         red[chunk] if red is not None and len(red) > 1 else red, shared)
+            days = _plan(self._layout, self.loads[chunk], laid_out, rows[chunk],
+                         self.power_limit_kw[chunk],
+                         red[chunk] if red is not None and len(red) > 1 else red)
             budget = np.repeat(shares[chunk], n_days) * days.day_kwh
             q, flexed = _moves(days, budget, self.shift_energy)
             q, flexed = q.reshape(-1, n_days), self._layout.half_hours(flexed)
-            results += [_result(self.index, self.loads[i], prices[i % len(prices)], q[j],
-                                flexed[j], self.power_limit_kw[i])
+            results += [_result(self.index, self.loads[i], prices[rows[i]], q[j], flexed[j],
+                                self.power_limit_kw[i])
                         for j, i in enumerate(range(sites)[chunk])]
         return results
 
@@ -468,13 +477,16 @@ def plan_flexibility_many(
     power_limit_kw: float | ArrayLike | None = None,
     red_periods: ArrayLike | None = None,
     *,
+    price_rows: ArrayLike | None = None,
     published_rates: bool = False,
 ) -> FlexibilityPlans:
     """`plan_flexibility` of many sites at once: `loads` kWh [sites, half hours] on the
     tz-aware half-hour `index` (period starts), `prices` p/kWh [sites, half hours] or one row
-    [half hours] for all, `power_limit_kw` one or per site (default: each site's max
-    demand), `red_periods` bool [half hours] or [sites, half hours]. `plans.value(share)`
-    gives per site what `plan_flexibility(site's Series, its prices, ...).value(share)` does."""
+    [half hours] for all, or [k, half hours] with `price_rows` [sites] naming each site's row
+    (sites of one tariff share a row: its days are sorted once); `power_limit_kw` one or per
+    site (default: each site's max demand), `red_periods` bool [half hours] or [sites, half
+    hours]. `plans.value(share)` gives per site what `plan_flexibility(site's Series, its
+    prices, ...).value(share)` does."""
     index = validate_profile(pd.Series(np.zeros(len(index)), index=index), "index").index
     n = index.size
     loads = np.ascontiguousarray(loads, dtype=float)
@@ -485,10 +497,8 @@ def plan_flexibility_many(
     prices = np.ascontiguousarray(prices, dtype=float)
     if prices.ndim == 1:
         prices = prices[None]
-    if prices.ndim != 2 or prices.shape[1] != n or prices.shape[0] not in (1, loads.shape[0]):
-        raise ValueError(f"prices: expected p/kWh as [{n} half hours] or [{loads.shape[0]} "
-                         f"sites, {n}], got shape {prices.shape}")
-    _check_finite(prices, index, "prices")
+    rows = _price_rows(price_rows, prices, loads.shape[0], n)
+    _check_finite(prices, index, "prices", "site" if price_rows is None else "row")
     if not published_rates:
         warn_if_pounds_per_kwh(prices, "prices (prices per half hour)", stacklevel=3)
     if power_limit_kw is None:
@@ -505,11 +515,32 @@ def plan_flexibility_many(
         if red.ndim != 2 or red.shape[1] != n or red.shape[0] not in (1, loads.shape[0]):
             raise ValueError(f"red_periods: expected flags as [{n} half hours] or "
                              f"[{loads.shape[0]} sites, {n}], got shape {red.shape}")
-    return FlexibilityPlans(index, loads, prices, limits, shift_energy, red, _layout(index))
+    return FlexibilityPlans(index, loads, prices, rows, limits, shift_energy, red,
+                            _layout(index))
 
 
-def _check_finite(values: np.ndarray, index: pd.DatetimeIndex, what: str) -> None:
+def _price_rows(price_rows: ArrayLike | None, prices: np.ndarray, sites: int, n: int
+                ) -> np.ndarray:
+    """Each site's row of `prices` [k, n half hours] (checked): `price_rows` as given, else
+    the one row for all or a row per site."""
+    if prices.ndim != 2 or prices.shape[1] != n or (
+            price_rows is None and prices.shape[0] not in (1, sites)):
+        raise ValueError(f"prices: expected p/kWh as [{n} half hours] or [{sites} sites, {n}]"
+                         f"{'' if price_rows is None else f' or [k, {n}] with price_rows'}, "
+                         f"got shape {prices.shape}")
+    if price_rows is None:
+        return np.zeros(sites, np.intp) if prices.shape[0] == 1 else np.arange(sites)
+    rows = np.asarray(price_rows)
+    if rows.shape != (sites,) or rows.dtype.kind not in "iu" or (rows.size and not (
+            (rows >= 0).all() and (rows < prices.shape[0]).all())):
+        raise ValueError(f"price_rows: expected {sites} row numbers of prices (0 to "
+                         f"{prices.shape[0] - 1}), got {rows!r}")
+    return rows.astype(np.intp)
+
+
+def _check_finite(values: np.ndarray, index: pd.DatetimeIndex, what: str,
+                  row_name: str = "site") -> None:
     if not np.isfinite(values).all():
         row, column = np.argwhere(~np.isfinite(values))[0]
-        raise ValueError(f"{what}: site {row} at {index[column]} is not a finite number "
+        raise ValueError(f"{what}: {row_name} {row} at {index[column]} is not a finite number "
                          "(fill gaps)")

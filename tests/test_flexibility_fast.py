@@ -306,6 +306,37 @@ def test_many_sites_at_once_give_each_site_its_single_site_result() -> None:
                     prices if shared_prices else prices[i], 0.3, shift_energy=shift), i)
 
 
+def test_sites_sharing_rows_of_prices_give_their_own_rows_results() -> None:
+    """Prices [k, half hours] with a row number per site (sites of one tariff): each site's
+    result is what its own row of prices gives, one site or many, in any order, bit for bit;
+    a row number out of range or of the wrong shape is refused."""
+    rng = np.random.default_rng(51)
+    index = half_hour_index("2026-10-20", "2026-11-04")  # with the October clock change
+    sites = 40
+    loads = np.vstack([_loads(rng, len(index)) for _ in range(sites)])
+    distinct = np.vstack([_prices(rng, index) for _ in range(5)])
+    rows = rng.integers(0, 5, sites)
+    shares = rng.random(sites)
+    for shift in (True, False):
+        results = plan_flexibility_many(loads, distinct, index, shift, price_rows=rows,
+                                        published_rates=True).value(shares)
+        stacked = plan_flexibility_many(loads, distinct[rows], index, shift,
+                                        published_rates=True).value(shares)
+        for i in range(sites):
+            assert_same(results[i], stacked[i], (i, shift))
+            if i % 8 == 0:
+                assert_same(results[i], reference(pd.Series(loads[i], index=index),
+                                                  distinct[rows[i]], float(shares[i]),
+                                                  shift_energy=shift), (i, shift))
+    for bad in (rows[:-1], np.where(rows == 0, 5, rows), rows - 1, rows.astype(float)):
+        with pytest.raises(ValueError, match=r"price_rows: expected 40 row numbers of prices "
+                           r"\(0 to 4\)"):
+            plan_flexibility_many(loads, distinct, index, price_rows=bad)
+    with pytest.raises(ValueError, match=r"prices: row 2 at .* is not a finite number"):
+        plan_flexibility_many(loads, np.where(np.arange(5)[:, None] == 2, np.nan, distinct),
+                              index, price_rows=rows)
+
+
 def test_many_sites_with_red_periods_per_site_or_shared() -> None:
     rng = np.random.default_rng(3)
     index = half_hour_index("2025-10-24", "2025-10-28")  # with the 50-half-hour day

@@ -110,13 +110,11 @@ def test_days_equal_but_for_signed_zeros_share_an_order_and_keep_their_prices() 
     index = half_hour_index("2025-06-02", "2025-06-05")
     price = np.tile(np.repeat([0.0, 2.0, 5.0], 16), 3)
     price[48 + 3] = -0.0  # the second day's zero at 01:30 is negative
-    load = np.tile(np.linspace(0.5, 2.0, 48), 3)
-    days = flexibility._plan(flexibility._layout(index), load[None], price[None],
-                             np.array([8.0]), True, None)
+    prices = flexibility._laid_out_prices(flexibility._layout(index), price[None], True)
     grid = price.reshape(3, 48)
-    assert days.orders.shape[1] == 1 and np.array_equal(days.codes, [0, 0, 0])
-    assert np.array_equal(days.orders[:, 0], _plain_orders(grid[1:2], True)[:, 0])
-    assert np.array_equal(np.signbit(days.price), np.signbit(grid))
+    assert prices.orders.shape[1] == 1 and np.array_equal(prices.codes, [0, 0, 0])
+    assert np.array_equal(prices.orders[:, 0], _plain_orders(grid[1:2], True)[:, 0])
+    assert np.array_equal(np.signbit(prices.grid), np.signbit(grid))
 
 
 # ---------------------------------------------------------------- prices matched to the profile
