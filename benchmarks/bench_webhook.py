@@ -385,8 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         profile = load_profile(csv)
         warm_times = []
         # As the sheet repeats it: the same file, the flexible share edited. The first lookup
-        # of a profile computes what is remembered, the second also keeps the flexibility
-        # plan's share-independent savings: both one-off per profile, so they are not timed.
+        # of a profile computes what is remembered (its flexibility plan among it): one-off
+        # per profile, so it is not timed (nor is the second, as before).
         for i in range(13):
             start = time.perf_counter()
             run_lookup(parse_inputs({"mpan": MPAN, "flex_fraction": 0.2 + i / 100}),

@@ -754,12 +754,13 @@ def _plan_together(runs: list[_Run], *, flex_fraction: float) -> None:
     from bess_duos.core.flexibility import plan_flexibility_many
 
     series = [run.series for run in runs]
-    rates = [run.rates for run in runs]
-    shared = all(r is rates[0] for r in rates)  # sites of one tariff share one row of rates
+    rows: dict[int, int] = {}  # sites of one tariff share one row of rates (one array)
+    price_rows = [rows.setdefault(id(run.rates), len(rows)) for run in runs]
+    rates = {id(run.rates): run.rates for run in runs}
     plans = plan_flexibility_many(
         stacked_rows([s.to_numpy(np.float64) for s in series]),  # type: ignore[union-attr]
-        rates[0] if shared else np.vstack(rates),  # type: ignore[arg-type]
-        series[0].index, published_rates=True)  # type: ignore[union-attr]
+        np.vstack(list(rates.values())), series[0].index,  # type: ignore[union-attr]
+        price_rows=np.array(price_rows), published_rates=True)
     for run, result in zip(runs, plans.value(flex_fraction), strict=True):
         run.flex = result
 

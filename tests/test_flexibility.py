@@ -115,9 +115,9 @@ def test_prices_must_cover_the_profile():
 
 
 def test_a_plan_valued_again_gives_the_same_bits_as_a_fresh_one():
-    """From its second share on, a plan prices the share-independent candidates once and only
-    the day's cap per share: every result must equal a fresh plan's, bit for bit, including
-    which of several equally good quantities is moved (band prices make many ties)."""
+    """A plan valued for one share after another: every result must equal a fresh plan's,
+    bit for bit, including which of several equally good quantities is moved (band prices
+    make many ties)."""
     from bess_duos.core.flexibility import plan_flexibility
 
     rng = np.random.default_rng(18)
@@ -131,7 +131,7 @@ def test_a_plan_valued_again_gives_the_same_bits_as_a_fresh_one():
                   rng.random(index.size) * 20)
         series = pd.Series(load, index=index)
         plan = plan_flexibility(series, prices)
-        plan.value(0.5)  # the first share: the plan then keeps the fixed candidates' savings
+        plan.value(0.5)  # the first share: the later ones must not depend on it
         for share in (0.0, 0.1, 0.3, 0.77, 1.0):
             fresh = plan_flexibility(series, prices).value(share)
             again = plan.value(share)

@@ -212,12 +212,10 @@ def test_the_fast_search_gives_every_field_of_the_reference_bit_for_bit() -> Non
 
 
 def test_the_full_search_equals_the_reference(monkeypatch) -> None:
-    """Days that do not surely peak where S stops rising are searched, on only the sorted
-    slots they need: forced here for every day that is not settled at q_max or 0, on cases
-    of every kind, one site or many."""
-    peak = flexibility._peak
-    monkeypatch.setattr(flexibility, "_peak", lambda *args: (peak(*args)[0], np.zeros(
-        len(args[1]), dtype=bool)))
+    """Days not settled by a shortcut (q_max, 0 or q*) are searched in full: forced here for
+    every day, on cases of every kind, one site or many (so each shortcut gives what the
+    search gives)."""
+    monkeypatch.setattr(flexibility, "_FULL_SEARCH", True)
     rng = np.random.default_rng(2026113018)
     for case_number in range(150):
         case = _case(rng)
@@ -252,21 +250,6 @@ def test_a_day_that_saves_a_little_on_its_first_kwh_is_still_searched() -> None:
     assert_same(result, reference(load, price, 0.5), "small first slope")
     flat = plan_flexibility(load, np.full(48, 5.0), published_rates=True).value(0.5)
     assert flat.shifted_kwh == 0.0 and flat.value_gbp == 0.0
-
-
-def test_running_sums_are_numpys_cumsum_bit_for_bit() -> None:
-    """The cumulative sums added a sorted position at a time equal np.cumsum along the row
-    (the same additions in the same order), signs of zero included."""
-    rng = np.random.default_rng(11)
-    for shape in ((1, 1), (3, 50), (2, 700, 46), (2, 5, 1), (1, 300, 50), (2, 30, 50)):
-        values = rng.choice([0.0, -0.0, 1e-300, 0.1, 3.7, 1e12, -2.5], shape) * rng.random(shape)
-        want = np.cumsum(values, axis=-1)
-        in_place = np.asfortranarray(values)  # laid out otherwise, summed in place
-        for got in (flexibility._running_sum(values), flexibility._running_sum(
-                values.copy(), out=np.empty(shape)), flexibility._running_sum(in_place,
-                                                                              out=in_place)):
-            assert np.array_equal(got, want) and np.array_equal(np.signbit(got),
-                                                                np.signbit(want)), shape
 
 
 def test_a_year_of_band_prices_and_of_continuous_prices_equals_the_reference() -> None:
@@ -323,6 +306,37 @@ def test_many_sites_at_once_give_each_site_its_single_site_result() -> None:
                     prices if shared_prices else prices[i], 0.3, shift_energy=shift), i)
 
 
+def test_sites_sharing_rows_of_prices_give_their_own_rows_results() -> None:
+    """Prices [k, half hours] with a row number per site (sites of one tariff): each site's
+    result is what its own row of prices gives, one site or many, in any order, bit for bit;
+    a row number out of range or of the wrong shape is refused."""
+    rng = np.random.default_rng(51)
+    index = half_hour_index("2026-10-20", "2026-11-04")  # with the October clock change
+    sites = 40
+    loads = np.vstack([_loads(rng, len(index)) for _ in range(sites)])
+    distinct = np.vstack([_prices(rng, index) for _ in range(5)])
+    rows = rng.integers(0, 5, sites)
+    shares = rng.random(sites)
+    for shift in (True, False):
+        results = plan_flexibility_many(loads, distinct, index, shift, price_rows=rows,
+                                        published_rates=True).value(shares)
+        stacked = plan_flexibility_many(loads, distinct[rows], index, shift,
+                                        published_rates=True).value(shares)
+        for i in range(sites):
+            assert_same(results[i], stacked[i], (i, shift))
+            if i % 8 == 0:
+                assert_same(results[i], reference(pd.Series(loads[i], index=index),
+                                                  distinct[rows[i]], float(shares[i]),
+                                                  shift_energy=shift), (i, shift))
+    for bad in (rows[:-1], np.where(rows == 0, 5, rows), rows - 1, rows.astype(float)):
+        with pytest.raises(ValueError, match=r"price_rows: expected 40 row numbers of prices "
+                           r"\(0 to 4\)"):
+            plan_flexibility_many(loads, distinct, index, price_rows=bad)
+    with pytest.raises(ValueError, match=r"prices: row 2 at .* is not a finite number"):
+        plan_flexibility_many(loads, np.where(np.arange(5)[:, None] == 2, np.nan, distinct),
+                              index, price_rows=rows)
+
+
 def test_many_sites_with_red_periods_per_site_or_shared() -> None:
     rng = np.random.default_rng(3)
     index = half_hour_index("2025-10-24", "2025-10-28")  # with the 50-half-hour day
@@ -361,9 +375,8 @@ def test_many_sites_refuse_bad_input_saying_which_and_what_to_do() -> None:
 
 
 def test_a_plan_valued_for_many_shares_in_any_order_equals_the_reference() -> None:
-    """From its second share on a plan keeps share-independent search data and the exact
-    savings it priced; each share, up or down, small steps or repeats, must still give the
-    reference's result (cases of every kind, ties included)."""
+    """A plan valued again and again: each share, up or down, small steps or repeats, must
+    give the reference's result (cases of every kind, ties included)."""
     rng = np.random.default_rng(18)
     for case_number in range(60):
         case = _case(rng)

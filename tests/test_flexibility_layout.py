@@ -2,8 +2,7 @@
 seeded varied inputs: days laid out on the grid by block copies against a scatter to each half
 hour's UK clock day and position; price orders found once per day pattern against a stable
 argsort of every day (equal rows, signed zeros, fingerprints that collide); prices matched
-to a profile by int64 instants against matching by timestamp; where S stops rising, read at
-the last rising segment, against the largest over every segment."""
+to a profile by int64 instants against matching by timestamp."""
 
 from __future__ import annotations
 
@@ -53,6 +52,9 @@ def test_the_grid_of_block_copies_is_the_scatter_to_each_half_hours_day_and_posi
             padding = np.ones(n_days * width, dtype=bool)
             padding[flat] = False
             assert np.array_equal(layout.pad, np.flatnonzero(padding)), case
+            assert np.array_equal(layout.pad_flags.ravel(), padding), case
+        else:
+            assert layout.pad_flags is None, case
 
 
 # ---------------------------------------------------------------- price orders
@@ -93,27 +95,26 @@ def test_price_orders_are_each_days_stable_argsorts(monkeypatch, fingerprint: st
     for case in range(300):
         price = _price_grid(rng)
         shift_energy = bool(rng.random() < 0.8)
-        orders, codes, reps = flexibility._price_orders(price, shift_energy)
-        assert np.array_equal(orders, _plain_orders(price, shift_energy)), case
-        if codes is not None:  # grouped: each row equals its pattern's row
-            assert reps is not None and len(reps) < len(price), case
-            assert np.array_equal(price[reps][codes], price), case
+        orders, codes = flexibility._price_orders(price, shift_energy)
+        assert np.array_equal(orders[:, codes], _plain_orders(price, shift_energy)), case
+        if orders.shape[1] < len(price):  # grouped: the rows of a pattern are equal
+            first = np.unique(codes, return_index=True)[1]
+            assert np.array_equal(price[first][codes], price), case
+        else:
+            assert np.array_equal(codes, np.arange(len(price))), case
 
 
-def test_sorted_prices_read_from_the_grid_keep_their_signed_zeros() -> None:
-    """Rows equal but for the sign of a zero share a pattern's order; each slot's price is
-    still its own day's (bit for bit), read from the grid."""
+def test_days_equal_but_for_signed_zeros_share_an_order_and_keep_their_prices() -> None:
+    """Rows equal but for the sign of a zero share a pattern's order; each day is still
+    priced by its own row (bit for bit), which the search reads."""
     index = half_hour_index("2025-06-02", "2025-06-05")
     price = np.tile(np.repeat([0.0, 2.0, 5.0], 16), 3)
     price[48 + 3] = -0.0  # the second day's zero at 01:30 is negative
-    load = np.tile(np.linspace(0.5, 2.0, 48), 3)
-    days = flexibility._plan(flexibility._layout(index), load[None], price[None],
-                             np.array([8.0]), True, None)
+    prices = flexibility._laid_out_prices(flexibility._layout(index), price[None], True)
     grid = price.reshape(3, 48)
-    for side, order in enumerate(_plain_orders(grid, True)):
-        want = np.take_along_axis(grid, order, axis=1)
-        got = days.price[side]
-        assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
+    assert prices.orders.shape[1] == 1 and np.array_equal(prices.codes, [0, 0, 0])
+    assert np.array_equal(prices.orders[:, 0], _plain_orders(grid[1:2], True)[:, 0])
+    assert np.array_equal(np.signbit(prices.grid), np.signbit(grid))
 
 
 # ---------------------------------------------------------------- prices matched to the profile
@@ -139,49 +140,3 @@ def test_prices_matched_by_instants_equal_prices_matched_by_timestamp() -> None:
         assert np.array_equal(got, want)
     with pytest.raises(ValueError, match=r"prices_hh: no price for 2025-10-19 23:00:00\+00:00"):
         aligned_prices(pd.Series(values[1:], index=index[1:]), index)  # the first missing
-
-
-# ---------------------------------------------------------------- where S stops rising
-
-
-def _peak_over_every_segment(days: flexibility._Days, rest: np.ndarray) -> np.ndarray:
-    """q* as the largest of min(room, end) over the remove segments where S rises (room above
-    the segment's start), every segment priced: the plain form of `_peak`'s q*."""
-    r_cum, a_cum = days.cum[:, rest]
-    a_price = days.price[1][rest]
-    rows, width = r_cum.shape
-    start = np.zeros((rows, width), dtype=np.intp)
-    start[:, 1:] = np.where(a_price[:, 1:] != a_price[:, :-1], np.arange(1, width), 0)
-    cheaper = np.maximum.accumulate(start, axis=1)[:, ::-1]
-    room = np.where(cheaper > 0, np.take_along_axis(a_cum, np.maximum(cheaper - 1, 0), axis=1),
-                    0.0)
-    r_start = np.zeros((rows, width))
-    r_start[:, 1:] = r_cum[:, :-1]
-    return np.where(room > r_start, np.minimum(room, r_cum), 0.0).max(axis=1)
-
-
-def test_where_s_stops_rising_equals_the_largest_over_every_segment() -> None:
-    """Band prices, a few small integers, one price all day, two nearly equal; ties, zero and
-    negative loads, power limits; one site or several on shared prices (the days of a pattern
-    grouped): q* bit for bit."""
-    rng = np.random.default_rng(4242)
-    for case in range(150):
-        index = _random_index(rng)
-        sites = int(rng.integers(1, 4))
-        loads = np.round(rng.gamma(1.5, 2.0, (sites, len(index))), int(rng.integers(0, 3)))
-        loads[rng.random(loads.shape) < 0.1] = rng.choice([0.0, -1.0])
-        local = index.tz_convert("Europe/London")
-        hour = local.hour + local.minute / 60
-        bands = np.where((hour >= 16) & (hour < 19), 25.3, np.where(hour >= 7.5, 3.1, 0.42))
-        price = [bands, rng.choice([0.0, 1.0, 2.0, 7.0], len(index)), np.full(len(index), 4.2),
-                 np.where(hour < 12, 1.5, 1.5 + 1e-9)][rng.choice(4, p=[0.4, 0.3, 0.15, 0.15])]
-        limits = np.abs(loads).max(axis=1) / 0.5 * rng.choice([1.0, 1.5, 3.0])
-        layout = flexibility._layout(index)
-        shared = {} if sites > 1 else None
-        days = flexibility._plan(layout, loads, price[None], limits, True, None, shared)
-        rest = np.flatnonzero(days.r_cum[:, -1] > 0)
-        q_max = np.minimum(days.r_cum[:, -1], days.a_cum[:, -1])[rest]
-        peak, _ = flexibility._peak(days, rest, q_max, np.zeros(len(rest)))
-        want = _peak_over_every_segment(days, rest)
-        assert np.array_equal(peak, want) and np.array_equal(np.signbit(peak),
-                                                             np.signbit(want)), case
