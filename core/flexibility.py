@@ -356,7 +356,8 @@ def _plan(layout: _Layout, loads: np.ndarray, prices: _Prices, price_of_site: np
     `prices`, with limits [sites] kW and red flags [1 or sites, half hours] (or None), laid
     out for the search."""
     width = layout.width
-    red_rows = None if red is None else layout.grid(red).reshape(-1, width).view(np.uint8)
+    red_rows = None if red is None else np.ascontiguousarray(
+        layout.grid(red).reshape(-1, width)).view(np.uint8)
     return _Days(np.ascontiguousarray(layout.grid(loads).reshape(-1, width)), prices,
                  np.asarray(price_of_site, dtype=np.intp), np.asarray(limit_kw, dtype=float)
                  * 0.5, layout.n_days, layout.pad_flags, red_rows)
@@ -398,8 +399,10 @@ def plan_flexibility(
     the share): `plan.value(flex_fraction)` gives its result. `published_rates` says the
     prices are a tariff's own p/kWh rates (no £/kWh check: a green-only week is all under 1)."""
     series = checked_kwh_series(df)
-    load = series.to_numpy()
-    price = aligned_prices(prices_hh, series.index)
+    # In C order (copied only if strided, e.g. a frame's column): the costs' dot products then
+    # round alike however the input was laid out, as plan_flexibility_many's do.
+    load = np.ascontiguousarray(series.to_numpy())
+    price = np.ascontiguousarray(aligned_prices(prices_hh, series.index))
     if not published_rates:
         warn_if_pounds_per_kwh(price, "prices_hh (prices per half hour)", stacklevel=4)
     if power_limit_kw is None:

@@ -337,6 +337,31 @@ def test_sites_sharing_rows_of_prices_give_their_own_rows_results() -> None:
                               index, price_rows=rows)
 
 
+def test_inputs_laid_out_in_memory_otherwise_give_the_same_results() -> None:
+    """Loads, prices and red flags that are strided views (a column of a 2-D array, as a
+    frame's column can be) on full UTC days, where the grid is a view of the input: the same
+    results as from contiguous copies (the compiled search reads rows in C order)."""
+    rng = np.random.default_rng(52)
+    index = half_hour_index("2025-11-03", "2025-11-10")  # whole days, no padding
+    wide = rng.random((len(index), 3)) * [4.0, 4.0, 20.0]
+    flags = rng.random((len(index), 2)) < 0.3
+    load, price, red = wide[:, 0], wide[:, 2], flags[:, 0]
+    assert not (load.flags.c_contiguous or price.flags.c_contiguous or red.flags.c_contiguous)
+    series = pd.Series(load, index=index)
+    for share in (0.3, 1.0):
+        got = plan_flexibility(series, price, red_periods=red, published_rates=True).value(share)
+        want = plan_flexibility(pd.Series(load.copy(), index=index), price.copy(),
+                                red_periods=red.copy(), published_rates=True).value(share)
+        assert_same(got, want, share)
+        assert_same(got, reference(series, price.copy(), share, red_periods=red.copy()), share)
+    many = plan_flexibility_many(wide[:, :2].T, price, index, red_periods=flags.T,
+                                 published_rates=True).value(0.3)
+    for i in range(2):
+        assert_same(many[i], plan_flexibility(pd.Series(wide[:, i].copy(), index=index),
+                                              price.copy(), red_periods=flags[:, i].copy(),
+                                              published_rates=True).value(0.3), i)
+
+
 def test_many_sites_with_red_periods_per_site_or_shared() -> None:
     rng = np.random.default_rng(3)
     index = half_hour_index("2025-10-24", "2025-10-28")  # with the 50-half-hour day
