@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -211,30 +212,27 @@ class _YearTables:
 
     @classmethod
     def build(cls, years: np.ndarray, tariffs: TariffForYear,
-              built: dict[tuple[int, ...], _YearTables] | None = None) -> _YearTables:
+              built: dict[tuple[Any, ...], _YearTables] | None = None) -> _YearTables:
         """The tables of `years` under `tariffs`; `built` (the caller's, for one calendar)
-        keeps the tables made so far by their tariffs, so sites of the same tariffs share
-        one (equal tables, made once)."""
+        keeps the tables made so far by their time bands and unit rates, so sites of the same
+        ones share their arrays (equal arrays, made once; the tariffs and notes are each
+        site's)."""
         get = _tariff_getter(tariffs)
         chosen = tuple(get(int(year)) for year in years)
         if built is None:
             return cls._of(years, chosen)
-        key = tuple(map(id, chosen))  # `built` holds `chosen`, so the ids stay theirs
+        # `built` holds tariffs with these time bands, so the ids stay theirs.
+        key = tuple((id(t.time_bands), t.dno_id, t.unit_rates_p_per_kwh) for t in chosen)
         found = built.get(key)
         if found is None:
             found = built[key] = cls._of(years, chosen)
+        elif not all(map(operator.is_, found.tariffs, chosen)):
+            found = cls(years, chosen, found.slot_tables, found.unit_rates,
+                        cls._notes(years, chosen))
         return found
 
     @classmethod
     def _of(cls, years: np.ndarray, chosen: tuple[DuosTariff, ...]) -> _YearTables:
-        notes = tuple(
-            f"the {t.year}/{(t.year + 1) % 100:02d} tariff {t.tariff_name!r} is applied to "
-            f"charging year {year}/{(int(year) + 1) % 100:02d}"
-            for year, t in zip(years, chosen, strict=True)
-            if t.year is not None and t.year != int(year)
-        ) + tuple(
-            dict.fromkeys(t.selection_note for t in chosen if getattr(t, "selection_note", ""))
-        )
         tables = np.stack(
             [
                 _time_bands(t, int(year)).frozen_slot_table
@@ -242,7 +240,18 @@ class _YearTables:
             ]
         )
         rates = np.array([t.unit_rates_p_per_kwh for t in chosen], dtype=np.float64)
-        return cls(years, chosen, tables, rates, notes)
+        return cls(years, chosen, tables, rates, cls._notes(years, chosen))
+
+    @staticmethod
+    def _notes(years: np.ndarray, chosen: tuple[DuosTariff, ...]) -> tuple[str, ...]:
+        return tuple(
+            f"the {t.year}/{(t.year + 1) % 100:02d} tariff {t.tariff_name!r} is applied to "
+            f"charging year {year}/{(int(year) + 1) % 100:02d}"
+            for year, t in zip(years, chosen, strict=True)
+            if t.year is not None and t.year != int(year)
+        ) + tuple(
+            dict.fromkeys(t.selection_note for t in chosen if getattr(t, "selection_note", ""))
+        )
 
     def per_year(self, attribute: str) -> np.ndarray:
         return np.array([getattr(t, attribute) for t in self.tariffs], dtype=np.float64)
@@ -543,7 +552,7 @@ def charge_many(
         _check_agreed(value, f"site {site}: ")
     calendar = _calendar(utc_ns)
     tables = []
-    built: dict[tuple[int, ...], _YearTables] = {}
+    built: dict[tuple[Any, ...], _YearTables] = {}
     for site, site_tariffs in enumerate(tariffs):
         try:
             tables.append(_YearTables.build(calendar.years, site_tariffs, built))

@@ -58,6 +58,7 @@ from bess_duos.core.tariffs import (
     available_years,
     charging_year,
     resolve_query,
+    resolve_remembered,
 )
 
 FEATURE_FIELDS = ("peak_ratio", "load_factor", "weekend_factor")
@@ -189,17 +190,12 @@ def year_label(year: int | None) -> str:
     return "" if year is None else f"{year}/{(year + 1) % 100:02d}"
 
 
-@functools.lru_cache(maxsize=256)
-def _cached(query: TariffQuery) -> DuosTariff:
-    return resolve_query(query)
-
-
 def _resolve(query: TariffQuery, policy: ValuationPolicy, warnings: list[str]) -> DuosTariff:
     """`query`'s tariff, with the policy's fallbacks for an unpublished LLFC and a missing
     year. A run over many years (the portfolio) remembers each answer; one lookup reads the
     config afresh, so a server sees newly imported tariffs."""
     try:
-        return _cached(query) if policy.tariff_per_year else resolve_query(query)
+        return resolve_remembered(query) if policy.tariff_per_year else resolve_query(query)
     except TariffNotFoundError as exc:
         if exc.field == "llfc" and query.llfc and policy.unpublished_llfc == "voltage" \
                 and not isinstance(exc, AmbiguousTariffError):
