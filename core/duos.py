@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 from bess_duos.core import bands as _bands
 from bess_duos.core.defaults import defaults
+from bess_duos.core.duos_rows import import_units
 from bess_duos.core.tariffs import DuosTariff, TariffQuery, resolve_query
 from bess_duos.core.timebands import BAND_ALIASES, BANDS, SLOTS_PER_DAY, TimeBands
 
@@ -620,32 +621,28 @@ def _charge_block(
     # Every per-row array in one allocation (the allocator then reuses its pages from call to
     # call instead of mapping and faulting in a fresh ~140 kB per array per year).
     spread = ["fixed_gbp", "capacity_gbp", "exceeded_capacity_gbp", "total_gbp"]
-    names = ["active", "scratch", "unit_gbp", "kva"] + spread * all_columns + [
-        "reactive_gbp"] * (kvarh is not None)
+    names = ["active", "active_by_band", "unit_gbp", "unit_by_band", "kva"] + (
+        spread * all_columns) + ["reactive_gbp"] * (kvarh is not None)
     block = dict(zip(names, np.empty((len(names), sites, size)), strict=True))
-    scratch = block["scratch"]
-    # Active import: only half hours importing are billed, and only they count towards demand
-    # kVA and demand reactive (see the module docstring).
-    active_import = np.maximum(kwh, 0.0, out=block["active"])
     by_layout: dict[int, tuple[_BandLayout, list[int]]] = {}
-    by_rates: dict[tuple[int, bytes], tuple[np.ndarray, list[int]]] = {}
+    by_rates: dict[tuple[int, bytes], tuple[np.ndarray, _BandLayout, list[int]]] = {}
     for site, (layout, tables) in enumerate(zip(layouts, year_tables, strict=True)):
         by_layout.setdefault(id(layout), (layout, []))[1].append(site)
         key = (id(layout), tables.unit_rates.tobytes())
         if key not in by_rates:
-            by_rates[key] = (_rate_row(calendar, layout, tables.unit_rates), [])
-        by_rates[key][1].append(site)
-    unit_gbp = block["unit_gbp"]
+            by_rates[key] = (_rate_row(calendar, layout, tables.unit_rates), layout, [])
+        by_rates[key][2].append(site)
+    # Active import: only half hours importing are billed, and only they count towards demand
+    # kVA and demand reactive (see the module docstring). It and the unit £ (p/kWh x kWh /
+    # 100) in row order and in band order (each band's rows in row order), in one pass.
+    active_import, unit_gbp = block["active"], block["unit_gbp"]
     rate_of_site: list[np.ndarray] = [np.empty(0)] * sites
-    for rate, members in by_rates.values():
-        rows = _rows(members)
-        if isinstance(rows, slice):  # all the sites, or a run of them: views
-            np.multiply(active_import[rows], rate, out=unit_gbp[rows])
-        else:
-            unit_gbp[rows] = active_import[rows] * rate
+    rows_kwh = np.ascontiguousarray(kwh)
+    for rate, layout, members in by_rates.values():
+        import_units(rows_kwh, np.array(members, dtype=np.intp), rate, layout.order, active_import,
+                     unit_gbp, block["active_by_band"], block["unit_by_band"])
         for site in members:
             rate_of_site[site] = rate
-    unit_gbp /= 100.0
 
     def per_year(attribute: str, at: np.ndarray) -> np.ndarray:  # [site, len(at)], C order
         # (np.take, not [:, at]: that result is in Fortran order, and a row sum over it would
@@ -695,13 +692,9 @@ def _charge_block(
     kwh_by_band = np.empty((sites, len(BANDS)))
     gbp_by_band = np.empty((sites, len(BANDS)))
     for layout, members in by_layout.values():
-        rows = _rows(members)
-        for values, out in ((active_import, kwh_by_band), (unit_gbp, gbp_by_band)):
-            if isinstance(rows, slice):  # all the sites, or a run of them: views
-                ordered = np.take(values[rows], layout.order, axis=1, out=scratch[rows],
-                                  mode="clip")
-            else:
-                ordered = np.take(values[rows], layout.order, axis=1, mode="clip")
+        rows = _rows(members)  # a run of sites (a view) or a list of them (copied)
+        for name, out in (("active_by_band", kwh_by_band), ("unit_by_band", gbp_by_band)):
+            ordered = block[name][rows]
             starts = layout.starts
             for b in range(len(BANDS)):
                 out[rows, b] = ordered[:, starts[b]:starts[b + 1]].sum(axis=1)
@@ -711,6 +704,7 @@ def _charge_block(
     else:
         energy_gbp = unit_gbp if kvarh is None else np.add(
             unit_gbp, reactive_gbp, out=active_import)  # active import is no longer needed
+        scratch = block["active_by_band"]  # the sums by band are taken
         weekday_energy, weekend_energy = (
             np.take(energy_gbp, rows, axis=1, out=scratch[:, :rows.size], mode="clip").sum(
                 axis=1)

@@ -1,0 +1,86 @@
+"""DUoS charging's per-half-hour pass (`core/duos_rows.pyx`, compiled) gives, to the bit, the
+arrays of the numpy code it replaced (np.maximum, x rate, / 100, np.take in band order); and
+sites whose tariffs share time bands and rates (their arrays made once per batch) are each
+charged in a batch exactly as alone, with their own tariffs and notes."""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from bess_duos.core import duos
+from bess_duos.core.duos import charge_arrays, charge_many
+from bess_duos.core.duos_rows import import_units
+from bess_duos.core.tariffs import TariffQuery, _renoted, resolve_remembered
+
+
+def _bits(values: np.ndarray) -> np.ndarray:
+    return values.view(np.int64)  # -0.0 and +0.0 differ, NaNs compare equal to themselves
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_import_units_is_the_numpy_passes_it_replaced(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    sites, size = int(rng.integers(1, 9)), int(rng.integers(1, 400))
+    kwh = rng.normal(0.0, 10.0, (sites, size))
+    odd = rng.random(kwh.shape)
+    kwh[odd < 0.05] = -0.0
+    kwh[(odd > 0.05) & (odd < 0.08)] = 0.0
+    kwh[(odd > 0.08) & (odd < 0.09)] = np.inf
+    kwh[(odd > 0.09) & (odd < 0.10)] = -np.inf
+    kwh[(odd > 0.10) & (odd < 0.11)] = np.nan
+    kwh[(odd > 0.11) & (odd < 0.15)] *= 1e-300  # subnormal products
+    rate = rng.uniform(0.0, 60.0, size)
+    rate[rng.random(size) < 0.1] = 0.0  # inf x 0 is NaN
+    order = np.argsort(rng.integers(0, 3, size), kind="stable")
+    members = np.sort(rng.choice(sites, int(rng.integers(1, sites + 1)), replace=False))
+    out = [np.full((sites, size), 7.0) for _ in range(4)]
+    import_units(kwh, members.astype(np.intp), rate, order, *out)
+
+    active = np.maximum(kwh[members], 0.0)
+    with np.errstate(invalid="ignore"):  # inf x 0
+        unit = active * rate
+    unit /= 100.0
+    for got, want in zip(out, (active, unit, np.take(active, order, axis=1),
+                              np.take(unit, order, axis=1)), strict=True):
+        np.testing.assert_array_equal(_bits(got[members]), _bits(want))
+        others = np.setdiff1d(np.arange(sites), members)
+        assert (got[others] == 7.0).all()  # rows of other sites untouched
+
+
+def test_import_units_refuses_mismatched_lengths() -> None:
+    with pytest.raises(ValueError, match="one value per half hour"):
+        import_units(np.zeros((1, 4)), np.zeros(1, np.intp), np.zeros(3), np.arange(4),
+                     *(np.zeros((1, 4)) for _ in range(4)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sites_sharing_tables_are_each_charged_as_alone(seed: int, monkeypatch) -> None:
+    """Per-site tariffs of one voltage differing only by kVA (the portfolio's: each its own
+    object and selection note, the same rates and bands) and a renamed copy of one, across
+    1 April (two charging years), in a batch and alone."""
+    rng = np.random.default_rng(seed)
+    monkeypatch.setattr(duos, "_CHUNK_SITES", int(rng.integers(2, 9)))
+    index = pd.date_range("2026-03-25", periods=48 * 14, freq="30min", tz="UTC")
+    sites = 20
+    queries = [TariffQuery(int(rng.choice([10, 14, 23])), voltage=str(rng.choice(["LV", "HV"])),
+                           kva=float(rng.integers(20, 3000)), on=datetime.date(2026, 4, 1))
+               for _ in range(sites)]
+    tariffs = [lambda year, q=q: resolve_remembered(q.for_year(int(year))) for q in queries]
+    renamed = resolve_remembered(queries[0].for_year(2025))
+    tariffs[1] = {2025: _renoted(renamed, tariff_name="Renamed", selection_note="moved"),
+                  2026: resolve_remembered(queries[0].for_year(2026))}
+    kwh = rng.gamma(2.0, 20.0, (sites, index.size))
+    kwh[rng.random(kwh.shape) < 0.03] *= -0.5
+    kva = [q.kva if i % 3 else None for i, q in enumerate(queries)]
+    for all_columns in (False, True):
+        got = charge_many(index, kwh, tariffs, agreed_kva=kva, all_columns=all_columns)
+        for site, (columns, summary) in enumerate(got):
+            want_columns, want_summary = charge_arrays(
+                index, kwh[site], tariffs[site], agreed_kva=kva[site], all_columns=all_columns)
+            assert summary == want_summary, site
+            for name, column in want_columns.items():
+                np.testing.assert_array_equal(columns[name], column, err_msg=name, strict=True)
+    assert got[1][1].tariffs[0].startswith("Renamed") and "moved" in got[1][1].notes
