@@ -299,6 +299,11 @@ class _Calendar:
     first: str
     last: str
 
+    @functools.cached_property
+    def month_labels(self) -> tuple[str, ...]:
+        """Each month's "YYYY-MM", in `month_id` order."""
+        return tuple(str(np.datetime64(int(m), "M")) for m in self.month_id)
+
     @classmethod
     def of(
         cls, utc_ns: np.ndarray, grid: tuple[int, int] | None = None,
@@ -638,9 +643,12 @@ def _charge_block(
     active_import, unit_gbp = block["active"], block["unit_gbp"]
     rate_of_site: list[np.ndarray] = [np.empty(0)] * sites
     rows_kwh = np.ascontiguousarray(kwh)
+    # Demand kVA from an assumed power factor (kVArh not given): 2 x active / power factor.
+    factor = np.array(assumed_pf if kvarh is None else [], dtype=np.float64)
+    kva = block["kva"]
     for rate, layout, members in by_rates.values():
         import_units(rows_kwh, np.array(members, dtype=np.intp), rate, layout.order, active_import,
-                     unit_gbp, block["active_by_band"], block["unit_by_band"])
+                     unit_gbp, block["active_by_band"], block["unit_by_band"], factor, kva)
         for site in members:
             rate_of_site[site] = rate
 
@@ -656,7 +664,6 @@ def _charge_block(
         per_year("capacity_p_per_kva_per_day", calendar.day_year_pos) * agreed / 100.0)
 
     # Maximum demand per half hour, kVA.
-    kva = block["kva"]
     reactive_rates = _per_site_year(year_tables, "reactive_p_per_kvarh")
     if kvarh is not None:
         reactive = np.where(active_import > 0, np.abs(kvarh), 0.0)  # max(RI, RE)
@@ -668,9 +675,7 @@ def _charge_block(
         reactive_gbp /= 100.0
         chargeable_kvarh: np.ndarray | None = chargeable.sum(axis=1)
         reactive_total = reactive_gbp.sum(axis=1)
-    else:
-        np.multiply(active_import, 2.0, out=kva)
-        kva /= np.array(assumed_pf, dtype=np.float64)[:, None]
+    else:  # kva filled with active import
         chargeable_kvarh = None
         reactive_gbp = np.zeros_like(kwh) if all_columns else np.zeros((sites, 0))
         reactive_total = np.zeros(sites)
@@ -721,11 +726,20 @@ def _charge_block(
     weekday_days = (size - calendar.weekend_rows.size) / HALF_HOURS_PER_DAY
     weekend_days = calendar.weekend_rows.size / HALF_HOURS_PER_DAY
     charging_years = tuple(int(y) for y in calendar.years)
+    # Each number as a Python float once per block (`tolist`), not per site and field.
+    unit_l, fixed_l, capacity_l, exceeded_l, reactive_l, weekday_l, weekend_l = (
+        values.tolist() for values in (unit_total, fixed_total, capacity_total, exceeded_total,
+                                       reactive_total, weekday_energy, weekend_energy))
+    kwh_band_l, gbp_band_l, excess_l = kwh_by_band.tolist(), gbp_by_band.tolist(), excess.tolist()
+    chargeable_l = [None] * sites if chargeable_kvarh is None else chargeable_kvarh.tolist()
+    unassessed = (kvarh is None) & reactive_rates.any(axis=1)
+    peak_at = calendar.utc_ns[peak].tolist()
     out = []
-    for site in range(sites):
+    for site, (exports, peak_l) in enumerate(zip(exporting.tolist(), peak_kva.tolist(),
+                                                  strict=True)):
         tables = year_tables[site]
         notes = list(tables.notes)
-        if exporting[site]:
+        if exports:
             exported = kwh[site] < 0
             notes.append(
                 f"{int(np.count_nonzero(exported))} half hours of net export "
@@ -733,33 +747,31 @@ def _charge_block(
                 "tariff bills import only (export is billed on the export MPAN's generation "
                 "tariff)"
             )
-        if kvarh is None and reactive_rates[site].any():
+        if unassessed[site]:
             notes.append("no kVArh in the profile: reactive power charge not assessed")
         exceeded_by_month: dict[str, float] = {}
         if agreed_kva[site] is not None:
             exceeded_by_month = {
-                str(np.datetime64(int(m), "M")): float(e)
-                for m, e in zip(calendar.month_id, excess[site], strict=True)
+                label: e for label, e in zip(calendar.month_labels, excess_l[site], strict=True)
                 if e > 0
             }
         else:
             notes.append("no agreed capacity given: capacity and exceeded capacity not charged")
-        unit = float(unit_total[site])
-        fixed, capacity = float(fixed_total[site]), float(capacity_total[site])
-        exceeded, reactive_gbp_total = float(exceeded_total[site]), float(reactive_total[site])
+        unit, fixed, capacity = unit_l[site], fixed_l[site], capacity_l[site]
+        exceeded, reactive_gbp_total = exceeded_l[site], reactive_l[site]
         total = unit + fixed + capacity + exceeded + reactive_gbp_total
         annualised, method = _annualise(
             total=total,
-            weekday_energy_gbp=float(weekday_energy[site]),
-            weekend_energy_gbp=float(weekend_energy[site]),
+            weekday_energy_gbp=weekday_l[site],
+            weekend_energy_gbp=weekend_l[site],
             per_day_gbp=fixed + capacity + exceeded,
             days=days,
             weekday_days=weekday_days,
             weekend_days=weekend_days,
         )
         summary = DuosSummary(
-            kwh_by_band=dict(zip(BANDS, kwh_by_band[site].tolist(), strict=True)),
-            unit_gbp_by_band=dict(zip(BANDS, gbp_by_band[site].tolist(), strict=True)),
+            kwh_by_band=dict(zip(BANDS, kwh_band_l[site], strict=True)),
+            unit_gbp_by_band=dict(zip(BANDS, gbp_band_l[site], strict=True)),
             unit_gbp=unit,
             fixed_gbp=fixed,
             capacity_gbp=capacity,
@@ -775,11 +787,11 @@ def _charge_block(
             charging_years=charging_years,
             tariffs=tables.described,
             agreed_kva=agreed_kva[site],
-            max_demand_kva=float(peak_kva[site]),
-            max_demand_at=_iso(int(calendar.utc_ns[peak[site]])),
+            max_demand_kva=peak_l,
+            max_demand_at=_iso(peak_at[site]),
             assumed_power_factor=assumed_pf[site],
             exceeded_kva_by_month=exceeded_by_month,
-            chargeable_kvarh=None if chargeable_kvarh is None else float(chargeable_kvarh[site]),
+            chargeable_kvarh=chargeable_l[site],
             annualised_total_gbp=annualised,
             annualisation_method=method,
             notes=tuple(notes),

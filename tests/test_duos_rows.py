@@ -1,5 +1,6 @@
 """DUoS charging's per-half-hour pass (`core/duos_rows.pyx`, compiled) gives, to the bit, the
-arrays of the numpy code it replaced (np.maximum, x rate, / 100, np.take in band order); and
+arrays of the numpy code it replaced (np.maximum, x rate, / 100, np.take in band order, x 2
+/ power factor); and
 sites whose tariffs share time bands and rates (their arrays made once per batch) are each
 charged in a batch exactly as alone, with their own tariffs and notes."""
 
@@ -36,24 +37,31 @@ def test_import_units_is_the_numpy_passes_it_replaced(seed: int) -> None:
     rate[rng.random(size) < 0.1] = 0.0  # inf x 0 is NaN
     order = np.argsort(rng.integers(0, 3, size), kind="stable")
     members = np.sort(rng.choice(sites, int(rng.integers(1, sites + 1)), replace=False))
-    out = [np.full((sites, size), 7.0) for _ in range(4)]
-    import_units(kwh, members.astype(np.intp), rate, order, *out)
+    power_factor = rng.uniform(0.05, 1.0, sites)
+    power_factor[0] = 1.0
+    out = [np.full((sites, size), 7.0) for _ in range(5)]
+    import_units(kwh, members.astype(np.intp), rate, order, *out[:4], power_factor, out[4])
 
     active = np.maximum(kwh[members], 0.0)
     with np.errstate(invalid="ignore"):  # inf x 0
         unit = active * rate
     unit /= 100.0
+    kva = np.multiply(active, 2.0)
+    kva /= power_factor[members][:, None]
     for got, want in zip(out, (active, unit, np.take(active, order, axis=1),
-                              np.take(unit, order, axis=1)), strict=True):
+                              np.take(unit, order, axis=1), kva), strict=True):
         np.testing.assert_array_equal(_bits(got[members]), _bits(want))
         others = np.setdiff1d(np.arange(sites), members)
         assert (got[others] == 7.0).all()  # rows of other sites untouched
+    untouched = np.full((sites, size), 7.0)
+    import_units(kwh, members.astype(np.intp), rate, order, *out[:4], np.zeros(0), untouched)
+    assert (untouched == 7.0).all()  # no power factors (kVArh given): no kVA
 
 
 def test_import_units_refuses_mismatched_lengths() -> None:
     with pytest.raises(ValueError, match="one value per half hour"):
         import_units(np.zeros((1, 4)), np.zeros(1, np.intp), np.zeros(3), np.arange(4),
-                     *(np.zeros((1, 4)) for _ in range(4)))
+                     *(np.zeros((1, 4)) for _ in range(4)), np.ones(1), np.zeros((1, 4)))
 
 
 @pytest.mark.parametrize("seed", range(4))
