@@ -658,8 +658,13 @@ def _charge_stage(runs: list[_Run]) -> list[tuple[int, Exception]]:
         assert run.profile is not None
         run.summary, run.bands, run.rates = _charge(run.profile, run) or (None, None, None)
 
-    return _grouped(runs, lambda run: run.profile.index,  # type: ignore[union-attr]
-                    lambda run: run.key is None, _charge_together, charge)
+    return _grouped(runs, _charged_index, lambda run: run.key is None, _charge_together, charge)
+
+
+def _charged_index(run: _Run) -> pd.Index:
+    """The profile's times: its kWh column's index once taken (the same times, and its grid
+    already found by the profile's check), else the profile's."""
+    return (run.profile if run.column is None else run.column).index  # type: ignore[union-attr]
 
 
 def _charge_together(runs: list[_Run]) -> None:
@@ -672,13 +677,12 @@ def _charge_together(runs: list[_Run]) -> None:
         if not kind:
             continue
         profiles: list[pd.DataFrame] = [run.profile for run in kind]  # type: ignore[misc]
-
-        def stacked(name: str, profiles: list[pd.DataFrame] = profiles) -> np.ndarray:
-            return stacked_rows([p[name].to_numpy(np.float64) for p in profiles])
-
+        kwh = stacked_rows([_kwh_column(run.profile, run).to_numpy(np.float64)  # type: ignore[arg-type]
+                            for run in kind])
         charged = charge_many(
-            pd.DatetimeIndex(profiles[0].index), stacked("kwh"), [run.tariff for run in kind],
-            kvarh=stacked("kvarh") if reactive else None, agreed_kva=[run.kva for run in kind],
+            pd.DatetimeIndex(profiles[0].index), kwh, [run.tariff for run in kind],
+            kvarh=stacked_rows([p["kvarh"].to_numpy(np.float64) for p in profiles])
+            if reactive else None, agreed_kva=[run.kva for run in kind],
             power_factor=[run.power_factor for run in kind], all_columns=False)
         for run, (columns, summary) in zip(kind, charged, strict=True):
             run.summary = summary
