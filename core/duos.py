@@ -580,11 +580,10 @@ def charge_many(
     out: list[Any] = [None] * sites
     for start in range(0, sites, _CHUNK_SITES):
         part = order[start:start + _CHUNK_SITES]
-        rows = _rows(part)  # a run of sites in order: a view
         charged = _charge_block(
-            calendar, kwh[rows], None if kvarh_2d is None else kvarh_2d[rows],
+            calendar, kwh, None if kvarh_2d is None else kvarh_2d[_rows(part)],
             [tables[i] for i in part], [layouts[i] for i in part], [agreed[i] for i in part],
-            [assumed[i] for i in part], all_columns=False)
+            [assumed[i] for i in part], all_columns=False, sources=part)
         for i, result in zip(part, charged, strict=True):
             out[i] = result
     return out
@@ -620,9 +619,12 @@ def _charge_block(
     agreed_kva: list[float | None],
     assumed_pf: list[float | None],
     all_columns: bool = True,
+    sources: np.ndarray | None = None,
 ) -> list[tuple[dict[str, np.ndarray], DuosSummary]]:
-    """The charges of [sites, half hours] of kWh on one calendar (inputs already checked)."""
-    sites, size = kwh.shape
+    """The charges of [sites, half hours] of kWh on one calendar (inputs already checked):
+    site i's kWh is row `sources[i]` of `kwh` (default: row i), read in place."""
+    sites, size = len(year_tables), kwh.shape[1]
+    sources = np.arange(sites, dtype=np.intp) if sources is None else sources
     # Every per-row array in one allocation (the allocator then reuses its pages from call to
     # call instead of mapping and faulting in a fresh ~140 kB per array per year).
     spread = ["fixed_gbp", "capacity_gbp", "exceeded_capacity_gbp", "total_gbp"]
@@ -646,9 +648,11 @@ def _charge_block(
     # Demand kVA from an assumed power factor (kVArh not given): 2 x active / power factor.
     factor = np.array(assumed_pf if kvarh is None else [], dtype=np.float64)
     kva = block["kva"]
+    exporting = np.empty(sites, dtype=np.uint8)  # the sites with a half hour of net export
     for rate, layout, members in by_rates.values():
-        import_units(rows_kwh, np.array(members, dtype=np.intp), rate, layout.order, active_import,
-                     unit_gbp, block["active_by_band"], block["unit_by_band"], factor, kva)
+        at = np.array(members, dtype=np.intp)
+        import_units(rows_kwh, sources[at], at, rate, layout.order, active_import, unit_gbp,
+                     block["active_by_band"], block["unit_by_band"], factor, kva, exporting)
         for site in members:
             rate_of_site[site] = rate
 
@@ -677,7 +681,7 @@ def _charge_block(
         reactive_total = reactive_gbp.sum(axis=1)
     else:  # kva filled with active import
         chargeable_kvarh = None
-        reactive_gbp = np.zeros_like(kwh) if all_columns else np.zeros((sites, 0))
+        reactive_gbp = np.zeros((sites, size if all_columns else 0))
         reactive_total = np.zeros(sites)
 
     # Exceeded capacity per UK calendar month: month's max kVA over agreed, per day with data.
@@ -721,7 +725,6 @@ def _charge_block(
     exceeded_total = exceeded_month_gbp.sum(axis=1)
     peak = kva.argmax(axis=1)
     peak_kva = kva[np.arange(sites), peak]
-    exporting = kwh.min(axis=1) < 0  # the sites with a half hour of net export
 
     weekday_days = (size - calendar.weekend_rows.size) / HALF_HOURS_PER_DAY
     weekend_days = calendar.weekend_rows.size / HALF_HOURS_PER_DAY
@@ -740,10 +743,11 @@ def _charge_block(
         tables = year_tables[site]
         notes = list(tables.notes)
         if exports:
-            exported = kwh[site] < 0
+            site_kwh = kwh[sources[site]]
+            exported = site_kwh < 0
             notes.append(
                 f"{int(np.count_nonzero(exported))} half hours of net export "
-                f"({float(-kwh[site][exported].sum()):,.1f} kWh) not charged: the import "
+                f"({float(-site_kwh[exported].sum()):,.1f} kWh) not charged: the import "
                 "tariff bills import only (export is billed on the export MPAN's generation "
                 "tariff)"
             )

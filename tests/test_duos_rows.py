@@ -1,6 +1,6 @@
 """DUoS charging's per-half-hour pass (`core/duos_rows.pyx`, compiled) gives, to the bit, the
 arrays of the numpy code it replaced (np.maximum, x rate, / 100, np.take in band order, x 2
-/ power factor); and
+/ power factor, min < 0) from each site's own kWh row; and
 sites whose tariffs share time bands and rates (their arrays made once per batch) are each
 charged in a batch exactly as alone, with their own tariffs and notes."""
 
@@ -37,12 +37,17 @@ def test_import_units_is_the_numpy_passes_it_replaced(seed: int) -> None:
     rate[rng.random(size) < 0.1] = 0.0  # inf x 0 is NaN
     order = np.argsort(rng.integers(0, 3, size), kind="stable")
     members = np.sort(rng.choice(sites, int(rng.integers(1, sites + 1)), replace=False))
+    sources = rng.permutation(sites)[:members.size].astype(np.intp)  # each site's kWh row
     power_factor = rng.uniform(0.05, 1.0, sites)
     power_factor[0] = 1.0
     out = [np.full((sites, size), 7.0) for _ in range(5)]
-    import_units(kwh, members.astype(np.intp), rate, order, *out[:4], power_factor, out[4])
+    exports = np.full(sites, 7, dtype=np.uint8)
+    import_units(kwh, sources, members.astype(np.intp), rate, order, *out[:4], power_factor,
+                 out[4], exports)
 
-    active = np.maximum(kwh[members], 0.0)
+    finite = np.where(np.isnan(kwh), 0.0, kwh)  # the callers refuse NaN kWh before
+    np.testing.assert_array_equal(exports[members], finite[sources].min(axis=1) < 0)
+    active = np.maximum(kwh[sources], 0.0)
     with np.errstate(invalid="ignore"):  # inf x 0
         unit = active * rate
     unit /= 100.0
@@ -54,14 +59,18 @@ def test_import_units_is_the_numpy_passes_it_replaced(seed: int) -> None:
         others = np.setdiff1d(np.arange(sites), members)
         assert (got[others] == 7.0).all()  # rows of other sites untouched
     untouched = np.full((sites, size), 7.0)
-    import_units(kwh, members.astype(np.intp), rate, order, *out[:4], np.zeros(0), untouched)
+    import_units(kwh, sources, members.astype(np.intp), rate, order, *out[:4], np.zeros(0),
+                 untouched, exports)
     assert (untouched == 7.0).all()  # no power factors (kVArh given): no kVA
 
 
 def test_import_units_refuses_mismatched_lengths() -> None:
-    with pytest.raises(ValueError, match="one value per half hour"):
-        import_units(np.zeros((1, 4)), np.zeros(1, np.intp), np.zeros(3), np.arange(4),
-                     *(np.zeros((1, 4)) for _ in range(4)), np.ones(1), np.zeros((1, 4)))
+    one = np.zeros(1, np.intp)
+    for rate, sources in ((np.zeros(3), one), (np.zeros(4), np.zeros(2, np.intp))):
+        with pytest.raises(ValueError, match="one value per half hour"):
+            import_units(np.zeros((1, 4)), sources, one, rate, np.arange(4),
+                         *(np.zeros((1, 4)) for _ in range(4)), np.ones(1), np.zeros((1, 4)),
+                         np.zeros(1, np.uint8))
 
 
 @pytest.mark.parametrize("seed", range(4))
