@@ -628,8 +628,8 @@ def _charge_block(
     # Every per-row array in one allocation (the allocator then reuses its pages from call to
     # call instead of mapping and faulting in a fresh ~140 kB per array per year).
     spread = ["fixed_gbp", "capacity_gbp", "exceeded_capacity_gbp", "total_gbp"]
-    names = ["active", "active_by_band", "unit_gbp", "unit_by_band", "kva"] + (
-        spread * all_columns) + ["reactive_gbp"] * (kvarh is not None)
+    names = ["active_by_band", "unit_gbp", "unit_by_band", "kva"] + spread * all_columns + [
+        "active", "reactive_gbp"] * (kvarh is not None)
     block = dict(zip(names, np.empty((len(names), sites, size)), strict=True))
     by_layout: dict[int, tuple[_BandLayout, list[int]]] = {}
     by_rates: dict[tuple[int, bytes], tuple[np.ndarray, _BandLayout, list[int]]] = {}
@@ -640,9 +640,10 @@ def _charge_block(
             by_rates[key] = (_rate_row(calendar, layout, tables.unit_rates), layout, [])
         by_rates[key][2].append(site)
     # Active import: only half hours importing are billed, and only they count towards demand
-    # kVA and demand reactive (see the module docstring). It and the unit £ (p/kWh x kWh /
-    # 100) in row order and in band order (each band's rows in row order), in one pass.
-    active_import, unit_gbp = block["active"], block["unit_gbp"]
+    # kVA and demand reactive (see the module docstring). It (in row order only for the
+    # reactive charge) and the unit £ (p/kWh x kWh / 100) in row order and in band order (each
+    # band's rows in row order), in one pass.
+    active_import, unit_gbp = block.get("active", np.empty((0, size))), block["unit_gbp"]
     rate_of_site: list[np.ndarray] = [np.empty(0)] * sites
     rows_kwh = np.ascontiguousarray(kwh)
     # Demand kVA from an assumed power factor (kVArh not given): 2 x active / power factor.
@@ -679,7 +680,7 @@ def _charge_block(
         reactive_gbp /= 100.0
         chargeable_kvarh: np.ndarray | None = chargeable.sum(axis=1)
         reactive_total = reactive_gbp.sum(axis=1)
-    else:  # kva filled with active import
+    else:  # kva filled with the unit £
         chargeable_kvarh = None
         reactive_gbp = np.zeros((sites, size if all_columns else 0))
         reactive_total = np.zeros(sites)

@@ -62,6 +62,11 @@ def test_import_units_is_the_numpy_passes_it_replaced(seed: int) -> None:
     import_units(kwh, sources, members.astype(np.intp), rate, order, *out[:4], np.zeros(0),
                  untouched, exports)
     assert (untouched == 7.0).all()  # no power factors (kVArh given): no kVA
+    again = [np.full((sites, size), 7.0) for _ in range(4)]
+    import_units(kwh, sources, members.astype(np.intp), rate, order, np.empty((0, size)),
+                 *again[1:], power_factor, again[0], exports)  # no active import in row order
+    for got, want in zip(again, (out[4], *out[1:4]), strict=True):
+        np.testing.assert_array_equal(_bits(got), _bits(want))
 
 
 def test_import_units_refuses_mismatched_lengths() -> None:
