@@ -527,6 +527,7 @@ def charge_many(
     agreed_kva: Sequence[float | None] | float | None = None,
     power_factor: Sequence[float | None] | float | None = None,
     all_columns: bool = True,
+    finite: bool = False,
 ) -> list[tuple[dict[str, np.ndarray], DuosSummary]]:
     """`charge_arrays` of many sites on the same timestamps, as one batch.
 
@@ -537,6 +538,8 @@ def charge_many(
     array operations. The per-row columns take ~0.85 MB per site-year; `all_columns=False`
     returns only `band`, `charging_year` and `unit_rate_p_per_kwh` (arrays shared by the sites
     with the same bands and rates) with the same summaries, and needs no memory per site.
+    `finite=True` says the caller has checked every kWh is a finite number: they are not
+    checked for NaN again.
     """
     utc_ns = _bands._as_utc_ns(utc)
     kwh = np.asarray(kwh, dtype=np.float64)
@@ -552,8 +555,9 @@ def charge_many(
     factors = _per_site(power_factor, sites, "power_factor")
     if sites == 0:
         return []
-    for site in np.flatnonzero(np.isnan(np.add.reduce(kwh, axis=1))):  # NaN in the row,
-        _check_kwh(kwh[site], f"site {site}: ")  # or +inf and -inf: the first NaN row raises
+    for site in [] if finite else np.flatnonzero(np.isnan(np.add.reduce(kwh, axis=1))):
+        _check_kwh(kwh[site], f"site {site}: ")  # NaN in the row, or +inf and -inf: the
+        # first row with a NaN raises
     for site, value in enumerate(agreed):
         _check_agreed(value, f"site {site}: ")
     calendar = _calendar(utc_ns)

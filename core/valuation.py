@@ -683,7 +683,8 @@ def _charge_together(runs: list[_Run]) -> None:
             pd.DatetimeIndex(profiles[0].index), kwh, [run.tariff for run in kind],
             kvarh=stacked_rows([p["kvarh"].to_numpy(np.float64) for p in profiles])
             if reactive else None, agreed_kva=[run.kva for run in kind],
-            power_factor=[run.power_factor for run in kind], all_columns=False)
+            power_factor=[run.power_factor for run in kind], all_columns=False,
+            finite=all(run.checked is not None for run in kind))  # checked by `_start`
         for run, (columns, summary) in zip(kind, charged, strict=True):
             run.summary = summary
             run.bands = np.asarray(columns["band"], dtype=np.int8)

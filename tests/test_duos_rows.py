@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from bess_duos.core import duos
-from bess_duos.core.duos import charge_arrays, charge_many
+from bess_duos.core.duos import charge_arrays, charge_many, tariffs_for_site
 from bess_duos.core.duos_rows import import_units
 from bess_duos.core.tariffs import TariffQuery, _renoted, resolve_remembered
 
@@ -106,3 +106,19 @@ def test_sites_sharing_tables_are_each_charged_as_alone(seed: int, monkeypatch) 
             for name, column in want_columns.items():
                 np.testing.assert_array_equal(columns[name], column, err_msg=name, strict=True)
     assert got[1][1].tariffs[0].startswith("Renamed") and "moved" in got[1][1].notes
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_finite_kwh_skip_only_the_nan_check(seed: int) -> None:
+    """`charge_many(finite=True)` (the kWh checked by the caller) charges as without it."""
+    rng = np.random.default_rng(seed)
+    index = pd.date_range("2026-01-01", periods=48 * 40, freq="30min", tz="UTC")
+    kwh = rng.normal(5.0, 10.0, (9, index.size))
+    tariffs = [tariffs_for_site(TariffQuery(14, voltage=v, kva=300.0))
+               for v in ("LV", "HV", "LV")] * 3
+    want = charge_many(index, kwh, tariffs, agreed_kva=300.0, all_columns=False)
+    got = charge_many(index, kwh, tariffs, agreed_kva=300.0, all_columns=False, finite=True)
+    assert [s for _, s in got] == [s for _, s in want]
+    kwh[4, 7] = np.nan
+    with pytest.raises(duos.DuosError, match="site 4: 1 kWh values are missing"):
+        charge_many(index, kwh, tariffs, all_columns=False)
