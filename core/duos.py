@@ -684,7 +684,7 @@ def _charge_block(
         reactive_gbp /= 100.0
         chargeable_kvarh: np.ndarray | None = chargeable.sum(axis=1)
         reactive_total = reactive_gbp.sum(axis=1)
-    else:  # kva filled with the unit £
+    else:  # kva is filled by the compiled pass, from the assumed power factor
         chargeable_kvarh = None
         reactive_gbp = np.zeros((sites, size if all_columns else 0))
         reactive_total = np.zeros(sites)
