@@ -1,5 +1,5 @@
-"""The one compiled module (`core/flex_days.pyx`, the flexibility's daily search); everything
-else about the package is in pyproject.toml."""
+"""The compiled modules (`core/flex_days.pyx`, the flexibility's daily search; `core/duos_rows.pyx`,
+DUoS charging's per-half-hour pass); everything else about the package is in pyproject.toml."""
 
 import sys
 
@@ -10,6 +10,7 @@ from setuptools import Extension, setup
 FLAGS = [] if sys.platform == "win32" else ["-O3", "-ffp-contract=off"]
 
 setup(ext_modules=cythonize(
-    [Extension("bess_duos.core.flex_days", ["core/flex_days.pyx"], extra_compile_args=FLAGS)],
+    [Extension(f"bess_duos.core.{name}", [f"core/{name}.pyx"], extra_compile_args=FLAGS)
+     for name in ("flex_days", "duos_rows")],
     compiler_directives={"language_level": "3"},
 ))

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -52,6 +53,7 @@ import numpy as np
 import pandas as pd
 from bess_duos.core import bands as _bands
 from bess_duos.core.defaults import defaults
+from bess_duos.core.duos_rows import import_units
 from bess_duos.core.tariffs import DuosTariff, TariffQuery, resolve_query
 from bess_duos.core.timebands import BAND_ALIASES, BANDS, SLOTS_PER_DAY, TimeBands
 
@@ -211,30 +213,27 @@ class _YearTables:
 
     @classmethod
     def build(cls, years: np.ndarray, tariffs: TariffForYear,
-              built: dict[tuple[int, ...], _YearTables] | None = None) -> _YearTables:
+              built: dict[tuple[Any, ...], _YearTables] | None = None) -> _YearTables:
         """The tables of `years` under `tariffs`; `built` (the caller's, for one calendar)
-        keeps the tables made so far by their tariffs, so sites of the same tariffs share
-        one (equal tables, made once)."""
+        keeps the tables made so far by their time bands and unit rates, so sites of the same
+        ones share their arrays (equal arrays, made once; the tariffs and notes are each
+        site's)."""
         get = _tariff_getter(tariffs)
         chosen = tuple(get(int(year)) for year in years)
         if built is None:
             return cls._of(years, chosen)
-        key = tuple(map(id, chosen))  # `built` holds `chosen`, so the ids stay theirs
+        # `built` holds tariffs with these time bands, so the ids stay theirs.
+        key = tuple((id(t.time_bands), t.dno_id, t.unit_rates_p_per_kwh) for t in chosen)
         found = built.get(key)
         if found is None:
             found = built[key] = cls._of(years, chosen)
+        elif not all(map(operator.is_, found.tariffs, chosen)):
+            found = cls(years, chosen, found.slot_tables, found.unit_rates,
+                        cls._notes(years, chosen))
         return found
 
     @classmethod
     def _of(cls, years: np.ndarray, chosen: tuple[DuosTariff, ...]) -> _YearTables:
-        notes = tuple(
-            f"the {t.year}/{(t.year + 1) % 100:02d} tariff {t.tariff_name!r} is applied to "
-            f"charging year {year}/{(int(year) + 1) % 100:02d}"
-            for year, t in zip(years, chosen, strict=True)
-            if t.year is not None and t.year != int(year)
-        ) + tuple(
-            dict.fromkeys(t.selection_note for t in chosen if getattr(t, "selection_note", ""))
-        )
         tables = np.stack(
             [
                 _time_bands(t, int(year)).frozen_slot_table
@@ -242,7 +241,18 @@ class _YearTables:
             ]
         )
         rates = np.array([t.unit_rates_p_per_kwh for t in chosen], dtype=np.float64)
-        return cls(years, chosen, tables, rates, notes)
+        return cls(years, chosen, tables, rates, cls._notes(years, chosen))
+
+    @staticmethod
+    def _notes(years: np.ndarray, chosen: tuple[DuosTariff, ...]) -> tuple[str, ...]:
+        return tuple(
+            f"the {t.year}/{(t.year + 1) % 100:02d} tariff {t.tariff_name!r} is applied to "
+            f"charging year {year}/{(int(year) + 1) % 100:02d}"
+            for year, t in zip(years, chosen, strict=True)
+            if t.year is not None and t.year != int(year)
+        ) + tuple(
+            dict.fromkeys(t.selection_note for t in chosen if getattr(t, "selection_note", ""))
+        )
 
     def per_year(self, attribute: str) -> np.ndarray:
         return np.array([getattr(t, attribute) for t in self.tariffs], dtype=np.float64)
@@ -288,6 +298,11 @@ class _Calendar:
     weekend_rows: np.ndarray  # rows on Saturday, Sunday
     first: str
     last: str
+
+    @functools.cached_property
+    def month_labels(self) -> tuple[str, ...]:
+        """Each month's "YYYY-MM", in `month_id` order."""
+        return tuple(str(np.datetime64(int(m), "M")) for m in self.month_id)
 
     @classmethod
     def of(
@@ -512,6 +527,7 @@ def charge_many(
     agreed_kva: Sequence[float | None] | float | None = None,
     power_factor: Sequence[float | None] | float | None = None,
     all_columns: bool = True,
+    finite: bool = False,
 ) -> list[tuple[dict[str, np.ndarray], DuosSummary]]:
     """`charge_arrays` of many sites on the same timestamps, as one batch.
 
@@ -522,6 +538,8 @@ def charge_many(
     array operations. The per-row columns take ~0.85 MB per site-year; `all_columns=False`
     returns only `band`, `charging_year` and `unit_rate_p_per_kwh` (arrays shared by the sites
     with the same bands and rates) with the same summaries, and needs no memory per site.
+    `finite=True` says the caller has checked every kWh is a finite number: they are not
+    checked for NaN again.
     """
     utc_ns = _bands._as_utc_ns(utc)
     kwh = np.asarray(kwh, dtype=np.float64)
@@ -537,13 +555,14 @@ def charge_many(
     factors = _per_site(power_factor, sites, "power_factor")
     if sites == 0:
         return []
-    for site in np.flatnonzero(np.isnan(np.add.reduce(kwh, axis=1))):  # NaN in the row,
-        _check_kwh(kwh[site], f"site {site}: ")  # or +inf and -inf: the first NaN row raises
+    for site in [] if finite else np.flatnonzero(np.isnan(np.add.reduce(kwh, axis=1))):
+        _check_kwh(kwh[site], f"site {site}: ")  # NaN in the row, or +inf and -inf: the
+        # first row with a NaN raises
     for site, value in enumerate(agreed):
         _check_agreed(value, f"site {site}: ")
     calendar = _calendar(utc_ns)
     tables = []
-    built: dict[tuple[int, ...], _YearTables] = {}
+    built: dict[tuple[Any, ...], _YearTables] = {}
     for site, site_tariffs in enumerate(tariffs):
         try:
             tables.append(_YearTables.build(calendar.years, site_tariffs, built))
@@ -565,11 +584,10 @@ def charge_many(
     out: list[Any] = [None] * sites
     for start in range(0, sites, _CHUNK_SITES):
         part = order[start:start + _CHUNK_SITES]
-        rows = _rows(part)  # a run of sites in order: a view
         charged = _charge_block(
-            calendar, kwh[rows], None if kvarh_2d is None else kvarh_2d[rows],
+            calendar, kwh, None if kvarh_2d is None else kvarh_2d[_rows(part)],
             [tables[i] for i in part], [layouts[i] for i in part], [agreed[i] for i in part],
-            [assumed[i] for i in part], all_columns=False)
+            [assumed[i] for i in part], all_columns=False, sources=part)
         for i, result in zip(part, charged, strict=True):
             out[i] = result
     return out
@@ -605,38 +623,43 @@ def _charge_block(
     agreed_kva: list[float | None],
     assumed_pf: list[float | None],
     all_columns: bool = True,
+    sources: np.ndarray | None = None,
 ) -> list[tuple[dict[str, np.ndarray], DuosSummary]]:
-    """The charges of [sites, half hours] of kWh on one calendar (inputs already checked)."""
-    sites, size = kwh.shape
+    """The charges of [sites, half hours] of kWh on one calendar (inputs already checked):
+    site i's kWh is row `sources[i]` of `kwh` (default: row i), read in place."""
+    sites, size = len(year_tables), kwh.shape[1]
+    sources = np.arange(sites, dtype=np.intp) if sources is None else sources
     # Every per-row array in one allocation (the allocator then reuses its pages from call to
     # call instead of mapping and faulting in a fresh ~140 kB per array per year).
     spread = ["fixed_gbp", "capacity_gbp", "exceeded_capacity_gbp", "total_gbp"]
-    names = ["active", "scratch", "unit_gbp", "kva"] + spread * all_columns + [
-        "reactive_gbp"] * (kvarh is not None)
+    names = ["active_by_band", "unit_gbp", "unit_by_band", "kva"] + spread * all_columns + [
+        "active", "reactive_gbp"] * (kvarh is not None)
     block = dict(zip(names, np.empty((len(names), sites, size)), strict=True))
-    scratch = block["scratch"]
-    # Active import: only half hours importing are billed, and only they count towards demand
-    # kVA and demand reactive (see the module docstring).
-    active_import = np.maximum(kwh, 0.0, out=block["active"])
     by_layout: dict[int, tuple[_BandLayout, list[int]]] = {}
-    by_rates: dict[tuple[int, bytes], tuple[np.ndarray, list[int]]] = {}
+    by_rates: dict[tuple[int, bytes], tuple[np.ndarray, _BandLayout, list[int]]] = {}
     for site, (layout, tables) in enumerate(zip(layouts, year_tables, strict=True)):
         by_layout.setdefault(id(layout), (layout, []))[1].append(site)
         key = (id(layout), tables.unit_rates.tobytes())
         if key not in by_rates:
-            by_rates[key] = (_rate_row(calendar, layout, tables.unit_rates), [])
-        by_rates[key][1].append(site)
-    unit_gbp = block["unit_gbp"]
+            by_rates[key] = (_rate_row(calendar, layout, tables.unit_rates), layout, [])
+        by_rates[key][2].append(site)
+    # Active import: only half hours importing are billed, and only they count towards demand
+    # kVA and demand reactive (see the module docstring). It (in row order only for the
+    # reactive charge) and the unit £ (p/kWh x kWh / 100) in row order and in band order (each
+    # band's rows in row order), in one pass.
+    active_import, unit_gbp = block.get("active", np.empty((0, size))), block["unit_gbp"]
     rate_of_site: list[np.ndarray] = [np.empty(0)] * sites
-    for rate, members in by_rates.values():
-        rows = _rows(members)
-        if isinstance(rows, slice):  # all the sites, or a run of them: views
-            np.multiply(active_import[rows], rate, out=unit_gbp[rows])
-        else:
-            unit_gbp[rows] = active_import[rows] * rate
+    rows_kwh = np.ascontiguousarray(kwh)
+    # Demand kVA from an assumed power factor (kVArh not given): 2 x active / power factor.
+    factor = np.array(assumed_pf if kvarh is None else [], dtype=np.float64)
+    kva = block["kva"]
+    exporting = np.empty(sites, dtype=np.uint8)  # the sites with a half hour of net export
+    for rate, layout, members in by_rates.values():
+        at = np.array(members, dtype=np.intp)
+        import_units(rows_kwh, sources[at], at, rate, layout.order, active_import, unit_gbp,
+                     block["active_by_band"], block["unit_by_band"], factor, kva, exporting)
         for site in members:
             rate_of_site[site] = rate
-    unit_gbp /= 100.0
 
     def per_year(attribute: str, at: np.ndarray) -> np.ndarray:  # [site, len(at)], C order
         # (np.take, not [:, at]: that result is in Fortran order, and a row sum over it would
@@ -650,7 +673,6 @@ def _charge_block(
         per_year("capacity_p_per_kva_per_day", calendar.day_year_pos) * agreed / 100.0)
 
     # Maximum demand per half hour, kVA.
-    kva = block["kva"]
     reactive_rates = _per_site_year(year_tables, "reactive_p_per_kvarh")
     if kvarh is not None:
         reactive = np.where(active_import > 0, np.abs(kvarh), 0.0)  # max(RI, RE)
@@ -662,11 +684,9 @@ def _charge_block(
         reactive_gbp /= 100.0
         chargeable_kvarh: np.ndarray | None = chargeable.sum(axis=1)
         reactive_total = reactive_gbp.sum(axis=1)
-    else:
-        np.multiply(active_import, 2.0, out=kva)
-        kva /= np.array(assumed_pf, dtype=np.float64)[:, None]
+    else:  # kva is filled by the compiled pass, from the assumed power factor
         chargeable_kvarh = None
-        reactive_gbp = np.zeros_like(kwh) if all_columns else np.zeros((sites, 0))
+        reactive_gbp = np.zeros((sites, size if all_columns else 0))
         reactive_total = np.zeros(sites)
 
     # Exceeded capacity per UK calendar month: month's max kVA over agreed, per day with data.
@@ -686,13 +706,9 @@ def _charge_block(
     kwh_by_band = np.empty((sites, len(BANDS)))
     gbp_by_band = np.empty((sites, len(BANDS)))
     for layout, members in by_layout.values():
-        rows = _rows(members)
-        for values, out in ((active_import, kwh_by_band), (unit_gbp, gbp_by_band)):
-            if isinstance(rows, slice):  # all the sites, or a run of them: views
-                ordered = np.take(values[rows], layout.order, axis=1, out=scratch[rows],
-                                  mode="clip")
-            else:
-                ordered = np.take(values[rows], layout.order, axis=1, mode="clip")
+        rows = _rows(members)  # a run of sites (a view) or a list of them (copied)
+        for name, out in (("active_by_band", kwh_by_band), ("unit_by_band", gbp_by_band)):
+            ordered = block[name][rows]
             starts = layout.starts
             for b in range(len(BANDS)):
                 out[rows, b] = ordered[:, starts[b]:starts[b + 1]].sum(axis=1)
@@ -702,6 +718,7 @@ def _charge_block(
     else:
         energy_gbp = unit_gbp if kvarh is None else np.add(
             unit_gbp, reactive_gbp, out=active_import)  # active import is no longer needed
+        scratch = block["active_by_band"]  # the sums by band are taken
         weekday_energy, weekend_energy = (
             np.take(energy_gbp, rows, axis=1, out=scratch[:, :rows.size], mode="clip").sum(
                 axis=1)
@@ -713,50 +730,57 @@ def _charge_block(
     exceeded_total = exceeded_month_gbp.sum(axis=1)
     peak = kva.argmax(axis=1)
     peak_kva = kva[np.arange(sites), peak]
-    exporting = kwh.min(axis=1) < 0  # the sites with a half hour of net export
 
     weekday_days = (size - calendar.weekend_rows.size) / HALF_HOURS_PER_DAY
     weekend_days = calendar.weekend_rows.size / HALF_HOURS_PER_DAY
     charging_years = tuple(int(y) for y in calendar.years)
+    # Each number as a Python float once per block (`tolist`), not per site and field.
+    unit_l, fixed_l, capacity_l, exceeded_l, reactive_l, weekday_l, weekend_l = (
+        values.tolist() for values in (unit_total, fixed_total, capacity_total, exceeded_total,
+                                       reactive_total, weekday_energy, weekend_energy))
+    kwh_band_l, gbp_band_l, excess_l = kwh_by_band.tolist(), gbp_by_band.tolist(), excess.tolist()
+    chargeable_l = [None] * sites if chargeable_kvarh is None else chargeable_kvarh.tolist()
+    unassessed = (kvarh is None) & reactive_rates.any(axis=1)
+    peak_at = calendar.utc_ns[peak].tolist()
     out = []
-    for site in range(sites):
+    for site, (exports, peak_l) in enumerate(zip(exporting.tolist(), peak_kva.tolist(),
+                                                  strict=True)):
         tables = year_tables[site]
         notes = list(tables.notes)
-        if exporting[site]:
-            exported = kwh[site] < 0
+        if exports:
+            site_kwh = kwh[sources[site]]
+            exported = site_kwh < 0
             notes.append(
                 f"{int(np.count_nonzero(exported))} half hours of net export "
-                f"({float(-kwh[site][exported].sum()):,.1f} kWh) not charged: the import "
+                f"({float(-site_kwh[exported].sum()):,.1f} kWh) not charged: the import "
                 "tariff bills import only (export is billed on the export MPAN's generation "
                 "tariff)"
             )
-        if kvarh is None and reactive_rates[site].any():
+        if unassessed[site]:
             notes.append("no kVArh in the profile: reactive power charge not assessed")
         exceeded_by_month: dict[str, float] = {}
         if agreed_kva[site] is not None:
             exceeded_by_month = {
-                str(np.datetime64(int(m), "M")): float(e)
-                for m, e in zip(calendar.month_id, excess[site], strict=True)
+                label: e for label, e in zip(calendar.month_labels, excess_l[site], strict=True)
                 if e > 0
             }
         else:
             notes.append("no agreed capacity given: capacity and exceeded capacity not charged")
-        unit = float(unit_total[site])
-        fixed, capacity = float(fixed_total[site]), float(capacity_total[site])
-        exceeded, reactive_gbp_total = float(exceeded_total[site]), float(reactive_total[site])
+        unit, fixed, capacity = unit_l[site], fixed_l[site], capacity_l[site]
+        exceeded, reactive_gbp_total = exceeded_l[site], reactive_l[site]
         total = unit + fixed + capacity + exceeded + reactive_gbp_total
         annualised, method = _annualise(
             total=total,
-            weekday_energy_gbp=float(weekday_energy[site]),
-            weekend_energy_gbp=float(weekend_energy[site]),
+            weekday_energy_gbp=weekday_l[site],
+            weekend_energy_gbp=weekend_l[site],
             per_day_gbp=fixed + capacity + exceeded,
             days=days,
             weekday_days=weekday_days,
             weekend_days=weekend_days,
         )
         summary = DuosSummary(
-            kwh_by_band=dict(zip(BANDS, kwh_by_band[site].tolist(), strict=True)),
-            unit_gbp_by_band=dict(zip(BANDS, gbp_by_band[site].tolist(), strict=True)),
+            kwh_by_band=dict(zip(BANDS, kwh_band_l[site], strict=True)),
+            unit_gbp_by_band=dict(zip(BANDS, gbp_band_l[site], strict=True)),
             unit_gbp=unit,
             fixed_gbp=fixed,
             capacity_gbp=capacity,
@@ -772,11 +796,11 @@ def _charge_block(
             charging_years=charging_years,
             tariffs=tables.described,
             agreed_kva=agreed_kva[site],
-            max_demand_kva=float(peak_kva[site]),
-            max_demand_at=_iso(int(calendar.utc_ns[peak[site]])),
+            max_demand_kva=peak_l,
+            max_demand_at=_iso(peak_at[site]),
             assumed_power_factor=assumed_pf[site],
             exceeded_kva_by_month=exceeded_by_month,
-            chargeable_kvarh=None if chargeable_kvarh is None else float(chargeable_kvarh[site]),
+            chargeable_kvarh=chargeable_l[site],
             annualised_total_gbp=annualised,
             annualisation_method=method,
             notes=tuple(notes),

@@ -58,6 +58,7 @@ from bess_duos.core.tariffs import (
     available_years,
     charging_year,
     resolve_query,
+    resolve_remembered,
 )
 
 FEATURE_FIELDS = ("peak_ratio", "load_factor", "weekend_factor")
@@ -189,17 +190,12 @@ def year_label(year: int | None) -> str:
     return "" if year is None else f"{year}/{(year + 1) % 100:02d}"
 
 
-@functools.lru_cache(maxsize=256)
-def _cached(query: TariffQuery) -> DuosTariff:
-    return resolve_query(query)
-
-
 def _resolve(query: TariffQuery, policy: ValuationPolicy, warnings: list[str]) -> DuosTariff:
     """`query`'s tariff, with the policy's fallbacks for an unpublished LLFC and a missing
     year. A run over many years (the portfolio) remembers each answer; one lookup reads the
     config afresh, so a server sees newly imported tariffs."""
     try:
-        return _cached(query) if policy.tariff_per_year else resolve_query(query)
+        return resolve_remembered(query) if policy.tariff_per_year else resolve_query(query)
     except TariffNotFoundError as exc:
         if exc.field == "llfc" and query.llfc and policy.unpublished_llfc == "voltage" \
                 and not isinstance(exc, AmbiguousTariffError):
@@ -662,8 +658,13 @@ def _charge_stage(runs: list[_Run]) -> list[tuple[int, Exception]]:
         assert run.profile is not None
         run.summary, run.bands, run.rates = _charge(run.profile, run) or (None, None, None)
 
-    return _grouped(runs, lambda run: run.profile.index,  # type: ignore[union-attr]
-                    lambda run: run.key is None, _charge_together, charge)
+    return _grouped(runs, _charged_index, lambda run: run.key is None, _charge_together, charge)
+
+
+def _charged_index(run: _Run) -> pd.Index:
+    """The profile's times: its kWh column's index once taken (the same times, and its grid
+    already found by the profile's check), else the profile's."""
+    return (run.profile if run.column is None else run.column).index  # type: ignore[union-attr]
 
 
 def _charge_together(runs: list[_Run]) -> None:
@@ -676,14 +677,14 @@ def _charge_together(runs: list[_Run]) -> None:
         if not kind:
             continue
         profiles: list[pd.DataFrame] = [run.profile for run in kind]  # type: ignore[misc]
-
-        def stacked(name: str, profiles: list[pd.DataFrame] = profiles) -> np.ndarray:
-            return stacked_rows([p[name].to_numpy(np.float64) for p in profiles])
-
+        kwh = stacked_rows([_kwh_column(run.profile, run).to_numpy(np.float64)  # type: ignore[arg-type]
+                            for run in kind])
         charged = charge_many(
-            pd.DatetimeIndex(profiles[0].index), stacked("kwh"), [run.tariff for run in kind],
-            kvarh=stacked("kvarh") if reactive else None, agreed_kva=[run.kva for run in kind],
-            power_factor=[run.power_factor for run in kind], all_columns=False)
+            pd.DatetimeIndex(profiles[0].index), kwh, [run.tariff for run in kind],
+            kvarh=stacked_rows([p["kvarh"].to_numpy(np.float64) for p in profiles])
+            if reactive else None, agreed_kva=[run.kva for run in kind],
+            power_factor=[run.power_factor for run in kind], all_columns=False,
+            finite=all(run.checked is not None for run in kind))  # checked by `_start`
         for run, (columns, summary) in zip(kind, charged, strict=True):
             run.summary = summary
             run.bands = np.asarray(columns["band"], dtype=np.int8)

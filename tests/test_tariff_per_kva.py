@@ -11,10 +11,11 @@ import os
 import random
 import re
 import shutil
+from dataclasses import replace
 
 import pytest
 from bess_duos.core.paths import config_dir
-from bess_duos.core.tariffs import TariffQuery, resolve_query
+from bess_duos.core.tariffs import TariffQuery, resolve_query, resolve_remembered
 
 from tests.tariff_reference import resolve_site_specific
 
@@ -108,3 +109,32 @@ def test_kvas_share_one_reading_until_a_residual_file_changes(tmp_path, monkeypa
     shutil.copy(check, config / "residual_bands" / "2026" / "14_check.yaml")
     doubted = both(95.0)  # band 1 under 14's thresholds (now), band 2 under the copied check's
     assert doubted[3].startswith("RESIDUAL BAND IN DOUBT") and "band 2" in doubted[3]
+
+
+@pytest.mark.parametrize(("distributor", "host", "year"), SITES)
+def test_the_remembered_resolution_answers_as_resolve_query(distributor, host, year) -> None:
+    """`resolve_remembered` (a portfolio's: the voltage's tariffs shared by every kVA, files not
+    checked again) gives every site what `resolve_query` gives, errors too; named and LLFC
+    queries included."""
+    rng = random.Random(distributor * 7_919 + year)
+    on = datetime.date(year, rng.choice([4, 9, 12]), 1)
+    queries = [TariffQuery(distributor, host, voltage=voltage, kva=kva, on=on,
+                           generation=generation, residual_band=band)
+               for voltage in VOLTAGES for generation in (False, True)
+               for kva in _kvas(rng, host or distributor, year)
+               for band in (None, None, None, rng.choice(["1", "Band 2", 4, "none", "x"]))]
+    queries += [TariffQuery(distributor, host, voltage="HV", kva=300.0, on=on, llfc=llfc,
+                            tariff_name=name) for llfc in (None, "", " ", "123", "X99")
+                for name in (None, "", "Domestic Aggregated", "LV Site Specific Band 1")]
+    rng.shuffle(queries)
+    for query in queries + queries[:50]:  # and again, remembered
+        assert _outcome(resolve_remembered, query) == _outcome(resolve_query, query), query
+
+
+def test_for_year_is_replace_of_on() -> None:
+    query = TariffQuery(24, 23, voltage="HV", llfc="123", kva=1e3, on=datetime.date(2026, 6, 1),
+                        tariff_name="x", profile_class="05", annex=3, generation=True)
+    moved = query.for_year(2027)
+    assert moved == replace(query, on=datetime.date(2027, 4, 1))
+    assert type(moved) is TariffQuery and hash(moved) == hash(replace(query, on=moved.on))
+    assert query.on == datetime.date(2026, 6, 1)

@@ -1,0 +1,124 @@
+"""DUoS charging's per-half-hour pass (`core/duos_rows.pyx`, compiled) gives, to the bit, the
+arrays of the numpy code it replaced (np.maximum, x rate, / 100, np.take in band order, x 2
+/ power factor, min < 0) from each site's own kWh row; and
+sites whose tariffs share time bands and rates (their arrays made once per batch) are each
+charged in a batch exactly as alone, with their own tariffs and notes."""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from bess_duos.core import duos
+from bess_duos.core.duos import charge_arrays, charge_many, tariffs_for_site
+from bess_duos.core.duos_rows import import_units
+from bess_duos.core.tariffs import TariffQuery, _renoted, resolve_remembered
+
+
+def _bits(values: np.ndarray) -> np.ndarray:
+    return values.view(np.int64)  # -0.0 and +0.0 differ, NaNs compare equal to themselves
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_import_units_is_the_numpy_passes_it_replaced(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    sites, size = int(rng.integers(1, 9)), int(rng.integers(1, 400))
+    kwh = rng.normal(0.0, 10.0, (sites, size))
+    odd = rng.random(kwh.shape)
+    kwh[odd < 0.05] = -0.0
+    kwh[(odd > 0.05) & (odd < 0.08)] = 0.0
+    kwh[(odd > 0.08) & (odd < 0.09)] = np.inf
+    kwh[(odd > 0.09) & (odd < 0.10)] = -np.inf
+    kwh[(odd > 0.10) & (odd < 0.11)] = np.nan
+    kwh[(odd > 0.11) & (odd < 0.15)] *= 1e-300  # subnormal products
+    rate = rng.uniform(0.0, 60.0, size)
+    rate[rng.random(size) < 0.1] = 0.0  # inf x 0 is NaN
+    order = np.argsort(rng.integers(0, 3, size), kind="stable")
+    members = np.sort(rng.choice(sites, int(rng.integers(1, sites + 1)), replace=False))
+    sources = rng.permutation(sites)[:members.size].astype(np.intp)  # each site's kWh row
+    power_factor = rng.uniform(0.05, 1.0, sites)
+    power_factor[0] = 1.0
+    out = [np.full((sites, size), 7.0) for _ in range(5)]
+    exports = np.full(sites, 7, dtype=np.uint8)
+    import_units(kwh, sources, members.astype(np.intp), rate, order, *out[:4], power_factor,
+                 out[4], exports)
+
+    finite = np.where(np.isnan(kwh), 0.0, kwh)  # the callers refuse NaN kWh before
+    np.testing.assert_array_equal(exports[members], finite[sources].min(axis=1) < 0)
+    active = np.maximum(kwh[sources], 0.0)
+    with np.errstate(invalid="ignore"):  # inf x 0
+        unit = active * rate
+    unit /= 100.0
+    kva = np.multiply(active, 2.0)
+    kva /= power_factor[members][:, None]
+    for got, want in zip(out, (active, unit, np.take(active, order, axis=1),
+                              np.take(unit, order, axis=1), kva), strict=True):
+        np.testing.assert_array_equal(_bits(got[members]), _bits(want))
+        others = np.setdiff1d(np.arange(sites), members)
+        assert (got[others] == 7.0).all()  # rows of other sites untouched
+    untouched = np.full((sites, size), 7.0)
+    import_units(kwh, sources, members.astype(np.intp), rate, order, *out[:4], np.zeros(0),
+                 untouched, exports)
+    assert (untouched == 7.0).all()  # no power factors (kVArh given): no kVA
+    again = [np.full((sites, size), 7.0) for _ in range(4)]
+    import_units(kwh, sources, members.astype(np.intp), rate, order, np.empty((0, size)),
+                 *again[1:], power_factor, again[0], exports)  # no active import in row order
+    for got, want in zip(again, (out[4], *out[1:4]), strict=True):
+        np.testing.assert_array_equal(_bits(got), _bits(want))
+
+
+def test_import_units_refuses_mismatched_lengths() -> None:
+    one = np.zeros(1, np.intp)
+    for rate, sources in ((np.zeros(3), one), (np.zeros(4), np.zeros(2, np.intp))):
+        with pytest.raises(ValueError, match="one value per half hour"):
+            import_units(np.zeros((1, 4)), sources, one, rate, np.arange(4),
+                         *(np.zeros((1, 4)) for _ in range(4)), np.ones(1), np.zeros((1, 4)),
+                         np.zeros(1, np.uint8))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sites_sharing_tables_are_each_charged_as_alone(seed: int, monkeypatch) -> None:
+    """Per-site tariffs of one voltage differing only by kVA (the portfolio's: each its own
+    object and selection note, the same rates and bands) and a renamed copy of one, across
+    1 April (two charging years), in a batch and alone."""
+    rng = np.random.default_rng(seed)
+    monkeypatch.setattr(duos, "_CHUNK_SITES", int(rng.integers(2, 9)))
+    index = pd.date_range("2026-03-25", periods=48 * 14, freq="30min", tz="UTC")
+    sites = 20
+    queries = [TariffQuery(int(rng.choice([10, 14, 23])), voltage=str(rng.choice(["LV", "HV"])),
+                           kva=float(rng.integers(20, 3000)), on=datetime.date(2026, 4, 1))
+               for _ in range(sites)]
+    tariffs = [lambda year, q=q: resolve_remembered(q.for_year(int(year))) for q in queries]
+    renamed = resolve_remembered(queries[0].for_year(2025))
+    tariffs[1] = {2025: _renoted(renamed, tariff_name="Renamed", selection_note="moved"),
+                  2026: resolve_remembered(queries[0].for_year(2026))}
+    kwh = rng.gamma(2.0, 20.0, (sites, index.size))
+    kwh[rng.random(kwh.shape) < 0.03] *= -0.5
+    kva = [q.kva if i % 3 else None for i, q in enumerate(queries)]
+    for all_columns in (False, True):
+        got = charge_many(index, kwh, tariffs, agreed_kva=kva, all_columns=all_columns)
+        for site, (columns, summary) in enumerate(got):
+            want_columns, want_summary = charge_arrays(
+                index, kwh[site], tariffs[site], agreed_kva=kva[site], all_columns=all_columns)
+            assert summary == want_summary, site
+            for name, column in want_columns.items():
+                np.testing.assert_array_equal(columns[name], column, err_msg=name, strict=True)
+    assert got[1][1].tariffs[0].startswith("Renamed") and "moved" in got[1][1].notes
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_finite_kwh_skip_only_the_nan_check(seed: int) -> None:
+    """`charge_many(finite=True)` (the kWh checked by the caller) charges as without it."""
+    rng = np.random.default_rng(seed)
+    index = pd.date_range("2026-01-01", periods=48 * 40, freq="30min", tz="UTC")
+    kwh = rng.normal(5.0, 10.0, (9, index.size))
+    tariffs = [tariffs_for_site(TariffQuery(14, voltage=v, kva=300.0))
+               for v in ("LV", "HV", "LV")] * 3
+    want = charge_many(index, kwh, tariffs, agreed_kva=300.0, all_columns=False)
+    got = charge_many(index, kwh, tariffs, agreed_kva=300.0, all_columns=False, finite=True)
+    assert [s for _, s in got] == [s for _, s in want]
+    kwh[4, 7] = np.nan
+    with pytest.raises(duos.DuosError, match="site 4: 1 kWh values are missing"):
+        charge_many(index, kwh, tariffs, all_columns=False)
