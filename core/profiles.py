@@ -869,8 +869,9 @@ def load_sliced_profiles(
     """What `load_profile` gives of each slice `table[bounds[i]:bounds[i + 1]]` as a frame
     (those rows of `table.to_pandas()`), for every slice of typed columns whose times are
     tz-aware, within the years, on the half-hour grid and half an hour apart throughout, with
-    no blank: those checks are made for all the slices at once, and the slices of one grid
-    share one index. None for the other slices: read each alone (it may have warnings or an
+    no blank: those checks are made for all the slices at once (the kWh's blanks from each
+    slice's minimum, which `_finish` reads too), and the slices of one grid share one index
+    (`grid_index`). None for the other slices: read each alone (it may have warnings or an
     error of its own; an empty slice has no profile)."""
 
     import pyarrow as pa
@@ -903,7 +904,7 @@ def load_sliced_profiles(
         """How many of the sorted `rows` lie in [starts, stop) of each slice."""
         return np.searchsorted(rows, stop) - np.searchsorted(rows, starts)
 
-    blank = [kwh.where(np.isnan)]
+    blank = []  # the kWh's blanks show in each usable slice's minimum, below
     if times.null_count:
         blank.append(ticks.where(lambda t: t == NAT))  # null times are NaT
     if kvarh is not None:
@@ -911,9 +912,10 @@ def load_sliced_profiles(
     rows = ends > starts  # an empty slice is no profile
     first, last = ticks.at(np.where(rows, starts, 0)), ticks.at(np.where(rows, ends - 1, 0))
     low, high = _year_bounds(unit)
-    usable = rows & ((rows_in_slices(np.unique(np.concatenate(blank)), ends) == 0)
-                     & (rows_in_slices(ticks.steps_not(half_hour), ends - 1) == 0)
+    usable = rows & ((rows_in_slices(ticks.steps_not(half_hour), ends - 1) == 0)
                      & (first >= low) & (last < high) & (first % half_hour == 0))
+    if blank:
+        usable &= rows_in_slices(np.unique(np.concatenate(blank)), ends) == 0
     utc_first, timezone = _utc(first * per_tick, True, tz=None, convention=convention, step=30.0)
     sites = np.flatnonzero(usable)
     # The frames' kWh: one array for the batch (one allocation, not one per site), each site
@@ -926,24 +928,23 @@ def load_sliced_profiles(
     whole = bool(sites.size and own.size == table.num_rows)
     if whole:
         kwh.copy_rows(0, table.num_rows, own)
-    indexes: dict[tuple[int, int], pd.DatetimeIndex] = {}
     for i, part_start, part_end in zip(sites, at[:-1], at[1:], strict=True):
         start, stop = int(starts[i]), int(ends[i])
-        key = (int(utc_first[i]), stop - start)
-        if key not in indexes:
-            indexes[key] = utc_index(key[0] + np.arange(key[1], dtype=np.int64) * NS_PER_HALF_HOUR)
-        index = indexes[key]
+        index = grid_index(int(utc_first[i]), stop - start)
         warnings: list[str] = []
         values = (own[part_start:part_end] if whole
                   else kwh.copy_rows(start, stop, own[part_start:part_end]))
         if from_kw:
             values = _kw_as_kwh(values, 30.0, warnings, out=values)
+        extremes = (float(values.min()), float(values.max()))
+        if np.isnan(extremes[0]):  # a blank kWh (NaN is the minimum): read alone
+            continue
         data, quality = _finish(
             index.asi8, values,
             None if kvarh is None else kvarh.copy_rows(start, stop, np.empty(stop - start)),
             source="<frame>", shape="long", step_minutes=30.0, timezone=timezone,
             convention=convention, resample=None, nans=0, warnings=warnings, index=index,
-            own_values=True)
+            own_values=True, extremes=extremes)
         loaded[i] = Profile(data, quality)
     return loaded
 
@@ -1181,11 +1182,13 @@ def _finish(
     warnings: list[str],
     index: pd.DatetimeIndex | None = None,
     own_values: bool = False,
+    extremes: tuple[float, float] | None = None,
 ) -> tuple[pd.DataFrame, DataQualityReport]:
     """The frame and report of UTC half hours. `index`: the frame's index when the caller
     has built it, `utc_index(utc_ns)` of `utc_ns` sorted half an hour apart throughout.
     `own_values`: `kwh` is the caller's copy for this frame alone (or an array made from it
-    here), so the frame takes it as it is where it is writable."""
+    here), so the frame takes it as it is where it is writable. `extremes`: (min, max) of
+    `kwh` when the caller has them (with `index`: nothing is dropped or reordered here)."""
     if utc_ns.size == 0:
         raise ProfileError("no half hours with values in the profile")
     # Sorted, half an hour apart throughout (the usual case): on the grid if the first is, and
@@ -1240,10 +1243,11 @@ def _finish(
         warnings.append(
             f"{missing} half hour(s) missing in {gap_after.size} gap(s), first {gaps[0][0]} UTC"
         )
-    negatives = 0 if kwh.min() >= 0 else int(np.count_nonzero(kwh < 0))
+    low, top = extremes if extremes is not None else (kwh.min(), None)
+    negatives = 0 if low >= 0 else int(np.count_nonzero(kwh < 0))
     if negatives:
         warnings.append(f"{negatives} negative kWh value(s) (export?) kept as given")
-    spikes, p99, spike_mask = _spikes(kwh)
+    spikes, p99, spike_mask = _spikes(kwh, top)
     if spikes:
         assert spike_mask is not None
         at = _iso(int(utc_ns[np.flatnonzero(spike_mask)[0]]))
@@ -1280,12 +1284,13 @@ def _finish(
     return data, quality
 
 
-def _no_spikes(kwh: np.ndarray) -> bool:
+def _no_spikes(kwh: np.ndarray, top: float | None = None) -> bool:
     """True when no value can be a spike, shown without the 99th percentile: if at least as
     many values as lie from the percentile's lower order statistic up (less one, for margin)
     are >= x, where SPIKE_FACTOR * x >= the largest value and x > 0, the percentile is >= x,
-    so no value exceeds SPIKE_FACTOR times it. False means: compute it."""
-    top = float(kwh.max())
+    so no value exceeds SPIKE_FACTOR times it. False means: compute it. `top`: `kwh.max()`
+    when the caller has it."""
+    top = float(kwh.max()) if top is None else top
     if not (np.isfinite(top) and top > 0):
         return False
     x = top / SPIKE_FACTOR
@@ -1295,11 +1300,11 @@ def _no_spikes(kwh: np.ndarray) -> bool:
     return int(np.count_nonzero(kwh >= x)) >= kwh.size - below
 
 
-def _spikes(kwh: np.ndarray) -> tuple[int, float, np.ndarray | None]:
+def _spikes(kwh: np.ndarray, top: float | None = None) -> tuple[int, float, np.ndarray | None]:
     """(spikes, the 99th percentile, their mask): values above SPIKE_FACTOR x the profile's
     99th percentile (none when it is not positive). The percentile (a partial sort) is
-    skipped, as nan, when `_no_spikes` shows there are none."""
-    if _no_spikes(kwh):
+    skipped, as nan, when `_no_spikes` shows there are none (`top`: `kwh.max()`, if known)."""
+    if _no_spikes(kwh, top):
         return 0, float("nan"), None
     p99 = float(np.percentile(kwh, 99))
     if not p99 > 0:
@@ -1318,6 +1323,37 @@ def utc_index(utc_ns: np.ndarray) -> pd.DatetimeIndex:
     that (the public one checks and copies, ~90 Python calls)."""
     build = _direct_utc_index if _direct_index_works() else _public_utc_index
     return build(utc_ns)
+
+
+GRID_INDEXES = 8  # the shared grid indexes kept (~0.14 MB each for a year)
+_grid_indexes: dict[tuple[int, int], pd.DatetimeIndex] = {}
+
+
+def grid_index(first_ns: int, size: int) -> pd.DatetimeIndex:
+    """`utc_index` of `size` half hours from `first_ns`, one index shared by every frame of
+    that grid (an Index is immutable; its times are read-only) for as long as it is among the
+    last `GRID_INDEXES` used."""
+    key = (first_ns, size)
+    index = _grid_indexes.pop(key, None)
+    if index is None:
+        utc_ns = first_ns + np.arange(size, dtype=np.int64) * NS_PER_HALF_HOUR
+        utc_ns.flags.writeable = False
+        index = utc_index(utc_ns)
+        while len(_grid_indexes) >= GRID_INDEXES:
+            del _grid_indexes[next(iter(_grid_indexes))]
+    _grid_indexes[key] = index  # the most recently used last
+    return index
+
+
+def known_grid(index: pd.Index) -> tuple[int, int] | None:
+    """`core.bands.half_hour_grid` of an index on the times of one `grid_index` built (two
+    half hours or more; a Series of a frame's column has its own index on the frame's times),
+    known without reading them; None for any other index (compute it)."""
+    if type(index) is not pd.DatetimeIndex or len(index) < 2:
+        return None
+    key = (int(index.asi8[0]), len(index))
+    shared = _grid_indexes.get(key)
+    return key if shared is not None and index.array is shared.array else None
 
 
 def _public_utc_index(utc_ns: np.ndarray) -> pd.DatetimeIndex:
