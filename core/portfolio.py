@@ -494,7 +494,8 @@ def _parquet_rows(source: _Source, site_ids: list[str], is_dir: bool
         sites = sites.combine_chunks() if sites.num_chunks != 1 else sites.chunk(0)
         keys = sites.dictionary.to_numpy(zero_copy_only=False)
         codes = sites.indices.to_numpy(zero_copy_only=False)  # int32 as Arrow keeps them
-        wanted = np.isin(keys, site_ids)
+        asked = set(site_ids)  # a batch's few keys looked up (np.isin sorts both sides)
+        wanted = np.fromiter((key in asked for key in keys), bool, len(keys))
         if not wanted.all():
             keep = wanted[codes]
             table, codes = table.filter(pa.array(keep)), codes[keep]

