@@ -873,26 +873,15 @@ def load_sliced_profiles(
     slice's minimum, which `_finish` reads too), and the slices of one grid share one index
     (`grid_index`). None for the other slices: read each alone (it may have warnings or an
     error of its own; an empty slice has no profile)."""
-
-    import pyarrow as pa
-
     loaded: list[Profile | None] = [None] * (len(bounds) - 1)
     convention = timestamp_convention or default_timestamp_convention()
     if not loaded or table.num_rows == 0:
         return loaded
-    try:  # the columns and dtypes each slice's frame has
-        empty = table.slice(0, 0).to_pandas(use_threads=False)
-    except Exception:  # Arrow errors (types pandas cannot take): read alone, which words them
-        return loaded
-    found = _clean_frame_columns(empty, None, None)
+    found = _sliced_columns(table.schema.serialize().to_pybytes())
     if found is None:
         return loaded
-    time_name, value_name, kvarh_name, from_kw = found
+    time_name, value_name, kvarh_name, from_kw, unit = found
     times = table.column(time_name)
-    unit = empty[time_name].array.unit
-    if (empty[time_name].array.tz is None or not pa.types.is_timestamp(times.type)
-            or times.type.unit != unit):
-        return loaded
     ticks = _Chunks.of(times, np.int64)
     kwh = _Chunks.of(table.column(value_name))
     kvarh = None if kvarh_name is None else _Chunks.of(table.column(kvarh_name))
@@ -947,6 +936,29 @@ def load_sliced_profiles(
             own_values=True, extremes=extremes)
         loaded[i] = Profile(data, quality)
     return loaded
+
+
+@functools.lru_cache(maxsize=16)
+def _sliced_columns(schema: bytes) -> tuple[str, str, str | None, bool, str] | None:
+    """(time, kWh or kW, kvarh or None, kW?, the times' unit) of a table of this serialized
+    schema (its metadata, pandas' too, included) whose slices `load_sliced_profiles` reads:
+    typed columns as each slice's frame has them, tz-aware times. None for other tables.
+    Judged once per schema, on a frame of no rows."""
+    import pyarrow as pa
+
+    arrow = pa.ipc.read_schema(pa.py_buffer(schema))
+    try:  # the columns and dtypes each slice's frame has
+        empty = arrow.empty_table().to_pandas(use_threads=False)
+    except Exception:  # Arrow errors (types pandas cannot take): read alone, which words them
+        return None
+    found = _clean_frame_columns(empty, None, None)
+    if found is None:
+        return None
+    time_name, value_name, kvarh_name, from_kw = found
+    kind, times = arrow.field(time_name).type, empty[time_name].array
+    if times.tz is None or not pa.types.is_timestamp(kind) or kind.unit != times.unit:
+        return None
+    return time_name, value_name, kvarh_name, from_kw, times.unit
 
 
 @dataclass(frozen=True)
@@ -1216,7 +1228,8 @@ def _finish(
     else:
         steps = np.diff(utc_ns)
         regular = bool((steps == NS_PER_HALF_HOUR).all())
-    if ((utc_ns[:1] if regular else utc_ns) % NS_PER_HALF_HOUR != 0).any():
+    if (int(utc_ns[0]) % NS_PER_HALF_HOUR != 0 if regular
+            else bool((utc_ns % NS_PER_HALF_HOUR != 0).any())):
         off_grid = utc_ns % NS_PER_HALF_HOUR != 0
         row = int(np.flatnonzero(off_grid)[0])
         raise ProfileError(
