@@ -32,6 +32,7 @@ import functools
 import os
 import re
 import stat
+import threading
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -1358,6 +1359,7 @@ def utc_index(utc_ns: np.ndarray) -> pd.DatetimeIndex:
 
 GRID_INDEXES = 8  # the shared grid indexes kept (~0.14 MB each for a year)
 _grid_indexes: dict[tuple[int, int], pd.DatetimeIndex] = {}
+_grid_lock = threading.Lock()
 
 
 def grid_index(first_ns: int, size: int) -> pd.DatetimeIndex:
@@ -1365,14 +1367,17 @@ def grid_index(first_ns: int, size: int) -> pd.DatetimeIndex:
     that grid (an Index is immutable; its times are read-only) for as long as it is among the
     last `GRID_INDEXES` used."""
     key = (first_ns, size)
-    index = _grid_indexes.pop(key, None)
-    if index is None:
-        utc_ns = first_ns + np.arange(size, dtype=np.int64) * NS_PER_HALF_HOUR
-        utc_ns.flags.writeable = False
-        index = utc_index(utc_ns)
-        while len(_grid_indexes) >= GRID_INDEXES:
+    with _grid_lock:  # Dask runs batches in threads
+        index = _grid_indexes.pop(key, None)
+        if index is not None:
+            _grid_indexes[key] = index  # the most recently used last
+            return index
+    utc_ns = first_ns + np.arange(size, dtype=np.int64) * NS_PER_HALF_HOUR
+    utc_ns.flags.writeable = False
+    with _grid_lock:
+        index = _grid_indexes.setdefault(key, utc_index(utc_ns))  # or another thread's
+        while len(_grid_indexes) > GRID_INDEXES:
             del _grid_indexes[next(iter(_grid_indexes))]
-    _grid_indexes[key] = index  # the most recently used last
     return index
 
 

@@ -63,6 +63,19 @@ def test_grid_index_is_shared_read_only_and_its_grid_known() -> None:
     assert grid_index(START, 96) is not index
 
 
+def test_grid_index_shared_across_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(1700)
+    keys = [(START + int(k) * NS_PER_HALF_HOUR, 48) for k in rng.integers(0, 3, size=400)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda key: grid_index(*key), keys))
+    for key, index in zip(keys, got, strict=True):
+        assert np.array_equal(index.asi8, key[0] + np.arange(48) * NS_PER_HALF_HOUR)
+        assert known_grid(index) in (key, None)  # None only if another thread's index won
+    assert all(known_grid(grid_index(*key)) == key for key in set(keys))
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_checked_grid_of_a_known_grid_equals_the_general_check(seed: int) -> None:
     rng = np.random.default_rng(1800 + seed)
