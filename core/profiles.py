@@ -878,7 +878,11 @@ def load_sliced_profiles(
     convention = timestamp_convention or default_timestamp_convention()
     if not loaded or table.num_rows == 0:
         return loaded
-    found = _sliced_columns(table.schema.serialize().to_pybytes())
+    try:
+        schema = table.schema.serialize().to_pybytes()
+    except Exception:  # Arrow errors (a type it cannot write): read alone, which words them
+        return loaded
+    found = _sliced_columns(schema)
     if found is None:
         return loaded
     time_name, value_name, kvarh_name, from_kw, unit = found
@@ -947,8 +951,8 @@ def _sliced_columns(schema: bytes) -> tuple[str, str, str | None, bool, str] | N
     Judged once per schema, on a frame of no rows."""
     import pyarrow as pa
 
-    arrow = pa.ipc.read_schema(pa.py_buffer(schema))
     try:  # the columns and dtypes each slice's frame has
+        arrow = pa.ipc.read_schema(pa.py_buffer(schema))
         empty = arrow.empty_table().to_pandas(use_threads=False)
     except Exception:  # Arrow errors (types pandas cannot take): read alone, which words them
         return None

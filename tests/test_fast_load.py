@@ -207,6 +207,10 @@ def _tables() -> list[pa.Table]:
                             "kwh": pa.array(kwh).dictionary_encode()}))
     tables.append(pa.table({"timestamp": pa.array(times.asi8 // 1000, pa.timestamp("us", "UTC")),
                             "kwh": kwh}))  # no pandas metadata
+    tables.append(pa.table({"timestamp": pa.array(times.asi8, pa.timestamp("ns", "UTC")),
+                            "kwh": kwh, "id": pa.array([b"0123456789abcdef"] * 4, pa.uuid())}))
+    tables.append(pa.table({"timestamp": pa.array(times.asi8, pa.timestamp("ns", "UTC")),
+                            "kwh": pa.array([[1.0]] * 4, pa.list_(pa.float64()))}))
     return tables
 
 
