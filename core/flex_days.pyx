@@ -225,7 +225,7 @@ def shift_days(const double[:, ::1] loads, const Py_ssize_t[::1] day_start,
     cdef double* day_load = &work[14, 0]
     cdef double* day_red = &work[15, 0]  # 1.0 where the slot may give energy up
     cdef Py_ssize_t s, d, k, slot, pr, code, first, count, at
-    cdef double cap, q, taken, half, day_kwh
+    cdef double cap, q, taken, half, day_kwh, total = 0.0
     cdef const Py_ssize_t* r_order
     cdef const Py_ssize_t* a_order = NULL
     cdef const double* row_price
@@ -256,7 +256,8 @@ def shift_days(const double[:, ::1] loads, const Py_ssize_t[::1] day_start,
                     if day_red[slot] == 0.0:
                         cap = 0.0
                     r_cap[k] = cap
-                    r_cum[k] = r_cum[k - 1] + cap if k > 0 else cap
+                    total = total + cap if k > 0 else cap  # r_cum[k - 1] + cap, in a register
+                    r_cum[k] = total
                     r_price[k] = row_price[slot]
                 if shift_energy:
                     a_order = &orders[1, code, 0]
@@ -268,7 +269,8 @@ def shift_days(const double[:, ::1] loads, const Py_ssize_t[::1] day_start,
                         if has_red and day_red[slot] != 0.0:
                             cap = 0.0
                         a_cap[k] = cap
-                        a_cum[k] = a_cum[k - 1] + cap if k > 0 else cap
+                        total = total + cap if k > 0 else cap
+                        a_cum[k] = total
                         a_price[k] = row_price[slot]
                     q = _quantity(r_cum, a_cum, r_cap, a_cap, r_price, a_price, scratch,
                                   share[s] * day_kwh, margin_share, width, full_search)
