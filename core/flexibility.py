@@ -218,7 +218,8 @@ def _price_orders(price: np.ndarray, shift_energy: bool) -> tuple[np.ndarray, np
     Band prices repeat a few day patterns: each distinct row is sorted once (equal rows sort
     alike; a fingerprint finds them, a comparison confirms)."""
     rows = price.shape[0]
-    fingerprint = price @ _FINGERPRINT[:price.shape[1]]
+    # numpy's own loop, not BLAS: a threaded BLAS call can wait ~4 ms for a busy core
+    fingerprint = np.einsum("ij,j->i", price, _FINGERPRINT[:price.shape[1]])
     ranked = np.argsort(fingerprint, kind="stable")
     new = np.empty(rows, dtype=bool)
     new[:1] = True
