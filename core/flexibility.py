@@ -1,8 +1,9 @@
 """Value of load flexibility: shift part of each day's energy from dear to cheap half hours.
 
-Method (per UK clock day d of each site; the days of many sites laid out as [rows, 50] arrays,
-each day's price order found with numpy, each price pattern's once, and each day then
-searched in one pass by the compiled `core.flex_days.shift_days`):
+Method (per UK clock day d of each site; the prices' days laid out as [rows, 50] arrays,
+each day's price order found with numpy, each price pattern's once, and each day of each
+site then read from its half hours and searched in one pass by the compiled
+`core.flex_days.shift_days`):
 
 - budget B_d = flex_fraction x the day's kWh; the most energy that may be moved that day.
 - a half hour t may give up at most its own load (r_t <= load_t) and take at most the

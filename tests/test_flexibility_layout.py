@@ -1,9 +1,10 @@
 """The flexibility's faster building blocks against the plain computations they stand for, on
 seeded varied inputs: days laid out on the grid by block copies (and each day's half hours as
 the compiled search reads them) against a scatter to each half hour's UK clock day and
-position; price orders found once per day pattern against a stable
-argsort of every day (equal rows, signed zeros, fingerprints that collide); prices matched
-to a profile by int64 instants against matching by timestamp."""
+position; each day's kWh summed by the compiled search against numpy's sum of its grid row;
+price orders found once per day pattern against a stable argsort of every day (equal rows,
+signed zeros, fingerprints that collide); prices matched to a profile by int64 instants
+against matching by timestamp."""
 
 from __future__ import annotations
 
