@@ -292,6 +292,29 @@ def shift_days(const double[:, ::1] loads, const Py_ssize_t[::1] day_start,
                         flexed[s, at + k] = day_load[first + k] - r_moved[first + k]
 
 
+cdef bint _rows_match(Grid rows, Grid patterns, const Py_ssize_t[::1] codes) noexcept nogil:
+    cdef Py_ssize_t r, k, width = rows.shape[1]
+    cdef const double* row
+    cdef const double* pattern
+    for r in range(rows.shape[0]):
+        row, pattern = &rows[r, 0], &patterns[codes[r], 0]
+        for k in range(width):
+            if row[k] != pattern[k]:
+                return False
+    return True
+
+
+def rows_match(Grid rows, Grid patterns, const Py_ssize_t[::1] codes):
+    """Whether every row r of `rows` equals (==, element for element) row codes[r] of
+    `patterns`: `np.array_equal(patterns[codes], rows)`, without making `patterns[codes]`
+    (`codes` are rows of `patterns`)."""
+    cdef bint match = codes.shape[0] == rows.shape[0] and patterns.shape[1] == rows.shape[1]
+    if match:
+        with nogil:
+            match = _rows_match(rows, patterns, codes)
+    return match
+
+
 def _scratch(Py_ssize_t width):
     """Work rows for one day: 8 of the day's own, the search's 6, the day's kWh and red."""
     from numpy import empty

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 from bess_duos.core.bands import NS_PER_HALF_HOUR
 from bess_duos.core.features import checked_kwh_series, uk_clock, validate_profile
-from bess_duos.core.flex_days import shift_days
+from bess_duos.core.flex_days import rows_match, shift_days
 from bess_duos.core.profiles import localise_timestamps
 from bess_duos.core.tariffs import warn_if_pounds_per_kwh
 from numpy.typing import ArrayLike
@@ -228,7 +228,7 @@ def _price_orders(price: np.ndarray, shift_energy: bool) -> tuple[np.ndarray, np
     codes = np.empty(rows, dtype=np.intp)
     codes[ranked] = np.cumsum(new) - 1
     distinct = price[ranked[new]]
-    if len(distinct) < rows and np.array_equal(distinct[codes], price):
+    if len(distinct) < rows and rows_match(np.ascontiguousarray(price), distinct, codes):
         return _argsorts(distinct, shift_energy), codes
     return _argsorts(price, shift_energy), np.arange(rows, dtype=np.intp)
 

@@ -108,6 +108,29 @@ def test_price_orders_are_each_days_stable_argsorts(monkeypatch, fingerprint: st
             assert np.array_equal(codes, np.arange(len(price))), case
 
 
+def test_rows_match_is_array_equal_of_the_gathered_patterns() -> None:
+    """`flex_days.rows_match` (the check that grouped rows really are equal) against
+    np.array_equal of the gathered patterns: equal rows, signed zeros, one value off by an
+    ulp, codes naming the wrong pattern."""
+    from bess_duos.core.flex_days import rows_match
+
+    rng = np.random.default_rng(77)
+    for case in range(300):
+        price = _price_grid(rng)
+        codes = np.unique(price, axis=0, return_inverse=True)[1].ravel().astype(np.intp)
+        patterns = price[np.unique(codes, return_index=True)[1]]
+        change = rng.integers(4)
+        if change == 1:  # one value of one row a little off
+            price = price.copy()
+            price[rng.integers(len(price)), rng.integers(price.shape[1])] *= 1 + 2**-52
+        elif change == 2:  # a row named by another pattern
+            codes = codes.copy()
+            codes[rng.integers(len(codes))] = rng.integers(len(patterns))
+        elif change == 3:  # a zero's sign flipped: still equal
+            price = np.where(price == 0, -price, price)
+        assert rows_match(price, patterns, codes) == np.array_equal(patterns[codes], price), case
+
+
 def test_days_equal_but_for_signed_zeros_share_an_order_and_keep_their_prices() -> None:
     """Rows equal but for the sign of a zero share a pattern's order; each day is still
     priced by its own row (bit for bit), which the search reads."""
