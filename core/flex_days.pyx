@@ -1,14 +1,15 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
-"""The daily shifting search of `core.flexibility`, compiled: one pass per day (row).
+"""The daily shifting search of `core.flexibility`, compiled: one pass per day of each site.
 
-Each row is one UK clock day of one site, its half hours in grid order (padding slots hold 0
-kWh). For each row the slots are taken in price order (dearest first to give energy up,
-cheapest first to take it: the caller's stable argsorts), the capacities summed along that
-order, the quantity to move chosen as the module docstring of `core.flexibility` says, and
-the moved energy laid back on the grid. Every number is computed with the same operations in
-the same order as the array code it replaced, so the results are the same to the bit (the
-tests check them against pricing every candidate).
+Each day of each site is copied from its half hours into grid order (padding slots hold 0
+kWh), its kWh summed (as numpy sums a row of the grid). The slots are then taken in price
+order (dearest first to give energy up, cheapest first to take it: the caller's stable
+argsorts), the capacities summed along that order, the quantity to move chosen as the module
+docstring of `core.flexibility` says, and the moved energy laid back on the day's half
+hours. Every number is computed with the same operations in the same order as the array code
+it replaced, so the results are the same to the bit (the tests check them against pricing
+every candidate).
 """
 
 from libc.math cimport INFINITY, fabs
@@ -161,24 +162,56 @@ cdef double _quantity(const double* r_cum, const double* a_cum, const double* r_
                           k_a, margin, width)
 
 
-def shift_days(Grid load, Grid price, const Py_ssize_t[::1] price_of_site,
+cdef double _row_sum(const double* a, Py_ssize_t n) noexcept nogil:
+    """numpy's pairwise sum of n doubles (`np.add.reduce` of a contiguous row adds it to 0.0),
+    the same additions in the same order, so a day's kWh is numpy's to the bit."""
+    cdef Py_ssize_t i, j, half
+    cdef double res
+    cdef double r[8]
+    if n < 8:
+        res = -0.0
+        for i in range(n):
+            res += a[i]
+        return res
+    if n <= 128:
+        for j in range(8):
+            r[j] = a[j]
+        i = 8
+        while i < n - (n % 8):
+            for j in range(8):
+                r[j] += a[i + j]
+            i += 8
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        while i < n:
+            res += a[i]
+            i += 1
+        return res
+    half = n // 2
+    half -= half % 8
+    return _row_sum(a, half) + _row_sum(a + half, n - half)
+
+
+def shift_days(const double[:, ::1] loads, const Py_ssize_t[::1] day_start,
+               const Py_ssize_t[::1] day_first, const Py_ssize_t[::1] day_count,
+               Grid price, const Py_ssize_t[::1] price_of_site,
                const Py_ssize_t[::1] codes, const Py_ssize_t[:, :, ::1] orders,
-               const double[::1] half_limit, Py_ssize_t n_days, Flags pad, Flags red,
-               const double[::1] budget,
-               bint shift_energy, double margin_share, double[::1] moved_kwh,
+               const double[::1] half_limit, Flags red, const double[::1] share,
+               bint shift_energy, double margin_share, double[:, ::1] moved_kwh,
                double[:, ::1] flexed, bint full_search=False):
-    """Move each row's energy: `load` [rows, width] kWh per grid slot, row r being day
-    r % n_days of site r // n_days; `price` [n_days x k, width], site s's days priced by
-    block `price_of_site[s]` of its rows (row p's sort orders `orders[side, codes[p]]`, side 0
-    descending, side 1 ascending when shifting); `half_limit` per site the kWh a slot may
-    hold; `pad` [n_days, width] slots that take nothing (or None); `red` [p', width] (row
-    r % p') the slots that may give energy (or None); `budget` per row. Writes the kWh moved
-    per row and the flexed kWh per slot.
+    """Move each day's energy: `loads` [sites, half hours] kWh; day d of every site is its
+    half hours day_start[d] on, `day_count[d]` of them, in grid slots day_first[d] on (the
+    day's other slots are padding: no kWh, they take nothing); `price` [n_days x k, width]
+    (width: the grid's), site s's days priced by block `price_of_site[s]` of its rows (row
+    p's sort orders `orders[side, codes[p]]`, side 0 descending, side 1 ascending when
+    shifting); `half_limit` per site the kWh a slot may hold; `red` [1 or sites, half hours]
+    the half hours that may give energy (or None); `share` per site the share of each day's
+    kWh (floored at 0) that may move. Writes the kWh moved per site and day and the flexed
+    kWh per half hour.
     `full_search` searches every day in full, shortcuts aside (the tests check that the
     shortcuts give what it gives)."""
-    cdef Py_ssize_t rows = load.shape[0], width = load.shape[1]
-    cdef Py_ssize_t red_rows = red.shape[0] if red is not None else 1
-    cdef bint has_pad = pad is not None, has_red = red is not None
+    cdef Py_ssize_t sites = loads.shape[0], n_days = day_start.shape[0]
+    cdef Py_ssize_t width = price.shape[1]
+    cdef bint has_red = red is not None
     cdef double[:, ::1] work = _scratch(width)
     cdef double* r_cap = &work[0, 0]
     cdef double* a_cap = &work[1, 0]
@@ -189,62 +222,100 @@ def shift_days(Grid load, Grid price, const Py_ssize_t[::1] price_of_site,
     cdef double* r_moved = &work[6, 0]
     cdef double* a_moved = &work[7, 0]
     cdef double* scratch = &work[8, 0]
-    cdef Py_ssize_t r, k, slot, pr, code
-    cdef double cap, q, taken, half
+    cdef double* day_load = &work[14, 0]
+    cdef double* day_red = &work[15, 0]  # 1.0 where the slot may give energy up
+    cdef Py_ssize_t s, d, k, slot, pr, code, first, count, at
+    cdef double cap, q, taken, half, day_kwh, total = 0.0
     cdef const Py_ssize_t* r_order
     cdef const Py_ssize_t* a_order = NULL
-    cdef const double* row_load
     cdef const double* row_price
     with nogil:
-        for r in range(rows):
-            pr = price_of_site[r // n_days] * n_days + r % n_days
-            code = codes[pr]
-            row_load = &load[r, 0]
-            row_price = &price[pr, 0]
-            half = half_limit[r // n_days]
-            r_order = &orders[0, code, 0]
-            for k in range(width):
-                slot = r_order[k]
-                cap = _max(row_load[slot], 0.0)
-                if not shift_energy and not row_price[slot] > 0.0:
-                    cap = 0.0
-                if has_red and not red[r % red_rows, slot]:
-                    cap = 0.0
-                r_cap[k] = cap
-                r_cum[k] = r_cum[k - 1] + cap if k > 0 else cap
-                r_price[k] = row_price[slot]
-            if shift_energy:
-                a_order = &orders[1, code, 0]
+        for s in range(sites):
+            half = half_limit[s]
+            for d in range(n_days):
+                first, count, at = day_first[d], day_count[d], day_start[d]
                 for k in range(width):
-                    slot = a_order[k]
-                    cap = _max(half - row_load[slot], 0.0)
-                    if has_pad and pad[r % n_days, slot]:
+                    day_load[k] = 0.0
+                    day_red[k] = 0.0
+                for k in range(count):
+                    day_load[first + k] = loads[s, at + k]
+                    day_red[first + k] = 1.0 if not has_red or red[
+                        s if red.shape[0] > 1 else 0, at + k] else 0.0
+                day_kwh = 0.0 + _row_sum(day_load, width)
+                if not day_kwh > 0.0:  # np.maximum(day_kwh, 0.0)
+                    day_kwh = 0.0
+                pr = price_of_site[s] * n_days + d
+                code = codes[pr]
+                row_price = &price[pr, 0]
+                r_order = &orders[0, code, 0]
+                for k in range(width):
+                    slot = r_order[k]
+                    cap = _max(day_load[slot], 0.0)
+                    if not shift_energy and not row_price[slot] > 0.0:
                         cap = 0.0
-                    if has_red and red[r % red_rows, slot]:
+                    if day_red[slot] == 0.0:
                         cap = 0.0
-                    a_cap[k] = cap
-                    a_cum[k] = a_cum[k - 1] + cap if k > 0 else cap
-                    a_price[k] = row_price[slot]
-                q = _quantity(r_cum, a_cum, r_cap, a_cap, r_price, a_price, scratch,
-                              budget[r], margin_share, width, full_search)
-            else:
-                q = _min(budget[r], r_cum[width - 1])
-            moved_kwh[r] = q
-            for k in range(width):
-                taken = _min(_max(q - (r_cum[k] - r_cap[k]), 0.0), r_cap[k])
-                r_moved[r_order[k]] = taken
-            if shift_energy:
+                    r_cap[k] = cap
+                    total = total + cap if k > 0 else cap  # r_cum[k - 1] + cap, in a register
+                    r_cum[k] = total
+                    r_price[k] = row_price[slot]
+                if shift_energy:
+                    a_order = &orders[1, code, 0]
+                    for k in range(width):
+                        slot = a_order[k]
+                        cap = _max(half - day_load[slot], 0.0)
+                        if slot < first or slot >= first + count:  # padding
+                            cap = 0.0
+                        if has_red and day_red[slot] != 0.0:
+                            cap = 0.0
+                        a_cap[k] = cap
+                        total = total + cap if k > 0 else cap
+                        a_cum[k] = total
+                        a_price[k] = row_price[slot]
+                    q = _quantity(r_cum, a_cum, r_cap, a_cap, r_price, a_price, scratch,
+                                  share[s] * day_kwh, margin_share, width, full_search)
+                else:
+                    q = _min(share[s] * day_kwh, r_cum[width - 1])
+                moved_kwh[s, d] = q
                 for k in range(width):
-                    taken = _min(_max(q - (a_cum[k] - a_cap[k]), 0.0), a_cap[k])
-                    a_moved[a_order[k]] = taken
-                for k in range(width):
-                    flexed[r, k] = (row_load[k] - r_moved[k]) + a_moved[k]
-            else:
-                for k in range(width):
-                    flexed[r, k] = row_load[k] - r_moved[k]
+                    taken = _min(_max(q - (r_cum[k] - r_cap[k]), 0.0), r_cap[k])
+                    r_moved[r_order[k]] = taken
+                if shift_energy:
+                    for k in range(width):
+                        taken = _min(_max(q - (a_cum[k] - a_cap[k]), 0.0), a_cap[k])
+                        a_moved[a_order[k]] = taken
+                    for k in range(count):
+                        flexed[s, at + k] = ((day_load[first + k] - r_moved[first + k])
+                                             + a_moved[first + k])
+                else:
+                    for k in range(count):
+                        flexed[s, at + k] = day_load[first + k] - r_moved[first + k]
+
+
+cdef bint _rows_match(Grid rows, Grid patterns, const Py_ssize_t[::1] codes) noexcept nogil:
+    cdef Py_ssize_t r, k, width = rows.shape[1]
+    cdef const double* row
+    cdef const double* pattern
+    for r in range(rows.shape[0]):
+        row, pattern = &rows[r, 0], &patterns[codes[r], 0]
+        for k in range(width):
+            if row[k] != pattern[k]:
+                return False
+    return True
+
+
+def rows_match(Grid rows, Grid patterns, const Py_ssize_t[::1] codes):
+    """Whether every row r of `rows` equals (==, element for element) row codes[r] of
+    `patterns`: `np.array_equal(patterns[codes], rows)`, without making `patterns[codes]`
+    (`codes` are rows of `patterns`)."""
+    cdef bint match = codes.shape[0] == rows.shape[0] and patterns.shape[1] == rows.shape[1]
+    if match:
+        with nogil:
+            match = _rows_match(rows, patterns, codes)
+    return match
 
 
 def _scratch(Py_ssize_t width):
-    """Work rows for one day: 8 of the day's own, then the search's 6."""
+    """Work rows for one day: 8 of the day's own, the search's 6, the day's kWh and red."""
     from numpy import empty
-    return empty((14, width))
+    return empty((16, width))

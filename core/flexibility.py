@@ -1,8 +1,9 @@
 """Value of load flexibility: shift part of each day's energy from dear to cheap half hours.
 
-Method (per UK clock day d of each site; the days of many sites laid out as [rows, 50] arrays,
-each day's price order found with numpy, each price pattern's once, and each day then
-searched in one pass by the compiled `core.flex_days.shift_days`):
+Method (per UK clock day d of each site; the prices' days laid out as [rows, 50] arrays,
+each day's price order found with numpy, each price pattern's once, and each day of each
+site then read from its half hours and searched in one pass by the compiled
+`core.flex_days.shift_days`):
 
 - budget B_d = flex_fraction x the day's kWh; the most energy that may be moved that day.
 - a half hour t may give up at most its own load (r_t <= load_t) and take at most the
@@ -49,7 +50,7 @@ import numpy as np
 import pandas as pd
 from bess_duos.core.bands import NS_PER_HALF_HOUR
 from bess_duos.core.features import checked_kwh_series, uk_clock, validate_profile
-from bess_duos.core.flex_days import shift_days
+from bess_duos.core.flex_days import rows_match, shift_days
 from bess_duos.core.profiles import localise_timestamps
 from bess_duos.core.tariffs import warn_if_pounds_per_kwh
 from numpy.typing import ArrayLike
@@ -59,19 +60,19 @@ from numpy.typing import ArrayLike
 # 2**-53 x a few), and what taking a tie can cost is at most this share a day (under 0.01 p a
 # year on a site of 10 GWh a year at 30 p/kWh).
 _MARGIN = 1e-11
-_SITES_AT_ONCE = 16  # sites laid out on the grid together (their arrays stay in the cache)
 _FULL_SEARCH = False  # True: every day searched in full, shortcuts aside (for the tests)
 
 
 @dataclass(frozen=True)
 class _Unbuilt:
-    """A flexed profile not yet made a Series: its kWh (an array of its own) and index."""
+    """A flexed profile not yet made a Series: its kWh (a row of the plan's array, shared
+    with the other sites': copied when built) and index."""
 
     kwh: np.ndarray
     index: pd.DatetimeIndex
 
     def build(self) -> pd.Series:
-        return pd.Series(self.kwh, index=self.index, name="kwh", copy=False)
+        return pd.Series(self.kwh, index=self.index, name="kwh", copy=True)
 
 
 class _BuiltWhenRead:
@@ -196,24 +197,17 @@ def _laid_out_prices(layout: _Layout, prices: np.ndarray, shift_energy: bool) ->
 
 @dataclass(frozen=True)
 class _Days:
-    """Each row one UK clock day of one site (site-major, `n_days` a site), its half hours in
-    grid order, ready for `core.flex_days.shift_days`: `load` [rows, width] kWh (padding 0);
-    each site priced by row `price_of_site` of `prices`; `half_limit` the kWh a slot may hold,
-    per site; `pad` [n_days, width] the padding slots (None: none); `red` [p, width] (row r
-    % p) the slots that may give energy up (None: all)."""
+    """Sites ready for `core.flex_days.shift_days`: `loads` [sites, half hours] kWh (C
+    order), their UK clock days where `layout` says; each site priced by row `price_of_site`
+    of `prices`; `half_limit` the kWh a slot may hold, per site; `red` uint8 [1 or sites,
+    half hours] the half hours that may give energy up (None: all)."""
 
-    load: np.ndarray
+    loads: np.ndarray
+    layout: _Layout
     prices: _Prices
     price_of_site: np.ndarray
     half_limit: np.ndarray
-    n_days: int
-    pad: np.ndarray | None
     red: np.ndarray | None
-
-    @functools.cached_property
-    def day_kwh(self) -> np.ndarray:
-        """[rows] each day's kWh, floored at 0."""
-        return np.maximum(self.load.sum(axis=1), 0.0)
 
 
 _FINGERPRINT = np.random.default_rng(0).uniform(0.5, 1.5, 64)  # weights to spot equal rows
@@ -225,7 +219,8 @@ def _price_orders(price: np.ndarray, shift_energy: bool) -> tuple[np.ndarray, np
     Band prices repeat a few day patterns: each distinct row is sorted once (equal rows sort
     alike; a fingerprint finds them, a comparison confirms)."""
     rows = price.shape[0]
-    fingerprint = price @ _FINGERPRINT[:price.shape[1]]
+    # numpy's own loop, not BLAS: a threaded BLAS call can wait ~4 ms for a busy core
+    fingerprint = np.einsum("ij,j->i", price, _FINGERPRINT[:price.shape[1]])
     ranked = np.argsort(fingerprint, kind="stable")
     new = np.empty(rows, dtype=bool)
     new[:1] = True
@@ -233,7 +228,7 @@ def _price_orders(price: np.ndarray, shift_energy: bool) -> tuple[np.ndarray, np
     codes = np.empty(rows, dtype=np.intp)
     codes[ranked] = np.cumsum(new) - 1
     distinct = price[ranked[new]]
-    if len(distinct) < rows and np.array_equal(distinct[codes], price):
+    if len(distinct) < rows and rows_match(np.ascontiguousarray(price), distinct, codes):
         return _argsorts(distinct, shift_energy), codes
     return _argsorts(price, shift_energy), np.arange(rows, dtype=np.intp)
 
@@ -247,27 +242,23 @@ def _argsorts(price: np.ndarray, shift_energy: bool) -> np.ndarray:
     return orders
 
 
-def _moves(days: _Days, budget: np.ndarray, shift_energy: bool
+def _moves(days: _Days, shares: np.ndarray, shift_energy: bool
            ) -> tuple[np.ndarray, np.ndarray]:
-    """(kWh moved per row, the flexed kWh per grid slot [rows, width]): the compiled daily
-    search (`core.flex_days.shift_days`)."""
-    q = np.empty(days.load.shape[0])
-    flexed = np.empty(days.load.shape)
-    prices = days.prices
-    shift_days(days.load, prices.grid, days.price_of_site, prices.codes, prices.orders,
-               days.half_limit, days.n_days, days.pad, days.red, budget, shift_energy, _MARGIN,
-               q, flexed, _FULL_SEARCH)
+    """(kWh moved [sites, days], the flexed kWh [sites, half hours]) moving up to each site's
+    share [sites] of each day's kWh: the compiled daily search (`core.flex_days.shift_days`)."""
+    layout, prices = days.layout, days.prices
+    q = np.empty((days.loads.shape[0], layout.n_days))
+    flexed = np.empty(days.loads.shape)
+    shift_days(days.loads, layout.day_start, layout.day_first, layout.day_count, prices.grid,
+               days.price_of_site, prices.codes, prices.orders, days.half_limit, days.red,
+               shares, shift_energy, _MARGIN, q, flexed, _FULL_SEARCH)
     return q, flexed
 
 
-def _result(index: pd.DatetimeIndex, load: np.ndarray, price: np.ndarray, q: np.ndarray,
-            flexed: np.ndarray, power_limit_kw: float, fresh: bool = False
-            ) -> FlexibilityResult:
-    """One site's result; `flexed` is its kWh per half hour after the moves (`fresh`: an
-    array of its own, kept by the result, else copied). Its Series is made when first read."""
-    kwh = flexed if fresh else flexed.copy()
-    # The cost is summed on a fresh array, as the old code's was (a dot product's rounding
-    # can depend on where its array starts in memory).
+def _result(index: pd.DatetimeIndex, load: np.ndarray, price: np.ndarray, shifted_kwh: float,
+            kwh: np.ndarray, power_limit_kw: float) -> FlexibilityResult:
+    """One site's result; `kwh` its kWh per half hour after the moves (a row of the plan's
+    array, kept by the result: its Series is made, a copy, when first read)."""
     base_cost = float(load @ price) / 100.0
     flexed_cost = float(kwh @ price) / 100.0
     value = max(base_cost - flexed_cost, 0.0)
@@ -277,7 +268,7 @@ def _result(index: pd.DatetimeIndex, load: np.ndarray, price: np.ndarray, q: np.
         saving_pct=value / base_cost * 100.0 if base_cost > 0 else float("nan"),
         base_cost_gbp=base_cost,
         flexed_cost_gbp=flexed_cost,
-        shifted_kwh=float(q.sum()),
+        shifted_kwh=shifted_kwh,
         annual_value_gbp=value * 365.0 / days,
         power_limit_kw=float(power_limit_kw),
         flexed_profile=_Unbuilt(kwh, index),  # type: ignore[arg-type]
@@ -294,7 +285,10 @@ class _Layout:
     # day, first half hour); None when the half hours fill the grid in order.
     blocks: tuple[tuple[int, int, int, int, int], ...] | None
     pad: np.ndarray | None  # flat positions (day x width + slot) of the padding; None if none
-    pad_flags: np.ndarray | None  # uint8 [days, width]: 1 where a slot is padding
+    # [days] each day's first half hour, its first slot and its number of half hours
+    day_start: np.ndarray
+    day_first: np.ndarray
+    day_count: np.ndarray
 
     def grid(self, values: np.ndarray) -> np.ndarray:
         """[rows, half hours] -> [rows, days, width], padding 0 (False)."""
@@ -308,18 +302,6 @@ class _Layout:
         out.reshape(rows, -1)[:, self.pad] = 0
         return out
 
-    def half_hours(self, grid: np.ndarray) -> np.ndarray:
-        """[rows x days, width] -> [rows, half hours]."""
-        if self.blocks is None:
-            return grid.reshape(-1, self.n_days * self.width)
-        grid = grid.reshape(-1, self.n_days, self.width)
-        rows, (_, end, _, count, at) = grid.shape[0], self.blocks[-1]
-        out = np.empty((rows, at + (end - self.blocks[-1][0]) * count))
-        for day, end, slot, count, at in self.blocks:  # (a view of `out`: copied once)
-            out[:, at:at + (end - day) * count].reshape(rows, end - day, count)[...] = (
-                grid[:, day:end, slot:slot + count])
-        return out
-
 
 def _layout(index: pd.DatetimeIndex) -> _Layout:
     """The layout of a regular half-hour index (validated), remembered per grid."""
@@ -331,36 +313,34 @@ def _grid_layout(first_ns: int, size: int) -> _Layout:
     clock = uk_clock(pd.DatetimeIndex(first_ns + np.arange(size, dtype=np.int64)
                                       * NS_PER_HALF_HOUR, tz="UTC"))
     n_days, width = int(clock.day_code[-1]) + 1, int(clock.day_pos.max()) + 1
-    if size == n_days * width:  # every day full: the half hours fill the grid
-        return _Layout(n_days, width, None, None, None)
-    # Each day's first slot and number of half hours (consecutive, as the index is regular),
-    # then the runs of days alike: a handful (part days, clock changes).
+    # Each day's first slot and number of half hours (consecutive, as the index is regular).
     starts = np.flatnonzero(np.diff(clock.day_code, prepend=-1))
     counts = np.diff(starts, append=size)
-    first_slot = clock.day_pos[starts]
+    first_slot = clock.day_pos[starts].astype(np.intp)
+    for table in (starts, counts, first_slot):
+        table.flags.writeable = False
+    if size == n_days * width:  # every day full: the half hours fill the grid
+        return _Layout(n_days, width, None, None, starts, first_slot, counts)
+    # The runs of days alike: a handful (part days, clock changes).
     change = np.flatnonzero((np.diff(first_slot) != 0) | (np.diff(counts) != 0)) + 1
     runs = np.concatenate([[0], change, [n_days]])
     blocks = tuple((int(day), int(end), int(first_slot[day]), int(counts[day]),
                     int(starts[day])) for day, end in itertools.pairwise(runs))
-    flags = np.ones(n_days * width, dtype=np.uint8)
-    flags[clock.day_code * width + clock.day_pos] = 0
+    flags = np.ones(n_days * width, dtype=bool)
+    flags[clock.day_code * width + clock.day_pos] = False
     pad = np.flatnonzero(flags)
-    flags = flags.reshape(n_days, width)
-    pad.flags.writeable = flags.flags.writeable = False
-    return _Layout(n_days, width, blocks, pad, flags)
+    pad.flags.writeable = False
+    return _Layout(n_days, width, blocks, pad, starts, first_slot, counts)
 
 
 def _plan(layout: _Layout, loads: np.ndarray, prices: _Prices, price_of_site: np.ndarray,
           limit_kw: np.ndarray, red: np.ndarray | None) -> _Days:
-    """The days of loads [sites, half hours], each site at its row `price_of_site` of
-    `prices`, with limits [sites] kW and red flags [1 or sites, half hours] (or None), laid
-    out for the search."""
-    width = layout.width
-    red_rows = None if red is None else np.ascontiguousarray(
-        layout.grid(red).reshape(-1, width)).view(np.uint8)
-    return _Days(np.ascontiguousarray(layout.grid(loads).reshape(-1, width)), prices,
-                 np.asarray(price_of_site, dtype=np.intp), np.asarray(limit_kw, dtype=float)
-                 * 0.5, layout.n_days, layout.pad_flags, red_rows)
+    """Loads [sites, half hours] (C order), each site at its row `price_of_site` of `prices`,
+    with limits [sites] kW and red flags [1 or sites, half hours] (or None), ready for the
+    search."""
+    red_rows = None if red is None else np.ascontiguousarray(red).view(np.uint8)
+    return _Days(loads, layout, prices, np.asarray(price_of_site, dtype=np.intp),
+                 np.asarray(limit_kw, dtype=float) * 0.5, red_rows)
 
 
 @dataclass(frozen=True)
@@ -381,9 +361,10 @@ class FlexibilityPlan:
     def value(self, flex_fraction: float) -> FlexibilityResult:
         """The best saving moving up to `flex_fraction` of each day's kWh."""
         _check_fraction(flex_fraction)
-        q, flexed = _moves(self._days, flex_fraction * self._days.day_kwh, self.shift_energy)
-        return _result(self.index, self.load, self.price, q,
-                       self._layout.half_hours(flexed)[0], self.power_limit_kw, fresh=True)
+        q, flexed = _moves(self._days, np.array([flex_fraction], dtype=float),
+                           self.shift_energy)
+        return _result(self.index, self.load, self.price, float(q.sum()), flexed[0],
+                       self.power_limit_kw)
 
 
 def plan_flexibility(
@@ -426,12 +407,11 @@ def plan_flexibility(
 class FlexibilityPlans:
     """Many sites on one half-hour index, checked and ready to value: made by
     `plan_flexibility_many`; `value(shares)` gives each site's `FlexibilityResult`, equal to
-    its single-site plan's. Sites are laid out and valued a few at a time (their arrays stay
-    in the CPU's cache; none are kept), so each `value` call lays them out again. Its arrays
-    are shared: never modify them."""
+    its single-site plan's. Each `value` call lays the prices out again and searches every
+    site's days (none are kept). Its arrays are shared: never modify them."""
 
     index: pd.DatetimeIndex
-    loads: np.ndarray  # [sites, half hours] kWh
+    loads: np.ndarray  # [sites, half hours] kWh (C order)
     prices: np.ndarray  # [k, half hours] p/kWh
     price_rows: np.ndarray  # [sites] each site's row of `prices`
     power_limit_kw: np.ndarray  # [sites]
@@ -445,7 +425,7 @@ class FlexibilityPlans:
     def value(self, flex_fraction: float | ArrayLike) -> list[FlexibilityResult]:
         """Each site's best saving moving up to its `flex_fraction` (one for all, or one per
         site) of each day's kWh, in site order."""
-        sites, n_days = len(self), self._layout.n_days
+        sites = len(self)
         shares = np.asarray(flex_fraction, dtype=float)
         if shares.ndim > 1 or shares.size not in (1, sites):
             raise ValueError(f"flex_fraction: one share or one per site ({sites}), "
@@ -455,21 +435,15 @@ class FlexibilityPlans:
         if outside.size:
             raise ValueError(f"flex_fraction must be between 0 and 1, got {shares[outside[0]]} "
                              f"for site {outside[0]}")
-        prices, rows, red = self.prices, self.price_rows, self.red_periods
+        prices, rows = self.prices, self.price_rows
         laid_out = _laid_out_prices(self._layout, prices, self.shift_energy)  # each row once
-        results = []
-        for start in range(0, sites, _SITES_AT_ONCE):
-            chunk = slice(start, start + _SITES_AT_ONCE)
-            days = _plan(self._layout, self.loads[chunk], laid_out, rows[chunk],
-                         self.power_limit_kw[chunk],
-                         red[chunk] if red is not None and len(red) > 1 else red)
-            budget = np.repeat(shares[chunk], n_days) * days.day_kwh
-            q, flexed = _moves(days, budget, self.shift_energy)
-            q, flexed = q.reshape(-1, n_days), self._layout.half_hours(flexed)
-            results += [_result(self.index, self.loads[i], prices[rows[i]], q[j], flexed[j],
-                                self.power_limit_kw[i])
-                        for j, i in enumerate(range(sites)[chunk])]
-        return results
+        days = _plan(self._layout, self.loads, laid_out, rows, self.power_limit_kw,
+                     self.red_periods)
+        q, flexed = _moves(days, np.ascontiguousarray(shares), self.shift_energy)
+        shifted = q.sum(axis=1).tolist()  # each row summed as its own array's sum is
+        limits = self.power_limit_kw.tolist()
+        return [_result(self.index, self.loads[i], prices[rows[i]], shifted[i], flexed[i],
+                        limits[i]) for i in range(sites)]
 
 
 def plan_flexibility_many(

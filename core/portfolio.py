@@ -889,15 +889,16 @@ def _results_frame(rows: list[dict[str, Any]], features: FeatureRows | pd.DataFr
     and their features (in the same order: `FeatureRows`, or a frame of its columns)."""
     if not rows:
         return empty_results()
-    columns: dict[str, Any] = {name: np.asarray(features[name], dtype=np.float64)
-                               for name in FEATURES}
-    columns["pattern"] = [str(value) for value in features["pattern"]]
-    columns["feature_notes"] = [str(value) for value in features["notes"]]
+    given: dict[str, Any] = {name: np.asarray(features[name], dtype=np.float64)
+                             for name in FEATURES}
+    given["pattern"] = [str(value) for value in features["pattern"]]
+    given["feature_notes"] = [str(value) for value in features["notes"]]
+    columns: dict[str, Any] = {}  # in result_columns() order: no reordering copy
     for name, dtype in result_dtypes().items():
-        values = columns[name] if name in columns else [row[name] for row in rows]
-        columns[name] = (pd.Series(values, dtype=dtype) if dtype == "str"
+        values = given[name] if name in given else [row[name] for row in rows]
+        columns[name] = (pd.array(values, dtype=dtype) if dtype == "str"  # no Series to align
                          else np.asarray(values, dtype=dtype))
-    return pd.DataFrame(columns)[result_columns()]
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
 
 
 def run_batch_safely(sites: pd.DataFrame, **kwargs: Any) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,8 +1,10 @@
 """The flexibility's faster building blocks against the plain computations they stand for, on
-seeded varied inputs: days laid out on the grid by block copies against a scatter to each half
-hour's UK clock day and position; price orders found once per day pattern against a stable
-argsort of every day (equal rows, signed zeros, fingerprints that collide); prices matched
-to a profile by int64 instants against matching by timestamp."""
+seeded varied inputs: days laid out on the grid by block copies (and each day's half hours as
+the compiled search reads them) against a scatter to each half hour's UK clock day and
+position; each day's kWh summed by the compiled search against numpy's sum of its grid row;
+price orders found once per day pattern against a stable argsort of every day (equal rows,
+signed zeros, fingerprints that collide); prices matched to a profile by int64 instants
+against matching by timestamp."""
 
 from __future__ import annotations
 
@@ -46,15 +48,17 @@ def test_the_grid_of_block_copies_is_the_scatter_to_each_half_hours_day_and_posi
         assert np.array_equal(grid.reshape(rows, -1), want), case
         flags = layout.grid(values > 0)
         assert flags.dtype == bool and np.array_equal(flags.reshape(rows, -1), want > 0), case
-        back = layout.half_hours(grid.reshape(-1, width))
-        assert np.array_equal(back, values) and back.flags.c_contiguous, case
+        # Each day's half hours (the compiled search reads the days from them): its first,
+        # how many, and the slot of the first; the others follow it.
+        day = np.repeat(np.arange(n_days), layout.day_count)
+        assert np.array_equal(day, clock.day_code), case
+        assert np.array_equal(layout.day_start, np.searchsorted(clock.day_code, range(n_days)))
+        slot = layout.day_first[day] + np.arange(len(index)) - layout.day_start[day]
+        assert np.array_equal(slot, clock.day_pos), case
         if layout.pad is not None:  # the padding: every grid slot no half hour sits in
             padding = np.ones(n_days * width, dtype=bool)
             padding[flat] = False
             assert np.array_equal(layout.pad, np.flatnonzero(padding)), case
-            assert np.array_equal(layout.pad_flags.ravel(), padding), case
-        else:
-            assert layout.pad_flags is None, case
 
 
 # ---------------------------------------------------------------- price orders
@@ -104,6 +108,29 @@ def test_price_orders_are_each_days_stable_argsorts(monkeypatch, fingerprint: st
             assert np.array_equal(codes, np.arange(len(price))), case
 
 
+def test_rows_match_is_array_equal_of_the_gathered_patterns() -> None:
+    """`flex_days.rows_match` (the check that grouped rows really are equal) against
+    np.array_equal of the gathered patterns: equal rows, signed zeros, one value off by an
+    ulp, codes naming the wrong pattern."""
+    from bess_duos.core.flex_days import rows_match
+
+    rng = np.random.default_rng(77)
+    for case in range(300):
+        price = _price_grid(rng)
+        codes = np.unique(price, axis=0, return_inverse=True)[1].ravel().astype(np.intp)
+        patterns = price[np.unique(codes, return_index=True)[1]]
+        change = rng.integers(4)
+        if change == 1:  # one value of one row a little off
+            price = price.copy()
+            price[rng.integers(len(price)), rng.integers(price.shape[1])] *= 1 + 2**-52
+        elif change == 2:  # a row named by another pattern
+            codes = codes.copy()
+            codes[rng.integers(len(codes))] = rng.integers(len(patterns))
+        elif change == 3:  # a zero's sign flipped: still equal
+            price = np.where(price == 0, -price, price)
+        assert rows_match(price, patterns, codes) == np.array_equal(patterns[codes], price), case
+
+
 def test_days_equal_but_for_signed_zeros_share_an_order_and_keep_their_prices() -> None:
     """Rows equal but for the sign of a zero share a pattern's order; each day is still
     priced by its own row (bit for bit), which the search reads."""
@@ -140,3 +167,28 @@ def test_prices_matched_by_instants_equal_prices_matched_by_timestamp() -> None:
         assert np.array_equal(got, want)
     with pytest.raises(ValueError, match=r"prices_hh: no price for 2025-10-19 23:00:00\+00:00"):
         aligned_prices(pd.Series(values[1:], index=index[1:]), index)  # the first missing
+
+
+# ---------------------------------------------------------------- each day's kWh
+
+
+def test_the_searchs_day_kwh_is_numpys_sum_of_the_days_grid_row() -> None:
+    """The compiled search sums each day's kWh itself, from the half hours: curtailing half
+    of it (every price positive, so every kWh may go) moves exactly half of what numpy's sum
+    of the day's grid row (padding 0), floored at 0, gives."""
+    rng = np.random.default_rng(4242)
+    for case in range(80):
+        index = _random_index(rng)
+        layout = flexibility._layout(index)
+        sites = int(rng.integers(1, 4))
+        loads = rng.gamma(2.0, 3.0, (sites, len(index))) * rng.uniform(1e-3, 1e3, (sites, 1))
+        loads[rng.random(loads.shape) < 0.1] *= -1.0  # some days' sums below 0
+        loads[rng.random(loads.shape) < 0.1] = 0.0
+        price = rng.uniform(0.5, 30.0, (1, len(index)))
+        days = flexibility._plan(layout, np.ascontiguousarray(loads),
+                                 flexibility._laid_out_prices(layout, price, False),
+                                 np.zeros(sites, dtype=np.intp), np.full(sites, 1e9), None)
+        moved, _ = flexibility._moves(days, np.full(sites, 0.5), False)
+        grid = layout.grid(loads).reshape(-1, layout.width)
+        want = 0.5 * np.maximum(grid.sum(axis=1), 0.0)
+        assert np.array_equal(moved.ravel(), want), case
