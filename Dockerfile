@@ -2,7 +2,7 @@
 # At run time it needs nothing but its environment: BESS_DUOS_WEBHOOK_SECRET (from Secret
 # Manager) and, on Cloud Run, the attached service account. See docs/deploy.md.
 FROM python:3.11-slim AS build
-# A C compiler for the one compiled module (core/flex_days.pyx); the wheel then needs none.
+# A C compiler for the compiled modules (core/*.pyx); the wheel then needs none.
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
