@@ -456,6 +456,7 @@ def plan_flexibility_many(
     *,
     price_rows: ArrayLike | None = None,
     published_rates: bool = False,
+    finite: bool = False,
 ) -> FlexibilityPlans:
     """`plan_flexibility` of many sites at once: `loads` kWh [sites, half hours] on the
     tz-aware half-hour `index` (period starts), `prices` p/kWh [sites, half hours] or one row
@@ -463,14 +464,16 @@ def plan_flexibility_many(
     (sites of one tariff share a row: its days are sorted once); `power_limit_kw` one or per
     site (default: each site's max demand), `red_periods` bool [half hours] or [sites, half
     hours]. `plans.value(share)` gives per site what `plan_flexibility(site's Series, its
-    prices, ...).value(share)` does."""
+    prices, ...).value(share)` does. `finite=True` says the caller has checked every kWh is
+    a finite number: they are not checked again."""
     index = validate_profile(pd.Series(np.zeros(len(index)), index=index), "index").index
     n = index.size
     loads = np.ascontiguousarray(loads, dtype=float)
     if loads.ndim != 2 or loads.shape[1] != n:
         raise ValueError(f"loads: expected kWh as [sites, {n} half hours], got shape "
                          f"{loads.shape}")
-    _check_finite(loads, index, "loads")
+    if not finite:
+        _check_finite(loads, index, "loads")
     prices = np.ascontiguousarray(prices, dtype=float)
     if prices.ndim == 1:
         prices = prices[None]
