@@ -234,13 +234,16 @@ def shift_days(const double[:, ::1] loads, const Py_ssize_t[::1] day_start,
             half = half_limit[s]
             for d in range(n_days):
                 first, count, at = day_first[d], day_count[d], day_start[d]
-                for k in range(width):
-                    day_load[k] = 0.0
-                    day_red[k] = 0.0
+                if count < width:  # padding: no kWh (and, with red flags, none to give)
+                    for k in range(width):
+                        day_load[k] = 0.0
+                        day_red[k] = 0.0
                 for k in range(count):
                     day_load[first + k] = loads[s, at + k]
-                    day_red[first + k] = 1.0 if not has_red or red[
-                        s if red.shape[0] > 1 else 0, at + k] else 0.0
+                if has_red:
+                    for k in range(count):
+                        day_red[first + k] = 1.0 if red[
+                            s if red.shape[0] > 1 else 0, at + k] else 0.0
                 day_kwh = 0.0 + _row_sum(day_load, width)
                 if not day_kwh > 0.0:  # np.maximum(day_kwh, 0.0)
                     day_kwh = 0.0
@@ -253,7 +256,7 @@ def shift_days(const double[:, ::1] loads, const Py_ssize_t[::1] day_start,
                     cap = _max(day_load[slot], 0.0)
                     if not shift_energy and not row_price[slot] > 0.0:
                         cap = 0.0
-                    if day_red[slot] == 0.0:
+                    if has_red and day_red[slot] == 0.0:  # (padding has no kWh to give)
                         cap = 0.0
                     r_cap[k] = cap
                     total = total + cap if k > 0 else cap  # r_cum[k - 1] + cap, in a register
