@@ -13,6 +13,7 @@ every candidate).
 """
 
 from libc.math cimport INFINITY, fabs
+from libc.string cimport memcmp
 
 ctypedef const double[:, ::1] Grid
 ctypedef const unsigned char[:, ::1] Flags
@@ -316,6 +317,23 @@ def rows_match(Grid rows, Grid patterns, const Py_ssize_t[::1] codes):
         with nogil:
             match = _rows_match(rows, patterns, codes)
     return match
+
+
+def days_hold(Grid grid, const double[::1] values, const Py_ssize_t[::1] day_start,
+              const Py_ssize_t[::1] day_first, const Py_ssize_t[::1] day_count):
+    """Whether row d of `grid` [days, width] holds, from slot day_first[d] on, the
+    day_count[d] values of `values` from day_start[d] on, bit for bit, for every day d."""
+    cdef Py_ssize_t d
+    cdef bint same = grid.shape[0] == day_start.shape[0]
+    with nogil:
+        for d in range(day_start.shape[0] if same else 0):
+            if day_first[d] + day_count[d] > grid.shape[1] or \
+                    day_start[d] + day_count[d] > values.shape[0] or memcmp(
+                        &grid[d, day_first[d]], &values[day_start[d]],
+                        day_count[d] * sizeof(double)) != 0:
+                same = False
+                break
+    return same
 
 
 def _scratch(Py_ssize_t width):

@@ -65,11 +65,11 @@ def test_feature_rows_refuse_a_value_that_is_not_finite_and_take_huge_ones() -> 
     rows[1] = np.full(n, 1e307)  # finite, but the row's sum overflows: not refused
     with np.errstate(over="ignore", invalid="ignore"):
         assert np.isfinite(F.feature_rows(rows, index, ["a", "b", "c"])["peak_ratio"][0])
-    for bad in (np.nan, np.inf, -np.inf):
-        broken = [row.copy() for row in rows]
-        broken[2][50] = bad
-        with pytest.raises(F.FeatureError, match="profile 'c': contains NaN or infinite"):
-            F.feature_rows(broken, index, ["a", "b", "c"])
+        for bad in (np.nan, np.inf, -np.inf):
+            broken = [row.copy() for row in rows]
+            broken[2][50] = bad
+            with pytest.raises(F.FeatureError, match="profile 'c': contains NaN or infinite"):
+                F.feature_rows(broken, index, ["a", "b", "c"])
 
 
 def test_portfolio_groups_shared_grid_indexes_as_their_times_would(monkeypatch) -> None:
@@ -119,3 +119,68 @@ def test_flexibility_of_loads_known_finite_equals_checked(seed: int) -> None:
     loads[3, 17] = np.nan
     with pytest.raises(ValueError, match=r"loads: site 3 at .* is not a finite number"):
         plan_flexibility_many(loads, prices, index, price_rows=rows)
+
+
+def _half_hours(rng: np.random.Generator) -> pd.DatetimeIndex:
+    """A UTC half-hour index of a random span, clock changes and part days included."""
+    start = pd.Timestamp("2024-03-20", tz="UTC") + pd.Timedelta(minutes=30) * int(
+        rng.integers(0, 48 * 400))
+    return pd.date_range(start, periods=int(rng.integers(49, 48 * 40)), freq="30min")
+
+
+def _plain_prices(layout, prices: np.ndarray, shift_energy: bool):
+    """The prices laid out as before any was remembered: all rows at once."""
+    from bess_duos.core import flexibility as FX
+
+    grid = np.ascontiguousarray(layout.grid(prices).reshape(-1, layout.width))
+    return grid, *FX._price_orders(grid, shift_energy)
+
+
+@pytest.mark.parametrize("seed", [8, 9, 10])
+def test_remembered_price_layouts_equal_the_prices_laid_out_afresh(seed: int,
+                                                                   monkeypatch) -> None:
+    """Rows laid out one by one and remembered (repeated rows, signed zeros, a row equal to
+    a kept one but for one price, more rows than are kept) give the grid bit for bit and,
+    for every day, the stable argsorts the rows laid out together give."""
+    from bess_duos.core import flexibility as FX
+
+    monkeypatch.setattr(FX, "_kept", {})
+    monkeypatch.setattr(FX, "ROWS_KEPT", 6)
+    rng = np.random.default_rng(seed)
+    for case in range(40):
+        index = _half_hours(rng)
+        layout = FX._layout(index)
+        bands = rng.choice([0.0, -0.0, 1.2, 4.5, 19.0], (3, 48))
+        rows = np.stack([bands[rng.integers(3)][np.asarray(index.hour * 2 + index.minute // 30)]
+                         for _ in range(int(rng.integers(1, 9)))])
+        if rng.random() < 0.5:  # a price off the sample of positions the key reads
+            rows[-1, 1 + 64 * int(rng.integers(0, max(1, len(index) // 64 - 1)))] += 0.25
+        shift_energy = bool(rng.random() < 0.7)
+        for _ in range(2):  # laid out, then remembered
+            got = FX._laid_out_prices(layout, rows, shift_energy)
+            grid, orders, codes = _plain_prices(layout, rows, shift_energy)
+            assert np.array_equal(got.grid.view(np.int64), grid.view(np.int64)), case
+            assert np.array_equal(got.orders[:, got.codes], orders[:, codes]), case
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_days_hold_is_the_bitwise_comparison_of_the_laid_out_row(seed: int) -> None:
+    from bess_duos.core import flexibility as FX
+    from bess_duos.core.flex_days import days_hold
+
+    rng = np.random.default_rng(seed)
+    for case in range(60):
+        layout = FX._layout(_half_hours(rng))
+        n = int(layout.day_count.sum())
+        values = rng.choice([0.0, 1.5, 7.0], n)
+        grid = np.ascontiguousarray(layout.grid(values[None])[0])
+        other = values.copy()
+        change = rng.integers(3)
+        if change == 1:
+            other[rng.integers(n)] += 2**-40
+        elif change == 2:
+            other[other == 0.0] = -0.0  # equal as numbers, not as bits
+        want = np.array_equal(layout.grid(other[None])[0].view(np.int64), grid.view(np.int64))
+        assert days_hold(grid, other, layout.day_start, layout.day_first,
+                         layout.day_count) == want, case
+        assert layout.holds(grid, other) == want, case
