@@ -466,22 +466,28 @@ def _autocorrelations(x: np.ndarray, mean: np.ndarray | None, wanted: set[str]
 _RED_SHARE_ZERO = "total consumption is zero"
 
 
-def _red_share(x: np.ndarray, red: np.ndarray) -> np.ndarray:
-    """kWh in red half hours over all kWh of each row of `x`; `red` is one bool mask
-    [half hours] shared by the rows, or one per row."""
+def _red_share(x: np.ndarray, red: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """kWh in red half hours over all kWh (`total`, `_row_totals`) of each row of `x`; `red`
+    is one bool mask [half hours] shared by the rows, or one per row."""
     red_f = np.asarray(red, dtype=float)
     red_kwh = x @ red_f if red_f.ndim == 1 else np.einsum("ij,ij->i", x, red_f)
-    return _safe_div(red_kwh, x.sum(axis=1))
+    return _safe_div(red_kwh, total)
+
+
+def _row_totals(x: np.ndarray) -> np.ndarray:
+    """Each row's kWh: `x.sum(axis=1)`, the same bits (the mean is it over the half hours)."""
+    return np.add.reduce(x, axis=1)
 
 
 def _feature_values(
     x: np.ndarray, groups: _Groups, red: np.ndarray | None = None, overwrite: bool = False,
-    names: tuple[str, ...] = FEATURES,
+    names: tuple[str, ...] = FEATURES, total: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """({feature: value per row of `x` [sites, half hours]}, {feature: reason}): a row's
     feature is refused, for that feature's one reason, where its value is not finite.
     With `overwrite`, the rows of `x` are left reordered (the percentile's partition).
-    Only the features in `names` are computed (each by the same arithmetic as in all)."""
+    Only the features in `names` are computed (each by the same arithmetic as in all).
+    `total`: each row's `_row_totals` when the caller has them."""
     n_sites, n = x.shape
     out: dict[str, np.ndarray] = {}
     why: dict[str, str] = {}
@@ -500,9 +506,10 @@ def _feature_values(
         sums = _group_sums(x, groups)  # [sites, 6 + 48]
         means = _safe_div(sums, np.broadcast_to(counts, sums.shape))
 
-    if wanted & {"peak_ratio", "load_factor", "base_load_ratio", "autocorr_24h",
-                 "autocorr_168h"}:
-        mean = x.mean(axis=1)
+    if total is None and wanted & {"peak_ratio", "load_factor", "base_load_ratio",
+                                   "autocorr_24h", "autocorr_168h", "red_share"}:
+        total = _row_totals(x)
+    mean = None if total is None else total / n  # `x.mean(axis=1)`, the same bits
     one_day = n >= 48
     if not one_day:
         for name in ("peak_ratio", "load_factor", "base_load_ratio", "day_night_ratio"):
@@ -528,7 +535,7 @@ def _feature_values(
     if red is None:
         refuse_all("red_share", "needs the DUoS bands of each half hour (none given)")
     elif "red_share" in wanted:
-        keep("red_share", _red_share(x, red), _RED_SHARE_ZERO)
+        keep("red_share", _red_share(x, red, total), _RED_SHARE_ZERO)
 
     if counts[_WINTER] < 336 or counts[_SUMMER] < 336:
         refuse_all("seasonal_ratio", "needs 7 days in both winter (Nov-Feb) and summer (May-Aug) "
@@ -784,7 +791,8 @@ def _chunk_values(
     """([rows, FEATURES] values, each row's notes) of the profiles stacked in `matrix` (left
     reordered). `red`: a shared mask, one per row, or (with `red_of_row`, the mask of each
     row) k masks [k, half hours] of which each row reads one."""
-    if not np.isfinite(matrix).all():
+    total = _row_totals(matrix)  # finite unless a value is not (or the sum overflows: look)
+    if not np.isfinite(total).all() and not np.isfinite(matrix).all():
         row = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
         raise FeatureError(f"profile {sites[row]!r}: contains NaN or infinite kWh")
     share = None
@@ -792,9 +800,11 @@ def _chunk_values(
         share = np.empty(len(matrix))
         for k in np.unique(red_of_row):  # a handful of band sets
             members = np.flatnonzero(red_of_row == k)
-            share[members] = _red_share(
-                matrix if members.size == len(matrix) else matrix[members], red[k])
-    vals, why = _feature_values(matrix, groups, red if share is None else None, overwrite=True)
+            every = members.size == len(matrix)
+            share[members] = _red_share(matrix if every else matrix[members], red[k],
+                                        total if every else total[members])
+    vals, why = _feature_values(matrix, groups, red if share is None else None, overwrite=True,
+                                total=total)
     if share is not None:
         vals["red_share"], why["red_share"] = share, f"red_share: {_RED_SHARE_ZERO}"
     table = np.column_stack([vals[name] for name in FEATURES])

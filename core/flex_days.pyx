@@ -13,6 +13,7 @@ every candidate).
 """
 
 from libc.math cimport INFINITY, fabs
+from libc.string cimport memcmp
 
 ctypedef const double[:, ::1] Grid
 ctypedef const unsigned char[:, ::1] Flags
@@ -234,13 +235,16 @@ def shift_days(const double[:, ::1] loads, const Py_ssize_t[::1] day_start,
             half = half_limit[s]
             for d in range(n_days):
                 first, count, at = day_first[d], day_count[d], day_start[d]
-                for k in range(width):
-                    day_load[k] = 0.0
-                    day_red[k] = 0.0
+                if count < width:  # padding: no kWh (and, with red flags, none to give)
+                    for k in range(width):
+                        day_load[k] = 0.0
+                        day_red[k] = 0.0
                 for k in range(count):
                     day_load[first + k] = loads[s, at + k]
-                    day_red[first + k] = 1.0 if not has_red or red[
-                        s if red.shape[0] > 1 else 0, at + k] else 0.0
+                if has_red:
+                    for k in range(count):
+                        day_red[first + k] = 1.0 if red[
+                            s if red.shape[0] > 1 else 0, at + k] else 0.0
                 day_kwh = 0.0 + _row_sum(day_load, width)
                 if not day_kwh > 0.0:  # np.maximum(day_kwh, 0.0)
                     day_kwh = 0.0
@@ -253,7 +257,7 @@ def shift_days(const double[:, ::1] loads, const Py_ssize_t[::1] day_start,
                     cap = _max(day_load[slot], 0.0)
                     if not shift_energy and not row_price[slot] > 0.0:
                         cap = 0.0
-                    if day_red[slot] == 0.0:
+                    if has_red and day_red[slot] == 0.0:  # (padding has no kWh to give)
                         cap = 0.0
                     r_cap[k] = cap
                     total = total + cap if k > 0 else cap  # r_cum[k - 1] + cap, in a register
@@ -313,6 +317,23 @@ def rows_match(Grid rows, Grid patterns, const Py_ssize_t[::1] codes):
         with nogil:
             match = _rows_match(rows, patterns, codes)
     return match
+
+
+def days_hold(Grid grid, const double[::1] values, const Py_ssize_t[::1] day_start,
+              const Py_ssize_t[::1] day_first, const Py_ssize_t[::1] day_count):
+    """Whether row d of `grid` [days, width] holds, from slot day_first[d] on, the
+    day_count[d] values of `values` from day_start[d] on, bit for bit, for every day d."""
+    cdef Py_ssize_t d
+    cdef bint same = grid.shape[0] == day_start.shape[0]
+    with nogil:
+        for d in range(day_start.shape[0] if same else 0):
+            if day_first[d] + day_count[d] > grid.shape[1] or \
+                    day_start[d] + day_count[d] > values.shape[0] or memcmp(
+                        &grid[d, day_first[d]], &values[day_start[d]],
+                        day_count[d] * sizeof(double)) != 0:
+                same = False
+                break
+    return same
 
 
 def _scratch(Py_ssize_t width):

@@ -44,13 +44,14 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from bess_duos.core.bands import NS_PER_HALF_HOUR
 from bess_duos.core.features import checked_kwh_series, uk_clock, validate_profile
-from bess_duos.core.flex_days import rows_match, shift_days
+from bess_duos.core.flex_days import days_hold, rows_match, shift_days
 from bess_duos.core.profiles import localise_timestamps
 from bess_duos.core.tariffs import warn_if_pounds_per_kwh
 from numpy.typing import ArrayLike
@@ -190,9 +191,47 @@ class _Prices:
     codes: np.ndarray
 
 
+ROWS_KEPT = 64  # price rows whose layout is remembered (~0.15 MB each for a year)
+_kept: dict[tuple[int, bool, bytes], tuple[_Layout, _Prices]] = {}  # the most recent last
+_kept_lock = threading.Lock()  # Dask runs batches in threads
+
+
 def _laid_out_prices(layout: _Layout, prices: np.ndarray, shift_energy: bool) -> _Prices:
-    grid = np.ascontiguousarray(layout.grid(prices).reshape(-1, layout.width))
-    return _Prices(grid, *_price_orders(grid, shift_energy))
+    """`prices` [k, half hours] laid out, each row's layout remembered (`_laid_out_row`: a
+    portfolio's tariffs recur from batch to batch); more rows than are kept laid out at once.
+    Each day's order is its row's stable argsort however the rows are grouped."""
+    if len(prices) > ROWS_KEPT:  # a price per site, say: not kept
+        grid = np.ascontiguousarray(layout.grid(prices).reshape(-1, layout.width))
+        return _Prices(grid, *_price_orders(grid, shift_energy))
+    parts = [_laid_out_row(layout, row, shift_energy) for row in prices]
+    if len(parts) == 1:
+        return parts[0]
+    patterns = np.cumsum([0] + [part.orders.shape[1] for part in parts[:-1]])
+    return _Prices(np.concatenate([part.grid for part in parts]),
+                   np.concatenate([part.orders for part in parts], axis=1),
+                   np.concatenate([part.codes + first
+                                   for part, first in zip(parts, patterns, strict=True)]))
+
+
+def _laid_out_row(layout: _Layout, row: np.ndarray, shift_energy: bool) -> _Prices:
+    """One row of prices laid out (read-only arrays), remembered for the last `ROWS_KEPT`
+    rows: found by a sample of its prices, confirmed equal bit for bit to the kept grid."""
+    key = (id(layout), shift_energy, row[:: max(1, row.size // 64)].tobytes())
+    with _kept_lock:
+        kept = _kept.pop(key, None)
+        if kept is not None:
+            _kept[key] = kept
+    if kept is not None and kept[0] is layout and layout.holds(kept[1].grid, row):
+        return kept[1]
+    grid = np.ascontiguousarray(layout.grid(row[None]).reshape(-1, layout.width))
+    laid_out = _Prices(grid, *_price_orders(grid, shift_energy))
+    for array in vars(laid_out).values():
+        array.flags.writeable = False
+    with _kept_lock:
+        _kept[key] = (layout, laid_out)
+        while len(_kept) > ROWS_KEPT:
+            del _kept[next(iter(_kept))]
+    return laid_out
 
 
 @dataclass(frozen=True)
@@ -301,6 +340,12 @@ class _Layout:
                 values[:, at:at + (end - day) * count].reshape(rows, end - day, count))
         out.reshape(rows, -1)[:, self.pad] = 0
         return out
+
+    def holds(self, grid: np.ndarray, values: np.ndarray) -> bool:
+        """Whether `grid` [days, width] is `values` [half hours] laid out, bit for bit (the
+        padding aside: `grid` makes it 0)."""
+        return days_hold(grid, np.ascontiguousarray(values), self.day_start, self.day_first,
+                         self.day_count)
 
 
 def _layout(index: pd.DatetimeIndex) -> _Layout:
@@ -456,6 +501,7 @@ def plan_flexibility_many(
     *,
     price_rows: ArrayLike | None = None,
     published_rates: bool = False,
+    finite: bool = False,
 ) -> FlexibilityPlans:
     """`plan_flexibility` of many sites at once: `loads` kWh [sites, half hours] on the
     tz-aware half-hour `index` (period starts), `prices` p/kWh [sites, half hours] or one row
@@ -463,14 +509,16 @@ def plan_flexibility_many(
     (sites of one tariff share a row: its days are sorted once); `power_limit_kw` one or per
     site (default: each site's max demand), `red_periods` bool [half hours] or [sites, half
     hours]. `plans.value(share)` gives per site what `plan_flexibility(site's Series, its
-    prices, ...).value(share)` does."""
+    prices, ...).value(share)` does. `finite=True` says the caller has checked every kWh is
+    a finite number: they are not checked again."""
     index = validate_profile(pd.Series(np.zeros(len(index)), index=index), "index").index
     n = index.size
     loads = np.ascontiguousarray(loads, dtype=float)
     if loads.ndim != 2 or loads.shape[1] != n:
         raise ValueError(f"loads: expected kWh as [sites, {n} half hours], got shape "
                          f"{loads.shape}")
-    _check_finite(loads, index, "loads")
+    if not finite:
+        _check_finite(loads, index, "loads")
     prices = np.ascontiguousarray(prices, dtype=float)
     if prices.ndim == 1:
         prices = prices[None]

@@ -680,11 +680,18 @@ def _features(sites: list[_Site]) -> tuple[FeatureRows, list[tuple[_Site, str, s
 def _by_grid(sites: list[_Site]) -> list[list[_Site]]:
     """The sites grouped by their kWh series' half-hour grid (and zone), in order; a series
     not on one is a group of its own. Each distinct times array is checked once (the sites'
-    indexes are mostly views of one array: the same memory holds the same times)."""
+    indexes are mostly views of one array: the same memory holds the same times), and the
+    times of a shared grid index (`core.profiles.known_grid`, UTC) not read at all."""
+    from bess_duos.core.profiles import known_grid
+
     groups: dict[Any, list[_Site]] = {}
     keys: dict[Any, Any] = {}  # the times' memory -> the group key
     for site in sites:
         index = _kwh(site).index
+        known = known_grid(index)
+        if known is not None:  # the key the times would give: ("UTC", their grid)
+            groups.setdefault(("UTC", known), []).append(site)
+            continue
         if not isinstance(index, pd.DatetimeIndex):
             groups.setdefault(id(index), []).append(site)
             continue

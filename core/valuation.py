@@ -761,7 +761,8 @@ def _plan_together(runs: list[_Run], *, flex_fraction: float) -> None:
     plans = plan_flexibility_many(
         stacked_rows([s.to_numpy(np.float64) for s in series]),  # type: ignore[union-attr]
         np.vstack(list(rates.values())), series[0].index,  # type: ignore[union-attr]
-        price_rows=np.array(price_rows), published_rates=True)
+        price_rows=np.array(price_rows), published_rates=True,
+        finite=all(run.checked is not None for run in runs))  # checked by `_start`
     for run, result in zip(runs, plans.value(flex_fraction), strict=True):
         run.flex = result
 
