@@ -287,6 +287,26 @@ def _sha256_digest(data: pd.DataFrame) -> bytes:
     return digest.digest()
 
 
+def test_an_equal_profile_takes_the_key_seen_before() -> None:
+    """Frames of the same times and numbers share one key object (so the memos find it by
+    identity); a frame differing in one bit gets its own; `clear_memos` forgets them."""
+    from bess_duos.core.valuation import _data_digest, clear_memos
+
+    clear_memos()
+    index = pd.date_range("2025-04-01", periods=17_520, freq="30min", tz="UTC")
+    kwh = np.random.default_rng(5).lognormal(0, 1, index.size)
+    first = _data_digest(pd.DataFrame({"kwh": kwh}, index=index))
+    again = _data_digest(pd.DataFrame({"kwh": kwh.copy()}, index=index.copy()))
+    assert again is first
+    changed = kwh.copy()
+    changed[9_000] = np.nextafter(changed[9_000], np.inf)
+    other = _data_digest(pd.DataFrame({"kwh": changed}, index=index))
+    assert other is not first and other != first
+    clear_memos()
+    fresh = _data_digest(pd.DataFrame({"kwh": kwh}, index=index))
+    assert fresh == first and fresh is not first
+
+
 def test_profile_keys_are_equal_exactly_when_the_digests_are() -> None:
     """The memo key compares profiles in full: equal keys (and hashes) for frames whose
     SHA-256 digest is equal, unequal for every change of one bit, name, zone or time."""
