@@ -48,6 +48,29 @@ cdef void _gather_active(const double* kwh, const Py_ssize_t* order, double* out
         out[i] = _active(kwh[order[i]])
 
 
+cdef void _check_rows(const double[:, ::1] kwh, const Py_ssize_t[::1] sources,
+                      const Py_ssize_t[::1] sites, const Py_ssize_t[::1] order,
+                      double[:, ::1] active, double[:, ::1] unit, double[:, ::1] active_by_band,
+                      double[:, ::1] unit_by_band, const double[::1] power_factor,
+                      double[:, ::1] kva, unsigned char[::1] exports) except *:
+    """Raise ValueError unless every row and half hour `import_units` reads or writes is
+    inside its array (it runs without bounds checks)."""
+    cdef Py_ssize_t k, size = order.shape[0], rows = unit.shape[0]
+    if (unit.shape[1] != size or active_by_band.shape[0] != rows
+            or active_by_band.shape[1] != size or unit_by_band.shape[0] != rows
+            or unit_by_band.shape[1] != size or exports.shape[0] != rows
+            or (active.shape[0] > 0 and (active.shape[0] != rows or active.shape[1] != size))
+            or (power_factor.shape[0] > 0 and (power_factor.shape[0] != rows
+                                              or kva.shape[0] != rows or kva.shape[1] != size))):
+        raise ValueError("import_units: the output arrays' shapes do not agree")
+    for k in range(sites.shape[0]):
+        if not (0 <= sites[k] < rows and 0 <= sources[k] < kwh.shape[0]):
+            raise ValueError(f"import_units: site {k} names a row outside the arrays")
+    for k in range(size):
+        if not 0 <= order[k] < size:
+            raise ValueError("import_units: the order names a half hour outside the rows")
+
+
 def import_units(const double[:, ::1] kwh, const Py_ssize_t[::1] sources,
                  const Py_ssize_t[::1] sites, const double[::1] rate, const Py_ssize_t[::1] order,
                  double[:, ::1] active, double[:, ::1] unit, double[:, ::1] active_by_band,
@@ -66,6 +89,8 @@ def import_units(const double[:, ::1] kwh, const Py_ssize_t[::1] sources,
     if kwh.shape[1] != size or rate.shape[0] != size or sources.shape[0] != sites.shape[0]:
         raise ValueError("kwh, rate and order must have one value per half hour, and sources "
                          "one row per site")
+    _check_rows(kwh, sources, sites, order, active, unit, active_by_band, unit_by_band,
+                power_factor, kva, exports)
     with nogil:
         for k in range(sites.shape[0]):
             site = sites[k]

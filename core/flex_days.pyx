@@ -213,6 +213,8 @@ def shift_days(const double[:, ::1] loads, const Py_ssize_t[::1] day_start,
     cdef Py_ssize_t sites = loads.shape[0], n_days = day_start.shape[0]
     cdef Py_ssize_t width = price.shape[1]
     cdef bint has_red = red is not None
+    _check_days(loads, day_start, day_first, day_count, price, price_of_site, codes, orders,
+                half_limit, red, share, shift_energy, moved_kwh, flexed)
     cdef double[:, ::1] work = _scratch(width)
     cdef double* r_cap = &work[0, 0]
     cdef double* a_cap = &work[1, 0]
@@ -294,6 +296,44 @@ def shift_days(const double[:, ::1] loads, const Py_ssize_t[::1] day_start,
                 else:
                     for k in range(count):
                         flexed[s, at + k] = day_load[first + k] - r_moved[first + k]
+
+
+cdef void _check_days(const double[:, ::1] loads, const Py_ssize_t[::1] day_start,
+                      const Py_ssize_t[::1] day_first, const Py_ssize_t[::1] day_count,
+                      Grid price, const Py_ssize_t[::1] price_of_site,
+                      const Py_ssize_t[::1] codes, const Py_ssize_t[:, :, ::1] orders,
+                      const double[::1] half_limit, Flags red, const double[::1] share,
+                      bint shift_energy, double[:, ::1] moved_kwh, double[:, ::1] flexed
+                      ) except *:
+    """Raise ValueError unless every index `shift_days` follows stays inside its array (it
+    reads and writes without bounds checks)."""
+    cdef Py_ssize_t sites = loads.shape[0], n_days = day_start.shape[0], width = price.shape[1]
+    cdef Py_ssize_t i, k, j
+    if (day_first.shape[0] != n_days or day_count.shape[0] != n_days
+            or half_limit.shape[0] != sites or share.shape[0] != sites
+            or price_of_site.shape[0] != sites or codes.shape[0] != price.shape[0]
+            or moved_kwh.shape[0] != sites or moved_kwh.shape[1] != n_days
+            or flexed.shape[0] != sites or flexed.shape[1] != loads.shape[1]
+            or orders.shape[0] < 1 + shift_energy or orders.shape[2] != width
+            or (red is not None and (red.shape[1] != loads.shape[1]
+                                     or red.shape[0] not in (1, sites)))):
+        raise ValueError("shift_days: the arrays' shapes do not agree")
+    for i in range(n_days):
+        if (day_start[i] < 0 or day_first[i] < 0 or day_count[i] < 0
+                or day_start[i] + day_count[i] > loads.shape[1]
+                or day_first[i] + day_count[i] > width):
+            raise ValueError(f"shift_days: day {i} lies outside the half hours or the grid")
+    for i in range(sites):
+        if price_of_site[i] < 0 or (price_of_site[i] + 1) * n_days > price.shape[0]:
+            raise ValueError(f"shift_days: site {i} is priced by a block of rows not given")
+    for i in range(codes.shape[0]):
+        if codes[i] < 0 or codes[i] >= orders.shape[1]:
+            raise ValueError(f"shift_days: price row {i} has no sort order")
+    for i in range(orders.shape[0]):
+        for k in range(orders.shape[1]):
+            for j in range(width):
+                if orders[i, k, j] < 0 or orders[i, k, j] >= width:
+                    raise ValueError("shift_days: a sort order names a slot outside the grid")
 
 
 cdef bint _rows_match(Grid rows, Grid patterns, const Py_ssize_t[::1] codes) noexcept nogil:

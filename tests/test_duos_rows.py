@@ -78,6 +78,26 @@ def test_import_units_refuses_mismatched_lengths() -> None:
                          np.zeros(1, np.uint8))
 
 
+def test_import_units_refuses_rows_and_orders_outside_its_arrays() -> None:
+    """The pass runs without bounds checks: a site, source row, half hour in the order or an
+    output shape outside the arrays is refused before it reads or writes anything."""
+    def call(sources=(0,), sites=(0,), order=(0, 1, 2, 3), rows=1, exports=1) -> None:
+        import_units(np.zeros((1, 4)), np.array(sources, np.intp), np.array(sites, np.intp),
+                     np.zeros(4), np.array(order, np.intp),
+                     *(np.zeros((rows, 4)) for _ in range(4)), np.ones(rows),
+                     np.zeros((rows, 4)), np.zeros(exports, np.uint8))
+
+    call()  # consistent: accepted
+    for bad in ({"sources": (1,)}, {"sources": (-1,)}, {"sites": (1,)}, {"sites": (-1,)}):
+        with pytest.raises(ValueError, match="outside the arrays"):
+            call(**bad)
+    for order in ((0, 1, 2, 4), (-1, 1, 2, 3)):
+        with pytest.raises(ValueError, match="order names a half hour outside"):
+            call(order=order)
+    with pytest.raises(ValueError, match="shapes do not agree"):
+        call(exports=2)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_sites_sharing_tables_are_each_charged_as_alone(seed: int, monkeypatch) -> None:
     """Per-site tariffs of one voltage differing only by kVA (the portfolio's: each its own

@@ -192,3 +192,31 @@ def test_the_searchs_day_kwh_is_numpys_sum_of_the_days_grid_row() -> None:
         grid = layout.grid(loads).reshape(-1, layout.width)
         want = 0.5 * np.maximum(grid.sum(axis=1), 0.0)
         assert np.array_equal(moved.ravel(), want), case
+
+
+def test_the_compiled_search_refuses_indexes_outside_its_arrays() -> None:
+    """`shift_days` runs without bounds checks: a day outside the half hours or the grid, a
+    site priced by rows not given, a sort order naming a slot outside the grid, or arrays of
+    disagreeing shapes are refused before anything is read or written."""
+    from bess_duos.core.flex_days import shift_days
+
+    def call(day_start=(0,), day_count=(48,), price_of_site=(0,), order_slot=0, share=1,
+             red_rows=1) -> None:
+        orders = np.tile(np.arange(50, dtype=np.intp), (2, 1, 1))
+        orders[0, 0, 0] = order_slot
+        shift_days(np.ones((1, 48)), np.array(day_start, np.intp), np.zeros(1, np.intp),
+                   np.array(day_count, np.intp), np.ones((1, 50)),
+                   np.array(price_of_site, np.intp), np.zeros(1, np.intp), orders,
+                   np.full(1, 2.0), np.ones((red_rows, 48), np.uint8), np.full(share, 0.3),
+                   True, 1e-11, np.zeros((1, 1)), np.zeros((1, 48)))
+
+    call()  # consistent: accepted
+    for bad, message in (({"day_start": (1,)}, "outside the half hours"),
+                         ({"day_count": (51,)}, "outside the half hours"),
+                         ({"price_of_site": (1,)}, "block of rows not given"),
+                         ({"order_slot": 50}, "slot outside the grid"),
+                         ({"order_slot": -1}, "slot outside the grid"),
+                         ({"share": 2}, "shapes do not agree"),
+                         ({"red_rows": 2}, "shapes do not agree")):
+        with pytest.raises(ValueError, match=message):
+            call(**bad)
