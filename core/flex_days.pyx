@@ -353,6 +353,10 @@ def rows_match(Grid rows, Grid patterns, const Py_ssize_t[::1] codes):
     `patterns`: `np.array_equal(patterns[codes], rows)`, without making `patterns[codes]`
     (`codes` are rows of `patterns`)."""
     cdef bint match = codes.shape[0] == rows.shape[0] and patterns.shape[1] == rows.shape[1]
+    cdef Py_ssize_t r
+    for r in range(codes.shape[0]):
+        if not 0 <= codes[r] < patterns.shape[0]:
+            raise ValueError(f"rows_match: code {codes[r]} names no row of the patterns")
     if match:
         with nogil:
             match = _rows_match(rows, patterns, codes)
@@ -364,10 +368,12 @@ def days_hold(Grid grid, const double[::1] values, const Py_ssize_t[::1] day_sta
     """Whether row d of `grid` [days, width] holds, from slot day_first[d] on, the
     day_count[d] values of `values` from day_start[d] on, bit for bit, for every day d."""
     cdef Py_ssize_t d
-    cdef bint same = grid.shape[0] == day_start.shape[0]
+    cdef bint same = (grid.shape[0] == day_start.shape[0] == day_first.shape[0]
+                      == day_count.shape[0])
     with nogil:
         for d in range(day_start.shape[0] if same else 0):
-            if day_first[d] + day_count[d] > grid.shape[1] or \
+            if day_first[d] < 0 or day_start[d] < 0 or day_count[d] < 0 or \
+                    day_first[d] + day_count[d] > grid.shape[1] or \
                     day_start[d] + day_count[d] > values.shape[0] or memcmp(
                         &grid[d, day_first[d]], &values[day_start[d]],
                         day_count[d] * sizeof(double)) != 0:

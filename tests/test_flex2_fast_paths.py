@@ -184,3 +184,10 @@ def test_days_hold_is_the_bitwise_comparison_of_the_laid_out_row(seed: int) -> N
         assert days_hold(grid, other, layout.day_start, layout.day_first,
                          layout.day_count) == want, case
         assert layout.holds(grid, other) == want, case
+    # days outside the grid or the values, or tables of unequal lengths: no match, not read
+    starts, firsts, counts = layout.day_start, layout.day_first, layout.day_count
+    assert days_hold(grid, values, starts, firsts, counts)
+    assert not days_hold(grid, values, starts, firsts, counts[:-1])
+    assert not days_hold(grid, values[:-1], starts, firsts, counts)
+    assert not days_hold(grid, values, starts - 1, firsts, counts)
+    assert not days_hold(grid, values, starts, firsts + 1, counts + 50)

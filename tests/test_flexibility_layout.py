@@ -129,6 +129,9 @@ def test_rows_match_is_array_equal_of_the_gathered_patterns() -> None:
         elif change == 3:  # a zero's sign flipped: still equal
             price = np.where(price == 0, -price, price)
         assert rows_match(price, patterns, codes) == np.array_equal(patterns[codes], price), case
+    for code in (len(patterns), -1):  # a code naming no pattern: refused, not read
+        with pytest.raises(ValueError, match="names no row"):
+            rows_match(price, patterns, np.full(len(price), code, np.intp))
 
 
 def test_days_equal_but_for_signed_zeros_share_an_order_and_keep_their_prices() -> None:
