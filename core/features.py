@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from bess_duos.core import bands as _bands
-from bess_duos.core.profiles import known_grid, localise_timestamps, parse_timestamps
+from bess_duos.core.profiles import index_grid, localise_timestamps, parse_timestamps
 from numpy.typing import ArrayLike
 
 UK_TZ = "Europe/London"
@@ -347,7 +347,7 @@ def _checked_index(index: pd.Index, what: str) -> tuple[np.ndarray, tuple[int, i
         raise FeatureError(f"{what}: empty profile")
     # UTC instants whatever the zone
     utc_ns = index.asi8 if index.unit == "ns" else index.as_unit("ns").asi8
-    grid = known_grid(index) or _bands.half_hour_grid(utc_ns)
+    grid = index_grid(index)
     if len(index) > 1 and grid is None:
         steps = np.diff(utc_ns)
         if (steps == 2 * _bands.NS_PER_HALF_HOUR).all():

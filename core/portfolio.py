@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from bess_duos.core.bands import half_hour_grid
 from bess_duos.core.features import (
     FEATURES,
     FeatureError,
@@ -42,7 +41,7 @@ from bess_duos.core.features import (
 )
 from bess_duos.core.mpan import MpanError, parse_mpan
 from bess_duos.core.profile_loader import read_profile, read_sliced_profiles
-from bess_duos.core.profiles import Profile, ProfileError
+from bess_duos.core.profiles import Profile, ProfileError, index_grid
 from bess_duos.core.site_area import SiteArea, SiteAreaError
 from bess_duos.core.tariffs import normalise_voltage
 from bess_duos.core.timebands import BANDS
@@ -681,17 +680,11 @@ def _by_grid(sites: list[_Site]) -> list[list[_Site]]:
     """The sites grouped by their kWh series' half-hour grid (and zone), in order; a series
     not on one is a group of its own. Each distinct times array is checked once (the sites'
     indexes are mostly views of one array: the same memory holds the same times), and the
-    times of a shared grid index (`core.profiles.known_grid`, UTC) not read at all."""
-    from bess_duos.core.profiles import known_grid
-
+    times of a shared grid index not read at all (`core.profiles.index_grid`)."""
     groups: dict[Any, list[_Site]] = {}
     keys: dict[Any, Any] = {}  # the times' memory -> the group key
     for site in sites:
         index = _kwh(site).index
-        known = known_grid(index)
-        if known is not None:  # the key the times would give: ("UTC", their grid)
-            groups.setdefault(("UTC", known), []).append(site)
-            continue
         if not isinstance(index, pd.DatetimeIndex):
             groups.setdefault(id(index), []).append(site)
             continue
@@ -700,7 +693,7 @@ def _by_grid(sites: list[_Site]) -> list[list[_Site]]:
                   times.strides)
         key = keys.get(memory)
         if key is None:
-            grid = half_hour_grid(times if index.unit == "ns" else index.as_unit("ns").asi8)
+            grid = index_grid(index)
             key = keys[memory] = (str(index.tz), grid) if grid is not None else id(index)
         groups.setdefault(key, []).append(site)
     return list(groups.values())

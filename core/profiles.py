@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from bess_duos.core.bands import NS_PER_HALF_HOUR, NS_PER_MINUTE
+from bess_duos.core.bands import NS_PER_HALF_HOUR, NS_PER_MINUTE, half_hour_grid
 from bess_duos.core.defaults import DefaultsError, defaults
 from bess_duos.core.profile_errors import ProfileError as ProfileError
 from bess_duos.core.profile_errors import ProfileLimitError as ProfileLimitError
@@ -1394,6 +1394,16 @@ def known_grid(index: pd.Index) -> tuple[int, int] | None:
     key = (int(index.asi8[0]), len(index))
     shared = _grid_indexes.get(key)
     return key if shared is not None and index.array is shared.array else None
+
+
+def index_grid(index: pd.Index) -> tuple[int, int] | None:
+    """`core.bands.half_hour_grid` of an index's int64 ns times (UTC instants when zoned):
+    known without reading them for a `grid_index` (`known_grid`), else computed."""
+    known = known_grid(index)
+    if known is not None:
+        return known
+    times = index if isinstance(index, pd.DatetimeIndex) else pd.DatetimeIndex(index)
+    return half_hour_grid(times.asi8 if times.unit == "ns" else times.as_unit("ns").asi8)
 
 
 def _public_utc_index(utc_ns: np.ndarray) -> pd.DatetimeIndex:

@@ -45,10 +45,11 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from bess_duos.core.bands import NS_PER_HALF_HOUR, half_hour_grid
+from bess_duos.core.bands import NS_PER_HALF_HOUR
 from bess_duos.core.memo import LruMemo
 from bess_duos.core.mpan import Mpan
 from bess_duos.core.profile_loader import annual_span
+from bess_duos.core.profiles import index_grid
 from bess_duos.core.site_area import SiteArea, decide_site_area
 from bess_duos.core.tariffs import (
     AmbiguousTariffError,
@@ -292,8 +293,8 @@ def _data_digest(data: pd.DataFrame) -> _ProfileKey | None:
     """The memo key of a profile frame's times and numbers (None if a column is not
     numeric): equal for frames of the same zone, times, column names and numbers."""
     try:
-        times = _utc_ns(_times(data.index))
-        grid = half_hour_grid(times)
+        index = _times(data.index)
+        times, grid = _utc_ns(index), index_grid(index)
         arrays = [] if grid is not None else [times.copy()]  # a grid: first instant and count
         names = tuple(repr(name) for name in data.columns)
         matrix = data.to_numpy(copy=True)  # [half hours, columns], of their common type
@@ -596,12 +597,12 @@ def _each(runs: list[_Run], step: Callable[[_Run], None]) -> list[tuple[int, Exc
 
 
 def _grid_of(run: _Run, index: pd.Index) -> tuple[int, int] | None:
-    """`half_hour_grid` of one of the run's indexes, found once per index object (the profile
+    """`index_grid` of one of the run's indexes, found once per index object (the profile
     and the kWh series are read by several stages)."""
     found = run.grids.get(id(index))
     if found is not None and found[0] is index:
         return found[1]
-    grid = half_hour_grid(_utc_ns(_times(index)))
+    grid = index_grid(index)
     run.grids[id(index)] = (index, grid)
     return grid
 
@@ -617,7 +618,7 @@ def _grid_groups(indexes: Sequence[pd.Index],
     groups: dict[Any, list[int]] = {}
     for i, index in enumerate(indexes):
         grid = (grid_of(i, index) if grid_of is not None
-                else half_hour_grid(_utc_ns(_times(index))))
+                else index_grid(index))
         key = i if grid is None else (str(getattr(index, "tz", None)), grid)
         groups.setdefault(key, []).append(i)
     return list(groups.values())
