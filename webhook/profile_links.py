@@ -28,6 +28,10 @@ and files listed in `FetchPolicy.google_files`. Cells of any other document than
 own are never quoted in an error. Drive API redirects are followed only to https on the same
 host (the bearer token goes with every request of an authorised session).
 
+A plain download kept from an earlier fetch is asked for with its validators (`ETag`,
+`Last-Modified`) and re-used only when the server answers `304 Not Modified`
+(`webhook.revalidation`).
+
 One deadline covers each whole fetch: every socket a fetch opens is shut down when it passes,
 so a server that trickles its TLS handshake, headers or body is cut off on time. Errors name the
 link without its query, fragment or user name and password, and the same parts are scrubbed from
@@ -65,6 +69,7 @@ from bess_duos.core.profile_loader import (
 )
 from bess_duos.core.profile_tables import DEFAULT_LIMITS
 from bess_duos.core.profiles import Profile
+from bess_duos.webhook.revalidation import KeptAnswer, Revalidation, conditions_of
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -568,11 +573,11 @@ def _decoded(response: http.client.HTTPResponse) -> Iterator[bytes]:
         yield decoder.flush()
 
 
-def _plain_get(url: str, policy: FetchPolicy, deadline: _Deadline, *, check: bool = True
-               ) -> _Answer:
+def _plain_get(url: str, policy: FetchPolicy, deadline: _Deadline, *, check: bool = True,
+               conditions: tuple[tuple[str, str], ...] = ()) -> _Answer:
     """GET `url` with `http.client` on a guarded socket (`_connect_checked`), no redirects
-    followed, certificates checked as `requests` does. Raises TimeoutError, OSError (TLS
-    included), `http.client.HTTPException` or `_Refused`."""
+    followed, certificates checked as `requests` does; `conditions`: revalidation headers.
+    Raises TimeoutError, OSError (TLS included), `http.client.HTTPException` or `_Refused`."""
     parts = urlsplit(url)
     host, https = parts.hostname or "", parts.scheme == "https"
     port = parts.port or (443 if https else 80)
@@ -589,7 +594,7 @@ def _plain_get(url: str, policy: FetchPolicy, deadline: _Deadline, *, check: boo
         target = requests.utils.requote_uri(urlunsplit(("", "", parts.path or "/", parts.query,
                                                         "")))
         conn.request("GET", target, headers={"Accept": "text/csv, text/plain;q=0.9, */*;q=0.5",
-                                             "User-Agent": "bess-duos"})
+                                             "User-Agent": "bess-duos", **dict(conditions)})
         if conn.sock is not None:  # the TLS socket took over the watched one's descriptor
             deadline.watch(conn.sock)
             conn.sock.settimeout(max(deadline.remaining(), 0.001))
@@ -658,14 +663,19 @@ def fetch_url(
     session: requests.Session | None = None,
     kind: str = "https",
     guard: bool = True,
+    revalidation: Revalidation | None = None,
 ) -> FetchedProfile:
     """Download `link` under the policy, following redirects by hand; see the module doc.
 
     `session` may be an authorised session (Drive): its redirects are followed only on the
     same scheme, host and port, as it sends its bearer token with every request. `guard=False`
     skips the address rules for a fixed, trusted API endpoint (the Drive API base), never for a
-    user's link. The policy's `total_seconds` bounds the whole fetch.
+    user's link. The policy's `total_seconds` bounds the whole fetch. `revalidation` (plain
+    downloads only): answers kept from earlier fetches, asked for with their validators and
+    re-used on `304 Not Modified` (`webhook.revalidation`).
     """
+    if session is not None:
+        revalidation = None  # an authorised answer is its caller's: not kept
     policy = policy or FetchPolicy()
     deadline = _Deadline(policy.total_seconds)
     if session is not None:
@@ -681,9 +691,11 @@ def fetch_url(
                 _check_url(url, policy, deadline.remaining())
             if deadline.passed():
                 raise _Refused(RULE_TIME, too_slow)
+            kept = revalidation.get(url) if revalidation is not None else None
             try:
-                answer = _plain_get(url, policy, deadline, check=guard) if session is None else \
-                    _session_get(session, url, policy, deadline)
+                answer = _plain_get(url, policy, deadline, check=guard,
+                                    conditions=kept.conditions if kept else ()) \
+                    if session is None else _session_get(session, url, policy, deadline)
             except (requests.Timeout, TimeoutError) as exc:
                 raise _Refused(RULE_TIME, too_slow) from exc
             except (requests.RequestException, http.client.HTTPException, OSError) as exc:
@@ -693,6 +705,10 @@ def fetch_url(
             try:
                 if deadline.passed():  # headers cut short by the deadline can look complete
                     raise _Refused(RULE_TIME, too_slow)
+                if kept is not None and answer.status == 304:
+                    return FetchedProfile(link, kind, kept.content, kept.content_type, url)
+                if revalidation is not None and answer.status != 200:
+                    revalidation.keep(url, None)  # it answers otherwise now: forget it
                 if answer.is_redirect():
                     location = answer.header("Location") or ""
                     if not location:
@@ -720,6 +736,9 @@ def fetch_url(
                         "share the file itself (a login or preview page is HTML)",
                     )
                 body = _read_capped(answer, policy, deadline)
+                if revalidation is not None:
+                    revalidation.keep(url, KeptAnswer(body, content_type,
+                                                      conditions_of(answer.header)))
                 return FetchedProfile(link, kind, body, content_type, url)
             finally:
                 answer.close()
@@ -801,6 +820,8 @@ class ProfileFetcher:
     """Fetches any supported link: plain downloads, Sheets tabs and Drive files.
 
     `sheets_client` and `drive_session` are factories, called only when such a link comes.
+    Plain downloads are revalidated: an unchanged file the server answers 304 for is taken
+    from `revalidation` (`webhook.revalidation`), not downloaded again.
     A Google link is read only if its file is the spreadsheet the lookup writes
     (`spreadsheet_id` of `fetch`) or is listed in `policy.google_files`.
     """
@@ -809,6 +830,7 @@ class ProfileFetcher:
     sheets_client: Callable[[], Any] | None = None
     drive_session: Callable[[], requests.Session] | None = None
     drive_api_base: str = DRIVE_API_BASE
+    revalidation: Revalidation = field(default_factory=Revalidation, repr=False)
     _slots: threading.BoundedSemaphore = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -837,7 +859,7 @@ class ProfileFetcher:
             raise ProfileLinkError(link or "", RULE_BAD_LINK, "the link is empty")
         kind = classify_link(link)
         if kind.kind == "https":
-            return fetch_url(link, self.policy)
+            return fetch_url(link, self.policy, revalidation=self.revalidation)
         own = spreadsheet_id is not None and kind.file_id == spreadsheet_id
         if not own and kind.file_id not in self.policy.google_files:
             raise ProfileLinkError(
