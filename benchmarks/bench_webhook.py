@@ -16,11 +16,14 @@ threads contending for the GIL). Then:
    after a profile's first two lookups), beside
    `pyarrow.csv.read_csv` of the same file (median of 22: 11 just before the cold lookups and
    11 just after, so of the same minutes): the floor a lookup's own input parse sets;
-2. `--lookups` (50) signed lookups sent at once (`write: false`), each fetching and parsing the
-   profile: p50/p95/p99 latency, errors, the ratio p50 / baseline, and the CPU each party
-   used meanwhile (the server process, its compute processes, the bench's client threads and
-   its profile file server, every other process: all share the cores). The clients are plain
-   `http.client` POSTs and the file host hands the file to the kernel (`sendfile`): real ones
+2. `--lookups` (50) signed lookups sent at once (`write: false`), each fetching the profile
+   (a conditional GET since the warm-up lookup downloaded it: the file host, Python's
+   `SimpleHTTPRequestHandler`, answers `304 Not Modified` to its `If-Modified-Since`, as the
+   sheet's repeated link is answered in service; `webhook/revalidation.py`): p50/p95/p99
+   latency, errors, the ratio p50 / baseline, and the CPU each party used meanwhile (the
+   server process, its compute processes, the bench's client threads and its profile file
+   server, every other process: all share the cores). The clients are plain `http.client`
+   POSTs and the file host hands a file it sends to the kernel (`sendfile`): real ones
    (the sheet's Apps Script, Drive) do not share the server's cores, so the bench keeps its
    own share small (with `requests` the 50 clients used ~130-160 ms of CPU, now ~20 ms);
 2b. `--sequential` (100) signed warm lookups one after another through the app in this process
