@@ -16,14 +16,17 @@ _FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # a dataclass's field names, by 
 
 def json_safe(value: Any) -> Any:
     """Plain JSON: NaN and infinities become null, numpy scalars Python numbers; dict keys
-    become text, tuples lists, dataclasses dicts of their fields. One pass: plain leaves are
-    kept without a call of their own."""
+    become text, tuples lists, dataclasses dicts of their fields. One pass: plain leaves
+    (finite floats too: `v - v == 0.0` is false for NaN and infinities) are kept without a
+    call of their own."""
     kind = type(value)
     if kind is dict:
         return {k if type(k) is str else str(k):
-                v if type(v) in _PLAIN else json_safe(v) for k, v in value.items()}
+                v if type(v) in _PLAIN or (type(v) is float and v - v == 0.0) else json_safe(v)
+                for k, v in value.items()}
     if kind is list or kind is tuple:
-        return [v if type(v) in _PLAIN else json_safe(v) for v in value]
+        return [v if type(v) in _PLAIN or (type(v) is float and v - v == 0.0) else json_safe(v)
+                for v in value]
     if kind in _PLAIN:
         return value
     if kind is float:
@@ -33,11 +36,7 @@ def json_safe(value: Any) -> Any:
 
 def fields_of(obj: Any) -> dict[str, Any]:
     """A dataclass instance's fields by name, as `json_safe` values (in field order)."""
-    out = {}
-    for name in _field_names(type(obj)):
-        value = getattr(obj, name)
-        out[name] = value if type(value) in _PLAIN else json_safe(value)
-    return out
+    return json_safe({name: getattr(obj, name) for name in _field_names(type(obj))})
 
 
 def _field_names(kind: type) -> tuple[str, ...]:

@@ -347,14 +347,16 @@ def result_fields(result: LookupResult, layout: SheetLayout | None = None) -> di
     out["flex_value_gbp_per_year"] = flex.annual_value_gbp if flex else None
     out["flex_saving_pct"] = flex.saving_pct if flex else None
     out.update(tariff_fields(result))
-    return {name: _shown(value, layout.rounding.get(name)) for name, value in out.items()}
+    shown = json_safe(out)  # a number that is not finite: None
+    for name, places in layout.rounding.items():
+        if name in shown:
+            shown[name] = _rounded(shown[name], places)
+    return shown
 
 
-def _shown(value: object, places: int | None) -> object:
-    """A value as the cell shows it, a plain JSON value (`json_safe`): a number None if not
-    finite, rounded if the layout says so."""
-    value = json_safe(value)
-    if places is not None and isinstance(value, numbers.Real) and not isinstance(value, bool):
+def _rounded(value: object, places: int) -> object:
+    """A number rounded to `places` as the cell shows it; anything else as it is."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return round(float(value), places)
     return value
 
