@@ -241,7 +241,7 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
         raise InputErrors(errors)
     return LookupInputs(
         values.get("mpan"), values.get("postcode"), values.get("voltage"), values.get("kva"),
-        values.get("flex_fraction", defaults().flex_fraction),
+        values["flex_fraction"] if "flex_fraction" in values else defaults().flex_fraction,
         values.get("profile_url"), tuple(notes), values.get("gsp_group"),
         values.get("tariff_name"), battery,
         ReadOptions(tz=values.get("tz"), resample=values.get("resample")),

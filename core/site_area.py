@@ -94,7 +94,7 @@ class SiteArea:
             "source": self.source,
             "mpan_distributor_id": None if named is None else named.distributor_id,
             "mpan_distributor_name": None if named is None else named.name,
-            "is_idno": self.is_idno,
+            "is_idno": bool(named and named.is_idno),  # `is_idno`, the distributor looked up once
             "postcode": None if self.postcode is None else self.postcode.unit,
             "postcode_lookup": None if self.area_result is None
             else json_safe(self.area_result.to_dict()),
