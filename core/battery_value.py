@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from bess_duos.core.bess import Battery, ExceededCapacity, optimise_battery
 from bess_duos.core.duos import charge_arrays
+from bess_duos.core.plain import json_safe
 from bess_duos.core.tariffs import DuosTariff
 from bess_duos.core.timebands import BANDS
 
@@ -130,8 +131,8 @@ class BatteryValue:
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return {
+        """Plain JSON values (`core.plain.json_safe`'s)."""
+        return json_safe({
             "inputs": self.inputs.to_dict(),
             "value_gbp": self.value_gbp,
             "annual_value_gbp": self.annual_value_gbp,
@@ -145,7 +146,7 @@ class BatteryValue:
             "prices": "DUoS unit rates of the resolved tariff (p/kWh)"
             + ("" if self.inputs.export_price_p_per_kwh is None else
                " + the export price on import; export earns the export price"),
-        }
+        })
 
 
 def _components(kwh: np.ndarray, index: pd.DatetimeIndex, tariff: DuosTariff,

@@ -111,13 +111,7 @@ def distributor_ids() -> frozenset[int]:
 
 def get_distributor(key: int | str) -> Distributor:
     """Look up by ID (14 or "14"), MPID ("MIDE") or short code ("NGED-WM"), case-insensitive."""
-    if isinstance(key, bool) or not isinstance(key, int | str):
-        raise UnknownDistributorError(
-            f"distributor key must be an ID, MPID or short code, not {key!r}"
-        )
-    text = str(key).strip().upper()
-    if text.isdigit():
-        text = str(int(text))
+    text = _index_key(key)
     found = _current()[1].get(text)
     if found is None:
         raise UnknownDistributorError(
@@ -125,6 +119,18 @@ def get_distributor(key: int | str) -> Distributor:
             "as MIDE or a short code such as NGED-WM; `bess-duos dno list` shows them all"
         )
     return found
+
+
+def _index_key(key: int | str) -> str:
+    """`key` as the index of `_tables` spells it: an ID without leading zeros, else upper case."""
+    if type(key) is int:  # the common case (an MPAN's distributor ID): its digits as they are
+        return str(key)
+    if isinstance(key, bool) or not isinstance(key, int | str):
+        raise UnknownDistributorError(
+            f"distributor key must be an ID, MPID or short code, not {key!r}"
+        )
+    text = str(key).strip().upper()
+    return str(int(text)) if text.isdigit() else text
 
 
 def dno_for_gsp_group(gsp_group_id: str) -> Distributor:

@@ -46,7 +46,7 @@ import functools
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,7 @@ import pandas as pd
 from bess_duos.core import bands as _bands
 from bess_duos.core.defaults import defaults
 from bess_duos.core.duos_rows import import_units
+from bess_duos.core.plain import fields_of, json_safe
 from bess_duos.core.tariffs import DuosTariff, TariffQuery, resolve_query
 from bess_duos.core.timebands import BAND_ALIASES, BANDS, SLOTS_PER_DAY, TimeBands
 
@@ -128,11 +129,9 @@ class DuosSummary:
         return float(sum(self.kwh_by_band.values()))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of every field."""
-        data = asdict(self)
-        data["total_kwh"] = self.total_kwh
-        for key in ("charging_years", "tariffs", "notes"):
-            data[key] = list(data[key])
+        """Every field and `total_kwh`, as plain JSON values (`core.plain.json_safe`'s)."""
+        data = fields_of(self)
+        data["total_kwh"] = json_safe(self.total_kwh)
         return data
 
     def format(self) -> str:

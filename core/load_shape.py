@@ -7,15 +7,18 @@ kWh per half hour x 2), next to the tariff's weekday time band in the same half 
 from __future__ import annotations
 
 import functools
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from bess_duos.core import bands as _bands
 from bess_duos.core.bands import uk_clock
+from bess_duos.core.memo import LruMemo
 from bess_duos.core.timebands import BANDS, TimeBands
 
 SLOTS = 48
+_remembered_kw = LruMemo(16)  # profile key -> its 48 weekday means (`weekday_load`)
 
 
 def average_weekday_kw(kwh: pd.Series) -> list[float | None]:
@@ -68,6 +71,11 @@ def weekday_bands(bands: TimeBands | None, month: int = 1) -> list[str] | None:
     return [BANDS[i] for i in bands.frozen_slot_table[month - 1, 0, :].tolist()]
 
 
-def weekday_load(kwh: pd.Series, bands: TimeBands | None) -> dict[str, Any]:
-    """`{"kw": [48 means], "bands": [48 band names] or None, "bands_month": 1}`."""
-    return {"kw": average_weekday_kw(kwh), "bands": weekday_bands(bands), "bands_month": 1}
+def weekday_load(kwh: pd.Series, bands: TimeBands | None, key: Hashable | None = None
+                 ) -> dict[str, Any]:
+    """`{"kw": [48 means], "bands": [48 band names] or None, "bands_month": 1}`. `key`: the
+    profile's memo key (`core.valuation`'s, equal only for the same times and numbers): the
+    means of a key seen lately are remembered, not worked out again."""
+    kw = average_weekday_kw(kwh) if key is None else \
+        list(_remembered_kw.get(key, lambda: tuple(average_weekday_kw(kwh))))
+    return {"kw": kw, "bands": weekday_bands(bands), "bands_month": 1}

@@ -48,6 +48,7 @@ from bess_duos.core.defaults import defaults
 from bess_duos.core.distributors import Distributor
 from bess_duos.core.load_shape import weekday_load
 from bess_duos.core.mpan import CORE_LENGTH, Mpan, MpanError, mpan_from_cell, parse_mpan
+from bess_duos.core.plain import json_safe
 from bess_duos.core.postcodes import parse_postcode
 from bess_duos.core.profile_loader import (  # the one loader and its policy
     DEFAULT_OPTIONS,
@@ -65,6 +66,7 @@ from bess_duos.core.valuation import (
     FeatureValues,
     Site,
     ValuationError,
+    _data_digest,
     site_area,
     value_site,
     year_label,
@@ -239,7 +241,7 @@ def parse_inputs(raw: Mapping[str, object]) -> LookupInputs:
         raise InputErrors(errors)
     return LookupInputs(
         values.get("mpan"), values.get("postcode"), values.get("voltage"), values.get("kva"),
-        values.get("flex_fraction", defaults().flex_fraction),
+        values["flex_fraction"] if "flex_fraction" in values else defaults().flex_fraction,
         values.get("profile_url"), tuple(notes), values.get("gsp_group"),
         values.get("tariff_name"), battery,
         ReadOptions(tz=values.get("tz"), resample=values.get("resample")),
@@ -386,9 +388,10 @@ class LookupResult:
         return f"{d.short_code} (ID {d.distributor_id}){tariff}"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: every computed value, the warnings and notes (the sheet's cells are the
-        webhook's business: `bess_duos.webhook.layout.result_fields`)."""
-        tariff = self.tariff
+        """Every computed value, the warnings and notes, as plain JSON values
+        (`core.plain.json_safe`'s; the sheet's cells are the webhook's business:
+        `bess_duos.webhook.layout.result_fields`)."""
+        tariff, inputs = self.tariff, self.inputs
         return {
             "status": self.status,
             "message": self.message,
@@ -396,42 +399,42 @@ class LookupResult:
             "time": self.time,
             "warnings": list(self.warnings),
             "notes": list(self.notes),
-            "inputs": {
-                "mpan": self.inputs.mpan.core if self.inputs.mpan else None,
-                "postcode": self.inputs.postcode,
-                "voltage": self.inputs.voltage,
-                "kva": self.inputs.kva,
-                "flex_fraction": self.inputs.flex_fraction,
-                "profile_url": self.inputs.profile_url,
-                "gsp_group": self.inputs.gsp_group,
-                "battery": self.inputs.battery.to_dict() if self.inputs.battery else None,
-            },
-            "mpan": self.inputs.mpan.to_dict() if self.inputs.mpan else None,
+            "inputs": json_safe({
+                "mpan": inputs.mpan.core if inputs.mpan else None,
+                "postcode": inputs.postcode,
+                "voltage": inputs.voltage,
+                "kva": inputs.kva,
+                "flex_fraction": inputs.flex_fraction,
+                "profile_url": inputs.profile_url,
+                "gsp_group": inputs.gsp_group,
+                "battery": inputs.battery.to_dict() if inputs.battery else None,
+            }),
+            "mpan": inputs.mpan.to_dict() if inputs.mpan else None,
             "distributor": self.distributor.to_dict(),
             "site_area": self.site.to_dict(),
-            "tariff": None if tariff is None else {
+            "tariff": None if tariff is None else json_safe({
                 "name": tariff.tariff_name,
                 **tariff.charges(),
                 "source": tariff.source,
                 "selection_note": getattr(tariff, "selection_note", ""),
-            },
-            "time_bands": self.periods,
+            }),
+            "time_bands": json_safe(self.periods),
             "duos": None if self.duos is None else self.duos.to_dict(),
-            "features": None if self.features is None else {
+            "features": None if self.features is None else json_safe({
                 **{n: _finite(getattr(self.features, n)) for n in FEATURE_FIELDS},
                 "refused": self.features.reasons,
-            },
-            "flexibility": None if self.flexibility is None else {
+            }),
+            "flexibility": None if self.flexibility is None else json_safe({
                 "value_gbp": self.flexibility.value_gbp,
                 "annual_value_gbp": _finite(self.flexibility.annual_value_gbp),
                 "saving_pct": _finite(self.flexibility.saving_pct),
                 "shifted_kwh": self.flexibility.shifted_kwh,
                 "power_limit_kw": self.flexibility.power_limit_kw,
                 "prices": "DUoS unit rates of the resolved tariff (p/kWh)",
-            },
-            "profile_quality": None if self.profile_quality is None
-            else self.profile_quality.to_dict(),
-            "weekday_load": self.weekday_load,
+            }),
+            # the report's fields (what its `to_dict` gives, without copying them first)
+            "profile_quality": json_safe(self.profile_quality),
+            "weekday_load": json_safe(self.weekday_load),
             "battery": None if self.battery is None else self.battery.to_dict(),
         }
 
@@ -507,7 +510,8 @@ def run_lookup(
             flex.value_gbp, flex.annual_value_gbp, flex.saving_pct, flex.shifted_kwh,
             flex.power_limit_kw),
         profile_quality=quality if data is not None else None,
-        weekday_load=None if data is None else weekday_load(_kwh_read(valued, data), bands),
+        weekday_load=None if data is None else weekday_load(_kwh_read(valued, data), bands,
+                                                            _data_digest(data)),
         battery=battery,
         warnings=(*warnings, *filter(None, [tariff.residual_doubt])),
         notes=(*inputs.notes, tariff.selection_note or f"tariff {tariff.tariff_name}", *notes),

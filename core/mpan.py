@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,6 +21,7 @@ from bess_duos.core.distributors import (
     distributor_ids,
     get_distributor,
 )
+from bess_duos.core.plain import fields_of
 
 PRIMES = np.array([3, 5, 7, 13, 17, 19, 23, 29, 31, 37, 41, 43], dtype=np.int64)
 _PRIMES_LIST = [int(p) for p in PRIMES]
@@ -116,9 +117,9 @@ class Mpan:
         return self.core[:2] + "*" * (CORE_LENGTH - 4) + self.core[-2:]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields plus the distributor's name, codes and area."""
+        """The fields (plain JSON values) plus the distributor's name, codes and area."""
         d = self.distributor
-        out: dict[str, Any] = asdict(self)
+        out: dict[str, Any] = fields_of(self)
         out["top_line"] = self.top_line
         out["profile_class_description"] = (
             PROFILE_CLASSES.get(self.profile_class) if self.profile_class else None

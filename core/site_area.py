@@ -37,6 +37,7 @@ from bess_duos.core.distributors import (
     get_distributor,
 )
 from bess_duos.core.mpan import Mpan, parse_mpan
+from bess_duos.core.plain import json_safe
 from bess_duos.core.postcodes import Postcode, PostcodeError, parse_postcode
 
 __all__ = ["SiteArea", "SiteAreaError", "decide_site_area", "parse_gsp_group"]
@@ -82,7 +83,7 @@ class SiteArea:
         return bool(named and named.is_idno)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary."""
+        """JSON-ready summary (plain JSON values)."""
         named = self.mpan_distributor
         return {
             "distributor_id": self.distributor_id,
@@ -93,9 +94,10 @@ class SiteArea:
             "source": self.source,
             "mpan_distributor_id": None if named is None else named.distributor_id,
             "mpan_distributor_name": None if named is None else named.name,
-            "is_idno": self.is_idno,
+            "is_idno": bool(named and named.is_idno),  # `is_idno`, the distributor looked up once
             "postcode": None if self.postcode is None else self.postcode.unit,
-            "postcode_lookup": None if self.area_result is None else self.area_result.to_dict(),
+            "postcode_lookup": None if self.area_result is None
+            else json_safe(self.area_result.to_dict()),
             "warnings": list(self.warnings),
         }
 

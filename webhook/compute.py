@@ -23,7 +23,6 @@ from typing import Any
 from bess_duos.core.lookup import LookupInputs, LookupResult, run_lookup
 from bess_duos.core.profile_loader import ProfileCache
 from bess_duos.core.site_area import SiteArea
-from bess_duos.webhook.json_safe import json_safe
 from bess_duos.webhook.layout import SheetLayout, default_layout, result_fields, result_json
 from bess_duos.webhook.profile_links import FetchedProfile, cached_profile_of, profile_of
 
@@ -69,10 +68,11 @@ class LookupAnswer:
 
 
 def answer_of(result: LookupResult, layout: SheetLayout | None = None) -> LookupAnswer:
-    """The `LookupAnswer` of a result; `layout` is the sheet's (None: the default layout)."""
-    body = json_safe(result_json(result))
+    """The `LookupAnswer` of a result; `layout` is the sheet's (None: the default layout).
+    `result_json` and `result_fields` give plain JSON values already."""
+    body = result_json(result)
     fields = body["fields"] if layout is None or layout == default_layout() else \
-        json_safe(result_fields(result, layout))
+        result_fields(result, layout)
     return LookupAnswer(body, fields, result.status,
                         result.inputs.mpan.masked() if result.inputs.mpan else None,
                         result.distributor.distributor_id, len(result.warnings))

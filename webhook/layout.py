@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from bess_duos.core.paths import config_dir
+from bess_duos.core.plain import json_safe
 from bess_duos.core.timebands import BANDS
 from bess_duos.webhook.sheet_fields import tariff_fields
 
@@ -313,7 +314,8 @@ def _validate_display(raw: object, layout: SheetLayout, source: str) -> dict[str
 
 
 def result_fields(result: LookupResult, layout: SheetLayout | None = None) -> dict[str, object]:
-    """A lookup result's flat values keyed by the layout's field names; None clears a cell.
+    """A lookup result's flat values (plain JSON values) keyed by the layout's field names;
+    None clears a cell.
 
     Time bands fill `layout.period_rows` rows per band (the first periods when a band has
     more); numbers named in the layout's `display.round` are rounded to that many places.
@@ -345,21 +347,23 @@ def result_fields(result: LookupResult, layout: SheetLayout | None = None) -> di
     out["flex_value_gbp_per_year"] = flex.annual_value_gbp if flex else None
     out["flex_saving_pct"] = flex.saving_pct if flex else None
     out.update(tariff_fields(result))
-    return {name: _shown(value, layout.rounding.get(name)) for name, value in out.items()}
+    shown = json_safe(out)  # a number that is not finite: None
+    for name, places in layout.rounding.items():
+        if name in shown:
+            shown[name] = _rounded(shown[name], places)
+    return shown
 
 
-def _shown(value: object, places: int | None) -> object:
-    """A number as the cell shows it: None if not finite, rounded if the layout says so."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if places is not None and isinstance(value, numbers.Real) and not isinstance(value, bool):
+def _rounded(value: object, places: int) -> object:
+    """A number rounded to `places` as the cell shows it; anything else as it is."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return round(float(value), places)
     return value
 
 
 def result_json(result: LookupResult, layout: SheetLayout | None = None) -> dict[str, Any]:
-    """`result.to_dict()` with the sheet's `fields`; a note when a band has more periods than
-    the sheet has rows (all of them are in `time_bands`)."""
+    """`result.to_dict()` with the sheet's `fields`, plain JSON values; a note when a band has
+    more periods than the sheet has rows (all of them are in `time_bands`)."""
     layout = layout or default_layout()
     body = result.to_dict()
     body["fields"] = result_fields(result, layout)
