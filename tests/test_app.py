@@ -358,7 +358,7 @@ def test_log_lines_carry_no_colour_codes_and_warnings_are_logged() -> None:
 
 def test_json_safe_turns_nan_and_numpy_into_plain_json() -> None:
     import numpy as np
-    from bess_duos.webhook.json_safe import json_safe
+    from bess_duos.core.plain import json_safe
 
     assert json_safe({"a": float("nan"), "b": [np.int64(3), np.float64(1.5), float("inf")],
                       "c": (1, "x")}) == {"a": None, "b": [3, 1.5, None], "c": [1, "x"]}

@@ -21,9 +21,9 @@ from bess_duos.core.bands import uk_clock
 from bess_duos.core.load_shape import SLOTS, average_weekday_kw
 from bess_duos.core.lookup import JsonNumber, decide_area, parse_inputs, run_lookup
 from bess_duos.core.paths import config_dir
+from bess_duos.core.plain import json_safe
 from bess_duos.core.synthetic import generate_profile
 from bess_duos.webhook.compute import answer_job, answer_of, lookup_job
-from bess_duos.webhook.json_safe import json_safe
 from bess_duos.webhook.layout import default_layout, layout_from_dict, result_fields, result_json
 from bess_duos.webhook.profile_links import FetchedProfile, _Deadline
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bess_duos.webhook.json_safe import json_safe
+from bess_duos.core.plain import json_safe
 from flask import Response, g, jsonify
 
 

@@ -30,6 +30,7 @@ from bess_duos.core.lookup import (
     parse_mpan_input,
 )
 from bess_duos.core.mpan import MpanError
+from bess_duos.core.plain import json_safe
 from bess_duos.core.profiles import ProfileError
 from bess_duos.core.settings import Settings
 from bess_duos.webhook.auth import (
@@ -42,7 +43,6 @@ from bess_duos.webhook.auth import (
 )
 from bess_duos.webhook.compute import LookupAnswer
 from bess_duos.webhook.context import context
-from bess_duos.webhook.json_safe import json_safe
 from bess_duos.webhook.layout import SheetLayout, default_layout, result_json
 from bess_duos.webhook.logging_setup import request_id_var
 from bess_duos.webhook.openapi import openapi_spec

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
-from bess_duos.webhook.json_safe import json_safe
+from bess_duos.core.plain import json_safe
 
 Record = Mapping[str, Any]
 
