@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from bess_duos.core.portfolio import (
     DEFAULT_BATCH_SIZE,
     empty_errors,
@@ -115,12 +117,32 @@ class SpoolSink(MemorySink):
                 else empty_results()[columns])
 
 
+def _arrow_column(column: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """A column as `pa.Table.from_pandas` converts it: an extension array's own Arrow data
+    (the str columns' Arrow strings, no copy), else the NumPy values with NaN as null."""
+    values = column.array
+    if hasattr(values, "__arrow_array__"):
+        return values.__arrow_array__()
+    return pa.array(column.to_numpy(), from_pandas=True)
+
+
+def _arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """`frame` (a results or errors frame: str, int64 and float64 columns, a RangeIndex) as
+    an Arrow table with the columns `pa.Table.from_pandas` makes, built without its per-column
+    type inference (a quarter of the time) and without pandas metadata: `pd.read_parquet`
+    reads it back as the same frame."""
+    return pa.table({name: _arrow_column(column) for name, column in frame.items()})
+
+
 def _spool(folder: Path, index: int, results: pd.DataFrame, errors: pd.DataFrame
            ) -> tuple[int, int]:
-    """Write batch `index`'s non-empty frames to `folder`; (results, errors) rows."""
+    """Write batch `index`'s non-empty frames to `folder`; (results, errors) rows. Written
+    without dictionary encoding or statistics (a spool file is read whole, once or twice):
+    about a third of `DataFrame.to_parquet`'s time, the same frames read back."""
     for kind, frame in (("results", results), ("errors", errors)):
         if len(frame):
-            frame.to_parquet(folder / f"{kind}-{index:09d}.parquet", index=False)
+            pq.write_table(_arrow_table(frame), folder / f"{kind}-{index:09d}.parquet",
+                           use_dictionary=False, write_statistics=False)
     return len(results), len(errors)
 
 
