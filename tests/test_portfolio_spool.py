@@ -99,3 +99,39 @@ def test_arrow_table_has_from_pandas_columns(seed: int) -> None:
         plain = pa.Table.from_pandas(frame, preserve_index=False)
         assert quick.schema.equals(plain.schema.remove_metadata())
         assert quick.equals(plain.replace_schema_metadata(None))
+
+
+_REFAULTS = """
+import resource, sys
+import numpy as np
+from bess_duos.core.portfolio_engines import reuse_freed_memory
+reused = reuse_freed_memory() if sys.argv[1] == "reuse" else False
+faults = []
+for _ in range(4):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    block = np.empty(8 << 20)  # 64 MB: above glibc's largest adaptive mmap threshold
+    block.fill(1.0)
+    del block
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(reused, sum(faults[1:]))
+"""
+
+
+def test_workers_reuse_freed_memory() -> None:
+    """With `reuse_freed_memory` (the local workers' initializer) a freed 64 MB block is used
+    again without new page faults; without it each new block is mapped and faulted in afresh."""
+    import os
+    import subprocess
+    import sys
+
+    if not (hasattr(os, "confstr") and "CS_GNU_LIBC_VERSION" in os.confstr_names):
+        pytest.skip("glibc only")
+
+    def refaults(mode: str) -> tuple[str, int]:
+        out = subprocess.run([sys.executable, "-c", _REFAULTS, mode], check=True,
+                             capture_output=True, text=True).stdout.split()
+        return out[0], int(out[1])
+
+    (set_reuse, reused), (set_plain, plain) = refaults("reuse"), refaults("plain")
+    assert (set_reuse, set_plain) == ("True", "False")
+    assert reused < 16 and plain >= 3 * 16 and reused * 4 < plain, (reused, plain)
