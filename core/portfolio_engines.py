@@ -130,7 +130,7 @@ def _arrow_column(column: pd.Series) -> pa.Array | pa.ChunkedArray:
 def _arrow_table(frame: pd.DataFrame) -> pa.Table:
     """`frame` (a results or errors frame: str, int64 and float64 columns, a RangeIndex) as
     an Arrow table with the columns `pa.Table.from_pandas` makes, built without its per-column
-    type inference (a quarter of the time) and without pandas metadata: `pd.read_parquet`
+    type inference (under half the time) and without pandas metadata: `pd.read_parquet`
     reads it back as the same frame."""
     return pa.table({name: _arrow_column(column) for name, column in frame.items()})
 
@@ -139,7 +139,7 @@ def _spool(folder: Path, index: int, results: pd.DataFrame, errors: pd.DataFrame
            ) -> tuple[int, int]:
     """Write batch `index`'s non-empty frames to `folder`; (results, errors) rows. Written
     without dictionary encoding or statistics (a spool file is read whole, once or twice):
-    about a third of `DataFrame.to_parquet`'s time, the same frames read back."""
+    about half of `DataFrame.to_parquet`'s time, the same frames read back."""
     for kind, frame in (("results", results), ("errors", errors)):
         if len(frame):
             pq.write_table(_arrow_table(frame), folder / f"{kind}-{index:09d}.parquet",
@@ -216,7 +216,7 @@ _WORKER_MALLOC = ((-3, 256 << 20), (-1, 1 << 30), (-2, 64 << 20))
 def reuse_freed_memory() -> bool:
     """Make this process's malloc keep large freed blocks for reuse instead of returning them
     to the OS (glibc only; True if set). For worker processes that run batch after batch:
-    each keeps about its peak (~400 MB at batches of 100 full-year sites)."""
+    each keeps about its peak (350-400 MB at batches of 100 full-year sites)."""
     import ctypes
 
     try:
