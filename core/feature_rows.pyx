@@ -317,19 +317,20 @@ def order_pairs(const double[:, ::1] x, Py_ssize_t k, double[:, ::1] out) -> Non
 def feature_sums(const double[:, ::1] x, const double[::1] total,
                  const Py_ssize_t[:, ::1] blocks, const signed char[::1] day_kind,
                  const Py_ssize_t[::1] rest, const short[::1] rest_cell,
-                 const unsigned char[::1] slot_is_day, Py_ssize_t k,
+                 const unsigned char[::1] slot_is_day, Py_ssize_t k, bint lags,
                  double[:, ::1] sums, double[:, ::1] stats) -> None:
     """Per row i of x [rows, n] (`total` its sums): sums[i] = kWh in the 54 groups of
     `core.features._row_passes` (blocks of whole days (first half hour, days), each day's
     kind, and the other half hours with their cells kind * 48 + clock half hour), and
     stats[i] = (max, sum of squares, k-th smallest, (k+1)-th smallest, sum((x_t - m)^2),
     sum((x_t - m)(x_t+48 - m)), the same at lag 336), m = total / n; a lag's sum is 0 where
-    n < twice the lag; max and order statistics NaN for a row with a NaN."""
+    n < twice the lag; max and order statistics NaN for a row with a NaN. k = -1: no order
+    statistics (NaN); not `lags`: no centred sums (NaN)."""
     cdef Py_ssize_t i, n = x.shape[1], rows = x.shape[0]
     cdef const double* a
     cdef double cells[N_CELLS]
     cdef double* scratch
-    if not (n > 0 and 0 <= k < n and total.shape[0] == rows and sums.shape[0] == rows
+    if not (n > 0 and -1 <= k < n and total.shape[0] == rows and sums.shape[0] == rows
             and sums.shape[1] == N_SUMS and stats.shape[0] == rows and stats.shape[1] == 7):
         raise ValueError("feature_sums: k must be a position in the rows, total one sum per "
                          "row, sums [rows, 54] and stats [rows, 7]")
@@ -341,6 +342,14 @@ def feature_sums(const double[:, ::1] x, const double[::1] total,
         for i in range(rows):
             a = &x[i, 0]
             _cell_sums(a, blocks, day_kind, rest, rest_cell, slot_is_day, cells, &sums[i, 0])
-            _row_stats(a, n, k, scratch, &stats[i, 0])
-            _centred_products(a, total[i] / n, n, scratch, &stats[i, 4])
+            if k >= 0:
+                _row_stats(a, n, k, scratch, &stats[i, 0])
+            elif _peak_and_squares(a, n, &stats[i, 0], &stats[i, 1]):
+                stats[i, 0] = NAN
+            if k < 0:
+                stats[i, 2] = stats[i, 3] = NAN
+            if lags:
+                _centred_products(a, total[i] / n, n, scratch, &stats[i, 4])
+            else:
+                stats[i, 4] = stats[i, 5] = stats[i, 6] = NAN
     free(scratch)

@@ -426,15 +426,16 @@ _PEAK, _SQUARES, _BELOW, _ABOVE, _CENTRED, _LAG_48, _LAG_336 = range(7)
 _SLOT_IS_DAY_U8 = _SLOT_IS_DAY.astype(np.uint8)
 
 
-def _row_passes(x: np.ndarray, total: np.ndarray, groups: _Groups, lo: int
+def _row_passes(x: np.ndarray, total: np.ndarray, groups: _Groups, lo: int, lags: bool = True
                 ) -> tuple[np.ndarray, np.ndarray]:
     """([rows, 54] kWh in the 6 groups and 48 clock half hours, [rows, 7] stats: max, sum of
-    squares, the lo-th and next smallest, centred sum of squares, lag-48 and lag-336 centred
-    products) of the rows of `x` (`total`: their sums), two sweeps over each row."""
+    squares, the lo-th and next smallest (NaN if lo = -1), centred sum of squares, lag-48 and
+    lag-336 centred products (NaN unless `lags`)) of the rows of `x` (`total`: their sums),
+    two sweeps over each row."""
     sums = np.empty((len(x), 6 + 48))
     stats = np.empty((len(x), 7))
     _passes.feature_sums(x, total, groups.blocks, groups.day_kind, groups.rest,
-                         groups.rest_cell, _SLOT_IS_DAY_U8, lo, sums, stats)
+                         groups.rest_cell, _SLOT_IS_DAY_U8, lo, lags, sums, stats)
     return sums, stats
 
 
@@ -444,8 +445,9 @@ def _feature_values(
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """({feature: value per row of `x` [sites, half hours]}, {feature: reason}): a row's
     feature is refused, for that feature's one reason, where its value is not finite.
-    Every feature is computed; those in `names` are returned. `total`: each row's
-    `_row_totals` when the caller has them."""
+    Only the features in `names` are returned, each by the same arithmetic as in all (the
+    percentile and the lag products are left out when none of them is wanted). `total`: each
+    row's `_row_totals` when the caller has them."""
     x = np.ascontiguousarray(x, dtype=float)
     n_sites, n = x.shape
     out: dict[str, np.ndarray] = {}
@@ -463,7 +465,8 @@ def _feature_values(
     if total is None:
         total = _row_totals(x)
     lo, gamma = _rank(n, BASE_PERCENTILE)
-    sums, stats = _row_passes(x, total, groups, lo)
+    sums, stats = _row_passes(x, total, groups, lo if "base_load_ratio" in names else -1,
+                              bool({"autocorr_24h", "autocorr_168h"} & set(names)))
     means = _safe_div(sums, np.broadcast_to(counts, sums.shape))
     mean = total / n  # `x.mean(axis=1)`, the same bits
     one_day = n >= 48

@@ -117,7 +117,7 @@ def test_the_passes_refuse_indexes_outside_the_rows() -> None:
 
     def run(blocks=g.blocks, kinds=g.day_kind, rest=g.rest, cells=g.rest_cell, k=5,
             out=sums) -> None:
-        K.feature_sums(x, total, blocks, kinds, rest, cells, day, k, out, stats)
+        K.feature_sums(x, total, blocks, kinds, rest, cells, day, k, True, out, stats)
 
     run()  # as given: fine
     with pytest.raises(ValueError, match="block 0 is outside"):
@@ -140,3 +140,16 @@ def test_the_passes_refuse_indexes_outside_the_rows() -> None:
         K.order_pairs(x, -1, np.empty((2, 2)))
     with pytest.raises(ValueError, match="one output per row"):
         K.row_totals(x, np.empty(3))
+
+
+def test_a_subset_of_features_has_the_bits_of_all() -> None:
+    """`profile_features(only=...)` leaves out the percentile and lag passes when no chosen
+    feature reads them; what it gives is what the full call gives."""
+    rng = np.random.default_rng(12)
+    index = pd.date_range("2025-04-01", periods=17_520, freq="30min", tz="UTC")
+    profile = pd.Series(_rows(rng, len(index), 2)[0], index=index)  # not the constant row
+    every = F.profile_features(profile)
+    for only in (("peak_ratio", "load_factor", "weekend_factor"), ("base_load_ratio",),
+                 ("autocorr_168h", "seasonal_ratio"), ("peak_time_h", "autocorr_24h")):
+        some = F.profile_features(profile, only=only)
+        assert some.values == {name: every.values[name] for name in only}, only
