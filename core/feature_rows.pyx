@@ -12,7 +12,7 @@ what numpy gives, to the bit. Built without fused multiply-adds.
 
 from libc.math cimport INFINITY, NAN, sqrt
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 DEF N_KINDS = 6  # day kinds: (weekday, weekend) x (winter, summer, other)
 DEF N_CELLS = 288  # N_KINDS x 48 clock half hours
@@ -314,42 +314,62 @@ def order_pairs(const double[:, ::1] x, Py_ssize_t k, double[:, ::1] out) -> Non
     free(scratch)
 
 
-def feature_sums(const double[:, ::1] x, const double[::1] total,
+cdef void _row_features(const double* a, Py_ssize_t n, const Py_ssize_t[:, ::1] blocks,
+                        const signed char[::1] day_kind, const Py_ssize_t[::1] rest,
+                        const short[::1] rest_cell, const unsigned char[::1] slot_is_day,
+                        Py_ssize_t k, bint lags, double* scratch, double* total, double* sums,
+                        double* stats) noexcept nogil:
+    """`feature_sums` of one row a[:n]."""
+    cdef double cells[N_CELLS]
+    total[0] = _pairwise(a, n)
+    _cell_sums(a, blocks, day_kind, rest, rest_cell, slot_is_day, cells, sums)
+    if k >= 0:
+        _row_stats(a, n, k, scratch, stats)
+    else:
+        if _peak_and_squares(a, n, &stats[0], &stats[1]):
+            stats[0] = NAN
+        stats[2] = stats[3] = NAN
+    if lags:
+        _centred_products(a, total[0] / n, n, scratch, &stats[4])
+    else:
+        stats[4] = stats[5] = stats[6] = NAN
+
+
+def feature_sums(list rows, Py_ssize_t n, double[:, ::1] copy, double[::1] total,
                  const Py_ssize_t[:, ::1] blocks, const signed char[::1] day_kind,
                  const Py_ssize_t[::1] rest, const short[::1] rest_cell,
                  const unsigned char[::1] slot_is_day, Py_ssize_t k, bint lags,
                  double[:, ::1] sums, double[:, ::1] stats) -> None:
-    """Per row i of x [rows, n] (`total` its sums): sums[i] = kWh in the 54 groups of
-    `core.features._row_passes` (blocks of whole days (first half hour, days), each day's
-    kind, and the other half hours with their cells kind * 48 + clock half hour), and
-    stats[i] = (max, sum of squares, k-th smallest, (k+1)-th smallest, sum((x_t - m)^2),
-    sum((x_t - m)(x_t+48 - m)), the same at lag 336), m = total / n; a lag's sum is 0 where
-    n < twice the lag; max and order statistics NaN for a row with a NaN. k = -1: no order
-    statistics (NaN); not `lags`: no centred sums (NaN)."""
-    cdef Py_ssize_t i, n = x.shape[1], rows = x.shape[0]
-    cdef const double* a
-    cdef double cells[N_CELLS]
+    """Per row i of `rows` (float64 arrays of n values), in one read of it: copy[i] = the
+    row (unless `copy` has no rows), total[i] = numpy's sum of it (same bits), sums[i] =
+    kWh in the 54 groups of `core.features._row_passes` (blocks of whole days (first half
+    hour, days), each day's kind, and the other half hours with their cells kind * 48 +
+    clock half hour), and stats[i] = (max, sum of squares, k-th smallest, (k+1)-th smallest,
+    sum((x_t - m)^2), sum((x_t - m)(x_t+48 - m)), the same at lag 336), m = total / n; a
+    lag's sum is 0 where n < twice the lag; max and order statistics NaN for a row with a
+    NaN. k = -1: no order statistics (NaN); not `lags`: no centred sums (NaN)."""
+    cdef Py_ssize_t i, count = len(rows)
+    cdef const double[::1] row
     cdef double* scratch
-    if not (n > 0 and -1 <= k < n and total.shape[0] == rows and sums.shape[0] == rows
-            and sums.shape[1] == N_SUMS and stats.shape[0] == rows and stats.shape[1] == 7):
-        raise ValueError("feature_sums: k must be a position in the rows, total one sum per "
-                         "row, sums [rows, 54] and stats [rows, 7]")
+    cdef bint copying = copy.shape[0] > 0
+    if not (n > 0 and -1 <= k < n and total.shape[0] == count and sums.shape[0] == count
+            and sums.shape[1] == N_SUMS and stats.shape[0] == count and stats.shape[1] == 7
+            and (not copying or (copy.shape[0] == count and copy.shape[1] == n))):
+        raise ValueError("feature_sums: k must be a position in the rows, copy none or "
+                         "[rows, n], total one sum per row, sums [rows, 54] and stats [rows, 7]")
     _check_groups(n, blocks, day_kind, rest, rest_cell, slot_is_day)
     scratch = <double*> malloc(_scratch_size(n) * sizeof(double))
     if scratch == NULL:
         raise MemoryError()
-    with nogil:
-        for i in range(rows):
-            a = &x[i, 0]
-            _cell_sums(a, blocks, day_kind, rest, rest_cell, slot_is_day, cells, &sums[i, 0])
-            if k >= 0:
-                _row_stats(a, n, k, scratch, &stats[i, 0])
-            elif _peak_and_squares(a, n, &stats[i, 0], &stats[i, 1]):
-                stats[i, 0] = NAN
-            if k < 0:
-                stats[i, 2] = stats[i, 3] = NAN
-            if lags:
-                _centred_products(a, total[i] / n, n, scratch, &stats[i, 4])
-            else:
-                stats[i, 4] = stats[i, 5] = stats[i, 6] = NAN
-    free(scratch)
+    try:
+        for i in range(count):
+            row = rows[i]
+            if row.shape[0] != n:
+                raise ValueError(f"feature_sums: row {i} has {row.shape[0]} values, not {n}")
+            with nogil:
+                if copying:
+                    memcpy(&copy[i, 0], &row[0], n * sizeof(double))
+                _row_features(&row[0], n, blocks, day_kind, rest, rest_cell, slot_is_day, k,
+                              lags, scratch, &total[i], &sums[i, 0], &stats[i, 0])
+    finally:
+        free(scratch)

@@ -303,7 +303,7 @@ def _checked_grid(profile: pd.Series, what: str
 def _check_finite(values: np.ndarray, index: pd.DatetimeIndex, what: str) -> None:
     """Raise `FeatureError` at the first value of `values` (on `index`) that is not finite."""
     # one sum first: it is finite unless a value is not (or the sum overflows: then look)
-    if not np.isfinite(np.add.reduce(values, axis=None)) and not np.isfinite(values).all():
+    if not np.isfinite(_row_totals(values[None, :])[0]) and not np.isfinite(values).all():
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
         raise FeatureError(f"{what}: value at {index[bad]} is not a finite number (fill gaps)")
 
@@ -414,7 +414,8 @@ def _red_share(x: np.ndarray, red: np.ndarray, total: np.ndarray) -> np.ndarray:
 
 
 def _row_totals(x: np.ndarray) -> np.ndarray:
-    """Each row's kWh: `x.sum(axis=1)`, the same bits (the mean is it over the half hours)."""
+    """Each row's kWh: `x.sum(axis=1)`, the same bits (the mean is it over the half hours);
+    `_row_passes` gives the same sums of its rows."""
     x = np.ascontiguousarray(x, dtype=float)
     total = np.empty(len(x))
     _passes.row_totals(x, total)
@@ -424,32 +425,52 @@ def _row_totals(x: np.ndarray) -> np.ndarray:
 # Columns of `_row_passes`' stats.
 _PEAK, _SQUARES, _BELOW, _ABOVE, _CENTRED, _LAG_48, _LAG_336 = range(7)
 _SLOT_IS_DAY_U8 = _SLOT_IS_DAY.astype(np.uint8)
+_NO_COPY = np.empty((0, 0))
 
 
-def _row_passes(x: np.ndarray, total: np.ndarray, groups: _Groups, lo: int, lags: bool = True
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """([rows, 54] kWh in the 6 groups and 48 clock half hours, [rows, 7] stats: max, sum of
-    squares, the lo-th and next smallest (NaN if lo = -1), centred sum of squares, lag-48 and
-    lag-336 centred products (NaN unless `lags`)) of the rows of `x` (`total`: their sums),
-    two sweeps over each row."""
-    sums = np.empty((len(x), 6 + 48))
-    stats = np.empty((len(x), 7))
-    _passes.feature_sums(x, total, groups.blocks, groups.day_kind, groups.rest,
-                         groups.rest_cell, _SLOT_IS_DAY_U8, lo, lags, sums, stats)
-    return sums, stats
+def _row_passes(rows: Sequence[np.ndarray], n: int, groups: _Groups, lo: int,
+                lags: bool = True, copy: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(total [rows]: `_row_totals`, [rows, 54] kWh in the 6 groups and 48 clock half hours,
+    [rows, 7] stats: max, sum of squares, the lo-th and next smallest (NaN if lo = -1),
+    centred sum of squares, lag-48 and lag-336 centred products (NaN unless `lags`)) of
+    `rows` (kWh arrays of n half hours), each read once (and copied into the rows of `copy`
+    [rows, n] when given)."""
+    total = np.empty(len(rows))
+    sums = np.empty((len(rows), 6 + 48))
+    stats = np.empty((len(rows), 7))
+    _passes.feature_sums([np.ascontiguousarray(row, dtype=float) for row in rows], n,
+                         _NO_COPY if copy is None else copy, total, groups.blocks,
+                         groups.day_kind, groups.rest, groups.rest_cell, _SLOT_IS_DAY_U8, lo,
+                         lags, sums, stats)
+    return total, sums, stats
 
 
 def _feature_values(
     x: np.ndarray, groups: _Groups, red: np.ndarray | None = None,
-    names: tuple[str, ...] = FEATURES, total: np.ndarray | None = None,
+    names: tuple[str, ...] = FEATURES,
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """({feature: value per row of `x` [sites, half hours]}, {feature: reason}): a row's
     feature is refused, for that feature's one reason, where its value is not finite.
     Only the features in `names` are returned, each by the same arithmetic as in all (the
-    percentile and the lag products are left out when none of them is wanted). `total`: each
-    row's `_row_totals` when the caller has them."""
+    percentile and the lag products are left out when none of them is wanted)."""
     x = np.ascontiguousarray(x, dtype=float)
-    n_sites, n = x.shape
+    n = x.shape[1]
+    lo = _rank(n, BASE_PERCENTILE)[0] if "base_load_ratio" in names else -1
+    passes = _row_passes(list(x), n, groups, lo, bool({"autocorr_24h", "autocorr_168h"}
+                                                      & set(names)))
+    share = None if red is None else _red_share(x, red, passes[0])
+    return _values_of(passes, n, groups, share, names)
+
+
+def _values_of(
+    passes: tuple[np.ndarray, np.ndarray, np.ndarray], n: int, groups: _Groups,
+    share: np.ndarray | None, names: tuple[str, ...] = FEATURES,
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """`_feature_values` from the rows' `_row_passes` (of n half hours) and red shares (None:
+    no bands)."""
+    total, sums, stats = passes
+    n_sites = len(total)
     out: dict[str, np.ndarray] = {}
     why: dict[str, str] = {}
 
@@ -462,11 +483,6 @@ def _feature_values(
         why[name] = f"{name}: {zero_reason}"
 
     counts = groups.counts
-    if total is None:
-        total = _row_totals(x)
-    lo, gamma = _rank(n, BASE_PERCENTILE)
-    sums, stats = _row_passes(x, total, groups, lo if "base_load_ratio" in names else -1,
-                              bool({"autocorr_24h", "autocorr_168h"} & set(names)))
     means = _safe_div(sums, np.broadcast_to(counts, sums.shape))
     mean = total / n  # `x.mean(axis=1)`, the same bits
     one_day = n >= 48
@@ -480,7 +496,7 @@ def _feature_values(
         keep("day_night_ratio", means[:, _DAY] / np.where(means[:, _NIGHT] > 0,
                                                           means[:, _NIGHT], np.nan),
              "no consumption at night (23:00-07:00)")
-        base = _lerp(stats[:, _BELOW], stats[:, _ABOVE], gamma)
+        base = _lerp(stats[:, _BELOW], stats[:, _ABOVE], _rank(n, BASE_PERCENTILE)[1])
         keep("base_load_ratio", _safe_div(base, mean), "mean demand is zero")
 
     if counts[_WEEKDAY] < 48 or counts[_WEEKEND] < 48:
@@ -491,10 +507,10 @@ def _feature_values(
         keep("weekend_factor", _safe_div(means[:, _WEEKEND], means[:, _WEEKDAY]),
              "no weekday consumption")
 
-    if red is None:
+    if share is None:
         refuse_all("red_share", "needs the DUoS bands of each half hour (none given)")
     else:
-        keep("red_share", _red_share(x, red, total), _RED_SHARE_ZERO)
+        keep("red_share", share, _RED_SHARE_ZERO)
 
     if counts[_WINTER] < 336 or counts[_SUMMER] < 336:
         refuse_all("seasonal_ratio", "needs 7 days in both winter (Nov-Feb) and summer (May-Aug) "
@@ -720,9 +736,7 @@ def _features_chunk(
     bands: Mapping[str, ArrayLike] | None,
     shared_red: np.ndarray | None,
 ) -> pd.DataFrame:
-    matrix = np.empty((len(sites), n))
-    for row, site in enumerate(sites):
-        matrix[row] = profiles[site].to_numpy(dtype=float)
+    rows = [profiles[site].to_numpy(dtype=float) for site in sites]
     red = shared_red
     if bands is not None:
         if all(s in bands for s in sites):
@@ -730,38 +744,42 @@ def _features_chunk(
         elif any(s in bands for s in sites):
             missing = [s for s in sites if s not in bands]
             raise FeatureError(f"bands: no bands for sites {missing[:5]}")
-    table, notes = _chunk_values(matrix, sites, groups, red)
+    table, notes = _chunk_values(rows, n, sites, groups, red)
     frame = pd.DataFrame(table, index=pd.Index(sites, name="site"), columns=list(FEATURES))
     frame["notes"] = notes
     return frame
 
 
 def _chunk_values(
-    matrix: np.ndarray,
+    rows: Sequence[np.ndarray],
+    n: int,
     sites: Sequence[str],
     groups: _Groups,
     red: np.ndarray | None,
     red_of_row: np.ndarray | None = None,
     order: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """([rows, FEATURES] values, each row's notes) of the profiles stacked in `matrix`, row i
-    holding site `order[i]` of `sites` (no `order`: site i). `red`: a shared mask, one per
-    row, or (with `red_of_row`, the mask of each row, sorted: each band set's rows one run)
-    k masks [k, half hours] of which each row reads one."""
-    total = _row_totals(matrix)  # finite unless a value is not (or the sum overflows: look)
-    if not np.isfinite(total).all() and not np.isfinite(matrix).all():
-        bad = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
-        row = int(bad[0] if order is None else order[bad].min())
-        raise FeatureError(f"profile {sites[row]!r}: contains NaN or infinite kWh")
+    """([rows, FEATURES] values, each row's notes) of the profiles `rows` (kWh arrays of n
+    half hours), row i being site `order[i]` of `sites` (no `order`: site i). `red`: a shared
+    mask, one per row, or (with `red_of_row`, the mask of each row, sorted: each band set's
+    rows one run) k masks [k, half hours] of which each row reads one."""
+    matrix = None if red is None else np.empty((len(rows), n))  # for the red kWh (BLAS)
+    passes = _row_passes(rows, n, groups, _rank(n, BASE_PERCENTILE)[0], copy=matrix)
+    total = passes[0]  # finite unless a value is not (or the sum overflows: look)
+    if not np.isfinite(total).all():
+        bad = [i for i in np.flatnonzero(~np.isfinite(total)) if not np.isfinite(rows[i]).all()]
+        if bad:
+            row = int(bad[0] if order is None else order[bad].min())
+            raise FeatureError(f"profile {sites[row]!r}: contains NaN or infinite kWh")
     share = None
-    if red is not None and red_of_row is not None:
+    if matrix is not None and red_of_row is not None:
         share = np.empty(len(matrix))
         starts = np.r_[0, np.flatnonzero(np.diff(red_of_row)) + 1, len(matrix)]
         for lo, hi in itertools.pairwise(starts):  # a handful of band sets
             share[lo:hi] = _red_share(matrix[lo:hi], red[red_of_row[lo]], total[lo:hi])
-    vals, why = _feature_values(matrix, groups, red if share is None else None, total=total)
-    if share is not None:
-        vals["red_share"], why["red_share"] = share, f"red_share: {_RED_SHARE_ZERO}"
+    elif matrix is not None:
+        share = _red_share(matrix, red, total)
+    vals, why = _values_of(passes, n, groups, share)
     table = np.column_stack([vals[name] for name in FEATURES])
     return table, _notes(~np.isfinite(table), [why[name] for name in FEATURES])
 
@@ -904,11 +922,9 @@ def feature_rows(
         # each band set's rows stacked together: its red kWh read off a run of the matrix
         order = (np.arange(len(names)) if codes is None
                  else np.argsort(codes[chunk], kind="stable"))
-        matrix = np.empty((len(names), n))
-        for row, source in enumerate(order.tolist()):
-            matrix[row] = rows[first + source]
-        table, said = _chunk_values(matrix, names, groups, red,
-                                    None if codes is None else codes[chunk][order], order)
+        table, said = _chunk_values([rows[first + i] for i in order.tolist()], n, names,
+                                    groups, red, None if codes is None else codes[chunk][order],
+                                    order)
         back = np.argsort(order)
         tables.append(table[back])
         notes.append(said[back])

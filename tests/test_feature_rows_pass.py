@@ -77,9 +77,12 @@ def test_row_passes_equal_the_numpy_code(seed: int) -> None:
         x = _rows(rng, n, 11)
         for q in (F.BASE_PERCENTILE, 0.0, 50.0, 97.5, 100.0):
             total, sums, stats = numpy_passes(x, clock, q)
-            got_total = F._row_totals(x)
-            got_sums, got_stats = F._row_passes(x, got_total, clock.groups, F._rank(n, q)[0])
+            copy = np.empty_like(x)
+            got_total, got_sums, got_stats = F._row_passes(list(x), n, clock.groups,
+                                                           F._rank(n, q)[0], copy=copy)
+            assert np.array_equal(copy, x, equal_nan=True)
             assert np.array_equal(got_total, total, equal_nan=True), (start, q)
+            assert np.array_equal(F._row_totals(x), total, equal_nan=True), (start, q)
             exact = [F._PEAK, F._BELOW, F._ABOVE]
             assert np.array_equal(got_stats[:, exact], stats[:, exact], equal_nan=True), (start, q)
             close = [F._SQUARES, F._CENTRED, F._LAG_48, F._LAG_336]
@@ -112,12 +115,13 @@ def test_the_passes_refuse_indexes_outside_the_rows() -> None:
     clock = F.uk_clock(pd.date_range("2025-04-01", periods=48 * 10, freq="30min", tz="UTC"))
     g = clock.groups
     x = np.ones((2, 48 * 10))
-    total, sums, stats = np.ones(2), np.empty((2, 54)), np.empty((2, 7))
+    total, sums, stats = np.empty(2), np.empty((2, 54)), np.empty((2, 7))
     day = F._SLOT_IS_DAY_U8
 
     def run(blocks=g.blocks, kinds=g.day_kind, rest=g.rest, cells=g.rest_cell, k=5,
-            out=sums) -> None:
-        K.feature_sums(x, total, blocks, kinds, rest, cells, day, k, True, out, stats)
+            out=sums, rows=(x[0], x[1]), copy=F._NO_COPY) -> None:
+        K.feature_sums(list(rows), 48 * 10, copy, total, blocks, kinds, rest, cells, day, k,
+                       True, out, stats)
 
     run()  # as given: fine
     with pytest.raises(ValueError, match="block 0 is outside"):
@@ -136,6 +140,10 @@ def test_the_passes_refuse_indexes_outside_the_rows() -> None:
         run(k=48 * 10)
     with pytest.raises(ValueError, match="sums"):
         run(out=np.empty((1, 54)))
+    with pytest.raises(ValueError, match="copy none or"):
+        run(copy=np.empty((2, 48 * 10 - 1)))
+    with pytest.raises(ValueError, match="row 1 has 479 values, not 480"):
+        run(rows=(x[0], x[1, 1:]))
     with pytest.raises(ValueError, match="k must be a position"):
         K.order_pairs(x, -1, np.empty((2, 2)))
     with pytest.raises(ValueError, match="one output per row"):
