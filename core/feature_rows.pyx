@@ -75,11 +75,22 @@ cdef double _dot(const double* a, const double* b, Py_ssize_t n) noexcept nogil:
 cdef void _centred_products(const double* a, double mean, Py_ssize_t n, double* centred,
                             double* out) noexcept nogil:
     """out = (sum(c_t^2), sum(c_t c_t+48), sum(c_t c_t+336)), c = a[:n] - mean (made in
-    `centred`); a lag's sum is 0 when n < twice it."""
-    cdef Py_ssize_t t
-    for t in range(n):
-        centred[t] = a[t] - mean
-    out[0] = _dot(centred, centred, n)
+    `centred` while its squares are summed); a lag's sum is 0 when n < twice it."""
+    cdef double s[LANES]
+    cdef Py_ssize_t t, lane, full = n // LANES * LANES
+    cdef double c
+    for lane in range(LANES):
+        s[lane] = 0.0
+    for t in range(0, full, LANES):
+        for lane in range(LANES):
+            c = a[t + lane] - mean
+            centred[t + lane] = c
+            s[lane] = s[lane] + c * c
+    for t in range(full, n):
+        c = a[t] - mean
+        centred[t] = c
+        s[0] = s[0] + c * c
+    out[0] = _lanes_total(s)
     out[1] = _dot(centred, centred + 48, n - 48) if n >= 96 else 0.0
     out[2] = _dot(centred, centred + 336, n - 336) if n >= 672 else 0.0
 
