@@ -750,6 +750,31 @@ def _features_chunk(
     return frame
 
 
+def _passes_and_shares(
+    rows: Sequence[np.ndarray], n: int, groups: _Groups, red: np.ndarray | None,
+    red_of_row: np.ndarray | None,
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray | None]:
+    """`_row_passes` of the rows (all features) and their red shares (None without `red`),
+    as `_chunk_values` describes them: a run of rows per band set, each run's red kWh (BLAS,
+    on its rows copied by the pass) read while the run is in cache."""
+    runs = [(0, len(rows))] if red_of_row is None else list(itertools.pairwise(
+        np.r_[0, np.flatnonzero(np.diff(red_of_row)) + 1, len(rows)].tolist()))
+    matrix = None if red is None else np.empty((len(rows), n))
+    share = None if red is None else np.empty(len(rows))
+    parts = []
+    for lo, hi in runs:  # a handful of band sets
+        part = _row_passes(rows[lo:hi], n, groups, _rank(n, BASE_PERCENTILE)[0],
+                           copy=None if matrix is None else matrix[lo:hi])
+        parts.append(part)
+        if matrix is not None:
+            mask = red if red_of_row is None else red[red_of_row[lo]]
+            share[lo:hi] = _red_share(matrix[lo:hi], mask, part[0])
+    if len(parts) == 1:
+        return parts[0], share
+    total, sums, stats = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
+    return (total, sums, stats), share
+
+
 def _chunk_values(
     rows: Sequence[np.ndarray],
     n: int,
@@ -763,22 +788,13 @@ def _chunk_values(
     half hours), row i being site `order[i]` of `sites` (no `order`: site i). `red`: a shared
     mask, one per row, or (with `red_of_row`, the mask of each row, sorted: each band set's
     rows one run) k masks [k, half hours] of which each row reads one."""
-    matrix = None if red is None else np.empty((len(rows), n))  # for the red kWh (BLAS)
-    passes = _row_passes(rows, n, groups, _rank(n, BASE_PERCENTILE)[0], copy=matrix)
+    passes, share = _passes_and_shares(rows, n, groups, red, red_of_row)
     total = passes[0]  # finite unless a value is not (or the sum overflows: look)
     if not np.isfinite(total).all():
         bad = [i for i in np.flatnonzero(~np.isfinite(total)) if not np.isfinite(rows[i]).all()]
         if bad:
             row = int(bad[0] if order is None else order[bad].min())
             raise FeatureError(f"profile {sites[row]!r}: contains NaN or infinite kWh")
-    share = None
-    if matrix is not None and red_of_row is not None:
-        share = np.empty(len(matrix))
-        starts = np.r_[0, np.flatnonzero(np.diff(red_of_row)) + 1, len(matrix)]
-        for lo, hi in itertools.pairwise(starts):  # a handful of band sets
-            share[lo:hi] = _red_share(matrix[lo:hi], red[red_of_row[lo]], total[lo:hi])
-    elif matrix is not None:
-        share = _red_share(matrix, red, total)
     vals, why = _values_of(passes, n, groups, share)
     table = np.column_stack([vals[name] for name in FEATURES])
     return table, _notes(~np.isfinite(table), [why[name] for name in FEATURES])
