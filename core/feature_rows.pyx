@@ -1,13 +1,14 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
-"""The load-shape features' passes over each profile row, compiled (`core.features`): numpy's
-sum of each row (the same pairwise order, so the same bits), the two order statistics of a
-percentile (exact), and in two sweeps over a row its maximum, sum of squares, the kWh of each
-(day kind, clock half hour) cell and the centred lag products of the autocorrelations.
+"""The load-shape features' passes over each profile row, compiled (`core.features`): each row
+read once from memory, then passed over in cache for numpy's sum of it (the same pairwise
+order, so the same bits), its maximum, the two order statistics of a percentile (exact), the
+kWh of each (day kind, clock half hour) cell, its sum of squares and the centred lag
+products of the autocorrelations.
 
-The cell sums and lag products are summed in another order than numpy's (plain sums kept
-in four lanes), so they may differ from numpy's in their last bits; every other output is
-what numpy gives, to the bit. Built without fused multiply-adds.
+The cell sums, squares and lag products are summed in another order than numpy's (partial
+sums kept in lanes), so they may differ from numpy's in their last bits; every other output
+is what numpy gives, to the bit. Built without fused multiply-adds.
 """
 
 from libc.math cimport INFINITY, NAN, sqrt
@@ -55,6 +56,7 @@ cdef double _pairwise(const double* a, Py_ssize_t n) noexcept nogil:
 
 
 cdef double _lanes_total(const double* s) noexcept nogil:
+    """The LANES partial sums s[:8], added pairwise."""
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
 
 
@@ -142,6 +144,7 @@ cdef double _select(double* b, Py_ssize_t size, Py_ssize_t k) noexcept nogil:
 
 
 cdef double _least(const double* b, Py_ssize_t size) noexcept nogil:
+    """The least of b[:size] (size >= 1, no NaN)."""
     cdef double least = b[0]
     cdef Py_ssize_t i
     for i in range(1, size):
