@@ -36,12 +36,14 @@ gaps, NaN) raise `FeatureError` naming ``profile``.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from bess_duos.core import bands as _bands
+from bess_duos.core import feature_rows as _passes
 from bess_duos.core.profiles import index_grid, localise_timestamps, parse_timestamps
 from numpy.typing import ArrayLike
 
@@ -89,28 +91,24 @@ class ClockFields:
 
 # Columns of the group sums: 6 groups, then the 48 clock half hours.
 _WEEKDAY, _WEEKEND, _DAY, _NIGHT, _WINTER, _SUMMER = range(6)
-_N_GROUPS = 6 + 48
 _SLOT_HOURS = np.arange(48) / 2.0
 _SLOT_IS_DAY = (_SLOT_HOURS >= DAY_START_H) & (_SLOT_HOURS < DAY_END_H)
-# [48 clock half hours, (day, night)]: day and night sums from the 48 slot sums.
-_SLOT_DAY_NIGHT = np.column_stack([_SLOT_IS_DAY, ~_SLOT_IS_DAY]).astype(float)
 _MIN_BLOCK_DAYS = 7  # shorter runs of whole days go with the other half hours
 
 
 @dataclass(frozen=True)
 class _Groups:
-    """How to sum a profile into the 6 groups and 48 clock half hours of `_group_sums`.
-
-    Runs of whole clock days (48 half hours, slots 0..47 in order) are summed as
-    [sites, days, 48] views of the data; the other half hours (clock-change days, partial
-    first and last days) through a small 0/1 weight matrix.
-    """
+    """How `core.feature_rows.feature_sums` sums a profile into the 6 groups and 48 clock half
+    hours: runs of whole clock days (48 half hours, slots 0..47 in order) a day at a time,
+    each day of one kind (3 x weekend + season: winter 0, summer 1, other 2); the other half
+    hours (clock-change days, partial first and last days) each with its cell (kind x 48 +
+    clock half hour)."""
 
     counts: np.ndarray  # [54] half hours in each group and clock half hour
-    blocks: tuple[tuple[int, int], ...]  # (first half hour, days) of each run of whole days
-    day_weights: np.ndarray  # [days in blocks, 4]: weekday, weekend, winter, summer (0/1)
+    blocks: np.ndarray  # [runs, 2]: (first half hour, days) of each run of whole days
+    day_kind: np.ndarray  # int8 [days in blocks]
     rest: np.ndarray  # positions of the half hours outside the blocks
-    rest_weights: np.ndarray  # [len(rest), 54] 0/1
+    rest_cell: np.ndarray  # int16 [len(rest)]
     evening: np.ndarray  # bool per half hour: 16:00-19:00 clock time
 
 
@@ -118,13 +116,12 @@ class _Groups:
 _SLOT_EVENING = (_SLOT_HOURS >= EVENING_START_H) & (_SLOT_HOURS < EVENING_END_H)
 _WINTER_MONTH = np.isin(np.arange(13), WINTER_MONTHS)
 _SUMMER_MONTH = np.isin(np.arange(13), SUMMER_MONTHS)
+_SEASON = np.where(_WINTER_MONTH, 0, np.where(_SUMMER_MONTH, 1, 2))
 
 
-def _group_masks(slot: np.ndarray, weekend: np.ndarray, month: np.ndarray
-                 ) -> tuple[np.ndarray, ...]:
-    """The 6 groups (weekday, weekend, day, night, winter, summer) as bool masks."""
-    is_day = _SLOT_IS_DAY[slot]
-    return (~weekend, weekend, is_day, ~is_day, _WINTER_MONTH[month], _SUMMER_MONTH[month])
+def _day_kind(weekend: np.ndarray, month: np.ndarray) -> np.ndarray:
+    """3 x weekend + season (winter 0, summer 1, other 2) of each half hour or day."""
+    return 3 * weekend + _SEASON[month]
 
 
 def _groups_of(clock: ClockFields) -> _Groups:
@@ -145,44 +142,19 @@ def _groups_of(clock: ClockFields) -> _Groups:
         whole = whole[in_order]
     runs = np.split(whole, np.flatnonzero(np.diff(whole) != 48) + 1) if whole.size else []
     runs = [run for run in runs if run.size >= _MIN_BLOCK_DAYS]
-    blocks = tuple((int(run[0]), int(run.size)) for run in runs)
+    blocks = np.array([(run[0], run.size) for run in runs], dtype=np.intp).reshape(-1, 2)
     block_days = np.concatenate(runs) if runs else np.zeros(0, dtype=np.intp)
-    day_masks = _group_masks(clock.slot[block_days], clock.weekend[block_days],
-                             clock.month[block_days])
-    day_weights = np.column_stack([day_masks[i] for i in (_WEEKDAY, _WEEKEND, _WINTER,
-                                                          _SUMMER)]).astype(float)
+    day_kind = _day_kind(clock.weekend[block_days], clock.month[block_days]).astype(np.int8)
     outside = np.ones(n, dtype=bool)
     for first, days in blocks:
         outside[first : first + 48 * days] = False
     rest = np.flatnonzero(outside)
-    rest_weights = np.zeros((rest.size, _N_GROUPS))
-    rest_slot = clock.slot[rest]
-    rest_weights[:, :6] = np.column_stack(_group_masks(rest_slot, clock.weekend[rest],
-                                                       clock.month[rest]))
-    rest_weights[np.arange(rest.size), 6 + rest_slot] = 1.0
+    rest_cell = (_day_kind(clock.weekend[rest], clock.month[rest]) * 48
+                 + clock.slot[rest]).astype(np.int16)
     evening = _SLOT_EVENING[clock.slot]
-    for array in (counts, day_weights, rest, rest_weights, evening):
+    for array in (counts, blocks, day_kind, rest, rest_cell, evening):
         array.flags.writeable = False
-    return _Groups(counts, blocks, day_weights, rest, rest_weights, evening)
-
-
-def _group_sums(x: np.ndarray, groups: _Groups) -> np.ndarray:
-    """[sites, 54] kWh of each row of `x` [sites, half hours] in each group and clock slot."""
-    n_sites = x.shape[0]
-    sums = x[:, groups.rest] @ groups.rest_weights
-    if groups.blocks:
-        slots = np.zeros((n_sites, 48))
-        daily = []
-        for first, days in groups.blocks:  # a few runs of whole days (split by clock changes)
-            block = x[:, first : first + 48 * days].reshape(n_sites, days, 48)
-            slots += np.ones(days) @ block  # BLAS, one matrix-vector product per site
-            daily.append(block @ np.ones(48))
-        by_day = (np.concatenate(daily, axis=1) if len(daily) > 1 else daily[0]) @ (
-            groups.day_weights)
-        sums[:, [_WEEKDAY, _WEEKEND, _WINTER, _SUMMER]] += by_day
-        sums[:, [_DAY, _NIGHT]] += slots @ _SLOT_DAY_NIGHT
-        sums[:, 6:] += slots
-    return sums
+    return _Groups(counts, blocks, day_kind, rest, rest_cell, evening)
 
 
 def uk_clock(index: pd.DatetimeIndex) -> ClockFields:
@@ -331,7 +303,7 @@ def _checked_grid(profile: pd.Series, what: str
 def _check_finite(values: np.ndarray, index: pd.DatetimeIndex, what: str) -> None:
     """Raise `FeatureError` at the first value of `values` (on `index`) that is not finite."""
     # one sum first: it is finite unless a value is not (or the sum overflows: then look)
-    if not np.isfinite(np.add.reduce(values, axis=None)) and not np.isfinite(values).all():
+    if not np.isfinite(_row_totals(values[None, :])[0]) and not np.isfinite(values).all():
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
         raise FeatureError(f"{what}: value at {index[bad]} is not a finite number (fill gaps)")
 
@@ -386,79 +358,46 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def _row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Dot product of each row of `a` with the same row of `b` (BLAS, one per row)."""
-    return (a[:, None, :] @ b[:, :, None])[:, 0, 0]
-
-
-_WINDOW_BYTES = 2 << 20  # centred values made at a time by `_centred_dots`
-
-
-def _centred_dots(x: np.ndarray, mean: np.ndarray, lags: list[int]
-                  ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Per row of `x`: sum((x_t - m)^2) and, for each lag k, sum((x_t - m)(x_t+k - m)).
-
-    The centred values are made a window of columns (`_WINDOW_BYTES`) at a time in one
-    reused buffer (with the next max(lags) columns for the lagged products), not as a
-    centred copy of `x`: the passes then read a buffer that stays in cache.
-    """
-    n_sites, n = x.shape
-    reach = max(lags, default=0)
-    window = max(2048, _WINDOW_BYTES // (8 * n_sites))
-    buffer = np.empty((n_sites, min(n, window + reach)))
-    den = np.zeros(n_sites)
-    nums = [np.zeros(n_sites) for _ in lags]
-    for first in range(0, n, window):  # a handful of windows (one for a single site-year)
-        stop, end = min(first + window, n), min(first + window + reach, n)
-        centred = buffer[:, : end - first]
-        np.subtract(x[:, first:end], mean[:, None], out=centred)
-        den += _row_dots(centred[:, : stop - first], centred[:, : stop - first])
-        for num, lag in zip(nums, lags, strict=True):
-            width = min(stop, n - lag) - first
-            if width > 0:
-                num += _row_dots(centred[:, :width], centred[:, lag : lag + width])
-    return den, nums
-
-
-def percentile_rows(x: np.ndarray, q: float, overwrite: bool = False) -> np.ndarray:
-    """`np.percentile(x, q, axis=1)` (linear interpolation), the same numbers, from one
-    partition of each row: numpy's virtual index (n - 1) * q / 100 and its two-sided lerp.
-    With `overwrite`, `x` (float64) is partitioned in place instead of copied."""
-    x = np.asarray(x, dtype=float)
-    n = x.shape[1]
+def _rank(n: int, q: float) -> tuple[int, float]:
+    """numpy's linear percentile of `n` values: the lower order statistic's position and the
+    weight of the next (virtual index (n - 1) * q / 100)."""
     virtual = (n - 1) * (q / 100.0)
     lo = min(int(np.floor(virtual)), n - 1)
-    gamma = virtual - np.floor(virtual) if lo < n - 1 else 0.0
-    if overwrite:
-        x.partition(lo, axis=1)
-        part = x
-    else:
-        part = np.partition(x, lo, axis=1)
-    below = part[:, lo]
-    above = part[:, lo + 1 :].min(axis=1) if lo < n - 1 else below
+    return lo, (virtual - np.floor(virtual) if lo < n - 1 else 0.0)
+
+
+def _lerp(below: np.ndarray, above: np.ndarray, gamma: float) -> np.ndarray:
+    """numpy's two-sided lerp between the order statistics at `_rank`."""
     diff = above - below
     if gamma >= 0.5:
         return above - diff * (1 - gamma)
     return below + diff * gamma
 
 
-def _autocorrelations(x: np.ndarray, mean: np.ndarray | None, wanted: set[str]
-                      ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """`_feature_values`' 24 h and 168 h autocorrelations of the rows of `x` (those in
-    `wanted`; `mean` per row, None when neither is wanted), or their refusal when too short."""
-    n_sites, n = x.shape
+def percentile_rows(x: np.ndarray, q: float) -> np.ndarray:
+    """`np.percentile(x, q, axis=1)` (linear interpolation), the same numbers, from each row's
+    two order statistics at numpy's virtual index (found without sorting or copying x)."""
+    x = np.ascontiguousarray(x, dtype=float)
+    lo, gamma = _rank(x.shape[1], q)
+    pairs = np.empty((len(x), 2))
+    _passes.order_pairs(x, lo, pairs)
+    return _lerp(pairs[:, 0], pairs[:, 1], gamma)
+
+
+def _autocorrelations(stats: np.ndarray, n: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """`_feature_values`' 24 h and 168 h autocorrelations from `_row_passes`' stats, or their
+    refusal when too short."""
     out: dict[str, np.ndarray] = {}
     why: dict[str, str] = {}
-    lags = [lag for lag in (48, 336) if n >= 2 * lag]
-    if mean is not None:
-        den, nums = _centred_dots(x, mean, lags)
-        den = np.where(den > 1e-12 * np.maximum(1.0, _row_dots(x, x)), den, 0.0)
-    for name, lag, need in (("autocorr_24h", 48, "2 days"), ("autocorr_168h", 336, "2 weeks")):
-        if lag not in lags:
-            out[name] = np.full(n_sites, np.nan)
+    den = stats[:, _CENTRED]
+    den = np.where(den > 1e-12 * np.maximum(1.0, stats[:, _SQUARES]), den, 0.0)
+    for name, lag, need, column in (("autocorr_24h", 48, "2 days", _LAG_48),
+                                    ("autocorr_168h", 336, "2 weeks", _LAG_336)):
+        if n < 2 * lag:
+            out[name] = np.full(len(stats), np.nan)
             why[name] = f"{name}: needs at least {need} ({2 * lag} half hours), profile has {n}"
-        elif name in wanted:
-            out[name] = _safe_div(nums[lags.index(lag)], den)
+        else:
+            out[name] = _safe_div(stats[:, column], den)
             why[name] = f"{name}: profile is constant"
     return out, why
 
@@ -475,23 +414,65 @@ def _red_share(x: np.ndarray, red: np.ndarray, total: np.ndarray) -> np.ndarray:
 
 
 def _row_totals(x: np.ndarray) -> np.ndarray:
-    """Each row's kWh: `x.sum(axis=1)`, the same bits (the mean is it over the half hours)."""
-    return np.add.reduce(x, axis=1)
+    """Each row's kWh: `x.sum(axis=1)`, the same bits (the mean is it over the half hours);
+    `_row_passes` gives the same sums of its rows."""
+    x = np.ascontiguousarray(x, dtype=float)
+    total = np.empty(len(x))
+    _passes.row_totals(x, total)
+    return total
+
+
+# Columns of `_row_passes`' stats.
+_PEAK, _SQUARES, _BELOW, _ABOVE, _CENTRED, _LAG_48, _LAG_336 = range(7)
+_SLOT_IS_DAY_U8 = _SLOT_IS_DAY.astype(np.uint8)
+_NO_COPY = np.empty((0, 0))
+
+
+def _row_passes(rows: Sequence[np.ndarray], n: int, groups: _Groups, lo: int,
+                lags: bool = True, copy: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(total [rows]: `_row_totals`, [rows, 54] kWh in the 6 groups and 48 clock half hours,
+    [rows, 7] stats: max, sum of squares, the lo-th and next smallest (NaN if lo = -1),
+    centred sum of squares, lag-48 and lag-336 centred products (NaN unless `lags`)) of
+    `rows` (kWh arrays of n half hours), each read once (and copied into the rows of `copy`
+    [rows, n] when given)."""
+    total = np.empty(len(rows))
+    sums = np.empty((len(rows), 6 + 48))
+    stats = np.empty((len(rows), 7))
+    _passes.feature_sums([np.ascontiguousarray(row, dtype=float) for row in rows], n,
+                         _NO_COPY if copy is None else copy, total, groups.blocks,
+                         groups.day_kind, groups.rest, groups.rest_cell, _SLOT_IS_DAY_U8, lo,
+                         lags, sums, stats)
+    return total, sums, stats
 
 
 def _feature_values(
-    x: np.ndarray, groups: _Groups, red: np.ndarray | None = None, overwrite: bool = False,
-    names: tuple[str, ...] = FEATURES, total: np.ndarray | None = None,
+    x: np.ndarray, groups: _Groups, red: np.ndarray | None = None,
+    names: tuple[str, ...] = FEATURES,
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """({feature: value per row of `x` [sites, half hours]}, {feature: reason}): a row's
     feature is refused, for that feature's one reason, where its value is not finite.
-    With `overwrite`, the rows of `x` are left reordered (the percentile's partition).
-    Only the features in `names` are computed (each by the same arithmetic as in all).
-    `total`: each row's `_row_totals` when the caller has them."""
-    n_sites, n = x.shape
+    Only the features in `names` are returned, each by the same arithmetic as in all (the
+    percentile and the lag products are left out when none of them is wanted)."""
+    x = np.ascontiguousarray(x, dtype=float)
+    n = x.shape[1]
+    lo = _rank(n, BASE_PERCENTILE)[0] if "base_load_ratio" in names else -1
+    passes = _row_passes(list(x), n, groups, lo, bool({"autocorr_24h", "autocorr_168h"}
+                                                      & set(names)))
+    share = None if red is None else _red_share(x, red, passes[0])
+    return _values_of(passes, n, groups, share, names)
+
+
+def _values_of(
+    passes: tuple[np.ndarray, np.ndarray, np.ndarray], n: int, groups: _Groups,
+    share: np.ndarray | None, names: tuple[str, ...] = FEATURES,
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """`_feature_values` from the rows' `_row_passes` (of n half hours) and red shares (None:
+    no bands)."""
+    total, sums, stats = passes
+    n_sites = len(total)
     out: dict[str, np.ndarray] = {}
     why: dict[str, str] = {}
-    wanted = set(names)
 
     def refuse_all(name: str, reason: str) -> None:
         out[name] = np.full(n_sites, np.nan)
@@ -502,61 +483,51 @@ def _feature_values(
         why[name] = f"{name}: {zero_reason}"
 
     counts = groups.counts
-    if wanted & {"day_night_ratio", "weekend_factor", "seasonal_ratio", "peak_time_h"}:
-        sums = _group_sums(x, groups)  # [sites, 6 + 48]
-        means = _safe_div(sums, np.broadcast_to(counts, sums.shape))
-
-    if total is None and wanted & {"peak_ratio", "load_factor", "base_load_ratio",
-                                   "autocorr_24h", "autocorr_168h", "red_share"}:
-        total = _row_totals(x)
-    mean = None if total is None else total / n  # `x.mean(axis=1)`, the same bits
+    means = _safe_div(sums, np.broadcast_to(counts, sums.shape))
+    mean = total / n  # `x.mean(axis=1)`, the same bits
     one_day = n >= 48
     if not one_day:
         for name in ("peak_ratio", "load_factor", "base_load_ratio", "day_night_ratio"):
             refuse_all(name, f"needs at least one day (48 half hours), profile has {n}")
     else:
-        if wanted & {"peak_ratio", "load_factor"}:
-            peak = x.max(axis=1)
-            keep("peak_ratio", _safe_div(peak, mean), "mean demand is zero")
-            keep("load_factor", _safe_div(mean, peak), "maximum demand is zero")
-        if "day_night_ratio" in wanted:
-            keep("day_night_ratio", means[:, _DAY] / np.where(means[:, _NIGHT] > 0,
-                                                              means[:, _NIGHT], np.nan),
-                 "no consumption at night (23:00-07:00)")
+        peak = stats[:, _PEAK]
+        keep("peak_ratio", _safe_div(peak, mean), "mean demand is zero")
+        keep("load_factor", _safe_div(mean, peak), "maximum demand is zero")
+        keep("day_night_ratio", means[:, _DAY] / np.where(means[:, _NIGHT] > 0,
+                                                          means[:, _NIGHT], np.nan),
+             "no consumption at night (23:00-07:00)")
+        base = _lerp(stats[:, _BELOW], stats[:, _ABOVE], _rank(n, BASE_PERCENTILE)[1])
+        keep("base_load_ratio", _safe_div(base, mean), "mean demand is zero")
 
     if counts[_WEEKDAY] < 48 or counts[_WEEKEND] < 48:
         refuse_all("weekend_factor", "needs a full weekday and a full weekend day (has "
                    f"{int(counts[_WEEKDAY])} weekday and {int(counts[_WEEKEND])} weekend half "
                    "hours)")
-    elif "weekend_factor" in wanted:
+    else:
         keep("weekend_factor", _safe_div(means[:, _WEEKEND], means[:, _WEEKDAY]),
              "no weekday consumption")
 
-    if red is None:
+    if share is None:
         refuse_all("red_share", "needs the DUoS bands of each half hour (none given)")
-    elif "red_share" in wanted:
-        keep("red_share", _red_share(x, red, total), _RED_SHARE_ZERO)
+    else:
+        keep("red_share", share, _RED_SHARE_ZERO)
 
     if counts[_WINTER] < 336 or counts[_SUMMER] < 336:
         refuse_all("seasonal_ratio", "needs 7 days in both winter (Nov-Feb) and summer (May-Aug) "
                    f"(has {int(counts[_WINTER])} and {int(counts[_SUMMER])} half hours)")
-    elif "seasonal_ratio" in wanted:
+    else:
         keep("seasonal_ratio", _safe_div(means[:, _WINTER], means[:, _SUMMER]),
              "no summer consumption")
 
-    lagged, lag_why = _autocorrelations(
-        x, mean if wanted & {"autocorr_24h", "autocorr_168h"} else None, wanted)
+    lagged, lag_why = _autocorrelations(stats, n)
     out.update(lagged)
     why.update(lag_why)
 
     if not one_day or (counts[6:] == 0).any():
         refuse_all("peak_time_h", "needs every clock half hour of the day at least once")
-    elif "peak_time_h" in wanted:
+    else:
         out["peak_time_h"] = np.argmax(means[:, 6:], axis=1) / 2.0
         why["peak_time_h"] = ""
-    if one_day and "base_load_ratio" in wanted:  # last: the partition may reorder x's rows
-        base = percentile_rows(x, BASE_PERCENTILE, overwrite=overwrite)
-        keep("base_load_ratio", _safe_div(base, mean), "mean demand is zero")
     return {name: out[name] for name in names}, why
 
 
@@ -765,9 +736,7 @@ def _features_chunk(
     bands: Mapping[str, ArrayLike] | None,
     shared_red: np.ndarray | None,
 ) -> pd.DataFrame:
-    matrix = np.empty((len(sites), n))
-    for row, site in enumerate(sites):
-        matrix[row] = profiles[site].to_numpy(dtype=float)
+    rows = [profiles[site].to_numpy(dtype=float) for site in sites]
     red = shared_red
     if bands is not None:
         if all(s in bands for s in sites):
@@ -775,38 +744,58 @@ def _features_chunk(
         elif any(s in bands for s in sites):
             missing = [s for s in sites if s not in bands]
             raise FeatureError(f"bands: no bands for sites {missing[:5]}")
-    table, notes = _chunk_values(matrix, sites, groups, red)
+    table, notes = _chunk_values(rows, n, sites, groups, red)
     frame = pd.DataFrame(table, index=pd.Index(sites, name="site"), columns=list(FEATURES))
     frame["notes"] = notes
     return frame
 
 
+def _passes_and_shares(
+    rows: Sequence[np.ndarray], n: int, groups: _Groups, red: np.ndarray | None,
+    red_of_row: np.ndarray | None,
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray | None]:
+    """`_row_passes` of the rows (all features) and their red shares (None without `red`),
+    as `_chunk_values` describes them: a run of rows per band set, each run's red kWh (BLAS,
+    on its rows copied by the pass) read while the run is in cache."""
+    runs = [(0, len(rows))] if red_of_row is None else list(itertools.pairwise(
+        np.r_[0, np.flatnonzero(np.diff(red_of_row)) + 1, len(rows)].tolist()))
+    matrix = None if red is None else np.empty((len(rows), n))
+    share = None if red is None else np.empty(len(rows))
+    parts = []
+    for lo, hi in runs:  # a handful of band sets
+        part = _row_passes(rows[lo:hi], n, groups, _rank(n, BASE_PERCENTILE)[0],
+                           copy=None if matrix is None else matrix[lo:hi])
+        parts.append(part)
+        if matrix is not None:
+            mask = red if red_of_row is None else red[red_of_row[lo]]
+            share[lo:hi] = _red_share(matrix[lo:hi], mask, part[0])
+    if len(parts) == 1:
+        return parts[0], share
+    total, sums, stats = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
+    return (total, sums, stats), share
+
+
 def _chunk_values(
-    matrix: np.ndarray,
+    rows: Sequence[np.ndarray],
+    n: int,
     sites: Sequence[str],
     groups: _Groups,
     red: np.ndarray | None,
     red_of_row: np.ndarray | None = None,
+    order: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """([rows, FEATURES] values, each row's notes) of the profiles stacked in `matrix` (left
-    reordered). `red`: a shared mask, one per row, or (with `red_of_row`, the mask of each
-    row) k masks [k, half hours] of which each row reads one."""
-    total = _row_totals(matrix)  # finite unless a value is not (or the sum overflows: look)
-    if not np.isfinite(total).all() and not np.isfinite(matrix).all():
-        row = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
-        raise FeatureError(f"profile {sites[row]!r}: contains NaN or infinite kWh")
-    share = None
-    if red is not None and red_of_row is not None:  # before the partition reorders the rows
-        share = np.empty(len(matrix))
-        for k in np.unique(red_of_row):  # a handful of band sets
-            members = np.flatnonzero(red_of_row == k)
-            every = members.size == len(matrix)
-            share[members] = _red_share(matrix if every else matrix[members], red[k],
-                                        total if every else total[members])
-    vals, why = _feature_values(matrix, groups, red if share is None else None, overwrite=True,
-                                total=total)
-    if share is not None:
-        vals["red_share"], why["red_share"] = share, f"red_share: {_RED_SHARE_ZERO}"
+    """([rows, FEATURES] values, each row's notes) of the profiles `rows` (kWh arrays of n
+    half hours), row i being site `order[i]` of `sites` (no `order`: site i). `red`: a shared
+    mask, one per row, or (with `red_of_row`, the mask of each row, sorted: each band set's
+    rows one run) k masks [k, half hours] of which each row reads one."""
+    passes, share = _passes_and_shares(rows, n, groups, red, red_of_row)
+    total = passes[0]  # finite unless a value is not (or the sum overflows: look)
+    if not np.isfinite(total).all():
+        bad = [i for i in np.flatnonzero(~np.isfinite(total)) if not np.isfinite(rows[i]).all()]
+        if bad:
+            row = int(bad[0] if order is None else order[bad].min())
+            raise FeatureError(f"profile {sites[row]!r}: contains NaN or infinite kWh")
+    vals, why = _values_of(passes, n, groups, share)
     table = np.column_stack([vals[name] for name in FEATURES])
     return table, _notes(~np.isfinite(table), [why[name] for name in FEATURES])
 
@@ -942,16 +931,19 @@ def feature_rows(
     for first in range(0, len(rows), CHUNK_SITES):
         chunk = slice(first, first + CHUNK_SITES)
         names = sites[chunk]
-        matrix = np.empty((len(names), n))
         for row, values in enumerate(rows[chunk]):
             if np.shape(values) != (n,):
                 raise FeatureError(f"profile {names[row]!r}: {np.size(values)} kWh values "
                                    f"for {n} half hours")
-            matrix[row] = values
-        table, said = _chunk_values(matrix, names, groups, red,
-                                    None if codes is None else codes[chunk])
-        tables.append(table)
-        notes.append(said)
+        # each band set's rows stacked together: its red kWh read off a run of the matrix
+        order = (np.arange(len(names)) if codes is None
+                 else np.argsort(codes[chunk], kind="stable"))
+        table, said = _chunk_values([rows[first + i] for i in order.tolist()], n, names,
+                                    groups, red, None if codes is None else codes[chunk][order],
+                                    order)
+        back = np.argsort(order)
+        tables.append(table[back])
+        notes.append(said[back])
     values = np.concatenate(tables) if len(tables) > 1 else tables[0]
     pattern = _pattern_of(*(values[:, FEATURES.index(name)] for name in _LABEL_INPUTS))
     return FeatureRows(values, pattern, np.concatenate(notes) if len(notes) > 1 else notes[0])
