@@ -12,7 +12,7 @@ is what numpy gives, to the bit. Built without fused multiply-adds.
 """
 
 from libc.math cimport INFINITY, NAN, sqrt
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memcpy, memset
 
 DEF N_KINDS = 6  # day kinds: (weekday, weekend) x (winter, summer, other)
@@ -117,13 +117,33 @@ cdef Py_ssize_t _partition(double* b, Py_ssize_t lo, Py_ssize_t hi, double pivot
     return at
 
 
-cdef double _select(double* b, Py_ssize_t size, Py_ssize_t k) noexcept nogil:
+cdef int _compare(const void* a, const void* b) noexcept nogil:
+    cdef double x = (<const double*> a)[0], y = (<const double*> b)[0]
+    return (x > y) - (x < y)
+
+
+cdef Py_ssize_t _round_limit(Py_ssize_t size) noexcept nogil:
+    """Quickselect rounds allowed before `_select` sorts what is left: 2 log2(size) + 8."""
+    cdef Py_ssize_t rounds = 8
+    while size > 1:
+        size >>= 1
+        rounds += 2
+    return rounds
+
+
+cdef double _select(double* b, Py_ssize_t size, Py_ssize_t k, Py_ssize_t rounds
+                    ) noexcept nogil:
     """Reorder b[:size] (no NaN) so that b[k] is its k-th smallest, none before it larger and
     none after it smaller (quickselect: median-of-three pivots, three-way partitions, each
-    round leaving out at least the pivot); returns b[k]."""
+    round leaving out at least the pivot); returns b[k]. After `rounds` rounds what is left
+    is sorted (qsort), so no input, however chosen, costs more than O(size log size)."""
     cdef Py_ssize_t lo = 0, hi = size, mid, below, upto
     cdef double pivot
     while hi - lo > 1:
+        if rounds <= 0:
+            qsort(b + lo, hi - lo, sizeof(double), _compare)
+            return b[k]
+        rounds -= 1
         mid = lo + (hi - lo) // 2
         if b[mid] < b[lo]:
             _swap(b, mid, lo)
@@ -167,7 +187,7 @@ cdef double _bound(const double* a, Py_ssize_t n, Py_ssize_t j, double sign, dou
         return INFINITY
     for i in range(taken):
         sample[i] = sign * a[i * stride]
-    return _select(sample, taken, rank)
+    return _select(sample, taken, rank, _round_limit(taken))
 
 
 cdef bint _peak_and_squares(const double* a, Py_ssize_t n, double* peak, double* squares
@@ -225,7 +245,7 @@ cdef Py_ssize_t _chosen(const double* a, Py_ssize_t n, double sign, double bound
 
 
 cdef void _row_stats(const double* a, Py_ssize_t n, Py_ssize_t k, double* scratch,
-                     double* stats) noexcept nogil:
+                     double* stats, Py_ssize_t rounds=-1) noexcept nogil:
     """stats[0:4] = max, sum of squares, the k-th and (k+1)-th smallest of a[:n] (0-based;
     both the max when k = n - 1; NaN but the sum of squares for a row with a NaN). The
     order statistics are picked from the smaller side (the k + 2 smallest or the n - k
@@ -243,7 +263,7 @@ cdef void _row_stats(const double* a, Py_ssize_t n, Py_ssize_t k, double* scratc
     count = _chosen(a, n, sign, _bound(a, n, j, sign, scratch + n), scratch)
     if count < j + 2:  # the sample misled: every value
         count = _chosen(a, n, sign, INFINITY, scratch)
-    first = _select(scratch, count, j)
+    first = _select(scratch, count, j, rounds if rounds >= 0 else _round_limit(count))
     second = _least(scratch + j + 1, count - j - 1)
     if sign > 0:
         stats[2], stats[3] = first, second
@@ -321,9 +341,11 @@ def row_totals(const double[:, ::1] x, double[::1] out) -> None:
             out[i] = _pairwise(&x[i, 0], x.shape[1]) if x.shape[1] else 0.0
 
 
-def order_pairs(const double[:, ::1] x, Py_ssize_t k, double[:, ::1] out) -> None:
+def order_pairs(const double[:, ::1] x, Py_ssize_t k, double[:, ::1] out,
+                Py_ssize_t rounds=-1) -> None:
     """out[i] = the k-th and (k+1)-th smallest of row i (0-based; both the largest when
-    k = n - 1), as numpy's partition gives them; NaN for a row with a NaN."""
+    k = n - 1), as numpy's partition gives them; NaN for a row with a NaN. `rounds`: the
+    quickselect rounds before the rest is sorted (-1: `_round_limit`; tests force 0)."""
     cdef Py_ssize_t i, n = x.shape[1]
     cdef double stats[4]
     cdef double* scratch
@@ -334,7 +356,7 @@ def order_pairs(const double[:, ::1] x, Py_ssize_t k, double[:, ::1] out) -> Non
         raise MemoryError()
     with nogil:
         for i in range(x.shape[0]):
-            _row_stats(&x[i, 0], n, k, scratch, stats)
+            _row_stats(&x[i, 0], n, k, scratch, stats, rounds)
             out[i, 0], out[i, 1] = stats[2], stats[3]
     free(scratch)
 

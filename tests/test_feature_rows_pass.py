@@ -111,6 +111,21 @@ def test_order_statistics_of_hard_rows_are_numpys() -> None:
         assert np.array_equal(F.percentile_rows(rows, q), np.percentile(rows, q, axis=1)), q
 
 
+@pytest.mark.parametrize("rounds", [0, 1, 3])
+def test_the_quickselect_sorts_what_is_left_after_its_rounds(rounds: int) -> None:
+    """The bound on quickselect's rounds (no chosen input costs more than a sort): with 0, 1
+    or 3 rounds allowed, what is left is sorted, and the order statistics are numpy's."""
+    rng = np.random.default_rng(11)
+    n = 5_000
+    rows = np.vstack([rng.random(n), np.sort(rng.random(n)), np.repeat(rng.random(50), 100),
+                      rng.integers(-3, 3, n).astype(float)])
+    for k in (0, 1, 249, 2_500, n - 2, n - 1):
+        out = np.empty((len(rows), 2))
+        K.order_pairs(rows, k, out, rounds)
+        part = np.partition(rows, (k, min(k + 1, n - 1)), axis=1)
+        assert np.array_equal(out, part[:, [k, min(k + 1, n - 1)]]), k
+
+
 def test_the_passes_refuse_indexes_outside_the_rows() -> None:
     clock = F.uk_clock(pd.date_range("2025-04-01", periods=48 * 10, freq="30min", tz="UTC"))
     g = clock.groups
