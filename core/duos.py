@@ -632,21 +632,21 @@ def _charge_block(
     # Every per-row array in one allocation (the allocator then reuses its pages from call to
     # call instead of mapping and faulting in a fresh ~140 kB per array per year).
     spread = ["fixed_gbp", "capacity_gbp", "exceeded_capacity_gbp", "total_gbp"]
-    names = ["active_by_band", "unit_gbp", "unit_by_band", "kva"] + spread * all_columns + [
-        "active", "reactive_gbp"] * (kvarh is not None)
+    days = int(calendar.day_rows.size)
+    names = ["unit_gbp", "kva"] + spread * all_columns + [
+        "active", "reactive_gbp"] * (kvarh is not None) + [
+        "scratch"] * (days not in _FULL_YEAR_DAYS)  # (the energy by day type)
     block = dict(zip(names, np.empty((len(names), sites, size)), strict=True))
-    by_layout: dict[int, tuple[_BandLayout, list[int]]] = {}
     by_rates: dict[tuple[int, bytes], tuple[np.ndarray, _BandLayout, list[int]]] = {}
     for site, (layout, tables) in enumerate(zip(layouts, year_tables, strict=True)):
-        by_layout.setdefault(id(layout), (layout, []))[1].append(site)
         key = (id(layout), tables.unit_rates.tobytes())
         if key not in by_rates:
             by_rates[key] = (_rate_row(calendar, layout, tables.unit_rates), layout, [])
         by_rates[key][2].append(site)
     # Active import: only half hours importing are billed, and only they count towards demand
     # kVA and demand reactive (see the module docstring). It (in row order only for the
-    # reactive charge) and the unit £ (p/kWh x kWh / 100) in row order and in band order (each
-    # band's rows in row order), in one pass.
+    # reactive charge), the unit £ (p/kWh x kWh / 100) in row order and both summed by band
+    # (each band's rows in row order, as numpy sums them), in one pass.
     active_import, unit_gbp = block.get("active", np.empty((0, size))), block["unit_gbp"]
     rate_of_site: list[np.ndarray] = [np.empty(0)] * sites
     rows_kwh = np.ascontiguousarray(kwh)
@@ -654,10 +654,12 @@ def _charge_block(
     factor = np.array(assumed_pf if kvarh is None else [], dtype=np.float64)
     kva = block["kva"]
     exporting = np.empty(sites, dtype=np.uint8)  # the sites with a half hour of net export
+    kwh_by_band = np.empty((sites, len(BANDS)))
+    gbp_by_band = np.empty((sites, len(BANDS)))
     for rate, layout, members in by_rates.values():
         at = np.array(members, dtype=np.intp)
-        import_units(rows_kwh, sources[at], at, rate, layout.order, active_import, unit_gbp,
-                     block["active_by_band"], block["unit_by_band"], factor, kva, exporting)
+        import_units(rows_kwh, sources[at], at, rate, layout.order, layout.starts,
+                     active_import, unit_gbp, kwh_by_band, gbp_by_band, factor, kva, exporting)
         for site in members:
             rate_of_site[site] = rate
 
@@ -702,23 +704,12 @@ def _charge_block(
         _spread_charges(calendar, block, fixed_day, capacity_day, exceeded_month_gbp,
                         reactive_gbp if kvarh is not None else None)
 
-    # Sums by band, each the same sum (same order) as over a boolean mask of the band.
-    kwh_by_band = np.empty((sites, len(BANDS)))
-    gbp_by_band = np.empty((sites, len(BANDS)))
-    for layout, members in by_layout.values():
-        rows = _rows(members)  # a run of sites (a view) or a list of them (copied)
-        for name, out in (("active_by_band", kwh_by_band), ("unit_by_band", gbp_by_band)):
-            ordered = block[name][rows]
-            starts = layout.starts
-            for b in range(len(BANDS)):
-                out[rows, b] = ordered[:, starts[b]:starts[b + 1]].sum(axis=1)
-    days = int(calendar.day_rows.size)
     if days in _FULL_YEAR_DAYS:  # summed as it is: the energy by day type is not read
         weekday_energy = weekend_energy = np.zeros(sites)
     else:
         energy_gbp = unit_gbp if kvarh is None else np.add(
             unit_gbp, reactive_gbp, out=active_import)  # active import is no longer needed
-        scratch = block["active_by_band"]  # the sums by band are taken
+        scratch = block["scratch"]
         weekday_energy, weekend_energy = (
             np.take(energy_gbp, rows, axis=1, out=scratch[:, :rows.size], mode="clip").sum(
                 axis=1)

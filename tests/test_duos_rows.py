@@ -1,6 +1,7 @@
 """DUoS charging's per-half-hour pass (`core/duos_rows.pyx`, compiled) gives, to the bit, the
-arrays of the numpy code it replaced (np.maximum, x rate, / 100, np.take in band order, x 2
-/ power factor, min < 0) from each site's own kWh row; and
+arrays of the numpy code it replaced (np.maximum, x rate, / 100, x 2 / power factor, min < 0)
+and the sums by band numpy took (np.take in band order, then .sum of each band's slice) from
+each site's own kWh row; and
 sites whose tariffs share time bands and rates (their arrays made once per batch) are each
 charged in a batch exactly as alone, with their own tariffs and notes."""
 
@@ -21,11 +22,9 @@ def _bits(values: np.ndarray) -> np.ndarray:
     return values.view(np.int64)  # -0.0 and +0.0 differ, NaNs compare equal to themselves
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_import_units_is_the_numpy_passes_it_replaced(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    sites, size = int(rng.integers(1, 9)), int(rng.integers(1, 400))
-    kwh = rng.normal(0.0, 10.0, (sites, size))
+def _odd_kwh(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Normal kWh with -0.0, 0.0, +-inf, NaN and subnormal products among them."""
+    kwh = rng.normal(0.0, 10.0, shape) * 10.0 ** rng.integers(-3, 4, shape)
     odd = rng.random(kwh.shape)
     kwh[odd < 0.05] = -0.0
     kwh[(odd > 0.05) & (odd < 0.08)] = 0.0
@@ -33,17 +32,47 @@ def test_import_units_is_the_numpy_passes_it_replaced(seed: int) -> None:
     kwh[(odd > 0.09) & (odd < 0.10)] = -np.inf
     kwh[(odd > 0.10) & (odd < 0.11)] = np.nan
     kwh[(odd > 0.11) & (odd < 0.15)] *= 1e-300  # subnormal products
+    return kwh
+
+
+def _band_sums(values: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The numpy code the compiled sums replaced: the values in band order, each band's slice
+    summed."""
+    ordered = np.take(values, order, axis=1)
+    with np.errstate(invalid="ignore"):  # inf - inf
+        return np.stack([ordered[:, starts[b]:starts[b + 1]].sum(axis=1)
+                         for b in range(starts.size - 1)], axis=1)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_import_units_is_the_numpy_passes_it_replaced(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    sites = int(rng.integers(1, 9))
+    size = int(rng.choice([rng.integers(1, 40), rng.integers(40, 400), rng.integers(400, 20000)]))
+    kwh = _odd_kwh(rng, (sites, size))
+    if seed % 3 == 0:  # finite (a portfolio's): sums without NaN
+        kwh[~np.isfinite(kwh)] = 1.5
+    elif seed % 3 == 1:  # infinite but no NaN (the callers refuse NaN kWh)
+        kwh[np.isnan(kwh)] = np.inf
     rate = rng.uniform(0.0, 60.0, size)
     rate[rng.random(size) < 0.1] = 0.0  # inf x 0 is NaN
-    order = np.argsort(rng.integers(0, 3, size), kind="stable")
+    rate[rng.random(size) < 0.05] *= -1.0  # negative rates: -0.0 and negative unit £
+    bands = rng.integers(0, 3, size)
+    bands[: size // 3] = 0 if seed % 2 else bands[: size // 3]  # long runs of one band
+    if seed % 4 == 1:
+        bands[bands == 1] = 2  # an empty band
+    order = np.argsort(bands, kind="stable")
+    starts = np.searchsorted(bands[order], np.arange(4)).astype(np.intp)
     members = np.sort(rng.choice(sites, int(rng.integers(1, sites + 1)), replace=False))
     sources = rng.permutation(sites)[:members.size].astype(np.intp)  # each site's kWh row
     power_factor = rng.uniform(0.05, 1.0, sites)
     power_factor[0] = 1.0
-    out = [np.full((sites, size), 7.0) for _ in range(5)]
+    out = [np.full((sites, size), 7.0) for _ in range(2)]
+    sums = [np.full((sites, 3), 7.0) for _ in range(2)]
+    kva = np.full((sites, size), 7.0)
     exports = np.full(sites, 7, dtype=np.uint8)
-    import_units(kwh, sources, members.astype(np.intp), rate, order, *out[:4], power_factor,
-                 out[4], exports)
+    import_units(kwh, sources, members.astype(np.intp), rate, order, starts, *out, *sums,
+                 power_factor, kva, exports)
 
     finite = np.where(np.isnan(kwh), 0.0, kwh)  # the callers refuse NaN kWh before
     np.testing.assert_array_equal(exports[members], finite[sources].min(axis=1) < 0)
@@ -51,22 +80,49 @@ def test_import_units_is_the_numpy_passes_it_replaced(seed: int) -> None:
     with np.errstate(invalid="ignore"):  # inf x 0
         unit = active * rate
     unit /= 100.0
-    kva = np.multiply(active, 2.0)
-    kva /= power_factor[members][:, None]
-    for got, want in zip(out, (active, unit, np.take(active, order, axis=1),
-                              np.take(unit, order, axis=1), kva), strict=True):
-        np.testing.assert_array_equal(_bits(got[members]), _bits(want))
-        others = np.setdiff1d(np.arange(sites), members)
+    want_kva = np.multiply(active, 2.0)
+    want_kva /= power_factor[members][:, None]
+    others = np.setdiff1d(np.arange(sites), members)
+    for got, want in zip((*out, *sums, kva), (active, unit, _band_sums(active, order, starts),
+                                              _band_sums(unit, order, starts), want_kva),
+                         strict=True):
+        if got.shape[1] == 3 and np.isnan(kwh).any():
+            # A NaN kWh meeting a NaN made of inf x 0 in a sum: which of the two NaNs (their
+            # sign bits differ) a sum keeps is the C compiler's choice of operand order.
+            np.testing.assert_array_equal(got[members], want)
+        else:
+            np.testing.assert_array_equal(_bits(got[members]), _bits(want))
         assert (got[others] == 7.0).all()  # rows of other sites untouched
     untouched = np.full((sites, size), 7.0)
-    import_units(kwh, sources, members.astype(np.intp), rate, order, *out[:4], np.zeros(0),
-                 untouched, exports)
+    import_units(kwh, sources, members.astype(np.intp), rate, order, starts, *out, *sums,
+                 np.zeros(0), untouched, exports)
     assert (untouched == 7.0).all()  # no power factors (kVArh given): no kVA
-    again = [np.full((sites, size), 7.0) for _ in range(4)]
-    import_units(kwh, sources, members.astype(np.intp), rate, order, np.empty((0, size)),
-                 *again[1:], power_factor, again[0], exports)  # no active import in row order
-    for got, want in zip(again, (out[4], *out[1:4]), strict=True):
+    again = [np.full((sites, size), 7.0) for _ in range(2)]
+    again_sums = [np.full((sites, 3), 7.0) for _ in range(2)]
+    import_units(kwh, sources, members.astype(np.intp), rate, order, starts,
+                 np.empty((0, size)), again[1], *again_sums, power_factor, again[0],
+                 exports)  # no active import in row order
+    for got, want in zip((*again, *again_sums), (kva, out[1], *sums), strict=True):
         np.testing.assert_array_equal(_bits(got), _bits(want))
+
+
+def test_band_sums_are_numpys_at_every_length() -> None:
+    """Each length to past two of numpy's 128-value blocks, and year-long ones, in one band
+    and split over three (numpy's pairwise sum: 8 accumulators, then halves)."""
+    rng = np.random.default_rng(7)
+    for size in [*range(1, 300), 8191, 8192, 8193, 17520, 17568, 35040]:
+        kwh = rng.gamma(0.5, 3.0, (1, size)) * 10.0 ** rng.integers(-6, 6, (1, size))
+        rate = rng.uniform(0.0, 40.0, size)
+        for bands in (np.zeros(size, np.int64), rng.integers(0, 3, size)):
+            order = np.argsort(bands, kind="stable")
+            starts = np.searchsorted(bands[order], np.arange(4)).astype(np.intp)
+            row, unit = np.empty((1, size)), np.empty((1, size))
+            sums = [np.empty((1, 3)) for _ in range(2)]
+            import_units(kwh, np.zeros(1, np.intp), np.zeros(1, np.intp), rate, order, starts,
+                         row, unit, *sums, np.zeros(0), np.empty((0, size)),
+                         np.empty(1, np.uint8))
+            np.testing.assert_array_equal(_bits(sums[0]), _bits(_band_sums(row, order, starts)))
+            np.testing.assert_array_equal(_bits(sums[1]), _bits(_band_sums(unit, order, starts)))
 
 
 def test_import_units_refuses_mismatched_lengths() -> None:
@@ -74,18 +130,22 @@ def test_import_units_refuses_mismatched_lengths() -> None:
     for rate, sources in ((np.zeros(3), one), (np.zeros(4), np.zeros(2, np.intp))):
         with pytest.raises(ValueError, match="one value per half hour"):
             import_units(np.zeros((1, 4)), sources, one, rate, np.arange(4),
-                         *(np.zeros((1, 4)) for _ in range(4)), np.ones(1), np.zeros((1, 4)),
+                         np.array([0, 4, 4, 4]), np.zeros((1, 4)), np.zeros((1, 4)),
+                         np.zeros((1, 3)), np.zeros((1, 3)), np.ones(1), np.zeros((1, 4)),
                          np.zeros(1, np.uint8))
 
 
 def test_import_units_refuses_rows_and_orders_outside_its_arrays() -> None:
-    """The pass runs without bounds checks: a site, source row, half hour in the order or an
-    output shape outside the arrays is refused before it reads or writes anything."""
-    def call(sources=(0,), sites=(0,), order=(0, 1, 2, 3), rows=1, exports=1) -> None:
+    """The pass runs without bounds checks: a site, source row, half hour in the order, band
+    start or an output shape outside the arrays is refused before it reads or writes
+    anything."""
+    def call(sources=(0,), sites=(0,), order=(0, 1, 2, 3), starts=(0, 1, 3, 4), rows=1,
+             exports=1, bands=3) -> None:
         import_units(np.zeros((1, 4)), np.array(sources, np.intp), np.array(sites, np.intp),
-                     np.zeros(4), np.array(order, np.intp),
-                     *(np.zeros((rows, 4)) for _ in range(4)), np.ones(rows),
-                     np.zeros((rows, 4)), np.zeros(exports, np.uint8))
+                     np.zeros(4), np.array(order, np.intp), np.array(starts, np.intp),
+                     np.zeros((rows, 4)), np.zeros((rows, 4)), np.zeros((rows, bands)),
+                     np.zeros((rows, bands)), np.ones(rows), np.zeros((rows, 4)),
+                     np.zeros(exports, np.uint8))
 
     call()  # consistent: accepted
     for bad in ({"sources": (1,)}, {"sources": (-1,)}, {"sites": (1,)}, {"sites": (-1,)}):
@@ -94,8 +154,12 @@ def test_import_units_refuses_rows_and_orders_outside_its_arrays() -> None:
     for order in ((0, 1, 2, 4), (-1, 1, 2, 3)):
         with pytest.raises(ValueError, match="order names a half hour outside"):
             call(order=order)
-    with pytest.raises(ValueError, match="shapes do not agree"):
-        call(exports=2)
+    for starts in ((0, 3, 1, 4), (-1, 1, 3, 4), (0, 1, 3, 5)):
+        with pytest.raises(ValueError, match="band starts are not rising"):
+            call(starts=starts)
+    for bad in ({"exports": 2}, {"bands": 2}, {"starts": ()}):
+        with pytest.raises(ValueError, match="shapes do not agree"):
+            call(**bad)
 
 
 @pytest.mark.parametrize("seed", range(4))
