@@ -7,6 +7,7 @@ charged in a batch exactly as alone, with their own tariffs and notes."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 import numpy as np
@@ -206,3 +207,19 @@ def test_finite_kwh_skip_only_the_nan_check(seed: int) -> None:
     kwh[4, 7] = np.nan
     with pytest.raises(duos.DuosError, match="site 4: 1 kWh values are missing"):
         charge_many(index, kwh, tariffs, all_columns=False)
+
+
+def test_summaries_are_what_the_dataclass_makes() -> None:
+    """The summaries are built without `DuosSummary.__init__`: each is the object the
+    constructor makes from its fields (every field set, the same values, equal and hashing
+    alike as far as the dataclass does)."""
+    index = pd.date_range("2026-03-20", periods=48 * 20, freq="30min", tz="UTC")
+    kwh = np.random.default_rng(3).gamma(2.0, 10.0, (3, index.size))
+    tariffs = [tariffs_for_site(TariffQuery(14, voltage="LV", kva=kva)) for kva in (60, 900, 5)]
+    for _, summary in charge_many(index, kwh, tariffs, agreed_kva=[60.0, None, 5.0],
+                                  all_columns=False):
+        made = duos.DuosSummary(**{f.name: getattr(summary, f.name)
+                                   for f in dataclasses.fields(duos.DuosSummary)})
+        assert summary == made and vars(summary) == vars(made)
+        assert list(vars(summary)) == list(vars(made))  # the fields in their order
+        assert summary.to_dict() == made.to_dict() and repr(summary) == repr(made)
