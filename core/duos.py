@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 from bess_duos.core import bands as _bands
 from bess_duos.core.defaults import defaults
-from bess_duos.core.duos_rows import import_units
+from bess_duos.core.duos_rows import import_demand, import_units
 from bess_duos.core.tariffs import DuosTariff, TariffQuery, resolve_query
 from bess_duos.core.timebands import BAND_ALIASES, BANDS, SLOTS_PER_DAY, TimeBands
 
@@ -633,7 +633,8 @@ def _charge_block(
     # call instead of mapping and faulting in a fresh ~140 kB per array per year).
     spread = ["fixed_gbp", "capacity_gbp", "exceeded_capacity_gbp", "total_gbp"]
     days = int(calendar.day_rows.size)
-    names = ["unit_gbp", "kva"] + spread * all_columns + [
+    keep_kva = all_columns or kvarh is not None  # else only its maxima are read
+    names = ["unit_gbp"] + ["kva"] * keep_kva + spread * all_columns + [
         "active", "reactive_gbp"] * (kvarh is not None) + [
         "scratch"] * (days not in _FULL_YEAR_DAYS)  # (the energy by day type)
     block = dict(zip(names, np.empty((len(names), sites, size)), strict=True))
@@ -646,20 +647,19 @@ def _charge_block(
     # Active import: only half hours importing are billed, and only they count towards demand
     # kVA and demand reactive (see the module docstring). It (in row order only for the
     # reactive charge), the unit £ (p/kWh x kWh / 100) in row order and both summed by band
-    # (each band's rows in row order, as numpy sums them), in one pass.
-    active_import, unit_gbp = block.get("active", np.empty((0, size))), block["unit_gbp"]
+    # (each band's rows in row order, as numpy sums them) and in all, in one pass.
+    empty = np.empty((0, size))
+    active_import, unit_gbp = block.get("active", empty), block["unit_gbp"]
     rate_of_site: list[np.ndarray] = [np.empty(0)] * sites
     rows_kwh = np.ascontiguousarray(kwh)
-    # Demand kVA from an assumed power factor (kVArh not given): 2 x active / power factor.
-    factor = np.array(assumed_pf if kvarh is None else [], dtype=np.float64)
-    kva = block["kva"]
     exporting = np.empty(sites, dtype=np.uint8)  # the sites with a half hour of net export
     kwh_by_band = np.empty((sites, len(BANDS)))
     gbp_by_band = np.empty((sites, len(BANDS)))
+    unit_total = np.empty(sites)
     for rate, layout, members in by_rates.values():
         at = np.array(members, dtype=np.intp)
         import_units(rows_kwh, sources[at], at, rate, layout.order, layout.starts,
-                     active_import, unit_gbp, kwh_by_band, gbp_by_band, factor, kva, exporting)
+                     active_import, unit_gbp, kwh_by_band, gbp_by_band, unit_total, exporting)
         for site in members:
             rate_of_site[site] = rate
 
@@ -674,26 +674,34 @@ def _charge_block(
     capacity_day = (
         per_year("capacity_p_per_kva_per_day", calendar.day_year_pos) * agreed / 100.0)
 
-    # Maximum demand per half hour, kVA.
+    # Maximum demand per half hour, kVA, with its maximum per UK calendar month and its peak.
     reactive_rates = _per_site_year(year_tables, "reactive_p_per_kvarh")
+    kva = block.get("kva", empty)
     if kvarh is not None:
         reactive = np.where(active_import > 0, np.abs(kvarh), 0.0)  # max(RI, RE)
         np.hypot(active_import, reactive, out=kva)
         kva *= 2.0
+        by_month = kva if calendar.month_order is None else np.take(
+            kva, calendar.month_order, axis=1)
+        month_max = np.maximum.reduceat(by_month, calendar.month_starts, axis=1)
+        peak = kva.argmax(axis=1)
         chargeable = np.maximum(reactive - active_import * REACTIVE_CHARGE_RATIO, 0.0)
         reactive_rate = np.take(reactive_rates, calendar.year_pos, axis=1)
         reactive_gbp = np.multiply(chargeable, reactive_rate, out=block["reactive_gbp"])
         reactive_gbp /= 100.0
         chargeable_kvarh: np.ndarray | None = chargeable.sum(axis=1)
         reactive_total = reactive_gbp.sum(axis=1)
-    else:  # kva is filled by the compiled pass, from the assumed power factor
+    else:  # from the assumed power factor: 2 x active / power factor (compiled, as above)
+        month_max = np.empty((sites, calendar.month_id.size))
+        peak = np.empty(sites, dtype=np.intp)
+        import_demand(rows_kwh, sources, np.arange(sites, dtype=np.intp),
+                      np.array(assumed_pf, dtype=np.float64), calendar.month_of_row, kva,
+                      month_max, peak)
         chargeable_kvarh = None
         reactive_gbp = np.zeros((sites, size if all_columns else 0))
         reactive_total = np.zeros(sites)
 
     # Exceeded capacity per UK calendar month: month's max kVA over agreed, per day with data.
-    by_month = kva if calendar.month_order is None else np.take(kva, calendar.month_order, axis=1)
-    month_max = np.maximum.reduceat(by_month, calendar.month_starts, axis=1)
     charged = np.array([a is not None for a in agreed_kva])
     excess = np.maximum(month_max - agreed, 0.0)
     exceeded_rate = per_year("exceeded_capacity_p_per_kva_per_day", calendar.month_year_pos)
@@ -715,12 +723,10 @@ def _charge_block(
                 axis=1)
             for rows in (calendar.weekday_rows, calendar.weekend_rows)
         )
-    unit_total = unit_gbp.sum(axis=1)
     fixed_total = fixed_day.sum(axis=1)
     capacity_total = capacity_day.sum(axis=1)
     exceeded_total = exceeded_month_gbp.sum(axis=1)
-    peak = kva.argmax(axis=1)
-    peak_kva = kva[np.arange(sites), peak]
+    peak_kva = month_max.max(axis=1)  # the peak's kVA (no NaN: the largest of the months')
 
     weekday_days = (size - calendar.weekend_rows.size) / HALF_HOURS_PER_DAY
     weekend_days = calendar.weekend_rows.size / HALF_HOURS_PER_DAY
