@@ -24,18 +24,17 @@ cdef inline double _active(double x) noexcept nogil:
 cdef bint _import_row(const double* kwh, const double* rate, double* active, double* unit,
                       Py_ssize_t size) noexcept nogil:
     """The row's unit £ and active import (unless `active` is NULL); whether a half hour is
-    negative (net export)."""
+    negative (net export). Each a loop of its own, which the C compiler vectorises."""
     cdef Py_ssize_t j
-    cdef double x, a
-    cdef bint exports = False
     for j in range(size):
-        x = kwh[j]
-        exports = exports | (x < 0.0)
-        a = _active(x)
-        unit[j] = a * rate[j] / 100.0
-        if active != NULL:
-            active[j] = a
-    return exports
+        unit[j] = _active(kwh[j]) * rate[j] / 100.0
+    if active != NULL:
+        for j in range(size):
+            active[j] = _active(kwh[j])
+    for j in range(size):
+        if kwh[j] < 0.0:
+            return True
+    return False
 
 
 cdef Py_ssize_t _demand(const double* kwh, double power_factor, const Py_ssize_t* month,
