@@ -718,15 +718,8 @@ def resolve_remembered(query: TariffQuery) -> DuosTariff:
     every site of that distributor, year and voltage (only the kVA's band is picked per site)."""
     if not _picks_site_specific(query):
         return _remembered_query(query)
-    return _remembered_pick(query, charging_year(query.on or datetime.date.today()),
-                            str(config_dir()))
-
-
-@functools.lru_cache(maxsize=1024)
-def _remembered_pick(query: TariffQuery, year: int, config: str) -> DuosTariff:
-    """The site-specific tariff of `query` in charging `year` under config folder `config`,
-    kept (a portfolio asks again for each site's first year's tariff)."""
-    return _remembered_site_specific(_site_specific_args(query, year), config).tariff(
+    year = charging_year(query.on or datetime.date.today())
+    return _remembered_site_specific(_site_specific_args(query, year), str(config_dir())).tariff(
         query.kva, query.residual_band)
 
 
