@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 from bess_duos.core import bands as _bands
 from bess_duos.core.defaults import defaults
-from bess_duos.core.duos_rows import import_units
+from bess_duos.core.duos_rows import import_demand, import_units
 from bess_duos.core.plain import fields_of, json_safe
 from bess_duos.core.tariffs import DuosTariff, TariffQuery, resolve_query
 from bess_duos.core.timebands import BAND_ALIASES, BANDS, SLOTS_PER_DAY, TimeBands
@@ -631,32 +631,34 @@ def _charge_block(
     # Every per-row array in one allocation (the allocator then reuses its pages from call to
     # call instead of mapping and faulting in a fresh ~140 kB per array per year).
     spread = ["fixed_gbp", "capacity_gbp", "exceeded_capacity_gbp", "total_gbp"]
-    names = ["active_by_band", "unit_gbp", "unit_by_band", "kva"] + spread * all_columns + [
-        "active", "reactive_gbp"] * (kvarh is not None)
+    days = int(calendar.day_rows.size)
+    keep_kva = all_columns or kvarh is not None  # else only its maxima are read
+    names = ["unit_gbp"] + ["kva"] * keep_kva + spread * all_columns + [
+        "active", "reactive_gbp"] * (kvarh is not None) + [
+        "scratch"] * (days not in _FULL_YEAR_DAYS)  # (the energy by day type)
     block = dict(zip(names, np.empty((len(names), sites, size)), strict=True))
-    by_layout: dict[int, tuple[_BandLayout, list[int]]] = {}
     by_rates: dict[tuple[int, bytes], tuple[np.ndarray, _BandLayout, list[int]]] = {}
     for site, (layout, tables) in enumerate(zip(layouts, year_tables, strict=True)):
-        by_layout.setdefault(id(layout), (layout, []))[1].append(site)
         key = (id(layout), tables.unit_rates.tobytes())
         if key not in by_rates:
             by_rates[key] = (_rate_row(calendar, layout, tables.unit_rates), layout, [])
         by_rates[key][2].append(site)
     # Active import: only half hours importing are billed, and only they count towards demand
     # kVA and demand reactive (see the module docstring). It (in row order only for the
-    # reactive charge) and the unit £ (p/kWh x kWh / 100) in row order and in band order (each
-    # band's rows in row order), in one pass.
-    active_import, unit_gbp = block.get("active", np.empty((0, size))), block["unit_gbp"]
+    # reactive charge), the unit £ (p/kWh x kWh / 100) in row order and both summed by band
+    # (each band's rows in row order, as numpy sums them) and in all, in one pass.
+    empty = np.empty((0, size))
+    active_import, unit_gbp = block.get("active", empty), block["unit_gbp"]
     rate_of_site: list[np.ndarray] = [np.empty(0)] * sites
     rows_kwh = np.ascontiguousarray(kwh)
-    # Demand kVA from an assumed power factor (kVArh not given): 2 x active / power factor.
-    factor = np.array(assumed_pf if kvarh is None else [], dtype=np.float64)
-    kva = block["kva"]
     exporting = np.empty(sites, dtype=np.uint8)  # the sites with a half hour of net export
+    kwh_by_band = np.empty((sites, len(BANDS)))
+    gbp_by_band = np.empty((sites, len(BANDS)))
+    unit_total = np.empty(sites)
     for rate, layout, members in by_rates.values():
         at = np.array(members, dtype=np.intp)
-        import_units(rows_kwh, sources[at], at, rate, layout.order, active_import, unit_gbp,
-                     block["active_by_band"], block["unit_by_band"], factor, kva, exporting)
+        import_units(rows_kwh, sources[at], at, rate, layout.order, layout.starts,
+                     active_import, unit_gbp, kwh_by_band, gbp_by_band, unit_total, exporting)
         for site in members:
             rate_of_site[site] = rate
 
@@ -671,26 +673,34 @@ def _charge_block(
     capacity_day = (
         per_year("capacity_p_per_kva_per_day", calendar.day_year_pos) * agreed / 100.0)
 
-    # Maximum demand per half hour, kVA.
+    # Maximum demand per half hour, kVA, with its maximum per UK calendar month and its peak.
     reactive_rates = _per_site_year(year_tables, "reactive_p_per_kvarh")
+    kva = block.get("kva", empty)
     if kvarh is not None:
         reactive = np.where(active_import > 0, np.abs(kvarh), 0.0)  # max(RI, RE)
         np.hypot(active_import, reactive, out=kva)
         kva *= 2.0
+        by_month = kva if calendar.month_order is None else np.take(
+            kva, calendar.month_order, axis=1)
+        month_max = np.maximum.reduceat(by_month, calendar.month_starts, axis=1)
+        peak = kva.argmax(axis=1)
         chargeable = np.maximum(reactive - active_import * REACTIVE_CHARGE_RATIO, 0.0)
         reactive_rate = np.take(reactive_rates, calendar.year_pos, axis=1)
         reactive_gbp = np.multiply(chargeable, reactive_rate, out=block["reactive_gbp"])
         reactive_gbp /= 100.0
         chargeable_kvarh: np.ndarray | None = chargeable.sum(axis=1)
         reactive_total = reactive_gbp.sum(axis=1)
-    else:  # kva is filled by the compiled pass, from the assumed power factor
+    else:  # from the assumed power factor: 2 x active / power factor (compiled, as above)
+        month_max = np.empty((sites, calendar.month_id.size))
+        peak = np.empty(sites, dtype=np.intp)
+        import_demand(rows_kwh, sources, np.arange(sites, dtype=np.intp),
+                      np.array(assumed_pf, dtype=np.float64), calendar.month_of_row, kva,
+                      month_max, peak)
         chargeable_kvarh = None
         reactive_gbp = np.zeros((sites, size if all_columns else 0))
         reactive_total = np.zeros(sites)
 
     # Exceeded capacity per UK calendar month: month's max kVA over agreed, per day with data.
-    by_month = kva if calendar.month_order is None else np.take(kva, calendar.month_order, axis=1)
-    month_max = np.maximum.reduceat(by_month, calendar.month_starts, axis=1)
     charged = np.array([a is not None for a in agreed_kva])
     excess = np.maximum(month_max - agreed, 0.0)
     exceeded_rate = per_year("exceeded_capacity_p_per_kva_per_day", calendar.month_year_pos)
@@ -701,34 +711,21 @@ def _charge_block(
         _spread_charges(calendar, block, fixed_day, capacity_day, exceeded_month_gbp,
                         reactive_gbp if kvarh is not None else None)
 
-    # Sums by band, each the same sum (same order) as over a boolean mask of the band.
-    kwh_by_band = np.empty((sites, len(BANDS)))
-    gbp_by_band = np.empty((sites, len(BANDS)))
-    for layout, members in by_layout.values():
-        rows = _rows(members)  # a run of sites (a view) or a list of them (copied)
-        for name, out in (("active_by_band", kwh_by_band), ("unit_by_band", gbp_by_band)):
-            ordered = block[name][rows]
-            starts = layout.starts
-            for b in range(len(BANDS)):
-                out[rows, b] = ordered[:, starts[b]:starts[b + 1]].sum(axis=1)
-    days = int(calendar.day_rows.size)
     if days in _FULL_YEAR_DAYS:  # summed as it is: the energy by day type is not read
         weekday_energy = weekend_energy = np.zeros(sites)
     else:
         energy_gbp = unit_gbp if kvarh is None else np.add(
             unit_gbp, reactive_gbp, out=active_import)  # active import is no longer needed
-        scratch = block["active_by_band"]  # the sums by band are taken
+        scratch = block["scratch"]
         weekday_energy, weekend_energy = (
             np.take(energy_gbp, rows, axis=1, out=scratch[:, :rows.size], mode="clip").sum(
                 axis=1)
             for rows in (calendar.weekday_rows, calendar.weekend_rows)
         )
-    unit_total = unit_gbp.sum(axis=1)
     fixed_total = fixed_day.sum(axis=1)
     capacity_total = capacity_day.sum(axis=1)
     exceeded_total = exceeded_month_gbp.sum(axis=1)
-    peak = kva.argmax(axis=1)
-    peak_kva = kva[np.arange(sites), peak]
+    peak_kva = month_max.max(axis=1)  # the peak's kVA (no NaN: the largest of the months')
 
     weekday_days = (size - calendar.weekend_rows.size) / HALF_HOURS_PER_DAY
     weekend_days = calendar.weekend_rows.size / HALF_HOURS_PER_DAY
@@ -777,7 +774,7 @@ def _charge_block(
             weekday_days=weekday_days,
             weekend_days=weekend_days,
         )
-        summary = DuosSummary(
+        summary = _summary(
             kwh_by_band=dict(zip(BANDS, kwh_band_l[site], strict=True)),
             unit_gbp_by_band=dict(zip(BANDS, gbp_band_l[site], strict=True)),
             unit_gbp=unit,
@@ -818,6 +815,14 @@ def _charge_block(
             }
         out.append((columns, summary))
     return out
+
+
+def _summary(**values: Any) -> DuosSummary:
+    """`DuosSummary(**values)` (every field given) without the frozen dataclass's `__init__`
+    (~1 us, not ~8): it only sets the fields, so the object is the same."""
+    summary = object.__new__(DuosSummary)
+    summary.__dict__.update(values)
+    return summary
 
 
 def _spread_charges(
