@@ -228,11 +228,6 @@ def reuse_freed_memory() -> bool:
     return all(mallopt(parameter, value) == 1 for parameter, value in _WORKER_MALLOC)
 
 
-def _reuse_freed_memory_unless_in(client_pid: int) -> bool:
-    """`reuse_freed_memory` in a Dask worker process, not in the client's own process (a
-    cluster of threads)."""
-    return os.getpid() != client_pid and reuse_freed_memory()
-
 
 def default_workers() -> int:
     """One worker per CPU core this process may use."""
@@ -308,8 +303,7 @@ def run_dask(
 
     `scheduler` is the scheduler address (``tcp://HOST:PORT``) or a `distributed.Client`.
     At most `max_pending` batches (default 2 per worker thread) are submitted at a time;
-    each batch's frames go to `sink` (default: a `MemorySink`) as it finishes. The worker
-    processes keep freed memory for their next batches (`reuse_freed_memory`).
+    each batch's frames go to `sink` (default: a `MemorySink`) as it finishes.
     """
     from distributed import Client, as_completed
 
@@ -324,7 +318,6 @@ def run_dask(
     count = 0
     try:
         threads = sum(client.nthreads().values()) or 1
-        client.run(_reuse_freed_memory_unless_in, os.getpid())
         limit = max_pending or 2 * threads
         stream = enumerate(batches)
         index_of: dict[str, int] = {}
