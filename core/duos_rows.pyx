@@ -16,6 +16,8 @@ never NaN or -0.0 (NaN kWh are refused by the callers), so its maxima are numpy'
 
 from libc.math cimport INFINITY
 
+include "pairwise_sum.pxi"
+
 
 cdef inline double _active(double x) noexcept nogil:
     return x if not x <= 0.0 else 0.0  # np.maximum(x, 0.0): NaN kept, +0.0 for -0.0
@@ -58,52 +60,12 @@ cdef Py_ssize_t _demand(const double* kwh, double power_factor, const Py_ssize_t
     return peak
 
 
-cdef inline double _value(const double* values, const Py_ssize_t* at, Py_ssize_t i, bint clip
-                          ) noexcept nogil:
-    """values[at[i]] (values[i] when `at` is NULL), as max(value, 0) if `clip`."""
-    cdef double v = values[i if at == NULL else at[i]]
-    return _active(v) if clip else v
-
-
-cdef double _pairwise(const double* values, const Py_ssize_t* at, Py_ssize_t n, bint clip
-                      ) noexcept nogil:
-    """numpy's pairwise sum of values[at[0]], ..., values[at[n - 1]] (values[0], ...,
-    values[n - 1] when `at` is NULL; each max(v, 0) if `clip`), in that order."""
-    cdef Py_ssize_t i, j, half
-    cdef double res
-    cdef double r[8]
-    if n < 8:
-        res = 0.0
-        for i in range(n):
-            res += _value(values, at, i, clip)
-        return res
-    if n <= 128:  # numpy's PW_BLOCKSIZE
-        for j in range(8):
-            r[j] = _value(values, at, j, clip)
-        i = 8
-        while i < n - (n % 8):
-            for j in range(8):
-                r[j] += _value(values, at, i + j, clip)
-            i += 8
-        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-        while i < n:
-            res += _value(values, at, i, clip)
-            i += 1
-        return res
-    half = n // 2
-    half -= half % 8
-    if at == NULL:
-        return (_pairwise(values, NULL, half, clip)
-                + _pairwise(values + half, NULL, n - half, clip))
-    return _pairwise(values, at, half, clip) + _pairwise(values, at + half, n - half, clip)
-
-
 cdef void _band_sums(const double* values, const Py_ssize_t* order, const Py_ssize_t* starts,
                      Py_ssize_t bands, bint clip, double* out) noexcept nogil:
     """out[b] = 0.0 + the pairwise sum of band b's values (rows order[starts[b]:starts[b + 1]])."""
     cdef Py_ssize_t b
     for b in range(bands):
-        out[b] = 0.0 + _pairwise(values, order + starts[b], starts[b + 1] - starts[b], clip)
+        out[b] = 0.0 + pairwise_sum(values, order + starts[b], starts[b + 1] - starts[b], clip)
 
 
 cdef void _check_sites(const double[:, ::1] kwh, const Py_ssize_t[::1] sources,
@@ -175,7 +137,7 @@ def import_units(const double[:, ::1] kwh, const Py_ssize_t[::1] sources,
                        &kwh_by_band[site, 0])
             _band_sums(&unit[site, 0], &order[0], &starts[0], bands, False,
                        &gbp_by_band[site, 0])
-            unit_total[site] = 0.0 + _pairwise(&unit[site, 0], NULL, size, False)
+            unit_total[site] = 0.0 + pairwise_sum(&unit[site, 0], NULL, size, False)
 
 
 def import_demand(const double[:, ::1] kwh, const Py_ssize_t[::1] sources,

@@ -15,44 +15,13 @@ from libc.math cimport INFINITY, NAN, sqrt
 from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memcpy, memset
 
+include "pairwise_sum.pxi"
+
 DEF N_KINDS = 6  # day kinds: (weekday, weekend) x (winter, summer, other)
 DEF N_CELLS = 288  # N_KINDS x 48 clock half hours
 DEF N_SUMS = 54  # weekday, weekend, day, night, winter, summer, then the 48 half hours
 DEF LANES = 8  # partial sums kept apart (and summed pairwise at the end)
-DEF BLOCK = 128  # numpy's pairwise-sum block (PW_BLOCKSIZE)
 DEF SAMPLE = 1024  # values sampled for a percentile's bound
-
-
-cdef double _pairwise(const double* a, Py_ssize_t n) noexcept nogil:
-    """numpy's `pairwise_sum` of `a[:n]` (8 partial sums in blocks of 128, halves above)."""
-    cdef Py_ssize_t i, half
-    cdef double res, r0, r1, r2, r3, r4, r5, r6, r7
-    if n < 8:
-        res = 0.0
-        for i in range(n):
-            res += a[i]
-        return res
-    if n <= BLOCK:
-        r0, r1, r2, r3, r4, r5, r6, r7 = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]
-        i = 8
-        while i < n - n % 8:
-            r0 += a[i]
-            r1 += a[i + 1]
-            r2 += a[i + 2]
-            r3 += a[i + 3]
-            r4 += a[i + 4]
-            r5 += a[i + 5]
-            r6 += a[i + 6]
-            r7 += a[i + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += a[i]
-            i += 1
-        return res
-    half = n // 2
-    half -= half % 8
-    return _pairwise(a, half) + _pairwise(a + half, n - half)
 
 
 cdef double _lanes_total(const double* s) noexcept nogil:
@@ -338,7 +307,7 @@ def row_totals(const double[:, ::1] x, double[::1] out) -> None:
         raise ValueError("row_totals: one output per row")
     with nogil:
         for i in range(x.shape[0]):
-            out[i] = _pairwise(&x[i, 0], x.shape[1]) if x.shape[1] else 0.0
+            out[i] = 0.0 + pairwise_sum(&x[i, 0], NULL, x.shape[1], False)
 
 
 def order_pairs(const double[:, ::1] x, Py_ssize_t k, double[:, ::1] out,
@@ -368,7 +337,7 @@ cdef void _row_features(const double* a, Py_ssize_t n, const Py_ssize_t[:, ::1] 
                         double* stats) noexcept nogil:
     """`feature_sums` of one row a[:n]."""
     cdef double cells[N_CELLS]
-    total[0] = _pairwise(a, n)
+    total[0] = 0.0 + pairwise_sum(a, NULL, n, False)
     _cell_sums(a, blocks, day_kind, rest, rest_cell, slot_is_day, cells, sums)
     if k >= 0:
         _row_stats(a, n, k, scratch, stats)

@@ -15,6 +15,8 @@ every candidate).
 from libc.math cimport INFINITY, fabs
 from libc.string cimport memcmp
 
+include "pairwise_sum.pxi"
+
 ctypedef const double[:, ::1] Grid
 ctypedef const unsigned char[:, ::1] Flags
 
@@ -163,35 +165,6 @@ cdef double _quantity(const double* r_cum, const double* a_cum, const double* r_
                           k_a, margin, width)
 
 
-cdef double _row_sum(const double* a, Py_ssize_t n) noexcept nogil:
-    """numpy's pairwise sum of n doubles (`np.add.reduce` of a contiguous row adds it to 0.0),
-    the same additions in the same order, so a day's kWh is numpy's to the bit."""
-    cdef Py_ssize_t i, j, half
-    cdef double res
-    cdef double r[8]
-    if n < 8:
-        res = -0.0
-        for i in range(n):
-            res += a[i]
-        return res
-    if n <= 128:
-        for j in range(8):
-            r[j] = a[j]
-        i = 8
-        while i < n - (n % 8):
-            for j in range(8):
-                r[j] += a[i + j]
-            i += 8
-        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-        while i < n:
-            res += a[i]
-            i += 1
-        return res
-    half = n // 2
-    half -= half % 8
-    return _row_sum(a, half) + _row_sum(a + half, n - half)
-
-
 def shift_days(const double[:, ::1] loads, const Py_ssize_t[::1] day_start,
                const Py_ssize_t[::1] day_first, const Py_ssize_t[::1] day_count,
                Grid price, const Py_ssize_t[::1] price_of_site,
@@ -247,7 +220,7 @@ def shift_days(const double[:, ::1] loads, const Py_ssize_t[::1] day_start,
                     for k in range(count):
                         day_red[first + k] = 1.0 if red[
                             s if red.shape[0] > 1 else 0, at + k] else 0.0
-                day_kwh = 0.0 + _row_sum(day_load, width)
+                day_kwh = 0.0 + pairwise_sum(day_load, NULL, width, False)
                 if not day_kwh > 0.0:  # np.maximum(day_kwh, 0.0)
                     day_kwh = 0.0
                 pr = price_of_site[s] * n_days + d

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 from typing import Any
 
 import numpy as np
@@ -22,31 +21,9 @@ from bess_duos.webhook.compute import answer_of
 from bess_duos.webhook.layout import default_layout, layout_from_dict, result_fields
 from bess_duos.webhook.profile_links import FetchedProfile, profile_of
 
+from tests.test_webhook_fast_paths import _same, reference_json_safe
+
 DAY = dt.date(2026, 11, 24)
-
-
-def reference_json_safe(value: Any) -> Any:
-    """The recursive `json_safe` before dataclasses were taken in: one call per value."""
-    if isinstance(value, dict):
-        return {str(k): reference_json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [reference_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal, with the same types and key order all the way down (1 is not True or 1.0)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
 
 
 # --- fields_of and json_safe of a dataclass: json_safe(dataclasses.asdict(x)) ----------------
