@@ -23,7 +23,7 @@ from bess_duos.core.lookup import JsonNumber, decide_area, parse_inputs, run_loo
 from bess_duos.core.paths import config_dir
 from bess_duos.core.plain import json_safe
 from bess_duos.core.synthetic import generate_profile
-from bess_duos.webhook.compute import answer_job, answer_of, lookup_job
+from bess_duos.webhook.compute import answer_job, answer_of, encoded, lookup_job
 from bess_duos.webhook.layout import default_layout, layout_from_dict, result_fields, result_json
 from bess_duos.webhook.profile_links import FetchedProfile, _Deadline
 
@@ -139,6 +139,29 @@ def _taller_layout() -> Any:
     return layout_from_dict(taller)
 
 
+def test_a_lookup_s_answer_is_the_bytes_jsonify_sends() -> None:
+    """`responses.lookup_answer` (the encoded body with `written` added) against Flask's
+    `jsonify` of the body with `written` in it, byte for byte, for each kind of `written`."""
+    from bess_duos.webhook.app import create_app
+    from bess_duos.webhook.responses import lookup_answer
+    from flask import jsonify
+
+    content = generate_profile("office", 120_000, start="2025-04-01", seed=3).rename_axis(
+        "timestamp").rename("kwh").to_frame().to_csv(date_format="%Y-%m-%dT%H:%M:%SZ").encode()
+    link = "https://files.example/site.csv"
+    inputs = parse_inputs({"mpan": "1405566778898", "profile_url": link})
+    result = lookup_job(FetchedProfile(link, "https", content, "text/csv", link), inputs,
+                        decide_area(inputs), DAY, "req-1")
+    body = json_safe(result_json(result))
+    app = create_app({"WEBHOOK_SECRET": "s" * 32, "COMPUTE_PROCESSES": 0})
+    with app.app_context():
+        for written in (None, {"cells": 57, "range": "'BESS'!B2:H40", "ok": True},
+                        {"dropped": "older", "note": "é \u2603 \"quoted\"", "x": [1.5, None]}):
+            ours, code = lookup_answer(encoded(body), written)
+            assert code == 200 and ours.mimetype == "application/json"
+            assert ours.get_data() == jsonify({**body, "written": written}).get_data()
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_answer_equals_the_route_s_former_json_and_cells(seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -158,7 +181,8 @@ def test_the_answer_equals_the_route_s_former_json_and_cells(seed: int) -> None:
     for layout in (None, default_layout(), taller):
         answer = answer_of(result, layout)
         want = json_safe(result_json(result))
-        assert _same(_timeless(answer.body), _timeless(want))
+        assert answer.body_json == encoded(want)  # the same result: the same time stamp
+        assert answer.body == want
         cells = result_fields(result, layout or default_layout())
         assert answer.sheet_fields == cells  # the same result: the same time stamp
         assert answer.status == result.status and answer.warnings == len(result.warnings)

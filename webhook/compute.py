@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import json
 import multiprocessing
 import os
 import queue
@@ -56,15 +58,28 @@ def lookup_job(
 
 @dataclass(frozen=True)
 class LookupAnswer:
-    """What the route needs of a lookup: the JSON body (`result_json`, plain JSON values), the
-    cells for the sheet's layout, and the few values it logs."""
+    """What the route needs of a lookup: the JSON body (`result_json`) encoded as Flask's
+    `jsonify` encodes it (`body_json`; decoded again only if `body` is asked for), the cells for
+    the sheet's layout, and the few values it logs."""
 
-    body: dict[str, Any]
+    body_json: bytes
     sheet_fields: dict[str, object]
     status: str
     masked_mpan: str | None
     distributor_id: int
     warnings: int
+
+    @functools.cached_property
+    def body(self) -> dict[str, Any]:
+        """The JSON body as values."""
+        return json.loads(self.body_json)
+
+
+def encoded(body: dict[str, Any]) -> bytes:
+    """Plain JSON values encoded as the app's `jsonify` encodes them outside debug mode (keys
+    in their order: `webhook.app` turns Flask's sorting off; compact, ASCII), without its
+    final newline."""
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def answer_of(result: LookupResult, layout: SheetLayout | None = None) -> LookupAnswer:
@@ -73,7 +88,7 @@ def answer_of(result: LookupResult, layout: SheetLayout | None = None) -> Lookup
     body = result_json(result)
     fields = body["fields"] if layout is None or layout == default_layout() else \
         result_fields(result, layout)
-    return LookupAnswer(body, fields, result.status,
+    return LookupAnswer(encoded(body), fields, result.status,
                         result.inputs.mpan.masked() if result.inputs.mpan else None,
                         result.distributor.distributor_id, len(result.warnings))
 

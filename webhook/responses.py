@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bess_duos.core.plain import json_safe
@@ -26,3 +27,11 @@ def error(code: int, message: str, *, retry_after: float | None = None,
 def bad_input(fields: dict[str, str]) -> tuple[Response, int]:
     """A 400 naming each bad field and what to do."""
     return error(400, "bad input", fields=fields)
+
+
+def lookup_answer(body_json: bytes, written: Any) -> tuple[Response, int]:
+    """A lookup's 200: its body (`compute.encoded`) with `written` added as its last key: the
+    bytes the app's `jsonify` sends for the body with `written` in it."""
+    tail = json.dumps(written, separators=(",", ":")).encode()
+    data = body_json[:-1] + b',"written":' + tail + b"}\n"
+    return Response(data, mimetype="application/json"), 200

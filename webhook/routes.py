@@ -47,7 +47,7 @@ from bess_duos.webhook.layout import SheetLayout, default_layout, result_json
 from bess_duos.webhook.logging_setup import request_id_var
 from bess_duos.webhook.openapi import openapi_spec
 from bess_duos.webhook.profile_links import RULE_BUSY, ProfileLinkError, display_link
-from bess_duos.webhook.responses import answer, bad_input, error
+from bess_duos.webhook.responses import answer, bad_input, error, lookup_answer
 from bess_duos.webhook.sheet_access import SpreadsheetNotAllowed, spreadsheet_to_write
 from bess_duos.webhook.sheets import RequestOrder, SheetBackend, SheetError
 from flask import Blueprint, Response, g, jsonify, request
@@ -291,21 +291,20 @@ def lookup() -> tuple[Response, int]:
         if sheet is not None:
             write_status(sheet, INTERNAL)
         return error(500, INTERNAL)
-    response = done.body  # plain JSON values already (compute.answer_of)
-    response["written"] = None
+    written = None
     if sheet is not None:
         try:
             report = sheet.write(done.sheet_fields, order=g.order)
         except SheetError as exc:
-            return sheet_failed(sheet, exc, response)
-        response["written"] = json_safe(report.as_dict())
+            return sheet_failed(sheet, exc, {**done.body, "written": None})
+        written = json_safe(report.as_dict())
     log.info("lookup done", extra={
         "status": done.status,
         "mpan": done.masked_mpan,
         "distributor_id": done.distributor_id,
         "warnings": done.warnings,
     })
-    return jsonify(response), 200
+    return lookup_answer(done.body_json, written)
 
 
 def sheet_failed(sheet: SheetBackend, exc: SheetError, response: dict[str, Any]
