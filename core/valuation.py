@@ -147,6 +147,7 @@ class SiteValuation:
     flexibility: Any | None = None  # core.flexibility.FlexibilityResult
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    key: Any | None = None  # the profile's memo key (`profile_key`) when results are remembered
 
 
 # ---------------------------------------------------------------- area
@@ -289,7 +290,7 @@ def _zoned_ns(index: pd.Index) -> pd.DatetimeIndex | np.ndarray:
     return _utc_ns(times) if times.tz is not None else times
 
 
-def _data_digest(data: pd.DataFrame) -> _ProfileKey | None:
+def profile_key(data: pd.DataFrame) -> _ProfileKey | None:
     """The memo key of a profile frame's times and numbers (None if a column is not
     numeric): equal for frames of the same zone, times, column names and numbers."""
     try:
@@ -577,7 +578,7 @@ def _start(job: SiteJob, policy: ValuationPolicy, area_lookup: Callable[[Any], A
         return SiteValuation(area, tariffs, warnings=tuple(warnings), notes=(
             "no profile: annual DUoS, features and flexibility left blank",))
     warnings.extend(job.profile_warnings)
-    key = _data_digest(profile) if policy.remember and _hashable(tariffs) else None
+    key = profile_key(profile) if policy.remember and _hashable(tariffs) else None
     run = _Run(policy, tariffs, site.kva, power_factor, key, warnings, [], area=area,
                query=query, profile=profile, label=job.label)
     if policy.gaps == "refuse":
@@ -782,4 +783,4 @@ def _finish(run: _Run, flex_fraction: float) -> SiteValuation:
             f"flexibility: up to {flex_fraction:.0%} of each day's kWh moved to cheaper DUoS "
             f"bands under a {flex.power_limit_kw:,.1f} kW limit (the site's max demand)")
     return SiteValuation(run.area, run.first, run.summary, run.series, run.bands, run.features,
-                         flex, tuple(run.warnings), tuple(run.notes))
+                         flex, tuple(run.warnings), tuple(run.notes), run.key)

@@ -287,30 +287,43 @@ def _sha256_digest(data: pd.DataFrame) -> bytes:
     return digest.digest()
 
 
+def test_a_valued_site_hands_back_its_profile_key_when_results_are_remembered() -> None:
+    """The lookup reuses the valuation's key (its weekday load memo) instead of building it
+    again: the key of a remembering policy is `profile_key`'s, and None when not remembered."""
+    from bess_duos.core.valuation import profile_key
+
+    site = Site(parse_mpan(CORE_14), kva=200)
+    frame = _frame()
+    looked = value_site(site, frame, policy=LOOKUP, flex_fraction=0.3, on=DAY)
+    assert looked.key is not None and looked.key is profile_key(frame)
+    forgetful = dataclasses.replace(LOOKUP, remember=False)
+    assert value_site(site, frame, policy=forgetful, flex_fraction=0.3, on=DAY).key is None
+
+
 def test_an_equal_profile_takes_the_key_seen_before() -> None:
     """Frames of the same times and numbers share one key object (so the memos find it by
     identity); a frame differing in one bit gets its own; `clear_memos` forgets them."""
-    from bess_duos.core.valuation import _data_digest, clear_memos
+    from bess_duos.core.valuation import clear_memos, profile_key
 
     clear_memos()
     index = pd.date_range("2025-04-01", periods=17_520, freq="30min", tz="UTC")
     kwh = np.random.default_rng(5).lognormal(0, 1, index.size)
-    first = _data_digest(pd.DataFrame({"kwh": kwh}, index=index))
-    again = _data_digest(pd.DataFrame({"kwh": kwh.copy()}, index=index.copy()))
+    first = profile_key(pd.DataFrame({"kwh": kwh}, index=index))
+    again = profile_key(pd.DataFrame({"kwh": kwh.copy()}, index=index.copy()))
     assert again is first
     changed = kwh.copy()
     changed[9_000] = np.nextafter(changed[9_000], np.inf)
-    other = _data_digest(pd.DataFrame({"kwh": changed}, index=index))
+    other = profile_key(pd.DataFrame({"kwh": changed}, index=index))
     assert other is not first and other != first
     clear_memos()
-    fresh = _data_digest(pd.DataFrame({"kwh": kwh}, index=index))
+    fresh = profile_key(pd.DataFrame({"kwh": kwh}, index=index))
     assert fresh == first and fresh is not first
 
 
 def test_profile_keys_are_equal_exactly_when_the_digests_are() -> None:
     """The memo key compares profiles in full: equal keys (and hashes) for frames whose
     SHA-256 digest is equal, unequal for every change of one bit, name, zone or time."""
-    from bess_duos.core.valuation import _data_digest
+    from bess_duos.core.valuation import profile_key
 
     rng = np.random.default_rng(18)
     frames = []
@@ -339,14 +352,14 @@ def test_profile_keys_are_equal_exactly_when_the_digests_are() -> None:
             other = base.copy()
             other.iloc[1, 0] += 1.0
             frames.append(other)
-    keys = [_data_digest(frame) for frame in frames]
+    keys = [profile_key(frame) for frame in frames]
     digests = [_sha256_digest(frame) for frame in frames]
     for i, (a, da) in enumerate(zip(keys, digests, strict=True)):
         for j, (b, db) in enumerate(zip(keys, digests, strict=True)):
             assert (a == b) == (da == db), (i, j)
             if da == db:
                 assert hash(a) == hash(b)
-    assert _data_digest(pd.DataFrame({"kwh": ["a", "b"]}, index=frames[0].index)) is None
+    assert profile_key(pd.DataFrame({"kwh": ["a", "b"]}, index=frames[0].index)) is None
 
 
 def test_the_refusing_kwh_series_is_what_validate_profile_builds() -> None:
