@@ -145,9 +145,8 @@ def import_demand(const double[:, ::1] kwh, const Py_ssize_t[::1] sources,
                   const Py_ssize_t[::1] month, double[:, ::1] kva, double[:, ::1] month_max,
                   Py_ssize_t[::1] peak) -> None:
     """For each site (output row) sites[k], from kwh row sources[k] (no NaN, power factors
-    > 0): the demand kVA
-    of each half hour, max(kwh, 0) x 2 / power_factor[site] (not written if `kva` has no
-    rows), its maximum in each month (month[j]: half hour j's month, from 0), the same as
+    > 0): the demand kVA of each half hour, max(kwh, 0) x 2 / power_factor[site] (not
+    written if `kva` has no rows), its maximum in each month (month[j]: half hour j's month, from 0), the same as
     `np.maximum.reduceat` over the months' rows, and peak[site], the first half hour of the
     largest (`argmax`)."""
     cdef Py_ssize_t k, site, size = month.shape[0], months = month_max.shape[1]
