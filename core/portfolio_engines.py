@@ -5,14 +5,16 @@ sites are listed in the errors with stage ``internal`` (`core.portfolio.run_batc
 
 - ``local``: a `concurrent.futures.ProcessPoolExecutor` (default: one process per CPU
   core; `run_batch` uses one BLAS thread, so the processes do not oversubscribe the cores;
-  each keeps freed memory for its next batches, `reuse_freed_memory`);
+  each keeps freed memory for its next batches and keeps its set-up objects out of the
+  garbage collector's walks: `core.worker_process.batch_worker_setup`);
   at most `max_pending` batches (default 2 per worker) are in flight, so memory is bounded
   by the batch size, not the portfolio size. One worker runs in this process. With a
   `SpoolSink` the worker processes write their batches' files themselves and send back only
   the counts (`spool_batch`), so the main process only reads SITES and hands out batches.
 - ``dask``: the same function on a dask.distributed cluster (`scheduler` is an address such as
   ``tcp://10.0.0.5:8786`` or a `distributed.Client`). Only the batch's SITES rows travel to
-  the workers; each worker reads the sites' profile files itself (Parquet partitions are read
+  the workers, pickled (`dask_batch`); each worker is set up once (`dask_worker_setup`) and
+  reads the sites' profile files itself (Parquet partitions are read
   where the workers are, so the files must be on a path every worker can see).
 
 Both hand each finished batch to a sink (`MemorySink` by default; `SpoolSink` writes each
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import os
+import pickle
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -44,6 +47,7 @@ from bess_duos.core.portfolio import (
     iter_site_batches,
     run_batch_safely,
 )
+from bess_duos.core.worker_process import batch_worker_setup, dask_worker_setup
 
 ENGINES: tuple[str, ...] = ("local", "dask")
 ProgressFn = Callable[[int], None]
@@ -155,6 +159,18 @@ def spool_batch(folder: Path, index: int, batch: pd.DataFrame, **batch_kwargs: A
     return _spool(folder, index, *run_batch_safely(batch, **batch_kwargs))
 
 
+def dask_batch(folder: Path | None, index: int, batch: bytes, **batch_kwargs: Any
+               ) -> tuple[int, int] | bytes:
+    """A batch on a Dask worker: `batch` is the SITES rows pickled by `run_dask` (Dask's own
+    serialisation of a DataFrame, block by block, cost ~5 ms a batch between the client, the
+    scheduler and the worker; a pickle ~0.2 ms). With `folder`, `spool_batch` (the row
+    counts back); else `run_batch_safely`'s frames, pickled likewise."""
+    sites = pickle.loads(batch)
+    if folder is not None:
+        return spool_batch(folder, index, sites, **batch_kwargs)
+    return pickle.dumps(run_batch_safely(sites, **batch_kwargs), protocol=5)
+
+
 def _written_by_workers(sink: MemorySink) -> SpoolSink | None:
     """`sink` if the workers may write its files themselves (a SpoolSink whose `add` is the
     plain one; a subclass that changes `add` gets the frames)."""
@@ -205,30 +221,6 @@ class PortfolioOutcome:
         return self.sink.n_results + self.sink.n_errors
 
 
-# glibc's malloc maps each block of 128 kB or more on its own and unmaps it when freed (the
-# threshold adapts, up to 32 MB): a worker's batch arrays were then mapped, zero-filled page by
-# page and unmapped again, batch after batch. (mallopt parameter, value): M_MMAP_THRESHOLD
-# 256 MB (blocks below it come from the heap), M_TRIM_THRESHOLD 1 GB (freed heap is kept for
-# the next batch), M_TOP_PAD 64 MB (the heap grows in steps of 64 MB).
-_WORKER_MALLOC = ((-3, 256 << 20), (-1, 1 << 30), (-2, 64 << 20))
-
-
-def reuse_freed_memory() -> bool:
-    """Make this process's malloc keep large freed blocks for reuse instead of returning them
-    to the OS (glibc only; True if set). For worker processes that run batch after batch:
-    each keeps about its peak (350-400 MB at batches of 100 full-year sites)."""
-    import ctypes
-
-    try:
-        if not os.confstr("CS_GNU_LIBC_VERSION"):  # musl, macOS, Windows: leave it
-            return False
-        mallopt = ctypes.CDLL(None).mallopt
-    except (ValueError, OSError, AttributeError):
-        return False
-    return all(mallopt(parameter, value) == 1 for parameter, value in _WORKER_MALLOC)
-
-
-
 def default_workers() -> int:
     """One worker per CPU core this process may use."""
     try:
@@ -274,7 +266,7 @@ def run_local(
             done(index, run_batch_safely(batch, **batch_kwargs))
     else:
         limit = max_pending or 2 * workers
-        with ProcessPoolExecutor(max_workers=workers, initializer=reuse_freed_memory) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=batch_worker_setup) as pool:
             pending: dict[Future, int] = {}
             for index, batch in enumerate(batches):
                 future = (pool.submit(spool_batch, spool.folder, index, batch, **batch_kwargs)
@@ -322,11 +314,11 @@ def run_dask(
         stream = enumerate(batches)
         index_of: dict[str, int] = {}
         spool = _written_by_workers(sink) if _on_this_machine(client) else None
+        client.run(dask_worker_setup, os.getpid())
 
         def submit(index: int, batch: pd.DataFrame) -> Any:
-            future = (client.submit(spool_batch, spool.folder, index, batch, pure=False,
-                                    **batch_kwargs) if spool is not None
-                      else client.submit(run_batch_safely, batch, pure=False, **batch_kwargs))
+            future = client.submit(dask_batch, None if spool is None else spool.folder, index,
+                                   pickle.dumps(batch, protocol=5), pure=False, **batch_kwargs)
             index_of[future.key] = index
             return future
 
@@ -338,6 +330,7 @@ def run_dask(
                 spool.add_written(index_of.pop(future.key), *part)
                 sites = sum(part)
             else:
+                part = pickle.loads(part)
                 sink.add(index_of.pop(future.key), *part)
                 sites = len(part[0]) + len(part[1])
             future.release()

@@ -104,7 +104,7 @@ def test_arrow_table_has_from_pandas_columns(seed: int) -> None:
 _REFAULTS = """
 import resource, sys
 import numpy as np
-from bess_duos.core.portfolio_engines import reuse_freed_memory
+from bess_duos.core.worker_process import reuse_freed_memory
 reused = reuse_freed_memory() if sys.argv[1] == "reuse" else False
 faults = []
 for _ in range(4):

@@ -25,6 +25,7 @@ from typing import Any
 from bess_duos.core.lookup import LookupInputs, LookupResult, run_lookup
 from bess_duos.core.profile_loader import ProfileCache
 from bess_duos.core.site_area import SiteArea
+from bess_duos.core.worker_process import freeze_set_up_objects
 from bess_duos.webhook.layout import SheetLayout, default_layout, result_fields, result_json
 from bess_duos.webhook.profile_links import FetchedProfile, cached_profile_of, profile_of
 
@@ -114,7 +115,8 @@ WARM_MPAN = "1405566778898"  # the warm-up lookup's site (any MPAN with shipped 
 def _warm() -> int:
     """Run one lookup with a small synthetic profile, so that the one-off set-up of a process
     (tariff tables, the profile and flexibility code paths: ~25 ms) is paid at start, not by
-    the first requests it serves; a failure here only leaves it for them. Its pid."""
+    the first requests it serves (a failure here only leaves it for them); then freeze what is
+    set up (`freeze_set_up_objects`). Its pid."""
     from bess_duos.core.lookup import decide_area, parse_inputs
     from bess_duos.core.synthetic import generate_profile
 
@@ -125,6 +127,7 @@ def _warm() -> int:
         inputs = parse_inputs({"mpan": WARM_MPAN})
         fetched = FetchedProfile("warm-up.csv", "https", content, "text/csv", "warm-up.csv")
         answer_job(fetched, inputs, decide_area(inputs), dt.date.today(), "warm-up")
+    freeze_set_up_objects()
     return os.getpid()
 
 

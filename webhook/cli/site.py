@@ -180,6 +180,7 @@ def _auth_line(settings: Settings) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the webhook until interrupted."""
     from bess_duos.core.settings import current
+    from bess_duos.core.worker_process import freeze_set_up_objects
     from bess_duos.webhook.app import create_app
     from bess_duos.webhook.auth import MissingSecretError, secret_from_env
     from bess_duos.webhook.logging_setup import configure_logging
@@ -209,6 +210,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
              if args.dev else "")
     if args.dev:
         app = create_app(config)
+        freeze_set_up_objects()
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the compute pool too
         try:
             app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
@@ -233,7 +235,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         def load(self) -> Any:  # in the worker process, so its compute pool is its own
             one_blas_thread()
-            return create_app(config)
+            app = create_app(config)
+            freeze_set_up_objects()
+            return app
 
     _Gunicorn().run()
     return EXIT_OK
