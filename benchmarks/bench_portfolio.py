@@ -12,11 +12,12 @@ only) and kWh summed per site, by the same number of worker processes, timed in 
 the portfolio's rate over the floor's is printed beside its target (>= 1/3), and each worker's
 peak RSS beside its target (<= 1 GB). With --dask the same portfolio also runs on a
 `distributed.LocalCluster` of --workers single-thread worker processes, configured for a batch
-job as docs/portfolio.md recommends (`DASK_BATCH_CONFIG`; no `MALLOC_TRIM_THRESHOLD_`): its
-time against the local engine's (target: within 20%) and whether every result is identical.
-Both engines are
-warmed first with one 2-site batch (as long-lived workers would be): the local engine's forked
-workers inherit it from the parent, each (spawned) Dask worker runs it itself.
+job as docs/portfolio.md recommends (`DASK_BATCH_CONFIG`; no `MALLOC_TRIM_THRESHOLD_`),
+--dask-rounds times (default 3), alternated with local runs so that both see the machine's same
+minutes: the median Dask time against the median local one (target: within 20%), and whether
+every result is identical. Both engines are warmed first with one 2-site batch (as
+long-lived workers would be): the local engine's forked workers inherit it from the parent,
+each (spawned) Dask worker runs it itself.
 
 The baseline charges DUoS unit rates the naive way, one `DataFrame.apply` call per half hour
 (clock time, day type and band looked up in Python for every row), on --baseline-sites sites;
@@ -35,11 +36,13 @@ import argparse
 import hashlib
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -159,6 +162,39 @@ def child(sites_csv: str, workers: int, batch_size: int, engine: str = "local") 
     }))
 
 
+def _run_child(sites_csv: Path, workers: int, batch_size: int, engine: str) -> dict[str, Any]:
+    """One portfolio run in a fresh process (`child`): its JSON timings and memory."""
+    run = subprocess.run(
+        [sys.executable, __file__, "--child", str(sites_csv), "--engine", engine,
+         "--workers", str(workers), "--batch-size", str(batch_size)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def _dask_against_local(sites_csv: Path, args: argparse.Namespace, first: dict[str, Any]
+                        ) -> str:
+    """The Dask engine's line: --dask-rounds Dask runs alternated with local ones (after the
+    local run `first`), so both see the machine's same minutes; medians compared."""
+    local, dask_runs = [first], []
+    for round_ in range(args.dask_rounds):
+        dask_runs.append(_run_child(sites_csv, args.workers, args.batch_size, "dask"))
+        if round_ < args.dask_rounds - 1:
+            local.append(_run_child(sites_csv, args.workers, args.batch_size, "local"))
+    local_s = statistics.median(r["seconds"] for r in local)
+    dask_s = statistics.median(r["seconds"] for r in dask_runs)
+    slower = dask_s / local_s - 1.0
+    same = {r["digest"] for r in local + dask_runs} == {first["digest"]}
+    runs = ", ".join(f"{r['seconds']:.1f}" for r in dask_runs)
+    locals_ = ", ".join(f"{r['seconds']:.1f}" for r in local)
+    return (f"  dask LocalCluster ({args.workers} worker processes, 1 thread each), "
+            f"{len(dask_runs)} runs alternated with {len(local)} local: median {dask_s:.1f} s "
+            f"({runs}) vs local {local_s:.1f} s ({locals_}): {slower:+.0%}; target within "
+            f"{TARGET_DASK_SLOWER:.0%}: {'MET' if slower <= TARGET_DASK_SLOWER else 'NOT MET'}; "
+            f"results identical: {'yes' if same else 'NO'}; largest Dask worker "
+            f"{max(r['worker_mb'] for r in dask_runs):,.0f} MB; /proc/loadavg now {loadavg()}")
+
+
 STAGES = {  # (module file, function) -> label
     ("portfolio.py", "_keyed_rows"): "bess_duos.core.portfolio._keyed_rows (Parquet read)",
     ("profiles.py", "load_sliced_profiles"):
@@ -244,6 +280,8 @@ def main() -> None:
     parser.add_argument("--data-dir", help="where to write the portfolios (default: a temp dir)")
     parser.add_argument("--dask", action="store_true",
                         help="also run the first size on a distributed.LocalCluster")
+    parser.add_argument("--dask-rounds", type=int, default=3,
+                        help="Dask runs, alternated with local ones (medians compared)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--engine", default="local", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -268,12 +306,7 @@ def main() -> None:
             demo = make_demo_portfolio(out, size, seed=size, days=365,
                                        sites_per_file=args.batch_size, workers=args.workers)
             made = time.perf_counter() - started
-            run = subprocess.run(
-                [sys.executable, __file__, "--child", str(demo.sites_csv),
-                 "--workers", str(args.workers), "--batch-size", str(args.batch_size)],
-                check=True, capture_output=True, text=True,
-            )
-            stats = json.loads(run.stdout.strip().splitlines()[-1])
+            stats = _run_child(demo.sites_csv, args.workers, args.batch_size, "local")
             parts = sorted(str(p) for p in (out / "profiles").glob("*.parquet"))
             base = floor(parts, args.workers)
             floor_rate = base["site_years"] / base["seconds"]
@@ -300,20 +333,7 @@ def main() -> None:
                   f"{'MET' if stats['worker_mb'] <= TARGET_WORKER_MB else 'NOT MET'}); "
                   f"/proc/loadavg now {loadavg()}")
             if args.dask and size == sizes[0]:
-                run = subprocess.run(
-                    [sys.executable, __file__, "--child", str(demo.sites_csv), "--engine", "dask",
-                     "--workers", str(args.workers), "--batch-size", str(args.batch_size)],
-                    check=True, capture_output=True, text=True,
-                )
-                dask = json.loads(run.stdout.strip().splitlines()[-1])
-                slower = dask["seconds"] / stats["seconds"] - 1.0
-                same = dask["digest"] == stats["digest"]
-                print(f"  dask LocalCluster ({args.workers} worker processes, 1 thread each): "
-                      f"{dask['seconds']:.1f} s vs local {stats['seconds']:.1f} s "
-                      f"({slower:+.0%}; target within {TARGET_DASK_SLOWER:.0%}: "
-                      f"{'MET' if slower <= TARGET_DASK_SLOWER else 'NOT MET'}); results "
-                      f"identical: {'yes' if same else 'NO'}; /proc/loadavg now {loadavg()}")
-
+                print(_dask_against_local(demo.sites_csv, args, stats))
 
 if __name__ == "__main__":
     main()
