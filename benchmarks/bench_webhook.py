@@ -16,14 +16,17 @@ threads contending for the GIL). Then:
    after a profile's first two lookups), beside
    `pyarrow.csv.read_csv` of the same file (median of 22: 11 just before the cold lookups and
    11 just after, so of the same minutes): the floor a lookup's own input parse sets;
-2. `--lookups` (50) signed lookups sent at once (`write: false`), each fetching the profile
+2. `--lookups` (50) signed lookups sent at once (`write: false`), `--bursts` (5) times with a
+   short pause between (each burst's own p95 printed too: one burst alone is a single
+   sample of a machine whose speed drifts), each fetching the profile
    (a conditional GET since the warm-up lookup downloaded it: the file host, Python's
    `SimpleHTTPRequestHandler`, answers `304 Not Modified` to its `If-Modified-Since`, as the
    sheet's repeated link is answered in service; `webhook/revalidation.py`): p50/p95/p99
-   latency, errors, the ratio p50 / baseline, and the CPU each party used meanwhile (the
-   server process, its compute processes, the bench's client threads and its profile file
-   server, every other process: all share the cores). The clients are plain `http.client`
-   POSTs and the file host hands a file it sends to the kernel (`sendfile`): real ones
+   latency of all the bursts' lookups together, errors, the ratio p50 / baseline, and the CPU
+   each party used per burst (the server process, its compute processes, the bench's client
+   threads and its profile file server, every other process: all share the cores). The
+   clients are plain `http.client` POSTs and the file host hands a file it sends to the
+   kernel (`sendfile`): real ones
    (the sheet's Apps Script, Drive) do not share the server's cores, so the bench keeps its
    own share small (with `requests` the 50 clients used ~130-160 ms of CPU, now ~20 ms);
 2b. `--sequential` (100) signed warm lookups one after another through the app in this process
@@ -268,24 +271,39 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def _lookups_at_once(url: str, profile_url: str, n: int, serve_pid: int) -> dict[str, Any]:
-    """Step 2: n lookups sent at once, no write; latency percentiles, errors, wall time, and
-    the CPU each party used meanwhile (`_cpu_by_party`, ms)."""
+def _lookups_at_once(url: str, profile_url: str, n: int, serve_pid: int, bursts: int
+                     ) -> dict[str, Any]:
+    """Step 2: `bursts` times, n lookups sent at once (no write), a short pause between; the
+    latency percentiles of all of them together, each burst's p95, errors, the median wall
+    time of a burst, and the CPU each party used per burst (`_cpu_by_party`, ms, mean)."""
     _post(url, {"mpan": MPAN, "profile_url": profile_url, "write": False})  # warm up
-    payloads = [{"mpan": MPAN, "profile_url": profile_url, "write": False,
-                 "flex_fraction": round(0.2 + i / 1000, 3)} for i in range(n)]
-    before = _cpu_by_party(serve_pid)
-    client: list[float] = []
-    wall = time.perf_counter()
-    burst = _burst(url, payloads, client)
-    wall = time.perf_counter() - wall
-    after = _cpu_by_party(serve_pid)
-    cpu = {k: after[k] - before[k] for k in before}
-    cpu["others"] = cpu.pop("machine") - cpu["server"] - cpu["compute"] - cpu["bench"]
-    cpu["clients"] = sum(client)
-    cpu["bench"] -= cpu["clients"]  # the rest of this process: the profile file server
-    return {"wall": wall, "errors": [r for r in burst if r[1] != 200], "cpu": cpu,
-            **_percentiles([r[0] for r in burst])}
+    latencies: list[float] = []
+    errors: list[tuple[float, int, dict, int]] = []
+    walls: list[float] = []
+    each_p95: list[float] = []
+    cpu: dict[str, float] = {}
+    for k in range(bursts):
+        payloads = [{"mpan": MPAN, "profile_url": profile_url, "write": False,
+                     "flex_fraction": round(0.2 + (k * n + i) / 100_000, 5)} for i in range(n)]
+        time.sleep(0.2)
+        before = _cpu_by_party(serve_pid)
+        client: list[float] = []
+        wall = time.perf_counter()
+        burst = _burst(url, payloads, client)
+        walls.append(time.perf_counter() - wall)
+        after = _cpu_by_party(serve_pid)
+        used = {key: after[key] - before[key] for key in before}
+        used["others"] = used.pop("machine") - used["server"] - used["compute"] - used["bench"]
+        used["clients"] = sum(client)
+        used["bench"] -= used["clients"]  # the rest of this process: the profile file server
+        for key, value in used.items():
+            cpu[key] = cpu.get(key, 0.0) + value / bursts
+        times = [r[0] for r in burst]
+        latencies += times
+        each_p95.append(float(np.percentile(times, 95)))
+        errors += [r for r in burst if r[1] != 200]
+    return {"wall": statistics.median(walls), "errors": errors, "cpu": cpu,
+            "each_p95": each_p95, **_percentiles(latencies)}
 
 
 def _sequential(profile_url: str, port: int, processes: int, n: int) -> dict[str, float]:
@@ -328,6 +346,8 @@ def _sequential(profile_url: str, port: int, processes: int, n: int) -> dict[str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lookups", type=int, default=50)
+    parser.add_argument("--bursts", type=int, default=5,
+                        help="times the --lookups are sent at once (percentiles of them all)")
     parser.add_argument("--sheet-lookups", type=int, default=200)
     parser.add_argument("--sequential", type=int, default=100,
                         help="warm lookups one at a time through the app in this process")
@@ -406,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
                                       folder / f"webhook-{processes}.log", args.threads)
                 url = f"http://127.0.0.1:{port}/lookup"
                 try:
-                    runs[processes] = _lookups_at_once(url, profile_url, args.lookups, proc.pid)
+                    runs[processes] = _lookups_at_once(url, profile_url, args.lookups, proc.pid,
+                                                       args.bursts)
                     if processes != settings[-1]:
                         continue
                     sheet_payloads = [{"mpan": MPAN, "profile_url": profile_url,
@@ -442,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"one warm lookup at a time, the server's own time (wsgi_app), compute processes "
               f"{processes}: wall min {seq['wall_min']:.2f} / median {seq['wall_median']:.2f} ms,"
               f" request thread CPU min {seq['cpu_min']:.2f} / median {seq['cpu_median']:.2f} ms")
-    print(f"{args.lookups} lookups sent at once (fetch + parse + compute, no write):")
+    print(f"{args.lookups} lookups sent at once, {args.bursts} times (fetch + parse + compute, "
+          f"no write; percentiles of all {args.lookups * args.bursts}, wall and CPU per burst):")
     failed = False
     for processes, run in runs.items():
         met = not run["errors"] and run["p95"] <= TARGET_P95_MS
@@ -451,8 +473,9 @@ def main(argv: list[str] | None = None) -> int:
               f"  p99 {run['p99']:7.0f} ms  errors {len(run['errors'])}  wall {run['wall']:.2f} s"
               f"  {args.lookups / run['wall']:.1f}/s  p50/baseline {run['p50'] / baseline:.1f}x"
               f"  target {'MET' if met else 'NOT MET'}")
+        print("    each burst's p95 (ms): " + ", ".join(f"{p:.0f}" for p in run["each_p95"]))
         cpu = run["cpu"]
-        print(f"    CPU used during the burst (ms; /proc, 10 ms ticks): server process "
+        print(f"    CPU used during a burst (ms; /proc, 10 ms ticks): server process "
               f"{cpu['server']:.0f}, compute processes {cpu['compute']:.0f}, the bench's "
               f"{args.lookups} client threads {cpu['clients']:.0f} and its profile file server "
               f"~{cpu['bench']:.0f}, other processes {cpu['others']:.0f}; "
