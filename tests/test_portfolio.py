@@ -109,8 +109,12 @@ def test_a_failing_batch_is_reported_not_raised() -> None:
         run_portfolio("unused.csv", flex_fraction=1.5)
 
 
-def test_reader_streams_batches(tmp_path: Path) -> None:
-    """Batches come one at a time: the file's bad tail is only met at the third batch."""
+def test_reader_streams_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches come one at a time: the file's bad tail is only met at the third batch (the
+    file is read 100 rows at a time here: 5,000 in service)."""
+    import bess_duos.core.portfolio as portfolio
+
+    monkeypatch.setattr(portfolio, "_SITES_READ_ROWS", 100)
     rows = [f"s{i},1405566778899,,LV,100,p.csv" for i in range(250)]
     path = _sites_csv(tmp_path / "s.csv", [*rows, 'bad,"unclosed quote'])
     batches = iter_site_batches(path, batch_size=100)
@@ -123,6 +127,33 @@ def test_reader_streams_batches(tmp_path: Path) -> None:
     with pytest.raises(SitesFileError, match="cannot read the rows after data row 200"):
         list(batches)  # the malformed tail is parsed only now
     assert count_sites(path) == 251
+
+
+def test_batches_are_the_same_whatever_the_rows_read_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows read 5,000 at a time and handed out in batches give the batches read a batch at a
+    time gave: row numbers, duplicates across batches, stripped cells, absolute paths."""
+    import bess_duos.core.portfolio as portfolio
+
+    rows = [f" s{i % 170} , 1405566778899 ,,LV, {100 + i} ,{'sub/' if i % 3 else ''}p{i % 7}.csv"
+            for i in range(437)]
+    csv = _sites_csv(tmp_path / "s.csv", rows)
+    parquet = tmp_path / "s.parquet"
+    pd.read_csv(csv, dtype=str, keep_default_na=False).to_parquet(parquet)
+    for path in (csv, parquet):
+        for size in (1, 64, 100, 437, 1000):
+            big = list(iter_site_batches(path, size))
+            with monkeypatch.context() as patch:
+                patch.setattr(portfolio, "_SITES_READ_ROWS", 1)  # a batch at a time
+                small = list(iter_site_batches(path, size))
+            assert [len(b) for b in big] == [len(b) for b in small]
+            assert sum(len(b) for b in big) == 437
+            for one, other in zip(big, small, strict=True):
+                pd.testing.assert_frame_equal(one, other, check_exact=True)
+    last = list(iter_site_batches(csv, 100))[-1]
+    assert last["row"].tolist() == list(range(401, 438))
+    assert last["duplicate_of_row"].iloc[0] == 401 - 340  # s60, first seen in row 61
+    assert last["site_id"].iloc[0] == "s60" and last["kva"].iloc[0] == "500"
 
 
 def test_local_engine_keeps_batches_in_flight_bounded() -> None:
