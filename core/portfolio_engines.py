@@ -5,17 +5,16 @@ sites are listed in the errors with stage ``internal`` (`core.portfolio.run_batc
 
 - ``local``: a `concurrent.futures.ProcessPoolExecutor` (default: one process per CPU
   core; `run_batch` uses one BLAS thread, so the processes do not oversubscribe the cores;
-  each keeps freed memory for its next batches and keeps its set-up objects out of the
-  garbage collector's walks: `core.worker_process.batch_worker_setup`);
+  each keeps freed memory for its next batches, `core.worker_process.reuse_freed_memory`);
   at most `max_pending` batches (default 2 per worker) are in flight, so memory is bounded
   by the batch size, not the portfolio size. One worker runs in this process. With a
   `SpoolSink` the worker processes write their batches' files themselves and send back only
   the counts (`spool_batch`), so the main process only reads SITES and hands out batches.
 - ``dask``: the same function on a dask.distributed cluster (`scheduler` is an address such as
   ``tcp://10.0.0.5:8786`` or a `distributed.Client`). Only the batch's SITES rows travel to
-  the workers, pickled (`dask_batch`); each worker is set up once (`dask_worker_setup`) and
-  reads the sites' profile files itself (Parquet partitions are read
-  where the workers are, so the files must be on a path every worker can see).
+  the workers, pickled (`dask_batch`); each worker reads the sites' profile files itself
+  (Parquet partitions are read where the workers are, so the files must be on a path every
+  worker can see).
 
 Both hand each finished batch to a sink (`MemorySink` by default; `SpoolSink` writes each
 batch to Parquet files so that not even the results pile up in memory: written by the worker
@@ -47,7 +46,7 @@ from bess_duos.core.portfolio import (
     iter_site_batches,
     run_batch_safely,
 )
-from bess_duos.core.worker_process import batch_worker_setup, dask_worker_setup
+from bess_duos.core.worker_process import reuse_freed_memory
 
 ENGINES: tuple[str, ...] = ("local", "dask")
 ProgressFn = Callable[[int], None]
@@ -266,7 +265,7 @@ def run_local(
             done(index, run_batch_safely(batch, **batch_kwargs))
     else:
         limit = max_pending or 2 * workers
-        with ProcessPoolExecutor(max_workers=workers, initializer=batch_worker_setup) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=reuse_freed_memory) as pool:
             pending: dict[Future, int] = {}
             for index, batch in enumerate(batches):
                 future = (pool.submit(spool_batch, spool.folder, index, batch, **batch_kwargs)
@@ -314,7 +313,6 @@ def run_dask(
         stream = enumerate(batches)
         index_of: dict[str, int] = {}
         spool = _written_by_workers(sink) if _on_this_machine(client) else None
-        client.run(dask_worker_setup, os.getpid())
 
         def submit(index: int, batch: pd.DataFrame) -> Any:
             future = client.submit(dask_batch, None if spool is None else spool.folder, index,

@@ -1,5 +1,6 @@
-"""Settings for long-lived worker processes that are set up once and then run job after job
-(portfolio batch workers, the webhook's server and compute processes)."""
+"""Settings for long-lived processes that are set up once and then run job after job: the
+local portfolio engine's batch workers (`reuse_freed_memory`), the webhook's server and
+compute processes (`freeze_set_up_objects`)."""
 
 from __future__ import annotations
 
@@ -30,29 +31,12 @@ def reuse_freed_memory() -> bool:
 
 def freeze_set_up_objects() -> int:
     """Collect garbage, then move every object alive now (modules, tariff tables, caches:
-    ~100,000 once pandas, pyarrow and scipy are imported) out of the garbage collector's
-    generations (`gc.freeze`): its collections, which walked them all (a full one took
-    ~125 ms in the webhook's server process, in the middle of a burst of requests; in a forked
-    worker each walk also copies the parent's pages), then walk only what the jobs make. Call
-    it once a process is set up. Frozen objects are still freed when nothing refers to them;
-    only a reference cycle among them is never collected. The number frozen."""
+    ~70,000 once pandas, pyarrow and scipy are imported) out of the garbage collector's
+    generations (`gc.freeze`): its full collections, which walked them all (one took ~125 ms
+    in the webhook's server process, in the middle of a burst of requests), then walk only
+    what the jobs make. Call it once a process is set up. Frozen objects are still freed when
+    nothing refers to them; only a reference cycle among them is never collected. The number
+    frozen."""
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
-
-
-def batch_worker_setup() -> None:
-    """A local portfolio worker's initializer: `reuse_freed_memory` and
-    `freeze_set_up_objects` (a forked worker inherits its parent's imports)."""
-    reuse_freed_memory()
-    freeze_set_up_objects()
-
-
-def dask_worker_setup(client_pid: int) -> int:
-    """A Dask worker's set-up for portfolio batches (run on each by `run_dask`): the batch
-    code imported, then `freeze_set_up_objects`, unless the worker runs in the client's own
-    process (`client_pid`: a threads-only cluster), which is left as it is. The number
-    frozen."""
-    import bess_duos.core.portfolio  # noqa: F401  (pandas, pyarrow, scipy and the tariffs)
-
-    return 0 if os.getpid() == client_pid else freeze_set_up_objects()
