@@ -13,7 +13,7 @@ the portfolio's rate over the floor's is printed beside its target (>= 1/3), and
 peak RSS beside its target (<= 1 GB). With --dask the same portfolio also runs on a
 `distributed.LocalCluster` of --workers single-thread worker processes, configured for a batch
 job as docs/portfolio.md recommends (`DASK_BATCH_CONFIG`; no `MALLOC_TRIM_THRESHOLD_`),
---dask-rounds times (default 3), alternated with local runs so that both see the machine's same
+--dask-rounds times (default 5), alternated with local runs so that both see the machine's same
 minutes: the median Dask time against the median local one (target: within 20%), and whether
 every result is identical. Both engines are warmed first with one 2-site batch (as
 long-lived workers would be): the local engine's forked workers inherit it from the parent,
@@ -280,7 +280,7 @@ def main() -> None:
     parser.add_argument("--data-dir", help="where to write the portfolios (default: a temp dir)")
     parser.add_argument("--dask", action="store_true",
                         help="also run the first size on a distributed.LocalCluster")
-    parser.add_argument("--dask-rounds", type=int, default=3,
+    parser.add_argument("--dask-rounds", type=int, default=5,
                         help="Dask runs, alternated with local ones (medians compared)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--engine", default="local", help=argparse.SUPPRESS)
