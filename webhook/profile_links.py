@@ -69,6 +69,7 @@ from bess_duos.core.profile_loader import (
 )
 from bess_duos.core.profile_tables import DEFAULT_LIMITS
 from bess_duos.core.profiles import Profile
+from bess_duos.webhook.coalesce import Coalescer
 from bess_duos.webhook.revalidation import KeptAnswer, Revalidation, conditions_of
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -832,6 +833,7 @@ class ProfileFetcher:
     drive_api_base: str = DRIVE_API_BASE
     revalidation: Revalidation = field(default_factory=Revalidation, repr=False)
     _slots: threading.BoundedSemaphore = field(init=False, repr=False)
+    _joined: Coalescer[FetchedProfile] = field(default_factory=Coalescer, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._slots = threading.BoundedSemaphore(max(1, self.policy.max_concurrent))
@@ -839,7 +841,23 @@ class ProfileFetcher:
     def fetch(self, link: str, *, spreadsheet_id: str | None = None) -> FetchedProfile:
         """The profile bytes behind `link` (see `_fetch`); at most `policy.max_concurrent` at
         once, so links that answer slowly cannot hold every thread of the server: one more
-        waits at most `policy.slot_wait_seconds` for a slot, then is refused (`RULE_BUSY`)."""
+        waits at most `policy.slot_wait_seconds` for a slot, then is refused (`RULE_BUSY`).
+        Fetches of one plain link asked for while one runs are joined into one next fetch
+        (`webhook.coalesce`: no answer comes from a fetch begun before it was asked for)."""
+        if link and classify_link(link).kind == "https":
+            policy = self.policy
+            try:
+                return self._joined.call(
+                    link, lambda: self._in_slot(link, None),
+                    policy.slot_wait_seconds + 2 * policy.total_seconds + 1.0)
+            except TimeoutError as exc:
+                raise ProfileLinkError(link, RULE_TIME, f"no answer within "
+                                       f"{policy.total_seconds:g} s") from exc
+        return self._in_slot(link, spreadsheet_id)
+
+    def _in_slot(self, link: str, spreadsheet_id: str | None) -> FetchedProfile:
+        """`_fetch` in one of the `policy.max_concurrent` slots (`RULE_BUSY` if none frees
+        within `policy.slot_wait_seconds`)."""
         if not self._slots.acquire(timeout=self.policy.slot_wait_seconds):
             raise ProfileLinkError(
                 link or "", RULE_BUSY, f"{self.policy.max_concurrent} profile links are being "
