@@ -102,9 +102,14 @@ def _free_port() -> int:
 
 class _Quiet(SimpleHTTPRequestHandler):
     extensions_map: ClassVar[dict[str, str]] = {".csv": "text/csv"}
+    answered: ClassVar[list[int]] = [0]  # GETs answered (lookups of one link may share one)
 
     def log_message(self, *args: object) -> None:
         pass
+
+    def do_GET(self) -> None:
+        _Quiet.answered[0] += 1
+        super().do_GET()
 
     def copyfile(self, source: Any, outputfile: Any) -> None:
         # The kernel copies the file to the socket (the headers are sent already): this file
@@ -282,6 +287,7 @@ def _lookups_at_once(url: str, profile_url: str, n: int, serve_pid: int, bursts:
     walls: list[float] = []
     each_p95: list[float] = []
     cpu: dict[str, float] = {}
+    answered = _Quiet.answered[0]
     for k in range(bursts):
         payloads = [{"mpan": MPAN, "profile_url": profile_url, "write": False,
                      "flex_fraction": round(0.2 + (k * n + i) / 100_000, 5)} for i in range(n)]
@@ -303,7 +309,8 @@ def _lookups_at_once(url: str, profile_url: str, n: int, serve_pid: int, bursts:
         each_p95.append(float(np.percentile(times, 95)))
         errors += [r for r in burst if r[1] != 200]
     return {"wall": statistics.median(walls), "errors": errors, "cpu": cpu,
-            "each_p95": each_p95, **_percentiles(latencies)}
+            "each_p95": each_p95, "downloads": _Quiet.answered[0] - answered,
+            **_percentiles(latencies)}
 
 
 def _sequential(profile_url: str, port: int, processes: int, n: int) -> dict[str, float]:
@@ -473,7 +480,9 @@ def main(argv: list[str] | None = None) -> int:
               f"  p99 {run['p99']:7.0f} ms  errors {len(run['errors'])}  wall {run['wall']:.2f} s"
               f"  {args.lookups / run['wall']:.1f}/s  p50/baseline {run['p50'] / baseline:.1f}x"
               f"  target {'MET' if met else 'NOT MET'}")
-        print("    each burst's p95 (ms): " + ", ".join(f"{p:.0f}" for p in run["each_p95"]))
+        print("    each burst's p95 (ms): " + ", ".join(f"{p:.0f}" for p in run["each_p95"])
+              + f"; the file host answered {run['downloads']} GETs for the "
+              f"{args.lookups * args.bursts} lookups")
         cpu = run["cpu"]
         print(f"    CPU used during a burst (ms; /proc, 10 ms ticks): server process "
               f"{cpu['server']:.0f}, compute processes {cpu['compute']:.0f}, the bench's "
