@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 from bess_duos.webhook.coalesce import Coalescer
 from bess_duos.webhook.profile_links import (
+    RULE_BUSY,
     RULE_STATUS,
     FetchPolicy,
     ProfileFetcher,
@@ -149,7 +150,8 @@ def test_lookups_of_a_link_changed_during_a_download_get_the_new_file_from_one_d
         server: Server) -> None:
     origin = Versions()
     server.routes["/p.csv"] = origin
-    fetcher = ProfileFetcher(policy=FetchPolicy(allow_loopback_ports=frozenset({server.port})))
+    fetcher = ProfileFetcher(policy=FetchPolicy(allow_loopback_ports=frozenset({server.port}),
+                                                max_concurrent=9))
     link = server.url("/p.csv")
     with ThreadPoolExecutor(9) as pool:
         first = pool.submit(fetcher.fetch, link)
@@ -165,7 +167,8 @@ def test_lookups_of_a_link_changed_during_a_download_get_the_new_file_from_one_d
 def test_a_failed_download_is_the_error_of_every_lookup_joined_to_it(server: Server) -> None:
     origin = Versions()
     server.routes["/p.csv"] = origin
-    fetcher = ProfileFetcher(policy=FetchPolicy(allow_loopback_ports=frozenset({server.port})))
+    fetcher = ProfileFetcher(policy=FetchPolicy(allow_loopback_ports=frozenset({server.port}),
+                                                max_concurrent=5))
     link = server.url("/p.csv")
     with ThreadPoolExecutor(5) as pool:
         first = pool.submit(fetcher.fetch, link)
@@ -177,4 +180,27 @@ def test_a_failed_download_is_the_error_of_every_lookup_joined_to_it(server: Ser
             with pytest.raises(ProfileLinkError) as refused:
                 future.result()
             assert refused.value.rule == RULE_STATUS
+    assert origin.seen == 2
+
+
+def test_lookups_waiting_for_a_download_hold_the_fetch_slots(server: Server) -> None:
+    """A slow link cannot hold every thread of the server through joined lookups: each holds a
+    slot while it waits, and those beyond the slots are refused as busy, as before."""
+    origin = Versions()
+    origin.hold = 1.0
+    server.routes["/p.csv"] = origin
+    fetcher = ProfileFetcher(policy=FetchPolicy(allow_loopback_ports=frozenset({server.port}),
+                                                max_concurrent=2, slot_wait_seconds=0.2))
+    link = server.url("/p.csv")
+    with ThreadPoolExecutor(5) as pool:
+        first = pool.submit(fetcher.fetch, link)
+        _until(lambda: origin.seen == 1)
+        joined = pool.submit(fetcher.fetch, link)  # takes the second slot and waits
+        time.sleep(0.05)
+        refused = [pool.submit(fetcher.fetch, link) for _ in range(3)]
+        for future in refused:
+            with pytest.raises(ProfileLinkError) as busy:
+                future.result()
+            assert busy.value.rule == RULE_BUSY
+        assert first.result().content == joined.result().content
     assert origin.seen == 2

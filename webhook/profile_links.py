@@ -839,31 +839,25 @@ class ProfileFetcher:
         self._slots = threading.BoundedSemaphore(max(1, self.policy.max_concurrent))
 
     def fetch(self, link: str, *, spreadsheet_id: str | None = None) -> FetchedProfile:
-        """The profile bytes behind `link` (see `_fetch`); at most `policy.max_concurrent` at
-        once, so links that answer slowly cannot hold every thread of the server: one more
-        waits at most `policy.slot_wait_seconds` for a slot, then is refused (`RULE_BUSY`).
-        Fetches of one plain link asked for while one runs are joined into one next fetch
-        (`webhook.coalesce`: no answer comes from a fetch begun before it was asked for)."""
-        if link and classify_link(link).kind == "https":
-            policy = self.policy
-            try:
-                return self._joined.call(
-                    link, lambda: self._in_slot(link, None),
-                    policy.slot_wait_seconds + 2 * policy.total_seconds + 1.0)
-            except TimeoutError as exc:
-                raise ProfileLinkError(link, RULE_TIME, f"no answer within "
-                                       f"{policy.total_seconds:g} s") from exc
-        return self._in_slot(link, spreadsheet_id)
-
-    def _in_slot(self, link: str, spreadsheet_id: str | None) -> FetchedProfile:
-        """`_fetch` in one of the `policy.max_concurrent` slots (`RULE_BUSY` if none frees
-        within `policy.slot_wait_seconds`)."""
+        """The profile bytes behind `link` (see `_fetch`); at most `policy.max_concurrent`
+        lookups fetch (or wait for a fetch) at once, so links that answer slowly cannot hold
+        every thread of the server: one more waits at most `policy.slot_wait_seconds` for a
+        slot, then is refused (`RULE_BUSY`). Fetches of one plain link asked for while one
+        runs are joined into one next fetch (`webhook.coalesce`: no answer comes from a fetch
+        begun before it was asked for); each joined lookup holds its slot while it waits."""
         if not self._slots.acquire(timeout=self.policy.slot_wait_seconds):
             raise ProfileLinkError(
                 link or "", RULE_BUSY, f"{self.policy.max_concurrent} profile links are being "
                 "fetched already; try again in a few seconds")
         try:
+            if link and classify_link(link).kind == "https":
+                return self._joined.call(link, lambda: self._fetch(link),
+                                         2 * self.policy.total_seconds + 1.0)
             return self._fetch(link, spreadsheet_id=spreadsheet_id)
+        except TimeoutError as exc:  # a joined lookup whose fetch never ended (cannot happen:
+            # each fetch ends by its deadline); said as the deadline
+            raise ProfileLinkError(link, RULE_TIME, f"no answer within "
+                                   f"{self.policy.total_seconds:g} s") from exc
         finally:
             self._slots.release()
 
