@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 import pytest
 from bess_duos.webhook.coalesce import Coalescer
@@ -146,13 +147,21 @@ def server() -> Iterator[Server]:
     srv.close()
 
 
-def test_lookups_of_a_link_changed_during_a_download_get_the_new_file_from_one_download(
-        server: Server) -> None:
+def _served(server: Server, hold: float = 0.5, **policy: Any
+            ) -> tuple[Versions, ProfileFetcher, str]:
+    """A `Versions` file on the server (its first answer held `hold` s), a fetcher allowed its
+    port under `policy`, and the file's link."""
     origin = Versions()
+    origin.hold = hold
     server.routes["/p.csv"] = origin
     fetcher = ProfileFetcher(policy=FetchPolicy(allow_loopback_ports=frozenset({server.port}),
-                                                max_concurrent=9))
-    link = server.url("/p.csv")
+                                                **policy))
+    return origin, fetcher, server.url("/p.csv")
+
+
+def test_lookups_of_a_link_changed_during_a_download_get_the_new_file_from_one_download(
+        server: Server) -> None:
+    origin, fetcher, link = _served(server, max_concurrent=9)
     with ThreadPoolExecutor(9) as pool:
         first = pool.submit(fetcher.fetch, link)
         _until(lambda: origin.seen == 1)  # the first download is under way
@@ -165,11 +174,7 @@ def test_lookups_of_a_link_changed_during_a_download_get_the_new_file_from_one_d
 
 
 def test_a_failed_download_is_the_error_of_every_lookup_joined_to_it(server: Server) -> None:
-    origin = Versions()
-    server.routes["/p.csv"] = origin
-    fetcher = ProfileFetcher(policy=FetchPolicy(allow_loopback_ports=frozenset({server.port}),
-                                                max_concurrent=5))
-    link = server.url("/p.csv")
+    origin, fetcher, link = _served(server, max_concurrent=5)
     with ThreadPoolExecutor(5) as pool:
         first = pool.submit(fetcher.fetch, link)
         _until(lambda: origin.seen == 1)
@@ -186,12 +191,7 @@ def test_a_failed_download_is_the_error_of_every_lookup_joined_to_it(server: Ser
 def test_lookups_waiting_for_a_download_hold_the_fetch_slots(server: Server) -> None:
     """A slow link cannot hold every thread of the server through joined lookups: each holds a
     slot while it waits, and those beyond the slots are refused as busy, as before."""
-    origin = Versions()
-    origin.hold = 1.0
-    server.routes["/p.csv"] = origin
-    fetcher = ProfileFetcher(policy=FetchPolicy(allow_loopback_ports=frozenset({server.port}),
-                                                max_concurrent=2, slot_wait_seconds=0.2))
-    link = server.url("/p.csv")
+    origin, fetcher, link = _served(server, hold=1.0, max_concurrent=2, slot_wait_seconds=0.2)
     with ThreadPoolExecutor(5) as pool:
         first = pool.submit(fetcher.fetch, link)
         _until(lambda: origin.seen == 1)
