@@ -103,12 +103,14 @@ def _free_port() -> int:
 class _Quiet(SimpleHTTPRequestHandler):
     extensions_map: ClassVar[dict[str, str]] = {".csv": "text/csv"}
     answered: ClassVar[list[int]] = [0]  # GETs answered (lookups of one link may share one)
+    counting: ClassVar[threading.Lock] = threading.Lock()
 
     def log_message(self, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
-        _Quiet.answered[0] += 1
+        with _Quiet.counting:
+            _Quiet.answered[0] += 1
         super().do_GET()
 
     def copyfile(self, source: Any, outputfile: Any) -> None:

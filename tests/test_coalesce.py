@@ -67,7 +67,7 @@ def test_callers_during_a_call_share_one_next_call_begun_after_they_asked() -> N
         first = pool.submit(_ask, joined, call)
         assert call.entered.acquire(timeout=5)  # call 1 runs
         later = [pool.submit(_ask, joined, call) for _ in range(10)]
-        _until(lambda: joined._keys["k"].next is not None)
+        _until(lambda: joined._keys.get("k") is not None)
         time.sleep(0.05)  # the ten are all waiting
         call.release.release()  # call 1 ends: the next one starts for the ten
         assert call.entered.acquire(timeout=5)
@@ -88,7 +88,7 @@ def test_an_error_is_every_joined_callers_and_the_next_call_runs_afresh() -> Non
         first = pool.submit(_ask, joined, call)
         assert call.entered.acquire(timeout=5)
         later = [pool.submit(_ask, joined, call) for _ in range(4)]
-        _until(lambda: joined._keys["k"].next is not None)
+        _until(lambda: joined._keys.get("k") is not None)
         time.sleep(0.05)
         call.release.release()
         assert call.entered.acquire(timeout=5)
@@ -109,7 +109,7 @@ def test_other_keys_run_side_by_side_and_a_joined_caller_waits_no_longer_than_to
         other = pool.submit(_ask, joined, call, "b")
         assert call.entered.acquire(timeout=5)  # "b" did not wait for "a"
         leader = pool.submit(_ask, joined, call, "a")  # leads a's next call
-        _until(lambda: joined._keys["a"].next is not None)
+        _until(lambda: joined._keys.get("a") is not None)
         impatient = _ask(joined, call, "a", wait=0.05)[1]
         assert isinstance(impatient, TimeoutError)
         for _ in range(3):
