@@ -285,6 +285,8 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--engine", default="local", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.dask_rounds < 1:
+        parser.error(f"--dask-rounds must be at least 1, got {args.dask_rounds}")
     if args.child:
         child(args.child, args.workers, args.batch_size, args.engine)
         return
