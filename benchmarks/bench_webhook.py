@@ -366,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", default=f"0,{os.cpu_count() or 1}",
                         help="compute-process settings of `serve` to compare (default 0,cores)")
     args = parser.parse_args(argv)
+    if args.bursts < 1 or args.lookups < 1:
+        parser.error("--bursts and --lookups must be at least 1")
     settings = [int(p) for p in args.processes.split(",")]
     one_blas_thread()  # as `serve` runs: the baseline then measures the same configuration
     load_before = loadavg()
