@@ -839,7 +839,8 @@ class ProfileFetcher:
         self._slots = threading.BoundedSemaphore(max(1, self.policy.max_concurrent))
 
     def fetch(self, link: str, *, spreadsheet_id: str | None = None) -> FetchedProfile:
-        """The profile bytes behind `link` (see `_fetch`); at most `policy.max_concurrent`
+        """The profile bytes behind `link`: a plain download (`fetch_url`, revalidated) or a
+        Google file (`_fetch_google`), else `ProfileLinkError`; at most `policy.max_concurrent`
         lookups fetch (or wait for a fetch) at once, so links that answer slowly cannot hold
         every thread of the server: one more waits at most `policy.slot_wait_seconds` for a
         slot, then is refused (`RULE_BUSY`). Fetches of one plain link asked for while one
@@ -850,10 +851,14 @@ class ProfileFetcher:
                 link or "", RULE_BUSY, f"{self.policy.max_concurrent} profile links are being "
                 "fetched already; try again in a few seconds")
         try:
-            if link and classify_link(link).kind == "https":
-                return self._joined.call(link, lambda: self._fetch(link),
-                                         2 * self.policy.total_seconds + 1.0)
-            return self._fetch(link, spreadsheet_id=spreadsheet_id)
+            if not link or not link.strip():
+                raise ProfileLinkError(link or "", RULE_BAD_LINK, "the link is empty")
+            kind = classify_link(link)
+            if kind.kind == "https":
+                return self._joined.call(
+                    link, lambda: fetch_url(link, self.policy, revalidation=self.revalidation),
+                    2 * self.policy.total_seconds + 1.0)
+            return self._fetch_google(link, kind, spreadsheet_id)
         except TimeoutError as exc:  # a joined lookup whose fetch never ended (cannot happen:
             # each fetch ends by its deadline); said as the deadline
             raise ProfileLinkError(link, RULE_TIME, f"no answer within "
@@ -861,17 +866,14 @@ class ProfileFetcher:
         finally:
             self._slots.release()
 
-    def _fetch(self, link: str, *, spreadsheet_id: str | None = None) -> FetchedProfile:
-        """The profile bytes behind `link`, or `ProfileLinkError` naming the link and rule.
+    def _fetch_google(self, link: str, kind: LinkKind, spreadsheet_id: str | None
+                      ) -> FetchedProfile:
+        """The bytes of a Google Sheets tab or Drive file (`kind`), or `ProfileLinkError`
+        naming the link and rule.
 
         `spreadsheet_id`: the spreadsheet the results go to (None: no Google sheet), the one
         Google file besides the allowlisted ones a link may name; its cells may be quoted in
         errors, an allowlisted file's are not."""
-        if not link or not link.strip():
-            raise ProfileLinkError(link or "", RULE_BAD_LINK, "the link is empty")
-        kind = classify_link(link)
-        if kind.kind == "https":
-            return fetch_url(link, self.policy, revalidation=self.revalidation)
         own = spreadsheet_id is not None and kind.file_id == spreadsheet_id
         if not own and kind.file_id not in self.policy.google_files:
             raise ProfileLinkError(
