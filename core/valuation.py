@@ -554,7 +554,21 @@ def value_sites(
         at = [i for i, o in enumerate(outcomes) if isinstance(o, _Run)]
         for i, failure in stage([outcomes[i] for i in at]):
             outcomes[at[i]] = failure
-    return [_finish(o, flex_fraction) if isinstance(o, _Run) else o for o in outcomes]
+    return [_finish(o, flex_fraction) if isinstance(o, _Run) else _detached(o) for o in outcomes]
+
+
+def _detached(outcome: Any) -> Any:
+    """A site's `ValuationError` without the tracebacks of it and of its causes (a reason for
+    the site's data, not a bug: nothing reads them). Each traceback holds the frames it
+    passed through, and those frames this batch's lists of outcomes, which hold the error: a
+    reference cycle that kept the whole batch alive until the garbage collector's next full
+    pass. Other outcomes as they are (an unforeseen error keeps its traceback)."""
+    if isinstance(outcome, ValuationError):
+        error: BaseException | None = outcome
+        while error is not None:
+            error.__traceback__ = None
+            error = error.__cause__ or error.__context__
+    return outcome
 
 
 def _start(job: SiteJob, policy: ValuationPolicy, area_lookup: Callable[[Any], Any] | None,
@@ -636,25 +650,33 @@ def _grouped(
     halved until its parts succeed), `alone` on every other run: the (position, exception) of
     the runs that failed, each with its own reason."""
     solo: list[int] = []
-
-    def attempt(group: list[int]) -> None:
-        if len(group) < 2:
-            solo.extend(group)
-            return
-        try:
-            together([runs[i] for i in group])
-        except Exception:  # a site the batch cannot take: find it by halves
-            attempt(group[: len(group) // 2])
-            attempt(group[len(group) // 2 :])
-
     for group in _grid_groups([index_of(run) for run in runs],
                               lambda i, index: _grid_of(runs[i], index)):
         if all(can_share(runs[i]) for i in group):
-            attempt(group)
+            solo.extend(_halving(group, lambda part: together([runs[i] for i in part])))
         else:
             solo.extend(group)
     failures = _each([runs[i] for i in solo], alone)
     return [(solo[i], exc) for i, exc in failures]
+
+
+def _halving(group: list[int], together: Callable[[list[int]], None]) -> list[int]:
+    """`together` on `group`; where it fails, on each half, and so on: the positions left to
+    run alone, in order. (A loop, not a function calling itself: a nested function that
+    refers to itself is a reference cycle, which kept every batch's runs, frames and results
+    alive until the garbage collector's next full pass.)"""
+    solo: list[int] = []
+    parts = [group]
+    while parts:
+        part = parts.pop()
+        if len(part) < 2:
+            solo.extend(part)
+            continue
+        try:
+            together(part)
+        except Exception:  # a site the batch cannot take: find it by halves
+            parts += [part[len(part) // 2:], part[: len(part) // 2]]  # first half next
+    return solo
 
 
 def _charge_stage(runs: list[_Run]) -> list[tuple[int, Exception]]:

@@ -203,6 +203,25 @@ def test_every_broken_site_is_reported(demo) -> None:
     assert not set(outcome.results["site_id"]) & set(expected.index)
 
 
+def test_a_batch_is_freed_when_its_results_are_returned(demo) -> None:
+    """Nothing a batch makes is left in a reference cycle (a nested function that called
+    itself, a site's error holding its traceback's frames, which held the batch's outcomes):
+    refcounting frees each batch's runs, frames and results as soon as the batch returns, not
+    the garbage collector's next full pass. Only threadpoolctl's own few objects are left."""
+    import gc
+
+    for batch in iter_site_batches(demo.sites_csv, 40):  # every broken kind among them
+        run_batch(batch)
+        gc.collect()
+        gc.disable()
+        try:
+            results, errors = run_batch(batch)
+            left = gc.collect()
+        finally:
+            gc.enable()
+        assert len(results) + len(errors) == 40 and left < 10  # before: 1,850-2,470
+
+
 def test_parquet_sites_file_gives_the_same_results(demo, tmp_path: Path) -> None:
     table = pd.read_csv(demo.sites_csv, dtype=str, keep_default_na=False)
     table["profile_path"] = [str(demo.sites_csv.parent / p) for p in table["profile_path"]]
