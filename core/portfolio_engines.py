@@ -5,7 +5,8 @@ sites are listed in the errors with stage ``internal`` (`core.portfolio.run_batc
 
 - ``local``: a `concurrent.futures.ProcessPoolExecutor` (default: one process per CPU
   core; `run_batch` uses one BLAS thread, so the processes do not oversubscribe the cores;
-  each keeps freed memory for its next batches, `core.worker_process.reuse_freed_memory`);
+  each keeps freed memory for its next batches and leaves what it inherited out of the
+  garbage collector's walks, `core.worker_process.set_up_batch_worker`);
   at most `max_pending` batches (default 2 per worker) are in flight, so memory is bounded
   by the batch size, not the portfolio size. One worker runs in this process. With a
   `SpoolSink` the worker processes write their batches' files themselves and send back only
@@ -46,7 +47,7 @@ from bess_duos.core.portfolio import (
     iter_site_batches,
     run_batch_safely,
 )
-from bess_duos.core.worker_process import reuse_freed_memory
+from bess_duos.core.worker_process import set_up_batch_worker
 
 ENGINES: tuple[str, ...] = ("local", "dask")
 ProgressFn = Callable[[int], None]
@@ -265,7 +266,7 @@ def run_local(
             done(index, run_batch_safely(batch, **batch_kwargs))
     else:
         limit = max_pending or 2 * workers
-        with ProcessPoolExecutor(max_workers=workers, initializer=reuse_freed_memory) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=set_up_batch_worker) as pool:
             pending: dict[Future, int] = {}
             for index, batch in enumerate(batches):
                 future = (pool.submit(spool_batch, spool.folder, index, batch, **batch_kwargs)

@@ -1,5 +1,5 @@
 """Settings for long-lived processes that are set up once and then run job after job: the
-local portfolio engine's batch workers (`reuse_freed_memory`), the webhook's server and
+local portfolio engine's batch workers (`set_up_batch_worker`), the webhook's server and
 compute processes (`freeze_set_up_objects`)."""
 
 from __future__ import annotations
@@ -40,3 +40,11 @@ def freeze_set_up_objects() -> int:
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
+
+
+def set_up_batch_worker() -> None:
+    """A local portfolio worker process's set-up (its initializer): `reuse_freed_memory`, and
+    `freeze_set_up_objects` (what it inherited from the engine's process: without it each full
+    collection walked those ~100,000 objects, ~30 ms, about 3 times per 4,000 sites)."""
+    reuse_freed_memory()
+    freeze_set_up_objects()

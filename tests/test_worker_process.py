@@ -1,5 +1,6 @@
-"""Long-lived processes (`core.worker_process`): the webhook's set-up objects are frozen out
-of the garbage collector's walks, and what the requests make is still collected."""
+"""Long-lived processes (`core.worker_process`): the webhook's and the portfolio workers'
+set-up objects are frozen out of the garbage collector's walks, and what the requests make is
+still collected."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import gc
 import json
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 
+from bess_duos.core import portfolio_engines
+from bess_duos.core.worker_process import set_up_batch_worker
 from bess_duos.webhook.compute import ComputePool
 
 _FROZEN = """
@@ -49,3 +53,22 @@ def test_compute_processes_freeze_once_warmed() -> None:
         assert pool.call(gc.get_freeze_count) > 50_000
     finally:
         pool.shutdown()
+
+
+def test_portfolio_workers_freeze_what_they_inherit(monkeypatch) -> None:
+    """The local engine starts its workers with `set_up_batch_worker`: each has frozen what it
+    inherited (the engine's imports) before its first batch."""
+    import bess_duos.core.portfolio  # noqa: F401  (pandas, pyarrow, the engine's code)
+
+    made = []
+
+    class Recorded(ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            made.append(kwargs.get("initializer"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(portfolio_engines, "ProcessPoolExecutor", Recorded)
+    portfolio_engines.run_local([], workers=2)
+    assert made == [set_up_batch_worker]
+    with ProcessPoolExecutor(1, initializer=set_up_batch_worker) as pool:
+        assert pool.submit(gc.get_freeze_count).result() > 50_000
