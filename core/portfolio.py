@@ -209,7 +209,8 @@ class _Site:
     warnings: list[str]  # what reading the profile said
     site: Site | None = None
     area: SiteArea | None = None
-    data: pd.DataFrame | None = None  # the profile: kwh [, kvarh] on a UTC index
+    # the profile: kwh [, kvarh] on a UTC index (without kvarh, mostly the kwh Series alone)
+    data: pd.DataFrame | pd.Series | None = None
     valued: SiteValuation | None = None
 
 
@@ -414,7 +415,8 @@ def _read_keyed_profiles(source: _Source, site_ids: list[str], is_dir: bool
     order, bounds = _site_bounds(codes, len(keys))
     loaded: list[Profile | None] = [None] * len(keys)
     if not isinstance(rows, pd.DataFrame):
-        loaded = read_sliced_profiles(rows if order is None else rows.take(order), bounds)
+        loaded = read_sliced_profiles(rows if order is None else rows.take(order), bounds,
+                                      kwh_only=True)
     frame: pd.DataFrame | None = None
     found: dict[str, Profile | pd.DataFrame] = {}
     for i, key in enumerate(keys):

@@ -98,11 +98,13 @@ def read_profile(
     return Profile(profile.data, quality)
 
 
-def read_sliced_profiles(table: pa.Table, bounds: np.ndarray) -> list[Profile | None]:
+def read_sliced_profiles(table: pa.Table, bounds: np.ndarray, *, kwh_only: bool = False
+                         ) -> list[Profile | None]:
     """`read_profile` of each slice `table[bounds[i]:bounds[i + 1]]` as a frame, for the slices
     `core.profiles.load_sliced_profiles` reads all at once (they read without error, so the
-    policy adds nothing); None for the others, to be read one by one with `read_profile`."""
-    return load_sliced_profiles(table, bounds)
+    policy adds nothing); None for the others, to be read one by one with `read_profile`.
+    `kwh_only`: as `load_sliced_profiles` takes it."""
+    return load_sliced_profiles(table, bounds, kwh_only=kwh_only)
 
 
 @dataclass(frozen=True)

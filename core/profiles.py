@@ -122,9 +122,11 @@ class DataQualityReport:
 
 @dataclass(frozen=True)
 class Profile:
-    """A half-hourly profile: `data` (UTC index, `kwh` [, `kvarh`]) and its `quality` report."""
+    """A half-hourly profile: `data` (UTC index, `kwh` [, `kvarh`]) and its `quality` report.
+    (`load_sliced_profiles(kwh_only=True)` gives a profile without kVArh as its `kwh` column
+    alone: a Series named ``kwh``.)"""
 
-    data: pd.DataFrame
+    data: pd.DataFrame | pd.Series
     quality: DataQualityReport
 
 
@@ -865,7 +867,8 @@ def load_profile(
 
 
 def load_sliced_profiles(
-    table: pa.Table, bounds: np.ndarray, *, timestamp_convention: Convention | None = None
+    table: pa.Table, bounds: np.ndarray, *, timestamp_convention: Convention | None = None,
+    kwh_only: bool = False,
 ) -> list[Profile | None]:
     """What `load_profile` gives of each slice `table[bounds[i]:bounds[i + 1]]` as a frame
     (those rows of `table.to_pandas()`), for every slice of typed columns whose times are
@@ -873,7 +876,8 @@ def load_sliced_profiles(
     no blank: those checks are made for all the slices at once (the kWh's blanks from each
     slice's minimum, which `_finish` reads too), and the slices of one grid share one index
     (`grid_index`). None for the other slices: read each alone (it may have warnings or an
-    error of its own; an empty slice has no profile)."""
+    error of its own; an empty slice has no profile). `kwh_only`: a profile without kVArh
+    is its frame's `kwh` column alone (no frame is built: a portfolio reads only that)."""
     loaded: list[Profile | None] = [None] * (len(bounds) - 1)
     convention = timestamp_convention or default_timestamp_convention()
     if not loaded or table.num_rows == 0:
@@ -938,7 +942,7 @@ def load_sliced_profiles(
             None if kvarh is None else kvarh.copy_rows(start, stop, np.empty(stop - start)),
             source="<frame>", shape="long", step_minutes=30.0, timezone=timezone,
             convention=convention, resample=None, nans=0, warnings=warnings, index=index,
-            own_values=True, extremes=extremes)
+            own_values=True, extremes=extremes, kwh_only=kwh_only)
         loaded[i] = Profile(data, quality)
     return loaded
 
@@ -1218,12 +1222,14 @@ def _finish(
     index: pd.DatetimeIndex | None = None,
     own_values: bool = False,
     extremes: tuple[float, float] | None = None,
-) -> tuple[pd.DataFrame, DataQualityReport]:
+    kwh_only: bool = False,
+) -> tuple[pd.DataFrame | pd.Series, DataQualityReport]:
     """The frame and report of UTC half hours. `index`: the frame's index when the caller
     has built it, `utc_index(utc_ns)` of `utc_ns` sorted half an hour apart throughout.
     `own_values`: `kwh` is the caller's copy for this frame alone (or an array made from it
     here), so the frame takes it as it is where it is writable. `extremes`: (min, max) of
-    `kwh` when the caller has them (with `index`: nothing is dropped or reordered here)."""
+    `kwh` when the caller has them (with `index`: nothing is dropped or reordered here).
+    `kwh_only`: without `kvarh`, the frame's `kwh` column alone (a Series), not the frame."""
     if utc_ns.size == 0:
         raise ProfileError("no half hours with values in the profile")
     # Sorted, half an hour apart throughout (the usual case): on the grid if the first is, and
@@ -1293,8 +1299,12 @@ def _finish(
         )
     if index is None:
         index = utc_index(utc_ns)
-    data = pd.DataFrame(kwh[:, None], index=index, columns=_KWH,
-                        copy=not (own_values and kwh.flags.writeable))
+    copy = not (own_values and kwh.flags.writeable)
+    data: pd.DataFrame | pd.Series
+    if kwh_only and kvarh is None:
+        data = pd.Series(kwh, index=index, name=_KWH[0], copy=copy)
+    else:
+        data = pd.DataFrame(kwh[:, None], index=index, columns=_KWH, copy=copy)
     if kvarh is not None:
         data["kvarh"] = kvarh
     quality = DataQualityReport(

@@ -290,9 +290,12 @@ def _zoned_ns(index: pd.Index) -> pd.DatetimeIndex | np.ndarray:
     return _utc_ns(times) if times.tz is not None else times
 
 
-def profile_key(data: pd.DataFrame) -> _ProfileKey | None:
+def profile_key(data: pd.DataFrame | pd.Series) -> _ProfileKey | None:
     """The memo key of a profile frame's times and numbers (None if a column is not
-    numeric): equal for frames of the same zone, times, column names and numbers."""
+    numeric): equal for frames of the same zone, times, column names and numbers (a kWh
+    Series: as its frame of one column)."""
+    if isinstance(data, pd.Series):
+        data = data.to_frame()
     try:
         index = _times(data.index)
         times, grid = _utc_ns(index), index_grid(index)
@@ -337,7 +340,7 @@ class _Run:
     notes: list[str]
     area: SiteArea | None = None
     query: TariffQuery | None = None
-    profile: pd.DataFrame | None = None
+    profile: pd.DataFrame | pd.Series | None = None
     label: str = "profile"
     checked: pd.Series | None = None  # the kWh checked gap-free ("refuse" policy)
     summary: Any | None = None  # core.duos.DuosSummary
@@ -358,9 +361,11 @@ class _Run:
         self.warnings.append(message)
 
 
-def _kwh_column(data: pd.DataFrame, run: _Run) -> pd.Series:
-    """`data["kwh"]`, taken once per run when `data` is the run's profile (every stage reads
-    it; each taking builds a Series)."""
+def _kwh_column(data: pd.DataFrame | pd.Series, run: _Run) -> pd.Series:
+    """`data["kwh"]` (`data` itself when it is that Series), taken once per run when `data` is
+    the run's profile (every stage reads it; each taking builds a Series)."""
+    if isinstance(data, pd.Series):
+        return data
     if data is not run.profile:
         return data["kwh"]
     if run.column is None:
@@ -396,17 +401,24 @@ def _kwh_series(data: pd.DataFrame, run: _Run, label: str) -> pd.Series:
     return kwh.reindex(full, fill_value=0.0)
 
 
-def _charge(data: pd.DataFrame, run: _Run) -> tuple[Any, np.ndarray, np.ndarray] | None:
+def _kvarh(data: pd.DataFrame | pd.Series) -> np.ndarray | None:
+    """The profile's kVArh per half hour as float64, or None (none given)."""
+    if isinstance(data, pd.Series) or "kvarh" not in data.columns:
+        return None
+    return data["kvarh"].to_numpy(np.float64)
+
+
+def _charge(data: pd.DataFrame | pd.Series, run: _Run
+            ) -> tuple[Any, np.ndarray, np.ndarray] | None:
     """(DUoS summary, each half hour's band and unit rate), or None if it failed (partial)."""
     from bess_duos.core.duos import DuosError, charge_arrays, default_power_factor
 
     power_factor = run.power_factor or default_power_factor()  # what the engine would take
 
     def charge() -> tuple[Any, np.ndarray, np.ndarray]:
-        kvarh = data["kvarh"].to_numpy(np.float64) if "kvarh" in data.columns else None
         columns, summary = charge_arrays(
             _zoned_ns(data.index), _kwh_column(data, run).to_numpy(np.float64), run.tariff,
-            kvarh=kvarh, agreed_kva=run.kva, power_factor=power_factor, all_columns=False)
+            kvarh=_kvarh(data), agreed_kva=run.kva, power_factor=power_factor, all_columns=False)
         return (summary, np.asarray(columns["band"], dtype=np.int8),
                 np.asarray(columns["unit_rate_p_per_kwh"], dtype=float))
 
@@ -494,7 +506,7 @@ class SiteJob:
     """One site to value (see `value_site` for the fields)."""
 
     site: Site
-    profile: pd.DataFrame | None
+    profile: pd.DataFrame | pd.Series | None
     area: SiteArea | None = None
     profile_warnings: Sequence[str] = ()
     label: str = "profile"
@@ -502,7 +514,7 @@ class SiteJob:
 
 def value_site(
     site: Site,
-    profile: pd.DataFrame | None,
+    profile: pd.DataFrame | pd.Series | None,
     *,
     policy: ValuationPolicy,
     flex_fraction: float,
@@ -515,11 +527,12 @@ def value_site(
 ) -> SiteValuation:
     """Value one site: area (unless `area` is given), tariff, DUoS, features, flexibility.
 
-    `profile` has a ``kwh`` column (optional ``kvarh``) on a UTC index of half-hour starts, or
-    is None (the tariff only). `on` is the date whose tariff applies (default today; ignored
-    with a tariff per year); `profile_warnings` are what reading the profile said (kept after
-    the area's and the tariff's warnings); `label` names the profile in messages. Raises
-    `ValuationError` (and `SiteAreaError` when no area can be decided).
+    `profile` has a ``kwh`` column (optional ``kvarh``) on a UTC index of half-hour starts (or
+    is that column alone, a Series named ``kwh``), or is None (the tariff only). `on` is the
+    date whose tariff applies (default today; ignored with a tariff per year);
+    `profile_warnings` are what reading the profile said (kept after the area's and the
+    tariff's warnings); `label` names the profile in messages. Raises `ValuationError` (and
+    `SiteAreaError` when no area can be decided).
     """
     (outcome,) = value_sites(
         [SiteJob(site, profile, area, profile_warnings, label)], policy=policy,
@@ -700,20 +713,21 @@ def _charge_together(runs: list[_Run]) -> None:
     (with kvarh, without)."""
     from bess_duos.core.duos import charge_many
 
+    given = [(run, _kvarh(run.profile)) for run in runs]  # type: ignore[arg-type]
     for reactive in (False, True):
-        kind = [run for run in runs if ("kvarh" in run.profile.columns) == reactive]  # type: ignore[union-attr]
+        kind = [(run, kvarh) for run, kvarh in given if (kvarh is not None) == reactive]
         if not kind:
             continue
-        profiles: list[pd.DataFrame] = [run.profile for run in kind]  # type: ignore[misc]
         kwh = stacked_rows([_kwh_column(run.profile, run).to_numpy(np.float64)  # type: ignore[arg-type]
-                            for run in kind])
+                            for run, _ in kind])
         charged = charge_many(
-            pd.DatetimeIndex(profiles[0].index), kwh, [run.tariff for run in kind],
-            kvarh=stacked_rows([p["kvarh"].to_numpy(np.float64) for p in profiles])
-            if reactive else None, agreed_kva=[run.kva for run in kind],
-            power_factor=[run.power_factor for run in kind], all_columns=False,
-            finite=all(run.checked is not None for run in kind))  # checked by `_start`
-        for run, (columns, summary) in zip(kind, charged, strict=True):
+            pd.DatetimeIndex(kind[0][0].profile.index), kwh,  # type: ignore[union-attr]
+            [run.tariff for run, _ in kind],
+            kvarh=stacked_rows([kvarh for _, kvarh in kind]) if reactive else None,  # type: ignore[misc]
+            agreed_kva=[run.kva for run, _ in kind],
+            power_factor=[run.power_factor for run, _ in kind], all_columns=False,
+            finite=all(run.checked is not None for run, _ in kind))  # checked by `_start`
+        for (run, _), (columns, summary) in zip(kind, charged, strict=True):
             run.summary = summary
             run.bands = np.asarray(columns["band"], dtype=np.int8)
             run.rates = np.asarray(columns["unit_rate_p_per_kwh"], dtype=float)

@@ -20,12 +20,18 @@ def outcome(read: Callable[[], Profile]) -> tuple[str, Any]:
 
 
 def assert_same(got: tuple[str, Any], expected: tuple[str, Any]) -> None:
-    """The same refusal, or frames equal to the bit (index, dtypes, freq) and equal reports."""
+    """The same refusal, or frames equal to the bit (index, dtypes, freq) and equal reports
+    (a profile given as its kWh Series: equal to the frame's one column, `kwh`)."""
     assert got[0] == expected[0], (got, expected)
     if got[0] == "error":
         assert got[1] == expected[1]
         return
-    pd.testing.assert_frame_equal(got[1].data, expected[1].data, check_exact=True,
-                                  check_freq=True, check_flags=True)
+    if isinstance(got[1].data, pd.Series):
+        assert list(expected[1].data.columns) == ["kwh"]
+        pd.testing.assert_series_equal(got[1].data, expected[1].data["kwh"], check_exact=True,
+                                       check_freq=True, check_flags=True)
+    else:
+        pd.testing.assert_frame_equal(got[1].data, expected[1].data, check_exact=True,
+                                      check_freq=True, check_flags=True)
     assert got[1].data.index.dtype == expected[1].data.index.dtype
     assert got[1].quality == expected[1].quality

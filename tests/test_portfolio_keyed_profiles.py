@@ -136,7 +136,9 @@ def test_sites_on_one_grid_share_one_index_and_own_their_values(tmp_path: Path) 
     assert isinstance(a, Profile) and isinstance(b, Profile)
     assert a.data.index is b.data.index
     assert a.data.index.equals(times.rename("timestamp_utc"))
-    assert b.data["kwh"].sum() == 100 * 96 + 95 * 96 / 2
-    a.data.iloc[0, 0] = -1.0  # a site's values are its own
-    assert b.data["kwh"].iloc[0] == 100.0
+    # each the kWh Series alone (no kVArh: the portfolio reads no frame)
+    assert isinstance(a.data, pd.Series) and a.data.name == "kwh"
+    assert b.data.sum() == 100 * 96 + 95 * 96 / 2
+    a.data.iloc[0] = -1.0  # a site's values are its own
+    assert b.data.iloc[0] == 100.0
     assert a.quality.half_hours == 96 and a.quality.warnings == ()

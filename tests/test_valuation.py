@@ -170,6 +170,32 @@ def test_without_a_profile_a_tariff_per_year_gives_the_years_tariff() -> None:
     assert valued.duos is None and valued.flexibility is None
 
 
+def test_a_profile_given_as_its_kwh_series_is_valued_as_its_frame() -> None:
+    """A profile may be its `kwh` column alone (the portfolio's sliced profiles are): every
+    figure, warning and note is the frame's, together with frames (the portfolio) and alone
+    with results remembered (the lookup's memo key)."""
+    cores = generate_cores(3, 14, seed=11)
+    frame = _frame("2026-03-20", "2026-04-20")  # two charging years
+    sites = [Site(parse_mpan(cores[0]), voltage="HV", kva=300.0),
+             Site(parse_mpan(cores[1]), voltage="LV"), Site(parse_mpan(cores[2]), voltage="LV")]
+    profiles = [frame, frame * 0.5, frame * 2.0]
+    as_frames = value_sites([SiteJob(s, p) for s, p in zip(sites, profiles, strict=True)],
+                            policy=PORTFOLIO, flex_fraction=0.3)
+    mixed = value_sites([SiteJob(sites[0], profiles[0]["kwh"]), SiteJob(sites[1], profiles[1]),
+                         SiteJob(sites[2], profiles[2]["kwh"])],
+                        policy=PORTFOLIO, flex_fraction=0.3)
+    for framed, given in zip(as_frames, mixed, strict=True):
+        assert given.duos == framed.duos and given.duos.total_gbp > 0
+        assert np.array_equal(given.bands, framed.bands)
+        assert given.flexibility.value_gbp == framed.flexibility.value_gbp > 0
+        assert given.kwh.equals(framed.kwh)
+        assert (given.warnings, given.notes) == (framed.warnings, framed.notes)
+    looked = value_site(sites[0], frame["kwh"], policy=LOOKUP, flex_fraction=0.3, on=DAY)
+    again = value_site(sites[0], frame, policy=LOOKUP, flex_fraction=0.3, on=DAY)
+    assert looked.duos == again.duos and looked.duos.total_gbp > 0
+    assert looked.flexibility.value_gbp == again.flexibility.value_gbp
+
+
 def test_sites_valued_together_equal_each_alone_and_keep_their_own_failures(monkeypatch) -> None:
     """value_sites charges and plans the sites of one grid as one array; each result equals
     value_site's for that site alone, and a site the batch cannot take (here a tariff name no
