@@ -780,12 +780,12 @@ ERROR_DTYPES: dict[str, str] = {"site_id": "str", "row": "int64", "stage": "str"
 
 def empty_results() -> pd.DataFrame:
     """A results frame with no rows and the fixed dtypes."""
-    return pd.DataFrame(columns=result_columns()).astype(result_dtypes())
+    return _typed_frame({name: [] for name in result_columns()}, result_dtypes(), 0)
 
 
 def empty_errors() -> pd.DataFrame:
     """An errors frame with no rows and the fixed dtypes."""
-    return pd.DataFrame(columns=list(ERROR_COLUMNS)).astype(ERROR_DTYPES)
+    return _errors_frame([])
 
 
 def _as_frame(sites: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
@@ -891,7 +891,7 @@ def _run_batch(
     features, feature_failures = _features(charged)
     kept = survivors(charged, feature_failures)  # the features' rows, in order
     results = _results_frame([_result_row(site, fraction) for site in kept], features)
-    error_frame = pd.DataFrame(errors, columns=list(ERROR_COLUMNS)).astype(ERROR_DTYPES)
+    error_frame = _errors_frame(errors)
     return (results.sort_values("row", kind="stable").reset_index(drop=True),
             error_frame.sort_values("row", kind="stable").reset_index(drop=True))
 
@@ -906,12 +906,23 @@ def _results_frame(rows: list[dict[str, Any]], features: FeatureRows | pd.DataFr
                              for name in FEATURES}
     given["pattern"] = [str(value) for value in features["pattern"]]
     given["feature_notes"] = [str(value) for value in features["notes"]]
-    columns: dict[str, Any] = {}  # in result_columns() order: no reordering copy
-    for name, dtype in result_dtypes().items():
-        values = given[name] if name in given else [row[name] for row in rows]
-        columns[name] = (pd.array(values, dtype=dtype) if dtype == "str"  # no Series to align
-                         else np.asarray(values, dtype=dtype))
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
+    return _typed_frame({name: given[name] if name in given else [row[name] for row in rows]
+                         for name in result_columns()}, result_dtypes(), len(rows))
+
+
+def _errors_frame(errors: list[dict[str, Any]]) -> pd.DataFrame:
+    """The errors frame of the sites' error rows, in their order, in its fixed dtypes."""
+    return _typed_frame({name: [error[name] for error in errors] for name in ERROR_COLUMNS},
+                        ERROR_DTYPES, len(errors))
+
+
+def _typed_frame(values: dict[str, Any], dtypes: dict[str, str], rows: int) -> pd.DataFrame:
+    """A frame of `rows` rows of these columns' values (in `dtypes` order), each made in its
+    dtype: not a frame of objects cast afterwards (`astype` took ~0.5 ms even for an empty
+    errors frame)."""
+    return pd.DataFrame({name: pd.array(values[name], dtype=dtype) if dtype == "str"
+                         else np.asarray(values[name], dtype=dtype)
+                         for name, dtype in dtypes.items()}, index=pd.RangeIndex(rows))
 
 
 def run_batch_safely(sites: pd.DataFrame, **kwargs: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
