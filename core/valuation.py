@@ -222,9 +222,10 @@ def site_tariffs(
     query: TariffQuery, policy: ValuationPolicy, warnings: list[str]
 ) -> DuosTariff | Callable[[int], DuosTariff]:
     """The tariff in force on `query.on`, or (tariff per year) a callable charging year ->
-    tariff; either way with the policy's fallbacks. Raises `TariffNotFoundError`."""
+    tariff, each year's resolved once (charging and the result both ask for the first);
+    either way with the policy's fallbacks. Raises `TariffNotFoundError`."""
     if policy.tariff_per_year:
-        return lambda year: _resolve(query.for_year(int(year)), policy, warnings)
+        return functools.cache(lambda year: _resolve(query.for_year(int(year)), policy, warnings))
     return _resolve(query, policy, warnings)
 
 

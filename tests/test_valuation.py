@@ -170,6 +170,28 @@ def test_without_a_profile_a_tariff_per_year_gives_the_years_tariff() -> None:
     assert valued.duos is None and valued.flexibility is None
 
 
+def test_each_charging_years_tariff_is_resolved_once_per_site(monkeypatch) -> None:
+    """With a tariff per year, charging asks for every year's tariff and the result for the
+    first year's again: each year is resolved once, and the result's tariff is the one that
+    charged its year."""
+    import bess_duos.core.valuation as valuation
+
+    asked: list[int | None] = []
+    resolve = valuation._resolve
+
+    def counted(query, policy, warnings):
+        asked.append(query.on.year if query.on else None)
+        return resolve(query, policy, warnings)
+
+    monkeypatch.setattr(valuation, "_resolve", counted)
+    site = Site(parse_mpan(generate_cores(1, 14, seed=12)[0]), voltage="HV", kva=300.0)
+    valued = value_site(site, _frame("2026-03-20", "2026-04-20"), policy=PORTFOLIO,
+                        flex_fraction=0.3)
+    assert valued.duos.charging_years == (2025, 2026)
+    assert sorted(asked) == [2025, 2026]  # before: 2025 twice
+    assert valued.tariff.year == 2025 and valued.tariff.tariff_name in valued.duos.tariffs[0]
+
+
 def test_a_profile_given_as_its_kwh_series_is_valued_as_its_frame() -> None:
     """A profile may be its `kwh` column alone (the portfolio's sliced profiles are): every
     figure, warning and note is the frame's, together with frames (the portfolio) and alone
