@@ -228,9 +228,9 @@ def stage_breakdown(sites_csv: Path, batch_size: int) -> str:
     for (module, name), label in STAGES.items():
         seconds = sum(v[3] for k, v in stats.items()
                       if k[2] == name and k[0].endswith(f"core/{module}"))
-        parts.append(f"{label} {seconds / len(batch) * 1000:.1f}")
+        parts.append(f"{label} {seconds / len(batch) * 1000:.2f}")
     return (f"one batch of {len(batch)} sites in one process, ms per site (under cProfile, "
-            f"{total / len(batch) * 1000:.1f} in all): " + "; ".join(parts))
+            f"{total / len(batch) * 1000:.2f} in all): " + "; ".join(parts))
 
 
 def _naive_band_rate(periods, tariffs):
