@@ -807,19 +807,21 @@ class _OneBlasThread:
     Features are matrix products, and OpenBLAS sums in a different order with a different
     number of threads: one thread everywhere makes every engine give the same bits, and
     keeps `workers` processes from oversubscribing the cores. Re-entrant across threads
-    (Dask runs batches in threads): the limit is restored when the last batch ends.
+    (Dask runs batches in threads): the limit is restored when the last batch ends. The
+    libraries are found once (`ThreadpoolController`: ~1.3 ms, a scan of every loaded
+    library) and again only after a module is imported, which may load one.
     """
 
     _lock = threading.Lock()
     _users = 0
     _limiter: Any = None
+    _controller: Any = None
+    _modules = 0  # len(sys.modules) when the controller was made
 
     def __enter__(self) -> None:
         with self._lock:
             if _OneBlasThread._users == 0:
-                from threadpoolctl import threadpool_limits
-
-                _OneBlasThread._limiter = threadpool_limits(limits=1)
+                _OneBlasThread._limiter = self._found().limit(limits=1)
             _OneBlasThread._users += 1
 
     def __exit__(self, *exc: object) -> None:
@@ -828,6 +830,18 @@ class _OneBlasThread:
             if _OneBlasThread._users == 0 and _OneBlasThread._limiter is not None:
                 _OneBlasThread._limiter.restore_original_limits()
                 _OneBlasThread._limiter = None
+
+    @staticmethod
+    def _found() -> Any:
+        """The thread pools of the libraries loaded now (called under the lock)."""
+        import sys
+
+        if _OneBlasThread._controller is None or _OneBlasThread._modules != len(sys.modules):
+            from threadpoolctl import ThreadpoolController
+
+            _OneBlasThread._controller = ThreadpoolController()
+            _OneBlasThread._modules = len(sys.modules)
+        return _OneBlasThread._controller
 
 
 def run_batch(
