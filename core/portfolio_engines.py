@@ -47,7 +47,7 @@ from bess_duos.core.portfolio import (
     iter_site_batches,
     run_batch_safely,
 )
-from bess_duos.core.worker_process import set_up_batch_worker
+from bess_duos.core.worker_process import freeze_after_first_batch, set_up_batch_worker
 
 ENGINES: tuple[str, ...] = ("local", "dask")
 ProgressFn = Callable[[int], None]
@@ -164,11 +164,15 @@ def dask_batch(folder: Path | None, index: int, batch: bytes, **batch_kwargs: An
     """A batch on a Dask worker: `batch` is the SITES rows pickled by `run_dask` (Dask's own
     serialisation of a DataFrame, block by block, cost ~5 ms a batch between the client, the
     scheduler and the worker; a pickle ~0.2 ms). With `folder`, `spool_batch` (the row
-    counts back); else `run_batch_safely`'s frames, pickled likewise."""
+    counts back); else `run_batch_safely`'s frames, pickled likewise. The worker's first
+    batch ends with `freeze_after_first_batch`."""
     sites = pickle.loads(batch)
     if folder is not None:
-        return spool_batch(folder, index, sites, **batch_kwargs)
-    return pickle.dumps(run_batch_safely(sites, **batch_kwargs), protocol=5)
+        done: tuple[int, int] | bytes = spool_batch(folder, index, sites, **batch_kwargs)
+    else:
+        done = pickle.dumps(run_batch_safely(sites, **batch_kwargs), protocol=5)
+    freeze_after_first_batch()
+    return done
 
 
 def _written_by_workers(sink: MemorySink) -> SpoolSink | None:

@@ -65,3 +65,26 @@ def test_cli_dask_needs_a_scheduler(demo, tmp_path: Path, capsys: pytest.Capture
     assert cli_main(["portfolio", str(demo.sites_csv), "--out", str(tmp_path), "--engine",
                      "dask"]) == 2
     assert "--engine dask needs --scheduler" in capsys.readouterr().err
+
+
+def test_dask_worker_processes_freeze_after_their_first_batch(demo, cluster) -> None:
+    """A nanny's worker process (spawned: it inherited nothing to freeze) freezes what it holds
+    once its first batch has run, and only then; workers in the caller's own process leave
+    the caller's garbage collector as it was."""
+    import gc
+
+    frozen_here = gc.get_freeze_count()
+    with distributed.Client(cluster.scheduler_address) as client:
+        run_portfolio(demo.sites_csv, engine="dask", scheduler=client, batch_size=100)
+    assert gc.get_freeze_count() == frozen_here
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as spawned, \
+            distributed.Client(spawned) as client:
+        before = list(client.run(gc.get_freeze_count).values())
+        first = run_portfolio(demo.sites_csv, engine="dask", scheduler=client, batch_size=100)
+        frozen = list(client.run(gc.get_freeze_count).values())
+        second = run_portfolio(demo.sites_csv, engine="dask", scheduler=client, batch_size=100)
+        again = list(client.run(gc.get_freeze_count).values())
+    assert first.batches == second.batches == 2 and len(first.results) == 190
+    # the engine, pandas, pyarrow and the tariffs: tens of thousands of objects, frozen once
+    assert before == [0] and frozen[0] > 50_000 and again[0] <= frozen[0], (before, frozen, again)
