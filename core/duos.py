@@ -330,7 +330,8 @@ class _Calendar:
             month_id, month_of_row, np.bincount(month_of_row, minlength=month_id.size),
             np.bincount(day_month, minlength=month_id.size), month_year_pos, order, starts,
             np.flatnonzero(~clock.weekend), np.flatnonzero(clock.weekend),
-            _iso(int(utc_ns.min())), _iso(int(utc_ns.max())),
+            _bands.utc_minute_text(int(utc_ns.min())),
+            _bands.utc_minute_text(int(utc_ns.max())),
         )  # fmt: skip
         if grid is not None:  # shared through the cache
             _read_only(*(v for v in vars(made).values() if isinstance(v, np.ndarray)))
@@ -434,10 +435,6 @@ def _import_kwh(kwh: np.ndarray) -> np.ndarray:
     """kWh the tariff bills: import only. A negative half hour (net export) is billed on the
     export MPAN's generation tariff, never as a credit on the import tariff."""
     return np.maximum(np.asarray(kwh, dtype=np.float64), 0.0)
-
-
-def _iso(ns: int) -> str:
-    return str(np.datetime64(ns, "ns").astype("datetime64[m]")).replace("T", " ")
 
 
 def _describe(tariff: DuosTariff) -> str:
@@ -793,7 +790,7 @@ def _charge_block(
             tariffs=tables.described,
             agreed_kva=agreed_kva[site],
             max_demand_kva=peak_l,
-            max_demand_at=_iso(peak_at[site]),
+            max_demand_at=_bands.utc_minute_text(peak_at[site]),
             assumed_power_factor=assumed_pf[site],
             exceeded_kva_by_month=exceeded_by_month,
             chargeable_kvarh=chargeable_l[site],

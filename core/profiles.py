@@ -40,7 +40,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from bess_duos.core.bands import NS_PER_HALF_HOUR, NS_PER_MINUTE, half_hour_grid
+from bess_duos.core.bands import (
+    NS_PER_HALF_HOUR,
+    NS_PER_MINUTE,
+    half_hour_grid,
+    utc_minute_text,
+)
 from bess_duos.core.defaults import DefaultsError, defaults
 from bess_duos.core.profile_errors import ProfileError as ProfileError
 from bess_duos.core.profile_errors import ProfileLimitError as ProfileLimitError
@@ -1278,7 +1283,8 @@ def _finish(
     missing = expected - utc_ns.size
     gap_after = np.flatnonzero(np.diff(utc_ns) > NS_PER_HALF_HOUR) if missing else steps[:0]
     gaps = tuple(
-        (_iso(int(utc_ns[i]) + NS_PER_HALF_HOUR), _iso(int(utc_ns[i + 1]) - NS_PER_HALF_HOUR))
+        (utc_minute_text(int(utc_ns[i]) + NS_PER_HALF_HOUR),
+         utc_minute_text(int(utc_ns[i + 1]) - NS_PER_HALF_HOUR))
         for i in gap_after[:MAX_LISTED]
     )
     if missing:
@@ -1292,7 +1298,7 @@ def _finish(
     spikes, p99, spike_mask = _spikes(kwh, top)
     if spikes:
         assert spike_mask is not None
-        at = _iso(int(utc_ns[np.flatnonzero(spike_mask)[0]]))
+        at = utc_minute_text(int(utc_ns[np.flatnonzero(spike_mask)[0]]))
         warnings.append(
             f"{spikes} spike(s) above {SPIKE_FACTOR:g} x the 99th percentile "
             f"({p99:.3g} kWh), first at {at} UTC: check the units"
@@ -1315,8 +1321,8 @@ def _finish(
         timestamp_convention=convention,
         resampled=resample,
         half_hours=int(utc_ns.size),
-        first=_iso(int(utc_ns[0])),
-        last=_iso(int(utc_ns[-1])),
+        first=utc_minute_text(int(utc_ns[0])),
+        last=utc_minute_text(int(utc_ns[-1])),
         expected_half_hours=expected,
         missing_half_hours=missing,
         gaps=gaps,
@@ -1438,8 +1444,3 @@ def _direct_index_works() -> bool:
     return (type(got) is type(want) and got.dtype == want.dtype and got.name == want.name
             and got.freq is None and got.equals(want) and np.array_equal(got.asi8, probe))
 
-
-@functools.lru_cache(maxsize=256)  # a batch's sites mostly share their first and last times
-def _iso(ns: int) -> str:
-    """'YYYY-MM-DD HH:MM' of int64 ns UTC."""
-    return str(np.datetime64(ns, "ns"))[:16].replace("T", " ")
