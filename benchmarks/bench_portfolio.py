@@ -17,7 +17,7 @@ job as docs/portfolio.md recommends (`DASK_BATCH_CONFIG`; no `MALLOC_TRIM_THRESH
 minutes: the median Dask time against the median local one (target: within 20%), and whether
 every result is identical. Both engines are warmed first with one 2-site batch (as
 long-lived workers would be): the local engine's forked workers inherit it from the parent,
-each (spawned) Dask worker runs it itself through `dask_batch` (so it has also frozen what it
+each (spawned) Dask worker runs it itself through `dask_batches` (so it has also frozen what it
 holds, as after its first batch).
 
 The baseline charges DUoS unit rates the naive way, one `DataFrame.apply` call per half hour
@@ -62,7 +62,7 @@ from bess_duos.core.portfolio import (  # noqa: E402
 from bess_duos.core.portfolio_demo import make_demo_portfolio  # noqa: E402
 from bess_duos.core.portfolio_engines import (  # noqa: E402
     SpoolSink,
-    dask_batch,
+    dask_batches,
     default_workers,
     run_portfolio,
 )
@@ -141,7 +141,7 @@ def child(sites_csv: str, workers: int, batch_size: int, engine: str = "local") 
         cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
                                            processes=True, dashboard_address=None)
         with distributed.Client(cluster) as client:
-            client.run(dask_batch, None, 0, pickle.dumps(warm, protocol=5))
+            client.run(dask_batches, None, [(0, pickle.dumps(warm, protocol=5))])
     with tempfile.TemporaryDirectory() as spool:
         started = time.perf_counter()
         outcome = run_portfolio(sites_csv, workers=workers, batch_size=batch_size,

@@ -12,10 +12,10 @@ sites are listed in the errors with stage ``internal`` (`core.portfolio.run_batc
   `SpoolSink` the worker processes write their batches' files themselves and send back only
   the counts (`spool_batch`), so the main process only reads SITES and hands out batches.
 - ``dask``: the same function on a dask.distributed cluster (`scheduler` is an address such as
-  ``tcp://10.0.0.5:8786`` or a `distributed.Client`). Only the batch's SITES rows travel to
-  the workers, pickled (`dask_batch`); each worker reads the sites' profile files itself
-  (Parquet partitions are read where the workers are, so the files must be on a path every
-  worker can see).
+  ``tcp://10.0.0.5:8786`` or a `distributed.Client`). Only the batches' SITES rows travel to
+  the workers, pickled, `DASK_BATCHES_PER_TASK` batches a task (`dask_batches`); each worker
+  reads the sites' profile files itself (Parquet partitions are read where the workers are,
+  so the files must be on a path every worker can see).
 
 Both hand each finished batch to a sink (`MemorySink` by default; `SpoolSink` writes each
 batch to Parquet files so that not even the results pile up in memory: written by the worker
@@ -27,7 +27,9 @@ are equal site by site.
 
 from __future__ import annotations
 
+import collections
 import functools
+import itertools
 import os
 import pickle
 import time
@@ -50,6 +52,10 @@ from bess_duos.core.portfolio import (
 from bess_duos.core.worker_process import freeze_after_first_batch, set_up_batch_worker
 
 ENGINES: tuple[str, ...] = ("local", "dask")
+# Batches a Dask task runs one after another: 4 of 100 full-year sites are ~0.25 s of work,
+# against Dask's ~8 ms of CPU a task (10,000 sites on a 2-worker LocalCluster, medians of 4
+# alternated runs: 3.82 s with a batch a task, 3.56 s with 4; docs/portfolio.md).
+DASK_BATCHES_PER_TASK = 4
 ProgressFn = Callable[[int], None]
 
 
@@ -159,19 +165,22 @@ def spool_batch(folder: Path, index: int, batch: pd.DataFrame, **batch_kwargs: A
     return _spool(folder, index, *run_batch_safely(batch, **batch_kwargs))
 
 
-def dask_batch(folder: Path | None, index: int, batch: bytes, **batch_kwargs: Any
-               ) -> tuple[int, int] | bytes:
-    """A batch on a Dask worker: `batch` is the SITES rows pickled by `run_dask` (Dask's own
-    serialisation of a DataFrame, block by block, cost ~5 ms a batch between the client, the
-    scheduler and the worker; a pickle ~0.2 ms). With `folder`, `spool_batch` (the row
-    counts back); else `run_batch_safely`'s frames, pickled likewise. The worker's first
-    batch ends with `freeze_after_first_batch`."""
-    sites = pickle.loads(batch)
-    if folder is not None:
-        done: tuple[int, int] | bytes = spool_batch(folder, index, sites, **batch_kwargs)
-    else:
-        done = pickle.dumps(run_batch_safely(sites, **batch_kwargs), protocol=5)
-    freeze_after_first_batch()
+def dask_batches(folder: Path | None, batches: list[tuple[int, bytes]], **batch_kwargs: Any
+                 ) -> list[tuple[int, int] | bytes]:
+    """One Dask task: `(index, SITES rows)` batches run one after another on a worker, each
+    batch's rows pickled by `run_dask` (Dask's own serialisation of a DataFrame, block by
+    block, cost ~5 ms a batch between the client, the scheduler and the worker; a pickle
+    ~0.2 ms). Per batch, in order: with `folder`, `spool_batch`'s row counts; else
+    `run_batch_safely`'s frames, pickled likewise. The worker's first batch ends with
+    `freeze_after_first_batch`."""
+    done: list[tuple[int, int] | bytes] = []
+    for index, batch in batches:
+        sites = pickle.loads(batch)
+        if folder is not None:
+            done.append(spool_batch(folder, index, sites, **batch_kwargs))
+        else:
+            done.append(pickle.dumps(run_batch_safely(sites, **batch_kwargs), protocol=5))
+        freeze_after_first_batch()
     return done
 
 
@@ -286,10 +295,24 @@ def run_local(
     return PortfolioOutcome(sink, "local", workers, count, time.perf_counter() - started)
 
 
+def _tasks(batches: Iterable[pd.DataFrame], per_task: int, reserve: int
+           ) -> Iterator[list[tuple[int, pd.DataFrame]]]:
+    """The batches, numbered, in tasks of `per_task` while at least `reserve` batches follow
+    the task, then one a task: the last tasks stay short, so no worker is left running
+    several batches while the others wait (a portfolio of few batches runs one a task)."""
+    stream = enumerate(batches)
+    ahead = collections.deque(itertools.islice(stream, reserve + per_task))
+    while ahead:
+        take = per_task if len(ahead) >= reserve + per_task else 1
+        yield [ahead.popleft() for _ in range(take)]
+        ahead.extend(itertools.islice(stream, reserve + per_task - len(ahead)))
+
+
 def run_dask(
     batches: Iterable[pd.DataFrame],
     *,
     scheduler: Any,
+    batches_per_task: int = DASK_BATCHES_PER_TASK,
     max_pending: int | None = None,
     progress: ProgressFn | None = None,
     sink: MemorySink | None = None,
@@ -298,11 +321,16 @@ def run_dask(
     """Run `run_batch` over `batches` on a dask.distributed cluster.
 
     `scheduler` is the scheduler address (``tcp://HOST:PORT``) or a `distributed.Client`.
-    At most `max_pending` batches (default 2 per worker thread) are submitted at a time;
-    each batch's frames go to `sink` (default: a `MemorySink`) as it finishes.
+    Each task runs `batches_per_task` batches one after another (`dask_batches`; the last
+    ones one a task, `_tasks`): Dask's cost per task (client, scheduler, the worker's event
+    loop: ~8 ms of CPU) is then shared, and the batches, hence the results, are the same. At
+    most `max_pending` tasks (default 2 per worker thread) are submitted at a time; each
+    batch's frames go to `sink` (default: a `MemorySink`) as its task finishes.
     """
     from distributed import Client, as_completed
 
+    if batches_per_task < 1:
+        raise ValueError(f"batches_per_task must be 1 or more, got {batches_per_task}")
     own = not isinstance(scheduler, Client)
     try:
         client = Client(scheduler) if own else scheduler
@@ -315,34 +343,38 @@ def run_dask(
     try:
         threads = sum(client.nthreads().values()) or 1
         limit = max_pending or 2 * threads
-        stream = enumerate(batches)
-        index_of: dict[str, int] = {}
+        tasks = _tasks(batches, batches_per_task, limit * batches_per_task)
+        indexes_of: dict[str, list[int]] = {}
         spool = _written_by_workers(sink) if _on_this_machine(client) else None
 
-        def submit(index: int, batch: pd.DataFrame) -> Any:
-            future = client.submit(dask_batch, None if spool is None else spool.folder, index,
-                                   pickle.dumps(batch, protocol=5), pure=False, **batch_kwargs)
-            index_of[future.key] = index
+        def submit() -> Any:
+            numbered = next(tasks, None)
+            if numbered is None:
+                return None
+            task = [(index, pickle.dumps(batch, protocol=5)) for index, batch in numbered]
+            future = client.submit(dask_batches, None if spool is None else spool.folder, task,
+                                   pure=False, **batch_kwargs)
+            indexes_of[future.key] = [index for index, _ in task]
             return future
 
-        queue = as_completed([submit(i, b) for _, (i, b) in zip(range(limit), stream,
-                                                                 strict=False)])
+        queue = as_completed([future for future in (submit() for _ in range(limit))
+                              if future is not None])
         for future in queue:
-            part = future.result()
-            if spool is not None:
-                spool.add_written(index_of.pop(future.key), *part)
-                sites = sum(part)
-            else:
-                part = pickle.loads(part)
-                sink.add(index_of.pop(future.key), *part)
-                sites = len(part[0]) + len(part[1])
+            for index, part in zip(indexes_of.pop(future.key), future.result(), strict=True):
+                if spool is not None:
+                    spool.add_written(index, *part)
+                    sites = sum(part)
+                else:
+                    frames = pickle.loads(part)
+                    sink.add(index, *frames)
+                    sites = len(frames[0]) + len(frames[1])
+                count += 1
+                if progress is not None:
+                    progress(sites)
             future.release()
-            count += 1
-            if progress is not None:
-                progress(sites)
-            following = next(stream, None)
+            following = submit()
             if following is not None:
-                queue.add(submit(*following))
+                queue.add(following)
     finally:
         if own:
             client.close()
@@ -356,6 +388,7 @@ def run_portfolio(
     scheduler: Any = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     workers: int | None = None,
+    batches_per_task: int = DASK_BATCHES_PER_TASK,
     progress: ProgressFn | None = None,
     sink: MemorySink | None = None,
     **batch_kwargs: Any,
@@ -364,6 +397,7 @@ def run_portfolio(
 
     `sink` receives each batch's frames (default: memory; `SpoolSink(folder)` writes them to
     disk so the results of any number of sites never sit in memory together).
+    `batches_per_task`: the batches a Dask task runs (dask engine only; see `run_dask`).
     """
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")
@@ -374,6 +408,6 @@ def run_portfolio(
     if engine == "dask":
         if scheduler is None:
             raise ValueError("the dask engine needs --scheduler tcp://HOST:PORT")
-        return run_dask(batches, scheduler=scheduler, progress=progress, sink=sink,
-                        **batch_kwargs)
+        return run_dask(batches, scheduler=scheduler, batches_per_task=batches_per_task,
+                        progress=progress, sink=sink, **batch_kwargs)
     return run_local(batches, workers=workers, progress=progress, sink=sink, **batch_kwargs)

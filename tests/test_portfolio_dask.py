@@ -53,8 +53,8 @@ def test_cli_dask_engine_by_scheduler_address(demo, cluster, tmp_path: Path,
     assert address.startswith("tcp://127.0.0.1:")
     out = tmp_path / "out"
     assert cli_main(["portfolio", str(demo.sites_csv), "--out", str(out), "--engine", "dask",
-                     "--scheduler", address, "--batch-size", "50", "--no-progress",
-                     "--clusters", "3"]) == 0
+                     "--scheduler", address, "--batch-size", "50", "--batches-per-task", "3",
+                     "--no-progress", "--clusters", "3"]) == 0
     assert "200 sites: 190 valued, 10 failed" in capsys.readouterr().out
     local = run_portfolio(demo.sites_csv, workers=1, batch_size=50)  # same batches
     written = pd.read_parquet(out / "results.parquet").drop(columns=["cluster", "cluster_name"])
@@ -65,6 +65,53 @@ def test_cli_dask_needs_a_scheduler(demo, tmp_path: Path, capsys: pytest.Capture
     assert cli_main(["portfolio", str(demo.sites_csv), "--out", str(tmp_path), "--engine",
                      "dask"]) == 2
     assert "--engine dask needs --scheduler" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("per_task", "tasks"), [(1, [1] * 40), (3, [3] * 9 + [1] * 13)])
+def test_dask_tasks_of_several_batches_give_the_same_batches(
+        demo, cluster, per_task: int, tasks: list[int]) -> None:
+    """A Dask task runs `batches_per_task` batches one after another (the last ones one a
+    task): the same batches, the same frames, progress and the count a batch at a time."""
+    local = run_portfolio(demo.sites_csv, engine="local", workers=1, batch_size=5)
+    submitted: list[int] = []
+    with distributed.Client(cluster.scheduler_address) as client:
+        submit = client.submit
+
+        def counted(function, folder, task, **kwargs):
+            submitted.append(len(task))
+            return submit(function, folder, task, **kwargs)
+
+        client.submit = counted
+        ticks: list[int] = []
+        remote = run_portfolio(demo.sites_csv, engine="dask", scheduler=client, batch_size=5,
+                               batches_per_task=per_task, progress=ticks.append)
+    # 40 batches, 4 tasks in flight (2 a worker): tasks of 3 while 12 batches or more follow
+    assert submitted == tasks and remote.batches == 40 and ticks == [5] * 40
+    pd.testing.assert_frame_equal(local.results, remote.results, check_exact=True)
+    pd.testing.assert_frame_equal(local.errors, remote.errors, check_exact=True)
+
+
+@pytest.mark.parametrize(("count", "sizes"), [
+    (0, []), (1, [1]), (10, [1] * 10), (20, [4] + [1] * 16), (30, [4] * 3 + [1] * 18),
+])
+def test_tasks_are_full_while_enough_batches_follow(count: int, sizes: list[int]) -> None:
+    from bess_duos.core.portfolio_engines import _tasks
+
+    tasks = list(_tasks((f"batch {i}" for i in range(count)), 4, 16))
+    assert [len(task) for task in tasks] == sizes
+    assert [pair for task in tasks for pair in task] == [(i, f"batch {i}") for i in range(count)]
+
+
+def test_batches_per_task_must_be_one_or_more(demo, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    assert cli_main(["portfolio", str(demo.sites_csv), "--out", str(tmp_path), "--engine",
+                     "dask", "--scheduler", "tcp://127.0.0.1:1", "--batches-per-task",
+                     "0"]) == 2
+    assert "--batches-per-task 0: give a number of batches of 1 or more" in (
+        capsys.readouterr().err)
+    with pytest.raises(ValueError, match="batches_per_task must be 1 or more, got 0"):
+        run_portfolio(demo.sites_csv, engine="dask", scheduler="tcp://127.0.0.1:1",
+                      batches_per_task=0)
 
 
 def test_dask_worker_processes_freeze_after_their_first_batch(demo, cluster) -> None:

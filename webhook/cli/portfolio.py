@@ -29,6 +29,7 @@ from bess_duos.core.portfolio import (
 )
 from bess_duos.core.portfolio_demo import make_demo_portfolio
 from bess_duos.core.portfolio_engines import (
+    DASK_BATCHES_PER_TASK,
     ENGINES,
     PortfolioOutcome,
     SpoolSink,
@@ -65,6 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
     run.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                      help=f"sites per batch (default {DEFAULT_BATCH_SIZE}); memory grows with it")
+    run.add_argument("--batches-per-task", type=int, default=DASK_BATCHES_PER_TASK,
+                     help="batches a Dask task runs one after another (default "
+                     f"{DASK_BATCHES_PER_TASK}; more for clusters of many workers)")
     run.add_argument("--workers", type=int,
                      help="local worker processes (default: one per CPU core)")
     run.add_argument("--clusters", type=int, metavar="K",
@@ -143,6 +147,9 @@ def run_sites(args: argparse.Namespace, sites: Path, out: Path) -> dict[str, Any
         raise CliError("--engine dask needs --scheduler: give it as tcp://HOST:PORT")
     if args.batch_size < 1:
         raise CliError(f"--batch-size {args.batch_size}: give a number of sites of 1 or more")
+    if args.batches_per_task < 1:
+        raise CliError(f"--batches-per-task {args.batches_per_task}: give a number of batches "
+                       "of 1 or more")
     if args.flex_fraction is not None and not 0 <= args.flex_fraction <= 1:
         raise CliError(f"--flex-fraction {args.flex_fraction}: give a share between 0 and 1, "
                        "e.g. 0.3")
@@ -159,7 +166,8 @@ def run_sites(args: argparse.Namespace, sites: Path, out: Path) -> dict[str, Any
             outcome = run_portfolio(
                 sites, engine=args.engine, scheduler=args.scheduler,
                 batch_size=args.batch_size, workers=args.workers,
-                progress=bar.update, sink=SpoolSink(spool), **kwargs,
+                batches_per_task=args.batches_per_task, progress=bar.update,
+                sink=SpoolSink(spool), **kwargs,
             )  # SitesFileError / ValueError: exit 2
         except ConnectionError as exc:
             raise CliError(f"--scheduler {args.scheduler}: {exc}; check the address and that "
