@@ -8,9 +8,12 @@ output files are not included). Peak memory is the maximum resident set size
 (getrusage ru_maxrss) of the run's main process and of its largest worker process.
 
 Floor (issue 18): the same Parquet parts read with pyarrow (site_id dictionary-encoded, kWh
-only) and kWh summed per site, by the same number of worker processes, timed in the same run:
-the portfolio's rate over the floor's is printed beside its target (>= 1/3), and each worker's
-peak RSS beside its target (<= 1 GB). With --dask the same portfolio also runs on a
+only) and kWh summed per site, by the same number of worker processes, timed in the same run,
+--floor-rounds times (default 3) alternated with as many local runs: the portfolio's median
+rate over the floor's median is printed beside its target (>= 1/3) with every run's figure
+(the machine drifts by 10% and more from minute to minute), and each worker's peak RSS
+beside its target (<= 1 GB). The portfolio's files are flushed to disk (`os.sync`) before
+the first run. With --dask the same portfolio also runs on a
 `distributed.LocalCluster` of --workers single-thread worker processes, configured for a batch
 job as docs/portfolio.md recommends (`DASK_BATCH_CONFIG`; no `MALLOC_TRIM_THRESHOLD_`),
 --dask-rounds times (default 5), alternated with local runs so that both see the machine's same
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import pickle
 import resource
 import statistics
@@ -179,11 +183,12 @@ def _run_child(sites_csv: Path, workers: int, batch_size: int, engine: str) -> d
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-def _dask_against_local(sites_csv: Path, args: argparse.Namespace, first: dict[str, Any]
-                        ) -> str:
+def _dask_against_local(sites_csv: Path, args: argparse.Namespace,
+                        before: list[dict[str, Any]]) -> str:
     """The Dask engine's line: --dask-rounds Dask runs alternated with local ones (after the
-    local run `first`), so both see the machine's same minutes; medians compared."""
-    local, dask_runs = [first], []
+    local runs `before`), so both see the machine's same minutes; medians compared."""
+    first = before[0]
+    local, dask_runs = list(before), []
     for round_ in range(args.dask_rounds):
         dask_runs.append(_run_child(sites_csv, args.workers, args.batch_size, "dask"))
         if round_ < args.dask_rounds - 1:
@@ -289,11 +294,15 @@ def main() -> None:
                         help="also run the first size on a distributed.LocalCluster")
     parser.add_argument("--dask-rounds", type=int, default=5,
                         help="Dask runs, alternated with local ones (medians compared)")
+    parser.add_argument("--floor-rounds", type=int, default=3,
+                        help="local runs, alternated with floor runs (medians compared)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--engine", default="local", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.dask_rounds < 1:
-        parser.error(f"--dask-rounds must be at least 1, got {args.dask_rounds}")
+    for flag, rounds in (("--dask-rounds", args.dask_rounds),
+                         ("--floor-rounds", args.floor_rounds)):
+        if rounds < 1:
+            parser.error(f"{flag} must be at least 1, got {rounds}")
     if args.child:
         child(args.child, args.workers, args.batch_size, args.engine)
         return
@@ -315,34 +324,49 @@ def main() -> None:
             demo = make_demo_portfolio(out, size, seed=size, days=365,
                                        sites_per_file=args.batch_size, workers=args.workers)
             made = time.perf_counter() - started
-            stats = _run_child(demo.sites_csv, args.workers, args.batch_size, "local")
+            os.sync()  # not while the runs are timed
             parts = sorted(str(p) for p in (out / "profiles").glob("*.parquet"))
-            base = floor(parts, args.workers)
-            floor_rate = base["site_years"] / base["seconds"]
+            runs, floors = [], []
+            for _ in range(args.floor_rounds):
+                runs.append(_run_child(demo.sites_csv, args.workers, args.batch_size, "local"))
+                floors.append(floor(parts, args.workers))
             if size == sizes[0]:
                 print(stage_breakdown(demo.sites_csv, args.batch_size))
-            rate = stats["site_years"] / stats["seconds"]
-            print(
-                f"{size:>6,} sites ({stats['site_years']:,.0f} site-years, generated in "
-                f"{made:.0f} s): {stats['seconds']:.1f} s on {args.workers} worker(s), "
-                f"batch {args.batch_size} -> {rate:,.1f} site-years/s; peak RSS main "
-                f"{stats['main_mb']:,.0f} MB, largest worker {stats['worker_mb']:,.0f} MB "
-                f"(sum bound {stats['main_mb'] + args.workers * stats['worker_mb']:,.0f} MB); "
-                f"{stats['errors']} errors; ratio vs naive per-row DUoS: "
-                f"{rate / naive_rate:,.0f}x"
-            )
-            share = rate / floor_rate
-            print(f"  floor: pyarrow read-and-sum of the same {len(parts)} parts on "
-                  f"{args.workers} process(es): {base['seconds']:.2f} s, {floor_rate:,.0f} "
-                  f"site-years/s; portfolio / floor = {share:.3f} (target >= "
-                  f"{TARGET_FLOOR_SHARE:.3f}: "
-                  f"{'MET' if share >= TARGET_FLOOR_SHARE else 'NOT MET'})"
-                  f"; largest worker {stats['worker_mb']:,.0f} MB (target <= "
-                  f"{TARGET_WORKER_MB:,.0f} MB: "
-                  f"{'MET' if stats['worker_mb'] <= TARGET_WORKER_MB else 'NOT MET'}); "
-                  f"/proc/loadavg now {loadavg()}")
+            print(_local_against_floor(size, made, runs, floors, naive_rate, args))
             if args.dask and size == sizes[0]:
-                print(_dask_against_local(demo.sites_csv, args, stats))
+                print(_dask_against_local(demo.sites_csv, args, runs))
+
+
+def _local_against_floor(size: int, made: float, runs: list[dict[str, Any]],
+                         floors: list[dict[str, float]], naive_rate: float,
+                         args: argparse.Namespace) -> str:
+    """The local engine's lines: the median run's rate and memory, and its share of the
+    median read-and-sum floor, each beside its target."""
+    site_years = runs[0]["site_years"]
+    seconds = statistics.median(r["seconds"] for r in runs)
+    rate = site_years / seconds
+    floor_s = statistics.median(f["seconds"] for f in floors)
+    floor_rate = floors[0]["site_years"] / floor_s
+    main_mb = max(r["main_mb"] for r in runs)
+    worker_mb = max(r["worker_mb"] for r in runs)
+    share = rate / floor_rate
+    each = ", ".join(f"{r['seconds']:.2f}" for r in runs)
+    each_floor = ", ".join(f"{f['seconds']:.2f}" for f in floors)
+    return (
+        f"{size:>6,} sites ({site_years:,.0f} site-years, generated in {made:.0f} s): median "
+        f"{seconds:.2f} s ({each}) on {args.workers} worker(s), batch {args.batch_size} -> "
+        f"{rate:,.1f} site-years/s; peak RSS main {main_mb:,.0f} MB, largest worker "
+        f"{worker_mb:,.0f} MB (sum bound {main_mb + args.workers * worker_mb:,.0f} MB); "
+        f"{max(r['errors'] for r in runs)} errors; ratio vs naive per-row DUoS: "
+        f"{rate / naive_rate:,.0f}x\n"
+        f"  floor: pyarrow read-and-sum of the same parts on {args.workers} process(es), "
+        f"alternated with the runs: median {floor_s:.2f} s ({each_floor}), {floor_rate:,.0f} "
+        f"site-years/s; portfolio / floor = {share:.3f} (target >= {TARGET_FLOOR_SHARE:.3f}: "
+        f"{'MET' if share >= TARGET_FLOOR_SHARE else 'NOT MET'}); largest worker "
+        f"{worker_mb:,.0f} MB (target <= {TARGET_WORKER_MB:,.0f} MB: "
+        f"{'MET' if worker_mb <= TARGET_WORKER_MB else 'NOT MET'}); /proc/loadavg now "
+        f"{loadavg()}")
+
 
 if __name__ == "__main__":
     main()
