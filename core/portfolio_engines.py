@@ -54,7 +54,7 @@ from bess_duos.core.worker_process import freeze_after_first_batch, set_up_batch
 ENGINES: tuple[str, ...] = ("local", "dask")
 # Batches a Dask task runs one after another: 4 of 100 full-year sites are ~0.25 s of work,
 # against Dask's ~8 ms of CPU a task (10,000 sites on a 2-worker LocalCluster, medians of 4
-# alternated runs: 3.82 s with a batch a task, 3.56 s with 4; docs/portfolio.md).
+# alternated runs: 3.8-3.9 s with a batch a task, 3.5 s with 4; docs/portfolio.md).
 DASK_BATCHES_PER_TASK = 4
 ProgressFn = Callable[[int], None]
 
@@ -295,17 +295,18 @@ def run_local(
     return PortfolioOutcome(sink, "local", workers, count, time.perf_counter() - started)
 
 
-def _tasks(batches: Iterable[pd.DataFrame], per_task: int, reserve: int
+def _tasks(batches: Iterable[pd.DataFrame], per_task: int, threads: int
            ) -> Iterator[list[tuple[int, pd.DataFrame]]]:
-    """The batches, numbered, in tasks of `per_task` while at least `reserve` batches follow
-    the task, then one a task: the last tasks stay short, so no worker is left running
-    several batches while the others wait (a portfolio of few batches runs one a task)."""
+    """The batches, numbered, in tasks of `per_task`; once the stream ends, a task takes at
+    most 1/`threads` of the batches left (guided self-scheduling), down to one: the last tasks
+    are short, so no worker is left running several batches while the others wait."""
     stream = enumerate(batches)
-    ahead = collections.deque(itertools.islice(stream, reserve + per_task))
+    room = (threads + 1) * per_task
+    ahead = collections.deque(itertools.islice(stream, room))
     while ahead:
-        take = per_task if len(ahead) >= reserve + per_task else 1
+        take = max(1, min(per_task, len(ahead) // threads))
         yield [ahead.popleft() for _ in range(take)]
-        ahead.extend(itertools.islice(stream, reserve + per_task - len(ahead)))
+        ahead.extend(itertools.islice(stream, room - len(ahead)))
 
 
 def run_dask(
@@ -322,7 +323,7 @@ def run_dask(
 
     `scheduler` is the scheduler address (``tcp://HOST:PORT``) or a `distributed.Client`.
     Each task runs `batches_per_task` batches one after another (`dask_batches`; the last
-    ones one a task, `_tasks`): Dask's cost per task (client, scheduler, the worker's event
+    tasks fewer, `_tasks`): Dask's cost per task (client, scheduler, the worker's event
     loop: ~8 ms of CPU) is then shared, and the batches, hence the results, are the same. At
     most `max_pending` tasks (default 2 per worker thread) are submitted at a time; each
     batch's frames go to `sink` (default: a `MemorySink`) as its task finishes.
@@ -343,7 +344,7 @@ def run_dask(
     try:
         threads = sum(client.nthreads().values()) or 1
         limit = max_pending or 2 * threads
-        tasks = _tasks(batches, batches_per_task, limit * batches_per_task)
+        tasks = _tasks(batches, batches_per_task, threads)
         indexes_of: dict[str, list[int]] = {}
         spool = _written_by_workers(sink) if _on_this_machine(client) else None
 

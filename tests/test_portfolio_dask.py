@@ -67,11 +67,11 @@ def test_cli_dask_needs_a_scheduler(demo, tmp_path: Path, capsys: pytest.Capture
     assert "--engine dask needs --scheduler" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("per_task", "tasks"), [(1, [1] * 40), (3, [3] * 9 + [1] * 13)])
+@pytest.mark.parametrize(("per_task", "tasks"), [(1, [1] * 40), (3, [3] * 12 + [2, 1, 1])])
 def test_dask_tasks_of_several_batches_give_the_same_batches(
         demo, cluster, per_task: int, tasks: list[int]) -> None:
-    """A Dask task runs `batches_per_task` batches one after another (the last ones one a
-    task): the same batches, the same frames, progress and the count a batch at a time."""
+    """A Dask task runs `batches_per_task` batches one after another (the last tasks fewer):
+    the same batches, the same frames, progress and the count a batch at a time."""
     local = run_portfolio(demo.sites_csv, engine="local", workers=1, batch_size=5)
     submitted: list[int] = []
     with distributed.Client(cluster.scheduler_address) as client:
@@ -85,19 +85,23 @@ def test_dask_tasks_of_several_batches_give_the_same_batches(
         ticks: list[int] = []
         remote = run_portfolio(demo.sites_csv, engine="dask", scheduler=client, batch_size=5,
                                batches_per_task=per_task, progress=ticks.append)
-    # 40 batches, 4 tasks in flight (2 a worker): tasks of 3 while 12 batches or more follow
+    # 40 batches on 2 workers: tasks of 3, then at most half of what is left
     assert submitted == tasks and remote.batches == 40 and ticks == [5] * 40
     pd.testing.assert_frame_equal(local.results, remote.results, check_exact=True)
     pd.testing.assert_frame_equal(local.errors, remote.errors, check_exact=True)
 
 
 @pytest.mark.parametrize(("count", "sizes"), [
-    (0, []), (1, [1]), (10, [1] * 10), (20, [4] + [1] * 16), (30, [4] * 3 + [1] * 18),
+    (0, []), (1, [1]), (10, [4, 3, 1, 1, 1]), (20, [4, 4, 4, 4, 2, 1, 1]),
+    (30, [4] * 6 + [3, 1, 1, 1]),
 ])
-def test_tasks_are_full_while_enough_batches_follow(count: int, sizes: list[int]) -> None:
+def test_tasks_are_full_until_the_last_ones_take_a_share_of_what_is_left(
+        count: int, sizes: list[int]) -> None:
+    """4 batches a task on 2 worker threads: once the batches run out, a task takes at most
+    half of those left, down to one."""
     from bess_duos.core.portfolio_engines import _tasks
 
-    tasks = list(_tasks((f"batch {i}" for i in range(count)), 4, 16))
+    tasks = list(_tasks((f"batch {i}" for i in range(count)), 4, 2))
     assert [len(task) for task in tasks] == sizes
     assert [pair for task in tasks for pair in task] == [(i, f"batch {i}") for i in range(count)]
 
