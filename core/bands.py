@@ -126,13 +126,13 @@ def half_hour_grid(utc_ns: np.ndarray) -> tuple[int, int] | None:
     return int(utc_ns[0]), int(utc_ns.size)
 
 
-@functools.lru_cache(maxsize=8)  # ~0.7 MB per year-long grid
 @functools.lru_cache(maxsize=256)  # a batch's sites mostly share their first and last times
 def utc_minute_text(ns: int) -> str:
     """'YYYY-MM-DD HH:MM' of an instant given as int64 ns UTC."""
     return str(np.datetime64(ns, "ns").astype("datetime64[m]")).replace("T", " ")
 
 
+@functools.lru_cache(maxsize=8)  # ~0.7 MB per year-long grid
 def _regular_clock(first_ns: int, size: int) -> UkClock:
     """The calendar of `size` half hours from `first_ns`, computed once per grid and shared
     (its arrays are read-only: ~0.6 MB for a year)."""

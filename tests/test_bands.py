@@ -176,3 +176,23 @@ def test_random_instants_match_a_tz_convert_reference() -> None:
     index, charging_years = assign_band_index(stamps, bands)
     assert np.array_equal(index, expected)
     assert np.array_equal(charging_years, years)
+
+
+def test_a_grids_clock_is_computed_once_and_shared_read_only() -> None:
+    """The same half-hour grid, from any index or array of it, gets the one calendar (read
+    only); times off a grid get their own."""
+    index = pd.date_range("2025-04-01", periods=48 * 7, freq="30min", tz="UTC")
+    clock = uk_clock(index)
+    assert uk_clock(index.tz_convert("Europe/London")) is clock
+    assert uk_clock(index.as_unit("ns").asi8.copy()) is clock
+    assert not clock.weekend.flags.writeable
+    gappy = index.delete(3)
+    assert uk_clock(gappy) is not uk_clock(gappy)
+
+
+def test_utc_minute_text_is_the_minute_of_the_instant() -> None:
+    from bess_duos.core.bands import utc_minute_text
+
+    at = pd.Timestamp("2025-10-26 01:30:59.9", tz="UTC").value
+    assert utc_minute_text(at) == "2025-10-26 01:30"
+    assert utc_minute_text(0) == "1970-01-01 00:00"
